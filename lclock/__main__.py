@@ -1,0 +1,7 @@
+"""``python -m lclock``: the same command line as the ``lclock`` script."""
+
+import sys
+
+from lclock.cli import main
+
+sys.exit(main())

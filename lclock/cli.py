@@ -1,0 +1,77 @@
+"""The command line: one table of subcommands, each in its own module, imported lazily.
+
+Only the chosen subcommand's module is imported, so ``lclock run`` does not pay for
+matplotlib and the analysis code at start-up. Each command module provides
+``add_arguments(parser)`` and ``main(args) -> int``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import sys
+
+from lclock import __version__
+
+# name -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("lclock.runtime.launcher", "run the model: N machines as real processes"),
+    "check": ("lclock.analysis.check_cmd", "verify a run folder against the model's rules"),
+    "analyze": ("lclock.analysis.analyze_cmd", "print tables of jumps, drift and queues; write summary.json"),
+    "report": ("lclock.analysis.report_cmd", "write report.html and PNG figures for a run folder"),
+    "export": ("lclock.analysis.export_cmd", "export a run as a ShiViz log or a CSV table"),
+    "schema": ("lclock.analysis.schema_cmd", "print the JSON Schema of the log lines"),
+    "sim": ("lclock.sim.sim_cmd", "run the same model in virtual time, deterministically"),
+    "experiment": ("lclock.experiment.experiment_cmd", "run named experiments of several trials"),
+    "vm": ("lclock.tcp.vm_cmd", "run one machine of a TCP cluster (one per host or terminal)"),
+    "merge": ("lclock.tcp.merge_cmd", "merge per-host run folders into one run folder"),
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line naming the problem, exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        sys.exit(2)
+
+
+def _available() -> dict[str, tuple[str, str]]:
+    out = {}
+    for name, (module, help_) in COMMANDS.items():
+        if importlib.util.find_spec(module) is not None:
+            out[name] = (module, help_)
+    return out
+
+
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    commands = _available()
+    parser = _Parser(
+        prog=prog or "lclock",
+        description="A scale model of an asynchronous distributed system with Lamport and "
+        "vector clocks: run it, check it, analyse it, plot it.",
+    )
+    parser.add_argument("--version", action="version", version=f"lclock {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    # Only the chosen command's module is imported; the others appear in --help only.
+    chosen = next((a for a in argv if not a.startswith("-")), None)
+    for name, (module, help_) in commands.items():
+        p = sub.add_parser(name, help=help_, description=help_[0].upper() + help_[1:] + ".")
+        if name == chosen:
+            mod = importlib.import_module(module)
+            mod.add_arguments(p)
+            p.set_defaults(_main=mod.main)
+    if prog == "launcher.py":
+        parser.prog = "launcher.py"
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args._main(args))
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 1

@@ -1,0 +1,164 @@
+"""The model of one machine, as a pure state machine (SPEC section 1).
+
+Nothing here knows about sockets, processes or time: the caller owns the queue and
+the random generator and decides when a tick happens. That is what lets the real
+runtime, the simulator and the unit tests drive exactly the same rules.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+SEND_EVENT = "send"
+RECEIVE_EVENT = "receive"
+INTERNAL_EVENT = "internal"
+TICK_EVENTS = (SEND_EVENT, RECEIVE_EVENT, INTERNAL_EVENT)
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One message on the wire: the sender and the clocks of its send event."""
+
+    sender: int
+    lclock: int
+    vclock: tuple[int, ...] | None = None
+
+
+@dataclass(slots=True)
+class Step:
+    """What one tick did: the fields of the log line, and the messages to deliver."""
+
+    event: str
+    tick: int
+    lclock: int
+    queue_len: int
+    vclock: list[int] | None = None
+    dice: int | None = None
+    to: list[int] | None = None
+    sender: int | None = None
+    msg_lclock: int | None = None
+    message: Message | None = None
+
+    def log_fields(self) -> dict[str, Any]:
+        """The schema-v1 fields of this tick event, in a stable order."""
+        out: dict[str, Any] = {
+            "tick": self.tick,
+            "event": self.event,
+            "lclock": self.lclock,
+            "queue_len": self.queue_len,
+        }
+        if self.vclock is not None:
+            out["vclock"] = self.vclock
+        if self.event == RECEIVE_EVENT:
+            out["from"] = self.sender
+            out["msg_lclock"] = self.msg_lclock
+        else:
+            out["dice"] = self.dice
+            if self.event == SEND_EVENT:
+                out["to"] = self.to
+        return out
+
+
+def machine_rng(seed: int, machine_id: int) -> random.Random:
+    """The machine's own generator, seeded from (run seed, machine id).
+
+    A string seed goes through SHA-512 in CPython (seed version 2), so the stream is the
+    same on every platform and Python version we support.
+    """
+    return random.Random(f"lclock:{seed}:{machine_id}")
+
+
+def draw_rate(rng: random.Random, rate_min: int, rate_max: int) -> int:
+    """Draw the machine's clock rate: the first number its generator gives."""
+    return rng.randint(rate_min, rate_max)
+
+
+def ring_peers(machine_id: int, n: int) -> tuple[int, int]:
+    """Peer A (next in ring order) and peer B (previous), ids 1..n."""
+    a = machine_id % n + 1
+    b = (machine_id - 2) % n + 1
+    return a, b
+
+
+@dataclass(slots=True)
+class Machine:
+    """One model machine: its clocks and the decision it takes on every tick."""
+
+    machine_id: int
+    n: int
+    rng: random.Random
+    dice_sides: int = 10
+    vector: bool = True
+    lclock: int = 0
+    ticks: int = 0
+    sent: int = 0
+    received: int = 0
+    vclock: list[int] = field(default_factory=list)
+    peer_a: int = 0
+    peer_b: int = 0
+    everyone: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.n < 2:
+            raise ValueError("a model needs at least 2 machines")
+        if not 1 <= self.machine_id <= self.n:
+            raise ValueError(f"machine id {self.machine_id} not in 1..{self.n}")
+        if self.dice_sides < 3:
+            raise ValueError("dice_sides must be at least 3")
+        self.peer_a, self.peer_b = ring_peers(self.machine_id, self.n)
+        self.everyone = [i for i in range(1, self.n + 1) if i != self.machine_id]
+        if self.vector and not self.vclock:
+            self.vclock = [0] * self.n
+
+    def step(self, queue: deque[Message]) -> Step:
+        """Do exactly one tick's action; the caller delivers ``step.message`` to ``step.to``.
+
+        Takes at most one message off the queue: handling the whole queue in one tick is a
+        classic mistake of this exercise.
+        """
+        self.ticks += 1
+        me = self.machine_id - 1
+        if queue:
+            msg = queue.popleft()
+            self.lclock = max(self.lclock, msg.lclock) + 1
+            self.received += 1
+            vc = None
+            if self.vector:
+                own = self.vclock
+                if msg.vclock is not None:
+                    for i, v in enumerate(msg.vclock):
+                        if v > own[i]:
+                            own[i] = v
+                own[me] += 1
+                vc = list(own)
+            return Step(
+                RECEIVE_EVENT,
+                self.ticks,
+                self.lclock,
+                len(queue),
+                vclock=vc,
+                sender=msg.sender,
+                msg_lclock=msg.lclock,
+            )
+        dice = self.rng.randint(1, self.dice_sides)
+        self.lclock += 1
+        vc = None
+        if self.vector:
+            self.vclock[me] += 1
+            vc = list(self.vclock)
+        if dice > 3:
+            return Step(INTERNAL_EVENT, self.ticks, self.lclock, 0, vclock=vc, dice=dice)
+        if dice == 1:
+            to = [self.peer_a]
+        elif dice == 2:
+            to = [self.peer_b]
+        else:
+            to = list(self.everyone)
+        self.sent += len(to)
+        message = Message(self.machine_id, self.lclock, tuple(vc) if vc is not None else None)
+        return Step(
+            SEND_EVENT, self.ticks, self.lclock, 0, vclock=vc, dice=dice, to=to, message=message
+        )
