@@ -1,0 +1,350 @@
+"""The simulator: the pure model driven by a virtual clock and a simulated network.
+
+Why a simulator at all: a real run of one minute takes one minute; exploring how jumps,
+drift and queues depend on the rates and the dice needs hundreds of runs. The simulator
+runs the very same ``lclock.model.Machine`` (not a copy) on the same absolute-deadline
+schedule as the real runtime, but time is a number in a heap, not a wall clock, so an hour
+of model time takes about a second and the same seed always gives the same bytes.
+
+What is modelled, and what is not:
+
+- ticks: machine i's tick k is due at ``(k - 1) / rate`` (SPEC 1.3), k = 1..ceil(rate*T);
+  a virtual tick is never late.
+- the network: every message of a send event gets its own delay from a seeded generator
+  (constant, uniform on 0..2*mean, or exponential), and channels are FIFO like a socket:
+  a message never overtakes an earlier one on the same channel i->j.
+- the receiver thread of the real runtime takes messages off the socket "continuously";
+  here a message enters the queue at its arrival time. An arrival and a tick at exactly
+  the same instant: the arrival goes first (the receiver thread is always running).
+- the end: every machine stops ticking at T; messages still in flight are then delivered
+  into the queues and counted as ``unprocessed``, as in the real graceful stop.
+
+Scheduling jitter of the operating system is not modelled; that is the main difference
+to a real run, and NOTEBOOK.md measures how much it matters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import math
+import random
+import time
+from collections import Counter, deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from lclock.logfmt import dumps, format_ts
+from lclock.model import Machine, Message, draw_rate, machine_rng
+from lclock.runfolder import base_run_json, machine_log_path, write_run_json
+from lclock.settings import RunSettings, SettingsError, SettingsFile
+
+#: Virtual time 0 of every simulated run: 2026-01-01T00:00:00Z. Fixed so that the logs of
+#: a seed are byte-identical whenever and wherever the simulation runs.
+SIM_EPOCH = 1_767_225_600.0
+
+DELAY_MODELS = ("constant", "uniform", "exponential")
+#: Default delay model: what real runs over socket pairs measure (see NOTEBOOK.md).
+DEFAULT_DELAY = "exponential"
+DEFAULT_DELAY_MEAN = 0.0002
+MAX_DELAY_MEAN = 60.0
+
+#: Lines buffered per machine before one write: a write per line would dominate run time.
+_FLUSH_LINES = 4096
+
+
+@dataclass(frozen=True)
+class NetworkSettings:
+    """The simulated network: how long a message takes from send to the receiver's queue."""
+
+    delay: str = DEFAULT_DELAY
+    delay_mean: float = DEFAULT_DELAY_MEAN
+    #: Optional cap on every drawn delay (the exponential has a long tail); None = no cap.
+    delay_max: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"delay": self.delay, "delay_mean": self.delay_mean, "delay_max": self.delay_max}
+
+
+def resolve_network(file: SettingsFile, flags: dict[str, Any]) -> NetworkSettings:
+    """Built-in defaults < the settings file's ``[sim]`` table < flags, validated.
+
+    Kept here rather than in lclock.settings because only the simulator reads ``[sim]``;
+    the error lines follow the same ``--flag`` / ``file:key`` convention.
+    """
+    table = file.tables.get("sim", {})
+    values: dict[str, Any] = {}
+    source: dict[str, str] = {}
+    for key in ("delay", "delay_mean", "delay_max"):
+        if key in table:
+            values[key] = table[key]
+            source[key] = file.where(f"sim.{key}")
+        if flags.get(key) is not None:
+            values[key] = flags[key]
+            source[key] = "--" + key.replace("_", "-")
+    delay = values.get("delay", DEFAULT_DELAY)
+    if delay not in DELAY_MODELS:
+        raise SettingsError(
+            f"{source.get('delay', 'delay')}: must be one of {', '.join(DELAY_MODELS)} "
+            f"(got {delay!r})"
+        )
+    mean = values.get("delay_mean", DEFAULT_DELAY_MEAN)
+    if not math.isfinite(mean) or not 0 <= mean <= MAX_DELAY_MEAN:
+        raise SettingsError(
+            f"{source.get('delay_mean', 'delay_mean')}: must be a number of seconds from 0 "
+            f"to {MAX_DELAY_MEAN:g} (got {mean!r})"
+        )
+    cap = values.get("delay_max")
+    if cap is not None and (not math.isfinite(cap) or cap <= 0):
+        raise SettingsError(
+            f"{source.get('delay_max', 'delay_max')}: must be a number of seconds > 0 (got {cap!r})"
+        )
+    return NetworkSettings(delay=delay, delay_mean=float(mean), delay_max=cap)
+
+
+def sim_run_id(seed: int, settings: RunSettings, net: NetworkSettings) -> str:
+    """``sim-<seed>-<hash>``: deterministic, so re-running a simulation names the same folder.
+
+    The hash covers exactly the settings that change the logs.
+    """
+    key = {
+        "machines": settings.machines,
+        "duration": settings.duration,
+        "rate_min": settings.rate_min,
+        "rate_max": settings.rate_max,
+        "rates": list(settings.rates) if settings.rates else None,
+        "dice_sides": settings.dice_sides,
+        "vector_clocks": settings.vector_clocks,
+        **net.to_json(),
+    }
+    digest = hashlib.sha256(orjson.dumps(key, option=orjson.OPT_SORT_KEYS)).hexdigest()[:8]
+    return f"sim-{seed}-{digest}"
+
+
+def _delay_fn(net: NetworkSettings, rng: random.Random) -> Any:
+    """A function returning one message delay in seconds."""
+    mean, cap = net.delay_mean, net.delay_max
+    if net.delay == "constant" or mean == 0:
+        d = mean if cap is None else min(mean, cap)
+        return lambda: d
+    if net.delay == "uniform":
+        hi = 2 * mean
+        draw = (lambda: rng.uniform(0.0, hi)) if cap is None else (lambda: min(rng.uniform(0.0, hi), cap))
+        return draw
+    lam = 1.0 / mean
+    if cap is None:
+        return lambda: rng.expovariate(lam)
+    return lambda: min(rng.expovariate(lam), cap)
+
+
+@dataclass
+class MachineResult:
+    """The end state of one simulated machine (what its ``stop`` line and run.json say)."""
+
+    id: int
+    rate: int
+    ticks: int
+    lclock: int
+    sent: int
+    received: int
+    unprocessed: int
+    max_queue: int
+
+
+def simulate(
+    settings: RunSettings,
+    net: NetworkSettings,
+    seed: int,
+    run_dir: Path,
+    run_id: str,
+    epoch: float = SIM_EPOCH,
+) -> list[MachineResult]:
+    """Simulate one run into ``run_dir`` (which must exist) and return each machine's end state.
+
+    Only the machine log files are written here; run.json is the caller's (see ``run_sim``).
+    """
+    n = settings.machines
+    duration = settings.duration
+    machines: list[Machine] = []
+    rates: list[int] = []
+    for i in range(1, n + 1):
+        rng = machine_rng(seed, i)
+        # Always drawn first, even when fixed, so the dice stream is the same either way.
+        rate = draw_rate(rng, settings.rate_min, settings.rate_max)
+        if settings.rates:
+            rate = settings.rates[i - 1]
+        rates.append(rate)
+        machines.append(Machine(i, n, rng, settings.dice_sides, vector=settings.vector_clocks))
+    # The network has its own generator: changing the delay model never changes the dice.
+    delay = _delay_fn(net, random.Random(f"lclock:net:{seed}"))
+
+    queues: list[deque[Message]] = [deque() for _ in range(n)]
+    max_queue = [0] * n
+    last_arrival: dict[tuple[int, int], float] = {}
+    buffers: list[list[bytes]] = [[] for _ in range(n)]
+    files = [open(machine_log_path(run_dir, i), "wb") for i in range(1, n + 1)]  # noqa: SIM115
+    try:
+        for i in range(1, n + 1):
+            buffers[i - 1].append(
+                dumps(
+                    {
+                        "ts": format_ts(epoch),
+                        "event": "start",
+                        "level": "info",
+                        "run_id": run_id,
+                        "machine": i,
+                        "rate": rates[i - 1],
+                        "seed": seed,
+                        "pid": 0,
+                        "machines": n,
+                        "dice_sides": settings.dice_sides,
+                    }
+                )
+            )
+        # Heap entries: (time, kind, order, machine, payload). kind 0 = arrival, 1 = tick, so an
+        # arrival at the same instant as a tick is queued first. ``order`` is a unique sequence
+        # number for arrivals (keeps FIFO among equal times) and the machine id for ticks.
+        heap: list[tuple[float, int, int, int, Any]] = []
+        limits = [math.ceil(r * duration) for r in rates]
+        for i in range(n):
+            if limits[i] > 0:
+                heap.append((0.0, 1, i + 1, i, 1))
+        heapq.heapify(heap)
+        push, pop = heapq.heappush, heapq.heappop
+        seq = 0
+        while heap:
+            t, kind, _order, idx, payload = pop(heap)
+            if kind == 0:
+                q = queues[idx]
+                q.append(payload)
+                if len(q) > max_queue[idx]:
+                    max_queue[idx] = len(q)
+                continue
+            m = machines[idx]
+            step = m.step(queues[idx])
+            buf = buffers[idx]
+            buf.append(
+                dumps(
+                    {
+                        "ts": format_ts(epoch + t),
+                        "event": step.event,
+                        "level": "info",
+                        "run_id": run_id,
+                        "machine": idx + 1,
+                        **step.log_fields(),
+                    }
+                )
+            )
+            if len(buf) >= _FLUSH_LINES:
+                files[idx].write(b"".join(buf))
+                buf.clear()
+            msg = step.message
+            if msg is not None and step.to:
+                src = idx + 1
+                for dst in step.to:
+                    arrival = t + delay()
+                    prev = last_arrival.get((src, dst))
+                    if prev is not None and prev > arrival:
+                        arrival = prev
+                    last_arrival[(src, dst)] = arrival
+                    seq += 1
+                    push(heap, (arrival, 0, seq, dst - 1, msg))
+            k = payload + 1
+            if k <= limits[idx]:
+                push(heap, ((k - 1) / rates[idx], 1, idx + 1, idx, k))
+        # The loop ran until the heap was empty: every message still in flight after the last
+        # tick has been taken into its queue, unhandled, as in the real graceful stop.
+        results = []
+        for i in range(n):
+            m = machines[i]
+            left = queues[i]
+            by_sender = Counter(msg.sender for msg in left)
+            results.append(
+                MachineResult(
+                    id=i + 1,
+                    rate=rates[i],
+                    ticks=m.ticks,
+                    lclock=m.lclock,
+                    sent=m.sent,
+                    received=m.received,
+                    unprocessed=len(left),
+                    max_queue=max_queue[i],
+                )
+            )
+            buffers[i].append(
+                dumps(
+                    {
+                        "ts": format_ts(epoch + duration),
+                        "event": "stop",
+                        "level": "info",
+                        "run_id": run_id,
+                        "machine": i + 1,
+                        "reason": "duration",
+                        "ticks": m.ticks,
+                        "lclock": m.lclock,
+                        "sent": m.sent,
+                        "received": m.received,
+                        "unprocessed": len(left),
+                        "unprocessed_from": {str(s): c for s, c in sorted(by_sender.items())},
+                        "max_queue": max_queue[i],
+                    }
+                )
+            )
+            files[i].write(b"".join(buffers[i]))
+            buffers[i].clear()
+    finally:
+        for fh in files:
+            fh.close()
+    return results
+
+
+def run_sim(
+    settings: RunSettings,
+    net: NetworkSettings,
+    output: Path,
+    run_id: str | None = None,
+    epoch: float = SIM_EPOCH,
+) -> tuple[Path, list[MachineResult], dict[str, Any]]:
+    """Make the run folder ``output/<run_id>``, simulate into it, write run.json.
+
+    Returns the run folder, the machines' end states and the run.json written. An existing
+    folder of the same deterministic run_id is overwritten with the same content.
+    """
+    seed = settings.seed if settings.seed is not None else random.SystemRandom().randrange(2**31)
+    settings_used = settings if settings.seed == seed else _with_seed(settings, seed)
+    rid = run_id or sim_run_id(seed, settings_used, net)
+    run_dir = output / rid
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for old in run_dir.glob("machine-*.jsonl"):
+        old.unlink()
+    wall0 = time.time()
+    meta = base_run_json(rid, seed, settings_used.to_json(), epoch)
+    meta["mode"] = "sim"
+    meta["sim"] = {**net.to_json(), "epoch": format_ts(epoch)}
+    write_run_json(run_dir, meta)
+    status, code, reason = "interrupted", 130, "interrupted"
+    results: list[MachineResult] = []
+    try:
+        results = simulate(settings_used, net, seed, run_dir, rid, epoch)
+        status, code, reason = "completed", 0, "duration"
+    finally:
+        meta["status"] = status
+        meta["exit_code"] = code
+        meta["reason"] = reason
+        meta["ended_at"] = format_ts(epoch + settings_used.duration)
+        meta["machines"] = [
+            {"id": r.id, "rate": r.rate, "pid": 0, "exit_code": 0, "ticks": r.ticks, "lclock": r.lclock}
+            for r in results
+        ]
+        meta["wall_seconds"] = round(time.time() - wall0, 3)
+        write_run_json(run_dir, meta)
+    return run_dir, results, meta
+
+
+def _with_seed(settings: RunSettings, seed: int) -> RunSettings:
+    from dataclasses import replace
+
+    return replace(settings, seed=seed)

@@ -1,0 +1,118 @@
+"""``lclock sim``: the model in virtual time, with the run options of ``lclock run``.
+
+The options and their validation are those of ``lclock run`` (lclock.settings), plus the
+network delay model, so a simulated run and a real run are asked for the same way and give
+the same kind of run folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from lclock.settings import SettingsError, check_output_dir, load_settings_file, resolve
+from lclock.sim.engine import DELAY_MODELS, MachineResult, resolve_network, run_sim
+
+
+def parse_rates(text: str) -> tuple[int, ...]:
+    """``1,3,6`` -> (1, 3, 6); the range is checked with the other settings."""
+    try:
+        return tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be integers separated by commas, like 1,3,6 (got {text!r})"
+        ) from None
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """The options shared with ``lclock run`` (SPEC section 2)."""
+    parser.add_argument("--duration", type=float, metavar="SECONDS", help="length of the run")
+    parser.add_argument("--machines", type=int, metavar="N", help="number of machines")
+    parser.add_argument("--seed", type=int, metavar="INT", help="seed of the random choices")
+    parser.add_argument("--rates", type=parse_rates, metavar="1,3,6", help="fix every rate")
+    parser.add_argument("--rate-min", type=int, metavar="R", help="lowest drawn rate")
+    parser.add_argument("--rate-max", type=int, metavar="R", help="highest drawn rate")
+    parser.add_argument("--dice-sides", type=int, metavar="S", help="sides of the die")
+    parser.add_argument(
+        "--settings", metavar="PATH", help="settings file (default: ./settings.toml if present)"
+    )
+    parser.add_argument("--output", metavar="DIR", help="folder of run folders (default: output)")
+    parser.add_argument("--quiet", action="store_true", default=None, help="print nothing")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_run_options(parser)
+    parser.add_argument(
+        "--delay",
+        choices=DELAY_MODELS,
+        help="network delay model (default from [sim], else exponential)",
+    )
+    parser.add_argument(
+        "--delay-mean", type=float, metavar="SECONDS", help="mean one-way delay (default 0.0002)"
+    )
+    parser.add_argument(
+        "--delay-max", type=float, metavar="SECONDS", help="cap on every drawn delay"
+    )
+    parser.add_argument(
+        "--run-id", metavar="ID", help="name of the run folder (default: sim-<seed>-<hash>)"
+    )
+
+
+def run_flags(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "duration": args.duration,
+        "machines": args.machines,
+        "seed": args.seed,
+        "rates": args.rates,
+        "rate_min": args.rate_min,
+        "rate_max": args.rate_max,
+        "dice_sides": args.dice_sides,
+        "output": args.output,
+        "quiet": args.quiet,
+    }
+
+
+def print_summary(run_dir: Path, results: list[MachineResult], out: Any = None) -> None:
+    out = out or sys.stdout
+    out.write(f"{'machine':>7} {'rate':>5} {'ticks':>7} {'lclock':>7} {'sent':>6} "
+              f"{'recv':>6} {'unproc':>6} {'maxq':>5}\n")
+    for r in results:
+        out.write(
+            f"{r.id:>7} {r.rate:>5} {r.ticks:>7} {r.lclock:>7} {r.sent:>6} {r.received:>6} "
+            f"{r.unprocessed:>6} {r.max_queue:>5}\n"
+        )
+    out.write(f"run folder: {run_dir}\n")
+
+
+def main(args: argparse.Namespace) -> int:
+    try:
+        file = load_settings_file(args.settings)
+        settings = resolve(file, run_flags(args))
+        net = resolve_network(
+            file,
+            {"delay": args.delay, "delay_mean": args.delay_mean, "delay_max": args.delay_max},
+        )
+        out_where = "--output" if args.output is not None else (
+            file.where("output") if "output" in file.run else "output"
+        )
+        output = check_output_dir(settings.output, out_where)
+        if args.run_id is not None and (
+            not args.run_id or "/" in args.run_id or args.run_id in (".", "..")
+        ):
+            raise SettingsError(f"--run-id: must be a plain folder name (got {args.run_id!r})")
+    except SettingsError as exc:
+        sys.stderr.write(f"lclock sim: error: {exc}\n")
+        return 2
+    try:
+        run_dir, results, _meta = run_sim(settings, net, output, run_id=args.run_id)
+    except KeyboardInterrupt:
+        sys.stderr.write("lclock sim: interrupted\n")
+        return 130
+    except OSError as exc:
+        sys.stderr.write(f"lclock sim: error: {exc}\n")
+        return 1
+    if not settings.quiet:
+        print_summary(run_dir, results)
+    return 0
