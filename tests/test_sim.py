@@ -1,0 +1,318 @@
+"""The simulator: determinism, the network model, and the model's rules on every line."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import random
+import subprocess
+import sys
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import orjson
+import pytest
+
+from lclock.logfmt import format_ts, parse_ts
+from lclock.model import ring_peers
+from lclock.settings import RunSettings, SettingsError, SettingsFile, validate
+from lclock.sim.engine import (
+    SIM_EPOCH,
+    NetworkSettings,
+    _delay_fn,
+    resolve_network,
+    run_sim,
+    sim_run_id,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def sim(tmp_path: Path, name: str = "out", net: NetworkSettings | None = None, **kw):
+    kw.setdefault("duration", 20.0)
+    kw.setdefault("seed", 7)
+    settings = validate(dict(kw), {})
+    return run_sim(settings, net or NetworkSettings(), tmp_path / name)
+
+
+def load(run_dir: Path) -> dict[int, list[dict]]:
+    out = {}
+    for path in sorted(run_dir.glob("machine-*.jsonl")):
+        lines = path.read_bytes().split(b"\n")
+        assert lines[-1] == b"", "every line ends with a newline"
+        out[int(path.stem.split("-")[1])] = [orjson.loads(x) for x in lines[:-1]]
+    return out
+
+
+def log_bytes(run_dir: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(run_dir.glob("machine-*.jsonl"))}
+
+
+def test_same_seed_gives_byte_identical_logs(tmp_path: Path) -> None:
+    a, _, meta_a = sim(tmp_path, "a", rates=(1, 3, 6))
+    b, _, meta_b = sim(tmp_path, "b", rates=(1, 3, 6))
+    assert a.name == b.name, "the run id is deterministic"
+    assert log_bytes(a) == log_bytes(b)
+    assert meta_a["machines"] == meta_b["machines"]
+    assert meta_a["started_at"] == format_ts(SIM_EPOCH) == "2026-01-01T00:00:00.000000Z"
+
+
+def test_different_seeds_differ(tmp_path: Path) -> None:
+    a, _, _ = sim(tmp_path, "a", seed=1)
+    b, _, _ = sim(tmp_path, "b", seed=2)
+    assert a.name != b.name
+    strip = lambda d: [  # noqa: E731 - the run ids differ anyway; compare the events
+        {k: v for k, v in e.items() if k != "run_id"} for lines in load(d).values() for e in lines
+    ]
+    assert strip(a) != strip(b)
+
+
+def test_fixed_rates_keep_the_dice_stream(tmp_path: Path) -> None:
+    """The rate is always drawn first, so fixing the drawn rates changes nothing else."""
+    a, results, _ = sim(tmp_path, "a", seed=11)
+    drawn = tuple(r.rate for r in results)
+    b, _, _ = sim(tmp_path, "b", seed=11, rates=drawn)
+    strip = lambda d: {  # noqa: E731
+        m: [{k: v for k, v in e.items() if k != "run_id"} for e in lines]
+        for m, lines in load(d).items()
+    }
+    assert strip(a) == strip(b)
+
+
+def test_run_id_covers_the_delay_model() -> None:
+    s = RunSettings(seed=3)
+    assert sim_run_id(3, s, NetworkSettings()) == sim_run_id(3, s, NetworkSettings())
+    assert sim_run_id(3, s, NetworkSettings()) != sim_run_id(3, s, NetworkSettings("constant"))
+    assert sim_run_id(3, s, NetworkSettings()).startswith("sim-3-")
+
+
+@pytest.mark.parametrize("model", ["constant", "uniform", "exponential"])
+def test_delay_models(model: str) -> None:
+    draw = _delay_fn(NetworkSettings(model, 0.01), random.Random(1))
+    xs = [draw() for _ in range(20000)]
+    assert min(xs) >= 0
+    mean = sum(xs) / len(xs)
+    assert mean == pytest.approx(0.01, rel=0.03)
+    if model == "constant":
+        assert set(xs) == {0.01}
+    elif model == "uniform":
+        assert max(xs) <= 0.02
+    else:
+        # exponential: the standard deviation equals the mean
+        sd = math.sqrt(sum((x - mean) ** 2 for x in xs) / len(xs))
+        assert sd == pytest.approx(0.01, rel=0.05)
+
+
+def test_delay_cap() -> None:
+    draw = _delay_fn(NetworkSettings("exponential", 0.01, 0.005), random.Random(1))
+    assert max(draw() for _ in range(1000)) <= 0.005
+
+
+def test_constant_delay_is_seen_in_the_logs(tmp_path: Path) -> None:
+    """With a constant 0.3 s delay every receive happens at least 0.3 s after its send."""
+    run_dir, _, _ = sim(tmp_path, net=NetworkSettings("constant", 0.3), rates=(2, 5, 3))
+    logs = load(run_dir)
+    send_ts = {
+        (m, e["lclock"]): parse_ts(e["ts"]) for m, lines in logs.items() for e in lines
+        if e["event"] == "send"
+    }
+    gaps = [
+        parse_ts(e["ts"]) - send_ts[(e["from"], e["msg_lclock"])]
+        for lines in logs.values() for e in lines if e["event"] == "receive"
+    ]
+    assert gaps and min(gaps) >= 0.3 - 1e-6
+
+
+def test_fifo_per_channel_with_long_random_delays(tmp_path: Path) -> None:
+    """Exponential delays of mean 2 s would reorder messages; the channels must not."""
+    run_dir, _, _ = sim(
+        tmp_path, net=NetworkSettings("exponential", 2.0), rates=(6, 6, 6, 6), duration=30.0
+    )
+    for lines in load(run_dir).values():
+        last: dict[int, int] = {}
+        for e in lines:
+            if e["event"] == "receive":
+                assert e["msg_lclock"] > last.get(e["from"], 0), "a message overtook another"
+                last[e["from"]] = e["msg_lclock"]
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"rates": (1, 3, 6)},
+        {"rate_min": 1, "rate_max": 6, "machines": 5, "seed": 3},
+        {"rates": (5, 6), "dice_sides": 3},
+        {"rates": (2, 9, 4), "vector_clocks": False, "duration": 7.3},
+    ],
+)
+def test_rules_on_every_line(tmp_path: Path, kw: dict) -> None:
+    run_dir, results, meta = sim(tmp_path, **kw)
+    logs = load(run_dir)
+    n = meta["settings"]["machines"]
+    dice_sides = meta["settings"]["dice_sides"]
+    duration = meta["settings"]["duration"]
+    vector = meta["settings"]["vector_clocks"]
+    assert sorted(logs) == list(range(1, n + 1))
+    sends: dict[tuple[int, int], dict] = {
+        (m, e["lclock"]): e for m, lines in logs.items() for e in lines if e["event"] == "send"
+    }
+    sent_to: Counter[tuple[int, int]] = Counter()
+    recv_from: Counter[tuple[int, int]] = Counter()
+    receives = []
+    for m, lines in logs.items():
+        rate = results[m - 1].rate
+        start, *ticks, stop = lines
+        assert start["event"] == "start" and stop["event"] == "stop"
+        assert start["rate"] == rate and start["seed"] == meta["seed"]
+        assert len(ticks) == math.ceil(rate * duration) == stop["ticks"]
+        a, b = ring_peers(m, n)
+        lclock, vc, prev_ts = 0, [0] * n, -1.0
+        for k, e in enumerate(ticks, start=1):
+            assert list(e)[:5] == ["ts", "event", "level", "run_id", "machine"]
+            assert e["machine"] == m and e["tick"] == k and e["run_id"] == run_dir.name
+            t = parse_ts(e["ts"])
+            assert t >= prev_ts
+            assert t == pytest.approx(SIM_EPOCH + (k - 1) / rate, abs=2e-6)
+            prev_ts = t
+            if e["event"] == "receive":
+                assert e["lclock"] == max(lclock, e["msg_lclock"]) + 1
+                receives.append((m, e))
+                recv_from[(e["from"], m)] += 1
+            else:
+                assert e["lclock"] == lclock + 1
+                assert e["queue_len"] == 0, "the die is rolled only on an empty queue"
+                assert 1 <= e["dice"] <= dice_sides
+                if e["event"] == "send":
+                    assert e["dice"] <= 3
+                    expect = {1: [a], 2: [b], 3: [i for i in range(1, n + 1) if i != m]}
+                    assert e["to"] == expect[e["dice"]]
+                    for j in e["to"]:
+                        sent_to[(m, j)] += 1
+                else:
+                    assert e["event"] == "internal" and e["dice"] > 3
+            lclock = e["lclock"]
+            if vector:
+                if e["event"] == "receive":
+                    sender = sends[(e["from"], e["msg_lclock"])]
+                    vc = [max(x, y) for x, y in zip(vc, sender["vclock"], strict=True)]
+                vc[m - 1] += 1
+                assert e["vclock"] == vc
+            else:
+                assert "vclock" not in e
+        assert stop["lclock"] == lclock
+        assert stop["received"] == sum(1 for e in ticks if e["event"] == "receive")
+        assert stop["sent"] == sum(len(e["to"]) for e in ticks if e["event"] == "send")
+        assert stop["max_queue"] >= max((e["queue_len"] for e in ticks), default=0)
+    # every receive matches a send to it, no earlier than that send
+    for m, e in receives:
+        s = sends[(e["from"], e["msg_lclock"])]
+        assert m in s["to"]
+        assert parse_ts(e["ts"]) >= parse_ts(s["ts"])
+    # conservation: every message sent is received or counted as unprocessed
+    unprocessed: Counter[tuple[int, int]] = Counter()
+    for m, lines in logs.items():
+        for sender, count in lines[-1]["unprocessed_from"].items():
+            unprocessed[(int(sender), m)] += count
+        assert lines[-1]["unprocessed"] == sum(lines[-1]["unprocessed_from"].values())
+    for channel, count in sent_to.items():
+        assert count == recv_from[channel] + unprocessed[channel], channel
+    assert meta["status"] == "completed" and meta["exit_code"] == 0
+    assert meta["mode"] == "sim" and meta["sim"]["delay"] == "exponential"
+    assert [x["ticks"] for x in meta["machines"]] == [r.ticks for r in results]
+
+
+def test_queue_of_a_slow_machine_grows(tmp_path: Path) -> None:
+    """Rates 1,3,6 for 10 minutes: the slowest machine cannot keep up with what it gets."""
+    _, results, _ = sim(tmp_path, rates=(1, 3, 6), duration=600.0)
+    assert results[0].max_queue > 50
+    assert results[2].max_queue < 10
+
+
+def test_resolve_network_sources() -> None:
+    f = SettingsFile(path=Path("s.toml"), tables={"sim": {"delay": "uniform", "delay_mean": 0.5}})
+    assert resolve_network(f, {}) == NetworkSettings("uniform", 0.5, None)
+    assert resolve_network(f, {"delay": "constant"}).delay == "constant"
+    f_bad = SettingsFile(path=Path("s.toml"), tables={"sim": {"delay": "gauss"}})
+    with pytest.raises(SettingsError, match=r"^s.toml:sim.delay: must be one of"):
+        resolve_network(f_bad, {})
+    with pytest.raises(SettingsError, match=r"^--delay-mean:"):
+        resolve_network(f, {"delay_mean": -1.0})
+    with pytest.raises(SettingsError, match=r"^--delay-max:"):
+        resolve_network(f, {"delay_max": 0.0})
+
+
+def cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "lclock", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**__import__("os").environ, "PYTHONPATH": str(REPO)},
+    )
+
+
+def test_cli_runs_and_is_deterministic(tmp_path: Path) -> None:
+    for name in ("a", "b"):
+        r = cli("sim", "--duration", "30", "--rates", "1,3,6", "--seed", "5",
+                "--output", str(tmp_path / name))
+        assert r.returncode == 0, r.stderr
+        assert "run folder:" in r.stdout
+    (a,) = (tmp_path / "a").iterdir()
+    (b,) = (tmp_path / "b").iterdir()
+    assert log_bytes(a) == log_bytes(b)
+    r = cli("sim", "--duration", "5", "--seed", "5", "--quiet", "--output", str(tmp_path / "q"))
+    assert r.returncode == 0 and r.stdout == ""
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--delay", "gauss"], "--delay"),
+        (["--delay-mean", "-1"], "--delay-mean"),
+        (["--rates", "1,x"], "--rates"),
+        (["--rates", "1,3", "--machines", "3"], "--rates"),
+        (["--duration", "0"], "--duration"),
+        (["--dice-sides", "2"], "--dice-sides"),
+        (["--settings", "/nonexistent/settings.toml"], "/nonexistent/settings.toml"),
+    ],
+)
+def test_cli_bad_input(tmp_path: Path, args: list[str], fragment: str) -> None:
+    out = tmp_path / "out"
+    r = cli("sim", *args, "--output", str(out))
+    assert r.returncode == 2
+    assert len(r.stderr.strip().splitlines()) == 1 and fragment in r.stderr
+    assert "Traceback" not in r.stderr
+    assert not out.exists()
+
+
+def test_cli_bad_sim_table(tmp_path: Path) -> None:
+    bad = tmp_path / "s.toml"
+    bad.write_text('[sim]\ndelay = "gauss"\n')
+    r = cli("sim", "--settings", str(bad), "--output", str(tmp_path / "out"))
+    assert r.returncode == 2 and f"{bad}:sim.delay" in r.stderr
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("lclock.analysis.check_cmd") is None, reason="lclock check not yet"
+)
+def test_sim_folder_passes_check(tmp_path: Path) -> None:
+    run_dir, _, _ = sim(tmp_path, rates=(1, 3, 6), duration=30.0)
+    r = cli("check", str(run_dir))
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_sim_messages_by_channel_are_consistent(tmp_path: Path) -> None:
+    """A broadcast (die 3) sends one message per peer, each with its own delay."""
+    run_dir, _, _ = sim(tmp_path, rates=(3, 3, 3), dice_sides=3, duration=10.0)
+    logs = load(run_dir)
+    got = defaultdict(list)
+    for m, lines in logs.items():
+        for e in lines:
+            if e["event"] == "receive":
+                got[(e["from"], e["msg_lclock"])].append(m)
+    for m, lines in logs.items():
+        for e in lines:
+            if e["event"] == "send" and e["dice"] == 3:
+                assert set(got.get((m, e["lclock"]), [])) <= set(e["to"])
