@@ -161,10 +161,11 @@ def test_rules_on_every_line(tmp_path: Path, kw: dict) -> None:
     receives = []
     for m, lines in logs.items():
         rate = results[m - 1].rate
-        start, *ticks, stop = lines
+        start, connected, *ticks, stop = lines
         assert start["event"] == "start" and stop["event"] == "stop"
+        assert connected["event"] == "connected" and connected["t0_epoch"] == SIM_EPOCH
         assert start["rate"] == rate and start["seed"] == meta["seed"]
-        assert len(ticks) == math.ceil(rate * duration) == stop["ticks"]
+        assert len(ticks) == max(1, math.ceil(rate * duration - 1e-9)) == stop["ticks"]
         a, b = ring_peers(m, n)
         lclock, vc, prev_ts = 0, [0] * n, -1.0
         for k, e in enumerate(ticks, start=1):

@@ -8,8 +8,8 @@ of model time takes about a second and the same seed always gives the same bytes
 
 What is modelled, and what is not:
 
-- ticks: machine i's tick k is due at ``(k - 1) / rate`` (SPEC 1.3), k = 1..ceil(rate*T);
-  a virtual tick is never late.
+- ticks: machine i's tick k is due at ``(k - 1) / rate`` (SPEC 1.3), k = 1..ceil(rate*T)
+  as in the real worker; a virtual tick is never late.
 - the network: every message of a send event gets its own delay from a seeded generator
   (constant, uniform on 0..2*mean, or exponential), and channels are FIFO like a socket:
   a message never overtakes an earlier one on the same channel i->j.
@@ -201,6 +201,24 @@ def simulate(
                         "pid": 0,
                         "machines": n,
                         "dice_sides": settings.dice_sides,
+                        "vector_clocks": settings.vector_clocks,
+                        "peer_a": machines[i - 1].peer_a,
+                        "peer_b": machines[i - 1].peer_b,
+                    }
+                )
+            )
+            # As in the real runtime: t0, the shared start instant, once all are connected.
+            buffers[i - 1].append(
+                dumps(
+                    {
+                        "ts": format_ts(epoch),
+                        "event": "connected",
+                        "level": "info",
+                        "run_id": run_id,
+                        "machine": i,
+                        "peers": machines[i - 1].everyone,
+                        "t0": format_ts(epoch),
+                        "t0_epoch": epoch,
                     }
                 )
             )
@@ -208,10 +226,10 @@ def simulate(
         # arrival at the same instant as a tick is queued first. ``order`` is a unique sequence
         # number for arrivals (keeps FIFO among equal times) and the machine id for ticks.
         heap: list[tuple[float, int, int, int, Any]] = []
-        limits = [math.ceil(r * duration) for r in rates]
+        # The same count as the real worker: ticks due strictly before the end, at least one.
+        limits = [max(1, math.ceil(r * duration - 1e-9)) for r in rates]
         for i in range(n):
-            if limits[i] > 0:
-                heap.append((0.0, 1, i + 1, i, 1))
+            heap.append((0.0, 1, i + 1, i, 1))
         heapq.heapify(heap)
         push, pop = heapq.heappush, heapq.heappop
         seq = 0
