@@ -1,0 +1,75 @@
+"""What the launcher prints: progress while the run goes on, a table at the end.
+
+Only formatting lives here; the launcher decides when. On a terminal the progress block
+is redrawn in place; otherwise a plain line now and then, so a log file stays readable.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, TextIO
+
+PLAIN_INTERVAL = 10.0
+TTY_INTERVAL = 0.5
+MAX_ROWS_LIVE = 16
+
+
+class Console:
+    def __init__(self, quiet: bool, stream: TextIO | None = None) -> None:
+        self.quiet = quiet
+        self.out = stream or sys.stdout
+        self.tty = self.out.isatty()
+        self.interval = TTY_INTERVAL if self.tty else PLAIN_INTERVAL
+        self._drawn = 0
+
+    def line(self, text: str) -> None:
+        if not self.quiet:
+            self._clear()
+            self.out.write(text + "\n")
+            self.out.flush()
+
+    def _clear(self) -> None:
+        if self._drawn:
+            self.out.write(f"\x1b[{self._drawn}F\x1b[J")
+            self._drawn = 0
+
+    def progress(self, elapsed: float, duration: float, machines: list[dict[str, Any]]) -> None:
+        if self.quiet:
+            return
+        elapsed = min(elapsed, duration)
+        head = f"{elapsed:6.1f} s elapsed, {max(0.0, duration - elapsed):6.1f} s remaining"
+        if not self.tty:
+            parts = ", ".join(
+                f"m{m['id']} {m.get('ticks', 0)}t L={m.get('lclock', 0)} q={m.get('queue', 0)}"
+                for m in machines[:MAX_ROWS_LIVE]
+            )
+            more = f", ... ({len(machines)} machines)" if len(machines) > MAX_ROWS_LIVE else ""
+            self.out.write(f"[{head}] {parts}{more}\n")
+            self.out.flush()
+            return
+        rows = [head, f"  {'machine':>7} {'rate':>6} {'ticks':>9} {'clock':>9} {'queue':>7}"]
+        for m in machines[:MAX_ROWS_LIVE]:
+            rows.append(
+                f"  {m['id']:>7} {m['rate']:>6} {m.get('ticks', 0):>9} "
+                f"{m.get('lclock', 0):>9} {m.get('queue', 0):>7}"
+            )
+        if len(machines) > MAX_ROWS_LIVE:
+            rows.append(f"  ... and {len(machines) - MAX_ROWS_LIVE} more machines")
+        self._clear()
+        self.out.write("\n".join(rows) + "\n")
+        self.out.flush()
+        self._drawn = len(rows)
+
+    def summary(self, machines: list[dict[str, Any]]) -> None:
+        if self.quiet:
+            return
+        self._clear()
+        cols = ("machine", "rate", "ticks", "sent", "received", "unprocessed", "clock", "max queue")
+        keys = ("id", "rate", "ticks", "sent", "received", "unprocessed", "lclock", "max_queue")
+        table = [cols] + [tuple(str(m.get(k, "-")) for k in keys) for m in machines]
+        widths = [max(len(r[i]) for r in table) for i in range(len(cols))]
+        for n, r in enumerate(table):
+            self.out.write("  ".join(v.rjust(w) for v, w in zip(r, widths)) + "\n")
+            if n == 0:
+                self.out.write("  ".join("-" * w for w in widths) + "\n")
+        self.out.flush()
