@@ -1,0 +1,239 @@
+"""A small deterministic run-folder generator for the analysis tests and benchmark.
+
+It writes schema-v1 run folders in virtual time with its own implementation of the model
+rules, on purpose independent of ``lclock.model``: the checker is meant to verify a run
+without trusting the code that produced it, so its tests must not share that code either.
+``bug=`` switches on one of the classic mistakes of the exercise (DESIGN.md), so each broken
+run is what a buggy implementation would really log, not a hand-edited line.
+"""
+
+from __future__ import annotations
+
+import heapq
+import os
+import random
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+BUGS = (
+    "dice_1_9",  # random range 1..dice_sides-1
+    "send_before_increment",  # the message carries the clock before the +1
+    "broadcast_double_increment",  # L += 1 per recipient on a broadcast
+    "broadcast_two_events",  # a broadcast logged as two send events (two ticks)
+    "receive_no_plus1",  # L = max(L, m) on receive
+    "whole_queue",  # every queued message handled in one tick
+    "sleep_after_work",  # sleep(1/rate) after the work: ticks drift late
+    "lose_message",  # one message silently dropped in flight
+)
+
+
+def _ts(t: float) -> str:
+    """RFC 3339 with microseconds, from seconds after 2026-01-01T00:00:00Z."""
+    import time
+
+    base = 1767225600  # 2026-01-01T00:00:00Z
+    us = round((base + t) * 1_000_000)
+    sec, frac = divmod(us, 1_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)) + f".{frac:06d}Z"
+
+
+class _TsCache:
+    """Formats timestamps fast enough for the 1M-event benchmark (strftime once a second)."""
+
+    def __init__(self) -> None:
+        self.sec = -1
+        self.prefix = ""
+
+    def __call__(self, t: float) -> str:
+        import time
+
+        us = round((1767225600 + t) * 1_000_000)
+        sec, frac = divmod(us, 1_000_000)
+        if sec != self.sec:
+            self.sec = sec
+            self.prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
+        return f"{self.prefix}.{frac:06d}Z"
+
+
+def make_run(
+    dest: Path,
+    *,
+    rates: tuple[int, ...] = (1, 3, 6),
+    duration: float = 20.0,
+    seed: int = 7,
+    dice_sides: int = 10,
+    vector: bool = True,
+    delay: float = 0.002,
+    bug: str | None = None,
+    run_id: str | None = None,
+    settings: bool = True,
+) -> Path:
+    """Write a run folder at ``dest`` (created) and return it.
+
+    Virtual time: tick k of machine i is due at (k-1)/rate_i; a message sent at t arrives at
+    t + delay (+ a tiny per-channel jitter that keeps FIFO). At the end every machine stops,
+    takes in all messages in flight and logs ``stop`` with ``unprocessed``.
+    """
+    if bug is not None and bug not in BUGS:
+        raise ValueError(f"unknown bug {bug!r}")
+    dest.mkdir(parents=True, exist_ok=True)
+    n = len(rates)
+    run_id = run_id or dest.name
+    rng_net = random.Random(f"net:{seed}")
+    rngs = [random.Random(f"fixture:{seed}:{i}") for i in range(1, n + 1)]
+    fmt = _TsCache()
+    files = [open(dest / f"machine-{i}.jsonl", "wb") for i in range(1, n + 1)]  # noqa: SIM115
+    lam = [0] * n
+    vcs = [[0] * n for _ in range(n)]
+    ticks = [0] * n
+    sent = [0] * n
+    received = [0] * n
+    queues: list[deque[tuple[int, int, tuple[int, ...] | None]]] = [deque() for _ in range(n)]
+    last_arrival = [[0.0] * n for _ in range(n)]
+    heap: list[tuple[float, int, int, int, Any]] = []
+    seq = 0
+    lost_one = False
+
+    def write(i: int, obj: dict[str, Any]) -> None:
+        files[i].write(orjson.dumps(obj) + b"\n")
+
+    for i in range(n):
+        write(i, {"ts": fmt(0.0), "event": "start", "level": "info", "run_id": run_id,
+                  "machine": i + 1, "rate": rates[i], "seed": seed, "pid": 0})
+        heapq.heappush(heap, (0.0, 1, seq, i, None))
+        seq += 1
+
+    def deliver(t: float, s: int, to: list[int], c: int, vc: tuple[int, ...] | None) -> None:
+        nonlocal seq, lost_one
+        for j1 in to:
+            j = j1 - 1
+            if bug == "lose_message" and not lost_one and t > duration / 3:
+                lost_one = True
+                continue
+            at = max(t + delay + rng_net.random() * delay, last_arrival[s][j] + 1e-6)
+            last_arrival[s][j] = at
+            heapq.heappush(heap, (at, 0, seq, j, (s + 1, c, vc)))
+            seq += 1
+
+    def line(i: int, t: float, event: str, **extra: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {"ts": fmt(t), "level": "info", "run_id": run_id,
+                               "machine": i + 1, "tick": ticks[i], "event": event,
+                               "lclock": lam[i], "queue_len": len(queues[i])}
+        if vector:
+            out["vclock"] = list(vcs[i])
+        out.update(extra)
+        return out
+
+    def receive(i: int, t: float) -> None:
+        sender, c, vc = queues[i].popleft()
+        lam[i] = max(lam[i], c) + (0 if bug == "receive_no_plus1" else 1)
+        if vector and vc is not None:
+            v = vcs[i]
+            for k in range(n):
+                if vc[k] > v[k]:
+                    v[k] = vc[k]
+            v[i] += 1
+        received[i] += 1
+        write(i, line(i, t, "receive", **{"from": sender, "msg_lclock": c}))
+
+    work = 0.02 if bug == "sleep_after_work" else 0.0
+    while heap:
+        t, kind, _, i, payload = heapq.heappop(heap)
+        if kind == 0:
+            queues[i].append(payload)
+            continue
+        if t >= duration:
+            continue
+        ticks[i] += 1
+        if queues[i]:
+            if bug == "whole_queue":
+                while queues[i]:
+                    receive(i, t)
+            else:
+                receive(i, t)
+        else:
+            hi = dice_sides - 1 if bug == "dice_1_9" else dice_sides
+            d = rngs[i].randint(1, hi)
+            me = i + 1
+            a, b = me % n + 1, (me - 2) % n + 1
+            if d > 3:
+                lam[i] += 1
+                if vector:
+                    vcs[i][i] += 1
+                write(i, line(i, t, "internal", dice=d))
+            else:
+                to = [a] if d == 1 else [b] if d == 2 else [p for p in range(1, n + 1) if p != me]
+                if bug == "broadcast_two_events" and d == 3:
+                    for k, p in enumerate(to):
+                        if k:
+                            ticks[i] += 1
+                        lam[i] += 1
+                        if vector:
+                            vcs[i][i] += 1
+                        write(i, line(i, t + k * 1e-4, "send", dice=d, to=[p]))
+                        sent[i] += 1
+                        deliver(t, i, [p], lam[i], tuple(vcs[i]) if vector else None)
+                else:
+                    before = lam[i]
+                    lam[i] += len(to) if bug == "broadcast_double_increment" else 1
+                    if vector:
+                        vcs[i][i] += 1
+                    carried = before if bug == "send_before_increment" else lam[i]
+                    write(i, line(i, t, "send", dice=d, to=to))
+                    sent[i] += len(to)
+                    deliver(t, i, to, carried, tuple(vcs[i]) if vector else None)
+        nxt = t + work + 1.0 / rates[i] if work else ticks[i] / rates[i]
+        heapq.heappush(heap, (nxt, 1, seq, i, None))
+        seq += 1
+
+    for i in range(n):
+        froms: dict[str, int] = {}
+        for sender, _, _ in queues[i]:
+            froms[str(sender)] = froms.get(str(sender), 0) + 1
+        write(i, {"ts": fmt(duration), "event": "stop", "level": "info", "run_id": run_id,
+                  "machine": i + 1, "reason": "duration", "ticks": ticks[i], "lclock": lam[i],
+                  "sent": sent[i], "received": received[i], "unprocessed": len(queues[i]),
+                  "unprocessed_from": froms})
+        files[i].close()
+    run: dict[str, Any] = {
+        "schema": 1,
+        "run_id": run_id,
+        "status": "completed",
+        "started_at": _ts(0.0),
+        "ended_at": _ts(duration),
+        "exit_code": 0,
+        "reason": "duration",
+        "seed": seed,
+        "machines": [
+            {"id": i + 1, "rate": rates[i], "pid": 0, "exit_code": 0, "ticks": ticks[i],
+             "lclock": lam[i]}
+            for i in range(n)
+        ],
+    }
+    if settings:
+        run["settings"] = {"machines": n, "duration": duration, "seed": seed,
+                           "rates": list(rates), "dice_sides": dice_sides,
+                           "vector_clocks": vector}
+    (dest / "run.json").write_bytes(orjson.dumps(run, option=orjson.OPT_INDENT_2))
+    return dest
+
+
+def copy_run(src: Path, dest: Path) -> Path:
+    """A writable copy of a run folder (the shared samples are read-only)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for p in src.iterdir():
+        if p.is_file():
+            (dest / p.name).write_bytes(p.read_bytes())
+            os.chmod(dest / p.name, 0o644)
+    return dest
+
+
+def read_lines(path: Path) -> list[dict[str, Any]]:
+    return [orjson.loads(x) for x in path.read_bytes().splitlines() if x.strip()]
+
+
+def write_lines(path: Path, lines: list[dict[str, Any]]) -> None:
+    path.write_bytes(b"".join(orjson.dumps(x) + b"\n" for x in lines))
