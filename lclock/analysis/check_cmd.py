@@ -1,0 +1,31 @@
+"""``lclock check RUN_DIR``: exit 0 when every rule holds, 1 with the findings, 2 on bad input."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="the run folder to check")
+    parser.add_argument("--all", action="store_true",
+                        help="list every finding (default: at most 20 of a kind per file)")
+    parser.add_argument("--quiet", "-q", action="store_true",
+                        help="print only the findings, not the closing line")
+
+
+def main(args: argparse.Namespace) -> int:
+    from lclock.analysis.check import check_run, format_findings, summary_line
+    from lclock.analysis.load import RunFolderError
+
+    try:
+        result = check_run(args.run_dir, cap=None if args.all else 20)
+    except RunFolderError as exc:
+        sys.stderr.write(f"lclock check: {exc}\n")
+        return 2
+    out = sys.stdout
+    for line in format_findings(result):
+        out.write(line + "\n")
+    if not args.quiet:
+        out.write(summary_line(result, args.run_dir) + "\n")
+    return 0 if result.ok else 1
