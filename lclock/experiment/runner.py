@@ -192,13 +192,13 @@ def real_command(settings_path: Path, trial_dir: Path, s: RunSettings, seed: int
     return cmd
 
 
-def _stop_child(proc: subprocess.Popen[bytes]) -> None:
-    """Stop the launcher the way a user would: SIGINT, then SIGTERM, then SIGKILL its group."""
-    stages: tuple[tuple[int, float], ...] = (
-        (signal.SIGINT, 10.0),
-        (signal.SIGTERM, 5.0),
-        (signal.SIGKILL, 5.0),
-    )
+def _stop_child(proc: subprocess.Popen[bytes], waits: tuple[float, float, float] = (10.0, 5.0, 5.0)) -> None:
+    """Stop the launcher the way a user would: SIGINT, then SIGTERM, then SIGKILL its group.
+
+    ``waits`` are the seconds given to each stage; the launcher promises a graceful stop
+    within about a second, so the first is generous.
+    """
+    stages = tuple(zip((signal.SIGINT, signal.SIGTERM, signal.SIGKILL), waits, strict=True))
     for sig, wait in stages:
         if proc.poll() is not None:
             break

@@ -1,0 +1,316 @@
+"""The experiment runner: the arithmetic across trials, planning, and --sim end to end."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+
+from lclock.experiment.report import summary_markdown
+from lclock.experiment.runner import (
+    Experiment,
+    Trial,
+    _stop_child,
+    plan,
+    real_command,
+    settings_toml,
+    summarize_experiment,
+)
+from lclock.experiment.stats import fmt_ci, mean_ci, t975
+from lclock.settings import SettingsError, parse_settings_file, resolve
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+# -- the arithmetic ---------------------------------------------------------------------
+
+
+def test_t_quantiles() -> None:
+    assert t975(1) == 12.706
+    assert t975(4) == 2.776
+    assert t975(30) == 2.042
+    assert t975(35) == 2.021
+    assert t975(1000) == 1.960
+    with pytest.raises(ValueError):
+        t975(0)
+
+
+def test_mean_ci_by_hand() -> None:
+    ci = mean_ci([1, 2, 3, 4, 5])
+    sd = math.sqrt(2.5)
+    assert ci["n"] == 5 and ci["mean"] == 3
+    assert ci["sd"] == pytest.approx(sd)
+    assert ci["half"] == pytest.approx(2.776 * sd / math.sqrt(5))
+    assert ci["lo"] == pytest.approx(3 - ci["half"]) and ci["hi"] == pytest.approx(3 + ci["half"])
+    assert fmt_ci(ci) == "3.00 ± 1.96"
+
+
+def test_mean_ci_edge_cases() -> None:
+    assert mean_ci([])["mean"] is None
+    one = mean_ci([4.0])
+    assert one["mean"] == 4.0 and one["half"] is None
+    assert fmt_ci(one) == "4.00" and fmt_ci(mean_ci([])) == "–"
+    same = mean_ci([2, 2, 2])
+    assert same["half"] == 0 and same["lo"] == same["hi"] == 2
+    assert mean_ci([1, None, float("nan"), 3])["n"] == 2  # type: ignore[list-item]
+
+
+def test_interval_covers_the_true_mean_about_95_percent() -> None:
+    """The interval's promise, checked by simulation: n = 5 normal samples."""
+    import random
+
+    rng = random.Random(1)
+    hits = 0
+    for _ in range(4000):
+        ci = mean_ci([rng.gauss(10, 3) for _ in range(5)])
+        hits += ci["lo"] <= 10 <= ci["hi"]
+    assert 0.93 < hits / 4000 < 0.97
+
+
+# -- planning ---------------------------------------------------------------------------
+
+
+def settings_file(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "settings.toml"
+    p.write_text(text)
+    return p
+
+
+EXPS = """
+duration = 30
+[experiments.a]
+description = "A"
+rate_min = 2
+rate_max = 4
+[experiments.b]
+rates = [1, 3, 6]
+dice_sides = 5
+trials = 2
+"""
+
+
+def test_plan_resolves_tables_and_flags(tmp_path: Path) -> None:
+    f = parse_settings_file(settings_file(tmp_path, EXPS))
+    a, b = plan(f, [], True, None, None)
+    assert (a.name, a.description, a.trials) == ("a", "A", 5)
+    assert (a.settings.rate_min, a.settings.rate_max, a.settings.duration) == (2, 4, 30.0)
+    assert b.trials == 2 and b.settings.rates == (1, 3, 6) and b.settings.dice_sides == 5
+    (b2,) = plan(f, ["b"], False, 7, 12.5)
+    assert b2.trials == 7 and b2.settings.duration == 12.5
+
+
+@pytest.mark.parametrize(
+    "names, run_all, trials, fragment",
+    [
+        (["nope"], False, None, "no experiment named 'nope'"),
+        (["a"], True, None, "--all"),
+        ([], False, None, "NAME"),
+        (["a", "a"], False, None, "given twice"),
+        (["a"], False, 0, "--trials"),
+    ],
+)
+def test_plan_errors(tmp_path: Path, names, run_all, trials, fragment) -> None:
+    f = parse_settings_file(settings_file(tmp_path, EXPS))
+    with pytest.raises(SettingsError, match=fragment):
+        plan(f, names, run_all, trials, None)
+
+
+def test_plan_names_the_bad_key(tmp_path: Path) -> None:
+    p = settings_file(tmp_path, "[experiments.x]\nrate_min = 9\nrate_max = 2\n")
+    with pytest.raises(SettingsError, match=r"experiments\.x\.rate_"):
+        plan(parse_settings_file(p), ["x"], False, None, None)
+
+
+def test_trial_settings_file_round_trips(tmp_path: Path) -> None:
+    f = parse_settings_file(settings_file(tmp_path, EXPS))
+    for exp in plan(f, [], True, None, None):
+        p = tmp_path / f"{exp.name}.toml"
+        p.write_text(settings_toml(exp.settings))
+        again = resolve(parse_settings_file(p), {})
+        for key in ("machines", "duration", "rate_min", "rate_max", "rates", "dice_sides"):
+            assert getattr(again, key) == getattr(exp.settings, key), key
+        assert again.quiet and not again.report
+
+
+def test_real_command(tmp_path: Path) -> None:
+    f = parse_settings_file(settings_file(tmp_path, EXPS))
+    a, b = plan(f, [], True, None, None)
+    cmd = real_command(tmp_path / "s.toml", tmp_path / "t", a.settings, 42)
+    assert cmd[:4] == [sys.executable, "-m", "lclock", "run"]
+    joined = " ".join(cmd)
+    for part in ("--quiet", "--no-report", "--seed 42", "--rate-min 2", "--rate-max 4",
+                 "--dice-sides 10", "--duration 30.0", f"--output {tmp_path / 't'}"):
+        assert part in joined
+    assert "--rates 1,3,6" in " ".join(real_command(tmp_path, tmp_path, b.settings, 1))
+
+
+def test_stop_child_interrupts_then_kills(tmp_path: Path) -> None:
+    """A child that ignores SIGINT and SIGTERM is still gone after _stop_child."""
+    code = "import signal,time;signal.signal(2,signal.SIG_IGN);signal.signal(15,signal.SIG_IGN);print('up',flush=True);time.sleep(60)"
+    proc = subprocess.Popen([sys.executable, "-c", code], start_new_session=True,
+                            stdout=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stdout.readline() == b"up\n"
+    import lclock.experiment.runner as runner
+
+    t = time.monotonic()
+    _stop_child(proc, waits=(0.5, 0.5, 5.0))
+    assert proc.poll() is not None
+    assert time.monotonic() - t < 8
+    gentle = subprocess.Popen([sys.executable, "-c", "import time;time.sleep(60)"],
+                              start_new_session=True)
+    time.sleep(0.3)
+    t = time.monotonic()
+    _stop_child(gentle)
+    assert gentle.returncode is not None and time.monotonic() - t < 5
+    assert runner.REAL_TRIAL_GRACE > 0
+
+
+def test_summary_arithmetic(tmp_path: Path) -> None:
+    """Slowest/fastest are picked by rate; the interval is over trials."""
+    f = parse_settings_file(settings_file(tmp_path, EXPS))
+    (exp,) = plan(f, ["a"], False, 3, None)
+    trials = []
+    for k, (slow_q, fast_q) in enumerate([(10, 1), (20, 2), (30, 3)], start=1):
+        t = Trial("a", k, 100 + k, status="completed", exit_code=0, run_dir=tmp_path / f"r{k}")
+        t.rates = [4, 2, 3]
+        mk = lambda i, r, q: {"id": i, "rate": r, "mean_jump": q / 10, "max_jump": q,  # noqa: E731
+                              "drift_mean": q, "drift_max": q, "max_queue": q, "ticks": 1}
+        t.metrics = {"machines": [mk(1, 4, fast_q), mk(2, 2, slow_q), mk(3, 3, 0)],
+                     "spread_mean": k, "spread_max": 2 * k}
+        trials.append(t)
+    trials.append(Trial("a", 4, 104, status="failed", exit_code=1, error="boom"))
+    s = summarize_experiment(exp, trials, tmp_path)
+    assert s["completed"] == 3 and s["trials"] == 3
+    assert s["slowest"]["max_queue"]["mean"] == 20
+    assert s["slowest"]["max_queue"]["half"] == pytest.approx(4.303 * 10 / math.sqrt(3))
+    assert s["fastest"]["max_queue"]["mean"] == 2
+    assert s["run"]["spread_max"]["mean"] == 4
+    assert [r["slowest"]["id"] for r in s["runs"][:3]] == [2, 2, 2]
+    assert s["runs"][3]["status"] == "failed" and s["runs"][3]["error"] == "boom"
+    md = summary_markdown({"experiments": [s], "mode": "real", "command": ["x"]})
+    assert "| a | 2 | " in md and "boom" in md
+
+
+# -- end to end, simulated --------------------------------------------------------------
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "lclock", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+
+
+def test_sim_experiment_end_to_end(tmp_path: Path) -> None:
+    out = tmp_path / "exp"
+    r = cli("experiment", "baseline", "low-internal", "--sim", "--trials", "3",
+            "--duration", "20", "--seed", "4", "--output", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "trial 3/3 of low-internal" in r.stdout and "experiment folder:" in r.stdout
+    summary = orjson.loads((out / "summary.json").read_bytes())
+    assert summary["status"] == "completed" and summary["mode"] == "sim"
+    assert summary["base_seed"] == 4
+    base, low = summary["experiments"]
+    assert (base["name"], low["name"]) == ("baseline", "low-internal")
+    assert base["completed"] == 3 and low["settings"]["dice_sides"] == 5
+    assert [r["seed"] for r in base["runs"]] == [4, 5, 6]
+    # same seeds and the same rate range: the two experiments are paired trial by trial
+    assert [r["rates"] for r in base["runs"]] == [r["rates"] for r in low["runs"]]
+    for e in (base, low):
+        for role in ("slowest", "fastest"):
+            for metric in ("mean_jump", "max_jump", "drift_mean", "drift_max", "max_queue"):
+                ci = e[role][metric]
+                assert ci["n"] == 3 and ci["lo"] <= ci["mean"] <= ci["hi"]
+        for run in e["runs"]:
+            run_dir = out / run["run_dir"]
+            assert (run_dir / "run.json").is_file() and (run_dir / "machine-1.jsonl").is_file()
+            assert run["slowest"]["rate"] == min(run["rates"])
+            assert run["fastest"]["rate"] == max(run["rates"])
+        assert (out / e["name"] / "settings.toml").is_file()
+    md = (out / "summary.md").read_text()
+    assert "## The slowest machine of each trial" in md and "comparison.png" in md
+    assert (out / "comparison.png").stat().st_size > 10_000
+    meta = orjson.loads((out / "experiment.json").read_bytes())
+    assert meta["status"] == "completed"
+    # reproducible: the same command gives the same numbers
+    out2 = tmp_path / "exp2"
+    r = cli("experiment", "baseline", "low-internal", "--sim", "--trials", "3",
+            "--duration", "20", "--seed", "4", "--output", str(out2), "--quiet", "--no-plots")
+    assert r.returncode == 0 and r.stdout == ""
+    again = orjson.loads((out2 / "summary.json").read_bytes())
+    strip = lambda s: [{k: v for k, v in e.items() if k != "runs"} for e in s["experiments"]]  # noqa: E731
+    assert strip(again) == strip(summary)
+    assert not (out2 / "comparison.png").exists()
+
+
+def test_default_folder_and_all(tmp_path: Path) -> None:
+    p = settings_file(tmp_path, f'output = "{tmp_path / "o"}"\n' + EXPS)
+    r = cli("experiment", "--all", "--sim", "--trials", "2", "--duration", "5", "--settings",
+            str(p), "--quiet")
+    assert r.returncode == 0, r.stderr
+    (folder,) = (tmp_path / "o" / "experiments").iterdir()
+    assert folder.name.endswith("-all-sim")
+    assert {x.name for x in folder.iterdir()} >= {"a", "b", "summary.json", "summary.md"}
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["nope", "--sim"], "no experiment named 'nope'"),
+        (["--sim"], "NAME"),
+        (["baseline", "--all", "--sim"], "--all"),
+        (["baseline", "--sim", "--trials", "0"], "--trials"),
+        (["baseline", "--sim", "--duration", "-1"], "--duration"),
+        (["baseline", "--sim", "--trials", "x"], "--trials"),
+        (["baseline", "--sim", "--settings", "/nonexistent.toml"], "/nonexistent.toml"),
+    ],
+)
+def test_bad_input(tmp_path: Path, args: list[str], fragment: str) -> None:
+    out = tmp_path / "exp"
+    r = cli("experiment", *args, "--output", str(out))
+    assert r.returncode == 2, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and fragment in r.stderr
+    assert not out.exists()
+
+
+def test_output_must_be_new_or_empty(tmp_path: Path) -> None:
+    (tmp_path / "exp").mkdir()
+    (tmp_path / "exp" / "x").write_text("keep me")
+    r = cli("experiment", "baseline", "--sim", "--output", str(tmp_path / "exp"))
+    assert r.returncode == 2 and "--output" in r.stderr
+    assert (tmp_path / "exp" / "x").read_text() == "keep me"
+
+
+def test_summary_survives_a_failed_trial(tmp_path: Path) -> None:
+    exp = Experiment("x", "", resolve(parse_settings_file(settings_file(tmp_path, EXPS)), {}), 1)
+    s = summarize_experiment(exp, [Trial("x", 1, 1, status="failed", error="no")], tmp_path)
+    assert s["completed"] == 0 and s["slowest"]["max_queue"]["mean"] is None
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    importlib.util.find_spec("lclock.runtime.launcher") is None, reason="no real launcher yet"
+)
+def test_real_experiment_short(tmp_path: Path) -> None:
+    """Two real trials of 2 s through the real launcher."""
+    out = tmp_path / "exp"
+    r = cli("experiment", "baseline", "--trials", "2", "--duration", "2", "--seed", "9",
+            "--output", str(out))
+    assert r.returncode == 0, r.stdout + r.stderr
+    summary = orjson.loads((out / "summary.json").read_bytes())
+    (e,) = summary["experiments"]
+    assert summary["mode"] == "real" and e["completed"] == 2
+    for run in e["runs"]:
+        meta = orjson.loads((out / run["run_dir"] / "run.json").read_bytes())
+        assert meta["status"] == "completed" and meta["seed"] == run["seed"]
