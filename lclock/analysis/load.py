@@ -269,6 +269,7 @@ def validate_line(d: Any, machine_id: int, n: int | None) -> tuple[list[str], bo
 
 _GET_EVENT = itemgetter("event")
 _GET_HEAD = itemgetter("ts", "event", "tick", "lclock", "queue_len")
+_GET_TAIL = itemgetter("event", "tick", "lclock", "queue_len")
 _GET_RECV = itemgetter("from", "msg_lclock")
 _GET_DICE = itemgetter("dice")
 _GET_SEND = itemgetter("dice", "to")
@@ -289,7 +290,11 @@ class _Columns:
             return
         new: dict[str, np.ndarray] = {"line": lines}
         m = len(ds)
-        ts_v, evs, tick, lc, ql = zip(*map(_GET_HEAD, ds), strict=False)
+        try:
+            ts_v, evs, tick, lc, ql = zip(*map(_GET_HEAD, ds), strict=True)
+        except KeyError:  # only lines already validated get here without a ts
+            ts_v = tuple(d.get("ts") for d in ds)
+            evs, tick, lc, ql = zip(*map(_GET_TAIL, ds), strict=True)
         new["ts"] = parse_ts_column(ts_v)
         new["tick"] = np.array(tick, dtype=np.int64)
         new["lclock"] = np.array(lc, dtype=np.int64)
