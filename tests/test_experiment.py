@@ -252,6 +252,14 @@ def test_sim_experiment_end_to_end(tmp_path: Path) -> None:
     strip = lambda s: [{k: v for k, v in e.items() if k != "runs"} for e in s["experiments"]]  # noqa: E731
     assert strip(again) == strip(summary)
     assert not (out2 / "comparison.png").exists()
+    # --summarize recomputes the same summary from the run folders alone
+    (out2 / "summary.md").unlink()
+    r = cli("experiment", "--summarize", str(out2), "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert strip(orjson.loads((out2 / "summary.json").read_bytes())) == strip(summary)
+    assert (out2 / "summary.md").is_file() and (out2 / "comparison.png").is_file()
+    r = cli("experiment", "--summarize", str(tmp_path))
+    assert r.returncode == 2 and "--summarize" in r.stderr
 
 
 def test_default_folder_and_all(tmp_path: Path) -> None:

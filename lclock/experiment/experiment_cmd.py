@@ -17,7 +17,7 @@ from types import FrameType
 from typing import Any
 
 from lclock.experiment.report import write_outputs
-from lclock.experiment.runner import Interrupted, plan, run_experiments
+from lclock.experiment.runner import Interrupted, plan, resummarize, run_experiments
 from lclock.settings import SettingsError, check_output_dir, load_settings_file
 from lclock.sim.engine import resolve_network
 
@@ -41,13 +41,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-plots", action="store_true", help="skip the comparison figure")
     parser.add_argument("--quiet", action="store_true", help="print nothing while running")
+    parser.add_argument(
+        "--summarize",
+        metavar="DIR",
+        help="recompute summary.json, summary.md and the plots of an experiment folder",
+    )
 
 
 def _raise_on_sigterm(_signum: int, _frame: FrameType | None) -> None:
     raise Interrupted(143)
 
 
+def summarize_main(args: argparse.Namespace) -> int:
+    root = Path(args.summarize)
+    if not (root / "summary.json").is_file():
+        sys.stderr.write(f"lclock experiment: error: --summarize: {root} has no summary.json\n")
+        return 2
+    if args.names or args.all:
+        sys.stderr.write("lclock experiment: error: --summarize: give no experiment names\n")
+        return 2
+    summary = resummarize(root)
+    for path in write_outputs(summary, root, plots=not args.no_plots):
+        if not args.quiet:
+            print(f"wrote {path}")
+    return 0
+
+
 def main(args: argparse.Namespace) -> int:
+    if args.summarize is not None:
+        return summarize_main(args)
     try:
         file = load_settings_file(args.settings)
         experiments = plan(file, list(args.names), args.all, args.trials, args.duration)

@@ -413,3 +413,34 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE))
     os.replace(tmp, path)
+
+
+def resummarize(root: Path) -> dict[str, Any]:
+    """Recompute summary.json of an existing experiment folder from its run folders.
+
+    Why: the metrics come from the analysis code, which may improve after the runs were
+    made; real trials take minutes, recomputing their numbers takes a second.
+    """
+    from lclock.settings import parse_settings_file
+
+    old = orjson.loads((root / "summary.json").read_bytes())
+    experiments = []
+    summaries = []
+    for e in old["experiments"]:
+        settings = resolve(parse_settings_file(root / e["name"] / "settings.toml"), {})
+        exp = Experiment(e["name"], e.get("description", ""), settings, e["trials"])
+        trials = []
+        for r in e["runs"]:
+            t = Trial(e["name"], r["trial"], r["seed"], status=r["status"],
+                      exit_code=r.get("exit_code"), wall_seconds=r.get("wall_seconds", 0.0),
+                      error=r.get("error"))  # fmt: skip
+            if r.get("run_dir"):
+                t.run_dir = root / r["run_dir"]
+            if t.status == "completed" and t.run_dir is not None:
+                _fill_from_run(t)
+            trials.append(t)
+        experiments.append(exp)
+        summaries.append(summarize_experiment(exp, trials, root))
+    summary = {**old, "experiments": summaries}
+    _write_json(root / "summary.json", summary)
+    return summary
