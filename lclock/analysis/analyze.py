@@ -1,0 +1,433 @@
+"""Metrics of one run: jumps, drift, queues, delays, concurrency, and the queueing theory.
+
+``analyze_run(run_dir)`` returns exactly what ``summary.json`` holds (plain JSON types), so
+the experiment runner can compare runs without parsing tables. Keys:
+
+- ``schema`` (1), ``run_id``, ``status``, ``machines_n``, ``events``, ``t0`` (epoch s of
+  the first tick), ``duration_s`` (first to last tick), ``dice_sides``, ``skipped_lines``.
+- ``machines``: one entry per machine, in id order:
+  ``id``, ``rate`` (ticks/s from run.json or the start line; null if unknown), ``ticks``,
+  ``achieved_rate`` (ticks per second actually run), ``lateness`` {``mean``, ``p95``,
+  ``max``, ``final``} (seconds after the deadline t0 + (k-1)/rate; null without a rate),
+  ``events`` {``internal``, ``send``, ``receive``}, ``messages_sent``,
+  ``mix`` {``rolls``, ``observed`` and ``expected`` fractions of the dice outcomes
+  ``send_a``, ``send_b``, ``broadcast``, ``internal``},
+  ``jumps`` {``mean``, ``max``, ``p50``, ``p95``, ``count``, ``over_1``, ``hist``}: the
+  Lamport clock's step L - L_prev on each receive (1 = no jump), ``hist`` as
+  [[value, count], ...] for values up to 64 and one [">64", count] bucket,
+  ``gaps`` {``skipped_values``, ``skipped_fraction``, ``max_gap``}: clock values never used,
+  ``queue`` {``mean``, ``max``, ``final``, ``growth_per_s``} (growth = least-squares slope of
+  queue_len against time; final = the stop line's ``unprocessed`` if there is one),
+  ``delay`` {``mean``, ``p50``, ``p95``, ``max``, ``count``}: seconds from a message's send
+  event to the tick that handled it,
+  ``arrival_rate`` (observed messages in per second), ``theory`` {``arrival_rate``,
+  ``growth_per_s``, ``utilisation``, ``dice_rate``} (null without every rate), ``stopped``.
+- ``drift``: the spread max_i L_i(t) - min_i L_i(t) of the Lamport clocks sampled at the same
+  system time: {``mean``, ``max``, ``final``, ``p95``, ``max_at_s``, ``samples``,
+  ``fastest`` (id), ``vs_fastest`` {id: {``mean``, ``max``, ``final``}}}.
+- ``concurrency``: {``pairs``, ``concurrent``, ``fraction``} over pairs of events on
+  different machines, by the vector clocks (null without them).
+
+The theory: a machine rolls the dice only on ticks with an empty queue; each roll sends to
+a given peer with probability (faces that reach it)/dice_sides. So the rate d_i of dice
+ticks and the arrival rates lambda_j solve d_i = max(0, r_i - lambda_i),
+lambda_j = sum_i d_i * k_ij / S, found by a damped fixed-point iteration. A machine with
+lambda_j > r_j is saturated and its queue grows at about lambda_j - r_j per second.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lclock.analysis.load import KIND_INTERNAL, KIND_RECEIVE, KIND_SEND, MachineLog, Run, load_run
+
+DRIFT_SAMPLES = 2000
+JUMP_HIST_MAX = 64
+
+
+@dataclass
+class Series:
+    """Arrays the report plots; computed once alongside the summary."""
+
+    grid: np.ndarray  # seconds since t0
+    clocks: dict[int, np.ndarray]  # L_i on the grid
+    spread: np.ndarray
+    lag: dict[int, np.ndarray]  # L_fastest - L_i on the grid
+    fastest: int | None
+    jumps: dict[int, np.ndarray]
+
+
+def _r(x: float | None, nd: int = 4) -> float | None:
+    if x is None or not math.isfinite(x):
+        return None
+    return round(float(x), nd)
+
+
+def _stats(a: np.ndarray, nd: int = 4) -> dict[str, Any]:
+    if a.size == 0:
+        return {"mean": None, "p50": None, "p95": None, "max": None, "count": 0}
+    return {
+        "mean": _r(float(a.mean()), nd),
+        "p50": _r(float(np.percentile(a, 50)), nd),
+        "p95": _r(float(np.percentile(a, 95)), nd),
+        "max": _r(float(a.max()), nd),
+        "count": int(a.size),
+    }
+
+
+def peer_faces(n: int) -> np.ndarray:
+    """k[i, j]: how many dice faces of machine i+1 send to machine j+1 (ring A, B, all)."""
+    k = np.zeros((n, n))
+    for i in range(1, n + 1):
+        a, b = i % n + 1, (i - 2) % n + 1
+        k[i - 1, a - 1] += 1
+        k[i - 1, b - 1] += 1
+        for j in range(1, n + 1):
+            if j != i:
+                k[i - 1, j - 1] += 1
+    return k
+
+
+def theory(rates: list[float], sides: int) -> tuple[np.ndarray, np.ndarray]:
+    """Arrival rates and dice-tick rates per machine, by damped fixed-point iteration."""
+    r = np.asarray(rates, dtype=float)
+    k = peer_faces(len(r)) / sides
+    d = r.copy()
+    lam = d @ k
+    for _ in range(2000):
+        lam = d @ k
+        new = np.maximum(0.0, r - lam)
+        if np.max(np.abs(new - d)) < 1e-12:
+            d = new
+            break
+        d = 0.5 * d + 0.5 * new
+    lam = d @ k
+    return lam, d
+
+
+def _step_at(ts: np.ndarray, values: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """The value of a step function (last event at or before t; 0 before the first)."""
+    idx = np.searchsorted(ts, t, side="right") - 1
+    out = np.where(idx >= 0, values[np.maximum(idx, 0)], 0)
+    return out
+
+
+def _finite(log: MachineLog) -> tuple[np.ndarray, np.ndarray]:
+    ok = np.isfinite(log.ts)
+    ts = log.ts[ok]
+    # sorted for searchsorted; a real log is already non-decreasing
+    return np.maximum.accumulate(ts) if ts.size else ts, ok
+
+
+def _send_index(log: MachineLog) -> tuple[np.ndarray, np.ndarray]:
+    """This machine's send events sorted by lclock: (lclocks, ts)."""
+    isd = np.flatnonzero(log.kind == KIND_SEND)
+    lc = log.lclock[isd]
+    order = np.argsort(lc, kind="stable")
+    return lc[order], log.ts[isd][order]
+
+
+def _concurrency(run: Run) -> dict[str, Any] | None:
+    logs = [run.machines[i] for i in run.ids]
+    if not logs or any(m.vclock is None for m in logs) or len(logs) < 2:
+        return None
+    n = run.n
+    total_pairs = 0
+    conc2 = 0
+    for a in range(len(logs)):
+        for b in range(a + 1, len(logs)):
+            total_pairs += logs[a].events * logs[b].events
+    for li in logs:
+        i = li.id - 1
+        Vi = li.vclock
+        assert Vi is not None
+        own = Vi[:, i]
+        for lj in logs:
+            if lj is li:
+                continue
+            j = lj.id - 1
+            Vj = lj.vclock
+            assert Vj is not None
+            if j >= n or i >= Vj.shape[1] or j >= Vi.shape[1]:
+                continue
+            before = np.clip(Vi[:, j], 0, lj.events)
+            col = np.maximum.accumulate(Vj[:, i]) if lj.events else Vj[:, i]
+            after = lj.events - np.searchsorted(col, own, side="left")
+            conc2 += int(np.clip(lj.events - before - after, 0, None).sum())
+    concurrent = conc2 // 2
+    return {"pairs": int(total_pairs), "concurrent": int(concurrent),
+            "fraction": _r(concurrent / total_pairs, 6) if total_pairs else None}
+
+
+def compute(run: Run) -> tuple[dict[str, Any], Series]:
+    """The summary (JSON types) and the plotted series of a loaded run."""
+    ids = run.ids
+    t0 = run.t0
+    sides = run.dice_sides or 10
+    ends = [float(np.nanmax(m.ts)) for m in run.machines.values() if m.events and np.isfinite(m.ts).any()]
+    t_end = max(ends) if ends else t0
+    duration = max(t_end - t0, 0.0)
+    rates = {i: run.rates.get(i) for i in ids}
+    all_rates = all(rates[i] for i in ids) and len(ids) == run.n and run.n >= 2
+    lam_th = d_th = None
+    if all_rates:
+        lam_th, d_th = theory([float(rates[i] or 0) for i in ids], sides)
+    sends = {i: _send_index(run.machines[i]) for i in ids}
+    machines_out = []
+    jumps_by: dict[int, np.ndarray] = {}
+    for pos, i in enumerate(ids):
+        log = run.machines[i]
+        E = log.events
+        rate = rates[i]
+        kind, L, q = log.kind, log.lclock, log.qlen
+        ts_ok = np.isfinite(log.ts)
+        t_rel = log.ts - t0
+        entry: dict[str, Any] = {"id": i, "rate": rate, "ticks": int(log.tick[-1]) if E else 0}
+        # rate and lateness
+        last = float(np.nanmax(t_rel)) if ts_ok.any() else None
+        achieved = None
+        if E and last is not None:
+            if rate:
+                achieved = E / (last + 1.0 / rate) if last + 1.0 / rate > 0 else None
+            elif E > 1 and last - float(np.nanmin(t_rel)) > 0:
+                achieved = (E - 1) / (last - float(np.nanmin(t_rel)))
+        entry["achieved_rate"] = _r(achieved)
+        if rate and E and ts_ok.any():
+            late = (t_rel - (log.tick - 1) / rate)[ts_ok]
+            entry["lateness"] = {"mean": _r(late.mean(), 6), "p95": _r(np.percentile(late, 95), 6),
+                                 "max": _r(late.max(), 6), "final": _r(late[-1], 6)}
+        else:
+            entry["lateness"] = None
+        n_int = int(np.count_nonzero(kind == KIND_INTERNAL))
+        n_send = int(np.count_nonzero(kind == KIND_SEND))
+        n_recv = int(np.count_nonzero(kind == KIND_RECEIVE))
+        entry["events"] = {"internal": n_int, "send": n_send, "receive": n_recv}
+        entry["messages_sent"] = int(len(log.to_ids))
+        rolled = kind != KIND_RECEIVE
+        dice = log.dice[rolled]
+        rolls = int(dice.size)
+        obs = {
+            "send_a": int(np.count_nonzero(dice == 1)),
+            "send_b": int(np.count_nonzero(dice == 2)),
+            "broadcast": int(np.count_nonzero(dice == 3)),
+            "internal": int(np.count_nonzero(dice > 3)),
+        }
+        entry["mix"] = {
+            "rolls": rolls,
+            "receive_fraction": _r(n_recv / E) if E else None,
+            "observed": {k: _r(v / rolls) if rolls else None for k, v in obs.items()},
+            "expected": {"send_a": _r(1 / sides), "send_b": _r(1 / sides),
+                         "broadcast": _r(1 / sides), "internal": _r((sides - 3) / sides)},
+        }
+        # jumps on receive, and unused clock values
+        prev = np.concatenate(([0], L[:-1])) if E else L
+        step = L - prev
+        jumps = step[kind == KIND_RECEIVE]
+        jumps_by[i] = jumps
+        js = _stats(jumps.astype(float), 3)
+        js["over_1"] = int(np.count_nonzero(jumps > 1))
+        if jumps.size:
+            vals, cnt = np.unique(np.minimum(jumps, JUMP_HIST_MAX + 1), return_counts=True)
+            js["hist"] = [[int(v) if v <= JUMP_HIST_MAX else f">{JUMP_HIST_MAX}", int(c)]
+                          for v, c in zip(vals, cnt, strict=True)]
+        else:
+            js["hist"] = []
+        entry["jumps"] = js
+        skipped = int(np.clip(step - 1, 0, None).sum()) if E else 0
+        entry["gaps"] = {"skipped_values": skipped,
+                         "skipped_fraction": _r(skipped / int(L[-1])) if E and L[-1] > 0 else None,
+                         "max_gap": int(max(step.max() - 1, 0)) if E else 0}
+        # queue
+        final = (log.stop or {}).get("unprocessed")
+        if not isinstance(final, int):
+            final = int(q[-1]) if E else 0
+        growth = None
+        if E > 1 and ts_ok.sum() > 1:
+            x = t_rel[ts_ok]
+            y = q[ts_ok].astype(float)
+            if np.ptp(x) > 0:
+                growth = float(np.polyfit(x, y, 1)[0])
+        entry["queue"] = {"mean": _r(float(q.mean()) if E else 0.0, 3),
+                          "max": int(q.max()) if E else 0, "final": int(final),
+                          "growth_per_s": _r(growth)}
+        # delay from send to handling
+        rk = np.flatnonzero(kind == KIND_RECEIVE)
+        delays = []
+        for s in np.unique(log.frm[rk]) if rk.size else []:
+            s = int(s)
+            if s not in sends:
+                continue
+            slc, sts = sends[s]
+            sel = rk[log.frm[rk] == s]
+            c = log.msg[sel]
+            p = np.searchsorted(slc, c)
+            okm = p < slc.size
+            okm[okm] = slc[p[okm]] == c[okm]
+            d = log.ts[sel][okm] - sts[p[okm]]
+            delays.append(d[np.isfinite(d)])
+        dl = np.concatenate(delays) if delays else np.zeros(0)
+        entry["delay"] = _stats(dl, 6)
+        incoming = n_recv + (final if isinstance(final, int) else 0)
+        entry["arrival_rate"] = _r(incoming / duration) if duration > 0 else None
+        if lam_th is not None and d_th is not None and rate:
+            lam = float(lam_th[pos])
+            entry["theory"] = {"arrival_rate": _r(lam), "growth_per_s": _r(max(0.0, lam - rate)),
+                               "utilisation": _r(lam / rate), "dice_rate": _r(float(d_th[pos]))}
+        else:
+            entry["theory"] = None
+        entry["stopped"] = log.stop is not None
+        machines_out.append(entry)
+    # drift on a common grid of system times
+    grid = np.linspace(0.0, duration, DRIFT_SAMPLES) if duration > 0 else np.zeros(1)
+    clocks: dict[int, np.ndarray] = {}
+    for i in ids:
+        log = run.machines[i]
+        ts, ok = _finite(log)
+        clocks[i] = _step_at(ts - t0, log.lclock[ok], grid) if ts.size else np.zeros_like(grid, dtype=np.int64)
+    stack = np.vstack([clocks[i] for i in ids]) if ids else np.zeros((1, grid.size))
+    spread = stack.max(axis=0) - stack.min(axis=0)
+    if any(rates[i] for i in ids):
+        fastest = max(ids, key=lambda i: (rates[i] or 0, i))
+    else:
+        fastest = max(ids, key=lambda i: run.machines[i].events) if ids else None
+    lag = {i: clocks[fastest] - clocks[i] for i in ids} if fastest is not None else {}
+    drift: dict[str, Any] = {
+        "mean": _r(float(spread.mean()), 3), "max": int(spread.max()), "final": int(spread[-1]),
+        "p95": _r(float(np.percentile(spread, 95)), 3),
+        "max_at_s": _r(float(grid[int(np.argmax(spread))]), 3), "samples": int(grid.size),
+        "fastest": fastest,
+        "vs_fastest": {str(i): {"mean": _r(float(lag[i].mean()), 3), "max": int(lag[i].max()),
+                                "final": int(lag[i][-1])} for i in ids if i != fastest},
+    }
+    summary: dict[str, Any] = {
+        "schema": 1,
+        "run_id": run.run_id,
+        "status": run.status,
+        "machines_n": len(ids),
+        "events": run.events,
+        "t0": _r(t0, 6),
+        "duration_s": _r(duration, 6),
+        "dice_sides": run.dice_sides,
+        "skipped_lines": sum(m.skipped for m in run.machines.values()) + sum(
+            1 for x in run.issues if x.line),
+        "machines": machines_out,
+        "drift": drift,
+        "concurrency": _concurrency(run),
+    }
+    return summary, Series(grid, clocks, spread, lag, fastest, jumps_by)
+
+
+def analyze_run(run_dir: Path | str) -> dict[str, Any]:
+    """The summary of a run folder (what summary.json holds); does not write anything."""
+    return compute(load_run(run_dir))[0]
+
+
+def headlines(summary: dict[str, Any]) -> list[str]:
+    """Three one-line findings: the largest jumps, the drift, the queue growth."""
+    ms = summary["machines"]
+    out = []
+    withj = [m for m in ms if m["jumps"]["count"]]
+    if withj:
+        top = max(withj, key=lambda m: m["jumps"]["max"])
+        out.append(f"Largest Lamport jump: +{top['jumps']['max']} on machine {top['id']} "
+                   f"(rate {top['rate']}); mean jump on receive "
+                   + ", ".join(f"m{m['id']} {m['jumps']['mean']}" for m in withj) + ".")
+    else:
+        out.append("No receives, so no Lamport jumps.")
+    d = summary["drift"]
+    out.append(f"Drift: the Lamport clocks spread up to {d['max']} apart at the same time "
+               f"(mean {d['mean']}, {d['final']} at the end); machine {d['fastest']} leads.")
+    grow = max(ms, key=lambda m: m["queue"]["growth_per_s"] or 0.0) if ms else None
+    if grow and (grow["queue"]["growth_per_s"] or 0) > 0.01:
+        th = grow["theory"]
+        tail = f" (theory {th['growth_per_s']}/s)" if th else ""
+        out.append(f"Queue growth: machine {grow['id']} (rate {grow['rate']}) falls behind, queue "
+                   f"+{grow['queue']['growth_per_s']}/s{tail}, {grow['queue']['final']} "
+                   "unhandled at the end.")
+    else:
+        out.append("Queues stay short: no machine falls behind.")
+    return out
+
+
+# ---------------------------------------------------------------- tables
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.3g}" if abs(v) < 1000 else f"{v:.0f}"
+    return str(v)
+
+
+def table(headers: list[str], rows: list[list[Any]]) -> str:
+    cells = [[_fmt(c) for c in r] for r in rows]
+    widths = [max(len(h), *(len(r[k]) for r in cells)) for k, h in enumerate(headers)]
+    line = "  ".join(h.rjust(w) for h, w in zip(headers, widths, strict=True))
+    out = [line, "  ".join("-" * w for w in widths)]
+    out += ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in cells]
+    return "\n".join(out)
+
+
+def render(summary: dict[str, Any]) -> str:
+    """The human tables ``lclock analyze`` prints."""
+    ms = summary["machines"]
+    parts = [f"Run {summary['run_id']} ({summary['status']}): {summary['machines_n']} machines, "
+             f"{summary['events']} events over {_fmt(summary['duration_s'])} s"]
+    parts.append("\nRates and ticks (lateness = seconds after the deadline t0 + (k-1)/rate)")
+    parts.append(table(
+        ["machine", "rate/s", "ticks", "achieved/s", "late mean s", "late max s", "stopped"],
+        [[m["id"], m["rate"], m["ticks"], m["achieved_rate"],
+          (m["lateness"] or {}).get("mean"), (m["lateness"] or {}).get("max"),
+          "yes" if m["stopped"] else "NO"] for m in ms]))
+    parts.append("\nEvent mix (dice outcomes on ticks with an empty queue: observed vs expected)")
+    parts.append(table(
+        ["machine", "receive", "send", "internal", "rolls", "send A", "send B", "to all",
+         "internal", "expected"],
+        [[m["id"], m["events"]["receive"], m["events"]["send"], m["events"]["internal"],
+          m["mix"]["rolls"], m["mix"]["observed"]["send_a"], m["mix"]["observed"]["send_b"],
+          m["mix"]["observed"]["broadcast"], m["mix"]["observed"]["internal"],
+          f"{m['mix']['expected']['send_a']:.2f} each, {m['mix']['expected']['internal']:.2f}"]
+         for m in ms]))
+    parts.append("\nLamport jumps on receive (step L - L_prev; 1 = no jump) and unused clock values")
+    parts.append(table(
+        ["machine", "receives", "mean", "p50", "p95", "max", "jumps>1", "skipped", "skipped%"],
+        [[m["id"], m["jumps"]["count"], m["jumps"]["mean"], m["jumps"]["p50"], m["jumps"]["p95"],
+          m["jumps"]["max"], m["jumps"]["over_1"], m["gaps"]["skipped_values"],
+          None if m["gaps"]["skipped_fraction"] is None else 100 * m["gaps"]["skipped_fraction"]]
+         for m in ms]))
+    parts.append("\nQueues and message delay (send event to the tick that handled it)")
+    parts.append(table(
+        ["machine", "q mean", "q max", "q final", "growth/s", "delay mean s", "p95 s", "max s"],
+        [[m["id"], m["queue"]["mean"], m["queue"]["max"], m["queue"]["final"],
+          m["queue"]["growth_per_s"], m["delay"]["mean"], m["delay"]["p95"], m["delay"]["max"]]
+         for m in ms]))
+    if any(m["theory"] for m in ms):
+        parts.append("\nTheory: expected arrivals from the peers' rates and the dice vs own tick rate")
+        parts.append(table(
+            ["machine", "rate/s", "arrivals/s th.", "observed", "utilisation", "growth/s th.",
+             "observed"],
+            [[m["id"], m["rate"], (m["theory"] or {}).get("arrival_rate"), m["arrival_rate"],
+              (m["theory"] or {}).get("utilisation"), (m["theory"] or {}).get("growth_per_s"),
+              m["queue"]["growth_per_s"]] for m in ms]))
+    d = summary["drift"]
+    parts.append(f"\nDrift: spread of the Lamport clocks at the same system time "
+                 f"(max - min over machines, {d['samples']} samples)")
+    parts.append(f"  mean {_fmt(d['mean'])}, p95 {_fmt(d['p95'])}, max {d['max']} "
+                 f"(at {_fmt(d['max_at_s'])} s), final {d['final']}")
+    if d["vs_fastest"]:
+        parts.append(f"  behind the fastest machine ({d['fastest']}):")
+        parts.append(table(["machine", "mean", "max", "final"],
+                           [[k, v["mean"], v["max"], v["final"]] for k, v in d["vs_fastest"].items()]))
+    c = summary["concurrency"]
+    if c:
+        parts.append(f"\nConcurrency (vector clocks): {c['concurrent']} of {c['pairs']} pairs of "
+                     f"events on different machines are concurrent ({_fmt(100 * (c['fraction'] or 0))}%)")
+    if summary["skipped_lines"]:
+        parts.append(f"\n{summary['skipped_lines']} unusable line(s) skipped: run `lclock check`.")
+    return "\n".join(parts)
