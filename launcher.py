@@ -3,7 +3,9 @@
 
 import sys
 
-from lclock.cli import main
-
 if __name__ == "__main__":
+    try:
+        from lclock.cli import main
+    except KeyboardInterrupt:  # Ctrl-C while still importing: nothing was created yet
+        sys.exit(130)
     sys.exit(main(["run", *sys.argv[1:]], prog="launcher.py"))

@@ -46,6 +46,16 @@ def _available() -> dict[str, tuple[str, str]]:
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    """Run one subcommand; Ctrl-C before a command has its own handlers exits 130 quietly."""
+    try:
+        return _main(argv, prog)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # output piped into `head` and closed: not an error of ours
+        return 1
+
+
+def _main(argv: list[str] | None, prog: str | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     commands = _available()
     parser = _Parser(
@@ -69,9 +79,4 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    try:
-        return int(args._main(args))
-    except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:
-        return 1
+    return int(args._main(args))

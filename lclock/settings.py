@@ -210,6 +210,8 @@ def resolve(
     ``flags`` maps setting names to values already parsed from the command line; None means
     the flag was not given. Errors name the source of the value that is wrong.
     """
+    # A broken file is an error even where a flag overrides the broken value.
+    validate(dict(file.run), {k: file.where(k) for k in file.run})
     values: dict[str, Any] = {}
     source: dict[str, str] = {}
     for key, value in file.run.items():

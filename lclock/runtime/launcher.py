@@ -37,7 +37,13 @@ from lclock.runfolder import base_run_json, machine_log_path, new_run_id, write_
 from lclock.runtime.console import Console
 from lclock.runtime.transport import socketpair_mesh
 from lclock.runtime.worker import DRAIN_TIMEOUT, WorkerConfig, worker_main
-from lclock.settings import RunSettings, SettingsError, check_output_dir, load_settings_file, resolve
+from lclock.settings import (
+    RunSettings,
+    SettingsError,
+    check_output_dir,
+    load_settings_file,
+    resolve,
+)
 
 STOP_GRACE = 1.5  # graceful stop -> SIGTERM
 TERM_GRACE = 1.0  # SIGTERM -> SIGKILL
@@ -240,6 +246,8 @@ class Launcher:
             except SettingsError as exc:
                 sys.stderr.write(f"lclock: error: {exc}\n")
                 return 2
+        # Handlers first: a Ctrl-C from here on is a graceful stop, never a traceback.
+        wake_r = self._install_signals()
         try:
             self.run_dir.mkdir(parents=True, exist_ok=False)
         except OSError as exc:
@@ -253,9 +261,10 @@ class Launcher:
             f"lclock run {self.run_id}: {self.s.machines} machines, rates "
             f"{','.join(str(s.rate) for s in self.slots)}, {self.s.duration:g} s, seed {self.seed}"
         )
-        wake_r = self._install_signals()
         try:
-            self._start_workers()
+            self._handle_signals()
+            if self.cause is None:
+                self._start_workers()
             self._loop(wake_r)
         finally:
             self._kill_all_if_any_left()
@@ -292,13 +301,7 @@ class Launcher:
                 proc = ctx.Process(
                     target=worker_main, args=(cfg, child_conn), name=f"lclock-machine-{slot.id}"
                 )
-                # Blocked while forking, so the child starts with SIGINT/SIGTERM blocked and
-                # a Ctrl-C during its start-up cannot raise KeyboardInterrupt in it.
-                old = signal.pthread_sigmask(signal.SIG_BLOCK, _BLOCK)
-                try:
-                    proc.start()
-                finally:
-                    signal.pthread_sigmask(signal.SIG_SETMASK, old)
+                self._start_ignoring_sigint(proc)
                 child_conn.close()
                 if mesh is not None:
                     for s in mesh[slot.id].values():
@@ -316,6 +319,27 @@ class Launcher:
         write_run_json(self.run_dir, self.run_json)
         if self.cause is not None:
             self._begin_stop(self.cause)
+
+    def _start_ignoring_sigint(self, proc: Any) -> None:
+        """Start a worker that ignores SIGINT from its very first instruction.
+
+        A terminal's Ctrl-C reaches the whole process group. A signal mask does not survive
+        into a spawned interpreter, but an ignored disposition does, and CPython then never
+        installs its KeyboardInterrupt handler: the child cannot die of Ctrl-C half-started.
+        Setting SIG_IGN discards a pending SIGINT, so one that arrives while SIGINT is
+        blocked is picked up from sigpending() first and recorded as ours.
+        """
+        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _BLOCK)
+        try:
+            if signal.SIGINT in signal.sigpending():
+                self.signals.append(signal.SIGINT)
+            old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+            try:
+                proc.start()
+            finally:
+                signal.signal(signal.SIGINT, old)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
 
     def _loop(self, wake_r: socket.socket) -> None:
         next_draw = time.monotonic() + self.console.interval
@@ -380,7 +404,8 @@ class Launcher:
             self._read_conn(slot)
         slot.proc.join(1.0)  # the sentinel fires as the process exits; reap it
         slot.exitcode = slot.proc.exitcode if slot.proc.exitcode is not None else -1
-        if slot.done is None and not self.killed and not self.termed:
+        stopping_on_signal = self.cause in ("sigint", "sigterm")
+        if slot.done is None and not (self.killed or self.termed or stopping_on_signal):
             how = _describe_exit(slot.exitcode)
             phase = "could not start" if self.t0 is None else "died"
             msg = f"machine {slot.id} {phase} ({how})"

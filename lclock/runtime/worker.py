@@ -122,9 +122,6 @@ class Worker:
         self.wake_r.setblocking(False)
         signal.set_wakeup_fd(self.wake_w.fileno(), warn_on_full_buffer=False)
         signal.signal(signal.SIGTERM, self._on_sigterm)
-        # The launcher blocked these while it started us (so a Ctrl-C during start-up
-        # cannot raise KeyboardInterrupt in a half-started child); now they are handled.
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
 
     def _on_sigterm(self, _signum: int, _frame: Any) -> None:
         if self.stop_reason is None:
@@ -163,9 +160,10 @@ class Worker:
                     self.wake_r.recv(512)
                 except OSError:
                     pass
-            elif self.parent is not None and r == self.parent.sentinel:
-                if self.stop_reason is None:
-                    self.stop_reason = "launcher_gone"
+            elif (
+                self.parent is not None and r == self.parent.sentinel and self.stop_reason is None
+            ):
+                self.stop_reason = "launcher_gone"
         return go
 
     def read_peer(self, ch: PeerChannel) -> None:

@@ -1,0 +1,169 @@
+"""Ctrl-C, SIGTERM, crashes and a killed launcher, against the real launcher."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from conftest import alive, launcher_cmd, run_dirs, started, wait_for
+from runverify import load, verify
+
+
+def _args(workdir: Path, *extra: str) -> list[str]:
+    return launcher_cmd("--output", str(workdir / "out"), "--no-report", "--quiet", *extra)
+
+
+def _meta(workdir: Path) -> tuple[Path, dict]:
+    rd = run_dirs(workdir / "out")[-1]
+    return rd, json.loads((rd / "run.json").read_text())
+
+
+def _workers_started(workdir: Path, n: int) -> bool:
+    dirs = run_dirs(workdir / "out")
+    if not dirs:
+        return False
+    try:
+        meta = json.loads((dirs[-1] / "run.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return sum(1 for m in meta["machines"] if m.get("pid")) == n
+
+
+def _ticking(workdir: Path) -> bool:
+    dirs = run_dirs(workdir / "out")
+    return bool(dirs) and all(
+        '"tick"' in p.read_text() for p in dirs[-1].glob("machine-*.jsonl")
+    ) and len(list(dirs[-1].glob("machine-*.jsonl"))) == 3
+
+
+def _lines_whole(rd: Path) -> None:
+    load(rd)  # raises if any line is not whole JSON or the file does not end with \n
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.05, 0.2, 0.5, "ticking"])
+def test_ctrl_c_at_any_moment(workdir: Path, delay: float | str) -> None:
+    """Ctrl-C reaches the whole foreground group, as from a terminal."""
+    with started(_args(workdir, "--duration", "30", "--rates", "5,50,500"), workdir) as p:
+        if delay == "ticking":
+            assert wait_for(lambda: _ticking(workdir), 20)
+        else:
+            time.sleep(delay)
+        t = time.monotonic()
+        os.killpg(p.pid, signal.SIGINT)
+        _, err = p.communicate(timeout=20)
+        took = time.monotonic() - t
+    assert took < 3.0
+    dirs = run_dirs(workdir / "out")
+    if not dirs:
+        # Stopped before anything was created. A Ctrl-C in the interpreter's own first
+        # milliseconds, before any lclock code runs, ends CPython itself (SIGINT's default
+        # action or its init-time KeyboardInterrupt); then nothing exists to clean up.
+        if delay != 0.0:
+            assert p.returncode == 130, err
+            assert b"Traceback" not in err
+        return
+    assert b"Traceback" not in err
+    assert p.returncode == 130, err
+    rd, meta = _meta(workdir)
+    assert meta["status"] == "interrupted" and meta["exit_code"] == 130
+    assert meta["reason"] == "sigint"
+    _lines_whole(rd)
+    pids = [m["pid"] for m in meta["machines"] if m.get("pid")]
+    assert alive(pids) == []
+    if delay == "ticking":
+        assert verify(rd) == []  # graceful: every message sent is received or unprocessed
+        for m in meta["machines"]:
+            assert m["reason"] == "sigint"
+
+
+def test_sigterm_to_launcher(workdir: Path) -> None:
+    with started(_args(workdir, "--duration", "30"), workdir) as p:
+        assert wait_for(lambda: _ticking(workdir), 20)
+        t = time.monotonic()
+        p.send_signal(signal.SIGTERM)
+        p.communicate(timeout=20)
+        took = time.monotonic() - t
+    assert p.returncode == 143
+    assert took < 3.0
+    rd, meta = _meta(workdir)
+    assert meta["status"] == "interrupted" and meta["reason"] == "sigterm"
+    assert verify(rd) == []
+    assert alive([m["pid"] for m in meta["machines"]]) == []
+
+
+def test_second_ctrl_c_stops_at_once(workdir: Path) -> None:
+    with started(_args(workdir, "--duration", "30", "--machines", "8"), workdir) as p:
+        assert wait_for(lambda: _workers_started(workdir, 8), 30)
+        os.killpg(p.pid, signal.SIGINT)
+        time.sleep(0.01)
+        os.killpg(p.pid, signal.SIGINT)
+        _, err = p.communicate(timeout=20)
+    assert p.returncode == 130
+    assert b"Traceback" not in err
+    rd, meta = _meta(workdir)
+    assert meta["status"] == "interrupted"
+    _lines_whole(rd)
+    assert alive([m["pid"] for m in meta["machines"]]) == []
+
+
+def test_worker_killed_is_noticed(workdir: Path) -> None:
+    with started(_args(workdir, "--duration", "30", "--rates", "5,5,5"), workdir) as p:
+        assert wait_for(lambda: _ticking(workdir), 20)
+        _, meta = _meta(workdir)
+        victim = meta["machines"][1]["pid"]
+        time.sleep(0.3)
+        t = time.monotonic()
+        os.kill(victim, signal.SIGKILL)
+        _, err = p.communicate(timeout=20)
+        took = time.monotonic() - t
+    assert p.returncode == 1
+    assert took < 3.0
+    rd, meta = _meta(workdir)
+    assert meta["status"] == "failed"
+    assert "machine 2" in meta["reason"] and "SIGKILL" in meta["reason"]
+    assert meta["machines"][1]["exit_code"] == -signal.SIGKILL
+    assert b"machine 2 died" in err
+    _lines_whole(rd)
+    _, logs = load(rd)
+    for mid in (1, 3):
+        stop = [e for e in logs[mid] if e["event"] == "stop"]
+        assert stop and stop[0]["reason"] == "peer_failed"
+    assert not any(e["event"] == "stop" for e in logs[2])
+    assert alive([m["pid"] for m in meta["machines"]]) == []
+
+
+def test_launcher_killed_workers_exit_by_themselves(workdir: Path) -> None:
+    with started(_args(workdir, "--duration", "30"), workdir) as p:
+        assert wait_for(lambda: _ticking(workdir), 20)
+        rd, meta = _meta(workdir)
+        pids = [m["pid"] for m in meta["machines"]]
+        procs = [psutil.Process(pid) for pid in pids]
+        t = time.monotonic()
+        os.kill(p.pid, signal.SIGKILL)
+        p.wait(timeout=5)
+        # The workers are orphans now; they must leave on their own within about 2 s.
+        assert wait_for(lambda: not any(pr.is_running() and pr.status() != psutil.STATUS_ZOMBIE for pr in procs), 5)
+        took = time.monotonic() - t
+    assert took < 2.5
+    _lines_whole(rd)
+    _, logs = load(rd)
+    for mid, lines in logs.items():
+        stop = [e for e in lines if e["event"] == "stop"]
+        assert stop and stop[0]["reason"] == "launcher_gone", mid
+
+
+def test_launcher_killed_during_startup(workdir: Path) -> None:
+    with started(_args(workdir, "--duration", "30", "--machines", "6"), workdir) as p:
+        assert wait_for(lambda: _workers_started(workdir, 6), 30)
+        _, meta = _meta(workdir)
+        procs = [psutil.Process(m["pid"]) for m in meta["machines"]]
+        os.kill(p.pid, signal.SIGKILL)
+        p.wait(timeout=5)
+        assert wait_for(
+            lambda: not any(pr.is_running() and pr.status() != psutil.STATUS_ZOMBIE for pr in procs), 5
+        )
