@@ -339,6 +339,8 @@ class Worker:
             "lateness_ms": {"p50": lat[0] * 1e3, "p99": lat[1] * 1e3, "max": lat[2] * 1e3},
             "latency_us": {"p50": net[0] * 1e6, "p99": net[1] * 1e6, "n": len(self.latency)},
         }
+        t = os.times()
+        stats["cpu_s"] = round(t.user + t.system, 3)
         if unsent:
             stats["unsent_channels"] = unsent
         self.log.info("stop", **stats)
