@@ -230,6 +230,8 @@ def compute(run: Run) -> tuple[dict[str, Any], Series]:
         jumps = step[kind == KIND_RECEIVE]
         jumps_by[i] = jumps
         js = _stats(jumps.astype(float), 3)
+        if jumps.size:
+            js["max"] = int(jumps.max())
         js["over_1"] = int(np.count_nonzero(jumps > 1))
         if jumps.size:
             vals, cnt = np.unique(np.minimum(jumps, JUMP_HIST_MAX + 1), return_counts=True)
@@ -336,18 +338,18 @@ def headlines(summary: dict[str, Any]) -> list[str]:
         top = max(withj, key=lambda m: m["jumps"]["max"])
         out.append(f"Largest Lamport jump: +{top['jumps']['max']} on machine {top['id']} "
                    f"(rate {top['rate']}); mean jump on receive "
-                   + ", ".join(f"m{m['id']} {m['jumps']['mean']}" for m in withj) + ".")
+                   + ", ".join(f"m{m['id']} {m['jumps']['mean']:.2f}" for m in withj) + ".")
     else:
         out.append("No receives, so no Lamport jumps.")
     d = summary["drift"]
     out.append(f"Drift: the Lamport clocks spread up to {d['max']} apart at the same time "
-               f"(mean {d['mean']}, {d['final']} at the end); machine {d['fastest']} leads.")
+               f"(mean {d['mean']:.1f}, {d['final']} at the end); machine {d['fastest']} leads.")
     grow = max(ms, key=lambda m: m["queue"]["growth_per_s"] or 0.0) if ms else None
     if grow and (grow["queue"]["growth_per_s"] or 0) > 0.01:
         th = grow["theory"]
-        tail = f" (theory {th['growth_per_s']}/s)" if th else ""
+        tail = f" (theory +{th['growth_per_s']:.2f}/s)" if th else ""
         out.append(f"Queue growth: machine {grow['id']} (rate {grow['rate']}) falls behind, queue "
-                   f"+{grow['queue']['growth_per_s']}/s{tail}, {grow['queue']['final']} "
+                   f"+{grow['queue']['growth_per_s']:.2f}/s{tail}, {grow['queue']['final']} "
                    "unhandled at the end.")
     else:
         out.append("Queues stay short: no machine falls behind.")

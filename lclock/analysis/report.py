@@ -1,0 +1,339 @@
+"""The report: PNG figures and one self-contained report.html (images embedded as base64).
+
+Figures are drawn from the same ``compute`` pass as summary.json, sampled on a fixed grid of
+system times, so the cost of plotting does not grow with the number of events: a 60 s run
+and a 1M-event run draw the same few thousand points. Only the space-time diagram looks at
+individual events, and only inside its (small) time window.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lclock.analysis.analyze import Series, compute, headlines
+from lclock.analysis.load import KIND_RECEIVE, KIND_SEND, Run, load_run
+
+FIGURES = ("clocks", "drift", "queues", "jumps", "spacetime")
+MAX_WINDOW_EVENTS = 150
+MAX_ROW_EVENTS = 40
+
+
+def _plt() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update({"figure.dpi": 100, "savefig.dpi": 110, "font.size": 10,
+                         "axes.grid": True, "grid.alpha": 0.3})
+    return plt
+
+
+def _label(run: Run, i: int) -> str:
+    r = run.rates.get(i)
+    return f"machine {i} ({r}/s)" if r else f"machine {i}"
+
+
+def _colors(run: Run) -> dict[int, Any]:
+    plt = _plt()
+    cmap = plt.get_cmap("tab10" if run.n <= 10 else "viridis")
+    ids = run.ids
+    if run.n <= 10:
+        return {i: cmap((i - 1) % 10) for i in ids}
+    return {i: cmap(k / max(len(ids) - 1, 1)) for k, i in enumerate(ids)}
+
+
+def _legend(ax: Any, run: Run) -> None:
+    if len(run.ids) <= 12:
+        ax.legend(loc="best", fontsize=9)
+
+
+def fig_clocks(run: Run, s: Series) -> Any:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(9, 5))
+    col = _colors(run)
+    for i in run.ids:
+        ax.plot(s.grid, s.clocks[i], drawstyle="steps-post", color=col[i], label=_label(run, i))
+    ax.set_title("Lamport clock against system time")
+    ax.set_xlabel("system time since the first tick (s)")
+    ax.set_ylabel("Lamport clock (logical time)")
+    _legend(ax, run)
+    fig.tight_layout()
+    return fig
+
+
+def fig_drift(run: Run, s: Series) -> Any:
+    plt = _plt()
+    fig, (a1, a2) = plt.subplots(2, 1, figsize=(9, 6.5), sharex=True)
+    a1.plot(s.grid, s.spread, color="black")
+    a1.set_title("Drift: spread of the Lamport clocks at the same system time")
+    a1.set_ylabel("max - min Lamport clock")
+    col = _colors(run)
+    for i in run.ids:
+        if i == s.fastest:
+            continue
+        a2.plot(s.grid, s.lag[i], color=col[i], label=_label(run, i))
+    a2.set_title(f"How far each machine's clock is behind the fastest machine ({s.fastest})")
+    a2.set_ylabel("Lamport clock behind")
+    a2.set_xlabel("system time since the first tick (s)")
+    if len(run.ids) > 1:
+        _legend(a2, run)
+    fig.tight_layout()
+    return fig
+
+
+def fig_queues(run: Run, s: Series, summary: dict[str, Any]) -> Any:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(9, 5))
+    col = _colors(run)
+    t0 = run.t0
+    by_id = {m["id"]: m for m in summary["machines"]}
+    for i in run.ids:
+        log = run.machines[i]
+        ok = np.isfinite(log.ts)
+        ts = np.maximum.accumulate(log.ts[ok] - t0) if ok.any() else np.zeros(0)
+        if ts.size:
+            # the maximum in each grid cell, so short peaks survive the sampling
+            cell = np.clip(np.searchsorted(s.grid, ts, side="right") - 1, 0, len(s.grid) - 1)
+            qmax = np.zeros(len(s.grid))
+            np.maximum.at(qmax, cell, log.qlen[ok])
+            seen = np.zeros(len(s.grid), bool)
+            seen[cell] = True
+            idx = np.maximum.accumulate(np.where(seen, np.arange(len(s.grid)), 0))
+            q = np.where(seen, qmax, qmax[idx])
+            ax.plot(s.grid, q, color=col[i], label=_label(run, i) + " observed")
+        th = by_id[i].get("theory")
+        if th and th["growth_per_s"] and len(run.ids) <= 12:
+            g = th["growth_per_s"]
+            ax.plot([0, s.grid[-1]], [0, g * s.grid[-1]], linestyle="--", color=col[i],
+                    alpha=0.8, label=f"machine {i} theory (+{g:.2f}/s)")
+    flat = [m["id"] for m in summary["machines"] if m.get("theory") and not m["theory"]["growth_per_s"]]
+    sub = "\ndashed: predicted growth from the rates and the dice"
+    if flat:
+        sub += f" (predicted 0/s for machine{'s' if len(flat) > 1 else ''} " + ", ".join(
+            map(str, flat[:8])) + ("..." if len(flat) > 8 else "") + ")"
+    ax.set_title("Queue length over time" + sub, fontsize=10)
+    ax.set_xlabel("system time since the first tick (s)")
+    ax.set_ylabel("messages waiting in the queue")
+    ax.set_ylim(bottom=0)
+    _legend(ax, run)
+    fig.tight_layout()
+    return fig
+
+
+def fig_jumps(run: Run, s: Series) -> Any:
+    plt = _plt()
+    ids = [i for i in run.ids if s.jumps[i].size] or run.ids
+    shown = ids[:8]
+    cols = min(len(shown), 4)
+    rows = (len(shown) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols + 1, 3.2 * rows + 0.6), squeeze=False)
+    col = _colors(run)
+    for ax, i in zip(axes.flat, shown, strict=False):
+        j = s.jumps[i]
+        if j.size:
+            hi = int(min(j.max(), 60))
+            bins = np.arange(0.5, hi + 1.5, 1.0)
+            ax.hist(np.minimum(j, hi), bins=bins, color=col[i])
+            ax.set_xlim(0.5, max(hi, 5) + 0.5)
+            ax.xaxis.get_major_locator().set_params(integer=True)
+            ax.set_title(f"{_label(run, i)}\nmean {j.mean():.2f}, max {int(j.max())}", fontsize=10)
+        else:
+            ax.set_title(f"{_label(run, i)}\nno receives", fontsize=10)
+        ax.set_xlabel("jump L - L_prev on receive")
+        ax.set_ylabel("receives")
+    for ax in list(axes.flat)[len(shown):]:
+        ax.set_visible(False)
+    fig.suptitle("Lamport clock jumps on receive (1 = no jump" +
+                 (f"; first {len(shown)} machines" if len(ids) > len(shown) else "") + ")")
+    fig.tight_layout()
+    return fig
+
+
+def choose_window(run: Run, window: tuple[float, float] | None) -> tuple[float, float]:
+    """A time window (s since t0) small enough to read: about MAX_WINDOW_EVENTS events."""
+    if window is not None:
+        return window
+    ts = [run.machines[i].ts - run.t0 for i in run.ids[:16]]
+    ts = [t[np.isfinite(t)] for t in ts]
+    allts = np.sort(np.concatenate(ts)) if ts else np.zeros(0)
+    if allts.size == 0:
+        return (0.0, 1.0)
+    end = float(allts[min(MAX_WINDOW_EVENTS, allts.size) - 1])
+    for t in ts:  # the busiest machine's row must stay readable
+        if t.size > MAX_ROW_EVENTS:
+            end = min(end, float(t[MAX_ROW_EVENTS - 1]))
+    return (0.0, max(end, 1e-3) * 1.0001)
+
+
+def fig_spacetime(run: Run, window: tuple[float, float]) -> Any:
+    plt = _plt()
+    lo, hi = window
+    ids = run.ids[:16]
+    ypos = {i: k for k, i in enumerate(reversed(ids))}
+    fig, ax = plt.subplots(figsize=(11, 1.1 * len(ids) + 1.8))
+    col = {0: "0.55", 1: "tab:green", 2: "tab:blue"}
+    sends: dict[tuple[int, int], float] = {}
+    inwin = {}
+    for i in ids:
+        log = run.machines[i]
+        t = log.ts - run.t0
+        sel = np.flatnonzero((t >= lo) & (t <= hi))
+        inwin[i] = sel
+        ax.axhline(ypos[i], color="0.8", lw=1, zorder=0)
+        for k in sel:
+            if log.kind[k] == KIND_SEND:
+                sends[(i, int(log.lclock[k]))] = float(t[k])
+    total = sum(len(v) for v in inwin.values())
+    for i in ids:
+        log = run.machines[i]
+        t = log.ts - run.t0
+        sel = inwin[i]
+        ax.scatter(t[sel], np.full(len(sel), ypos[i]), c=[col[int(k)] for k in log.kind[sel]],
+                   s=28, zorder=3, edgecolors="none")
+        if total <= MAX_WINDOW_EVENTS * 1.5:
+            for k in sel:
+                ax.annotate(str(int(log.lclock[k])), (t[k], ypos[i]), xytext=(0, 7),
+                            textcoords="offset points", ha="center", fontsize=7)
+        for k in sel[log.kind[sel] == KIND_RECEIVE]:
+            src = int(log.frm[k])
+            ts_send = sends.get((src, int(log.msg[k])))
+            if ts_send is None or src not in ypos:
+                continue
+            ax.annotate("", xy=(t[k], ypos[i]), xytext=(ts_send, ypos[src]),
+                        arrowprops={"arrowstyle": "->", "color": "tab:red", "lw": 0.8,
+                                    "alpha": 0.7, "shrinkA": 3, "shrinkB": 3}, zorder=2)
+    ax.set_yticks([ypos[i] for i in ids], [_label(run, i) for i in ids])
+    ax.set_ylim(-0.6, len(ids) - 0.3)
+    ax.set_xlim(lo - (hi - lo) * 0.01, hi + (hi - lo) * 0.01)
+    ax.set_xlabel("system time since the first tick (s)")
+    ax.set_title(f"Space-time diagram, {lo:.2f} s to {hi:.2f} s after the first tick\n"
+                 "numbers are Lamport clock values; arrows are messages, from the send to the "
+                 "tick that handled it", fontsize=10)
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], marker="o", ls="", color=col[k], label=name)
+               for k, name in ((1, "send"), (2, "receive"), (0, "internal"))]
+    handles.append(Line2D([], [], color="tab:red", label="message"))
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=4,
+              fontsize=9, frameon=False)
+    ax.grid(axis="y", visible=False)
+    fig.tight_layout()
+    return fig
+
+
+def _png(fig: Any) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    _plt().close(fig)
+    return buf.getvalue()
+
+
+def _html_table(headers: list[str], rows: list[list[Any]]) -> str:
+    def cell(v: Any) -> str:
+        if v is None:
+            return "-"
+        if isinstance(v, float):
+            return f"{v:.4g}"
+        return html.escape(str(v))
+
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{cell(c)}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def render_html(summary: dict[str, Any], heads: list[str], images: dict[str, bytes],
+                window: tuple[float, float]) -> str:
+    ms = summary["machines"]
+    d = summary["drift"]
+    c = summary["concurrency"]
+    img = {k: base64.b64encode(v).decode() for k, v in images.items()}
+    captions = {
+        "clocks": "Each machine's Lamport clock against system time. A slow machine's clock "
+                  "is pulled up in jumps by the messages of faster ones.",
+        "drift": "The spread of the clocks at the same system time, and each machine's distance "
+                 "behind the fastest machine.",
+        "queues": "Messages waiting in each machine's queue (solid) and the growth predicted from "
+                  "the peers' rates and the dice (dashed).",
+        "jumps": "How far the clock moves on each receive: 1 means the message did not advance "
+                 "it beyond the usual +1.",
+        "spacetime": f"The events of {window[0]:.2f} s to {window[1]:.2f} s on a real-time axis; "
+                     "numbers are Lamport clock values, arrows are messages.",
+    }
+    parts = [
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>",
+        f"<title>lclock report {html.escape(summary['run_id'])}</title>",
+        "<style>body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;"
+        "padding:0 1em;color:#222}table{border-collapse:collapse;margin:.5em 0 1.5em}"
+        "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f3f3f3}"
+        "img{max-width:100%;border:1px solid #eee}figure{margin:1.5em 0}"
+        "figcaption{color:#555;font-size:.9em}</style></head><body>",
+        f"<h1>lclock run {html.escape(summary['run_id'])}</h1>",
+        f"<p>Status <b>{html.escape(str(summary['status']))}</b>, {summary['machines_n']} machines, "
+        f"{summary['events']} events over {summary['duration_s']} s.</p>",
+        "<h2>Headlines</h2><ul>" + "".join(f"<li>{html.escape(h)}</li>" for h in heads) + "</ul>",
+        "<h2>Machines</h2>",
+        _html_table(
+            ["machine", "rate/s", "ticks", "achieved/s", "receive", "send", "internal",
+             "jump mean", "jump p95", "jump max", "queue mean", "queue max", "queue final",
+             "growth/s", "theory growth/s", "delay mean s"],
+            [[m["id"], m["rate"], m["ticks"], m["achieved_rate"], m["events"]["receive"],
+              m["events"]["send"], m["events"]["internal"], m["jumps"]["mean"], m["jumps"]["p95"],
+              m["jumps"]["max"], m["queue"]["mean"], m["queue"]["max"], m["queue"]["final"],
+              m["queue"]["growth_per_s"], (m["theory"] or {}).get("growth_per_s"),
+              m["delay"]["mean"]] for m in ms]),
+        f"<p>Drift (spread of the Lamport clocks at the same time): mean {d['mean']}, "
+        f"p95 {d['p95']}, max {d['max']}, final {d['final']}; fastest machine {d['fastest']}.</p>",
+    ]
+    if c:
+        parts.append(f"<p>Concurrency by vector clocks: {c['concurrent']} of {c['pairs']} event "
+                     f"pairs on different machines are concurrent.</p>")
+    for k in FIGURES:
+        if k in img:
+            parts.append(f"<figure><img alt='{k}' src='data:image/png;base64,{img[k]}'>"
+                         f"<figcaption>{html.escape(captions[k])}</figcaption></figure>")
+    parts.append("<p>Written by <code>lclock report</code>; the numbers are in summary.json.</p>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def write_report(run_dir: Path | str, out_dir: Path | str | None = None,
+                 window: tuple[float, float] | None = None) -> tuple[dict[str, Any], list[str], Path]:
+    """Write summary.json, the PNGs and report.html; returns (summary, headlines, html path)."""
+    import orjson
+
+    run = load_run(run_dir)
+    out = Path(out_dir) if out_dir is not None else Path(run_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    summary, series = compute(run)
+    heads = headlines(summary)
+    (out / "summary.json").write_bytes(
+        orjson.dumps(summary, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE))
+    win = choose_window(run, window)
+    figs = {
+        "clocks": lambda: fig_clocks(run, series),
+        "drift": lambda: fig_drift(run, series),
+        "queues": lambda: fig_queues(run, series, summary),
+        "jumps": lambda: fig_jumps(run, series),
+        "spacetime": lambda: fig_spacetime(run, win),
+    }
+    images: dict[str, bytes] = {}
+    for name, make in figs.items():
+        data = _png(make())
+        (out / f"{name}.png").write_bytes(data)
+        images[name] = data
+    path = out / "report.html"
+    path.write_text(render_html(summary, heads, images, win), encoding="utf-8")
+    return summary, heads, path
+
+
+def report_after_run(run_dir: Path) -> list[str]:
+    """For the launcher: the whole report into the run folder, and three headline findings."""
+    _, heads, _ = write_report(run_dir)
+    return heads
