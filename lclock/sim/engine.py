@@ -152,6 +152,7 @@ class MachineResult:
     received: int
     unprocessed: int
     max_queue: int
+    unprocessed_from: dict[str, int]
 
 
 def simulate(
@@ -279,7 +280,7 @@ def simulate(
         for i in range(n):
             m = machines[i]
             left = queues[i]
-            by_sender = Counter(msg.sender for msg in left)
+            by_sender = {str(s): c for s, c in sorted(Counter(msg.sender for msg in left).items())}
             results.append(
                 MachineResult(
                     id=i + 1,
@@ -290,6 +291,7 @@ def simulate(
                     received=m.received,
                     unprocessed=len(left),
                     max_queue=max_queue[i],
+                    unprocessed_from=by_sender,
                 )
             )
             buffers[i].append(
@@ -306,7 +308,7 @@ def simulate(
                         "sent": m.sent,
                         "received": m.received,
                         "unprocessed": len(left),
-                        "unprocessed_from": {str(s): c for s, c in sorted(by_sender.items())},
+                        "unprocessed_from": by_sender,
                         "max_queue": max_queue[i],
                     }
                 )
@@ -353,8 +355,22 @@ def run_sim(
         meta["exit_code"] = code
         meta["reason"] = reason
         meta["ended_at"] = format_ts(epoch + settings_used.duration)
+        # The fields the real launcher records per machine (from each machine's stop line).
         meta["machines"] = [
-            {"id": r.id, "rate": r.rate, "pid": 0, "exit_code": 0, "ticks": r.ticks, "lclock": r.lclock}
+            {
+                "id": r.id,
+                "rate": r.rate,
+                "pid": 0,
+                "exit_code": 0,
+                "ticks": r.ticks,
+                "lclock": r.lclock,
+                "reason": "duration",
+                "sent": r.sent,
+                "received": r.received,
+                "unprocessed": r.unprocessed,
+                "unprocessed_from": r.unprocessed_from,
+                "max_queue": r.max_queue,
+            }
             for r in results
         ]
         meta["wall_seconds"] = round(time.time() - wall0, 3)
