@@ -231,7 +231,10 @@ def test_sim_experiment_end_to_end(tmp_path: Path) -> None:
         for role in ("slowest", "fastest"):
             for metric in ("mean_jump", "max_jump", "drift_mean", "drift_max", "max_queue"):
                 ci = e[role][metric]
-                assert ci["n"] == 3 and ci["lo"] <= ci["mean"] <= ci["hi"]
+                # a machine that received nothing has no jumps: fewer values then
+                assert ci["n"] == 3 or (metric.endswith("_jump") and ci["n"] >= 1)
+                if ci["n"] >= 2:
+                    assert ci["lo"] <= ci["mean"] <= ci["hi"]
         for run in e["runs"]:
             run_dir = out / run["run_dir"]
             assert (run_dir / "run.json").is_file() and (run_dir / "machine-1.jsonl").is_file()

@@ -17,15 +17,19 @@ LABELS = {
     "drift_mean": "mean drift",
     "drift_max": "max drift",
     "max_queue": "max queue",
+    "gap_fraction": "skipped values",
+    "queue_growth": "queue growth",
     "spread_mean": "mean spread",
     "spread_max": "max spread",
 }
 UNITS = {
-    "mean_jump": "Lamport ticks per event",
-    "max_jump": "Lamport ticks",
-    "drift_mean": "Lamport ticks behind the leader",
-    "drift_max": "Lamport ticks behind the leader",
+    "mean_jump": "clock step on a receive",
+    "max_jump": "clock step on a receive",
+    "drift_mean": "ticks behind the fastest machine",
+    "drift_max": "ticks behind the fastest machine",
     "max_queue": "messages",
+    "gap_fraction": "fraction of clock values",
+    "queue_growth": "messages per second",
     "spread_mean": "Lamport ticks",
     "spread_max": "Lamport ticks",
 }
@@ -57,9 +61,11 @@ def summary_markdown(summary: dict[str, Any], figures: list[str] | None = None) 
         f"- command: `{' '.join(summary.get('command', []))}`",
         "",
         "Values are the mean across trials ± the half-width of its 95% confidence interval "
-        "(Student's t). *jump*: how much a machine's Lamport clock advances on one event "
-        "(1 = no jump). *drift*: how far a machine's Lamport clock is behind the highest "
-        "clock of all machines at its ticks. *max queue*: the longest its message queue got.",
+        "(Student's t), as `lclock analyze` computes them for each run. *jump*: the step "
+        "L - L_prev of a machine's Lamport clock on a receive (1 = no jump). *drift*: how far "
+        "its Lamport clock is behind the fastest machine's at the same time (0 for the fastest "
+        "itself). *max queue*: the longest its message queue was after an event. *skipped "
+        "values*: the share of clock values the machine never used.",
         "",
         "| experiment | settings | trials |",
         "|---|---|---|",
@@ -70,7 +76,7 @@ def summary_markdown(summary: dict[str, Any], figures: list[str] | None = None) 
             + (f" — {e['description']}" if e.get("description") else "")
             + f" | {e['completed']}/{e['trials']} |"
         )
-    metrics = ("mean_jump", "max_jump", "drift_mean", "drift_max", "max_queue")
+    metrics = ("mean_jump", "max_jump", "drift_mean", "drift_max", "max_queue", "gap_fraction")
     for role in ("slowest", "fastest"):
         lines += ["", f"## The {role} machine of each trial", ""]
         lines.append("| experiment | rate | " + " | ".join(LABELS[m] for m in metrics) + " |")

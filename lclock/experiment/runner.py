@@ -39,7 +39,9 @@ from lclock.sim.engine import NetworkSettings, run_sim
 
 DEFAULT_TRIALS = 5
 #: Per machine, for the slowest and the fastest machine of each trial.
-MACHINE_METRICS = ("mean_jump", "max_jump", "drift_mean", "drift_max", "max_queue")
+MACHINE_METRICS = (
+    "mean_jump", "max_jump", "drift_mean", "drift_max", "max_queue", "gap_fraction", "queue_growth",
+)  # fmt: skip
 #: Per run: highest minus lowest Lamport clock at the same moment.
 RUN_METRICS = ("spread_mean", "spread_max")
 ROLES = ("slowest", "fastest")
@@ -294,9 +296,9 @@ def summarize_experiment(exp: Experiment, trials: list[Trial], root: Path) -> di
         if t in done:
             rl = roles(t)
             for role, m in rl.items():
-                entry[role] = {"id": m["id"], "rate": m["rate"], **{k: m[k] for k in MACHINE_METRICS}}
+                entry[role] = {"id": m["id"], "rate": m["rate"], **{k: m.get(k) for k in MACHINE_METRICS}}
                 for k in MACHINE_METRICS:
-                    if m[k] is not None:
+                    if m.get(k) is not None:
                         per_role[role][k].append(m[k])
             assert t.metrics is not None
             for k in RUN_METRICS:
@@ -404,9 +406,14 @@ def describe_trial(t: Trial) -> str:
     s, f = rl["slowest"], rl["fastest"]
     return (
         f"done in {t.wall_seconds:.1f} s: rates {','.join(map(str, t.rates))}; "
-        f"slowest (rate {s['rate']}) mean jump {s['mean_jump']:.2f}, max queue {s['max_queue']}; "
-        f"fastest (rate {f['rate']}) mean jump {f['mean_jump']:.2f}"
+        f"slowest (rate {s['rate']}) mean jump {_num(s['mean_jump'])}, "
+        f"drift {_num(s['drift_mean'])}, max queue {s['max_queue']}; "
+        f"fastest (rate {f['rate']}) mean jump {_num(f['mean_jump'])}"
     )
+
+
+def _num(x: float | None) -> str:
+    return "–" if x is None else f"{x:.2f}"
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
