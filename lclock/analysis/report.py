@@ -143,6 +143,7 @@ def fig_jumps(run: Run, s: Series) -> Any:
             ax.hist(np.minimum(j, hi), bins=bins, color=col[i])
             ax.set_xlim(0.5, max(hi, 5) + 0.5)
             ax.xaxis.get_major_locator().set_params(integer=True)
+            ax.yaxis.get_major_locator().set_params(integer=True)
             ax.set_title(f"{_label(run, i)}\nmean {j.mean():.2f}, max {int(j.max())}", fontsize=10)
         else:
             ax.set_title(f"{_label(run, i)}\nno receives", fontsize=10)
@@ -221,8 +222,8 @@ def fig_spacetime(run: Run, window: tuple[float, float]) -> Any:
     handles = [Line2D([], [], marker="o", ls="", color=col[k], label=name)
                for k, name in ((1, "send"), (2, "receive"), (0, "internal"))]
     handles.append(Line2D([], [], color="tab:red", label="message"))
-    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=4,
-              fontsize=9, frameon=False)
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=9,
+              frameon=False)
     ax.grid(axis="y", visible=False)
     fig.tight_layout()
     return fig

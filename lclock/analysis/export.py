@@ -1,0 +1,132 @@
+"""Exporters: a ShiViz log (to explore happened-before interactively) and a flat CSV table.
+
+ShiViz (https://bestchai.bitbucket.io/shiviz/) reads a file whose first line is the parser
+regular expression and second line the multiple-executions delimiter (empty: one
+execution), then the log. Each event is two lines, matched by ShiViz's default expression:
+a description, then ``host {"host": n, ...}``. ShiViz insists that a host's own entry starts
+at 1 and rises by exactly one per event, which is what lclock's vector clocks do (one entry
+per tick event), so the logged vectors are exported as they are, zero entries left out as
+ShiViz's own examples do. Events are merged across machines by system time.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+import orjson
+
+from lclock.analysis.load import KIND_NAMES, KIND_RECEIVE, KIND_SEND, Run
+from lclock.logfmt import format_ts
+
+SHIVIZ_REGEX = r"(?<event>.*)\n(?<host>\S*) (?<clock>{.*})"
+
+
+class ExportError(Exception):
+    """The run cannot be exported in this format (the CLI prints it, exit 2)."""
+
+
+def host(mid: int) -> str:
+    return f"machine{mid}"
+
+
+def _merged_order(run: Run) -> Iterator[tuple[int, int]]:
+    """(machine id, event index) for every tick event, by system time, stable per machine."""
+    ids = run.ids
+    mid = np.concatenate([np.full(run.machines[i].events, i) for i in ids]) if ids else np.zeros(0)
+    idx = np.concatenate([np.arange(run.machines[i].events) for i in ids]) if ids else np.zeros(0)
+    ts = np.concatenate([run.machines[i].ts for i in ids]) if ids else np.zeros(0)
+    # missing times sort after their machine's previous event: carry the last known time
+    ts = np.where(np.isfinite(ts), ts, -np.inf)
+    parts = []
+    start = 0
+    for i in ids:
+        n = run.machines[i].events
+        parts.append(np.maximum.accumulate(ts[start:start + n]) if n else ts[start:start])
+        start += n
+    ts = np.concatenate(parts) if parts else ts
+    order = np.lexsort((idx, ts))
+    yield from zip(mid[order].tolist(), idx[order].tolist(), strict=True)
+
+
+def _describe(run: Run, mid: int, k: int) -> str:
+    log = run.machines[mid]
+    kind = int(log.kind[k])
+    L = int(log.lclock[k])
+    t = float(log.ts[k])
+    when = format_ts(t) if np.isfinite(t) else "?"
+    if kind == KIND_SEND:
+        to = ",".join(host(x) for x in log.recipients(k))
+        what = f"send to {to} (dice {int(log.dice[k])})"
+    elif kind == KIND_RECEIVE:
+        what = f"receive from {host(int(log.frm[k]))} (message L={int(log.msg[k])}, queue {int(log.qlen[k])})"
+    else:
+        what = f"internal (dice {int(log.dice[k])})"
+    return f"{what} L={L} tick={int(log.tick[k])} ts={when}"
+
+
+def write_shiviz(run: Run, out: IO[str]) -> int:
+    """Write the ShiViz log; returns the number of events."""
+    if not run.machines or any(m.vclock is None for m in run.machines.values()):
+        raise ExportError("this run has no vector clocks (vector_clocks = false): ShiViz needs them")
+    out.write(SHIVIZ_REGEX + "\n\n")
+    count = 0
+    for mid, k in _merged_order(run):
+        vc = run.machines[mid].vclock
+        assert vc is not None
+        clock = {host(j + 1): int(v) for j, v in enumerate(vc[k].tolist()) if v > 0}
+        out.write(_describe(run, mid, k) + "\n")
+        out.write(f"{host(mid)} {orjson.dumps(clock).decode()}\n")
+        count += 1
+    return count
+
+
+CSV_HEAD = ["machine", "line", "ts", "t_s", "tick", "event", "lclock", "queue_len", "dice",
+            "to", "from", "msg_lclock"]
+
+
+def write_csv(run: Run, out: IO[str]) -> int:
+    """One row per tick event, merged by time; vector entries as columns v1..vN."""
+    n = run.n
+    has_vc = bool(run.machines) and all(m.vclock is not None for m in run.machines.values())
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(CSV_HEAD + ([f"v{j}" for j in range(1, n + 1)] if has_vc else []))
+    count = 0
+    cols = {}
+    for i, m in run.machines.items():
+        cols[i] = (m.line.tolist(), m.ts.tolist(), m.tick.tolist(), m.kind.tolist(),
+                   m.lclock.tolist(), m.qlen.tolist(), m.dice.tolist(), m.frm.tolist(),
+                   m.msg.tolist(), m.to_ptr.tolist(), m.to_ids.tolist(),
+                   m.vclock.tolist() if has_vc and m.vclock is not None else None)
+    t0 = run.t0
+    for mid, k in _merged_order(run):
+        line, ts, tick, kind, lc, q, dice, frm, msg, ptr, ids, vc = cols[mid]
+        t = ts[k]
+        fin = t == t  # not NaN
+        kd = kind[k]
+        row = [mid, line[k], format_ts(t) if fin else "", f"{t - t0:.6f}" if fin else "", tick[k],
+               KIND_NAMES[kd], lc[k], q[k], dice[k] if kd != KIND_RECEIVE else "",
+               " ".join(map(str, ids[ptr[k]:ptr[k + 1]])) if kd == KIND_SEND else "",
+               frm[k] if kd == KIND_RECEIVE else "", msg[k] if kd == KIND_RECEIVE else ""]
+        if vc is not None:
+            row += vc[k]
+        w.writerow(row)
+        count += 1
+    return count
+
+
+def export(run: Run, fmt: str, path: Path | None) -> tuple[int, Path | None]:
+    """Write the export to ``path`` (None = stdout); returns (events, path)."""
+    import sys
+
+    writer = write_shiviz if fmt == "shiviz" else write_csv
+    if path is None:
+        return writer(run, sys.stdout), None
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8", newline="") as fh:
+        count = writer(run, fh)
+    tmp.replace(path)
+    return count, path
