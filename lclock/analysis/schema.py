@@ -1,0 +1,69 @@
+"""The JSON Schema (draft 2020-12) of one log line, schema version 1 (SPEC section 5).
+
+It lives in Python rather than in a .json data file so it ships with the package however
+lclock is installed (package data for sub-packages needs extra build configuration), and
+``lclock schema`` prints it for other tools. It states the contract, so it is strict where
+SPEC is (``ts`` in RFC 3339 UTC with microseconds and ``Z``) and open where SPEC allows extra
+fields (``additionalProperties`` is not restricted). Clock rules that relate lines to each
+other cannot be said in JSON Schema; ``lclock check`` verifies those.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_INT0 = {"type": "integer", "minimum": 0}
+_INT1 = {"type": "integer", "minimum": 1}
+
+
+def _when(event: str | list[str], then: dict[str, Any]) -> dict[str, Any]:
+    cond = {"enum": event} if isinstance(event, list) else {"const": event}
+    return {"if": {"properties": {"event": cond}, "required": ["event"]}, "then": then}
+
+
+LOG_LINE_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "urn:lclock:log-line:v1",
+    "title": "lclock log line (schema version 1)",
+    "description": "One line of machine-<id>.jsonl: a JSON object. Tick events (send, receive, "
+                   "internal) carry the clocks; start and stop frame a machine's run. Extra "
+                   "fields are allowed.",
+    "type": "object",
+    "required": ["ts", "event", "level", "run_id", "machine"],
+    "properties": {
+        "ts": {"type": "string", "description": "system time, RFC 3339 UTC with microseconds",
+               "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$"},
+        "event": {"type": "string", "minLength": 1,
+                  "description": "send, receive, internal, start, connected, stop, error, ..."},
+        "level": {"enum": ["info", "warning", "error"]},
+        "run_id": {"type": "string", "minLength": 1},
+        "machine": {**_INT1, "description": "the machine that logged the line"},
+        "tick": {**_INT1, "description": "this machine's tick number, 1, 2, 3, ... no gaps"},
+        "lclock": {**_INT0, "description": "Lamport clock after the event"},
+        "queue_len": {**_INT0, "description": "messages waiting after the event"},
+        "vclock": {"type": "array", "items": _INT0, "minItems": 2,
+                   "description": "vector clock after the event; entry i-1 is machine i"},
+        "dice": {**_INT1, "description": "the roll (send, internal)"},
+        "to": {"type": "array", "items": _INT1, "minItems": 1, "uniqueItems": True,
+               "description": "recipients of this one send event"},
+        "from": {**_INT1, "description": "the sender (receive)"},
+        "msg_lclock": {**_INT0, "description": "the Lamport time the message carried"},
+    },
+    "allOf": [
+        _when(["send", "receive", "internal"], {"required": ["tick", "lclock", "queue_len"]}),
+        _when("send", {"required": ["dice", "to"]}),
+        _when("internal", {"required": ["dice"]}),
+        _when("receive", {"required": ["from", "msg_lclock"]}),
+        _when("start", {"required": ["rate", "seed", "pid"],
+                        "properties": {"rate": _INT1, "pid": _INT0}}),
+        _when("stop", {"required": ["reason", "ticks", "lclock", "sent", "received",
+                                    "unprocessed"],
+                       "properties": {"reason": {"type": "string"}, "ticks": _INT0,
+                                      "lclock": _INT0, "sent": _INT0, "received": _INT0,
+                                      "unprocessed": _INT0,
+                                      "unprocessed_from": {
+                                          "type": "object",
+                                          "additionalProperties": _INT0,
+                                          "propertyNames": {"pattern": "^[1-9][0-9]*$"}}}}),
+    ],
+}
