@@ -75,6 +75,7 @@ class MachineLog:
     stop: dict[str, Any] | None = None
     stop_line: int = 0
     other_events: Counter[str] = field(default_factory=Counter)
+    firsts: dict[str, dict[str, Any]] = field(default_factory=dict)
     notable: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     lines: int = 0
     skipped: int = 0
@@ -394,6 +395,7 @@ def load_machine(path: Path, mid: int, n: int | None, strict: bool = False,
     start = stop = None
     start_line = stop_line = 0
     other: Counter[str] = Counter()
+    firsts: dict[str, dict[str, Any]] = {}
     notable: list[tuple[int, dict[str, Any]]] = []
     lines_total = 0
     skipped = 0
@@ -436,7 +438,7 @@ def load_machine(path: Path, mid: int, n: int | None, strict: bool = False,
                             o = objs[k]
                             if isinstance(o, dict):
                                 start, start_line, stop, stop_line = _other(
-                                    o, int(nums[k]), other, notable, start, start_line, stop,
+                                    o, int(nums[k]), other, notable, firsts, start, start_line, stop,
                                     stop_line)
                             else:
                                 skipped += 1
@@ -463,7 +465,7 @@ def load_machine(path: Path, mid: int, n: int | None, strict: bool = False,
                         if fast:
                             continue  # already taken in the fast pass
                         start, start_line, stop, stop_line = _other(
-                            o, num, other, notable, start, start_line, stop, stop_line)
+                            o, num, other, notable, firsts, start, start_line, stop, stop_line)
                     elif not fast:
                         skipped += 1
                 if ticks and width and any(len(o.get("vclock") or ()) != width for o in ticks):
@@ -477,6 +479,7 @@ def load_machine(path: Path, mid: int, n: int | None, strict: bool = False,
     log = cols.build(mid, path, width)
     log.start, log.start_line, log.stop, log.stop_line = start, start_line, stop, stop_line
     log.other_events = other
+    log.firsts = firsts
     log.notable = notable
     log.lines = lines_total
     log.skipped = skipped
@@ -484,11 +487,14 @@ def load_machine(path: Path, mid: int, n: int | None, strict: bool = False,
 
 
 def _other(o: dict[str, Any], num: int, other: Counter[str], notable: list[tuple[int, dict[str, Any]]],
+           notable_first: dict[str, dict[str, Any]],
            start: dict[str, Any] | None, start_line: int, stop: dict[str, Any] | None,
            stop_line: int) -> tuple[dict[str, Any] | None, int, dict[str, Any] | None, int]:
     ev = o.get("event")
     name = ev if isinstance(ev, str) else "?"
     other[name] += 1
+    if name == "connected" and not notable_first.get(name):
+        notable_first[name] = o
     if name == "start" and start is None:
         return o, num, stop, stop_line
     if name == "stop":
@@ -569,7 +575,12 @@ def load_run(run_dir: Path | str, strict: bool = False) -> Run:
         if _is_int(r) and r > 0:
             rates.setdefault(mid, int(r))
     dice = settings.get("dice_sides") if _is_int(settings.get("dice_sides")) else None
+    # t0: the shared start instant if the runtime logged it, else the earliest first tick
+    declared_t0 = [m.firsts.get("connected", {}).get("t0_epoch") for m in machines.values()]
+    declared_t0 = [float(x) for x in declared_t0 if isinstance(x, (int, float)) and x > 0]
     firsts = [float(m.ts[0]) for m in machines.values() if m.events and np.isfinite(m.ts[0])]
     t0 = min(firsts) if firsts else 0.0
+    if declared_t0 and (not firsts or abs(min(declared_t0) - t0) < 60):
+        t0 = min(declared_t0)
     return Run(path=run_dir, meta=meta, machines=machines, issues=issues, n=n, rates=rates,
                dice_sides=dice, t0=t0)
