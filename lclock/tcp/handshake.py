@@ -95,8 +95,11 @@ def tune_peer_socket(sock: socket.socket) -> None:
 class RecordReader:
     """Reads one record at a time from a non-blocking socket without reading past it."""
 
-    def __init__(self) -> None:
+    def __init__(self, first_len: int | None = None) -> None:
         self.buf = bytearray()
+        # The exact length the first record must have (HELLO): anything else is refused
+        # after two bytes, before we wait for a body that a stranger may never send.
+        self.first_len = first_len
 
     def read(self, sock: socket.socket) -> tuple[int, bytes] | None:
         """Return (type, body) once a whole record is in; None if more bytes are needed.
@@ -108,12 +111,17 @@ class RecordReader:
                 want = 2 - len(self.buf)
             else:
                 (length,) = _LEN.unpack_from(self.buf)
-                if length == 0 or length > MAX_RECORD:
-                    raise HandshakeError(f"oversized or empty record ({length} bytes, max {MAX_RECORD})")
+                if length > MAX_RECORD:
+                    raise HandshakeError(f"oversized record ({length} bytes, max {MAX_RECORD})")
+                if self.first_len is not None and length != self.first_len:
+                    raise HandshakeError(f"not an lclock handshake (first record of {length} bytes)")
+                if length == 0:
+                    raise HandshakeError("empty record")
                 want = 2 + length - len(self.buf)
                 if want == 0:
                     data = bytes(self.buf[2:])
                     self.buf.clear()
+                    self.first_len = None
                     return data[0], data[1:]
             try:
                 chunk = sock.recv(want)
@@ -159,7 +167,7 @@ class Handshake:
         self.target = target
         self.deadline = time.monotonic() + timeout
         self.addr = addr
-        self.reader = RecordReader()
+        self.reader = RecordReader(_HELLO.size if role == "accept" else None)
         self.out = bytearray()
         self.nonce = os.urandom(NONCE_BYTES)
         self.nonce_peer = b""

@@ -1,0 +1,184 @@
+"""``--transport tcp`` for the launcher: the handshake, and runs as good as with socket pairs."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import socket
+import time
+from pathlib import Path
+
+import pytest
+from conftest import alive, launcher_cmd, run_dirs, started
+from runverify import verify
+from test_tcp_support import free_ports, lclock_check, read_log, wait_for_line, write_cluster
+
+from lclock.tcp.handshake import Handshake, HandshakeError
+
+
+def drive(a: Handshake, b: Handshake, limit: float = 2.0) -> None:
+    """Run two in-process handshakes against each other until both are done or one fails."""
+    end = time.monotonic() + limit
+    while not (a.done and b.done) and time.monotonic() < end:
+        for h in (a, b):
+            h.flush()
+        r, _, _ = select.select([a, b], [], [], 0.05)
+        for h in r:
+            h.on_readable()
+    assert a.done and b.done
+
+
+def pair(secret_a: bytes = b"s" * 16, secret_c: bytes = b"s" * 16, ctx_a: str = "run-1",
+         ctx_c: str = "run-1", claimed: int = 3) -> tuple[Handshake, Handshake]:
+    sa, sc = socket.socketpair()
+    acc = Handshake(sa, "accept", 1, secret_a, ctx_a, allowed=frozenset({2, 3}))
+    con = Handshake(sc, "connect", claimed, secret_c, ctx_c, target=1)
+    return acc, con
+
+
+def test_handshake_proves_both_sides() -> None:
+    acc, con = pair()
+    drive(acc, con)
+    assert acc.peer == 3 and con.peer == 1
+
+
+@pytest.mark.parametrize(
+    ("kw", "why"),
+    [
+        ({"secret_c": b"x" * 16}, "failed to authenticate"),  # the connector sees it first
+        ({"ctx_c": "another-run"}, "failed to authenticate"),  # a proof for another run
+        ({"claimed": 7}, "may not connect here"),
+    ],
+)
+def test_handshake_refuses(kw: dict, why: str) -> None:
+    acc, con = pair(**kw)
+    with pytest.raises(HandshakeError, match=why):
+        drive(acc, con)
+
+
+def test_handshake_wrong_proof_is_refused_by_the_acceptor() -> None:
+    """A connector that does not check the acceptor's MAC still cannot get in."""
+    from lclock.tcp.handshake import T_PROOF, record
+
+    acc, con = pair(secret_c=b"y" * 16)
+    con.flush()
+    select.select([acc], [], [], 1)
+    acc.on_readable()  # HELLO -> CHALLENGE
+    con.sock.setblocking(True)
+    con.sock.recv(1024)
+    con.sock.sendall(record(T_PROOF, b"\0" * 32))
+    select.select([acc], [], [], 1)
+    with pytest.raises(HandshakeError, match="authentication failed"):
+        acc.on_readable()
+
+
+def run(workdir: Path, *args: str, timeout: float = 60) -> tuple[int, str, str, Path | None]:
+    cmd = launcher_cmd("--output", str(workdir / "out"), "--no-report", "--transport", "tcp", *args)
+    with started(cmd, workdir) as p:
+        out, err = p.communicate(timeout=timeout)
+        code = p.returncode
+    dirs = run_dirs(workdir / "out")
+    return code, out.decode(), err.decode(), dirs[-1] if dirs else None
+
+
+def test_tcp_run_is_complete_and_correct(workdir: Path) -> None:
+    code, out, err, rd = run(workdir, "--duration", "2", "--rates", "20,50,100", "--seed", "3")
+    assert code == 0, err
+    assert rd is not None
+    meta = json.loads((rd / "run.json").read_text())
+    assert meta["status"] == "completed" and meta["transport"] == "tcp"
+    assert [m["ticks"] for m in meta["machines"]] == [40, 100, 200]
+    assert verify(rd) == []
+    code, text = lclock_check(rd)
+    assert code == 0, text
+    for m in meta["machines"]:
+        lines = read_log(rd / f"machine-{m['id']}.jsonl")
+        assert not [x for x in lines if x["level"] != "info"], "no warning in a clean run"
+        stop = lines[-1]
+        assert stop["event"] == "stop" and stop["undelivered"] == 0
+        assert stop["latency_us"]["n"] == stop["received"] + stop["unprocessed"]
+    assert alive([m["pid"] for m in meta["machines"]]) == []
+
+
+def test_listens_on_loopback_only_and_ports_from_settings(workdir: Path) -> None:
+    ports = free_ports(3)
+    write_cluster(workdir / "settings.toml", ports, secret=None, rates=[5, 5, 5], duration=1.5)
+    with started(launcher_cmd("--output", "out", "--no-report", "--transport", "tcp"), workdir) as p:
+        assert wait_for_line_in(workdir / "out", "connected", 20)
+        for port in ports:
+            conns = [c for c in _listeners() if c.laddr.port == port]
+            assert conns and all(c.laddr.ip == "127.0.0.1" for c in conns)
+        _, err = p.communicate(timeout=30)
+        assert p.returncode == 0, err
+
+
+def _listeners() -> list:
+    import psutil
+
+    return [c for c in psutil.net_connections("tcp") if c.status == psutil.CONN_LISTEN]
+
+
+def wait_for_line_in(out: Path, event: str, timeout: float) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        dirs = run_dirs(out)
+        if dirs and wait_for_line(dirs[-1] / "machine-1.jsonl", event, 0.05):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_port_in_use_is_one_line_exit_2_nothing_created(workdir: Path) -> None:
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    port = busy.getsockname()[1]
+    try:
+        write_cluster(workdir / "settings.toml", [0, port, 0], secret=None)
+        code, out, err, rd = run(workdir, "--duration", "1")
+    finally:
+        busy.close()
+    assert code == 2
+    assert err.count("\n") == 1 and "tcp.ports" in err and f"port {port}" in err and "in use" in err
+    assert "Traceback" not in err
+    assert rd is None
+
+
+def test_killed_machine_stops_the_others_gracefully(workdir: Path) -> None:
+    cmd = launcher_cmd("--output", "out", "--no-report", "--transport", "tcp",
+                       "--duration", "5", "--rates", "20,30,50")
+    with started(cmd, workdir) as p:
+        assert wait_for_line_in(workdir / "out", "connected", 20)
+        time.sleep(0.5)
+        rd = run_dirs(workdir / "out")[-1]
+        victim = json.loads((rd / "run.json").read_text())["machines"][1]["pid"]
+        os.kill(victim, signal.SIGKILL)
+        t = time.monotonic()
+        _, err = p.communicate(timeout=20)
+        took = time.monotonic() - t
+    assert p.returncode == 1
+    assert took < 4, f"the others took {took:.1f} s to stop"
+    meta = json.loads((rd / "run.json").read_text())
+    assert meta["status"] == "failed" and "machine 2" in meta["reason"]
+    for mid in (1, 3):
+        lines = read_log(rd / f"machine-{mid}.jsonl")
+        assert lines[-1]["event"] == "stop" and lines[-1]["reason"] == "peer_failed"
+    assert alive([m["pid"] for m in meta["machines"]]) == []
+
+
+def test_ctrl_c_during_a_tcp_run_is_a_graceful_stop(workdir: Path) -> None:
+    cmd = launcher_cmd("--output", "out", "--no-report", "--transport", "tcp",
+                       "--duration", "10", "--rates", "20,30,50")
+    with started(cmd, workdir) as p:
+        assert wait_for_line_in(workdir / "out", "connected", 20)
+        time.sleep(0.5)
+        os.killpg(p.pid, signal.SIGINT)  # a terminal's Ctrl-C reaches the whole group
+        _, err = p.communicate(timeout=20)
+    assert p.returncode == 130, err
+    rd = run_dirs(workdir / "out")[-1]
+    meta = json.loads((rd / "run.json").read_text())
+    assert meta["status"] == "interrupted"
+    assert verify(rd) == []  # every message sent is received or counted as unprocessed
+    assert alive([m["pid"] for m in meta["machines"]]) == []
