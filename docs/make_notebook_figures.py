@@ -1,0 +1,354 @@
+#!/usr/bin/env python3
+"""Every figure and table of NOTEBOOK.md, from the experiment folders named on the command line.
+
+    # the data (real runs: about 21 + 16 minutes)
+    lclock experiment --all --trials 5 --duration 60 --seed 1000 --output RUNS/real-four
+    lclock experiment --settings docs/notebook-settings.toml --all --trials 3 \
+        --duration 60 --seed 2000 --output RUNS/own-real
+    # the figures (docs/*.png), the tables (docs/notebook-tables.md) and docs/data/*.json
+    python docs/make_notebook_figures.py --four RUNS/real-four --own RUNS/own-real
+
+Simulations made here are deterministic (fixed seeds), so the simulated numbers come out
+the same on every machine; the real ones come from the folders given. The summaries of the
+real experiments are copied to docs/data/ so the tables can be checked without the runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from lclock.analysis.analyze import compute  # noqa: E402
+from lclock.analysis.load import KIND_RECEIVE, load_run  # noqa: E402
+from lclock.experiment.report import comparison_figure  # noqa: E402
+from lclock.experiment.runner import resummarize  # noqa: E402
+from lclock.experiment.stats import fmt_ci, mean_ci  # noqa: E402
+from lclock.settings import validate  # noqa: E402
+from lclock.sim.engine import NetworkSettings, run_sim  # noqa: E402
+
+DPI = 80
+
+
+def plt() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as p
+
+    p.rcParams.update({"font.size": 8, "axes.titlesize": 9, "legend.fontsize": 7})
+    return p
+
+
+def ks(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = np.sort(a), np.sort(b)
+    grid = np.concatenate([a, b])
+    fa = np.searchsorted(a, grid, side="right") / len(a)
+    fb = np.searchsorted(b, grid, side="right") / len(b)
+    return float(np.abs(fa - fb).max())
+
+
+def ecdf(ax: Any, x: np.ndarray, **kw: Any) -> None:
+    xs = np.sort(x)
+    ax.step(xs, np.arange(1, len(xs) + 1) / len(xs), where="post", **kw)
+
+
+def runs_of(root: Path, name: str) -> list[dict[str, Any]]:
+    summary = orjson.loads((root / "summary.json").read_bytes())
+    (exp,) = [e for e in summary["experiments"] if e["name"] == name]
+    return [r for r in exp["runs"] if r["status"] == "completed"]
+
+
+def samples(run_dir: Path, machine: int) -> dict[str, np.ndarray]:
+    """Jumps (on receives), queue length after each event, drift behind the fastest."""
+    run = load_run(run_dir)
+    _summary, series = compute(run)
+    log = run.machines[machine]
+    L = log.lclock
+    step = np.diff(np.concatenate([[0], L]))
+    return {
+        "jump": step[log.kind == KIND_RECEIVE],
+        "queue": log.qlen.astype(float),
+        "drift": series.lag[machine].astype(float),
+        "t": np.asarray(log.ts) - run.t0,
+        "L": L,
+    }
+
+
+# -- 1. the four experiments ------------------------------------------------------------
+
+
+def four_experiments(four: Path, out: Path, tables: list[str]) -> dict[str, Any]:
+    summary = resummarize(four)
+    comparison_figure(
+        summary,
+        out / "fig-four-experiments.png",
+        title="Real runs: 4 experiments × 5 trials × 60 s; bars = mean, whiskers = 95% interval, "
+        "dots = trials",
+    )
+    tables.append("## The four experiments (real runs)\n")
+    tables.append("| experiment | machine | rate | mean jump | max jump | mean drift | max drift | "
+                  "max queue | skipped values |")
+    tables.append("|---|---|---|---|---|---|---|---|---|")
+    for e in summary["experiments"]:
+        for role in ("slowest", "fastest"):
+            rates = ",".join(str(r[role]["rate"]) for r in e["runs"] if role in r)
+            m = e[role]
+            tables.append(
+                f"| {e['name']} | {role} | {rates} | {fmt_ci(m['mean_jump'])} | "
+                f"{fmt_ci(m['max_jump'], 1)} | {fmt_ci(m['drift_mean'], 1)} | "
+                f"{fmt_ci(m['drift_max'], 1)} | {fmt_ci(m['max_queue'], 1)} | "
+                f"{fmt_ci(m['gap_fraction'])} |"
+            )
+    tables.append("")
+    tables.append("| experiment | trial rates | mean spread | max spread | trials |")
+    tables.append("|---|---|---|---|---|")
+    for e in summary["experiments"]:
+        rates = "; ".join(",".join(map(str, r["rates"])) for r in e["runs"])
+        tables.append(
+            f"| {e['name']} | {rates} | {fmt_ci(e['run']['spread_mean'], 1)} | "
+            f"{fmt_ci(e['run']['spread_max'], 1)} | {e['completed']}/{e['trials']} |"
+        )
+    tables.append("")
+    return summary
+
+
+def timing_table(four: Path, tables: list[str]) -> None:
+    """What the real runtime measured: message delay (send to queue) and tick lateness."""
+    lat50, lat99, late50, late99 = [], [], [], []
+    for e in orjson.loads((four / "summary.json").read_bytes())["experiments"]:
+        for r in e["runs"]:
+            if r["status"] != "completed":
+                continue
+            meta = orjson.loads((four / r["run_dir"] / "run.json").read_bytes())
+            for m in meta["machines"]:
+                if m.get("latency_us", {}).get("n"):
+                    lat50.append(m["latency_us"]["p50"])
+                    lat99.append(m["latency_us"]["p99"])
+                if m.get("lateness_ms"):
+                    late50.append(m["lateness_ms"]["p50"])
+                    late99.append(m["lateness_ms"]["p99"])
+    tables.append("## Timing measured by the real runtime (all machines of the four experiments)\n")
+    tables.append("| quantity | median over machines | range over machines |")
+    tables.append("|---|---|---|")
+    for label, xs, unit in (
+        ("message delay, p50 (send to receiver's queue)", lat50, "µs"),
+        ("message delay, p99", lat99, "µs"),
+        ("tick lateness, p50 (run time minus deadline)", late50, "ms"),
+        ("tick lateness, p99", late99, "ms"),
+    ):
+        if xs:
+            tables.append(f"| {label} | {statistics.median(xs):.0f} {unit} | "
+                          f"{min(xs):.0f}–{max(xs):.0f} {unit} |"
+                          if unit == "µs" else
+                          f"| {label} | {statistics.median(xs):.2f} {unit} | "
+                          f"{min(xs):.2f}–{max(xs):.2f} {unit} |")
+    tables.append("")
+
+
+# -- 2. simulator against real runs -----------------------------------------------------
+
+
+def sim_vs_real(four: Path, out: Path, tables: list[str]) -> None:
+    """Each real baseline trial against a simulation of the same seed and settings."""
+    p = plt()
+    real: dict[str, list[np.ndarray]] = {"jump": [], "queue": [], "drift": []}
+    sim: dict[str, list[np.ndarray]] = {"jump": [], "queue": [], "drift": []}
+    example = None
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in runs_of(four, "baseline"):
+            run_dir = four / r["run_dir"]
+            meta = orjson.loads((run_dir / "run.json").read_bytes())
+            s = meta["settings"]
+            settings = validate(
+                {"machines": s["machines"], "duration": s["duration"], "seed": meta["seed"],
+                 "rate_min": s["rate_min"], "rate_max": s["rate_max"],
+                 "dice_sides": s["dice_sides"]},
+                {},
+            )  # fmt: skip
+            sim_dir, _, _ = run_sim(settings, NetworkSettings(), Path(tmp))
+            slow = r["slowest"]["id"]
+            a, b = samples(run_dir, slow), samples(sim_dir, slow)
+            for k in real:
+                real[k].append(a[k])
+                sim[k].append(b[k])
+            spread = max(r["rates"]) / min(r["rates"])
+            if example is None or spread > example[0]:
+                example = (spread, r, {i: samples(run_dir, i) for i in range(1, len(r["rates"]) + 1)},
+                           {i: samples(sim_dir, i) for i in range(1, len(r["rates"]) + 1)})
+    fig, axes = p.subplots(1, 4, figsize=(11, 2.8), dpi=DPI)
+    assert example is not None
+    _, r, ex_real, ex_sim = example
+    ax = axes[0]
+    colors = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a"]
+    for i in ex_real:
+        c = colors[(i - 1) % len(colors)]
+        ax.plot(ex_real[i]["t"], ex_real[i]["L"], color=c, lw=1.2,
+                label=f"machine {i} (rate {r['rates'][i - 1]}) real")
+        ax.plot(ex_sim[i]["t"], ex_sim[i]["L"], color=c, lw=1, ls="--")
+    ax.set_title(f"Lamport clocks, seed {r['seed']}: real —, sim - -")
+    ax.set_xlabel("seconds since t0")
+    ax.set_ylabel("Lamport clock")
+    ax.legend(loc="upper left")
+    rows = []
+    for ax, key, label in zip(
+        axes[1:], ("jump", "queue", "drift"),
+        ("jump on a receive (clock step)", "queue length after an event (messages)",
+         "drift behind the fastest (clock ticks)"),
+        strict=True,
+    ):
+        ra, sa = np.concatenate(real[key]), np.concatenate(sim[key])
+        d = ks(ra, sa)
+        rows.append((key, len(ra), len(sa), ra.mean(), sa.mean(), d))
+        ecdf(ax, ra, color="k", lw=1.3, label=f"real (n={len(ra)})")
+        ecdf(ax, sa, color="#d95f02", lw=1.1, ls="--", label=f"sim (n={len(sa)})")
+        ax.set_title(f"slowest machine: KS D = {d:.3f}")
+        ax.set_xlabel(label)
+        ax.set_ylabel("fraction ≤ x")
+        ax.legend(loc="lower right")
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out / "fig-sim-vs-real.png")
+    p.close(fig)
+    tables.append("## Simulator against real runs (slowest machine, 5 baseline trials pooled)\n")
+    tables.append("| quantity | samples real | samples sim | mean real | mean sim | KS D |")
+    tables.append("|---|---|---|---|---|---|")
+    for key, nr, ns, mr, ms, d in rows:
+        tables.append(f"| {key} | {nr} | {ns} | {mr:.2f} | {ms:.2f} | {d:.3f} |")
+    tables.append("")
+
+
+# -- 3. own experiment: ratio or difference ---------------------------------------------
+
+PAIRS = [(1, 2), (2, 4), (3, 6), (5, 10), (1, 3), (2, 6), (3, 9), (2, 3), (3, 4), (4, 5),
+         (5, 6), (9, 10), (1, 4), (2, 8)]  # fmt: skip
+SWEEP_SEEDS = range(10)
+SWEEP_DURATION = 600.0
+
+
+def sweep(n_fast: int) -> list[dict[str, Any]]:
+    """Simulate each pair (1 slow + n_fast fast machines): slow machine's drift and queue."""
+    from lclock.experiment.metrics import run_metrics
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for slow, fast in PAIRS:
+            drift, growth, jump = [], [], []
+            for seed in SWEEP_SEEDS:
+                s = validate({"rates": (slow,) + (fast,) * n_fast, "duration": SWEEP_DURATION,
+                              "seed": seed, "vector_clocks": False}, {})  # fmt: skip
+                rd, _, _ = run_sim(s, NetworkSettings(), Path(tmp))
+                m = run_metrics(rd)["machines"][0]
+                drift.append(m["drift_mean"])
+                growth.append(m["queue_growth"])
+                jump.append(m["mean_jump"])
+                shutil.rmtree(rd)
+            rows.append({"slow": slow, "fast": fast, "drift": mean_ci(drift),
+                         "growth": mean_ci(growth), "jump": mean_ci(jump)})  # fmt: skip
+    return rows
+
+
+def ratio_vs_difference(out: Path, tables: list[str]) -> None:
+    p = plt()
+    fig, axes = p.subplots(1, 3, figsize=(12, 3.3), dpi=DPI)
+    tables.append(f"## Own experiment: drift of the slow machine, simulated ({len(SWEEP_SEEDS)} "
+                  f"seeds × {SWEEP_DURATION:g} s per point)\n")
+    tables.append("| machines | rates | ratio | difference | mean drift | mean jump | "
+                  "queue growth (msg/s) |")
+    tables.append("|---|---|---|---|---|---|---|")
+    for n_fast, marker, label in ((1, "o", "2 machines: slow, fast"),
+                                  (2, "s", "3 machines: slow, fast, fast")):
+        rows = sweep(n_fast)
+        ratio = [r["fast"] / r["slow"] for r in rows]
+        diff = [r["fast"] - r["slow"] for r in rows]
+        drift = [r["drift"]["mean"] for r in rows]
+        scale = [r["slow"] for r in rows]
+        for ax, x in ((axes[0], ratio), (axes[1], diff)):
+            sc = ax.scatter(x, drift, c=scale, cmap="viridis", marker=marker, s=28,
+                            vmin=1, vmax=9, label=label, edgecolors="k", linewidths=0.4)
+        growth = [r["growth"]["mean"] / r["slow"] for r in rows]
+        axes[2].scatter(ratio, growth, c=scale, cmap="viridis", marker=marker, s=28, vmin=1,
+                        vmax=9, label=label, edgecolors="k", linewidths=0.4)
+        for r in rows:
+            tables.append(
+                f"| {1 + n_fast} | {r['slow']},{','.join([str(r['fast'])] * n_fast)} | "
+                f"{r['fast'] / r['slow']:.2f} | {r['fast'] - r['slow']} | "
+                f"{fmt_ci(r['drift'], 1)} | {fmt_ci(r['jump'])} | {fmt_ci(r['growth'], 3)} |"
+            )
+    axes[0].set_xlabel("ratio fast rate / slow rate")
+    axes[1].set_xlabel("difference fast rate − slow rate (ticks/s)")
+    for ax in axes[:2]:
+        ax.set_ylabel("slow machine's mean drift (clock ticks)")
+        ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+    axes[0].set_title("drift against the ratio: one curve")
+    axes[1].set_title("drift against the difference: no pattern")
+    axes[2].set_xlabel("ratio fast rate / slow rate")
+    axes[2].set_ylabel("slow queue growth (messages per slow tick)")
+    axes[2].set_title("past a critical ratio the slow queue grows")
+    axes[2].grid(alpha=0.3)
+    axes[0].legend(loc="upper left")
+    cb = fig.colorbar(sc, ax=axes, fraction=0.02, pad=0.01)
+    cb.set_label("slow machine's rate (ticks/s)")
+    fig.savefig(out / "fig-ratio-vs-difference.png", bbox_inches="tight")
+    p.close(fig)
+    tables.append("")
+
+
+def own_real(own: Path, tables: list[str]) -> None:
+    summary = resummarize(own)
+    tables.append("## Own experiment, real runs\n")
+    tables.append("| experiment | rates | trials | slow: mean drift | slow: max drift | "
+                  "slow: mean jump | slow: max queue | slow: queue growth (msg/s) |")
+    tables.append("|---|---|---|---|---|---|---|---|")
+    for e in summary["experiments"]:
+        m = e["slowest"]
+        tables.append(
+            f"| {e['name']} | {','.join(map(str, e['settings']['rates']))} | "
+            f"{e['completed']}/{e['trials']} | {fmt_ci(m['drift_mean'], 1)} | "
+            f"{fmt_ci(m['drift_max'], 1)} | {fmt_ci(m['mean_jump'])} | "
+            f"{fmt_ci(m['max_queue'], 1)} | {fmt_ci(m['queue_growth'], 3)} |"
+        )
+    tables.append("")
+
+
+def save_data(root: Path, name: str, out: Path) -> None:
+    data = out / "data"
+    data.mkdir(exist_ok=True)
+    shutil.copyfile(root / "summary.json", data / f"{name}-summary.json")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--four", type=Path, help="experiment folder of the four experiments (real)")
+    ap.add_argument("--own", type=Path, help="experiment folder of docs/notebook-settings.toml")
+    ap.add_argument("--out", type=Path, default=HERE)
+    a = ap.parse_args()
+    tables: list[str] = ["# Tables of NOTEBOOK.md", "",
+                         "Written by `python docs/make_notebook_figures.py` (see its docstring).", ""]
+    if a.four:
+        four_experiments(a.four, a.out, tables)
+        timing_table(a.four, tables)
+        sim_vs_real(a.four, a.out, tables)
+        save_data(a.four, "real-four", a.out)
+    ratio_vs_difference(a.out, tables)
+    if a.own:
+        own_real(a.own, tables)
+        save_data(a.own, "own-real", a.out)
+    (a.out / "notebook-tables.md").write_text("\n".join(tables) + "\n", encoding="utf-8")
+    print("\n".join(tables))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
