@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import alive, launcher_cmd, run_dirs, started
 from runverify import verify
-from test_tcp_support import free_ports, lclock_check, read_log, wait_for_line, write_cluster
+from test_tcp_support import free_ports, lclock_check, read_log, wait_for_run_line, write_cluster
 
 from lclock.tcp.handshake import Handshake, HandshakeError
 
@@ -106,7 +106,7 @@ def test_listens_on_loopback_only_and_ports_from_settings(workdir: Path) -> None
     ports = free_ports(3)
     write_cluster(workdir / "settings.toml", ports, secret=None, rates=[5, 5, 5], duration=1.5)
     with started(launcher_cmd("--output", "out", "--no-report", "--transport", "tcp"), workdir) as p:
-        assert wait_for_line_in(workdir / "out", "connected", 20)
+        assert wait_for_run_line(workdir / "out", "connected", 20)
         for port in ports:
             conns = [c for c in _listeners() if c.laddr.port == port]
             assert conns and all(c.laddr.ip == "127.0.0.1" for c in conns)
@@ -118,16 +118,6 @@ def _listeners() -> list:
     import psutil
 
     return [c for c in psutil.net_connections("tcp") if c.status == psutil.CONN_LISTEN]
-
-
-def wait_for_line_in(out: Path, event: str, timeout: float) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        dirs = run_dirs(out)
-        if dirs and wait_for_line(dirs[-1] / "machine-1.jsonl", event, 0.05):
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_port_in_use_is_one_line_exit_2_nothing_created(workdir: Path) -> None:
@@ -150,7 +140,7 @@ def test_killed_machine_stops_the_others_gracefully(workdir: Path) -> None:
     cmd = launcher_cmd("--output", "out", "--no-report", "--transport", "tcp",
                        "--duration", "5", "--rates", "20,30,50")
     with started(cmd, workdir) as p:
-        assert wait_for_line_in(workdir / "out", "connected", 20)
+        assert wait_for_run_line(workdir / "out", "connected", 20)
         time.sleep(0.5)
         rd = run_dirs(workdir / "out")[-1]
         victim = json.loads((rd / "run.json").read_text())["machines"][1]["pid"]
@@ -172,7 +162,7 @@ def test_ctrl_c_during_a_tcp_run_is_a_graceful_stop(workdir: Path) -> None:
     cmd = launcher_cmd("--output", "out", "--no-report", "--transport", "tcp",
                        "--duration", "10", "--rates", "20,30,50")
     with started(cmd, workdir) as p:
-        assert wait_for_line_in(workdir / "out", "connected", 20)
+        assert wait_for_run_line(workdir / "out", "connected", 20)
         time.sleep(0.5)
         os.killpg(p.pid, signal.SIGINT)  # a terminal's Ctrl-C reaches the whole group
         _, err = p.communicate(timeout=20)

@@ -89,6 +89,17 @@ def wait_for_line(path: Path, event: str, timeout: float) -> bool:
     return False
 
 
+def wait_for_run_line(out: Path, event: str, timeout: float, machine: int = 1) -> Path | None:
+    """Wait until the newest run folder in ``out`` has ``event`` in a machine's log."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        dirs = sorted(p for p in out.iterdir() if p.is_dir()) if out.exists() else []
+        if dirs and wait_for_line(dirs[-1] / f"machine-{machine}.jsonl", event, 0.05):
+            return dirs[-1]
+        time.sleep(0.05)
+    return None
+
+
 # -- intruders ------------------------------------------------------------------------------
 
 
