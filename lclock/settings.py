@@ -280,6 +280,14 @@ def validate(values: dict[str, Any], source: dict[str, str]) -> RunSettings:
                     raise SettingsError(
                         f"{where('rates')}: every rate must be an integer from 1 to {MAX_RATE} (got {r!r})"
                     )
+            def level(key: str) -> int:
+                src = source.get(key, "")
+                return 2 if src.startswith("--") else (1 if "experiments." in src else 0)
+
+            # Rates given at a higher level than machines (a flag over the file) decide
+            # the number of machines; at the same level the two must agree.
+            if "machines" in values and level("rates") > level("machines"):
+                values["machines"] = len(rates)
             if "machines" in values and values["machines"] != len(rates):
                 raise SettingsError(
                     f"{where('rates')}: {len(rates)} rates given for {values['machines']} machines "

@@ -294,6 +294,7 @@ class Launcher:
                     duration=self.s.duration,
                     dice_sides=self.s.dice_sides,
                     vector=self.s.vector_clocks,
+                    spin=0.001 if n <= 16 else 0.0,  # each spins <= 1% of a core
                     peer_socks=mesh[slot.id] if mesh is not None else {},
                     tcp=tcp_plan.for_machine(slot.id) if tcp_plan is not None else None,
                 )
