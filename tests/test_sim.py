@@ -317,3 +317,10 @@ def test_sim_messages_by_channel_are_consistent(tmp_path: Path) -> None:
         for e in lines:
             if e["event"] == "send" and e["dice"] == 3:
                 assert set(got.get((m, e["lclock"]), [])) <= set(e["to"])
+
+
+def test_cli_uncreatable_output(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    r = cli("sim", "--output", str(blocker / "sub"), "--quiet")
+    assert r.returncode == 2 and "--output" in r.stderr and "Traceback" not in r.stderr

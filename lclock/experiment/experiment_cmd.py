@@ -92,6 +92,11 @@ def main(args: argparse.Namespace) -> int:
             label = "all" if args.all else "+".join(e.name for e in experiments)
             stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
             root = Path(base) / "experiments" / f"{stamp}-{label}{'-sim' if args.sim else ''}"
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            where = "--output" if args.output is not None else "output"
+            raise SettingsError(f"{where}: cannot create folder {root}: {exc.strerror}") from None
     except SettingsError as exc:
         sys.stderr.write(f"lclock experiment: error: {exc}\n")
         return 2

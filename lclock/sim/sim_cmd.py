@@ -102,6 +102,10 @@ def main(args: argparse.Namespace) -> int:
             not args.run_id or "/" in args.run_id or args.run_id in (".", "..")
         ):
             raise SettingsError(f"--run-id: must be a plain folder name (got {args.run_id!r})")
+        try:
+            output.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SettingsError(f"{out_where}: cannot create folder {output}: {exc.strerror}") from None
     except SettingsError as exc:
         sys.stderr.write(f"lclock sim: error: {exc}\n")
         return 2
