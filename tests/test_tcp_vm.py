@@ -1,0 +1,191 @@
+"""``lclock vm``: one machine per terminal, then ``lclock merge`` and ``lclock check``."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, alive, run_dirs, started
+from runverify import verify
+from test_tcp_support import (
+    free_ports,
+    lclock_check,
+    lclock_cmd,
+    read_log,
+    wait_for_run_line,
+    write_cluster,
+)
+
+
+def vm(cfg: Path, i: int, out: Path, *extra: str) -> list[str]:
+    return lclock_cmd("vm", "--machine-id", str(i), "--settings", str(cfg), "--output", str(out),
+                      "--wait", "30", *extra)
+
+
+def run_cluster(tmp: Path, cfg: Path, outs: list[Path], timeout: float = 40) -> list[tuple[int, str]]:
+    """Start every vm (machine 3 first: the others must wait for it), wait for them all."""
+    with ExitStack() as stack:
+        procs = {}
+        for i in sorted(range(1, len(outs) + 1), reverse=True):
+            procs[i] = stack.enter_context(started(vm(cfg, i, outs[i - 1]), tmp))
+            time.sleep(0.2)
+        results = {}
+        for i, p in procs.items():
+            _, err = p.communicate(timeout=timeout)
+            results[i] = (p.returncode, err.decode())
+    return [results[i] for i in sorted(results)]
+
+
+def test_three_vms_merge_and_check(tmp_path: Path) -> None:
+    cfg = write_cluster(tmp_path / "cluster.toml", free_ports(3), rates=[20, 50, 100], duration=2)
+    outs = [tmp_path / f"host{i}" for i in (1, 2, 3)]
+    results = run_cluster(tmp_path, cfg, outs)
+    for code, err in results:
+        assert code == 0, err
+    assert "waiting for machine" in results[2][1] or "connected to machine" in results[2][1]
+    parts = [run_dirs(o)[-1] for o in outs]
+    assert len({p.name for p in parts}) == 1, "every vm writes the same run id"
+    for i, part in enumerate(parts, 1):
+        assert [p.name for p in part.glob("machine-*.jsonl")] == [f"machine-{i}.jsonl"]
+    merged = subprocess.run(lclock_cmd("merge", *map(str, outs), "--output", str(tmp_path / "all")),
+                            capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert merged.returncode == 0, merged.stderr
+    rd = tmp_path / "all" / parts[0].name
+    meta = json.loads((rd / "run.json").read_text())
+    assert meta["status"] == "completed" and meta["exit_code"] == 0
+    assert [m["ticks"] for m in meta["machines"]] == [40, 100, 200]
+    t0s = {read_log(rd / f"machine-{i}.jsonl")[1]["t0"] for i in (1, 2, 3)}
+    assert len(t0s) == 1, "the machines agree on one start instant"
+    assert verify(rd) == []
+    code, text = lclock_check(rd)
+    assert code == 0, text
+
+
+def test_vms_sharing_one_folder_make_a_complete_run_folder(tmp_path: Path) -> None:
+    cfg = write_cluster(tmp_path / "cluster.toml", free_ports(3), rates=[10, 10, 10], duration=1.5)
+    out = tmp_path / "out"
+    for code, err in run_cluster(tmp_path, cfg, [out, out, out]):
+        assert code == 0, err
+    rd = run_dirs(out)[-1]
+    meta = json.loads((rd / "run.json").read_text())
+    assert meta["status"] == "completed" and len(meta["machines"]) == 3
+    assert "partial" not in meta
+    assert verify(rd) == []
+
+
+def test_killing_one_vm_stops_the_others_gracefully(tmp_path: Path) -> None:
+    cfg = write_cluster(tmp_path / "cluster.toml", free_ports(3), rates=[20, 30, 50], duration=10)
+    out = tmp_path / "out"
+    with ExitStack() as stack:
+        procs = [stack.enter_context(started(vm(cfg, i, out), tmp_path)) for i in (1, 2, 3)]
+        rd = wait_for_run_line(out, "connected", 20, machine=2)
+        assert rd is not None
+        time.sleep(0.5)
+        os.kill(procs[1].pid, signal.SIGKILL)
+        t = time.monotonic()
+        codes = []
+        for p in (procs[0], procs[2]):
+            p.communicate(timeout=10)
+            codes.append(p.returncode)
+        took = time.monotonic() - t
+    assert codes == [1, 1]
+    assert took < 4, f"the others took {took:.1f} s"
+    for mid in (1, 3):
+        lines = read_log(rd / f"machine-{mid}.jsonl")
+        assert any(x["event"] == "peer_lost" and x["level"] == "warning" for x in lines)
+        assert lines[-1]["event"] == "stop" and lines[-1]["reason"] == "peer_lost"
+        assert lines[-1]["ticks"] < (20 if mid == 1 else 50) * 10
+    meta = json.loads((rd / "run.json").read_text())
+    assert meta["status"] == "failed"
+    # the two survivors account for every message they sent each other
+    errs = [e for e in verify(rd, graceful=False) if "machine-2" not in e]
+    assert errs == []
+    assert alive([p.pid for p in procs]) == []
+    # no reconnect loop: the ports are free again
+    for port in json.loads(json.dumps(meta["settings"]["tcp_ports"])):
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("127.0.0.1", port))
+
+
+def test_ctrl_c_in_one_terminal_stops_that_vm_and_its_peers(tmp_path: Path) -> None:
+    cfg = write_cluster(tmp_path / "cluster.toml", free_ports(2), rates=[20, 20], duration=10)
+    out = tmp_path / "out"
+    with ExitStack() as stack:
+        procs = [stack.enter_context(started(vm(cfg, i, out), tmp_path)) for i in (1, 2)]
+        rd = wait_for_run_line(out, "connected", 20)
+        assert rd is not None
+        time.sleep(0.3)
+        os.killpg(procs[0].pid, signal.SIGINT)
+        for p in procs:
+            p.communicate(timeout=10)
+    assert [p.returncode for p in procs] == [130, 1]
+    assert read_log(rd / "machine-1.jsonl")[-1]["reason"] == "sigint"
+    assert read_log(rd / "machine-2.jsonl")[-1]["reason"] == "peer_lost"
+    assert verify(rd) == []  # both stopped gracefully: every message accounted for
+
+
+@pytest.mark.parametrize(
+    ("secret", "extra", "want"),
+    [
+        (None, [], "tcp.secret: no shared secret"),
+        ("short", [], "at least 8 characters"),
+        ("long enough secret", ["--machine-id", "4"], "--machine-id: must be from 1 to 3"),
+    ],
+)
+def test_vm_bad_settings_exit_2(tmp_path: Path, secret: str | None, extra: list[str], want: str) -> None:
+    cfg = write_cluster(tmp_path / "cluster.toml", free_ports(3), secret=secret)
+    cmd = vm(cfg, 1, tmp_path / "out", *extra)
+    env = {k: v for k, v in os.environ.items() if k != "LCLOCK_SECRET"}
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=30, cwd=tmp_path, env=env)
+    assert p.returncode == 2
+    assert want in p.stderr and p.stderr.count("\n") == 1, p.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_secret_from_the_environment_and_port_in_use(tmp_path: Path) -> None:
+    ports = free_ports(2)
+    cfg = write_cluster(tmp_path / "cluster.toml", ports, secret=None)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", ports[0]))
+        busy.listen()
+        env = dict(os.environ, LCLOCK_SECRET="from the environment")
+        p = subprocess.run(vm(cfg, 1, tmp_path / "out"), capture_output=True, text=True,
+                           timeout=30, cwd=tmp_path, env=env)
+    assert p.returncode == 2
+    assert f"port {ports[0]} on 127.0.0.1 is in use" in p.stderr and "tcp.ports" in p.stderr
+
+
+def test_a_vm_whose_peers_never_come_gives_up(tmp_path: Path) -> None:
+    cfg = write_cluster(tmp_path / "cluster.toml", free_ports(2))
+    cmd = lclock_cmd("vm", "--machine-id", "2", "--settings", str(cfg), "--wait", "1.5")
+    p = subprocess.run(cmd, capture_output=True, text=True,
+                       timeout=30, cwd=tmp_path, start_new_session=True)
+    assert p.returncode == 1
+    assert "waiting for machine 1 at 127.0.0.1:" in p.stderr
+    assert "gave up" in p.stderr
+
+
+def test_merge_refuses_folders_of_different_runs_or_missing_machines(tmp_path: Path) -> None:
+    for name, run_id in (("a", "20260101T000000Z-aaaa"), ("b", "20260101T000000Z-bbbb")):
+        d = tmp_path / name / run_id
+        d.mkdir(parents=True)
+        (d / "run.json").write_text(json.dumps({
+            "run_id": run_id, "settings": {"machines": 2},
+            "machines": [{"id": 1 if name == "a" else 2, "status": "completed"}],
+        }))
+        (d / f"machine-{1 if name == 'a' else 2}.jsonl").write_text("")
+    p = subprocess.run(lclock_cmd("merge", str(tmp_path / "a"), str(tmp_path / "b"), "--output",
+                                  str(tmp_path / "m")), capture_output=True, text=True, cwd=ROOT)
+    assert p.returncode == 2 and "different runs" in p.stderr
+    p = subprocess.run(lclock_cmd("merge", str(tmp_path / "a"), "--output", str(tmp_path / "m")),
+                       capture_output=True, text=True, cwd=ROOT)
+    assert p.returncode == 2 and "no log of machine 2" in p.stderr
+    assert not (tmp_path / "m").exists()
