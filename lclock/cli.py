@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import signal
 import sys
 
 from lclock import __version__
@@ -27,6 +28,16 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "vm": ("lclock.tcp.vm_cmd", "run one machine of a TCP cluster (one per host or terminal)"),
     "merge": ("lclock.tcp.merge_cmd", "merge per-host run folders into one run folder"),
 }
+
+
+# Commands that own processes: a Ctrl-C while they are still importing is recorded here
+# and handled by their own graceful stop, never a KeyboardInterrupt inside an import.
+OWNS_PROCESSES = ("run", "vm", "experiment")
+EARLY_SIGNALS: list[int] = []
+
+
+def _record_early(signum: int, _frame: object) -> None:
+    EARLY_SIGNALS.append(signum)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -67,6 +78,9 @@ def _main(argv: list[str] | None, prog: str | None) -> int:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     # Only the chosen command's module is imported; the others appear in --help only.
     chosen = next((a for a in argv if not a.startswith("-")), None)
+    if chosen in OWNS_PROCESSES:
+        signal.signal(signal.SIGINT, _record_early)
+        signal.signal(signal.SIGTERM, _record_early)
     for name, (module, help_) in commands.items():
         p = sub.add_parser(name, help=help_, description=help_[0].upper() + help_[1:] + ".")
         if name == chosen:

@@ -45,14 +45,18 @@ def _lines_whole(rd: Path) -> None:
     load(rd)  # raises if any line is not whole JSON or the file does not end with \n
 
 
-@pytest.mark.parametrize("delay", [0.0, 0.05, 0.2, 0.5, "ticking"])
-def test_ctrl_c_at_any_moment(workdir: Path, delay: float | str) -> None:
+@pytest.mark.parametrize("moment", [0.0, 0.05, 0.2, "run-folder", "spawned", "ticking"])
+def test_ctrl_c_at_any_moment(workdir: Path, moment: float | str) -> None:
     """Ctrl-C reaches the whole foreground group, as from a terminal."""
     with started(_args(workdir, "--duration", "30", "--rates", "5,50,500"), workdir) as p:
-        if delay == "ticking":
+        if moment == "ticking":
             assert wait_for(lambda: _ticking(workdir), 20)
+        elif moment == "spawned":
+            assert wait_for(lambda: _workers_started(workdir, 3), 20)
+        elif moment == "run-folder":
+            assert wait_for(lambda: bool(run_dirs(workdir / "out")), 20, interval=0.001)
         else:
-            time.sleep(delay)
+            time.sleep(float(moment))
         t = time.monotonic()
         os.killpg(p.pid, signal.SIGINT)
         _, err = p.communicate(timeout=20)
@@ -60,12 +64,13 @@ def test_ctrl_c_at_any_moment(workdir: Path, delay: float | str) -> None:
     assert took < 3.0
     dirs = run_dirs(workdir / "out")
     if not dirs:
-        # Stopped before anything was created. A Ctrl-C in the interpreter's own first
-        # milliseconds, before any lclock code runs, ends CPython itself (SIGINT's default
-        # action or its init-time KeyboardInterrupt); then nothing exists to clean up.
-        if delay != 0.0:
-            assert p.returncode == 130, err
+        # Stopped before anything was created. A Ctrl-C inside CPython's own start-up
+        # (before any lclock code runs; slow on a busy machine) ends the interpreter the
+        # way CPython does; our own code exits 130 quietly.
+        if p.returncode == 130:
             assert b"Traceback" not in err
+        else:
+            assert p.returncode in (-signal.SIGINT, 1) and b"lclock" not in err, err
         return
     assert b"Traceback" not in err
     assert p.returncode == 130, err
@@ -75,7 +80,7 @@ def test_ctrl_c_at_any_moment(workdir: Path, delay: float | str) -> None:
     _lines_whole(rd)
     pids = [m["pid"] for m in meta["machines"] if m.get("pid")]
     assert alive(pids) == []
-    if delay == "ticking":
+    if moment in ("ticking", "spawned"):
         assert verify(rd) == []  # graceful: every message sent is received or unprocessed
         for m in meta["machines"]:
             assert m["reason"] == "sigint"

@@ -98,6 +98,8 @@ def settings_from_args(args: argparse.Namespace) -> RunSettings:
 
 
 def main(args: argparse.Namespace) -> int:
+    from lclock.cli import EARLY_SIGNALS
+
     try:
         settings = settings_from_args(args)
         where = "--output" if args.output is not None else "output"
@@ -106,6 +108,9 @@ def main(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         sys.stderr.write(f"lclock: error: {exc}\n")
         return 2
+    if EARLY_SIGNALS and not args.__dict__.get("_keep_early"):
+        # Stopped before anything was created: leave quietly with the signal's status.
+        return EXIT_CODES["sigint" if EARLY_SIGNALS[0] == signal.SIGINT else "sigterm"]
     return Launcher(settings, Console(settings.quiet)).run()
 
 
@@ -168,6 +173,10 @@ class Launcher:
         self.signals.append(signum)
 
     def _install_signals(self) -> socket.socket:
+        from lclock.cli import EARLY_SIGNALS
+
+        self.signals.extend(EARLY_SIGNALS)
+        EARLY_SIGNALS.clear()
         r, w = socket.socketpair()
         r.setblocking(False)
         w.setblocking(False)
