@@ -252,9 +252,12 @@ def run_real_trial(exp: Experiment, trial: Trial, trial_dir: Path, settings_path
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(proc.pid, signal.SIGKILL)
         trial.wall_seconds = time.perf_counter() - t
-    runs = [p for p in trial_dir.iterdir() if p.is_dir()]
-    if len(runs) == 1:
-        trial.run_dir = runs[0]
+        runs = [p for p in trial_dir.iterdir() if p.is_dir()]
+        if len(runs) == 1:
+            trial.run_dir = runs[0]
+        if trial.exit_code is None:  # stopped by Ctrl-C / SIGTERM while it ran
+            trial.status = "interrupted"
+            trial.exit_code = proc.returncode if proc is not None else None
     if trial.exit_code == 0 and trial.run_dir is not None and trial.error is None:
         trial.status = "completed"
         _fill_from_run(trial)
@@ -349,7 +352,13 @@ def run_experiments(
     total = sum(e.trials for e in experiments)
     count = 0
     started = time.perf_counter()
-    meta = {**meta, "status": "running", "base_seed": base_seed, "mode": "sim" if sim else "real"}
+    meta = {
+        **meta,
+        "status": "running",
+        "base_seed": base_seed,
+        "mode": "sim" if sim else "real",
+        "code": code_version(),
+    }
     if sim:
         meta["sim"] = net.to_json()
     _write_json(root / "experiment.json", meta)
@@ -451,3 +460,24 @@ def resummarize(root: Path) -> dict[str, Any]:
     summary = {**old, "experiments": summaries}
     _write_json(root / "summary.json", summary)
     return summary
+
+
+def code_version() -> dict[str, Any]:
+    """The lclock version and, in a git checkout, the commit and whether files were changed:
+    real results depend on the runtime's timing, so an experiment records what code ran."""
+    from lclock import __version__
+
+    out: dict[str, Any] = {"lclock": __version__}
+    repo = Path(__file__).resolve().parents[2]
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True,
+                              text=True, timeout=5)  # fmt: skip
+        if head.returncode == 0:
+            out["git_commit"] = head.stdout.strip()
+            dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no",
+                                    "lclock"], cwd=repo, capture_output=True, text=True,
+                                   timeout=5)  # fmt: skip
+            out["git_dirty"] = bool(dirty.stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return out
