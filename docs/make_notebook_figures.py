@@ -334,6 +334,37 @@ def ratio_vs_difference(out: Path, tables: list[str]) -> None:
     tables.append("")
 
 
+def timing_sensitivity(tables: list[str]) -> None:
+    """Simulated: how much the network delay (and the order of events at the same instant)
+    changes the slow machine's numbers. 10 seeds x 300 s per row."""
+    from lclock.experiment.metrics import run_metrics
+
+    nets = [NetworkSettings("constant", 0.0), NetworkSettings(), NetworkSettings("exponential", 0.02),
+            NetworkSettings("exponential", 0.1), NetworkSettings("exponential", 0.5)]  # fmt: skip
+    tables.append("## Effect of timing: the network delay, simulated (10 seeds × 300 s per row)\n")
+    tables.append("| rates | delay | slow: mean jump | slow: mean drift | slow: max queue |")
+    tables.append("|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for rates in ((1, 3, 6), (2, 3, 4), (5, 6, 6)):
+            for net in nets:
+                acc: dict[str, list[float]] = {"mean_jump": [], "drift_mean": [], "max_queue": []}
+                for seed in range(10):
+                    st = validate({"rates": rates, "duration": 300.0, "seed": seed,
+                                   "vector_clocks": False}, {})  # fmt: skip
+                    rd, _, _ = run_sim(st, net, Path(tmp))
+                    m = run_metrics(rd)["machines"][0]
+                    for k in acc:
+                        acc[k].append(m[k])
+                    shutil.rmtree(rd)
+                label = ("0: same-instant ticks in id order" if net.delay_mean == 0
+                         else f"{net.delay} mean {net.delay_mean * 1000:g} ms")
+                tables.append(
+                    f"| {','.join(map(str, rates))} | {label} | {fmt_ci(mean_ci(acc['mean_jump']))} "
+                    f"| {fmt_ci(mean_ci(acc['drift_mean']))} | {fmt_ci(mean_ci(acc['max_queue']), 1)} |"
+                )
+    tables.append("")
+
+
 def own_real(own: Path, tables: list[str]) -> None:
     summary = resummarize(own)
     tables.append("## Own experiment, real runs\n")
@@ -370,6 +401,7 @@ def main() -> int:
         timing_table(a.four, tables)
         sim_vs_real(a.four, a.out, tables)
         save_data(a.four, "real-four", a.out)
+    timing_sensitivity(tables)
     ratio_vs_difference(a.out, tables)
     if a.own:
         own_real(a.own, tables)
