@@ -307,7 +307,8 @@ class Mesh:
             self.dials[h.target].sock = None
         self.conns[h.peer] = h.sock
         if self.progress is not None:
-            self.progress(f"machine {self.spec.me}: connected to machine {h.peer} ({h.addr})")
+            how = f"({h.addr})" if h.role == "connect" else f"(it dialled from {h.addr})"
+            self.progress(f"machine {self.spec.me}: connected to machine {h.peer} {how}")
         if self.coordinate and (self.spec.me == 1 or h.peer == 1):
             self.readers[h.peer] = RecordReader()
 
