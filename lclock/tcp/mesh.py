@@ -254,7 +254,8 @@ class Mesh:
                     self.warn("accept_failed", error=os.strerror(exc.errno or 0))
                 return
             text = addr_text(addr)
-            if len(self.pending) >= MAX_PENDING:
+            # Room for every real peer at once (a large cluster starts together) and more.
+            if len(self.pending) >= MAX_PENDING + self.spec.n:
                 sock.close()
                 self.warn("intruder_rejected", peer=text, reason="too many connections waiting for a handshake")
                 continue
