@@ -320,13 +320,19 @@ def ratio_vs_difference(out: Path, tables: list[str]) -> None:
         ax.set_ylabel("slow machine's mean drift (clock ticks)")
         ax.set_yscale("log")
         ax.grid(alpha=0.3)
-    axes[0].set_title("drift against the ratio: one curve")
-    axes[1].set_title("drift against the difference: no pattern")
+    for ax in (axes[0], axes[2]):
+        for crit, style in ((10 / 3, ":"), (3.0, "--")):
+            ax.axvline(crit, color="grey", ls=style, lw=0.8)
+    axes[2].text(3.02, 0.3, "critical ratio:\n-- 3 machines (3)\n·· 2 machines (10/3)",
+                 fontsize=7, ha="right")
+    axes[0].set_title("against the ratio: one curve (below saturation)")
+    axes[1].set_title("against the difference: no pattern")
     axes[2].set_xlabel("ratio fast rate / slow rate")
-    axes[2].set_ylabel("slow queue growth (messages per slow tick)")
+    axes[2].set_ylabel("slow queue growth (msg per slow tick)")
     axes[2].set_title("past a critical ratio the slow queue grows")
     axes[2].grid(alpha=0.3)
     axes[0].legend(loc="upper left")
+    fig.subplots_adjust(wspace=0.32)
     cb = fig.colorbar(sc, ax=axes, fraction=0.02, pad=0.01)
     cb.set_label("slow machine's rate (ticks/s)")
     fig.savefig(out / "fig-ratio-vs-difference.png", bbox_inches="tight")
