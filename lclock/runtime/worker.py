@@ -36,8 +36,9 @@ from lclock.runtime.transport import FrameError, PeerChannel, encode
 
 STATUS_INTERVAL = 0.5
 GO_TIMEOUT = 60.0
-# After its last tick a machine waits at most this long for its peers' EOF.
-DRAIN_TIMEOUT = 3.0
+# After its last tick a machine waits at most this long for its peers' EOF (a peer on an
+# overloaded machine may still be catching up on late ticks).
+DRAIN_TIMEOUT = 10.0
 # ... but when the launcher is gone, the whole exit must take under about 2 s.
 ORPHAN_DRAIN_TIMEOUT = 1.0
 MAX_SAMPLES = 2_000_000
@@ -117,6 +118,8 @@ class Worker:
         self.parent = multiprocessing.parent_process()
         self.wake_r, self.wake_w = socket.socketpair()
         self.extra: dict[int, Any] = {}
+        self.hurry = False
+        self.orphaned_at: float | None = None  # when the launcher was found gone
 
     # -- set-up -------------------------------------------------------------------------
 
@@ -128,6 +131,7 @@ class Worker:
         signal.signal(signal.SIGTERM, self._on_sigterm)
 
     def _on_sigterm(self, _signum: int, _frame: Any) -> None:
+        self.hurry = True  # the launcher's second stage: finish the drain quickly
         if self.stop_reason is None:
             self.stop_reason = "sigterm"
 
@@ -135,8 +139,14 @@ class Worker:
         try:
             self.ctrl.send_bytes(orjson.dumps(msg))
         except (OSError, ValueError):
-            if self.stop_reason is None:
-                self.stop_reason = "launcher_gone"
+            self._orphaned()
+
+    def _orphaned(self) -> None:
+        """The launcher is gone (even SIGKILL closes its pipes): stop, and fast."""
+        if self.orphaned_at is None:
+            self.orphaned_at = time.monotonic()
+        if self.stop_reason is None:
+            self.stop_reason = "launcher_gone"
 
     def control_fds(self) -> list[Any]:
         fds: list[Any] = [self.ctrl, self.wake_r]
@@ -157,17 +167,14 @@ class Worker:
                         elif msg.get("t") == "stop" and self.stop_reason is None:
                             self.stop_reason = str(msg.get("reason", "stop"))
                 except (EOFError, OSError):
-                    if self.stop_reason is None:
-                        self.stop_reason = "launcher_gone"
+                    self._orphaned()
             elif r is self.wake_r:
                 try:
                     self.wake_r.recv(512)
                 except OSError:
                     pass
-            elif (
-                self.parent is not None and r == self.parent.sentinel and self.stop_reason is None
-            ):
-                self.stop_reason = "launcher_gone"
+            elif self.parent is not None and r == self.parent.sentinel:
+                self._orphaned()
         return go
 
     def read_peer(self, ch: PeerChannel) -> None:
@@ -310,21 +317,21 @@ class Worker:
 
     def graceful_stop(self) -> int:
         """Stop sending, read every peer to EOF, log ``stop`` with what was never handled."""
-        orphan = self.stop_reason == "launcher_gone"
-        deadline = time.monotonic() + (ORPHAN_DRAIN_TIMEOUT if orphan else DRAIN_TIMEOUT)
+        deadline = time.monotonic() + DRAIN_TIMEOUT
         while True:
             for ch in self.channels.values():
                 if ch.write_open and not ch.out:
                     ch.shutdown_write()
             if all(not ch.read_open and not ch.out for ch in self.channels.values()):
                 break
+            if self.orphaned_at is not None:
+                deadline = min(deadline, self.orphaned_at + ORPHAN_DRAIN_TIMEOUT)
+            if self.hurry:
+                deadline = min(deadline, time.monotonic() + 0.2)
             left = deadline - time.monotonic()
             if left <= 0:
                 break
-            was = self.stop_reason
             self.poll_io(min(left, 0.2))
-            if self.stop_reason != was and self.stop_reason == "launcher_gone":
-                deadline = min(deadline, time.monotonic() + ORPHAN_DRAIN_TIMEOUT)
         open_peers = sorted(ch.peer for ch in self.channels.values() if ch.read_open)
         unsent = sum(1 for ch in self.channels.values() if ch.out)
         if open_peers:
