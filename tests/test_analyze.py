@@ -139,3 +139,57 @@ def test_damaged_run_still_analysed(tmp_path: Path, run: Path) -> None:
     s = analyze_run(r)
     assert s["machines"][1]["stopped"] is False
     assert s["skipped_lines"] >= 1
+
+
+def _same_runs(a: object, b: object) -> None:
+    assert a.machines.keys() == b.machines.keys()  # type: ignore[attr-defined]
+    for k in a.machines:  # type: ignore[attr-defined]
+        x, y = a.machines[k], b.machines[k]  # type: ignore[attr-defined]
+        for f in ("line", "tick", "lclock", "qlen", "kind", "dice", "frm", "msg", "to_ptr",
+                  "to_ids", "vclock"):
+            u, v = getattr(x, f), getattr(y, f)
+            assert (u is None and v is None) or (u.dtype == v.dtype and np.array_equal(u, v)), f
+        assert np.allclose(x.ts, y.ts, equal_nan=True, atol=1e-6)
+        assert (x.start, x.stop, x.skipped) == (y.start, y.stop, y.skipped)
+    assert [str(i) for i in a.issues] == [str(i) for i in b.issues]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("vector", [True, False])
+def test_byte_reader_agrees_with_orjson(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                        vector: bool) -> None:
+    """The vectorised reader (analyze's speed) must decode exactly what orjson does, also
+    when a chunk mixes odd lines: spaces after colons, extra keys, a nested duplicate key,
+    a huge number, a torn last line."""
+    from lclock.analysis import load as L
+
+    monkeypatch.setattr(L, "CHUNK_BYTES", 4096)  # many chunks, so the byte path is used
+    r = make_run(tmp_path / "r", rates=(7, 3, 9, 5), duration=30.0, vector=vector)
+    p = r / "machine-3.jsonl"
+    lines = p.read_bytes().splitlines(keepends=True)
+    lines[40] = lines[40].replace(b'"lclock":', b'"lclock": ')
+    lines[41] = lines[41].replace(b'"tick":', b'"extra":{"tick":1},"tick":')
+    lines[42] = lines[42].replace(b'"queue_len":0', b'"queue_len":99999999999')
+    lines[43] = lines[43].replace(b'"level":"info"', b'"level":"info","note":"a \\"ts\\": b"')
+    p.write_bytes(b"".join(lines)[:-10])
+    monkeypatch.setattr(L, "USE_FASTPARSE", False)
+    careful = L.load_run(r)
+    monkeypatch.setattr(L, "USE_FASTPARSE", True)
+    from lclock.analysis import fastparse
+
+    taken = []
+    real = fastparse.parse_chunk
+
+    def counting(*args: object) -> object:
+        res = real(*args)  # type: ignore[arg-type]
+        taken.append(0 if res is None else len(res[1]))
+        return res
+
+    monkeypatch.setattr(fastparse, "parse_chunk", counting)
+    fast = L.load_run(r)
+    assert sum(taken) > 0.8 * fast.events  # the byte reader really did the work
+    _same_runs(careful, fast)
+    if SAMPLE.exists():
+        monkeypatch.setattr(L, "USE_FASTPARSE", False)
+        a = L.load_run(SAMPLE)
+        monkeypatch.setattr(L, "USE_FASTPARSE", True)
+        _same_runs(a, L.load_run(SAMPLE))

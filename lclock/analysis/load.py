@@ -24,12 +24,15 @@ from typing import Any
 import numpy as np
 import orjson
 
+from lclock.analysis import fastparse
 from lclock.logfmt import parse_ts
 
 KIND_INTERNAL, KIND_SEND, KIND_RECEIVE = 0, 1, 2
 KINDS = {"internal": KIND_INTERNAL, "send": KIND_SEND, "receive": KIND_RECEIVE}
 KIND_NAMES = {v: k for k, v in KINDS.items()}
-CHUNK_BYTES = 4 << 20
+CHUNK_BYTES = 2 << 20
+# The byte-level reader for analyze/report/export (``check`` always parses with orjson).
+USE_FASTPARSE = True
 _MACHINE_FILE = re.compile(r"^machine-(\d+)\.jsonl$")
 _TS_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$")
 
@@ -224,6 +227,11 @@ def validate_line(d: Any, machine_id: int, n: int | None) -> tuple[list[str], bo
     if ev not in KINDS:
         return probs, False
     usable = True
+    for key in ("dice", "from", "queue_len"):  # stored as 32-bit columns
+        v = d.get(key)
+        if _is_int(v) and not -(2**31) <= v < 2**31:
+            probs.append(f"{ev}: {key} {v} is out of range")
+            usable = False
     for key in ("tick", "lclock", "queue_len"):
         v = d.get(key)
         if not _is_int(v):
@@ -234,7 +242,7 @@ def validate_line(d: Any, machine_id: int, n: int | None) -> tuple[list[str], bo
             usable = False
     vc = d.get("vclock")
     if vc is not None and (
-        not isinstance(vc, list) or not all(_is_int(x) and x >= 0 for x in vc)
+        not isinstance(vc, list) or not all(_is_int(x) and 0 <= x < 2**31 for x in vc)
         or (n is not None and len(vc) != n)
     ):
         probs.append(f"vclock {vc!r} is not a list of {n or 'N'} non-negative integers")
@@ -275,6 +283,14 @@ _GET_RECV = itemgetter("from", "msg_lclock")
 _GET_DICE = itemgetter("dice")
 _GET_SEND = itemgetter("dice", "to")
 _GET_VC = itemgetter("vclock")
+
+
+# Narrow types where the range allows: a 1M-event run is then about 75 bytes an event.
+DTYPES: dict[str, Any] = {
+    "line": np.int64, "ts": np.float64, "tick": np.int64, "lclock": np.int64,
+    "qlen": np.int32, "kind": np.int8, "dice": np.int32, "frm": np.int32, "msg": np.int64,
+    "to_n": np.int32, "to_ids": np.int32, "vclock": np.int32,
+}
 
 
 class _Columns:
@@ -333,36 +349,77 @@ class _Columns:
                 vcs = [d.get("vclock") or [-1] * width for d in ds]
             new["vclock"] = np.array(vcs, dtype=np.int64).reshape(m, width)
         for k, v in new.items():
-            self.parts[k].append(v)
+            self.parts[k].append(v.astype(DTYPES[k], copy=False))
+
+    def add_columns(self, lines: np.ndarray, cols: dict[str, np.ndarray]) -> None:
+        """Append columns decoded elsewhere (the byte-level reader)."""
+        if not len(lines):
+            return
+        self.parts["line"].append(lines)
+        for k, v in cols.items():
+            self.parts[k].append(v.astype(DTYPES[k], copy=False))
 
     def build(self, mid: int, path: Path, width: int | None) -> MachineLog:
         g = self.parts
 
-        def cat(k: str, dtype: Any) -> np.ndarray:
-            return np.concatenate(g[k]).astype(dtype, copy=False) if g[k] else np.zeros(0, dtype)
+        def cat(k: str, dtype: Any = None) -> np.ndarray:
+            """One column, its chunks released as soon as they are joined (bounded memory)."""
+            dtype = dtype or DTYPES[k]
+            parts = g[k]
+            if not parts:
+                return np.zeros(0, dtype)
+            out = parts[0] if len(parts) == 1 else np.concatenate(parts)
+            out = out.astype(dtype, copy=False)
+            g[k] = [out]
+            return out
 
-        to_n = cat("to_n", np.int64)
+        to_n = cat("to_n").astype(np.int64)
         to_ptr = np.zeros(len(to_n) + 1, np.int64)
         np.cumsum(to_n, out=to_ptr[1:])
         vc = None
         if width:
-            vc = np.concatenate(g["vclock"]) if g["vclock"] else np.zeros((0, width), np.int64)
+            vc = cat("vclock") if g["vclock"] else np.zeros((0, width), DTYPES["vclock"])
+        line = cat("line", np.int64)
+        to_ids = cat("to_ids")
+        if line.size > 1 and np.any(np.diff(line) < 0):
+            # chunks decoded two ways come back in two runs of lines: restore file order
+            order = np.argsort(line, kind="stable")
+            starts = to_ptr[:-1][order]
+            lens = to_n[order]
+            pos = np.repeat(starts - (np.cumsum(lens) - lens), lens) + np.arange(lens.sum())
+            to_ids = to_ids[pos]
+            to_n = lens
+            to_ptr = np.zeros(len(to_n) + 1, np.int64)
+            np.cumsum(to_n, out=to_ptr[1:])
+            for k in ("ts", "tick", "lclock", "qlen", "kind", "dice", "frm", "msg"):
+                g[k] = [cat(k)[order]]
+            line = line[order]
+            if vc is not None:
+                vc = vc[order]
         return MachineLog(
-            id=mid, path=path, line=cat("line", np.int64), ts=cat("ts", np.float64),
-            tick=cat("tick", np.int64), lclock=cat("lclock", np.int64),
-            qlen=cat("qlen", np.int64), kind=cat("kind", np.int8), dice=cat("dice", np.int64),
-            frm=cat("frm", np.int64), msg=cat("msg", np.int64), to_ptr=to_ptr,
-            to_ids=cat("to_ids", np.int64), vclock=vc,
+            id=mid, path=path, line=line, ts=cat("ts"), tick=cat("tick"), lclock=cat("lclock"),
+            qlen=cat("qlen"), kind=cat("kind"), dice=cat("dice"), frm=cat("frm"), msg=cat("msg"),
+            to_ptr=to_ptr,
+            to_ids=to_ids, vclock=vc,
         )
 
 
-def _parse_chunk(raw: list[bytes], base: int, issues: list[Issue], fname: str
+def _split_lines(buf: bytes) -> list[bytes]:
+    """Lines with their newline; only \\n ends a line (JSON text never holds a raw CR)."""
+    parts = buf.split(b"\n")
+    lines = [p + b"\n" for p in parts[:-1]]
+    if parts[-1]:
+        lines.append(parts[-1])
+    return lines
+
+
+def _parse_chunk(raw: list[bytes], numbers: np.ndarray, issues: list[Issue], fname: str
                  ) -> tuple[list[Any], np.ndarray]:
-    """Parse a chunk of lines; fast path as one JSON array, else line by line."""
+    """Parse lines (``numbers`` are their line numbers): as one JSON array, else one by one."""
     try:
         objs = orjson.loads(b"[" + b",".join(raw) + b"]")
         if len(objs) == len(raw):
-            return objs, np.arange(base + 1, base + 1 + len(raw), dtype=np.int64)
+            return objs, numbers
     except orjson.JSONDecodeError:
         pass
     objs = []
@@ -370,7 +427,7 @@ def _parse_chunk(raw: list[bytes], base: int, issues: list[Issue], fname: str
     last = len(raw) - 1
     for k, b in enumerate(raw):
         if not b.strip():
-            issues.append(Issue(fname, base + k + 1, "empty line"))
+            issues.append(Issue(fname, int(numbers[k]), "empty line"))
             continue
         try:
             obj = orjson.loads(b)
@@ -378,10 +435,10 @@ def _parse_chunk(raw: list[bytes], base: int, issues: list[Issue], fname: str
             torn = k == last and not b.endswith(b"\n")
             what = "torn line (no newline at the end of the file)" if torn else "not valid JSON"
             snippet = b[:60].decode("utf-8", "replace").rstrip("\n")
-            issues.append(Issue(fname, base + k + 1, f"{what}: {snippet!r}"))
+            issues.append(Issue(fname, int(numbers[k]), f"{what}: {snippet!r}"))
             continue
         objs.append(obj)
-        nums.append(base + k + 1)
+        nums.append(int(numbers[k]))
     return objs, np.array(nums, dtype=np.int64)
 
 
@@ -404,13 +461,38 @@ def load_machine(path: Path, mid: int, n: int | None, strict: bool = False,
     gc.disable()  # millions of short-lived dicts: the cyclic GC only costs time here
     try:
         with open(path, "rb") as fh:
+            pending = b""
             while True:
-                raw = fh.readlines(CHUNK_BYTES)
-                if not raw:
+                block = fh.read(CHUNK_BYTES)
+                if not block and not pending:
                     break
+                data = pending + block
+                if block:
+                    cut = data.rfind(b"\n") + 1
+                    if cut == 0:  # a line longer than a chunk: read on
+                        pending = data
+                        continue
+                    buf, pending = data[:cut], data[cut:]
+                else:
+                    buf, pending = data, b""
                 base = lines_total
-                lines_total += len(raw)
-                objs, nums = _parse_chunk(raw, base, issues, fname)
+                nlines = buf.count(b"\n") + (0 if buf.endswith(b"\n") else 1)
+                lines_total += nlines
+                raw: list[bytes] | None = None
+                numbers = np.arange(base + 1, base + 1 + nlines, dtype=np.int64)
+                if not strict and width_known and USE_FASTPARSE:
+                    res = fastparse.parse_chunk(buf, width, n)
+                    if res is not None and len(res[2]) <= max(16, nlines // 20):
+                        fcols, taken, rest = res
+                        cols.add_columns(numbers[taken], fcols)
+                        if not len(rest):
+                            continue
+                        all_lines = _split_lines(buf)
+                        raw = [all_lines[k] for k in rest.tolist()]
+                        numbers = numbers[rest]
+                if raw is None:
+                    raw = _split_lines(buf)
+                objs, nums = _parse_chunk(raw, numbers, issues, fname)
                 if not width_known:
                     for o in objs:
                         if isinstance(o, dict) and o.get("event") in KINDS:
