@@ -139,3 +139,10 @@ def test_module_and_console_script_entry_points(workdir: Path) -> None:
         capture_output=True, text=True, timeout=60, start_new_session=True,
     )
     assert r.returncode == 0, r.stderr
+
+
+def test_64_machines(workdir: Path) -> None:
+    """Descriptor numbers run into the thousands in the launcher; workers must cope."""
+    code, _, err, rd = run(workdir, "--duration", "2", "--machines", "64", "--rates", ",".join(["5"] * 64), "--quiet", timeout=300)
+    assert code == 0, err
+    assert verify(rd) == []

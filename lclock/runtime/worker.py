@@ -93,6 +93,31 @@ def make_logger(path: str, run_id: str, machine_id: int) -> Any:
     ).bind(run_id=run_id, machine=machine_id)
 
 
+# select() takes descriptors below FD_SETSIZE (1024) only, but a spawned child inherits the
+# launcher's numbers, which run into the thousands for 64 machines. A child has few open
+# files, so dup() gives it low numbers; select() keeps its microsecond timeouts (poll and
+# epoll round to milliseconds).
+def _low_fd(fd: int) -> int:
+    """A low duplicate of an fd that multiprocessing still owns (and will close itself)."""
+    return fd if fd < 512 else os.dup(fd)
+
+
+def _low_fd_socket(sock: socket.socket) -> socket.socket:
+    if sock.fileno() < 512:
+        return sock
+    new = sock.dup()
+    sock.close()
+    return new
+
+
+def _low_fd_connection(conn: Connection) -> Connection:
+    if conn.fileno() < 512:
+        return conn
+    new = Connection(os.dup(conn.fileno()))
+    conn.close()
+    return new
+
+
 def _percentiles(samples: array, qs: tuple[float, ...]) -> list[float]:
     if not samples:
         return [0.0 for _ in qs]
@@ -103,7 +128,7 @@ def _percentiles(samples: array, qs: tuple[float, ...]) -> list[float]:
 class Worker:
     def __init__(self, cfg: WorkerConfig, ctrl: Connection) -> None:
         self.cfg = cfg
-        self.ctrl = ctrl
+        self.ctrl = _low_fd_connection(ctrl)
         self.log = make_logger(cfg.log_path, cfg.run_id, cfg.machine_id)
         rng = machine_rng(cfg.seed, cfg.machine_id)
         draw_rate(rng, 1, 1)  # keep the stream aligned with the launcher's draw
@@ -116,6 +141,9 @@ class Worker:
         self.lateness = array("f")
         self.latency = array("f")
         self.parent = multiprocessing.parent_process()
+        self.parent_sentinel: int | None = None
+        if self.parent is not None and self.parent.sentinel is not None:
+            self.parent_sentinel = _low_fd(self.parent.sentinel)
         self.wake_r, self.wake_w = socket.socketpair()
         self.extra: dict[int, Any] = {}
         self.hurry = False
@@ -150,8 +178,8 @@ class Worker:
 
     def control_fds(self) -> list[Any]:
         fds: list[Any] = [self.ctrl, self.wake_r]
-        if self.parent is not None:
-            fds.append(self.parent.sentinel)
+        if self.parent_sentinel is not None:
+            fds.append(self.parent_sentinel)
         return fds
 
     def handle_control(self, ready: list[Any]) -> dict[str, Any] | None:
@@ -173,7 +201,7 @@ class Worker:
                     self.wake_r.recv(512)
                 except OSError:
                     pass
-            elif self.parent is not None and r == self.parent.sentinel:
+            elif r == self.parent_sentinel:
                 self._orphaned()
         return go
 
@@ -240,7 +268,7 @@ class Worker:
             if socks is None:
                 return self.finish_without_ticks()
             self.extra = cfg.tcp.extra_fds(self)
-        self.channels = {p: PeerChannel(p, s) for p, s in socks.items()}
+        self.channels = {p: PeerChannel(p, _low_fd_socket(s)) for p, s in socks.items()}
         self.send_ctrl({"t": "ready", "pid": os.getpid()})
         go = None
         deadline = time.monotonic() + GO_TIMEOUT
