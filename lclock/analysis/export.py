@@ -33,8 +33,8 @@ def host(mid: int) -> str:
     return f"machine{mid}"
 
 
-def _merged_order(run: Run) -> Iterator[tuple[int, int]]:
-    """(machine id, event index) for every tick event, by system time, stable per machine."""
+def _order_arrays(run: Run) -> tuple[np.ndarray, np.ndarray]:
+    """(machine ids, event indexes) of every tick event by system time, stable per machine."""
     ids = run.ids
     mid = np.concatenate([np.full(run.machines[i].events, i) for i in ids]) if ids else np.zeros(0)
     idx = np.concatenate([np.arange(run.machines[i].events) for i in ids]) if ids else np.zeros(0)
@@ -49,7 +49,15 @@ def _merged_order(run: Run) -> Iterator[tuple[int, int]]:
         start += n
     ts = np.concatenate(parts) if parts else ts
     order = np.lexsort((idx, ts))
-    yield from zip(mid[order].tolist(), idx[order].tolist(), strict=True)
+    return mid[order].astype(np.int64), idx[order].astype(np.int64)
+
+
+def _merged_order(run: Run, batch: int = 50_000) -> Iterator[tuple[int, int]]:
+    """The same order as pairs, a batch at a time (bounded memory)."""
+    mids, idxs = _order_arrays(run)
+    for start in range(0, len(mids), batch):
+        yield from zip(mids[start:start + batch].tolist(), idxs[start:start + batch].tolist(),
+                       strict=True)
 
 
 def _describe(run: Run, mid: int, k: int) -> str:
@@ -88,33 +96,47 @@ CSV_HEAD = ["machine", "line", "ts", "t_s", "tick", "event", "lclock", "queue_le
             "to", "from", "msg_lclock"]
 
 
+CSV_BATCH = 50_000
+
+
 def write_csv(run: Run, out: IO[str]) -> int:
-    """One row per tick event, merged by time; vector entries as columns v1..vN."""
+    """One row per tick event, merged by time; vector entries as columns v1..vN.
+
+    Rows are produced in batches, so only one batch at a time exists as Python objects.
+    """
     n = run.n
     has_vc = bool(run.machines) and all(m.vclock is not None for m in run.machines.values())
     w = csv.writer(out, lineterminator="\n")
     w.writerow(CSV_HEAD + ([f"v{j}" for j in range(1, n + 1)] if has_vc else []))
-    count = 0
-    cols = {}
-    for i, m in run.machines.items():
-        cols[i] = (m.line.tolist(), m.ts.tolist(), m.tick.tolist(), m.kind.tolist(),
-                   m.lclock.tolist(), m.qlen.tolist(), m.dice.tolist(), m.frm.tolist(),
-                   m.msg.tolist(), m.to_ptr.tolist(), m.to_ids.tolist(),
-                   m.vclock.tolist() if has_vc and m.vclock is not None else None)
+    mids, idxs = _order_arrays(run)
     t0 = run.t0
-    for mid, k in _merged_order(run):
-        line, ts, tick, kind, lc, q, dice, frm, msg, ptr, ids, vc = cols[mid]
-        t = ts[k]
-        fin = t == t  # not NaN
-        kd = kind[k]
-        row = [mid, line[k], format_ts(t) if fin else "", f"{t - t0:.6f}" if fin else "", tick[k],
-               KIND_NAMES[kd], lc[k], q[k], dice[k] if kd != KIND_RECEIVE else "",
-               " ".join(map(str, ids[ptr[k]:ptr[k + 1]])) if kd == KIND_SEND else "",
-               frm[k] if kd == KIND_RECEIVE else "", msg[k] if kd == KIND_RECEIVE else ""]
-        if vc is not None:
-            row += vc[k]
-        w.writerow(row)
-        count += 1
+    count = 0
+    for start in range(0, len(mids), CSV_BATCH):
+        bm = mids[start:start + CSV_BATCH]
+        bi = idxs[start:start + CSV_BATCH]
+        rows: list[list[object]] = [[] for _ in range(len(bm))]
+        for mid in np.unique(bm).tolist():
+            m = run.machines[mid]
+            pos = np.flatnonzero(bm == mid)
+            k = bi[pos]
+            ts = m.ts[k]
+            cols = zip(m.line[k].tolist(), ts.tolist(), m.tick[k].tolist(), m.kind[k].tolist(),
+                       m.lclock[k].tolist(), m.qlen[k].tolist(), m.dice[k].tolist(),
+                       m.frm[k].tolist(), m.msg[k].tolist(), k.tolist(), strict=True)
+            vcs = m.vclock[k].tolist() if has_vc and m.vclock is not None else None
+            for r, (p, (line, t, tick, kd, lc, q, dice, frm, msg, kk)) in enumerate(
+                    zip(pos.tolist(), cols, strict=True)):
+                fin = t == t  # not NaN
+                row: list[object] = [
+                    mid, line, format_ts(t) if fin else "", f"{t - t0:.6f}" if fin else "", tick,
+                    KIND_NAMES[kd], lc, q, dice if kd != KIND_RECEIVE else "",
+                    " ".join(map(str, m.recipients(kk))) if kd == KIND_SEND else "",
+                    frm if kd == KIND_RECEIVE else "", msg if kd == KIND_RECEIVE else ""]
+                if vcs is not None:
+                    row += vcs[r]
+                rows[p] = row
+        w.writerows(rows)
+        count += len(rows)
     return count
 
 
