@@ -66,6 +66,11 @@ def test_three_vms_merge_and_check(tmp_path: Path) -> None:
     assert verify(rd) == []
     code, text = lclock_check(rd)
     assert code == 0, text
+    analyzed = subprocess.run(lclock_cmd("analyze", str(rd)), capture_output=True, text=True,
+                              timeout=120, cwd=ROOT)
+    assert analyzed.returncode == 0, analyzed.stderr
+    for part in [rd, *parts]:
+        assert "test secret" not in (part / "run.json").read_text(), "the secret is never written"
 
 
 def test_vms_sharing_one_folder_make_a_complete_run_folder(tmp_path: Path) -> None:
@@ -103,7 +108,7 @@ def test_killing_one_vm_stops_the_others_gracefully(tmp_path: Path) -> None:
         assert lines[-1]["event"] == "stop" and lines[-1]["reason"] == "peer_lost"
         assert lines[-1]["ticks"] < (20 if mid == 1 else 50) * 10
     meta = json.loads((rd / "run.json").read_text())
-    assert meta["status"] == "failed"
+    assert meta["status"] == "failed" and "machine 2 ended without a report" in meta["reason"]
     # the two survivors account for every message they sent each other
     errs = [e for e in verify(rd, graceful=False) if "machine-2" not in e]
     assert errs == []
@@ -189,3 +194,33 @@ def test_merge_refuses_folders_of_different_runs_or_missing_machines(tmp_path: P
                        capture_output=True, text=True, cwd=ROOT)
     assert p.returncode == 2 and "no log of machine 2" in p.stderr
     assert not (tmp_path / "m").exists()
+
+
+def test_ctrl_c_while_waiting_for_peers_creates_nothing(tmp_path: Path) -> None:
+    cfg = write_cluster(tmp_path / "cluster.toml", free_ports(2))
+    with started(vm(cfg, 2, tmp_path / "out"), tmp_path) as p:
+        time.sleep(1.0)
+        os.killpg(p.pid, signal.SIGINT)
+        _, err = p.communicate(timeout=10)
+    assert p.returncode == 130, err.decode()
+    assert "stopped before the start" in err.decode() and "Traceback" not in err.decode()
+    assert not (tmp_path / "out").exists()
+
+
+def test_sigterm_stops_a_running_vm_gracefully(tmp_path: Path) -> None:
+    cfg = write_cluster(tmp_path / "cluster.toml", free_ports(2), rates=[20, 20], duration=10)
+    out = tmp_path / "out"
+    with ExitStack() as stack:
+        procs = [stack.enter_context(started(vm(cfg, i, out), tmp_path)) for i in (1, 2)]
+        rd = wait_for_run_line(out, "connected", 20, machine=2)
+        assert rd is not None
+        time.sleep(0.3)
+        procs[1].send_signal(signal.SIGTERM)
+        for p in procs:
+            p.communicate(timeout=10)
+    assert [p.returncode for p in procs] == [1, 143]
+    assert read_log(rd / "machine-2.jsonl")[-1]["reason"] == "sigterm"
+    meta = json.loads((rd / "run.json").read_text())
+    assert meta["status"] == "interrupted" and meta["reason"] == "machine 2: sigterm"
+    assert {m["id"]: m["status"] for m in meta["machines"]} == {1: "failed", 2: "interrupted"}
+    assert verify(rd) == []

@@ -246,6 +246,7 @@ def update_run_json(run_dir: Path, base: dict[str, Any], entry: dict[str, Any], 
             machines.sort(key=lambda m: m["id"])
             data["machines"] = machines
             data["machines_expected"] = n
+            data.pop("partial", None)  # set again by summarize while machines are missing
             data.update(summarize(machines, n))
             write_run_json(run_dir, data)
             return data
@@ -254,20 +255,40 @@ def update_run_json(run_dir: Path, base: dict[str, Any], entry: dict[str, Any], 
 
 
 def summarize(machines: list[dict[str, Any]], n: int) -> dict[str, Any]:
-    """The run's status from its machines' own: the worst one wins."""
-    states = [m.get("status", "running") for m in machines]
+    """The run's status from its machines' own.
+
+    A machine that stopped because it lost a peer is a consequence, not a cause: the cause
+    is the machine that was interrupted (Ctrl-C, SIGTERM) or that never reported (killed).
+    """
+    def ids(ms: list[dict[str, Any]]) -> str:
+        return ", ".join(str(m["id"]) for m in ms)
+
+    by: dict[str, list[dict[str, Any]]] = {}
+    for m in machines:
+        st = m.get("status", "running")
+        if st == "failed" and m.get("reason") == "peer_lost":
+            st = "lost"
+        by.setdefault(st, []).append(m)
     ended = [m["ended_at"] for m in machines if m.get("ended_at")]
-    out: dict[str, Any] = {"ended_at": max(ended) if ended and "running" not in states else None}
-    for status in ("failed", "interrupted", "running"):
-        if status in states:
-            m = next(m for m in machines if m.get("status") == status)
-            out.update(status=status, exit_code=m.get("exit_code"),
-                       reason=f"machine {m['id']}: {m.get('reason')}")
-            return out
-    out.update(status="completed", exit_code=0, reason="duration")
+    out: dict[str, Any] = {"ended_at": max(ended) if ended and "running" not in by else None}
+    if "failed" in by:
+        m = by["failed"][0]
+        out.update(status="failed", exit_code=m.get("exit_code"), reason=f"machine {m['id']}: {m.get('reason')}")
+    elif "interrupted" in by:
+        m = by["interrupted"][0]
+        out.update(status="interrupted", exit_code=m.get("exit_code"),
+                   reason=f"machine {m['id']}: {m.get('reason')}")
+    elif "lost" in by:
+        why = f"machine {ids(by['lost'])} lost a peer"
+        if "running" in by:
+            why = f"machine {ids(by['running'])} ended without a report (killed?); " + why
+        out.update(status="failed", exit_code=1, reason=why)
+    elif "running" in by:
+        out.update(status="running", exit_code=None, reason=None)
+    else:
+        out.update(status="completed", exit_code=0, reason="duration")
     if len(machines) < n:
-        have = ", ".join(str(m["id"]) for m in machines)
-        out["partial"] = f"this folder holds machines {have} of {n}; combine with lclock merge"
+        out["partial"] = f"this folder holds machines {ids(machines)} of {n}; combine with lclock merge"
     return out
 
 
