@@ -276,3 +276,16 @@ def test_not_a_run_folder_exit_2(tmp_path: Path) -> None:
     p = cli("check", str(tmp_path))
     assert p.returncode == 2
     assert "not a run folder" in p.stderr and p.stderr.count("\n") == 1
+
+
+def test_logged_errors_are_reported_as_warnings(tmp_path: Path, good: Path) -> None:
+    run = broken(tmp_path, good)
+    path = run / "machine-2.jsonl"
+    lines = read_lines(path)
+    lines.insert(5, {"ts": lines[4]["ts"], "event": "error", "level": "error", "run_id": "x",
+                     "machine": 2, "message": "peer 3 closed the connection"})
+    write_lines(path, lines)
+    result = check_run(run)
+    assert result.ok
+    assert [str(w) for w in result.warnings] == [
+        "machine-2.jsonl:6: the machine logged error 'error': peer 3 closed the connection"]

@@ -166,6 +166,10 @@ def _check_machine(run: Run, log: MachineLog, n: int, sink: _Sink) -> None:
                  "stop")
     else:
         _check_stop(log, sink)
+    for num, o in log.notable[:20]:
+        what = o.get("message") or o.get("error") or o.get("reason") or ""
+        sink.add(f, num, f"the machine logged {o.get('level')} '{o.get('event')}'"
+                         + (f": {str(what)[:120]}" if what else ""), "logged", "warning")
     if E == 0:
         return
     tick, L, kind, q = log.tick, log.lclock, log.kind, log.qlen
