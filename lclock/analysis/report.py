@@ -214,7 +214,7 @@ def fig_spacetime(run: Run, window: tuple[float, float]) -> Any:
     ax.set_ylim(-0.6, len(ids) - 0.3)
     ax.set_xlim(lo - (hi - lo) * 0.01, hi + (hi - lo) * 0.01)
     ax.set_xlabel("system time since the first tick (s)")
-    ax.set_title(f"Space-time diagram, {lo:.2f} s to {hi:.2f} s after the first tick\n"
+    ax.set_title(f"Space-time diagram, {_secs(lo)} to {_secs(hi)} after the first tick\n"
                  "numbers are Lamport clock values; arrows are messages, from the send to the "
                  "tick that handled it", fontsize=10)
     from matplotlib.lines import Line2D
@@ -227,6 +227,11 @@ def fig_spacetime(run: Run, window: tuple[float, float]) -> Any:
     ax.grid(axis="y", visible=False)
     fig.tight_layout()
     return fig
+
+
+def _secs(x: float) -> str:
+    """Seconds with enough digits for the window's scale (0.0123 s, not 0.01 s)."""
+    return f"{x:.2f} s" if x >= 1 or x == 0 else f"{x:.3g} s"
 
 
 def _png(fig: Any) -> bytes:
@@ -264,7 +269,7 @@ def render_html(summary: dict[str, Any], heads: list[str], images: dict[str, byt
                   "the peers' rates and the dice (dashed).",
         "jumps": "How far the clock moves on each receive: 1 means the message did not advance "
                  "it beyond the usual +1.",
-        "spacetime": f"The events of {window[0]:.2f} s to {window[1]:.2f} s on a real-time axis; "
+        "spacetime": f"The events of {_secs(window[0])} to {_secs(window[1])} on a real-time axis; "
                      "numbers are Lamport clock values, arrows are messages.",
     }
     parts = [
