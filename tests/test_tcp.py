@@ -172,3 +172,42 @@ def test_ctrl_c_during_a_tcp_run_is_a_graceful_stop(workdir: Path) -> None:
     assert meta["status"] == "interrupted"
     assert verify(rd) == []  # every message sent is received or counted as unprocessed
     assert alive([m["pid"] for m in meta["machines"]]) == []
+
+
+class _FakeLog:
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, dict]] = []
+
+    def error(self, event: str, **fields: object) -> None:
+        self.lines.append((event, fields))
+
+
+def test_frames_buffered_when_a_peer_is_lost_are_logged_not_dropped() -> None:
+    """PeerChannel drops its buffer on a failure; every frame in it must be logged first."""
+    from types import SimpleNamespace
+
+    from lclock.model import Message
+    from lclock.runtime.transport import PeerChannel, encode
+    from lclock.tcp.peersock import PeerSocket
+
+    a, b = socket.socketpair()
+    worker = SimpleNamespace(cfg=SimpleNamespace(n=3, vector=True), channels={},
+                             undelivered=0, log=_FakeLog())
+    ch = PeerChannel(2, PeerSocket(a, 2, worker))
+    worker.channels[2] = ch
+    frames = [encode(Message(1, lc, (lc, 0, 0)), time.time()) for lc in range(1, 200_001)]
+    sent = 0
+    for f in frames:  # fill the socket buffer until frames queue up in the channel
+        ch.send(f)
+        sent += 1
+        if len(ch.out) > 10 * len(f):
+            break
+    queued = len(ch.out)
+    b.close()  # the peer is gone
+    ch.flush()
+    assert ch.broken is not None
+    lost = [f["lclock"] for e, f in worker.log.lines if e == "send_failed"]
+    assert worker.undelivered == len(lost) >= queued // len(frames[0])
+    whole = [x for x in lost if x is not None]
+    assert whole == list(range(sent - len(whole) + 1, sent + 1)), "the newest frames, in order"
+    assert all(f["buffered"] is True and f["to"] == 2 for _, f in worker.log.lines)

@@ -28,6 +28,7 @@ from typing import Any
 from lclock.settings import RunSettings, SettingsError
 from lclock.tcp.handshake import HANDSHAKE_TIMEOUT, addr_text
 from lclock.tcp.mesh import Gatekeeper, Mesh, MeshSpec, SetupError
+from lclock.tcp.peersock import PeerSocket
 
 CONNECT_TIMEOUT = 20.0  # launcher mode: every listener exists already, so this is generous
 
@@ -81,12 +82,16 @@ class TcpMachine:
             return worker.stop_reason is not None
 
         try:
-            return mesh.run(time.monotonic() + self.connect_timeout, worker.control_fds(), on_control)
+            socks = mesh.run(time.monotonic() + self.connect_timeout, worker.control_fds(), on_control)
         except SetupError as exc:
             worker.log.error("connect_failed", error=str(exc))
             sys.stderr.write(f"lclock: machine {self.spec.me}: {exc}\n")
             mesh.close_all()
             raise SystemExit(1) from None
+        if socks is None:
+            return None
+        # Frames still buffered when a connection fails are logged, never dropped silently.
+        return {p: PeerSocket(s, p, worker) for p, s in socks.items()}
 
     def extra_fds(self, worker: Any) -> dict[int, Callable[[], None]]:
         """The listener stays in the worker's select loop: strangers are handshaken, then dropped."""

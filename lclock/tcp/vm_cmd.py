@@ -54,6 +54,7 @@ from lclock.settings import (
 )
 from lclock.tcp.handshake import HANDSHAKE_TIMEOUT, addr_text
 from lclock.tcp.mesh import Gatekeeper, Mesh, MeshSpec, SetupError
+from lclock.tcp.peersock import PeerSocket
 from lclock.tcp.runtime import bind_listener
 
 SECRET_ENV = "LCLOCK_SECRET"
@@ -144,31 +145,6 @@ def last_tick_due(t0: float, rate: int, duration: float) -> float:
     return t0 + (total - 1) / rate
 
 
-class WatchedSocket(socket.socket):
-    """A peer socket that reports EOF and errors the moment the worker reads them.
-
-    The worker reads peers through ``PeerChannel``; wrapping the socket is how a vm learns
-    of a lost peer without any change to the shared runtime.
-    """
-
-    def __init__(self, sock: socket.socket, peer: int, on_lost: Any) -> None:
-        super().__init__(sock.family, sock.type, sock.proto, fileno=sock.detach())
-        self.peer = peer
-        self.on_lost = on_lost
-
-    def recv(self, bufsize: int, flags: int = 0) -> bytes:
-        try:
-            data = super().recv(bufsize, flags)
-        except BlockingIOError:
-            raise
-        except OSError as exc:
-            self.on_lost(self.peer, os.strerror(exc.errno or 0) if exc.errno else str(exc))
-            raise
-        if not data:
-            self.on_lost(self.peer, None)
-        return data
-
-
 class VmHooks:
     """The worker's ``tcp`` hooks in vm mode: the mesh is already built."""
 
@@ -189,7 +165,7 @@ class VmHooks:
         self.worker = worker
         for event, fields in self.early:  # what happened before the log file existed
             worker.log.warning(event, during="setup", **fields)
-        return {p: WatchedSocket(s, p, self.on_lost) for p, s in self.socks.items()}
+        return {p: PeerSocket(s, p, worker, self.on_lost) for p, s in self.socks.items()}
 
     def extra_fds(self, worker: Any) -> dict[int, Any]:
         def warn(event: str, **fields: Any) -> None:
