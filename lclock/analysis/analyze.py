@@ -344,15 +344,33 @@ def headlines(summary: dict[str, Any]) -> list[str]:
     d = summary["drift"]
     out.append(f"Drift: the Lamport clocks spread up to {d['max']} apart at the same time "
                f"(mean {d['mean']:.1f}, {d['final']} at the end); machine {d['fastest']} leads.")
-    grow = max(ms, key=lambda m: m["queue"]["growth_per_s"] or 0.0) if ms else None
-    if grow and (grow["queue"]["growth_per_s"] or 0) > 0.01:
+    dur = summary.get("duration_s") or 0.0
+
+    def behind(m: dict[str, Any]) -> bool:
+        """A queue that really grows: +5 messages over the run by the fit, and 5 left."""
+        g = m["queue"]["growth_per_s"] or 0.0
+        return g * dur >= 5 and m["queue"]["final"] >= 5
+
+    growing = [m for m in ms if behind(m)]
+    if growing:
+        grow = max(growing, key=lambda m: m["queue"]["growth_per_s"] or 0.0)
         th = grow["theory"]
         tail = f" (theory +{th['growth_per_s']:.2f}/s)" if th else ""
         out.append(f"Queue growth: machine {grow['id']} (rate {grow['rate']}) falls behind, queue "
                    f"+{grow['queue']['growth_per_s']:.2f}/s{tail}, {grow['queue']['final']} "
                    "unhandled at the end.")
+    elif ms:
+        longest = max(ms, key=lambda m: m["queue"]["max"])
+        note = ""
+        pred = [m for m in ms if m["theory"] and m["theory"]["growth_per_s"]]
+        if pred:
+            p = max(pred, key=lambda m: m["theory"]["growth_per_s"])
+            note = (f"; theory predicts +{p['theory']['growth_per_s']:.2f}/s for machine "
+                    f"{p['id']}, too slow to show in {dur:.0f} s")
+        out.append(f"Queues stay short: the longest was {longest['queue']['max']} message(s) "
+                   f"(machine {longest['id']}); no machine falls behind{note}.")
     else:
-        out.append("Queues stay short: no machine falls behind.")
+        out.append("No machines, no queues.")
     return out
 
 
