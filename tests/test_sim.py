@@ -324,3 +324,13 @@ def test_cli_uncreatable_output(tmp_path: Path) -> None:
     blocker.write_text("x")
     r = cli("sim", "--output", str(blocker / "sub"), "--quiet")
     assert r.returncode == 2 and "--output" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_cli_options_of_run(tmp_path: Path) -> None:
+    """--no-vector-clocks and --no-report are accepted as by lclock run."""
+    r = cli("sim", "--no-vector-clocks", "--no-report", "--duration", "5", "--seed", "1",
+            "--quiet", "--output", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    (run_dir,) = tmp_path.iterdir()
+    assert all("vclock" not in e for lines in load(run_dir).values() for e in lines)
+    assert not (run_dir / "report.html").exists()

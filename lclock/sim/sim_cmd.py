@@ -36,6 +36,9 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rate-max", type=int, metavar="R", help="highest drawn rate")
     parser.add_argument("--dice-sides", type=int, metavar="S", help="sides of the die")
     parser.add_argument(
+        "--no-vector-clocks", action="store_true", help="do not keep vector clocks (for large N)"
+    )
+    parser.add_argument(
         "--settings", metavar="PATH", help="settings file (default: ./settings.toml if present)"
     )
     parser.add_argument("--output", metavar="DIR", help="folder of run folders (default: output)")
@@ -58,6 +61,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--run-id", metavar="ID", help="name of the run folder (default: sim-<seed>-<hash>)"
     )
+    parser.add_argument(
+        "--no-report",
+        action="store_true",
+        help="accepted as in lclock run; sim never writes a report (use lclock report)",
+    )
 
 
 def run_flags(args: argparse.Namespace) -> dict[str, Any]:
@@ -71,6 +79,7 @@ def run_flags(args: argparse.Namespace) -> dict[str, Any]:
         "dice_sides": args.dice_sides,
         "output": args.output,
         "quiet": args.quiet,
+        "vector_clocks": False if args.no_vector_clocks else None,
     }
 
 
