@@ -268,6 +268,15 @@ def summarize(machines: list[dict[str, Any]], n: int) -> dict[str, Any]:
     return out
 
 
+def _early_signals() -> list[int]:
+    """Signals the command line recorded for us while it was still importing this module."""
+    from lclock import cli
+
+    early = list(getattr(cli, "EARLY_SIGNALS", []))
+    del getattr(cli, "EARLY_SIGNALS", [])[:]
+    return early
+
+
 def _say(text: str) -> None:
     sys.stderr.write(text + "\n")
     sys.stderr.flush()
@@ -326,6 +335,13 @@ def run_vm(cluster: Cluster, listener: socket.socket, quiet: bool, wait: float) 
 
     old_int = signal.signal(signal.SIGINT, on_signal)
     old_term = signal.signal(signal.SIGTERM, on_signal)
+    got.extend(_early_signals())  # Ctrl-C while lclock was still importing
+    if got:
+        signal.signal(signal.SIGINT, old_int)
+        signal.signal(signal.SIGTERM, old_term)
+        listener.close()
+        _say(f"lclock vm {me}: stopped before the start")
+        return 130 if signal.SIGINT in got else 143
     progress(f"machine {me} of {cluster.n}: listening on {addr_text(listener.getsockname())}")
     mesh = Mesh(spec, listener, warn, progress, coordinate=True, start_info=start_info)
     try:
@@ -396,6 +412,9 @@ def run_machine(cluster: Cluster, listener: socket.socket, spec: MeshSpec,
             worker.stop_reason = "sigint"
 
     signal.signal(signal.SIGINT, on_sigint)
+    for signum in _early_signals():  # arrived between the set-up and these handlers
+        if worker.stop_reason is None:
+            worker.stop_reason = "sigint" if signum == signal.SIGINT else "sigterm"
     if not quiet:
         _say(f"machine {me}: run {run_id}, rate {rates[me - 1]}, start at {format_ts(t0)}, "
              f"{duration:g} s; folder {run_dir}")
