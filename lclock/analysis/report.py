@@ -50,7 +50,7 @@ def _colors(run: Run) -> dict[int, Any]:
 
 
 def _legend(ax: Any, run: Run) -> None:
-    if len(run.ids) <= 12:
+    if len(run.ids) <= 12 and ax.get_legend_handles_labels()[0]:
         ax.legend(loc="best", fontsize=9)
 
 
