@@ -14,6 +14,8 @@ from pathlib import Path
 import orjson
 import pytest
 from analysis_fixtures import copy_run, make_run, read_lines, write_lines
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from lclock.analysis.check import check_run
 
@@ -289,3 +291,27 @@ def test_logged_errors_are_reported_as_warnings(tmp_path: Path, good: Path) -> N
     assert result.ok
     assert [str(w) for w in result.warnings] == [
         "machine-2.jsonl:6: the machine logged error 'error': peer 3 closed the connection"]
+
+
+# ------------------------------------------------------------------ properties
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rates=st.lists(st.integers(1, 15), min_size=2, max_size=5),
+       seed=st.integers(0, 10**6), pick=st.floats(0, 1), delta=st.sampled_from([-1, 1, 2]))
+def test_any_good_run_passes_and_any_clock_edit_is_caught(
+        tmp_path_factory: pytest.TempPathFactory, rates: list[int], seed: int, pick: float,
+        delta: int) -> None:
+    run = make_run(tmp_path_factory.mktemp("p") / "r", rates=tuple(rates), duration=6.0,
+                   seed=seed, settings=True)
+    assert check_run(run).findings == []
+    mid = 1 + int(pick * len(rates)) % len(rates)
+    path = run / f"machine-{mid}.jsonl"
+    lines = read_lines(path)
+    ticks = [i for i, d in enumerate(lines) if "tick" in d]
+    k = ticks[int(pick * (len(ticks) - 1))]
+    lines[k]["lclock"] += delta
+    write_lines(path, lines)
+    found = errors(run)
+    assert any(t.startswith(f"machine-{mid}.jsonl:{k + 1}: ") and "lclock" in t for t in found), found
