@@ -315,3 +315,25 @@ def test_any_good_run_passes_and_any_clock_edit_is_caught(
     write_lines(path, lines)
     found = errors(run)
     assert any(t.startswith(f"machine-{mid}.jsonl:{k + 1}: ") and "lclock" in t for t in found), found
+
+
+def test_without_run_json_the_logs_are_still_checked(tmp_path: Path, good: Path) -> None:
+    run = broken(tmp_path, good)
+    (run / "run.json").unlink()
+    result = check_run(run)
+    assert result.ok
+    assert [str(w) for w in result.warnings] == [
+        "run.json: missing (analysing the machine logs alone)"]
+    assert result.counts["events"] > 0
+
+
+def test_findings_are_capped_per_kind_unless_all(tmp_path: Path) -> None:
+    run = bug_run(tmp_path, "receive_no_plus1")
+    capped = [str(f) for f in check_run(run, cap=20).findings]
+    full = [str(f) for f in check_run(run, cap=None).findings]
+    assert len(full) > len(capped)
+    assert any("more findings of the kind 'lamport' (use --all" in t for t in capped)
+    p = cli("check", "--all", str(run))
+    assert p.returncode == 1 and "use --all" not in p.stdout
+    assert p.stdout.count("receive without the +1") == sum("receive without the +1" in t
+                                                           for t in full)
