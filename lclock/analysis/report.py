@@ -282,7 +282,7 @@ def render_html(summary: dict[str, Any], heads: list[str], images: dict[str, byt
         "figcaption{color:#555;font-size:.9em}</style></head><body>",
         f"<h1>lclock run {html.escape(summary['run_id'])}</h1>",
         f"<p>Status <b>{html.escape(str(summary['status']))}</b>, {summary['machines_n']} machines, "
-        f"{summary['events']} events over {summary['duration_s']} s.</p>",
+        f"{summary['events']} events over {(summary['duration_s'] or 0):.4g} s.</p>",
         "<h2>Headlines</h2><ul>" + "".join(f"<li>{html.escape(h)}</li>" for h in heads) + "</ul>",
         "<h2>Machines</h2>",
         _html_table(
@@ -297,9 +297,31 @@ def render_html(summary: dict[str, Any], heads: list[str], images: dict[str, byt
         f"<p>Drift (spread of the Lamport clocks at the same time): mean {d['mean']}, "
         f"p95 {d['p95']}, max {d['max']}, final {d['final']}; fastest machine {d['fastest']}.</p>",
     ]
+    if any(m["theory"] for m in ms):
+        parts.append("<h2>Theory against observation</h2><p>Expected message arrivals from the "
+                     "peers' rates and the dice, against each machine's own tick rate; a machine "
+                     "whose arrivals exceed its rate is saturated and its queue grows by about "
+                     "the difference.</p>")
+        parts.append(_html_table(
+            ["machine", "rate/s", "arrivals/s (theory)", "arrivals/s (observed)", "utilisation",
+             "queue growth/s (theory)", "queue growth/s (observed)"],
+            [[m["id"], m["rate"], (m["theory"] or {}).get("arrival_rate"), m["arrival_rate"],
+              (m["theory"] or {}).get("utilisation"), (m["theory"] or {}).get("growth_per_s"),
+              m["queue"]["growth_per_s"]] for m in ms]))
+    parts.append("<h2>Event mix</h2><p>Dice outcomes on ticks with an empty queue, as fractions "
+                 "of the rolls; expected: 1/dice_sides each for send A, send B and to all, the "
+                 "rest internal.</p>")
+    parts.append(_html_table(
+        ["machine", "rolls", "send A", "send B", "to all", "internal", "expected internal",
+         "receive share of ticks"],
+        [[m["id"], m["mix"]["rolls"], m["mix"]["observed"]["send_a"],
+          m["mix"]["observed"]["send_b"], m["mix"]["observed"]["broadcast"],
+          m["mix"]["observed"]["internal"], m["mix"]["expected"]["internal"],
+          m["mix"]["receive_fraction"]] for m in ms]))
     if c:
         parts.append(f"<p>Concurrency by vector clocks: {c['concurrent']} of {c['pairs']} event "
                      f"pairs on different machines are concurrent.</p>")
+    parts.append("<h2>Figures</h2>")
     for k in FIGURES:
         if k in img:
             parts.append(f"<figure><img alt='{k}' src='data:image/png;base64,{img[k]}'>"
