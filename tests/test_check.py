@@ -337,3 +337,59 @@ def test_findings_are_capped_per_kind_unless_all(tmp_path: Path) -> None:
     assert p.returncode == 1 and "use --all" not in p.stdout
     assert p.stdout.count("receive without the +1") == sum("receive without the +1" in t
                                                            for t in full)
+
+
+def test_damaged_copies_never_raise(tmp_path: Path, good: Path) -> None:
+    """Random damage (flipped bytes, cut files, duplicated or lost lines, odd values, a lost
+    file): every tool gives findings or skips lines, never an exception."""
+    import io
+    import random
+
+    from lclock.analysis.analyze import analyze_run, headlines
+    from lclock.analysis.export import ExportError, write_csv, write_shiviz
+    from lclock.analysis.load import RunFolderError, load_run
+
+    rng = random.Random(7)
+    odd = [b'"lclock":-', b'"lclock":"', b'"lclock":1e3,"x":', b'"lclock":null,"y":',
+           b'"lclock":[1],"z":', b'"lclock":99999999999999999999,"q":']
+    for it in range(40):
+        run = copy_run(good, tmp_path / str(it))
+        files = sorted(run.glob("machine-*.jsonl")) + [run / "run.json"]
+        for _ in range(rng.randint(1, 4)):
+            f = rng.choice(files)
+            if not f.exists():
+                continue
+            b = bytearray(f.read_bytes())
+            op = rng.randint(0, 5)
+            if op == 0 and b:
+                for _ in range(rng.randint(1, 5)):
+                    b[rng.randrange(len(b))] = rng.randrange(256)
+            elif op == 1:
+                b = b[: rng.randrange(len(b) + 1)]
+            elif op in (2, 3):
+                lines = bytes(b).split(b"\n")
+                k = rng.randrange(len(lines))
+                if op == 2:
+                    lines.insert(k, lines[rng.randrange(len(lines))])
+                else:
+                    del lines[k]
+                b = bytearray(b"\n".join(lines))
+            elif op == 4:
+                j = bytes(b).find(b'"lclock":', rng.randrange(len(b) or 1))
+                if j >= 0:
+                    b[j:j + 9] = rng.choice(odd)
+            else:
+                f.unlink()
+                continue
+            f.write_bytes(bytes(b))
+        try:
+            check_run(run)
+            assert len(headlines(analyze_run(run))) == 3
+            loaded = load_run(run)
+            write_csv(loaded, io.StringIO())
+            try:
+                write_shiviz(loaded, io.StringIO())
+            except ExportError:
+                pass
+        except RunFolderError:
+            pass
