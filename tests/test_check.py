@@ -339,11 +339,19 @@ def test_findings_are_capped_per_kind_unless_all(tmp_path: Path) -> None:
                                                            for t in full)
 
 
-def test_damaged_copies_never_raise(tmp_path: Path, good: Path) -> None:
+@pytest.mark.parametrize("chunk", [None, 2048])
+def test_damaged_copies_never_raise(tmp_path: Path, good: Path, chunk: int | None,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """Random damage (flipped bytes, cut files, duplicated or lost lines, odd values, a lost
-    file): every tool gives findings or skips lines, never an exception."""
+    file): every tool gives findings or skips lines, never an exception. Small chunks put
+    the damage in front of the byte-level reader too."""
     import io
     import random
+
+    from lclock.analysis import load as loader
+
+    if chunk:
+        monkeypatch.setattr(loader, "CHUNK_BYTES", chunk)
 
     from lclock.analysis.analyze import analyze_run, headlines
     from lclock.analysis.export import ExportError, write_csv, write_shiviz

@@ -277,6 +277,18 @@ def validate_line(d: Any, machine_id: int, n: int | None) -> tuple[list[str], bo
 
 
 _GET_EVENT = itemgetter("event")
+def _icol(values: Sequence[Any], shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """Integers as an int64 array, or ValueError: numpy would silently truncate floats or
+    build a 2-D array from nested lists, and a wrong value must send its chunk to the
+    careful path instead."""
+    if len(values) == 0:
+        return np.zeros(shape or (0,), np.int64)
+    arr = np.array(values)
+    if arr.dtype.kind not in "iu" or arr.shape != (shape or (len(values),)):
+        raise ValueError("not a column of integers")
+    return arr.astype(np.int64, copy=False)
+
+
 _GET_HEAD = itemgetter("ts", "event", "tick", "lclock", "queue_len")
 _GET_TAIL = itemgetter("event", "tick", "lclock", "queue_len")
 _GET_RECV = itemgetter("from", "msg_lclock")
@@ -313,9 +325,9 @@ class _Columns:
             ts_v = tuple(d.get("ts") for d in ds)
             evs, tick, lc, ql = zip(*map(_GET_TAIL, ds), strict=True)
         new["ts"] = parse_ts_column(ts_v)
-        new["tick"] = np.array(tick, dtype=np.int64)
-        new["lclock"] = np.array(lc, dtype=np.int64)
-        new["qlen"] = np.array(ql, dtype=np.int64)
+        new["tick"] = _icol(tick)
+        new["lclock"] = _icol(lc)
+        new["qlen"] = _icol(ql)
         ev = np.array(evs)
         kind = ((ev == "send") * KIND_SEND + (ev == "receive") * KIND_RECEIVE).astype(np.int8)
         if not np.all((ev == "internal") | (kind > 0)):
@@ -329,25 +341,25 @@ class _Columns:
         get = ds.__getitem__
         ir = np.flatnonzero(kind == KIND_RECEIVE)
         if len(ir):
-            fm = np.array(list(map(_GET_RECV, map(get, ir.tolist()))), dtype=np.int64)
+            fm = _icol(list(map(_GET_RECV, map(get, ir.tolist()))), (len(ir), 2))
             frm[ir] = fm[:, 0]
             msg[ir] = fm[:, 1]
         ii = np.flatnonzero(kind == KIND_INTERNAL)
         if len(ii):
-            dice[ii] = np.array(list(map(_GET_DICE, map(get, ii.tolist()))), dtype=np.int64)
+            dice[ii] = _icol(list(map(_GET_DICE, map(get, ii.tolist()))))
         isd = np.flatnonzero(kind == KIND_SEND)
         if len(isd):
             dice_s, tos = zip(*map(_GET_SEND, map(get, isd.tolist())), strict=False)
-            dice[isd] = np.array(dice_s, dtype=np.int64)
+            dice[isd] = _icol(dice_s)
             to_n[isd] = np.fromiter(map(len, tos), np.int64, len(tos))
-            to_ids = np.array([x for t in tos for x in t], dtype=np.int64)
+            to_ids = _icol([x for t in tos for x in t])
         new["dice"], new["frm"], new["msg"], new["to_n"], new["to_ids"] = dice, frm, msg, to_n, to_ids
         if width:
             try:
                 vcs = list(map(_GET_VC, ds))
             except KeyError:
                 vcs = [d.get("vclock") or [-1] * width for d in ds]
-            new["vclock"] = np.array(vcs, dtype=np.int64).reshape(m, width)
+            new["vclock"] = _icol(vcs, (m, width))
         for k, v in new.items():
             self.parts[k].append(v.astype(DTYPES[k], copy=False))
 
