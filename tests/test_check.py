@@ -401,3 +401,20 @@ def test_damaged_copies_never_raise(tmp_path: Path, good: Path, chunk: int | Non
                 pass
         except RunFolderError:
             pass
+
+
+@pytest.mark.parametrize("flags", [["--rates", "1,3,6"], ["--machines", "5", "--rate-max", "20"],
+                                   ["--rates", "4,9", "--no-vector-clocks"]])
+def test_simulator_runs_pass_check(tmp_path: Path, flags: list[str]) -> None:
+    """Runs of ``lclock sim`` (another team's writer of the same schema) pass the checker."""
+    import importlib.util
+
+    if importlib.util.find_spec("lclock.sim.sim_cmd") is None:
+        pytest.skip("lclock sim not available")
+    p = cli("sim", "--duration", "120", "--seed", "5", "--quiet", "--no-report", "--output",
+            str(tmp_path), *flags)
+    assert p.returncode == 0, p.stderr
+    run = next(d for d in tmp_path.iterdir() if (d / "run.json").exists())
+    result = check_run(run)
+    assert result.findings == [], [str(f) for f in result.findings]
+    assert result.counts["events"] > 200
