@@ -336,9 +336,14 @@ def headlines(summary: dict[str, Any]) -> list[str]:
     withj = [m for m in ms if m["jumps"]["count"]]
     if withj:
         top = max(withj, key=lambda m: m["jumps"]["max"])
+        if len(withj) <= 6:
+            means = ", ".join(f"m{m['id']} {m['jumps']['mean']:.2f}" for m in withj)
+        else:
+            lo = min(m["jumps"]["mean"] for m in withj)
+            hi = max(m["jumps"]["mean"] for m in withj)
+            means = f"from {lo:.2f} to {hi:.2f} across {len(withj)} machines"
         out.append(f"Largest Lamport jump: +{top['jumps']['max']} on machine {top['id']} "
-                   f"(rate {top['rate']}); mean jump on receive "
-                   + ", ".join(f"m{m['id']} {m['jumps']['mean']:.2f}" for m in withj) + ".")
+                   f"(rate {top['rate']}); mean jump on receive {means}.")
     else:
         out.append("No receives, so no Lamport jumps.")
     d = summary["drift"]
