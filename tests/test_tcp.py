@@ -211,3 +211,14 @@ def test_frames_buffered_when_a_peer_is_lost_are_logged_not_dropped() -> None:
     whole = [x for x in lost if x is not None]
     assert whole == list(range(sent - len(whole) + 1, sent + 1)), "the newest frames, in order"
     assert all(f["buffered"] is True and f["to"] == 2 for _, f in worker.log.lines)
+
+
+def test_many_machines_over_tcp(workdir: Path) -> None:
+    """Every pair handshakes at once at start-up: 32 machines, 496 connections, no warning."""
+    code, _, err, rd = run(workdir, "--duration", "1.5", "--machines", "32", "--rate-max", "10",
+                           "--no-vector-clocks", "--quiet")
+    assert code == 0, err
+    assert rd is not None
+    assert verify(rd) == []
+    for path in rd.glob("machine-*.jsonl"):
+        assert '"level":"warning"' not in path.read_text(), path.name
