@@ -40,18 +40,41 @@ def _label(run: Run, i: int) -> str:
     return f"machine {i} ({r}/s)" if r else f"machine {i}"
 
 
+def _by_rate(run: Run) -> bool:
+    """Many machines are coloured by clock rate (the clusters in the plots are rate groups)."""
+    return run.n > 10 and all(run.rates.get(i) for i in run.ids)
+
+
 def _colors(run: Run) -> dict[int, Any]:
     plt = _plt()
-    cmap = plt.get_cmap("tab10" if run.n <= 10 else "viridis")
     ids = run.ids
     if run.n <= 10:
+        cmap = plt.get_cmap("tab10")
         return {i: cmap((i - 1) % 10) for i in ids}
+    cmap = plt.get_cmap("viridis")
+    if _by_rate(run):
+        lo, hi = min(run.rates[i] for i in ids), max(run.rates[i] for i in ids)
+        return {i: cmap((run.rates[i] - lo) / max(hi - lo, 1)) for i in ids}
     return {i: cmap(k / max(len(ids) - 1, 1)) for k, i in enumerate(ids)}
 
 
-def _legend(ax: Any, run: Run) -> None:
-    if len(run.ids) <= 12 and ax.get_legend_handles_labels()[0]:
-        ax.legend(loc="best", fontsize=9)
+def _legend(ax: Any, run: Run, bar_axes: list[Any] | None = None) -> None:
+    """A legend for a few machines; for many, a colour bar (of rates, else of ids)."""
+    if run.n <= 10:
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(loc="best", fontsize=9)
+        return
+    plt = _plt()
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    if _by_rate(run):
+        vals, label = [run.rates[i] for i in run.ids], "clock rate (ticks/s)"
+    else:
+        vals, label = run.ids, "machine id"
+    sm = ScalarMappable(norm=Normalize(min(vals), max(vals)), cmap=plt.get_cmap("viridis"))
+    bar = ax.figure.colorbar(sm, ax=bar_axes or ax, pad=0.01)
+    bar.set_label(label)
 
 
 def fig_clocks(run: Run, s: Series) -> Any:
@@ -70,7 +93,7 @@ def fig_clocks(run: Run, s: Series) -> Any:
 
 def fig_drift(run: Run, s: Series) -> Any:
     plt = _plt()
-    fig, (a1, a2) = plt.subplots(2, 1, figsize=(9, 6.5), sharex=True)
+    fig, (a1, a2) = plt.subplots(2, 1, figsize=(9, 6.5), sharex=True, layout="constrained")
     a1.plot(s.grid, s.spread, color="black")
     a1.set_title("Drift: spread of the Lamport clocks at the same system time")
     a1.set_ylabel("max - min Lamport clock")
@@ -83,8 +106,7 @@ def fig_drift(run: Run, s: Series) -> Any:
     a2.set_ylabel("Lamport clock behind")
     a2.set_xlabel("system time since the first tick (s)")
     if len(run.ids) > 1:
-        _legend(a2, run)
-    fig.tight_layout()
+        _legend(a2, run, [a1, a2])
     return fig
 
 
@@ -107,12 +129,12 @@ def fig_queues(run: Run, s: Series, summary: dict[str, Any]) -> Any:
             seen[cell] = True
             idx = np.maximum.accumulate(np.where(seen, np.arange(len(s.grid)), 0))
             q = np.where(seen, qmax, qmax[idx])
-            ax.plot(s.grid, q, color=col[i], label=_label(run, i) + " observed")
+            ax.plot(s.grid, q, color=col[i], label=_label(run, i) + " observed" if run.n <= 10 else None)
         th = by_id[i].get("theory")
-        if th and th["growth_per_s"] and len(run.ids) <= 12:
+        if th and th["growth_per_s"]:
             g = th["growth_per_s"]
             ax.plot([0, s.grid[-1]], [0, g * s.grid[-1]], linestyle="--", color=col[i],
-                    alpha=0.8, label=f"machine {i} theory (+{g:.2f}/s)")
+                    alpha=0.8, label=f"machine {i} theory (+{g:.2f}/s)" if run.n <= 10 else None)
     flat = [m["id"] for m in summary["machines"] if m.get("theory") and not m["theory"]["growth_per_s"]]
     sub = "\ndashed: predicted growth from the rates and the dice"
     if flat:
@@ -214,7 +236,8 @@ def fig_spacetime(run: Run, window: tuple[float, float]) -> Any:
     ax.set_ylim(-0.6, len(ids) - 0.3)
     ax.set_xlim(lo - (hi - lo) * 0.01, hi + (hi - lo) * 0.01)
     ax.set_xlabel("system time since the first tick (s)")
-    ax.set_title(f"Space-time diagram, {_secs(lo)} to {_secs(hi)} after the first tick\n"
+    shown = f" (machines {ids[0]}-{ids[-1]} of {len(run.ids)})" if len(run.ids) > len(ids) else ""
+    ax.set_title(f"Space-time diagram{shown}, {_secs(lo)} to {_secs(hi)} after the first tick\n"
                  "numbers are Lamport clock values; arrows are messages, from the send to the "
                  "tick that handled it", fontsize=10)
     from matplotlib.lines import Line2D
