@@ -222,3 +222,21 @@ def test_many_machines_over_tcp(workdir: Path) -> None:
     assert verify(rd) == []
     for path in rd.glob("machine-*.jsonl"):
         assert '"level":"warning"' not in path.read_text(), path.name
+
+
+def test_machines_exit_by_themselves_when_the_launcher_is_killed(workdir: Path) -> None:
+    cmd = launcher_cmd("--output", "out", "--no-report", "--transport", "tcp",
+                       "--duration", "20", "--rates", "20,30,50")
+    with started(cmd, workdir) as p:
+        rd = wait_for_run_line(workdir / "out", "connected", 20)
+        assert rd is not None
+        pids = [m["pid"] for m in json.loads((rd / "run.json").read_text())["machines"]]
+        p.kill()  # SIGKILL: no chance to stop anyone
+        p.wait(5)
+        end = time.monotonic() + 3
+        while alive(pids) and time.monotonic() < end:
+            time.sleep(0.05)
+        assert alive(pids) == [], "machines outlived the launcher by more than 3 s"
+    for i in (1, 2, 3):
+        lines = read_log(rd / f"machine-{i}.jsonl")  # whole lines only
+        assert lines[-1]["event"] == "stop" and lines[-1]["reason"] == "launcher_gone"
