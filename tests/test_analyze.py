@@ -170,6 +170,8 @@ def test_byte_reader_agrees_with_orjson(tmp_path: Path, monkeypatch: pytest.Monk
     lines[41] = lines[41].replace(b'"tick":', b'"extra":{"tick":1},"tick":')
     lines[42] = lines[42].replace(b'"queue_len":0', b'"queue_len":99999999999')
     lines[43] = lines[43].replace(b'"level":"info"', b'"level":"info","note":"a \\"ts\\": b"')
+    lines[44] = lines[44].replace(b'"queue_len":0', b'"queue_len":0.0')
+    lines[45] = lines[45].replace(b'"tick":', b'"tick":1e0,"t":')
     p.write_bytes(b"".join(lines)[:-10])
     monkeypatch.setattr(L, "USE_FASTPARSE", False)
     careful = L.load_run(r)

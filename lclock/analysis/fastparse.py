@@ -79,6 +79,8 @@ def _ints(a: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
         length[idx] += 1
     ok = (length > 0) & (length <= INT_WIDTH)
     ok &= (length == 1) | (a[v] != ord("0"))  # no leading zeros, as JSON says
+    end = a[v + length]  # 5.0 or 5e3 are not integers: the number must end here
+    ok &= (end == _COMMA) | (end == ord("}")) | (end == _RBR) | (end == _SP)
     return val, length, ok
 
 
