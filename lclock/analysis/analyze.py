@@ -10,8 +10,9 @@ the experiment runner can compare runs without parsing tables. Keys:
   ``achieved_rate`` (ticks per second actually run), ``lateness`` {``mean``, ``p95``,
   ``max``, ``final``} (seconds after the deadline t0 + (k-1)/rate; null without a rate),
   ``events`` {``internal``, ``send``, ``receive``}, ``messages_sent``,
-  ``mix`` {``rolls``, ``observed`` and ``expected`` fractions of the dice outcomes
-  ``send_a``, ``send_b``, ``broadcast``, ``internal``},
+  ``mix`` {``rolls``, ``receive_fraction`` (share of ticks that handled a message),
+  ``observed`` and ``expected`` fractions of the dice outcomes ``send_a``, ``send_b``,
+  ``broadcast``, ``internal``},
   ``jumps`` {``mean``, ``max``, ``p50``, ``p95``, ``count``, ``over_1``, ``hist``}: the
   Lamport clock's step L - L_prev on each receive (1 = no jump), ``hist`` as
   [[value, count], ...] for values up to 64 and one [">64", count] bucket,
