@@ -418,3 +418,13 @@ def test_simulator_runs_pass_check(tmp_path: Path, flags: list[str]) -> None:
     result = check_run(run)
     assert result.findings == [], [str(f) for f in result.findings]
     assert result.counts["events"] > 200
+
+
+def test_cli_json_findings(tmp_path: Path) -> None:
+    run = bug_run(tmp_path, "lose_message")
+    p = cli("check", "--json", str(run))
+    assert p.returncode == 1
+    data = orjson.loads(p.stdout)
+    assert data["ok"] is False and data["counts"]["machines"] == 3
+    assert any(f["severity"] == "error" and "conservation broken" in f["text"]
+               for f in data["findings"])

@@ -12,6 +12,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="list every finding (default: at most 20 of a kind per file)")
     parser.add_argument("--quiet", "-q", action="store_true",
                         help="print only the findings, not the closing line")
+    parser.add_argument("--json", action="store_true",
+                        help="print the findings as one JSON object (ok, counts, findings)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -24,6 +26,16 @@ def main(args: argparse.Namespace) -> int:
         sys.stderr.write(f"lclock check: {exc}\n")
         return 2
     out = sys.stdout
+    if args.json:
+        import json
+
+        out.write(json.dumps({
+            "ok": result.ok,
+            "counts": result.counts,
+            "findings": [{"file": f.file, "line": f.line, "severity": f.severity, "text": f.text}
+                         for f in result.findings],
+        }, indent=1) + "\n")
+        return 0 if result.ok else 1
     for line in format_findings(result):
         out.write(line + "\n")
     if not args.quiet:
