@@ -13,6 +13,7 @@ import secrets
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -20,7 +21,13 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, run_dirs, started
 from runverify import verify
-from test_tcp_support import lclock_check, lclock_cmd, write_cluster
+from test_tcp_support import (
+    lclock_check,
+    lclock_cmd,
+    read_log,
+    wait_for_run_line,
+    write_cluster,
+)
 
 pytestmark = pytest.mark.netns
 
@@ -100,3 +107,35 @@ def test_three_vms_in_three_namespaces(tmp_path: Path) -> None:
         assert verify(rd) == []
         code, text = lclock_check(rd)
         assert code == 0, text
+
+
+def test_a_cut_link_is_noticed_and_every_vm_stops(tmp_path: Path) -> None:
+    """Host 2's link goes down mid-run: no FIN, no RST, just silence. TCP's user timeout
+    turns that into an error within seconds; every vm logs peer_lost and stops gracefully,
+    with no hang and no reconnect loop."""
+    with three_hosts() as (names, addrs):
+        cfg = write_cluster(tmp_path / "cluster.toml", [7401, 7402, 7403], hosts=addrs,
+                            rates=[20, 20, 20], duration=60)
+        outs = [tmp_path / f"host{i}" for i in (1, 2, 3)]
+        with ExitStack() as stack:
+            procs = []
+            for i, ns in enumerate(names, 1):
+                cmd = ["ip", "netns", "exec", ns, sys.executable, "-m", "lclock", "vm",
+                       "--machine-id", str(i), "--settings", str(cfg),
+                       "--output", str(outs[i - 1]), "--wait", "30"]
+                procs.append(stack.enter_context(started(cmd, tmp_path)))
+            assert wait_for_run_line(outs[1], "connected", 30, machine=2) is not None
+            time.sleep(1.0)
+            ip("link", "set", f"lcv{names[1].split('-')[1]}2", "down", ns=names[1])
+            t = time.monotonic()
+            for p in procs:
+                p.communicate(timeout=30)
+            took = time.monotonic() - t
+        assert [p.returncode for p in procs] == [1, 1, 1]
+        assert took < 15, f"took {took:.1f} s to notice"
+        errors = []
+        for i, out in enumerate(outs, 1):
+            lines = read_log(run_dirs(out)[-1] / f"machine-{i}.jsonl")
+            assert lines[-1]["event"] == "stop" and lines[-1]["reason"] == "peer_lost"
+            errors += [x["error"] for x in lines if x["event"] == "peer_lost"]
+        assert any("timed out" in e for e in errors), errors
