@@ -18,7 +18,7 @@ from lclock.analysis.export import ExportError, write_csv, write_shiviz
 from lclock.analysis.load import load_run
 
 REPO = Path(__file__).resolve().parents[1]
-SAMPLE = Path("/work/shared/samples/foreign-run-1-3-6")
+SAMPLE = Path(__file__).resolve().parent / "data" / "foreign-run-1-3-6"
 
 
 def js_to_py_regex(rx: str) -> str:
@@ -92,7 +92,6 @@ def test_shiviz_export_passes_validation(tmp_path: Path, rates: tuple[int, ...])
     assert {h for h, _, _ in entries} == {f"machine{i}" for i in run.ids}
 
 
-@pytest.mark.skipif(not SAMPLE.exists(), reason="shared sample not present")
 def test_cli_shiviz_on_foreign_run(tmp_path: Path) -> None:
     out = tmp_path / "x.log"
     p = subprocess.run([sys.executable, "-m", "lclock", "export", "--format", "shiviz",

@@ -16,7 +16,7 @@ from analysis_fixtures import make_run, read_lines
 from lclock.analysis.schema import LOG_LINE_SCHEMA
 
 REPO = Path(__file__).resolve().parents[1]
-SAMPLE = Path("/work/shared/samples/foreign-run-1-3-6")
+SAMPLE = Path(__file__).resolve().parent / "data" / "foreign-run-1-3-6"
 PLACEHOLDER = "output/20261125T184001Z-3f9a"
 
 

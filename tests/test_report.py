@@ -9,13 +9,12 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 from analysis_fixtures import copy_run, make_run, read_lines, write_lines
 
 from lclock.analysis.report import FIGURES, report_after_run, write_report
 
 REPO = Path(__file__).resolve().parents[1]
-SAMPLE = Path("/work/shared/samples/foreign-run-1-3-6")
+SAMPLE = Path(__file__).resolve().parent / "data" / "foreign-run-1-3-6"
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
@@ -39,7 +38,6 @@ def test_report_after_run_writes_everything(tmp_path: Path) -> None:
     assert elapsed < 10  # a 60 s run: a couple of seconds in practice
 
 
-@pytest.mark.skipif(not SAMPLE.exists(), reason="shared sample not present")
 def test_cli_report_on_foreign_run_with_window(tmp_path: Path) -> None:
     out = tmp_path / "out"
     p = subprocess.run([sys.executable, "-m", "lclock", "report", str(SAMPLE), "-o", str(out),
