@@ -176,8 +176,9 @@ class Mesh:
                     self._accept()
                 elif isinstance(x, Handshake):
                     self._step(x, write=False)
-                elif isinstance(x, socket.socket):
+                elif any(x is c for c in self.conns.values()):
                     self._read_record(x)
+                # anything else is one of stop_fds, handled above
             self._expire(time.monotonic())
             self._coordinate()
         for h in self.pending:
