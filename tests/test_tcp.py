@@ -240,3 +240,31 @@ def test_machines_exit_by_themselves_when_the_launcher_is_killed(workdir: Path) 
     for i in (1, 2, 3):
         lines = read_log(rd / f"machine-{i}.jsonl")  # whole lines only
         assert lines[-1]["event"] == "stop" and lines[-1]["reason"] == "launcher_gone"
+
+
+def test_mesh_setup_stops_when_told_and_ignores_other_wakeups() -> None:
+    """A wake-up that is not a stop must not be taken for a peer; a stop ends set-up."""
+    from lclock.tcp.mesh import Mesh, MeshSpec
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    spec = MeshSpec(1, 2, [("127.0.0.1", port), ("127.0.0.1", 1)], b"k" * 16, "ctx")
+    mesh = Mesh(spec, listener, lambda *a, **k: None)
+    wake_r, wake_w = socket.socketpair()
+    calls = []
+
+    def on_stop(ready: list) -> bool:
+        wake_r.recv(16)
+        calls.append(len(calls))
+        if len(calls) == 1:
+            wake_w.send(b"s")  # a second wake-up, which this time means "stop"
+            return False
+        return True
+
+    wake_w.send(b"x")
+    t = time.monotonic()
+    assert mesh.run(time.monotonic() + 5, [wake_r], on_stop) is None
+    assert calls == [0, 1] and time.monotonic() - t < 2
+    listener.close()
