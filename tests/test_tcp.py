@@ -149,7 +149,7 @@ def test_killed_machine_stops_the_others_gracefully(workdir: Path) -> None:
         _, err = p.communicate(timeout=20)
         took = time.monotonic() - t
     assert p.returncode == 1
-    assert took < 4, f"the others took {took:.1f} s to stop"
+    assert took < 6, f"the others took {took:.1f} s to stop"
     meta = json.loads((rd / "run.json").read_text())
     assert meta["status"] == "failed" and "machine 2" in meta["reason"]
     for mid in (1, 3):

@@ -101,7 +101,7 @@ def test_killing_one_vm_stops_the_others_gracefully(tmp_path: Path) -> None:
             codes.append(p.returncode)
         took = time.monotonic() - t
     assert codes == [1, 1]
-    assert took < 4, f"the others took {took:.1f} s"
+    assert took < 6, f"the others took {took:.1f} s"
     for mid in (1, 3):
         lines = read_log(rd / f"machine-{mid}.jsonl")
         assert any(x["event"] == "peer_lost" and x["level"] == "warning" for x in lines)
