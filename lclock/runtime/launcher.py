@@ -17,7 +17,6 @@ import argparse
 import contextlib
 import multiprocessing
 import multiprocessing.connection
-import os
 import resource
 import secrets
 import signal
@@ -528,13 +527,3 @@ def _describe_exit(code: int | None) -> str:
         except ValueError:
             return f"killed by signal {-code}"
     return f"exit status {code}"
-
-
-def run_pids(run_dir: Path) -> list[int]:
-    """The worker pids a run folder records (for tests and tools that must clean up)."""
-    data = orjson.loads((run_dir / "run.json").read_bytes())
-    return [m["pid"] for m in data.get("machines", []) if m.get("pid")]
-
-
-if __name__ == "__main__":  # pragma: no cover
-    os.environ.setdefault("PYTHONUNBUFFERED", "1")
