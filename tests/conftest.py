@@ -89,6 +89,18 @@ def alive(pids: list[int]) -> list[int]:
     return out
 
 
+def session_members(sid: int) -> list[int]:
+    """Live processes of a session: everything a launcher started, at any depth."""
+    out = []
+    for p in psutil.process_iter(["pid", "status"]):
+        try:
+            if p.info["status"] != psutil.STATUS_ZOMBIE and os.getsid(p.info["pid"]) == sid:
+                out.append(p.info["pid"])
+        except (ProcessLookupError, PermissionError, psutil.Error):
+            pass
+    return out
+
+
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
     """An empty working folder (no settings.toml: built-in defaults apply)."""

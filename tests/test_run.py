@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 
 import pytest
-from conftest import alive, launcher_cmd, run_dirs, started
+from conftest import alive, launcher_cmd, run_dirs, session_members, started, wait_for
 from runverify import verify
 
 
@@ -15,6 +15,8 @@ def run(workdir: Path, *args: str, timeout: float = 120) -> tuple[int, str, str,
     with started(launcher_cmd("--output", str(workdir / "out"), "--no-report", *args), workdir) as p:
         out, err = p.communicate(timeout=timeout)
         code = p.returncode
+        # Whatever the outcome, nothing the launcher started may outlive it.
+        assert wait_for(lambda: session_members(p.pid) == [], 3), session_members(p.pid)
     dirs = run_dirs(workdir / "out")
     return code, out.decode(), err.decode(), dirs[-1] if dirs else None
 
@@ -113,8 +115,6 @@ def test_settings_file_and_flag_precedence(workdir: Path) -> None:
 
 def test_run_json_written_at_start(workdir: Path) -> None:
     with started(launcher_cmd("--output", "out", "--duration", "5", "--quiet", "--no-report"), workdir) as p:
-        from conftest import wait_for
-
         assert wait_for(lambda: any((d / "run.json").exists() for d in run_dirs(workdir / "out")), 10)
         rd = run_dirs(workdir / "out")[0]
         meta = json.loads((rd / "run.json").read_text())

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import alive, launcher_cmd, run_dirs, started, wait_for
+from conftest import alive, launcher_cmd, run_dirs, session_members, started, wait_for
 from runverify import load, verify
 
 
@@ -74,6 +74,7 @@ def test_ctrl_c_at_any_moment(workdir: Path, moment: float | str) -> None:
         return
     assert b"Traceback" not in err
     assert p.returncode == 130, err
+    assert wait_for(lambda: session_members(p.pid) == [], 2), session_members(p.pid)
     rd, meta = _meta(workdir)
     assert meta["status"] == "interrupted" and meta["exit_code"] == 130
     assert meta["reason"] == "sigint"
@@ -151,9 +152,11 @@ def test_launcher_killed_workers_exit_by_themselves(workdir: Path) -> None:
         t = time.monotonic()
         os.kill(p.pid, signal.SIGKILL)
         p.wait(timeout=5)
-        # The workers are orphans now; they must leave on their own within about 2 s.
+        # The workers are orphans now; they must leave on their own within about 2 s,
+        # and so must everything else the launcher started (forkserver, resource tracker).
         assert wait_for(lambda: not any(pr.is_running() and pr.status() != psutil.STATUS_ZOMBIE for pr in procs), 5)
         took = time.monotonic() - t
+        assert wait_for(lambda: session_members(p.pid) == [], 3), session_members(p.pid)
     assert took < 2.5
     _lines_whole(rd)
     _, logs = load(rd)
