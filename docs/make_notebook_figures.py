@@ -123,6 +123,38 @@ def four_experiments(four: Path, out: Path, tables: list[str]) -> dict[str, Any]
     return summary
 
 
+def queue_theory_table(four: Path, tables: list[str]) -> None:
+    """Measured queue growth of each trial's slowest machine against the queueing theory
+    of ``lclock analyze`` (arrival rate minus tick rate, from the rates and the die)."""
+    from lclock.analysis.analyze import analyze_run
+
+    tables.append("## Queue growth of the slowest machine: measured against the theory\n")
+    tables.append("| experiment | trial rates | slowest | theory (msg/s) | measured slope (msg/s) "
+                  "| final queue |")
+    tables.append("|---|---|---|---|---|---|")
+    summary = orjson.loads((four / "summary.json").read_bytes())
+    for e in summary["experiments"]:
+        if e["name"] not in ("baseline", "low-internal"):
+            continue
+        for r in e["runs"]:
+            if r["status"] != "completed":
+                continue
+            a = analyze_run(four / r["run_dir"])
+            (m,) = [x for x in a["machines"] if x["id"] == r["slowest"]["id"]]
+            th = (m.get("theory") or {}).get("growth_per_s")
+            tables.append(
+                f"| {e['name']} | {','.join(map(str, r['rates']))} | machine {m['id']} "
+                f"(rate {m['rate']}) | {'–' if th is None else f'{th:.2f}'} | "
+                f"{_z(m['queue']['growth_per_s']):.2f} | {m['queue']['final']} |"
+            )
+    tables.append("")
+
+
+def _z(x: float) -> float:
+    """No "-0.00" in a table: a slope that rounds to zero is zero."""
+    return 0.0 if abs(x) < 0.005 else x
+
+
 def timing_table(four: Path, tables: list[str]) -> None:
     """What the real runtime measured: message delay (send to queue) and tick lateness."""
     lat50, lat99, late50, late99 = [], [], [], []
@@ -196,7 +228,7 @@ def sim_vs_real(four: Path, out: Path, tables: list[str]) -> None:
     for i in ex_real:
         c = colors[(i - 1) % len(colors)]
         ax.plot(ex_real[i]["t"], ex_real[i]["L"], color=c, lw=1.2,
-                label=f"machine {i} (rate {r['rates'][i - 1]}) real")
+                label=f"machine {i} (rate {r['rates'][i - 1]})")
         ax.plot(ex_sim[i]["t"], ex_sim[i]["L"], color=c, lw=1, ls="--")
     ax.set_title(f"Lamport clocks, seed {r['seed']}: real —, sim - -")
     ax.set_xlabel("seconds since t0")
@@ -404,6 +436,7 @@ def main() -> int:
                          "Written by `python docs/make_notebook_figures.py` (see its docstring).", ""]
     if a.four:
         four_experiments(a.four, a.out, tables)
+        queue_theory_table(a.four, tables)
         timing_table(a.four, tables)
         sim_vs_real(a.four, a.out, tables)
         save_data(a.four, "real-four", a.out)
