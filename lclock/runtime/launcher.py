@@ -482,7 +482,7 @@ class Launcher:
         if status == "completed" and self.s.report:
             self._report()
         self.console.line(f"run folder: {self.run_dir}")
-        if status != "completed":
+        if status == "failed" or (status != "completed" and not self.s.quiet):
             sys.stderr.write(f"lclock: run {status}: {reason}\n")
         return code
 
