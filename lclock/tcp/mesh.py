@@ -49,7 +49,8 @@ from lclock.tcp.handshake import (
 MAX_PENDING = 16  # concurrent unauthenticated connections; more are refused at once
 BACKOFF_FIRST = 0.05
 BACKOFF_MAX = 2.0
-PROGRESS_EVERY = 3.0
+PROGRESS_EVERY = 1.0  # how often to look whether there is news
+PROGRESS_REPEAT = 10.0  # how often to repeat the same news
 
 Warn = Callable[..., None]
 
@@ -134,14 +135,19 @@ class Mesh:
 
         Raises SetupError when ``deadline`` (monotonic) passes first.
         """
-        next_progress = time.monotonic() + (0.5 if self.coordinate else PROGRESS_EVERY)
+        next_progress = time.monotonic() + 0.5
+        last_text, last_said = "", 0.0
         while not self._finished():
             now = time.monotonic()
             if now >= deadline:
                 raise SetupError(f"gave up after waiting for {self._missing_text()}")
             if self.progress is not None and now >= next_progress:
+                # Say it when something changed, and now and then while nothing does.
+                text = f"machine {self.spec.me}: waiting for {self._missing_text()}"
+                if text != last_text or now >= last_said + PROGRESS_REPEAT:
+                    self.progress(text)
+                    last_text, last_said = text, now
                 next_progress = now + PROGRESS_EVERY
-                self.progress(f"machine {self.spec.me}: waiting for {self._missing_text()}")
             self._start_dials(now)
             rlist: list[Any] = [self.listener, *self.pending]
             wlist: list[Any] = [h for h in self.pending if h.wants_write()]
