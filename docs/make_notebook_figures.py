@@ -420,6 +420,46 @@ def own_real(own: Path, tables: list[str]) -> None:
     tables.append("")
 
 
+SECTION_KEYS = {
+    "The four experiments": "four",
+    "Queue growth of the slowest": "queue-theory",
+    "Timing measured": "timing",
+    "Simulator against real runs": "sim-vs-real",
+    "Real run and simulation of the same seed": "same-seed",
+    "Own experiment: drift": "ratio-sim",
+    "Effect of timing": "delay",
+    "Own experiment, real runs": "own-real",
+}
+
+
+def update_notebook(tables: list[str], notebook: Path) -> list[str]:
+    """Replace every ``<!-- table:KEY -->`` ... ``<!-- /table:KEY -->`` block of the notebook
+    with the freshly computed table, so the notebook cannot go stale. Returns the keys."""
+    import re
+
+    sections: dict[str, list[str]] = {}
+    key = None
+    for line in tables:
+        if line.startswith("## "):
+            key = next((k for h, k in SECTION_KEYS.items() if line[3:].startswith(h)), None)
+            if key:
+                sections[key] = []
+            continue
+        if key:
+            sections[key].append(line)
+    text = notebook.read_text(encoding="utf-8")
+    done = []
+    for key, lines in sections.items():
+        body = "\n".join(lines).strip("\n")
+        pattern = re.compile(rf"(<!-- table:{re.escape(key)} -->\n)(?:.*?\n)?(<!-- /table:{re.escape(key)} -->)",
+                             re.S)  # fmt: skip
+        text, n = pattern.subn(lambda m, b=body: m.group(1) + b + "\n" + m.group(2), text)
+        if n:
+            done.append(key)
+    notebook.write_text(text, encoding="utf-8")
+    return done
+
+
 def save_data(root: Path, name: str, out: Path) -> None:
     data = out / "data"
     data.mkdir(exist_ok=True)
@@ -431,6 +471,8 @@ def main() -> int:
     ap.add_argument("--four", type=Path, help="experiment folder of the four experiments (real)")
     ap.add_argument("--own", type=Path, help="experiment folder of docs/notebook-settings.toml")
     ap.add_argument("--out", type=Path, default=HERE)
+    ap.add_argument("--no-update-notebook", dest="update_notebook", action="store_false",
+                    help="do not rewrite the tables between the markers of NOTEBOOK.md")
     a = ap.parse_args()
     tables: list[str] = ["# Tables of NOTEBOOK.md", "",
                          "Written by `python docs/make_notebook_figures.py` (see its docstring).", ""]
@@ -447,6 +489,10 @@ def main() -> int:
         save_data(a.own, "own-real", a.out)
     (a.out / "notebook-tables.md").write_text("\n".join(tables) + "\n", encoding="utf-8")
     print("\n".join(tables))
+    notebook = HERE.parent / "NOTEBOOK.md"
+    if a.update_notebook and notebook.exists():
+        keys = update_notebook(tables, notebook)
+        print(f"updated in {notebook.name}: {', '.join(keys) or 'nothing'}", file=sys.stderr)
     return 0
 
 
