@@ -334,3 +334,16 @@ def test_cli_options_of_run(tmp_path: Path) -> None:
     (run_dir,) = tmp_path.iterdir()
     assert all("vclock" not in e for lines in load(run_dir).values() for e in lines)
     assert not (run_dir / "report.html").exists()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["analyze"], ["report"], ["export", "--format", "shiviz"], ["export", "--format", "csv"]],
+)
+def test_sim_folder_works_with_the_analysis_tools(tmp_path: Path, command: list[str]) -> None:
+    module = {"analyze": "analyze_cmd", "report": "report_cmd", "export": "export_cmd"}[command[0]]
+    if importlib.util.find_spec(f"lclock.analysis.{module}") is None:
+        pytest.skip(f"lclock {command[0]} not there yet")
+    run_dir, _, _ = sim(tmp_path, rates=(1, 3, 6), duration=30.0)
+    r = cli(*command, str(run_dir))
+    assert r.returncode == 0, r.stdout + r.stderr
