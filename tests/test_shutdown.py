@@ -45,7 +45,7 @@ def _lines_whole(rd: Path) -> None:
     load(rd)  # raises if any line is not whole JSON or the file does not end with \n
 
 
-@pytest.mark.parametrize("moment", [0.0, 0.05, 0.2, "run-folder", "spawned", "ticking"])
+@pytest.mark.parametrize("moment", [0.0, 0.05, 0.1, 0.15, 0.2, 0.3, "run-folder", "spawned", "ticking"])
 def test_ctrl_c_at_any_moment(workdir: Path, moment: float | str) -> None:
     """Ctrl-C reaches the whole foreground group, as from a terminal."""
     with started(_args(workdir, "--duration", "30", "--rates", "5,50,500"), workdir) as p:

@@ -283,6 +283,7 @@ class Launcher:
 
     def _start_workers(self) -> None:
         ctx = _context()
+        self._start_helpers(ctx)
         n = self.s.machines
         mesh = socketpair_mesh(n) if self.s.transport == "socketpair" else None
         tcp_plan = self.tcp_plan
@@ -310,7 +311,8 @@ class Launcher:
                 proc = ctx.Process(
                     target=worker_main, args=(cfg, child_conn), name=f"lclock-machine-{slot.id}"
                 )
-                self._start_ignoring_sigint(proc)
+                with self._sigint_ignored():
+                    proc.start()
                 child_conn.close()
                 if mesh is not None:
                     for s in mesh[slot.id].values():
@@ -320,23 +322,28 @@ class Launcher:
                 with contextlib.suppress(psutil.Error):
                     slot.ps = psutil.Process(proc.pid)
         finally:
+            # The workers have their own copies now; a crashed peer must read as EOF.
             if mesh is not None:
                 for ends in mesh.values():
                     for s in ends.values():
                         s.close()
+            if tcp_plan is not None:
+                tcp_plan.close()
         self.run_json["machines"] = [self._machine_json(s) for s in self.slots]
         write_run_json(self.run_dir, self.run_json)
         if self.cause is not None:
             self._begin_stop(self.cause)
 
-    def _start_ignoring_sigint(self, proc: Any) -> None:
-        """Start a worker that ignores SIGINT from its very first instruction.
+    @contextlib.contextmanager
+    def _sigint_ignored(self) -> Any:
+        """Ignore SIGINT in what is started inside, without losing a Ctrl-C of our own.
 
-        A terminal's Ctrl-C reaches the whole process group. A signal mask does not survive
-        into a spawned interpreter, but an ignored disposition does, and CPython then never
-        installs its KeyboardInterrupt handler: the child cannot die of Ctrl-C half-started.
-        Setting SIG_IGN discards a pending SIGINT, so one that arrives while SIGINT is
-        blocked is picked up from sigpending() first and recorded as ours.
+        A terminal's Ctrl-C reaches the whole process group. A signal mask does not
+        survive into a new interpreter, but an ignored disposition does, and CPython then
+        never installs its KeyboardInterrupt handler: a child started here cannot die of
+        Ctrl-C half-started. Our own Ctrl-C is kept: SIGINT stays blocked throughout, and
+        Linux keeps a blocked signal pending even while it is ignored; one that is already
+        pending is taken from sigpending() first (setting SIG_IGN would discard it).
         """
         old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _BLOCK)
         try:
@@ -344,11 +351,27 @@ class Launcher:
                 self.signals.append(signal.SIGINT)
             old = signal.signal(signal.SIGINT, signal.SIG_IGN)
             try:
-                proc.start()
+                yield
             finally:
                 signal.signal(signal.SIGINT, old)
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+
+    def _start_helpers(self, ctx: Any) -> None:
+        """Start multiprocessing's resource tracker, then the forkserver, before any worker.
+
+        The resource tracker unblocks SIGINT itself once it is started, which would open
+        a gap in ``_sigint_ignored``; started first, outside it, it is only checked later.
+        The forkserver is started inside it, so it and every worker forked from it ignore
+        SIGINT from their first instruction.
+        """
+        if ctx.get_start_method() != "forkserver":
+            return
+        from multiprocessing import forkserver, resource_tracker
+
+        resource_tracker.ensure_running()
+        with self._sigint_ignored():
+            forkserver.ensure_running()
 
     def _loop(self, wake_r: socket.socket) -> None:
         next_draw = time.monotonic() + self.console.interval
