@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -407,8 +408,24 @@ def timing_sensitivity(tables: list[str]) -> None:
 
 
 def own_real(own: Path, tables: list[str]) -> None:
-    summary = resummarize(own)
-    tables.append("## Own experiment, real runs\n")
+    own_table(resummarize(own), "## Own experiment, real runs\n", tables)
+    # The same experiment simulated, with the same seeds (trial k: 2000 + k - 1).
+    meta = orjson.loads((own / "experiment.json").read_bytes())
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "own-sim"
+        subprocess.run(
+            [sys.executable, "-m", "lclock", "experiment", "--settings",
+             str(HERE / "notebook-settings.toml"), "--all", "--sim", "--trials",
+             str(max(meta["trials"].values())), "--duration", "60", "--seed",
+             str(meta["base_seed"]), "--output", str(out), "--quiet", "--no-plots"],
+            check=True, cwd=HERE.parent,
+        )  # fmt: skip
+        own_table(orjson.loads((out / "summary.json").read_bytes()),
+                  "## Own experiment, the same trials simulated\n", tables)
+
+
+def own_table(summary: dict[str, Any], title: str, tables: list[str]) -> None:
+    tables.append(title)
     tables.append("| experiment | rates | trials | slow: mean drift | slow: max drift | "
                   "slow: mean jump | slow: max queue | slow: queue growth (msg/s) |")
     tables.append("|---|---|---|---|---|---|---|---|")
@@ -432,6 +449,7 @@ SECTION_KEYS = {
     "Own experiment: drift": "ratio-sim",
     "Effect of timing": "delay",
     "Own experiment, real runs": "own-real",
+    "Own experiment, the same trials simulated": "own-sim",
 }
 
 
