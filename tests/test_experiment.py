@@ -325,3 +325,48 @@ def test_real_experiment_short(tmp_path: Path) -> None:
     for run in e["runs"]:
         meta = orjson.loads((out / run["run_dir"] / "run.json").read_bytes())
         assert meta["status"] == "completed" and meta["seed"] == run["seed"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    importlib.util.find_spec("lclock.runtime.launcher") is None, reason="no real launcher yet"
+)
+@pytest.mark.parametrize("sig, code", [(2, 130), (15, 143)])
+def test_real_experiment_stops_on_a_signal(tmp_path: Path, sig: int, code: int) -> None:
+    """Ctrl-C (or SIGTERM) during a real trial: the launcher stops gracefully, the trial is
+    recorded as interrupted, the summary is written, and no process is left behind."""
+    import signal
+
+    import psutil
+
+    out = tmp_path / "exp"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lclock", "experiment", "baseline", "--trials", "2",
+         "--duration", "20", "--seed", "3", "--output", str(out)],
+        cwd=REPO, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, env={**os.environ, "PYTHONPATH": str(REPO)},
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while not list(out.glob("baseline/trial-1/*/machine-*.jsonl")):
+            assert time.monotonic() < deadline, "the first trial never started"
+            time.sleep(0.2)
+        time.sleep(1.0)
+        children = psutil.Process(proc.pid).children(recursive=True)
+        assert children, "the launcher should be running"
+        proc.send_signal(sig)
+        _out, err = proc.communicate(timeout=30)
+        assert proc.returncode == code, err
+        assert "partial results" in err
+        gone, alive = psutil.wait_procs(children, timeout=5)
+        assert not alive, f"left behind: {alive}"
+    finally:
+        with __import__("contextlib").suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    summary = orjson.loads((out / "summary.json").read_bytes())
+    assert summary["status"] == "interrupted"
+    (run,) = summary["experiments"][0]["runs"]
+    assert run["status"] == "interrupted" and run["run_dir"]
+    meta = orjson.loads((out / run["run_dir"] / "run.json").read_bytes())
+    assert meta["status"] == "interrupted"
+    assert (out / "summary.md").is_file()

@@ -67,7 +67,29 @@ def summarize_main(args: argparse.Namespace) -> int:
     return 0
 
 
+def _install_signals() -> int | None:
+    """Ctrl-C raises KeyboardInterrupt, SIGTERM raises Interrupted(143), from now on.
+
+    ``lclock.cli`` only records these two signals while a process-owning command imports;
+    a signal that came in that window means "stop", before anything is created.
+    """
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _raise_on_sigterm)
+    try:
+        from lclock.cli import EARLY_SIGNALS
+    except ImportError:  # pragma: no cover - older command table
+        return None
+    if signal.SIGINT in EARLY_SIGNALS:
+        return 130
+    if signal.SIGTERM in EARLY_SIGNALS:
+        return 143
+    return None
+
+
 def main(args: argparse.Namespace) -> int:
+    early = _install_signals()
+    if early is not None:
+        return early
     if args.summarize is not None:
         return summarize_main(args)
     try:
@@ -114,7 +136,6 @@ def main(args: argparse.Namespace) -> int:
         "settings_file": str(file.path) if file.path else None,
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    previous = signal.signal(signal.SIGTERM, _raise_on_sigterm)
     code = 0
     try:
         summary, trials = run_experiments(
@@ -128,8 +149,6 @@ def main(args: argparse.Namespace) -> int:
         summary_path = root / "summary.json"
         summary = orjson.loads(summary_path.read_bytes()) if summary_path.exists() else None
         trials = []
-    finally:
-        signal.signal(signal.SIGTERM, previous)
     if summary is not None:
         write_outputs(summary, root, plots=not args.no_plots)
     if code:

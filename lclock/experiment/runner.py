@@ -194,30 +194,36 @@ def real_command(settings_path: Path, trial_dir: Path, s: RunSettings, seed: int
     return cmd
 
 
-def _stop_child(proc: subprocess.Popen[bytes], waits: tuple[float, float, float] = (10.0, 5.0, 5.0)) -> None:
+def _stop_child(
+    proc: subprocess.Popen[bytes], waits: tuple[float, float, float] = (10.0, 5.0, 5.0)
+) -> None:
     """Stop the launcher the way a user would: SIGINT, then SIGTERM, then SIGKILL its group.
 
     ``waits`` are the seconds given to each stage; the launcher promises a graceful stop
-    within about a second, so the first is generous.
+    within about a second, so the first is generous. A second Ctrl-C while we wait skips to
+    SIGKILL, and whatever happens the whole session is killed at the end, so no process of
+    the trial outlives this call.
     """
     stages = tuple(zip((signal.SIGINT, signal.SIGTERM, signal.SIGKILL), waits, strict=True))
-    for sig, wait in stages:
-        if proc.poll() is not None:
-            break
-        try:
-            if sig == signal.SIGINT:
-                proc.send_signal(sig)
-            else:
-                os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            break
-        try:
-            proc.wait(timeout=wait)
-        except subprocess.TimeoutExpired:
-            continue
-    # Anything the launcher left in its session goes too (it should have left nothing).
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
+    try:
+        for sig, wait in stages:
+            if proc.poll() is not None:
+                break
+            try:
+                if sig == signal.SIGINT:
+                    proc.send_signal(sig)
+                else:
+                    os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                break
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=wait)
+    finally:
+        # Anything the launcher left in its session goes too (it should have left nothing).
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=5)
 
 
 def run_real_trial(exp: Experiment, trial: Trial, trial_dir: Path, settings_path: Path) -> None:
