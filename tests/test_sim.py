@@ -347,3 +347,40 @@ def test_sim_folder_works_with_the_analysis_tools(tmp_path: Path, command: list[
     run_dir, _, _ = sim(tmp_path, rates=(1, 3, 6), duration=30.0)
     r = cli(*command, str(run_dir))
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("sig, code, reason", [(2, 130, "interrupted"), (15, 143, "sigterm")])
+def test_cli_stops_on_a_signal(tmp_path: Path, sig: int, code: int, reason: str) -> None:
+    """A long simulation stopped by Ctrl-C or SIGTERM: run.json says interrupted, and the
+    lines written so far are whole."""
+    import os
+    import signal
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lclock", "sim", "--duration", "604800", "--machines", "64",
+         "--rate-max", "10000", "--seed", "1", "--quiet", "--output", str(tmp_path)],
+        cwd=REPO, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while not list(tmp_path.glob("*/machine-1.jsonl")):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        time.sleep(0.5)
+        proc.send_signal(sig)
+        _out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == code, err
+    (run_dir,) = tmp_path.iterdir()
+    meta = orjson.loads((run_dir / "run.json").read_bytes())
+    assert meta["status"] == "interrupted" and meta["reason"] == reason
+    for path in run_dir.glob("machine-*.jsonl"):
+        data = path.read_bytes()
+        assert data == b"" or data.endswith(b"\n")
+        for line in data.splitlines():
+            orjson.loads(line)

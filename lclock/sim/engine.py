@@ -29,11 +29,12 @@ import hashlib
 import heapq
 import math
 import random
+import signal
 import time
 from collections import Counter, deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 
@@ -138,6 +139,10 @@ def _delay_fn(net: NetworkSettings, rng: random.Random) -> Any:
     if cap is None:
         return lambda: rng.expovariate(lam)
     return lambda: min(rng.expovariate(lam), cap)
+
+
+class Terminated(Exception):
+    """SIGTERM during a simulation (``lclock sim`` turns the signal into this)."""
 
 
 @dataclass
@@ -258,7 +263,7 @@ def simulate(
                 )
             )
             if len(buf) >= _FLUSH_LINES:
-                files[idx].write(b"".join(buf))
+                _write_whole(files[idx], buf)
                 buf.clear()
             msg = step.message
             if msg is not None and step.to:
@@ -313,12 +318,37 @@ def simulate(
                     }
                 )
             )
-            files[i].write(b"".join(buffers[i]))
+            _write_whole(files[i], buffers[i])
             buffers[i].clear()
     finally:
-        for fh in files:
+        # Interrupted: keep every whole line made so far (a stopped run is still readable).
+        for i, fh in enumerate(files):
+            if buffers[i]:
+                _write_whole(fh, buffers[i])
             fh.close()
     return results
+
+
+_BLOCK = (signal.SIGINT, signal.SIGTERM)
+
+
+def _write_whole(fh: BinaryIO, lines: list[bytes]) -> None:
+    """Write a batch of lines with Ctrl-C and SIGTERM held back until it is on disk.
+
+    A signal handler that raises in the middle of a buffered write would leave half a line
+    in the log; every log line must be complete JSON, whatever stops the run.
+    """
+    data = b"".join(lines)
+    if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover - Windows
+        fh.write(data)
+        fh.flush()
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, _BLOCK)
+    try:
+        fh.write(data)
+        fh.flush()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def run_sim(
@@ -350,6 +380,9 @@ def run_sim(
     try:
         results = simulate(settings_used, net, seed, run_dir, rid, epoch)
         status, code, reason = "completed", 0, "duration"
+    except Terminated:
+        code, reason = 143, "sigterm"
+        raise
     finally:
         meta["status"] = status
         meta["exit_code"] = code

@@ -8,12 +8,13 @@ the same kind of run folder.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 from typing import Any
 
 from lclock.settings import SettingsError, check_output_dir, load_settings_file, resolve
-from lclock.sim.engine import DELAY_MODELS, MachineResult, resolve_network, run_sim
+from lclock.sim.engine import DELAY_MODELS, MachineResult, Terminated, resolve_network, run_sim
 
 
 def parse_rates(text: str) -> tuple[int, ...]:
@@ -118,14 +119,23 @@ def main(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         sys.stderr.write(f"lclock sim: error: {exc}\n")
         return 2
+    def on_sigterm(_signum: int, _frame: Any) -> None:
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
         run_dir, results, _meta = run_sim(settings, net, output, run_id=args.run_id)
     except KeyboardInterrupt:
         sys.stderr.write("lclock sim: interrupted\n")
         return 130
+    except Terminated:
+        sys.stderr.write("lclock sim: terminated\n")
+        return 143
     except OSError as exc:
         sys.stderr.write(f"lclock sim: error: {exc}\n")
         return 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if not settings.quiet:
         print_summary(run_dir, results)
     return 0
