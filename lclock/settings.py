@@ -73,7 +73,9 @@ RUN_KEYS: dict[str, str] = {
     "report": "bool",
 }
 TCP_KEYS: dict[str, str] = {"host": "str", "ports": "intlist", "secret": "str", "hosts": "strlist"}
-SIM_KEYS: dict[str, str] = {"delay": "str", "delay_mean": "float", "delay_max": "float"}
+SIM_KEYS: dict[str, str] = {
+    "delay": "str", "delay_mean": "float", "delay_max": "float", "jitter": "float",
+}
 EXPERIMENT_KEYS: dict[str, str] = {
     **{k: v for k, v in RUN_KEYS.items() if k not in ("output", "quiet", "transport", "report")},
     "description": "str",

@@ -136,6 +136,7 @@ def test_fifo_per_channel_with_long_random_delays(tmp_path: Path) -> None:
                 last[e["from"]] = e["msg_lclock"]
 
 
+@pytest.mark.parametrize("jitter", [0.0, 0.0007, 0.05])
 @pytest.mark.parametrize(
     "kw",
     [
@@ -143,10 +144,11 @@ def test_fifo_per_channel_with_long_random_delays(tmp_path: Path) -> None:
         {"rate_min": 1, "rate_max": 6, "machines": 5, "seed": 3},
         {"rates": (5, 6), "dice_sides": 3},
         {"rates": (2, 9, 4), "vector_clocks": False, "duration": 7.3},
+        {"rates": (300, 500), "duration": 3.0},
     ],
 )
-def test_rules_on_every_line(tmp_path: Path, kw: dict) -> None:
-    run_dir, results, meta = sim(tmp_path, **kw)
+def test_rules_on_every_line(tmp_path: Path, kw: dict, jitter: float) -> None:
+    run_dir, results, meta = sim(tmp_path, net=NetworkSettings(jitter=jitter), **kw)
     logs = load(run_dir)
     n = meta["settings"]["machines"]
     dice_sides = meta["settings"]["dice_sides"]
@@ -173,7 +175,11 @@ def test_rules_on_every_line(tmp_path: Path, kw: dict) -> None:
             assert e["machine"] == m and e["tick"] == k and e["run_id"] == run_dir.name
             t = parse_ts(e["ts"])
             assert t >= prev_ts
-            assert t == pytest.approx(SIM_EPOCH + (k - 1) / rate, abs=2e-6)
+            due = SIM_EPOCH + (k - 1) / rate
+            if jitter == 0:
+                assert t == pytest.approx(due, abs=2e-6)
+            else:  # never early; late by the jitter (or behind a late previous tick)
+                assert t >= due - 2e-6
             prev_ts = t
             if e["event"] == "receive":
                 assert e["lclock"] == max(lclock, e["msg_lclock"]) + 1
@@ -232,6 +238,9 @@ def test_queue_of_a_slow_machine_grows(tmp_path: Path) -> None:
 def test_resolve_network_sources() -> None:
     f = SettingsFile(path=Path("s.toml"), tables={"sim": {"delay": "uniform", "delay_mean": 0.5}})
     assert resolve_network(f, {}) == NetworkSettings("uniform", 0.5, None)
+    assert resolve_network(f, {"jitter": 0.0}).jitter == 0.0
+    with pytest.raises(SettingsError, match=r"^--jitter:"):
+        resolve_network(f, {"jitter": -0.1})
     assert resolve_network(f, {"delay": "constant"}).delay == "constant"
     f_bad = SettingsFile(path=Path("s.toml"), tables={"sim": {"delay": "gauss"}})
     with pytest.raises(SettingsError, match=r"^s.toml:sim.delay: must be one of"):
@@ -271,6 +280,7 @@ def test_cli_runs_and_is_deterministic(tmp_path: Path) -> None:
     [
         (["--delay", "gauss"], "--delay"),
         (["--delay-mean", "-1"], "--delay-mean"),
+        (["--jitter", "2"], "--jitter"),
         (["--rates", "1,x"], "--rates"),
         (["--rates", "1,3", "--machines", "3"], "--rates"),
         (["--duration", "0"], "--duration"),
@@ -384,3 +394,35 @@ def test_cli_stops_on_a_signal(tmp_path: Path, sig: int, code: int, reason: str)
         assert data == b"" or data.endswith(b"\n")
         for line in data.splitlines():
             orjson.loads(line)
+
+
+def test_jitter_makes_ticks_late_by_its_mean(tmp_path: Path) -> None:
+    """Ticks run after their deadline by an exponential of the given mean (rate 1: the
+    previous tick never holds one back), and same-instant races go both ways."""
+    run_dir, _, _ = sim(tmp_path, net=NetworkSettings(jitter=0.01), rates=(1, 1), duration=2000.0)
+    late = []
+    for lines in load(run_dir).values():
+        for e in lines:
+            if "tick" in e:
+                late.append(parse_ts(e["ts"]) - SIM_EPOCH - (e["tick"] - 1))
+    assert min(late) >= -1e-6
+    assert sum(late) / len(late) == pytest.approx(0.01, rel=0.1)
+    # rates 1,1 tick at the same instants: with jitter a message sent at a deadline is
+    # sometimes handled at the receiver's tick of that same deadline (a jump of 2)
+    jumps = [
+        e["lclock"] - p["lclock"]
+        for lines in load(run_dir).values()
+        for p, e in zip(lines[2:-1], lines[3:-1], strict=False)
+        if e["event"] == "receive"
+    ]
+    assert 2 in jumps
+
+
+def test_no_jitter_equal_rates_never_jump(tmp_path: Path) -> None:
+    """Exactly on time and equal rates: every clock equals its tick count (section 5 of
+    NOTEBOOK.md explains why real runs differ)."""
+    run_dir, _, _ = sim(tmp_path, net=NetworkSettings(jitter=0.0), rates=(6, 6, 6), duration=60.0)
+    for lines in load(run_dir).values():
+        for e in lines:
+            if "tick" in e:
+                assert e["lclock"] == e["tick"]

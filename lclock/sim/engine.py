@@ -13,14 +13,19 @@ What is modelled, and what is not:
 - the network: every message of a send event gets its own delay from a seeded generator
   (constant, uniform on 0..2*mean, or exponential), and channels are FIFO like a socket:
   a message never overtakes an earlier one on the same channel i->j.
-- the receiver thread of the real runtime takes messages off the socket "continuously";
-  here a message enters the queue at its arrival time. An arrival and a tick at exactly
-  the same instant: the arrival goes first (the receiver thread is always running).
+- the real worker takes messages off its sockets "continuously" while it waits for the
+  next deadline; here a message enters the queue at its arrival time. An arrival and a
+  tick at exactly the same instant: the arrival goes first.
+- scheduling: a real tick runs a little after its deadline (the process has to get a CPU),
+  and when two machines have a deadline at the same instant (all of them at t0; rates 2
+  and 4 every half second) that lateness decides whether a message sent at that instant
+  is handled on this tick or the next. So each tick runs at ``deadline + J``, J drawn from
+  an exponential of mean ``jitter`` (never before the previous tick; 0 = exactly on the
+  deadline). The default is calibrated on real runs (NOTEBOOK.md, section 2).
 - the end: every machine stops ticking at T; messages still in flight are then delivered
   into the queues and counted as ``unprocessed``, as in the real graceful stop.
 
-Scheduling jitter of the operating system is not modelled; that is the main difference
-to a real run, and NOTEBOOK.md measures how much it matters.
+NOTEBOOK.md measures how well this agrees with real runs.
 """
 
 from __future__ import annotations
@@ -52,6 +57,10 @@ DELAY_MODELS = ("constant", "uniform", "exponential")
 DEFAULT_DELAY = "exponential"
 DEFAULT_DELAY_MEAN = 0.0002
 MAX_DELAY_MEAN = 60.0
+#: Default mean tick lateness: the value at which simulated runs resolve same-instant races
+#: (a message sent at the deadline of the receiver's own tick) as often as real runs do.
+DEFAULT_JITTER = 0.0007
+MAX_JITTER = 1.0
 
 #: Lines buffered per machine before one write: a write per line would dominate run time.
 _FLUSH_LINES = 4096
@@ -59,15 +68,23 @@ _FLUSH_LINES = 4096
 
 @dataclass(frozen=True)
 class NetworkSettings:
-    """The simulated network: how long a message takes from send to the receiver's queue."""
+    """The simulated environment: how long a message takes from send to the receiver's
+    queue, and how late a tick runs after its deadline."""
 
     delay: str = DEFAULT_DELAY
     delay_mean: float = DEFAULT_DELAY_MEAN
     #: Optional cap on every drawn delay (the exponential has a long tail); None = no cap.
     delay_max: float | None = None
+    #: Mean of the exponential tick lateness in seconds; 0 = every tick exactly on time.
+    jitter: float = DEFAULT_JITTER
 
     def to_json(self) -> dict[str, Any]:
-        return {"delay": self.delay, "delay_mean": self.delay_mean, "delay_max": self.delay_max}
+        return {
+            "delay": self.delay,
+            "delay_mean": self.delay_mean,
+            "delay_max": self.delay_max,
+            "jitter": self.jitter,
+        }
 
 
 def resolve_network(file: SettingsFile, flags: dict[str, Any]) -> NetworkSettings:
@@ -79,7 +96,7 @@ def resolve_network(file: SettingsFile, flags: dict[str, Any]) -> NetworkSetting
     table = file.tables.get("sim", {})
     values: dict[str, Any] = {}
     source: dict[str, str] = {}
-    for key in ("delay", "delay_mean", "delay_max"):
+    for key in ("delay", "delay_mean", "delay_max", "jitter"):
         if key in table:
             values[key] = table[key]
             source[key] = file.where(f"sim.{key}")
@@ -103,7 +120,13 @@ def resolve_network(file: SettingsFile, flags: dict[str, Any]) -> NetworkSetting
         raise SettingsError(
             f"{source.get('delay_max', 'delay_max')}: must be a number of seconds > 0 (got {cap!r})"
         )
-    return NetworkSettings(delay=delay, delay_mean=float(mean), delay_max=cap)
+    jitter = values.get("jitter", DEFAULT_JITTER)
+    if not math.isfinite(jitter) or not 0 <= jitter <= MAX_JITTER:
+        raise SettingsError(
+            f"{source.get('jitter', 'jitter')}: must be a number of seconds from 0 to "
+            f"{MAX_JITTER:g} (got {jitter!r})"
+        )
+    return NetworkSettings(delay=delay, delay_mean=float(mean), delay_max=cap, jitter=float(jitter))
 
 
 def sim_run_id(seed: int, settings: RunSettings, net: NetworkSettings) -> str:
@@ -186,6 +209,11 @@ def simulate(
         machines.append(Machine(i, n, rng, settings.dice_sides, vector=settings.vector_clocks))
     # The network has its own generator: changing the delay model never changes the dice.
     delay = _delay_fn(net, random.Random(f"lclock:net:{seed}"))
+    # So has the scheduling jitter; with jitter 0 it is never used.
+    jitter_rng = random.Random(f"lclock:jitter:{seed}")
+    jitter_lam = 1.0 / net.jitter if net.jitter > 0 else 0.0
+    expo = jitter_rng.expovariate
+    last_tick = [0.0] * n
 
     queues: list[deque[Message]] = [deque() for _ in range(n)]
     max_queue = [0] * n
@@ -235,7 +263,8 @@ def simulate(
         # The same count as the real worker: ticks due strictly before the end, at least one.
         limits = [max(1, math.ceil(r * duration - 1e-9)) for r in rates]
         for i in range(n):
-            heap.append((0.0, 1, i + 1, i, 1))
+            t1 = expo(jitter_lam) if jitter_lam else 0.0
+            heap.append((t1, 1, i + 1, i, 1))
         heapq.heapify(heap)
         push, pop = heapq.heappush, heapq.heappop
         seq = 0
@@ -276,9 +305,15 @@ def simulate(
                     last_arrival[(src, dst)] = arrival
                     seq += 1
                     push(heap, (arrival, 0, seq, dst - 1, msg))
+            last_tick[idx] = t
             k = payload + 1
             if k <= limits[idx]:
-                push(heap, ((k - 1) / rates[idx], 1, idx + 1, idx, k))
+                due = (k - 1) / rates[idx]
+                if jitter_lam:
+                    due += expo(jitter_lam)
+                    if due < t:  # a late tick never overtakes the previous one
+                        due = t
+                push(heap, (due, 1, idx + 1, idx, k))
         # The loop ran until the heap was empty: every message still in flight after the last
         # tick has been taken into its queue, unhandled, as in the real graceful stop.
         results = []
@@ -302,7 +337,7 @@ def simulate(
             buffers[i].append(
                 dumps(
                     {
-                        "ts": format_ts(epoch + duration),
+                        "ts": format_ts(epoch + max(duration, last_tick[i])),
                         "event": "stop",
                         "level": "info",
                         "run_id": run_id,

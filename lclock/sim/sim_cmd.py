@@ -60,6 +60,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--delay-max", type=float, metavar="SECONDS", help="cap on every drawn delay"
     )
     parser.add_argument(
+        "--jitter",
+        type=float,
+        metavar="SECONDS",
+        help="mean lateness of a tick after its deadline (default 0.0007; 0 = exactly on time)",
+    )
+    parser.add_argument(
         "--run-id", metavar="ID", help="name of the run folder (default: sim-<seed>-<hash>)"
     )
     parser.add_argument(
@@ -102,7 +108,12 @@ def main(args: argparse.Namespace) -> int:
         settings = resolve(file, run_flags(args))
         net = resolve_network(
             file,
-            {"delay": args.delay, "delay_mean": args.delay_mean, "delay_max": args.delay_max},
+            {
+                "delay": args.delay,
+                "delay_mean": args.delay_mean,
+                "delay_max": args.delay_max,
+                "jitter": args.jitter,
+            },
         )
         out_where = "--output" if args.output is not None else (
             file.where("output") if "output" in file.run else "output"
