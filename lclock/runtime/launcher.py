@@ -79,7 +79,25 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_const", const=True, default=None, help="print nothing while running")
 
 
+RUN_EPILOG = """\
+Flags override settings.toml, which overrides the built-in defaults.
+Each run writes OUTPUT/<run_id>/: run.json and machine-<id>.jsonl (one JSON
+event per line), plus report.html and figures unless --no-report.
+Ctrl-C stops gracefully (every message accounted for); a second Ctrl-C at once.
+
+exit status: 0 completed, 1 a machine died or could not start, 2 bad command
+line or settings, 130 Ctrl-C (SIGINT), 143 SIGTERM.
+
+examples:
+  python launcher.py --duration 60
+  lclock run --rates 1,3,6 --seed 42 --duration 30
+  lclock run --machines 10 --quiet --no-report
+"""
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.epilog = RUN_EPILOG
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
     add_run_options(p)
     p.add_argument("--transport", choices=("socketpair", "tcp"), help="how the machines talk (default socketpair)")
     p.add_argument("--no-report", dest="report", action="store_const", const=False, default=None, help="do not write report.html at the end")
