@@ -127,6 +127,29 @@ def four_experiments(four: Path, out: Path, tables: list[str]) -> dict[str, Any]
     return summary
 
 
+def queue_figure(four: Path, out: Path) -> None:
+    """Queue length of each trial's slowest machine over time: baseline against
+    low-internal, which ran the same rates trial by trial."""
+    p = plt()
+    fig, axes = p.subplots(1, 2, figsize=(9, 2.8), dpi=DPI, sharey=True)
+    colors = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e"]
+    for ax, name in zip(axes, ("baseline", "low-internal"), strict=True):
+        for k, r in enumerate(runs_of(four, name)):
+            slow = r["slowest"]["id"]
+            run = load_run(four / r["run_dir"])
+            log = run.machines[slow]
+            ax.plot(np.asarray(log.ts) - run.t0, log.qlen, color=colors[k % len(colors)], lw=1.1,
+                    label=f"rates {','.join(map(str, r['rates']))} (machine {slow})")
+        ax.set_title(f"{name}: queue of the slowest machine")
+        ax.set_xlabel("seconds since t0")
+        ax.grid(alpha=0.3)
+        ax.legend(loc="upper left")
+    axes[0].set_ylabel("queue length after each event (messages)")
+    fig.tight_layout()
+    fig.savefig(out / "fig-queues.png")
+    p.close(fig)
+
+
 def queue_theory_table(four: Path, tables: list[str]) -> None:
     """Measured queue growth of each trial's slowest machine against the queueing theory
     of ``lclock analyze`` (arrival rate minus tick rate, from the rates and the die)."""
@@ -195,36 +218,65 @@ def timing_table(four: Path, tables: list[str]) -> None:
 # -- 2. simulator against real runs -----------------------------------------------------
 
 
+def trial_settings(meta: dict[str, Any], seed: int | None = None) -> Any:
+    """The settings a real trial ran with, for the simulator (same seed unless given)."""
+    s = meta["settings"]
+    return validate(
+        {"machines": s["machines"], "duration": s["duration"],
+         "seed": meta["seed"] if seed is None else seed,
+         "rate_min": s["rate_min"], "rate_max": s["rate_max"],
+         "rates": tuple(s["rates"]) if s.get("rates") else None,
+         "dice_sides": s["dice_sides"]},
+        {},
+    )  # fmt: skip
+
+
+def all_runs(four: Path) -> list[tuple[str, dict[str, Any]]]:
+    summary = orjson.loads((four / "summary.json").read_bytes())
+    return [(e["name"], r) for e in summary["experiments"] for r in e["runs"]
+            if r["status"] == "completed"]  # fmt: skip
+
+
+QUANTITIES = (  # (role, key, label)
+    ("slowest", "jump", "slowest machine: jump on a receive"),
+    ("slowest", "queue", "slowest machine: queue length"),
+    ("slowest", "drift", "slowest machine: drift behind the fastest"),
+    ("fastest", "jump", "fastest machine: jump on a receive"),
+    ("fastest", "queue", "fastest machine: queue length"),
+)
+
+
 def sim_vs_real(four: Path, out: Path, tables: list[str]) -> None:
-    """Each real baseline trial against a simulation of the same seed and settings."""
+    """Every real trial of the four experiments against simulations of the same seed and
+    settings: with the default environment, and with ticks exactly on time (no jitter)."""
     p = plt()
-    real: dict[str, list[np.ndarray]] = {"jump": [], "queue": [], "drift": []}
-    sim: dict[str, list[np.ndarray]] = {"jump": [], "queue": [], "drift": []}
+    pools: dict[str, dict[tuple[str, str], list[np.ndarray]]] = {
+        "real": {}, "sim": {}, "nojit": {}
+    }  # fmt: skip
     example = None
-    same: list[tuple[dict[str, Any], float, float]] = []
+    same: list[tuple[dict[str, Any], float, float | None]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        for r in runs_of(four, "baseline"):
+        for name, r in all_runs(four):
             run_dir = four / r["run_dir"]
             meta = orjson.loads((run_dir / "run.json").read_bytes())
-            s = meta["settings"]
-            settings = validate(
-                {"machines": s["machines"], "duration": s["duration"], "seed": meta["seed"],
-                 "rate_min": s["rate_min"], "rate_max": s["rate_max"],
-                 "dice_sides": s["dice_sides"]},
-                {},
-            )  # fmt: skip
-            sim_dir, _, _ = run_sim(settings, NetworkSettings(), Path(tmp))
-            same.append((r, *identical_prefix(run_dir, sim_dir)))
-            slow = r["slowest"]["id"]
-            a, b = samples(run_dir, slow), samples(sim_dir, slow)
-            for k in real:
-                real[k].append(a[k])
-                sim[k].append(b[k])
+            settings = trial_settings(meta)
+            sim_dir, _, _ = run_sim(settings, NetworkSettings(), Path(tmp) / "sim" / name)
+            nojit_dir, _, _ = run_sim(settings, NetworkSettings(jitter=0.0),
+                                      Path(tmp) / "nojit" / name)  # fmt: skip
+            if name == "baseline":
+                same.append((r, *identical_prefix(run_dir, sim_dir)))
+            for kind, d in (("real", run_dir), ("sim", sim_dir), ("nojit", nojit_dir)):
+                for role in ("slowest", "fastest"):
+                    smp = samples(d, r[role]["id"])
+                    for key in ("jump", "queue", "drift"):
+                        pools[kind].setdefault((role, key), []).append(smp[key])
             spread = max(r["rates"]) / min(r["rates"])
-            if example is None or spread > example[0]:
-                example = (spread, r, {i: samples(run_dir, i) for i in range(1, len(r["rates"]) + 1)},
-                           {i: samples(sim_dir, i) for i in range(1, len(r["rates"]) + 1)})
-    fig, axes = p.subplots(1, 4, figsize=(11, 2.8), dpi=DPI)
+            if name == "baseline" and (example is None or spread > example[0]):
+                ids = range(1, len(r["rates"]) + 1)
+                example = (spread, r, {i: samples(run_dir, i) for i in ids},
+                           {i: samples(sim_dir, i) for i in ids})  # fmt: skip
+    cat = {k: {q: np.concatenate(v) for q, v in d.items()} for k, d in pools.items()}
+    fig, axes = p.subplots(1, 4, figsize=(11.5, 2.9), dpi=DPI)
     assert example is not None
     _, r, ex_real, ex_sim = example
     ax = axes[0]
@@ -238,31 +290,34 @@ def sim_vs_real(four: Path, out: Path, tables: list[str]) -> None:
     ax.set_xlabel("seconds since t0")
     ax.set_ylabel("Lamport clock")
     ax.legend(loc="upper left")
-    rows = []
-    for ax, key, label in zip(
-        axes[1:], ("jump", "queue", "drift"),
-        ("jump on a receive (clock step)", "queue length after an event (messages)",
+    for ax, (role, key), xlabel in zip(
+        axes[1:], (("slowest", "jump"), ("fastest", "jump"), ("slowest", "drift")),
+        ("jump on a receive (clock step)", "jump on a receive (clock step)",
          "drift behind the fastest (clock ticks)"),
         strict=True,
     ):
-        ra, sa = np.concatenate(real[key]), np.concatenate(sim[key])
-        d = ks(ra, sa)
-        rows.append((key, len(ra), len(sa), ra.mean(), sa.mean(), d))
+        ra, sa, na = cat["real"][(role, key)], cat["sim"][(role, key)], cat["nojit"][(role, key)]
         ecdf(ax, ra, color="k", lw=1.3, label=f"real (n={len(ra)})")
-        ecdf(ax, sa, color="#d95f02", lw=1.1, ls="--", label=f"sim (n={len(sa)})")
-        ax.set_title(f"slowest machine: KS D = {d:.3f}")
-        ax.set_xlabel(label)
+        ecdf(ax, sa, color="#d95f02", lw=1.1, ls="--", label=f"sim, D={ks(ra, sa):.3f}")
+        ecdf(ax, na, color="#7570b3", lw=1.0, ls=":", label=f"sim, no jitter, D={ks(ra, na):.3f}")
+        ax.set_title(f"{role} machine, 20 real trials")
+        ax.set_xlabel(xlabel)
         ax.set_ylabel("fraction ≤ x")
         ax.legend(loc="lower right")
         ax.grid(alpha=0.3)
+        if key == "jump":
+            ax.set_xlim(0.5, max(8.5, float(np.percentile(ra, 99)) + 1))
     fig.tight_layout()
     fig.savefig(out / "fig-sim-vs-real.png")
     p.close(fig)
-    tables.append("## Simulator against real runs (slowest machine, 5 baseline trials pooled)\n")
-    tables.append("| quantity | samples real | samples sim | mean real | mean sim | KS D |")
-    tables.append("|---|---|---|---|---|---|")
-    for key, nr, ns, mr, ms, d in rows:
-        tables.append(f"| {key} | {nr} | {ns} | {mr:.2f} | {ms:.2f} | {d:.3f} |")
+    tables.append("## Simulator against real runs (all 20 trials of the four experiments, pooled)\n")
+    tables.append("| quantity | samples | mean real | mean sim | KS D | mean sim, no jitter | "
+                  "KS D, no jitter |")
+    tables.append("|---|---|---|---|---|---|---|")
+    for role, key, label in QUANTITIES:
+        ra, sa, na = cat["real"][(role, key)], cat["sim"][(role, key)], cat["nojit"][(role, key)]
+        tables.append(f"| {label} | {len(ra)} | {ra.mean():.2f} | {sa.mean():.2f} | "
+                      f"{ks(ra, sa):.3f} | {na.mean():.2f} | {ks(ra, na):.3f} |")
     tables.append("")
     tables.append("## Real run and simulation of the same seed, event by event\n")
     tables.append("| trial | rates | tick events identical (event, Lamport clock) | "
@@ -271,6 +326,68 @@ def sim_vs_real(four: Path, out: Path, tables: list[str]) -> None:
     for r, frac, first in same:
         tables.append(f"| {r['trial']} (seed {r['seed']}) | {','.join(map(str, r['rates']))} | "
                       f"{frac:.1%} | {'none' if first is None else f'{first:.1f} s'} |")
+    tables.append("")
+
+
+def races(run_dir: Path) -> tuple[int, int]:
+    """Same-instant races in a run: a machine sends to R at the deadline of one of R's own
+    ticks. Returns (message first: R handled it on that very tick, tick first: R rolled the
+    die on it). Races hidden by an older message in R's queue are not counted."""
+    meta = orjson.loads((run_dir / "run.json").read_bytes())
+    rates = {m["id"]: m["rate"] for m in meta["machines"]}
+    ticks: dict[int, dict[int, dict[str, Any]]] = {}
+    for i in rates:
+        with open(run_dir / f"machine-{i}.jsonl", "rb") as fh:
+            ticks[i] = {e["tick"]: e for e in map(orjson.loads, fh) if "tick" in e}
+    won = lost = 0
+    for s, evs in ticks.items():
+        for k, e in evs.items():
+            if e["event"] != "send":
+                continue
+            for r in e["to"]:
+                num = (k - 1) * rates[r]  # R's tick kr has the same deadline iff this divides
+                if num % rates[s]:
+                    continue
+                er = ticks[r].get(num // rates[s] + 1)
+                if er is None:
+                    continue
+                if er["event"] != "receive":
+                    lost += 1
+                elif er["from"] == s and er["msg_lclock"] == e["lclock"]:
+                    won += 1
+    return won, lost
+
+
+JITTERS = (0.0, 0.0003, 0.0007, 0.0015)
+
+
+def race_table(four: Path, tables: list[str]) -> None:
+    """How often a message sent at the instant of the receiver's own tick is handled on that
+    tick: real runs against the simulator at several jitters (the calibration of the
+    default). Simulated: each real trial's settings with 3 seeds (seed, +1000, +2000)."""
+    runs = all_runs(four)
+    w = l_ = 0
+    for _name, r in runs:
+        a, b = races(four / r["run_dir"])
+        w, l_ = w + a, l_ + b
+    tables.append("## Same-instant races: real runs against the simulator's jitter\n")
+    tables.append("| source | races | message first | fraction |")
+    tables.append("|---|---|---|---|")
+    tables.append(f"| real runs (20 trials) | {w + l_} | {w} | {w / max(1, w + l_):.3f} |")
+    with tempfile.TemporaryDirectory() as tmp:
+        for jitter in JITTERS:
+            w = l_ = 0
+            for rep in range(3):
+                for name, r in runs:
+                    meta = orjson.loads((four / r["run_dir"] / "run.json").read_bytes())
+                    st = trial_settings(meta, seed=meta["seed"] + 1000 * rep)
+                    rd, _, _ = run_sim(st, NetworkSettings(jitter=jitter), Path(tmp) / name)
+                    a, b = races(rd)
+                    w, l_ = w + a, l_ + b
+                    shutil.rmtree(rd)
+            label = "sim, jitter 0 (ticks exactly on time)" if jitter == 0 else (
+                f"sim, jitter {jitter * 1000:g} ms" + (" (default)" if jitter == NetworkSettings().jitter else ""))
+            tables.append(f"| {label} | {w + l_} | {w} | {w / max(1, w + l_):.3f} |")
     tables.append("")
 
 
@@ -381,14 +498,20 @@ def timing_sensitivity(tables: list[str]) -> None:
     changes the slow machine's numbers. 10 seeds x 300 s per row."""
     from lclock.experiment.metrics import run_metrics
 
-    nets = [NetworkSettings("constant", 0.0), NetworkSettings(), NetworkSettings("exponential", 0.02),
-            NetworkSettings("exponential", 0.1), NetworkSettings("exponential", 0.5)]  # fmt: skip
-    tables.append("## Effect of timing: the network delay, simulated (10 seeds × 300 s per row)\n")
-    tables.append("| rates | delay | slow: mean jump | slow: mean drift | slow: max queue |")
+    nets = [
+        ("on time, delay 0: same-instant ticks in id order", NetworkSettings("constant", 0.0, jitter=0.0)),
+        ("on time, delay 0.2 ms: same-instant tick first", NetworkSettings(jitter=0.0)),
+        ("default: jitter 0.7 ms, delay 0.2 ms", NetworkSettings()),
+        ("jitter 0.7 ms, delay 20 ms", NetworkSettings("exponential", 0.02)),
+        ("jitter 0.7 ms, delay 100 ms", NetworkSettings("exponential", 0.1)),
+        ("jitter 0.7 ms, delay 500 ms", NetworkSettings("exponential", 0.5)),
+    ]
+    tables.append("## Effect of timing: tick jitter and network delay, simulated (10 seeds × 300 s per row)\n")
+    tables.append("| rates | timing | slow: mean jump | slow: mean drift | slow: max queue |")
     tables.append("|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for rates in ((1, 3, 6), (2, 3, 4), (5, 6, 6)):
-            for net in nets:
+            for label, net in nets:
                 acc: dict[str, list[float]] = {"mean_jump": [], "drift_mean": [], "max_queue": []}
                 for seed in range(10):
                     st = validate({"rates": rates, "duration": 300.0, "seed": seed,
@@ -398,8 +521,6 @@ def timing_sensitivity(tables: list[str]) -> None:
                     for k in acc:
                         acc[k].append(m[k])
                     shutil.rmtree(rd)
-                label = ("0: same-instant ticks in id order" if net.delay_mean == 0
-                         else f"{net.delay} mean {net.delay_mean * 1000:g} ms")
                 tables.append(
                     f"| {','.join(map(str, rates))} | {label} | {fmt_ci(mean_ci(acc['mean_jump']))} "
                     f"| {fmt_ci(mean_ci(acc['drift_mean']))} | {fmt_ci(mean_ci(acc['max_queue']), 1)} |"
@@ -445,6 +566,7 @@ SECTION_KEYS = {
     "Queue growth of the slowest": "queue-theory",
     "Timing measured": "timing",
     "Simulator against real runs": "sim-vs-real",
+    "Same-instant races": "races",
     "Real run and simulation of the same seed": "same-seed",
     "Own experiment: drift": "ratio-sim",
     "Effect of timing": "delay",
@@ -499,8 +621,10 @@ def main() -> int:
                          "Written by `python docs/make_notebook_figures.py` (see its docstring).", ""]
     if a.four:
         four_experiments(a.four, a.out, tables)
+        queue_figure(a.four, a.out)
         queue_theory_table(a.four, tables)
         timing_table(a.four, tables)
+        race_table(a.four, tables)
         sim_vs_real(a.four, a.out, tables)
         save_data(a.four, "real-four", a.out)
     timing_sensitivity(tables)
