@@ -4,12 +4,12 @@ Why a simulator at all: a real run of one minute takes one minute; exploring how
 drift and queues depend on the rates and the dice needs hundreds of runs. The simulator
 runs the very same ``lclock.model.Machine`` (not a copy) on the same absolute-deadline
 schedule as the real runtime, but time is a number in a heap, not a wall clock, so an hour
-of model time takes about a second and the same seed always gives the same bytes.
+of model time takes a fraction of a second and the same seed always gives the same bytes.
 
 What is modelled, and what is not:
 
 - ticks: machine i's tick k is due at ``(k - 1) / rate`` (SPEC 1.3), k = 1..ceil(rate*T)
-  as in the real worker; a virtual tick is never late.
+  as in the real worker (when it runs: see scheduling below).
 - the network: every message of a send event gets its own delay from a seeded generator
   (constant, uniform on 0..2*mean, or exponential), and channels are FIFO like a socket:
   a message never overtakes an earlier one on the same channel i->j.
