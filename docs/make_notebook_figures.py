@@ -1,19 +1,22 @@
 #!/usr/bin/env python3
 """Every figure and table of NOTEBOOK.md, from the experiment folders named on the command line.
 
-    # the data (real runs: about 21 + 16 minutes)
+    # the data (real runs: about 21 + 16 + 4 minutes)
     lclock experiment --all --trials 5 --duration 60 --seed 1000 --output RUNS/real-four
-    lclock experiment --settings docs/notebook-settings.toml --all --trials 3 \
-        --duration 60 --seed 2000 --output RUNS/own-real
+    lclock experiment --settings docs/notebook-settings.toml ratio2-1-2 ratio2-5-10 \
+        diff1-5-6 sat-1-4 sat-2-8 --trials 3 --duration 60 --seed 2000 --output RUNS/own-real
+    lclock experiment --settings docs/notebook-settings.toml ten-1-6 ten-5-6 --trials 2 \
+        --duration 60 --seed 3000 --output RUNS/ten-real
     # the figures (docs/*.png), the tables (docs/notebook-tables.md) and docs/data/*.json
-    python docs/make_notebook_figures.py --four RUNS/real-four --own RUNS/own-real
+    python docs/make_notebook_figures.py --four RUNS/real-four --own RUNS/own-real \
+        --ten RUNS/ten-real
 
 It also rewrites every table of NOTEBOOK.md that sits between ``<!-- table:KEY -->`` and
 ``<!-- /table:KEY -->`` (``--no-update-notebook`` to leave it alone), so the notebook's
 tables are always the ones these runs give. Simulations made here are deterministic (fixed
 seeds), so the simulated numbers come out the same on every machine; the real ones come
 from the folders given. The summaries of the real experiments are copied to docs/data/ so
-the tables can be checked without the runs. About 30 s.
+the tables can be checked without the runs. About 40 s.
 """
 
 from __future__ import annotations
@@ -536,13 +539,79 @@ def own_real(own: Path, tables: list[str]) -> None:
         out = Path(tmp) / "own-sim"
         subprocess.run(
             [sys.executable, "-m", "lclock", "experiment", "--settings",
-             str(HERE / "notebook-settings.toml"), "--all", "--sim", "--trials",
+             str(HERE / "notebook-settings.toml"), *meta["names"], "--sim", "--trials",
              str(max(meta["trials"].values())), "--duration", "60", "--seed",
              str(meta["base_seed"]), "--output", str(out), "--quiet", "--no-plots"],
             check=True, cwd=HERE.parent,
         )  # fmt: skip
         own_table(orjson.loads((out / "summary.json").read_bytes()),
                   "## Own experiment, the same trials simulated\n", tables)
+
+
+def critical_ratio(n: int, sides: int = 10) -> float:
+    """The fast/slow rate ratio above which one slow machine among n - 1 equally fast ones
+    saturates (its arrival rate exceeds its tick rate).
+
+    Exact for the model: with the slow machine saturated (it never rolls), the fast ones
+    roll at rates d solving d = r - K_ff^T d (K[i, j] = the share of i's rolls that reach j),
+    and the slow one receives lambda = sum_j K[j, slow] d_j, which is proportional to the
+    fast rate. (The fixed-point iteration of ``lclock analyze`` does not converge when the
+    fan-out (n + 1) / sides is large, so it is not used here.)
+    """
+    from lclock.analysis.analyze import peer_faces
+
+    k = peer_faces(n) / sides
+    fast = np.arange(1, n)
+    kff = k[np.ix_(fast, fast)]
+    d = np.linalg.solve(np.eye(n - 1) + kff.T, np.ones(n - 1))
+    lam_slow = float(d @ k[fast, 0])
+    return 1.0 / lam_slow
+
+
+def many_machines(ten: Path | None, tables: list[str]) -> None:
+    """What more machines change: the critical ratio, and simulated (and real) runs."""
+    from lclock.analysis.analyze import analyze_run
+
+    tables.append("## Many machines: the critical ratio\n")
+    tables.append("| machines | critical ratio, 10-sided die | critical ratio, 5-sided die |")
+    tables.append("|---|---|---|")
+    for n in (2, 3, 5, 10, 20, 64):
+        tables.append(f"| {n} | {critical_ratio(n):.2f} | {critical_ratio(n, 5):.2f} |")
+    tables.append("")
+
+    def row(label: str, run_dirs: list[Path]) -> str:
+        sat, spread, maxq, recv = [], [], [], []
+        for rd in run_dirs:
+            a = analyze_run(rd)
+            ms = a["machines"]
+            sat.append(sum(1 for m in ms if (m["queue"]["growth_per_s"] or 0) > 0.05) / len(ms))
+            spread.append(a["drift"]["mean"])
+            maxq.append(max(m["queue"]["max"] for m in ms))
+            recv.append(statistics.mean(m["mix"]["receive_fraction"] for m in ms))
+        return (f"| {label} | {len(run_dirs)} | {fmt_ci(mean_ci(sat))} | {fmt_ci(mean_ci(recv))} | "
+                f"{fmt_ci(mean_ci(spread), 1)} | {fmt_ci(mean_ci(maxq), 1)} |")
+
+    tables.append("## Many machines: simulated and real runs of 60 s\n")
+    tables.append("| runs | trials | share of machines whose queue grows (> 0.05 msg/s) | "
+                  "share of ticks that are receives | mean spread | longest queue |")
+    tables.append("|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for n, lo, hi in ((3, 1, 6), (10, 1, 6), (10, 5, 6), (64, 1, 6), (64, 5, 6)):
+            dirs = []
+            for seed in range(5):
+                st = validate({"machines": n, "rate_min": lo, "rate_max": hi, "duration": 60.0,
+                               "seed": 3000 + seed, "vector_clocks": n <= 10}, {})  # fmt: skip
+                rd, _, _ = run_sim(st, NetworkSettings(), Path(tmp) / f"{n}-{lo}")
+                dirs.append(rd)
+            tables.append(row(f"sim: {n} machines, rates {lo}..{hi}", dirs))
+    if ten is not None:
+        summary = orjson.loads((ten / "summary.json").read_bytes())
+        for e in summary["experiments"]:
+            dirs = [ten / r["run_dir"] for r in e["runs"] if r["status"] == "completed"]
+            st = e["settings"]
+            tables.append(row(f"real: {st['machines']} machines, rates "
+                              f"{st['rate_min']}..{st['rate_max']}", dirs))  # fmt: skip
+    tables.append("")
 
 
 def own_table(summary: dict[str, Any], title: str, tables: list[str]) -> None:
@@ -572,6 +641,8 @@ SECTION_KEYS = {
     "Effect of timing": "delay",
     "Own experiment, real runs": "own-real",
     "Own experiment, the same trials simulated": "own-sim",
+    "Many machines: the critical ratio": "critical",
+    "Many machines: simulated and real": "many",
 }
 
 
@@ -613,6 +684,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--four", type=Path, help="experiment folder of the four experiments (real)")
     ap.add_argument("--own", type=Path, help="experiment folder of docs/notebook-settings.toml")
+    ap.add_argument("--ten", type=Path, help="experiment folder of ten-1-6 and ten-5-6 (real)")
     ap.add_argument("--out", type=Path, default=HERE)
     ap.add_argument("--no-update-notebook", dest="update_notebook", action="store_false",
                     help="do not rewrite the tables between the markers of NOTEBOOK.md")
@@ -632,6 +704,9 @@ def main() -> int:
     if a.own:
         own_real(a.own, tables)
         save_data(a.own, "own-real", a.out)
+    many_machines(a.ten, tables)
+    if a.ten:
+        save_data(a.ten, "ten-real", a.out)
     (a.out / "notebook-tables.md").write_text("\n".join(tables) + "\n", encoding="utf-8")
     print("\n".join(tables))
     notebook = HERE.parent / "NOTEBOOK.md"
