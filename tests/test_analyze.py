@@ -194,3 +194,21 @@ def test_byte_reader_agrees_with_orjson(tmp_path: Path, monkeypatch: pytest.Monk
         a = L.load_run(SAMPLE)
         monkeypatch.setattr(L, "USE_FASTPARSE", True)
         _same_runs(a, L.load_run(SAMPLE))
+
+
+@pytest.mark.parametrize(
+    ("rates", "sides"),
+    [([1, 3, 6], 10), ([10] * 64, 10), ([1] * 20, 5), (list(range(1, 21)), 5), ([1, 2, 3, 4, 5, 6], 3)],
+)
+def test_theory_is_the_fixed_point_for_many_machines(rates: list[int], sides: int) -> None:
+    """d = max(0, r - d K) must hold; a half-damped iteration oscillated for large N."""
+    import numpy as np
+
+    from lclock.analysis.analyze import peer_faces, theory
+
+    lam, d = theory(rates, sides)
+    k = peer_faces(len(rates)) / sides
+    r = np.asarray(rates, dtype=float)
+    assert np.max(np.abs(d - np.maximum(0.0, r - d @ k))) < 1e-9
+    assert np.allclose(lam, d @ k)
+    assert (d >= 0).all()

@@ -95,18 +95,25 @@ def peer_faces(n: int) -> np.ndarray:
 
 
 def theory(rates: list[float], sides: int) -> tuple[np.ndarray, np.ndarray]:
-    """Arrival rates and dice-tick rates per machine, by damped fixed-point iteration."""
+    """Arrival rates and dice-tick rates per machine: the fixed point d = max(0, r - d K).
+
+    A machine rolls the die only on a tick with an empty queue: d_i = r_i - lambda_i while
+    it keeps up, 0 once arrivals lambda_i = (d K)_i reach its rate. K is symmetric with a
+    spectral radius rho that grows with N (every broadcast reaches every peer), so a plain
+    or half-damped iteration oscillates for many machines; the projected iteration with
+    step 1 / (1 + rho) is a contraction here (K's eigenvalues are above -1).
+    """
     r = np.asarray(rates, dtype=float)
     k = peer_faces(len(r)) / sides
+    rho = float(np.max(np.abs(k).sum(axis=1))) if len(r) else 0.0
+    step = 1.0 / (1.0 + rho)
     d = r.copy()
-    lam = d @ k
-    for _ in range(2000):
-        lam = d @ k
-        new = np.maximum(0.0, r - lam)
-        if np.max(np.abs(new - d)) < 1e-12:
+    for _ in range(100_000):
+        new = np.maximum(0.0, r - d @ k)
+        if np.max(np.abs(new - d), initial=0.0) < 1e-12:
             d = new
             break
-        d = 0.5 * d + 0.5 * new
+        d = d + step * (new - d)
     lam = d @ k
     return lam, d
 
