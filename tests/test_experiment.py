@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import os
 import subprocess
@@ -310,9 +309,6 @@ def test_summary_survives_a_failed_trial(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    importlib.util.find_spec("lclock.runtime.launcher") is None, reason="no real launcher yet"
-)
 def test_real_experiment_short(tmp_path: Path) -> None:
     """Two real trials of 2 s through the real launcher."""
     out = tmp_path / "exp"
@@ -328,9 +324,6 @@ def test_real_experiment_short(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    importlib.util.find_spec("lclock.runtime.launcher") is None, reason="no real launcher yet"
-)
 @pytest.mark.parametrize("sig, code", [(2, 130), (15, 143)])
 def test_real_experiment_stops_on_a_signal(tmp_path: Path, sig: int, code: int) -> None:
     """Ctrl-C (or SIGTERM) during a real trial: the launcher stops gracefully, the trial is

@@ -32,6 +32,7 @@ import psutil
 
 from lclock.logfmt import format_ts
 from lclock.model import draw_rate, machine_rng
+from lclock.options import add_run_options, run_flags
 from lclock.runfolder import base_run_json, machine_log_path, new_run_id, write_run_json
 from lclock.runtime.console import Console
 from lclock.runtime.transport import socketpair_mesh
@@ -52,31 +53,6 @@ _BLOCK = {signal.SIGINT, signal.SIGTERM}
 
 
 # -- command line -------------------------------------------------------------------------
-
-
-def _int_list(text: str) -> tuple[int, ...]:
-    try:
-        values = tuple(int(x) for x in text.split(",") if x.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated integers such as 1,3,6 (got {text!r})"
-        ) from None
-    return values
-
-
-def add_run_options(p: argparse.ArgumentParser) -> None:
-    """The options every command that runs the model shares (run, sim, vm)."""
-    p.add_argument("--duration", type=float, metavar="SECONDS", help="length of the run (default 60)")
-    p.add_argument("--machines", type=int, metavar="N", help="number of machines, 2..128 (default 3)")
-    p.add_argument("--seed", type=int, metavar="INT", help="seed of the random choices (default: random, recorded)")
-    p.add_argument("--rates", type=_int_list, metavar="R1,R2,...", help="fix each machine's ticks per second, e.g. 1,3,6")
-    p.add_argument("--rate-min", type=int, metavar="R", help="smallest drawn rate (default 1)")
-    p.add_argument("--rate-max", type=int, metavar="R", help="largest drawn rate (default 6)")
-    p.add_argument("--dice-sides", type=int, metavar="K", help="sides of the die; 1-3 send, others internal (default 10)")
-    p.add_argument("--no-vector-clocks", dest="vector_clocks", action="store_const", const=False, default=None, help="do not keep vector clocks (for large N)")
-    p.add_argument("--settings", metavar="PATH", help="settings file (default ./settings.toml if present)")
-    p.add_argument("--output", metavar="DIR", help="folder for run folders (default ./output)")
-    p.add_argument("--quiet", action="store_const", const=True, default=None, help="print nothing while running")
 
 
 RUN_EPILOG = """\
@@ -103,15 +79,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-report", dest="report", action="store_const", const=False, default=None, help="do not write report.html at the end")
 
 
-RUN_FLAGS = ("duration", "machines", "seed", "rates", "rate_min", "rate_max", "dice_sides",
-             "vector_clocks", "output", "quiet", "transport", "report")
-
-
 def settings_from_args(args: argparse.Namespace) -> RunSettings:
     """Resolve defaults < settings file < flags; raises SettingsError naming the culprit."""
-    file = load_settings_file(args.settings)
-    flags = {k: getattr(args, k, None) for k in RUN_FLAGS}
-    return resolve(file, flags)
+    return resolve(load_settings_file(args.settings), run_flags(args))
 
 
 def main(args: argparse.Namespace) -> int:

@@ -13,37 +13,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from lclock.options import add_run_options, run_flags
 from lclock.settings import SettingsError, check_output_dir, load_settings_file, resolve
 from lclock.sim.engine import DELAY_MODELS, MachineResult, Terminated, resolve_network, run_sim
-
-
-def parse_rates(text: str) -> tuple[int, ...]:
-    """``1,3,6`` -> (1, 3, 6); the range is checked with the other settings."""
-    try:
-        return tuple(int(x) for x in text.split(",") if x.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"must be integers separated by commas, like 1,3,6 (got {text!r})"
-        ) from None
-
-
-def add_run_options(parser: argparse.ArgumentParser) -> None:
-    """The options shared with ``lclock run`` (SPEC section 2)."""
-    parser.add_argument("--duration", type=float, metavar="SECONDS", help="length of the run")
-    parser.add_argument("--machines", type=int, metavar="N", help="number of machines")
-    parser.add_argument("--seed", type=int, metavar="INT", help="seed of the random choices")
-    parser.add_argument("--rates", type=parse_rates, metavar="1,3,6", help="fix every rate")
-    parser.add_argument("--rate-min", type=int, metavar="R", help="lowest drawn rate")
-    parser.add_argument("--rate-max", type=int, metavar="R", help="highest drawn rate")
-    parser.add_argument("--dice-sides", type=int, metavar="S", help="sides of the die")
-    parser.add_argument(
-        "--no-vector-clocks", action="store_true", help="do not keep vector clocks (for large N)"
-    )
-    parser.add_argument(
-        "--settings", metavar="PATH", help="settings file (default: ./settings.toml if present)"
-    )
-    parser.add_argument("--output", metavar="DIR", help="folder of run folders (default: output)")
-    parser.add_argument("--quiet", action="store_true", default=None, help="print nothing")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -73,21 +45,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="accepted as in lclock run; sim never writes a report (use lclock report)",
     )
-
-
-def run_flags(args: argparse.Namespace) -> dict[str, Any]:
-    return {
-        "duration": args.duration,
-        "machines": args.machines,
-        "seed": args.seed,
-        "rates": args.rates,
-        "rate_min": args.rate_min,
-        "rate_max": args.rate_max,
-        "dice_sides": args.dice_sides,
-        "output": args.output,
-        "quiet": args.quiet,
-        "vector_clocks": False if args.no_vector_clocks else None,
-    }
 
 
 def print_summary(run_dir: Path, results: list[MachineResult], out: Any = None) -> None:

@@ -43,8 +43,8 @@ import orjson
 
 from lclock.logfmt import format_ts
 from lclock.model import draw_rate, machine_rng
+from lclock.options import RUN_FLAGS, add_run_options
 from lclock.runfolder import base_run_json, machine_log_path, new_run_id, write_run_json
-from lclock.runtime.launcher import RUN_FLAGS, add_run_options
 from lclock.settings import (
     RunSettings,
     SettingsError,
