@@ -25,6 +25,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
+from _common import cpu_model  # noqa: E402 - bench/ is on sys.path when run as a script
+
 WRAPPER = """
 import resource, subprocess, sys, time
 t = time.perf_counter()
@@ -42,16 +44,6 @@ def timed(cmd: list[str]) -> tuple[float, int]:
     if int(rc) != 0:
         raise SystemExit(f"{' '.join(cmd)} exited {rc}")
     return float(wall), int(rss)
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main() -> int:

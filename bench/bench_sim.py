@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import cpu_model  # noqa: E402 - bench/ is on sys.path when run as a script
+
 REPO = Path(__file__).resolve().parent.parent
 
 CASES = [
@@ -35,16 +37,6 @@ CASES = [
     ("experiment: baseline, --sim, 5 trials of 60 s",
      ["experiment", "baseline", "--sim", "--trials", "5", "--seed", "1", "--quiet"], 2.0),
 ]  # fmt: skip
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def time_once(args: list[str], out: Path) -> float:
