@@ -5,7 +5,7 @@ import sys
 
 if __name__ == "__main__":
     try:
-        from lclock.cli import main
+        from lclock.cli import entry
     except KeyboardInterrupt:  # Ctrl-C while still importing: nothing was created yet
         sys.exit(130)
-    sys.exit(main(["run", *sys.argv[1:]], prog="launcher.py"))
+    sys.exit(entry(["run", *sys.argv[1:]], prog="launcher.py"))

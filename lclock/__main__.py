@@ -2,6 +2,6 @@
 
 import sys
 
-from lclock.cli import main
+from lclock.cli import entry
 
-sys.exit(main())
+sys.exit(entry())

@@ -56,6 +56,22 @@ def _available() -> dict[str, tuple[str, str]]:
     return out
 
 
+def entry(argv: list[str] | None = None, prog: str | None = None) -> int:
+    """The program's entry point (console script, ``python -m lclock``, launcher.py).
+
+    After a command that owns processes is done, Ctrl-C and SIGTERM are ignored for the
+    last milliseconds of the interpreter's exit: at finalization CPython puts SIGINT back
+    to its default action, and a late second Ctrl-C would end the process by the signal
+    instead of with the status the command returned.
+    """
+    code = main(argv, prog)
+    chosen = next((a for a in (sys.argv[1:] if argv is None else argv) if not a.startswith("-")), None)
+    if chosen in OWNS_PROCESSES:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    return code
+
+
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     """Run one subcommand; Ctrl-C before a command has its own handlers exits 130 quietly."""
     try:

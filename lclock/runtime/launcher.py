@@ -168,10 +168,18 @@ class Launcher:
         r.setblocking(False)
         w.setblocking(False)
         self._wake_w = w
-        signal.set_wakeup_fd(w.fileno(), warn_on_full_buffer=False)
-        signal.signal(signal.SIGINT, self._on_signal)
-        signal.signal(signal.SIGTERM, self._on_signal)
+        self._old_wakeup = signal.set_wakeup_fd(w.fileno(), warn_on_full_buffer=False)
+        self._old_handlers = {
+            sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)
+        }
         return r
+
+    def _restore_signals(self) -> None:
+        """Back to the caller's handlers (the command line's: they only record), not to
+        Python's default, so a Ctrl-C while the interpreter exits is no traceback."""
+        signal.set_wakeup_fd(self._old_wakeup)
+        for sig, old in self._old_handlers.items():
+            signal.signal(sig, old if old is not None else signal.SIG_DFL)
 
     def _handle_signals(self) -> None:
         while self.signals:
@@ -262,12 +270,28 @@ class Launcher:
             if self.cause is None:
                 self._start_workers()
             self._loop(wake_r)
+        except BaseException as exc:  # a bug of ours: never leave run.json saying 'running'
+            self.cause, self.failure = "failed", f"launcher error: {exc!r}"
+            raise
         finally:
             self._kill_all_if_any_left()
-            signal.set_wakeup_fd(-1)
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        return self._finish()
+            # Our handlers stay until run.json is final: a late Ctrl-C is only recorded.
+            try:
+                status, code = self._write_final()
+            finally:
+                self._restore_signals()
+        # The run is over and recorded; Ctrl-C during the report just ends the report.
+        if status == "completed" and self.s.report:
+            old = signal.signal(signal.SIGINT, signal.default_int_handler)
+            try:
+                self._report()
+            except KeyboardInterrupt:
+                sys.stderr.write("lclock: report interrupted (the run itself is complete)\n")
+                code = EXIT_CODES["sigint"]
+            finally:
+                signal.signal(signal.SIGINT, old)
+        self.console.line(f"run folder: {self.run_dir}")
+        return code
 
     def _start_workers(self) -> None:
         ctx = _context()
@@ -469,7 +493,8 @@ class Launcher:
             out.update(slot.done)
         return out
 
-    def _finish(self) -> int:
+    def _write_final(self) -> tuple[str, int]:
+        """Complete run.json and print the table; returns (status, exit code)."""
         cause = self.cause or "completed"
         status = {"completed": "completed", "failed": "failed"}.get(cause, "interrupted")
         code = EXIT_CODES[cause]
@@ -490,12 +515,9 @@ class Launcher:
         self.console.summary(
             [{"id": s.id, "rate": s.rate, **(s.done or {"ticks": s.status.get("ticks", "-")})} for s in self.slots]
         )
-        if status == "completed" and self.s.report:
-            self._report()
-        self.console.line(f"run folder: {self.run_dir}")
         if status == "failed" or (status != "completed" and not self.s.quiet):
             sys.stderr.write(f"lclock: run {status}: {reason}\n")
-        return code
+        return status, code
 
     def _report(self) -> None:
         try:
