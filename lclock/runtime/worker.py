@@ -266,7 +266,7 @@ class Worker:
         if cfg.tcp is not None:
             socks = cfg.tcp.connect(self)
             if socks is None:
-                return self.finish_without_ticks()
+                return self.graceful_stop()  # no ticks: stop before the start
             self.extra = cfg.tcp.extra_fds(self)
         self.channels = {p: PeerChannel(p, _low_fd_socket(s)) for p, s in socks.items()}
         self.send_ctrl({"t": "ready", "pid": os.getpid()})
@@ -279,13 +279,10 @@ class Worker:
                 break
             go = self.poll_io(min(left, 1.0))
         if go is None:
-            return self.finish_without_ticks()
+            return self.graceful_stop()  # no ticks: stop before the start
         t0_wall = float(go["t0"])
         self.log.info("connected", peers=sorted(self.channels), t0=format_ts(t0_wall), t0_epoch=t0_wall)
         self.tick_loop(t0_wall)
-        return self.graceful_stop()
-
-    def finish_without_ticks(self) -> int:
         return self.graceful_stop()
 
     def tick_loop(self, t0_wall: float) -> None:
