@@ -363,3 +363,19 @@ def test_real_experiment_stops_on_a_signal(tmp_path: Path, sig: int, code: int) 
     meta = orjson.loads((out / run["run_dir"] / "run.json").read_bytes())
     assert meta["status"] == "interrupted"
     assert (out / "summary.md").is_file()
+
+
+def test_comparison_figure_with_a_negative_mean_drift(tmp_path: Path) -> None:
+    """A slow machine can be ahead of the fastest on average: the plot must not crash
+    (matplotlib refuses negative error bars) nor hide the negative bar."""
+    from lclock.experiment.report import comparison_figure
+
+    def ci(m: float, h: float) -> dict[str, float | int]:
+        return {"n": 5, "mean": m, "sd": 1.0, "lo": m - h, "hi": m + h, "half": h}
+
+    role = {k: ci(1.5, 0.3) for k in ("mean_jump", "max_jump", "max_queue")}
+    role["drift_mean"] = ci(-0.4, 0.6)
+    summary = {"experiments": [{"name": "x", "slowest": role, "fastest": role, "runs": [],
+                                "completed": 5}]}
+    out = comparison_figure(summary, tmp_path / "c.png")
+    assert out.exists() and out.stat().st_size > 1000

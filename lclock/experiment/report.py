@@ -124,12 +124,17 @@ def comparison_figure(summary: dict[str, Any], path: Path, title: str | None = N
     colors = {"slowest": "#d95f02", "fastest": "#1b9e77"}
     width = 0.38
     for ax, metric in zip(axes.flat, metrics, strict=True):
+        negative = False
         for j, role in enumerate(("slowest", "fastest")):
             xs = [i + (j - 0.5) * width for i in range(len(exps))]
             means = [e[role][metric]["mean"] or 0 for e in exps]
             halves = [e[role][metric]["half"] or 0 for e in exps]
-            # None of these metrics can be negative: clip the interval's lower end at 0.
-            errs = [[min(h, m) for h, m in zip(halves, means, strict=True)], halves]
+            # Clip the interval's lower end at 0 for a positive mean (counts and sizes), but
+            # a mean drift can be negative (the slowest machine ahead of the fastest, as
+            # a queue-free slow machine can be between its peers' messages).
+            errs = [[min(h, m) if m >= 0 else h for h, m in zip(halves, means, strict=True)],
+                    halves]
+            negative |= any(m < 0 for m in means)
             ax.bar(xs, means, width, yerr=errs, capsize=3, color=colors[role], alpha=0.75,
                    label=f"{role} machine")
             for x, e in zip(xs, exps, strict=True):
@@ -144,7 +149,8 @@ def comparison_figure(summary: dict[str, Any], path: Path, title: str | None = N
         if metric in ("max_queue", "drift_mean") and _spans_decades(exps, metric):
             ax.set_yscale("symlog", linthresh=1)
             ax.set_ylabel(UNITS[metric] + " (log above 1)", fontsize=8)
-        ax.set_ylim(bottom=0)
+        if not negative:
+            ax.set_ylim(bottom=0)
     axes.flat[0].legend(fontsize=8, loc="upper right")
     n = max((e["completed"] for e in exps), default=0)
     fig.suptitle(
