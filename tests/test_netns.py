@@ -75,18 +75,25 @@ def three_hosts() -> Iterator[tuple[list[str], list[str]]]:
             subprocess.run(["ip", "link", "del", link], capture_output=True, timeout=20)
 
 
+def start_vms(stack: ExitStack, names: list[str], cfg: Path, outs: list[Path],
+              cwd: Path) -> list[subprocess.Popen]:
+    """One ``lclock vm`` per namespace, each in its own session, killed on the way out."""
+    procs = []
+    for i, ns in enumerate(names, 1):
+        cmd = ["ip", "netns", "exec", ns, sys.executable, "-m", "lclock", "vm",
+               "--machine-id", str(i), "--settings", str(cfg),
+               "--output", str(outs[i - 1]), "--wait", "30"]
+        procs.append(stack.enter_context(started(cmd, cwd)))
+    return procs
+
+
 def test_three_vms_in_three_namespaces(tmp_path: Path) -> None:
     with three_hosts() as (names, addrs):
         cfg = write_cluster(tmp_path / "cluster.toml", [7401, 7402, 7403], hosts=addrs,
                             rates=[20, 50, 100], duration=2)
         outs = [tmp_path / f"host{i}" for i in (1, 2, 3)]
         with ExitStack() as stack:
-            procs = []
-            for i, ns in enumerate(names, 1):
-                cmd = ["ip", "netns", "exec", ns, sys.executable, "-m", "lclock", "vm",
-                       "--machine-id", str(i), "--settings", str(cfg),
-                       "--output", str(outs[i - 1]), "--wait", "30"]
-                procs.append(stack.enter_context(started(cmd, tmp_path)))
+            procs = start_vms(stack, names, cfg, outs, tmp_path)
             results = []
             for p in procs:
                 _, err = p.communicate(timeout=60)
@@ -118,12 +125,7 @@ def test_a_cut_link_is_noticed_and_every_vm_stops(tmp_path: Path) -> None:
                             rates=[20, 20, 20], duration=60)
         outs = [tmp_path / f"host{i}" for i in (1, 2, 3)]
         with ExitStack() as stack:
-            procs = []
-            for i, ns in enumerate(names, 1):
-                cmd = ["ip", "netns", "exec", ns, sys.executable, "-m", "lclock", "vm",
-                       "--machine-id", str(i), "--settings", str(cfg),
-                       "--output", str(outs[i - 1]), "--wait", "30"]
-                procs.append(stack.enter_context(started(cmd, tmp_path)))
+            procs = start_vms(stack, names, cfg, outs, tmp_path)
             assert wait_for_run_line(outs[1], "connected", 30, machine=2) is not None
             time.sleep(1.0)
             ip("link", "set", f"lcv{names[1].split('-')[1]}2", "down", ns=names[1])

@@ -301,17 +301,22 @@ class Worker:
         # Spin at most 1% of the tick period, so polling never costs more than 1% of a core.
         spin = min(cfg.spin, 0.01 / rate)
         done = 0
+        polled = False  # the sockets were read since the last tick
         while done < total and self.stop_reason is None:
             due = t0 + done / rate
             now = mono()
             if now < due:
                 wait = due - now - spin
                 self.poll_io(wait if wait > 0 else 0.0)
+                polled = True
                 continue
-            # Late or on time: run the tick now, but first take in what has arrived.
-            self.poll_io(0.0)
-            if self.stop_reason is not None:
-                break
+            # Late or on time: run the tick now, after taking in what has arrived (unless
+            # the wait that just ended did that: one select per tick, not two).
+            if not polled:
+                self.poll_io(0.0)
+                if self.stop_reason is not None:
+                    break
+            polled = False
             if len(lateness) < MAX_SAMPLES:
                 lateness.append(now - due)
             step = machine.step(queue)
