@@ -76,6 +76,21 @@ def draw_rate(rng: random.Random, rate_min: int, rate_max: int) -> int:
     return rng.randint(rate_min, rate_max)
 
 
+def machine_setup(
+    seed: int, machine_id: int, rate_min: int, rate_max: int, rates: tuple[int, ...] | None
+) -> tuple[int, random.Random]:
+    """The machine's rate and its generator, positioned for the first dice roll.
+
+    The rate is always drawn first, with the real range, even when ``rates`` fixes it:
+    ``randint`` consumes a varying amount of the stream depending on its range, so any
+    other draw would shift every later dice roll. Every driver (real, TCP, simulated)
+    and the checker's replay go through here, so a seed gives one dice sequence.
+    """
+    rng = machine_rng(seed, machine_id)
+    drawn = draw_rate(rng, rate_min, rate_max)
+    return (rates[machine_id - 1] if rates else drawn), rng
+
+
 def ring_peers(machine_id: int, n: int) -> tuple[int, int]:
     """Peer A (next in ring order) and peer B (previous), ids 1..n."""
     a = machine_id % n + 1

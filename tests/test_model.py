@@ -35,6 +35,7 @@ from lclock.model import (
     Step,
     draw_rate,
     machine_rng,
+    machine_setup,
     ring_peers,
 )
 
@@ -793,3 +794,22 @@ def test_exchange_fixed_scenario() -> None:
     assert b.rng.getstate() == make(2, 3, seed_for_first_roll(10, 2, 3)).rng.getstate()
     s = b.step(qb)  # now the queue is empty: the first roll, 10
     assert (s.event, s.dice, s.lclock, s.vclock) == ("internal", 10, 3, [1, 2, 0])
+
+
+@given(
+    seed=st.integers(0, 2**63 - 1),
+    mid=st.integers(1, 64),
+    lo=st.integers(1, 10_000),
+    span=st.integers(0, 10_000),
+    fixed=st.integers(1, 10_000),
+)
+def test_machine_setup_fixed_rates_keep_the_dice_stream(
+    seed: int, mid: int, lo: int, span: int, fixed: int
+) -> None:
+    """A fixed rate never shifts the generator: the same dice follow as with a drawn rate."""
+    hi = min(lo + span, 10_000)
+    drawn, rng_drawn = machine_setup(seed, mid, lo, hi, None)
+    rate, rng_fixed = machine_setup(seed, mid, lo, hi, tuple([fixed] * mid))
+    assert lo <= drawn <= hi
+    assert rate == fixed
+    assert rng_fixed.getstate() == rng_drawn.getstate()

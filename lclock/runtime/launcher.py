@@ -31,7 +31,7 @@ import orjson
 import psutil
 
 from lclock.logfmt import format_ts
-from lclock.model import draw_rate, machine_rng
+from lclock.model import machine_setup
 from lclock.options import add_run_options, run_flags
 from lclock.runfolder import base_run_json, machine_log_path, new_run_id, write_run_json
 from lclock.runtime.console import Console
@@ -150,9 +150,7 @@ class Launcher:
         self.run_json: dict[str, Any] = {}
 
     def _rate(self, i: int) -> int:
-        rng = machine_rng(self.seed, i)
-        r = draw_rate(rng, self.s.rate_min, self.s.rate_max)
-        return self.s.rates[i - 1] if self.s.rates else r
+        return machine_setup(self.seed, i, self.s.rate_min, self.s.rate_max, self.s.rates)[0]
 
     # -- signals --------------------------------------------------------------------------
 
@@ -315,6 +313,8 @@ class Launcher:
                     duration=self.s.duration,
                     dice_sides=self.s.dice_sides,
                     vector=self.s.vector_clocks,
+                    rate_min=self.s.rate_min,
+                    rate_max=self.s.rate_max,
                     spin=0.001 if n <= 16 else 0.0,  # each spins <= 1% of a core
                     peer_socks=mesh[slot.id] if mesh is not None else {},
                     tcp=tcp_plan.for_machine(slot.id) if tcp_plan is not None else None,

@@ -31,7 +31,7 @@ import orjson
 import structlog
 
 from lclock.logfmt import format_ts
-from lclock.model import Machine, Message, draw_rate, machine_rng
+from lclock.model import Machine, Message, machine_setup
 from lclock.runtime.transport import FrameError, PeerChannel, encode
 
 STATUS_INTERVAL = 0.5
@@ -57,6 +57,10 @@ class WorkerConfig:
     duration: float
     dice_sides: int = 10
     vector: bool = True
+    # The range the rates are drawn from: the draw comes first in the machine's generator
+    # even when the rate is fixed, so the dice that follow depend on it.
+    rate_min: int = 1
+    rate_max: int = 6
     # Wake this long before a tick is due and poll until it is: a sleeping process wakes
     # late on a busy machine (p50 ~0.25 ms, p99 several ms here), a polling one does not.
     # The launcher turns it off for large N, where the polling would add up.
@@ -130,8 +134,7 @@ class Worker:
         self.cfg = cfg
         self.ctrl = _low_fd_connection(ctrl)
         self.log = make_logger(cfg.log_path, cfg.run_id, cfg.machine_id)
-        rng = machine_rng(cfg.seed, cfg.machine_id)
-        draw_rate(rng, 1, 1)  # keep the stream aligned with the launcher's draw
+        _drawn, rng = machine_setup(cfg.seed, cfg.machine_id, cfg.rate_min, cfg.rate_max, None)
         self.machine = Machine(cfg.machine_id, cfg.n, rng, cfg.dice_sides, cfg.vector)
         self.queue: deque[Message] = deque()
         self.max_queue = 0

@@ -44,7 +44,7 @@ from typing import Any, BinaryIO
 import orjson
 
 from lclock.logfmt import dumps, format_ts
-from lclock.model import Machine, Message, draw_rate, machine_rng
+from lclock.model import Machine, Message, machine_setup
 from lclock.runfolder import base_run_json, machine_log_path, write_run_json
 from lclock.settings import RunSettings, SettingsError, SettingsFile
 
@@ -200,11 +200,7 @@ def simulate(
     machines: list[Machine] = []
     rates: list[int] = []
     for i in range(1, n + 1):
-        rng = machine_rng(seed, i)
-        # Always drawn first, even when fixed, so the dice stream is the same either way.
-        rate = draw_rate(rng, settings.rate_min, settings.rate_max)
-        if settings.rates:
-            rate = settings.rates[i - 1]
+        rate, rng = machine_setup(seed, i, settings.rate_min, settings.rate_max, settings.rates)
         rates.append(rate)
         machines.append(Machine(i, n, rng, settings.dice_sides, vector=settings.vector_clocks))
     # The network has its own generator: changing the delay model never changes the dice.

@@ -42,7 +42,7 @@ from typing import Any
 import orjson
 
 from lclock.logfmt import format_ts
-from lclock.model import draw_rate, machine_rng
+from lclock.model import machine_setup
 from lclock.options import RUN_FLAGS, add_run_options
 from lclock.runfolder import base_run_json, machine_log_path, new_run_id, write_run_json
 from lclock.settings import (
@@ -313,13 +313,12 @@ def run_vm(cluster: Cluster, listener: socket.socket, quiet: bool, wait: float) 
 
     def start_info() -> dict[str, Any]:
         seed = s.seed if s.seed is not None else secrets.randbelow(2**31)
-        if s.rates:
-            rates = list(s.rates)
-        else:
-            rates = [draw_rate(machine_rng(seed, i), s.rate_min, s.rate_max) for i in range(1, cluster.n + 1)]
+        rates = [machine_setup(seed, i, s.rate_min, s.rate_max, s.rates)[0]
+                 for i in range(1, cluster.n + 1)]
         t0 = time.time() + START_MARGIN + 0.01 * cluster.n
         return {"run_id": new_run_id(), "t0": t0, "seed": seed, "rates": rates,
-                "duration": s.duration, "dice_sides": s.dice_sides, "vector_clocks": s.vector_clocks}
+                "duration": s.duration, "dice_sides": s.dice_sides,
+                "rate_min": s.rate_min, "rate_max": s.rate_max, "vector_clocks": s.vector_clocks}
 
     # Ctrl-C / SIGTERM while waiting for peers: stop cleanly, nothing half-written.
     stop_r, stop_w = socket.socketpair()
@@ -397,7 +396,9 @@ def run_machine(cluster: Cluster, listener: socket.socket, spec: MeshSpec,
     cfg = WorkerConfig(
         machine_id=me, n=n, run_id=run_id, log_path=str(machine_log_path(run_dir, me)),
         seed=int(start["seed"]), rate=rates[me - 1], duration=duration,
-        dice_sides=settings.dice_sides, vector=settings.vector_clocks, tcp=hooks,
+        dice_sides=settings.dice_sides, vector=settings.vector_clocks,
+        rate_min=int(start.get("rate_min", settings.rate_min)),
+        rate_max=int(start.get("rate_max", settings.rate_max)), tcp=hooks,
     )
     worker = Worker(cfg, worker_end)
     worker.install_signals()
