@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from _common import machine_info  # noqa: E402
 
-from lclock.logfmt import parse_ts  # noqa: E402
+from lclock.core.logline import parse_ts  # noqa: E402
 
 
 def launch(out: Path, *args: str, timeout: float = 600) -> Path:
@@ -73,17 +73,20 @@ def fidelity(duration: float = 60.0) -> None:
         print(f"  worst p99 lateness {worst:.3f} ms (goal <= 2 ms)")
 
 
-def structlog_ceiling(lines: int = 200_000) -> float:
-    """Lines/s a bare loop writes with the worker's structlog set-up, in this process."""
-    from lclock.runtime.worker import make_logger
+def log_ceiling(lines: int = 200_000) -> float:
+    """Lines/s a bare loop of ticks logs the way a worker does (node line, render, one write)."""
+    from lclock.core.logline import render
+    from lclock.core.node import MachinePlan, Node
+    from lclock.logfile import LogFile
 
     with tempfile.TemporaryDirectory() as d:
-        log = make_logger(str(Path(d) / "x.jsonl"), "bench", 1)
-        fields = {"tick": 1, "event": "internal", "lclock": 1, "queue_len": 0, "vclock": [1, 2, 3], "dice": 7}
+        log = LogFile.create(Path(d) / "x.jsonl")
+        node = Node(MachinePlan(1, 3, "bench", 1, duration=1e9, dice_sides=10**6))
         t = time.perf_counter()
-        for i in range(lines):
-            fields["tick"] = i
-            log.info(**fields)
+        for _ in range(lines):
+            line, _step = node.tick(time.time())
+            log.write(render(line))
+        log.close()
         return lines / (time.perf_counter() - t)
 
 
@@ -107,8 +110,8 @@ def keeps_schedule(rd: Path, duration: float) -> tuple[bool, str]:
 
 
 def throughput(duration: float = 10.0, rates: tuple[int, ...] = (2000, 5000, 10000)) -> None:
-    ceiling = structlog_ceiling()
-    print(f"throughput: 3 machines, {duration:g} s each; bare structlog loop ceiling {ceiling:,.0f} lines/s (one process)")
+    ceiling = log_ceiling()
+    print(f"throughput: 3 machines, {duration:g} s each; bare logging loop ceiling {ceiling:,.0f} lines/s (one process)")
     best = 0
     for rate in rates:
         with tempfile.TemporaryDirectory() as d:

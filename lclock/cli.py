@@ -14,6 +14,7 @@ import signal
 import sys
 
 from lclock import __version__
+from lclock.lifecycle import STOP_SIGNALS, StopRequest, install
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -25,19 +26,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "schema": ("lclock.analysis.schema_cmd", "print the JSON Schema of the log lines"),
     "sim": ("lclock.sim.sim_cmd", "run the same model in virtual time, deterministically"),
     "experiment": ("lclock.experiment.experiment_cmd", "run named experiments of several trials"),
-    "vm": ("lclock.tcp.vm_cmd", "run one machine of a TCP cluster (one per host or terminal)"),
-    "merge": ("lclock.tcp.merge_cmd", "merge per-host run folders into one run folder"),
+    "vm": ("lclock.cluster.vm_cmd", "run one machine of a TCP cluster (one per host or terminal)"),
+    "merge": ("lclock.cluster.merge_cmd", "merge per-host run folders into one run folder"),
 }
 
 
-# Commands that own processes: a Ctrl-C while they are still importing is recorded here
-# and handled by their own graceful stop, never a KeyboardInterrupt inside an import.
-OWNS_PROCESSES = ("run", "vm", "experiment")
-EARLY_SIGNALS: list[int] = []
-
-
-def _record_early(signum: int, _frame: object) -> None:
-    EARLY_SIGNALS.append(signum)
+# Commands that run something and stop it gracefully: their stop signals are recorded
+# (lclock.lifecycle) from before their module is imported, so a Ctrl-C while they are still
+# importing is a stop request like any other, never a KeyboardInterrupt inside an import.
+OWNS_PROCESSES = ("run", "vm", "experiment", "sim")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -67,8 +64,8 @@ def entry(argv: list[str] | None = None, prog: str | None = None) -> int:
     code = main(argv, prog)
     chosen = next((a for a in (sys.argv[1:] if argv is None else argv) if not a.startswith("-")), None)
     if chosen in OWNS_PROCESSES:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)
     return code
 
 
@@ -94,9 +91,10 @@ def _main(argv: list[str] | None, prog: str | None) -> int:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     # Only the chosen command's module is imported; the others appear in --help only.
     chosen = next((a for a in argv if not a.startswith("-")), None)
+    stop: StopRequest | None = None
     if chosen in OWNS_PROCESSES:
-        signal.signal(signal.SIGINT, _record_early)
-        signal.signal(signal.SIGTERM, _record_early)
+        stop = StopRequest()
+        install(stop)
     for name, (module, help_) in commands.items():
         p = sub.add_parser(name, help=help_, description=help_[0].upper() + help_[1:] + ".")
         if name == chosen:
@@ -106,6 +104,7 @@ def _main(argv: list[str] | None, prog: str | None) -> int:
     if prog == "launcher.py":
         parser.prog = "launcher.py"
     args = parser.parse_args(argv)
+    args.stop_request = stop
     if args.command is None:
         parser.print_help()
         return 2

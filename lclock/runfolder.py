@@ -1,23 +1,54 @@
-"""The run folder (SPEC section 4): its name, run.json, and the machine log paths.
+"""The run folder (SPEC section 4): its name, its creation, and run.json.
 
-run.json is always replaced atomically (write a temporary file, then rename), so a reader
-never sees half a file, whatever kills the writer.
+Every writer of run folders (the launcher, the simulator, the TCP vm, merge) goes through
+here, so the rules hold everywhere:
+
+- a run folder is created new, never reused: nothing ever writes into (or deletes from) a
+  folder this process did not create;
+- run.json is always replaced atomically (a spare file is written, then renamed), so a
+  reader never sees half a file, whatever kills the writer;
+- run.json must end honest even when the disk fills during the run. A spare file with
+  room for the final run.json is reserved while there is space, so the last write needs no
+  new disk blocks: it is written into the spare and renamed over run.json.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import os
 import platform
 import secrets
+import stat
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
 from lclock import SCHEMA_VERSION, __version__
-from lclock.logfmt import format_ts
+from lclock.core.logline import format_ts
+from lclock.logfile import describe_os_error
+
+RUN_JSON = "run.json"
+SPARE = ".run.json.spare"
+#: run.json is small; anything bigger is not ours (and is not read into memory).
+MAX_RUN_JSON = 16 << 20
+
+
+class RunFolderError(Exception):
+    """The run folder or its run.json cannot be created, written or read; says why."""
+
+
+class RunEnd(NamedTuple):
+    """How a run ended: run.json's status, exit_code and reason."""
+
+    status: str
+    code: int
+    reason: str | None
 
 
 def new_run_id(now: float | None = None) -> str:
@@ -30,19 +61,51 @@ def machine_log_path(run_dir: Path, machine_id: int) -> Path:
     return run_dir / f"machine-{machine_id}.jsonl"
 
 
-def write_run_json(run_dir: Path, data: dict[str, Any]) -> None:
-    path = run_dir / "run.json"
-    tmp = run_dir / f".run.json.{os.getpid()}.tmp"
-    tmp.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE))
-    os.replace(tmp, path)
+def create_run_dir(output: Path, run_id: str, suffix_if_taken: bool = False) -> Path:
+    """Create ``output/run_id`` as a new folder (its parents as needed).
+
+    A folder of that name that exists is never reused: RunFolderError, or with
+    ``suffix_if_taken`` the next free ``run_id-2``, ``run_id-3``, ...
+    """
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunFolderError(f"cannot create {output}: {describe_os_error(exc)}") from None
+    for k in range(1, 10_000):
+        name = run_id if k == 1 else f"{run_id}-{k}"
+        path = output / name
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            if not suffix_if_taken:
+                raise RunFolderError(
+                    f"{path} exists already; lclock never writes into a run folder it did "
+                    "not create (choose another run id, or remove it)"
+                ) from None
+        except OSError as exc:
+            raise RunFolderError(f"cannot create {path}: {describe_os_error(exc)}") from None
+    raise RunFolderError(f"{output}: too many run folders named {run_id}")
 
 
-def read_run_json(run_dir: Path) -> dict[str, Any]:
-    return orjson.loads((run_dir / "run.json").read_bytes())
+def remove_new_run_dir(run_dir: Path) -> None:
+    """Remove a run folder this process created a moment ago and could not start.
+
+    Only what lclock puts in a run folder is removed, then the folder if it is empty:
+    a run that could not start leaves nothing behind, and nothing else is ever deleted.
+    """
+    for name in (RUN_JSON, SPARE):
+        with contextlib.suppress(OSError):
+            (run_dir / name).unlink()
+    for log in run_dir.glob("machine-*.jsonl"):
+        with contextlib.suppress(OSError):
+            log.unlink()
+    with contextlib.suppress(OSError):
+        run_dir.rmdir()
 
 
 def base_run_json(run_id: str, seed: int, settings: dict[str, Any], started: float) -> dict[str, Any]:
-    """The fields every writer of a run folder (launcher, simulator, merge) fills the same way."""
+    """The fields every writer of a run folder (launcher, simulator, vm, merge) fills the same way."""
     return {
         "schema": SCHEMA_VERSION,
         "run_id": run_id,
@@ -59,3 +122,139 @@ def base_run_json(run_id: str, seed: int, settings: dict[str, Any], started: flo
         "platform": platform.platform(),
         "lclock_version": __version__,
     }
+
+
+def _encode(data: dict[str, Any]) -> bytes:
+    try:
+        return orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
+    except TypeError:  # integers beyond 64 bits from a foreign run: never lose run.json
+        import json
+
+        return (json.dumps(data, indent=2, default=str) + "\n").encode()
+
+
+def _spare_size(body: bytes) -> int:
+    """Room for the final run.json: it grows by each machine's end figures."""
+    return max(64 << 10, 4 * len(body))
+
+
+def write_run_json(run_dir: Path, data: dict[str, Any], reserve_next: bool = False) -> None:
+    """Replace run.json atomically; raises RunFolderError (and leaves no part file).
+
+    The bytes go into the spare file reserved by the previous write, if there is one, so
+    that a full disk cannot stop the last write. With ``reserve_next`` (a run that is not
+    over yet) a new spare is reserved afterwards for the next write.
+    """
+    body = _encode(data)
+    spare = run_dir / SPARE
+    try:
+        _write_into(spare, body)
+        os.replace(spare, run_dir / RUN_JSON)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            spare.unlink()
+        raise RunFolderError(
+            f"cannot write {run_dir / RUN_JSON}: {describe_os_error(exc)}"
+        ) from None
+    if reserve_next:
+        reserve_spare(run_dir, _spare_size(body))
+
+
+def _write_into(path: Path, body: bytes) -> None:
+    """Write ``body`` into path from offset 0 (reusing its blocks), cut it there, sync."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
+    try:
+        view = memoryview(body)
+        done = 0
+        while done < len(view):
+            done += os.pwrite(fd, view[done:], done)
+        os.ftruncate(fd, len(body))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def reserve_spare(run_dir: Path, size: int) -> bool:
+    """Reserve disk blocks for the next run.json (best effort: False when there is no room)."""
+    spare = run_dir / SPARE
+    try:
+        fd = os.open(spare, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
+    except OSError:
+        return False
+    try:
+        os.posix_fallocate(fd, 0, size)
+        return True
+    except OSError as exc:
+        if exc.errno in (errno.EOPNOTSUPP, errno.EINVAL):  # no fallocate: write zeros
+            try:
+                os.pwrite(fd, bytes(size), 0)
+                return True
+            except OSError:
+                pass
+        os.close(fd)
+        fd = -1
+        with contextlib.suppress(OSError):
+            spare.unlink()
+        return False
+    finally:
+        if fd >= 0:
+            os.close(fd)
+
+
+def read_run_json(run_dir: Path) -> dict[str, Any]:
+    """run.json as a dict; RunFolderError for anything that is not a sane JSON object.
+
+    stat() first: a FIFO or a device in its place must never be opened (open would block
+    for ever, or read for ever), and a huge file is not ours.
+    """
+    path = run_dir / RUN_JSON
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise RunFolderError(f"{path}: {describe_os_error(exc)}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise RunFolderError(f"{path}: not a regular file")
+    if st.st_size > MAX_RUN_JSON:
+        raise RunFolderError(f"{path}: {st.st_size} bytes, too large for a run.json")
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+        try:
+            raw = os.read(fd, MAX_RUN_JSON + 1)
+        finally:
+            os.close(fd)
+        data = orjson.loads(raw)
+    except OSError as exc:
+        raise RunFolderError(f"{path}: {describe_os_error(exc)}") from None
+    except orjson.JSONDecodeError as exc:
+        raise RunFolderError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise RunFolderError(f"{path}: not a JSON object")
+    return data
+
+
+@contextlib.contextmanager
+def locked(run_dir: Path) -> Iterator[None]:
+    """Exclusive access to a run folder shared by several processes (vms on one host).
+
+    The lock is taken on the folder itself, so no lock file is ever left behind.
+    """
+    fd = os.open(run_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def update_run_json(
+    run_dir: Path, change: Callable[[dict[str, Any] | None], dict[str, Any]]
+) -> dict[str, Any]:
+    """Read-modify-write run.json under the folder's lock; ``change(None)`` if it is absent."""
+    with locked(run_dir):
+        try:
+            current: dict[str, Any] | None = read_run_json(run_dir)
+        except RunFolderError:
+            current = None
+        data = change(current)
+        write_run_json(run_dir, data, reserve_next=data.get("status") == "running")
+        return data

@@ -25,7 +25,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lclock.model import (
+from lclock.core.model import (
     INTERNAL_EVENT,
     RECEIVE_EVENT,
     SEND_EVENT,

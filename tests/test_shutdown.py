@@ -70,7 +70,8 @@ def test_ctrl_c_at_any_moment(workdir: Path, moment: float | str) -> None:
         if p.returncode == 130:
             assert b"Traceback" not in err
         else:
-            assert p.returncode in (-signal.SIGINT, 1) and b"lclock" not in err, err
+            # (No frame of lclock's own code: an editable install's import hook may appear.)
+            assert p.returncode in (-signal.SIGINT, 1) and b"lclock/" not in err, err
         return
     assert b"Traceback" not in err
     assert p.returncode == 130, err

@@ -13,8 +13,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from lclock.logfmt import format_ts, parse_ts
-from lclock.model import ring_peers
+from lclock.core.logline import format_ts, parse_ts
+from lclock.core.model import ring_peers
 from lclock.settings import RunSettings, SettingsError, SettingsFile, validate
 from lclock.sim.engine import (
     SIM_EPOCH,
@@ -70,7 +70,7 @@ def test_different_seeds_differ(tmp_path: Path) -> None:
 def test_fixed_rates_keep_the_dice_stream(tmp_path: Path) -> None:
     """The rate is always drawn first, so fixing the drawn rates changes nothing else."""
     a, results, _ = sim(tmp_path, "a", seed=11)
-    drawn = tuple(r.rate for r in results)
+    drawn = tuple(r["rate"] for r in results)
     b, _, _ = sim(tmp_path, "b", seed=11, rates=drawn)
     strip = lambda d: {  # noqa: E731
         m: [{k: v for k, v in e.items() if k != "run_id"} for e in lines]
@@ -162,7 +162,7 @@ def test_rules_on_every_line(tmp_path: Path, kw: dict, jitter: float) -> None:
     recv_from: Counter[tuple[int, int]] = Counter()
     receives = []
     for m, lines in logs.items():
-        rate = results[m - 1].rate
+        rate = results[m - 1]["rate"]
         start, connected, *ticks, stop = lines
         assert start["event"] == "start" and stop["event"] == "stop"
         assert connected["event"] == "connected" and connected["t0_epoch"] == SIM_EPOCH
@@ -225,14 +225,14 @@ def test_rules_on_every_line(tmp_path: Path, kw: dict, jitter: float) -> None:
         assert count == recv_from[channel] + unprocessed[channel], channel
     assert meta["status"] == "completed" and meta["exit_code"] == 0
     assert meta["mode"] == "sim" and meta["sim"]["delay"] == "exponential"
-    assert [x["ticks"] for x in meta["machines"]] == [r.ticks for r in results]
+    assert [x["ticks"] for x in meta["machines"]] == [r["ticks"] for r in results]
 
 
 def test_queue_of_a_slow_machine_grows(tmp_path: Path) -> None:
     """Rates 1,3,6 for 10 minutes: the slowest machine cannot keep up with what it gets."""
     _, results, _ = sim(tmp_path, rates=(1, 3, 6), duration=600.0)
-    assert results[0].max_queue > 50
-    assert results[2].max_queue < 10
+    assert results[0]["max_queue"] > 50
+    assert results[2]["max_queue"] < 10
 
 
 def test_resolve_network_sources() -> None:
@@ -359,7 +359,7 @@ def test_sim_folder_works_with_the_analysis_tools(tmp_path: Path, command: list[
     assert r.returncode == 0, r.stdout + r.stderr
 
 
-@pytest.mark.parametrize("sig, code, reason", [(2, 130, "interrupted"), (15, 143, "sigterm")])
+@pytest.mark.parametrize("sig, code, reason", [(2, 130, "sigint"), (15, 143, "sigterm"), (1, 129, "sighup")])
 def test_cli_stops_on_a_signal(tmp_path: Path, sig: int, code: int, reason: str) -> None:
     """A long simulation stopped by Ctrl-C or SIGTERM: run.json says interrupted, and the
     lines written so far are whole."""

@@ -15,7 +15,7 @@ from conftest import alive, launcher_cmd, run_dirs, started
 from runverify import verify
 from test_tcp_support import free_ports, lclock_check, read_log, wait_for_run_line, write_cluster
 
-from lclock.tcp.handshake import Handshake, HandshakeError
+from lclock.transport.tcp.handshake import Handshake, HandshakeError
 
 
 def drive(a: Handshake, b: Handshake, limit: float = 2.0) -> None:
@@ -60,7 +60,7 @@ def test_handshake_refuses(kw: dict, why: str) -> None:
 
 def test_handshake_wrong_proof_is_refused_by_the_acceptor() -> None:
     """A connector that does not check the acceptor's MAC still cannot get in."""
-    from lclock.tcp.handshake import T_PROOF, record
+    from lclock.transport.tcp.handshake import T_PROOF, record
 
     acc, con = pair(secret_c=b"y" * 16)
     con.flush()
@@ -182,35 +182,34 @@ class _FakeLog:
         self.lines.append((event, fields))
 
 
-def test_frames_buffered_when_a_peer_is_lost_are_logged_not_dropped() -> None:
-    """PeerChannel drops its buffer on a failure; every frame in it must be logged first."""
-    from types import SimpleNamespace
-
-    from lclock.model import Message
-    from lclock.runtime.transport import PeerChannel, encode
-    from lclock.tcp.peersock import PeerSocket
+def test_frames_buffered_when_a_peer_is_lost_are_reported_not_dropped() -> None:
+    """A link that breaks loses the frames still waiting in it; each must be reported."""
+    from lclock.core.model import Message
+    from lclock.transport.channel import PeerChannel
+    from lclock.transport.framing import FrameCodec
 
     a, b = socket.socketpair()
-    worker = SimpleNamespace(cfg=SimpleNamespace(n=3, vector=True), channels={},
-                             undelivered=0, log=_FakeLog())
-    ch = PeerChannel(2, PeerSocket(a, 2, worker))
-    worker.channels[2] = ch
-    frames = [encode(Message(1, lc, (lc, 0, 0)), time.time()) for lc in range(1, 200_001)]
+    lost: list[tuple[int, str, list[int]]] = []
+    ch = PeerChannel(2, a, FrameCodec(3, True), FrameCodec(3, True),
+                     on_lost=lambda peer, why, frames: lost.append((peer, why, frames)))
+    size = FrameCodec(3, True).frame_size
     sent = 0
-    for f in frames:  # fill the socket buffer until frames queue up in the channel
-        ch.send(f)
+    for lc in range(1, 200_001):  # fill the socket buffer until frames queue up in the channel
+        assert ch.send(Message(1, lc, (lc, 0, 0)), time.time())
         sent += 1
-        if len(ch.out) > 10 * len(f):
+        if len(ch.out) > 10:
             break
     queued = len(ch.out)
     b.close()  # the peer is gone
     ch.flush()
     assert ch.broken is not None
-    lost = [f["lclock"] for e, f in worker.log.lines if e == "send_failed"]
-    assert worker.undelivered == len(lost) >= queued // len(frames[0])
-    whole = [x for x in lost if x is not None]
-    assert whole == list(range(sent - len(whole) + 1, sent + 1)), "the newest frames, in order"
-    assert all(f["buffered"] is True and f["to"] == 2 for _, f in worker.log.lines)
+    assert len(lost) == 1
+    peer, why, frames = lost[0]
+    assert peer == 2 and why
+    assert len(frames) == queued >= 10
+    assert frames == list(range(sent - queued + 1, sent + 1)), "the newest frames, in order"
+    assert not ch.send(Message(1, sent + 1, (0, 0, 0)), time.time()), "a broken link takes nothing"
+    assert size > 0
 
 
 def test_many_machines_over_tcp(workdir: Path) -> None:
@@ -244,7 +243,7 @@ def test_machines_exit_by_themselves_when_the_launcher_is_killed(workdir: Path) 
 
 def test_mesh_setup_stops_when_told_and_ignores_other_wakeups() -> None:
     """A wake-up that is not a stop must not be taken for a peer; a stop ends set-up."""
-    from lclock.tcp.mesh import Mesh, MeshSpec
+    from lclock.transport.tcp.mesh import Mesh, MeshSpec
 
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))

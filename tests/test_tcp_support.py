@@ -18,9 +18,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from lclock.model import Message
-from lclock.runtime.transport import encode
-from lclock.tcp.handshake import (
+from lclock.core.model import Message
+from lclock.transport.framing import FrameCodec
+from lclock.transport.tcp.handshake import (
     MAGIC,
     NONCE_BYTES,
     T_HELLO,
@@ -162,7 +162,7 @@ def stranger(host: str, port: int) -> str:
     """No handshake at all: straight to a model frame, as a machine of another run might."""
     s = _connect(host, port)
     me = addr_text(s.getsockname())
-    s.sendall(encode(Message(2, 5, (0, 5, 0)), time.time()))
+    s.sendall(FrameCodec(3, True).encode(Message(2, 5, (0, 5, 0)), time.time()))
     _hold(s, 5)
     s.close()
     return me

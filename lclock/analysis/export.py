@@ -20,7 +20,7 @@ import numpy as np
 import orjson
 
 from lclock.analysis.load import KIND_NAMES, KIND_RECEIVE, KIND_SEND, Run
-from lclock.logfmt import format_ts
+from lclock.core.logline import format_ts
 
 SHIVIZ_REGEX = r"(?<event>.*)\n(?<host>\S*) (?<clock>{.*})"
 

@@ -25,7 +25,7 @@ import numpy as np
 import orjson
 
 from lclock.analysis import fastparse
-from lclock.logfmt import parse_ts
+from lclock.core.logline import parse_ts
 
 KIND_INTERNAL, KIND_SEND, KIND_RECEIVE = 0, 1, 2
 KINDS = {"internal": KIND_INTERNAL, "send": KIND_SEND, "receive": KIND_RECEIVE}

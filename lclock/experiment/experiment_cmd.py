@@ -48,8 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _raise_on_sigterm(_signum: int, _frame: FrameType | None) -> None:
-    raise Interrupted(143)
+def _raise_on_sigterm(signum: int, _frame: FrameType | None) -> None:
+    raise Interrupted(128 + signum)
 
 
 def summarize_main(args: argparse.Namespace) -> int:
@@ -67,27 +67,23 @@ def summarize_main(args: argparse.Namespace) -> int:
     return 0
 
 
-def _install_signals() -> int | None:
-    """Ctrl-C raises KeyboardInterrupt, SIGTERM raises Interrupted(143), from now on.
+def _install_signals(args: argparse.Namespace) -> int | None:
+    """Ctrl-C raises KeyboardInterrupt, SIGTERM and SIGHUP raise Interrupted, from now on.
 
-    ``lclock.cli`` only records these two signals while a process-owning command imports;
-    a signal that came in that window means "stop", before anything is created.
+    ``lclock.cli`` only records stop signals while a process-owning command imports; a
+    signal that came in that window means "stop", before anything is created.
     """
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _raise_on_sigterm)
-    try:
-        from lclock.cli import EARLY_SIGNALS
-    except ImportError:  # pragma: no cover - older command table
-        return None
-    if signal.SIGINT in EARLY_SIGNALS:
-        return 130
-    if signal.SIGTERM in EARLY_SIGNALS:
-        return 143
+    signal.signal(signal.SIGHUP, _raise_on_sigterm)
+    stop = getattr(args, "stop_request", None)
+    if stop is not None and stop.requested:
+        return int(stop.exit_code())
     return None
 
 
 def main(args: argparse.Namespace) -> int:
-    early = _install_signals()
+    early = _install_signals(args)
     if early is not None:
         return early
     if args.summarize is not None:

@@ -2,8 +2,8 @@
 
 Why a simulator at all: a real run of one minute takes one minute; exploring how jumps,
 drift and queues depend on the rates and the dice needs hundreds of runs. The simulator
-runs the very same ``lclock.model.Machine`` (not a copy) on the same absolute-deadline
-schedule as the real runtime, but time is a number in a heap, not a wall clock, so an hour
+runs the very same ``lclock.core.node.Node`` as the real runtime (not a copy: the same
+set-up, schedule, counters and log lines), on the same absolute-deadline schedule, but time is a number in a heap, not a wall clock, so an hour
 of model time takes a fraction of a second and the same seed always gives the same bytes.
 
 What is modelled, and what is not:
@@ -34,18 +34,27 @@ import hashlib
 import heapq
 import math
 import random
-import signal
 import time
-from collections import Counter, deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import orjson
 
-from lclock.logfmt import dumps, format_ts
-from lclock.model import Machine, Message, machine_setup
-from lclock.runfolder import base_run_json, machine_log_path, write_run_json
+from lclock.core.logline import format_ts, render
+from lclock.core.model import Message
+from lclock.core.node import MachinePlan, Node
+from lclock.lifecycle import EXIT_CODES, StopRequest
+from lclock.logfile import LogFile, LogWriteError
+from lclock.runfolder import (
+    RunEnd,
+    RunFolderError,
+    base_run_json,
+    create_run_dir,
+    machine_log_path,
+    remove_new_run_dir,
+    write_run_json,
+)
 from lclock.settings import RunSettings, SettingsError, SettingsFile
 
 #: Virtual time 0 of every simulated run: 2026-01-01T00:00:00Z. Fixed so that the logs of
@@ -64,6 +73,8 @@ MAX_JITTER = 1.0
 
 #: Lines buffered per machine before one write: a write per line would dominate run time.
 _FLUSH_LINES = 4096
+#: Ticks between two looks at the stop request (a look costs little; a stop within ms).
+_STOP_CHECK_EVERY = 1024
 
 
 @dataclass(frozen=True)
@@ -164,23 +175,122 @@ def _delay_fn(net: NetworkSettings, rng: random.Random) -> Any:
     return lambda: min(rng.expovariate(lam), cap)
 
 
-class Terminated(Exception):
-    """SIGTERM during a simulation (``lclock sim`` turns the signal into this)."""
+class SimStopped(Exception):
+    """A stop signal arrived during the simulation; the folder keeps what was done."""
 
 
-@dataclass
-class MachineResult:
-    """The end state of one simulated machine (what its ``stop`` line and run.json say)."""
+class _BufferedLog:
+    """A machine's log in the simulator: lines gathered and written whole, in batches.
 
-    id: int
-    rate: int
-    ticks: int
-    lclock: int
-    sent: int
-    received: int
-    unprocessed: int
-    max_queue: int
-    unprocessed_from: dict[str, int]
+    A write per line would dominate the run time; a batch is written with one call to
+    ``LogFile.write``, which leaves the file on a line boundary even when the disk fills.
+    """
+
+    __slots__ = ("file", "lines")
+
+    def __init__(self, file: LogFile) -> None:
+        self.file = file
+        self.lines: list[bytes] = []
+
+    def add(self, line: dict[str, Any]) -> None:
+        self.lines.append(render(line))
+        if len(self.lines) >= _FLUSH_LINES:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.lines:
+            data = b"".join(self.lines)
+            self.lines.clear()
+            self.file.write(data)
+
+
+class Simulation:
+    """The virtual-time driver: every machine is a ``Node``; time is a number in a heap.
+
+    Heap entries are ``(time, kind, order, machine index, payload)``. kind 0 = a message
+    arriving, 1 = a tick, so an arrival at the same instant as a tick is queued first.
+    ``order`` is a unique sequence number for arrivals (FIFO among equal times) and the
+    machine id for ticks; a tick's payload is unused (the node knows its next tick).
+    """
+
+    def __init__(self, settings: RunSettings, net: NetworkSettings, seed: int, run_id: str,
+                 epoch: float = SIM_EPOCH) -> None:
+        self.settings = settings
+        self.epoch = epoch
+        n = settings.machines
+        self.nodes = [
+            Node(MachinePlan(
+                machine_id=i, n=n, run_id=run_id, seed=seed, duration=settings.duration,
+                rate_min=settings.rate_min, rate_max=settings.rate_max, rates=settings.rates,
+                dice_sides=settings.dice_sides, vector=settings.vector_clocks,
+            ))
+            for i in range(1, n + 1)
+        ]
+        # The network and the scheduling have generators of their own: changing the delay
+        # model or the jitter never changes the dice.
+        self.delay = _delay_fn(net, random.Random(f"lclock:net:{seed}"))
+        self.jitter_lam = 1.0 / net.jitter if net.jitter > 0 else 0.0
+        self.expo = random.Random(f"lclock:jitter:{seed}").expovariate
+        self.last_tick = [0.0] * n
+        self.last_arrival: dict[tuple[int, int], float] = {}
+        self.heap: list[tuple[float, int, int, int, Any]] = []
+        self.seq = 0
+
+    def run(self, logs: list[_BufferedLog], stop: StopRequest | None = None) -> None:
+        """Simulate to the end (or until ``stop`` is requested), writing every line."""
+        epoch = self.epoch
+        for node, log in zip(self.nodes, logs):
+            log.add(node.start_line(epoch, pid=0))
+            # As in the real runtime: t0, the shared start instant, once all are connected.
+            log.add(node.connected_line(epoch, node.machine.everyone, epoch))
+        heap = self.heap
+        for idx in range(len(self.nodes)):
+            heap.append((self._lateness(), 1, idx + 1, idx, None))
+        heapq.heapify(heap)
+        pop = heapq.heappop
+        steps = 0
+        while heap:
+            t, kind, _order, idx, payload = pop(heap)
+            if kind == 0:
+                self.nodes[idx].take(payload)
+                continue
+            self._tick(idx, t, logs[idx])
+            steps += 1
+            if stop is not None and not steps % _STOP_CHECK_EVERY and stop.requested:
+                raise SimStopped()
+        # The heap ran empty: every message still in flight after the last tick has been
+        # taken into its queue, unhandled, as in the real graceful stop.
+        for idx, (node, log) in enumerate(zip(self.nodes, logs)):
+            log.add(node.stop_line(epoch + max(self.settings.duration, self.last_tick[idx]),
+                                   "duration"))
+
+    def _lateness(self) -> float:
+        return self.expo(self.jitter_lam) if self.jitter_lam else 0.0
+
+    def _tick(self, idx: int, t: float, log: _BufferedLog) -> None:
+        node = self.nodes[idx]
+        line, step = node.tick(self.epoch + t)
+        log.add(line)
+        msg = step.message
+        if msg is not None and step.to:
+            self._send(node.id, msg, step.to, t)
+        self.last_tick[idx] = t
+        if not node.finished:
+            due = node.next_due() + self._lateness()
+            # A late tick never overtakes the previous one.
+            heapq.heappush(self.heap, (max(due, t), 1, node.id, idx, None))
+
+    def _send(self, src: int, msg: Message, to: list[int], t: float) -> None:
+        """Each message gets its own delay; a channel stays FIFO, like a socket."""
+        last = self.last_arrival
+        for dst in to:
+            arrival = t + self.delay()
+            prev = last.get((src, dst))
+            if prev is not None and prev > arrival:
+                arrival = prev
+            last[(src, dst)] = arrival
+            self.seq += 1
+            heapq.heappush(self.heap, (arrival, 0, self.seq, dst - 1, msg))
 
 
 def simulate(
@@ -190,196 +300,38 @@ def simulate(
     run_dir: Path,
     run_id: str,
     epoch: float = SIM_EPOCH,
-) -> list[MachineResult]:
-    """Simulate one run into ``run_dir`` (which must exist) and return each machine's end state.
+    stop: StopRequest | None = None,
+) -> list[dict[str, Any]]:
+    """Simulate one run into ``run_dir`` (which must exist); each machine's stop counters.
 
     Only the machine log files are written here; run.json is the caller's (see ``run_sim``).
+    Raises SimStopped (``stop`` was requested) or LogWriteError; either way every line
+    made so far is written whole.
     """
-    n = settings.machines
-    duration = settings.duration
-    machines: list[Machine] = []
-    rates: list[int] = []
-    for i in range(1, n + 1):
-        rate, rng = machine_setup(seed, i, settings.rate_min, settings.rate_max, settings.rates)
-        rates.append(rate)
-        machines.append(Machine(i, n, rng, settings.dice_sides, vector=settings.vector_clocks))
-    # The network has its own generator: changing the delay model never changes the dice.
-    delay = _delay_fn(net, random.Random(f"lclock:net:{seed}"))
-    # So has the scheduling jitter; with jitter 0 it is never used.
-    jitter_rng = random.Random(f"lclock:jitter:{seed}")
-    jitter_lam = 1.0 / net.jitter if net.jitter > 0 else 0.0
-    expo = jitter_rng.expovariate
-    last_tick = [0.0] * n
-
-    queues: list[deque[Message]] = [deque() for _ in range(n)]
-    max_queue = [0] * n
-    last_arrival: dict[tuple[int, int], float] = {}
-    buffers: list[list[bytes]] = [[] for _ in range(n)]
-    files = [open(machine_log_path(run_dir, i), "wb") for i in range(1, n + 1)]  # noqa: SIM115
+    sim = Simulation(settings, net, seed, run_id, epoch)
+    logs: list[_BufferedLog] = []
     try:
-        for i in range(1, n + 1):
-            buffers[i - 1].append(
-                dumps(
-                    {
-                        "ts": format_ts(epoch),
-                        "event": "start",
-                        "level": "info",
-                        "run_id": run_id,
-                        "machine": i,
-                        "rate": rates[i - 1],
-                        "seed": seed,
-                        "pid": 0,
-                        "machines": n,
-                        "dice_sides": settings.dice_sides,
-                        "vector_clocks": settings.vector_clocks,
-                        "peer_a": machines[i - 1].peer_a,
-                        "peer_b": machines[i - 1].peer_b,
-                    }
-                )
-            )
-            # As in the real runtime: t0, the shared start instant, once all are connected.
-            buffers[i - 1].append(
-                dumps(
-                    {
-                        "ts": format_ts(epoch),
-                        "event": "connected",
-                        "level": "info",
-                        "run_id": run_id,
-                        "machine": i,
-                        "peers": machines[i - 1].everyone,
-                        "t0": format_ts(epoch),
-                        "t0_epoch": epoch,
-                    }
-                )
-            )
-        # Heap entries: (time, kind, order, machine, payload). kind 0 = arrival, 1 = tick, so an
-        # arrival at the same instant as a tick is queued first. ``order`` is a unique sequence
-        # number for arrivals (keeps FIFO among equal times) and the machine id for ticks.
-        heap: list[tuple[float, int, int, int, Any]] = []
-        # The same count as the real worker: ticks due strictly before the end, at least one.
-        limits = [max(1, math.ceil(r * duration - 1e-9)) for r in rates]
-        for i in range(n):
-            t1 = expo(jitter_lam) if jitter_lam else 0.0
-            heap.append((t1, 1, i + 1, i, 1))
-        heapq.heapify(heap)
-        push, pop = heapq.heappush, heapq.heappop
-        seq = 0
-        while heap:
-            t, kind, _order, idx, payload = pop(heap)
-            if kind == 0:
-                q = queues[idx]
-                q.append(payload)
-                if len(q) > max_queue[idx]:
-                    max_queue[idx] = len(q)
-                continue
-            m = machines[idx]
-            step = m.step(queues[idx])
-            buf = buffers[idx]
-            buf.append(
-                dumps(
-                    {
-                        "ts": format_ts(epoch + t),
-                        "event": step.event,
-                        "level": "info",
-                        "run_id": run_id,
-                        "machine": idx + 1,
-                        **step.log_fields(),
-                    }
-                )
-            )
-            if len(buf) >= _FLUSH_LINES:
-                _write_whole(files[idx], buf)
-                buf.clear()
-            msg = step.message
-            if msg is not None and step.to:
-                src = idx + 1
-                for dst in step.to:
-                    arrival = t + delay()
-                    prev = last_arrival.get((src, dst))
-                    if prev is not None and prev > arrival:
-                        arrival = prev
-                    last_arrival[(src, dst)] = arrival
-                    seq += 1
-                    push(heap, (arrival, 0, seq, dst - 1, msg))
-            last_tick[idx] = t
-            k = payload + 1
-            if k <= limits[idx]:
-                due = (k - 1) / rates[idx]
-                if jitter_lam:
-                    due += expo(jitter_lam)
-                    if due < t:  # a late tick never overtakes the previous one
-                        due = t
-                push(heap, (due, 1, idx + 1, idx, k))
-        # The loop ran until the heap was empty: every message still in flight after the last
-        # tick has been taken into its queue, unhandled, as in the real graceful stop.
-        results = []
-        for i in range(n):
-            m = machines[i]
-            left = queues[i]
-            by_sender = {str(s): c for s, c in sorted(Counter(msg.sender for msg in left).items())}
-            results.append(
-                MachineResult(
-                    id=i + 1,
-                    rate=rates[i],
-                    ticks=m.ticks,
-                    lclock=m.lclock,
-                    sent=m.sent,
-                    received=m.received,
-                    unprocessed=len(left),
-                    max_queue=max_queue[i],
-                    unprocessed_from=by_sender,
-                )
-            )
-            buffers[i].append(
-                dumps(
-                    {
-                        "ts": format_ts(epoch + max(duration, last_tick[i])),
-                        "event": "stop",
-                        "level": "info",
-                        "run_id": run_id,
-                        "machine": i + 1,
-                        "reason": "duration",
-                        "ticks": m.ticks,
-                        "lclock": m.lclock,
-                        "sent": m.sent,
-                        "received": m.received,
-                        "unprocessed": len(left),
-                        "unprocessed_from": by_sender,
-                        "max_queue": max_queue[i],
-                    }
-                )
-            )
-            _write_whole(files[i], buffers[i])
-            buffers[i].clear()
+        for node in sim.nodes:
+            logs.append(_BufferedLog(LogFile.create(machine_log_path(run_dir, node.id))))
+        sim.run(logs, stop)
     finally:
-        # Interrupted: keep every whole line made so far (a stopped run is still readable).
-        for i, fh in enumerate(files):
-            if buffers[i]:
-                _write_whole(fh, buffers[i])
-            fh.close()
-    return results
+        _close_logs(logs)
+    return [{"id": node.id, "rate": node.rate, **node.stop_fields("duration")}
+            for node in sim.nodes]
 
 
-_BLOCK = (signal.SIGINT, signal.SIGTERM)
-
-
-def _write_whole(fh: BinaryIO, lines: list[bytes]) -> None:
-    """Write a batch of lines with Ctrl-C and SIGTERM held back until it is on disk.
-
-    A signal handler that raises in the middle of a buffered write would leave half a line
-    in the log; every log line must be complete JSON, whatever stops the run.
-    """
-    data = b"".join(lines)
-    if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover - Windows
-        fh.write(data)
-        fh.flush()
-        return
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, _BLOCK)
-    try:
-        fh.write(data)
-        fh.flush()
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+def _close_logs(logs: list[_BufferedLog]) -> None:
+    """Write what every log still holds (an interrupted run stays readable), then close."""
+    error: LogWriteError | None = None
+    for log in logs:
+        try:
+            log.flush()
+        except LogWriteError as exc:
+            error = error or exc
+        finally:
+            log.file.close()
+    if error is not None:
+        raise error
 
 
 def run_sim(
@@ -388,61 +340,48 @@ def run_sim(
     output: Path,
     run_id: str | None = None,
     epoch: float = SIM_EPOCH,
-) -> tuple[Path, list[MachineResult], dict[str, Any]]:
-    """Make the run folder ``output/<run_id>``, simulate into it, write run.json.
+    stop: StopRequest | None = None,
+) -> tuple[Path, list[dict[str, Any]], dict[str, Any]]:
+    """Make a new run folder under ``output``, simulate into it, write run.json.
 
-    Returns the run folder, the machines' end states and the run.json written. An existing
-    folder of the same deterministic run_id is overwritten with the same content.
+    Returns the run folder, the machines' run.json entries and the run.json written. A
+    folder that exists is never touched: an explicit ``run_id`` that exists is a
+    RunFolderExists error; the default deterministic id gets a suffix (-2, -3, ...).
+    Raises SimStopped or LogWriteError after run.json says how the run ended.
     """
     seed = settings.seed if settings.seed is not None else random.SystemRandom().randrange(2**31)
-    settings_used = settings if settings.seed == seed else _with_seed(settings, seed)
-    rid = run_id or sim_run_id(seed, settings_used, net)
-    run_dir = output / rid
-    run_dir.mkdir(parents=True, exist_ok=True)
-    for old in run_dir.glob("machine-*.jsonl"):
-        old.unlink()
+    settings_used = settings if settings.seed == seed else replace(settings, seed=seed)
+    run_dir = create_run_dir(output, run_id) if run_id else create_run_dir(
+        output, sim_run_id(seed, settings_used, net), suffix_if_taken=True)
+    rid = run_dir.name
     wall0 = time.time()
     meta = base_run_json(rid, seed, settings_used.to_json(), epoch)
     meta["mode"] = "sim"
     meta["sim"] = {**net.to_json(), "epoch": format_ts(epoch)}
-    write_run_json(run_dir, meta)
-    status, code, reason = "interrupted", 130, "interrupted"
-    results: list[MachineResult] = []
     try:
-        results = simulate(settings_used, net, seed, run_dir, rid, epoch)
-        status, code, reason = "completed", 0, "duration"
-    except Terminated:
-        code, reason = 143, "sigterm"
+        write_run_json(run_dir, meta, reserve_next=True)
+    except RunFolderError:
+        remove_new_run_dir(run_dir)  # a disk full before the start: nothing is left
+        raise
+    ended = RunEnd("interrupted", 130, "interrupted")
+    machines: list[dict[str, Any]] = []
+    try:
+        machines = [{"pid": 0, "exit_code": 0, **m}
+                    for m in simulate(settings_used, net, seed, run_dir, rid, epoch, stop)]
+        ended = RunEnd("completed", 0, "duration")
+    except SimStopped:
+        cause = stop.cause if stop is not None else None
+        ended = RunEnd("interrupted", EXIT_CODES.get(cause or "sigint", 130), cause or "interrupted")
+        raise
+    except LogWriteError as exc:
+        ended = RunEnd("failed", 1, f"cannot write the machine logs: {exc}")
         raise
     finally:
-        meta["status"] = status
-        meta["exit_code"] = code
-        meta["reason"] = reason
-        meta["ended_at"] = format_ts(epoch + settings_used.duration)
-        # The fields the real launcher records per machine (from each machine's stop line).
-        meta["machines"] = [
-            {
-                "id": r.id,
-                "rate": r.rate,
-                "pid": 0,
-                "exit_code": 0,
-                "ticks": r.ticks,
-                "lclock": r.lclock,
-                "reason": "duration",
-                "sent": r.sent,
-                "received": r.received,
-                "unprocessed": r.unprocessed,
-                "unprocessed_from": r.unprocessed_from,
-                "max_queue": r.max_queue,
-            }
-            for r in results
-        ]
-        meta["wall_seconds"] = round(time.time() - wall0, 3)
-        write_run_json(run_dir, meta)
-    return run_dir, results, meta
-
-
-def _with_seed(settings: RunSettings, seed: int) -> RunSettings:
-    from dataclasses import replace
-
-    return replace(settings, seed=seed)
+        meta.update(status=ended.status, exit_code=ended.code, reason=ended.reason,
+                    ended_at=format_ts(epoch + settings_used.duration), machines=machines,
+                    wall_seconds=round(time.time() - wall0, 3))
+        try:
+            write_run_json(run_dir, meta)
+        except RunFolderError as exc:
+            raise LogWriteError(str(exc)) from None
+    return run_dir, machines, meta

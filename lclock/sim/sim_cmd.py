@@ -8,14 +8,15 @@ the same kind of run folder.
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-from pathlib import Path
-from typing import Any
 
+from lclock.console import Console
+from lclock.lifecycle import NAMES, StopRequest, recording
+from lclock.logfile import LogWriteError
 from lclock.options import add_run_options, run_flags
+from lclock.runfolder import RunFolderError
 from lclock.settings import SettingsError, check_output_dir, load_settings_file, resolve
-from lclock.sim.engine import DELAY_MODELS, MachineResult, Terminated, resolve_network, run_sim
+from lclock.sim.engine import DELAY_MODELS, SimStopped, resolve_network, run_sim
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,25 +39,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="mean lateness of a tick after its deadline (default 0.0007; 0 = exactly on time)",
     )
     parser.add_argument(
-        "--run-id", metavar="ID", help="name of the run folder (default: sim-<seed>-<hash>)"
+        "--run-id", metavar="ID", help="name of the run folder, which must not exist (default: sim-<seed>-<hash>, "
+        "with -2, -3, ... added when that exists: a run folder is never reused)"
     )
     parser.add_argument(
         "--no-report",
         action="store_true",
         help="accepted as in lclock run; sim never writes a report (use lclock report)",
     )
-
-
-def print_summary(run_dir: Path, results: list[MachineResult], out: Any = None) -> None:
-    out = out or sys.stdout
-    out.write(f"{'machine':>7} {'rate':>5} {'ticks':>7} {'lclock':>7} {'sent':>6} "
-              f"{'recv':>6} {'unproc':>6} {'maxq':>5}\n")
-    for r in results:
-        out.write(
-            f"{r.id:>7} {r.rate:>5} {r.ticks:>7} {r.lclock:>7} {r.sent:>6} {r.received:>6} "
-            f"{r.unprocessed:>6} {r.max_queue:>5}\n"
-        )
-    out.write(f"run folder: {run_dir}\n")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -77,33 +67,30 @@ def main(args: argparse.Namespace) -> int:
         )
         output = check_output_dir(settings.output, out_where)
         if args.run_id is not None and (
-            not args.run_id or "/" in args.run_id or args.run_id in (".", "..")
+            not args.run_id or "/" in args.run_id or "\0" in args.run_id
+            or args.run_id in (".", "..") or args.run_id.startswith(".")
         ):
             raise SettingsError(f"--run-id: must be a plain folder name (got {args.run_id!r})")
-        try:
-            output.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise SettingsError(f"{out_where}: cannot create folder {output}: {exc.strerror}") from None
     except SettingsError as exc:
         sys.stderr.write(f"lclock sim: error: {exc}\n")
         return 2
-    def on_sigterm(_signum: int, _frame: Any) -> None:
-        raise Terminated()
-
-    previous = signal.signal(signal.SIGTERM, on_sigterm)
-    try:
-        run_dir, results, _meta = run_sim(settings, net, output, run_id=args.run_id)
-    except KeyboardInterrupt:
-        sys.stderr.write("lclock sim: interrupted\n")
-        return 130
-    except Terminated:
-        sys.stderr.write("lclock sim: terminated\n")
-        return 143
-    except OSError as exc:
-        sys.stderr.write(f"lclock sim: error: {exc}\n")
-        return 1
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    if not settings.quiet:
-        print_summary(run_dir, results)
+    stop: StopRequest = getattr(args, "stop_request", None) or StopRequest()
+    console = Console(settings.quiet)
+    with recording(stop):
+        if stop.requested:  # stopped while starting: nothing created
+            return stop.exit_code()
+        try:
+            run_dir, machines, _meta = run_sim(settings, net, output, run_id=args.run_id, stop=stop)
+        except RunFolderError as exc:
+            where = "--run-id" if args.run_id is not None else out_where
+            sys.stderr.write(f"lclock sim: error: {where}: {exc}\n")
+            return 2
+        except SimStopped:
+            sys.stderr.write(f"lclock sim: stopped by {NAMES.get(stop.cause or '', 'a signal')}\n")
+            return stop.exit_code()
+        except LogWriteError as exc:
+            sys.stderr.write(f"lclock sim: error: the run failed: cannot write the machine logs: {exc}\n")
+            return 1
+    console.summary(machines)
+    console.line(f"run folder: {run_dir}")
     return 0

@@ -205,6 +205,21 @@ class Handshake:
             self._handle(*rec)
         self.flush()
 
+    def frame_keys(self) -> tuple[bytes, bytes]:
+        """(our sending key, our receiving key) for the frames of this connection.
+
+        Derived like the proofs, from the secret and both fresh nonces, so every
+        connection and each of its directions has keys of its own: a frame recorded on one
+        connection or direction fails its tag on any other.
+        """
+        if self.role == "connect":
+            c, a, nc, na = self.me, self.peer, self.nonce, self.nonce_peer
+        else:
+            c, a, nc, na = self.peer, self.me, self.nonce_peer, self.nonce
+        c_to_a = proof(self.secret, b"K>", self.context, c, a, nc, na)
+        a_to_c = proof(self.secret, b"K<", self.context, c, a, nc, na)
+        return (c_to_a, a_to_c) if self.role == "connect" else (a_to_c, c_to_a)
+
     def _handle(self, rtype: int, body: bytes) -> None:
         if self.role == "accept":
             if self.nonce_peer == b"":

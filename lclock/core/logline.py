@@ -1,8 +1,8 @@
-"""The byte format of log lines, shared by the real runtime and the simulator.
+"""The byte format of log lines: one renderer for every driver, with one fallback.
 
 Schema v1 (SPEC section 5): one JSON object per line, ``ts`` first as RFC 3339 UTC with
-microseconds and ``Z``. orjson is used for speed; it rejects integers beyond 64 bits, so
-those fall back to the standard library rather than losing a line.
+microseconds and ``Z``. orjson is used for speed; it rejects integers beyond 64 bits and
+non-string keys, so those lines fall back to the standard library rather than being lost.
 """
 
 from __future__ import annotations
@@ -39,12 +39,13 @@ class TsFormatter:
 format_ts = TsFormatter()
 
 
-def dumps(obj: dict[str, Any]) -> bytes:
+def render(line: dict[str, Any]) -> bytes:
     """One JSON line with its newline; never raises for plain data."""
     try:
-        return orjson.dumps(obj, option=orjson.OPT_APPEND_NEWLINE)
+        return orjson.dumps(line, option=orjson.OPT_APPEND_NEWLINE)
     except TypeError:
-        return (json.dumps(obj, default=str, separators=(",", ":")) + "\n").encode()
+        text = json.dumps(line, default=str, separators=(",", ":"))
+        return (text + "\n").encode()
 
 
 def parse_ts(ts: str) -> float:

@@ -17,8 +17,8 @@ from typing import Any
 
 import orjson
 
+from lclock.cluster.status import summarize
 from lclock.runfolder import machine_log_path, write_run_json
-from lclock.tcp.vm_cmd import summarize
 
 # Settings that must agree between the parts (output, quiet and the like may differ).
 SAME_SETTINGS = ("machines", "duration", "seed", "rates", "dice_sides", "vector_clocks")

@@ -11,10 +11,7 @@ machine other than 1 sends READY to machine 1 once its own connections are all u
 machine 1, when it has every READY, sends START (run id, seed, start instant, rates) to
 everyone. Only then does anyone begin to tick.
 
-After set-up the listener stays open for the whole run (``Gatekeeper``): anything that
-connects then is not a peer (all peers are connected), but it still gets the handshake, so
-the warning says precisely what it was (wrong secret, garbage, silent, ...), and it is
-dropped without ever touching the tick loop.
+After set-up the listener stays open for the whole run (``gatekeeper.Gatekeeper``).
 """
 
 from __future__ import annotations
@@ -24,7 +21,6 @@ import os
 import random
 import select
 import socket
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,7 +28,7 @@ from typing import Any
 
 import orjson
 
-from lclock.tcp.handshake import (
+from lclock.transport.tcp.handshake import (
     HANDSHAKE_TIMEOUT,
     T_READY,
     T_START,
@@ -114,6 +110,7 @@ class Mesh:
         self.coordinate = coordinate
         self.start_info = start_info
         self.conns: dict[int, socket.socket] = {}
+        self.keys: dict[int, tuple[bytes, bytes]] = {}  # per peer: (send key, receive key)
         self.dials = {j: _Dial(j) for j in range(1, spec.me)}
         self.accept_from = frozenset(range(spec.me + 1, spec.n + 1))
         self.pending: list[Handshake] = []
@@ -314,6 +311,7 @@ class Mesh:
             self.dials[h.target].hs = None
             self.dials[h.target].sock = None
         self.conns[h.peer] = h.sock
+        self.keys[h.peer] = h.frame_keys()
         if self.progress is not None:
             how = f"({h.addr})" if h.role == "connect" else f"(it dialled from {h.addr})"
             self.progress(f"machine {self.spec.me}: connected to machine {h.peer} {how}")
@@ -397,116 +395,3 @@ def _send_all(sock: socket.socket, data: bytes, timeout: float = 2.0) -> None:
             select.select([], [sock], [], 0.05)
         except OSError as exc:
             raise SetupError(f"a peer left before the start ({os.strerror(exc.errno or 0)})") from None
-
-
-class Gatekeeper:
-    """Keeps the listener open during the run and turns every newcomer away, with a reason.
-
-    It plugs into the worker's select loop through ``extra_fds`` (fd -> callback). Handshake
-    deadlines need a clock even when a stranger sends nothing; a small timer thread exists
-    only while a handshake is pending and just writes one byte to a socket pair that the
-    select loop watches, so all the work stays on the worker's own thread.
-    """
-
-    def __init__(self, spec: MeshSpec, listener: socket.socket, warn: Warn,
-                 extra: dict[int, Any]) -> None:
-        self.spec = spec
-        self.listener = listener
-        self.warn = warn
-        self.extra = extra  # the worker's own dict: what its select loop watches
-        self.pending: dict[int, Handshake] = {}
-        self.allowed = frozenset(j for j in range(1, spec.n + 1) if j != spec.me)
-        self.alarm_r, self.alarm_w = socket.socketpair()
-        self.alarm_r.setblocking(False)
-        self.alarm_w.setblocking(False)
-        self._timer: threading.Thread | None = None
-        self._timer_stop = threading.Event()
-        self._armed = threading.Event()
-        listener.setblocking(False)
-
-    def fds(self) -> dict[int, Callable[[], None]]:
-        return {self.listener.fileno(): self.on_accept, self.alarm_r.fileno(): self.on_alarm}
-
-    def on_accept(self) -> None:
-        while True:
-            try:
-                sock, addr = self.listener.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:
-                self.warn("accept_failed", error=os.strerror(exc.errno or 0))
-                return
-            text = addr_text(addr)
-            if len(self.pending) >= MAX_PENDING:
-                sock.close()
-                self.warn("intruder_rejected", peer=text, reason="too many connections waiting for a handshake")
-                continue
-            h = Handshake(sock, "accept", self.spec.me, self.spec.secret, self.spec.context,
-                          allowed=self.allowed, timeout=self.spec.handshake_timeout, addr=text)
-            fd = h.fileno()
-            self.pending[fd] = h
-            self.extra[fd] = lambda fd=fd: self.on_readable(fd)
-            self._arm()
-
-    def on_readable(self, fd: int) -> None:
-        h = self.pending.get(fd)
-        if h is None:
-            return
-        try:
-            h.on_readable()
-        except HandshakeError as exc:
-            self._drop(fd, str(exc))
-            return
-        if h.done:
-            self._drop(fd, f"machine {h.peer} is already connected (authenticated, but the run has started)")
-
-    def on_alarm(self) -> None:
-        try:
-            self.alarm_r.recv(4096)
-        except OSError:
-            pass
-        now = time.monotonic()
-        for fd, h in list(self.pending.items()):
-            if h.expired(now):
-                self._drop(fd, f"no complete handshake within {self.spec.handshake_timeout:g} s")
-
-    def _drop(self, fd: int, why: str) -> None:
-        h = self.pending.pop(fd)
-        self.extra.pop(fd, None)
-        fields: dict[str, Any] = {"peer": h.addr, "reason": why}
-        if h.peer:
-            fields["claimed"] = h.peer
-        self.warn("intruder_rejected", **fields)
-        h.sock.close()
-
-    def _arm(self) -> None:
-        self._armed.set()
-        if self._timer is None:
-            self._timer = threading.Thread(target=self._tick, name="lclock-gate-timer", daemon=True)
-            self._timer.start()
-
-    def _tick(self) -> None:
-        """Timer thread: nudge the select loop every 0.2 s while handshakes are pending.
-
-        It clears ``_armed`` before looking at ``pending``, and the loop adds to ``pending``
-        before setting ``_armed``, so a newcomer is never left without a clock.
-        """
-        while not self._timer_stop.is_set():
-            self._armed.clear()
-            if not self.pending:
-                self._armed.wait()
-                continue
-            if self._timer_stop.wait(0.2):
-                return
-            try:
-                self.alarm_w.send(b"t")
-            except OSError:
-                return
-
-    def close(self) -> None:
-        self._timer_stop.set()
-        self._armed.set()
-        for fd, h in list(self.pending.items()):
-            self.extra.pop(fd, None)
-            h.sock.close()
-        self.pending.clear()

@@ -1,4 +1,4 @@
-"""The TCP transport as the worker sees it: the plan the launcher makes, and the hooks.
+"""The TCP transport: the plan the launcher makes, and the links of one machine.
 
 The launcher calls ``plan_cluster`` before it creates anything. The plan binds every
 machine's listening socket right there, in the launcher: a port in use is a clear
@@ -7,11 +7,12 @@ and there is no window in which another program could take a port between choosi
 listening. Each worker receives its own listener (sockets pickle across ``spawn``), a
 per-run secret from ``secrets.token_bytes`` and the addresses of all machines.
 
-Inside the worker, ``connect`` builds the authenticated mesh (``lclock.tcp.mesh``) and
-returns ``{peer: socket}``; from then on the worker runs exactly the same framed
-``PeerChannel`` loop as with socket pairs, so framing, FIFO order and the graceful stop are
-the same code. ``extra_fds`` keeps the listener in the worker's select loop, where the
-``Gatekeeper`` turns away anything that connects during the run.
+Inside the worker, ``TcpLinks.connect`` builds the authenticated mesh
+(``lclock.transport.tcp.mesh``) and returns ``{peer: socket}``; from then on the machine
+runs exactly the same ``PeerChannel`` loop as with socket pairs, so FIFO order and the
+graceful stop are the same code. Only the frames differ: over TCP each carries a tag under
+a key from its connection's handshake. ``watch`` keeps the listener in the run loop, where
+the ``Gatekeeper`` turns away anything that connects during the run.
 """
 
 from __future__ import annotations
@@ -19,16 +20,17 @@ from __future__ import annotations
 import errno
 import secrets
 import socket
-import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from lclock.settings import RunSettings, SettingsError
-from lclock.tcp.handshake import HANDSHAKE_TIMEOUT, addr_text
-from lclock.tcp.mesh import Gatekeeper, Mesh, MeshSpec, SetupError
-from lclock.tcp.peersock import PeerSocket
+from lclock.transport import TransportError
+from lclock.transport.framing import FrameCodec
+from lclock.transport.tcp.gatekeeper import Gatekeeper
+from lclock.transport.tcp.handshake import HANDSHAKE_TIMEOUT
+from lclock.transport.tcp.mesh import Mesh, MeshSpec, SetupError, Warn
 
 CONNECT_TIMEOUT = 20.0  # launcher mode: every listener exists already, so this is generous
 
@@ -60,49 +62,54 @@ def bind_listener(host: str, port: int, where_host: str, where_port: str,
     return sock
 
 
-@dataclass
-class TcpMachine:
-    """One worker's TCP configuration and the worker hooks; picklable until ``connect``."""
+class TcpLinks:
+    """The TCP transport of one machine: its mesh of authenticated connections.
 
-    spec: MeshSpec
-    listener: socket.socket
-    connect_timeout: float = CONNECT_TIMEOUT
-    gate: Gatekeeper | None = field(default=None, repr=False)
+    In launcher mode (``prebuilt`` None) ``connect`` builds the mesh inside the worker; in
+    vm mode the mesh was built before the machine started (it also agreed on the start),
+    and ``connect`` hands it over. Either way the listener stays in the run loop, where the
+    ``Gatekeeper`` turns away anything that connects during the run. Picklable until
+    ``connect``: it travels to a spawned worker.
+    """
 
-    def connect(self, worker: Any) -> dict[int, socket.socket] | None:
-        """Build the mesh; None when the launcher stops us first (the worker then stops)."""
+    def __init__(self, spec: MeshSpec, listener: socket.socket,
+                 prebuilt: tuple[dict[int, socket.socket], dict[int, tuple[bytes, bytes]]] | None = None,
+                 connect_timeout: float = CONNECT_TIMEOUT) -> None:
+        self.spec = spec
+        self.listener = listener
+        self.connect_timeout = connect_timeout
+        self.socks, self.keys = prebuilt if prebuilt is not None else ({}, {})
+        self.gate: Gatekeeper | None = None
 
-        def warn(event: str, **fields: Any) -> None:
-            worker.log.warning(event, **fields)
-
+    def connect(self, stop_fds: list[Any], on_stop_fd: Callable[[list[Any]], bool],
+                warn: Warn) -> dict[int, socket.socket] | None:
+        """Build the mesh; None when told to stop first; TransportError when it cannot."""
+        if self.socks:
+            return dict(self.socks)
         mesh = Mesh(self.spec, self.listener, warn)
-
-        def on_control(ready: list[Any]) -> bool:
-            worker.handle_control(ready)
-            return worker.stop_reason is not None
-
         try:
-            socks = mesh.run(time.monotonic() + self.connect_timeout, worker.control_fds(), on_control)
+            socks = mesh.run(time.monotonic() + self.connect_timeout, stop_fds, on_stop_fd)
         except SetupError as exc:
-            worker.log.error("connect_failed", error=str(exc))
-            sys.stderr.write(f"lclock: machine {self.spec.me}: {exc}\n")
             mesh.close_all()
-            raise SystemExit(1) from None
+            raise TransportError(str(exc)) from None
         if socks is None:
             return None
-        # Frames still buffered when a connection fails are logged, never dropped silently.
-        return {p: PeerSocket(s, p, worker) for p, s in socks.items()}
+        self.socks, self.keys = socks, mesh.keys
+        return dict(socks)
 
-    def extra_fds(self, worker: Any) -> dict[int, Callable[[], None]]:
-        """The listener stays in the worker's select loop: strangers are handshaken, then dropped."""
+    def codecs(self, peer: int, n: int, vector: bool) -> tuple[FrameCodec, FrameCodec]:
+        send_key, recv_key = self.keys[peer]
+        return FrameCodec(n, vector, send_key), FrameCodec(n, vector, recv_key)
 
-        def warn(event: str, **fields: Any) -> None:
-            worker.log.warning(event, **fields)
+    def watch(self, extra: dict[int, Callable[[], None]], warn: Warn) -> None:
+        """Keep the listener in the run loop (``extra``: fd -> callback, edited as it goes)."""
+        self.gate = Gatekeeper(self.spec, self.listener, warn, extra)
+        extra.update(self.gate.fds())
 
-        fds: dict[int, Callable[[], None]] = {}
-        self.gate = Gatekeeper(self.spec, self.listener, warn, fds)
-        fds.update(self.gate.fds())
-        return fds  # becomes worker.extra, which the gatekeeper keeps editing
+    def close(self) -> None:
+        if self.gate is not None:
+            self.gate.close()
+        self.listener.close()
 
 
 @dataclass
@@ -119,8 +126,8 @@ class TcpPlan:
         return MeshSpec(machine_id, len(self.addrs), self.addrs, self.secret, self.run_id,
                         self.handshake_timeout)
 
-    def for_machine(self, machine_id: int) -> TcpMachine:
-        return TcpMachine(self.spec(machine_id), self.listeners[machine_id - 1])
+    def for_machine(self, machine_id: int) -> TcpLinks:
+        return TcpLinks(self.spec(machine_id), self.listeners[machine_id - 1])
 
     def close(self) -> None:
         for s in self.listeners:
@@ -147,7 +154,3 @@ def plan_cluster(settings: RunSettings, run_id: str) -> TcpPlan:
         raise
     addrs = [(host, s.getsockname()[1]) for s in listeners]
     return TcpPlan(run_id, addrs, secrets.token_bytes(32), listeners)
-
-
-def describe(addrs: list[tuple[str, int]]) -> str:
-    return ", ".join(f"{i}={addr_text(a)}" for i, a in enumerate(addrs, 1))

@@ -1,0 +1,323 @@
+"""``lclock vm --machine-id ID --settings cluster.toml``: one machine of a TCP cluster.
+
+The original form of the exercise: one machine per terminal (or per host), all reading the
+same cluster settings. There is no launcher, so the vm does the launcher's jobs for itself:
+
+- it listens on its own address from ``[tcp].hosts``/``[tcp].ports`` and dials the
+  lower-numbered machines with backoff, saying whom it waits for;
+- every connection is authenticated with the shared secret (``[tcp].secret`` or the
+  ``LCLOCK_SECRET`` environment variable, which wins so the secret need not be in a file);
+- machine 1 chooses the run id, the seed (unless the settings fix it), every machine's rate
+  and the start instant, and sends them to all; the others adopt them, so every vm writes
+  the same run id and the same rules;
+- the vm runs the very same ``Node`` and real-time driver as a worker of ``lclock run``,
+  in-process, with a local control that already knows the agreed start;
+- Ctrl-C or SIGTERM stop it gracefully; a peer that is lost (its connection breaks, or it
+  closes before its last tick was due) makes it stop gracefully at once with reason
+  ``peer_lost`` -- no reconnect loop, no hang;
+- it writes ``OUTPUT/<run_id>/machine-<id>.jsonl`` and adds itself to that folder's
+  ``run.json`` (under a lock on the folder, so vms sharing one folder build one complete run
+  folder; vms on different hosts are combined with ``lclock merge``);
+- it shows the run as ``lclock run`` does: a live line (or block) while it runs, the table
+  at the end, and the report's headlines once the folder holds the whole run.
+
+The clocks of the hosts should be synchronised (NTP): the start instant is wall-clock time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import math
+import os
+import secrets
+import socket
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from lclock.cluster.status import summarize
+from lclock.console import Console
+from lclock.core.logline import format_ts
+from lclock.core.model import machine_setup
+from lclock.core.node import MachinePlan, Node, last_tick_due
+from lclock.lifecycle import StopRequest, drain_wakeup, wakeup_socket
+from lclock.logfile import LogFile, describe_os_error
+from lclock.options import RUN_FLAGS, add_run_options
+from lclock.runfolder import (
+    RunFolderError,
+    base_run_json,
+    machine_log_path,
+    new_run_id,
+    update_run_json,
+)
+from lclock.runtime.control import LocalControl
+from lclock.runtime.driver import RealTimeDriver
+from lclock.settings import (
+    RunSettings,
+    SettingsError,
+    check_output_dir,
+    load_settings_file,
+    resolve,
+)
+from lclock.transport.tcp.handshake import HANDSHAKE_TIMEOUT, addr_text
+from lclock.transport.tcp.links import TcpLinks, bind_listener
+from lclock.transport.tcp.mesh import Mesh, MeshSpec, SetupError
+
+SECRET_ENV = "LCLOCK_SECRET"
+MIN_SECRET = 8
+START_MARGIN = 0.5  # seconds between machine 1's decision and the first tick
+PEER_END_SLACK = 0.1  # hosts' clocks differ a little: an EOF this close to the end is normal
+EXIT = {"duration": 0, "sigint": 130, "sigterm": 143, "sighup": 129}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--machine-id", type=int, required=True, metavar="ID",
+                   help="which machine of the cluster this is (1..N)")
+    add_run_options(p)
+    p.add_argument("--wait", type=float, default=60.0, metavar="SECONDS",
+                   help="how long to wait for every peer before giving up (default 60)")
+    p.add_argument("--bind", metavar="ADDR",
+                   help="address to listen on (default: this machine's entry in [tcp].hosts)")
+
+
+# -- settings -----------------------------------------------------------------------------
+
+
+class Cluster:
+    """The validated cluster description of one vm."""
+
+    def __init__(self, settings: RunSettings, me: int, addrs: list[tuple[str, int]],
+                 secret: bytes, bind: str) -> None:
+        self.settings = settings
+        self.me = me
+        self.n = len(addrs)
+        self.addrs = addrs
+        self.secret = secret
+        self.bind = bind
+
+    def context(self) -> str:
+        """The cluster's fingerprint, inside every MAC: another cluster's vm cannot join."""
+        digest = hashlib.sha256(orjson.dumps({"n": self.n, "addrs": self.addrs})).hexdigest()
+        return "vm:" + digest[:24]
+
+
+def load_cluster(args: argparse.Namespace) -> Cluster:
+    """Read and check everything before anything is created; SettingsError names the culprit."""
+    file = load_settings_file(args.settings)
+    flags = {k: getattr(args, k, None) for k in RUN_FLAGS}
+    flags["transport"] = "tcp"
+    settings = resolve(file, flags)
+    tcp = file.tables.get("tcp", {})
+    src = str(file.path) if file.path is not None else "settings"
+    n = settings.machines
+    ports = settings.tcp_ports
+    if not ports or any(p == 0 for p in ports):
+        raise SettingsError(
+            f"{src}:tcp.ports: lclock vm needs a fixed port for each of the {n} machines, "
+            f"e.g. ports = [7101, 7102, 7103] (got {list(ports or [])})"
+        )
+    hosts = list(tcp.get("hosts") or [settings.tcp_host] * n)
+    if len(hosts) != n:
+        raise SettingsError(f"{src}:tcp.hosts: {len(hosts)} hosts given for {n} machines")
+    addrs = [(h, p) for h, p in zip(hosts, ports)]
+    if len(set(addrs)) != n:
+        raise SettingsError(f"{src}:tcp.hosts: two machines have the same host and port")
+    me = args.machine_id
+    if not 1 <= me <= n:
+        raise SettingsError(f"--machine-id: must be from 1 to {n} (got {me})")
+    secret_text = os.environ.get(SECRET_ENV) or tcp.get("secret")
+    if not secret_text:
+        raise SettingsError(
+            f"{src}:tcp.secret: no shared secret; set [tcp].secret or the {SECRET_ENV} "
+            "environment variable (the same on every machine)"
+        )
+    if len(secret_text) < MIN_SECRET:
+        where = SECRET_ENV if os.environ.get(SECRET_ENV) else f"{src}:tcp.secret"
+        raise SettingsError(f"{where}: the secret must have at least {MIN_SECRET} characters")
+    if args.wait is not None and not (args.wait > 0 and math.isfinite(args.wait)):
+        raise SettingsError(f"--wait: must be a number of seconds > 0 (got {args.wait})")
+    where = "--output" if args.output is not None else f"{src}:output"
+    check_output_dir(settings.output, where)
+    bind = args.bind if args.bind else hosts[me - 1]
+    return Cluster(settings, me, addrs, secret_text.encode(), bind)
+
+
+def _say(text: str) -> None:
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
+
+
+# -- main -------------------------------------------------------------------------------------
+
+
+def main(args: argparse.Namespace) -> int:
+    try:
+        cluster = load_cluster(args)
+        listener = bind_listener(cluster.bind, cluster.addrs[cluster.me - 1][1],
+                                 f"{args.settings or 'settings'}:tcp.hosts",
+                                 f"{args.settings or 'settings'}:tcp.ports", backlog=cluster.n + 16)
+    except SettingsError as exc:
+        sys.stderr.write(f"lclock: error: {exc}\n")
+        return 2
+    stop: StopRequest = getattr(args, "stop_request", None) or StopRequest()
+    return run_vm(cluster, listener, quiet=bool(cluster.settings.quiet), wait=args.wait, stop=stop)
+
+
+def run_vm(cluster: Cluster, listener: socket.socket, quiet: bool, wait: float,
+           stop: StopRequest) -> int:
+    """Build the mesh and agree on the start with the other vms, then run this machine."""
+    s = cluster.settings
+    me = cluster.me
+    spec = MeshSpec(me, cluster.n, cluster.addrs, cluster.secret, cluster.context(), HANDSHAKE_TIMEOUT)
+    early: list[tuple[str, dict[str, Any]]] = []
+
+    def warn(event: str, **fields: Any) -> None:
+        early.append((event, {"at": format_ts(time.time()), **fields}))
+        _say(f"lclock vm {me}: warning: {event}: " + ", ".join(f"{k}={v}" for k, v in fields.items()))
+
+    def progress(text: str) -> None:
+        if not quiet:
+            _say(text)
+
+    def start_info() -> dict[str, Any]:
+        seed = s.seed if s.seed is not None else secrets.randbelow(2**31)
+        rates = [machine_setup(seed, i, s.rate_min, s.rate_max, s.rates)[0]
+                 for i in range(1, cluster.n + 1)]
+        t0 = time.time() + START_MARGIN + 0.01 * cluster.n
+        return {"run_id": new_run_id(), "t0": t0, "seed": seed, "rates": rates,
+                "duration": s.duration, "dice_sides": s.dice_sides,
+                "rate_min": s.rate_min, "rate_max": s.rate_max, "vector_clocks": s.vector_clocks}
+
+    if stop.requested:  # Ctrl-C while lclock was still importing
+        listener.close()
+        _say(f"lclock vm {me}: stopped before the start")
+        return stop.exit_code()
+    progress(f"machine {me} of {cluster.n}: listening on {addr_text(listener.getsockname())}")
+    mesh = Mesh(spec, listener, warn, progress, coordinate=True, start_info=start_info)
+    with wakeup_socket() as wake:
+        try:
+            def told_to_stop(_ready: list[Any]) -> bool:
+                drain_wakeup(wake)
+                return stop.requested
+
+            socks = mesh.run(time.monotonic() + wait, [wake], told_to_stop)
+        except SetupError as exc:
+            mesh.close_all()
+            listener.close()
+            _say(f"lclock vm {me}: error: {exc}")
+            return 1
+        if socks is None or mesh.start is None:
+            listener.close()
+            _say(f"lclock vm {me}: stopped before the start")
+            return stop.exit_code() or 130
+        links = TcpLinks(spec, listener, prebuilt=(socks, mesh.keys))
+        return run_machine(cluster, links, mesh.start, early, quiet, stop, wake)
+
+
+def run_machine(cluster: Cluster, links: TcpLinks, start: dict[str, Any],
+                early: list[tuple[str, dict[str, Any]]], quiet: bool, stop: StopRequest,
+                wake: socket.socket) -> int:
+    """Run the agreed machine, record it in run.json, show how it went."""
+    me, n = cluster.me, cluster.n
+    t0 = float(start["t0"])
+    rates = tuple(int(r) for r in start["rates"])
+    duration = float(start["duration"])
+    settings = replace(
+        cluster.settings, seed=int(start["seed"]), duration=duration,
+        rate_min=int(start.get("rate_min", cluster.settings.rate_min)),
+        rate_max=int(start.get("rate_max", cluster.settings.rate_max)),
+        rates=cluster.settings.rates, dice_sides=int(start["dice_sides"]),
+        vector_clocks=bool(start["vector_clocks"]), transport="tcp",
+    )
+    run_id = str(start["run_id"])
+    plan = MachinePlan(machine_id=me, n=n, run_id=run_id, seed=settings.seed or 0,
+                       duration=duration, rate_min=settings.rate_min, rate_max=settings.rate_max,
+                       rates=rates, dice_sides=settings.dice_sides, vector=settings.vector_clocks)
+    run_dir = Path(settings.output) / run_id
+    base = base_run_json(run_id, plan.seed, settings.to_json(), time.time())
+    base.update(transport="tcp", t0=format_ts(t0), hosts=[addr_text(a) for a in cluster.addrs])
+    entry: dict[str, Any] = {"id": me, "rate": rates[me - 1], "pid": os.getpid(),
+                             "exit_code": None, "ticks": None, "lclock": None,
+                             "host": addr_text(cluster.addrs[me - 1]), "status": "running"}
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)  # shared by the vms of one host
+        log = LogFile.create(machine_log_path(run_dir, me))
+        record(run_dir, base, entry, n)
+    except (OSError, RunFolderError) as exc:
+        why = describe_os_error(exc) if isinstance(exc, OSError) else str(exc)
+        _say(f"lclock vm {me}: error: cannot start the run folder {run_dir}: {why}")
+        links.close()
+        return 1
+    console = Console(quiet)
+    peer_end = {j: t0 + last_tick_due(rates[j - 1], duration) for j in range(1, n + 1) if j != me}
+
+    def on_peer_gone(peer: int, error: str | None) -> str | None:
+        """A peer that is lost, or closes before its last tick was due, ends this run."""
+        if error is None and time.time() >= peer_end.get(peer, 0.0) - PEER_END_SLACK:
+            return None  # it has done its last tick: a normal end
+        _say(f"machine {me}: lost machine {peer} ({error or 'closed early'}); stopping")
+        return "peer_lost"
+
+    def on_status(msg: dict[str, Any]) -> None:
+        console.progress(time.time() - t0, duration, [{"id": me, "rate": rates[me - 1], **msg}])
+
+    control = LocalControl(t0, wake, stop, on_status=on_status)
+    driver = RealTimeDriver(Node(plan), log, links, control, on_peer_gone=on_peer_gone)
+    for event, fields in early:  # what happened before the log file existed
+        driver.emit(event, "warning", during="setup", **fields)
+    console.line(f"machine {me}: run {run_id}, rate {rates[me - 1]}, start at {format_ts(t0)}, "
+                 f"{duration:g} s; folder {run_dir}")
+    done = driver.run()
+    log.close()
+    reason = str(done.get("reason") or "stopped")
+    code = EXIT.get(reason, 1)
+    if done.get("log_error"):
+        code = 1
+    status = "completed" if code == 0 else ("interrupted" if code in (129, 130, 143) else "failed")
+    entry.update({k: v for k, v in done.items() if k != "t"})
+    entry.update(exit_code=code, status=status, reason=reason, ended_at=format_ts(time.time()))
+    try:
+        data = record(run_dir, base, entry, n)
+    except RunFolderError as exc:
+        _say(f"lclock vm {me}: error: the run's record is incomplete: {exc}")
+        return code or 1
+    console.summary([entry])
+    if done.get("log_error"):
+        _say(f"lclock vm {me}: error: the log is incomplete: {done['log_error']}")
+    console.line(f"run folder: {run_dir} ({len(data['machines'])} of {n} machines here)")
+    if data.get("status") == "completed" and not data.get("partial") and settings.report:
+        _report(run_dir, console)
+    return code
+
+
+def record(run_dir: Path, base: dict[str, Any], entry: dict[str, Any], n: int) -> dict[str, Any]:
+    """Add or replace this machine's entry in the folder's run.json; recompute the status."""
+
+    def change(data: dict[str, Any] | None) -> dict[str, Any]:
+        data = dict(base) if data is None else data
+        machines = [m for m in data.get("machines", []) if m.get("id") != entry["id"]]
+        machines.append(entry)
+        machines.sort(key=lambda m: m["id"])
+        data["machines"] = machines
+        data["machines_expected"] = n
+        data.pop("partial", None)  # set again by summarize while machines are missing
+        data.update(summarize(machines, n))
+        return data
+
+    return update_run_json(run_dir, change)
+
+
+def _report(run_dir: Path, console: Console) -> None:
+    """The last vm of a shared folder writes the report, as ``lclock run`` does."""
+    try:
+        from lclock.analysis.report import report_after_run
+
+        for h in report_after_run(run_dir):
+            console.line(h)
+    except Exception as exc:  # the run itself is fine
+        _say(f"lclock vm: warning: report not written: {exc}")

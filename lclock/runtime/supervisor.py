@@ -1,0 +1,380 @@
+"""The launcher's loop and its policy: start the machines, start them together, stop them.
+
+Split as honcho splits its manager: ``Policy`` is pure (events in, actions out: no time,
+no processes), so unit tests replay event sequences against it; ``Supervisor`` is the
+loop that turns pipes, sentinels and signals into those events and carries the actions
+out, with its clock, its wait function and its process factory injected.
+
+The stop, in stages with bounded waits: ``stop`` on every control pipe (graceful: every
+message accounted for), then SIGTERM (with SIGCONT, so a stopped process can act on it),
+then SIGKILL. A second Ctrl-C skips to SIGKILL.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from lclock.lifecycle import CAUSES, EXIT_CODES, NAMES, StopRequest, drain_wakeup
+from lclock.runtime.driver import DRAIN_TIMEOUT
+
+STOP_GRACE = 1.5  # graceful stop -> SIGTERM
+TERM_GRACE = 1.0  # SIGTERM -> SIGKILL
+KILL_GRACE = 2.0
+#: A machine reports one of these as its stop reason when it could not do its part.
+FAILED_REASONS = {"connect_failed": "could not connect to its peers",
+                  "log_failed": "could not write its log"}
+
+
+# -- the policy (pure) ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Action:
+    """What the policy wants done: ``go`` (t0), ``stop`` (reason), ``terminate``, ``kill``,
+    ``say`` (a line for the console), ``error`` (a line for stderr)."""
+
+    kind: str
+    arg: Any = None
+
+
+@dataclass
+class MachineState:
+    id: int
+    ready: bool = False
+    status: dict[str, Any] = field(default_factory=dict)
+    done: dict[str, Any] | None = None
+    exitcode: int | None = None
+
+
+@dataclass
+class Outcome:
+    status: str
+    code: int
+    reason: str | None
+    killed: bool
+    t0: float | None
+    messages: dict[str, Any]
+    #: Each machine's stop report (None: it never gave one).
+    reports: dict[int, dict[str, Any] | None]
+
+
+def describe_exit(code: int | None) -> str:
+    if code is None:
+        return "still running"
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit status {code}"
+
+
+class Policy:
+    """When to start, when and how to stop, and what the run's outcome was."""
+
+    def __init__(self, ids: Iterable[int], duration: float) -> None:
+        self.machines = {i: MachineState(i) for i in ids}
+        self.duration = duration
+        self.cause: str | None = None  # first reason to stop early: sigint/sigterm/sighup/failed
+        self.failure: str | None = None
+        self.stop_sent_at: float | None = None
+        self.termed = False
+        self.killed = False
+        self.t0: float | None = None
+        self.overrun_at: float | None = None
+
+    # -- events ------------------------------------------------------------------------------
+
+    def on_message(self, mid: int, msg: dict[str, Any], now: float) -> list[Action]:
+        m = self.machines[mid]
+        kind = msg.pop("t", None)
+        if kind == "ready":
+            m.ready = True
+        elif kind == "status":
+            m.status = msg
+        elif kind == "done":
+            m.done = msg
+            m.status = {k: msg[k] for k in ("ticks", "lclock") if k in msg}
+            m.status["queue"] = msg.get("unprocessed", 0)
+            why = FAILED_REASONS.get(str(msg.get("reason")))
+            if why is None and msg.get("log_error"):
+                why = FAILED_REASONS["log_failed"]
+            if why is not None:
+                detail = msg.get("log_error")
+                return self._fail(f"machine {mid} {why}" + (f" ({detail})" if detail else ""), now)
+        return []
+
+    def on_exit(self, mid: int, code: int, now: float) -> list[Action]:
+        """A machine ended. Without its stop report, and not because we ended it: a failure."""
+        m = self.machines[mid]
+        m.exitcode = code
+        ended_by_us = self.killed or self.termed or self.cause in CAUSES.values()
+        if m.done is None and not ended_by_us:
+            phase = "could not start" if self.t0 is None else "died"
+            return self._fail(f"machine {mid} {phase} ({describe_exit(code)})", now)
+        return []
+
+    def on_signal(self, sig: int, now: float) -> list[Action]:
+        name = CAUSES.get(sig, "sigterm")
+        if sig == signal.SIGINT and self.cause in CAUSES.values():
+            return [Action("say", "second Ctrl-C: killing every machine now"), *self._kill()]
+        out: list[Action] = []
+        if self.cause is None:
+            self.cause = name
+            out.append(Action("say", f"{NAMES[name]}: stopping gracefully (press Ctrl-C "
+                                     "again to stop at once)"))
+        return out + self._stop(name, now)
+
+    def on_time(self, now: float, wall: float) -> list[Action]:
+        out: list[Action] = []
+        if self.t0 is None and self.cause is None and all(m.ready for m in self.machines.values()):
+            self.t0 = wall + 0.02 + 0.002 * len(self.machines)
+            out.append(Action("go", self.t0))
+        if self.t0 is not None and self.overrun_at is None:
+            self.overrun_at = now + (self.t0 - wall) + self.duration + DRAIN_TIMEOUT + 5.0
+        if self.overrun_at is not None and now > self.overrun_at and self.stop_sent_at is None:
+            self.failure = self.failure or "machines did not stop at the end of the run"
+            self.cause = self.cause or "failed"
+            out += self._stop("overrun", now)
+        if self.stop_sent_at is not None:
+            waited = now - self.stop_sent_at
+            if not self.termed and waited > STOP_GRACE:
+                self.termed = True
+                out.append(Action("terminate"))
+            if not self.killed and waited > STOP_GRACE + TERM_GRACE:
+                out += self._kill()
+        return out
+
+    # -- decisions ---------------------------------------------------------------------------
+
+    def _fail(self, text: str, now: float) -> list[Action]:
+        self.failure = self.failure or text
+        if self.cause is None:
+            self.cause = "failed"
+        return [Action("error", text), *self._stop("peer_failed", now)]
+
+    def _stop(self, reason: str, now: float) -> list[Action]:
+        if self.stop_sent_at is not None:
+            return []
+        self.stop_sent_at = now
+        return [Action("stop", reason)]
+
+    def _kill(self) -> list[Action]:
+        if self.killed:
+            return []
+        self.killed = True
+        return [Action("kill")]
+
+    @property
+    def stopping(self) -> bool:
+        return self.stop_sent_at is not None
+
+    # -- the end -----------------------------------------------------------------------------
+
+    def outcome(self) -> Outcome:
+        """The run's status, exit code and reason, from how it ended and what was lost.
+
+        A run that lost messages is never ``completed`` with exit 0: the per-link counts
+        of the machines' stop reports must balance (sent = taken in), else it failed.
+        """
+        cause = self.cause or "completed"
+        status = {"completed": "completed", "failed": "failed"}.get(cause, "interrupted")
+        code = EXIT_CODES[cause]
+        reason = self.failure if cause == "failed" else ("duration" if cause == "completed" else cause)
+        messages = message_balance({m.id: m.done for m in self.machines.values()})
+        if status == "completed":
+            missing = sorted(m.id for m in self.machines.values() if m.done is None)
+            if missing:
+                status, code = "failed", 1
+                reason = f"machine {', '.join(map(str, missing))} ended without a stop report"
+            elif messages.get("lost"):
+                status, code = "failed", 1
+                reason = f"{messages['lost']} messages lost ({messages['lost_where']})"
+        reports = {m.id: m.done for m in self.machines.values()}
+        return Outcome(status, code, reason, self.killed, self.t0, messages, reports)
+
+
+def message_balance(reports: dict[int, dict[str, Any] | None]) -> dict[str, Any]:
+    """Per link, messages sent against messages taken in by the receiver.
+
+    Only links whose both ends reported can be balanced; the others are named as unknown.
+    """
+    sent = taken = lost = 0
+    lossy: dict[str, int] = {}
+    unknown: list[str] = []
+    for i, rep in sorted(reports.items()):
+        if rep is None or "sent_to" not in rep:
+            continue
+        for peer, count in rep["sent_to"].items():
+            j = int(peer)
+            other = reports.get(j)
+            if other is None or "taken_from" not in other:
+                unknown.append(f"{i}->{j}")
+                continue
+            got = int(other["taken_from"].get(str(i), 0))
+            sent += count
+            taken += got
+            if count != got:
+                lossy[f"{i}->{j}"] = count - got
+                lost += count - got
+    out: dict[str, Any] = {"sent": sent, "taken": taken, "lost": lost}
+    if lossy:
+        out["lost_by_link"] = lossy
+        out["lost_where"] = ", ".join(f"{k}: {v}" for k, v in lossy.items())
+    if unknown:
+        out["unbalanced_links"] = unknown
+    return out
+
+
+# -- the loop (I/O) -------------------------------------------------------------------------
+
+
+class Child(Protocol):
+    """What the supervisor needs of a machine process (``process.MachineProcess``)."""
+
+    id: int
+    exitcode: int | None
+
+    @property
+    def sentinel(self) -> Any: ...
+    @property
+    def pid(self) -> int | None: ...
+    @property
+    def alive(self) -> bool: ...
+    conn: Any
+
+    def start(self) -> None: ...
+    def send(self, msg: dict[str, Any]) -> None: ...
+    def messages(self) -> list[dict[str, Any]]: ...
+    def reap(self, timeout: float = 1.0) -> int: ...
+    def terminate(self) -> None: ...
+    def kill(self) -> None: ...
+    def stop_now(self, grace: float) -> None: ...
+
+
+class Printer(Protocol):
+    interval: float
+
+    def line(self, text: str) -> None: ...
+    def progress(self, elapsed: float, duration: float, machines: list[dict[str, Any]]) -> None: ...
+
+
+class Clock(Protocol):
+    def monotonic(self) -> float: ...
+    def time(self) -> float: ...
+
+
+Wait = Callable[[list[Any], float], list[Any]]
+
+
+class Supervisor:
+    """Runs the policy over real (or fake) processes until every machine has ended."""
+
+    def __init__(self, children: list[Child], policy: Policy, stop: StopRequest,
+                 wake: socket.socket | None, printer: Printer, *, wait: Wait,
+                 clock: Clock = time, errors: Callable[[str], None] | None = None,
+                 rates: dict[int, int] | None = None) -> None:
+        self.children = {c.id: c for c in children}
+        self.policy = policy
+        self.stop = stop
+        self.wake = wake
+        self.printer = printer
+        self.wait = wait
+        self.clock = clock
+        self.errors = errors or (lambda text: None)
+        self.rates = rates or {}
+        self.seen_signals = 0
+
+    def start(self, start_one: Callable[[Child], None]) -> None:
+        """Start the children one by one; a stop request on the way ends the starting."""
+        for child in self.children.values():
+            self._signals()
+            if self.policy.cause is not None:
+                break
+            start_one(child)
+        self._signals()
+
+    def _alive(self) -> list[Child]:
+        return [c for c in self.children.values() if c.pid is not None and c.exitcode is None]
+
+    def run(self) -> Outcome:
+        next_draw = self.clock.monotonic() + self.printer.interval
+        while self._alive():
+            waitables: list[Any] = [self.wake] if self.wake is not None else []
+            for c in self._alive():
+                waitables.append(c.sentinel)
+                if c.conn is not None:
+                    waitables.append(c.conn)
+            now = self.clock.monotonic()
+            ready = self.wait(waitables, max(0.0, min(next_draw - now, 0.25)))
+            self._handle_ready(ready)
+            self._signals()
+            now = self.clock.monotonic()
+            self._act(self.policy.on_time(now, self.clock.time()))
+            if now >= next_draw:
+                next_draw = now + self.printer.interval
+                self._progress()
+        return self.policy.outcome()
+
+    def _handle_ready(self, ready: list[Any]) -> None:
+        now = self.clock.monotonic()
+        for r in ready:
+            if r is self.wake and self.wake is not None:
+                drain_wakeup(self.wake)
+                continue
+            for c in self.children.values():
+                if c.conn is not None and r is c.conn:
+                    self._read(c, now)
+                elif c.pid is not None and c.exitcode is None and r == c.sentinel:
+                    self._read(c, now)  # its last words come before its exit
+                    self._act(self.policy.on_exit(c.id, c.reap(), now))
+
+    def _read(self, c: Child, now: float) -> None:
+        for msg in c.messages():
+            self._act(self.policy.on_message(c.id, msg, now))
+
+    def _signals(self) -> None:
+        sigs = self.stop.signals
+        while self.seen_signals < len(sigs):
+            sig = sigs[self.seen_signals]
+            self.seen_signals += 1
+            self._act(self.policy.on_signal(sig, self.clock.monotonic()))
+
+    def _act(self, actions: list[Action]) -> None:
+        for a in actions:
+            if a.kind == "go":
+                for c in self._alive():
+                    c.send({"t": "go", "t0": a.arg})
+            elif a.kind == "stop":
+                for c in self._alive():
+                    c.send({"t": "stop", "reason": a.arg})
+            elif a.kind == "terminate":
+                for c in self._alive():
+                    c.terminate()
+            elif a.kind == "kill":
+                for c in self._alive():
+                    c.kill()
+            elif a.kind == "say":
+                self.printer.line(a.arg)
+            elif a.kind == "error":
+                self.errors(a.arg)
+
+    def _progress(self) -> None:
+        p = self.policy
+        if p.t0 is None or p.stopping:
+            return
+        self.printer.progress(
+            self.clock.time() - p.t0, p.duration,
+            [{"id": m.id, "rate": self.rates.get(m.id), **m.status} for m in p.machines.values()],
+        )
+
+    def finish(self) -> None:
+        """Nothing may outlive the run: kill and reap any child still there."""
+        for c in self.children.values():
+            if c.pid is not None:
+                c.stop_now(KILL_GRACE)

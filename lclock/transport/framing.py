@@ -1,0 +1,135 @@
+"""Frames: how a model message crosses a byte stream, checked before the model sees it.
+
+A stream socket is a byte stream, not a message stream: every message is a frame,
+``length (4 bytes, big-endian) + payload [+ tag]``. The payload is
+``lclock (u64) + sent_at (f64, epoch seconds) + vclock (n x u64, or nothing)``.
+
+Nothing in a frame is trusted: its length must be exactly what this run's frames have,
+every field must be in range, and the sender is the peer at the other end of the
+connection, never a number the frame states. A frame that fails any of this is a
+``FrameError`` and the connection that sent it is dropped; no frame ever reaches the
+model unchecked, so no frame can crash a machine.
+
+Over TCP a frame also carries a tag, ``HMAC-SHA256(key, sequence number + payload)`` cut
+to 16 bytes, with a key per direction derived from the handshake and a sequence number
+that counts the frames of the connection (kept by both ends, never sent). A frame injected,
+changed, replayed, reordered or dropped on the path then fails its tag.
+"""
+
+from __future__ import annotations
+
+import hmac
+import math
+import struct
+
+from lclock.core.model import Message
+
+_HEAD = struct.Struct("!I")
+_FIXED = struct.Struct("!Qd")
+_SEQ = struct.Struct("!Q")
+TAG_BYTES = 16
+MAX_VECTOR = 1024
+#: Clock values beyond this are refused: no run gets near it, and the model's integers
+#: then always fit the 64 bits that the log writer and the analysis expect.
+MAX_CLOCK = 2**62
+RECV_CHUNK = 1 << 16
+
+
+class FrameError(Exception):
+    """The byte stream is not a sequence of valid frames of this run: drop the connection."""
+
+
+class FrameCodec:
+    """The frames of one direction of one link: their exact size, and their tags.
+
+    ``key`` None: no tags (socket pairs, which only this host's processes can hold).
+    """
+
+    __slots__ = ("n", "vector", "key", "seq", "payload_size", "frame_size", "_vec")
+
+    def __init__(self, n: int, vector: bool, key: bytes | None = None) -> None:
+        self.n = n
+        self.vector = vector
+        self.key = key
+        self.seq = 0
+        self.payload_size = _FIXED.size + (8 * n if vector else 0)
+        self.frame_size = _HEAD.size + self.payload_size + (TAG_BYTES if key else 0)
+        self._vec = struct.Struct(f"!{n}Q") if vector else None
+
+    def encode(self, msg: Message, sent_at: float) -> bytes:
+        payload = _FIXED.pack(msg.lclock, sent_at)
+        if self._vec is not None:
+            payload += self._vec.pack(*(msg.vclock or (0,) * self.n))
+        frame = _HEAD.pack(len(payload)) + payload
+        if self.key is not None:
+            frame += self._tag(payload)
+        return frame
+
+    def _tag(self, payload: bytes | memoryview) -> bytes:
+        tag = hmac.digest(self.key or b"", _SEQ.pack(self.seq) + payload, "sha256")[:TAG_BYTES]
+        self.seq += 1
+        return tag
+
+    def decode(self, frame: memoryview, sender: int) -> tuple[Message, float]:
+        """One whole frame (length prefix included) from ``sender``; FrameError if invalid."""
+        body = frame[_HEAD.size : _HEAD.size + self.payload_size]
+        if self.key is not None:
+            tag = frame[_HEAD.size + self.payload_size :]
+            if not hmac.compare_digest(tag, self._tag(body)):
+                raise FrameError("a frame failed its authentication tag (changed, injected or replayed)")
+        lclock, sent_at = _FIXED.unpack_from(body)
+        if lclock > MAX_CLOCK:
+            raise FrameError(f"Lamport clock {lclock} out of range")
+        if not math.isfinite(sent_at):
+            raise FrameError("send time is not a finite number")
+        vclock = None
+        if self._vec is not None:
+            vclock = self._vec.unpack_from(body, _FIXED.size)
+            if max(vclock) > MAX_CLOCK:
+                raise FrameError("vector clock entry out of range")
+        return Message(sender, lclock, vclock), sent_at
+
+
+class FrameReader:
+    """Accumulates bytes from one peer and yields its whole, valid frames."""
+
+    __slots__ = ("buf", "codec", "peer")
+
+    def __init__(self, codec: FrameCodec, peer: int) -> None:
+        self.buf = bytearray()
+        self.codec = codec
+        self.peer = peer
+
+    def feed(self, data: bytes) -> list[tuple[Message, float]]:
+        buf = self.buf
+        buf += data
+        codec = self.codec
+        want = codec.payload_size
+        size = codec.frame_size
+        out: list[tuple[Message, float]] = []
+        pos = 0
+        end = len(buf)
+        view = memoryview(buf)
+        try:
+            while end - pos >= _HEAD.size:
+                (length,) = _HEAD.unpack_from(buf, pos)
+                if length != want:
+                    raise FrameError(f"a frame of {length} bytes (this run's frames have {want})")
+                if end - pos < size:
+                    break
+                out.append(codec.decode(view[pos : pos + size], self.peer))
+                pos += size
+        finally:
+            view.release()
+        if pos:
+            del buf[:pos]
+        return out
+
+    @property
+    def pending(self) -> int:
+        return len(self.buf)
+
+
+def frame_lclock(frame: bytes | bytearray | memoryview) -> int:
+    """The Lamport time a frame carries (to log a frame that could not be sent)."""
+    return int(_FIXED.unpack_from(frame, _HEAD.size)[0])
