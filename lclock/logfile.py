@@ -43,18 +43,17 @@ class LogFile:
     @classmethod
     def create(cls, path: Path | str) -> LogFile:
         """A new log file; an existing file of that name is never overwritten."""
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, 0o644)
         return cls(path, fd)
 
     def write(self, data: bytes) -> None:
         """Append ``data`` (whole lines) or, failing that, nothing; raises LogWriteError."""
         if self.error is not None:
             raise LogWriteError(self.error)
-        view = memoryview(data)
-        done = 0
         try:
-            while done < len(view):
-                n = os.pwrite(self.fd, view[done:], self.size + done)
+            done = os.write(self.fd, data)
+            while done < len(data):  # a short write: the disk is (nearly) full
+                n = os.write(self.fd, memoryview(data)[done:])
                 if n <= 0:  # pragma: no cover - regular files do not do this
                     raise OSError(errno.EIO, "write made no progress")
                 done += n
@@ -65,6 +64,7 @@ class LogFile:
         self.size += done
 
     def _cut_back(self) -> None:
+        """Back to the last line boundary (appends go on from there: O_APPEND)."""
         try:
             os.ftruncate(self.fd, self.size)
         except OSError:
