@@ -83,26 +83,26 @@ def test_a_machine_that_dies_stops_the_others() -> None:
         p.on_message(i, {"t": "ready"}, 0.0)
     p.on_time(0.0, 1000.0)
     acts = p.on_exit(2, -9, 1.0)
-    assert kinds(acts) == ["error", "stop"]
-    assert acts[0].arg == "machine 2 died (killed by SIGKILL)"
-    assert acts[1].arg == "peer_failed"
+    assert kinds(acts) == ["stop"] and acts[0].arg == "peer_failed"
+    assert p.on_exit(3, -15, 1.1) == []  # a consequence, not a second cause
     out = p.outcome()
     assert (out.status, out.code, out.reason) == ("failed", 1, "machine 2 died (killed by SIGKILL)")
 
 
 def test_a_machine_that_exits_before_the_start_could_not_start() -> None:
     p = Policy([1, 2], duration=5.0)
-    acts = p.on_exit(1, 1, 0.1)
-    assert acts[0].arg == "machine 1 could not start (exit status 1)"
+    assert kinds(p.on_exit(1, 1, 0.1)) == ["stop"]
+    assert p.outcome().reason == "machine 1 could not start (exit status 1)"
 
 
 def test_a_machine_that_cannot_write_its_log_fails_the_run() -> None:
     p = Policy([1, 2], duration=5.0)
     acts = p.on_message(1, {"t": "done", "reason": "log_failed",
                             "log_error": "no space left on the device"}, 1.0)
-    assert kinds(acts) == ["error", "stop"]
-    assert "could not write its log (no space left on the device)" in acts[0].arg
-    assert p.outcome().status == "failed"
+    assert kinds(acts) == ["stop"]
+    out = p.outcome()
+    assert out.status == "failed"
+    assert out.reason == "machine 1 could not write its log (no space left on the device)"
 
 
 def test_stop_escalates_to_sigterm_then_sigkill() -> None:
@@ -268,7 +268,7 @@ class Quiet:
 
 
 def supervise(script: dict[int, dict[str, str]], stop: StopRequest | None = None,
-              events: list[tuple[float, Callable[[StopRequest], None]]] = ()) -> tuple[Any, list[FakeChild], Quiet, list[str]]:
+              events: list[tuple[float, Callable[[StopRequest], None]]] = ()) -> tuple[Any, list[FakeChild], Quiet]:
     clock = FakeClock()
     world = FakeWorld(clock)
     stop = stop or StopRequest()
@@ -277,34 +277,31 @@ def supervise(script: dict[int, dict[str, str]], stop: StopRequest | None = None
     for dt, fn in events:
         world.at.append((clock.t + dt, lambda fn=fn: fn(stop)))
     printer = Quiet()
-    errors: list[str] = []
     sup = Supervisor(list(children), Policy([1, 2, 3], duration=5.0), stop, None, printer,
-                     wait=world.wait, clock=clock, errors=errors.append)
+                     wait=world.wait, clock=clock)
     sup.start(lambda c: c.start())
     out = sup.run()
     sup.finish()
-    return out, children, printer, errors
+    return out, children, printer
 
 
 def test_supervisor_runs_a_clean_run() -> None:
-    out, children, _printer, errors = supervise({})
+    out, children, _printer = supervise({})
     assert (out.status, out.code) == ("completed", 0)
     assert all(c.got == ["go"] for c in children)
-    assert errors == []
     assert out.reports[2]["sent_to"] == {"1": 2}
 
 
 def test_supervisor_stops_everyone_when_one_dies() -> None:
-    out, children, _printer, errors = supervise({2: {"on_go": "die"}, 1: {"on_go": "wait"},
-                                                 3: {"on_go": "wait"}})
+    out, children, _printer = supervise({2: {"on_go": "die"}, 1: {"on_go": "wait"},
+                                         3: {"on_go": "wait"}})
     assert out.status == "failed" and out.reason == "machine 2 died (exit status 1)"
-    assert errors == ["machine 2 died (exit status 1)"]
     assert children[0].got == ["go", "stop"] and children[2].got == ["go", "stop"]
 
 
 def test_supervisor_escalates_on_a_stuck_machine() -> None:
     """Ctrl-C while machine 3 is stopped (SIGSTOP): the others stop gracefully, 3 is terminated."""
-    out, children, printer, _errors = supervise(
+    out, children, printer = supervise(
         {i: {"on_go": "wait"} for i in (1, 2)} | {3: {"on_go": "wait", "on_stop": "wait"}},
         events=[(1.0, lambda s: s.record(signal.SIGINT))],
     )
@@ -315,7 +312,7 @@ def test_supervisor_escalates_on_a_stuck_machine() -> None:
 
 
 def test_supervisor_kills_on_the_second_ctrl_c() -> None:
-    out, children, _printer, _errors = supervise(
+    out, children, _printer = supervise(
         {i: {"on_go": "wait", "on_stop": "wait", "on_term": "ignore"} for i in (1, 2, 3)},
         events=[(1.0, lambda s: s.record(signal.SIGINT)), (1.2, lambda s: s.record(signal.SIGINT))],
     )
@@ -326,6 +323,6 @@ def test_supervisor_kills_on_the_second_ctrl_c() -> None:
 def test_supervisor_stops_before_starting_when_asked() -> None:
     stop = StopRequest()
     stop.record(signal.SIGTERM)
-    out, children, _printer, _errors = supervise({}, stop=stop)
+    out, children, _printer = supervise({}, stop=stop)
     assert all(c.pid is None for c in children)
     assert (out.status, out.code) == ("interrupted", 143)

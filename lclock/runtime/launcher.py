@@ -183,10 +183,8 @@ class Launcher:
     def _supervise(self) -> Outcome:
         policy = Policy(self.rates, self.s.duration)
         with wakeup_socket() as wake:
-            supervisor = Supervisor(
-                [], policy, self.stop, wake, self.console, wait=_wait,
-                errors=lambda text: sys.stderr.write(f"lclock: {text}\n"), rates=self.rates,
-            )
+            supervisor = Supervisor([], policy, self.stop, wake, self.console, wait=_wait,
+                                    rates=self.rates)
             try:
                 self._start(supervisor)
                 return supervisor.run()
@@ -263,15 +261,22 @@ class Launcher:
         if outcome.killed:
             self.run_json["killed"] = True
         code = outcome.code
+        problem = None
         try:
             write_run_json(self.run_dir, self.run_json)
         except RunFolderError as exc:
-            sys.stderr.write(f"lclock: error: the run's record is incomplete: {exc}\n")
+            problem = f"the run's record is incomplete: {exc}"
             code = code or 1
         self.console.summary(
             [{"id": i, "rate": r, **(reports.get(i) or {"ticks": "-"})} for i, r in self.rates.items()]
         )
-        if outcome.status == "failed" or (outcome.status != "completed" and not self.s.quiet):
+        # One line on stderr says how a run that did not complete ended, and why.
+        if outcome.status == "failed":
+            text = f"run failed: {outcome.reason}"
+            sys.stderr.write(f"lclock: {text}{'; ' + problem if problem else ''}\n")
+        elif problem is not None:
+            sys.stderr.write(f"lclock: error: {problem}\n")
+        elif outcome.status != "completed" and not self.s.quiet:
             sys.stderr.write(f"lclock: run {outcome.status}: {outcome.reason}\n")
         return code
 

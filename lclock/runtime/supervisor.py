@@ -36,7 +36,7 @@ FAILED_REASONS = {"connect_failed": "could not connect to its peers",
 @dataclass(frozen=True)
 class Action:
     """What the policy wants done: ``go`` (t0), ``stop`` (reason), ``terminate``, ``kill``,
-    ``say`` (a line for the console), ``error`` (a line for stderr)."""
+    ``say`` (a line for the console)."""
 
     kind: str
     arg: Any = None
@@ -101,12 +101,17 @@ class Policy:
             m.done = msg
             m.status = {k: msg[k] for k in ("ticks", "lclock") if k in msg}
             m.status["queue"] = msg.get("unprocessed", 0)
-            why = FAILED_REASONS.get(str(msg.get("reason")))
+            reason = str(msg.get("reason"))
+            why = FAILED_REASONS.get(reason)
             if why is None and msg.get("log_error"):
                 why = FAILED_REASONS["log_failed"]
             if why is not None:
                 detail = msg.get("log_error")
                 return self._fail(f"machine {mid} {why}" + (f" ({detail})" if detail else ""), now)
+            if reason != "duration" and not self.stopping:
+                # Not asked to stop, not at its end: something outside the run stopped it
+                # (a SIGTERM sent to the worker itself, say). The run cannot be whole.
+                return self._fail(f"machine {mid} stopped early ({reason})", now)
         return []
 
     def on_exit(self, mid: int, code: int, now: float) -> list[Action]:
@@ -153,10 +158,11 @@ class Policy:
     # -- decisions ---------------------------------------------------------------------------
 
     def _fail(self, text: str, now: float) -> list[Action]:
+        """The first failure is the run's cause (later ones are mostly its consequences)."""
         self.failure = self.failure or text
         if self.cause is None:
             self.cause = "failed"
-        return [Action("error", text), *self._stop("peer_failed", now)]
+        return self._stop("peer_failed", now)
 
     def _stop(self, reason: str, now: float) -> list[Action]:
         if self.stop_sent_at is not None:
@@ -286,7 +292,6 @@ class Supervisor:
         self.printer = printer
         self.wait = wait
         self.clock = clock
-        self.errors = errors or (lambda text: None)
         self.rates = rates or {}
         self.seen_signals = 0
 
@@ -361,8 +366,6 @@ class Supervisor:
                     c.kill()
             elif a.kind == "say":
                 self.printer.line(a.arg)
-            elif a.kind == "error":
-                self.errors(a.arg)
 
     def _progress(self) -> None:
         p = self.policy
