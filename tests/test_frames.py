@@ -1,0 +1,201 @@
+"""Frames are checked, and over TCP authenticated, before the model sees them.
+
+Unit tests drive the codec; the end-to-end tests put a relay on the path between two
+``lclock vm`` and inject frames through it, as an attacker on the network would: a
+frame of the wrong size, a Lamport clock of 10**12, a replayed frame. None may crash a
+machine or reach its clocks; the connection that carried it is dropped and logged.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+from conftest import started
+from test_tcp_support import free_ports, lclock_cmd, read_log, write_cluster
+
+from lclock.core.model import Message
+from lclock.transport.framing import MAX_CLOCK, FrameCodec, FrameError, FrameReader
+
+
+def pair(key: bytes | None = b"k" * 32, n: int = 3, vector: bool = True) -> tuple[FrameCodec, FrameReader]:
+    return FrameCodec(n, vector, key), FrameReader(FrameCodec(n, vector, key), peer=2)
+
+
+def test_frames_round_trip_and_the_sender_comes_from_the_link() -> None:
+    send, recv = pair()
+    data = b"".join(send.encode(Message(99, lc, (lc, 1, 2)), 1000.0 + lc) for lc in range(1, 6))
+    got = recv.feed(data[:7]) + recv.feed(data[7:])
+    assert [(m.sender, m.lclock, m.vclock, t) for m, t in got] == [
+        (2, lc, (lc, 1, 2), 1000.0 + lc) for lc in range(1, 6)
+    ]
+
+
+def test_without_vector_clocks_frames_are_short() -> None:
+    send, recv = pair(key=None, vector=False)
+    (msg, _t), = recv.feed(send.encode(Message(1, 5, None), 1.0))
+    assert msg.vclock is None and send.frame_size == 4 + 16
+
+
+@pytest.mark.parametrize("vector_len", [0, 2, 4, 1024])
+def test_a_frame_of_the_wrong_size_is_refused(vector_len: int) -> None:
+    other = FrameCodec(vector_len, vector_len > 0, b"k" * 32) if vector_len else FrameCodec(3, False, b"k" * 32)
+    _send, recv = pair()
+    with pytest.raises(FrameError, match="frames have"):
+        recv.feed(other.encode(Message(1, 5, tuple([1] * vector_len) or None), 1.0))
+
+
+def test_a_changed_or_injected_frame_fails_its_tag() -> None:
+    send, recv = pair()
+    frame = bytearray(send.encode(Message(1, 5, (5, 0, 0)), 1.0))
+    frame[4:12] = struct.pack("!Q", 10**12)
+    with pytest.raises(FrameError, match="authentication"):
+        recv.feed(bytes(frame))
+    forged, recv2 = FrameCodec(3, True, b"x" * 32), pair()[1]
+    with pytest.raises(FrameError, match="authentication"):
+        recv2.feed(forged.encode(Message(1, 5, (5, 0, 0)), 1.0))
+
+
+def test_a_replayed_or_reordered_frame_fails_its_tag() -> None:
+    send, recv = pair()
+    a = send.encode(Message(1, 1, (1, 0, 0)), 1.0)
+    b = send.encode(Message(1, 2, (2, 0, 0)), 2.0)
+    recv.feed(a)
+    with pytest.raises(FrameError):
+        recv.feed(a)  # replay
+    send2, recv2 = pair()
+    a2, b2 = send2.encode(Message(1, 1, (1, 0, 0)), 1.0), send2.encode(Message(1, 2, (2, 0, 0)), 2.0)
+    with pytest.raises(FrameError):
+        recv2.feed(b2 + a2)  # reordered
+    assert b and a2
+
+
+@pytest.mark.parametrize("field", ["lclock", "vclock", "sent_at"])
+def test_out_of_range_fields_are_refused_even_unauthenticated(field: str) -> None:
+    send, recv = pair(key=None)
+    payload = bytearray(send.encode(Message(1, 5, (5, 0, 0)), 1.0))
+    if field == "lclock":
+        payload[4:12] = struct.pack("!Q", MAX_CLOCK + 1)
+    elif field == "vclock":
+        payload[20:28] = struct.pack("!Q", 2**64 - 1)
+    else:
+        payload[12:20] = struct.pack("!d", float("nan"))
+    with pytest.raises(FrameError):
+        recv.feed(bytes(payload))
+
+
+# -- end to end: a relay on the path between vms ----------------------------------------------
+
+
+class Relay(threading.Thread):
+    """Forwards one address to another, both ways; can inject bytes toward the target."""
+
+    def __init__(self, listen: tuple[str, int], target: tuple[str, int]) -> None:
+        super().__init__(daemon=True)
+        self.server = socket.create_server(listen)
+        self.target = target
+        self.to_target: list[socket.socket] = []
+        self.seen: list[bytes] = []  # what flowed toward the target, per connection
+        self.stopped = False
+
+    def run(self) -> None:
+        self.server.settimeout(0.2)
+        while not self.stopped:
+            try:
+                client, _ = self.server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(self.target)
+            except OSError:  # not listening yet: the dialler retries
+                client.close()
+                continue
+            self.to_target.append(upstream)
+            idx = len(self.seen)
+            self.seen.append(b"")
+            threading.Thread(target=self._pump, args=(client, upstream, idx), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, None), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket, idx: int | None) -> None:
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    dst.shutdown(socket.SHUT_WR)
+                    return
+                if idx is not None:
+                    self.seen[idx] += data
+                dst.sendall(data)
+        except OSError:
+            return
+
+    def inject(self, data: bytes) -> None:
+        for s in self.to_target:
+            s.sendall(data)
+
+    def close(self) -> None:
+        self.stopped = True
+        self.server.close()
+        for s in self.to_target:
+            try:
+                s.close()
+            except OSError:
+                pass
+
+
+def _frame(lclock: int, vlen: int) -> bytes:
+    payload = struct.pack("!Qd", lclock, time.time()) + struct.pack(f"!{vlen}Q", *([lclock] * vlen))
+    return struct.pack("!I", len(payload)) + payload + b"\0" * 16
+
+
+@pytest.mark.parametrize("attack", ["wrong-vector-length", "huge-clock", "replay"])
+def test_injected_frames_never_reach_a_machine(tmp_path: Path, attack: str) -> None:
+    p1, p2, p3 = free_ports(3)
+    # Machine 1 is reached through the relay at 127.0.0.2; it listens on 127.0.0.1 itself.
+    cfg = write_cluster(tmp_path / "c.toml", [p1, p2, p3], rates=[20, 20, 20], duration=4,
+                        hosts=["127.0.0.2", "127.0.0.1", "127.0.0.1"])
+    relay = Relay(("127.0.0.2", p1), ("127.0.0.1", p1))
+    relay.start()
+    out = tmp_path / "out"
+    try:
+        with ExitStack() as stack:
+            procs = {}
+            for i in (1, 2, 3):
+                extra = ["--bind", "127.0.0.1"] if i == 1 else []
+                cmd = lclock_cmd("vm", "--machine-id", str(i), "--settings", str(cfg),
+                                 "--output", str(out), "--wait", "30", "--quiet", *extra)
+                procs[i] = stack.enter_context(started(cmd, tmp_path))
+            deadline = time.monotonic() + 30
+            while not list(out.glob("*/machine-1.jsonl")) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(1.0)  # frames are flowing through the relay now
+            if attack == "wrong-vector-length":
+                relay.inject(_frame(7, 2))
+            elif attack == "huge-clock":
+                relay.inject(_frame(10**12, 3))
+            else:
+                seen = relay.seen[0]
+                relay.inject(seen[-(4 + 16 + 24 + 16):])  # the last whole frame, again
+            results = {}
+            for i, p in procs.items():
+                _o, err = p.communicate(timeout=40)
+                results[i] = (p.returncode, err.decode())
+    finally:
+        relay.close()
+    for _i, (_code, err) in results.items():
+        assert "Traceback" not in err, err
+    (rd,) = [p for p in out.iterdir() if p.is_dir()]
+    logs = {i: read_log(rd / f"machine-{i}.jsonl") for i in (1, 2, 3)}
+    for i, lines in logs.items():
+        assert lines[-1]["event"] == "stop", f"machine {i} has no stop line"
+        assert all(x.get("lclock", 0) < 10**9 for x in lines), "no injected clock got in"
+        assert all(x.get("msg_lclock", 0) < 10**9 for x in lines)
+    bad = [x for x in logs[1] if x["event"] == "bad_frame"]
+    assert bad and bad[0]["level"] == "error" and bad[0]["peer"] in (2, 3)
