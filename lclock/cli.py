@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
 import signal
 import sys
 
@@ -45,14 +44,6 @@ class _Parser(argparse.ArgumentParser):
         sys.exit(2)
 
 
-def _available() -> dict[str, tuple[str, str]]:
-    out = {}
-    for name, (module, help_) in COMMANDS.items():
-        if importlib.util.find_spec(module) is not None:
-            out[name] = (module, help_)
-    return out
-
-
 def entry(argv: list[str] | None = None, prog: str | None = None) -> int:
     """The program's entry point (console script, ``python -m lclock``, launcher.py).
 
@@ -81,7 +72,6 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
 
 def _main(argv: list[str] | None, prog: str | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = _available()
     parser = _Parser(
         prog=prog or "lclock",
         description="A scale model of an asynchronous distributed system with Lamport and "
@@ -95,7 +85,7 @@ def _main(argv: list[str] | None, prog: str | None) -> int:
     if chosen in OWNS_PROCESSES:
         stop = StopRequest()
         install(stop)
-    for name, (module, help_) in commands.items():
+    for name, (module, help_) in COMMANDS.items():
         p = sub.add_parser(name, help=help_, description=help_[0].upper() + help_[1:] + ".")
         if name == chosen:
             mod = importlib.import_module(module)

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from typing import Any
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-CAUSES = {signal.SIGINT: "sigint", signal.SIGTERM: "sigterm", signal.SIGHUP: "sighup"}
+CAUSES: dict[int, str] = {signal.SIGINT: "sigint", signal.SIGTERM: "sigterm", signal.SIGHUP: "sighup"}
 #: Exit status of a run by its cause: 128 + the signal's number for a signal.
 EXIT_CODES = {"completed": 0, "failed": 1, "sigint": 130, "sigterm": 143, "sighup": 129}
 NAMES = {"sigint": "Ctrl-C", "sigterm": "SIGTERM", "sighup": "SIGHUP"}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import random
 import subprocess
@@ -305,9 +304,6 @@ def test_cli_bad_sim_table(tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("lclock.analysis.check_cmd") is None, reason="lclock check not yet"
-)
 def test_sim_folder_passes_check(tmp_path: Path) -> None:
     run_dir, _, _ = sim(tmp_path, rates=(1, 3, 6), duration=30.0)
     r = cli("check", str(run_dir))
@@ -351,9 +347,6 @@ def test_cli_options_of_run(tmp_path: Path) -> None:
     [["analyze"], ["report"], ["export", "--format", "shiviz"], ["export", "--format", "csv"]],
 )
 def test_sim_folder_works_with_the_analysis_tools(tmp_path: Path, command: list[str]) -> None:
-    module = {"analyze": "analyze_cmd", "report": "report_cmd", "export": "export_cmd"}[command[0]]
-    if importlib.util.find_spec(f"lclock.analysis.{module}") is None:
-        pytest.skip(f"lclock {command[0]} not there yet")
     run_dir, _, _ = sim(tmp_path, rates=(1, 3, 6), duration=30.0)
     r = cli(*command, str(run_dir))
     assert r.returncode == 0, r.stdout + r.stderr

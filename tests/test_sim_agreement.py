@@ -18,7 +18,6 @@ bound has teeth, a simulator with a wrong network (0.4 s constant delay) must fa
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
 import signal
 import subprocess
@@ -32,12 +31,7 @@ import pytest
 from lclock.settings import validate
 from lclock.sim.engine import NetworkSettings, run_sim
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        importlib.util.find_spec("lclock.runtime.launcher") is None, reason="no real launcher"
-    ),
-]
+pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parent.parent
 RATES = (1, 3, 6)

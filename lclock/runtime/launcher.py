@@ -117,7 +117,7 @@ class Launcher:
     """One run of ``lclock run``: its folder, its machines, its record."""
 
     def __init__(self, settings: RunSettings, console: Console, stop: StopRequest) -> None:
-        self.s = settings
+        self.settings = settings
         self.console = console
         self.stop = stop
         self.seed = settings.seed if settings.seed is not None else secrets.randbelow(2**31)
@@ -134,7 +134,7 @@ class Launcher:
         self.tcp_plan: Any = None
 
     def plan(self, i: int) -> MachinePlan:
-        s = self.s
+        s = self.settings
         return MachinePlan(
             machine_id=i, n=s.machines, run_id=self.run_id, seed=self.seed, duration=s.duration,
             rate_min=s.rate_min, rate_max=s.rate_max, rates=s.rates, dice_sides=s.dice_sides,
@@ -142,11 +142,11 @@ class Launcher:
         )
 
     def run(self) -> int:
-        if self.s.transport == "tcp":
+        if self.settings.transport == "tcp":
             from lclock.transport.tcp.links import plan_cluster
 
             try:
-                self.tcp_plan = plan_cluster(self.s, self.run_id)
+                self.tcp_plan = plan_cluster(self.settings, self.run_id)
             except SettingsError as exc:
                 sys.stderr.write(f"lclock: error: {exc}\n")
                 return 2
@@ -158,21 +158,21 @@ class Launcher:
                 self.tcp_plan.close()
             return 2
         self.console.line(
-            f"lclock run {self.run_id}: {self.s.machines} machines, rates "
-            f"{','.join(str(r) for r in self.rates.values())}, {self.s.duration:g} s, seed {self.seed}"
+            f"lclock run {self.run_id}: {self.settings.machines} machines, rates "
+            f"{','.join(str(r) for r in self.rates.values())}, {self.settings.duration:g} s, seed {self.seed}"
         )
         outcome = self._supervise()
         code = self._record(outcome)
-        if outcome.status == "completed" and code == 0 and self.s.report:
+        if outcome.status == "completed" and code == 0 and self.settings.report:
             code = self._report()
         self.console.line(f"run folder: {self.run_dir}")
         return code
 
     def _create_folder(self) -> None:
         """The run folder and the first run.json; a disk full already is bad input."""
-        self.run_dir = create_run_dir(Path(self.s.output), self.run_id)
-        self.run_json = base_run_json(self.run_id, self.seed, self.s.to_json(), self.started)
-        self.run_json["transport"] = self.s.transport
+        self.run_dir = create_run_dir(Path(self.settings.output), self.run_id)
+        self.run_json = base_run_json(self.run_id, self.seed, self.settings.to_json(), self.started)
+        self.run_json["transport"] = self.settings.transport
         self.run_json["machines"] = [self._machine_json(i) for i in self.rates]
         try:
             write_run_json(self.run_dir, self.run_json, reserve_next=True)
@@ -181,7 +181,7 @@ class Launcher:
             raise
 
     def _supervise(self) -> Outcome:
-        policy = Policy(self.rates, self.s.duration)
+        policy = Policy(self.rates, self.settings.duration)
         with wakeup_socket() as wake:
             supervisor = Supervisor([], policy, self.stop, wake, self.console, wait=_wait,
                                     rates=self.rates)
@@ -199,7 +199,7 @@ class Launcher:
     def _start(self, supervisor: Supervisor) -> None:
         ctx = start_context()
         start_helpers(ctx, lambda: children_ignore_sigint(self.stop))
-        n = self.s.machines
+        n = self.settings.machines
         mesh = socketpair_mesh(n) if self.tcp_plan is None else None
         for i in self.rates:
             transport: Transport = (
@@ -276,7 +276,7 @@ class Launcher:
             sys.stderr.write(f"lclock: {text}{'; ' + problem if problem else ''}\n")
         elif problem is not None:
             sys.stderr.write(f"lclock: error: {problem}\n")
-        elif outcome.status != "completed" and not self.s.quiet:
+        elif outcome.status != "completed" and not self.settings.quiet:
             sys.stderr.write(f"lclock: run {outcome.status}: {outcome.reason}\n")
         return code
 
