@@ -21,7 +21,8 @@ from lclock.transport.tcp.mesh import MAX_PENDING, MeshSpec, Warn
 class Gatekeeper:
     """Keeps the listener open during the run and turns every newcomer away, with a reason.
 
-    It plugs into the worker's select loop through ``extra_fds`` (fd -> callback). Handshake
+    It plugs into the driver's select loop through the driver's ``extra`` (fd -> callback),
+    which it is handed explicitly and edits as handshakes come and go. Handshake
     deadlines need a clock even when a stranger sends nothing; a small timer thread exists
     only while a handshake is pending and just writes one byte to a socket pair that the
     select loop watches, so all the work stays on the worker's own thread.
