@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from lclock.fault_settings import add_fault_options, fault_flags
+
 
 def int_list(text: str) -> tuple[int, ...]:
     try:
@@ -33,6 +35,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--settings", metavar="PATH", help="settings file (default ./settings.toml if present)")
     p.add_argument("--output", metavar="DIR", help="folder for run folders (default ./output)")
     p.add_argument("--quiet", action="store_const", const=True, default=None, help="print nothing while running")
+    add_fault_options(p)
 
 
 RUN_FLAGS = ("duration", "machines", "seed", "rates", "rate_min", "rate_max", "dice_sides",
@@ -41,4 +44,4 @@ RUN_FLAGS = ("duration", "machines", "seed", "rates", "rate_min", "rate_max", "d
 
 def run_flags(args: argparse.Namespace) -> dict[str, Any]:
     """The flags as settings names; None where a flag was not given (the file decides)."""
-    return {k: getattr(args, k, None) for k in RUN_FLAGS}
+    return {**{k: getattr(args, k, None) for k in RUN_FLAGS}, **fault_flags(args)}

@@ -20,6 +20,10 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
+from lclock.core.faults import FaultSettings
+from lclock.fault_settings import FLAGS as FAULT_FLAGS
+from lclock.fault_settings import FaultSettingsError, build_faults, check_file_table
+
 MAX_RATE = 10_000
 MAX_MACHINES = 128
 DEFAULT_SETTINGS_FILE = "settings.toml"
@@ -48,12 +52,17 @@ class RunSettings:
     # TCP transport (issue 5): where machines listen; 0 = picked free by the OS.
     tcp_host: str = "127.0.0.1"
     tcp_ports: tuple[int, ...] | None = None
+    # What goes wrong on purpose (SPEC section 6): the network's and the machines' faults.
+    faults: FaultSettings = FaultSettings()
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for f in fields(self):
             v = getattr(self, f.name)
-            out[f.name] = list(v) if isinstance(v, tuple) else v
+            if isinstance(v, FaultSettings):
+                out[f.name] = v.to_json()
+            else:
+                out[f.name] = list(v) if isinstance(v, tuple) else v
         return out
 
 
@@ -80,6 +89,7 @@ EXPERIMENT_KEYS: dict[str, str] = {
     **{k: v for k, v in RUN_KEYS.items() if k not in ("output", "quiet", "transport", "report")},
     "description": "str",
     "trials": "int",
+    "faults": "faults",
 }
 TABLES: dict[str, dict[str, str]] = {"tcp": TCP_KEYS, "sim": SIM_KEYS}
 
@@ -153,11 +163,13 @@ def parse_settings_file(path: Path) -> SettingsFile:
     """Read settings.toml and check every key's name and type; unknown keys are errors."""
     data = read_toml(path)
     out = SettingsFile(path=path)
-    known_top = list(RUN_KEYS) + list(TABLES) + ["experiments"]
+    known_top = list(RUN_KEYS) + list(TABLES) + ["experiments", "faults"]
     for key, value in data.items():
         where = f"{path}:{key}"
         if key in RUN_KEYS:
             out.run[key] = _typed(where, RUN_KEYS[key], value)
+        elif key == "faults":
+            out.tables["faults"] = _fault_table(value, where)
         elif key in TABLES:
             if not isinstance(value, dict):
                 raise SettingsError(f"{where}: must be a table [{key}]")
@@ -184,11 +196,21 @@ def parse_settings_file(path: Path) -> SettingsFile:
                         raise SettingsError(
                             f"{subwhere}: unknown key{_suggest(sub, list(EXPERIMENT_KEYS))}"
                         )
-                    parsed[sub] = _typed(subwhere, EXPERIMENT_KEYS[sub], subval)
+                    if sub == "faults":
+                        parsed[sub] = _fault_table(subval, subwhere)
+                    else:
+                        parsed[sub] = _typed(subwhere, EXPERIMENT_KEYS[sub], subval)
                 out.experiments[name] = parsed
         else:
             raise SettingsError(f"{where}: unknown key{_suggest(key, known_top)}")
     return out
+
+
+def _fault_table(value: Any, where: str) -> dict[str, Any]:
+    try:
+        return check_file_table(value, where)
+    except FaultSettingsError as exc:
+        raise SettingsError(str(exc)) from None
 
 
 def load_settings_file(path: str | None) -> SettingsFile:
@@ -226,17 +248,38 @@ def resolve(
     if "ports" in tcp:
         values["tcp_ports"] = tcp["ports"]
         source["tcp_ports"] = file.where("tcp.ports")
+    fault_values: dict[str, Any] = {}
+    fault_where: dict[str, str] = {}
+    for key, value in file.tables.get("faults", {}).items():
+        fault_values[key] = value
+        fault_where[key] = file.where(f"faults.{key}")
     for key, value in (overrides or {}).items():
         if key in ("description", "trials"):
+            continue
+        if key == "faults":
+            for fkey, fvalue in value.items():
+                fault_values[fkey] = fvalue
+                fault_where[fkey] = f"{overrides_where}.faults.{fkey}" if overrides_where else fkey
             continue
         values[key] = value
         source[key] = f"{overrides_where}.{key}" if overrides_where else key
     for key, value in flags.items():
         if value is None:
             continue
+        if key in FAULT_FLAGS:
+            fault_values[key] = value
+            fault_where[key] = FAULT_FLAGS[key]
+            continue
         values[key] = value
         source[key] = "--" + key.replace("_", "-")
-    return validate(values, source)
+    settings = validate(values, source)
+    if not fault_values:
+        return settings
+    try:
+        faults = build_faults(fault_values, fault_where, settings.machines, settings.duration)
+    except FaultSettingsError as exc:
+        raise SettingsError(str(exc)) from None
+    return replace(settings, faults=faults)
 
 
 def validate(values: dict[str, Any], source: dict[str, str]) -> RunSettings:

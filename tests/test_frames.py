@@ -31,15 +31,15 @@ def test_frames_round_trip_and_the_sender_comes_from_the_link() -> None:
     send, recv = pair()
     data = b"".join(send.encode(Message(99, lc, (lc, 1, 2)), 1000.0 + lc) for lc in range(1, 6))
     got = recv.feed(data[:7]) + recv.feed(data[7:])
-    assert [(m.sender, m.lclock, m.vclock, t) for m, t in got] == [
+    assert [(m.sender, m.lclock, m.vclock, t) for m, t, _d in got] == [
         (2, lc, (lc, 1, 2), 1000.0 + lc) for lc in range(1, 6)
     ]
 
 
 def test_without_vector_clocks_frames_are_short() -> None:
     send, recv = pair(key=None, vector=False)
-    (msg, _t), = recv.feed(send.encode(Message(1, 5, None), 1.0))
-    assert msg.vclock is None and send.frame_size == 4 + 16
+    (msg, _t, _d), = recv.feed(send.encode(Message(1, 5, None), 1.0))
+    assert msg.vclock is None and send.frame_size == 4 + 24
 
 
 @pytest.mark.parametrize("vector_len", [0, 2, 4, 1024])
@@ -75,16 +75,18 @@ def test_a_replayed_or_reordered_frame_fails_its_tag() -> None:
     assert b and a2
 
 
-@pytest.mark.parametrize("field", ["lclock", "vclock", "sent_at"])
+@pytest.mark.parametrize("field", ["lclock", "vclock", "sent_at", "deliver_at"])
 def test_out_of_range_fields_are_refused_even_unauthenticated(field: str) -> None:
     send, recv = pair(key=None)
     payload = bytearray(send.encode(Message(1, 5, (5, 0, 0)), 1.0))
     if field == "lclock":
         payload[4:12] = struct.pack("!Q", MAX_CLOCK + 1)
     elif field == "vclock":
-        payload[20:28] = struct.pack("!Q", 2**64 - 1)
-    else:
+        payload[28:36] = struct.pack("!Q", 2**64 - 1)
+    elif field == "sent_at":
         payload[12:20] = struct.pack("!d", float("nan"))
+    else:
+        payload[20:28] = struct.pack("!d", -1.0)
     with pytest.raises(FrameError):
         recv.feed(bytes(payload))
 
@@ -151,7 +153,7 @@ class Relay(threading.Thread):
 
 
 def _frame(lclock: int, vlen: int) -> bytes:
-    payload = struct.pack("!Qd", lclock, time.time()) + struct.pack(f"!{vlen}Q", *([lclock] * vlen))
+    payload = struct.pack("!Qdd", lclock, time.time(), 0.0) + struct.pack(f"!{vlen}Q", *([lclock] * vlen))
     return struct.pack("!I", len(payload)) + payload + b"\0" * 16
 
 
@@ -182,7 +184,7 @@ def test_injected_frames_never_reach_a_machine(tmp_path: Path, attack: str) -> N
                 relay.inject(_frame(10**12, 3))
             else:
                 seen = relay.seen[0]
-                relay.inject(seen[-(4 + 16 + 24 + 16):])  # the last whole frame, again
+                relay.inject(seen[-(4 + 24 + 24 + 16):])  # the last whole frame, again
             results = {}
             for i, p in procs.items():
                 _o, err = p.communicate(timeout=40)

@@ -47,7 +47,7 @@ from lclock.core.model import machine_setup
 from lclock.core.node import MachinePlan, Node, last_tick_due
 from lclock.lifecycle import StopRequest, drain_wakeup, wakeup_socket
 from lclock.logfile import LogFile, describe_os_error
-from lclock.options import RUN_FLAGS, add_run_options
+from lclock.options import add_run_options, run_flags
 from lclock.runfolder import (
     RunFolderError,
     base_run_json,
@@ -109,7 +109,7 @@ class Cluster:
 def load_cluster(args: argparse.Namespace) -> Cluster:
     """Read and check everything before anything is created; SettingsError names the culprit."""
     file = load_settings_file(args.settings)
-    flags = {k: getattr(args, k, None) for k in RUN_FLAGS}
+    flags = run_flags(args)
     flags["transport"] = "tcp"
     settings = resolve(file, flags)
     tcp = file.tables.get("tcp", {})

@@ -3,19 +3,24 @@
 The model (``lclock.core.model``) knows the clock rules of one tick. A running machine needs
 more, and all of it used to be written three times (real worker, simulator, TCP vm):
 the set-up from the seed, the queue the network fills, the tick schedule on absolute
-deadlines, the counters, and the schema-v1 lines it logs. That is the node. It is pure:
-the driver tells it what time it is and what arrived, and it answers with the lines to log
-and the messages to send. What differs between a real, a TCP and a simulated machine is
-only the driver around it: how time passes and how bytes move.
+deadlines, the counters, the faults it suffers, and the schema-v1 lines it logs. That is
+the node. It is pure: the driver tells it what time it is and what arrived, and it answers
+with the lines to log and the messages to send. What differs between a real, a TCP and a
+simulated machine is only the driver around it: how time passes and how bytes move.
+
+Two clocks appear in its interface: ``ts``, the epoch time written into a line, and ``t``,
+seconds since the shared start t0, on which the schedule and the fault plan are defined.
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections import Counter, deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from lclock.core.faults import DELIVER_NOW, FaultPlan, LinkFaults, Partition, Pause, link_faults
 from lclock.core.logline import format_ts
 from lclock.core.model import Machine, Message, Step, machine_setup
 
@@ -52,18 +57,37 @@ class MachinePlan:
     rates: tuple[int, ...] | None = None
     dice_sides: int = 10
     vector: bool = True
+    faults: FaultPlan | None = None
 
     @property
     def rate(self) -> int:
         return machine_setup(self.seed, self.machine_id, self.rate_min, self.rate_max, self.rates)[0]
 
 
+@dataclass
+class Outgoing:
+    """One copy of a message on its way: to ``dst``, entering its queue ``delay`` s after the send."""
+
+    dst: int
+    delay: float
+
+
+@dataclass
+class TickResult:
+    line: dict[str, Any]
+    step: Step
+    sends: list[Outgoing] = field(default_factory=list)
+    #: Lines besides the tick's own: one ``drop`` per message the faults dropped.
+    extra: list[dict[str, Any]] = field(default_factory=list)
+
+
 class Node:
-    """A machine, its queue, its schedule, its counters and its log lines."""
+    """A machine, its queue, its schedule, its faults, its counters and its log lines."""
 
     __slots__ = (
         "plan", "id", "run_id", "rate", "total", "slot", "machine", "queue", "max_queue",
-        "undelivered", "sent_to", "taken_from",
+        "undelivered", "sent_to", "taken_from", "dropped_to", "dup_to", "links", "held",
+        "held_seq", "pauses", "paused", "crash_at", "boundaries", "seen", "dup_received",
     )
 
     def __init__(self, plan: MachinePlan) -> None:
@@ -86,6 +110,29 @@ class Node:
         # peers' own counts they show, link by link, that every message is accounted for.
         self.sent_to: Counter[int] = Counter()
         self.taken_from: Counter[int] = Counter()
+        self.dropped_to: Counter[int] = Counter()
+        self.dup_to: Counter[int] = Counter()  # extra copies sent (duplication)
+        self.dup_received = 0
+        faults = plan.faults
+        self.links: dict[int, LinkFaults] | None = (
+            link_faults(faults, self.id, self.machine.everyone)
+            if faults is not None and faults.network else None
+        )
+        # Messages that arrived before their planned delivery time: (t, order, message).
+        self.held: list[tuple[float, int, Message]] = []
+        self.held_seq = 0
+        self.pauses: deque[Pause] = deque(faults.pauses_of(self.id) if faults else ())
+        self.paused: Pause | None = None
+        self.crash_at = faults.crash_time(self.id) if faults else None
+        self.boundaries: deque[tuple[float, str, Partition]] = deque(
+            faults.boundaries() if faults else ()
+        )
+        # (sender, Lamport time) of every message handled, to tell a duplicate: only kept
+        # when the plan duplicates messages.
+        dup = faults is not None and any(
+            s.duplicate > 0 for s in (faults.default, *faults.links.values())
+        )
+        self.seen: set[tuple[int, int]] | None = set() if dup else None
 
     # -- the schedule ----------------------------------------------------------------------
 
@@ -97,6 +144,13 @@ class Node:
         """Seconds after t0 at which the next tick is due (meaningless once finished)."""
         return self.slot / self.rate
 
+    def next_pause(self) -> Pause | None:
+        return self.pauses[0] if self.pauses else None
+
+    def crashed_by(self, t: float) -> bool:
+        """The plan crashes this machine at or before ``t``: it does nothing from then on."""
+        return self.crash_at is not None and t >= self.crash_at
+
     # -- what happens ----------------------------------------------------------------------
 
     def take(self, msg: Message) -> None:
@@ -107,15 +161,90 @@ class Node:
         if len(q) > self.max_queue:
             self.max_queue = len(q)
 
-    def tick(self, ts: float) -> tuple[dict[str, Any], Step]:
-        """Run the next tick at epoch time ``ts``; its log line, and the step (what to send)."""
+    def hold(self, msg: Message, until: float) -> None:
+        """A message arrived before its planned delivery (``until``, s since t0): keep it."""
+        self.held_seq += 1
+        heapq.heappush(self.held, (until, self.held_seq, msg))
+
+    def next_release(self) -> float | None:
+        return self.held[0][0] if self.held else None
+
+    def release(self, t: float) -> None:
+        """Every held message due by ``t`` enters the queue, in delivery order."""
+        held = self.held
+        while held and held[0][0] <= t:
+            self.take(heapq.heappop(held)[2])
+
+    def release_all(self) -> None:
+        """The end: what is still held is in flight, taken in unhandled (like the drain)."""
+        while self.held:
+            self.take(heapq.heappop(self.held)[2])
+
+    def tick(self, ts: float, t: float = 0.0) -> TickResult:
+        """Run the next tick at epoch time ``ts`` (``t`` s after t0): its line and its sends."""
         self.slot += 1
+        dup = False
+        seen = self.seen
+        if seen is not None and self.queue:
+            head = self.queue[0]
+            key = (head.sender, head.lclock)
+            dup = key in seen
+            seen.add(key)
         step = self.machine.step(self.queue)
+        line = self.tick_line(step, ts)
+        result = TickResult(line, step)
+        if dup:
+            line["dup"] = True
+            self.dup_received += 1
         if step.to:
             sent_to = self.sent_to
-            for peer in step.to:
-                sent_to[peer] += 1
-        return self.tick_line(step, ts), step
+            links = self.links
+            for dst in step.to:
+                sent_to[dst] += 1
+                fate = links[dst].fate(t) if links is not None else DELIVER_NOW
+                if fate.drop is not None:
+                    self.dropped_to[dst] += 1
+                    result.extra.append(self.line("drop", ts, to=dst, msg_lclock=step.lclock,
+                                                  reason=fate.drop, tick=step.tick))
+                    continue
+                if len(fate.delays) > 1:
+                    self.dup_to[dst] += len(fate.delays) - 1
+                for d in fate.delays:
+                    result.sends.append(Outgoing(dst, d))
+        return result
+
+    def pause(self, pause: Pause, ts: float) -> dict[str, Any]:
+        """The plan pauses this machine now: no tick and no message taken in until the end."""
+        self.pauses.popleft()
+        self.paused = pause
+        return self.line("pause", ts, length=pause.length, until_t=pause.end)
+
+    def resume(self, ts: float, t: float) -> dict[str, Any]:
+        """Back from a pause at ``t``: the deadlines that fell due while paused are skipped."""
+        pause = self.paused
+        assert pause is not None
+        self.paused = None
+        skipped = 0
+        while not self.finished and pause.start <= self.slot / self.rate < pause.end:
+            self.slot += 1
+            skipped += 1
+        return self.line("resume", ts, skipped=skipped, paused_s=round(t - pause.start, 6))
+
+    def due_fault_lines(self, ts: float, t: float) -> list[dict[str, Any]]:
+        """``fault`` lines for the partitions that started or healed by ``t``."""
+        out = []
+        b = self.boundaries
+        while b and b[0][0] <= t:
+            _when, kind, p = b.popleft()
+            groups = [list(g) for g in p.groups]
+            rest = [i for i in range(1, self.plan.n + 1) if p.side(i) < 0]
+            if rest:
+                groups.append(rest)
+            out.append(self.line("fault", ts, kind=kind, groups=groups, start=p.start, end=p.end))
+        return out
+
+    def next_boundary(self) -> float | None:
+        return self.boundaries[0][0] if self.boundaries else None
 
     # -- log lines (schema v1, SPEC section 5) ----------------------------------------------
 
@@ -153,7 +282,7 @@ class Node:
         """The counters of the stop line (and of run.json): every message accounted for."""
         m = self.machine
         from_counts = Counter(msg.sender for msg in self.queue)
-        return {
+        out = {
             "reason": reason,
             "ticks": m.ticks,
             "lclock": m.lclock,
@@ -166,6 +295,24 @@ class Node:
             "sent_to": _by_peer(self.sent_to),
             "taken_from": _by_peer(self.taken_from),
         }
+        if self.links is not None:
+            out["dropped_to"] = _by_peer(self.dropped_to)
+            out["dup_to"] = _by_peer(self.dup_to)
+        if self.seen is not None:
+            out["received_dups"] = self.dup_received
+            out["unprocessed_dups"] = self._queued_dups()
+        return out
+
+    def _queued_dups(self) -> int:
+        """Copies in the queue whose message was handled, or is queued, already."""
+        seen = set(self.seen or ())
+        dups = 0
+        for msg in self.queue:
+            key = (msg.sender, msg.lclock)
+            if key in seen:
+                dups += 1
+            seen.add(key)
+        return dups
 
     def stop_line(self, ts: float, reason: str, **extra: Any) -> dict[str, Any]:
         return self.line("stop", ts, **self.stop_fields(reason), **extra)

@@ -14,6 +14,7 @@ stopped, gone) is named in the stop line and the report, never silently skipped.
 
 from __future__ import annotations
 
+import math
 import os
 import select
 import time
@@ -21,6 +22,7 @@ from array import array
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from lclock.core.faults import Pause
 from lclock.core.logline import render
 from lclock.core.node import Node
 from lclock.logfile import LogFile, LogWriteError
@@ -95,9 +97,12 @@ class RealTimeDriver:
         self.extra: dict[int, Callable[[], None]] = {}  # more fds to watch (TCP's gatekeeper)
         self.stop_reason: str | None = None
         self.log_error: str | None = None
+        self.t0_wall: float | None = None
+        self.t0_mono = 0.0
         self.lateness: array[float] = array("f")
         self.latency: array[float] = array("f")
         self.lost_peers: set[int] = set()
+        self.halted = False  # crashed by the fault plan
 
     # -- logging ---------------------------------------------------------------------------
 
@@ -117,6 +122,10 @@ class RealTimeDriver:
     def _stop(self, reason: str) -> None:
         if self.stop_reason is None:
             self.stop_reason = reason
+
+    def stopping(self) -> bool:
+        """A stop was asked for (a call: the loops must re-read it after every wait)."""
+        return self.stop_reason is not None
 
     # -- the links -------------------------------------------------------------------------
 
@@ -156,10 +165,13 @@ class RealTimeDriver:
             return
         if items:
             now = self.clock.time()
-            take = self.node.take
+            node = self.node
             lat = self.latency
-            for msg, sent_at in items:
-                take(msg)
+            for msg, sent_at, deliver_at in items:
+                if deliver_at > now and self.t0_wall is not None:
+                    node.hold(msg, deliver_at - self.t0_wall)  # the plan's latency: not yet
+                else:
+                    node.take(msg)
                 if len(lat) < MAX_SAMPLES:
                     lat.append(now - sent_at)
         if was_open and not ch.read_open and ch.broken is None:
@@ -248,19 +260,25 @@ class RealTimeDriver:
         clock = self.clock
         rate = node.rate
         t0 = t0_wall - clock.time() + clock.monotonic()
-        channels = self.channels
-        write = self.write
+        self.t0_wall, self.t0_mono = t0_wall, t0
+        faulty = node.plan.faults is not None and node.plan.faults.any
         lateness = self.lateness
         mono = clock.monotonic
-        walltime = clock.time
         report = self.control.report
         next_status = mono()
         # Spin at most 1% of the tick period, so polling never costs more than 1% of a core.
         spin = min(self.spin, 0.01 / rate)
         polled = False  # the sockets were read since the last tick
-        while not node.finished and self.stop_reason is None:
+        while not node.finished and not self.stopping():
             due = t0 + node.slot / rate
             now = mono()
+            if faulty:
+                wake = self._faults(now - t0)
+                if wake is None:
+                    break  # crashed by the plan
+                if wake + t0 < due and now < due:
+                    self.poll_io(max(0.0, min(wake + t0, due) - now))
+                    continue
             if now < due:
                 wait = due - now - spin
                 self.poll_io(wait if wait > 0 else 0.0)
@@ -270,27 +288,97 @@ class RealTimeDriver:
             # the wait that just ended did that: one select per tick, not two).
             if not polled:
                 self.poll_io(0.0)
-                if self.stop_reason is not None:
+                if self.stopping():
                     break
             polled = False
             if len(lateness) < MAX_SAMPLES:
                 lateness.append(now - due)
-            sent_at = walltime()
-            line, step = node.tick(sent_at)
-            write(line)
-            msg = step.message
-            if msg is not None:
-                for peer in step.to or ():
-                    ch = channels.get(peer)
-                    if ch is None or not ch.send(msg, sent_at):
-                        node.undelivered += 1
-                        self.emit("send_failed", "error", to=peer, lclock=msg.lclock,
-                                  tick=step.tick, error=(ch.broken if ch else None) or "closed")
+            self._tick(now - t0)
             if now >= next_status:
                 next_status = now + STATUS_INTERVAL
                 report({"t": "status", "ticks": node.machine.ticks,
                         "lclock": node.machine.lclock, "queue": len(node.queue)})
         self._stop("duration")
+
+    def _tick(self, t: float) -> None:
+        node = self.node
+        if node.held:
+            node.release(t)
+        sent_at = self.clock.time()
+        result = node.tick(sent_at, t)
+        write = self.write
+        write(result.line)
+        for line in result.extra:
+            write(line)
+        msg = result.step.message
+        if msg is None:
+            return
+        channels = self.channels
+        t0_wall = self.t0_wall or 0.0
+        for out in result.sends:
+            ch = channels.get(out.dst)
+            deliver_at = t0_wall + t + out.delay if out.delay > 0 else 0.0
+            if ch is None or not ch.send(msg, sent_at, deliver_at):
+                node.undelivered += 1
+                self.emit("send_failed", "error", to=out.dst, lclock=msg.lclock,
+                          tick=result.step.tick, error=(ch.broken if ch else None) or "closed")
+
+    # -- faults ----------------------------------------------------------------------------
+
+    def _faults(self, t: float) -> float | None:
+        """Act on the fault plan at ``t`` (s since t0); when to look again, None once crashed.
+
+        The machine keeps to the plan itself, exactly: it stops ticking and taking messages
+        in at a pause's start and until its end (the supervisor really stops the process
+        meanwhile), and it halts at its crash (the supervisor kills it).
+        """
+        node = self.node
+        if node.crashed_by(t):
+            self._halt()
+            return None
+        if node.boundaries and node.boundaries[0][0] <= t:
+            for line in node.due_fault_lines(self.clock.time(), t):
+                self.write(line)
+        pause = node.next_pause()
+        if pause is not None and pause.start <= t:
+            self._pause(pause)
+            return 0.0
+        if node.held:
+            node.release(t)
+        times = [x for x in (node.next_release(), node.next_boundary(),
+                             pause.start if pause is not None else None, node.crash_at)
+                 if x is not None]
+        return min(times) if times else math.inf
+
+    def _pause(self, pause: Pause) -> None:
+        """Neither tick nor take messages in until the pause ends; then skip what fell due."""
+        clock = self.clock
+        self.write(self.node.pause(pause, clock.time()))
+        end = self.t0_mono + pause.end
+        while self.stop_reason is None:
+            left = end - clock.monotonic()
+            if left <= 0:
+                break
+            self._wait_control(left)
+        self.write(self.node.resume(clock.time(), clock.monotonic() - self.t0_mono))
+
+    def _halt(self) -> None:
+        """The plan crashes this machine now: it does nothing more, and waits to be killed.
+
+        No stop line: a crashed machine's log just ends. Should nobody kill it (the
+        launcher gone, or the run stopping first), it leaves the same way, silently.
+        """
+        self.halted = True
+        while self.stop_reason is None:
+            self._wait_control(1.0)
+
+    def _wait_control(self, timeout: float) -> None:
+        """Wait listening to the control only (a paused or crashed machine reads no peer)."""
+        control = self.control
+        r, _w, _x = select.select(control.fds(), [], [], timeout)
+        control.on_ready(r)
+        if control.stop_reason is not None:
+            self._stop(control.stop_reason)
 
     # -- the end ---------------------------------------------------------------------------
 
@@ -318,7 +406,13 @@ class RealTimeDriver:
 
     def graceful_stop(self) -> dict[str, Any]:
         """Drain, then log ``stop`` with what was never handled; returns the done report."""
+        if self.halted:  # crashed by the plan: no drain, no stop line
+            crashed = {"t": "done", "reason": "crashed", "ticks": self.node.machine.ticks,
+                       "lclock": self.node.machine.lclock}
+            self.control.report(crashed)
+            return crashed
         undrained = self.drain()
+        self.node.release_all()
         if undrained:
             self.emit("drain_timeout", "warning", peers=undrained)
         lat = _percentiles(self.lateness, (0.5, 0.99, 1.0))

@@ -41,8 +41,8 @@ from typing import Any
 
 import orjson
 
+from lclock.core.faults import FaultPlan, applied_exactly, resolve_plan
 from lclock.core.logline import format_ts, render
-from lclock.core.model import Message
 from lclock.core.node import MachinePlan, Node
 from lclock.lifecycle import EXIT_CODES, StopRequest
 from lclock.logfile import LogFile, LogWriteError
@@ -155,6 +155,8 @@ def sim_run_id(seed: int, settings: RunSettings, net: NetworkSettings) -> str:
         "vector_clocks": settings.vector_clocks,
         **net.to_json(),
     }
+    if settings.faults.any:
+        key["faults"] = settings.faults.to_json()
     digest = hashlib.sha256(orjson.dumps(key, option=orjson.OPT_SORT_KEYS)).hexdigest()[:8]
     return f"sim-{seed}-{digest}"
 
@@ -204,25 +206,30 @@ class _BufferedLog:
             self.file.write(data)
 
 
+ARRIVAL, CONTROL, TICK = 0, 1, 2
+
+
 class Simulation:
     """The virtual-time driver: every machine is a ``Node``; time is a number in a heap.
 
-    Heap entries are ``(time, kind, order, machine index, payload)``. kind 0 = a message
-    arriving, 1 = a tick, so an arrival at the same instant as a tick is queued first.
-    ``order`` is a unique sequence number for arrivals (FIFO among equal times) and the
-    machine id for ticks; a tick's payload is unused (the node knows its next tick).
+    Heap entries are ``(time, kind, order, machine index, payload)``. At one instant a
+    message arriving goes first, then what the fault plan does (a pause, a resume, a
+    partition's start or heal, a crash), then the tick: an arrival at the instant of a tick
+    is queued first, and a pause that starts at a deadline skips that tick. ``order`` keeps
+    FIFO among equal times (ticks of one instant go in machine order).
     """
 
     def __init__(self, settings: RunSettings, net: NetworkSettings, seed: int, run_id: str,
-                 epoch: float = SIM_EPOCH) -> None:
+                 epoch: float = SIM_EPOCH, faults: FaultPlan | None = None) -> None:
         self.settings = settings
         self.epoch = epoch
         n = settings.machines
+        self.faults = faults
         self.nodes = [
             Node(MachinePlan(
                 machine_id=i, n=n, run_id=run_id, seed=seed, duration=settings.duration,
                 rate_min=settings.rate_min, rate_max=settings.rate_max, rates=settings.rates,
-                dice_sides=settings.dice_sides, vector=settings.vector_clocks,
+                dice_sides=settings.dice_sides, vector=settings.vector_clocks, faults=faults,
             ))
             for i in range(1, n + 1)
         ]
@@ -231,10 +238,27 @@ class Simulation:
         self.delay = _delay_fn(net, random.Random(f"lclock:net:{seed}"))
         self.jitter_lam = 1.0 / net.jitter if net.jitter > 0 else 0.0
         self.expo = random.Random(f"lclock:jitter:{seed}").expovariate
+        self.fifo = faults is None or not faults.reorder
         self.last_tick = [0.0] * n
+        self.dead = [False] * n
         self.last_arrival: dict[tuple[int, int], float] = {}
         self.heap: list[tuple[float, int, int, int, Any]] = []
         self.seq = 0
+
+    def _push(self, t: float, kind: int, idx: int, payload: Any) -> None:
+        # Ticks at one instant go in machine order; everything else in the order pushed.
+        self.seq += 1
+        heapq.heappush(self.heap, (t, kind, idx + 1 if kind == TICK else self.seq, idx, payload))
+
+    def _plan_faults(self) -> None:
+        for idx, node in enumerate(self.nodes):
+            for pause in node.pauses:
+                self._push(pause.start, CONTROL, idx, ("pause", pause))
+                self._push(pause.end, CONTROL, idx, ("resume", pause))
+            for when, _kind, _p in node.boundaries:
+                self._push(when, CONTROL, idx, ("fault", None))
+            if node.crash_at is not None:
+                self._push(node.crash_at, CONTROL, idx, ("crash", None))
 
     def run(self, logs: list[_BufferedLog], stop: StopRequest | None = None) -> None:
         """Simulate to the end (or until ``stop`` is requested), writing every line."""
@@ -243,54 +267,82 @@ class Simulation:
             log.add(node.start_line(epoch, pid=0))
             # As in the real runtime: t0, the shared start instant, once all are connected.
             log.add(node.connected_line(epoch, node.machine.everyone, epoch))
-        heap = self.heap
         for idx in range(len(self.nodes)):
-            heap.append((self._lateness(), 1, idx + 1, idx, None))
-        heapq.heapify(heap)
+            self._push(self._lateness(), TICK, idx, None)
+        self._plan_faults()
+        heap = self.heap
         pop = heapq.heappop
         steps = 0
         while heap:
             t, kind, _order, idx, payload = pop(heap)
-            if kind == 0:
-                self.nodes[idx].take(payload)
-                continue
-            self._tick(idx, t, logs[idx])
-            steps += 1
-            if stop is not None and not steps % _STOP_CHECK_EVERY and stop.requested:
-                raise SimStopped()
+            if self.dead[idx]:
+                continue  # crashed: what reaches it is lost with it
+            node = self.nodes[idx]
+            if kind == ARRIVAL:
+                if node.paused is not None and t < node.paused.end:  # taken in when it resumes
+                    self._push(node.paused.end, ARRIVAL, idx, payload)
+                else:
+                    node.take(payload)
+            elif kind == CONTROL:
+                self._control(idx, t, payload, logs[idx])
+            elif node.paused is None:  # a tick; a paused machine's resume reschedules it
+                self._tick(idx, t, logs[idx])
+                steps += 1
+                if stop is not None and not steps % _STOP_CHECK_EVERY and stop.requested:
+                    raise SimStopped()
         # The heap ran empty: every message still in flight after the last tick has been
-        # taken into its queue, unhandled, as in the real graceful stop.
+        # taken into its queue, unhandled, as in the real graceful stop. A crashed machine
+        # has no stop line.
         for idx, (node, log) in enumerate(zip(self.nodes, logs)):
-            log.add(node.stop_line(epoch + max(self.settings.duration, self.last_tick[idx]),
-                                   "duration"))
+            if not self.dead[idx]:
+                log.add(node.stop_line(epoch + max(self.settings.duration, self.last_tick[idx]),
+                                       "duration"))
+
+    def _control(self, idx: int, t: float, payload: tuple[str, Any], log: _BufferedLog) -> None:
+        node = self.nodes[idx]
+        what, pause = payload
+        ts = self.epoch + t
+        if what == "pause":
+            log.add(node.pause(pause, ts))
+        elif what == "resume":
+            log.add(node.resume(ts, t))
+            self._schedule(idx, t)
+        elif what == "fault":
+            for line in node.due_fault_lines(ts, t):
+                log.add(line)
+        elif what == "crash":
+            self.dead[idx] = True
 
     def _lateness(self) -> float:
         return self.expo(self.jitter_lam) if self.jitter_lam else 0.0
 
     def _tick(self, idx: int, t: float, log: _BufferedLog) -> None:
         node = self.nodes[idx]
-        line, step = node.tick(self.epoch + t)
-        log.add(line)
-        msg = step.message
-        if msg is not None and step.to:
-            self._send(node.id, msg, step.to, t)
+        result = node.tick(self.epoch + t, t)
+        log.add(result.line)
+        for line in result.extra:
+            log.add(line)
+        for out in result.sends:
+            self._send(node.id, out.dst, result.step.message, t, out.delay)
         self.last_tick[idx] = t
+        self._schedule(idx, t)
+
+    def _schedule(self, idx: int, t: float) -> None:
+        node = self.nodes[idx]
         if not node.finished:
             due = node.next_due() + self._lateness()
             # A late tick never overtakes the previous one.
-            heapq.heappush(self.heap, (max(due, t), 1, node.id, idx, None))
+            self._push(max(due, t), TICK, idx, None)
 
-    def _send(self, src: int, msg: Message, to: list[int], t: float) -> None:
-        """Each message gets its own delay; a channel stays FIFO, like a socket."""
-        last = self.last_arrival
-        for dst in to:
-            arrival = t + self.delay()
-            prev = last.get((src, dst))
+    def _send(self, src: int, dst: int, msg: Any, t: float, fault_delay: float) -> None:
+        """The network's own delay, or the fault plan's when longer; FIFO unless reordering."""
+        arrival = t + max(self.delay(), fault_delay)
+        if self.fifo:
+            prev = self.last_arrival.get((src, dst))
             if prev is not None and prev > arrival:
                 arrival = prev
-            last[(src, dst)] = arrival
-            self.seq += 1
-            heapq.heappush(self.heap, (arrival, 0, self.seq, dst - 1, msg))
+            self.last_arrival[(src, dst)] = arrival
+        self._push(arrival, ARRIVAL, dst - 1, msg)
 
 
 def simulate(
@@ -301,6 +353,7 @@ def simulate(
     run_id: str,
     epoch: float = SIM_EPOCH,
     stop: StopRequest | None = None,
+    faults: FaultPlan | None = None,
 ) -> list[dict[str, Any]]:
     """Simulate one run into ``run_dir`` (which must exist); each machine's stop counters.
 
@@ -308,7 +361,7 @@ def simulate(
     Raises SimStopped (``stop`` was requested) or LogWriteError; either way every line
     made so far is written whole.
     """
-    sim = Simulation(settings, net, seed, run_id, epoch)
+    sim = Simulation(settings, net, seed, run_id, epoch, faults)
     logs: list[_BufferedLog] = []
     try:
         for node in sim.nodes:
@@ -316,8 +369,15 @@ def simulate(
         sim.run(logs, stop)
     finally:
         _close_logs(logs)
-    return [{"id": node.id, "rate": node.rate, **node.stop_fields("duration")}
+    return [{"id": node.id, "rate": node.rate,
+             **(node.stop_fields("duration") if not sim.dead[node.id - 1] else _crashed(node))}
             for node in sim.nodes]
+
+
+def _crashed(node: Node) -> dict[str, Any]:
+    """run.json's entry of a machine the plan crashed: it gave no stop report."""
+    return {"reason": "crashed", "crashed_at": node.crash_at, "ticks": node.machine.ticks,
+            "lclock": node.machine.lclock}
 
 
 def _close_logs(logs: list[_BufferedLog]) -> None:
@@ -358,6 +418,11 @@ def run_sim(
     meta = base_run_json(rid, seed, settings_used.to_json(), epoch)
     meta["mode"] = "sim"
     meta["sim"] = {**net.to_json(), "epoch": format_ts(epoch)}
+    faults = (resolve_plan(settings_used.faults, settings_used.machines, settings_used.duration, seed)
+              if settings_used.faults.any else None)
+    if faults is not None:
+        # The plan (the nemesis's draws included); a simulation applies it exactly.
+        meta["faults"] = {"plan": faults.to_json(), "applied": applied_exactly(faults)}
     try:
         write_run_json(run_dir, meta, reserve_next=True)
     except RunFolderError:
@@ -367,7 +432,7 @@ def run_sim(
     machines: list[dict[str, Any]] = []
     try:
         machines = [{"pid": 0, "exit_code": 0, **m}
-                    for m in simulate(settings_used, net, seed, run_dir, rid, epoch, stop)]
+                    for m in simulate(settings_used, net, seed, run_dir, rid, epoch, stop, faults)]
         ended = RunEnd("completed", 0, "duration")
     except SimStopped:
         cause = stop.cause if stop is not None else None

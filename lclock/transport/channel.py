@@ -65,11 +65,11 @@ class PeerChannel:
         """Frames wait to be sent."""
         return bool(self.out)
 
-    def send(self, msg: Message, sent_at: float) -> bool:
+    def send(self, msg: Message, sent_at: float, deliver_at: float = 0.0) -> bool:
         """Queue one message and try to send now; False if the link is gone (undelivered)."""
         if self.broken is not None or not self.write_open:
             return False
-        frame = self.send_codec.encode(msg, sent_at)
+        frame = self.send_codec.encode(msg, sent_at, deliver_at)
         if self.out:
             self.out.append(frame)
             return True
@@ -105,7 +105,7 @@ class PeerChannel:
                 n -= len(out.popleft())
             self.head_sent = n
 
-    def read(self) -> list[tuple[Message, float]]:
+    def read(self) -> list[tuple[Message, float, float]]:
         """The messages that have arrived; on EOF the read side is closed.
 
         Raises FrameError for anything that is not a valid frame of this run (the caller

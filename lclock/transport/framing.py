@@ -2,7 +2,9 @@
 
 A stream socket is a byte stream, not a message stream: every message is a frame,
 ``length (4 bytes, big-endian) + payload [+ tag]``. The payload is
-``lclock (u64) + sent_at (f64, epoch seconds) + vclock (n x u64, or nothing)``.
+``lclock (u64) + sent_at (f64, epoch seconds) + deliver_at (f64, epoch seconds; 0: at
+once) + vclock (n x u64, or nothing)``. ``deliver_at`` is when the fault plan's latency
+lets the message into the receiver's queue (SPEC section 6).
 
 Nothing in a frame is trusted: its length must be exactly what this run's frames have,
 every field must be in range, and the sender is the peer at the other end of the
@@ -25,7 +27,7 @@ import struct
 from lclock.core.model import Message
 
 _HEAD = struct.Struct("!I")
-_FIXED = struct.Struct("!Qd")
+_FIXED = struct.Struct("!Qdd")
 _SEQ = struct.Struct("!Q")
 TAG_BYTES = 16
 MAX_VECTOR = 1024
@@ -56,8 +58,8 @@ class FrameCodec:
         self.frame_size = _HEAD.size + self.payload_size + (TAG_BYTES if key else 0)
         self._vec = struct.Struct(f"!{n}Q") if vector else None
 
-    def encode(self, msg: Message, sent_at: float) -> bytes:
-        payload = _FIXED.pack(msg.lclock, sent_at)
+    def encode(self, msg: Message, sent_at: float, deliver_at: float = 0.0) -> bytes:
+        payload = _FIXED.pack(msg.lclock, sent_at, deliver_at)
         if self._vec is not None:
             payload += self._vec.pack(*(msg.vclock or (0,) * self.n))
         frame = _HEAD.pack(len(payload)) + payload
@@ -70,24 +72,24 @@ class FrameCodec:
         self.seq += 1
         return tag
 
-    def decode(self, frame: memoryview, sender: int) -> tuple[Message, float]:
+    def decode(self, frame: memoryview, sender: int) -> tuple[Message, float, float]:
         """One whole frame (length prefix included) from ``sender``; FrameError if invalid."""
         body = frame[_HEAD.size : _HEAD.size + self.payload_size]
         if self.key is not None:
             tag = frame[_HEAD.size + self.payload_size :]
             if not hmac.compare_digest(tag, self._tag(body)):
                 raise FrameError("a frame failed its authentication tag (changed, injected or replayed)")
-        lclock, sent_at = _FIXED.unpack_from(body)
+        lclock, sent_at, deliver_at = _FIXED.unpack_from(body)
         if lclock > MAX_CLOCK:
             raise FrameError(f"Lamport clock {lclock} out of range")
-        if not math.isfinite(sent_at):
-            raise FrameError("send time is not a finite number")
+        if not (math.isfinite(sent_at) and math.isfinite(deliver_at) and deliver_at >= 0):
+            raise FrameError("a time in the frame is not a finite number")
         vclock = None
         if self._vec is not None:
             vclock = self._vec.unpack_from(body, _FIXED.size)
             if max(vclock) > MAX_CLOCK:
                 raise FrameError("vector clock entry out of range")
-        return Message(sender, lclock, vclock), sent_at
+        return Message(sender, lclock, vclock), sent_at, deliver_at
 
 
 class FrameReader:
@@ -100,13 +102,13 @@ class FrameReader:
         self.codec = codec
         self.peer = peer
 
-    def feed(self, data: bytes) -> list[tuple[Message, float]]:
+    def feed(self, data: bytes) -> list[tuple[Message, float, float]]:
         buf = self.buf
         buf += data
         codec = self.codec
         want = codec.payload_size
         size = codec.frame_size
-        out: list[tuple[Message, float]] = []
+        out: list[tuple[Message, float, float]] = []
         pos = 0
         end = len(buf)
         view = memoryview(buf)

@@ -1,0 +1,308 @@
+"""The fault settings (SPEC section 6): flags, the ``[faults]`` table, and their validation.
+
+Like every other setting: built-in defaults < settings.toml ``[faults]`` < an experiment's
+``[experiments.NAME.faults]`` < flags, and every problem is one ``SettingsError`` whose text
+names the flag or ``file:key``. A schedule is checked against the run it belongs to: a
+machine that does not exist, a time outside the run, two partitions at once, two pauses of
+one machine at once, a machine paused after its crash.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+from dataclasses import replace
+from typing import Any
+
+from lclock.core.faults import (
+    LATENCY_DISTS,
+    NEMESIS_KINDS,
+    Crash,
+    FaultSettings,
+    LinkSettings,
+    Partition,
+    Pause,
+)
+
+MAX_LATENCY_MS = 60_000.0
+#: key -> settings-file type (the ``links`` sub-table is checked apart)
+FAULT_KEYS: dict[str, str] = {
+    "latency_ms": "number", "latency_dist": "str", "loss": "number", "duplicate": "number",
+    "reorder": "bool", "partitions": "spec", "pauses": "spec", "crashes": "spec",
+    "nemesis": "spec", "nemesis_interval": "number", "links": "table",
+}
+LINK_KEYS = ("latency_ms", "latency_dist", "loss", "duplicate")
+FLAGS = {
+    "latency_ms": "--latency", "latency_dist": "--latency-dist", "loss": "--loss",
+    "duplicate": "--duplicate", "reorder": "--reorder", "partitions": "--partition",
+    "pauses": "--pause", "crashes": "--crash", "nemesis": "--nemesis",
+    "nemesis_interval": "--nemesis-interval",
+}
+
+
+class FaultSettingsError(Exception):
+    """A bad fault setting; the message is the whole line (lclock.settings re-raises it)."""
+
+
+def add_fault_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group(
+        "faults (SPEC section 6; also the [faults] table of settings.toml)")
+    g.add_argument("--latency", dest="latency_ms", type=float, metavar="MS",
+                   help="mean extra one-way delay of every message, in ms (default 0)")
+    g.add_argument("--latency-dist", choices=LATENCY_DISTS,
+                   help="constant, uniform (0 to 2 x mean) or exponential (default constant)")
+    g.add_argument("--loss", type=float, metavar="P", help="probability that a message is dropped")
+    g.add_argument("--duplicate", type=float, metavar="P",
+                   help="probability that a message is delivered twice")
+    g.add_argument("--reorder", action="store_const", const=True, default=None,
+                   help="each message takes its own delay, so messages can overtake on a link")
+    g.add_argument("--partition", dest="partitions", metavar="SPEC",
+                   help="START-END:GROUP|GROUP... in s since the start, ';' between several; "
+                        "e.g. 10-20:1|2,3 (machines not named form one more group)")
+    g.add_argument("--pause", dest="pauses", metavar="SPEC",
+                   help="ID@START+LENGTH, e.g. 2@15+5 (';' between several)")
+    g.add_argument("--crash", dest="crashes", metavar="SPEC", help="ID@TIME, e.g. 3@20")
+    g.add_argument("--nemesis", metavar="KINDS",
+                   help="random faults of these kinds (partition,pause,crash), one every "
+                        "--nemesis-interval seconds, each lasting half of it")
+    g.add_argument("--nemesis-interval", type=float, metavar="S",
+                   help="seconds between the nemesis's faults (default 10)")
+
+
+def fault_flags(args: argparse.Namespace) -> dict[str, Any]:
+    """The fault flags given on the command line, as settings keys (absent: not given)."""
+    return {k: getattr(args, k) for k in FLAGS if getattr(args, k, None) is not None}
+
+
+# -- parsing the schedules -----------------------------------------------------------------------
+
+_NUM = r"(\d+(?:\.\d*)?|\.\d+)"
+_PARTITION = re.compile(rf"^\s*{_NUM}\s*-\s*{_NUM}\s*:\s*(.+?)\s*$")
+_PAUSE = re.compile(rf"^\s*(\d+)\s*@\s*{_NUM}\s*\+\s*{_NUM}\s*$")
+_CRASH = re.compile(rf"^\s*(\d+)\s*@\s*{_NUM}\s*$")
+
+
+def _items(value: Any, where: str) -> list[str]:
+    """A schedule: one string with ';' between items, or a list of strings."""
+    if isinstance(value, str):
+        return [x for x in value.split(";") if x.strip()]
+    if isinstance(value, list) and all(isinstance(x, str) for x in value):
+        return [x for x in value if x.strip()]
+    raise FaultSettingsError(f"{where}: must be a string like the flag's, or a list of them (got {value!r})")
+
+
+def parse_partitions(value: Any, where: str) -> tuple[Partition, ...]:
+    out = []
+    for item in _items(value, where):
+        m = _PARTITION.match(item)
+        if not m:
+            raise FaultSettingsError(f"{where}: {item.strip()!r} is not START-END:GROUP|GROUP (e.g. 10-20:1|2,3)")
+        groups = []
+        for g in m.group(3).split("|"):
+            try:
+                ids = tuple(sorted(int(x) for x in g.split(",") if x.strip()))
+            except ValueError:
+                raise FaultSettingsError(f"{where}: {g.strip()!r} is not a group of machine ids like 2,3") from None
+            if not ids:
+                raise FaultSettingsError(f"{where}: {item.strip()!r} has an empty group")
+            groups.append(ids)
+        out.append(Partition(float(m.group(1)), float(m.group(2)), tuple(groups)))
+    return tuple(out)
+
+
+def parse_pauses(value: Any, where: str) -> tuple[Pause, ...]:
+    out = []
+    for item in _items(value, where):
+        m = _PAUSE.match(item)
+        if not m:
+            raise FaultSettingsError(f"{where}: {item.strip()!r} is not ID@START+LENGTH (e.g. 2@15+5)")
+        out.append(Pause(int(m.group(1)), float(m.group(2)), float(m.group(3))))
+    return tuple(out)
+
+
+def parse_crashes(value: Any, where: str) -> tuple[Crash, ...]:
+    out = []
+    for item in _items(value, where):
+        m = _CRASH.match(item)
+        if not m:
+            raise FaultSettingsError(f"{where}: {item.strip()!r} is not ID@TIME (e.g. 3@20)")
+        out.append(Crash(int(m.group(1)), float(m.group(2))))
+    return tuple(out)
+
+
+def parse_nemesis(value: Any, where: str) -> tuple[str, ...]:
+    kinds = []
+    for item in _items(value, where):
+        for kind in item.split(","):
+            kind = kind.strip()
+            if kind not in NEMESIS_KINDS:
+                raise FaultSettingsError(
+                    f"{where}: unknown fault kind {kind!r} (choose from {', '.join(NEMESIS_KINDS)})")
+            if kind not in kinds:
+                kinds.append(kind)
+    return tuple(kinds)
+
+
+# -- values --------------------------------------------------------------------------------------
+
+
+def _number(value: Any, where: str, lo: float, hi: float, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or not lo <= value <= hi:
+        raise FaultSettingsError(f"{where}: must be {what} (got {value!r})")
+    return float(value)
+
+
+def _link(values: dict[str, Any], where: dict[str, str], base: LinkSettings) -> LinkSettings:
+    out = base
+    if "latency_ms" in values:
+        out = replace(out, latency_ms=_number(values["latency_ms"], where["latency_ms"], 0,
+                                              MAX_LATENCY_MS, f"a number of ms from 0 to {MAX_LATENCY_MS:g}"))
+    if "latency_dist" in values:
+        d = values["latency_dist"]
+        if d not in LATENCY_DISTS:
+            raise FaultSettingsError(f"{where['latency_dist']}: must be one of {', '.join(LATENCY_DISTS)} (got {d!r})")
+        out = replace(out, latency_dist=d)
+    for key in ("loss", "duplicate"):
+        if key in values:
+            out = replace(out, **{key: _number(values[key], where[key], 0, 1, "a probability from 0 to 1")})
+    return out
+
+
+_LINK = re.compile(r"^\s*(\d+)\s*->\s*(\d+)\s*$")
+
+
+def _links(table: Any, where: str, base: LinkSettings, n: int) -> tuple[tuple[tuple[int, int], LinkSettings], ...]:
+    if not isinstance(table, dict):
+        raise FaultSettingsError(f"{where}: must be a table of links like [faults.links.\"1->2\"]")
+    out = []
+    for name, values in table.items():
+        lw = f"{where}.\"{name}\""
+        m = _LINK.match(str(name))
+        if not m:
+            raise FaultSettingsError(f"{lw}: a link is named \"A->B\" (e.g. \"1->2\")")
+        a, b = int(m.group(1)), int(m.group(2))
+        for i in (a, b):
+            if not 1 <= i <= n:
+                raise FaultSettingsError(f"{lw}: machine {i} does not exist (machines 1..{n})")
+        if a == b:
+            raise FaultSettingsError(f"{lw}: a link joins two different machines")
+        if not isinstance(values, dict):
+            raise FaultSettingsError(f"{lw}: must be a table of {', '.join(LINK_KEYS)}")
+        for key in values:
+            if key not in LINK_KEYS:
+                raise FaultSettingsError(f"{lw}.{key}: unknown key (a link has {', '.join(LINK_KEYS)})")
+        out.append(((a, b), _link(values, {k: f"{lw}.{k}" for k in LINK_KEYS}, base)))
+    return tuple(sorted(out))
+
+
+# -- the whole ------------------------------------------------------------------------------------
+
+
+def build_faults(values: dict[str, Any], where: dict[str, str], n: int, duration: float) -> FaultSettings:
+    """Validated fault settings from merged raw values (``where`` names each value's source)."""
+    s = FaultSettings(default=_link(values, where, LinkSettings()))
+    if "reorder" in values:
+        if not isinstance(values["reorder"], bool):
+            raise FaultSettingsError(f"{where['reorder']}: must be true or false (got {values['reorder']!r})")
+        s = replace(s, reorder=values["reorder"])
+    if "links" in values:
+        s = replace(s, links=_links(values["links"], where["links"], s.default, n))
+    if "partitions" in values:
+        s = replace(s, partitions=parse_partitions(values["partitions"], where["partitions"]))
+    if "pauses" in values:
+        s = replace(s, pauses=parse_pauses(values["pauses"], where["pauses"]))
+    if "crashes" in values:
+        s = replace(s, crashes=parse_crashes(values["crashes"], where["crashes"]))
+    if "nemesis" in values:
+        s = replace(s, nemesis=parse_nemesis(values["nemesis"], where["nemesis"]))
+    if "nemesis_interval" in values:
+        s = replace(s, nemesis_interval=_number(values["nemesis_interval"], where["nemesis_interval"],
+                                                 1e-3, 7 * 24 * 3600.0, "a number of seconds > 0"))
+    check_schedule(s, where, n, duration)
+    return s
+
+
+def _machine(i: int, where: str, n: int) -> None:
+    if not 1 <= i <= n:
+        raise FaultSettingsError(f"{where}: machine {i} does not exist (machines 1..{n})")
+
+
+def _within(start: float, end: float, where: str, duration: float, what: str) -> None:
+    if not 0 <= start < end <= duration:
+        raise FaultSettingsError(
+            f"{where}: {what} {start:g}-{end:g} s must lie inside the run (0 to {duration:g} s) "
+            "and end after it starts")
+
+
+def check_schedule(s: FaultSettings, where: dict[str, str], n: int, duration: float) -> None:
+    """The schedule against the run: machines that exist, times inside it, no overlaps."""
+    w = where.get
+    for p in s.partitions:
+        _within(p.start, p.end, w("partitions", "partitions"), duration, "partition")
+        named: set[int] = set()
+        for g in p.groups:
+            for i in g:
+                _machine(i, w("partitions", "partitions"), n)
+                if i in named:
+                    raise FaultSettingsError(f"{w('partitions', 'partitions')}: machine {i} is in two groups")
+                named.add(i)
+        if len(p.groups) + (1 if len(named) < n else 0) < 2:
+            raise FaultSettingsError(
+                f"{w('partitions', 'partitions')}: a partition needs two sides (all {n} machines are in one group)")
+    ordered = sorted(s.partitions, key=lambda p: p.start)
+    for a, b in zip(ordered, ordered[1:]):
+        if b.start < a.end:
+            raise FaultSettingsError(
+                f"{w('partitions', 'partitions')}: partitions {a.start:g}-{a.end:g} and "
+                f"{b.start:g}-{b.end:g} overlap (one partition at a time)")
+    crash_at: dict[int, float] = {}
+    for c in s.crashes:
+        _machine(c.machine, w("crashes", "crashes"), n)
+        if not 0 < c.time < duration:
+            raise FaultSettingsError(
+                f"{w('crashes', 'crashes')}: crash of machine {c.machine} at {c.time:g} s must lie "
+                f"inside the run (after 0, before {duration:g} s)")
+        if c.machine in crash_at:
+            raise FaultSettingsError(f"{w('crashes', 'crashes')}: machine {c.machine} crashes twice")
+        crash_at[c.machine] = c.time
+    if len(crash_at) >= n:
+        raise FaultSettingsError(f"{w('crashes', 'crashes')}: every machine crashes; leave one running")
+    by_machine: dict[int, list[Pause]] = {}
+    for p in s.pauses:
+        pw = w("pauses", "pauses")
+        _machine(p.machine, pw, n)
+        _within(p.start, p.end, pw, duration, f"pause of machine {p.machine}")
+        if p.machine in crash_at and p.end > crash_at[p.machine]:
+            raise FaultSettingsError(
+                f"{pw}: machine {p.machine} is paused until {p.end:g} s but crashes at "
+                f"{crash_at[p.machine]:g} s")
+        by_machine.setdefault(p.machine, []).append(p)
+    for i, ps in by_machine.items():
+        ps.sort(key=lambda p: p.start)
+        for a, b in zip(ps, ps[1:]):
+            if b.start < a.end:
+                raise FaultSettingsError(
+                    f"{w('pauses', 'pauses')}: two pauses of machine {i} overlap "
+                    f"({a.start:g}+{a.length:g} and {b.start:g}+{b.length:g})")
+    if s.nemesis and (s.partitions or s.pauses or s.crashes):
+        raise FaultSettingsError(
+            f"{w('nemesis', 'nemesis')}: the nemesis draws its own schedule; leave out "
+            "--partition, --pause and --crash (or the nemesis)")
+    if s.nemesis and n < 2:
+        raise FaultSettingsError(f"{w('nemesis', 'nemesis')}: needs at least 2 machines")
+
+
+def check_file_table(table: Any, where: str) -> dict[str, Any]:
+    """A ``[faults]`` table of a settings file: known keys only (values are checked later)."""
+    import difflib
+
+    if not isinstance(table, dict):
+        raise FaultSettingsError(f"{where}: must be a table [faults]")
+    for key in table:
+        if key not in FAULT_KEYS:
+            close = difflib.get_close_matches(key, list(FAULT_KEYS), n=1, cutoff=0.6)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise FaultSettingsError(f"{where}.{key}: unknown key{hint}")
+    return dict(table)
