@@ -363,7 +363,7 @@
     drawLaneBackgrounds(stats);
     if (S.layers.faults) drawBands(x0, x1, stats);
     if (S.causal) drawConcurrency(x0, x1);
-    if (COMPARE) drawDiff(x0, x1);
+    if (COMPARE) { drawDiff(x0, x1); stats.diff = true; }
     if (S.layers.arrows) drawArrows(x0, x1, stats);
     if (S.layers.drops) drawDrops(x0, x1, stats);
     if (S.layers.pending) drawPending(x0, x1, stats);
@@ -1542,6 +1542,7 @@
     hideMachines: (ids) => { setHidden(ids); draw(); return S.stats; },
     setKinds: (k) => { S.kinds = k.slice(); syncFilterUI(); draw(); return S.stats; },
     setLayer: (name, on) => { S.layers[name] = on; syncFilterUI(); draw(); return S.stats; },
+    xOf: (slot, machine, k) => { const run = RUNS[slot]; return xcol(run, run.laneOf.get(machine), S.mode).x[k]; },
     eventXY: (slot, machine, k) => {
       const run = RUNS[slot], li = run.laneOf.get(machine), row = S.rowOf[slot][li];
       return row ? [xpx(xcol(run, li, S.mode).x[k]), row.y] : null;
