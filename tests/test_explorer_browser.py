@@ -463,7 +463,7 @@ def test_search_by_machine_and_clock(runs: dict[str, Path], open_page: Any) -> N
     # a value the machine skipped: the next one, said so
     values = {d["lclock"] for d in ev[1]}
     missing = next(v for v in range(1, max(values)) if v not in values)
-    r = p.js("lclockExplorer.search('0:0', 'L', String(%d))" % missing)
+    r = p.js(f"lclockExplorer.search('0:0', 'L', '{missing}')")
     assert r["count"] == 1 and "the next is" in r["message"]
     # any machine, an exact vector clock, HLC and tick
     vc = ev[2][7]["vclock"]

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orjson
 
 from lclock import __version__
 from lclock.analysis.load import KIND_RECEIVE, KIND_SEND, MachineLog, Run, RunFolderError, load_run
@@ -185,9 +184,9 @@ def _data(run: Run, lanes: dict[int, Lane], t0_us: int, span: tuple[int, int] | 
     ids = run.ids
     bounds = {i: _bounds(lanes[i], span) for i in ids}
     shown = sum(hi - lo for lo, hi in bounds.values())
-    has_vc = all(lanes[i].log.vclock is not None for i in ids)
-    width = max((lanes[i].log.vclock.shape[1] for i in ids if lanes[i].log.vclock is not None),
-                default=0)
+    vcs = [lanes[i].log.vclock for i in ids]
+    has_vc = all(v is not None for v in vcs)
+    width = max((v.shape[1] for v in vcs if v is not None), default=0)
     embed_vc = has_vc and shown * width <= MAX_VC_ENTRIES
     if has_vc and not embed_vc:
         notes.append(f"Vector clocks are not embedded ({shown:,} events x {width} machines is more "
@@ -215,7 +214,9 @@ def _data(run: Run, lanes: dict[int, Lane], t0_us: int, span: tuple[int, int] | 
     if dropped_marks:
         notes.append(f"{dropped_marks:,} other log line(s) (warnings, faults, ...) beyond the first "
                      f"{MAX_MARKS:,} are not marked.")
-    settings = run.meta.get("settings") if isinstance(run.meta.get("settings"), dict) else {}
+    settings: dict[str, Any] = run.meta.get("settings") or {}
+    if not isinstance(settings, dict):
+        settings = {}
     issues = [str(x) for x in run.issues[:20]]
     skipped = sum(m.skipped for m in run.machines.values())
     if skipped or any(x.line for x in run.issues):
@@ -338,8 +339,8 @@ def _drops(run: Run, lanes: dict[int, Lane], bounds: dict[int, tuple[int, int]],
         lo, hi = bounds[i]
         for (num, o), m, sr in zip(found, msg.tolist(), srow.tolist(), strict=True):
             to = o.get("to")
-            tos = [int(x) for x in (to if isinstance(to, list) else [to]) if _int(x) is not None]
-            reason = o.get("reason") if isinstance(o.get("reason"), str) else "?"
+            tos = [x for x in map(_int, to if isinstance(to, list) else [to]) if x is not None]
+            reason = str(o.get("reason")) if isinstance(o.get("reason"), str) else "?"
             if reason not in reasons:
                 reasons.append(reason)
             t = _other_ts(o, t0_us)
@@ -364,7 +365,8 @@ def _pending(run: Run, bounds: dict[int, tuple[int, int]], offsets: dict[int, in
     base = max(run.ids) + 1
 
     def key(sender: np.ndarray, row: np.ndarray, to: np.ndarray) -> np.ndarray:
-        return (row.astype(np.int64) * base + to) * base + sender
+        out: np.ndarray = (row.astype(np.int64) * base + to) * base + sender
+        return out
 
     known = []
     for j in run.ids:

@@ -95,7 +95,11 @@ def _keys_at(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def read_extras(log: MachineLog, max_other: int = 200_000) -> Extras:
     """One pass over ``log.path``: the section-7 fields of its tick events, and its other lines."""
     m = log.events
-    ex = Extras(*(np.full(m, MISSING, np.int64) for _ in range(6)), dup=np.zeros(m, bool))
+    def col() -> np.ndarray:
+        return np.full(m, MISSING, np.int64)
+
+    ex = Extras(pt=col(), hlc_l=col(), hlc_c=col(), msg_pt=col(), msg_hlc_l=col(), msg_hlc_c=col(),
+                dup=np.zeros(m, bool))
     tick_lines = log.line  # 1-based line numbers of the tick events, increasing
     fd = _open_regular(log.path)
     base = 0  # lines before this chunk
