@@ -376,7 +376,7 @@ def _pending(run: Run, bounds: dict[int, tuple[int, int]], offsets: dict[int, in
     if drop_keys:
         dk = np.array(drop_keys, np.int64)
         known.append(key(dk[:, 0], dk[:, 1], dk[:, 2]))
-    got = np.concatenate(known) if known else np.zeros(0, np.int64)
+    got = np.sort(np.concatenate(known)) if known else np.zeros(0, np.int64)
     s_out, to_out = [], []
     for i in run.ids:
         log = run.machines[i]
@@ -390,7 +390,9 @@ def _pending(run: Run, bounds: dict[int, tuple[int, int]], offsets: dict[int, in
         pos = np.repeat(log.to_ptr[isd], counts) + (np.arange(rows.size)
                                                       - np.repeat(np.cumsum(counts) - counts, counts))
         to = log.to_ids[pos].astype(np.int64)
-        miss = ~np.isin(key(np.full(rows.size, i, np.int64), rows, to), got)
+        want = key(np.full(rows.size, i, np.int64), rows, to)
+        p = np.minimum(np.searchsorted(got, want), max(got.size - 1, 0))
+        miss = got[p] != want if got.size else np.ones(want.size, bool)
         s_out.append(rows[miss] - lo + offsets[i])
         to_out.append(to[miss])
     s = np.concatenate(s_out) if s_out else np.zeros(0, np.int64)

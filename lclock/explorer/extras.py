@@ -103,6 +103,7 @@ def read_extras(log: MachineLog, max_other: int = 200_000) -> Extras:
     tick_lines = log.line  # 1-based line numbers of the tick events, increasing
     fd = _open_regular(log.path)
     base = 0  # lines before this chunk
+    clock_keys: bool | None = None
     try:
         for buf in _chunks(fd):
             a = np.frombuffer(buf + b"\0" * 64, np.uint8)
@@ -115,10 +116,12 @@ def read_extras(log: MachineLog, max_other: int = 200_000) -> Extras:
             is_tick = np.zeros(nlines, bool)
             is_tick[tick_lines[lo:hi] - base - 1] = True
             _other_lines(buf, nl, base, ~is_tick, ex, max_other)
-            if hi > lo:
+            if hi > lo and clock_keys is None:  # the first tick lines tell: a run logs the
+                clock_keys = b'"pt"' in buf or b'"hlc"' in buf  # clocks on every tick or never
+            if hi > lo and (clock_keys or b'"dup"' in buf):  # a search costs ~15 ms per chunk
                 row_of_line = np.full(nlines, -1, np.int64)
                 row_of_line[tick_lines[lo:hi] - base - 1] = rows
-                _tick_fields(a, nl, row_of_line, ex)
+                _tick_fields(a, nl, row_of_line, ex, bool(clock_keys))
             base += nlines
     finally:
         os.close(fd)
@@ -143,7 +146,8 @@ def _other_lines(buf: bytes, nl: np.ndarray, base: int, mask: np.ndarray, ex: Ex
             ex.other.append((base + k + 1, obj, raw))
 
 
-def _tick_fields(a: np.ndarray, nl: np.ndarray, row_of_line: np.ndarray, ex: Extras) -> None:
+def _tick_fields(a: np.ndarray, nl: np.ndarray, row_of_line: np.ndarray, ex: Extras,
+                 clocks: bool) -> None:
     q, code = _keys_at(a)
 
     def values(key: bytes) -> tuple[np.ndarray, np.ndarray]:
@@ -153,12 +157,13 @@ def _tick_fields(a: np.ndarray, nl: np.ndarray, row_of_line: np.ndarray, ex: Ext
         sel = rows >= 0
         return _value_start(a, pos[sel]), rows[sel]
 
-    for key, col in ((b"pt", ex.pt), (b"msg_pt", ex.msg_pt)):
+    for key, col in ((b"pt", ex.pt), (b"msg_pt", ex.msg_pt)) if clocks else ():
         v, rows = values(key)
         if rows.size:
             vals, _, ok = _ints(a, v)
             col[rows[ok]] = vals[ok]
-    for key, lcol, ccol in ((b"hlc", ex.hlc_l, ex.hlc_c), (b"msg_hlc", ex.msg_hlc_l, ex.msg_hlc_c)):
+    for key, lcol, ccol in ((b"hlc", ex.hlc_l, ex.hlc_c), (b"msg_hlc", ex.msg_hlc_l, ex.msg_hlc_c)
+                            ) if clocks else ():
         v, rows = values(key)
         if rows.size:
             mat, _, ok = _int_list(a, v, 2, 2)
