@@ -20,10 +20,10 @@
     laneB: "#f1f2f4", runA: "#2f6fc0", runB: "#e07b00",
   };
   const MODES = {
-    real: { label: "real time", short: "real time (s since t0)", title: "the host's time of each event (ts), seconds since t0" },
-    lamport: { label: "Lamport time", short: "Lamport time", title: "each event at its Lamport clock value" },
-    hlc: { label: "HLC", short: "HLC (s since t0)", title: "each event at its hybrid logical clock: l (seconds since t0), then c" },
-    pt: { label: "physical clocks (pt)", short: "pt (s since t0)", title: "each event at its own machine's physical clock reading pt: skewed clocks misplace events" },
+    real: { label: "real time", short: "real time", title: "the host's time of each event (ts), seconds since t0" },
+    lamport: { label: "Lamport time", short: "Lamport", title: "each event at its Lamport clock value" },
+    hlc: { label: "HLC", short: "HLC", title: "each event at its hybrid logical clock: l (seconds since t0), then c" },
+    pt: { label: "physical clocks (pt)", short: "physical pt", title: "each event at its own machine's physical clock reading pt: skewed clocks misplace events" },
   };
   const GUTTER = 104, AXIS_H = 24, RIGHT = 12, RUN_TITLE_H = 16, DIFF_ROW_H = 40;
   const VECTOR_LIMIT = 4000, ARROW_LIMIT = 3000, HEAD_LIMIT = 1200;
@@ -296,9 +296,12 @@
     zsel.call(zoom.scaleBy, f, p);
   }
   function showRange(a, b) {
-    const d0 = S.domain, span = Math.max(b - a, 1e-12);
-    const k = Math.max(1, (d0[1] - d0[0]) / span);
-    const t = d3.zoomIdentity.translate(GUTTER - k * base(a), 0).scale(k);
+    // kept inside the run, as the zoom behaviour keeps its own gestures
+    const d0 = S.domain, full = d0[1] - d0[0];
+    const span = Math.min(Math.max(b - a, 1e-12), full);
+    a = Math.min(Math.max(a, d0[0]), d0[1] - span);
+    const k = Math.max(1, full / span);
+    const t = k === 1 ? d3.zoomIdentity : d3.zoomIdentity.translate(GUTTER - k * base(a), 0).scale(k);
     zsel.call(zoom.transform, t);
   }
   function fit() { zsel.call(zoom.transform, d3.zoomIdentity); }
@@ -1481,7 +1484,7 @@
 
   function setupHeader() {
     const i = RUNS.map((r) => r.info);
-    $("runinfo").textContent = COMPARE
+    $("runinfo").textContent = $("runinfo").title = COMPARE
       ? `A ${i[0].id} (${i[0].n} machines, ${i[0].events.toLocaleString()} events) vs B ${i[1].id} (${i[1].n} machines, ${i[1].events.toLocaleString()} events)`
       : `${i[0].id} · ${i[0].status} · ${i[0].n} machines · ${i[0].events.toLocaleString()} events`;
     const modes = modesOf();
