@@ -89,6 +89,19 @@ def test_columns_are_the_log(tmp_path: Path) -> None:
     assert sum(len(lane["dup"]) for lane in data["lanes"]) > 0, "the fixture made no duplicate"
 
 
+def test_a_clock_stepping_back_keeps_the_order_and_the_lines(tmp_path: Path) -> None:
+    run = make_clock_run(tmp_path / "r")
+    rows = lines(run, 2)
+    k = next(q for q, d in enumerate(rows) if d.get("tick") == 10)
+    rows[k]["ts"] = rows[k - 3]["ts"]  # an NTP step: this line's time is earlier than the last
+    (run / "machine-2.jsonl").write_text("".join(json.dumps(d) + "\n" for d in rows))
+    data, _ = build(run)
+    lane = data["lanes"][1]
+    t, raw = dec(lane["t"]), dec(lane["traw"])
+    assert t == sorted(t) and raw != t and raw[9] < raw[8] and t[9] == t[8]
+    assert "traw" not in data["lanes"][0]
+
+
 def test_messages_matched_and_accounted(tmp_path: Path) -> None:
     run = make_clock_run(tmp_path / "r", loss=0.15, partition=(2.0, 4.0, [[1], [2, 3]]),
                          pause=(3, 5.0, 1.0), crash=(2, 6.5), seed=5)

@@ -56,6 +56,7 @@
     const lane = {
       id: L.id, file: L.file, rate: L.rate, n, first: L.first, total: L.total,
       line: dec(L.line, Float64Array), t: dec(L.t, Float64Array), tick: dec(L.tick, Float64Array),
+      traw: L.traw ? dec(L.traw, Float64Array) : null,
       kind: Int8Array.from(L.kind), L: dec(L.L, Float64Array), q: ints(L.q), dice: ints(L.dice),
       frm: ints(L.frm), msg: nums(L.msg), toN: ints(L.to_n), to: ints(L.to),
       vc: L.vc ? L.vc.map((c) => dec(c, Int32Array)) : null,
@@ -479,23 +480,36 @@
 
   let visibleArrows = new Int32Array(0), visibleArrowsN = 0, visibleArrowRun = [];
 
+  /* Both ends of every message on the current axis, as two flat arrays (the hot loop). */
+  function msgX(run) {
+    run.mx = run.mx || {};
+    if (run.mx[S.mode]) return run.mx[S.mode];
+    const xs = new Float64Array(run.M), xr = new Float64Array(run.M);
+    const X = run.lanes.map((ln, li) => xcol(run, li, S.mode).x);
+    for (let m = 0; m < run.M; m++) { xs[m] = X[run.mSL[m]][run.mSI[m]]; xr[m] = X[run.mRL[m]][run.mRI[m]]; }
+    return (run.mx[S.mode] = { xs, xr });
+  }
+
   function drawArrows(x0, x1, stats) {
     visibleArrowsN = 0; visibleArrowRun = [];
     const parts = [];
+    const anyHidden = S.hidden.size > 0;
     for (const run of RUNS) {
       const X = run.lanes.map((ln, li) => xcol(run, li, S.mode).x);
       const rows = S.rowOf[run.slot];
-      const M = run.M;
+      const M = run.M, { xs: MXS, xr: MXR } = msgX(run), mSL = run.mSL, mRL = run.mRL;
       if (visibleArrows.length < visibleArrowsN + M) { const a = new Int32Array(visibleArrowsN + M); a.set(visibleArrows.subarray(0, visibleArrowsN)); visibleArrows = a; }
       const startN = visibleArrowsN;
+      let n = visibleArrowsN, back = 0;
       for (let m = 0; m < M; m++) {
-        const sl = run.mSL[m], rl = run.mRL[m];
-        if (!rows[sl] || !rows[rl]) continue;
-        if (!S.kinds[1] && !S.kinds[2]) continue;
-        const a = X[sl][run.mSI[m]], b = X[rl][run.mRI[m]];
+        const a = MXS[m], b = MXR[m];
         if ((a < x0 && b < x0) || (a > x1 && b > x1)) continue;
-        visibleArrows[visibleArrowsN++] = m;
+        if (anyHidden && (!rows[mSL[m]] || !rows[mRL[m]])) continue;
+        if (b < a) back++;
+        visibleArrows[n++] = m;
       }
+      visibleArrowsN = n;
+      stats.backward += back;
       parts.push([run, startN, visibleArrowsN, X, rows]);
       visibleArrowRun.push([run, startN, visibleArrowsN]);
     }
@@ -515,8 +529,7 @@
         const sl = run.mSL[m], rl = run.mRL[m], si = run.mSI[m], ri = run.mRI[m];
         const xa = xpx(X[sl][si]), xb = xpx(X[rl][ri]);
         const ya = rows[sl].y, yb = rows[rl].y;
-        let g = "normal";
-        if (X[rl][ri] < X[sl][si]) { g = "back"; stats.backward++; }
+        let g = X[rl][ri] < X[sl][si] ? "back" : "normal";
         if (c && c.run === run) {
           const cs = classOf(run, sl, si), cr = classOf(run, rl, ri);
           g = (cs === 1 || cs === 4) && (cr === 1 || cr === 4) ? "past" : (cs === 2 || cs === 4) && (cr === 2 || cr === 4) ? "future" : "dim";
@@ -658,20 +671,24 @@
     const dpr = S.dpr, BW = layer.width, BH = layer.height;
     buf.fill(0);
     const pal = [PIX.kind[0], PIX.kind[1], PIX.kind[2], PIX.past, PIX.future, PIX.conc, PIX.sel];
+    const k0 = xs.range()[0], sc = xs.domain(), a = (xs.range()[1] - k0) / (sc[1] - sc[0]);
+    const show0 = S.kinds[0], show1 = S.kinds[1], show2 = S.kinds[2];
     for (const [row, c, lo, hi] of ranges) {
-      const ln = row.run.lanes[row.li];
+      const ln = row.run.lanes[row.li], kinds = ln.kind, X = c.x, ord = c.ord;
       const half = Math.max(1, Math.min(3, Math.floor(row.h * dpr * 0.2)));
       const cy = Math.round(row.y * dpr);
       const y0 = Math.max(0, cy - half), y1 = Math.min(BH - 1, cy + half);
+      // the causal class of an event is a comparison with this lane's two bounds
+      const sel = S.causal && S.causal.run === row.run ? S.causal : null;
+      const pe = sel ? sel.pastEnd[row.li] : 0, fs = sel ? sel.futStart[row.li] : 0;
+      const selK = sel && sel.li === row.li ? sel.k : -1;
       let count = 0, lastPx = -1e9, lastC = -1;
-      const k0 = xs.range()[0], sc = xs.domain();
-      const a = (xs.range()[1] - k0) / (sc[1] - sc[0]);
       for (let j = lo; j < hi; j++) {
-        const k = c.ord ? c.ord[j] : j, kind = ln.kind[k];
-        if (!S.kinds[kind]) continue;
+        const k = ord ? ord[j] : j, kind = kinds[k];
+        if (kind === 0 ? !show0 : kind === 1 ? !show1 : !show2) continue;
         count++;
-        const px = Math.round((k0 + (c.x[k] - sc[0]) * a) * dpr);
-        const cc = colorClass(row.run, row.li, k, kind);
+        const px = Math.round((k0 + (X[k] - sc[0]) * a) * dpr);
+        const cc = sel ? (k === selK ? 6 : k < pe ? 3 : k >= fs ? 4 : 5) : kind;
         if (px === lastPx && cc === lastC) continue;
         lastPx = px; lastC = cc;
         const color = pal[cc];
@@ -995,7 +1012,7 @@
   /* The event's log line, rebuilt from its fields in the order lclock writes them. */
   function logLine(run, li, k) {
     const ln = run.lanes[li], kind = ln.kind[k];
-    const o = { ts: iso(run.t0 + ln.t[k]), event: KINDS[kind], level: "info", run_id: run.id, machine: ln.id,
+    const o = { ts: iso(run.t0 + (ln.traw ? ln.traw[k] : ln.t[k])), event: KINDS[kind], level: "info", run_id: run.id, machine: ln.id,
       tick: ln.tick[k], lclock: ln.L[k], queue_len: ln.q[k] };
     if (ln.vc) o.vclock = ln.vc.map((c) => c[k]);
     if (kind === 1) { o.dice = ln.dice[k]; o.to = recipients(ln, k); }

@@ -44,6 +44,7 @@ class Lane:
     log: MachineLog
     extras: Extras
     t: np.ndarray  # int64, non-decreasing (a missing or earlier ts takes the previous one)
+    t_raw: np.ndarray  # int64, each line's own ts (a missing one takes the previous one)
 
 
 def enc(a: np.ndarray) -> dict[str, Any]:
@@ -59,6 +60,7 @@ def enc(a: np.ndarray) -> dict[str, Any]:
 
 
 def _time_us(log: MachineLog, t0_us: int) -> np.ndarray:
+    """Each event's ts in us since t0; a missing one takes the previous one's."""
     ts = log.ts
     if ts.size == 0:
         return np.zeros(0, np.int64)
@@ -68,7 +70,7 @@ def _time_us(log: MachineLog, t0_us: int) -> np.ndarray:
     if not ok.all():  # carry the last known time forward (0 before the first one)
         idx = np.maximum.accumulate(np.where(ok, np.arange(ts.size), -1))
         us = np.where(idx >= 0, us[np.maximum(idx, 0)], 0)
-    return np.maximum.accumulate(us)
+    return us
 
 
 def _send_index(log: MachineLog) -> tuple[np.ndarray, np.ndarray]:
@@ -152,7 +154,8 @@ def load_lanes(run: Run) -> tuple[dict[int, Lane], int]:
             ex = read_extras(log, MAX_MARKS)
         except OSError as exc:
             raise ViewError(f"{log.path}: cannot read: {exc.strerror or exc}") from None
-        lanes[i] = Lane(log, ex, _time_us(log, t0_us))
+        raw = _time_us(log, t0_us)
+        lanes[i] = Lane(log, ex, np.maximum.accumulate(raw) if raw.size else raw, raw)
     return lanes, t0_us
 
 
@@ -207,7 +210,8 @@ def _data(run: Run, lanes: dict[int, Lane], t0_us: int, span: tuple[int, int] | 
                  for i in ids]
     msgs, crossing = _messages(run, bounds, offsets, src)
     if crossing:
-        notes.append(f"{crossing:,} message(s) cross the edges of the part shown and are not drawn.")
+        notes.append(f"{crossing:,} message(s) cross the edges of the part shown: they are not "
+                     "drawn" + ("." if embed_vc else ", and causality through them is not followed."))
     drops, drop_keys = _drops(run, lanes, bounds, offsets, span, t0_us)
     pending = _pending(run, bounds, offsets, src, drop_keys)
     marks, dropped_marks = _marks(run, lanes, span, t0_us)
@@ -268,6 +272,8 @@ def _lane(run: Run, ln: Lane, b: tuple[int, int], embed_vc: bool, hlc: bool, pt:
         if stop else None,
         "stop_line": log.stop_line, "stopped": stop is not None,
     }
+    if not np.array_equal(ln.t_raw[sl], ln.t[sl]):  # a clock stepped back: the lines say so
+        lane["traw"] = enc(ln.t_raw[sl])
     if embed_vc and log.vclock is not None:
         lane["vc"] = [enc(log.vclock[sl, c]) for c in range(log.vclock.shape[1])]
     if pt:
