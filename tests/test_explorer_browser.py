@@ -572,3 +572,62 @@ def test_too_large_run_says_so(runs: dict[str, Path], open_page: Any, tmp_path: 
     p = open_page(out)
     assert "--window" in p.pg.locator("#notes").inner_text()
     assert p.stats()["events"] == 100
+
+
+def test_panel_buttons_keys_and_marks(runs: dict[str, Path], open_page: Any) -> None:
+    run = runs["clock"]
+    ev = tick_events(run)
+    p = open_page(explorer(run))
+    box = canvas_box(p)
+    # a receive: "show the message" opens the message that it handled
+    k = next(q for q, d in enumerate(ev[1]) if d["event"] == "receive")
+    p.js("([m, k]) => lclockExplorer.select(0, m, k)", [1, k])
+    p.pg.click("#panel button[data-msg]")
+    assert f"Message from machine {ev[1][k]['from']}" in p.pg.locator("#panel").inner_text()
+    p.pg.click("#panel button[data-sel-send]")
+    c = p.js("lclockExplorer.causal()")
+    assert ev[c["machine"]][c["index"]]["event"] == "send"
+    # keys: Esc clears, ? shows the help, / goes to the search box
+    p.pg.locator("#main").focus()
+    p.pg.keyboard.press("Escape")
+    assert p.js("lclockExplorer.causal()") is None and "Legend" in p.pg.locator("#panel").inner_text()
+    p.pg.keyboard.press("?")
+    assert p.pg.locator("#help").is_visible()
+    p.pg.keyboard.press("Escape")
+    assert not p.pg.locator("#help").is_visible()
+    p.pg.keyboard.press("/")
+    assert p.js("document.activeElement.id") == "s-value"
+    # search results: n and N step through them
+    p.pg.locator("#main").focus()
+    r = p.js("lclockExplorer.search('', 'tick', '2')")
+    assert r["count"] == len(ev)
+    first = p.js("lclockExplorer.causal()")["machine"]
+    p.pg.keyboard.press("n")
+    assert p.js("lclockExplorer.causal()")["machine"] != first
+    p.pg.keyboard.press("N")
+    assert p.js("lclockExplorer.causal()")["machine"] == first
+    # a drop: its tooltip names the reason; a click selects the send it came from
+    p.js("lclockExplorer.fit()")
+    drops = [(mid, d) for mid in ev for d in map(json.loads, (run / f"machine-{mid}.jsonl").read_text().splitlines())
+             if d["event"] == "drop"]
+    mid, d = drops[0]
+    send = next(q for q, s in enumerate(ev[mid]) if s["event"] == "send" and s["lclock"] == d["msg_lclock"])
+    xs = x_at(p, mid, send)
+    p.js("([a, b]) => lclockExplorer.showRange(a, b)", [xs - 0.4, xs + 0.4])
+    x, y = p.js("([m, k]) => lclockExplorer.eventXY(0, m, k)", [mid, send])
+    hit = p.js("([x, y]) => lclockExplorer.hitAt(x, y)", [x + 6, y])
+    assert hit["type"] in ("drop", "event")
+    p.pg.mouse.move(box["x"] + x + 7, box["y"] + y - 1)
+    if p.js("([x, y]) => lclockExplorer.hitAt(x, y)", [x + 7, y - 1])["type"] == "drop":
+        assert d["reason"] in p.pg.locator("#tip").inner_text()
+    p.pg.mouse.click(box["x"] + x + 7, box["y"] + y - 1)
+    c = p.js("lclockExplorer.causal()")
+    assert (c["machine"], c["index"]) == (mid, send)
+    # the pause band of machine 3: hover between its ends names it
+    p.js("lclockExplorer.clear()")
+    p.js("lclockExplorer.showRange(4.5, 6.5)")
+    y3 = p.js("lclockExplorer.eventXY(0, 3, 0)")[1]
+    pos = p.js("lclockExplorer.xToPx(5.5)")
+    assert p.js("([x, y]) => lclockExplorer.hitAt(x, y)", [pos, y3 + 8])["type"] == "band"
+    p.pg.mouse.move(box["x"] + pos, box["y"] + y3 + 8)
+    assert "paused" in p.pg.locator("#tip").inner_text()

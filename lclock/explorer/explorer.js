@@ -989,17 +989,23 @@
       const d = Math.abs(xpx(timeX(run, row.li, dr.t[i], S.mode)) + 6 - px);
       if (d < bd) { bd = d; best = { type: "drop", run, i }; }
     }
-    if (!best && S.layers.faults) for (const b of run.bands) {
-      if (b.lane !== row.li) continue;
-      const a = xpx(timeX(run, row.li, b.t0, S.mode)), z = xpx(timeX(run, row.li, b.t1, S.mode));
-      if (px >= a && px <= z) return { type: "band", run, band: b };
-    }
     return best;
+  }
+
+  function bandAt(px, py) {
+    const row = rowAt(py);
+    if (!row || !S.layers.faults) return null;
+    for (const b of row.run.bands) {
+      if (b.lane !== row.li) continue;
+      const a = xpx(timeX(row.run, row.li, b.t0, S.mode)), z = xpx(timeX(row.run, row.li, b.t1, S.mode));
+      if (px >= a && px <= z) return { type: "band", run: row.run, band: b };
+    }
+    return null;
   }
 
   function hitAt(px, py) {
     if (px < GUTTER) return null;
-    return eventAt(px, py) || markAt(px, py) || (S.layers.arrows ? arrowAt(px, py) : null);
+    return eventAt(px, py) || markAt(px, py) || (S.layers.arrows ? arrowAt(px, py) : null) || bandAt(px, py);
   }
 
   // ------------------------------------------------------------------ text of events
@@ -1562,6 +1568,7 @@
     hideMachines: (ids) => { setHidden(ids); draw(); return S.stats; },
     setKinds: (k) => { S.kinds = k.slice(); syncFilterUI(); draw(); return S.stats; },
     setLayer: (name, on) => { S.layers[name] = on; syncFilterUI(); draw(); return S.stats; },
+    xToPx: (x) => xpx(x),
     xOf: (slot, machine, k) => { const run = RUNS[slot]; return xcol(run, run.laneOf.get(machine), S.mode).x[k]; },
     eventXY: (slot, machine, k) => {
       const run = RUNS[slot], li = run.laneOf.get(machine), row = S.rowOf[slot][li];
