@@ -477,7 +477,7 @@ def test_search_by_machine_and_clock(runs: dict[str, Path], open_page: Any) -> N
     r = p.js(f"lclockExplorer.search('', 'vc', '{','.join(map(str, vc))}')")
     assert r["count"] == 1 and r["selected"] == {"run": 0, "machine": 2, "index": 7}
     h = ev[1][5]["hlc"]
-    r = p.js(f"lclockExplorer.search('0:0', 'hlc', '{h[0]},{h[1]}')")
+    r = p.js(f"lclockExplorer.search('0:0', 'hlc', '[{h[0]}, {h[1]}]')")  # as in the log
     assert r["selected"] == {"run": 0, "machine": 1, "index": 5}
     r = p.js("lclockExplorer.search('', 'tick', '3')")
     assert r["count"] == len(ev)

@@ -1380,7 +1380,7 @@
       else if (clock === "real") { col = ln.t; target = numv * 1e6; }
       else if (clock === "pt") { col = ln.pt; target = numv - (numv > 1e12 ? run.t0 : 0); }
       else if (clock === "hlc") {
-        const [l, c] = v.split(/[ ,;]+/).map(Number);
+        const [l, c] = v.replace(/[[\]]/g, "").split(/[ ,;]+/).filter(Boolean).map(Number);
         const l0 = l - (l > 1e12 ? run.t0 : 0);
         for (let k = 0; k < ln.n; k++) if (ln.hl[k] === l0 && (c === undefined || isNaN(c) || ln.hc[k] === c)) out.push([run, li, k]);
         continue;
