@@ -1550,7 +1550,10 @@
     drawNow: () => { draw(); return S.stats; },
     select: (slot, machine, k) => { const run = RUNS[slot]; selectEvent(run, run.laneOf.get(machine), k); draw(); return causalExport(); },
     causal: causalExport,
-    selectMessage: (slot, m) => { selectMessage(RUNS[slot], m); draw(); return panel.innerText; },
+    selectMessage: (slot, m) => {
+      if (!(m >= 0 && m < RUNS[slot].M)) return null;
+      selectMessage(RUNS[slot], m); draw(); return panel.innerText;
+    },
     messageOf: (slot, machine, k) => RUNS[slot].msgOfRecv[RUNS[slot].laneOf.get(machine)][k],
     clear: () => { clearSelection(); draw(); },
     panelText: () => panel.innerText,
