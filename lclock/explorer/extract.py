@@ -23,7 +23,6 @@ from lclock import __version__
 from lclock.analysis.load import KIND_RECEIVE, KIND_SEND, MachineLog, Run, RunFolderError, load_run
 from lclock.explorer.extras import MISSING, Extras, read_extras
 from lclock.explorer.plan import fault_plan
-from lclock.logfmt import parse_ts
 
 MAX_EVENTS = 2_000_000  # the most tick events one explorer file embeds
 MAX_VC_ENTRIES = 24_000_000  # vector clock entries (events x machines) embedded
@@ -107,14 +106,9 @@ def match_messages(run: Run) -> dict[int, np.ndarray]:
     return out
 
 
-def _other_ts(obj: dict[str, Any], t0_us: int) -> int | None:
-    ts = obj.get("ts")
-    if not isinstance(ts, str):
-        return None
-    try:
-        return round(parse_ts(ts) * 1e6) - t0_us
-    except ValueError:
-        return None
+def _us(epoch_s: float, t0_us: int) -> int | None:
+    """Microseconds since t0 of an epoch time, None for a missing or bad ts (NaN)."""
+    return round(epoch_s * 1e6) - t0_us if np.isfinite(epoch_s) else None
 
 
 def _int(v: Any) -> int | None:
@@ -336,20 +330,21 @@ def _drops(run: Run, lanes: dict[int, Lane], bounds: dict[int, tuple[int, int]],
     keys: list[tuple[int, int, int]] = []
     for i in run.ids:
         ln = lanes[i]
-        found = [(num, o) for num, o, _ in ln.extras.other if o.get("event") == "drop"]
+        found = [(num, o, ln.extras.other_ts[q]) for q, (num, o, _) in enumerate(ln.extras.other)
+                 if o.get("event") == "drop"]
         if not found:
             continue
         msg = np.array([_int(o.get("msg_lclock")) if _int(o.get("msg_lclock")) is not None else -1
-                        for _, o in found], np.int64)
+                        for _, o, _ in found], np.int64)
         srow = _find_sends(_send_index(ln.log), msg)
         lo, hi = bounds[i]
-        for (num, o), m, sr in zip(found, msg.tolist(), srow.tolist(), strict=True):
+        for (num, o, when), m, sr in zip(found, msg.tolist(), srow.tolist(), strict=True):
             to = o.get("to")
             tos = [x for x in map(_int, to if isinstance(to, list) else [to]) if x is not None]
             reason = str(o.get("reason")) if isinstance(o.get("reason"), str) else "?"
             if reason not in reasons:
                 reasons.append(reason)
-            t = _other_ts(o, t0_us)
+            t = _us(when, t0_us)
             shown = t is not None and (span is None or span[0] <= t < span[1])
             for x in tos:
                 keys.append((i, sr, x))
@@ -416,13 +411,13 @@ def _marks(run: Run, lanes: dict[int, Lane], span: tuple[int, int] | None, t0_us
         ln = lanes[i]
         dropped += ln.extras.other_dropped
         end = int(ln.t[-1]) if ln.t.size else 0
-        for num, o, raw in ln.extras.other:
+        for (num, o, raw), when in zip(ln.extras.other, ln.extras.other_ts.tolist(), strict=True):
             ev = o.get("event")
             if ev in ("start", "connected", "drop"):
                 continue
             level = o.get("level")
             kind = ev if ev in MARK_KINDS[:4] else level if level in ("warning", "error") else "other"
-            t = _other_ts(o, t0_us)
+            t = _us(when, t0_us)
             t = end if t is None else t
             if span is not None and not span[0] <= t < span[1]:
                 continue

@@ -23,7 +23,7 @@ import numpy as np
 import orjson
 
 from lclock.analysis.fastparse import _find_key, _int_list, _ints, _value_start
-from lclock.analysis.load import MachineLog
+from lclock.analysis.load import MachineLog, parse_ts_column
 
 CHUNK_BYTES = 8 << 20
 MISSING = -1  # every clock value we read is a non-negative integer
@@ -42,6 +42,7 @@ class Extras:
     msg_hlc_c: np.ndarray
     dup: np.ndarray
     other: list[tuple[int, dict[str, Any], bytes]] = field(default_factory=list)
+    other_ts: np.ndarray = field(default_factory=lambda: np.zeros(0))  # epoch s, NaN if bad
     other_dropped: int = 0  # lines beyond ``max_other``, counted but not kept
 
     def has(self, name: str) -> bool:
@@ -125,6 +126,7 @@ def read_extras(log: MachineLog, max_other: int = 200_000) -> Extras:
             base += nlines
     finally:
         os.close(fd)
+    ex.other_ts = parse_ts_column([o.get("ts") for _, o, _ in ex.other])
     return ex
 
 
