@@ -140,6 +140,15 @@ def test_messages_matched_and_accounted(tmp_path: Path) -> None:
     assert data["plan"]["partitions"] == [{"start_s": 2.0, "end_s": 4.0, "groups": [[1], [2, 3]]}]
 
 
+def test_a_machine_without_events_keeps_the_clocks(tmp_path: Path) -> None:
+    run = make_clock_run(tmp_path / "r")
+    log = run / "machine-3.jsonl"
+    log.write_text(log.read_text().splitlines()[0] + "\n")  # crashed before its first tick
+    data, _ = build(run)
+    assert data["run"]["clocks"] == ["real", "lamport", "hlc", "pt"]
+    assert data["lanes"][2]["n"] == 0 and not data["lanes"][2]["stopped"]
+
+
 def test_runs_without_the_new_clocks(tmp_path: Path) -> None:
     run = make_run(tmp_path / "r", rates=(2, 3, 5), duration=10.0, vector=False)
     data, _ = build(run)

@@ -164,6 +164,10 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
                                   partition=(2.0, 4.0, [[1], [2, 3]]), pause=(3, 5.0, 1.0),
                                   dup=0.2, crash=(2, 7.0))
     view(str(out["clock"]))
+    out["empty_lane"] = make_clock_run(base / "empty_lane", rates=(2, 3, 4), duration=5.0, seed=9)
+    log = out["empty_lane"] / "machine-2.jsonl"
+    log.write_text(log.read_text().splitlines()[0] + "\n")  # crashed before its first tick
+    view(str(out["empty_lane"]))
     out["clock_b"] = make_clock_run(base / "clock_b", rates=(3, 5, 7), duration=8.0, seed=4,
                                     offsets_ms=(0.0, 150.0, -90.0))
     view(str(out["clock"]), str(out["clock_b"]), "--output", str(base / "compare.html"))
@@ -241,7 +245,7 @@ def explorer(run: Path) -> Path:
 # ---------------------------------------------------------------- tests
 
 
-@pytest.mark.parametrize("name", ["real", "sim", "novc", "many", "stripped", "clock"])
+@pytest.mark.parametrize("name", ["real", "sim", "novc", "many", "stripped", "clock", "empty_lane"])
 def test_every_lane_and_every_event_drawn(runs: dict[str, Path], open_page: Any, name: str) -> None:
     run = runs[name]
     ev = tick_events(run)
@@ -250,8 +254,9 @@ def test_every_lane_and_every_event_drawn(runs: dict[str, Path], open_page: Any,
     assert st["lanes"] == len(ev) and p.pg.get_attribute("body", "data-lanes-drawn") == str(len(ev))
     assert st["perLane"][0] == {str(m): len(e) for m, e in ev.items()}
     assert st["events"] == sum(len(e) for e in ev.values())
+    sends = {(m, d["lclock"]) for m, e in ev.items() for d in e if d["event"] == "send"}
     assert p.js("lclockExplorer.runs()[0].messages") == sum(
-        1 for e in ev.values() for d in e if d["event"] == "receive")
+        1 for e in ev.values() for d in e if d["event"] == "receive" and (d["from"], d["msg_lclock"]) in sends)
 
 
 def sample_events(ev: dict[int, list[dict[str, Any]]], count: int, seed: int) -> list[tuple[int, int]]:

@@ -190,10 +190,10 @@ def _data(run: Run, lanes: dict[int, Lane], t0_us: int, span: tuple[int, int] | 
                      f"than {MAX_VC_ENTRIES:,} entries): causality is computed from the matched "
                      "messages, which gives the same answer for a correct run.")
     clocks = ["real", "lamport"]
-    if all(lanes[i].extras.has("hlc_l") for i in ids):
-        clocks.append("hlc")
-    if all(lanes[i].extras.has("pt") for i in ids):
-        clocks.append("pt")
+    for name, field in (("hlc", "hlc_l"), ("pt", "pt")):
+        has = [lanes[i].extras.has(field) for i in ids]
+        if True in has and False not in has:
+            clocks.append(name)
     src = match_messages(run)
     offsets: dict[int, int] = {}
     acc = 0

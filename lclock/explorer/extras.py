@@ -45,10 +45,11 @@ class Extras:
     other_ts: np.ndarray = field(default_factory=lambda: np.zeros(0))  # epoch s, NaN if bad
     other_dropped: int = 0  # lines beyond ``max_other``, counted but not kept
 
-    def has(self, name: str) -> bool:
-        """True when every event has the field (the explorer only offers complete clocks)."""
+    def has(self, name: str) -> bool | None:
+        """Whether every event has the field (the explorer offers only complete clocks);
+        None for a log without events, which says nothing either way."""
         col: np.ndarray = getattr(self, name)
-        return bool(col.size) and bool(np.all(col != MISSING))
+        return bool(np.all(col != MISSING)) if col.size else None
 
 
 class NotARegularFile(OSError):
