@@ -321,3 +321,16 @@ def test_report_after_run_links_the_explorer(tmp_path: Path) -> None:
     report_after_run(run)
     assert (run / "explorer.html").is_file()
     assert "<a href='explorer.html'>Explore this run</a>" in (run / "report.html").read_text()
+
+
+def test_big_logs_say_what_is_going_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    from lclock.cli import main
+    from lclock.explorer import view_cmd
+
+    run = make_clock_run(tmp_path / "r")
+    monkeypatch.setattr(view_cmd, "BIG_LOGS", 1000)
+    assert main(["view", str(run)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("reading ") and out[0].endswith(" MB of logs...")
+    assert out[1].startswith("explorer written to")

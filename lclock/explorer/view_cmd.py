@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 PROG = "lclock view"
+BIG_LOGS = 100_000_000
 
 
 def _window(text: str) -> tuple[float, float]:
@@ -84,6 +85,10 @@ def main(args: argparse.Namespace) -> int:
 
     dirs = [Path(args.run_dir)] + ([Path(args.run_dir2)] if args.run_dir2 else [])
     started = time.perf_counter()
+    size = sum(_log_bytes(d) for d in dirs)
+    if size > BIG_LOGS:  # a few seconds: say what is going on
+        sys.stdout.write(f"reading {size / 1e6:,.0f} MB of logs...\n")
+        sys.stdout.flush()
     try:
         path, runs, notes = write_explorer(
             dirs, Path(args.output) if args.output else None, args.window, args.max_events)
@@ -98,6 +103,14 @@ def main(args: argparse.Namespace) -> int:
     if args.open:
         _open(path)
     return 0
+
+
+def _log_bytes(run_dir: Path) -> int:
+    """The size of the machine logs (0 for anything unreadable: the build says why)."""
+    try:
+        return sum(p.stat().st_size for p in run_dir.glob("machine-*.jsonl") if p.is_file())
+    except OSError:
+        return 0
 
 
 def _open(path: Path) -> None:
