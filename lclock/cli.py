@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "analyze": ("lclock.analysis.analyze_cmd", "print tables of jumps, drift and queues; write summary.json"),
     "report": ("lclock.analysis.report_cmd", "write report.html and PNG figures for a run folder"),
     "export": ("lclock.analysis.export_cmd", "export a run as a ShiViz log or a CSV table"),
+    "view": ("lclock.explorer.view_cmd", "write explorer.html: the run in the browser, causality on a click"),
     "schema": ("lclock.analysis.schema_cmd", "print the JSON Schema of the log lines"),
     "sim": ("lclock.sim.sim_cmd", "run the same model in virtual time, deterministically"),
     "experiment": ("lclock.experiment.experiment_cmd", "run named experiments of several trials"),

@@ -11,6 +11,8 @@ from __future__ import annotations
 import base64
 import html
 import io
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -278,7 +280,7 @@ def _html_table(headers: list[str], rows: list[list[Any]]) -> str:
 
 
 def render_html(summary: dict[str, Any], heads: list[str], images: dict[str, bytes],
-                window: tuple[float, float]) -> str:
+                window: tuple[float, float], explorer: str | None = None) -> str:
     ms = summary["machines"]
     d = summary["drift"]
     c = summary["concurrency"]
@@ -306,6 +308,8 @@ def render_html(summary: dict[str, Any], heads: list[str], images: dict[str, byt
         f"<h1>lclock run {html.escape(summary['run_id'])}</h1>",
         f"<p>Status <b>{html.escape(str(summary['status']))}</b>, {summary['machines_n']} machines, "
         f"{summary['events']} events over {(summary['duration_s'] or 0):.4g} s.</p>",
+        (f"<p><a href='{html.escape(explorer)}'>Explore this run</a>: every event on a zoomable "
+         "space-time diagram; click one to see its causal past and future.</p>" if explorer else ""),
         "<h2>Headlines</h2><ul>" + "".join(f"<li>{html.escape(h)}</li>" for h in heads) + "</ul>",
         "<h2>Machines</h2>",
         _html_table(
@@ -380,11 +384,20 @@ def write_report(run_dir: Path | str, out_dir: Path | str | None = None,
         (out / f"{name}.png").write_bytes(data)
         images[name] = data
     path = out / "report.html"
-    path.write_text(render_html(summary, heads, images, win), encoding="utf-8")
+    explorer = next((os.path.relpath(p, out) for p in (out / "explorer.html",
+                     Path(run_dir) / "explorer.html") if p.is_file()), None)
+    path.write_text(render_html(summary, heads, images, win, explorer), encoding="utf-8")
     return summary, heads, path
 
 
 def report_after_run(run_dir: Path) -> list[str]:
-    """For the launcher: the whole report into the run folder, and three headline findings."""
+    """For the launcher: the explorer and the whole report into the run folder (report.html
+    links explorer.html), and three headline findings."""
+    from lclock.explorer.view_cmd import write_explorer
+
+    try:
+        write_explorer([Path(run_dir)])
+    except Exception as exc:  # the report is still worth writing without it
+        sys.stderr.write(f"lclock: warning: explorer not written: {exc}\n")
     _, heads, _ = write_report(run_dir)
     return heads
