@@ -194,7 +194,7 @@ def make_clock_run(
             "machines": [{"id": i + 1, "rate": rates[i], "ticks": ticks[i], "lclock": lam[i]}
                          for i in range(n)]}
     if partition is not None:
-        meta["faults"] = {"partitions": [{"start_s": partition[0], "end_s": partition[1],
-                                          "groups": partition[2]}]}
+        meta["faults"] = {"plan": {"seed": seed, "partitions": [
+            {"start": partition[0], "end": partition[1], "groups": partition[2]}]}}
     (dest / "run.json").write_bytes(orjson.dumps(meta, option=orjson.OPT_INDENT_2))
     return dest

@@ -181,16 +181,18 @@ def test_vector_clocks_left_out_when_huge(tmp_path: Path, monkeypatch: pytest.Mo
     assert any("matched messages" in n for n in notes)
 
 
-def test_fault_plan_shapes() -> None:
-    assert fault_plan({"settings": {"faults": {"partitions": "10-20:1|2,3; 30-31:1,2|3",
-                                               "pauses": "2@15+5", "crashes": "3@20"}}}) == {
-        "partitions": [{"start_s": 10.0, "end_s": 20.0, "groups": [[1], [2, 3]]},
-                       {"start_s": 30.0, "end_s": 31.0, "groups": [[1, 2], [3]]}],
+def test_fault_plan_is_read_from_run_json() -> None:
+    from lclock.core.faults import Crash, FaultSettings, Partition, Pause, resolve_plan
+
+    plan = resolve_plan(FaultSettings(partitions=(Partition(10, 20, ((1,),)),),
+                                      pauses=(Pause(2, 15, 5),), crashes=(Crash(3, 20),)), 3, 60, 1)
+    assert fault_plan({"faults": {"plan": plan.to_json()}}) == {
+        "partitions": [{"start_s": 10.0, "end_s": 20.0, "groups": [[1]]}],
         "pauses": [{"machine": 2, "start_s": 15.0, "end_s": 20.0}],
         "crashes": [{"machine": 3, "at_s": 20.0}]}
-    assert fault_plan({"faults": "garbage", "settings": ["x"]}) == {
-        "partitions": [], "pauses": [], "crashes": []}
-    assert fault_plan({"faults": {"partitions": [{"start": "x"}, "1-2", "a-b:1|2"]}})["partitions"] == []
+    for junk in ("garbage", {"plan": "x"}, {"plan": {"partitions": [{"start": "x"}]}},
+                 {"plan": {"pauses": [{"machine": None}]}}, {"plan": {"crashes": 5}}):
+        assert fault_plan({"faults": junk}) == {"partitions": [], "pauses": [], "crashes": []}
 
 
 def test_page_is_one_file_that_loads_nothing(tmp_path: Path) -> None:
