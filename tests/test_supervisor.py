@@ -223,6 +223,12 @@ class FakeChild:
         self.signals.append("kill")
         self.exited = -9
 
+    def pause(self) -> None:
+        self.signals.append("stop")
+
+    def resume(self) -> None:
+        self.signals.append("cont")
+
     def stop_now(self, grace: float) -> None:
         if self.exitcode is None and self.pid is not None:
             self.kill()

@@ -169,11 +169,15 @@ class Node:
     def next_release(self) -> float | None:
         return self.held[0][0] if self.held else None
 
-    def release(self, t: float) -> None:
-        """Every held message due by ``t`` enters the queue, in delivery order."""
+    def release(self, t: float) -> list[float]:
+        """Every held message due by ``t`` enters the queue, in delivery order; their due times."""
         held = self.held
+        due = []
         while held and held[0][0] <= t:
-            self.take(heapq.heappop(held)[2])
+            when, _seq, msg = heapq.heappop(held)
+            self.take(msg)
+            due.append(when)
+        return due
 
     def release_all(self) -> None:
         """The end: what is still held is in flight, taken in unhandled (like the drain)."""
@@ -209,6 +213,7 @@ class Node:
                     continue
                 if len(fate.delays) > 1:
                     self.dup_to[dst] += len(fate.delays) - 1
+                    line.setdefault("dup_to", []).append(dst)
                 for d in fate.delays:
                     result.sends.append(Outgoing(dst, d))
         return result

@@ -100,6 +100,8 @@ class RealTimeDriver:
         self.t0_wall: float | None = None
         self.t0_mono = 0.0
         self.lateness: array[float] = array("f")
+        # How long after its planned delivery a delayed message entered the queue.
+        self.delivery_lateness: array[float] = array("f")
         self.latency: array[float] = array("f")
         self.lost_peers: set[int] = set()
         self.halted = False  # crashed by the fault plan
@@ -303,7 +305,7 @@ class RealTimeDriver:
     def _tick(self, t: float) -> None:
         node = self.node
         if node.held:
-            node.release(t)
+            self._release(t)
         sent_at = self.clock.time()
         result = node.tick(sent_at, t)
         write = self.write
@@ -344,11 +346,18 @@ class RealTimeDriver:
             self._pause(pause)
             return 0.0
         if node.held:
-            node.release(t)
+            self._release(t)
         times = [x for x in (node.next_release(), node.next_boundary(),
                              pause.start if pause is not None else None, node.crash_at)
                  if x is not None]
         return min(times) if times else math.inf
+
+    def _release(self, t: float) -> None:
+        """Held messages whose planned delivery has come enter the queue; how late, kept."""
+        late = self.delivery_lateness
+        for due in self.node.release(t):
+            if len(late) < MAX_SAMPLES:
+                late.append(t - due)
 
     def _pause(self, pause: Pause) -> None:
         """Neither tick nor take messages in until the pause ends; then skip what fell due."""
@@ -421,6 +430,10 @@ class RealTimeDriver:
             "lateness_ms": {"p50": lat[0] * 1e3, "p99": lat[1] * 1e3, "max": lat[2] * 1e3},
             "latency_us": {"p50": net[0] * 1e6, "p99": net[1] * 1e6, "n": len(self.latency)},
         }
+        if self.delivery_lateness:
+            d = _percentiles(self.delivery_lateness, (0.5, 0.99, 1.0))
+            extra["delivery_lateness_ms"] = {"p50": d[0] * 1e3, "p99": d[1] * 1e3,
+                                             "max": d[2] * 1e3, "n": len(self.delivery_lateness)}
         t = os.times()
         extra["cpu_s"] = round(t.user + t.system, 3)
         if undrained:

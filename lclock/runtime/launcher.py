@@ -21,6 +21,7 @@ from typing import Any
 import psutil
 
 from lclock.console import Console
+from lclock.core.faults import resolve_plan
 from lclock.core.logline import format_ts
 from lclock.core.model import machine_setup
 from lclock.core.node import MachinePlan
@@ -36,7 +37,7 @@ from lclock.runfolder import (
     write_run_json,
 )
 from lclock.runtime.process import MachineProcess, start_context, start_helpers
-from lclock.runtime.supervisor import Outcome, Policy, Supervisor
+from lclock.runtime.supervisor import Outcome, Policy, Supervisor, message_balance
 from lclock.runtime.worker import WorkerJob
 from lclock.settings import (
     RunSettings,
@@ -128,6 +129,8 @@ class Launcher:
         }
         self.run_id = new_run_id()
         self.run_dir = Path(settings.output) / self.run_id
+        self.faults = (resolve_plan(settings.faults, n, settings.duration, self.seed)
+                       if settings.faults.any else None)
         self.started = time.time()
         self.run_json: dict[str, Any] = {}
         self.children: list[MachineProcess] = []
@@ -138,7 +141,7 @@ class Launcher:
         return MachinePlan(
             machine_id=i, n=s.machines, run_id=self.run_id, seed=self.seed, duration=s.duration,
             rate_min=s.rate_min, rate_max=s.rate_max, rates=s.rates, dice_sides=s.dice_sides,
-            vector=s.vector_clocks,
+            vector=s.vector_clocks, faults=self.faults,
         )
 
     def run(self) -> int:
@@ -174,6 +177,8 @@ class Launcher:
         self.run_json = base_run_json(self.run_id, self.seed, self.settings.to_json(), self.started)
         self.run_json["transport"] = self.settings.transport
         self.run_json["machines"] = [self._machine_json(i) for i in self.rates]
+        if self.faults is not None:
+            self.run_json["faults"] = {"plan": self.faults.to_json(), "applied": []}
         try:
             write_run_json(self.run_dir, self.run_json, reserve_next=True)
         except RunFolderError:
@@ -181,7 +186,8 @@ class Launcher:
             raise
 
     def _supervise(self) -> Outcome:
-        policy = Policy(self.rates, self.settings.duration)
+        policy = Policy(self.rates, self.settings.duration, self.faults)
+        self.policy = policy
         with wakeup_socket() as wake:
             supervisor = Supervisor([], policy, self.stop, wake, self.console, wait=_wait,
                                     rates=self.rates)
@@ -248,7 +254,15 @@ class Launcher:
 
     def _record(self, outcome: Outcome) -> int:
         """Complete run.json and print the table; returns the exit code."""
-        reports = outcome.reports
+        reports = dict(outcome.reports)
+        for i in self.policy.crashed:
+            reports[i] = {**counts_from_log(machine_log_path(self.run_dir, i)), "reason": "crashed",
+                          **(reports.get(i) or {})}
+        if self.policy.crashed:  # the balance again, now with what the crashed machines logged
+            outcome.messages.clear()
+            outcome.messages.update(message_balance(reports, self.policy.crashed))
+        if self.faults is not None:
+            self.run_json["faults"]["applied"] = self.policy.applied
         self.run_json.update(
             status=outcome.status,
             ended_at=format_ts(time.time()),
@@ -305,6 +319,51 @@ def _wait(waitables: list[Any], timeout: float) -> list[Any]:
     import multiprocessing.connection
 
     return multiprocessing.connection.wait(waitables, timeout)
+
+
+def counts_from_log(path: Path, limit: int = 1 << 30) -> dict[str, Any]:
+    """What a machine that the plan crashed did, from its own log (it gave no stop report).
+
+    Per link: messages sent, dropped and duplicated, and messages it handled (its
+    ``taken_from``: what it had taken in but not handled is lost with it).
+    """
+    import orjson
+
+    sent: dict[str, int] = {}
+    dropped: dict[str, int] = {}
+    dups: dict[str, int] = {}
+    handled: dict[str, int] = {}
+    ticks = lclock = 0
+
+    def bump(d: dict[str, int], key: Any) -> None:
+        d[str(key)] = d.get(str(key), 0) + 1
+
+    try:
+        with open(path, "rb") as fh:
+            for raw in fh:
+                if fh.tell() > limit:
+                    break
+                try:
+                    e = orjson.loads(raw)
+                except orjson.JSONDecodeError:
+                    continue
+                kind = e.get("event")
+                if kind == "send":
+                    for dst in e.get("to", ()):
+                        bump(sent, dst)
+                    for dst in e.get("dup_to", ()):
+                        bump(dups, dst)
+                elif kind == "receive":
+                    bump(handled, e.get("from"))
+                elif kind == "drop":
+                    bump(dropped, e.get("to"))
+                if kind in ("send", "receive", "internal"):
+                    ticks, lclock = e.get("tick", ticks), e.get("lclock", lclock)
+    except OSError:
+        return {}
+    return {"sent_to": sent, "dropped_to": dropped, "dup_to": dups, "taken_from": handled,
+            "ticks": ticks, "lclock": lclock, "sent": sum(sent.values()),
+            "received": sum(handled.values())}
 
 
 def _kill_descendants() -> None:

@@ -122,9 +122,17 @@ class MachineProcess:
     def kill(self) -> None:
         self._signal(signal.SIGKILL)
 
+    def pause(self) -> None:
+        """Really stop the process (the fault plan's pause)."""
+        self._signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self._signal(signal.SIGCONT)
+
     def stop_now(self, grace: float) -> None:
         """Kill it if it still runs and collect its status (the last step of every run)."""
         if self.exitcode is None:
             self.kill()
+            self.resume()  # SIGKILL ends even a stopped process; a continue costs nothing
             self.proc.join(grace)
             self.exitcode = self.proc.exitcode if self.proc.exitcode is not None else -9

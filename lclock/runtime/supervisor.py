@@ -19,10 +19,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from lclock.core.faults import FaultPlan
 from lclock.lifecycle import CAUSES, EXIT_CODES, NAMES, StopRequest, drain_wakeup
 from lclock.runtime.driver import DRAIN_TIMEOUT
 
 STOP_GRACE = 1.5  # graceful stop -> SIGTERM
+#: The machine keeps the plan's instants itself (it stops ticking at a pause's start and
+#: halts at its crash); the signals follow a moment later, so they never come first.
+SIGNAL_MARGIN = 0.002
 TERM_GRACE = 1.0  # SIGTERM -> SIGKILL
 KILL_GRACE = 2.0
 #: A machine reports one of these as its stop reason when it could not do its part.
@@ -36,7 +40,8 @@ FAILED_REASONS = {"connect_failed": "could not connect to its peers",
 @dataclass(frozen=True)
 class Action:
     """What the policy wants done: ``go`` (t0), ``stop`` (reason), ``terminate``, ``kill``,
-    ``say`` (a line for the console)."""
+    ``say`` (a line for the console), and the fault plan's ``pause``, ``resume`` and
+    ``crash`` (arg: the machine)."""
 
     kind: str
     arg: Any = None
@@ -77,9 +82,14 @@ def describe_exit(code: int | None) -> str:
 class Policy:
     """When to start, when and how to stop, and what the run's outcome was."""
 
-    def __init__(self, ids: Iterable[int], duration: float) -> None:
+    def __init__(self, ids: Iterable[int], duration: float, faults: FaultPlan | None = None) -> None:
         self.machines = {i: MachineState(i) for i in ids}
         self.duration = duration
+        # The plan's signals, in time order: (t since t0, kind, machine).
+        self.schedule: list[tuple[float, str, int]] = sorted(_schedule(faults))
+        self.paused: set[int] = set()
+        self.crashed: set[int] = set()
+        self.applied: list[dict[str, Any]] = []
         self.cause: str | None = None  # first reason to stop early: sigint/sigterm/sighup/failed
         self.failure: str | None = None
         self.stop_sent_at: float | None = None
@@ -118,7 +128,8 @@ class Policy:
         """A machine ended. Without its stop report, and not because we ended it: a failure."""
         m = self.machines[mid]
         m.exitcode = code
-        ended_by_us = self.killed or self.termed or self.cause in CAUSES.values()
+        ended_by_us = (self.killed or self.termed or self.cause in CAUSES.values()
+                       or mid in self.crashed)
         if m.done is None and not ended_by_us:
             phase = "could not start" if self.t0 is None else "died"
             return self._fail(f"machine {mid} {phase} ({describe_exit(code)})", now)
@@ -142,6 +153,8 @@ class Policy:
             out.append(Action("go", self.t0))
         if self.t0 is not None and self.overrun_at is None:
             self.overrun_at = now + (self.t0 - wall) + self.duration + DRAIN_TIMEOUT + 5.0
+        if self.t0 is not None and not self.stopping:
+            out += self._faults(wall - self.t0)
         if self.overrun_at is not None and now > self.overrun_at and self.stop_sent_at is None:
             self.failure = self.failure or "machines did not stop at the end of the run"
             self.cause = self.cause or "failed"
@@ -154,6 +167,30 @@ class Policy:
             if not self.killed and waited > STOP_GRACE + TERM_GRACE:
                 out += self._kill()
         return out
+
+    def _faults(self, t: float) -> list[Action]:
+        """The plan's pauses, resumes and crashes whose time has come."""
+        out = []
+        while self.schedule and self.schedule[0][0] + SIGNAL_MARGIN <= t:
+            _when, kind, mid = self.schedule.pop(0)
+            if mid in self.crashed or self.machines[mid].exitcode is not None:
+                continue
+            if kind == "pause":
+                self.paused.add(mid)
+            elif kind == "resume":
+                self.paused.discard(mid)
+            else:
+                self.crashed.add(mid)
+                self.paused.discard(mid)
+            self.applied.append({"kind": kind, "machine": mid, "at": round(t, 6)})
+            out.append(Action(kind, mid))
+        return out
+
+    def next_fault_in(self, wall: float) -> float | None:
+        """Seconds until the plan's next signal is due (None: nothing planned, or no start)."""
+        if self.t0 is None or not self.schedule or self.stopping:
+            return None
+        return max(0.0, self.t0 + self.schedule[0][0] + SIGNAL_MARGIN - wall)
 
     # -- decisions ---------------------------------------------------------------------------
 
@@ -192,9 +229,10 @@ class Policy:
         status = {"completed": "completed", "failed": "failed"}.get(cause, "interrupted")
         code = EXIT_CODES[cause]
         reason = self.failure if cause == "failed" else ("duration" if cause == "completed" else cause)
-        messages = message_balance({m.id: m.done for m in self.machines.values()})
+        messages = message_balance({m.id: m.done for m in self.machines.values()}, self.crashed)
         if status == "completed":
-            missing = sorted(m.id for m in self.machines.values() if m.done is None)
+            missing = sorted(m.id for m in self.machines.values()
+                             if m.done is None and m.id not in self.crashed)
             if missing:
                 status, code = "failed", 1
                 reason = f"machine {', '.join(map(str, missing))} ended without a stop report"
@@ -205,12 +243,18 @@ class Policy:
         return Outcome(status, code, reason, self.killed, self.t0, messages, reports)
 
 
-def message_balance(reports: dict[int, dict[str, Any] | None]) -> dict[str, Any]:
-    """Per link, messages sent against messages taken in by the receiver.
+def message_balance(reports: dict[int, dict[str, Any] | None],
+                    crashed: Iterable[int] = ()) -> dict[str, Any]:
+    """Per link, copies sent against copies taken in by the receiver.
 
-    Only links whose both ends reported can be balanced; the others are named as unknown.
+    Copies sent on i->j: the messages sent, less those the fault plan dropped, plus the
+    extra copies of duplicated ones. A machine that the plan crashed cannot report what it
+    took in: what it had not handled is lost with it (``lost_in_crash``), counted from its
+    own log by the caller (its entry then has ``taken_from`` = what it handled). Links whose
+    two ends did not both report are named as unbalanced.
     """
-    sent = taken = lost = 0
+    down = set(crashed)
+    sent = taken = lost = dropped = in_crash = 0
     lossy: dict[str, int] = {}
     unknown: list[str] = []
     for i, rep in sorted(reports.items()):
@@ -222,18 +266,36 @@ def message_balance(reports: dict[int, dict[str, Any] | None]) -> dict[str, Any]
             if other is None or "taken_from" not in other:
                 unknown.append(f"{i}->{j}")
                 continue
+            gone = int(rep.get("dropped_to", {}).get(peer, 0))
+            copies = count - gone + int(rep.get("dup_to", {}).get(peer, 0))
             got = int(other["taken_from"].get(str(i), 0))
             sent += count
+            dropped += gone
             taken += got
-            if count != got:
-                lossy[f"{i}->{j}"] = count - got
-                lost += count - got
+            if j in down:
+                in_crash += copies - got
+            elif copies != got:
+                lossy[f"{i}->{j}"] = copies - got
+                lost += copies - got
     out: dict[str, Any] = {"sent": sent, "taken": taken, "lost": lost}
+    if dropped:
+        out["dropped"] = dropped
+    if down:
+        out["lost_in_crash"] = in_crash
     if lossy:
         out["lost_by_link"] = lossy
         out["lost_where"] = ", ".join(f"{k}: {v}" for k, v in lossy.items())
     if unknown:
         out["unbalanced_links"] = unknown
+    return out
+
+
+def _schedule(faults: FaultPlan | None) -> list[tuple[float, str, int]]:
+    if faults is None:
+        return []
+    out = [(p.start, "pause", p.machine) for p in faults.pauses]
+    out += [(p.end, "resume", p.machine) for p in faults.pauses]
+    out += [(c.time, "crash", c.machine) for c in faults.crashes]
     return out
 
 
@@ -260,6 +322,8 @@ class Child(Protocol):
     def reap(self, timeout: float = 1.0) -> int: ...
     def terminate(self) -> None: ...
     def kill(self) -> None: ...
+    def pause(self) -> None: ...
+    def resume(self) -> None: ...
     def stop_now(self, grace: float) -> None: ...
 
 
@@ -316,7 +380,11 @@ class Supervisor:
                 if c.conn is not None:
                     waitables.append(c.conn)
             now = self.clock.monotonic()
-            ready = self.wait(waitables, max(0.0, min(next_draw - now, 0.25)))
+            timeout = min(next_draw - now, 0.25)
+            fault_in = self.policy.next_fault_in(self.clock.time())
+            if fault_in is not None:
+                timeout = min(timeout, fault_in)
+            ready = self.wait(waitables, max(0.0, timeout))
             self._handle_ready(ready)
             self._signals()
             now = self.clock.monotonic()
@@ -358,6 +426,8 @@ class Supervisor:
             elif a.kind == "stop":
                 for c in self._alive():
                     c.send({"t": "stop", "reason": a.arg})
+                    if c.id in self.policy.paused:  # a stopped process cannot read it
+                        c.resume()
             elif a.kind == "terminate":
                 for c in self._alive():
                     c.terminate()
@@ -366,6 +436,9 @@ class Supervisor:
                     c.kill()
             elif a.kind == "say":
                 self.printer.line(a.arg)
+            elif a.kind in ("pause", "resume", "crash"):
+                child = self.children[a.arg]
+                {"pause": child.pause, "resume": child.resume, "crash": child.kill}[a.kind]()
 
     def _progress(self) -> None:
         p = self.policy
