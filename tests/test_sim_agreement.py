@@ -28,7 +28,7 @@ import numpy as np
 import orjson
 import pytest
 
-from lclock.settings import validate
+from lclock.settings import SettingsFile, resolve
 from lclock.sim.engine import NetworkSettings, run_sim
 
 pytestmark = pytest.mark.slow
@@ -82,36 +82,55 @@ def pooled(run_dirs: list[Path]) -> dict[int, dict[str, np.ndarray]]:
     return {m: {k: np.concatenate(v) for k, v in d.items()} for m, d in out.items()}
 
 
+#: A faulty configuration (SPEC section 6): a slow lossy network, machine 1 cut off for
+#: the first third of the run, machine 2 paused for 5 s.
+FAULTS = {"latency_ms": 50.0, "latency_dist": "exponential", "loss": 0.1,
+          "partitions": "0-10:1", "pauses": "2@15+5"}
+FAULT_FLAGS = ["--latency", "50", "--latency-dist", "exponential", "--loss", "0.1",
+               "--partition", "0-10:1", "--pause", "2@15+5"]
+CONFIGS = {"plain": [], "faulty": FAULT_FLAGS}
+
+
 @pytest.fixture(scope="module")
-def real_runs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    """Both real runs at once (each in its own session, killed whatever happens)."""
+def real(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Path]]:
+    """Every real run at once (each in its own session, killed whatever happens)."""
     base = tmp_path_factory.mktemp("real")
     procs = []
     try:
-        for seed in SEEDS:
-            out = base / str(seed)
-            cmd = [sys.executable, "-m", "lclock", "run", "--rates", ",".join(map(str, RATES)),
-                   "--duration", str(DURATION), "--seed", str(seed), "--output", str(out),
-                   "--quiet", "--no-report"]  # fmt: skip
-            procs.append(subprocess.Popen(cmd, cwd=REPO, start_new_session=True,
-                                          env={**os.environ, "PYTHONPATH": str(REPO)}))
+        for name, flags in CONFIGS.items():
+            for seed in SEEDS:
+                out = base / name / str(seed)
+                cmd = [sys.executable, "-m", "lclock", "run", "--rates", ",".join(map(str, RATES)),
+                       "--duration", str(DURATION), "--seed", str(seed), "--output", str(out),
+                       "--quiet", "--no-report", *flags]  # fmt: skip
+                procs.append(subprocess.Popen(cmd, cwd=REPO, start_new_session=True,
+                                              env={**os.environ, "PYTHONPATH": str(REPO)}))
         for p in procs:
             assert p.wait(timeout=DURATION + 60) == 0
     finally:
         for p in procs:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(p.pid, signal.SIGKILL)
-    dirs = []
-    for seed in SEEDS:
-        (run_dir,) = [d for d in (base / str(seed)).iterdir() if d.is_dir()]
-        dirs.append(run_dir)
-    return dirs
+    out: dict[str, list[Path]] = {}
+    for name in CONFIGS:
+        for seed in SEEDS:
+            (run_dir,) = [d for d in (base / name / str(seed)).iterdir() if d.is_dir()]
+            out.setdefault(name, []).append(run_dir)
+    return out
 
 
-def simulated(tmp: Path, net: NetworkSettings) -> list[Path]:
+@pytest.fixture(scope="module")
+def real_runs(real: dict[str, list[Path]]) -> list[Path]:
+    return real["plain"]
+
+
+def simulated(tmp: Path, net: NetworkSettings, faulty: bool = False) -> list[Path]:
     dirs = []
     for seed in SEEDS:
-        s = validate({"rates": RATES, "duration": DURATION, "seed": seed}, {})
+        flags: dict[str, object] = {"rates": RATES, "duration": DURATION, "seed": seed}
+        if faulty:
+            flags.update(FAULTS)
+        s = resolve(SettingsFile(), flags)
         run_dir, _, _ = run_sim(s, net, tmp)
         dirs.append(run_dir)
     return dirs
@@ -141,3 +160,19 @@ def test_the_bound_rejects_a_wrong_network(real_runs: list[Path], tmp_path: Path
     sim = simulated(tmp_path, NetworkSettings("constant", 0.4))
     d = distances(real_runs, sim)
     assert max(d.values()) > KS_BOUND, d
+
+
+def test_sim_agrees_with_real_runs_under_faults(real: dict[str, list[Path]], tmp_path: Path) -> None:
+    """The same bound with latency, loss, a partition and a pause: the simulator models
+    every fault the way the real runtime applies it."""
+    real_runs = real["faulty"]
+    sim = simulated(tmp_path, NetworkSettings(), faulty=True)
+    d = distances(real_runs, sim)
+    report = ", ".join(f"m{m} {k} D={v:.3f}" for (m, k), v in sorted(d.items()))
+    assert max(d.values()) <= KS_BOUND, report
+    r, s = pooled(real_runs), pooled(sim)
+    for m in r:  # the pause skips the same deadlines in both
+        assert len(r[m]["jump"]) == len(s[m]["jump"])
+    for rd in real_runs + sim:
+        meta = orjson.loads((rd / "run.json").read_bytes())
+        assert meta["status"] == "completed" and meta["faults"]["plan"]["pauses"]
