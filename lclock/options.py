@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from lclock.clock_settings import add_clock_options, clock_flags
 from lclock.fault_settings import add_fault_options, fault_flags
 
 
@@ -36,6 +37,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output", metavar="DIR", help="folder for run folders (default ./output)")
     p.add_argument("--quiet", action="store_const", const=True, default=None, help="print nothing while running")
     add_fault_options(p)
+    add_clock_options(p)
 
 
 RUN_FLAGS = ("duration", "machines", "seed", "rates", "rate_min", "rate_max", "dice_sides",
@@ -44,4 +46,5 @@ RUN_FLAGS = ("duration", "machines", "seed", "rates", "rate_min", "rate_max", "d
 
 def run_flags(args: argparse.Namespace) -> dict[str, Any]:
     """The flags as settings names; None where a flag was not given (the file decides)."""
-    return {**{k: getattr(args, k, None) for k in RUN_FLAGS}, **fault_flags(args)}
+    return {**{k: getattr(args, k, None) for k in RUN_FLAGS}, **fault_flags(args),
+            **clock_flags(args)}

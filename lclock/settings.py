@@ -20,6 +20,10 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
+from lclock.clock_settings import FLAGS as CLOCK_FLAGS
+from lclock.clock_settings import ClockSettingsError, build_clocks
+from lclock.clock_settings import check_file_table as check_clock_table
+from lclock.core.clocks import ClockSettings
 from lclock.core.faults import FaultSettings
 from lclock.fault_settings import FLAGS as FAULT_FLAGS
 from lclock.fault_settings import FaultSettingsError, build_faults, check_file_table
@@ -54,12 +58,14 @@ class RunSettings:
     tcp_ports: tuple[int, ...] | None = None
     # What goes wrong on purpose (SPEC section 6): the network's and the machines' faults.
     faults: FaultSettings = FaultSettings()
+    # Physical clocks and which logical clocks are kept (SPEC section 7).
+    clocks: ClockSettings = ClockSettings()
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for f in fields(self):
             v = getattr(self, f.name)
-            if isinstance(v, FaultSettings):
+            if isinstance(v, (FaultSettings, ClockSettings)):
                 out[f.name] = v.to_json()
             else:
                 out[f.name] = list(v) if isinstance(v, tuple) else v
@@ -90,6 +96,7 @@ EXPERIMENT_KEYS: dict[str, str] = {
     "description": "str",
     "trials": "int",
     "faults": "faults",
+    "clocks": "clocks",
 }
 TABLES: dict[str, dict[str, str]] = {"tcp": TCP_KEYS, "sim": SIM_KEYS}
 
@@ -163,13 +170,15 @@ def parse_settings_file(path: Path) -> SettingsFile:
     """Read settings.toml and check every key's name and type; unknown keys are errors."""
     data = read_toml(path)
     out = SettingsFile(path=path)
-    known_top = list(RUN_KEYS) + list(TABLES) + ["experiments", "faults"]
+    known_top = list(RUN_KEYS) + list(TABLES) + ["experiments", "faults", "clocks"]
     for key, value in data.items():
         where = f"{path}:{key}"
         if key in RUN_KEYS:
             out.run[key] = _typed(where, RUN_KEYS[key], value)
         elif key == "faults":
             out.tables["faults"] = _fault_table(value, where)
+        elif key == "clocks":
+            out.tables["clocks"] = _clock_table(value, where)
         elif key in TABLES:
             if not isinstance(value, dict):
                 raise SettingsError(f"{where}: must be a table [{key}]")
@@ -198,6 +207,8 @@ def parse_settings_file(path: Path) -> SettingsFile:
                         )
                     if sub == "faults":
                         parsed[sub] = _fault_table(subval, subwhere)
+                    elif sub == "clocks":
+                        parsed[sub] = _clock_table(subval, subwhere)
                     else:
                         parsed[sub] = _typed(subwhere, EXPERIMENT_KEYS[sub], subval)
                 out.experiments[name] = parsed
@@ -210,6 +221,13 @@ def _fault_table(value: Any, where: str) -> dict[str, Any]:
     try:
         return check_file_table(value, where)
     except FaultSettingsError as exc:
+        raise SettingsError(str(exc)) from None
+
+
+def _clock_table(value: Any, where: str) -> dict[str, Any]:
+    try:
+        return check_clock_table(value, where)
+    except ClockSettingsError as exc:
         raise SettingsError(str(exc)) from None
 
 
@@ -248,18 +266,19 @@ def resolve(
     if "ports" in tcp:
         values["tcp_ports"] = tcp["ports"]
         source["tcp_ports"] = file.where("tcp.ports")
-    fault_values: dict[str, Any] = {}
-    fault_where: dict[str, str] = {}
-    for key, value in file.tables.get("faults", {}).items():
-        fault_values[key] = value
-        fault_where[key] = file.where(f"faults.{key}")
+    tables: dict[str, tuple[dict[str, Any], dict[str, str]]] = {"faults": ({}, {}), "clocks": ({}, {})}
+    for name, (tv, tw) in tables.items():
+        for key, value in file.tables.get(name, {}).items():
+            tv[key] = value
+            tw[key] = file.where(f"{name}.{key}")
     for key, value in (overrides or {}).items():
         if key in ("description", "trials"):
             continue
-        if key == "faults":
-            for fkey, fvalue in value.items():
-                fault_values[fkey] = fvalue
-                fault_where[fkey] = f"{overrides_where}.faults.{fkey}" if overrides_where else fkey
+        if key in tables:
+            tv, tw = tables[key]
+            for sub, subval in value.items():
+                tv[sub] = subval
+                tw[sub] = f"{overrides_where}.{key}.{sub}" if overrides_where else sub
             continue
         values[key] = value
         source[key] = f"{overrides_where}.{key}" if overrides_where else key
@@ -267,19 +286,30 @@ def resolve(
         if value is None:
             continue
         if key in FAULT_FLAGS:
-            fault_values[key] = value
-            fault_where[key] = FAULT_FLAGS[key]
+            tables["faults"][0][key] = value
+            tables["faults"][1][key] = FAULT_FLAGS[key]
+            continue
+        if key in CLOCK_FLAGS:
+            tables["clocks"][0][key] = value
+            tables["clocks"][1][key] = CLOCK_FLAGS[key]
             continue
         values[key] = value
         source[key] = "--" + key.replace("_", "-")
     settings = validate(values, source)
-    if not fault_values:
-        return settings
+    fault_values, fault_where = tables["faults"]
+    clock_values, clock_where = tables["clocks"]
     try:
-        faults = build_faults(fault_values, fault_where, settings.machines, settings.duration)
-    except FaultSettingsError as exc:
+        if fault_values:
+            settings = replace(settings, faults=build_faults(
+                fault_values, fault_where, settings.machines, settings.duration))
+        if clock_values:
+            clocks, names = build_clocks(clock_values, clock_where, settings.machines, settings.duration)
+            settings = replace(settings, clocks=clocks)
+            if names is not None and not (source.get("vector_clocks", "").startswith("--")):
+                settings = replace(settings, vector_clocks="vector" in names)
+    except (FaultSettingsError, ClockSettingsError) as exc:
         raise SettingsError(str(exc)) from None
-    return replace(settings, faults=faults)
+    return settings
 
 
 def validate(values: dict[str, Any], source: dict[str, str]) -> RunSettings:

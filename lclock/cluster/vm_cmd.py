@@ -44,7 +44,7 @@ from lclock.cluster.status import summarize
 from lclock.console import Console
 from lclock.core.logline import format_ts
 from lclock.core.model import machine_setup
-from lclock.core.node import MachinePlan, Node, last_tick_due
+from lclock.core.node import Node, last_tick_due
 from lclock.lifecycle import StopRequest, drain_wakeup, wakeup_socket
 from lclock.logfile import LogFile, describe_os_error
 from lclock.options import add_run_options, run_flags
@@ -55,6 +55,7 @@ from lclock.runfolder import (
     new_run_id,
     update_run_json,
 )
+from lclock.runplan import plan_run
 from lclock.runtime.control import LocalControl
 from lclock.runtime.driver import RealTimeDriver
 from lclock.settings import (
@@ -235,12 +236,12 @@ def run_machine(cluster: Cluster, links: TcpLinks, start: dict[str, Any],
         vector_clocks=bool(start["vector_clocks"]), transport="tcp",
     )
     run_id = str(start["run_id"])
-    plan = MachinePlan(machine_id=me, n=n, run_id=run_id, seed=settings.seed or 0,
-                       duration=duration, rate_min=settings.rate_min, rate_max=settings.rate_max,
-                       rates=rates, dice_sides=settings.dice_sides, vector=settings.vector_clocks)
+    plans = plan_run(settings, run_id, int(start["seed"]), rates)
+    plan = plans.machine(me)
     run_dir = Path(settings.output) / run_id
     base = base_run_json(run_id, plan.seed, settings.to_json(), time.time())
     base.update(transport="tcp", t0=format_ts(t0), hosts=[addr_text(a) for a in cluster.addrs])
+    base.update(plans.run_json())
     entry: dict[str, Any] = {"id": me, "rate": rates[me - 1], "pid": os.getpid(),
                              "exit_code": None, "ticks": None, "lclock": None,
                              "host": addr_text(cluster.addrs[me - 1]), "status": "running"}

@@ -12,6 +12,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from lclock.core.clocks import hlc_local, hlc_receive
+
 SEND_EVENT = "send"
 RECEIVE_EVENT = "receive"
 INTERNAL_EVENT = "internal"
@@ -20,11 +22,17 @@ TICK_EVENTS = (SEND_EVENT, RECEIVE_EVENT, INTERNAL_EVENT)
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """One message on the wire: the sender and the clocks of its send event."""
+    """One message on the wire: the sender and the clocks of its send event.
+
+    ``pt`` is the sender's physical clock (µs) and ``hlc`` its hybrid logical clock
+    ``(l, c)`` at the send, when the run keeps them (SPEC section 7).
+    """
 
     sender: int
     lclock: int
     vclock: tuple[int, ...] | None = None
+    pt: int | None = None
+    hlc: tuple[int, int] | None = None
 
 
 @dataclass(slots=True)
@@ -41,6 +49,10 @@ class Step:
     sender: int | None = None
     msg_lclock: int | None = None
     message: Message | None = None
+    pt: int | None = None
+    hlc: tuple[int, int] | None = None
+    msg_pt: int | None = None
+    msg_hlc: tuple[int, int] | None = None
 
     def log_fields(self) -> dict[str, Any]:
         """The schema-v1 fields of this tick event, in a stable order."""
@@ -52,9 +64,17 @@ class Step:
         }
         if self.vclock is not None:
             out["vclock"] = self.vclock
+        if self.pt is not None:
+            out["pt"] = self.pt
+        if self.hlc is not None:
+            out["hlc"] = list(self.hlc)
         if self.event == RECEIVE_EVENT:
             out["from"] = self.sender
             out["msg_lclock"] = self.msg_lclock
+            if self.msg_pt is not None:
+                out["msg_pt"] = self.msg_pt
+            if self.msg_hlc is not None:
+                out["msg_hlc"] = list(self.msg_hlc)
         else:
             out["dice"] = self.dice
             if self.event == SEND_EVENT:
@@ -107,7 +127,10 @@ class Machine:
     rng: random.Random
     dice_sides: int = 10
     vector: bool = True
+    hlc: bool = False
     lclock: int = 0
+    hlc_l: int = 0
+    hlc_c: int = 0
     ticks: int = 0
     sent: int = 0
     received: int = 0
@@ -128,11 +151,13 @@ class Machine:
         if self.vector and not self.vclock:
             self.vclock = [0] * self.n
 
-    def step(self, queue: deque[Message]) -> Step:
+    def step(self, queue: deque[Message], pt: int | None = None) -> Step:
         """Do exactly one tick's action; the caller delivers ``step.message`` to ``step.to``.
 
-        Takes at most one message off the queue: handling the whole queue in one tick is a
-        classic mistake of this exercise.
+        ``pt`` is the machine's physical clock now (µs), which the hybrid logical clock
+        needs and every tick event logs when the run keeps it. Takes at most one message
+        off the queue: handling the whole queue in one tick is a classic mistake of this
+        exercise.
         """
         self.ticks += 1
         me = self.machine_id - 1
@@ -149,6 +174,10 @@ class Machine:
                             own[i] = v
                 own[me] += 1
                 vc = list(own)
+            hlc = None
+            if self.hlc and pt is not None:
+                lm, cm = msg.hlc if msg.hlc is not None else (0, 0)
+                self.hlc_l, self.hlc_c = hlc = hlc_receive(self.hlc_l, self.hlc_c, lm, cm, pt)
             return Step(
                 RECEIVE_EVENT,
                 self.ticks,
@@ -157,6 +186,10 @@ class Machine:
                 vclock=vc,
                 sender=msg.sender,
                 msg_lclock=msg.lclock,
+                pt=pt,
+                hlc=hlc,
+                msg_pt=msg.pt,
+                msg_hlc=msg.hlc,
             )
         dice = self.rng.randint(1, self.dice_sides)
         self.lclock += 1
@@ -164,8 +197,12 @@ class Machine:
         if self.vector:
             self.vclock[me] += 1
             vc = list(self.vclock)
+        hlc = None
+        if self.hlc and pt is not None:
+            self.hlc_l, self.hlc_c = hlc = hlc_local(self.hlc_l, self.hlc_c, pt)
         if dice > 3:
-            return Step(INTERNAL_EVENT, self.ticks, self.lclock, 0, vclock=vc, dice=dice)
+            return Step(INTERNAL_EVENT, self.ticks, self.lclock, 0, vclock=vc, dice=dice,
+                        pt=pt, hlc=hlc)
         if dice == 1:
             to = [self.peer_a]
         elif dice == 2:
@@ -173,7 +210,9 @@ class Machine:
         else:
             to = list(self.everyone)
         self.sent += len(to)
-        message = Message(self.machine_id, self.lclock, tuple(vc) if vc is not None else None)
+        message = Message(self.machine_id, self.lclock, tuple(vc) if vc is not None else None,
+                          pt, hlc)
         return Step(
-            SEND_EVENT, self.ticks, self.lclock, 0, vclock=vc, dice=dice, to=to, message=message
+            SEND_EVENT, self.ticks, self.lclock, 0, vclock=vc, dice=dice, to=to, message=message,
+            pt=pt, hlc=hlc,
         )

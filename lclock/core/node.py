@@ -20,6 +20,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from lclock.core.clocks import ClockPlan
 from lclock.core.faults import DELIVER_NOW, FaultPlan, LinkFaults, Partition, Pause, link_faults
 from lclock.core.logline import format_ts
 from lclock.core.model import Machine, Message, Step, machine_setup
@@ -58,6 +59,15 @@ class MachinePlan:
     dice_sides: int = 10
     vector: bool = True
     faults: FaultPlan | None = None
+    #: Keep the hybrid logical clock (SPEC 7); it needs the physical clock, so pt is kept too.
+    hlc: bool = True
+    #: The physical clocks; None: every machine reads the host's clock as it is.
+    clocks: ClockPlan | None = None
+
+    @property
+    def pt(self) -> bool:
+        """Log and send the physical clock: for the HLC, or because the clocks are wrong."""
+        return self.hlc or self.clocks is not None
 
     @property
     def rate(self) -> int:
@@ -88,6 +98,7 @@ class Node:
         "plan", "id", "run_id", "rate", "total", "slot", "machine", "queue", "max_queue",
         "undelivered", "sent_to", "taken_from", "dropped_to", "dup_to", "links", "held",
         "held_seq", "pauses", "paused", "crash_at", "boundaries", "seen", "dup_received",
+        "t0", "pt_on", "clock_plan",
     )
 
     def __init__(self, plan: MachinePlan) -> None:
@@ -101,9 +112,14 @@ class Node:
         # The index of the next deadline: tick slot+1 is due at slot / rate after t0. It
         # equals the number of ticks done unless a pause skipped deadlines.
         self.slot = 0
-        self.machine = Machine(plan.machine_id, plan.n, rng, plan.dice_sides, plan.vector)
+        self.machine = Machine(plan.machine_id, plan.n, rng, plan.dice_sides, plan.vector,
+                               hlc=plan.hlc)
         self.queue: deque[Message] = deque()
         self.max_queue = 0
+        # The shared start (epoch s): the physical clocks drift from it. Set when connected.
+        self.t0 = 0.0
+        self.pt_on = plan.pt
+        self.clock_plan = plan.clocks
         # Messages of our sends that never left (the peer was gone, the link broke).
         self.undelivered = 0
         # Per link, the messages sent to each peer and taken in from each: with the
@@ -194,7 +210,7 @@ class Node:
             key = (head.sender, head.lclock)
             dup = key in seen
             seen.add(key)
-        step = self.machine.step(self.queue)
+        step = self.machine.step(self.queue, self.physical(ts) if self.pt_on else None)
         line = self.tick_line(step, ts)
         result = TickResult(line, step)
         if dup:
@@ -217,6 +233,12 @@ class Node:
                 for d in fate.delays:
                     result.sends.append(Outgoing(dst, d))
         return result
+
+    def physical(self, ts: float) -> int:
+        """This machine's physical clock (µs) at host time ``ts``: right, or as planned wrong."""
+        if self.clock_plan is None:
+            return round(ts * 1_000_000)
+        return self.clock_plan.reading(self.id, ts, self.t0)
 
     def pause(self, pause: Pause, ts: float) -> dict[str, Any]:
         """The plan pauses this machine now: no tick and no message taken in until the end."""
@@ -276,11 +298,13 @@ class Node:
         return self.line(
             "start", ts,
             rate=self.rate, seed=self.plan.seed, pid=pid, machines=self.plan.n,
-            dice_sides=self.plan.dice_sides, vector_clocks=self.plan.vector,
+            dice_sides=self.plan.dice_sides, vector_clocks=self.plan.vector, hlc=self.plan.hlc,
             peer_a=m.peer_a, peer_b=m.peer_b, **extra,
         )
 
     def connected_line(self, ts: float, peers: list[int], t0: float) -> dict[str, Any]:
+        """Connected, with the shared start t0 (from which the physical clocks drift)."""
+        self.t0 = t0
         return self.line("connected", ts, peers=peers, t0=format_ts(t0), t0_epoch=t0)
 
     def stop_fields(self, reason: str) -> dict[str, Any]:

@@ -237,9 +237,9 @@ class RealTimeDriver:
         if socks is None:
             self._stop(control.stop_reason or "stopped")
             return False
-        n, vector = self.node.plan.n, self.node.plan.vector
+        plan = self.node.plan
         for peer, sock in socks.items():
-            send_codec, recv_codec = self.transport.codecs(peer, n, vector)
+            send_codec, recv_codec = self.transport.codecs(peer, plan.n, plan.vector, plan.pt, plan.hlc)
             self.channels[peer] = PeerChannel(
                 peer, self.low_fd(sock), send_codec, recv_codec, on_lost=self._lost
             )

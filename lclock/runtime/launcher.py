@@ -21,10 +21,8 @@ from typing import Any
 import psutil
 
 from lclock.console import Console
-from lclock.core.faults import resolve_plan
 from lclock.core.logline import format_ts
 from lclock.core.model import machine_setup
-from lclock.core.node import MachinePlan
 from lclock.lifecycle import StopRequest, children_ignore_sigint, wakeup_socket
 from lclock.options import add_run_options, run_flags
 from lclock.runfolder import (
@@ -36,6 +34,7 @@ from lclock.runfolder import (
     remove_new_run_dir,
     write_run_json,
 )
+from lclock.runplan import plan_run
 from lclock.runtime.process import MachineProcess, start_context, start_helpers
 from lclock.runtime.supervisor import Outcome, Policy, Supervisor, message_balance
 from lclock.runtime.worker import WorkerJob
@@ -129,20 +128,12 @@ class Launcher:
         }
         self.run_id = new_run_id()
         self.run_dir = Path(settings.output) / self.run_id
-        self.faults = (resolve_plan(settings.faults, n, settings.duration, self.seed)
-                       if settings.faults.any else None)
+        self.plans = plan_run(settings, self.run_id, self.seed)
+        self.faults = self.plans.faults
         self.started = time.time()
         self.run_json: dict[str, Any] = {}
         self.children: list[MachineProcess] = []
         self.tcp_plan: Any = None
-
-    def plan(self, i: int) -> MachinePlan:
-        s = self.settings
-        return MachinePlan(
-            machine_id=i, n=s.machines, run_id=self.run_id, seed=self.seed, duration=s.duration,
-            rate_min=s.rate_min, rate_max=s.rate_max, rates=s.rates, dice_sides=s.dice_sides,
-            vector=s.vector_clocks, faults=self.faults,
-        )
 
     def run(self) -> int:
         if self.settings.transport == "tcp":
@@ -177,8 +168,7 @@ class Launcher:
         self.run_json = base_run_json(self.run_id, self.seed, self.settings.to_json(), self.started)
         self.run_json["transport"] = self.settings.transport
         self.run_json["machines"] = [self._machine_json(i) for i in self.rates]
-        if self.faults is not None:
-            self.run_json["faults"] = {"plan": self.faults.to_json(), "applied": []}
+        self.run_json.update(self.plans.run_json())
         try:
             write_run_json(self.run_dir, self.run_json, reserve_next=True)
         except RunFolderError:
@@ -211,7 +201,7 @@ class Launcher:
             transport: Transport = (
                 SocketPairLinks(mesh[i]) if mesh is not None else self.tcp_plan.for_machine(i)
             )
-            job = WorkerJob(self.plan(i), str(machine_log_path(self.run_dir, i)), transport,
+            job = WorkerJob(self.plans.machine(i), str(machine_log_path(self.run_dir, i)), transport,
                             spin=0.001 if n <= 16 else 0.0)  # each spins <= 1% of a core
             child = MachineProcess(ctx, job)
             self.children.append(child)

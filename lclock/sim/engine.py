@@ -41,9 +41,10 @@ from typing import Any
 
 import orjson
 
-from lclock.core.faults import FaultPlan, applied_exactly, resolve_plan
+from lclock.core.clocks import ClockSettings
+from lclock.core.faults import applied_exactly
 from lclock.core.logline import format_ts, render
-from lclock.core.node import MachinePlan, Node
+from lclock.core.node import Node
 from lclock.lifecycle import EXIT_CODES, StopRequest
 from lclock.logfile import LogFile, LogWriteError
 from lclock.runfolder import (
@@ -55,6 +56,7 @@ from lclock.runfolder import (
     remove_new_run_dir,
     write_run_json,
 )
+from lclock.runplan import RunPlan, plan_run
 from lclock.settings import RunSettings, SettingsError, SettingsFile
 
 #: Virtual time 0 of every simulated run: 2026-01-01T00:00:00Z. Fixed so that the logs of
@@ -157,6 +159,8 @@ def sim_run_id(seed: int, settings: RunSettings, net: NetworkSettings) -> str:
     }
     if settings.faults.any:
         key["faults"] = settings.faults.to_json()
+    if settings.clocks != ClockSettings():
+        key["clocks"] = settings.clocks.to_json()
     digest = hashlib.sha256(orjson.dumps(key, option=orjson.OPT_SORT_KEYS)).hexdigest()[:8]
     return f"sim-{seed}-{digest}"
 
@@ -219,20 +223,14 @@ class Simulation:
     FIFO among equal times (ticks of one instant go in machine order).
     """
 
-    def __init__(self, settings: RunSettings, net: NetworkSettings, seed: int, run_id: str,
-                 epoch: float = SIM_EPOCH, faults: FaultPlan | None = None) -> None:
+    def __init__(self, plan: RunPlan, net: NetworkSettings, epoch: float = SIM_EPOCH) -> None:
+        settings = plan.settings
+        seed = plan.seed
         self.settings = settings
         self.epoch = epoch
         n = settings.machines
-        self.faults = faults
-        self.nodes = [
-            Node(MachinePlan(
-                machine_id=i, n=n, run_id=run_id, seed=seed, duration=settings.duration,
-                rate_min=settings.rate_min, rate_max=settings.rate_max, rates=settings.rates,
-                dice_sides=settings.dice_sides, vector=settings.vector_clocks, faults=faults,
-            ))
-            for i in range(1, n + 1)
-        ]
+        faults = self.faults = plan.faults
+        self.nodes = [Node(plan.machine(i)) for i in range(1, n + 1)]
         # The network and the scheduling have generators of their own: changing the delay
         # model or the jitter never changes the dice.
         self.delay = _delay_fn(net, random.Random(f"lclock:net:{seed}"))
@@ -346,14 +344,11 @@ class Simulation:
 
 
 def simulate(
-    settings: RunSettings,
+    plan: RunPlan,
     net: NetworkSettings,
-    seed: int,
     run_dir: Path,
-    run_id: str,
     epoch: float = SIM_EPOCH,
     stop: StopRequest | None = None,
-    faults: FaultPlan | None = None,
 ) -> list[dict[str, Any]]:
     """Simulate one run into ``run_dir`` (which must exist); each machine's stop counters.
 
@@ -361,7 +356,7 @@ def simulate(
     Raises SimStopped (``stop`` was requested) or LogWriteError; either way every line
     made so far is written whole.
     """
-    sim = Simulation(settings, net, seed, run_id, epoch, faults)
+    sim = Simulation(plan, net, epoch)
     logs: list[_BufferedLog] = []
     try:
         for node in sim.nodes:
@@ -418,11 +413,10 @@ def run_sim(
     meta = base_run_json(rid, seed, settings_used.to_json(), epoch)
     meta["mode"] = "sim"
     meta["sim"] = {**net.to_json(), "epoch": format_ts(epoch)}
-    faults = (resolve_plan(settings_used.faults, settings_used.machines, settings_used.duration, seed)
-              if settings_used.faults.any else None)
-    if faults is not None:
-        # The plan (the nemesis's draws included); a simulation applies it exactly.
-        meta["faults"] = {"plan": faults.to_json(), "applied": applied_exactly(faults)}
+    plan = plan_run(settings_used, rid, seed)
+    meta.update(plan.run_json())
+    if plan.faults is not None:  # a simulation applies the plan exactly
+        meta["faults"]["applied"] = applied_exactly(plan.faults)
     try:
         write_run_json(run_dir, meta, reserve_next=True)
     except RunFolderError:
@@ -432,7 +426,7 @@ def run_sim(
     machines: list[dict[str, Any]] = []
     try:
         machines = [{"pid": 0, "exit_code": 0, **m}
-                    for m in simulate(settings_used, net, seed, run_dir, rid, epoch, stop, faults)]
+                    for m in simulate(plan, net, run_dir, epoch, stop)]
         ended = RunEnd("completed", 0, "duration")
     except SimStopped:
         cause = stop.cause if stop is not None else None

@@ -35,7 +35,8 @@ class Transport(Protocol):
         give up. Raises TransportError when the peers cannot be reached.
         """
 
-    def codecs(self, peer: int, n: int, vector: bool) -> tuple[FrameCodec, FrameCodec]:
+    def codecs(self, peer: int, n: int, vector: bool, pt: bool = False,
+               hlc: bool = False) -> tuple[FrameCodec, FrameCodec]:
         """(sending codec, receiving codec) of the link to ``peer``."""
 
     def watch(self, extra: dict[int, Callable[[], None]], warn: Warn) -> None:

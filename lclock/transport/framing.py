@@ -3,8 +3,10 @@
 A stream socket is a byte stream, not a message stream: every message is a frame,
 ``length (4 bytes, big-endian) + payload [+ tag]``. The payload is
 ``lclock (u64) + sent_at (f64, epoch seconds) + deliver_at (f64, epoch seconds; 0: at
-once) + vclock (n x u64, or nothing)``. ``deliver_at`` is when the fault plan's latency
-lets the message into the receiver's queue (SPEC section 6).
+once) [+ pt (i64 µs)] [+ hlc l (i64 µs) + hlc c (u32)] + vclock (n x u64, or nothing)``.
+``deliver_at`` is when the fault plan's latency lets the message into the receiver's
+queue (SPEC section 6); pt and hlc are the sender's clocks (SPEC section 7), present when
+the run keeps them.
 
 Nothing in a frame is trusted: its length must be exactly what this run's frames have,
 every field must be in range, and the sender is the peer at the other end of the
@@ -29,6 +31,8 @@ from lclock.core.model import Message
 _HEAD = struct.Struct("!I")
 _FIXED = struct.Struct("!Qdd")
 _SEQ = struct.Struct("!Q")
+_PT = struct.Struct("!q")
+_HLC = struct.Struct("!qI")
 TAG_BYTES = 16
 MAX_VECTOR = 1024
 #: Clock values beyond this are refused: no run gets near it, and the model's integers
@@ -47,19 +51,29 @@ class FrameCodec:
     ``key`` None: no tags (socket pairs, which only this host's processes can hold).
     """
 
-    __slots__ = ("n", "vector", "key", "seq", "payload_size", "frame_size", "_vec")
+    __slots__ = ("n", "vector", "key", "seq", "payload_size", "frame_size", "_vec", "pt", "hlc",
+                 "_clocks_at", "_vec_at")
 
-    def __init__(self, n: int, vector: bool, key: bytes | None = None) -> None:
+    def __init__(self, n: int, vector: bool, key: bytes | None = None, *, pt: bool = False,
+                 hlc: bool = False) -> None:
         self.n = n
         self.vector = vector
         self.key = key
         self.seq = 0
-        self.payload_size = _FIXED.size + (8 * n if vector else 0)
+        self.pt = pt or hlc
+        self.hlc = hlc
+        self._clocks_at = _FIXED.size
+        self._vec_at = _FIXED.size + (_PT.size if self.pt else 0) + (_HLC.size if hlc else 0)
+        self.payload_size = self._vec_at + (8 * n if vector else 0)
         self.frame_size = _HEAD.size + self.payload_size + (TAG_BYTES if key else 0)
         self._vec = struct.Struct(f"!{n}Q") if vector else None
 
     def encode(self, msg: Message, sent_at: float, deliver_at: float = 0.0) -> bytes:
         payload = _FIXED.pack(msg.lclock, sent_at, deliver_at)
+        if self.pt:
+            payload += _PT.pack(msg.pt or 0)
+        if self.hlc:
+            payload += _HLC.pack(*(msg.hlc or (0, 0)))
         if self._vec is not None:
             payload += self._vec.pack(*(msg.vclock or (0,) * self.n))
         frame = _HEAD.pack(len(payload)) + payload
@@ -86,10 +100,21 @@ class FrameCodec:
             raise FrameError("a time in the frame is not a finite number")
         vclock = None
         if self._vec is not None:
-            vclock = self._vec.unpack_from(body, _FIXED.size)
+            vclock = self._vec.unpack_from(body, self._vec_at)
             if max(vclock) > MAX_CLOCK:
                 raise FrameError("vector clock entry out of range")
-        return Message(sender, lclock, vclock), sent_at, deliver_at
+        pt = hlc = None
+        at = self._clocks_at
+        if self.pt:
+            (pt,) = _PT.unpack_from(body, at)
+            at += _PT.size
+            if not 0 <= pt <= MAX_CLOCK:
+                raise FrameError("physical clock out of range")
+        if self.hlc:
+            hlc = _HLC.unpack_from(body, at)
+            if not 0 <= hlc[0] <= MAX_CLOCK:
+                raise FrameError("hybrid logical clock out of range")
+        return Message(sender, lclock, vclock, pt, hlc), sent_at, deliver_at
 
 
 class FrameReader:

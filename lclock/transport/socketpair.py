@@ -36,8 +36,9 @@ class SocketPairLinks:
                 warn: Warn) -> dict[int, socket.socket] | None:
         return dict(self.socks)
 
-    def codecs(self, peer: int, n: int, vector: bool) -> tuple[FrameCodec, FrameCodec]:
-        return FrameCodec(n, vector), FrameCodec(n, vector)
+    def codecs(self, peer: int, n: int, vector: bool, pt: bool = False,
+               hlc: bool = False) -> tuple[FrameCodec, FrameCodec]:
+        return (FrameCodec(n, vector, pt=pt, hlc=hlc), FrameCodec(n, vector, pt=pt, hlc=hlc))
 
     def watch(self, extra: dict[int, Callable[[], None]], warn: Warn) -> None:
         return None

@@ -97,9 +97,11 @@ class TcpLinks:
         self.socks, self.keys = socks, mesh.keys
         return dict(socks)
 
-    def codecs(self, peer: int, n: int, vector: bool) -> tuple[FrameCodec, FrameCodec]:
+    def codecs(self, peer: int, n: int, vector: bool, pt: bool = False,
+               hlc: bool = False) -> tuple[FrameCodec, FrameCodec]:
         send_key, recv_key = self.keys[peer]
-        return FrameCodec(n, vector, send_key), FrameCodec(n, vector, recv_key)
+        return (FrameCodec(n, vector, send_key, pt=pt, hlc=hlc),
+                FrameCodec(n, vector, recv_key, pt=pt, hlc=hlc))
 
     def watch(self, extra: dict[int, Callable[[], None]], warn: Warn) -> None:
         """Keep the listener in the run loop (``extra``: fd -> callback, edited as it goes)."""

@@ -1,0 +1,142 @@
+"""The clock settings (SPEC section 7): flags, the ``[clocks]`` table, and their validation.
+
+Built-in defaults < settings.toml ``[clocks]`` < an experiment's ``[experiments.NAME.clocks]``
+< flags; every problem is one ``ClockSettingsError`` naming the flag or ``file:key``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import math
+import re
+from dataclasses import replace
+from typing import Any
+
+from lclock.core.clocks import Bump, ClockSettings
+
+CLOCK_NAMES = ("vector", "hlc")
+MAX_SKEW_MS = 10_000_000.0  # about three hours: anything more is a typo
+MAX_DRIFT_PPM = 100_000.0  # 10 %: a clock that fast or slow is broken, not skewed
+CLOCK_KEYS = ("skew_ms", "drift_ppm", "offsets_ms", "drifts_ppm", "bumps", "clocks")
+FLAGS = {"skew_ms": "--clock-skew", "drift_ppm": "--clock-drift", "bumps": "--clock-bump",
+         "clocks": "--clocks"}
+
+
+class ClockSettingsError(Exception):
+    """A bad clock setting; the message is the whole line."""
+
+
+def add_clock_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("clocks (SPEC section 7; also the [clocks] table of settings.toml)")
+    g.add_argument("--clock-skew", dest="skew_ms", type=float, metavar="MS",
+                   help="each machine's clock offset drawn from -MS/2..+MS/2 (default 0)")
+    g.add_argument("--clock-drift", dest="drift_ppm", type=float, metavar="PPM",
+                   help="each machine's clock rate error drawn from -PPM..+PPM (default 0)")
+    g.add_argument("--clock-bump", dest="bumps", metavar="SPEC",
+                   help="ID@TIME:MS, e.g. 2@10:+500: that machine's clock jumps by MS at TIME s "
+                        "(';' between several)")
+    g.add_argument("--clocks", metavar="LIST",
+                   help="clocks kept besides Lamport: vector, hlc, or none (default vector,hlc)")
+
+
+def clock_flags(args: argparse.Namespace) -> dict[str, Any]:
+    return {k: getattr(args, k) for k in FLAGS if getattr(args, k, None) is not None}
+
+
+_BUMP = re.compile(r"^\s*(\d+)\s*@\s*(\d+(?:\.\d*)?|\.\d+)\s*:\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*$")
+
+
+def parse_bumps(value: Any, where: str) -> tuple[Bump, ...]:
+    if isinstance(value, str):
+        items = [x for x in value.split(";") if x.strip()]
+    elif isinstance(value, list) and all(isinstance(x, str) for x in value):
+        items = [x for x in value if x.strip()]
+    else:
+        raise ClockSettingsError(f"{where}: must be a string like 2@10:+500, or a list of them (got {value!r})")
+    out = []
+    for item in items:
+        m = _BUMP.match(item)
+        if not m:
+            raise ClockSettingsError(f"{where}: {item.strip()!r} is not ID@TIME:MS (e.g. 2@10:+500)")
+        out.append(Bump(int(m.group(1)), float(m.group(2)), float(m.group(3))))
+    return tuple(out)
+
+
+def parse_clock_names(value: Any, where: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        names = [x.strip() for x in value.split(",") if x.strip()]
+    elif isinstance(value, list) and all(isinstance(x, str) for x in value):
+        names = [x.strip() for x in value]
+    else:
+        raise ClockSettingsError(f"{where}: must be a list such as vector,hlc (got {value!r})")
+    if names in (["none"], ["lamport"]):
+        return ()
+    for name in names:
+        if name not in CLOCK_NAMES:
+            close = difflib.get_close_matches(name, CLOCK_NAMES, n=1, cutoff=0.5)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise ClockSettingsError(
+                f"{where}: unknown clock {name!r}{hint}; choose from vector, hlc, or none")
+    return tuple(dict.fromkeys(names))
+
+
+def _number(value: Any, where: str, lo: float, hi: float, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or not lo <= value <= hi:
+        raise ClockSettingsError(f"{where}: must be {what} (got {value!r})")
+    return float(value)
+
+
+def _per_machine(value: Any, where: str, n: int, lo: float, hi: float, what: str) -> tuple[float, ...]:
+    if not isinstance(value, list):
+        raise ClockSettingsError(f"{where}: must be a list of {n} numbers, one per machine")
+    if len(value) != n:
+        raise ClockSettingsError(f"{where}: {len(value)} values given for {n} machines")
+    return tuple(_number(v, where, lo, hi, what) for v in value)
+
+
+def build_clocks(values: dict[str, Any], where: dict[str, str], n: int,
+                 duration: float) -> tuple[ClockSettings, tuple[str, ...] | None]:
+    """Validated clock settings, and the clock names if ``clocks`` was given."""
+    s = ClockSettings()
+    if "skew_ms" in values:
+        s = replace(s, skew_ms=_number(values["skew_ms"], where["skew_ms"], 0, MAX_SKEW_MS,
+                                       f"a number of ms from 0 to {MAX_SKEW_MS:g}"))
+    if "drift_ppm" in values:
+        s = replace(s, drift_ppm=_number(values["drift_ppm"], where["drift_ppm"], 0, MAX_DRIFT_PPM,
+                                         f"a number of ppm from 0 to {MAX_DRIFT_PPM:g}"))
+    if "offsets_ms" in values:
+        s = replace(s, offsets_ms=_per_machine(values["offsets_ms"], where["offsets_ms"], n,
+                                               -MAX_SKEW_MS, MAX_SKEW_MS, "a number of ms"))
+    if "drifts_ppm" in values:
+        s = replace(s, drifts_ppm=_per_machine(values["drifts_ppm"], where["drifts_ppm"], n,
+                                               -MAX_DRIFT_PPM, MAX_DRIFT_PPM, "a number of ppm"))
+    if "bumps" in values:
+        bumps = parse_bumps(values["bumps"], where["bumps"])
+        for b in bumps:
+            if not 1 <= b.machine <= n:
+                raise ClockSettingsError(f"{where['bumps']}: machine {b.machine} does not exist (machines 1..{n})")
+            if not 0 <= b.time < duration:
+                raise ClockSettingsError(
+                    f"{where['bumps']}: a bump at {b.time:g} s is outside the run (0 to {duration:g} s)")
+            if b.ms == 0 or abs(b.ms) > MAX_SKEW_MS:
+                raise ClockSettingsError(
+                    f"{where['bumps']}: a bump of {b.ms:g} ms (must be non-zero, at most {MAX_SKEW_MS:g})")
+        s = replace(s, bumps=bumps)
+    names = None
+    if "clocks" in values:
+        names = parse_clock_names(values["clocks"], where["clocks"])
+        s = replace(s, hlc="hlc" in names)
+    return s, names
+
+
+def check_file_table(table: Any, where: str) -> dict[str, Any]:
+    if not isinstance(table, dict):
+        raise ClockSettingsError(f"{where}: must be a table [clocks]")
+    for key in table:
+        if key not in CLOCK_KEYS:
+            close = difflib.get_close_matches(key, list(CLOCK_KEYS), n=1, cutoff=0.6)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise ClockSettingsError(f"{where}.{key}: unknown key{hint}")
+    return dict(table)
