@@ -36,7 +36,7 @@ MAX_KEY_PARTS = 16  # tomllib takes time and memory quadratic in the parts of a 
 MAX_STRING = 4096  # characters of any string setting (a path is at most 4095 bytes on Linux)
 MAX_DESCRIPTION = 1000
 INT_RANGE = 2**63  # every integer setting fits in a signed 64-bit integer
-EXPERIMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+FOLDER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 UTF8_BOM = b"\xef\xbb\xbf"
 UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
@@ -330,15 +330,21 @@ def parse_settings_file(path: Path) -> SettingsFile:
                 raise SettingsError(f"{where}: must be a table of experiments")
             for name, exp in value.items():
                 ewhere = out.where(f"experiments.{key_name(name)}")
-                if not EXPERIMENT_NAME.fullmatch(name):
-                    raise SettingsError(
-                        f"{ewhere}: an experiment's name (it names a folder) is 1 to 64 letters, "
-                        "digits, '-', '_' or '.', starting with a letter or a digit"
-                    )
+                check_folder_name(name, ewhere, "an experiment's name")
                 out.experiments[name] = _table(out, f"experiments.{name}", exp, EXPERIMENT_KEYS)
         else:
             raise SettingsError(f"{where}: unknown key{_suggest(key, known_top)}")
     return out
+
+
+def check_folder_name(name: str, where: str, what: str = "the name") -> str:
+    """A name that becomes one folder (an experiment, a run id): plain, short, no path."""
+    if not FOLDER_NAME.fullmatch(name):
+        raise SettingsError(
+            f"{where}: {what} (it names a folder) is 1 to 64 letters, digits, '-', '_' or '.', "
+            f"starting with a letter or a digit (got {shown(name)})"
+        )
+    return name
 
 
 def _table(out: SettingsFile, name: str, value: Any, keys: dict[str, str]) -> dict[str, Any]:
