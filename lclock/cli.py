@@ -8,7 +8,6 @@ matplotlib and the analysis code at start-up. Each command module provides
 from __future__ import annotations
 
 import argparse
-import ast
 import importlib
 import importlib.util
 import re
@@ -104,6 +103,8 @@ class _Parser(argparse.ArgumentParser):
 
 def _literal(text: str) -> str:
     """The value in argparse's message, which quotes it with repr()."""
+    import ast  # only on the way to an error
+
     try:
         value = ast.literal_eval(text)
     except (ValueError, SyntaxError):

@@ -11,7 +11,6 @@ a message calls :func:`shown` for each foreign value it quotes.
 
 from __future__ import annotations
 
-import difflib
 import sys
 from collections.abc import Iterable
 from typing import TextIO
@@ -81,5 +80,7 @@ def fail(command: str | None, message: object, stream: TextIO | None = None) -> 
 
 def closest(word: str, known: Iterable[str]) -> str | None:
     """The known word a typo most likely meant, or None (the same rule for flags and keys)."""
+    import difflib  # only on the way to an error: every command imports this module
+
     close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
     return close[0] if close else None
