@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import signal
 import sys
+from typing import Any, NoReturn
 
-from lclock import __version__
+from lclock import __version__, errors
 from lclock.lifecycle import STOP_SIGNALS, StopRequest, install
 
 # name -> (module, one-line help)
@@ -38,11 +40,73 @@ OWNS_PROCESSES = ("run", "vm", "experiment", "sim")
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line naming the problem, exit status 2."""
+    """argparse, but a usage error is one line naming the problem, exit status 2.
 
-    def error(self, message: str) -> None:  # type: ignore[override]
-        sys.stderr.write(f"{self.prog}: error: {message}\n")
-        sys.exit(2)
+    The line has the shape of every other bad-input line (lclock.errors): ``lclock run:
+    error: --duraton: unknown option (did you mean --duration?)``. A command's parser
+    refuses what it does not know itself, so the suggestion comes from its own options.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if " " not in self.prog:  # the top-level parser: the name the user typed
+            errors.set_program(self.prog)
+
+    def _command(self) -> str | None:
+        return self.prog.split(" ", 1)[1] if " " in self.prog else None
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: list[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        ns, extras = super().parse_known_args(args, namespace)
+        if extras and self._command() is not None:
+            self.error(self._unknown(extras))
+        return ns, extras
+
+    def _unknown(self, extras: list[str]) -> str:
+        first = extras[0]
+        if not first.startswith("-") or first == "-":
+            return f"unexpected argument {errors.shown(first)}"
+        flag = first.split("=", 1)[0]
+        known = [o[2:] for o in self._option_string_actions if o.startswith("--")]
+        close = errors.closest(flag.lstrip("-"), known)
+        hint = f"did you mean --{close}?" if close else f"see {errors.prefix(self._command())} --help"
+        return f"{errors.printable(flag)}: unknown option ({hint})"
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(errors.error_line(self._command(), self._reword(message)) + "\n")
+        sys.exit(errors.EXIT_BAD_INPUT)
+
+    def _reword(self, message: str) -> str:
+        """argparse's words in ours: the flag first, a suggestion for a mistyped choice."""
+        if message.startswith("unrecognized arguments: "):
+            return self._unknown(message[len("unrecognized arguments: "):].split(" "))
+        m = re.fullmatch(r"argument (?P<arg>[^:]+): (?P<rest>.*)", message, re.S)
+        if m is None:
+            return message
+        arg = m["arg"].split("/")[-1]
+        rest = m["rest"]
+        choice = re.fullmatch(r"invalid choice: (?P<value>.*?) \(choose from (?P<choices>.*)\)", rest, re.S)
+        if choice is not None:
+            value = _literal(choice["value"])
+            action = next((a for a in self._actions if arg in (a.metavar, a.dest, *a.option_strings)), None)
+            choices = [str(c) for c in (action.choices or [])] if action is not None else []
+            close = errors.closest(value, choices)
+            what = "unknown command" if arg == "COMMAND" else "invalid choice"
+            hint = f"did you mean {close}?" if close else "choose from " + ", ".join(choices)
+            return f"{arg}: {what} {errors.shown(value)} ({hint})"
+        return f"{arg}: {rest}"
+
+
+def _literal(text: str) -> str:
+    """The value in argparse's message, which quotes it with repr()."""
+    import ast  # only on the way to an error
+
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+    return value if isinstance(value, str) else text
 
 
 def entry(argv: list[str] | None = None, prog: str | None = None) -> int:

@@ -7,13 +7,19 @@ anything is created.
 
 from __future__ import annotations
 
-import difflib
+import ipaddress
+import json
 import math
 import os
+import re
+import stat
 import sys
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+
+from lclock.errors import closest, cut, printable, shown
+from lclock.safefile import BadFile, kind_of, os_reason, read_small_file
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -31,6 +37,16 @@ from lclock.fault_settings import FaultSettingsError, build_faults, check_file_t
 MAX_RATE = 10_000
 MAX_MACHINES = 128
 DEFAULT_SETTINGS_FILE = "settings.toml"
+# A settings file is a few kB. The bound keeps the parse (tomllib reads about 400 kB/s of
+# the worst content) well under a second.
+MAX_SETTINGS_BYTES = 100_000
+MAX_KEY_PARTS = 16  # tomllib takes time and memory quadratic in the parts of a dotted key
+MAX_STRING = 4096  # characters of any string setting (a path is at most 4095 bytes on Linux)
+MAX_DESCRIPTION = 1000
+INT_RANGE = 2**63  # every integer setting fits in a signed 64-bit integer
+FOLDER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+UTF8_BOM = b"\xef\xbb\xbf"
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
 
 class SettingsError(Exception):
@@ -87,13 +103,13 @@ RUN_KEYS: dict[str, str] = {
     "quiet": "bool",
     "report": "bool",
 }
-TCP_KEYS: dict[str, str] = {"host": "str", "ports": "intlist", "secret": "str", "hosts": "strlist"}
+TCP_KEYS: dict[str, str] = {"host": "host", "ports": "intlist", "secret": "str", "hosts": "hostlist"}
 SIM_KEYS: dict[str, str] = {
     "delay": "str", "delay_mean": "float", "delay_max": "float", "jitter": "float",
 }
 EXPERIMENT_KEYS: dict[str, str] = {
     **{k: v for k, v in RUN_KEYS.items() if k not in ("output", "quiet", "transport", "report")},
-    "description": "str",
+    "description": "text",
     "trials": "int",
     "faults": "faults",
     "clocks": "clocks",
@@ -102,55 +118,204 @@ TABLES: dict[str, dict[str, str]] = {"tcp": TCP_KEYS, "sim": SIM_KEYS}
 
 
 def _suggest(key: str, known: list[str]) -> str:
-    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+    close = closest(key, known) if len(key) <= 100 else None
+    return f" (did you mean '{close}'?)" if close else ""
+
+
+def place(path: Path | str) -> str:
+    """A path as named in a message: printable, and a hostile one cut to a readable length."""
+    return cut(printable(str(path)), 200)
+
+
+def key_name(key: str) -> str:
+    """A TOML key as named in a message: bare if it is a plain word, else quoted and cut."""
+    if re.fullmatch(r"[A-Za-z0-9_-]{1,40}", key):
+        return key
+    return cut(json.dumps(key), 42)
+
+
+_HOST_LABEL = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
+
+
+def host_problem(host: str) -> str | None:
+    """Why ``host`` is neither an IP address nor a host name (RFC 1123), or None."""
+    if not host:
+        return "must be a host name or an IP address (got an empty string)"
+    try:
+        ipaddress.ip_address(host)
+        return None
+    except ValueError:
+        pass
+    name = host[:-1] if host.endswith(".") else host
+    if len(name) > 253:
+        return f"a host name has at most 253 characters (got {len(host)})"
+    if not all(_HOST_LABEL.fullmatch(label) for label in name.split(".")):
+        return (
+            "must be an IP address or a host name of letters, digits and '-', in dot-separated "
+            f"parts of at most 63 characters (got {shown(host)})"
+        )
+    return None
 
 
 def _typed(where: str, kind: str, value: Any) -> Any:
-    """Check a TOML value's type; bool is not an int here (True is not 1 machine)."""
+    """Check a TOML value's type; bool is not an int here (True is not 1 machine).
+
+    Integers beyond 64 bits and strings beyond a few kB are refused here, so nothing
+    downstream ever prints, converts or stores an absurd value.
+    """
     if kind == "int":
         if isinstance(value, bool) or not isinstance(value, int):
-            raise SettingsError(f"{where}: must be an integer (got {value!r})")
+            raise SettingsError(f"{where}: must be an integer (got {shown(value)})")
+        _int_range(where, value)
         return value
     if kind == "float":
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise SettingsError(f"{where}: must be a number (got {value!r})")
+            raise SettingsError(f"{where}: must be a number (got {shown(value)})")
+        if isinstance(value, int):
+            _int_range(where, value)
         return float(value)
     if kind == "bool":
         if not isinstance(value, bool):
-            raise SettingsError(f"{where}: must be true or false (got {value!r})")
+            raise SettingsError(f"{where}: must be true or false (got {shown(value)})")
         return value
-    if kind == "str":
+    if kind in ("str", "text", "host"):
         if not isinstance(value, str):
-            raise SettingsError(f"{where}: must be a string (got {value!r})")
-        return value
+            raise SettingsError(f"{where}: must be a string (got {shown(value)})")
+        return _string(where, kind, value)
     if kind == "intlist":
         if not isinstance(value, list) or any(
             isinstance(v, bool) or not isinstance(v, int) for v in value
         ):
-            raise SettingsError(f"{where}: must be a list of integers (got {value!r})")
+            raise SettingsError(f"{where}: must be a list of integers (got {shown(value)})")
+        for v in value:
+            _int_range(where, v)
         return tuple(value)
-    if kind == "strlist":
+    if kind == "hostlist":
         if not isinstance(value, list) or any(not isinstance(v, str) for v in value):
-            raise SettingsError(f"{where}: must be a list of strings (got {value!r})")
-        return tuple(value)
+            raise SettingsError(f"{where}: must be a list of strings (got {shown(value)})")
+        return tuple(_string(where, "host", v) for v in value)
     raise AssertionError(kind)
 
 
+def _int_range(where: str, value: int) -> None:
+    if not -INT_RANGE <= value < INT_RANGE:
+        raise SettingsError(f"{where}: out of range (got {shown(value)})")
+
+
+def _string(where: str, kind: str, value: str) -> str:
+    limit = MAX_DESCRIPTION if kind == "text" else MAX_STRING
+    if len(value) > limit:
+        raise SettingsError(f"{where}: at most {limit} characters (got {len(value)})")
+    if "\0" in value:
+        raise SettingsError(f"{where}: must not contain a NUL character (got {shown(value)})")
+    if kind == "host":
+        problem = host_problem(value)
+        if problem:
+            raise SettingsError(f"{where}: {problem}")
+    return value
+
+
 def read_toml(path: Path) -> dict[str, Any]:
+    """The parsed file; any problem is one SettingsError starting with the path.
+
+    The file is never opened unless it is a regular file of at most MAX_SETTINGS_BYTES
+    (a FIFO would block, /dev/zero never ends). A UTF-8 byte-order mark at the start is
+    accepted and skipped (Windows editors write one); a UTF-16 file is refused by name.
+    """
+    name = place(path)
     try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
-    except FileNotFoundError:
-        raise SettingsError(f"{path}: no such settings file") from None
-    except IsADirectoryError:
-        raise SettingsError(f"{path}: is a directory, not a settings file") from None
-    except PermissionError:
-        raise SettingsError(f"{path}: cannot read settings file (permission denied)") from None
+        data = read_small_file(path, MAX_SETTINGS_BYTES, "settings file", allow_devnull=True)
+    except BadFile as exc:
+        raise SettingsError(f"{name}: {exc}") from None
+    if data.startswith(UTF8_BOM):
+        data = data[len(UTF8_BOM):]
+    elif data.startswith(UTF16_BOMS):
+        raise SettingsError(
+            f"{name}: is UTF-16 text (it starts with a UTF-16 byte-order mark); save it as UTF-8"
+        )
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise SettingsError(f"{path}: not UTF-8 text ({exc.reason})") from None
+        raise SettingsError(
+            f"{name}: not UTF-8 text: byte 0x{data[exc.start]:02x} at {_position(data, exc.start)} "
+            "(save the file as UTF-8)"
+        ) from None
+    nul = data.find(b"\0")
+    if nul >= 0:
+        raise SettingsError(
+            f"{name}: contains a NUL byte at {_position(data, nul)} (not a text file?)"
+        )
+    deep = _deep_key(text)
+    if deep is not None:
+        raise SettingsError(
+            f"{name}: a dotted key of more than {MAX_KEY_PARTS} parts near {_position(data, deep)}"
+        )
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise SettingsError(f"{path}: invalid TOML: {exc}") from None
+        raise SettingsError(f"{name}: invalid TOML: {exc}") from None
+    except RecursionError:
+        raise SettingsError(
+            f"{name}: invalid TOML: arrays or tables nested too deeply"
+        ) from None
+    except ValueError as exc:  # an integer of more than 4300 digits
+        raise SettingsError(f"{name}: invalid TOML: {cut(str(exc), 80)}") from None
+
+
+_OPENER = re.compile(r""""{3}|'{3}|["'#]""")
+_BASIC_BODY = re.compile(r"""(?:[^"\\\n]|\\.)*""")
+_MULTI_BODY = re.compile(r"""(?:[^"\\]|\\.|"(?!""))*""", re.S)
+_KEY_CHAIN = re.compile(
+    rf"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]+(?:[ \t]*\.[ \t]*[A-Za-z0-9_-]+){{{MAX_KEY_PARTS}}}"
+)
+
+
+def _deep_key(text: str) -> int | None:
+    """Where a dotted key of more than MAX_KEY_PARTS parts starts, or None.
+
+    Strings and comments are first replaced by one placeholder character each, by a scan
+    linear in the text even when strings are left open, so a chain of dots that remains can
+    only be a key. The offset is one of the stripped text: close enough to point at it.
+    """
+    out: list[str] = []
+    pos = 0
+    end = len(text)
+    while pos < end:
+        m = _OPENER.search(text, pos)
+        if m is None:
+            out.append(text[pos:])
+            break
+        out.append(text[pos:m.start()])
+        out.append("q")
+        tok, pos = m.group(), m.end()
+        if tok == "#":
+            pos = _find(text, "\n", pos, end)
+        elif tok == "'''":
+            pos = _find(text, "'''", pos, end) + 3
+        elif tok == "'":
+            pos = min(_find(text, "'", pos, end), _find(text, "\n", pos, end)) + 1
+        elif tok == '"""':
+            pos = _match_end(_MULTI_BODY, text, pos) + 3
+        else:
+            pos = _match_end(_BASIC_BODY, text, pos) + 1
+    chain = _KEY_CHAIN.search("".join(out))
+    return None if chain is None else chain.start()
+
+
+def _find(text: str, what: str, start: int, end: int) -> int:
+    found = text.find(what, start)
+    return end if found < 0 else found
+
+
+def _match_end(pattern: re.Pattern[str], text: str, start: int) -> int:
+    m = pattern.match(text, start)
+    return start if m is None else m.end()
+
+
+def _position(data: bytes, offset: int) -> str:
+    line = data.count(b"\n", 0, offset) + 1
+    column = offset - (data.rfind(b"\n", 0, offset) + 1) + 1
+    return f"line {line}, column {column}"
 
 
 @dataclass
@@ -163,7 +328,7 @@ class SettingsFile:
     experiments: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def where(self, key: str) -> str:
-        return f"{self.path}:{key}"
+        return f"{place(self.path) if self.path is not None else 'settings'}:{key}"
 
 
 def parse_settings_file(path: Path) -> SettingsFile:
@@ -172,7 +337,7 @@ def parse_settings_file(path: Path) -> SettingsFile:
     out = SettingsFile(path=path)
     known_top = list(RUN_KEYS) + list(TABLES) + ["experiments", "faults", "clocks"]
     for key, value in data.items():
-        where = f"{path}:{key}"
+        where = out.where(key_name(key))
         if key in RUN_KEYS:
             out.run[key] = _typed(where, RUN_KEYS[key], value)
         elif key == "faults":
@@ -180,38 +345,14 @@ def parse_settings_file(path: Path) -> SettingsFile:
         elif key == "clocks":
             out.tables["clocks"] = _clock_table(value, where)
         elif key in TABLES:
-            if not isinstance(value, dict):
-                raise SettingsError(f"{where}: must be a table [{key}]")
-            table: dict[str, Any] = {}
-            for sub, subval in value.items():
-                subwhere = f"{path}:{key}.{sub}"
-                if sub not in TABLES[key]:
-                    raise SettingsError(
-                        f"{subwhere}: unknown key{_suggest(sub, list(TABLES[key]))}"
-                    )
-                table[sub] = _typed(subwhere, TABLES[key][sub], subval)
-            out.tables[key] = table
+            out.tables[key] = _table(out, key, value, TABLES[key])
         elif key == "experiments":
             if not isinstance(value, dict):
                 raise SettingsError(f"{where}: must be a table of experiments")
             for name, exp in value.items():
-                ewhere = f"{path}:experiments.{name}"
-                if not isinstance(exp, dict):
-                    raise SettingsError(f"{ewhere}: must be a table [experiments.{name}]")
-                parsed: dict[str, Any] = {}
-                for sub, subval in exp.items():
-                    subwhere = f"{ewhere}.{sub}"
-                    if sub not in EXPERIMENT_KEYS:
-                        raise SettingsError(
-                            f"{subwhere}: unknown key{_suggest(sub, list(EXPERIMENT_KEYS))}"
-                        )
-                    if sub == "faults":
-                        parsed[sub] = _fault_table(subval, subwhere)
-                    elif sub == "clocks":
-                        parsed[sub] = _clock_table(subval, subwhere)
-                    else:
-                        parsed[sub] = _typed(subwhere, EXPERIMENT_KEYS[sub], subval)
-                out.experiments[name] = parsed
+                ewhere = out.where(f"experiments.{key_name(name)}")
+                check_folder_name(name, ewhere, "an experiment's name")
+                out.experiments[name] = _table(out, f"experiments.{name}", exp, EXPERIMENT_KEYS)
         else:
             raise SettingsError(f"{where}: unknown key{_suggest(key, known_top)}")
     return out
@@ -231,12 +372,46 @@ def _clock_table(value: Any, where: str) -> dict[str, Any]:
         raise SettingsError(str(exc)) from None
 
 
+def check_folder_name(name: str, where: str, what: str = "the name") -> str:
+    """A name that becomes one folder (an experiment, a run id): plain, short, no path."""
+    if not FOLDER_NAME.fullmatch(name):
+        raise SettingsError(
+            f"{where}: {what} (it names a folder) is 1 to 64 letters, digits, '-', '_' or '.', "
+            f"starting with a letter or a digit (got {shown(name)})"
+        )
+    return name
+
+
+def _table(out: SettingsFile, name: str, value: Any, keys: dict[str, str]) -> dict[str, Any]:
+    """One ``[name]`` table: every key known, every value of its kind."""
+    if not isinstance(value, dict):
+        raise SettingsError(f"{out.where(name)}: must be a table [{name}]")
+    table: dict[str, Any] = {}
+    for sub, subval in value.items():
+        subwhere = out.where(f"{name}.{key_name(sub)}")
+        if sub not in keys:
+            raise SettingsError(f"{subwhere}: unknown key{_suggest(sub, list(keys))}")
+        if keys[sub] == "faults":
+            table[sub] = _fault_table(subval, subwhere)
+        elif keys[sub] == "clocks":
+            table[sub] = _clock_table(subval, subwhere)
+        else:
+            table[sub] = _typed(subwhere, keys[sub], subval)
+    return table
+
+
 def load_settings_file(path: str | None) -> SettingsFile:
-    """The settings file to use: the one named, else ./settings.toml if present, else none."""
+    """The settings file to use: the one named, else ./settings.toml if present, else none.
+
+    A ./settings.toml that is there but is not a regular file (a folder, a FIFO, a dangling
+    link) is an error, not silently skipped: the user meant it to be read.
+    """
     if path is not None:
+        if not path:
+            raise SettingsError("--settings: must be a file path (got an empty string)")
         return parse_settings_file(Path(path))
     default = Path(DEFAULT_SETTINGS_FILE)
-    if default.is_file():
+    if os.path.lexists(default):
         return parse_settings_file(default)
     return SettingsFile()
 
@@ -323,7 +498,9 @@ def validate(values: dict[str, Any], source: dict[str, str]) -> RunSettings:
         if v is None:
             return
         if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-            raise SettingsError(f"{where(key)}: must be an integer from {lo} to {hi} (got {v!r})")
+            raise SettingsError(
+                f"{where(key)}: must be an integer from {lo} to {hi} (got {shown(v)})"
+            )
 
     check_int("machines", 2, MAX_MACHINES)
     check_int("rate_min", 1, MAX_RATE)
@@ -333,9 +510,9 @@ def validate(values: dict[str, Any], source: dict[str, str]) -> RunSettings:
     if "duration" in values:
         d = values["duration"]
         if not isinstance(d, (int, float)) or isinstance(d, bool) or not math.isfinite(d) or d <= 0:
-            raise SettingsError(f"{where('duration')}: must be a number of seconds > 0 (got {d!r})")
+            raise SettingsError(f"{where('duration')}: must be a number of seconds > 0 (got {shown(d)})")
         if d > 7 * 24 * 3600:
-            raise SettingsError(f"{where('duration')}: must be at most a week (got {d!r})")
+            raise SettingsError(f"{where('duration')}: must be at most a week (got {shown(d)})")
         values["duration"] = float(d)
     rate_min = values.get("rate_min", s.rate_min)
     rate_max = values.get("rate_max", s.rate_max)
@@ -353,7 +530,7 @@ def validate(values: dict[str, Any], source: dict[str, str]) -> RunSettings:
             for r in rates:
                 if isinstance(r, bool) or not isinstance(r, int) or not 1 <= r <= MAX_RATE:
                     raise SettingsError(
-                        f"{where('rates')}: every rate must be an integer from 1 to {MAX_RATE} (got {r!r})"
+                        f"{where('rates')}: every rate must be an integer from 1 to {MAX_RATE} (got {shown(r)})"
                     )
             def level(key: str) -> int:
                 src = source.get(key, "")
@@ -377,11 +554,13 @@ def validate(values: dict[str, Any], source: dict[str, str]) -> RunSettings:
     transport = values.get("transport", s.transport)
     if transport not in ("socketpair", "tcp"):
         raise SettingsError(
-            f"{where('transport')}: must be 'socketpair' or 'tcp' (got {transport!r})"
+            f"{where('transport')}: must be 'socketpair' or 'tcp' (got {shown(transport)})"
         )
     output = values.get("output", s.output)
-    if not isinstance(output, str) or not output:
-        raise SettingsError(f"{where('output')}: must be a folder path (got {output!r})")
+    if not isinstance(output, str) or not output or "\0" in output:
+        raise SettingsError(f"{where('output')}: must be a folder path (got {shown(output)})")
+    if len(output) > MAX_STRING:
+        raise SettingsError(f"{where('output')}: the path is too long ({len(output)} characters)")
     ports = values.get("tcp_ports")
     if ports is not None:
         ports = tuple(ports)
@@ -399,16 +578,31 @@ def validate(values: dict[str, Any], source: dict[str, str]) -> RunSettings:
 
 
 def check_output_dir(path: str, where: str) -> Path:
-    """Fail early (before anything is created) if the output folder cannot be written."""
+    """Fail early (before anything is created) if the output folder cannot be written.
+
+    The nearest part of the path that exists must be a writable folder; a symlink loop, a
+    dangling link, an over-long path or a file on the way is named before anything is made.
+    """
+    if not path or "\0" in path:
+        raise SettingsError(f"{where}: must be a folder path (got {shown(path)})")
     p = Path(path)
     probe = p
-    while not probe.exists():
-        parent = probe.parent
-        if parent == probe:
+    while True:
+        try:
+            st = os.stat(probe)
             break
-        probe = parent
-    if probe.exists() and not probe.is_dir():
-        raise SettingsError(f"{where}: {probe} exists and is not a folder")
+        except FileNotFoundError:
+            if os.path.islink(probe):
+                raise SettingsError(f"{where}: {place(probe)} is a symbolic link to nothing") from None
+            if probe.parent == probe:
+                raise SettingsError(f"{where}: {place(p)}: no such folder") from None
+            probe = probe.parent
+        except OSError as exc:
+            raise SettingsError(f"{where}: {place(probe)}: {os_reason(exc)}") from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise SettingsError(
+            f"{where}: {place(probe)} exists and is {kind_of(st.st_mode)}, not a folder"
+        )
     if not os.access(probe, os.W_OK | os.X_OK):
-        raise SettingsError(f"{where}: folder {probe} is not writable")
+        raise SettingsError(f"{where}: folder {place(probe)} is not writable")
     return p
