@@ -164,9 +164,11 @@ def _link(values: dict[str, Any], where: dict[str, str], base: LinkSettings) -> 
         if d not in LATENCY_DISTS:
             raise FaultSettingsError(f"{where['latency_dist']}: must be one of {', '.join(LATENCY_DISTS)} (got {d!r})")
         out = replace(out, latency_dist=d)
-    for key in ("loss", "duplicate"):
-        if key in values:
-            out = replace(out, **{key: _number(values[key], where[key], 0, 1, "a probability from 0 to 1")})
+    if "loss" in values:
+        out = replace(out, loss=_number(values["loss"], where["loss"], 0, 1, "a probability from 0 to 1"))
+    if "duplicate" in values:
+        out = replace(out, duplicate=_number(values["duplicate"], where["duplicate"], 0, 1,
+                                             "a probability from 0 to 1"))
     return out
 
 
@@ -270,22 +272,22 @@ def check_schedule(s: FaultSettings, where: dict[str, str], n: int, duration: fl
     if len(crash_at) >= n:
         raise FaultSettingsError(f"{w('crashes', 'crashes')}: every machine crashes; leave one running")
     by_machine: dict[int, list[Pause]] = {}
-    for p in s.pauses:
+    for pause in s.pauses:
         pw = w("pauses", "pauses")
-        _machine(p.machine, pw, n)
-        _within(p.start, p.end, pw, duration, f"pause of machine {p.machine}")
-        if p.machine in crash_at and p.end > crash_at[p.machine]:
+        _machine(pause.machine, pw, n)
+        _within(pause.start, pause.end, pw, duration, f"pause of machine {pause.machine}")
+        if pause.machine in crash_at and pause.end > crash_at[pause.machine]:
             raise FaultSettingsError(
-                f"{pw}: machine {p.machine} is paused until {p.end:g} s but crashes at "
-                f"{crash_at[p.machine]:g} s")
-        by_machine.setdefault(p.machine, []).append(p)
+                f"{pw}: machine {pause.machine} is paused until {pause.end:g} s but crashes at "
+                f"{crash_at[pause.machine]:g} s")
+        by_machine.setdefault(pause.machine, []).append(pause)
     for i, ps in by_machine.items():
-        ps.sort(key=lambda p: p.start)
-        for a, b in zip(ps, ps[1:]):
-            if b.start < a.end:
+        ps.sort(key=lambda x: x.start)
+        for x, y in zip(ps, ps[1:]):
+            if y.start < x.end:
                 raise FaultSettingsError(
                     f"{w('pauses', 'pauses')}: two pauses of machine {i} overlap "
-                    f"({a.start:g}+{a.length:g} and {b.start:g}+{b.length:g})")
+                    f"({x.start:g}+{x.length:g} and {y.start:g}+{y.length:g})")
     if s.nemesis and (s.partitions or s.pauses or s.crashes):
         raise FaultSettingsError(
             f"{w('nemesis', 'nemesis')}: the nemesis draws its own schedule; leave out "

@@ -50,14 +50,18 @@ class Plan:
     def cut(self, a: int, b: int, t: float) -> bool:
         for p in self.partitions:
             if p["start"] <= t < p["end"]:
-                def side(i: int) -> int:
-                    return next((k for k, g in enumerate(p["groups"]) if i in g), -1)
-                return side(a) != side(b)
+                groups = p["groups"]
+                return _side(groups, a) != _side(groups, b)
         return False
 
     def paused(self, mid: int, t: float) -> bool:
         return any(p["machine"] == mid and p["start"] <= t < p["start"] + p["length"]
                    for p in self.pauses)
+
+
+def _side(groups: list[list[int]], i: int) -> int:
+    """The group a machine is in; -1: the machines no group names, together."""
+    return next((k for k, g in enumerate(groups) if i in g), -1)
 
 
 def verify(run_dir: Path, *, graceful: bool = True, slack: float = 0.0) -> list[str]:

@@ -318,14 +318,8 @@ def test_launcher_prefix(workdir: Path) -> None:
     assert line == "launcher.py: error: --duraton: unknown option (did you mean --duration?)"
 
 
-NOT_YET = pytest.mark.xfail(
-    strict=True,
-    reason="the command still prints 'lclock: error:'; convert it to lclock.errors.fail",
-)
-
-
 @pytest.mark.parametrize("command", [
-    pytest.param("run", marks=NOT_YET), "sim", pytest.param("vm", marks=NOT_YET), "experiment",
+    "run", "sim", "vm", "experiment",
 ])
 def test_settings_error_prefix(workdir: Path, command: str) -> None:
     (workdir / "s.toml").write_text("machinez = 3\n")

@@ -83,9 +83,38 @@ def test_run_table(flag: str, readme: str) -> None:
         assert in_help.startswith(readme), (flag, readme, action.help)
 
 
+FAULT_ROWS = table("| flag | `[faults]` key | meaning | default |")
+CLOCK_ROWS = table("| flag | `[clocks]` key | meaning | default |")
+
+
 def test_run_table_lists_every_option() -> None:
-    in_readme = {f for cells in RUN_ROWS for f in flags(cells[0])}
+    in_readme = {f for rows in (RUN_ROWS, FAULT_ROWS, CLOCK_ROWS) for cells in rows
+                 for f in flags(cells[0])}
     assert set(helps(run_arguments)) == in_readme
+
+
+@pytest.mark.parametrize("cells", FAULT_ROWS + CLOCK_ROWS, ids=lambda c: flags(c[0])[0])
+def test_fault_and_clock_tables(cells: list[str]) -> None:
+    """Each flag's settings key and default are the built-in ones."""
+    from lclock.core.clocks import ClockSettings
+    from lclock.core.faults import FaultSettings, LinkSettings
+
+    flag, key, default = flags(cells[0])[0], cells[1].strip("`"), cells[3]
+    action = helps(run_arguments)[flag]
+    assert action.dest == key, (flag, action.dest, key)
+    builtin: Any = {**vars(LinkSettings()), **{k: v for k, v in vars(FaultSettings()).items()},
+                    **vars(ClockSettings())}.get(key)
+    if key == "clocks":
+        assert default == "vector,hlc" and RunSettings().vector_clocks and ClockSettings().hlc
+    elif default == "none":
+        assert builtin in ((), None), (flag, builtin)
+    elif default == "off":
+        assert builtin is False
+    else:
+        assert as_value(default) == builtin, (flag, default, builtin)
+    in_help = help_default(action)
+    if in_help is not None:
+        assert in_help.startswith(default), (flag, default, action.help)
 
 
 def test_sim_table() -> None:

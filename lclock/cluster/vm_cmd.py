@@ -45,6 +45,7 @@ from lclock.console import Console
 from lclock.core.logline import format_ts
 from lclock.core.model import machine_setup
 from lclock.core.node import Node, last_tick_due
+from lclock.errors import fail
 from lclock.lifecycle import StopRequest, drain_wakeup, wakeup_socket
 from lclock.logfile import LogFile, describe_os_error
 from lclock.options import add_run_options, run_flags
@@ -62,6 +63,7 @@ from lclock.settings import (
     RunSettings,
     SettingsError,
     check_output_dir,
+    host_problem,
     load_settings_file,
     resolve,
 )
@@ -145,6 +147,10 @@ def load_cluster(args: argparse.Namespace) -> Cluster:
     where = "--output" if args.output is not None else f"{src}:output"
     check_output_dir(settings.output, where)
     bind = args.bind if args.bind else hosts[me - 1]
+    if args.bind is not None:
+        problem = host_problem(args.bind)
+        if problem is not None:
+            raise SettingsError(f"--bind: {problem}")
     return Cluster(settings, me, addrs, secret_text.encode(), bind)
 
 
@@ -163,8 +169,7 @@ def main(args: argparse.Namespace) -> int:
                                  f"{args.settings or 'settings'}:tcp.hosts",
                                  f"{args.settings or 'settings'}:tcp.ports", backlog=cluster.n + 16)
     except SettingsError as exc:
-        sys.stderr.write(f"lclock: error: {exc}\n")
-        return 2
+        return fail("vm", exc)
     stop: StopRequest = getattr(args, "stop_request", None) or StopRequest()
     return run_vm(cluster, listener, quiet=bool(cluster.settings.quiet), wait=args.wait, stop=stop)
 

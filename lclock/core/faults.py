@@ -250,14 +250,14 @@ def resolve_plan(settings: FaultSettings, n: int, duration: float, seed: int) ->
 def applied_exactly(plan: FaultPlan) -> list[dict[str, Any]]:
     """What a driver that keeps the plan to the instant applied (the simulator does)."""
     out: list[dict[str, Any]] = []
-    for p in plan.pauses:
-        out.append({"kind": "pause", "machine": p.machine, "at": p.start})
-        out.append({"kind": "resume", "machine": p.machine, "at": p.end})
+    for pause in plan.pauses:
+        out.append({"kind": "pause", "machine": pause.machine, "at": pause.start})
+        out.append({"kind": "resume", "machine": pause.machine, "at": pause.end})
     for c in plan.crashes:
         out.append({"kind": "crash", "machine": c.machine, "at": c.time})
-    for p in plan.partitions:
-        out.append({"kind": "partition", "groups": [list(g) for g in p.groups], "at": p.start})
-        out.append({"kind": "heal", "at": p.end})
+    for part in plan.partitions:
+        out.append({"kind": "partition", "groups": [list(g) for g in part.groups], "at": part.start})
+        out.append({"kind": "heal", "at": part.end})
     return sorted(out, key=lambda x: (x["at"], x["kind"]))
 
 

@@ -23,6 +23,7 @@ import psutil
 from lclock.console import Console
 from lclock.core.logline import format_ts
 from lclock.core.model import machine_setup
+from lclock.errors import error_line, fail, one_line, prefix
 from lclock.lifecycle import StopRequest, children_ignore_sigint, wakeup_socket
 from lclock.options import add_run_options, run_flags
 from lclock.runfolder import (
@@ -90,8 +91,7 @@ def main(args: argparse.Namespace) -> int:
         check_output_dir(settings.output, where)
         prepare_fd_limit(settings.machines)
     except SettingsError as exc:
-        sys.stderr.write(f"lclock: error: {exc}\n")
-        return 2
+        return fail("run", exc)
     if stop.requested:
         # Stopped before anything was created: leave quietly with the signal's status.
         return stop.exit_code()
@@ -142,15 +142,13 @@ class Launcher:
             try:
                 self.tcp_plan = plan_cluster(self.settings, self.run_id)
             except SettingsError as exc:
-                sys.stderr.write(f"lclock: error: {exc}\n")
-                return 2
+                return fail("run", exc)
         try:
             self._create_folder()
         except RunFolderError as exc:
-            sys.stderr.write(f"lclock: error: --output: {exc}\n")
             if self.tcp_plan is not None:
                 self.tcp_plan.close()
-            return 2
+            return fail("run", f"--output: {exc}")
         self.console.line(
             f"lclock run {self.run_id}: {self.settings.machines} machines, rates "
             f"{','.join(str(r) for r in self.rates.values())}, {self.settings.duration:g} s, seed {self.seed}"
@@ -277,11 +275,11 @@ class Launcher:
         # One line on stderr says how a run that did not complete ended, and why.
         if outcome.status == "failed":
             text = f"run failed: {outcome.reason}"
-            sys.stderr.write(f"lclock: {text}{'; ' + problem if problem else ''}\n")
+            sys.stderr.write(f"{prefix('run')}: {one_line(text + ('; ' + problem if problem else ''))}\n")
         elif problem is not None:
-            sys.stderr.write(f"lclock: error: {problem}\n")
+            sys.stderr.write(error_line("run", problem) + "\n")
         elif outcome.status != "completed" and not self.settings.quiet:
-            sys.stderr.write(f"lclock: run {outcome.status}: {outcome.reason}\n")
+            sys.stderr.write(f"{prefix('run')}: run {outcome.status}: {outcome.reason}\n")
         return code
 
     def _report(self) -> int:
@@ -292,10 +290,10 @@ class Launcher:
 
             headlines = report_after_run(self.run_dir)
         except KeyboardInterrupt:
-            sys.stderr.write("lclock: report interrupted (the run itself is complete)\n")
+            sys.stderr.write(f"{prefix('run')}: report interrupted (the run itself is complete)\n")
             return 130
         except Exception as exc:  # the run itself is fine; say what failed and go on
-            sys.stderr.write(f"lclock: warning: report not written: {exc}\n")
+            sys.stderr.write(f"{prefix('run')}: warning: report not written: {one_line(exc)}\n")
             return 0
         finally:
             signal.signal(signal.SIGINT, old)

@@ -11,11 +11,18 @@ import argparse
 import sys
 
 from lclock.console import Console
+from lclock.errors import error_line, fail, prefix
 from lclock.lifecycle import NAMES, StopRequest, recording
 from lclock.logfile import LogWriteError
 from lclock.options import add_run_options, run_flags
 from lclock.runfolder import RunFolderError
-from lclock.settings import SettingsError, check_output_dir, load_settings_file, resolve
+from lclock.settings import (
+    SettingsError,
+    check_folder_name,
+    check_output_dir,
+    load_settings_file,
+    resolve,
+)
 from lclock.sim.engine import DELAY_MODELS, SimStopped, resolve_network, run_sim
 
 
@@ -66,14 +73,10 @@ def main(args: argparse.Namespace) -> int:
             file.where("output") if "output" in file.run else "output"
         )
         output = check_output_dir(settings.output, out_where)
-        if args.run_id is not None and (
-            not args.run_id or "/" in args.run_id or "\0" in args.run_id
-            or args.run_id in (".", "..") or args.run_id.startswith(".")
-        ):
-            raise SettingsError(f"--run-id: must be a plain folder name (got {args.run_id!r})")
+        if args.run_id is not None:
+            check_folder_name(args.run_id, "--run-id", "the run id")
     except SettingsError as exc:
-        sys.stderr.write(f"lclock sim: error: {exc}\n")
-        return 2
+        return fail("sim", exc)
     stop: StopRequest = getattr(args, "stop_request", None) or StopRequest()
     console = Console(settings.quiet)
     with recording(stop):
@@ -83,13 +86,12 @@ def main(args: argparse.Namespace) -> int:
             run_dir, machines, _meta = run_sim(settings, net, output, run_id=args.run_id, stop=stop)
         except RunFolderError as exc:
             where = "--run-id" if args.run_id is not None else out_where
-            sys.stderr.write(f"lclock sim: error: {where}: {exc}\n")
-            return 2
+            return fail("sim", f"{where}: {exc}")
         except SimStopped:
-            sys.stderr.write(f"lclock sim: stopped by {NAMES.get(stop.cause or '', 'a signal')}\n")
+            sys.stderr.write(f"{prefix('sim')}: stopped by {NAMES.get(stop.cause or '', 'a signal')}\n")
             return stop.exit_code()
         except LogWriteError as exc:
-            sys.stderr.write(f"lclock sim: error: the run failed: cannot write the machine logs: {exc}\n")
+            sys.stderr.write(error_line("sim", f"the run failed: cannot write the machine logs: {exc}") + "\n")
             return 1
     console.summary(machines)
     console.line(f"run folder: {run_dir}")

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from lclock.errors import shown
 from lclock.settings import RunSettings, SettingsError
 from lclock.transport import TransportError
 from lclock.transport.framing import FrameCodec
@@ -41,7 +42,9 @@ def bind_listener(host: str, port: int, where_host: str, where_port: str,
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:
-        raise SettingsError(f"{where_host}: cannot resolve {host!r} ({exc.strerror})") from None
+        raise SettingsError(f"{where_host}: cannot resolve {shown(host)} ({exc.strerror})") from None
+    except (UnicodeError, ValueError) as exc:  # a label over 63 characters, a NUL, ...
+        raise SettingsError(f"{where_host}: {shown(host)} is not a host name ({exc})") from None
     family, stype, proto, _, sockaddr = infos[0]
     sock = socket.socket(family, stype, proto)
     try:
