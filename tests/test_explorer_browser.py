@@ -143,7 +143,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out["real"] = run
     out["sim"] = sim(base / "sim", "--machines", "5", "--duration", "12", "--seed", "3")
     out["novc"] = sim(base / "novc", "--machines", "4", "--duration", "12", "--seed", "5",
-                      "--no-vector-clocks")
+                      "--clocks", "none")  # Lamport clocks only
     out["many"] = sim(base / "many", "--machines", "64", "--duration", "2", "--seed", "8")
     # the sim run with its vector clocks removed: causality from the messages must agree
     stripped = base / "stripped"
@@ -515,8 +515,11 @@ def test_filters_change_what_is_shown(runs: dict[str, Path], open_page: Any) -> 
 
 
 def test_axes_offered_only_for_the_clocks_a_run_has(runs: dict[str, Path], open_page: Any) -> None:
-    p = open_page(explorer(runs["sim"]))
+    p = open_page(explorer(runs["novc"]))
     assert p.pg.eval_on_selector_all("#axis option", "os => os.map(o => o.value)") == ["real", "lamport"]
+    p = open_page(explorer(runs["sim"]))  # a simulation keeps pt and HLC by default
+    assert p.pg.eval_on_selector_all("#axis option", "os => os.map(o => o.value)") == [
+        "real", "lamport", "hlc", "pt"]
     p = open_page(explorer(runs["clock"]))
     assert p.pg.eval_on_selector_all("#axis option", "os => os.map(o => o.value)") == [
         "real", "lamport", "hlc", "pt"]
