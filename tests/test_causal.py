@@ -23,15 +23,15 @@ import pytest
 from analysis_fixtures import make_run, read_lines, write_lines
 
 from lclock.analysis.causal import (
-    Causality,
     CausalError,
+    Causality,
     Event,
     find_event,
     lamport_lies,
     parse_event,
     total_order,
 )
-from lclock.analysis.causal_answers import hb, message_life, trace
+from lclock.analysis.causal_answers import message_life, trace
 from lclock.analysis.load import KIND_RECEIVE, KIND_SEND, Run, load_run
 from lclock.analysis.total_order import write_total_order
 
