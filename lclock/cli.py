@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "schema": ("lclock.analysis.schema_cmd", "print the JSON Schema of the log lines"),
     "trace": ("lclock.analysis.trace_cmd", "a message's life and an event's causal past and future"),
     "hb": ("lclock.analysis.hb_cmd", "did A happen before B? with the proof; --lamport-lies"),
+    "import": ("lclock.ingest.import_cmd", "turn text logs of your own implementation into a run folder"),
     "sim": ("lclock.sim.sim_cmd", "run the same model in virtual time, deterministically"),
     "experiment": ("lclock.experiment.experiment_cmd", "run named experiments of several trials"),
     "vm": ("lclock.tcp.vm_cmd", "run one machine of a TCP cluster (one per host or terminal)"),

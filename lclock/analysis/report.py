@@ -116,7 +116,7 @@ def fig_queues(run: Run, s: Series, summary: dict[str, Any]) -> Any:
     col = _colors(run)
     t0 = run.t0
     by_id = {m["id"]: m for m in summary["machines"]}
-    for i in run.ids:
+    for i in run.ids if "queue_len" not in run.not_logged else ():
         log = run.machines[i]
         ok = np.isfinite(log.ts)
         ts = np.maximum.accumulate(log.ts[ok] - t0) if ok.any() else np.zeros(0)
@@ -140,6 +140,11 @@ def fig_queues(run: Run, s: Series, summary: dict[str, Any]) -> Any:
     if flat:
         sub += f" (predicted 0/s for machine{'s' if len(flat) > 1 else ''} " + ", ".join(
             map(str, flat[:8])) + ("..." if len(flat) > 8 else "") + ")"
+    if "queue_len" in run.not_logged:
+        sub = "\nnot logged by this run (run.json not_logged)"
+        ax.text(0.5, 0.5, "queue lengths were not logged", transform=ax.transAxes, ha="center",
+                va="center", color="0.4")
+        ax.set_xlim(0, max(float(s.grid[-1]), 1e-3))
     ax.set_title("Queue length over time" + sub, fontsize=10)
     ax.set_xlabel("system time since the first tick (s)")
     ax.set_ylabel("messages waiting in the queue")
