@@ -205,6 +205,20 @@ def test_find_event_syntax_and_errors(tmp_path: Path) -> None:
             find_event(run, bad)
 
 
+def test_repeated_clock_values_are_named_by_tick_and_lamport_lies_refuse_them(tmp_path: Path) -> None:
+    """A receive without the +1 can repeat the previous clock value: the event is then
+    ambiguous by its clock, and Lamport order cannot be compared with causality."""
+    run = load_run(make_run(tmp_path / "r", rates=(1, 3, 6), duration=20.0, bug="receive_no_plus1"))
+    m, k = next((m, k) for m, log in run.machines.items() for k in range(1, log.events)
+                if log.lclock[k] == log.lclock[k - 1])
+    log = run.machines[m]
+    with pytest.raises(CausalError, match=f"name one by its tick, e.g. {m}:t{int(log.tick[k - 1])}"):
+        find_event(run, f"{m}:{int(log.lclock[k])}")
+    assert find_event(run, f"{m}:t{int(log.tick[k])}") == Event(m, k)
+    p = lclock("hb", str(run.path), "--lamport-lies")
+    assert p.returncode == 2 and "does not rise" in p.stderr and "lclock check" in p.stderr
+
+
 def test_message_life_receives_delays_and_jumps(tmp_path: Path) -> None:
     run = load_run(make_run(tmp_path / "r", rates=(1, 3, 6), duration=20.0))
     c = Causality.build(run)

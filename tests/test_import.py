@@ -354,3 +354,38 @@ def test_compile_spec_accepts_shiviz_syntax_and_aliases() -> None:
     with pytest.raises(SpecError, match="both name the clock"):
         compile_spec(r"(?P<clock>\d+) (?P<lclock>\d+) (?P<machine>\d) (?P<event>\w) (?P<peer>\d) (?P<time>\d)")
     assert compile_spec(r"(?P<event>\w+)\n(?P<machine>\S+)(?P<clock>\d)(?P<peer>\d)(?P<time>\d)").multiline
+
+
+# ---------------------------------------------------------------- run.json not_logged
+
+
+def test_not_logged_is_honoured_by_check_analyze_and_report(tmp_path: Path) -> None:
+    """A folder whose logs lack dice, queue_len, start and stop (what a text log lacks): with
+    run.json's not_logged the rules about them are skipped with one warning; without it,
+    every line is a finding, as before."""
+    from analysis_fixtures import write_lines
+
+    run = make_run(tmp_path / "r", rates=(1, 3, 6), duration=20.0)
+    for p in run.glob("machine-*.jsonl"):
+        keep = [{k: v for k, v in d.items() if k not in ("queue_len", "dice")}
+                for d in read_lines(p) if d["event"] in TICKS]
+        write_lines(p, keep)
+    meta = json.loads((run / "run.json").read_text())
+    p = lclock("check", str(run), "--json")
+    assert p.returncode == 1
+    texts = [f["text"] for f in json.loads(p.stdout)["findings"]]
+    assert any("queue_len missing" in t for t in texts) and any("no stop line" in t for t in texts)
+    meta["not_logged"] = ["dice", "queue_len", "start", "stop"]
+    (run / "run.json").write_text(json.dumps(meta))
+    p = lclock("check", str(run), "--json")
+    assert p.returncode == 0, p.stdout
+    found = json.loads(p.stdout)["findings"]
+    assert [f["severity"] for f in found] == ["warning"] and "not_logged" in found[0]["text"]
+    s = json.loads(lclock("analyze", str(run), "--json", "--no-write").stdout)
+    for m in s["machines"]:
+        assert m["queue"] == {"mean": None, "max": None, "final": None, "growth_per_s": None}
+        assert set(m["mix"]["observed"].values()) == {None}
+        assert m["jumps"]["count"] == sum(1 for d in ticks(run, m["id"]) if d["event"] == "receive")
+    p = lclock("report", str(run), "-o", str(tmp_path / "rep"))
+    assert p.returncode == 0, p.stderr
+    assert "Queue lengths were not logged." in p.stdout

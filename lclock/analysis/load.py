@@ -15,7 +15,7 @@ import contextlib
 import gc
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
@@ -326,8 +326,9 @@ class _Columns:
     def __init__(self, not_logged: frozenset[str] = frozenset()) -> None:
         # a field the run declares not logged reads as 0 (dice) or -1 (queue_len)
         self.no_queue = "queue_len" in not_logged
-        self.get_dice, self.get_send = ((_get_dice_or_0, _get_send_or_0) if "dice" in not_logged
-                                        else (_GET_DICE, _GET_SEND))
+        no_dice = "dice" in not_logged
+        self.get_dice: Callable[[dict[str, Any]], Any] = _get_dice_or_0 if no_dice else _GET_DICE
+        self.get_send: Callable[[dict[str, Any]], Any] = _get_send_or_0 if no_dice else _GET_SEND
         self.parts: dict[str, list[np.ndarray]] = {k: [] for k in (
             "line", "ts", "tick", "lclock", "qlen", "kind", "dice", "frm", "msg", "to_n",
             "to_ids", "vclock")}
