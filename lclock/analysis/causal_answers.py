@@ -100,6 +100,12 @@ def _receive(run: Run, r: Event, t_send: float) -> dict[str, Any]:
     seen_empty = float(log.ts[int(empty[-1])]) if empty.size else -np.inf
     arrived_after = max(t_send, seen_empty)
     d["queue_wait_max_s"] = _round(t - arrived_after)
+    # ... and it was already waiting after tick j if every tick from j+1 on took a message and
+    # the queue then held at least as many as were taken up to this one (one FIFO queue)
+    j, waiting_since = k - 1, None
+    while j >= 0 and log.kind[j + 1] == KIND_RECEIVE and log.qlen[j] >= k - j:
+        waiting_since, j = j, j - 1
+    d["queue_wait_min_s"] = _round(t - float(log.ts[waiting_since])) if waiting_since is not None else 0.0
     d["lclock_before"] = prev
     d["jump"] = L - prev
     d["advanced_by_message"] = msg >= prev
@@ -213,9 +219,11 @@ def _message_text(m: dict[str, Any]) -> list[str]:
         jump = (f"L {r['lclock_before']} -> {r['lclock']}: jump +{r['jump']}"
                 + (f" (the message's L{s['lclock']} + 1)" if r["advanced_by_message"] and r["jump"] > 1
                    else " (no jump: the receiver's clock was already ahead)" if r["jump"] == 1 else ""))
-        wait = r["queue_wait_max_s"]
+        lo, hi = r["queue_wait_min_s"], r["queue_wait_max_s"]
+        wait = (f"at most {_secs(hi)}" if not lo else f"{_secs(hi)}" if _secs(lo) == _secs(hi)
+                else f"between {_secs(lo)} and {_secs(hi)}")
         out.append(f"  handled by machine {r['machine']} at tick {r['tick']} ({_when(r)}): "
-                   f"{_secs(r['delay_s'])} after the send, in the queue at most {_secs(wait)}; "
+                   f"{_secs(r['delay_s'])} after the send, in the queue {wait}; "
                    f"{jump}" + ("  [duplicate delivery]" if r["duplicate"] else ""))
     for x in m["not_handled"]:
         out.append(f"  not handled by machine {x['machine']}: {x['why']}")
