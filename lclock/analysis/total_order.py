@@ -8,7 +8,6 @@ and where it puts concurrent events "before" each other only by clock value or b
 
 from __future__ import annotations
 
-import csv
 from typing import IO
 
 import numpy as np
@@ -24,31 +23,43 @@ BATCH = 50_000
 
 def write_total_order(run: Run, out: IO[str]) -> int:
     """One row per tick event in the order (L, machine id); ``tie`` is 1 on a row whose L
-    equals the previous row's (placed after it by machine id alone). Returns the row count."""
-    w = csv.writer(out, lineterminator="\n")
-    w.writerow(HEAD)
+    equals the previous row's (placed after it by machine id alone). Returns the row count.
+
+    Columns are gathered with numpy and turned into text a column at a time; no field can
+    hold a comma or a quote, so rows are joined directly.
+    """
+    out.write(",".join(HEAD) + "\n")
     mids, idxs = total_order(run)
-    L = np.zeros(len(mids), np.int64)
+    n = len(mids)
+    cols = {k: np.zeros(n, np.int64) for k in ("L", "tick", "kind", "frm", "msg")}
+    ts = np.full(n, np.nan)
     for m in run.ids:
-        sel = mids == m
-        L[sel] = run.machines[m].lclock[idxs[sel]]
-    tie = np.concatenate(([False], L[1:] == L[:-1])) if len(L) else np.zeros(0, bool)
-    for start in range(0, len(mids), BATCH):
-        stop = min(start + BATCH, len(mids))
-        bm, bi = mids[start:stop], idxs[start:stop]
-        rows: list[list[object]] = [[] for _ in range(stop - start)]
-        for m in np.unique(bm).tolist():
-            log = run.machines[m]
-            pos = np.flatnonzero(bm == m)
-            k = bi[pos]
-            cols = zip(pos.tolist(), k.tolist(), log.tick[k].tolist(), log.kind[k].tolist(),
-                       log.ts[k].tolist(), log.frm[k].tolist(), log.msg[k].tolist(), strict=True)
-            for p, kk, tick, kind, t, frm, msg in cols:
-                fin = t == t  # not NaN
-                rows[p] = [start + p + 1, int(L[start + p]), m, tick, KIND_NAMES[kind],
-                           format_ts(t) if fin else "", f"{t - run.t0:.6f}" if fin else "",
-                           " ".join(map(str, log.recipients(kk))) if kind == KIND_SEND else "",
-                           frm if kind == KIND_RECEIVE else "", msg if kind == KIND_RECEIVE else "",
-                           int(tie[start + p])]
-        w.writerows(rows)
-    return len(mids)
+        sel = np.flatnonzero(mids == m)
+        log = run.machines[m]
+        k = idxs[sel]
+        for name, src in (("L", log.lclock), ("tick", log.tick), ("kind", log.kind),
+                          ("frm", log.frm), ("msg", log.msg)):
+            cols[name][sel] = src[k]
+        ts[sel] = log.ts[k]
+    tie = np.concatenate(([False], cols["L"][1:] == cols["L"][:-1])) if n else np.zeros(0, bool)
+    names = [KIND_NAMES[i] for i in range(3)]
+    for start in range(0, n, BATCH):
+        b = slice(start, min(start + BATCH, n))
+        kind = cols["kind"][b].tolist()
+        t = ts[b].tolist()
+        recv = [x == KIND_RECEIVE for x in kind]
+        to = [" ".join(map(str, run.machines[m].recipients(k))) if x == KIND_SEND else ""
+              for m, k, x in zip(mids[b].tolist(), idxs[b].tolist(), kind, strict=True)]
+        rows = zip(
+            map(str, range(b.start + 1, b.stop + 1)), map(str, cols["L"][b].tolist()),
+            map(str, mids[b].tolist()), map(str, cols["tick"][b].tolist()),
+            (names[x] for x in kind),
+            (format_ts(x) if x == x else "" for x in t),
+            (f"{x - run.t0:.6f}" if x == x else "" for x in t),
+            to,
+            (str(f) if r else "" for f, r in zip(cols["frm"][b].tolist(), recv, strict=True)),
+            (str(g) if r else "" for g, r in zip(cols["msg"][b].tolist(), recv, strict=True)),
+            ("1" if x else "0" for x in tie[b].tolist()),
+            strict=True)
+        out.write("".join(",".join(r) + "\n" for r in rows))
+    return n

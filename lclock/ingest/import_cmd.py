@@ -8,6 +8,7 @@ so a failed import leaves nothing behind, and ``lclock check`` / ``analyze`` / `
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import re
 import shutil
@@ -115,15 +116,14 @@ def main(args: argparse.Namespace) -> int:
     builder = Builder(spec, run_id, date_us)
     scans = []
     for p in paths:
-        text = p.read_bytes().decode("utf-8", errors="replace")
-        skip = 0
-        if preset and preset.header and text.split("\n", 1)[0].find(preset.header) >= 0:
-            skip = preset.header_lines
-        s = Scan(str(p))
-        for m in scan(spec, s, text, skip):
-            builder.add(m, from_file[p])
+        with open(p, "rb") as fh:  # only \n ends a line; bad UTF-8 is replaced, not fatal
+            lines = (raw.decode("utf-8", errors="replace") for raw in fh)
+            first = next(lines, "")
+            skip = preset.header_lines if preset and preset.header and preset.header in first else 0
+            s = Scan(str(p))
+            for m in scan(spec, s, itertools.chain([first] if first else [], lines), skip):
+                builder.add(m, from_file[p])
         scans.append(s)
-        del text
     if not any(s.matched for s in scans):
         first = next((u for s in scans for u in s.unmatched), None)
         return _fail("no line of the log(s) matched the expression"

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterator
+import sys
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 GROUPS = ("machine", "event", "clock", "peer", "time", "vclock", "msg_clock", "tick", "queue",
@@ -160,20 +161,20 @@ def kind_of(spec: Spec, word: str) -> str | None:
     return spec.words.get(first)
 
 
-def scan(spec: Spec, out: Scan, text: str, skip_lines: int = 0) -> Iterator[Match]:
-    """Every event the expression finds in one file's text, one at a time; the lines it
-    leaves out are recorded in ``out``."""
+def scan(spec: Spec, out: Scan, text: str | Iterable[str], skip_lines: int = 0
+         ) -> Iterator[Match]:
+    """Every event the expression finds in one file (its whole text, or its lines one by one
+    for an expression of one line), one at a time; the lines it leaves out go to ``out``."""
     if spec.multiline:
-        yield from _scan_text(spec, out, text, skip_lines)
+        whole = text if isinstance(text, str) else "".join(text)
+        yield from _scan_text(spec, out, whole, skip_lines)
         return
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    out.lines = len(lines)
+    lines: Iterable[str] = _lines(text) if isinstance(text, str) else text
     search = spec.pattern.search
     file = out.file
-    for num, raw in enumerate(lines, 1):
-        line = raw.rstrip("\r")
+    num = 0
+    for num, raw in enumerate(lines, 1):  # noqa: B007 - num is the line count after the loop
+        line = raw.rstrip("\r\n")
         if num <= skip_lines or not line.strip():
             continue
         m = search(line)
@@ -182,6 +183,15 @@ def scan(spec: Spec, out: Scan, text: str, skip_lines: int = 0) -> Iterator[Matc
             continue
         out.matched += 1
         yield Match(file, num, _values(spec, m), line)
+    out.lines = num
+
+
+def _lines(text: str) -> list[str]:
+    """Lines as a file gives them: only ``\n`` ends a line."""
+    parts = text.split("\n")
+    if parts and parts[-1] == "":
+        parts.pop()
+    return parts
 
 
 def _scan_text(spec: Spec, out: Scan, text: str, skip_lines: int) -> Iterator[Match]:
@@ -219,10 +229,11 @@ def _values(spec: Spec, m: re.Match[str]) -> dict[str, str | None]:
 
 
 def _unquote(v: str | None) -> str | None:
-    """A value without surrounding blanks and one pair of quotes (logfmt's ``a="x y"``)."""
+    """A value without surrounding blanks and one pair of quotes (logfmt's ``a="x y"``);
+    interned, since the same few machine names and peers come back on every line."""
     if v is None:
         return None
     v = v.strip()
     if len(v) >= 2 and v[0] == v[-1] and v[0] in "\"'":
         v = v[1:-1].strip()
-    return v
+    return sys.intern(v) if len(v) < 16 else v
