@@ -301,6 +301,7 @@ _GET_TAIL = itemgetter("event", "tick", "lclock")
 _GET_RECV = itemgetter("from", "msg_lclock")
 _GET_DICE = itemgetter("dice")
 _GET_SEND = itemgetter("dice", "to")
+_GET_VC = itemgetter("vclock")
 
 
 def _get_dice_or_0(d: dict[str, Any]) -> Any:
@@ -309,7 +310,6 @@ def _get_dice_or_0(d: dict[str, Any]) -> Any:
 
 def _get_send_or_0(d: dict[str, Any]) -> tuple[Any, Any]:
     return d.get("dice", 0), d["to"]
-_GET_VC = itemgetter("vclock")
 
 
 # Narrow types where the range allows: a 1M-event run is then about 75 bytes an event.
