@@ -3,7 +3,8 @@
 and ``lclock import`` of the same run written as a logfmt text log; each timed as a whole
 process (interpreter start-up, loading the run and matching every message included).
 
-Budgets: every causal command on a 1M-event run in under 15 s (loading it is most of it);
+Budgets, in CPU time (the wall time of a shared machine follows its load): every causal
+command on a 1M-event run in under 15 s (loading it is most of it);
 ``lclock import`` reads >= 10,000 lines/s (the regular expression is most of it: a preset
 finds each field with a lookahead over the line).
 
@@ -18,6 +19,7 @@ import argparse
 import json
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import time
@@ -27,7 +29,26 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
 from _common import cpu_model  # noqa: E402 - bench/ is on sys.path when run as a script
-from bench_analysis import timed  # noqa: E402
+
+# wall time, CPU time (user + system) and peak RSS of one whole child process: on a shared
+# machine the wall time follows the load, the CPU time much less, so the budgets use it
+WRAPPER = """
+import resource, subprocess, sys, time
+t = time.perf_counter()
+p = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL)
+wall = time.perf_counter() - t
+u = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(wall, u.ru_utime + u.ru_stime, u.ru_maxrss, p.returncode)
+"""
+
+
+def timed(cmd: list[str]) -> tuple[float, float, int]:
+    out = subprocess.run([sys.executable, "-c", WRAPPER, *cmd], capture_output=True, text=True,
+                         check=True, cwd=REPO)
+    wall, cpu, rss, rc = out.stdout.split()
+    if int(rc) != 0:
+        raise SystemExit(f"{' '.join(cmd)} exited {rc}")
+    return float(wall), float(cpu), int(rss)
 
 
 def logfmt(run: Path, out: Path) -> int:
@@ -83,24 +104,21 @@ def main() -> int:
         }
         results = {}
         for name, cmd in cmds.items():
-            walls, rsss = [], []
-            for _ in range(args.repeat):
-                w, r = timed(cmd)
-                walls.append(w)
-                rsss.append(r)
-            results[name] = {"best_s": min(walls), "peak_rss_mib": max(rsss) / 1024,
-                             "events_per_s": lines / min(walls)}
-            print(f"{name:13s} best {min(walls):6.2f} s  {lines / min(walls):>10,.0f} events/s  "
-                  f"peak RSS {max(rsss) / 1024:6.0f} MiB")
+            runs = [timed(cmd) for _ in range(args.repeat)]
+            wall, cpu, rss = min(r[0] for r in runs), min(r[1] for r in runs), max(r[2] for r in runs)
+            results[name] = {"best_wall_s": wall, "best_cpu_s": cpu, "peak_rss_mib": rss / 1024,
+                             "events_per_cpu_s": lines / cpu}
+            print(f"{name:13s} wall {wall:6.2f} s  cpu {cpu:6.2f} s  {lines / cpu:>10,.0f} "
+                  f"events per cpu-s  peak RSS {rss / 1024:6.0f} MiB")
     print(json.dumps({"machine": {"nproc": os.cpu_count(), "cpu": cpu_model(),
                                   "python": platform.python_version(),
                                   "load_avg": os.getloadavg()}, "events": lines,
                       "results": results}, indent=1))
     scale = lines / 1_000_000
-    ok = (all(results[k]["best_s"] < 15 * max(scale, 0.1) for k in cmds if k != "import")
-          and results["import"]["events_per_s"] >= 10_000)
-    print("budgets:", "met" if ok else "MISSED",
-          "(trace, hb, --lamport-lies, total order < 15 s per 1M events; import >= 10,000 lines/s)")
+    ok = (all(results[k]["best_cpu_s"] < 15 * max(scale, 0.1) for k in cmds if k != "import")
+          and results["import"]["events_per_cpu_s"] >= 10_000)
+    print("budgets:", "met" if ok else "MISSED", "(CPU time: trace, hb, --lamport-lies, total "
+          "order < 15 s per 1M events; import >= 10,000 lines per second)")
     return 0 if ok else 1
 
 
