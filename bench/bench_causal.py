@@ -15,40 +15,26 @@ Exits 1 if a budget is missed.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from _common import cpu_model  # noqa: E402 - bench/ is on sys.path when run as a script
-
-# wall time, CPU time (user + system) and peak RSS of one whole child process: on a shared
-# machine the wall time follows the load, the CPU time much less, so the budgets use it
-WRAPPER = """
-import resource, subprocess, sys, time
-t = time.perf_counter()
-p = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL)
-wall = time.perf_counter() - t
-u = resource.getrusage(resource.RUSAGE_CHILDREN)
-print(wall, u.ru_utime + u.ru_stime, u.ru_maxrss, p.returncode)
-"""
+from _common import (  # noqa: E402 - bench/ is on sys.path when run as a script
+    RATES,
+    cpu_model,
+    generated_run,
+    run_arguments,
+    timed_child,
+)
 
 
 def timed(cmd: list[str]) -> tuple[float, float, int]:
-    out = subprocess.run([sys.executable, "-c", WRAPPER, *cmd], capture_output=True, text=True,
-                         check=True, cwd=REPO)
-    wall, cpu, rss, rc = out.stdout.split()
-    if int(rc) != 0:
-        raise SystemExit(f"{' '.join(cmd)} exited {rc}")
-    return float(wall), float(cpu), int(rss)
+    return timed_child(cmd, REPO)
 
 
 def logfmt(run: Path, out: Path) -> int:
@@ -73,22 +59,9 @@ def logfmt(run: Path, out: Path) -> int:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--events", type=int, default=1_000_000)
-    ap.add_argument("--repeat", type=int, default=1)
-    ap.add_argument("--keep", metavar="DIR", help="generate the run here and keep it")
-    args = ap.parse_args()
-    from analysis_fixtures import make_run
-
-    rates = (1000, 2000, 3000)
-    duration = args.events / sum(rates)
-    with tempfile.TemporaryDirectory() as tmp:
-        base = Path(args.keep) if args.keep else Path(tmp)
-        run = base / "bench-run"
-        if not (run / "run.json").exists():
-            t = time.perf_counter()
-            make_run(run, rates=rates, duration=duration, seed=1)
-            print(f"generated {run} in {time.perf_counter() - t:.1f} s")
+    args = run_arguments(__doc__, repeat=1)
+    rates = RATES
+    with generated_run(args.events, args.keep) as (base, run):
         text = base / "bench-run.log"
         lines = logfmt(run, text)
         print(f"run: {lines} events, rates {rates}; text log {text.stat().st_size / 1e6:.0f} MB")
