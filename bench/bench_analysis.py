@@ -12,57 +12,34 @@ Exits 1 if a budget is missed.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from _common import cpu_model  # noqa: E402 - bench/ is on sys.path when run as a script
-
-WRAPPER = """
-import resource, subprocess, sys, time
-t = time.perf_counter()
-p = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL)
-wall = time.perf_counter() - t
-print(wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, p.returncode)
-"""
+from _common import (  # noqa: E402 - bench/ is on sys.path when run as a script
+    RATES,
+    cpu_model,
+    generated_run,
+    run_arguments,
+    timed_child,
+)
 
 
 def timed(cmd: list[str]) -> tuple[float, int]:
     """(wall seconds, peak RSS in KiB) of one whole child process."""
-    out = subprocess.run([sys.executable, "-c", WRAPPER, *cmd], capture_output=True, text=True,
-                         check=True, cwd=REPO)
-    wall, rss, rc = out.stdout.split()
-    if int(rc) != 0:
-        raise SystemExit(f"{' '.join(cmd)} exited {rc}")
-    return float(wall), int(rss)
+    wall, _, rss = timed_child(cmd, REPO)
+    return wall, rss
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--events", type=int, default=1_000_000)
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--keep", metavar="DIR", help="generate the run here and keep it")
-    args = ap.parse_args()
-    from analysis_fixtures import make_run
-
-    rates = (1000, 2000, 3000)
-    duration = args.events / sum(rates)
-    with tempfile.TemporaryDirectory() as tmp:
-        base = Path(args.keep) if args.keep else Path(tmp)
-        run = base / "bench-run"
-        if not (run / "run.json").exists():
-            t = time.perf_counter()
-            make_run(run, rates=rates, duration=duration, seed=1)
-            print(f"generated {run} in {time.perf_counter() - t:.1f} s")
+    args = run_arguments(__doc__, repeat=3)
+    rates = RATES
+    with generated_run(args.events, args.keep) as (base, run):
         size = sum(p.stat().st_size for p in run.glob("machine-*.jsonl"))
         lines = sum(p.read_bytes().count(b"\n") for p in run.glob("machine-*.jsonl"))
         events = lines - 2 * len(rates)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import re
 import signal
 import sys
@@ -23,9 +24,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "check": ("lclock.analysis.check_cmd", "verify a run folder against the model's rules"),
     "analyze": ("lclock.analysis.analyze_cmd", "print tables of jumps, drift and queues; write summary.json"),
     "report": ("lclock.analysis.report_cmd", "write report.html and PNG figures for a run folder"),
-    "export": ("lclock.analysis.export_cmd", "export a run as a ShiViz log or a CSV table"),
+    "export": ("lclock.analysis.export_cmd", "export a run: a ShiViz log, a CSV table, the total order"),
     "view": ("lclock.explorer.view_cmd", "write explorer.html: the run in the browser, causality on a click"),
     "schema": ("lclock.analysis.schema_cmd", "print the JSON Schema of the log lines"),
+    "trace": ("lclock.analysis.trace_cmd", "a message's life and an event's causal past and future"),
+    "hb": ("lclock.analysis.hb_cmd", "did A happen before B? with the proof; --lamport-lies"),
+    "import": ("lclock.ingest.import_cmd", "turn text logs of your own implementation into a run folder"),
     "sim": ("lclock.sim.sim_cmd", "run the same model in virtual time, deterministically"),
     "experiment": ("lclock.experiment.experiment_cmd", "run named experiments of several trials"),
     "vm": ("lclock.cluster.vm_cmd", "run one machine of a TCP cluster (one per host or terminal)"),
@@ -128,11 +132,27 @@ def entry(argv: list[str] | None = None, prog: str | None = None) -> int:
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     """Run one subcommand; Ctrl-C before a command has its own handlers exits 130 quietly."""
     try:
-        return _main(argv, prog)
+        code = _main(argv, prog)
+        sys.stdout.flush()  # a reader that went away shows here, not in the interpreter's exit
+        return code
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:  # output piped into `head` and closed: not an error of ours
-        return 1
+    except BrokenPipeError:  # output piped into `head` and closed: a normal end for a filter
+        _silence_stdout()
+        # ... but not for a run, which it cut short
+        args = sys.argv[1:] if argv is None else argv
+        return 1 if next((a for a in args if not a.startswith("-")), None) in OWNS_PROCESSES else 0
+
+
+def _silence_stdout() -> None:
+    """Point standard output at /dev/null, so the interpreter's final flush of what is left
+    in the buffer does not fail again and print a warning."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 def _main(argv: list[str] | None, prog: str | None) -> int:

@@ -228,7 +228,8 @@ def compute(run: Run) -> tuple[dict[str, Any], Series]:
         entry["mix"] = {
             "rolls": rolls,
             "receive_fraction": _r(n_recv / E) if E else None,
-            "observed": {k: _r(v / rolls) if rolls else None for k, v in obs.items()},
+            "observed": {k: _r(v / rolls) if rolls and "dice" not in run.not_logged else None
+                         for k, v in obs.items()},
             "expected": {"send_a": _r(1 / sides), "send_b": _r(1 / sides),
                          "broadcast": _r(1 / sides), "internal": _r((sides - 3) / sides)},
         }
@@ -272,6 +273,8 @@ def compute(run: Run) -> tuple[dict[str, Any], Series]:
         entry["queue"] = {"mean": _r(float(q.mean()) if E else 0.0, 3),
                           "max": qmax, "final": int(final),
                           "growth_per_s": _r(growth)}
+        if "queue_len" in run.not_logged:  # run.json says the logs do not have it
+            entry["queue"] = dict.fromkeys(entry["queue"])
         # delay from send to handling
         rk = np.flatnonzero(kind == KIND_RECEIVE)
         delays = []
@@ -369,7 +372,7 @@ def headlines(summary: dict[str, Any]) -> list[str]:
     def behind(m: dict[str, Any]) -> bool:
         """A queue that really grows: +5 messages over the run by the fit, and 5 left."""
         g = m["queue"]["growth_per_s"] or 0.0
-        return g * dur >= 5 and m["queue"]["final"] >= 5
+        return g * dur >= 5 and (m["queue"]["final"] or 0) >= 5
 
     growing = [m for m in ms if behind(m)]
     if growing:
@@ -379,8 +382,10 @@ def headlines(summary: dict[str, Any]) -> list[str]:
         out.append(f"Queue growth: machine {grow['id']} (rate {grow['rate']}) falls behind, queue "
                    f"+{grow['queue']['growth_per_s']:.2f}/s{tail}, {grow['queue']['final']} "
                    "unhandled at the end.")
-    elif ms:
-        longest = max(ms, key=lambda m: m["queue"]["max"])
+    elif not any(m["queue"]["max"] is not None for m in ms):
+        out.append("Queue lengths were not logged." if ms else "No machines, no queues.")
+    else:
+        longest = max(ms, key=lambda m: m["queue"]["max"] or 0)
         note = ""
         pred = [m for m in ms if m["theory"] and m["theory"]["growth_per_s"]]
         if pred:
@@ -389,8 +394,6 @@ def headlines(summary: dict[str, Any]) -> list[str]:
                     f"{p['id']}, too slow to show in {dur:.0f} s")
         out.append(f"Queues stay short: the longest was {longest['queue']['max']} message(s) "
                    f"(machine {longest['id']}); no machine falls behind{note}.")
-    else:
-        out.append("No machines, no queues.")
     return out
 
 

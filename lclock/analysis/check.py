@@ -36,6 +36,12 @@ LATE_TOLERANCE_FRACTION = 0.05
 EARLY_TOLERANCE_S = 0.05
 # The "largest face never seen" warning needs the chance of that by luck below this.
 DICE_LUCK = 1e-6
+# What a run that declares a field or line ``not_logged`` in run.json (an import of text
+# logs) cannot have checked: the rules are skipped, and one warning says so.
+NOT_LOGGED_RULES = (("dice", "the dice and what they decide"),
+                    ("queue_len", "one message per tick, and no dice on a waiting queue"),
+                    ("start", "the start lines"),
+                    ("stop", "the stop lines and conservation of messages at the stop"))
 
 
 @dataclass
@@ -126,6 +132,10 @@ def _check_meta(run: Run, sink: _Sink) -> None:
                                 "was killed", "meta", "warning")
     if not run.machines:
         sink.add("run.json", 0, "no machine logs (machine-<id>.jsonl) in the folder", "meta")
+    if run.not_logged:
+        skipped = [why for key, why in NOT_LOGGED_RULES if key in run.not_logged]
+        sink.add("run.json", 0, f"not_logged: {', '.join(sorted(run.not_logged))}: not checked: "
+                                f"{'; '.join(skipped) or 'nothing'}", "meta", "warning")
     ms = meta.get("machines")
     if isinstance(ms, list):
         for m in ms:
@@ -158,13 +168,13 @@ def _check_machine(run: Run, log: MachineLog, n: int, sink: _Sink) -> None:
     if E == 0:
         sink.add(f, 0, "no tick events in this log", "empty", "warning" if log.stop else "error")
     # --- start/stop lines
-    if log.start is None:
+    if log.start is None and "start" not in run.not_logged:
         sink.add(f, 0, "no start line", "start", "warning")
-    if log.stop is None:
+    if log.stop is None and "stop" not in run.not_logged:
         sink.add(f, 0, f"no stop line: machine {me} did not stop gracefully (crashed or killed; "
                        f"run status {run.status!r}); its messages cannot be accounted for",
                  "stop")
-    else:
+    elif log.stop is not None:
         _check_stop(log, sink)
     for num, o in log.notable[:20]:
         what = o.get("message") or o.get("error") or o.get("reason") or ""
@@ -216,6 +226,8 @@ def _check_machine(run: Run, log: MachineLog, n: int, sink: _Sink) -> None:
                                  f"C(receive) = {int(L[k])}", "lamport-order")
     # --- queue: one message per tick, and the dice only on an empty queue
     qprev = np.concatenate(([0], q[:-1]))
+    if "queue_len" in run.not_logged:
+        qprev = q = np.zeros_like(q)
     for k in np.flatnonzero(q < qprev - 1):
         sink.add(f, log.line[k], f"queue went from {int(qprev[k])} to {int(q[k])} in one tick: only "
                                  "one message may be handled per tick (whole queue handled at once?)",
@@ -227,7 +239,7 @@ def _check_machine(run: Run, log: MachineLog, n: int, sink: _Sink) -> None:
     # --- dice and what they decide
     sides = run.dice_sides or DEFAULT_DICE_SIDES
     src = "run.json settings" if run.dice_sides else "the default; run.json gives none"
-    rolled = kind != KIND_RECEIVE
+    rolled = (kind != KIND_RECEIVE) & ("dice" not in run.not_logged)
     dice = log.dice
     for k in np.flatnonzero(rolled & ((dice < 1) | (dice > sides))):
         sink.add(f, log.line[k], f"dice {int(dice[k])} outside 1..{sides} ({src})", "dice-range")
@@ -480,7 +492,7 @@ def _check_timing(run: Run, sink: _Sink) -> None:
 def _check_dice_luck(run: Run, sink: _Sink) -> None:
     """A fair die shows every face eventually: a face never seen in many rolls is a bug."""
     sides = run.dice_sides
-    if not sides:
+    if not sides or "dice" in run.not_logged:
         return
     rolls = [log.dice[log.kind != KIND_RECEIVE] for log in run.machines.values()]
     allr = np.concatenate(rolls) if rolls else np.zeros(0, np.int64)

@@ -144,7 +144,9 @@ def export(run: Run, fmt: str, path: Path | None) -> tuple[int, Path | None]:
     """Write the export to ``path`` (None = stdout); returns (events, path)."""
     import sys
 
-    writer = write_shiviz if fmt == "shiviz" else write_csv
+    from lclock.analysis.total_order import write_total_order
+
+    writer = {"shiviz": write_shiviz, "csv": write_csv, "total-order": write_total_order}[fmt]
     if path is None:
         return writer(run, sys.stdout), None
     tmp = path.with_name(path.name + ".tmp")

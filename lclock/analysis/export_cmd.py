@@ -6,17 +6,18 @@ import argparse
 import sys
 from pathlib import Path
 
-DEFAULT_NAMES = {"shiviz": "shiviz.log", "csv": "events.csv"}
+DEFAULT_NAMES = {"shiviz": "shiviz.log", "csv": "events.csv", "total-order": "total-order.csv"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", metavar="RUN_DIR", help="the run folder to export")
     parser.add_argument("--format", "-f", choices=sorted(DEFAULT_NAMES), default="shiviz",
                         help="shiviz: a log for ShiViz's vector-clock visualiser; csv: one row per "
-                             "event for spreadsheets (default: shiviz)")
+                             "event for spreadsheets; total-order: every event in Lamport's total "
+                             "order (L, machine id) as CSV (default: shiviz)")
     parser.add_argument("--output", "-o", metavar="FILE",
-                        help="where to write ('-' for standard output; default: RUN_DIR/shiviz.log "
-                             "or RUN_DIR/events.csv)")
+                        help="where to write ('-' for standard output; default: RUN_DIR/shiviz.log, "
+                             "RUN_DIR/events.csv or RUN_DIR/total-order.csv)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -39,6 +40,8 @@ def main(args: argparse.Namespace) -> int:
     except ExportError as exc:
         sys.stderr.write(f"lclock export: {args.run_dir}: {exc}\n")
         return 2
+    except BrokenPipeError:
+        raise  # the reader of standard output went away: lclock.cli ends quietly
     except OSError as exc:
         sys.stderr.write(f"lclock export: cannot write {path}: {exc.strerror or exc}\n")
         return 2

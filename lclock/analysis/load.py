@@ -15,7 +15,7 @@ import contextlib
 import gc
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
@@ -103,6 +103,9 @@ class Run:
     rates: dict[int, int]
     dice_sides: int | None
     t0: float
+    # fields and lines the run declares it does not log (run.json ``not_logged``), e.g. an
+    # imported text log: ``dice``, ``queue_len``, ``start``, ``stop``
+    not_logged: frozenset[str] = frozenset()
 
     @property
     def ids(self) -> list[int]:
@@ -199,7 +202,8 @@ def _is_int(v: Any) -> bool:
     return isinstance(v, _INT) and not isinstance(v, bool)
 
 
-def validate_line(d: Any, machine_id: int, n: int | None) -> tuple[list[str], bool]:
+def validate_line(d: Any, machine_id: int, n: int | None,
+                  not_logged: frozenset[str] = frozenset()) -> tuple[list[str], bool]:
     """Schema problems of one parsed line, and whether it is still usable as a tick event.
 
     A line with a bad ``ts`` or ``level`` is still usable for the clock rules (the clock
@@ -234,6 +238,8 @@ def validate_line(d: Any, machine_id: int, n: int | None) -> tuple[list[str], bo
             usable = False
     for key in ("tick", "lclock", "queue_len"):
         v = d.get(key)
+        if v is None and key in not_logged:
+            continue
         if not _is_int(v):
             probs.append(f"{ev}: {key} missing or not an integer ({v!r})")
             usable = False
@@ -247,7 +253,8 @@ def validate_line(d: Any, machine_id: int, n: int | None) -> tuple[list[str], bo
     ):
         probs.append(f"vclock {vc!r} is not a list of {n or 'N'} non-negative integers")
         usable = False
-    if ev in ("send", "internal") and not _is_int(d.get("dice")):
+    if ev in ("send", "internal") and not _is_int(d.get("dice")) and not (
+            "dice" in not_logged and d.get("dice") is None):
         probs.append(f"{ev}: dice missing or not an integer ({d.get('dice')!r})")
         usable = False
     if ev == "send":
@@ -290,11 +297,19 @@ def _icol(values: Sequence[Any], shape: tuple[int, ...] | None = None) -> np.nda
 
 
 _GET_HEAD = itemgetter("ts", "event", "tick", "lclock", "queue_len")
-_GET_TAIL = itemgetter("event", "tick", "lclock", "queue_len")
+_GET_TAIL = itemgetter("event", "tick", "lclock")
 _GET_RECV = itemgetter("from", "msg_lclock")
 _GET_DICE = itemgetter("dice")
 _GET_SEND = itemgetter("dice", "to")
 _GET_VC = itemgetter("vclock")
+
+
+def _get_dice_or_0(d: dict[str, Any]) -> Any:
+    return d.get("dice", 0)
+
+
+def _get_send_or_0(d: dict[str, Any]) -> tuple[Any, Any]:
+    return d.get("dice", 0), d["to"]
 
 
 # Narrow types where the range allows: a 1M-event run is then about 75 bytes an event.
@@ -308,7 +323,12 @@ DTYPES: dict[str, Any] = {
 class _Columns:
     """Chunks of columns, concatenated once at the end."""
 
-    def __init__(self) -> None:
+    def __init__(self, not_logged: frozenset[str] = frozenset()) -> None:
+        # a field the run declares not logged reads as 0 (dice) or -1 (queue_len)
+        self.no_queue = "queue_len" in not_logged
+        no_dice = "dice" in not_logged
+        self.get_dice: Callable[[dict[str, Any]], Any] = _get_dice_or_0 if no_dice else _GET_DICE
+        self.get_send: Callable[[dict[str, Any]], Any] = _get_send_or_0 if no_dice else _GET_SEND
         self.parts: dict[str, list[np.ndarray]] = {k: [] for k in (
             "line", "ts", "tick", "lclock", "qlen", "kind", "dice", "frm", "msg", "to_n",
             "to_ids", "vclock")}
@@ -321,9 +341,10 @@ class _Columns:
         m = len(ds)
         try:
             ts_v, evs, tick, lc, ql = zip(*map(_GET_HEAD, ds), strict=True)
-        except KeyError:  # only lines already validated get here without a ts
+        except KeyError:  # only lines already validated get here without a ts (or queue_len)
             ts_v = tuple(d.get("ts") for d in ds)
-            evs, tick, lc, ql = zip(*map(_GET_TAIL, ds), strict=True)
+            evs, tick, lc = zip(*map(_GET_TAIL, ds), strict=True)
+            ql = tuple(d.get("queue_len", -1) if self.no_queue else d["queue_len"] for d in ds)
         new["ts"] = parse_ts_column(ts_v)
         new["tick"] = _icol(tick)
         new["lclock"] = _icol(lc)
@@ -346,10 +367,10 @@ class _Columns:
             msg[ir] = fm[:, 1]
         ii = np.flatnonzero(kind == KIND_INTERNAL)
         if len(ii):
-            dice[ii] = _icol(list(map(_GET_DICE, map(get, ii.tolist()))))
+            dice[ii] = _icol(list(map(self.get_dice, map(get, ii.tolist()))))
         isd = np.flatnonzero(kind == KIND_SEND)
         if len(isd):
-            dice_s, tos = zip(*map(_GET_SEND, map(get, isd.tolist())), strict=False)
+            dice_s, tos = zip(*map(self.get_send, map(get, isd.tolist())), strict=False)
             dice[isd] = _icol(dice_s)
             to_n[isd] = np.fromiter(map(len, tos), np.int64, len(tos))
             to_ids = _icol([x for t in tos for x in t])
@@ -455,11 +476,12 @@ def _parse_chunk(raw: list[bytes], numbers: np.ndarray, issues: list[Issue], fna
 
 
 def load_machine(path: Path, mid: int, n: int | None, strict: bool = False,
-                 issues: list[Issue] | None = None) -> MachineLog:
+                 issues: list[Issue] | None = None,
+                 not_logged: frozenset[str] = frozenset()) -> MachineLog:
     """Read one machine's log. ``strict`` validates every line (slower; for ``check``)."""
     issues = issues if issues is not None else []
     fname = path.name
-    cols = _Columns()
+    cols = _Columns(not_logged)
     width: int | None = n
     start = stop = None
     start_line = stop_line = 0
@@ -545,7 +567,7 @@ def load_machine(path: Path, mid: int, n: int | None, strict: bool = False,
                 ticks = []
                 tick_nums = []
                 for o, num in zip(objs, nums.tolist(), strict=False):
-                    probs, usable = validate_line(o, mid, width if width else n)
+                    probs, usable = validate_line(o, mid, width if width else n, not_logged)
                     if strict:
                         for p in probs:
                             issues.append(Issue(fname, num, p))
@@ -649,10 +671,13 @@ def load_run(run_dir: Path | str, strict: bool = False) -> Run:
         if mid not in files:
             issues.append(Issue(f"machine-{mid}.jsonl", 0,
                                 "missing: run.json names this machine but its log is not there"))
+    nl = meta.get("not_logged")
+    not_logged = frozenset(x for x in nl if isinstance(x, str)) if isinstance(nl, list) else frozenset()
     machines: dict[int, MachineLog] = {}
     for mid, path in files.items():
         try:
-            machines[mid] = load_machine(path, mid, n or None, strict=strict, issues=issues)
+            machines[mid] = load_machine(path, mid, n or None, strict=strict, issues=issues,
+                                         not_logged=not_logged)
         except OSError as exc:
             issues.append(Issue(path.name, 0, f"unreadable: {exc.strerror or exc}"))
     rates: dict[int, int] = {}
@@ -677,4 +702,4 @@ def load_run(run_dir: Path | str, strict: bool = False) -> Run:
     if declared_t0 and (not firsts or abs(min(declared_t0) - t0) < 60):
         t0 = min(declared_t0)
     return Run(path=run_dir, meta=meta, machines=machines, issues=issues, n=n, rates=rates,
-               dice_sides=dice, t0=t0)
+               dice_sides=dice, t0=t0, not_logged=not_logged)

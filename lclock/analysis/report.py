@@ -118,7 +118,7 @@ def fig_queues(run: Run, s: Series, summary: dict[str, Any]) -> Any:
     col = _colors(run)
     t0 = run.t0
     by_id = {m["id"]: m for m in summary["machines"]}
-    for i in run.ids:
+    for i in run.ids if "queue_len" not in run.not_logged else ():
         log = run.machines[i]
         ok = np.isfinite(log.ts)
         ts = np.maximum.accumulate(log.ts[ok] - t0) if ok.any() else np.zeros(0)
@@ -142,6 +142,11 @@ def fig_queues(run: Run, s: Series, summary: dict[str, Any]) -> Any:
     if flat:
         sub += f" (predicted 0/s for machine{'s' if len(flat) > 1 else ''} " + ", ".join(
             map(str, flat[:8])) + ("..." if len(flat) > 8 else "") + ")"
+    if "queue_len" in run.not_logged:
+        sub = "\nnot logged by this run (run.json not_logged)"
+        ax.text(0.5, 0.5, "queue lengths were not logged", transform=ax.transAxes, ha="center",
+                va="center", color="0.4")
+        ax.set_xlim(0, max(float(s.grid[-1]), 1e-3))
     ax.set_title("Queue length over time" + sub, fontsize=10)
     ax.set_xlabel("system time since the first tick (s)")
     ax.set_ylabel("messages waiting in the queue")
@@ -197,61 +202,190 @@ def choose_window(run: Run, window: tuple[float, float] | None) -> tuple[float, 
     return (0.0, max(end, 1e-3) * 1.0001)
 
 
+class ReportError(Exception):
+    """A report that cannot be drawn as asked (the CLI prints it, exit 2)."""
+
+
+def check_window(run: Run, window: tuple[float, float]) -> None:
+    """A window past the run's end, or with no event in it, is a mistake of the caller: say
+    so rather than draw an empty figure."""
+    lo, hi = window
+    ends = [float(np.nanmax(m.ts)) - run.t0 for m in run.machines.values()
+            if m.events and np.isfinite(m.ts).any()]
+    if not ends:
+        raise ReportError("--window: the run has no events with a time")
+    end = max(ends)
+    span = f"the run's events span 0 to {_secs(end)} after the first tick"
+    if lo > end:
+        raise ReportError(f"--window {lo:g},{hi:g} starts after the run's last event ({span})")
+    for m in run.machines.values():
+        t = m.ts - run.t0
+        if np.any((t >= lo) & (t <= hi)):
+            return
+    raise ReportError(f"--window {lo:g},{hi:g} holds no event ({span}); widen it")
+
+
+# the messages' colours, one per sender, apart from the events' green, blue and grey
+_ARROWS = ("tab:red", "tab:purple", "tab:brown", "tab:orange", "tab:pink", "tab:olive",
+           "tab:cyan", "darkred", "indigo", "darkgoldenrod")
+
+
 def fig_spacetime(run: Run, window: tuple[float, float]) -> Any:
+    """Lanes of events and arrows of messages inside a time window.
+
+    Readable by construction: an arrow has a filled head only at the tick that handled it,
+    and where it passes another machine's lane the lane is drawn over it with a gap, so it
+    cannot be mistaken for ending there; a message sent before the window comes (dashed)
+    from the window's left edge on its sender's lane, one handled after it goes to the
+    right edge on its receiver's lane; a clock value is written only where it does not
+    collide with its neighbours (above or below the lane).
+    """
     plt = _plt()
     lo, hi = window
     ids = run.ids[:16]
     ypos = {i: k for k, i in enumerate(reversed(ids))}
     fig, ax = plt.subplots(figsize=(11, 1.1 * len(ids) + 1.8))
     col = {0: "0.55", 1: "tab:green", 2: "tab:blue"}
-    sends: dict[tuple[int, int], float] = {}
+    pad = (hi - lo) * 0.01
+    ax.set_xlim(lo - pad, hi + pad)
+    ax.set_ylim(-0.6, len(ids) - 0.3)
     inwin = {}
     for i in ids:
-        log = run.machines[i]
-        t = log.ts - run.t0
-        sel = np.flatnonzero((t >= lo) & (t <= hi))
-        inwin[i] = sel
-        ax.axhline(ypos[i], color="0.8", lw=1, zorder=0)
-        for k in sel:
-            if log.kind[k] == KIND_SEND:
-                sends[(i, int(log.lclock[k]))] = float(t[k])
-    total = sum(len(v) for v in inwin.values())
+        t = run.machines[i].ts - run.t0
+        inwin[i] = np.flatnonzero((t >= lo) & (t <= hi))
+        ax.axhline(ypos[i], color="0.75", lw=1, zorder=2.4)
+    arrows = _window_messages(run, ids, inwin, lo, hi)
+    crossings: list[tuple[float, float]] = []
+    for (x0, y0, x1, y1, src, cut_lo, cut_hi) in arrows:
+        color = _ARROWS[(src - 1) % len(_ARROWS)]
+        style = "-|>" if not cut_hi else "-"
+        cut = cut_lo or cut_hi
+        if cut_lo:
+            x0 = lo - pad  # from the axes' own edge
+        ax.annotate("", xy=(x1, y1), xytext=(x0, y0),
+                    arrowprops={"arrowstyle": style, "color": color, "lw": 0.8 if cut else 1.0,
+                                "alpha": 0.55 if cut else 0.85,
+                                "shrinkA": 0 if cut_lo else 3, "shrinkB": 0 if cut_hi else 3.5,
+                                "mutation_scale": 9, "linestyle": "--" if cut else "-"},
+                    zorder=2, annotation_clip=False)
+        lo_y, hi_y = min(y0, y1), max(y0, y1)
+        for y in range(int(np.floor(lo_y)) + 1, int(np.ceil(hi_y))):
+            if lo_y < y < hi_y and y1 != y0:
+                crossings.append((x0 + (x1 - x0) * (y - y0) / (y1 - y0), y))
+    if crossings:  # the lane passes over the arrow: a white gap, then the lane line again
+        cx, cy = zip(*crossings, strict=True)
+        ax.scatter(cx, cy, s=30, color="white", zorder=2.3, edgecolors="none")
+    total = 0
     for i in ids:
         log = run.machines[i]
         t = log.ts - run.t0
         sel = inwin[i]
+        total += len(sel)
         ax.scatter(t[sel], np.full(len(sel), ypos[i]), c=[col[int(k)] for k in log.kind[sel]],
                    s=28, zorder=3, edgecolors="none")
-        if total <= MAX_WINDOW_EVENTS * 1.5:
-            for k in sel:
-                ax.annotate(str(int(log.lclock[k])), (t[k], ypos[i]), xytext=(0, 7),
-                            textcoords="offset points", ha="center", fontsize=7)
-        for k in sel[log.kind[sel] == KIND_RECEIVE]:
-            src = int(log.frm[k])
-            ts_send = sends.get((src, int(log.msg[k])))
-            if ts_send is None or src not in ypos:
-                continue
-            ax.annotate("", xy=(t[k], ypos[i]), xytext=(ts_send, ypos[src]),
-                        arrowprops={"arrowstyle": "->", "color": "tab:red", "lw": 0.8,
-                                    "alpha": 0.7, "shrinkA": 3, "shrinkB": 3}, zorder=2)
     ax.set_yticks([ypos[i] for i in ids], [_label(run, i) for i in ids])
-    ax.set_ylim(-0.6, len(ids) - 0.3)
-    ax.set_xlim(lo - (hi - lo) * 0.01, hi + (hi - lo) * 0.01)
     ax.set_xlabel("system time since the first tick (s)")
     shown = f" (machines {ids[0]}-{ids[-1]} of {len(run.ids)})" if len(run.ids) > len(ids) else ""
-    ax.set_title(f"Space-time diagram{shown}, {_secs(lo)} to {_secs(hi)} after the first tick\n"
-                 "numbers are Lamport clock values; arrows are messages, from the send to the "
-                 "tick that handled it", fontsize=10)
     from matplotlib.lines import Line2D
 
     handles = [Line2D([], [], marker="o", ls="", color=col[k], label=name)
                for k, name in ((1, "send"), (2, "receive"), (0, "internal"))]
-    handles.append(Line2D([], [], color="tab:red", label="message"))
+    handles.append(Line2D([], [], color=_ARROWS[0], marker=">", markersize=5,
+                          label="message (colour\nof its sender)"))
+    handles.append(Line2D([], [], color="0.3", ls="--", label="message from or\nbeyond the window"))
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=9,
               frameon=False)
     ax.grid(axis="y", visible=False)
+    ax.set_title("two\nlines", fontsize=10)  # the real title needs the labels' count
     fig.tight_layout()
+    left_out = _clock_labels(ax, run, ids, inwin, ypos)
+    note = f" ({left_out} left out where events are dense)" if left_out else ""
+    ax.set_title(f"Space-time diagram{shown}, {_secs(lo)} to {_secs(hi)} after the first tick\n"
+                 f"numbers are Lamport clock values{note}; arrows are messages, from the send to "
+                 "the tick that handled it", fontsize=10)
     return fig
+
+
+def _window_messages(run: Run, ids: list[int], inwin: dict[int, np.ndarray], lo: float,
+                     hi: float) -> list[tuple[float, float, float, float, int, bool, bool]]:
+    """Arrows (x0, y0, x1, y1, sender, cut at the left edge, cut at the right edge) of every
+    message with its send or its receive in the window, between lanes that are shown."""
+    ypos = {i: k for k, i in enumerate(reversed(ids))}
+    shown = set(ids)
+    # every send of a shown machine up to the window's end, by (sender, lclock)
+    send_t: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    for i in ids:
+        log = run.machines[i]
+        t = log.ts - run.t0
+        k = np.flatnonzero((log.kind == KIND_SEND) & (t <= hi))
+        order = np.argsort(log.lclock[k], kind="stable")
+        send_t[i] = (log.lclock[k][order], t[k][order])
+    out: list[tuple[float, float, float, float, int, bool, bool]] = []
+    handled: set[tuple[int, int, int]] = set()
+    for j in ids:
+        log = run.machines[j]
+        t = log.ts - run.t0
+        for k in inwin[j][log.kind[inwin[j]] == KIND_RECEIVE]:
+            src, msg = int(log.frm[k]), int(log.msg[k])
+            if src not in shown:
+                continue
+            lcs, ts = send_t[src]
+            p = int(np.searchsorted(lcs, msg))
+            if p >= len(lcs) or lcs[p] != msg:
+                continue
+            x0, y0, x1, y1 = float(ts[p]), ypos[src], float(t[k]), ypos[j]
+            handled.add((src, msg, j))
+            if x0 < lo:  # sent before the window: from its left edge, on the sender's lane
+                out.append((lo, y0, x1, y1, src, True, False))
+            else:
+                out.append((x0, y0, x1, y1, src, False, False))
+    # sent in the window, handled after it: leave by the right edge
+    for i in ids:
+        log = run.machines[i]
+        t = log.ts - run.t0
+        for k in inwin[i][log.kind[inwin[i]] == KIND_SEND]:
+            for j in log.recipients(int(k)):
+                if j not in shown or (i, int(log.lclock[k]), j) in handled:
+                    continue
+                rl = run.machines[j]
+                rt = rl.ts - run.t0
+                r = np.flatnonzero((rl.kind == KIND_RECEIVE) & (rl.frm == i)
+                                   & (rl.msg == log.lclock[k]) & (rt > hi))
+                if not len(r):
+                    continue
+                out.append((float(t[k]), ypos[i], hi, ypos[j], i, False, True))
+    return out
+
+
+def _clock_labels(ax: Any, run: Run, ids: list[int], inwin: dict[int, np.ndarray],
+                  ypos: dict[int, int]) -> int:
+    """Write each event's Lamport clock above its dot, or below when the place above is
+    taken, or not at all; returns how many were left out. Widths are measured in display
+    pixels, so the result holds for any window and rate."""
+    fig = ax.figure
+    x0, x1 = ax.get_xlim()
+    px_per_s = ax.get_window_extent().width / max(x1 - x0, 1e-12)
+    char_px = 7 * 0.62 * fig.dpi / 72  # 7 pt digits
+    left_out = 0
+    for i in ids:
+        log = run.machines[i]
+        t = log.ts - run.t0
+        free = {7: -np.inf, -9: -np.inf}  # right end (px) of the last label above / below
+        for k in inwin[i]:
+            text = str(int(log.lclock[k]))
+            w = len(text) * char_px
+            x = float(t[k]) * px_per_s
+            for dy in (7, -9):
+                if x - w / 2 > free[dy] + 2:
+                    free[dy] = x + w / 2
+                    ax.annotate(text, (t[k], ypos[i]), xytext=(0, dy), textcoords="offset points",
+                                ha="center", va="center", fontsize=7, zorder=4,
+                                bbox={"boxstyle": "square,pad=0.05", "fc": "white", "ec": "none",
+                                      "alpha": 0.75})
+                    break
+            else:
+                left_out += 1
+    return left_out
 
 
 def _secs(x: float) -> str:
@@ -364,6 +498,8 @@ def write_report(run_dir: Path | str, out_dir: Path | str | None = None,
     import orjson
 
     run = load_run(run_dir)
+    if window is not None:
+        check_window(run, window)  # before anything is written
     out = Path(out_dir) if out_dir is not None else Path(run_dir)
     out.mkdir(parents=True, exist_ok=True)
     summary, series = compute(run)

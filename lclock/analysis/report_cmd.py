@@ -27,11 +27,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from lclock.analysis.load import RunFolderError
-    from lclock.analysis.report import write_report
+    from lclock.analysis.report import ReportError, write_report
 
     try:
         _, heads, path = write_report(args.run_dir, args.output, args.window)
-    except RunFolderError as exc:
+    except (RunFolderError, ReportError) as exc:
         sys.stderr.write(f"lclock report: {exc}\n")
         return 2
     except OSError as exc:

@@ -1,0 +1,239 @@
+"""Reading text logs with a regular expression of named groups, as ShiViz does.
+
+A user describes one event of their log by a regular expression whose named groups say
+where the facts are: ``machine``, ``event`` (a word such as "sent" that is mapped to send,
+receive or internal), ``clock`` (the Lamport clock after the event), ``peer`` (recipients
+of a send, the sender of a receive), ``time``; optionally ``vclock``, ``msg_clock`` (the
+clock a message carried), ``tick``, ``queue`` and ``dice``. An expression that contains a
+newline (written ``\\n``) describes an event spread over several lines and is applied to
+the whole text, as ShiViz does; otherwise it is applied to each line.
+
+This module only reads: text in, ``Match``es (raw strings with their file and line) and
+``Problem``s out. ``lclock.ingest.build`` turns matches into a schema-v1 run folder.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+GROUPS = ("machine", "event", "clock", "peer", "time", "vclock", "msg_clock", "tick", "queue",
+          "dice")
+ALIASES = {"host": "machine", "node": "machine", "process": "machine", "kind": "event",
+           "lclock": "clock", "lamport": "clock", "ts": "time", "timestamp": "time",
+           "vector": "vclock", "vc": "vclock", "msg_lclock": "msg_clock",
+           "queue_len": "queue"}
+# ``machine`` may come from the file's name instead (one log per machine).
+REQUIRED = ("event", "clock", "peer", "time")
+KINDS = ("send", "receive", "internal", "skip")
+DEFAULT_WORDS: dict[str, str] = {
+    **dict.fromkeys(("send", "sent", "sends", "sending", "snd", "s", "send_message",
+                     "message_sent", "msg_send"), "send"),
+    **dict.fromkeys(("receive", "received", "receives", "receiving", "recv", "rcv", "rcvd",
+                     "r", "recieve", "recieved", "deliver", "delivered", "message_received",
+                     "msg_recv"), "receive"),
+    **dict.fromkeys(("internal", "local", "int", "i", "internal_event", "local_event",
+                     "compute"), "internal"),
+}
+_JS_GROUP = re.compile(r"\(\?<([A-Za-z_]\w*)>")
+SNIPPET = 80
+
+
+class SpecError(Exception):
+    """The expression or the event words cannot be used (the CLI prints it, exit 2)."""
+
+
+@dataclass
+class Spec:
+    """A compiled description of a log's events."""
+
+    pattern: re.Pattern[str]
+    groups: dict[str, str]  # our name -> the group's name in the expression
+    multiline: bool
+    words: dict[str, str]
+    source: str  # the expression as given
+
+    def has(self, name: str) -> bool:
+        return name in self.groups
+
+
+@dataclass
+class Match:
+    """One event as the log wrote it: raw strings, not yet interpreted (``text`` is its
+    first line, for reports)."""
+
+    file: str
+    line: int
+    values: dict[str, str | None]
+    text: str
+
+
+@dataclass
+class Problem:
+    """A line that did not match, or matched but cannot be used, and why."""
+
+    file: str
+    line: int
+    text: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.reason}: {self.text!r}"
+
+
+@dataclass
+class Scan:
+    """What one file gave: how many lines and events, and every line that was left out."""
+
+    file: str
+    lines: int = 0
+    matched: int = 0
+    unmatched: list[Problem] = field(default_factory=list)
+
+
+def compile_spec(regex: str, words: dict[str, str] | None = None, *, need_machine: bool = True
+                 ) -> Spec:
+    """Check and compile the expression; ``SpecError`` names what is wrong in one line."""
+    text = _JS_GROUP.sub(r"(?P<\1>", regex)  # ShiViz writes JavaScript's (?<name>...)
+    try:
+        pattern = re.compile(text, re.MULTILINE)
+    except re.error as exc:
+        at = f" at position {exc.pos}" if exc.pos is not None else ""
+        raise SpecError(f"--regex: not a valid regular expression: {exc.msg}{at}") from None
+    groups: dict[str, str] = {}
+    for g in pattern.groupindex:
+        ours = ALIASES.get(g.lower(), g.lower())
+        if ours not in GROUPS:
+            near = difflib.get_close_matches(ours, [*GROUPS, *ALIASES], n=1)
+            hint = f" (did you mean {near[0]}?)" if near else ""
+            raise SpecError(f"--regex: unknown group (?P<{g}>...){hint}; the groups are "
+                            f"{', '.join(GROUPS)}")
+        if ours in groups:
+            raise SpecError(f"--regex: groups (?P<{groups[ours]}>...) and (?P<{g}>...) both "
+                            f"name the {ours}")
+        groups[ours] = g
+    missing = [g for g in (("machine",) if need_machine else ()) + REQUIRED if g not in groups]
+    if missing:
+        what = {"machine": "the machine that logged the event (or one file per machine, named "
+                           "with its number)",
+                "event": "the event word (send, receive, internal, ...)",
+                "clock": "the Lamport clock after the event",
+                "peer": "the recipients of a send and the sender of a receive",
+                "time": "the time of the event"}
+        raise SpecError(f"--regex: no (?P<{missing[0]}>...) group: it must capture "
+                        f"{what[missing[0]]}" + (f" (also missing: {', '.join(missing[1:])})"
+                                                 if missing[1:] else ""))
+    table = dict(DEFAULT_WORDS)
+    for w, k in (words or {}).items():
+        if k not in KINDS:
+            raise SpecError(f"--event {w}={k}: the kind must be one of {', '.join(KINDS)}")
+        table[w.strip().lower()] = k
+    multiline = "\n" in text or "\\n" in text
+    return Spec(pattern, groups, multiline, table, regex)
+
+
+def parse_words(items: list[str]) -> dict[str, str]:
+    """``--event sent=send --event got,recv=receive`` -> {"sent": "send", ...}."""
+    out: dict[str, str] = {}
+    for item in items:
+        if "=" not in item:
+            raise SpecError(f"--event {item}: write WORD=KIND (KIND: {', '.join(KINDS)})")
+        left, kind = item.rsplit("=", 1)
+        kind = kind.strip().lower()
+        if kind not in KINDS:
+            raise SpecError(f"--event {item}: the kind must be one of {', '.join(KINDS)}")
+        for w in left.split(","):
+            if not w.strip():
+                raise SpecError(f"--event {item}: an empty word")
+            out[w.strip().lower()] = kind
+    return out
+
+
+def kind_of(spec: Spec, word: str) -> str | None:
+    """The kind a logged event word stands for: the whole word, else its first word."""
+    w = word.strip().lower()
+    if w in spec.words:
+        return spec.words[w]
+    first = re.split(r"[^\w]+", w, maxsplit=1)[0] if w else ""
+    return spec.words.get(first)
+
+
+def scan(spec: Spec, out: Scan, text: str | Iterable[str], skip_lines: int = 0
+         ) -> Iterator[Match]:
+    """Every event the expression finds in one file (its whole text, or its lines one by one
+    for an expression of one line), one at a time; the lines it leaves out go to ``out``."""
+    if spec.multiline:
+        whole = text if isinstance(text, str) else "".join(text)
+        yield from _scan_text(spec, out, whole, skip_lines)
+        return
+    lines: Iterable[str] = _lines(text) if isinstance(text, str) else text
+    search = spec.pattern.search
+    file = out.file
+    num = 0
+    for num, raw in enumerate(lines, 1):  # noqa: B007 - num is the line count after the loop
+        line = raw.rstrip("\r\n")
+        if num <= skip_lines or not line.strip():
+            continue
+        m = search(line)
+        if m is None:
+            out.unmatched.append(Problem(file, num, line[:SNIPPET], "did not match"))
+            continue
+        out.matched += 1
+        yield Match(file, num, _values(spec, m), line)
+    out.lines = num
+
+
+def _lines(text: str) -> list[str]:
+    """Lines as a file gives them: only ``\n`` ends a line."""
+    parts = text.split("\n")
+    if parts and parts[-1] == "":
+        parts.pop()
+    return parts
+
+
+def _scan_text(spec: Spec, out: Scan, text: str, skip_lines: int) -> Iterator[Match]:
+    """The whole-text form (an event over several lines): text between matches is reported
+    line by line."""
+    text = text.replace("\r\n", "\n")
+    out.lines = text.count("\n") + (0 if text.endswith("\n") or not text else 1)
+    start = 0
+    for _ in range(skip_lines):
+        nl = text.find("\n", start)
+        start = len(text) if nl < 0 else nl + 1
+    pos, line_no = start, skip_lines + 1
+    for m in spec.pattern.finditer(text, start):
+        if m.end() == m.start():
+            continue
+        line_no = _gap(out, text, pos, m.start(), line_no)
+        out.matched += 1
+        yield Match(out.file, line_no, _values(spec, m), m.group(0).split("\n", 1)[0])
+        line_no += m.group(0).count("\n")
+        pos = m.end()
+    _gap(out, text, pos, len(text), line_no)
+
+
+def _gap(out: Scan, text: str, lo: int, hi: int, line_no: int) -> int:
+    """Report the non-blank lines of text[lo:hi] as unmatched; return the line number at hi."""
+    seg = text[lo:hi]
+    for k, part in enumerate(seg.split("\n")):
+        if part.strip():
+            out.unmatched.append(Problem(out.file, line_no + k, part[:SNIPPET], "did not match"))
+    return line_no + seg.count("\n")
+
+
+def _values(spec: Spec, m: re.Match[str]) -> dict[str, str | None]:
+    return {ours: _unquote(m.group(g)) for ours, g in spec.groups.items()}
+
+
+def _unquote(v: str | None) -> str | None:
+    """A value without surrounding blanks and one pair of quotes (logfmt's ``a="x y"``);
+    interned, since the same few machine names and peers come back on every line."""
+    if v is None:
+        return None
+    v = v.strip()
+    if len(v) >= 2 and v[0] == v[-1] and v[0] in "\"'":
+        v = v[1:-1].strip()
+    return sys.intern(v) if len(v) < 16 else v
