@@ -152,3 +152,27 @@ def test_reserve_spare_reports_no_room(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setattr(runfolder.os, "posix_fallocate", full)
     assert reserve_spare(tmp_path, 1 << 16) is False
     assert not (tmp_path / SPARE).exists()
+
+
+def test_output_to_a_device_writes_into_it_never_replaces_it(tmp_path: Path) -> None:
+    """``-o /dev/null`` once replaced /dev/null with a regular file (rename over it)."""
+    from lclock.outfile import write_bytes
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    import threading
+
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader.start()
+    write_bytes(fifo, b"hello\n")
+    reader.join(5)
+    assert got == [b"hello\n"] and fifo.is_fifo()
+    before = os.stat(os.devnull)
+    write_bytes(Path(os.devnull), b"nothing\n")
+    after = os.stat(os.devnull)
+    assert (after.st_rdev, after.st_ino) == (before.st_rdev, before.st_ino)
+    write_bytes(tmp_path / "out.txt", b"a\n")
+    write_bytes(tmp_path / "out.txt", b"b\n")
+    assert (tmp_path / "out.txt").read_bytes() == b"b\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt", "pipe"]

@@ -21,6 +21,7 @@ import orjson
 
 from lclock.analysis.load import KIND_NAMES, KIND_RECEIVE, KIND_SEND, Run
 from lclock.core.logline import format_ts
+from lclock.outfile import write_with
 
 SHIVIZ_REGEX = r"(?<event>.*)\n(?<host>\S*) (?<clock>{.*})"
 
@@ -149,8 +150,5 @@ def export(run: Run, fmt: str, path: Path | None) -> tuple[int, Path | None]:
     writer = {"shiviz": write_shiviz, "csv": write_csv, "total-order": write_total_order}[fmt]
     if path is None:
         return writer(run, sys.stdout), None
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8", newline="") as fh:
-        count = writer(run, fh)
-    tmp.replace(path)
+    count = write_with(path, lambda fh: writer(run, fh), encoding="utf-8", newline="")
     return count, path

@@ -7,12 +7,13 @@ as ``\\u003c`` (the same character to JSON), so no string in a log can end the b
 
 from __future__ import annotations
 
-import os
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import orjson
+
+from lclock.outfile import write_bytes
 
 D3 = "vendor/d3.v7.9.0.min.js"
 _OPTS = orjson.OPT_SERIALIZE_NUMPY
@@ -50,10 +51,4 @@ def _escape(s: str) -> str:
 
 def write(path: Path, page: bytes) -> None:
     """Write atomically: a reader (or a failed write) never leaves half a page behind."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_bytes(page)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    write_bytes(path, page)
