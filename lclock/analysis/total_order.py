@@ -14,7 +14,7 @@ import numpy as np
 
 from lclock.analysis.causal import total_order
 from lclock.analysis.load import KIND_NAMES, KIND_RECEIVE, KIND_SEND, Run
-from lclock.logfmt import format_ts
+from lclock.core.logline import format_ts
 
 HEAD = ["position", "lclock", "machine", "tick", "event", "ts", "t_s", "to", "from",
         "msg_lclock", "tie"]
