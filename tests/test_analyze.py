@@ -180,9 +180,9 @@ def test_byte_reader_agrees_with_orjson(tmp_path: Path, monkeypatch: pytest.Monk
     taken = []
     real = fastparse.parse_chunk
 
-    def counting(*args: object) -> object:
-        res = real(*args)  # type: ignore[arg-type]
-        taken.append(0 if res is None else len(res[1]))
+    def counting(*args: object, **kw: object) -> object:
+        res = real(*args, **kw)  # type: ignore[arg-type]
+        taken.append(0 if res is None else len(res.taken))
         return res
 
     monkeypatch.setattr(fastparse, "parse_chunk", counting)
