@@ -235,5 +235,15 @@ def read_lines(path: Path) -> list[dict[str, Any]]:
     return [orjson.loads(x) for x in path.read_bytes().splitlines() if x.strip()]
 
 
+def _dumps(x: Any) -> bytes:
+    """One line as lclock writes it; integers beyond 64 bits (hostile tests) via json."""
+    try:
+        return orjson.dumps(x)
+    except TypeError:
+        import json
+
+        return json.dumps(x, separators=(",", ":")).encode()
+
+
 def write_lines(path: Path, lines: list[dict[str, Any]]) -> None:
-    path.write_bytes(b"".join(orjson.dumps(x) + b"\n" for x in lines))
+    path.write_bytes(b"".join(_dumps(x) + b"\n" for x in lines))

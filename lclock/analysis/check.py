@@ -29,7 +29,7 @@ LINES_SHOWN = 5  # line numbers listed in a grouped finding
 
 # Rules whose findings are grouped per file (one finding with a count, not one per line):
 # the shape of the lines, not the clocks. Prefixes, or whole names.
-GROUPED_PREFIXES = ("field-", "line-", "log-", "folder-", "meta-")
+GROUPED_PREFIXES = ("field-", "line-", "log-")
 GROUPED = {"start-missing", "stop-missing", "after-stop", "before-start", "no-vclock",
            "other-run-start"}
 
@@ -74,10 +74,10 @@ class Findings:
         self.items.append(Issue(file, int(line), text, severity, rule=rule, count=count,
                                 machine=machine))
 
-    def close(self, machine_files: int) -> list[Issue]:
+    def close(self, machines: set[int]) -> list[Issue]:
         listed = [f for f in self.items if not grouped(f.rule)]
         groups = _group_per_file([f for f in self.items if grouped(f.rule)])
-        out = _merge_across_files(groups, machine_files) + self._capped(listed)
+        out = _merge_across_files(groups, machines) + self._capped(listed)
         out.sort(key=_order)
         return out
 
@@ -127,9 +127,9 @@ def _lines_note(count: int, lines: list[int]) -> str:
     return f" [{count} lines: {shown}{more}]"
 
 
-def _merge_across_files(groups: list[tuple[Issue, list[int]]], machine_files: int
+def _merge_across_files(groups: list[tuple[Issue, list[int]]], machines: set[int]
                         ) -> list[Issue]:
-    """A rule that fired in every machine log is one finding for the run."""
+    """A rule that fired in every machine log read is one finding for the run."""
     by_rule: dict[str, list[tuple[Issue, list[int]]]] = defaultdict(list)
     for g, lines in groups:
         if g.file.startswith("machine-") and g.machine is not None:
@@ -137,7 +137,7 @@ def _merge_across_files(groups: list[tuple[Issue, list[int]]], machine_files: in
     out = []
     merged: set[int] = set()
     for rule, gs in by_rule.items():
-        if machine_files < 2 or len(gs) < machine_files or not rule:
+        if len(machines) < 2 or {g.machine for g, _ in gs} != machines or not rule:
             continue
         first = min(gs, key=lambda x: (x[0].machine or 0))[0]
         total = sum(g.count for g, _ in gs)
@@ -165,7 +165,7 @@ def check_run(run_dir: Path | str, cap: int | None = 20) -> CheckResult:
                  issue.machine, issue.count)
     ctx = Context(run, sink.add, DEFAULT_DICE_SIDES)
     run_rules(ctx)
-    findings = sink.close(len(run.machines))
+    findings = sink.close(set(run.machines))
     counts = {"machines": len(run.machines), "events": run.events,
               "messages": ctx.messages}
     return CheckResult(run, findings, counts, ctx.notes)

@@ -224,8 +224,8 @@ def run_facts(meta: dict[str, Any], problems: list[Problem]) -> RunFacts:
             r.bad("settings.vector_clocks", "true or false", vc)
     dur = s.get("duration")
     if dur is not None:
-        if isinstance(dur, (int, float)) and not isinstance(dur, bool) and math.isfinite(dur) \
-                and 0 < dur <= MAX_DURATION_S:
+        if isinstance(dur, (int, float)) and not isinstance(dur, bool) \
+                and 0 < dur <= MAX_DURATION_S and not (isinstance(dur, float) and math.isnan(dur)):
             f.duration = float(dur)
         else:
             r.bad("settings.duration", f"a number of seconds from 0 to {MAX_DURATION_S}", dur)
@@ -290,6 +290,26 @@ def _read_entries(r: _FactReader, meta: dict[str, Any], f: RunFacts) -> None:
                                               "without a usable id", "meta-type"))
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_json(data: bytes) -> Any:
+    """A JSON document: orjson, or for what orjson will not read (integers beyond 64 bits,
+    numbers beyond a double) Python's own parser, so each such value becomes a finding of
+    its own instead of the whole file being unreadable. ValueError names the problem."""
+    import json
+
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        first = exc
+    try:
+        return json.loads(data.decode("utf-8"), parse_constant=_no_constant)
+    except (ValueError, RecursionError, UnicodeDecodeError):
+        raise ValueError(str(first)) from None
+
+
 def read_run_json(run_dir: Path, problems: list[Problem]) -> dict[str, Any]:
     """run.json as a dict, or {} with a problem: a run without it can still be analysed."""
     p = run_dir / "run.json"
@@ -298,11 +318,11 @@ def read_run_json(run_dir: Path, problems: list[Problem]) -> dict[str, Any]:
                                 "meta-missing", "warning"))
         return {}
     try:
-        meta = orjson.loads(read_small(p, run_dir, MAX_RUN_JSON_BYTES))
+        meta = parse_json(read_small(p, run_dir, MAX_RUN_JSON_BYTES))
     except UnreadableFile as exc:
         problems.append(Problem("run.json", str(exc), "meta-unreadable"))
         return {}
-    except orjson.JSONDecodeError as exc:
+    except ValueError as exc:
         problems.append(Problem("run.json", f"unreadable: {exc}", "meta-unreadable"))
         return {}
     if not isinstance(meta, dict):

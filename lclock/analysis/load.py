@@ -116,6 +116,9 @@ class MachineLog:
     dup: np.ndarray | None = None  # receives logged with ``dup: true`` (None: there are none)
     kept: dict[str, list[tuple[int, dict[str, Any]]]] = field(default_factory=dict)
     run_id: str | None = None  # the run id this log was read as (lines of others left out)
+    # lines that may have been events but could not be used (garbage, torn, wrong types):
+    # the rules do not judge what depends on them
+    unusable: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
     @property
     def events(self) -> int:
@@ -497,6 +500,7 @@ class _MachineReader:
         self.width: int | None = n
         self.width_known = False
         self.run_id = run_id
+        self.unusable: list[int] = []
         self.log = MachineLog(id=mid, path=path, line=np.zeros(0, np.int64), ts=np.zeros(0),
                               tick=np.zeros(0, np.int64), lclock=np.zeros(0, np.int64),
                               qlen=np.zeros(0, np.int32), kind=np.zeros(0, np.int8),
@@ -523,6 +527,7 @@ class _MachineReader:
 
     def too_long(self, line: int, size: int, torn: bool) -> None:
         self.log.lines = max(self.log.lines, line)
+        self.unusable.append(line)
         self.issue(line, "line-too-long", f"line of {size} bytes, longer than the "
                                           f"{MAX_LINE_BYTES} a log line may have: not read"
                    + (" (and torn: no newline at the end of the file)" if torn else ""))
@@ -544,6 +549,7 @@ class _MachineReader:
                      "to_ptr", "to_ids", "vclock", "dup"):
             setattr(self.log, name, getattr(built, name))
         self.log.run_id = self.run_id
+        self.log.unusable = np.array(sorted(self.unusable), np.int64)
         return self.log
 
     def chunk(self, before: int, buf: bytes) -> None:
@@ -611,6 +617,7 @@ class _MachineReader:
                 what = ("torn line (no newline at the end of the file)" if torn
                         else f"not valid JSON ({str(exc).split(':')[0]})")
                 snippet = b[:60].decode("utf-8", "replace").rstrip("\n")
+                self.unusable.append(numbers[k])
                 self.issue(numbers[k], "line-torn" if torn else "line-json", f"{what}: {snippet!r}")
                 continue
             objs.append(obj)
@@ -667,10 +674,14 @@ class _MachineReader:
                 tick_nums.append(num)
             elif isinstance(o, dict) and o.get("event") in KINDS:
                 self.log.skipped += 1
+                if probs and probs[0][0] != "line-other-run":
+                    self.unusable.append(num)
             elif not probs or probs[0][0] not in ("line-object", "line-other-run"):
                 self.other_or_skip(o, num)
             else:
                 self.log.skipped += 1
+                if probs[0][0] == "line-object":
+                    self.unusable.append(num)
         if ticks and self.width:
             for o, num in zip(ticks, tick_nums, strict=True):
                 if o.get("vclock") is None:
@@ -734,13 +745,55 @@ def _from_problem(p: Problem) -> Issue:
     return Issue(p.file, 0, p.text, p.severity, rule=p.rule)
 
 
-def _machine_count(facts: RunFacts, files: dict[int, Path]) -> int:
-    """N: the most any source names, each already bounded by MAX_MACHINES."""
-    return max([facts.machines or 0, len(facts.fixed_rates or ()), *facts.ids, *files, 0])
+def _peek_width(path: Path, root: Path) -> int | None:
+    """The length of the vector clock on the first tick line of a log (None: no vector
+    clock, or no tick line near the start), read from its first megabyte only."""
+    try:
+        with open_regular(path, root) as fh:
+            head = fh.read(MAX_LINE_BYTES)
+    except UnreadableFile:
+        return None
+    for raw in head.split(b"\n")[:64]:
+        try:
+            o = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(o, dict) and o.get("event") in KINDS:
+            vc = o.get("vclock")
+            return len(vc) if isinstance(vc, list) and 1 <= len(vc) <= MAX_MACHINES else None
+    return None
 
 
-def _missing_logs(facts: RunFacts, files: dict[int, Path], issues: list[Issue]) -> None:
-    named = set(facts.ids) | set(range(1, (facts.machines or 0) + 1))
+def _machine_count(facts: RunFacts, files: dict[int, Path], run_dir: Path,
+                   issues: list[Issue]) -> int:
+    """N, from the evidence of the logs before the claims of run.json.
+
+    The vector clocks say how many machines the run had; when every log that has them
+    agrees, that is N, and a run.json that says otherwise is a finding (judging the logs by
+    a wrong N would turn every line into a finding). Without vector clocks, N is the most
+    any source names (each already bounded by MAX_MACHINES), so missing logs show.
+    """
+    claimed = max([facts.machines or 0, len(facts.fixed_rates or ()), *facts.ids, 0])
+    widths = {w for w in (_peek_width(p, run_dir) for p in files.values()) if w}
+    top_file = max(files, default=0)
+    if len(widths) != 1:
+        return max(claimed, top_file)
+    n = max(widths.pop(), top_file)
+    said = facts.machines if facts.machines is not None else (len(facts.ids) or None)
+    if said is not None and said != n:
+        what = "settings.machines" if facts.machines is not None else "machines[]"
+        issues.append(Issue("run.json", 0, f"{what} says {said} machines, but the logs' vector "
+                                           f"clocks have {n} entries: judged as a run of {n}",
+                            rule="meta-machines"))
+    beyond = [i for i in facts.ids if i > n]
+    if beyond:
+        issues.append(Issue("run.json", 0, f"machines[] names machine {short(beyond)}, but the "
+                                           f"run has {n} machines", rule="meta-machines"))
+    return n
+
+
+def _missing_logs(facts: RunFacts, files: dict[int, Path], n: int, issues: list[Issue]) -> None:
+    named = {i for i in facts.ids if i <= n} | set(range(1, min(facts.machines or 0, n) + 1))
     for mid in sorted(named - set(files)):
         issues.append(Issue(f"machine-{mid}.jsonl", 0,
                             "missing: run.json names this machine but its log is not there",
@@ -783,8 +836,8 @@ def load_run(run_dir: Path | str, strict: bool = False) -> Run:
     meta = read_run_json(run_dir, problems)
     facts = run_facts(meta, problems)
     issues = [_from_problem(p) for p in problems]
-    n = _machine_count(facts, files)
-    _missing_logs(facts, files, issues)
+    n = _machine_count(facts, files, run_dir, issues)
+    _missing_logs(facts, files, n, issues)
     machines: dict[int, MachineLog] = {}
     for mid, path in files.items():
         try:
@@ -792,6 +845,9 @@ def load_run(run_dir: Path | str, strict: bool = False) -> Run:
                                          run_id=facts.run_id, root=run_dir)
         except UnreadableFile as exc:
             issues.append(Issue(path.name, 0, str(exc), rule="log-unreadable", machine=mid))
+    if not machines and not meta:
+        why = "; ".join(str(i) for i in issues[:3]) + ("; ..." if len(issues) > 3 else "")
+        raise RunFolderError(f"{run_dir}: not a run folder: nothing readable ({why})")
     return Run(path=run_dir, meta=meta, machines=machines, issues=issues, n=n,
                rates=_rates(facts, machines), dice_sides=facts.dice_sides, t0=_t0(machines),
                facts=facts)

@@ -47,6 +47,14 @@ class Context:
                 self.second_start[mid] = starts[1]
             self.views[mid] = truncate(log, _judged_end(log, self.second_start.get(mid)))
 
+    def after_gap(self, log: MachineLog) -> np.ndarray:
+        """Per event: whether an unusable line lies between it and the previous event, so
+        the previous logged state it would be judged against is unknown."""
+        if not log.unusable.size:
+            return np.zeros(log.events, bool)
+        before = np.searchsorted(log.unusable, log.line)
+        return before > np.concatenate(([0], before[:-1]))
+
     def finding(self, log: MachineLog, line: int, text: str, rule: str,
                 severity: str = "error", count: int = 1) -> None:
         self.add(log.path.name, int(line), text, rule, severity, log.id, count)
@@ -82,7 +90,7 @@ def truncate(log: MachineLog, end_line: int | None) -> MachineLog:
         dup=log.dup[:k] if log.dup is not None else None,
     )
     for name in ("start", "start_line", "stop", "stop_line", "other_events", "firsts",
-                 "notable", "lines", "skipped", "kept", "run_id"):
+                 "notable", "lines", "skipped", "kept", "run_id", "unusable"):
         setattr(out, name, getattr(log, name))
     return out
 

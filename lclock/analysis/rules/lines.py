@@ -39,12 +39,14 @@ def stop_counts_the_events(ctx: Context, log: MachineLog, num: int, stop: dict[s
         elif key in stop and v is None:
             ctx.finding(log, num, f"stop: {key} is {short(stop[key])}, not an integer", "stop-field")
 
+    _unprocessed_adds_up(ctx, log, num, stop)
+    if log.unusable.size:
+        return  # the counts include lines that could not be read (reported there)
     compare("ticks", int(log.tick[-1]) if log.events else 0, "ticks")
     if log.events:
         compare("lclock", int(log.lclock[-1]), "as the last clock value")
     compare("sent", int(len(log.to_ids)), "messages sent (counting every recipient)")
     compare("received", int(np.count_nonzero(log.kind == KIND_RECEIVE)), "receive events")
-    _unprocessed_adds_up(ctx, log, num, stop)
 
 
 def _unprocessed_adds_up(ctx: Context, log: MachineLog, num: int, stop: dict[str, Any]) -> None:
@@ -63,3 +65,22 @@ def _unprocessed_adds_up(ctx: Context, log: MachineLog, num: int, stop: dict[str
     if most is not None and most < seen:
         ctx.finding(log, num, f"stop: max_queue = {most}, but {seen} message(s) were seen "
                               "waiting at once", "stop-field")
+
+
+@line_rule("start")
+def start_states_rate_seed_pid(ctx: Context, log: MachineLog, num: int, start: dict[str, Any]
+                               ) -> None:
+    """SPEC 5: a start line has at least rate, seed and pid, as integers."""
+    if num != log.start_line:
+        return  # a second start line is a finding of its own (folder)
+    from lclock.analysis.folder import MAX_RATE
+
+    for key, lo, hi in (("rate", 1, MAX_RATE), ("seed", None, None), ("pid", 0, None)):
+        if key not in start:
+            ctx.finding(log, num, f"start: missing {key}", "start-field", "warning")
+            continue
+        v = _int(start[key])
+        if v is None or (lo is not None and v < lo) or (hi is not None and v > hi):
+            want = f"an integer from {lo} to {hi}" if hi else "an integer" if lo is None else \
+                f"an integer >= {lo}"
+            ctx.finding(log, num, f"start: {key} {short(start[key])} is not {want}", "start-field")

@@ -18,9 +18,11 @@ def ticks_without_gaps(ctx: Context, log: MachineLog) -> None:
     if not log.events:
         return
     tick = log.tick
-    if tick[0] != 1:
+    known = ~ctx.after_gap(log)
+    if tick[0] != 1 and known[0]:
         ctx.finding(log, log.line[0], f"first tick is {int(tick[0])}, not 1", "tick")
     d = np.diff(tick)
+    d[~known[1:]] = 1  # after an unusable line the previous tick is unknown
     for k in np.flatnonzero(d == 0):
         ctx.finding(log, log.line[k + 1],
                     f"tick {int(tick[k + 1])} logged a second event: one tick does exactly one "
@@ -65,7 +67,7 @@ def lamport(ctx: Context, log: MachineLog) -> None:
     prev = np.concatenate(([0], L[:-1]))
     recv = log.kind == KIND_RECEIVE
     exp = np.where(recv, np.maximum(prev, log.msg) + 1, prev + 1)
-    for k in np.flatnonzero(exp != L).tolist():
+    for k in np.flatnonzero((exp != L) & ~ctx.after_gap(log)).tolist():
         got, want, p = int(L[k]), int(exp[k]), int(prev[k])
         rule = "max(L, msg_lclock) + 1" if recv[k] else "L + 1"
         msg = f", message {int(log.msg[k])}" if recv[k] else ""
@@ -84,6 +86,7 @@ def one_message_per_tick(ctx: Context, log: MachineLog) -> None:
     q = log.qlen
     recv = log.kind == KIND_RECEIVE
     qprev = np.concatenate(([0], q[:-1]))
+    qprev[ctx.after_gap(log)] = 0  # unknown: judged as if empty
     for k in np.flatnonzero(q < qprev - 1):
         ctx.finding(log, log.line[k], f"queue went from {int(qprev[k])} to {int(q[k])} in one "
                                       "tick: only one message may be handled per tick (whole "
@@ -181,11 +184,12 @@ def vector_clock(ctx: Context, log: MachineLog) -> None:
     own = V[:, me - 1]
     missing = np.any(V < 0, axis=1)
     counts = np.arange(1, log.events + 1)
-    for k in np.flatnonzero(~missing & (own != log.tick) & (own != counts)):
+    gap = np.cumsum(ctx.after_gap(log)) > 0  # own entry counts events, some unusable
+    for k in np.flatnonzero(~missing & ~gap & (own != log.tick) & (own != counts)):
         ctx.finding(log, log.line[k], f"vclock own entry {int(own[k])} should count this "
                                       f"machine's events ({int(counts[k])})", "vector")
     Vprev = np.vstack([np.zeros((1, V.shape[1]), V.dtype), V[:-1]])
-    okprev = ~np.concatenate(([False], missing[:-1]))
+    okprev = ~np.concatenate(([False], missing[:-1])) & ~ctx.after_gap(log)
     expV = Vprev.copy()
     expV[:, me - 1] += 1
     bad = ~missing & okprev & ~recv & np.any(expV != V, axis=1)

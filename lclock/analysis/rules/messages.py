@@ -78,7 +78,9 @@ def _channel(sl: Sends, log: MachineLog, s: int, rk: np.ndarray,
     return Channel(s, log.id, ch, ch_l, rk, dup, matched, dropped)
 
 
-def _unmatched(ctx: Context, log: MachineLog, c: Channel) -> None:
+def _unmatched(ctx: Context, log: MachineLog, sender: MachineLog, c: Channel) -> None:
+    if sender.unusable.size:
+        return  # the send may be on a line that could not be read: reported there
     for k in np.flatnonzero(c.matched < 0).tolist():
         ci = int(log.msg[c.recv[k]])
         hint = ""
@@ -110,8 +112,10 @@ def _fifo(ctx: Context, log: MachineLog, c: Channel) -> None:
                                                f"lclock {int(c.lclock[mr[k]])}", "fifo")
 
 
-def _lost_in_the_middle(ctx: Context, sl: Sends, c: Channel) -> None:
+def _lost_in_the_middle(ctx: Context, log: MachineLog, sl: Sends, c: Channel) -> None:
     """A message never handled (nor dropped) though later ones on the channel were."""
+    if log.unusable.size:
+        return  # its receive may be on a line that could not be read: reported there
     handled = np.zeros(len(c.rows), bool)
     handled[c.matched[c.matched >= 0]] = True
     if not handled.any():
@@ -144,7 +148,8 @@ def _vector_receive(ctx: Context, log: MachineLog, sl: Sends, c: Channel) -> Non
     Vp = np.where((prevk >= 0)[:, None], log.vclock[np.maximum(prevk, 0)], 0)
     expV = np.maximum(Vp, Vs)
     expV[:, c.j - 1] += 1
-    bad = ok & np.all(Vp >= 0, axis=1) & np.any(Vr != expV, axis=1)
+    known = ~ctx.after_gap(log)[rkf]
+    bad = ok & known & np.all(Vp >= 0, axis=1) & np.any(Vr != expV, axis=1)
     for k in np.flatnonzero(bad):
         ctx.finding(log, log.line[rkf[k]], f"receive: vclock {Vr[k].tolist()}, expected "
                                            f"{expV[k].tolist()} (element-wise max with the "
@@ -189,6 +194,7 @@ def _receiver(ctx: Context, log: MachineLog, sends: dict[int, Sends],
     unproc_from = stop.get("unprocessed_from")
     unproc_from = unproc_from if isinstance(unproc_from, dict) else None
     deficit = 0
+    complete = True  # every channel's messages could be counted
     for s in all_senders:
         sl = sends.get(s)
         rk = recv_idx[log.frm[recv_idx] == s]
@@ -198,20 +204,22 @@ def _receiver(ctx: Context, log: MachineLog, sends: dict[int, Sends],
                                                   "missing: cannot match them", "match")
             continue
         c = _channel(sl, log, s, rk, drops[s].get(j))
-        _unmatched(ctx, log, c)
+        _unmatched(ctx, log, sl.log, c)
         _handled_once(ctx, log, c)
         if not run.facts.reorder:
             _fifo(ctx, log, c)
-            _lost_in_the_middle(ctx, sl, c)
+            _lost_in_the_middle(ctx, log, sl, c)
         _vector_receive(ctx, log, sl, c)
-        if log.stop is not None:
+        unknown = bool(log.unusable.size or sl.log.unusable.size)
+        if log.stop is not None and not unknown:
             if unproc_from is not None:
                 _conservation(ctx, log, c, unproc_from)
             deficit += _left_over(c)
+        complete &= not unknown
     u = stop.get("unprocessed")
     missing_logs = any(s not in run.machines for s in range(1, run.n + 1) if s != j)
     if log.stop is not None and unproc_from is None and isinstance(u, int) and not missing_logs \
-            and deficit != u:
+            and complete and deficit != u:
         ctx.finding(log, log.stop_line, f"conservation broken: peers sent {j} messages of which "
                                         f"{deficit} were not handled, but stop says unprocessed = "
                                         f"{u}: {deficit - u:+d} message(s) "
