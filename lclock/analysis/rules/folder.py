@@ -87,7 +87,7 @@ def start_and_stop_lines(ctx: Context, log: MachineLog) -> None:
 def one_run_per_log(ctx: Context, log: MachineLog) -> None:
     """One start line first, one stop line last, and no tick events outside them."""
     full = ctx.run.machines[log.id]
-    until = ctx.until(log) or (int(full.line[-1]) + 1 if full.events else 0)
+    until = ctx.until(log)  # a second start line ends what is judged (0: nothing does)
     starts = [num for num, _ in full.lines_of("start")]
     stops = [num for num, _ in full.lines_of("stop") if not until or num < until]
     if len(starts) > 1:
