@@ -19,6 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from lclock.analysis.check import check_run, findings_json, format_findings, summary_line
+    from lclock.analysis.memory import keep_freed_memory
+
+    keep_freed_memory()
     from lclock.analysis.load import RunFolderError
 
     try:

@@ -41,26 +41,15 @@ _INT_KEYS = ("tick", "lclock", "queue_len", "dice", "from", "msg_lclock", "machi
              "msg_pt")
 _INT_LIMIT = {"queue_len": I31, "dice": I31, "from": I31}  # 32-bit columns
 _REQUIRED = ("ts", "event", "tick", "lclock", "queue_len")
+# What analyze needs (it ignores other keys); strict mode locates every key of KEYS.
+_ANALYSIS_KEYS = ("ts", "event", "tick", "lclock", "queue_len", "vclock", "dice", "to", "from",
+                  "msg_lclock", "dup")
 _STRICT_REQUIRED = ("level", "run_id", "machine")
 _EVENTS = (b"internal", b"send", b"receive")
 _LEVELS = (b"info", b"warning", b"error")
 
 
-def _signature(klen: np.ndarray, first: np.ndarray, last3: np.ndarray) -> np.ndarray:
-    return (klen.astype(np.int64) << 32) | (first.astype(np.int64) << 24) | last3.astype(np.int64)
-
-
-_KB = [k.encode() for k in KEYS]
-_SIGS = np.array([(len(k) << 32) | (k[0] << 24) | int.from_bytes((b'"' + k)[-3:], "big")
-                  for k in _KB], np.int64)
-assert len(set(_SIGS.tolist())) == len(KEYS)
-_SIG_ORDER = np.argsort(_SIGS)
-_SIG_SORTED = _SIGS[_SIG_ORDER]
-_MID_MAX = max(len(k) for k in _KB) - 4
-_MID = np.zeros((len(KEYS) + 1, max(_MID_MAX, 1)), np.int16) - 1  # -1: no byte to check
-for _i, _k in enumerate(_KB):
-    for _j, _b in enumerate(_k[1:-3]):
-        _MID[_i, _j] = _b
+_KEY_LEN = np.array([len(k) for k in KEYS] + [0], np.int64)  # -1 (no key) reads 0
 
 
 @dataclass
@@ -88,29 +77,32 @@ def _value_start(a: np.ndarray, pos: np.ndarray) -> np.ndarray:
 def _ints(a: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Decode non-negative integers starting at ``v``: (values, lengths, ok).
 
-    Digit by digit over the rows still reading a number, so a column of one-digit dice
-    costs two passes and a column of six-digit clocks seven.
+    Digit by digit over the rows still reading a number (a row leaves when its number
+    ends), so a column of one-digit dice costs two passes and six-digit clocks seven.
     """
     n = len(v)
-    val = np.zeros(n, np.int64)
-    length = np.zeros(n, np.int64)
+    out_val = np.zeros(n, np.int64)
+    length = np.full(n, INT_WIDTH + 1, np.int64)
     idx = np.arange(n)
     pos = v
-    for _ in range(INT_WIDTH + 1):
+    val = np.zeros(n, np.int64)
+    for j in range(INT_WIDTH + 1):
         d = a[pos] - np.uint8(48)  # wraps for non-digits
         more = d <= 9
         if not more.all():
-            if not more.any():
+            done = ~more
+            out_val[idx[done]] = val[done]
+            length[idx[done]] = j
+            idx, pos, val, d = idx[more], pos[more], val[more], d[more]
+            if not idx.size:
                 break
-            idx, pos, d = idx[more], pos[more], d[more]
-        val[idx] = val[idx] * 10 + d
-        length[idx] += 1
+        val = val * 10 + d
         pos = pos + 1
     ok = (length > 0) & (length <= INT_WIDTH)
     ok &= (length == 1) | (a[v] != ord("0"))  # no leading zeros, as JSON says
-    end = a[v + length]  # 5.0 or 5e3 are not integers: the number must end here
+    end = a[v + np.minimum(length, INT_WIDTH + 1)]  # 5.0 or 5e3 are not integers
     ok &= (end == _COMMA) | (end == _RBRACE) | (end == _RBR) | (end == _SP)
-    return val, length, ok
+    return out_val, length, ok
 
 
 def _int_list(a: np.ndarray, v: np.ndarray, count: int | None, max_count: int
@@ -191,35 +183,59 @@ def _ts(a: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return t, ok
 
 
-class _Scan:
-    """The structure of one chunk: its lines, and every ``"key":`` in them identified."""
+def _find_key(a: np.ndarray, q: np.ndarray, code: np.ndarray, key: bytes) -> np.ndarray:
+    """Indexes into ``q`` (closing quotes followed by a colon) of the keys ``"key"``.
 
-    def __init__(self, buf: bytes) -> None:
+    ``code`` packs the three bytes before each ``q`` (computed once for all keys), so one
+    integer compare over all of them leaves only a few to check byte by byte.
+    """
+    n = len(key)
+    tail = (b'"' + key)[-3:]
+    idx = np.flatnonzero(code == ((tail[0] << 16) | (tail[1] << 8) | tail[2]))
+    pos = q[idx]
+    keep = pos >= n + 2
+    if not keep.all():
+        idx, pos = idx[keep], pos[keep]
+    for j in range(n - 2):
+        if not idx.size:
+            break
+        keep = a[pos - n + j] == key[j]
+        if not keep.all():
+            idx, pos = idx[keep], pos[keep]
+    if idx.size:
+        keep = a[pos - n - 1] == _Q
+        # the opening quote starts a key: after '{', ',' or a space
+        before = a[pos - n - 2]
+        keep &= (before == _LBRACE) | (before == _COMMA) | (before == _SP)
+        idx = idx[keep]
+    return idx
+
+
+class _Scan:
+    """The structure of one chunk: its lines and the ``"key":`` places in them."""
+
+    def __init__(self, buf: bytes, keys: tuple[str, ...]) -> None:
         self.a = a = np.frombuffer(buf + b"\0" * 64, np.uint8)
         size = len(buf)
         self.nl = np.flatnonzero(a[:size] == 10)
         self.nlines = len(self.nl)
-        quotes = np.flatnonzero(a[:size] == _Q)
-        qi = np.flatnonzero(a[quotes + 1] == _COLON)
-        qi = qi[qi > 0]
-        q = quotes[qi]
-        op = quotes[qi - 1]  # the quote that opens the key
-        keep = (a[q - 1] != _BSL) & (op >= 1)
-        q, op = q[keep], op[keep]
+        colons = np.flatnonzero(a[:size] == _COLON)
+        q = colons[(a[colons - 1] == _Q) & (colons >= 5)] - 1
+        q = q[a[q - 1] != _BSL]
         self.q = q
-        self.qline = np.searchsorted(self.nl, q)
-        self.kid = self._identify(a, q, op)
-        self.start = op  # where each key's text starts
+        self.code = ((a[q - 3].astype(np.int32) << 16) | (a[q - 2].astype(np.int32) << 8)
+                     | a[q - 1])
+        # the line of each key: q and nl are both sorted, so count keys per line
+        per_line = np.diff(np.searchsorted(q, self.nl), prepend=0)
+        self.qline = np.repeat(np.arange(self.nlines), per_line)
         self.bad = np.zeros(self.nlines, bool)  # lines that cannot be taken
         self.kind = np.full(self.nlines, -1, np.int8)
-        # the q indexes of each key, in position order
-        order = np.argsort(self.kid, kind="stable")
-        counts = np.bincount(self.kid + 1, minlength=len(KEYS) + 1)
-        bounds = np.cumsum(counts)
-        self.keys: dict[str, np.ndarray] = {}
+        self.kid = np.full(len(q), -1, np.int8)  # which of KEYS each key is (-1: none)
+        self.keys: dict[str, np.ndarray] = {}  # key -> indexes into q, in position order
         self.has: dict[str, np.ndarray] = {}
-        for i, key in enumerate(KEYS):
-            idx = order[bounds[i]:bounds[i + 1]]
+        for key in keys:
+            idx = _find_key(a, q, self.code, key.encode())
+            self.kid[idx] = K[key]
             line = self.qline[idx]
             if line.size > 1:
                 dup = line[1:] == line[:-1]
@@ -230,23 +246,9 @@ class _Scan:
             h[line] = True
             self.has[key] = h
 
-    @staticmethod
-    def _identify(a: np.ndarray, q: np.ndarray, op: np.ndarray) -> np.ndarray:
-        """Which of KEYS each key is (-1: another key, or not a key at all)."""
-        klen = q - op - 1
-        last3 = (a[q - 3].astype(np.int64) << 16) | (a[q - 2].astype(np.int64) << 8) | a[q - 1]
-        sig = _signature(klen, a[op + 1], last3)
-        pos = np.minimum(np.searchsorted(_SIG_SORTED, sig), len(KEYS) - 1)
-        kid = np.where(_SIG_SORTED[pos] == sig, _SIG_ORDER[pos], -1)
-        before = a[op - 1]
-        kid[(before != _LBRACE) & (before != _COMMA) & (before != _SP)] = -1
-        for j in range(_MID_MAX):
-            want = _MID[kid, j]
-            check = want >= 0
-            if not check.any():
-                break
-            kid[check & (a[op + 2 + j] != want)] = -1
-        return kid
+    def start(self, idx: np.ndarray) -> np.ndarray:
+        """Where the keys at ``idx`` (into q) begin: their opening quote."""
+        return self.q[idx] - _KEY_LEN[self.kid[idx]] - 1
 
 
 class _Decoder:
@@ -373,7 +375,7 @@ def _layout_ok(s: _Scan, dec: _Decoder) -> np.ndarray:
         return good
     end = dec.end
     good[qline[(s.kid < 0) | (end == 0)]] = False  # an unknown key, or '":' in a string
-    start = s.start
+    start = s.start(np.arange(nq))
     first = np.empty(nq, bool)
     first[0] = True
     first[1:] = qline[1:] != qline[:-1]
@@ -445,7 +447,7 @@ def parse_chunk(buf: bytes, width: int | None, n: int | None, *, strict: bool = 
     """
     if not buf or buf[-1:] != b"\n" or (strict and (machine is None or run_id is None)):
         return None
-    s = _Scan(buf)
+    s = _Scan(buf, KEYS if strict else _ANALYSIS_KEYS + (("run_id",) if run_id else ()))
     tick_line = _tick_lines(s, width, strict)
     dec = _Decoder(s, tick_line, strict)
     cols: dict[str, np.ndarray] = {"ts": dec.ts()}
