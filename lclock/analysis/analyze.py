@@ -519,58 +519,66 @@ def table(headers: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(out)
 
 
-def render(summary: dict[str, Any]) -> str:
-    """The human tables ``lclock analyze`` prints."""
-    ms = summary["machines"]
-    parts = [f"Run {summary['run_id']} ({summary['status']}): {summary['machines_n']} machines, "
-             f"{summary['events']} events over {_fmt(summary['duration_s'])} s"]
-    parts.append("\nRates and ticks (lateness = seconds after the deadline t0 + (k-1)/rate)")
-    parts.append(table(
+def _machine_tables(ms: list[dict[str, Any]]) -> list[str]:
+    parts = ["\nRates and ticks (lateness = seconds after the deadline t0 + (k-1)/rate)", table(
         ["machine", "rate/s", "ticks", "achieved/s", "late mean s", "late max s", "stopped"],
         [[m["id"], m["rate"], m["ticks"], m["achieved_rate"],
           (m["lateness"] or {}).get("mean"), (m["lateness"] or {}).get("max"),
-          "yes" if m["stopped"] else "NO"] for m in ms]))
-    parts.append("\nEvent mix (dice outcomes on ticks with an empty queue: observed vs expected)")
-    parts.append(table(
-        ["machine", "receive", "send", "internal", "rolls", "send A", "send B", "to all",
-         "internal", "expected"],
-        [[m["id"], m["events"]["receive"], m["events"]["send"], m["events"]["internal"],
-          m["mix"]["rolls"], m["mix"]["observed"]["send_a"], m["mix"]["observed"]["send_b"],
-          m["mix"]["observed"]["broadcast"], m["mix"]["observed"]["internal"],
-          f"{m['mix']['expected']['send_a']:.2f} each, {m['mix']['expected']['internal']:.2f}"]
-         for m in ms]))
-    parts.append("\nLamport jumps on receive (step L - L_prev; 1 = no jump) and unused clock values")
-    parts.append(table(
-        ["machine", "receives", "mean", "p50", "p95", "max", "jumps>1", "skipped", "skipped%"],
-        [[m["id"], m["jumps"]["count"], m["jumps"]["mean"], m["jumps"]["p50"], m["jumps"]["p95"],
-          m["jumps"]["max"], m["jumps"]["over_1"], m["gaps"]["skipped_values"],
-          None if m["gaps"]["skipped_fraction"] is None else 100 * m["gaps"]["skipped_fraction"]]
-         for m in ms]))
-    parts.append("\nQueues and message delay (send event to the tick that handled it)")
-    parts.append(table(
-        ["machine", "q mean", "q max", "q final", "growth/s", "delay mean s", "p95 s", "max s"],
-        [[m["id"], m["queue"]["mean"], m["queue"]["max"], m["queue"]["final"],
-          m["queue"]["growth_per_s"], m["delay"]["mean"], m["delay"]["p95"], m["delay"]["max"]]
-         for m in ms]))
+          "yes" if m["stopped"] else "NO"] for m in ms])]
+    parts += ["\nEvent mix (dice outcomes on ticks with an empty queue: observed vs expected)",
+              table(["machine", "receive", "send", "internal", "rolls", "send A", "send B",
+                     "to all", "internal", "expected"],
+                    [[m["id"], m["events"]["receive"], m["events"]["send"],
+                      m["events"]["internal"], m["mix"]["rolls"], m["mix"]["observed"]["send_a"],
+                      m["mix"]["observed"]["send_b"], m["mix"]["observed"]["broadcast"],
+                      m["mix"]["observed"]["internal"],
+                      f"{m['mix']['expected']['send_a']:.2f} each, "
+                      f"{m['mix']['expected']['internal']:.2f}"] for m in ms])]
+    parts += ["\nLamport jumps on receive (step L - L_prev; 1 = no jump) and unused clock values",
+              table(["machine", "receives", "mean", "p50", "p95", "max", "jumps>1", "skipped",
+                     "skipped%"],
+                    [[m["id"], m["jumps"]["count"], m["jumps"]["mean"], m["jumps"]["p50"],
+                      m["jumps"]["p95"], m["jumps"]["max"], m["jumps"]["over_1"],
+                      m["gaps"]["skipped_values"],
+                      None if m["gaps"]["skipped_fraction"] is None
+                      else 100 * m["gaps"]["skipped_fraction"]] for m in ms])]
+    parts += ["\nQueues and message delay (send event to the tick that handled it)",
+              table(["machine", "q mean", "q max", "q final", "growth/s", "delay mean s", "p95 s",
+                     "max s"],
+                    [[m["id"], m["queue"]["mean"], m["queue"]["max"], m["queue"]["final"],
+                      m["queue"]["growth_per_s"], m["delay"]["mean"], m["delay"]["p95"],
+                      m["delay"]["max"]] for m in ms])]
     if any(m["theory"] for m in ms):
-        parts.append("\nTheory: expected arrivals from the peers' rates and the dice vs own tick rate")
-        parts.append(table(
-            ["machine", "rate/s", "arrivals/s th.", "observed", "utilisation", "growth/s th.",
-             "observed"],
-            [[m["id"], m["rate"], (m["theory"] or {}).get("arrival_rate"), m["arrival_rate"],
-              (m["theory"] or {}).get("utilisation"), (m["theory"] or {}).get("growth_per_s"),
-              m["queue"]["growth_per_s"]] for m in ms]))
-    d = summary["drift"]
-    parts.append(f"\nDrift: spread of the Lamport clocks at the same system time "
-                 f"(max - min over machines, {d['samples']} samples)")
-    parts.append(f"  mean {_fmt(d['mean'])}, p95 {_fmt(d['p95'])}, max {d['max']} "
-                 f"(at {_fmt(d['max_at_s'])} s), final {d['final']}")
+        parts += ["\nTheory: expected arrivals from the peers' rates and the dice vs own tick rate",
+                  table(["machine", "rate/s", "arrivals/s th.", "observed", "utilisation",
+                         "growth/s th.", "observed"],
+                        [[m["id"], m["rate"], (m["theory"] or {}).get("arrival_rate"),
+                          m["arrival_rate"], (m["theory"] or {}).get("utilisation"),
+                          (m["theory"] or {}).get("growth_per_s"), m["queue"]["growth_per_s"]]
+                         for m in ms])]
+    return parts
+
+
+def _drift_table(d: dict[str, Any]) -> list[str]:
+    parts = [f"\nDrift: spread of the Lamport clocks at the same system time "
+             f"(max - min over machines, {d['samples']} samples)",
+             f"  mean {_fmt(d['mean'])}, p95 {_fmt(d['p95'])}, max {d['max']} "
+             f"(at {_fmt(d['max_at_s'])} s), final {d['final']}"]
     behind = d.get("behind_leader") or {}
     if len(behind) > 1:
         parts.append("  how far each clock is behind the leading one (the highest clock at "
                      "that moment, whichever machine has it):")
         parts.append(table(["machine", "mean", "max", "final"],
                            [[k, v["mean"], v["max"], v["final"]] for k, v in behind.items()]))
+    return parts
+
+
+def render(summary: dict[str, Any]) -> str:
+    """The human tables ``lclock analyze`` prints."""
+    parts = [f"Run {summary['run_id']} ({summary['status']}): {summary['machines_n']} machines, "
+             f"{summary['events']} events over {_fmt(summary['duration_s'])} s"]
+    parts += _machine_tables(summary["machines"])
+    parts += _drift_table(summary["drift"])
     c = summary["concurrency"]
     if c:
         parts.append(f"\nConcurrency (vector clocks): {c['concurrent']} of {c['pairs']} pairs of "

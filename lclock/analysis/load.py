@@ -211,16 +211,23 @@ def _tick_problems(d: dict[str, Any], ev: str, machine_id: int, n: int | None
         probs += p
         usable &= u
     if ev == "receive":
-        f = d.get("from")
-        if not _is_int(f) or f == machine_id or f < 1 or (n is not None and f > n):
-            probs.append(("field-from", f"receive: from {short(f)} is not a peer's id"))
-            usable = False
-        m = d.get("msg_lclock")
-        if not _is_int(m) or not 0 <= m < _I63:
-            probs.append(("field-msg_lclock", "receive: msg_lclock missing or not a 64-bit "
-                                              f"integer >= 0 ({short(m)})"))
-            usable = False
+        p, u = _receive_problems(d, machine_id, n)
+        probs += p
+        usable &= u
     return probs, usable
+
+
+def _receive_problems(d: dict[str, Any], machine_id: int, n: int | None
+                      ) -> tuple[list[tuple[str, str]], bool]:
+    probs: list[tuple[str, str]] = []
+    f = d.get("from")
+    if not _is_int(f) or f == machine_id or f < 1 or (n is not None and f > n):
+        probs.append(("field-from", f"receive: from {short(f)} is not a peer's id"))
+    m = d.get("msg_lclock")
+    if not _is_int(m) or not 0 <= m < _I63:
+        probs.append(("field-msg_lclock", "receive: msg_lclock missing or not a 64-bit "
+                                          f"integer >= 0 ({short(m)})"))
+    return probs, not probs
 
 
 def _to_problems(to: Any, machine_id: int, n: int | None) -> tuple[list[tuple[str, str]], bool]:

@@ -27,8 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from lclock.analysis.load import RunFolderError
-    from lclock.analysis.report import write_report
     from lclock.analysis.memory import keep_freed_memory
+    from lclock.analysis.report import write_report
 
     keep_freed_memory()
 
