@@ -223,6 +223,7 @@ class _Scan:
         q = colons[(a[colons - 1] == _Q) & (colons >= 5)] - 1
         q = q[a[q - 1] != _BSL]
         self.q = q
+        self.vstart = _value_start(a, q)  # where each key's value begins
         self.code = ((a[q - 3].astype(np.int32) << 16) | (a[q - 2].astype(np.int32) << 8)
                      | a[q - 1])
         # the line of each key: q and nl are both sorted, so count keys per line
@@ -270,8 +271,9 @@ class _Decoder:
         idx = self.s.keys[key]
         line = self.s.qline[idx]
         sel = self.tick_line[line]
-        idx = idx[sel]
-        return idx, _value_start(self.s.a, self.s.q[idx]), line[sel]
+        if not sel.all():
+            idx, line = idx[sel], line[sel]
+        return idx, self.s.vstart[idx], line
 
     def ended(self, idx: np.ndarray, end: np.ndarray) -> None:
         if self.end is not None:

@@ -449,8 +449,8 @@ def _split_lines(buf: bytes) -> list[bytes]:
     return lines
 
 
-def _blocks(fh: IO[bytes], on_too_long: Any) -> Iterator[tuple[int, bytes]]:
-    """(lines before it, bytes) of whole lines, read CHUNK_BYTES at a time, in linear time.
+def _blocks(fh: IO[bytes], on_too_long: Any) -> Iterator[tuple[int, bytes, int]]:
+    """(lines before it, bytes, lines in it) of whole lines, read CHUNK_BYTES at a time, in linear time.
 
     The last block may end without a newline (a torn line). A line that grows past
     MAX_LINE_BYTES is not kept: it is skipped to its end and reported through
@@ -484,12 +484,13 @@ def _blocks(fh: IO[bytes], on_too_long: Any) -> Iterator[tuple[int, bytes]]:
         buf = b"".join([*pending, block[:cut]]) if pending else block[:cut]
         pending = [block[cut:]] if cut < len(block) else []
         pending_len = len(block) - cut
-        yield done, buf
-        done += buf.count(b"\n")
+        lines = buf.count(b"\n")
+        yield done, buf, lines
+        done += lines
     if skipping:
         on_too_long(done + 1, skipping, True)
     elif pending:
-        yield done, b"".join(pending)
+        yield done, b"".join(pending), 1
 
 
 class _MachineReader:
@@ -546,8 +547,8 @@ class _MachineReader:
         gc.disable()  # millions of short-lived dicts: the cyclic GC only costs time here
         try:
             with open_regular(self.path, self.root) as fh:
-                for before, buf in _blocks(fh, self.too_long):
-                    self.chunk(before, buf)
+                for before, buf, lines in _blocks(fh, self.too_long):
+                    self.chunk(before, buf, lines)
         finally:
             if gc_was:
                 gc.enable()
@@ -559,7 +560,8 @@ class _MachineReader:
         self.log.unusable = np.array(sorted(self.unusable), np.int64)
         return self.log
 
-    def chunk(self, before: int, buf: bytes) -> None:
+    def chunk(self, before: int, buf: bytes, lines: int) -> None:
+        """Read ``lines`` lines (the last one perhaps without its newline)."""
         if not self.width_known and USE_FASTPARSE:
             # the first lines the careful way, until a tick line shows the log's shape
             cut = 0
@@ -568,9 +570,9 @@ class _MachineReader:
                 if cut == 0:
                     break
             if 0 < cut < len(buf):
-                self.chunk(before, buf[:cut])
-                buf, before = buf[cut:], before + 8
-        self.log.lines = before + buf.count(b"\n") + (0 if buf.endswith(b"\n") else 1)
+                self.chunk(before, buf[:cut], 8)
+                buf, before, lines = buf[cut:], before + 8, lines - 8
+        self.log.lines = before + lines
         token = self.run_token()
         if self.width_known and USE_FASTPARSE and (token is not None or not self.strict):
             res = fastparse.parse_chunk(buf, self.width, self.n, strict=self.strict,
