@@ -318,41 +318,40 @@ class _Decoder:
 
     def word(self, key: str, words: tuple[bytes, ...]) -> np.ndarray:
         """Which of ``words`` (index, -1 for none) the string value of ``key`` is."""
-        a = self.s.a
         idx, v, line = self.at(key)
-        which = np.full(len(v), -1, np.int64)
-        for k, w in enumerate(words):
-            sel = (a[v] == _Q) & (a[v + 1 + len(w)] == _Q)
-            for j in range(len(w)):
-                sel &= a[v + 1 + j] == w[j]
-            which[sel] = k
+        which = _which_word(self.s.a, v, words)
         self.ended(idx, v + 2 + np.array([len(w) for w in words] + [0])[which])
         self.ok[line[which < 0]] = False
         return which
 
     def token(self, key: str, token: bytes) -> None:
         """Lines whose ``key`` is not exactly the JSON text ``token`` go the careful way."""
-        a = self.s.a
         idx, v, line = self.at(key)
-        same = np.ones(len(v), bool)
-        for j, b in enumerate(token):
-            same &= a[v + j] == b
-        self.ok[line[~same]] = False
+        self.ok[line[~_matches(self.s.a, v, token)]] = False
         self.ended(idx, v + len(token))
+
+
+def _matches(a: np.ndarray, v: np.ndarray, text: bytes) -> np.ndarray:
+    """Which of the positions ``v`` start with exactly the bytes ``text``."""
+    same = np.ones(len(v), bool)
+    for j, b in enumerate(text):
+        same &= a[v + j] == b
+    return same
+
+
+def _which_word(a: np.ndarray, v: np.ndarray, words: tuple[bytes, ...]) -> np.ndarray:
+    """Which of ``words`` (index, -1 for none) the JSON string at each of ``v`` is."""
+    which = np.full(len(v), -1, np.int64)
+    for k, w in enumerate(words):
+        which[_matches(a, v, b'"' + w + b'"')] = k
+    return which
 
 
 def _tick_lines(s: _Scan, width: int | None, strict: bool) -> np.ndarray:
     """Which lines are tick events with the keys their event needs (and no other kind)."""
     a = s.a
     idx = s.keys["event"]
-    ev_v = _value_start(a, s.q[idx])
-    kind_at = np.full(len(idx), -1, np.int8)
-    for code, word in enumerate(_EVENTS):
-        sel = (a[ev_v] == _Q) & (a[ev_v + 1 + len(word)] == _Q)
-        for j in range(len(word)):
-            sel &= a[ev_v + 1 + j] == word[j]
-        kind_at[sel] = code
-    s.kind[s.qline[idx]] = kind_at
+    s.kind[s.qline[idx]] = _which_word(a, s.vstart[idx], _EVENTS)
     kind = s.kind
     tick = (kind >= 0) & ~s.bad & ~s.has["dup"]
     for key in _REQUIRED + (_STRICT_REQUIRED if strict else ()):
