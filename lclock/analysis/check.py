@@ -68,6 +68,12 @@ class Findings:
     def __init__(self, cap: int | None) -> None:
         self.cap = cap
         self.items: list[Issue] = []
+        self.skipped: dict[tuple[str, str], tuple[int, str]] = {}
+
+    def skip(self, file: str, rule: str, count: int, severity: str = "error") -> None:
+        """Findings of ``rule`` in ``file`` that a rule did not even make (beyond the cap)."""
+        n, _ = self.skipped.get((file, rule), (0, severity))
+        self.skipped[(file, rule)] = (n + count, severity)
 
     def add(self, file: str, line: int, text: str, rule: str, severity: str = "error",
             machine: int | None = None, count: int = 1) -> None:
@@ -85,18 +91,22 @@ class Findings:
         if self.cap is None:
             return items
         seen: dict[tuple[str, str], int] = defaultdict(int)
+        severity: dict[tuple[str, str], str] = {}
         out = []
         for f in items:
             key = (f.file, f.rule)
             seen[key] += 1
+            severity.setdefault(key, f.severity)
             if seen[key] <= self.cap:
                 out.append(f)
+        for key, (n, sev) in self.skipped.items():
+            seen[key] += n
+            severity.setdefault(key, sev)
         for (file, rule), n in seen.items():
             if n > self.cap:
-                sev = next(f.severity for f in items if (f.file, f.rule) == (file, rule))
                 out.append(Issue(file, 0, f"... and {n - self.cap} more findings of the kind "
-                                          f"'{rule}' (use --all to list every one)", sev,
-                                 rule=rule, count=n - self.cap))
+                                          f"'{rule}' (use --all to list every one)",
+                                 severity[(file, rule)], rule=rule, count=n - self.cap))
         return out
 
 
@@ -163,7 +173,7 @@ def check_run(run_dir: Path | str, cap: int | None = 20) -> CheckResult:
     for issue in run.issues:
         sink.add(issue.file, issue.line, issue.text, issue.rule or "line", issue.severity,
                  issue.machine, issue.count)
-    ctx = Context(run, sink.add, DEFAULT_DICE_SIDES)
+    ctx = Context(run, sink, DEFAULT_DICE_SIDES)
     run_rules(ctx)
     findings = sink.close(set(run.machines))
     counts = {"machines": len(run.machines), "events": run.events,

@@ -23,17 +23,25 @@ import numpy as np
 from lclock.analysis.load import MachineLog, Run
 
 
-class AddFinding(Protocol):
-    def __call__(self, file: str, line: int, text: str, rule: str, severity: str = "error",
-                 machine: int | None = None, count: int = 1) -> None: ...
+class Sink(Protocol):
+    """Where findings go (``check.Findings``): ``cap`` findings of a rule per file are
+    listed (None: all), the others only counted through ``skip``."""
+
+    cap: int | None
+
+    def add(self, file: str, line: int, text: str, rule: str, severity: str = "error",
+            machine: int | None = None, count: int = 1) -> None: ...
+
+    def skip(self, file: str, rule: str, count: int, severity: str = "error") -> None: ...
 
 
 class Context:
     """What every rule sees: the run, the judged views of its logs, and the finding sink."""
 
-    def __init__(self, run: Run, add: AddFinding, default_sides: int) -> None:
+    def __init__(self, run: Run, sink: Sink, default_sides: int) -> None:
         self.run = run
-        self.add = add
+        self.sink = sink
+        self.add = sink.add
         self.sides = run.dice_sides or default_sides
         self.sides_source = ("run.json settings" if run.dice_sides
                              else "the default; run.json gives none")
@@ -54,6 +62,18 @@ class Context:
             return np.zeros(log.events, bool)
         before = np.searchsorted(log.unusable, log.line)
         return before > np.concatenate(([0], before[:-1]))
+
+    def each(self, log: MachineLog, rule: str, where: np.ndarray, severity: str = "error"
+             ) -> list[int]:
+        """The events of ``where`` (a mask or indexes) to report one by one: all of them, or
+        with capped findings only as many as will be listed, the others counted, so a log
+        wrong on every line costs no more than one wrong a few times."""
+        idx = np.flatnonzero(where) if where.dtype == bool else where
+        cap = self.sink.cap
+        if cap is None or len(idx) <= cap:
+            return [int(k) for k in idx.tolist()]
+        self.sink.skip(log.path.name, rule, len(idx) - cap, severity)
+        return [int(k) for k in idx[:cap].tolist()]
 
     def finding(self, log: MachineLog, line: int, text: str, rule: str,
                 severity: str = "error", count: int = 1) -> None:

@@ -23,15 +23,15 @@ def ticks_without_gaps(ctx: Context, log: MachineLog) -> None:
         ctx.finding(log, log.line[0], f"first tick is {int(tick[0])}, not 1", "tick")
     d = np.diff(tick)
     d[~known[1:]] = 1  # after an unusable line the previous tick is unknown
-    for k in np.flatnonzero(d == 0):
+    for k in ctx.each(log, "tick-repeat", d == 0):
         ctx.finding(log, log.line[k + 1],
                     f"tick {int(tick[k + 1])} logged a second event: one tick does exactly one "
                     "thing (whole queue handled in one tick, or one send logged as two events?)",
                     "tick-repeat")
-    for k in np.flatnonzero(d > 1):
+    for k in ctx.each(log, "tick-gap", d > 1):
         ctx.finding(log, log.line[k + 1], f"ticks jump from {int(tick[k])} to {int(tick[k + 1])}: "
                                           f"{int(d[k]) - 1} tick(s) missing", "tick-gap")
-    for k in np.flatnonzero(d < 0):
+    for k in ctx.each(log, "tick-back", d < 0):
         ctx.finding(log, log.line[k + 1],
                     f"tick goes back from {int(tick[k])} to {int(tick[k + 1])}", "tick-back")
 
@@ -67,7 +67,7 @@ def lamport(ctx: Context, log: MachineLog) -> None:
     prev = np.concatenate(([0], L[:-1]))
     recv = log.kind == KIND_RECEIVE
     exp = np.where(recv, np.maximum(prev, log.msg) + 1, prev + 1)
-    for k in np.flatnonzero((exp != L) & ~ctx.after_gap(log)).tolist():
+    for k in ctx.each(log, "lamport", (exp != L) & ~ctx.after_gap(log)):
         got, want, p = int(L[k]), int(exp[k]), int(prev[k])
         rule = "max(L, msg_lclock) + 1" if recv[k] else "L + 1"
         msg = f", message {int(log.msg[k])}" if recv[k] else ""
@@ -87,11 +87,11 @@ def one_message_per_tick(ctx: Context, log: MachineLog) -> None:
     recv = log.kind == KIND_RECEIVE
     qprev = np.concatenate(([0], q[:-1]))
     qprev[ctx.after_gap(log)] = 0  # unknown: judged as if empty
-    for k in np.flatnonzero(q < qprev - 1):
+    for k in ctx.each(log, "queue-drain", q < qprev - 1):
         ctx.finding(log, log.line[k], f"queue went from {int(qprev[k])} to {int(q[k])} in one "
                                       "tick: only one message may be handled per tick (whole "
                                       "queue handled at once?)", "queue-drain")
-    for k in np.flatnonzero((qprev > 0) & ~recv):
+    for k in ctx.each(log, "queue-skip", (qprev > 0) & ~recv):
         ctx.finding(log, log.line[k], f"{KIND_NAMES[int(log.kind[k])]} although {int(qprev[k])} "
                                       "message(s) were waiting: a tick with a non-empty queue "
                                       "must handle a message", "queue-skip")
@@ -106,19 +106,19 @@ def dice_decide_the_event(ctx: Context, log: MachineLog) -> None:
     recv = log.kind == KIND_RECEIVE
     rolled = ~recv
     dice, kind = log.dice, log.kind
-    for k in np.flatnonzero(rolled & ((dice < 1) | (dice > sides))):
+    for k in ctx.each(log, "dice-range", rolled & ((dice < 1) | (dice > sides))):
         ctx.finding(log, log.line[k], f"dice {int(dice[k])} outside 1..{sides} ({ctx.sides_source})",
                     "dice-range")
-    for k in np.flatnonzero(recv & (dice != 0)):
+    for k in ctx.each(log, "dice-receive", recv & (dice != 0)):
         ctx.finding(log, log.line[k], "receive carries a dice roll: no dice are rolled on a receive",
                     "dice-receive")
     if n < 2:
         return
     ok_range = rolled & (dice >= 1) & (dice <= sides)
-    for k in np.flatnonzero(ok_range & (dice > 3) & (kind != KIND_INTERNAL)):
+    for k in ctx.each(log, "dice-event", ok_range & (dice > 3) & (kind != KIND_INTERNAL)):
         ctx.finding(log, log.line[k], f"dice {int(dice[k])} must give an internal event, not "
                                       f"{KIND_NAMES[int(kind[k])]}", "dice-event")
-    for k in np.flatnonzero(ok_range & (dice <= 3) & (kind != KIND_SEND)):
+    for k in ctx.each(log, "dice-event", ok_range & (dice <= 3) & (kind != KIND_SEND)):
         ctx.finding(log, log.line[k], f"dice {int(dice[k])} must give a send, not "
                                       f"{KIND_NAMES[int(kind[k])]}", "dice-event")
     _recipients_follow_the_dice(ctx, log, ok_range & (dice <= 3) & (kind == KIND_SEND))
@@ -185,7 +185,7 @@ def vector_clock(ctx: Context, log: MachineLog) -> None:
     missing = np.any(V < 0, axis=1)
     counts = np.arange(1, log.events + 1)
     gap = np.cumsum(ctx.after_gap(log)) > 0  # own entry counts events, some unusable
-    for k in np.flatnonzero(~missing & ~gap & (own != log.tick) & (own != counts)):
+    for k in ctx.each(log, "vector", ~missing & ~gap & (own != log.tick) & (own != counts)):
         ctx.finding(log, log.line[k], f"vclock own entry {int(own[k])} should count this "
                                       f"machine's events ({int(counts[k])})", "vector")
     Vprev = np.vstack([np.zeros((1, V.shape[1]), V.dtype), V[:-1]])
@@ -193,12 +193,12 @@ def vector_clock(ctx: Context, log: MachineLog) -> None:
     expV = Vprev.copy()
     expV[:, me - 1] += 1
     bad = ~missing & okprev & ~recv & np.any(expV != V, axis=1)
-    for k in np.flatnonzero(bad):
+    for k in ctx.each(log, "vector", bad):
         ctx.finding(log, log.line[k], f"{KIND_NAMES[int(log.kind[k])]}: vclock {V[k].tolist()}, "
                                       f"expected {expV[k].tolist()} (own entry +1, the rest "
                                       "unchanged)", "vector")
     bad = ~missing & okprev & recv & np.any(Vprev > V, axis=1)
-    for k in np.flatnonzero(bad):
+    for k in ctx.each(log, "vector", bad):
         ctx.finding(log, log.line[k], f"receive: vclock {V[k].tolist()} went below the previous "
                                       f"{Vprev[k].tolist()}", "vector")
 

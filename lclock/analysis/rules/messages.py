@@ -81,7 +81,7 @@ def _channel(sl: Sends, log: MachineLog, s: int, rk: np.ndarray,
 def _unmatched(ctx: Context, log: MachineLog, sender: MachineLog, c: Channel) -> None:
     if sender.unusable.size:
         return  # the send may be on a line that could not be read: reported there
-    for k in np.flatnonzero(c.matched < 0).tolist():
+    for k in ctx.each(log, "match", c.matched < 0):
         ci = int(log.msg[c.recv[k]])
         hint = ""
         if len(c.lclock) and np.any(c.lclock == ci + 1):
@@ -106,7 +106,7 @@ def _fifo(ctx: Context, log: MachineLog, c: Channel) -> None:
     mr, rkf = c.matched[first], c.recv[first]
     if len(mr) < 2:
         return
-    for k in np.flatnonzero(np.diff(mr) < 0):
+    for k in ctx.each(log, "fifo", np.diff(mr) < 0):
         ctx.finding(log, log.line[rkf[k + 1]], f"FIFO broken on channel {c.s}->{c.j}: message "
                                                f"lclock {int(c.lclock[mr[k + 1]])} handled after "
                                                f"lclock {int(c.lclock[mr[k]])}", "fifo")
@@ -122,7 +122,7 @@ def _lost_in_the_middle(ctx: Context, log: MachineLog, sl: Sends, c: Channel) ->
         return
     last = int(np.flatnonzero(handled)[-1])
     slog = sl.log
-    for r in np.flatnonzero(~handled[:last] & ~c.dropped[:last]).tolist():
+    for r in ctx.each(slog, "lost", ~handled[:last] & ~c.dropped[:last]):
         ev = int(sl.event[c.rows[r]])
         ctx.finding(slog, slog.line[ev], f"message to {c.j} (lclock {int(c.lclock[r])}) was never "
                                          f"handled by {c.j}, though later messages on the channel "
@@ -141,7 +141,7 @@ def _vector_receive(ctx: Context, log: MachineLog, sl: Sends, c: Channel) -> Non
     Vr = log.vclock[rkf]
     ok = np.all(Vr >= 0, axis=1) & np.all(Vs >= 0, axis=1)
     bad = ok & ~(np.all(Vs <= Vr, axis=1) & np.any(Vs < Vr, axis=1))
-    for k in np.flatnonzero(bad):
+    for k in ctx.each(log, "vector-order", bad):
         ctx.finding(log, log.line[rkf[k]], f"V(send) {Vs[k].tolist()} is not below "
                                            f"V(receive) {Vr[k].tolist()}", "vector-order")
     prevk = rkf - 1
@@ -150,7 +150,7 @@ def _vector_receive(ctx: Context, log: MachineLog, sl: Sends, c: Channel) -> Non
     expV[:, c.j - 1] += 1
     known = ~ctx.after_gap(log)[rkf]
     bad = ok & known & np.all(Vp >= 0, axis=1) & np.any(Vr != expV, axis=1)
-    for k in np.flatnonzero(bad):
+    for k in ctx.each(log, "vector", bad):
         ctx.finding(log, log.line[rkf[k]], f"receive: vclock {Vr[k].tolist()}, expected "
                                            f"{expV[k].tolist()} (element-wise max with the "
                                            "message's vector, then own entry +1)", "vector")

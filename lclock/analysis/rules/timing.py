@@ -35,7 +35,7 @@ def ts_never_goes_back(ctx: Context, log: MachineLog) -> None:
     if log.events < 2:
         return
     dt = np.diff(log.ts)
-    for k in np.flatnonzero(dt < -0.001):
+    for k in ctx.each(log, "ts-back", dt < -0.001, "warning"):
         ctx.finding(log, log.line[k + 1], f"ts goes back {-float(dt[k]):.3f} s from the previous "
                                           "event", "ts-back", "warning")
 
