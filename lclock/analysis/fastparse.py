@@ -106,7 +106,14 @@ def _ints(a: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
 
 
 def _int_list(a: np.ndarray, v: np.ndarray, count: int | None, max_count: int
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Decode ``[i, j, ...]`` lists at ``v``: (values matrix, lengths, ok)."""
+    mat, lengths, ok, _ = _int_list_end(a, v, count, max_count)
+    return mat, lengths, ok
+
+
+def _int_list_end(a: np.ndarray, v: np.ndarray, count: int | None, max_count: int
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Decode ``[i, j, ...]`` lists at ``v``: (values matrix, lengths, ok, end positions).
 
     ``count`` fixes the length (vector clocks); otherwise lists of 1..max_count are read.
@@ -184,6 +191,11 @@ def _ts(a: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _find_key(a: np.ndarray, q: np.ndarray, code: np.ndarray, key: bytes) -> np.ndarray:
+    """Positions (from ``q``) of the keys ``"key"``: what the explorer's reader uses."""
+    return q[_find_key_idx(a, q, code, key)]
+
+
+def _find_key_idx(a: np.ndarray, q: np.ndarray, code: np.ndarray, key: bytes) -> np.ndarray:
     """Indexes into ``q`` (closing quotes followed by a colon) of the keys ``"key"``.
 
     ``code`` packs the three bytes before each ``q`` (computed once for all keys), so one
@@ -235,7 +247,7 @@ class _Scan:
         self.keys: dict[str, np.ndarray] = {}  # key -> indexes into q, in position order
         self.has: dict[str, np.ndarray] = {}
         for key in keys:
-            idx = _find_key(a, q, self.code, key.encode())
+            idx = _find_key_idx(a, q, self.code, key.encode())
             self.kid[idx] = K[key]
             line = self.qline[idx]
             if line.size > 1:
@@ -311,7 +323,7 @@ class _Decoder:
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(matrix, lengths, lines) of a list-valued key, rows in line order."""
         idx, v, line = self.at(key)
-        mat, lens, good, end = _int_list(self.s.a, v, count, max_count)
+        mat, lens, good, end = _int_list_end(self.s.a, v, count, max_count)
         self.ok[line[~good]] = False
         self.ended(idx, end)
         return mat, lens, line
