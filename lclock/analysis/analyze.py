@@ -458,7 +458,8 @@ def _drift_headline(summary: dict[str, Any]) -> str:
         text += "; every machine runs at the same rate"
     leaders = d.get("leader_final") or []
     if leaders and len(leaders) < len(ms):
-        text += f"; the highest clock at the end is {who(leaders)}'s"
+        text += (f"; {who(leaders)}'s clock is the highest at the end" if len(leaders) == 1
+                 else f"; {who(leaders)} share the highest clock at the end")
     return text + "."
 
 
