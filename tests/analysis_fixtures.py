@@ -13,6 +13,7 @@ import heapq
 import os
 import random
 from collections import deque
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,21 @@ class _TsCache:
         return f"{self.prefix}.{frac:06d}Z"
 
 
+@dataclass
+class Faults:
+    """The lines and fields of SPEC sections 6 and 7, for tests that the analysis accepts
+    them: dropped messages (a ``drop`` line of the sender), duplicate deliveries (the copy's
+    receive has ``dup: true``), one pause (``pause``/``resume`` with the skipped ticks),
+    ``fault`` lines, and physical and hybrid clocks (``pt``, ``hlc``, ``msg_pt``, ``msg_hlc``).
+    """
+
+    drop_every: int = 0  # every k-th message is dropped
+    duplicate_every: int = 0  # every k-th message is delivered twice (not in the last 2 s)
+    pause: tuple[int, float, float] | None = None  # (machine, start s, length s)
+    fault_lines: bool = False  # a partition line at 1/3 of the run, a heal at 2/3
+    clocks: bool = False
+
+
 def make_run(
     dest: Path,
     *,
@@ -70,6 +86,7 @@ def make_run(
     bug: str | None = None,
     run_id: str | None = None,
     settings: bool = True,
+    faults: Faults | None = None,
 ) -> Path:
     """Write a run folder at ``dest`` (created) and return it.
 
@@ -91,11 +108,38 @@ def make_run(
     ticks = [0] * n
     sent = [0] * n
     received = [0] * n
-    queues: list[deque[tuple[int, int, tuple[int, ...] | None]]] = [deque() for _ in range(n)]
+    queues: list[deque[Any]] = [deque() for _ in range(n)]
     last_arrival = [[0.0] * n for _ in range(n)]
     heap: list[tuple[float, int, int, int, Any]] = []
     seq = 0
     lost_one = False
+    fx = faults or Faults()
+    msg_no = 0
+    slots = [0] * n  # deadlines passed: ticks run plus ticks skipped while paused
+    skipped = [0] * n
+    hlc = [[0, 0] for _ in range(n)]
+    fault_written = [0] * n
+
+    def pt(t: float) -> int:
+        return round((1767225600 + t) * 1_000_000)
+
+    def hlc_local(i: int, t: float) -> None:
+        l0, c0 = hlc[i]
+        l1 = max(l0, pt(t))
+        hlc[i] = [l1, c0 + 1 if l1 == l0 else 0]
+
+    def hlc_receive(i: int, t: float, lm: int, cm: int) -> None:
+        l0, c0 = hlc[i]
+        l1 = max(l0, lm, pt(t))
+        if l1 == l0 == lm:
+            c1 = max(c0, cm) + 1
+        elif l1 == l0:
+            c1 = c0 + 1
+        elif l1 == lm:
+            c1 = cm + 1
+        else:
+            c1 = 0
+        hlc[i] = [l1, c1]
 
     def write(i: int, obj: dict[str, Any]) -> None:
         files[i].write(orjson.dumps(obj) + b"\n")
@@ -107,16 +151,25 @@ def make_run(
         seq += 1
 
     def deliver(t: float, s: int, to: list[int], c: int, vc: tuple[int, ...] | None) -> None:
-        nonlocal seq, lost_one
+        nonlocal seq, lost_one, msg_no
         for j1 in to:
             j = j1 - 1
             if bug == "lose_message" and not lost_one and t > duration / 3:
                 lost_one = True
                 continue
-            at = max(t + delay + rng_net.random() * delay, last_arrival[s][j] + 1e-6)
-            last_arrival[s][j] = at
-            heapq.heappush(heap, (at, 0, seq, j, (s + 1, c, vc)))
-            seq += 1
+            msg_no += 1
+            if fx.drop_every and msg_no % fx.drop_every == 0:
+                write(s, {"ts": fmt(t), "event": "drop", "level": "info", "run_id": run_id,
+                          "machine": s + 1, "to": j1, "msg_lclock": c, "reason": "loss"})
+                continue
+            copies = 2 if (fx.duplicate_every and msg_no % fx.duplicate_every == 0
+                           and t < duration - 2) else 1
+            for copy in range(copies):
+                at = max(t + delay + rng_net.random() * delay, last_arrival[s][j] + 1e-6)
+                last_arrival[s][j] = at
+                heapq.heappush(heap, (at, 0, seq, j, (s + 1, c, vc, pt(t), tuple(hlc[s]),
+                                                      copy == 1)))
+                seq += 1
 
     def line(i: int, t: float, event: str, **extra: Any) -> dict[str, Any]:
         out: dict[str, Any] = {"ts": fmt(t), "level": "info", "run_id": run_id,
@@ -124,12 +177,21 @@ def make_run(
                                "lclock": lam[i], "queue_len": len(queues[i])}
         if vector:
             out["vclock"] = list(vcs[i])
+        if fx.clocks:
+            out["pt"] = pt(t)
+            out["hlc"] = list(hlc[i])
         out.update(extra)
         return out
 
     def receive(i: int, t: float) -> None:
-        sender, c, vc = queues[i].popleft()
+        sender, c, vc, mpt, mhlc, dup = queues[i].popleft()
         lam[i] = max(lam[i], c) + (0 if bug == "receive_no_plus1" else 1)
+        hlc_receive(i, t, *mhlc)
+        extra: dict[str, Any] = {"from": sender, "msg_lclock": c}
+        if fx.clocks:
+            extra.update(msg_pt=mpt, msg_hlc=list(mhlc))
+        if dup:
+            extra["dup"] = True
         if vector and vc is not None:
             v = vcs[i]
             for k in range(n):
@@ -137,7 +199,31 @@ def make_run(
                     v[k] = vc[k]
             v[i] += 1
         received[i] += 1
-        write(i, line(i, t, "receive", **{"from": sender, "msg_lclock": c}))
+        write(i, line(i, t, "receive", **extra))
+
+    def paused(i: int, t: float) -> bool:
+        """Whether machine i's tick due at t falls in its pause (and log pause/resume)."""
+        if fx.pause is None or fx.pause[0] != i + 1:
+            return False
+        start, end = fx.pause[1], fx.pause[1] + fx.pause[2]
+        if start <= t < end:
+            if not skipped[i]:
+                write(i, {"ts": fmt(t), "event": "pause", "level": "info", "run_id": run_id,
+                          "machine": i + 1})
+            skipped[i] += 1
+            return True
+        if t >= end and skipped[i] and fx.pause[2] >= 0:
+            write(i, {"ts": fmt(t), "event": "resume", "level": "info", "run_id": run_id,
+                      "machine": i + 1, "skipped": skipped[i]})
+            fx.pause = (fx.pause[0], fx.pause[1], -1.0)  # resumed once
+        return False
+
+    def fault_line(i: int, t: float) -> None:
+        for k, (at, kind) in enumerate(((duration / 3, "partition"), (2 * duration / 3, "heal"))):
+            if fx.fault_lines and fault_written[i] == k and t >= at:
+                write(i, {"ts": fmt(t), "event": "fault", "level": "info", "run_id": run_id,
+                          "machine": i + 1, "kind": kind, "groups": [[1], list(range(2, n + 1))]})
+                fault_written[i] += 1
 
     work = 0.02 if bug == "sleep_after_work" else 0.0
     while heap:
@@ -146,6 +232,12 @@ def make_run(
             queues[i].append(payload)
             continue
         if t >= duration:
+            continue
+        slots[i] += 1
+        fault_line(i, t)
+        if paused(i, t):
+            heapq.heappush(heap, (slots[i] / rates[i], 1, seq, i, None))
+            seq += 1
             continue
         ticks[i] += 1
         if queues[i]:
@@ -159,6 +251,7 @@ def make_run(
             d = rngs[i].randint(1, hi)
             me = i + 1
             a, b = me % n + 1, (me - 2) % n + 1
+            hlc_local(i, t)
             if d > 3:
                 lam[i] += 1
                 if vector:
@@ -185,13 +278,13 @@ def make_run(
                     write(i, line(i, t, "send", dice=d, to=to))
                     sent[i] += len(to)
                     deliver(t, i, to, carried, tuple(vcs[i]) if vector else None)
-        nxt = t + work + 1.0 / rates[i] if work else ticks[i] / rates[i]
+        nxt = t + work + 1.0 / rates[i] if work else slots[i] / rates[i]
         heapq.heappush(heap, (nxt, 1, seq, i, None))
         seq += 1
 
     for i in range(n):
         froms: dict[str, int] = {}
-        for sender, _, _ in queues[i]:
+        for sender, *_ in queues[i]:
             froms[str(sender)] = froms.get(str(sender), 0) + 1
         write(i, {"ts": fmt(duration), "event": "stop", "level": "info", "run_id": run_id,
                   "machine": i + 1, "reason": "duration", "ticks": ticks[i], "lclock": lam[i],
@@ -235,5 +328,15 @@ def read_lines(path: Path) -> list[dict[str, Any]]:
     return [orjson.loads(x) for x in path.read_bytes().splitlines() if x.strip()]
 
 
+def _dumps(x: Any) -> bytes:
+    """One line as lclock writes it; integers beyond 64 bits (hostile tests) via json."""
+    try:
+        return orjson.dumps(x)
+    except TypeError:
+        import json
+
+        return json.dumps(x, separators=(",", ":")).encode()
+
+
 def write_lines(path: Path, lines: list[dict[str, Any]]) -> None:
-    path.write_bytes(b"".join(orjson.dumps(x) + b"\n" for x in lines))
+    path.write_bytes(b"".join(_dumps(x) + b"\n" for x in lines))

@@ -180,9 +180,9 @@ def test_byte_reader_agrees_with_orjson(tmp_path: Path, monkeypatch: pytest.Monk
     taken = []
     real = fastparse.parse_chunk
 
-    def counting(*args: object) -> object:
-        res = real(*args)  # type: ignore[arg-type]
-        taken.append(0 if res is None else len(res[1]))
+    def counting(*args: object, **kw: object) -> object:
+        res = real(*args, **kw)  # type: ignore[arg-type]
+        taken.append(0 if res is None else len(res.taken))
         return res
 
     monkeypatch.setattr(fastparse, "parse_chunk", counting)
@@ -212,3 +212,27 @@ def test_theory_is_the_fixed_point_for_many_machines(rates: list[int], sides: in
     assert np.max(np.abs(d - np.maximum(0.0, r - d @ k))) < 1e-9
     assert np.allclose(lam, d @ k)
     assert (d >= 0).all()
+
+
+@pytest.mark.parametrize("rates", [(3, 3, 3), (2, 5, 5), (4, 4, 1, 4)])
+def test_ties_are_named_and_behind_is_never_negative(tmp_path: Path, rates: tuple[int, ...]) -> None:
+    """Equal rates: 'the fastest' is every machine with the top rate, said so; how far a
+    clock is behind is measured from the leading clock, so it is never negative."""
+    r = make_run(tmp_path / "r", rates=rates, duration=30.0, seed=4)
+    s = analyze_run(r)
+    top = max(rates)
+    tied = [i for i, x in enumerate(rates, 1) if x == top]
+    assert s["drift"]["fastest_ids"] == tied
+    for v in s["drift"]["behind_leader"].values():
+        assert v["mean"] >= 0 and v["max"] >= 0 and v["final"] >= 0
+    drift = headlines(s)[1]
+    if len(tied) == len(rates):
+        assert "every machine runs at the same rate" in drift
+    else:
+        names = ", ".join(map(str, tied[:-1])) + f" and {tied[-1]}"
+        assert f"machines {names} (rate {top}) are the fastest" in drift
+    p = subprocess.run([sys.executable, "-m", "lclock", "analyze", str(r), "--no-write"],
+                       capture_output=True, text=True, cwd=REPO, timeout=120)
+    table = p.stdout.split("behind the leading one", 1)[1].split("\n\n", 1)[0]
+    rows = [line.split() for line in table.splitlines()[3:] if line.strip()]
+    assert len(rows) == len(rates) and all(float(x) >= 0 for row in rows for x in row[1:]), table

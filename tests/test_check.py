@@ -72,7 +72,8 @@ def test_run_without_vector_clocks_passes(tmp_path: Path) -> None:
 def test_cli_exit_0_and_closing_line(good: Path) -> None:
     p = cli("check", str(good))
     assert p.returncode == 0, p.stdout + p.stderr
-    assert p.stdout.startswith("OK: every rule holds")
+    assert p.stdout.splitlines()[-1].startswith("OK: every rule holds")
+    assert "note: dice not replayed from the seed: run.json does not name an lclock" in p.stdout
 
 
 # ------------------------------------------------------------------ the classic mistakes
@@ -283,7 +284,8 @@ def test_logged_errors_are_reported_as_warnings(tmp_path: Path, good: Path) -> N
     run = broken(tmp_path, good)
     path = run / "machine-2.jsonl"
     lines = read_lines(path)
-    lines.insert(5, {"ts": lines[4]["ts"], "event": "error", "level": "error", "run_id": "x",
+    lines.insert(5, {"ts": lines[4]["ts"], "event": "error", "level": "error",
+                     "run_id": lines[4]["run_id"],
                      "machine": 2, "message": "peer 3 closed the connection"})
     write_lines(path, lines)
     result = check_run(run)
@@ -421,5 +423,6 @@ def test_cli_json_findings(tmp_path: Path) -> None:
     assert p.returncode == 1
     data = orjson.loads(p.stdout)
     assert data["ok"] is False and data["counts"]["machines"] == 3
-    assert any(f["severity"] == "error" and "conservation broken" in f["text"]
+    assert any(f["severity"] == "error" and "conservation broken" in f["message"]
+               and f["rule"] == "conservation" and f["machine"] in (1, 2, 3) and f["count"] == 1
                for f in data["findings"])

@@ -49,6 +49,10 @@ from lclock.analysis.load import KIND_INTERNAL, KIND_RECEIVE, KIND_SEND, Machine
 
 DRIFT_SAMPLES = 2000
 JUMP_HIST_MAX = 64
+# Above this many machines the queueing theory and the pairwise concurrency are not
+# computed (they cost N^2 per step; lclock itself runs at most 128 machines).
+THEORY_MAX_MACHINES = 256
+CONCURRENCY_MAX_MACHINES = 256
 
 
 @dataclass
@@ -83,14 +87,10 @@ def _stats(a: np.ndarray, nd: int = 4) -> dict[str, Any]:
 
 def peer_faces(n: int) -> np.ndarray:
     """k[i, j]: how many dice faces of machine i+1 send to machine j+1 (ring A, B, all)."""
-    k = np.zeros((n, n))
-    for i in range(1, n + 1):
-        a, b = i % n + 1, (i - 2) % n + 1
-        k[i - 1, a - 1] += 1
-        k[i - 1, b - 1] += 1
-        for j in range(1, n + 1):
-            if j != i:
-                k[i - 1, j - 1] += 1
+    k = np.ones((n, n)) - np.eye(n)  # the broadcast face reaches every other machine
+    i = np.arange(n)
+    np.add.at(k, (i, (i + 1) % n), 1)  # peer A, the next in the ring
+    np.add.at(k, (i, (i - 1) % n), 1)  # peer B, the previous one
     return k
 
 
@@ -142,7 +142,7 @@ def _send_index(log: MachineLog) -> tuple[np.ndarray, np.ndarray]:
 
 def _concurrency(run: Run) -> dict[str, Any] | None:
     logs = [run.machines[i] for i in run.ids]
-    if not logs or any(m.vclock is None for m in logs) or len(logs) < 2:
+    if not 2 <= len(logs) <= CONCURRENCY_MAX_MACHINES or any(m.vclock is None for m in logs):
         return None
     n = run.n
     total_pairs = 0
@@ -172,174 +172,231 @@ def _concurrency(run: Run) -> dict[str, Any] | None:
             "fraction": _r(concurrent / total_pairs, 6) if total_pairs else None}
 
 
-def compute(run: Run) -> tuple[dict[str, Any], Series]:
-    """The summary (JSON types) and the plotted series of a loaded run."""
+def _span(run: Run) -> tuple[float, float]:
+    """(t0, duration): from the start instant to the last event of any machine."""
+    ends = [float(np.nanmax(m.ts)) for m in run.machines.values()
+            if m.events and np.isfinite(m.ts).any()]
+    t_end = max(ends) if ends else run.t0
+    return run.t0, max(t_end - run.t0, 0.0)
+
+
+def _rate_entry(log: MachineLog, rate: int | None, t0: float) -> dict[str, Any]:
+    """ticks, the rate achieved and how late the ticks ran against t0 + (k-1)/rate."""
+    E = log.events
+    ts_ok = np.isfinite(log.ts)
+    t_rel = log.ts - t0
+    last = float(np.nanmax(t_rel)) if ts_ok.any() else None
+    achieved = None
+    if E and last is not None:
+        if rate:
+            achieved = E / (last + 1.0 / rate) if last + 1.0 / rate > 0 else None
+        elif E > 1 and last - float(np.nanmin(t_rel)) > 0:
+            achieved = (E - 1) / (last - float(np.nanmin(t_rel)))
+    lateness = None
+    if rate and E and ts_ok.any():
+        late = (t_rel - (log.tick - 1) / rate)[ts_ok]
+        lateness = {"mean": _r(late.mean(), 6), "p95": _r(np.percentile(late, 95), 6),
+                    "max": _r(late.max(), 6), "final": _r(late[-1], 6)}
+    return {"ticks": int(log.tick[-1]) if E else 0, "achieved_rate": _r(achieved),
+            "lateness": lateness}
+
+
+def _mix_entry(log: MachineLog, sides: int) -> dict[str, Any]:
+    """Events by kind, and the dice outcomes observed against the die's probabilities."""
+    kind = log.kind
+    n_int = int(np.count_nonzero(kind == KIND_INTERNAL))
+    n_send = int(np.count_nonzero(kind == KIND_SEND))
+    n_recv = int(np.count_nonzero(kind == KIND_RECEIVE))
+    dice = log.dice[kind != KIND_RECEIVE]
+    rolls = int(dice.size)
+    obs = {"send_a": int(np.count_nonzero(dice == 1)), "send_b": int(np.count_nonzero(dice == 2)),
+           "broadcast": int(np.count_nonzero(dice == 3)), "internal": int(np.count_nonzero(dice > 3))}
+    return {
+        "events": {"internal": n_int, "send": n_send, "receive": n_recv},
+        "messages_sent": int(len(log.to_ids)),
+        "mix": {
+            "rolls": rolls,
+            "receive_fraction": _r(n_recv / log.events) if log.events else None,
+            "observed": {k: _r(v / rolls) if rolls else None for k, v in obs.items()},
+            "expected": {"send_a": _r(1 / sides), "send_b": _r(1 / sides),
+                         "broadcast": _r(1 / sides), "internal": _r((sides - 3) / sides)},
+        },
+    }
+
+
+def _jump_entry(log: MachineLog) -> tuple[dict[str, Any], np.ndarray]:
+    """The Lamport clock's steps on receives (jumps) and the clock values never used."""
+    L = log.lclock
+    E = log.events
+    prev = np.concatenate(([0], L[:-1])) if E else L
+    step = L - prev
+    jumps = step[log.kind == KIND_RECEIVE]
+    js = _stats(jumps.astype(float), 3)
+    if jumps.size:
+        js["max"] = int(jumps.max())
+    js["over_1"] = int(np.count_nonzero(jumps > 1))
+    js["hist"] = []
+    if jumps.size:
+        vals, cnt = np.unique(np.minimum(jumps, JUMP_HIST_MAX + 1), return_counts=True)
+        js["hist"] = [[int(v) if v <= JUMP_HIST_MAX else f">{JUMP_HIST_MAX}", int(c)]
+                      for v, c in zip(vals, cnt, strict=True)]
+    skipped = int(np.clip(step - 1, 0, None).sum()) if E else 0
+    gaps = {"skipped_values": skipped,
+            "skipped_fraction": _r(skipped / int(L[-1])) if E and L[-1] > 0 else None,
+            "max_gap": int(max(step.max() - 1, 0)) if E else 0}
+    return {"jumps": js, "gaps": gaps}, jumps
+
+
+def _queue_entry(log: MachineLog, t0: float) -> dict[str, Any]:
+    """Queue length: mean, the most messages waiting at once, what was left, the growth."""
+    q = log.qlen
+    E = log.events
+    ts_ok = np.isfinite(log.ts)
+    final = (log.stop or {}).get("unprocessed")
+    if not isinstance(final, int) or isinstance(final, bool) or not 0 <= final < 2**62:
+        final = int(q[-1]) if E else 0
+    growth = None
+    if E > 1 and ts_ok.sum() > 1:
+        x = (log.ts - t0)[ts_ok]
+        if np.ptp(x) > 0:
+            growth = float(np.polyfit(x, q[ts_ok].astype(float), 1)[0])
+    # The most messages waiting at once: queue_len after each tick, what was left at the
+    # stop, and the runtime's own max_queue (it also sees the moments between ticks, when
+    # a message has arrived and waits for the next tick) where logged.
+    qmax = max(int(q.max()) if E else 0, int(final))
+    logged_max = (log.stop or {}).get("max_queue")
+    if isinstance(logged_max, int) and not isinstance(logged_max, bool) and logged_max < 2**62:
+        qmax = max(qmax, logged_max)
+    return {"mean": _r(float(q.mean()) if E else 0.0, 3), "max": qmax, "final": int(final),
+            "growth_per_s": _r(growth)}
+
+
+def _delay_entry(log: MachineLog, sends: dict[int, tuple[np.ndarray, np.ndarray]]
+                 ) -> dict[str, Any]:
+    """Seconds from a message's send event to the tick that handled it."""
+    rk = np.flatnonzero(log.kind == KIND_RECEIVE)
+    delays = []
+    for s in np.unique(log.frm[rk]).tolist() if rk.size else []:
+        if s not in sends:
+            continue
+        slc, sts = sends[s]
+        sel = rk[log.frm[rk] == s]
+        c = log.msg[sel]
+        p = np.searchsorted(slc, c)
+        okm = p < slc.size
+        okm[okm] = slc[p[okm]] == c[okm]
+        d = log.ts[sel][okm] - sts[p[okm]]
+        delays.append(d[np.isfinite(d)])
+    return _stats(np.concatenate(delays) if delays else np.zeros(0), 6)
+
+
+def _theory_entry(lam: float, dice_rate: float, rate: int) -> dict[str, Any]:
+    return {"arrival_rate": _r(lam), "growth_per_s": _r(max(0.0, lam - rate)),
+            "utilisation": _r(lam / rate), "dice_rate": _r(dice_rate)}
+
+
+def _machine_entries(run: Run, t0: float, duration: float
+                     ) -> tuple[list[dict[str, Any]], dict[int, np.ndarray]]:
     ids = run.ids
-    t0 = run.t0
     sides = run.dice_sides or 10
-    ends = [float(np.nanmax(m.ts)) for m in run.machines.values() if m.events and np.isfinite(m.ts).any()]
-    t_end = max(ends) if ends else t0
-    duration = max(t_end - t0, 0.0)
     rates = {i: run.rates.get(i) for i in ids}
-    all_rates = all(rates[i] for i in ids) and len(ids) == run.n and run.n >= 2
     lam_th = d_th = None
-    if all_rates:
+    if all(rates[i] for i in ids) and len(ids) == run.n and 2 <= run.n <= THEORY_MAX_MACHINES:
         lam_th, d_th = theory([float(rates[i] or 0) for i in ids], sides)
     sends = {i: _send_index(run.machines[i]) for i in ids}
-    machines_out = []
+    out = []
     jumps_by: dict[int, np.ndarray] = {}
     for pos, i in enumerate(ids):
         log = run.machines[i]
-        E = log.events
         rate = rates[i]
-        kind, L, q = log.kind, log.lclock, log.qlen
-        ts_ok = np.isfinite(log.ts)
-        t_rel = log.ts - t0
-        entry: dict[str, Any] = {"id": i, "rate": rate, "ticks": int(log.tick[-1]) if E else 0}
-        # rate and lateness
-        last = float(np.nanmax(t_rel)) if ts_ok.any() else None
-        achieved = None
-        if E and last is not None:
-            if rate:
-                achieved = E / (last + 1.0 / rate) if last + 1.0 / rate > 0 else None
-            elif E > 1 and last - float(np.nanmin(t_rel)) > 0:
-                achieved = (E - 1) / (last - float(np.nanmin(t_rel)))
-        entry["achieved_rate"] = _r(achieved)
-        if rate and E and ts_ok.any():
-            late = (t_rel - (log.tick - 1) / rate)[ts_ok]
-            entry["lateness"] = {"mean": _r(late.mean(), 6), "p95": _r(np.percentile(late, 95), 6),
-                                 "max": _r(late.max(), 6), "final": _r(late[-1], 6)}
-        else:
-            entry["lateness"] = None
-        n_int = int(np.count_nonzero(kind == KIND_INTERNAL))
-        n_send = int(np.count_nonzero(kind == KIND_SEND))
-        n_recv = int(np.count_nonzero(kind == KIND_RECEIVE))
-        entry["events"] = {"internal": n_int, "send": n_send, "receive": n_recv}
-        entry["messages_sent"] = int(len(log.to_ids))
-        rolled = kind != KIND_RECEIVE
-        dice = log.dice[rolled]
-        rolls = int(dice.size)
-        obs = {
-            "send_a": int(np.count_nonzero(dice == 1)),
-            "send_b": int(np.count_nonzero(dice == 2)),
-            "broadcast": int(np.count_nonzero(dice == 3)),
-            "internal": int(np.count_nonzero(dice > 3)),
-        }
-        entry["mix"] = {
-            "rolls": rolls,
-            "receive_fraction": _r(n_recv / E) if E else None,
-            "observed": {k: _r(v / rolls) if rolls and "dice" not in run.not_logged else None
-                         for k, v in obs.items()},
-            "expected": {"send_a": _r(1 / sides), "send_b": _r(1 / sides),
-                         "broadcast": _r(1 / sides), "internal": _r((sides - 3) / sides)},
-        }
-        # jumps on receive, and unused clock values
-        prev = np.concatenate(([0], L[:-1])) if E else L
-        step = L - prev
-        jumps = step[kind == KIND_RECEIVE]
-        jumps_by[i] = jumps
-        js = _stats(jumps.astype(float), 3)
-        if jumps.size:
-            js["max"] = int(jumps.max())
-        js["over_1"] = int(np.count_nonzero(jumps > 1))
-        if jumps.size:
-            vals, cnt = np.unique(np.minimum(jumps, JUMP_HIST_MAX + 1), return_counts=True)
-            js["hist"] = [[int(v) if v <= JUMP_HIST_MAX else f">{JUMP_HIST_MAX}", int(c)]
-                          for v, c in zip(vals, cnt, strict=True)]
-        else:
-            js["hist"] = []
-        entry["jumps"] = js
-        skipped = int(np.clip(step - 1, 0, None).sum()) if E else 0
-        entry["gaps"] = {"skipped_values": skipped,
-                         "skipped_fraction": _r(skipped / int(L[-1])) if E and L[-1] > 0 else None,
-                         "max_gap": int(max(step.max() - 1, 0)) if E else 0}
-        # queue
-        final = (log.stop or {}).get("unprocessed")
-        if not isinstance(final, int):
-            final = int(q[-1]) if E else 0
-        growth = None
-        if E > 1 and ts_ok.sum() > 1:
-            x = t_rel[ts_ok]
-            y = q[ts_ok].astype(float)
-            if np.ptp(x) > 0:
-                growth = float(np.polyfit(x, y, 1)[0])
-        # The most messages waiting at once: queue_len after each tick, what was left at
-        # the stop, and the runtime's own max_queue (it also sees the moments between
-        # ticks, when a message has arrived and waits for the next tick) where logged.
-        qmax = max(int(q.max()) if E else 0, int(final))
-        logged_max = (log.stop or {}).get("max_queue")
-        if isinstance(logged_max, int) and not isinstance(logged_max, bool):
-            qmax = max(qmax, logged_max)
-        entry["queue"] = {"mean": _r(float(q.mean()) if E else 0.0, 3),
-                          "max": qmax, "final": int(final),
-                          "growth_per_s": _r(growth)}
-        if "queue_len" in run.not_logged:  # run.json says the logs do not have it
-            entry["queue"] = dict.fromkeys(entry["queue"])
-        # delay from send to handling
-        rk = np.flatnonzero(kind == KIND_RECEIVE)
-        delays = []
-        for s in np.unique(log.frm[rk]) if rk.size else []:
-            s = int(s)
-            if s not in sends:
-                continue
-            slc, sts = sends[s]
-            sel = rk[log.frm[rk] == s]
-            c = log.msg[sel]
-            p = np.searchsorted(slc, c)
-            okm = p < slc.size
-            okm[okm] = slc[p[okm]] == c[okm]
-            d = log.ts[sel][okm] - sts[p[okm]]
-            delays.append(d[np.isfinite(d)])
-        dl = np.concatenate(delays) if delays else np.zeros(0)
-        entry["delay"] = _stats(dl, 6)
-        incoming = n_recv + (final if isinstance(final, int) else 0)
+        entry: dict[str, Any] = {"id": i, "rate": rate, **_rate_entry(log, rate, t0)}
+        entry.update(_mix_entry(log, sides))
+        jumps, jumps_by[i] = _jump_entry(log)
+        entry.update(jumps)
+        entry["queue"] = _queue_entry(log, t0)
+        entry["delay"] = _delay_entry(log, sends)
+        incoming = entry["events"]["receive"] + entry["queue"]["final"]
         entry["arrival_rate"] = _r(incoming / duration) if duration > 0 else None
+        entry["theory"] = None
         if lam_th is not None and d_th is not None and rate:
-            lam = float(lam_th[pos])
-            entry["theory"] = {"arrival_rate": _r(lam), "growth_per_s": _r(max(0.0, lam - rate)),
-                               "utilisation": _r(lam / rate), "dice_rate": _r(float(d_th[pos]))}
-        else:
-            entry["theory"] = None
+            entry["theory"] = _theory_entry(float(lam_th[pos]), float(d_th[pos]), rate)
         entry["stopped"] = log.stop is not None
-        machines_out.append(entry)
-    # drift on a common grid of system times
+        out.append(entry)
+    return out, jumps_by
+
+
+def _fastest(run: Run) -> list[int]:
+    """The machines with the highest rate (several when rates tie); without rates, the
+    one that logged the most events."""
+    ids = run.ids
+    if not ids:
+        return []
+    rates = {i: run.rates.get(i) or 0 for i in ids}
+    if any(rates.values()):
+        top = max(rates.values())
+        return [i for i in ids if rates[i] == top]
+    most = max(run.machines[i].events for i in ids)
+    return [i for i in ids if run.machines[i].events == most]
+
+
+def _drift(run: Run, duration: float) -> tuple[dict[str, Any], Series]:
+    """The spread of the Lamport clocks at the same system time, and how far each machine
+    is behind: the fastest machines' clock, and the leading clock (never negative)."""
+    ids, t0 = run.ids, run.t0
     grid = np.linspace(0.0, duration, DRIFT_SAMPLES) if duration > 0 else np.zeros(1)
     clocks: dict[int, np.ndarray] = {}
     for i in ids:
         log = run.machines[i]
         ts, ok = _finite(log)
-        clocks[i] = _step_at(ts - t0, log.lclock[ok], grid) if ts.size else np.zeros_like(grid, dtype=np.int64)
+        clocks[i] = (_step_at(ts - t0, log.lclock[ok], grid) if ts.size
+                     else np.zeros_like(grid, dtype=np.int64))
     stack = np.vstack([clocks[i] for i in ids]) if ids else np.zeros((1, grid.size))
-    spread = stack.max(axis=0) - stack.min(axis=0)
-    if any(rates[i] for i in ids):
-        fastest = max(ids, key=lambda i: (rates[i] or 0, i))
-    else:
-        fastest = max(ids, key=lambda i: run.machines[i].events) if ids else None
-    lag = {i: clocks[fastest] - clocks[i] for i in ids} if fastest is not None else {}
+    lead = stack.max(axis=0)
+    spread = lead - stack.min(axis=0)
+    group = _fastest(run)
+    fastest = max(group) if group else None
+    front = np.vstack([clocks[i] for i in group]).max(axis=0) if group else lead
+    lag = {i: front - clocks[i] for i in ids}
+
+    def stats(x: np.ndarray) -> dict[str, Any]:
+        return {"mean": _r(float(x.mean()), 3), "max": int(x.max()), "final": int(x[-1])}
+
     drift: dict[str, Any] = {
         "mean": _r(float(spread.mean()), 3), "max": int(spread.max()), "final": int(spread[-1]),
         "p95": _r(float(np.percentile(spread, 95)), 3),
         "max_at_s": _r(float(grid[int(np.argmax(spread))]), 3), "samples": int(grid.size),
         "fastest": fastest,
-        "vs_fastest": {str(i): {"mean": _r(float(lag[i].mean()), 3), "max": int(lag[i].max()),
-                                "final": int(lag[i][-1])} for i in ids if i != fastest},
+        "fastest_ids": group,
+        "fastest_rate": run.rates.get(group[0]) if group else None,
+        "vs_fastest": {str(i): stats(lag[i]) for i in ids if i != fastest},
+        "behind_leader": {str(i): stats(lead - clocks[i]) for i in ids},
+        "leader_final": [i for i in ids if clocks[i][-1] == lead[-1]],
     }
+    return drift, Series(grid, clocks, spread, lag, fastest, {})
+
+
+def compute(run: Run) -> tuple[dict[str, Any], Series]:
+    """The summary (JSON types) and the plotted series of a loaded run."""
+    t0, duration = _span(run)
+    machines, jumps_by = _machine_entries(run, t0, duration)
+    drift, series = _drift(run, duration)
+    series.jumps = jumps_by
     summary: dict[str, Any] = {
         "schema": 1,
         "run_id": run.run_id,
         "status": run.status,
-        "machines_n": len(ids),
+        "machines_n": len(run.ids),
         "events": run.events,
         "t0": _r(t0, 6),
         "duration_s": _r(duration, 6),
         "dice_sides": run.dice_sides,
         "skipped_lines": sum(m.skipped for m in run.machines.values()) + sum(
-            1 for x in run.issues if x.line),
-        "machines": machines_out,
+            x.count for x in run.issues if x.line),
+        "machines": machines,
         "drift": drift,
         "concurrency": _concurrency(run),
     }
-    return summary, Series(grid, clocks, spread, lag, fastest, jumps_by)
+    return summary, series
 
 
 def analyze_run(run_dir: Path | str) -> dict[str, Any]:
@@ -347,54 +404,100 @@ def analyze_run(run_dir: Path | str) -> dict[str, Any]:
     return compute(load_run(run_dir))[0]
 
 
-def headlines(summary: dict[str, Any]) -> list[str]:
-    """Three one-line findings: the largest jumps, the drift, the queue growth."""
-    ms = summary["machines"]
-    out = []
-    withj = [m for m in ms if m["jumps"]["count"]]
-    if withj:
-        top = max(withj, key=lambda m: m["jumps"]["max"])
-        if len(withj) <= 6:
-            means = ", ".join(f"m{m['id']} {m['jumps']['mean']:.2f}" for m in withj)
-        else:
-            lo = min(m["jumps"]["mean"] for m in withj)
-            hi = max(m["jumps"]["mean"] for m in withj)
-            means = f"from {lo:.2f} to {hi:.2f} across {len(withj)} machines"
-        out.append(f"Largest Lamport jump: +{top['jumps']['max']} on machine {top['id']} "
-                   f"(rate {top['rate']}); mean jump on receive {means}.")
-    else:
-        out.append("No receives, so no Lamport jumps.")
-    d = summary["drift"]
-    out.append(f"Drift: the Lamport clocks spread up to {d['max']} apart at the same time "
-               f"(mean {d['mean']:.1f}, {d['final']} at the end); machine {d['fastest']} leads.")
-    dur = summary.get("duration_s") or 0.0
+def who(ids: list[int]) -> str:
+    """``machine 3``, ``machines 1 and 2``, ``machines 1, 2 and 4``: ties named, not hidden."""
+    if len(ids) == 1:
+        return f"machine {ids[0]}"
+    if len(ids) > 6:
+        return f"{len(ids)} machines ({', '.join(map(str, ids[:4]))}, ...)"
+    return f"machines {', '.join(map(str, ids[:-1]))} and {ids[-1]}"
 
+
+def _rate_of(ms: list[dict[str, Any]]) -> str:
+    rates = sorted({m["rate"] for m in ms if m["rate"] is not None})
+    if not rates:
+        return ""
+    if len(rates) == 1:
+        return f" (rate {rates[0]})"
+    return f" (rates {', '.join(map(str, rates))})"
+
+
+def _tied(ms: list[dict[str, Any]], value: Any) -> list[dict[str, Any]]:
+    """Every machine where ``value(m)`` is the largest (several on a tie)."""
+    top = max(value(m) for m in ms)
+    return [m for m in ms if value(m) == top]
+
+
+def _jump_headline(ms: list[dict[str, Any]]) -> str:
+    withj = [m for m in ms if m["jumps"]["count"]]
+    if not withj:
+        return "No receives, so no Lamport jumps."
+    tops = _tied(withj, lambda m: m["jumps"]["max"])
+    if len(withj) <= 6:
+        means = ", ".join(f"m{m['id']} {m['jumps']['mean']:.2f}" for m in withj)
+    else:
+        lo = min(m["jumps"]["mean"] for m in withj)
+        hi = max(m["jumps"]["mean"] for m in withj)
+        means = f"from {lo:.2f} to {hi:.2f} across {len(withj)} machines"
+    return (f"Largest Lamport jump: +{tops[0]['jumps']['max']} on {who([m['id'] for m in tops])}"
+            f"{_rate_of(tops)}; mean jump on receive {means}.")
+
+
+def _drift_headline(summary: dict[str, Any]) -> str:
+    d = summary["drift"]
+    ms = summary["machines"]
+    group = d.get("fastest_ids") or ([d["fastest"]] if d.get("fastest") is not None else [])
+    text = (f"Drift: the Lamport clocks spread up to {d['max']} apart at the same time "
+            f"(mean {d['mean']:.1f}, {d['final']} at the end)")
+    if group and len(group) < len(ms):
+        fast = [m for m in ms if m["id"] in group]
+        rated = any(m["rate"] for m in fast)
+        text += (f"; {who(group)}{_rate_of(fast)} {'is' if len(group) == 1 else 'are'} the "
+                 f"fastest{'' if rated else ' (most events)'}")
+    elif group:
+        text += "; every machine runs at the same rate"
+    leaders = d.get("leader_final") or []
+    if leaders and len(leaders) < len(ms):
+        text += (f"; {who(leaders)}'s clock is the highest at the end" if len(leaders) == 1
+                 else f"; {who(leaders)} share the highest clock at the end")
+    return text + "."
+
+
+def _queue_headline(ms: list[dict[str, Any]], dur: float) -> str:
     def behind(m: dict[str, Any]) -> bool:
         """A queue that really grows: +5 messages over the run by the fit, and 5 left."""
         g = m["queue"]["growth_per_s"] or 0.0
-        return g * dur >= 5 and (m["queue"]["final"] or 0) >= 5
+        return g * dur >= 5 and m["queue"]["final"] >= 5
 
     growing = [m for m in ms if behind(m)]
     if growing:
         grow = max(growing, key=lambda m: m["queue"]["growth_per_s"] or 0.0)
         th = grow["theory"]
         tail = f" (theory +{th['growth_per_s']:.2f}/s)" if th else ""
-        out.append(f"Queue growth: machine {grow['id']} (rate {grow['rate']}) falls behind, queue "
-                   f"+{grow['queue']['growth_per_s']:.2f}/s{tail}, {grow['queue']['final']} "
-                   "unhandled at the end.")
-    elif not any(m["queue"]["max"] is not None for m in ms):
-        out.append("Queue lengths were not logged." if ms else "No machines, no queues.")
-    else:
-        longest = max(ms, key=lambda m: m["queue"]["max"] or 0)
-        note = ""
-        pred = [m for m in ms if m["theory"] and m["theory"]["growth_per_s"]]
-        if pred:
-            p = max(pred, key=lambda m: m["theory"]["growth_per_s"])
-            note = (f"; theory predicts +{p['theory']['growth_per_s']:.2f}/s for machine "
-                    f"{p['id']}, too slow to show in {dur:.0f} s")
-        out.append(f"Queues stay short: the longest was {longest['queue']['max']} message(s) "
-                   f"(machine {longest['id']}); no machine falls behind{note}.")
-    return out
+        others = [m["id"] for m in growing if m is not grow]
+        also = f"; {who(others)} too" if others else ""
+        return (f"Queue growth: machine {grow['id']} (rate {grow['rate']}) falls behind, queue "
+                f"+{grow['queue']['growth_per_s']:.2f}/s{tail}, {grow['queue']['final']} "
+                f"unhandled at the end{also}.")
+    if not ms:
+        return "No machines, no queues."
+    longest = _tied(ms, lambda m: m["queue"]["max"])
+    note = ""
+    pred = [m for m in ms if m["theory"] and m["theory"]["growth_per_s"]]
+    if pred:
+        p = max(pred, key=lambda m: m["theory"]["growth_per_s"])
+        note = (f"; theory predicts +{p['theory']['growth_per_s']:.2f}/s for machine "
+                f"{p['id']}, too slow to show in {dur:.0f} s")
+    return (f"Queues stay short: the longest was {longest[0]['queue']['max']} message(s) "
+            f"({who([m['id'] for m in longest])}); no machine falls behind{note}.")
+
+
+def headlines(summary: dict[str, Any]) -> list[str]:
+    """Three one-line findings: the largest jumps, the drift, the queue growth. Where
+    machines tie (equal rates, equal maxima) every one of them is named."""
+    ms = summary["machines"]
+    return [_jump_headline(ms), _drift_headline(summary),
+            _queue_headline(ms, summary.get("duration_s") or 0.0)]
 
 
 # ---------------------------------------------------------------- tables
@@ -417,56 +520,66 @@ def table(headers: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(out)
 
 
-def render(summary: dict[str, Any]) -> str:
-    """The human tables ``lclock analyze`` prints."""
-    ms = summary["machines"]
-    parts = [f"Run {summary['run_id']} ({summary['status']}): {summary['machines_n']} machines, "
-             f"{summary['events']} events over {_fmt(summary['duration_s'])} s"]
-    parts.append("\nRates and ticks (lateness = seconds after the deadline t0 + (k-1)/rate)")
-    parts.append(table(
+def _machine_tables(ms: list[dict[str, Any]]) -> list[str]:
+    parts = ["\nRates and ticks (lateness = seconds after the deadline t0 + (k-1)/rate)", table(
         ["machine", "rate/s", "ticks", "achieved/s", "late mean s", "late max s", "stopped"],
         [[m["id"], m["rate"], m["ticks"], m["achieved_rate"],
           (m["lateness"] or {}).get("mean"), (m["lateness"] or {}).get("max"),
-          "yes" if m["stopped"] else "NO"] for m in ms]))
-    parts.append("\nEvent mix (dice outcomes on ticks with an empty queue: observed vs expected)")
-    parts.append(table(
-        ["machine", "receive", "send", "internal", "rolls", "send A", "send B", "to all",
-         "internal", "expected"],
-        [[m["id"], m["events"]["receive"], m["events"]["send"], m["events"]["internal"],
-          m["mix"]["rolls"], m["mix"]["observed"]["send_a"], m["mix"]["observed"]["send_b"],
-          m["mix"]["observed"]["broadcast"], m["mix"]["observed"]["internal"],
-          f"{m['mix']['expected']['send_a']:.2f} each, {m['mix']['expected']['internal']:.2f}"]
-         for m in ms]))
-    parts.append("\nLamport jumps on receive (step L - L_prev; 1 = no jump) and unused clock values")
-    parts.append(table(
-        ["machine", "receives", "mean", "p50", "p95", "max", "jumps>1", "skipped", "skipped%"],
-        [[m["id"], m["jumps"]["count"], m["jumps"]["mean"], m["jumps"]["p50"], m["jumps"]["p95"],
-          m["jumps"]["max"], m["jumps"]["over_1"], m["gaps"]["skipped_values"],
-          None if m["gaps"]["skipped_fraction"] is None else 100 * m["gaps"]["skipped_fraction"]]
-         for m in ms]))
-    parts.append("\nQueues and message delay (send event to the tick that handled it)")
-    parts.append(table(
-        ["machine", "q mean", "q max", "q final", "growth/s", "delay mean s", "p95 s", "max s"],
-        [[m["id"], m["queue"]["mean"], m["queue"]["max"], m["queue"]["final"],
-          m["queue"]["growth_per_s"], m["delay"]["mean"], m["delay"]["p95"], m["delay"]["max"]]
-         for m in ms]))
+          "yes" if m["stopped"] else "NO"] for m in ms])]
+    parts += ["\nEvent mix (dice outcomes on ticks with an empty queue: observed vs expected)",
+              table(["machine", "receive", "send", "internal", "rolls", "send A", "send B",
+                     "to all", "internal", "expected"],
+                    [[m["id"], m["events"]["receive"], m["events"]["send"],
+                      m["events"]["internal"], m["mix"]["rolls"], m["mix"]["observed"]["send_a"],
+                      m["mix"]["observed"]["send_b"], m["mix"]["observed"]["broadcast"],
+                      m["mix"]["observed"]["internal"],
+                      f"{m['mix']['expected']['send_a']:.2f} each, "
+                      f"{m['mix']['expected']['internal']:.2f}"] for m in ms])]
+    parts += ["\nLamport jumps on receive (step L - L_prev; 1 = no jump) and unused clock values",
+              table(["machine", "receives", "mean", "p50", "p95", "max", "jumps>1", "skipped",
+                     "skipped%"],
+                    [[m["id"], m["jumps"]["count"], m["jumps"]["mean"], m["jumps"]["p50"],
+                      m["jumps"]["p95"], m["jumps"]["max"], m["jumps"]["over_1"],
+                      m["gaps"]["skipped_values"],
+                      None if m["gaps"]["skipped_fraction"] is None
+                      else 100 * m["gaps"]["skipped_fraction"]] for m in ms])]
+    parts += ["\nQueues and message delay (send event to the tick that handled it)",
+              table(["machine", "q mean", "q max", "q final", "growth/s", "delay mean s", "p95 s",
+                     "max s"],
+                    [[m["id"], m["queue"]["mean"], m["queue"]["max"], m["queue"]["final"],
+                      m["queue"]["growth_per_s"], m["delay"]["mean"], m["delay"]["p95"],
+                      m["delay"]["max"]] for m in ms])]
     if any(m["theory"] for m in ms):
-        parts.append("\nTheory: expected arrivals from the peers' rates and the dice vs own tick rate")
-        parts.append(table(
-            ["machine", "rate/s", "arrivals/s th.", "observed", "utilisation", "growth/s th.",
-             "observed"],
-            [[m["id"], m["rate"], (m["theory"] or {}).get("arrival_rate"), m["arrival_rate"],
-              (m["theory"] or {}).get("utilisation"), (m["theory"] or {}).get("growth_per_s"),
-              m["queue"]["growth_per_s"]] for m in ms]))
-    d = summary["drift"]
-    parts.append(f"\nDrift: spread of the Lamport clocks at the same system time "
-                 f"(max - min over machines, {d['samples']} samples)")
-    parts.append(f"  mean {_fmt(d['mean'])}, p95 {_fmt(d['p95'])}, max {d['max']} "
-                 f"(at {_fmt(d['max_at_s'])} s), final {d['final']}")
-    if d["vs_fastest"]:
-        parts.append(f"  behind the fastest machine ({d['fastest']}):")
+        parts += ["\nTheory: expected arrivals from the peers' rates and the dice vs own tick rate",
+                  table(["machine", "rate/s", "arrivals/s th.", "observed", "utilisation",
+                         "growth/s th.", "observed"],
+                        [[m["id"], m["rate"], (m["theory"] or {}).get("arrival_rate"),
+                          m["arrival_rate"], (m["theory"] or {}).get("utilisation"),
+                          (m["theory"] or {}).get("growth_per_s"), m["queue"]["growth_per_s"]]
+                         for m in ms])]
+    return parts
+
+
+def _drift_table(d: dict[str, Any]) -> list[str]:
+    parts = [f"\nDrift: spread of the Lamport clocks at the same system time "
+             f"(max - min over machines, {d['samples']} samples)",
+             f"  mean {_fmt(d['mean'])}, p95 {_fmt(d['p95'])}, max {d['max']} "
+             f"(at {_fmt(d['max_at_s'])} s), final {d['final']}"]
+    behind = d.get("behind_leader") or {}
+    if len(behind) > 1:
+        parts.append("  how far each clock is behind the leading one (the highest clock at "
+                     "that moment, whichever machine has it):")
         parts.append(table(["machine", "mean", "max", "final"],
-                           [[k, v["mean"], v["max"], v["final"]] for k, v in d["vs_fastest"].items()]))
+                           [[k, v["mean"], v["max"], v["final"]] for k, v in behind.items()]))
+    return parts
+
+
+def render(summary: dict[str, Any]) -> str:
+    """The human tables ``lclock analyze`` prints."""
+    parts = [f"Run {summary['run_id']} ({summary['status']}): {summary['machines_n']} machines, "
+             f"{summary['events']} events over {_fmt(summary['duration_s'])} s"]
+    parts += _machine_tables(summary["machines"])
+    parts += _drift_table(summary["drift"])
     c = summary["concurrency"]
     if c:
         parts.append(f"\nConcurrency (vector clocks): {c['concurrent']} of {c['pairs']} pairs of "

@@ -21,6 +21,9 @@ def main(args: argparse.Namespace) -> int:
 
     from lclock.analysis.analyze import compute, render
     from lclock.analysis.load import RunFolderError, load_run
+    from lclock.analysis.memory import keep_freed_memory
+
+    keep_freed_memory()
 
     try:
         run = load_run(args.run_dir)

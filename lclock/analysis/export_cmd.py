@@ -23,6 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from lclock.analysis.export import ExportError, export
     from lclock.analysis.load import RunFolderError, load_run
+    from lclock.analysis.memory import keep_freed_memory
+
+    keep_freed_memory()
 
     try:
         run = load_run(args.run_dir)

@@ -3,53 +3,68 @@
 Why: turning a million JSON lines into dicts and then into columns costs about 3 us a line
 in CPython, which caps ``lclock analyze`` near 300,000 events/s. Tick lines are flat JSON
 objects of a few known keys with integer, short-string and integer-list values, so their
-fields can be located and decoded with numpy on the raw bytes of a whole chunk at once.
+fields can be located and decoded with numpy on the raw bytes of a whole chunk at once:
+every ``"key":`` of the chunk is found and identified in one pass over all of them, and
+the integers of all keys are decoded together.
 
 It is deliberately conservative: a line is taken here only if each needed key occurs in it
 exactly once, unescaped, with a value of the expected shape; any other line (start, stop,
 connected, warnings, garbage, unusual formatting) is handed back to the caller, which parses
-it with orjson and validates it as before. ``lclock check`` never uses this path: it parses
-every line with orjson, so the checker does not depend on this reader being right. Tests
-compare both readers on the same runs.
+it with orjson and validates it.
+
+``strict`` (what ``lclock check`` asks for) takes a line only if every byte of it is
+accounted for: ``{``, known keys, values of the expected shape, ``,`` or ``, `` between
+them, ``}`` and the newline, so the line is valid JSON that orjson would read to the same
+values; and only if the careful validation would find nothing wrong with it (the machine,
+the level, the run id, a real calendar date, peers that exist). Anything else goes the
+careful way, which words the findings. Tests hold both ways equal on damaged logs.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 
-_Q, _COLON, _SP, _COMMA, _LBR, _RBR, _BSL = 34, 58, 32, 44, 91, 93, 92
+from lclock.analysis.timestamps import days_from_civil, valid_dates
+
+_Q, _COLON, _SP, _COMMA, _LBR, _RBR, _BSL, _LBRACE, _RBRACE = 34, 58, 32, 44, 91, 93, 92, 123, 125
 INT_WIDTH = 18  # digits; longer numbers go to the careful path
+I31 = 2**31
 
-_KEYS = ("ts", "event", "tick", "lclock", "queue_len", "vclock", "dice", "to", "from", "msg_lclock")
+# Every key this reader knows. The clocks of SPEC section 7 (pt, hlc, ...) are only
+# accounted for in strict mode; ``dup`` always sends its line the careful way.
+KEYS = ("ts", "event", "tick", "lclock", "queue_len", "vclock", "dice", "to", "from",
+        "msg_lclock", "level", "run_id", "machine", "pt", "msg_pt", "hlc", "msg_hlc", "dup")
+K = {k: i for i, k in enumerate(KEYS)}
+_INT_KEYS = ("tick", "lclock", "queue_len", "dice", "from", "msg_lclock", "machine", "pt",
+             "msg_pt")
+_INT_LIMIT = {"queue_len": I31, "dice": I31, "from": I31}  # 32-bit columns
 _REQUIRED = ("ts", "event", "tick", "lclock", "queue_len")
+# What analyze needs (it ignores other keys); strict mode locates every key of KEYS.
+_ANALYSIS_KEYS = ("ts", "event", "tick", "lclock", "queue_len", "vclock", "dice", "to", "from",
+                  "msg_lclock", "dup")
+_STRICT_REQUIRED = ("level", "run_id", "machine")
+_EVENTS = (b"internal", b"send", b"receive")
+_LEVELS = (b"info", b"warning", b"error")
 
 
-def _code3(b0: int, b1: int, b2: int) -> int:
-    return (b0 << 16) | (b1 << 8) | b2
+_KEY_LEN = np.array([len(k) for k in KEYS] + [0], np.int64)  # -1 (no key) reads 0
 
 
-def _find_key(a: np.ndarray, q: np.ndarray, code: np.ndarray, key: bytes) -> np.ndarray:
-    """Positions in ``q`` (closing quotes followed by a colon) that end the key ``"key"``.
+@dataclass
+class Chunk:
+    """What the byte reader made of a chunk."""
 
-    ``code`` packs the three bytes before each ``q`` (computed once for all keys), so one
-    integer compare over all candidates leaves only a few to check byte by byte.
-    """
-    n = len(key)
-    tail = (b'"' + key)[-3:]
-    cand = q[code == _code3(*tail)]
-    cand = cand[cand >= n + 2]
-    for j in range(n - 2):
-        if not cand.size:
-            break
-        cand = cand[a[cand - n + j] == key[j]]
-    if cand.size:
-        cand = cand[a[cand - n - 1] == _Q]
-        # the opening quote starts a key: after '{', ',' or a space
-        before = a[cand - n - 2]
-        cand = cand[(before == ord("{")) | (before == _COMMA) | (before == _SP)]
-    return cand
+    cols: dict[str, np.ndarray]  # columns of the lines taken, in line order
+    taken: np.ndarray  # 0-based indexes of those lines
+    rest: np.ndarray  # indexes of the lines left to the caller
+    nl: np.ndarray  # position of each line's newline in the chunk
+
+    def line(self, buf: bytes, k: int) -> bytes:
+        """Line ``k`` of the chunk, with its newline."""
+        start = int(self.nl[k - 1]) + 1 if k else 0
+        return buf[start:int(self.nl[k]) + 1]
 
 
 def _value_start(a: np.ndarray, pos: np.ndarray) -> np.ndarray:
@@ -62,68 +77,86 @@ def _value_start(a: np.ndarray, pos: np.ndarray) -> np.ndarray:
 def _ints(a: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Decode non-negative integers starting at ``v``: (values, lengths, ok).
 
-    Digit by digit over the rows still reading a number, so a column of one-digit dice
-    costs two passes and a column of six-digit clocks seven.
+    Digit by digit over the rows still reading a number (a row leaves when its number
+    ends), so a column of one-digit dice costs two passes and six-digit clocks seven.
     """
     n = len(v)
-    val = np.zeros(n, np.int64)
-    length = np.zeros(n, np.int64)
+    out_val = np.zeros(n, np.int64)
+    length = np.full(n, INT_WIDTH + 1, np.int64)
     idx = np.arange(n)
+    pos = v
+    val = np.zeros(n, np.int64)
     for j in range(INT_WIDTH + 1):
-        d = a[v[idx] + j] - np.uint8(48)  # wraps for non-digits
+        d = a[pos] - np.uint8(48)  # wraps for non-digits
         more = d <= 9
-        if not more.any():
-            break
-        idx = idx[more]
-        val[idx] = val[idx] * 10 + d[more]
-        length[idx] += 1
+        if not more.all():
+            done = ~more
+            out_val[idx[done]] = val[done]
+            length[idx[done]] = j
+            idx, pos, val, d = idx[more], pos[more], val[more], d[more]
+            if not idx.size:
+                break
+        val = val * 10 + d
+        pos = pos + 1
     ok = (length > 0) & (length <= INT_WIDTH)
     ok &= (length == 1) | (a[v] != ord("0"))  # no leading zeros, as JSON says
-    end = a[v + length]  # 5.0 or 5e3 are not integers: the number must end here
-    ok &= (end == _COMMA) | (end == ord("}")) | (end == _RBR) | (end == _SP)
-    return val, length, ok
+    end = a[v + np.minimum(length, INT_WIDTH + 1)]  # 5.0 or 5e3 are not integers
+    ok &= (end == _COMMA) | (end == _RBRACE) | (end == _RBR) | (end == _SP)
+    return out_val, length, ok
 
 
 def _int_list(a: np.ndarray, v: np.ndarray, count: int | None, max_count: int
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Decode ``[i, j, ...]`` lists at ``v``: (values matrix, lengths, ok).
+    """Decode ``[i, j, ...]`` lists at ``v``: (values matrix, lengths, ok)."""
+    mat, lengths, ok, _ = _int_list_end(a, v, count, max_count)
+    return mat, lengths, ok
+
+
+def _int_list_end(a: np.ndarray, v: np.ndarray, count: int | None, max_count: int
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Decode ``[i, j, ...]`` lists at ``v``: (values matrix, lengths, ok, end positions).
 
     ``count`` fixes the length (vector clocks); otherwise lists of 1..max_count are read.
+    Columns are made only as far as some list reaches, so a wide bound costs nothing.
     """
     rows = len(v)
     ok = a[v] == _LBR
     pos = v + 1
     width = count if count is not None else max_count
-    out = np.zeros((rows, width), np.int64)
+    cols: list[np.ndarray] = []
     lengths = np.zeros(rows, np.int64)
+    end = np.zeros(rows, np.int64)
     open_ = ok.copy()
     for e in range(width):
         pos = pos + (a[pos] == _SP)
         vals, ln, good = _ints(a, pos)
         good &= open_
-        out[:, e] = np.where(good, vals, 0)
+        cols.append(np.where(good, vals, 0))
         ok &= good | ~open_
         pos = pos + ln
         pos = pos + (a[pos] == _SP)
         nxt = a[pos]
-        end = nxt == _RBR
+        closes = nxt == _RBR
         if count is not None:
-            ok &= (end if e == width - 1 else nxt == _COMMA) | ~open_
+            ok &= (closes if e == width - 1 else nxt == _COMMA) | ~open_
         else:
-            ok &= (end | (nxt == _COMMA)) | ~open_
+            ok &= (closes | (nxt == _COMMA)) | ~open_
         lengths += open_ & good
+        end = np.where(open_ & closes, pos + 1, end)
         open_ &= good & (nxt == _COMMA)
         pos = pos + 1
         if count is None and not open_.any():
             break
     if count is None:
         ok &= ~open_  # a list longer than max_count
-    return out, lengths, ok
+    out = np.stack(cols, axis=1) if cols else np.zeros((rows, 0), np.int64)
+    return out, lengths, ok, end
 
 
 _TS_TEMPLATE = np.frombuffer(b'"0000-00-00T00:00:00.000000Z"', np.uint8)
 _TS_DIGITS = np.array([1, 2, 3, 4, 6, 7, 9, 10, 12, 13, 15, 16, 18, 19, 21, 22, 23, 24, 25, 26])
 _TS_FIXED = np.array([0, 5, 8, 11, 14, 17, 20, 27, 28])
+_TS_LEN = len(_TS_TEMPLATE)
 _W_DATE = np.array([10**7, 10**6, 10**5, 10**4, 1000, 100, 10, 1], np.int64)
 _W_TIME = np.array([36000, 3600, 600, 60, 10, 1], np.int64)
 _W_US = np.array([100000, 10000, 1000, 100, 10, 1], np.int64)
@@ -132,11 +165,10 @@ _W_US = np.array([100000, 10000, 1000, 100, 10, 1], np.int64)
 def _ts(a: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``"YYYY-MM-DDTHH:MM:SS.ffffffZ"`` at ``v``: (epoch seconds, ok).
 
-    The calendar arithmetic runs once per distinct date, not once per line.
+    ok only for a real date and time (what the careful parser accepts too). The calendar
+    arithmetic runs once per distinct date, not once per line.
     """
-    from lclock.analysis.load import _days_from_civil
-
-    m = a[v[:, None] + np.arange(29)]
+    m = a[v[:, None] + np.arange(_TS_LEN)]
     ok = np.all(m[:, _TS_FIXED] == _TS_TEMPLATE[_TS_FIXED], axis=1)
     d = m[:, _TS_DIGITS] - np.uint8(48)
     ok &= np.all(d <= 9, axis=1)
@@ -144,146 +176,326 @@ def _ts(a: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     ymd = d[:, :8] @ _W_DATE
     tod = d[:, 8:14] @ _W_TIME
     us = d[:, 14:20] @ _W_US
-    dates, inv = np.unique(ymd, return_inverse=True)
+    if len(ymd) and np.all(ymd == ymd[0]):  # the usual chunk: one day
+        dates, inv = ymd[:1], np.zeros(len(ymd), np.int64)
+    else:
+        dates, inv = np.unique(ymd, return_inverse=True)
     y, mo, dd = dates // 10000, dates // 100 % 100, dates % 100
-    good_date = (mo >= 1) & (mo <= 12) & (dd >= 1) & (dd <= 31)
-    days = _days_from_civil(y, np.where(good_date, mo, 1), np.where(good_date, dd, 1))
+    good_date = valid_dates(y, mo, dd)
+    days = days_from_civil(y, np.where(good_date, mo, 1), np.where(good_date, dd, 1))
     ok &= good_date[inv]
     hh, mi, ss = d[:, 8] * 10 + d[:, 9], d[:, 10] * 10 + d[:, 11], d[:, 12] * 10 + d[:, 13]
-    ok &= (hh < 24) & (mi < 60) & (ss < 61)
+    ok &= (hh < 24) & (mi < 60) & (ss < 60)
     t = (days[inv] * 86400 + tod).astype(np.float64) + us * 1e-6
     return t, ok
 
 
-def parse_chunk(buf: bytes, width: int | None, n: int | None
-                ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray] | None:
-    """Decode the tick lines of ``buf`` (whole lines, each ending in a newline).
+def _find_key(a: np.ndarray, q: np.ndarray, code: np.ndarray, key: bytes) -> np.ndarray:
+    """Positions (from ``q``) of the keys ``"key"``: what the explorer's reader uses."""
+    return q[_find_key_idx(a, q, code, key)]
 
-    Returns (columns of the tick lines taken, their 0-based line indexes, the indexes of the
-    lines left to the caller), or None when the chunk is better read the careful way.
+
+def _find_key_idx(a: np.ndarray, q: np.ndarray, code: np.ndarray, key: bytes) -> np.ndarray:
+    """Indexes into ``q`` (closing quotes followed by a colon) of the keys ``"key"``.
+
+    ``code`` packs the three bytes before each ``q`` (computed once for all keys), so one
+    integer compare over all of them leaves only a few to check byte by byte.
     """
-    if not buf or buf[-1:] != b"\n":
-        return None
-    a = np.frombuffer(buf + b"\0" * 64, np.uint8)
-    nl = np.flatnonzero(a[: len(buf)] == 10)
-    nlines = len(nl)
-    q = np.flatnonzero((a[:-1] == _Q) & (a[1:] == _COLON))
-    q = q[(q > 0) & (a[q - 1] != _BSL)]
-    q = q[q >= 4]
-    code = (a[q - 3].astype(np.uint32) << 16) | (a[q - 2].astype(np.uint32) << 8) | a[q - 1]
-    keypos: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    bad = np.zeros(nlines, bool)
-    for key in _KEYS:
-        if key == "vclock" and not width:
-            continue
-        pos = _find_key(a, q, code, key.encode())
-        line = np.searchsorted(nl, pos)
-        if line.size > 1:
-            dup = line[1:] == line[:-1]
-            if dup.any():
-                bad[line[1:][dup]] = True
-        keypos[key] = (pos, line)
-    has = {}
-    for key, (_, line) in keypos.items():
-        h = np.zeros(nlines, bool)
-        h[line] = True
-        has[key] = h
-    # the event decides which keys a tick line needs
-    epos, eline = keypos["event"]
-    ev_v = _value_start(a, epos)
-    first = a[ev_v + 1]
-    kind_at = np.full(len(epos), -1, np.int8)
-    for code, word in ((0, b"internal"), (1, b"send"), (2, b"receive")):
-        sel = (a[ev_v] == _Q) & (first == word[0]) & (a[ev_v + 1 + len(word)] == _Q)
-        for j in range(1, len(word)):
-            sel &= a[ev_v + 1 + j] == word[j]
-        kind_at[sel] = code
-    kind = np.full(nlines, -1, np.int8)
-    kind[eline] = kind_at
-    tick_line = kind >= 0
-    for key in _REQUIRED:
-        tick_line &= has[key]
-    if width:
-        tick_line &= has["vclock"]
-    tick_line &= has["dice"] == (kind != 2)
-    tick_line &= has["to"] == (kind == 1)
-    tick_line &= has["from"] == (kind == 2)
-    tick_line &= has["msg_lclock"] == (kind == 2)
-    tick_line &= ~bad
-    cols: dict[str, np.ndarray] = {}
+    n = len(key)
+    tail = (b'"' + key)[-3:]
+    idx = np.flatnonzero(code == ((tail[0] << 16) | (tail[1] << 8) | tail[2]))
+    pos = q[idx]
+    keep = pos >= n + 2
+    if not keep.all():
+        idx, pos = idx[keep], pos[keep]
+    for j in range(n - 2):
+        if not idx.size:
+            break
+        keep = a[pos - n + j] == key[j]
+        if not keep.all():
+            idx, pos = idx[keep], pos[keep]
+    if idx.size:
+        keep = a[pos - n - 1] == _Q
+        # the opening quote starts a key: after '{', ',' or a space
+        before = a[pos - n - 2]
+        keep &= (before == _LBRACE) | (before == _COMMA) | (before == _SP)
+        idx = idx[keep]
+    return idx
 
-    def at(key: str) -> tuple[np.ndarray, np.ndarray]:
-        """Value starts of ``key`` on the tick lines, in line order."""
-        pos, line = keypos[key]
-        sel = tick_line[line]
-        return _value_start(a, pos[sel]), line[sel]
 
-    ok = np.ones(nlines, bool)
-    idx = np.flatnonzero(tick_line)
-    m = len(idx)
-    slot = np.full(nlines, -1, np.int64)
-    slot[idx] = np.arange(m)
+class _Scan:
+    """The structure of one chunk: its lines and the ``"key":`` places in them."""
 
-    def put_int(key: str, fill: int, limit: int = 2**62) -> np.ndarray:
-        out = np.full(m, fill, np.int64)
-        if key not in keypos:
-            return out
-        v, line = at(key)
-        vals, _, good = _ints(a, v)
-        good &= vals < limit
-        out[slot[line]] = vals
-        ok[line[~good]] = False
+    def __init__(self, buf: bytes, keys: tuple[str, ...]) -> None:
+        self.a = a = np.frombuffer(buf + b"\0" * 64, np.uint8)
+        size = len(buf)
+        self.nl = np.flatnonzero(a[:size] == 10)
+        self.nlines = len(self.nl)
+        colons = np.flatnonzero(a[:size] == _COLON)
+        q = colons[(a[colons - 1] == _Q) & (colons >= 5)] - 1
+        q = q[a[q - 1] != _BSL]
+        self.q = q
+        self.vstart = _value_start(a, q)  # where each key's value begins
+        self.code = ((a[q - 3].astype(np.int32) << 16) | (a[q - 2].astype(np.int32) << 8)
+                     | a[q - 1])
+        # the line of each key: q and nl are both sorted, so count keys per line
+        per_line = np.diff(np.searchsorted(q, self.nl), prepend=0)
+        self.qline = np.repeat(np.arange(self.nlines), per_line)
+        self.bad = np.zeros(self.nlines, bool)  # lines that cannot be taken
+        self.kind = np.full(self.nlines, -1, np.int8)
+        self.kid = np.full(len(q), -1, np.int8)  # which of KEYS each key is (-1: none)
+        self.keys: dict[str, np.ndarray] = {}  # key -> indexes into q, in position order
+        self.has: dict[str, np.ndarray] = {}
+        for key in keys:
+            idx = _find_key_idx(a, q, self.code, key.encode())
+            self.kid[idx] = K[key]
+            line = self.qline[idx]
+            if line.size > 1:
+                dup = line[1:] == line[:-1]
+                if dup.any():
+                    self.bad[line[1:][dup]] = True
+            self.keys[key] = idx
+            h = np.zeros(self.nlines, bool)
+            h[line] = True
+            self.has[key] = h
+
+    def start(self, idx: np.ndarray) -> np.ndarray:
+        """Where the keys at ``idx`` (into q) begin: their opening quote."""
+        return self.q[idx] - _KEY_LEN[self.kid[idx]] - 1
+
+
+class _Decoder:
+    """Decodes the values of the tick lines of a scanned chunk into columns."""
+
+    def __init__(self, s: _Scan, tick_line: np.ndarray, strict: bool) -> None:
+        self.s = s
+        self.tick_line = tick_line
+        self.ok = np.ones(s.nlines, bool)
+        self.idx = np.flatnonzero(tick_line)
+        self.m = len(self.idx)
+        self.slot = np.full(s.nlines, -1, np.int64)
+        self.slot[self.idx] = np.arange(self.m)
+        # strict: where each key's value ends, by index into q (0: not decoded)
+        self.end = np.zeros(len(s.q), np.int64) if strict else None
+
+    def at(self, key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(indexes into q, value starts, lines) of ``key`` on the tick lines."""
+        idx = self.s.keys[key]
+        line = self.s.qline[idx]
+        sel = self.tick_line[line]
+        if not sel.all():
+            idx, line = idx[sel], line[sel]
+        return idx, self.s.vstart[idx], line
+
+    def ended(self, idx: np.ndarray, end: np.ndarray) -> None:
+        if self.end is not None:
+            self.end[idx] = end
+
+    def ints(self, keys: tuple[str, ...], fills: dict[str, int]) -> dict[str, np.ndarray]:
+        """The integer columns of ``keys``, decoded together (one pass for all)."""
+        parts = [self.at(k) for k in keys]
+        v = np.concatenate([p[1] for p in parts])
+        vals, length, good = _ints(self.s.a, v)
+        out: dict[str, np.ndarray] = {}
+        start = 0
+        for key, (idx, _, line) in zip(keys, parts, strict=True):
+            stop = start + len(idx)
+            col = np.full(self.m, fills.get(key, 0), np.int64)
+            kv = vals[start:stop]
+            col[self.slot[line]] = kv
+            g = good[start:stop] & (kv < _INT_LIMIT.get(key, 2**62))
+            self.ok[line[~g]] = False
+            self.ended(idx, v[start:stop] + length[start:stop])
+            out[key] = col
+            start = stop
         return out
 
-    v, line = at("ts")
-    t, good = _ts(a, v)
-    ts = np.full(m, np.nan)
-    ts[slot[line]] = t
-    ok[line[~good]] = False
-    cols["ts"] = ts
-    cols["tick"] = put_int("tick", 0)
-    cols["lclock"] = put_int("lclock", 0)
-    cols["qlen"] = put_int("queue_len", 0, 2**31)  # 32-bit columns: the rest go the careful way
-    cols["dice"] = put_int("dice", 0, 2**31)
-    cols["frm"] = put_int("from", 0, 2**31)
-    cols["msg"] = put_int("msg_lclock", -1)
-    cols["kind"] = kind[idx]
+    def ts(self) -> np.ndarray:
+        idx, v, line = self.at("ts")
+        t, good = _ts(self.s.a, v)
+        out = np.full(self.m, np.nan)
+        out[self.slot[line]] = t
+        self.ok[line[~good]] = False
+        self.ended(idx, v + _TS_LEN)
+        return out
+
+    def int_list(self, key: str, count: int | None, max_count: int
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(matrix, lengths, lines) of a list-valued key, rows in line order."""
+        idx, v, line = self.at(key)
+        mat, lens, good, end = _int_list_end(self.s.a, v, count, max_count)
+        self.ok[line[~good]] = False
+        self.ended(idx, end)
+        return mat, lens, line
+
+    def word(self, key: str, words: tuple[bytes, ...]) -> np.ndarray:
+        """Which of ``words`` (index, -1 for none) the string value of ``key`` is."""
+        idx, v, line = self.at(key)
+        which = _which_word(self.s.a, v, words)
+        self.ended(idx, v + 2 + np.array([len(w) for w in words] + [0])[which])
+        self.ok[line[which < 0]] = False
+        return which
+
+    def token(self, key: str, token: bytes) -> None:
+        """Lines whose ``key`` is not exactly the JSON text ``token`` go the careful way."""
+        idx, v, line = self.at(key)
+        self.ok[line[~_matches(self.s.a, v, token)]] = False
+        self.ended(idx, v + len(token))
+
+
+def _matches(a: np.ndarray, v: np.ndarray, text: bytes) -> np.ndarray:
+    """Which of the positions ``v`` start with exactly the bytes ``text``."""
+    same = np.ones(len(v), bool)
+    for j, b in enumerate(text):
+        same &= a[v + j] == b
+    return same
+
+
+def _which_word(a: np.ndarray, v: np.ndarray, words: tuple[bytes, ...]) -> np.ndarray:
+    """Which of ``words`` (index, -1 for none) the JSON string at each of ``v`` is."""
+    which = np.full(len(v), -1, np.int64)
+    for k, w in enumerate(words):
+        which[_matches(a, v, b'"' + w + b'"')] = k
+    return which
+
+
+def _tick_lines(s: _Scan, width: int | None, strict: bool) -> np.ndarray:
+    """Which lines are tick events with the keys their event needs (and no other kind)."""
+    a = s.a
+    idx = s.keys["event"]
+    s.kind[s.qline[idx]] = _which_word(a, s.vstart[idx], _EVENTS)
+    kind = s.kind
+    tick = (kind >= 0) & ~s.bad & ~s.has["dup"]
+    for key in _REQUIRED + (_STRICT_REQUIRED if strict else ()):
+        tick &= s.has[key]
     if width:
-        v, line = at("vclock")
-        mat, _, good = _int_list(a, v, width, width)
-        good &= np.all(mat < 2**31, axis=1)
-        vc = np.zeros((m, width), np.int64)
-        vc[slot[line]] = mat
-        ok[line[~good]] = False
+        tick &= s.has["vclock"]
+    tick &= s.has["dice"] == (kind != 2)
+    tick &= s.has["to"] == (kind == 1)
+    tick &= s.has["from"] == (kind == 2)
+    tick &= s.has["msg_lclock"] == (kind == 2)
+    return tick
+
+
+def _layout_ok(s: _Scan, dec: _Decoder) -> np.ndarray:
+    """Lines whose every byte is accounted for: ``{``, known keys and their values joined
+    by ``,`` or ``, ``, then ``}`` and the newline (strict mode)."""
+    assert dec.end is not None
+    a, qline = s.a, s.qline
+    good = np.ones(s.nlines, bool)
+    nq = len(s.q)
+    if not nq:
+        return good
+    end = dec.end
+    good[qline[(s.kid < 0) | (end == 0)]] = False  # an unknown key, or '":' in a string
+    start = s.start(np.arange(nq))
+    first = np.empty(nq, bool)
+    first[0] = True
+    first[1:] = qline[1:] != qline[:-1]
+    last = np.empty(nq, bool)
+    last[-1] = True
+    last[:-1] = first[1:]
+    line_start = np.concatenate(([0], s.nl[:-1] + 1))[qline]
+    prev_end = np.concatenate(([0], end[:-1]))
+    gap = start - prev_end
+    sep = (a[prev_end] == _COMMA) & ((gap == 1) | ((gap == 2) & (a[prev_end + 1] == _SP)))
+    opens = (start == line_start + 1) & (a[line_start] == _LBRACE)
+    closes = (a[end] == _RBRACE) & (end + 1 == s.nl[qline])
+    fine = np.where(first, opens, sep) & (~last | closes)
+    good[qline[~fine]] = False
+    return good
+
+
+def _to_column(dec: _Decoder, n: int | None, machine: int | None
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Recipients of the send lines: (count per row, ids flat in row order). With
+    ``machine`` (strict), rows naming a machine that is not a peer, or one twice, fail."""
+    to_n = np.zeros(dec.m, np.int64)
+    if not len(dec.s.keys["to"]):
+        return to_n, np.zeros(0, np.int64)
+    max_to = max((n or 2) - 1, 1) if n else 64
+    mat, lens, line = dec.int_list("to", None, max_to)
+    to_n[dec.slot[line]] = lens
+    if machine is not None and mat.size:
+        width = mat.shape[1]
+        inside = np.arange(width)[None, :] < lens[:, None]
+        wrong = inside & ((mat < 1) | (mat == machine) | ((mat > n) if n else False))
+        # a machine named twice: sort each row with distinct fillers past its length
+        filled = np.where(inside, mat, -1 - np.arange(width)[None, :])
+        srt = np.sort(filled, axis=1)
+        twice = np.any(srt[:, 1:] == srt[:, :-1], axis=1) if width > 1 else np.zeros(len(mat), bool)
+        dec.ok[line[np.any(wrong, axis=1) | twice]] = False
+    rows = np.repeat(np.arange(len(line)), lens)
+    within = np.arange(len(rows)) - np.repeat(np.cumsum(lens) - lens, lens)
+    return to_n, (mat[rows, within] if mat.size else np.zeros(0, np.int64))
+
+
+def _strict_values(dec: _Decoder, ints: dict[str, np.ndarray], machine: int, n: int | None
+                   ) -> None:
+    """Clear ``dec.ok`` for rows the careful validation would find fault with, and decode
+    the keys only strict mode accounts for."""
+    dec.word("level", _LEVELS)
+    kind = dec.s.kind[dec.idx]
+    frm = ints["from"]
+    bad = ints["machine"] != machine
+    bad |= (kind == 2) & ((frm < 1) | (frm == machine) | ((frm > n) if n else False))
+    dec.ok[dec.idx[bad]] = False
+    for key in ("hlc", "msg_hlc"):
+        if len(dec.s.keys[key]):
+            dec.int_list(key, 2, 2)
+    a = dec.s.a
+    idx, v, _ = dec.at("event")
+    first = a[v + 1]
+    length = np.where(first == ord("i"), 8, np.where(first == ord("s"), 4, 7))
+    dec.ended(idx, v + 2 + length)
+
+
+def parse_chunk(buf: bytes, width: int | None, n: int | None, *, strict: bool = False,
+                machine: int | None = None, run_id: bytes | None = None) -> Chunk | None:
+    """Decode the tick lines of ``buf`` (whole lines, each ending in a newline).
+
+    ``run_id`` (the run id as JSON text) leaves lines of another run to the caller;
+    ``strict`` also needs ``machine`` and ``run_id``. None when the chunk is better read
+    the careful way.
+    """
+    if not buf or buf[-1:] != b"\n" or (strict and (machine is None or run_id is None)):
+        return None
+    s = _Scan(buf, KEYS if strict else _ANALYSIS_KEYS + (("run_id",) if run_id else ()))
+    tick_line = _tick_lines(s, width, strict)
+    dec = _Decoder(s, tick_line, strict)
+    cols: dict[str, np.ndarray] = {"ts": dec.ts()}
+    if run_id is not None:
+        dec.token("run_id", run_id)
+    int_keys = _INT_KEYS if strict else _INT_KEYS[:6]
+    ints = dec.ints(int_keys, {"msg_lclock": -1})
+    cols.update(tick=ints["tick"], lclock=ints["lclock"], qlen=ints["queue_len"],
+                dice=ints["dice"], frm=ints["from"], msg=ints["msg_lclock"],
+                kind=s.kind[dec.idx])
+    if width:
+        mat, _, line = dec.int_list("vclock", width, width)
+        dec.ok[line[~np.all(mat < I31, axis=1)]] = False
+        vc = np.zeros((dec.m, width), np.int64)
+        vc[dec.slot[line]] = mat
         cols["vclock"] = vc
-    to_n = np.zeros(m, np.int64)
-    to_ids = np.zeros(0, np.int64)
-    if "to" in keypos:
-        v, line = at("to")
-        max_to = max((n or 2) - 1, 1) if n else 64
-        mat, lens, good = _int_list(a, v, None, max_to)
-        ok[line[~good]] = False
-        to_n[slot[line]] = lens
-        rows = np.repeat(np.arange(len(line)), lens)
-        cols_i = np.arange(len(rows)) - np.repeat(np.cumsum(lens) - lens, lens)
-        to_ids = mat[rows, cols_i]  # in line order: ``line`` is sorted
-    taken = tick_line & ok
-    keep = taken[idx]
+    to_n, to_ids = _to_column(dec, n, machine if strict else None)
+    if strict:
+        assert machine is not None
+        _strict_values(dec, ints, machine, n)
+        dec.ok &= _layout_ok(s, dec)
+    return _finish(dec, cols, to_n, to_ids, tick_line, s.nl)
+
+
+def _finish(dec: _Decoder, cols: dict[str, np.ndarray], to_n: np.ndarray, to_ids: np.ndarray,
+            tick_line: np.ndarray, nl: np.ndarray) -> Chunk:
+    taken = tick_line & dec.ok
+    keep = taken[dec.idx]
     if not keep.all():
         # drop rows that failed a value check; their lines go the careful way
         sel_rows = np.flatnonzero(keep)
-        starts = np.cumsum(to_n) - to_n
-        to_keep = np.repeat(keep, to_n)
-        to_ids = to_ids[to_keep] if to_ids.size else to_ids
-        del starts
+        to_ids = to_ids[np.repeat(keep, to_n)] if to_ids.size else to_ids
         for k in list(cols):
             cols[k] = cols[k][sel_rows]
         to_n = to_n[sel_rows]
     cols["to_n"] = to_n
     cols["to_ids"] = to_ids
-    rest = np.flatnonzero(~taken)
-    return cols, np.flatnonzero(taken), rest
-
-
-def describe(cols: dict[str, Any]) -> str:  # pragma: no cover - debugging aid
-    return ", ".join(f"{k}={np.asarray(v).shape}" for k, v in cols.items())
+    return Chunk(cols, np.flatnonzero(taken), np.flatnonzero(~taken), nl)

@@ -2,39 +2,66 @@
 
 Every analysis tool (check, analyze, report, export) reads runs through this module, so a
 folder lclock did not write (other key order, extra fields, missing optional run.json
-fields) is handled once, here. Files are read in chunks of lines; each chunk is parsed by
-orjson and immediately turned into numpy columns, so a 1M-event run never exists as a
-million Python dicts at once. Lines that cannot be used (torn, garbage, wrong types) become
-``Issue``s with their line number instead of exceptions: ``check`` reports them, the other
-tools skip them and say how many.
+fields) is handled once, here. Files are read in chunks of whole lines; each chunk is
+decoded straight from its bytes (``fastparse``) where its lines are plain tick events, and
+parsed by orjson otherwise, and immediately turned into numpy columns, so a 1M-event run
+never exists as a million Python dicts at once. Lines that cannot be used (torn, garbage,
+wrong types, too long, of another run) become ``Issue``s with their line number instead of
+exceptions: ``check`` reports them, the other tools skip them and say how many.
+
+Hostile folders are the rule, not the exception (see ``folder``): memory grows with the
+bytes of the logs, never with what run.json claims, and no line is held longer than
+``MAX_LINE_BYTES``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import gc
-import re
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, TypeGuard
 
 import numpy as np
 import orjson
 
 from lclock.analysis import fastparse
-from lclock.core.logline import parse_ts
+from lclock.analysis.folder import (
+    MAX_MACHINES,
+    MAX_RATE,
+    Problem,
+    RunFacts,
+    UnreadableFile,
+    open_regular,
+    read_run_json,
+    run_facts,
+)
+from lclock.analysis.folder import machine_files as _machine_files
+from lclock.analysis.timestamps import days_from_civil as _days_from_civil  # noqa: F401
+from lclock.analysis.timestamps import parse_ts_column, short, ts_problem
+
+__all__ = [
+    "KINDS", "KIND_INTERNAL", "KIND_NAMES", "KIND_RECEIVE", "KIND_SEND", "Issue", "MachineLog",
+    "Run", "RunFolderError", "load_machine", "load_run", "machine_files", "parse_ts_column",
+    "read_meta", "ts_problem", "validate_line",
+]
 
 KIND_INTERNAL, KIND_SEND, KIND_RECEIVE = 0, 1, 2
 KINDS = {"internal": KIND_INTERNAL, "send": KIND_SEND, "receive": KIND_RECEIVE}
 KIND_NAMES = {v: k for k, v in KINDS.items()}
 CHUNK_BYTES = 2 << 20
-# The byte-level reader for analyze/report/export (``check`` always parses with orjson).
+# The longest line read: a tick line of MAX_MACHINES machines is about 12 KB.
+MAX_LINE_BYTES = 1 << 20
+# The byte-level reader (tests switch it off to compare it with the orjson path).
 USE_FASTPARSE = True
-_MACHINE_FILE = re.compile(r"^machine-(\d+)\.jsonl$")
-_TS_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$")
+# Non-tick lines kept whole, per kind (what the rules about them need), and at most how many.
+KEPT_EVENTS = ("start", "connected", "stop", "drop", "fault", "pause", "resume")
+MAX_KEPT = 200_000
+MAX_NOTABLE = 1000
+# Issues kept in full per (file, rule); beyond that only counted.
+MAX_ISSUES = 1000
 
 
 class RunFolderError(Exception):
@@ -43,12 +70,16 @@ class RunFolderError(Exception):
 
 @dataclass
 class Issue:
-    """One problem found while reading, tied to a file and line (0 = the whole file)."""
+    """One problem found while reading or checking, tied to a file and line (0 = the whole
+    file). ``rule`` names the rule, ``count`` how many lines it stands for."""
 
     file: str
     line: int
     text: str
     severity: str = "error"
+    rule: str = ""
+    count: int = 1
+    machine: int | None = None
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
@@ -75,13 +106,19 @@ class MachineLog:
     vclock: np.ndarray | None
     start: dict[str, Any] | None = None
     start_line: int = 0
-    stop: dict[str, Any] | None = None
+    stop: dict[str, Any] | None = None  # the first stop line
     stop_line: int = 0
     other_events: Counter[str] = field(default_factory=Counter)
     firsts: dict[str, dict[str, Any]] = field(default_factory=dict)
     notable: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     lines: int = 0
     skipped: int = 0
+    dup: np.ndarray | None = None  # receives logged with ``dup: true`` (None: there are none)
+    kept: dict[str, list[tuple[int, dict[str, Any]]]] = field(default_factory=dict)
+    run_id: str | None = None  # the run id this log was read as (lines of others left out)
+    # lines that may have been events but could not be used (garbage, torn, wrong types):
+    # the rules do not judge what depends on them
+    unusable: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
     @property
     def events(self) -> int:
@@ -89,6 +126,10 @@ class MachineLog:
 
     def recipients(self, k: int) -> list[int]:
         return [int(x) for x in self.to_ids[self.to_ptr[k] : self.to_ptr[k + 1]]]
+
+    def lines_of(self, event: str) -> list[tuple[int, dict[str, Any]]]:
+        """(line number, object) of this log's ``event`` lines (start, stop, drop, ...)."""
+        return self.kept.get(event, [])
 
 
 @dataclass
@@ -103,9 +144,7 @@ class Run:
     rates: dict[int, int]
     dice_sides: int | None
     t0: float
-    # fields and lines the run declares it does not log (run.json ``not_logged``), e.g. an
-    # imported text log: ``dice``, ``queue_len``, ``start``, ``stop``
-    not_logged: frozenset[str] = frozenset()
+    facts: RunFacts = field(default_factory=RunFacts)
 
     @property
     def ids(self) -> list[int]:
@@ -113,177 +152,147 @@ class Run:
 
     @property
     def status(self) -> str:
-        return str(self.meta.get("status") or "unknown")
+        return self.facts.status or str(self.meta.get("status") or "unknown")
 
     @property
     def run_id(self) -> str:
-        return str(self.meta.get("run_id") or self.path.name)
+        return self.facts.run_id or self.path.name
 
     @property
     def events(self) -> int:
         return sum(m.events for m in self.machines.values())
 
 
-# ---------------------------------------------------------------- timestamps
-
-
-def _days_from_civil(y: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray:
-    """Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm)."""
-    y = y - (m <= 2)
-    era = np.floor_divide(y, 400)
-    yoe = y - era * 400
-    mp = (m + 9) % 12
-    doy = (153 * mp + 2) // 5 + d - 1
-    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-    return era * 146097 + doe - 719468
-
-
-def parse_ts_column(values: Sequence[Any]) -> np.ndarray:
-    """Epoch seconds of RFC 3339 strings, vectorised for the usual fixed-width form.
-
-    ``2026-01-01T00:00:00.123456Z`` is decoded with numpy on a character view; anything
-    else (other precision, an offset) goes through the general parser; a missing or bad
-    value becomes NaN, which ``check`` reports and the metrics skip.
-    """
-    out = np.full(len(values), np.nan)
-    if not values:
-        return out
-    try:
-        arr = np.array(values, dtype="U28")
-    except (TypeError, ValueError):
-        arr = np.array([v if isinstance(v, str) else "" for v in values], dtype="U28")
-    c = arr.view(np.uint32).reshape(len(values), 28).astype(np.int64) - 48
-    digits = c[:, [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18, 20, 21, 22, 23, 24, 25]]
-    ok = (c[:, 27] == -48) & np.all((digits >= 0) & (digits <= 9), axis=1)
-    ok &= (c[:, 4] == ord("-") - 48) & (c[:, 7] == ord("-") - 48) & (c[:, 10] == ord("T") - 48)
-    ok &= (c[:, 13] == ord(":") - 48) & (c[:, 16] == ord(":") - 48) & (c[:, 19] == ord(".") - 48)
-    ok &= c[:, 26] == ord("Z") - 48
-    if ok.any():
-        g = digits[ok]
-        y = g[:, 0] * 1000 + g[:, 1] * 100 + g[:, 2] * 10 + g[:, 3]
-        mo = g[:, 4] * 10 + g[:, 5]
-        d = g[:, 6] * 10 + g[:, 7]
-        hh = g[:, 8] * 10 + g[:, 9]
-        mm = g[:, 10] * 10 + g[:, 11]
-        ss = g[:, 12] * 10 + g[:, 13]
-        us = g[:, 14:20] @ np.array([100000, 10000, 1000, 100, 10, 1])
-        valid = (mo >= 1) & (mo <= 12) & (d >= 1) & (d <= 31) & (hh < 24) & (mm < 60) & (ss < 61)
-        sec = _days_from_civil(y, mo, d) * 86400 + hh * 3600 + mm * 60 + ss
-        vals = sec.astype(np.float64) + us * 1e-6
-        vals[~valid] = np.nan
-        out[ok] = vals
-    for k in np.nonzero(~ok)[0]:
-        v = values[k]
-        if isinstance(v, str) and _TS_RE.match(v):
-            with contextlib.suppress(ValueError):
-                out[k] = parse_ts(v.replace("Z", "+00:00") if not v.endswith("Z") else v)
-    return out
-
-
-def ts_problem(v: Any) -> str | None:
-    """Why a ``ts`` value is not an RFC 3339 UTC time, or None when it is fine."""
-    if v is None:
-        return "missing ts (every line needs the system time)"
-    if not isinstance(v, str) or not _TS_RE.match(v):
-        return f"ts {v!r} is not an RFC 3339 time"
-    try:
-        parse_ts(v)
-    except ValueError:
-        return f"ts {v!r} is not a valid date and time"
-    return None
-
-
 # ---------------------------------------------------------------- line validation
 
-_INT = int
+
+def _is_int(v: Any) -> TypeGuard[int]:
+    return isinstance(v, int) and not isinstance(v, bool)
 
 
-def _is_int(v: Any) -> bool:
-    return isinstance(v, _INT) and not isinstance(v, bool)
+_I63 = 2**63
+_I31 = 2**31
 
 
-def validate_line(d: Any, machine_id: int, n: int | None,
-                  not_logged: frozenset[str] = frozenset()) -> tuple[list[str], bool]:
-    """Schema problems of one parsed line, and whether it is still usable as a tick event.
-
-    A line with a bad ``ts`` or ``level`` is still usable for the clock rules (the clock
-    values are there); one without a usable ``tick``/``lclock``/... is not.
-    """
-    probs: list[str] = []
-    if not isinstance(d, dict):
-        return [f"not a JSON object ({type(d).__name__})"], False
-    p = ts_problem(d.get("ts"))
-    if p:
-        probs.append(p)
-    ev = d.get("event")
-    if not isinstance(ev, str):
-        probs.append("missing or non-string event")
-        return probs, False
-    if not isinstance(d.get("level"), str):
-        probs.append("missing or non-string level")
-    if not isinstance(d.get("run_id"), str):
-        probs.append("missing or non-string run_id")
-    mid = d.get("machine")
-    if not _is_int(mid):
-        probs.append("missing or non-integer machine")
-    elif mid != machine_id:
-        probs.append(f"machine {mid} in the log of machine {machine_id}")
-    if ev not in KINDS:
-        return probs, False
+def _tick_problems(d: dict[str, Any], ev: str, machine_id: int, n: int | None
+                   ) -> tuple[list[tuple[str, str]], bool]:
+    """Problems of the clock fields of a tick event, and whether it is still usable."""
+    probs: list[tuple[str, str]] = []
     usable = True
-    for key in ("dice", "from", "queue_len"):  # stored as 32-bit columns
-        v = d.get(key)
-        if _is_int(v) and not -(2**31) <= v < 2**31:
-            probs.append(f"{ev}: {key} {v} is out of range")
-            usable = False
     for key in ("tick", "lclock", "queue_len"):
         v = d.get(key)
-        if v is None and key in not_logged:
-            continue
         if not _is_int(v):
-            probs.append(f"{ev}: {key} missing or not an integer ({v!r})")
+            probs.append((f"field-{key}", f"{ev}: {key} missing or not an integer ({short(v)})"))
             usable = False
         elif v < 0:
-            probs.append(f"{ev}: {key} is negative ({v})")
+            probs.append((f"field-{key}", f"{ev}: {key} is negative ({v})"))
+            usable = False
+        elif v >= _I63:
+            probs.append((f"field-{key}", f"{ev}: {key} {short(v)} is beyond 64 bits"))
+            usable = False
+    for key in ("dice", "from", "queue_len"):  # stored as 32-bit columns
+        v = d.get(key)
+        if _is_int(v) and not -_I31 <= v < _I31 and not (key == "queue_len" and v >= _I63):
+            probs.append((f"field-{key}", f"{ev}: {key} {short(v)} is out of range"))
             usable = False
     vc = d.get("vclock")
     if vc is not None and (
-        not isinstance(vc, list) or not all(_is_int(x) and 0 <= x < 2**31 for x in vc)
-        or (n is not None and len(vc) != n)
+        not isinstance(vc, list) or (n is not None and len(vc) != n)
+        or not all(_is_int(x) and 0 <= x < _I31 for x in vc)
     ):
-        probs.append(f"vclock {vc!r} is not a list of {n or 'N'} non-negative integers")
+        probs.append(("field-vclock", f"vclock {short(vc)} is not a list of {n or 'N'} "
+                                      "non-negative integers"))
         usable = False
-    if ev in ("send", "internal") and not _is_int(d.get("dice")) and not (
-            "dice" in not_logged and d.get("dice") is None):
-        probs.append(f"{ev}: dice missing or not an integer ({d.get('dice')!r})")
+    if ev in ("send", "internal") and not _is_int(d.get("dice")):
+        probs.append(("field-dice", f"{ev}: dice missing or not an integer ({short(d.get('dice'))})"))
         usable = False
     if ev == "send":
-        to = d.get("to")
-        if not isinstance(to, list) or not to or not all(_is_int(x) for x in to):
-            probs.append(f"send: to {to!r} is not a non-empty list of machine ids")
-            usable = False
-        else:
-            bad = [x for x in to if x == machine_id or (n is not None and not 1 <= x <= n) or x < 1]
-            if bad:
-                probs.append(f"send: to names {bad}, not a peer of machine {machine_id}")
-                usable = False
-            if len(set(to)) != len(to):
-                probs.append(f"send: to {to} names a machine twice")
+        p, u = _to_problems(d.get("to"), machine_id, n)
+        probs += p
+        usable &= u
     if ev == "receive":
-        f = d.get("from")
-        if not _is_int(f) or f == machine_id or f < 1 or (n is not None and f > n):
-            probs.append(f"receive: from {f!r} is not a peer's id")
-            usable = False
-        if not _is_int(d.get("msg_lclock")):
-            probs.append(f"receive: msg_lclock missing or not an integer ({d.get('msg_lclock')!r})")
-            usable = False
+        p, u = _receive_problems(d, machine_id, n)
+        probs += p
+        usable &= u
     return probs, usable
 
 
-# ---------------------------------------------------------------- reading one file
+def _receive_problems(d: dict[str, Any], machine_id: int, n: int | None
+                      ) -> tuple[list[tuple[str, str]], bool]:
+    probs: list[tuple[str, str]] = []
+    f = d.get("from")
+    if not _is_int(f) or f == machine_id or f < 1 or (n is not None and f > n):
+        probs.append(("field-from", f"receive: from {short(f)} is not a peer's id"))
+    m = d.get("msg_lclock")
+    if not _is_int(m) or not 0 <= m < _I63:
+        probs.append(("field-msg_lclock", "receive: msg_lclock missing or not a 64-bit "
+                                          f"integer >= 0 ({short(m)})"))
+    return probs, not probs
 
 
-_GET_EVENT = itemgetter("event")
+def _to_problems(to: Any, machine_id: int, n: int | None) -> tuple[list[tuple[str, str]], bool]:
+    if not isinstance(to, list) or not to or not all(_is_int(x) for x in to):
+        return [("field-to", f"send: to {short(to)} is not a non-empty list of machine ids")], False
+    probs: list[tuple[str, str]] = []
+    usable = True
+    bad = [x for x in to if x == machine_id or (n is not None and not 1 <= x <= n) or x < 1
+           or x >= _I31]
+    if bad:
+        probs.append(("field-to", f"send: to names {short(bad)}, not a peer of machine {machine_id}"))
+        usable = False
+    if len(set(to)) != len(to):
+        probs.append(("field-to-twice", f"send: to {short(to)} names a machine twice"))
+    return probs, usable
+
+
+def line_problems(d: Any, machine_id: int, n: int | None, run_id: str | None = None
+                  ) -> tuple[list[tuple[str, str]], bool]:
+    """(rule, text) of every schema problem of one parsed line, and whether it is still
+    usable as a tick event.
+
+    A line with a bad ``ts`` or ``level`` is still usable for the clock rules (the clock
+    values are there); one without a usable ``tick``/``lclock``/... is not, and neither is
+    a line of another run (``run_id`` given and different): it is not part of this run.
+    """
+    if not isinstance(d, dict):
+        return [("line-object", f"not a JSON object ({type(d).__name__})")], False
+    rid = d.get("run_id")
+    if run_id is not None and isinstance(rid, str) and rid != run_id:
+        return [("line-other-run", f"a line of another run (run_id {short(rid)}, this run is "
+                                   f"{short(run_id)}): left out")], False
+    probs: list[tuple[str, str]] = []
+    p = ts_problem(d.get("ts"))
+    if p:
+        probs.append(("field-ts", p))
+    ev = d.get("event")
+    if not isinstance(ev, str):
+        probs.append(("field-event", "missing or non-string event"))
+        return probs, False
+    if not isinstance(d.get("level"), str):
+        probs.append(("field-level", "missing or non-string level"))
+    if not isinstance(rid, str):
+        probs.append(("field-run_id", "missing or non-string run_id"))
+    mid = d.get("machine")
+    if not _is_int(mid):
+        probs.append(("field-machine", "missing or non-integer machine"))
+    elif mid != machine_id:
+        probs.append(("field-machine", f"machine {short(mid)} in the log of machine {machine_id}"))
+    if ev not in KINDS:
+        return probs, False
+    more, usable = _tick_problems(d, ev, machine_id, n)
+    return probs + more, usable
+
+
+def validate_line(d: Any, machine_id: int, n: int | None, run_id: str | None = None
+                  ) -> tuple[list[str], bool]:
+    """Schema problems of one parsed line (their texts), and whether it is still usable."""
+    probs, usable = line_problems(d, machine_id, n, run_id)
+    return [text for _, text in probs], usable
+
+
+# ---------------------------------------------------------------- columns
+
+
 def _icol(values: Sequence[Any], shape: tuple[int, ...] | None = None) -> np.ndarray:
     """Integers as an int64 array, or ValueError: numpy would silently truncate floats or
     build a 2-D array from nested lists, and a wrong value must send its chunk to the
@@ -291,60 +300,46 @@ def _icol(values: Sequence[Any], shape: tuple[int, ...] | None = None) -> np.nda
     if len(values) == 0:
         return np.zeros(shape or (0,), np.int64)
     arr = np.array(values)
-    if arr.dtype.kind not in "iu" or arr.shape != (shape or (len(values),)):
-        raise ValueError("not a column of integers")
+    if arr.dtype.kind not in "i" or arr.shape != (shape or (len(values),)):
+        raise ValueError("not a column of 64-bit integers")
     return arr.astype(np.int64, copy=False)
 
 
+_GET_EVENT = itemgetter("event")
 _GET_HEAD = itemgetter("ts", "event", "tick", "lclock", "queue_len")
-_GET_TAIL = itemgetter("event", "tick", "lclock")
+_GET_TAIL = itemgetter("event", "tick", "lclock", "queue_len")
 _GET_RECV = itemgetter("from", "msg_lclock")
 _GET_DICE = itemgetter("dice")
 _GET_SEND = itemgetter("dice", "to")
 _GET_VC = itemgetter("vclock")
 
-
-def _get_dice_or_0(d: dict[str, Any]) -> Any:
-    return d.get("dice", 0)
-
-
-def _get_send_or_0(d: dict[str, Any]) -> tuple[Any, Any]:
-    return d.get("dice", 0), d["to"]
-
-
 # Narrow types where the range allows: a 1M-event run is then about 75 bytes an event.
 DTYPES: dict[str, Any] = {
     "line": np.int64, "ts": np.float64, "tick": np.int64, "lclock": np.int64,
     "qlen": np.int32, "kind": np.int8, "dice": np.int32, "frm": np.int32, "msg": np.int64,
-    "to_n": np.int32, "to_ids": np.int32, "vclock": np.int32,
+    "to_n": np.int32, "to_ids": np.int32, "vclock": np.int32, "dup": np.bool_,
 }
+_PER_EVENT = ("ts", "tick", "lclock", "qlen", "kind", "dice", "frm", "msg", "dup")
 
 
 class _Columns:
     """Chunks of columns, concatenated once at the end."""
 
-    def __init__(self, not_logged: frozenset[str] = frozenset()) -> None:
-        # a field the run declares not logged reads as 0 (dice) or -1 (queue_len)
-        self.no_queue = "queue_len" in not_logged
-        no_dice = "dice" in not_logged
-        self.get_dice: Callable[[dict[str, Any]], Any] = _get_dice_or_0 if no_dice else _GET_DICE
-        self.get_send: Callable[[dict[str, Any]], Any] = _get_send_or_0 if no_dice else _GET_SEND
-        self.parts: dict[str, list[np.ndarray]] = {k: [] for k in (
-            "line", "ts", "tick", "lclock", "qlen", "kind", "dice", "frm", "msg", "to_n",
-            "to_ids", "vclock")}
+    def __init__(self) -> None:
+        self.parts: dict[str, list[np.ndarray]] = {k: [] for k in DTYPES}
 
     def add(self, lines: np.ndarray, ds: list[dict[str, Any]], width: int | None) -> None:
-        """Append one chunk; all columns or none, so a failed chunk can be redone safely."""
+        """Append one chunk of tick dicts; all columns or none (ValueError and the like),
+        so a failed chunk can be redone safely."""
         if not ds:
             return
         new: dict[str, np.ndarray] = {"line": lines}
         m = len(ds)
         try:
             ts_v, evs, tick, lc, ql = zip(*map(_GET_HEAD, ds), strict=True)
-        except KeyError:  # only lines already validated get here without a ts (or queue_len)
+        except KeyError:  # only lines already validated get here without a ts
             ts_v = tuple(d.get("ts") for d in ds)
-            evs, tick, lc = zip(*map(_GET_TAIL, ds), strict=True)
-            ql = tuple(d.get("queue_len", -1) if self.no_queue else d["queue_len"] for d in ds)
+            evs, tick, lc, ql = zip(*map(_GET_TAIL, ds), strict=True)
         new["ts"] = parse_ts_column(ts_v)
         new["tick"] = _icol(tick)
         new["lclock"] = _icol(lc)
@@ -354,6 +349,21 @@ class _Columns:
         if not np.all((ev == "internal") | (kind > 0)):
             raise ValueError("not a tick event")
         new["kind"] = kind
+        new.update(self._by_kind(ds, kind))
+        if width:
+            try:
+                vcs = list(map(_GET_VC, ds))
+            except KeyError:
+                vcs = [d.get("vclock") or [-1] * width for d in ds]
+            new["vclock"] = _icol(vcs, (m, width))
+        new["dup"] = np.fromiter((d.get("dup") is True for d in ds), bool, m)
+        for k, v in new.items():
+            self.parts[k].append(v.astype(DTYPES[k], copy=False))
+
+    @staticmethod
+    def _by_kind(ds: list[dict[str, Any]], kind: np.ndarray) -> dict[str, np.ndarray]:
+        """dice, from, msg_lclock and recipients, read only where the event has them."""
+        m = len(ds)
         dice = np.zeros(m, np.int64)
         frm = np.zeros(m, np.int64)
         msg = np.full(m, -1, np.int64)
@@ -367,74 +377,67 @@ class _Columns:
             msg[ir] = fm[:, 1]
         ii = np.flatnonzero(kind == KIND_INTERNAL)
         if len(ii):
-            dice[ii] = _icol(list(map(self.get_dice, map(get, ii.tolist()))))
+            dice[ii] = _icol(list(map(_GET_DICE, map(get, ii.tolist()))))
         isd = np.flatnonzero(kind == KIND_SEND)
         if len(isd):
-            dice_s, tos = zip(*map(self.get_send, map(get, isd.tolist())), strict=False)
+            dice_s, tos = zip(*map(_GET_SEND, map(get, isd.tolist())), strict=False)
             dice[isd] = _icol(dice_s)
             to_n[isd] = np.fromiter(map(len, tos), np.int64, len(tos))
             to_ids = _icol([x for t in tos for x in t])
-        new["dice"], new["frm"], new["msg"], new["to_n"], new["to_ids"] = dice, frm, msg, to_n, to_ids
-        if width:
-            try:
-                vcs = list(map(_GET_VC, ds))
-            except KeyError:
-                vcs = [d.get("vclock") or [-1] * width for d in ds]
-            new["vclock"] = _icol(vcs, (m, width))
-        for k, v in new.items():
-            self.parts[k].append(v.astype(DTYPES[k], copy=False))
+        for col in (dice, frm, to_ids):
+            if col.size and (col.min() < -_I31 or col.max() >= _I31):
+                raise ValueError("beyond a 32-bit column")
+        return {"dice": dice, "frm": frm, "msg": msg, "to_n": to_n, "to_ids": to_ids}
 
     def add_columns(self, lines: np.ndarray, cols: dict[str, np.ndarray]) -> None:
         """Append columns decoded elsewhere (the byte-level reader)."""
         if not len(lines):
             return
         self.parts["line"].append(lines)
+        self.parts["dup"].append(np.zeros(len(lines), bool))
         for k, v in cols.items():
             self.parts[k].append(v.astype(DTYPES[k], copy=False))
 
+    def _cat(self, k: str, dtype: Any = None) -> np.ndarray:
+        """One column, its chunks released as soon as they are joined (bounded memory)."""
+        dtype = dtype or DTYPES[k]
+        parts = self.parts[k]
+        if not parts:
+            return np.zeros(0, dtype)
+        out = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        out = out.astype(dtype, copy=False)
+        self.parts[k] = [out]
+        return out
+
     def build(self, mid: int, path: Path, width: int | None) -> MachineLog:
-        g = self.parts
-
-        def cat(k: str, dtype: Any = None) -> np.ndarray:
-            """One column, its chunks released as soon as they are joined (bounded memory)."""
-            dtype = dtype or DTYPES[k]
-            parts = g[k]
-            if not parts:
-                return np.zeros(0, dtype)
-            out = parts[0] if len(parts) == 1 else np.concatenate(parts)
-            out = out.astype(dtype, copy=False)
-            g[k] = [out]
-            return out
-
-        to_n = cat("to_n").astype(np.int64)
-        to_ptr = np.zeros(len(to_n) + 1, np.int64)
-        np.cumsum(to_n, out=to_ptr[1:])
+        to_n = self._cat("to_n").astype(np.int64)
         vc = None
         if width:
-            vc = cat("vclock") if g["vclock"] else np.zeros((0, width), DTYPES["vclock"])
-        line = cat("line", np.int64)
-        to_ids = cat("to_ids")
+            vc = self._cat("vclock") if self.parts["vclock"] else np.zeros((0, width), np.int32)
+        line = self._cat("line", np.int64)
+        to_ids = self._cat("to_ids")
+        cols = {k: self._cat(k) for k in _PER_EVENT}
         if line.size > 1 and np.any(np.diff(line) < 0):
             # chunks decoded two ways come back in two runs of lines: restore file order
             order = np.argsort(line, kind="stable")
-            starts = to_ptr[:-1][order]
+            starts = (np.cumsum(to_n) - to_n)[order]
             lens = to_n[order]
             pos = np.repeat(starts - (np.cumsum(lens) - lens), lens) + np.arange(lens.sum())
-            to_ids = to_ids[pos]
-            to_n = lens
-            to_ptr = np.zeros(len(to_n) + 1, np.int64)
-            np.cumsum(to_n, out=to_ptr[1:])
-            for k in ("ts", "tick", "lclock", "qlen", "kind", "dice", "frm", "msg"):
-                g[k] = [cat(k)[order]]
-            line = line[order]
-            if vc is not None:
-                vc = vc[order]
+            to_ids, to_n, line = to_ids[pos], lens, line[order]
+            cols = {k: v[order] for k, v in cols.items()}
+            vc = vc[order] if vc is not None else None
+        to_ptr = np.zeros(len(to_n) + 1, np.int64)
+        np.cumsum(to_n, out=to_ptr[1:])
+        dup = cols.pop("dup")
         return MachineLog(
-            id=mid, path=path, line=line, ts=cat("ts"), tick=cat("tick"), lclock=cat("lclock"),
-            qlen=cat("qlen"), kind=cat("kind"), dice=cat("dice"), frm=cat("frm"), msg=cat("msg"),
-            to_ptr=to_ptr,
-            to_ids=to_ids, vclock=vc,
+            id=mid, path=path, line=line, ts=cols["ts"], tick=cols["tick"],
+            lclock=cols["lclock"], qlen=cols["qlen"], kind=cols["kind"], dice=cols["dice"],
+            frm=cols["frm"], msg=cols["msg"], to_ptr=to_ptr, to_ids=to_ids, vclock=vc,
+            dup=dup if dup.any() else None,
         )
+
+
+# ---------------------------------------------------------------- reading one file
 
 
 def _split_lines(buf: bytes) -> list[bytes]:
@@ -446,207 +449,385 @@ def _split_lines(buf: bytes) -> list[bytes]:
     return lines
 
 
-def _parse_chunk(raw: list[bytes], numbers: np.ndarray, issues: list[Issue], fname: str
-                 ) -> tuple[list[Any], np.ndarray]:
-    """Parse lines (``numbers`` are their line numbers): as one JSON array, else one by one."""
-    try:
-        objs = orjson.loads(b"[" + b",".join(raw) + b"]")
-        if len(objs) == len(raw):
-            return objs, numbers
-    except orjson.JSONDecodeError:
-        pass
-    objs = []
-    nums = []
-    last = len(raw) - 1
-    for k, b in enumerate(raw):
-        if not b.strip():
-            issues.append(Issue(fname, int(numbers[k]), "empty line"))
+def _blocks(fh: IO[bytes], on_too_long: Any) -> Iterator[tuple[int, bytes, int]]:
+    """(lines before it, bytes, lines in it) of whole lines, read CHUNK_BYTES at a time, in linear time.
+
+    The last block may end without a newline (a torn line). A line that grows past
+    MAX_LINE_BYTES is not kept: it is skipped to its end and reported through
+    ``on_too_long(line number, bytes, torn)``, so one gigabyte without a newline costs
+    one chunk of memory.
+    """
+    done = 0  # lines completed before ``pending``
+    pending: list[bytes] = []
+    pending_len = 0
+    skipping = 0  # bytes of an over-long line skipped so far (0: not skipping)
+    while True:
+        block = fh.read(CHUNK_BYTES)
+        if not block:
+            break
+        if skipping:
+            nl = block.find(b"\n")
+            if nl < 0:
+                skipping += len(block)
+                continue
+            on_too_long(done + 1, skipping + nl, False)
+            done += 1
+            skipping = 0
+            block = block[nl + 1:]
+        cut = block.rfind(b"\n") + 1
+        if cut == 0:
+            pending.append(block)
+            pending_len += len(block)
+            if pending_len > MAX_LINE_BYTES:
+                skipping, pending, pending_len = pending_len, [], 0
             continue
+        buf = b"".join([*pending, block[:cut]]) if pending else block[:cut]
+        pending = [block[cut:]] if cut < len(block) else []
+        pending_len = len(block) - cut
+        lines = buf.count(b"\n")
+        yield done, buf, lines
+        done += lines
+    if skipping:
+        on_too_long(done + 1, skipping, True)
+    elif pending:
+        yield done, b"".join(pending), 1
+
+
+class _MachineReader:
+    """Reads one machine's log into columns, collecting its other lines and issues."""
+
+    def __init__(self, path: Path, mid: int, n: int | None, strict: bool, issues: list[Issue],
+                 run_id: str | None, root: Path | None) -> None:
+        self.path, self.mid, self.n, self.strict = path, mid, n, strict
+        self.root = root if root is not None else path.parent
+        self.fname = path.name
+        self.issues = issues
+        self.issue_counts: Counter[str] = Counter()
+        self.overflow: dict[str, Issue] = {}
+        self.cols = _Columns()
+        self.width: int | None = n
+        self.width_known = False
+        self.run_id = run_id
+        self.unusable: list[int] = []
+        self.log = MachineLog(id=mid, path=path, line=np.zeros(0, np.int64), ts=np.zeros(0),
+                              tick=np.zeros(0, np.int64), lclock=np.zeros(0, np.int64),
+                              qlen=np.zeros(0, np.int32), kind=np.zeros(0, np.int8),
+                              dice=np.zeros(0, np.int32), frm=np.zeros(0, np.int32),
+                              msg=np.zeros(0, np.int64), to_ptr=np.zeros(1, np.int64),
+                              to_ids=np.zeros(0, np.int32), vclock=None)
+
+    # -- issues
+
+    def issue(self, line: int, rule: str, text: str) -> None:
+        """Record a problem; past MAX_ISSUES of one rule in this file only count it."""
+        self.issue_counts[rule] += 1
+        if self.issue_counts[rule] <= MAX_ISSUES:
+            self.issues.append(Issue(self.fname, int(line), text, rule=rule, machine=self.mid))
+            return
+        extra = self.overflow.get(rule)
+        if extra is None:
+            extra = Issue(self.fname, int(line), "... more lines like this (not listed)",
+                          rule=rule, count=0, machine=self.mid)
+            self.overflow[rule] = extra
+            self.issues.append(extra)
+        extra.count += 1
+        extra.text = f"... and {extra.count} more lines with this problem (not listed)"
+
+    def too_long(self, line: int, size: int, torn: bool) -> None:
+        self.log.lines = max(self.log.lines, line)
+        self.unusable.append(line)
+        self.issue(line, "line-too-long", f"line of {size} bytes, longer than the "
+                                          f"{MAX_LINE_BYTES} a log line may have: not read"
+                   + (" (and torn: no newline at the end of the file)" if torn else ""))
+
+    # -- the file
+
+    def read(self) -> MachineLog:
+        gc_was = gc.isenabled()
+        gc.disable()  # millions of short-lived dicts: the cyclic GC only costs time here
         try:
-            obj = orjson.loads(b)
-        except orjson.JSONDecodeError:
-            torn = k == last and not b.endswith(b"\n")
-            what = "torn line (no newline at the end of the file)" if torn else "not valid JSON"
-            snippet = b[:60].decode("utf-8", "replace").rstrip("\n")
-            issues.append(Issue(fname, int(numbers[k]), f"{what}: {snippet!r}"))
-            continue
-        objs.append(obj)
-        nums.append(int(numbers[k]))
-    return objs, np.array(nums, dtype=np.int64)
+            with open_regular(self.path, self.root) as fh:
+                for before, buf, lines in _blocks(fh, self.too_long):
+                    self.chunk(before, buf, lines)
+        finally:
+            if gc_was:
+                gc.enable()
+        built = self.cols.build(self.mid, self.path, self.width)
+        for name in ("line", "ts", "tick", "lclock", "qlen", "kind", "dice", "frm", "msg",
+                     "to_ptr", "to_ids", "vclock", "dup"):
+            setattr(self.log, name, getattr(built, name))
+        self.log.run_id = self.run_id
+        self.log.unusable = np.array(sorted(self.unusable), np.int64)
+        return self.log
+
+    def chunk(self, before: int, buf: bytes, lines: int) -> None:
+        """Read ``lines`` lines (the last one perhaps without its newline)."""
+        if not self.width_known and USE_FASTPARSE:
+            # the first lines the careful way, until a tick line shows the log's shape
+            cut = 0
+            for _ in range(8):
+                cut = buf.find(b"\n", cut) + 1
+                if cut == 0:
+                    break
+            if 0 < cut < len(buf):
+                self.chunk(before, buf[:cut], 8)
+                buf, before, lines = buf[cut:], before + 8, lines - 8
+        self.log.lines = before + lines
+        token = self.run_token()
+        if self.width_known and USE_FASTPARSE and (token is not None or not self.strict):
+            res = fastparse.parse_chunk(buf, self.width, self.n, strict=self.strict,
+                                        machine=self.mid, run_id=token)
+            if res is not None:
+                self.cols.add_columns(res.taken + before + 1, res.cols)
+                if len(res.rest):
+                    self.careful([res.line(buf, k) for k in res.rest.tolist()],
+                                 (res.rest + before + 1).tolist())
+                return
+        raw = _split_lines(buf)
+        self.careful(raw, list(range(before + 1, before + 1 + len(raw))))
+
+    def run_token(self) -> bytes | None:
+        """The run id as JSON text, what the byte reader compares lines with."""
+        if self.run_id is None or len(self.run_id) > 200:
+            return None
+        return orjson.dumps(self.run_id)
+
+    # -- the careful way: orjson and validation
+
+    def careful(self, raw: list[bytes], numbers: list[int]) -> None:
+        objs, nums = self.parse(raw, numbers)
+        self.learn(objs)
+        if not self.strict and self.take_fast(objs, nums):
+            return
+        self.take_validated(objs, nums)
+
+    def parse(self, raw: list[bytes], numbers: list[int]) -> tuple[list[Any], list[int]]:
+        """Parse lines: as one JSON array when they all are fine, else one by one."""
+        if all(len(b) <= MAX_LINE_BYTES for b in raw):
+            try:
+                objs = orjson.loads(b"[" + b",".join(raw) + b"]")
+                if isinstance(objs, list) and len(objs) == len(raw):
+                    return objs, numbers
+            except orjson.JSONDecodeError:
+                pass
+        objs, nums = [], []
+        last = len(raw) - 1
+        for k, b in enumerate(raw):
+            if len(b) > MAX_LINE_BYTES:
+                self.too_long(numbers[k], len(b.rstrip(b"\n")), not b.endswith(b"\n"))
+                continue
+            if not b.strip():
+                self.issue(numbers[k], "line-empty", "empty line")
+                continue
+            try:
+                obj = orjson.loads(b)
+            except orjson.JSONDecodeError as exc:
+                torn = k == last and not b.endswith(b"\n")
+                what = ("torn line (no newline at the end of the file)" if torn
+                        else f"not valid JSON ({str(exc).split(':')[0]})")
+                snippet = b[:60].decode("utf-8", "replace").rstrip("\n")
+                self.unusable.append(numbers[k])
+                self.issue(numbers[k], "line-torn" if torn else "line-json", f"{what}: {snippet!r}")
+                continue
+            objs.append(obj)
+            nums.append(numbers[k])
+        return objs, nums
+
+    def learn(self, objs: list[Any]) -> None:
+        """From the first lines: whether this log has vector clocks, and (without run.json)
+        which run it belongs to."""
+        if self.run_id is None:
+            for o in objs:
+                if isinstance(o, dict) and isinstance(o.get("run_id"), str):
+                    self.run_id = o["run_id"]
+                    break
+        if self.width_known:
+            return
+        for o in objs:
+            if isinstance(o, dict) and o.get("event") in KINDS:
+                self.width = self.n if o.get("vclock") else None
+                self.width_known = True
+                return
+
+    def take_fast(self, objs: list[Any], nums: list[int]) -> bool:
+        """Columns straight from the dicts, if every tick line has the right types."""
+        try:
+            evs = list(map(_GET_EVENT, objs))
+        except (KeyError, TypeError):
+            evs = [o.get("event") if isinstance(o, dict) else None for o in objs]
+        ev_arr = np.array(evs, dtype=object)
+        mask = (ev_arr == "send") | (ev_arr == "receive") | (ev_arr == "internal")
+        ticks = objs if mask.all() else [objs[k] for k in np.flatnonzero(mask).tolist()]
+        rid = self.run_id
+        if rid is not None and any(d.get("run_id", rid) != rid for d in ticks):
+            return False
+        try:
+            self.cols.add(np.array(nums, np.int64)[mask], ticks, self.width)
+        except (KeyError, TypeError, ValueError, OverflowError, AttributeError):
+            return False  # some line has a wrong type: redo this chunk line by line
+        for k in np.flatnonzero(~mask).tolist():
+            self.other_or_skip(objs[k], nums[k])
+        return True
+
+    def take_validated(self, objs: list[Any], nums: list[int]) -> None:
+        ticks: list[dict[str, Any]] = []
+        tick_nums: list[int] = []
+        n = self.width if self.width else self.n
+        for o, num in zip(objs, nums, strict=True):
+            probs, usable = line_problems(o, self.mid, n, self.run_id)
+            if self.strict:
+                for rule, text in probs:
+                    self.issue(num, rule, text)
+            if usable:
+                ticks.append(o)
+                tick_nums.append(num)
+            elif isinstance(o, dict) and o.get("event") in KINDS:
+                self.log.skipped += 1
+                if probs and probs[0][0] != "line-other-run":
+                    self.unusable.append(num)
+            elif not probs or probs[0][0] not in ("line-object", "line-other-run"):
+                self.other_or_skip(o, num)
+            else:
+                self.log.skipped += 1
+                if probs[0][0] == "line-object":
+                    self.unusable.append(num)
+        if ticks and self.width:
+            for o, num in zip(ticks, tick_nums, strict=True):
+                if o.get("vclock") is None:
+                    self.issue(num, "field-vclock-missing", "vclock missing on this line only")
+        self.cols.add(np.array(tick_nums, dtype=np.int64), ticks, self.width)
+
+    def other_or_skip(self, o: Any, num: int) -> None:
+        if not isinstance(o, dict) or not isinstance(o.get("event"), str):
+            self.log.skipped += 1
+        elif self.run_id is not None and o.get("run_id", self.run_id) != self.run_id:
+            self.log.skipped += 1  # another run's line (check says so)
+        else:
+            self.other(o, num)
+
+    def other(self, o: dict[str, Any], num: int) -> None:
+        """A line that is not a tick event: start, stop, connected, faults, errors, ..."""
+        log = self.log
+        name = o["event"]
+        log.other_events[name] += 1
+        if name == "start" and log.start is None:
+            log.start, log.start_line = o, num
+        elif name == "stop" and log.stop is None:
+            log.stop, log.stop_line = o, num
+        if name == "connected" and name not in log.firsts:
+            log.firsts[name] = o
+        if name in KEPT_EVENTS:
+            kept = log.kept.setdefault(name, [])
+            if len(kept) < MAX_KEPT:
+                kept.append((num, o))
+        elif o.get("level") in ("warning", "error") and len(log.notable) < MAX_NOTABLE:
+            log.notable.append((num, o))
 
 
 def load_machine(path: Path, mid: int, n: int | None, strict: bool = False,
-                 issues: list[Issue] | None = None,
-                 not_logged: frozenset[str] = frozenset()) -> MachineLog:
-    """Read one machine's log. ``strict`` validates every line (slower; for ``check``)."""
+                 issues: list[Issue] | None = None, run_id: str | None = None,
+                 root: Path | None = None) -> MachineLog:
+    """Read one machine's log. ``strict`` validates every line (for ``check``); lines of a
+    run other than ``run_id`` are left out. Raises ``UnreadableFile`` (an ``Exception``)
+    for a file that must not be read: not a regular file, a link out of ``root``."""
     issues = issues if issues is not None else []
-    fname = path.name
-    cols = _Columns(not_logged)
-    width: int | None = n
-    start = stop = None
-    start_line = stop_line = 0
-    other: Counter[str] = Counter()
-    firsts: dict[str, dict[str, Any]] = {}
-    notable: list[tuple[int, dict[str, Any]]] = []
-    lines_total = 0
-    skipped = 0
-    width_known = False
-    gc_was = gc.isenabled()
-    gc.disable()  # millions of short-lived dicts: the cyclic GC only costs time here
-    try:
-        with open(path, "rb") as fh:
-            pending = b""
-            while True:
-                block = fh.read(CHUNK_BYTES)
-                if not block and not pending:
-                    break
-                data = pending + block
-                if block:
-                    cut = data.rfind(b"\n") + 1
-                    if cut == 0:  # a line longer than a chunk: read on
-                        pending = data
-                        continue
-                    buf, pending = data[:cut], data[cut:]
-                else:
-                    buf, pending = data, b""
-                base = lines_total
-                nlines = buf.count(b"\n") + (0 if buf.endswith(b"\n") else 1)
-                lines_total += nlines
-                raw: list[bytes] | None = None
-                numbers = np.arange(base + 1, base + 1 + nlines, dtype=np.int64)
-                if not strict and width_known and USE_FASTPARSE:
-                    res = fastparse.parse_chunk(buf, width, n)
-                    if res is not None and len(res[2]) <= max(16, nlines // 20):
-                        fcols, taken, rest = res
-                        cols.add_columns(numbers[taken], fcols)
-                        if not len(rest):
-                            continue
-                        all_lines = _split_lines(buf)
-                        raw = [all_lines[k] for k in rest.tolist()]
-                        numbers = numbers[rest]
-                if raw is None:
-                    raw = _split_lines(buf)
-                objs, nums = _parse_chunk(raw, numbers, issues, fname)
-                if not width_known:
-                    for o in objs:
-                        if isinstance(o, dict) and o.get("event") in KINDS:
-                            vc = o.get("vclock")
-                            width = len(vc) if isinstance(vc, list) and vc else (n if vc else None)
-                            if n is not None and width is not None and width != n:
-                                width = n
-                            width_known = True
-                            break
-                ticks: list[dict[str, Any]] = []
-                tick_nums: list[int] = []
-                fast = not strict
-                if fast:
-                    try:
-                        evs = list(map(_GET_EVENT, objs))
-                    except (KeyError, TypeError):
-                        evs = [o.get("event") if isinstance(o, dict) else None for o in objs]
-                    ev_arr = np.array(evs, dtype=object)
-                    mask = (ev_arr == "send") | (ev_arr == "receive") | (ev_arr == "internal")
-                    if mask.all():
-                        ticks = objs
-                    else:
-                        ticks = [objs[k] for k in np.nonzero(mask)[0].tolist()]
-                        for k in np.nonzero(~mask)[0].tolist():
-                            o = objs[k]
-                            if isinstance(o, dict):
-                                start, start_line, stop, stop_line = _other(
-                                    o, int(nums[k]), other, notable, firsts, start, start_line, stop,
-                                    stop_line)
-                            else:
-                                skipped += 1
-                    tnums = nums[mask]
-                    try:
-                        cols.add(tnums, ticks, width)
-                        continue
-                    except (KeyError, TypeError, ValueError, OverflowError):
-                        pass  # some line has a wrong type: redo this chunk line by line
-                ticks = []
-                tick_nums = []
-                for o, num in zip(objs, nums.tolist(), strict=False):
-                    probs, usable = validate_line(o, mid, width if width else n, not_logged)
-                    if strict:
-                        for p in probs:
-                            issues.append(Issue(fname, num, p))
-                    if isinstance(o, dict) and o.get("event") in KINDS:
-                        if usable:
-                            ticks.append(o)
-                            tick_nums.append(num)
-                        else:
-                            skipped += 1
-                    elif isinstance(o, dict) and isinstance(o.get("event"), str):
-                        if fast:
-                            continue  # already taken in the fast pass
-                        start, start_line, stop, stop_line = _other(
-                            o, num, other, notable, firsts, start, start_line, stop, stop_line)
-                    elif not fast:
-                        skipped += 1
-                if ticks and width and any(len(o.get("vclock") or ()) != width for o in ticks):
-                    for o, num in zip(ticks, tick_nums, strict=False):
-                        if o.get("vclock") is None:
-                            issues.append(Issue(fname, num, "vclock missing on this line only"))
-                cols.add(np.array(tick_nums, dtype=np.int64), ticks, width)
-    finally:
-        if gc_was:
-            gc.enable()
-    log = cols.build(mid, path, width)
-    log.start, log.start_line, log.stop, log.stop_line = start, start_line, stop, stop_line
-    log.other_events = other
-    log.firsts = firsts
-    log.notable = notable
-    log.lines = lines_total
-    log.skipped = skipped
-    return log
-
-
-def _other(o: dict[str, Any], num: int, other: Counter[str], notable: list[tuple[int, dict[str, Any]]],
-           notable_first: dict[str, dict[str, Any]],
-           start: dict[str, Any] | None, start_line: int, stop: dict[str, Any] | None,
-           stop_line: int) -> tuple[dict[str, Any] | None, int, dict[str, Any] | None, int]:
-    ev = o.get("event")
-    name = ev if isinstance(ev, str) else "?"
-    other[name] += 1
-    if name == "connected" and not notable_first.get(name):
-        notable_first[name] = o
-    if name == "start" and start is None:
-        return o, num, stop, stop_line
-    if name == "stop":
-        return start, start_line, o, num
-    if o.get("level") in ("warning", "error") and len(notable) < 1000:
-        notable.append((num, o))
-    return start, start_line, stop, stop_line
+    return _MachineReader(path, mid, n, strict, issues, run_id, root).read()
 
 
 # ---------------------------------------------------------------- the run folder
 
 
 def machine_files(run_dir: Path) -> dict[int, Path]:
-    out = {}
-    for p in run_dir.iterdir():
-        m = _MACHINE_FILE.match(p.name)
-        if m and p.is_file():
-            out[int(m.group(1))] = p
-    return dict(sorted(out.items()))
+    """``machine-<id>.jsonl`` files by id (see ``folder.machine_files`` for the problems)."""
+    return _machine_files(run_dir)
 
 
 def read_meta(run_dir: Path, issues: list[Issue]) -> dict[str, Any]:
     """run.json as a dict, or {} with an issue: a run without it can still be analysed."""
-    p = run_dir / "run.json"
-    if not p.exists():
-        issues.append(Issue("run.json", 0, "missing (analysing the machine logs alone)", "warning"))
-        return {}
-    try:
-        meta = orjson.loads(p.read_bytes())
-    except (orjson.JSONDecodeError, OSError) as exc:
-        issues.append(Issue("run.json", 0, f"unreadable: {exc}"))
-        return {}
-    if not isinstance(meta, dict):
-        issues.append(Issue("run.json", 0, "not a JSON object"))
-        return {}
+    problems: list[Problem] = []
+    meta = read_run_json(run_dir, problems)
+    issues += [_from_problem(p) for p in problems]
     return meta
+
+
+def _from_problem(p: Problem) -> Issue:
+    return Issue(p.file, 0, p.text, p.severity, rule=p.rule)
+
+
+def _peek_width(path: Path, root: Path) -> int | None:
+    """The length of the vector clock on the first tick line of a log (None: no vector
+    clock, or no tick line near the start), read from its first megabyte only."""
+    try:
+        with open_regular(path, root) as fh:
+            head = fh.read(MAX_LINE_BYTES)
+    except UnreadableFile:
+        return None
+    for raw in head.split(b"\n")[:64]:
+        try:
+            o = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(o, dict) and o.get("event") in KINDS:
+            vc = o.get("vclock")
+            return len(vc) if isinstance(vc, list) and 1 <= len(vc) <= MAX_MACHINES else None
+    return None
+
+
+def _machine_count(facts: RunFacts, files: dict[int, Path], run_dir: Path,
+                   issues: list[Issue]) -> int:
+    """N, from the evidence of the logs before the claims of run.json.
+
+    The vector clocks say how many machines the run had; when every log that has them
+    agrees, that is N, and a run.json that says otherwise is a finding (judging the logs by
+    a wrong N would turn every line into a finding). Without vector clocks, N is the most
+    any source names (each already bounded by MAX_MACHINES), so missing logs show.
+    """
+    claimed = max([facts.machines or 0, len(facts.fixed_rates or ()), *facts.ids, 0])
+    widths = {w for w in (_peek_width(p, run_dir) for p in files.values()) if w}
+    top_file = max(files, default=0)
+    if len(widths) != 1:
+        return max(claimed, top_file)
+    n = max(widths.pop(), top_file)
+    said = facts.machines if facts.machines is not None else (len(facts.ids) or None)
+    if said is not None and said != n:
+        what = "settings.machines" if facts.machines is not None else "machines[]"
+        issues.append(Issue("run.json", 0, f"{what} says {said} machines, but the logs' vector "
+                                           f"clocks have {n} entries: judged as a run of {n}",
+                            rule="meta-machines"))
+    beyond = [i for i in facts.ids if i > n]
+    if beyond:
+        issues.append(Issue("run.json", 0, f"machines[] names machine {short(beyond)}, but the "
+                                           f"run has {n} machines", rule="meta-machines"))
+    return n
+
+
+def _missing_logs(facts: RunFacts, files: dict[int, Path], n: int, issues: list[Issue]) -> None:
+    named = {i for i in facts.ids if i <= n} | set(range(1, min(facts.machines or 0, n) + 1))
+    for mid in sorted(named - set(files)):
+        issues.append(Issue(f"machine-{mid}.jsonl", 0,
+                            "missing: run.json names this machine but its log is not there",
+                            rule="log-missing", machine=mid))
+
+
+def _rates(facts: RunFacts, machines: dict[int, MachineLog]) -> dict[int, int]:
+    rates = dict(facts.rates)
+    for mid, log in machines.items():
+        r = (log.start or {}).get("rate")
+        if _is_int(r) and 1 <= r <= MAX_RATE:
+            rates.setdefault(mid, int(r))
+    return rates
+
+
+def _t0(machines: dict[int, MachineLog]) -> float:
+    """The shared start instant if the runtime logged it, else the earliest first tick."""
+    declared = [m.firsts.get("connected", {}).get("t0_epoch") for m in machines.values()]
+    declared_t0 = [float(x) for x in declared if isinstance(x, (int, float))
+                   and not isinstance(x, bool) and 0 < x < 1e11]
+    firsts = [float(m.ts[0]) for m in machines.values() if m.events and np.isfinite(m.ts[0])]
+    t0 = min(firsts) if firsts else 0.0
+    if declared_t0 and (not firsts or abs(min(declared_t0) - t0) < 60):
+        t0 = min(declared_t0)
+    return t0
 
 
 def load_run(run_dir: Path | str, strict: bool = False) -> Run:
@@ -656,50 +837,29 @@ def load_run(run_dir: Path | str, strict: bool = False) -> Run:
         raise RunFolderError(f"{run_dir}: no such folder")
     if not run_dir.is_dir():
         raise RunFolderError(f"{run_dir}: not a folder")
-    issues: list[Issue] = []
-    files = machine_files(run_dir)
-    if not files and not (run_dir / "run.json").exists():
+    problems: list[Problem] = []
+    files = _machine_files(run_dir, problems)
+    has_meta = (run_dir / "run.json").exists() or (run_dir / "run.json").is_symlink()
+    if not files and not has_meta:
         raise RunFolderError(f"{run_dir}: not a run folder (no run.json, no machine-*.jsonl)")
-    meta = read_meta(run_dir, issues)
-    mlist = meta.get("machines") if isinstance(meta.get("machines"), list) else []
-    mlist = [m for m in mlist if isinstance(m, dict) and _is_int(m.get("id"))]
-    settings = meta.get("settings") if isinstance(meta.get("settings"), dict) else {}
-    declared = {int(m["id"]) for m in mlist}
-    n_set = settings.get("machines") if _is_int(settings.get("machines")) else None
-    n = max([*declared, *files, n_set or 0]) if (declared or files or n_set) else 0
-    for mid in sorted(declared | set(range(1, (n_set or 0) + 1))):
-        if mid not in files:
-            issues.append(Issue(f"machine-{mid}.jsonl", 0,
-                                "missing: run.json names this machine but its log is not there"))
-    nl = meta.get("not_logged")
-    not_logged = frozenset(x for x in nl if isinstance(x, str)) if isinstance(nl, list) else frozenset()
+    meta = read_run_json(run_dir, problems)
+    facts = run_facts(meta, problems)
+    issues = [_from_problem(p) for p in problems]
+    n = _machine_count(facts, files, run_dir, issues)
+    _missing_logs(facts, files, n, issues)
     machines: dict[int, MachineLog] = {}
     for mid, path in files.items():
         try:
             machines[mid] = load_machine(path, mid, n or None, strict=strict, issues=issues,
-                                         not_logged=not_logged)
-        except OSError as exc:
-            issues.append(Issue(path.name, 0, f"unreadable: {exc.strerror or exc}"))
-    rates: dict[int, int] = {}
-    for m in mlist:
-        if _is_int(m.get("rate")) and m["rate"] > 0:
-            rates[int(m["id"])] = int(m["rate"])
-    srates = settings.get("rates")
-    if isinstance(srates, list):
-        for k, r in enumerate(srates, 1):
-            if _is_int(r) and r > 0:
-                rates.setdefault(k, r)
-    for mid, log in machines.items():
-        r = (log.start or {}).get("rate")
-        if _is_int(r) and r > 0:
-            rates.setdefault(mid, int(r))
-    dice = settings.get("dice_sides") if _is_int(settings.get("dice_sides")) else None
-    # t0: the shared start instant if the runtime logged it, else the earliest first tick
-    declared_t0 = [m.firsts.get("connected", {}).get("t0_epoch") for m in machines.values()]
-    declared_t0 = [float(x) for x in declared_t0 if isinstance(x, (int, float)) and x > 0]
-    firsts = [float(m.ts[0]) for m in machines.values() if m.events and np.isfinite(m.ts[0])]
-    t0 = min(firsts) if firsts else 0.0
-    if declared_t0 and (not firsts or abs(min(declared_t0) - t0) < 60):
-        t0 = min(declared_t0)
-    return Run(path=run_dir, meta=meta, machines=machines, issues=issues, n=n, rates=rates,
-               dice_sides=dice, t0=t0, not_logged=not_logged)
+                                         run_id=facts.run_id, root=run_dir)
+        except UnreadableFile as exc:
+            issues.append(Issue(path.name, 0, str(exc), rule="log-unreadable", machine=mid))
+    if not machines and not meta:
+        why = "; ".join(str(i) for i in issues[:3]) + ("; ..." if len(issues) > 3 else "")
+        raise RunFolderError(f"{run_dir}: not a run folder: nothing readable ({why})")
+    return Run(path=run_dir, meta=meta, machines=machines, issues=issues, n=n,
+               rates=_rates(facts, machines), dice_sides=facts.dice_sides, t0=_t0(machines),
+               facts=facts)
+
+
+assert MAX_MACHINES < 2**31  # ids fit the 32-bit columns

@@ -27,7 +27,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from lclock.analysis.load import RunFolderError
+    from lclock.analysis.memory import keep_freed_memory
     from lclock.analysis.report import ReportError, write_report
+
+    keep_freed_memory()
 
     try:
         _, heads, path = write_report(args.run_dir, args.output, args.window)

@@ -4,24 +4,43 @@ Each ``lclock vm`` writes its machine log into ``OUTPUT/<run_id>/`` on its own h
 takes those folders (run folders, or output folders that hold them), checks that they are
 the same run (one run id, the same settings, every machine exactly once) and writes one run
 folder with every machine log and a run.json for the whole run, which ``check``, ``analyze``
-and ``report`` accept like any other. Nothing is written unless every check passes.
+and ``report`` accept like any other.
+
+The folders may come from other hosts, so nothing in them is trusted: the run id must be a
+plain name (it becomes a folder name under ``--output``), every value of run.json used is
+type- and range-checked, only regular files inside the folders are read, and nothing is
+written unless every check passes. The merged folder is built under a temporary name and
+renamed into place, so it appears whole or not at all, and never over an existing folder.
 """
 
 from __future__ import annotations
 
 import argparse
+import filecmp
+import os
+import re
 import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
-import orjson
-
+from lclock.analysis.folder import (
+    MAX_RUN_JSON_BYTES,
+    UnreadableFile,
+    open_regular,
+    read_small,
+)
+from lclock.analysis.timestamps import short
 from lclock.cluster.status import summarize
-from lclock.runfolder import machine_log_path, write_run_json
+from lclock.errors import fail
+from lclock.runfolder import RunFolderError, machine_log_path, write_run_json
 
 # Settings that must agree between the parts (output, quiet and the like may differ).
 SAME_SETTINGS = ("machines", "duration", "seed", "rates", "dice_sides", "vector_clocks")
+# A run id becomes a folder name: letters, digits, '.', '_', '-', not starting with a dot.
+RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", re.ASCII)
+MAX_MACHINES = 1024
+MAX_FOLDERS = 10_000
 
 
 class MergeError(Exception):
@@ -37,26 +56,56 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="which run to merge when the folders hold several")
 
 
+def check_run_id(value: Any, where: str) -> str:
+    """A run id that is safe as one folder name under --output, or MergeError."""
+    if not isinstance(value, str) or not RUN_ID.match(value) or ".." in value:
+        raise MergeError(f"{where}: run_id {short(value)} is not a run id (letters, digits, '.', '_' "
+                         "and '-', at most 128, not starting with '.')")
+    return value
+
+
 def _run_folders(d: Path) -> list[Path]:
-    if (d / "run.json").is_file():
+    if (d / "run.json").exists():
         return [d]
     if d.is_dir():
-        return sorted(p for p in d.iterdir() if (p / "run.json").is_file())
+        found = []
+        for p in sorted(d.iterdir()):
+            if (p / "run.json").exists():
+                found.append(p)
+                if len(found) > MAX_FOLDERS:
+                    raise MergeError(f"{d}: more than {MAX_FOLDERS} run folders")
+        return found
     raise MergeError(f"{d}: no such folder")
 
 
 def _load(folder: Path) -> dict[str, Any]:
+    import orjson
+
     try:
-        data = orjson.loads((folder / "run.json").read_bytes())
-    except (OSError, orjson.JSONDecodeError) as exc:
-        raise MergeError(f"{folder}/run.json: unreadable ({exc})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("run_id"), str):
+        data = orjson.loads(read_small(folder / "run.json", folder, MAX_RUN_JSON_BYTES))
+    except UnreadableFile as exc:
+        raise MergeError(f"{folder}/run.json: {exc}") from None
+    except orjson.JSONDecodeError as exc:
+        raise MergeError(f"{folder}/run.json: not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise MergeError(f"{folder}/run.json: not a JSON object")
+    if "run_id" not in data:
         raise MergeError(f"{folder}/run.json: not a run.json (no run_id)")
+    check_run_id(data["run_id"], f"{folder}/run.json")
+    settings = data.get("settings", {})
+    if not isinstance(settings, dict):
+        raise MergeError(f"{folder}/run.json: settings is not an object")
+    machines = data.get("machines", [])
+    if not isinstance(machines, list) or len(machines) > MAX_MACHINES:
+        raise MergeError(f"{folder}/run.json: machines is not a list of at most {MAX_MACHINES} "
+                         "machines")
     return data
 
 
 def plan_merge(dirs: list[Path], run_id: str | None) -> tuple[str, list[tuple[Path, dict[str, Any]]]]:
     """Pick the run's folders and check they fit together."""
+    if run_id is not None:
+        check_run_id(run_id, "--run-id")
     found: list[tuple[Path, dict[str, Any]]] = []
     for d in dirs:
         folders = _run_folders(d)
@@ -66,9 +115,8 @@ def plan_merge(dirs: list[Path], run_id: str | None) -> tuple[str, list[tuple[Pa
     ids = sorted({meta["run_id"] for _, meta in found})
     if run_id is None:
         if len(ids) > 1:
-            raise MergeError(
-                "the folders hold different runs: " + ", ".join(ids) + " (choose one with --run-id)"
-            )
+            shown = ", ".join(ids[:10]) + (", ..." if len(ids) > 10 else "")
+            raise MergeError(f"the folders hold different runs: {shown} (choose one with --run-id)")
         run_id = ids[0]
     parts = [(f, m) for f, m in found if m["run_id"] == run_id]
     if not parts:
@@ -76,62 +124,123 @@ def plan_merge(dirs: list[Path], run_id: str | None) -> tuple[str, list[tuple[Pa
     return run_id, parts
 
 
-def merge(dirs: list[Path], output: Path, run_id: str | None = None) -> Path:
-    run_id, parts = plan_merge(dirs, run_id)
+def _machine_count(parts: list[tuple[Path, dict[str, Any]]]) -> int:
     first = parts[0][1]
-    settings = first.get("settings", {})
+    n = first["settings"].get("machines") if isinstance(first.get("settings"), dict) else None
+    if n is None:
+        n = first.get("machines_expected")
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_MACHINES:
+        raise MergeError(f"{parts[0][0]}/run.json: settings.machines {short(n)} is not a machine count "
+                         f"from 1 to {MAX_MACHINES}")
+    return n
+
+
+def _same_settings(parts: list[tuple[Path, dict[str, Any]]]) -> None:
+    settings = parts[0][1].get("settings", {})
     for folder, meta in parts[1:]:
         other = meta.get("settings", {})
         for key in SAME_SETTINGS:
             if other.get(key) != settings.get(key):
-                raise MergeError(
-                    f"{folder}: setting {key} is {other.get(key)!r}, but {parts[0][0]} has "
-                    f"{settings.get(key)!r}: not the same run"
-                )
-    n = int(settings.get("machines") or first.get("machines_expected") or 0)
+                raise MergeError(f"{folder}: setting {key} is {short(other.get(key))}, but "
+                                 f"{parts[0][0]} has {short(settings.get(key))}: not the same run")
+
+
+def _is_regular(path: Path, root: Path) -> bool:
+    """A machine log we may copy: a regular file inside its folder (not a FIFO, not a link
+    that leads elsewhere). A missing log is another host's; anything else is refused."""
+    if not path.exists() and not path.is_symlink():
+        return False
+    try:
+        open_regular(path, root).close()
+    except UnreadableFile as exc:
+        raise MergeError(f"{path}: {exc}") from None
+    return True
+
+
+def _entry(folder: Path, m: Any, n: int) -> tuple[int, dict[str, Any]]:
+    mid = m.get("id") if isinstance(m, dict) else None
+    if isinstance(mid, bool) or not isinstance(mid, int) or not 1 <= mid <= n:
+        raise MergeError(f"{folder}/run.json: a machines entry {short(m)} has no machine id "
+                         f"from 1 to {n}")
+    for key in ("status", "ended_at", "reason"):
+        if m.get(key) is not None and not isinstance(m[key], str):
+            raise MergeError(f"{folder}/run.json: machine {mid}: {key} is not a string")
+    return mid, m
+
+
+def _collect(parts: list[tuple[Path, dict[str, Any]]], n: int
+             ) -> tuple[dict[int, dict[str, Any]], dict[int, Path]]:
     machines: dict[int, dict[str, Any]] = {}
     logs: dict[int, Path] = {}
     for folder, meta in parts:
         for m in meta.get("machines", []):
-            mid = m.get("id")
+            mid, entry = _entry(folder, m, n)
             log = machine_log_path(folder, mid)
-            if not log.is_file():
+            if not _is_regular(log, folder):
                 continue  # another host's entry in a shared run.json; its log is elsewhere
             if mid in logs and logs[mid].resolve() != log.resolve():
-                if logs[mid].read_bytes() != log.read_bytes():
+                if not filecmp.cmp(logs[mid], log, shallow=False):
                     raise MergeError(f"machine {mid} appears in {logs[mid].parent} and in {folder}")
                 continue
-            machines[mid] = m
+            machines[mid] = entry
             logs[mid] = log
+    return machines, logs
+
+
+def _write(dest: Path, logs: dict[int, Path], data: dict[str, Any]) -> None:
+    """Build the folder under a temporary name beside ``dest``, then rename it into place
+    (never over an existing folder); on any failure remove what was built."""
+    tmp = dest.with_name(f".{dest.name}.merge-{os.getpid()}.tmp")
+    try:
+        tmp.mkdir()
+    except OSError as exc:
+        raise MergeError(f"cannot create {tmp}: {exc.strerror or exc}") from None
+    try:
+        for mid, log in logs.items():
+            with open_regular(log, log.parent) as src, open(machine_log_path(tmp, mid), "xb") as out:
+                shutil.copyfileobj(src, out, 1 << 20)
+        write_run_json(tmp, data)
+        if dest.exists() or dest.is_symlink():
+            raise MergeError(f"{dest} exists already: merge writes a new folder (choose another "
+                             "--output)")
+        os.rename(tmp, dest)
+    except (OSError, UnreadableFile, RunFolderError) as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise MergeError(f"cannot write {dest}: {getattr(exc, 'strerror', None) or exc}") from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def merge(dirs: list[Path], output: Path, run_id: str | None = None) -> Path:
+    run_id, parts = plan_merge(dirs, run_id)
+    _same_settings(parts)
+    n = _machine_count(parts)
+    machines, logs = _collect(parts, n)
     missing = [i for i in range(1, n + 1) if i not in logs]
     if missing:
-        raise MergeError(
-            "no log of machine " + ", ".join(map(str, missing)) + f" for run {run_id} in "
-            + ", ".join(str(d) for d in dirs)
-        )
+        shown = ", ".join(map(str, missing[:20])) + (", ..." if len(missing) > 20 else "")
+        raise MergeError(f"no log of machine {shown} for run {run_id} in "
+                         + ", ".join(str(d) for d in dirs))
     dest = output / run_id
-    sources = {f.resolve() for f, _ in parts}
-    if dest.exists() and dest.resolve() not in sources:
-        raise MergeError(f"{dest} exists already")
-    dest.mkdir(parents=True, exist_ok=True)
-    for mid, log in logs.items():
-        target = machine_log_path(dest, mid)
-        if not (target.exists() and target.resolve() == log.resolve()):
-            shutil.copyfile(log, target)
+    if dest.exists() or dest.is_symlink():
+        raise MergeError(f"{dest} exists already: merge writes a new folder (choose another "
+                         "--output)")
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise MergeError(f"cannot create {output}: {exc.strerror or exc}") from None
+    if dest.resolve().parent != output.resolve():
+        raise MergeError(f"{dest} would not be inside {output}")
     ordered = [machines[i] for i in sorted(machines)]
-    started = min(str(m.get("started_at")) for _, m in parts if m.get("started_at"))
-    data = dict(first)
+    starts = [m["started_at"] for _, m in parts if isinstance(m.get("started_at"), str)]
+    data = dict(parts[0][1])
     data.pop("partial", None)
-    data.update(
-        run_id=run_id,
-        started_at=started,
-        machines=ordered,
-        machines_expected=n,
-        merged_from=[str(f) for f, _ in parts],
-        command=list(sys.argv),
-    )
+    data.update(run_id=run_id, started_at=min(starts) if starts else None, machines=ordered,
+                machines_expected=n, merged_from=[str(f) for f, _ in parts],
+                command=list(sys.argv))
     data.update(summarize(ordered, n))
-    write_run_json(dest, data)
+    _write(dest, logs, data)
     return dest
 
 
@@ -139,8 +248,9 @@ def main(args: argparse.Namespace) -> int:
     try:
         dest = merge([Path(d) for d in args.dirs], Path(args.output), args.run_id)
     except MergeError as exc:
-        sys.stderr.write(f"lclock merge: error: {exc}\n")
-        return 2
+        return fail("merge", exc)
+    import orjson
+
     data = orjson.loads((dest / "run.json").read_bytes())
     print(f"merged {len(data['machines'])} machines of run {data['run_id']} "
           f"({data['status']}) into {dest}")

@@ -1,0 +1,332 @@
+"""What a run folder holds, read defensively: its files, run.json, and the facts it states.
+
+A run folder may come from anyone (another student's implementation, a download, an
+attacker), so nothing in it is trusted: a name is a file only if it is a regular file inside
+the folder (never a FIFO, a device or a symbolic link that leads out of it), run.json is
+read only up to a sane size, and every fact taken from it is type- and range-checked before
+it sizes anything. What run.json claims (the number of machines, their ids and rates)
+never decides how much memory or time the tools spend: the logs themselves do.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, TypeGuard
+
+import orjson
+
+from lclock.analysis.timestamps import short
+
+# The most machines the analysis accepts (lclock itself runs at most 128): vector clocks and
+# per-machine tables scale with it, so a folder claiming more is not believed.
+MAX_MACHINES = 1024
+MAX_RATE = 10_000_000  # ticks per second
+MAX_DURATION_S = 10**8  # about three years
+MAX_DICE_SIDES = 10**9
+MAX_RUN_JSON_BYTES = 16 << 20
+MACHINE_FILE = re.compile(r"^machine-([0-9]+)\.jsonl$", re.ASCII)
+STATUSES = ("completed", "interrupted", "failed", "running")
+
+
+class UnreadableFile(Exception):
+    """A file of the folder that must not or cannot be read; the text says why."""
+
+
+@dataclass
+class Problem:
+    """Something wrong with the folder itself (a file, run.json), before any log is read."""
+
+    file: str
+    text: str
+    rule: str
+    severity: str = "error"
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISDIR, "a folder")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def inside(path: Path, root: Path) -> bool:
+    """Whether ``path`` (resolved) lies inside the folder ``root`` (resolved)."""
+    try:
+        target = path.resolve(strict=True)
+        base = root.resolve(strict=True)
+    except (OSError, RuntimeError):  # missing, or a symlink loop (RuntimeError before 3.13)
+        return False
+    return target == base or base in target.parents
+
+
+def open_regular(path: Path, root: Path) -> IO[bytes]:
+    """Open a file the run folder names, for reading, only if it is a plain file of it.
+
+    Opened non-blocking and checked on the open descriptor, so a FIFO swapped in after a
+    check can still not block us, and a symbolic link may only lead to a file inside
+    ``root``: a downloaded folder must not make a report quote the reader's own files.
+    """
+    try:
+        if path.is_symlink() and not inside(path, root):
+            raise UnreadableFile("a symbolic link that leads out of the run folder: not read")
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise UnreadableFile(f"unreadable: {exc.strerror or exc}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise UnreadableFile(f"{_kind(st.st_mode)}, not a regular file: not read")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb", buffering=0)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_small(path: Path, root: Path, limit: int) -> bytes:
+    """The whole of a small file (run.json), refusing one larger than ``limit`` bytes."""
+    with open_regular(path, root) as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size > limit:
+            raise UnreadableFile(f"{size} bytes, more than the {limit >> 20} MiB a run.json "
+                                 "may have: not read")
+        data = fh.read(limit + 1)
+    if len(data) > limit:
+        raise UnreadableFile(f"more than the {limit >> 20} MiB a run.json may have: not read")
+    return data
+
+
+def machine_files(run_dir: Path, problems: list[Problem] | None = None) -> dict[int, Path]:
+    """``machine-<id>.jsonl`` files by id, sorted; names that cannot be a machine's log
+    (id 0, beyond MAX_MACHINES, a second file for one id) are problems, not logs."""
+    problems = problems if problems is not None else []
+    found: dict[int, list[Path]] = {}
+    try:
+        entries = sorted(os.scandir(run_dir), key=lambda e: e.name)
+    except OSError as exc:
+        problems.append(Problem(".", f"cannot list the folder: {exc.strerror or exc}", "folder"))
+        return {}
+    for entry in entries:
+        m = MACHINE_FILE.match(entry.name)
+        if not m:
+            continue
+        digits = m.group(1)
+        if len(digits) > 9 or not 1 <= int(digits) <= MAX_MACHINES:
+            problems.append(Problem(entry.name, f"not a machine id from 1 to {MAX_MACHINES}: "
+                                                "not read", "folder-name"))
+            continue
+        found.setdefault(int(digits), []).append(Path(entry.path))
+    out: dict[int, Path] = {}
+    for mid, paths in sorted(found.items()):
+        canonical = [p for p in paths if p.name == f"machine-{mid}.jsonl"]
+        chosen = canonical[0] if canonical else paths[0]
+        out[mid] = chosen
+        for p in paths:
+            if p is chosen:
+                continue
+            problems.append(Problem(p.name, f"a second log for machine {mid} (besides "
+                                            f"{chosen.name}): not read", "folder-duplicate"))
+        if not canonical:
+            problems.append(Problem(chosen.name, f"not the name lclock gives machine {mid}'s log "
+                                                 f"(machine-{mid}.jsonl); read as machine {mid}",
+                                    "folder-name", "warning"))
+    return out
+
+
+def _is_int(v: Any) -> TypeGuard[int]:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+@dataclass
+class RunFacts:
+    """What run.json states, each fact checked; None where it is absent or unusable."""
+
+    run_id: str | None = None
+    status: str | None = None
+    seed: int | None = None
+    machines: int | None = None  # settings.machines
+    ids: list[int] = field(default_factory=list)  # ids of the machines[] entries, in order
+    entries: dict[int, dict[str, Any]] = field(default_factory=dict)  # machines[] by id
+    rates: dict[int, int] = field(default_factory=dict)  # machines[].rate, else settings.rates
+    rate_min: int | None = None
+    rate_max: int | None = None
+    fixed_rates: list[int] | None = None  # settings.rates
+    duration: float | None = None
+    dice_sides: int | None = None
+    vector_clocks: bool | None = None
+    lclock: bool = False  # written by lclock (it names its version): the seed decides the dice
+    reorder: bool = False  # [faults] reorder: channels need not be FIFO
+
+
+class _FactReader:
+    """Checks one value of run.json at a time and records why one is refused."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+
+    def bad(self, key: str, want: str, v: Any) -> None:
+        self.problems.append(Problem("run.json", f"{key}: expected {want}, got {short(v)}; "
+                                                 "ignored", "meta-type"))
+
+    def int_in(self, d: dict[str, Any], key: str, where: str, lo: int, hi: int) -> int | None:
+        if key not in d or d[key] is None:
+            return None
+        v = d[key]
+        if not _is_int(v) or not lo <= v <= hi:
+            self.bad(where + key, f"an integer from {lo} to {hi}", v)
+            return None
+        return int(v)
+
+    def text(self, d: dict[str, Any], key: str, where: str = "") -> str | None:
+        if key not in d or d[key] is None:
+            return None
+        v = d[key]
+        if not isinstance(v, str):
+            self.bad(where + key, "a string", v)
+            return None
+        return v
+
+
+def run_facts(meta: dict[str, Any], problems: list[Problem]) -> RunFacts:
+    """The checked facts of run.json; a value of the wrong type or range is a problem."""
+    r = _FactReader(problems)
+    f = RunFacts()
+    f.run_id = r.text(meta, "run_id")
+    f.status = r.text(meta, "status")
+    seed = meta.get("seed")
+    if seed is not None:
+        if _is_int(seed):
+            f.seed = int(seed)
+        else:
+            r.bad("seed", "an integer", seed)
+    f.lclock = isinstance(meta.get("lclock_version"), str)
+    settings = meta.get("settings")
+    if settings is not None and not isinstance(settings, dict):
+        r.bad("settings", "an object", settings)
+        settings = None
+    s: dict[str, Any] = settings or {}
+    f.machines = r.int_in(s, "machines", "settings.", 1, MAX_MACHINES)
+    f.rate_min = r.int_in(s, "rate_min", "settings.", 1, MAX_RATE)
+    f.rate_max = r.int_in(s, "rate_max", "settings.", 1, MAX_RATE)
+    f.dice_sides = r.int_in(s, "dice_sides", "settings.", 2, MAX_DICE_SIDES)
+    vc = s.get("vector_clocks")
+    if vc is not None:
+        if isinstance(vc, bool):
+            f.vector_clocks = vc
+        else:
+            r.bad("settings.vector_clocks", "true or false", vc)
+    dur = s.get("duration")
+    if dur is not None:
+        if isinstance(dur, (int, float)) and not isinstance(dur, bool) \
+                and 0 < dur <= MAX_DURATION_S and not (isinstance(dur, float) and math.isnan(dur)):
+            f.duration = float(dur)
+        else:
+            r.bad("settings.duration", f"a number of seconds from 0 to {MAX_DURATION_S}", dur)
+    if f.seed is not None and _is_int(s.get("seed")) and s["seed"] != f.seed:
+        problems.append(Problem("run.json", f"seed is {f.seed} but settings.seed is {s['seed']}",
+                                "meta-seed"))
+    faults = s.get("faults") if isinstance(s.get("faults"), dict) else meta.get("faults")
+    if isinstance(faults, dict) and faults.get("reorder") is True:
+        f.reorder = True
+    _read_rates(r, s, f)
+    _read_entries(r, meta, f)
+    return f
+
+
+def _read_rates(r: _FactReader, s: dict[str, Any], f: RunFacts) -> None:
+    rates = s.get("rates")
+    if rates is None:
+        return
+    if not isinstance(rates, list) or len(rates) > MAX_MACHINES or not all(
+            _is_int(x) and 1 <= x <= MAX_RATE for x in rates):
+        r.bad("settings.rates", f"a list of at most {MAX_MACHINES} rates from 1 to {MAX_RATE}",
+              rates)
+        return
+    f.fixed_rates = [int(x) for x in rates]
+    for k, x in enumerate(f.fixed_rates, 1):
+        f.rates[k] = x
+
+
+def _read_entries(r: _FactReader, meta: dict[str, Any], f: RunFacts) -> None:
+    ms = meta.get("machines")
+    if ms is None:
+        return
+    if not isinstance(ms, list):
+        r.bad("machines", "a list of machines", ms)
+        return
+    bad_ids = 0
+    for k, m in enumerate(ms):
+        if not isinstance(m, dict):
+            r.bad(f"machines[{k}]", "an object", m)
+            continue
+        mid = m.get("id")
+        if not _is_int(mid) or not 1 <= mid <= MAX_MACHINES:
+            bad_ids += 1
+            if bad_ids <= 3:
+                r.bad(f"machines[{k}].id", f"a machine id from 1 to {MAX_MACHINES}", mid)
+            continue
+        if mid in f.entries:
+            r.problems.append(Problem("run.json", f"machines[{k}]: machine {mid} listed twice",
+                                      "meta-duplicate"))
+            continue
+        f.entries[mid] = m
+        f.ids.append(int(mid))
+        rate = r.int_in(m, "rate", f"machines[{k}].", 1, MAX_RATE)
+        if rate is not None:
+            if mid in f.rates and f.fixed_rates and f.rates[mid] != rate:
+                r.problems.append(Problem("run.json", f"machine {mid}: rate {rate} but "
+                                                      f"settings.rates says {f.rates[mid]}",
+                                          "meta-rate"))
+            f.rates[mid] = rate
+    if bad_ids > 3:
+        r.problems.append(Problem("run.json", f"... and {bad_ids - 3} more machines[] entries "
+                                              "without a usable id", "meta-type"))
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_json(data: bytes) -> Any:
+    """A JSON document: orjson, or for what orjson will not read (integers beyond 64 bits,
+    numbers beyond a double) Python's own parser, so each such value becomes a finding of
+    its own instead of the whole file being unreadable. ValueError names the problem."""
+    import json
+
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        first = exc
+    try:
+        return json.loads(data.decode("utf-8"), parse_constant=_no_constant)
+    except (ValueError, RecursionError, UnicodeDecodeError):
+        raise ValueError(str(first)) from None
+
+
+def read_run_json(run_dir: Path, problems: list[Problem]) -> dict[str, Any]:
+    """run.json as a dict, or {} with a problem: a run without it can still be analysed."""
+    p = run_dir / "run.json"
+    if not p.exists() and not p.is_symlink():
+        problems.append(Problem("run.json", "missing (analysing the machine logs alone)",
+                                "meta-missing", "warning"))
+        return {}
+    try:
+        meta = parse_json(read_small(p, run_dir, MAX_RUN_JSON_BYTES))
+    except UnreadableFile as exc:
+        problems.append(Problem("run.json", str(exc), "meta-unreadable"))
+        return {}
+    except ValueError as exc:
+        problems.append(Problem("run.json", f"unreadable: {exc}", "meta-unreadable"))
+        return {}
+    if not isinstance(meta, dict):
+        problems.append(Problem("run.json", f"not a JSON object ({type(meta).__name__})",
+                                "meta-type"))
+        return {}
+    return meta

@@ -1,0 +1,168 @@
+"""The rules ``lclock check`` applies, registered by what they look at.
+
+- ``@run_rule``: the folder as a whole (run.json against the logs, the messages between
+  machines, timing, the dice replay). Called once.
+- ``@machine_rule``: one machine's tick events (the view of them that is judged: up to its
+  stop line, and up to a second start line). Called per machine.
+- ``@line_rule("stop", ...)``: every kept line of those kinds (start, stop, connected, drop,
+  fault, pause, resume). Called per line.
+
+A rule reports through ``ctx.finding(...)`` with a rule id (the kind of finding; grouped or
+capped by ``check``). Adding a rule is adding a decorated function to one of the modules
+below; nothing else needs to know.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import numpy as np
+
+from lclock.analysis.load import MachineLog, Run
+
+
+class Sink(Protocol):
+    """Where findings go (``check.Findings``): ``cap`` findings of a rule per file are
+    listed (None: all), the others only counted through ``skip``."""
+
+    cap: int | None
+
+    def add(self, file: str, line: int, text: str, rule: str, severity: str = "error",
+            machine: int | None = None, count: int = 1) -> None: ...
+
+    def skip(self, file: str, rule: str, count: int, severity: str = "error") -> None: ...
+
+
+class Context:
+    """What every rule sees: the run, the judged views of its logs, and the finding sink."""
+
+    def __init__(self, run: Run, sink: Sink, default_sides: int) -> None:
+        self.run = run
+        self.sink = sink
+        self.add = sink.add
+        self.sides = run.dice_sides or default_sides
+        self.sides_source = ("run.json settings" if run.dice_sides
+                             else "the default; run.json gives none")
+        self.notes: list[str] = []
+        self.messages = 0
+        self.views: dict[int, MachineLog] = {}
+        self.second_start: dict[int, int] = {}  # machine -> line of its second start line
+        for mid, log in run.machines.items():
+            starts = [num for num, _ in log.lines_of("start")]
+            if len(starts) > 1:
+                self.second_start[mid] = starts[1]
+            self.views[mid] = truncate(log, _judged_end(log, self.second_start.get(mid)))
+
+    def after_gap(self, log: MachineLog) -> np.ndarray:
+        """Per event: whether an unusable line lies between it and the previous event, so
+        the previous logged state it would be judged against is unknown."""
+        if not log.unusable.size:
+            return np.zeros(log.events, bool)
+        before = np.searchsorted(log.unusable, log.line)
+        return before > np.concatenate(([0], before[:-1]))
+
+    def each(self, log: MachineLog, rule: str, where: np.ndarray, severity: str = "error"
+             ) -> list[int]:
+        """The events of ``where`` (a mask or indexes) to report one by one: all of them, or
+        with capped findings only as many as will be listed, the others counted, so a log
+        wrong on every line costs no more than one wrong a few times."""
+        idx = np.flatnonzero(where) if where.dtype == bool else where
+        cap = self.sink.cap
+        if cap is None or len(idx) <= cap:
+            return [int(k) for k in idx.tolist()]
+        self.sink.skip(log.path.name, rule, len(idx) - cap, severity)
+        return [int(k) for k in idx[:cap].tolist()]
+
+    def finding(self, log: MachineLog, line: int, text: str, rule: str,
+                severity: str = "error", count: int = 1) -> None:
+        self.add(log.path.name, int(line), text, rule, severity, log.id, count)
+
+    def meta(self, text: str, rule: str, severity: str = "error") -> None:
+        self.add("run.json", 0, text, rule, severity)
+
+    def until(self, log: MachineLog) -> int:
+        """The first line not judged in ``log`` (a second start line), or 0 for none."""
+        return self.second_start.get(log.id, 0)
+
+
+def _judged_end(log: MachineLog, second_start: int | None) -> int | None:
+    """The line at which the judged events of a log end: its first stop line, or a second
+    start line, whichever comes first (None: the whole log)."""
+    ends = [x for x in (log.stop_line or None, second_start) if x]
+    return min(ends) if ends else None
+
+
+def truncate(log: MachineLog, end_line: int | None) -> MachineLog:
+    """The log's tick events before line ``end_line`` (the log itself when none are cut)."""
+    if end_line is None:
+        return log
+    k = int(np.searchsorted(log.line, end_line))
+    if k == log.events:
+        return log
+    cut = int(log.to_ptr[k])
+    out = MachineLog(
+        id=log.id, path=log.path, line=log.line[:k], ts=log.ts[:k], tick=log.tick[:k],
+        lclock=log.lclock[:k], qlen=log.qlen[:k], kind=log.kind[:k], dice=log.dice[:k],
+        frm=log.frm[:k], msg=log.msg[:k], to_ptr=log.to_ptr[:k + 1], to_ids=log.to_ids[:cut],
+        vclock=log.vclock[:k] if log.vclock is not None else None,
+        dup=log.dup[:k] if log.dup is not None else None,
+    )
+    for name in ("start", "start_line", "stop", "stop_line", "other_events", "firsts",
+                 "notable", "lines", "skipped", "kept", "run_id", "unusable"):
+        setattr(out, name, getattr(log, name))
+    return out
+
+
+RunRule = Callable[[Context], None]
+MachineRule = Callable[[Context, MachineLog], None]
+LineRule = Callable[[Context, MachineLog, int, dict[str, Any]], None]
+
+RUN_RULES: list[RunRule] = []
+MACHINE_RULES: list[MachineRule] = []
+LINE_RULES: dict[str, list[LineRule]] = defaultdict(list)
+
+
+def run_rule(f: RunRule) -> RunRule:
+    RUN_RULES.append(f)
+    return f
+
+
+def machine_rule(f: MachineRule) -> MachineRule:
+    MACHINE_RULES.append(f)
+    return f
+
+
+def line_rule(*events: str) -> Callable[[LineRule], LineRule]:
+    def register(f: LineRule) -> LineRule:
+        for e in events:
+            LINE_RULES[e].append(f)
+        return f
+    return register
+
+
+def run_rules(ctx: Context) -> None:
+    """Every registered rule, on every machine and every kept line."""
+    from lclock.analysis.rules import (  # noqa: F401 - importing registers the rules
+        folder,
+        lines,
+        machine,
+        messages,
+        replay,
+        timing,
+    )
+
+    for mid in ctx.run.ids:
+        log = ctx.views[mid]
+        until = ctx.until(log)
+        for event, rules in LINE_RULES.items():
+            for num, obj in log.lines_of(event):
+                if until and num >= until:
+                    continue
+                for rule in rules:
+                    rule(ctx, log, num, obj)
+        for mrule in MACHINE_RULES:
+            mrule(ctx, log)
+    for rrule in RUN_RULES:
+        rrule(ctx)

@@ -1,0 +1,197 @@
+"""Rules that cross-check the parts of a run folder: run.json, the start and stop lines,
+and the events, so that a folder whose parts disagree is never called consistent."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from lclock.analysis.folder import STATUSES
+from lclock.analysis.load import MachineLog
+from lclock.analysis.rules import Context, machine_rule, run_rule
+from lclock.analysis.timestamps import short
+
+# Per-machine figures run.json repeats from the stop line.
+FROM_STOP = ("reason", "ticks", "lclock", "sent", "received", "unprocessed", "unprocessed_from",
+             "max_queue")
+
+
+def _int(v: Any) -> int | None:
+    return int(v) if isinstance(v, int) and not isinstance(v, bool) else None
+
+
+@run_rule
+def run_json_basics(ctx: Context) -> None:
+    run, meta = ctx.run, ctx.run.meta
+    if not meta:
+        return
+    schema = meta.get("schema")
+    if schema != 1:
+        ctx.meta(f"schema is {short(schema)}, this checker knows schema 1", "meta-schema")
+    status = meta.get("status")
+    if status is not None and status not in STATUSES:
+        ctx.meta(f"unknown status {short(status)}", "meta-status", "warning")
+    if status == "running":
+        ctx.meta("status is still 'running': the run is live or its launcher was killed",
+                 "meta-status", "warning")
+    if not run.machines:
+        ctx.meta("no machine logs (machine-<id>.jsonl) in the folder", "meta-logs")
+    f = run.facts
+    if f.machines is not None:
+        extra = [i for i in f.ids if i > f.machines]
+        if extra:
+            ctx.meta(f"machines[] names machine {short(extra)}, but settings.machines is "
+                     f"{f.machines}", "meta-machines")
+        if f.ids and len(f.ids) != f.machines and not meta.get("partial"):
+            ctx.meta(f"machines[] lists {len(f.ids)} machine(s), but settings.machines is "
+                     f"{f.machines}", "meta-machines")
+        if f.fixed_rates is not None and len(f.fixed_rates) != f.machines:
+            ctx.meta(f"settings.rates has {len(f.fixed_rates)} rates for {f.machines} machines",
+                     "meta-machines")
+
+
+@run_rule
+def run_json_machines_agree(ctx: Context) -> None:
+    """run.json's per-machine figures are the stop line's (or, without one, the log's)."""
+    for mid, entry in ctx.run.facts.entries.items():
+        log = ctx.views.get(mid)
+        if log is None:
+            continue
+        stop = log.stop or {}
+        for key in FROM_STOP:
+            if key in entry and key in stop and entry[key] is not None and entry[key] != stop[key]:
+                ctx.meta(f"machine {mid}: {key} {short(entry[key])}, but its stop line "
+                         f"({log.path.name}:{log.stop_line}) says {short(stop[key])}",
+                         "meta-machine")
+        for key, actual in (("ticks", log.tick), ("lclock", log.lclock)):
+            v = _int(entry.get(key))
+            if v is not None and key not in stop and log.events and v != int(actual[-1]):
+                ctx.meta(f"machine {mid}: {key} {v} but its log ends at {key} "
+                         f"{int(actual[-1])}", "meta-machine")
+
+
+@machine_rule
+def start_and_stop_lines(ctx: Context, log: MachineLog) -> None:
+    if log.start is None:
+        ctx.finding(log, 0, "no start line", "start-missing", "warning")
+    if log.stop is None:
+        ctx.finding(log, 0, f"no stop line: machine {log.id} did not stop gracefully (crashed or "
+                            f"killed; run status {ctx.run.status!r}); its messages cannot be "
+                            "accounted for", "stop-missing")
+    if not log.events:
+        ctx.finding(log, 0, "no tick events in this log", "empty",
+                    "warning" if log.stop else "error")
+
+
+@machine_rule
+def one_run_per_log(ctx: Context, log: MachineLog) -> None:
+    """One start line first, one stop line last, and no tick events outside them."""
+    full = ctx.run.machines[log.id]
+    until = ctx.until(log)  # a second start line ends what is judged (0: nothing does)
+    starts = [num for num, _ in full.lines_of("start")]
+    stops = [num for num, _ in full.lines_of("stop") if not until or num < until]
+    if len(starts) > 1:
+        ctx.finding(log, starts[1], f"a second start line (the first is line {starts[0]}): the "
+                                    "log holds another run of this machine from here on, which is "
+                                    "not checked", "second-start")
+    for num in stops[1:]:
+        ctx.finding(log, num, f"a second stop line (the first is line {stops[0]})", "second-stop")
+    if log.stop_line:
+        after = full.line[(full.line > log.stop_line) & ((full.line < until) if until else True)]
+        if after.size:
+            ctx.finding(log, int(after[0]), f"tick event after the stop line (line "
+                                            f"{log.stop_line}): a machine does nothing after it "
+                                            "stops", "after-stop", count=int(after.size))
+    if log.start_line and log.events:
+        before = log.line[log.line < log.start_line]
+        if before.size:
+            ctx.finding(log, int(before[0]), f"tick event before the start line (line "
+                                             f"{log.start_line})", "before-start",
+                        count=int(before.size))
+
+
+@machine_rule
+def start_agrees_with_run_json(ctx: Context, log: MachineLog) -> None:
+    """The start line states the machine's rate, the seed and the settings run.json has."""
+    start = log.start
+    f = ctx.run.facts
+    if not start:
+        return
+    n = ctx.run.n
+    said = {"rate": f.rates.get(log.id), "seed": f.seed, "machines": f.machines,
+            "dice_sides": f.dice_sides, "vector_clocks": f.vector_clocks}
+    for key, want in said.items():
+        got = start.get(key)
+        if want is not None and key in start and got != want:
+            ctx.finding(log, log.start_line, f"start: {key} {short(got)}, but run.json says "
+                                             f"{short(want)}", "start-meta")
+    if n >= 2:
+        for key, want in (("peer_a", log.id % n + 1), ("peer_b", (log.id - 2) % n + 1)):
+            if key in start and start[key] != want:
+                ctx.finding(log, log.start_line, f"start: {key} {short(start[key])}, but in a ring "
+                                                 f"of {n} machine {log.id}'s {key} is {want}",
+                            "start-meta")
+
+
+@run_rule
+def vector_clocks_everywhere(ctx: Context) -> None:
+    """In a run with vector clocks every machine keeps them."""
+    logs = [ctx.views[i] for i in ctx.run.ids if ctx.views[i].events]
+    with_vc = [log for log in logs if log.vclock is not None]
+    said = ctx.run.facts.vector_clocks
+    if said is False:
+        for log in with_vc:
+            ctx.finding(log, 0, "vector clocks logged, but run.json settings say "
+                                "vector_clocks = false", "vclock-unexpected", "warning")
+        return
+    if said or with_vc:
+        why = "run.json settings say vector_clocks = true" if said else "the other machines have them"
+        for log in logs:
+            if log.vclock is None:
+                ctx.finding(log, int(log.line[0]), f"no vector clocks in this log, but {why}",
+                            "no-vclock")
+
+
+def expected_ticks(rate: int, duration: float) -> int:
+    """How many ticks a machine runs in a whole run: tick k is due at (k-1)/rate < duration."""
+    return max(1, math.ceil(rate * duration - 1e-9))
+
+
+@run_rule
+def ticks_match_rate_and_duration(ctx: Context) -> None:
+    """A machine of a completed run ran rate x duration ticks (less those skipped while
+    paused); never more, and fewer only when the run or the machine stopped early."""
+    f = ctx.run.facts
+    if f.duration is None:
+        return
+    for mid in ctx.run.ids:
+        log = ctx.views[mid]
+        rate = f.rates.get(mid)
+        if rate is None:
+            continue
+        skipped = sum(_int(o.get("skipped")) or 0 for _, o in log.lines_of("resume"))
+        want = expected_ticks(rate, f.duration) - skipped
+        got = int(log.tick[-1]) if log.events else 0
+        reason = (log.stop or {}).get("reason")
+        whole = ctx.run.status == "completed" and log.stop is not None and reason in (None, "duration")
+        if got > want or (got < want and whole):
+            line = int(log.line[-1]) if log.events else 0
+            ctx.finding(log, line, f"{got} ticks, but rate {rate} for {f.duration:g} s makes "
+                                   f"{want}" + (f" ({skipped} skipped while paused)" if skipped else "")
+                        + ("" if got > want else f" in a {ctx.run.status} run"), "tick-count")
+
+
+@run_rule
+def run_ids_agree(ctx: Context) -> None:
+    """Without run.json, every machine's log must still be of one run."""
+    if ctx.run.facts.run_id is not None:
+        return
+    ids = {mid: log.run_id for mid, log in ctx.run.machines.items() if log.run_id}
+    if len(set(ids.values())) > 1:
+        first = ctx.run.ids[0]
+        for mid, rid in ids.items():
+            if rid != ids.get(first):
+                log = ctx.views[mid]
+                ctx.finding(log, log.start_line, f"run_id {short(rid)}, but machine {first}'s log "
+                                                 f"is of run {short(ids.get(first))}",
+                            "other-run-start")
