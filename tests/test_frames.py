@@ -201,3 +201,12 @@ def test_injected_frames_never_reach_a_machine(tmp_path: Path, attack: str) -> N
         assert all(x.get("msg_lclock", 0) < 10**9 for x in lines)
     bad = [x for x in logs[1] if x["event"] == "bad_frame"]
     assert bad and bad[0]["level"] == "error" and bad[0]["peer"] in (2, 3)
+
+
+def test_frames_carry_the_physical_and_hybrid_clocks() -> None:
+    send = FrameCodec(3, True, b"k" * 32, pt=True, hlc=True)
+    recv = FrameReader(FrameCodec(3, True, b"k" * 32, pt=True, hlc=True), peer=1)
+    msg = Message(1, 9, (9, 0, 0), pt=1_767_225_600_123_456, hlc=(1_767_225_600_200_000, 3))
+    ((got, _t, _d),) = recv.feed(send.encode(msg, 1.0))
+    assert (got.pt, got.hlc, got.lclock, got.vclock) == (msg.pt, msg.hlc, 9, (9, 0, 0))
+    assert send.frame_size == 4 + 24 + 8 + 12 + 24 + 16
