@@ -2,6 +2,8 @@
 
 Only formatting lives here; the launcher decides when. On a terminal the progress block
 is redrawn in place; otherwise a plain line now and then, so a log file stays readable.
+Output that nobody reads any more (``lclock run | head -1``, a terminal closed under the
+run) is not the run's problem: the console just falls silent and the run goes on.
 """
 
 from __future__ import annotations
@@ -21,16 +23,30 @@ class Console:
         self.tty = self.out.isatty()
         self.interval = TTY_INTERVAL if self.tty else PLAIN_INTERVAL
         self._drawn = 0
+        self.gone = False  # nobody reads the output any more
 
     def line(self, text: str) -> None:
         if not self.quiet:
-            self._clear()
-            self.out.write(text + "\n")
+            self.always(text)
+
+    def always(self, text: str) -> None:
+        """A line printed even with --quiet: where the run folder is, the one thing a
+        quiet run must still say."""
+        self._clear()
+        self._emit(text + "\n")
+
+    def _emit(self, text: str) -> None:
+        if self.gone:
+            return
+        try:
+            self.out.write(text)
             self.out.flush()
+        except (BrokenPipeError, OSError, ValueError):  # reader gone, terminal closed
+            self.gone = self.quiet = True
 
     def _clear(self) -> None:
         if self._drawn:
-            self.out.write(f"\x1b[{self._drawn}F\x1b[J")
+            self._emit(f"\x1b[{self._drawn}F\x1b[J")
             self._drawn = 0
 
     def progress(self, elapsed: float, duration: float, machines: list[dict[str, Any]]) -> None:
@@ -44,8 +60,7 @@ class Console:
                 for m in machines[:MAX_ROWS_LIVE]
             )
             more = f", ... ({len(machines)} machines)" if len(machines) > MAX_ROWS_LIVE else ""
-            self.out.write(f"[{head}] {parts}{more}\n")
-            self.out.flush()
+            self._emit(f"[{head}] {parts}{more}\n")
             return
         rows = [head, f"  {'machine':>7} {'rate':>6} {'ticks':>9} {'clock':>9} {'queue':>7}"]
         for m in machines[:MAX_ROWS_LIVE]:
@@ -56,8 +71,7 @@ class Console:
         if len(machines) > MAX_ROWS_LIVE:
             rows.append(f"  ... and {len(machines) - MAX_ROWS_LIVE} more machines")
         self._clear()
-        self.out.write("\n".join(rows) + "\n")
-        self.out.flush()
+        self._emit("\n".join(rows) + "\n")
         self._drawn = len(rows)
 
     def summary(self, machines: list[dict[str, Any]]) -> None:
@@ -69,7 +83,6 @@ class Console:
         table = [cols] + [tuple(str(m.get(k, "-")) for k in keys) for m in machines]
         widths = [max(len(r[i]) for r in table) for i in range(len(cols))]
         for n, r in enumerate(table):
-            self.out.write("  ".join(v.rjust(w) for v, w in zip(r, widths)) + "\n")
+            self._emit("  ".join(v.rjust(w) for v, w in zip(r, widths)) + "\n")
             if n == 0:
-                self.out.write("  ".join("-" * w for w in widths) + "\n")
-        self.out.flush()
+                self._emit("  ".join("-" * w for w in widths) + "\n")

@@ -146,3 +146,26 @@ def test_64_machines(workdir: Path) -> None:
     code, _, err, rd = run(workdir, "--duration", "2", "--machines", "64", "--rates", ",".join(["5"] * 64), "--quiet", timeout=300)
     assert code == 0, err
     assert verify(rd) == []
+
+
+def test_quiet_still_says_where_the_run_folder_is(workdir: Path) -> None:
+    with started(launcher_cmd("--duration", "1", "--quiet", "--no-report", "--output", "out"), workdir) as p:
+        out, err = p.communicate(timeout=60)
+    assert p.returncode == 0, err
+    (rd,) = run_dirs(workdir / "out")
+    assert out.decode().splitlines() == [f"run folder: out/{rd.name}"]
+
+
+def test_a_closed_pipe_does_not_stop_the_run(workdir: Path) -> None:
+    """``lclock run | head -1``: the reader goes away after one line; the run is not its business."""
+    import subprocess
+
+    cmd = " ".join(launcher_cmd("--duration", "2", "--rates", "5,5,5", "--no-report",
+                                "--output", "out")) + " | head -1"
+    with started(["bash", "-c", f"set -o pipefail; {cmd}; echo rc=${{PIPESTATUS[0]}} >&2"], workdir) as p:
+        out, err = p.communicate(timeout=60)
+    assert len(out.decode().splitlines()) == 1
+    assert "rc=0" in err.decode() and "Traceback" not in err.decode(), err
+    (rd,) = run_dirs(workdir / "out")
+    assert json.loads((rd / "run.json").read_text())["status"] == "completed"
+    assert subprocess is not None

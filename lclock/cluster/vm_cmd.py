@@ -295,7 +295,7 @@ def run_machine(cluster: Cluster, links: TcpLinks, start: dict[str, Any],
     console.summary([entry])
     if done.get("log_error"):
         _say(f"lclock vm {me}: error: the log is incomplete: {done['log_error']}")
-    console.line(f"run folder: {run_dir} ({len(data['machines'])} of {n} machines here)")
+    console.always(f"run folder: {run_dir} ({len(data['machines'])} of {n} machines here)")
     if data.get("status") == "completed" and not data.get("partial") and settings.report:
         _report(run_dir, console)
     return code

@@ -157,7 +157,7 @@ class Launcher:
         code = self._record(outcome)
         if outcome.status == "completed" and code == 0 and self.settings.report:
             code = self._report()
-        self.console.line(f"run folder: {self.run_dir}")
+        self.console.always(f"run folder: {self.run_dir}")
         return code
 
     def _create_folder(self) -> None:

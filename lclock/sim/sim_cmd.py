@@ -94,5 +94,5 @@ def main(args: argparse.Namespace) -> int:
             sys.stderr.write(error_line("sim", f"the run failed: cannot write the machine logs: {exc}") + "\n")
             return 1
     console.summary(machines)
-    console.line(f"run folder: {run_dir}")
+    console.always(f"run folder: {run_dir}")
     return 0
