@@ -171,6 +171,7 @@ def run_json_not_an_object(run: Path) -> None:
 def run_json_wrong_types(run: Path) -> None:
     (run / "run.json").write_text(json.dumps({
         "schema": "1", "run_id": 7, "status": ["x"], "seed": "s", "lclock_version": "0.1.0",
+        "not_logged": {"dice": True},
         "settings": {"machines": "3", "duration": "x", "rates": "1,3", "dice_sides": 0,
                      "vector_clocks": "yes", "rate_min": -1},
         "machines": [{"id": "1"}, 5, {"id": 1, "rate": "fast", "ticks": [1]},
@@ -227,7 +228,8 @@ CASES: dict[str, tuple[Callable[[Path], None], list[str]]] = {
     "run-json-not-an-object": (run_json_not_an_object, ["run.json: not a JSON object (list)"]),
     "run-json-wrong-types": (run_json_wrong_types, ["run_id: expected a string, got 7",
                                                     "settings.machines: expected an integer",
-                                                    "settings.rates: expected a list"]),
+                                                    "settings.rates: expected a list",
+                                                    "not_logged: expected a list"]),
     "empty-files": (empty_files, ["machine-1.jsonl: no tick events", "run.json: unreadable"]),
     "binary-garbage": (binary_garbage, ["machine-2.jsonl:", "not valid JSON",
                                         "machine-3.jsonl:1: line of 5242880 bytes, longer than"]),

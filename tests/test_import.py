@@ -159,9 +159,9 @@ def test_check_finds_the_clock_mistakes_of_an_imported_log(tmp_path: Path, bug: 
     p = lclock("check", str(out), "--json")
     assert p.returncode == 1
     found = json.loads(p.stdout)["findings"]
-    assert any(finding in f["text"] for f in found)
+    assert any(finding in f["message"] for f in found)
     # nothing about what the import could not know
-    noise = [f for f in found if any(w in f["text"] for w in (
+    noise = [f for f in found if any(w in f["message"] for w in (
         "queue_len", "dice", "start line", "stop line", "unprocessed"))]
     assert [f["severity"] for f in noise] == ["warning"]
 
@@ -373,14 +373,14 @@ def test_not_logged_is_honoured_by_check_analyze_and_report(tmp_path: Path) -> N
     meta = json.loads((run / "run.json").read_text())
     p = lclock("check", str(run), "--json")
     assert p.returncode == 1
-    texts = [f["text"] for f in json.loads(p.stdout)["findings"]]
+    texts = [f["message"] for f in json.loads(p.stdout)["findings"]]
     assert any("queue_len missing" in t for t in texts) and any("no stop line" in t for t in texts)
     meta["not_logged"] = ["dice", "queue_len", "start", "stop"]
     (run / "run.json").write_text(json.dumps(meta))
     p = lclock("check", str(run), "--json")
     assert p.returncode == 0, p.stdout
     found = json.loads(p.stdout)["findings"]
-    assert [f["severity"] for f in found] == ["warning"] and "not_logged" in found[0]["text"]
+    assert [f["severity"] for f in found] == ["warning"] and "not_logged" in found[0]["message"]
     s = json.loads(lclock("analyze", str(run), "--json", "--no-write").stdout)
     for m in s["machines"]:
         assert m["queue"] == {"mean": None, "max": None, "final": None, "growth_per_s": None}
@@ -389,3 +389,24 @@ def test_not_logged_is_honoured_by_check_analyze_and_report(tmp_path: Path) -> N
     p = lclock("report", str(run), "-o", str(tmp_path / "rep"))
     assert p.returncode == 0, p.stderr
     assert "Queue lengths were not logged." in p.stdout
+
+
+def test_not_logged_junk_is_a_finding_never_a_traceback(tmp_path: Path) -> None:
+    """Names lclock does not know and values of the wrong type in not_logged are reported
+    and ignored; the names it knows still count."""
+    run = make_run(tmp_path / "r", rates=(1, 3), duration=5.0)
+    meta = json.loads((run / "run.json").read_text())
+    meta["not_logged"] = [1, None, {"a": [2]}, "vclock", "start", "start"]
+    (run / "run.json").write_text(json.dumps(meta))
+    p = lclock("check", str(run), "--json")
+    assert p.returncode == 0, p.stdout
+    found = [(f["severity"], f["message"]) for f in json.loads(p.stdout)["findings"]]
+    assert found[0][0] == "warning" and "'vclock'] not among dice, queue_len" in found[0][1]
+    assert found[1] == ("warning", "not_logged: start: not checked: the start lines")
+    meta["not_logged"] = "dice"
+    (run / "run.json").write_text(json.dumps(meta))
+    p = lclock("check", str(run), "--json")
+    assert p.returncode == 1 and "not_logged: expected a list" in p.stdout
+    for cmd in (["analyze", str(run), "--no-write"], ["export", str(run), "-o", str(tmp_path / "e")]):
+        p = lclock(*cmd)
+        assert p.returncode == 0 and "Traceback" not in p.stderr, p.stderr

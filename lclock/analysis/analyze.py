@@ -18,7 +18,9 @@ the experiment runner can compare runs without parsing tables. Keys:
   [[value, count], ...] for values up to 64 and one [">64", count] bucket,
   ``gaps`` {``skipped_values``, ``skipped_fraction``, ``max_gap``}: clock values never used,
   ``queue`` {``mean``, ``max``, ``final``, ``growth_per_s``} (growth = least-squares slope of
-  queue_len against time; final = the stop line's ``unprocessed`` if there is one),
+  queue_len against time; final = the stop line's ``unprocessed`` if there is one; every
+  value null when run.json lists ``queue_len`` in ``not_logged``, as are the observed dice
+  fractions when it lists ``dice``),
   ``delay`` {``mean``, ``p50``, ``p95``, ``max``, ``count``}: seconds from a message's send
   event to the tick that handled it,
   ``arrival_rate`` (observed messages in per second), ``theory`` {``arrival_rate``,
@@ -201,8 +203,9 @@ def _rate_entry(log: MachineLog, rate: int | None, t0: float) -> dict[str, Any]:
             "lateness": lateness}
 
 
-def _mix_entry(log: MachineLog, sides: int) -> dict[str, Any]:
-    """Events by kind, and the dice outcomes observed against the die's probabilities."""
+def _mix_entry(log: MachineLog, sides: int, dice_logged: bool = True) -> dict[str, Any]:
+    """Events by kind, and the dice outcomes observed against the die's probabilities
+    (observed: None where the run does not log its dice)."""
     kind = log.kind
     n_int = int(np.count_nonzero(kind == KIND_INTERNAL))
     n_send = int(np.count_nonzero(kind == KIND_SEND))
@@ -217,7 +220,8 @@ def _mix_entry(log: MachineLog, sides: int) -> dict[str, Any]:
         "mix": {
             "rolls": rolls,
             "receive_fraction": _r(n_recv / log.events) if log.events else None,
-            "observed": {k: _r(v / rolls) if rolls else None for k, v in obs.items()},
+            "observed": {k: _r(v / rolls) if rolls and dice_logged else None
+                         for k, v in obs.items()},
             "expected": {"send_a": _r(1 / sides), "send_b": _r(1 / sides),
                          "broadcast": _r(1 / sides), "internal": _r((sides - 3) / sides)},
         },
@@ -310,12 +314,14 @@ def _machine_entries(run: Run, t0: float, duration: float
         log = run.machines[i]
         rate = rates[i]
         entry: dict[str, Any] = {"id": i, "rate": rate, **_rate_entry(log, rate, t0)}
-        entry.update(_mix_entry(log, sides))
+        entry.update(_mix_entry(log, sides, "dice" not in run.not_logged))
         jumps, jumps_by[i] = _jump_entry(log)
         entry.update(jumps)
         entry["queue"] = _queue_entry(log, t0)
+        if "queue_len" in run.not_logged:  # run.json says the logs do not have it
+            entry["queue"] = dict.fromkeys(entry["queue"])
         entry["delay"] = _delay_entry(log, sends)
-        incoming = entry["events"]["receive"] + entry["queue"]["final"]
+        incoming = entry["events"]["receive"] + (entry["queue"]["final"] or 0)
         entry["arrival_rate"] = _r(incoming / duration) if duration > 0 else None
         entry["theory"] = None
         if lam_th is not None and d_th is not None and rate:
@@ -467,7 +473,7 @@ def _queue_headline(ms: list[dict[str, Any]], dur: float) -> str:
     def behind(m: dict[str, Any]) -> bool:
         """A queue that really grows: +5 messages over the run by the fit, and 5 left."""
         g = m["queue"]["growth_per_s"] or 0.0
-        return g * dur >= 5 and m["queue"]["final"] >= 5
+        return g * dur >= 5 and (m["queue"]["final"] or 0) >= 5
 
     growing = [m for m in ms if behind(m)]
     if growing:
@@ -481,7 +487,10 @@ def _queue_headline(ms: list[dict[str, Any]], dur: float) -> str:
                 f"unhandled at the end{also}.")
     if not ms:
         return "No machines, no queues."
-    longest = _tied(ms, lambda m: m["queue"]["max"])
+    logged = [m for m in ms if m["queue"]["max"] is not None]
+    if not logged:
+        return "Queue lengths were not logged."
+    longest = _tied(logged, lambda m: m["queue"]["max"])
     note = ""
     pred = [m for m in ms if m["theory"] and m["theory"]["growth_per_s"]]
     if pred:

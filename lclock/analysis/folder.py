@@ -31,6 +31,9 @@ MAX_DICE_SIDES = 10**9
 MAX_RUN_JSON_BYTES = 16 << 20
 MACHINE_FILE = re.compile(r"^machine-([0-9]+)\.jsonl$", re.ASCII)
 STATUSES = ("completed", "interrupted", "failed", "running")
+# What a folder another program wrote may declare its logs do not have (run.json
+# ``not_logged``): two fields of the tick events, and the start and stop lines.
+NOT_LOGGABLE = ("dice", "queue_len", "start", "stop")
 
 
 class UnreadableFile(Exception):
@@ -163,6 +166,9 @@ class RunFacts:
     vector_clocks: bool | None = None
     lclock: bool = False  # written by lclock (it names its version): the seed decides the dice
     reorder: bool = False  # [faults] reorder: channels need not be FIFO
+    # fields and lines the logs do not have (``not_logged``, e.g. an import of text logs):
+    # read as unknown, and check skips the rules about them
+    not_logged: frozenset[str] = frozenset()
 
 
 class _FactReader:
@@ -237,7 +243,25 @@ def run_facts(meta: dict[str, Any], problems: list[Problem]) -> RunFacts:
         f.reorder = True
     _read_rates(r, s, f)
     _read_entries(r, meta, f)
+    f.not_logged = _read_not_logged(r, meta.get("not_logged"))
     return f
+
+
+def _read_not_logged(r: _FactReader, v: Any) -> frozenset[str]:
+    """The names of NOT_LOGGABLE that ``not_logged`` lists; anything else in it is a
+    warning and ignored (a list that is no list is ignored whole)."""
+    if v is None:
+        return frozenset()
+    if not isinstance(v, list):
+        r.bad("not_logged", f"a list of {', '.join(NOT_LOGGABLE)}", v)
+        return frozenset()
+    known = frozenset(x for x in v if isinstance(x, str) and x in NOT_LOGGABLE)
+    junk = [x for x in v if not (isinstance(x, str) and x in NOT_LOGGABLE)]
+    if junk:
+        r.problems.append(Problem("run.json", f"not_logged: {short(junk[:10])} not among "
+                                              f"{', '.join(NOT_LOGGABLE)}; ignored",
+                                  "meta-type", "warning"))
+    return known
 
 
 def _read_rates(r: _FactReader, s: dict[str, Any], f: RunFacts) -> None:

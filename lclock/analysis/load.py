@@ -151,6 +151,12 @@ class Run:
         return sorted(self.machines)
 
     @property
+    def not_logged(self) -> frozenset[str]:
+        """What run.json says the logs do not have (``dice``, ``queue_len``, ``start``,
+        ``stop``): those columns read 0 (dice) and -1 (queue_len) and mean nothing."""
+        return self.facts.not_logged
+
+    @property
     def status(self) -> str:
         return self.facts.status or str(self.meta.get("status") or "unknown")
 
@@ -174,13 +180,16 @@ _I63 = 2**63
 _I31 = 2**31
 
 
-def _tick_problems(d: dict[str, Any], ev: str, machine_id: int, n: int | None
-                   ) -> tuple[list[tuple[str, str]], bool]:
-    """Problems of the clock fields of a tick event, and whether it is still usable."""
+def _tick_problems(d: dict[str, Any], ev: str, machine_id: int, n: int | None,
+                   not_logged: frozenset[str] = frozenset()) -> tuple[list[tuple[str, str]], bool]:
+    """Problems of the clock fields of a tick event, and whether it is still usable (a
+    field the run declares ``not_logged`` may be missing)."""
     probs: list[tuple[str, str]] = []
     usable = True
     for key in ("tick", "lclock", "queue_len"):
         v = d.get(key)
+        if v is None and key in not_logged:
+            continue
         if not _is_int(v):
             probs.append((f"field-{key}", f"{ev}: {key} missing or not an integer ({short(v)})"))
             usable = False
@@ -203,7 +212,8 @@ def _tick_problems(d: dict[str, Any], ev: str, machine_id: int, n: int | None
         probs.append(("field-vclock", f"vclock {short(vc)} is not a list of {n or 'N'} "
                                       "non-negative integers"))
         usable = False
-    if ev in ("send", "internal") and not _is_int(d.get("dice")):
+    if ev in ("send", "internal") and not _is_int(d.get("dice")) and not (
+            d.get("dice") is None and "dice" in not_logged):
         probs.append(("field-dice", f"{ev}: dice missing or not an integer ({short(d.get('dice'))})"))
         usable = False
     if ev == "send":
@@ -245,14 +255,15 @@ def _to_problems(to: Any, machine_id: int, n: int | None) -> tuple[list[tuple[st
     return probs, usable
 
 
-def line_problems(d: Any, machine_id: int, n: int | None, run_id: str | None = None
-                  ) -> tuple[list[tuple[str, str]], bool]:
+def line_problems(d: Any, machine_id: int, n: int | None, run_id: str | None = None,
+                  not_logged: frozenset[str] = frozenset()) -> tuple[list[tuple[str, str]], bool]:
     """(rule, text) of every schema problem of one parsed line, and whether it is still
     usable as a tick event.
 
     A line with a bad ``ts`` or ``level`` is still usable for the clock rules (the clock
     values are there); one without a usable ``tick``/``lclock``/... is not, and neither is
     a line of another run (``run_id`` given and different): it is not part of this run.
+    ``not_logged`` (run.json's) lets ``dice`` and ``queue_len`` be missing.
     """
     if not isinstance(d, dict):
         return [("line-object", f"not a JSON object ({type(d).__name__})")], False
@@ -279,14 +290,14 @@ def line_problems(d: Any, machine_id: int, n: int | None, run_id: str | None = N
         probs.append(("field-machine", f"machine {short(mid)} in the log of machine {machine_id}"))
     if ev not in KINDS:
         return probs, False
-    more, usable = _tick_problems(d, ev, machine_id, n)
+    more, usable = _tick_problems(d, ev, machine_id, n, not_logged)
     return probs + more, usable
 
 
-def validate_line(d: Any, machine_id: int, n: int | None, run_id: str | None = None
-                  ) -> tuple[list[str], bool]:
+def validate_line(d: Any, machine_id: int, n: int | None, run_id: str | None = None,
+                  not_logged: frozenset[str] = frozenset()) -> tuple[list[str], bool]:
     """Schema problems of one parsed line (their texts), and whether it is still usable."""
-    probs, usable = line_problems(d, machine_id, n, run_id)
+    probs, usable = line_problems(d, machine_id, n, run_id, not_logged)
     return [text for _, text in probs], usable
 
 
@@ -307,11 +318,27 @@ def _icol(values: Sequence[Any], shape: tuple[int, ...] | None = None) -> np.nda
 
 _GET_EVENT = itemgetter("event")
 _GET_HEAD = itemgetter("ts", "event", "tick", "lclock", "queue_len")
-_GET_TAIL = itemgetter("event", "tick", "lclock", "queue_len")
+_GET_TAIL = itemgetter("event", "tick", "lclock")
+_GET_QUEUE = itemgetter("queue_len")
 _GET_RECV = itemgetter("from", "msg_lclock")
 _GET_DICE = itemgetter("dice")
 _GET_SEND = itemgetter("dice", "to")
 _GET_VC = itemgetter("vclock")
+
+
+def _get_dice_or_0(d: dict[str, Any]) -> Any:
+    v = d.get("dice")
+    return 0 if v is None else v
+
+
+def _get_send_or_0(d: dict[str, Any]) -> tuple[Any, Any]:
+    return _get_dice_or_0(d), d["to"]
+
+
+def _queue_or_minus_1(d: dict[str, Any]) -> Any:
+    v = d.get("queue_len")
+    return -1 if v is None else v
+
 
 # Narrow types where the range allows: a 1M-event run is then about 75 bytes an event.
 DTYPES: dict[str, Any] = {
@@ -323,10 +350,15 @@ _PER_EVENT = ("ts", "tick", "lclock", "qlen", "kind", "dice", "frm", "msg", "dup
 
 
 class _Columns:
-    """Chunks of columns, concatenated once at the end."""
+    """Chunks of columns, concatenated once at the end. A field the run declares
+    ``not_logged`` reads 0 (dice) or -1 (queue_len) where a line does not have it."""
 
-    def __init__(self) -> None:
+    def __init__(self, not_logged: frozenset[str] = frozenset()) -> None:
         self.parts: dict[str, list[np.ndarray]] = {k: [] for k in DTYPES}
+        self.no_queue = "queue_len" in not_logged
+        no_dice = "dice" in not_logged
+        self.get_dice: Any = _get_dice_or_0 if no_dice else _GET_DICE
+        self.get_send: Any = _get_send_or_0 if no_dice else _GET_SEND
 
     def add(self, lines: np.ndarray, ds: list[dict[str, Any]], width: int | None) -> None:
         """Append one chunk of tick dicts; all columns or none (ValueError and the like),
@@ -337,9 +369,13 @@ class _Columns:
         m = len(ds)
         try:
             ts_v, evs, tick, lc, ql = zip(*map(_GET_HEAD, ds), strict=True)
-        except KeyError:  # only lines already validated get here without a ts
+        except KeyError:  # only lines already validated get here without a ts (or queue_len)
             ts_v = tuple(d.get("ts") for d in ds)
-            evs, tick, lc, ql = zip(*map(_GET_TAIL, ds), strict=True)
+            evs, tick, lc = zip(*map(_GET_TAIL, ds), strict=True)
+            ql = tuple(map(_queue_or_minus_1 if self.no_queue else _GET_QUEUE, ds))
+        else:
+            if self.no_queue:  # queue_len may be null
+                ql = tuple(map(_queue_or_minus_1, ds))
         new["ts"] = parse_ts_column(ts_v)
         new["tick"] = _icol(tick)
         new["lclock"] = _icol(lc)
@@ -360,8 +396,7 @@ class _Columns:
         for k, v in new.items():
             self.parts[k].append(v.astype(DTYPES[k], copy=False))
 
-    @staticmethod
-    def _by_kind(ds: list[dict[str, Any]], kind: np.ndarray) -> dict[str, np.ndarray]:
+    def _by_kind(self, ds: list[dict[str, Any]], kind: np.ndarray) -> dict[str, np.ndarray]:
         """dice, from, msg_lclock and recipients, read only where the event has them."""
         m = len(ds)
         dice = np.zeros(m, np.int64)
@@ -377,10 +412,10 @@ class _Columns:
             msg[ir] = fm[:, 1]
         ii = np.flatnonzero(kind == KIND_INTERNAL)
         if len(ii):
-            dice[ii] = _icol(list(map(_GET_DICE, map(get, ii.tolist()))))
+            dice[ii] = _icol(list(map(self.get_dice, map(get, ii.tolist()))))
         isd = np.flatnonzero(kind == KIND_SEND)
         if len(isd):
-            dice_s, tos = zip(*map(_GET_SEND, map(get, isd.tolist())), strict=False)
+            dice_s, tos = zip(*map(self.get_send, map(get, isd.tolist())), strict=False)
             dice[isd] = _icol(dice_s)
             to_n[isd] = np.fromiter(map(len, tos), np.int64, len(tos))
             to_ids = _icol([x for t in tos for x in t])
@@ -497,14 +532,16 @@ class _MachineReader:
     """Reads one machine's log into columns, collecting its other lines and issues."""
 
     def __init__(self, path: Path, mid: int, n: int | None, strict: bool, issues: list[Issue],
-                 run_id: str | None, root: Path | None) -> None:
+                 run_id: str | None, root: Path | None,
+                 not_logged: frozenset[str] = frozenset()) -> None:
         self.path, self.mid, self.n, self.strict = path, mid, n, strict
+        self.not_logged = not_logged
         self.root = root if root is not None else path.parent
         self.fname = path.name
         self.issues = issues
         self.issue_counts: Counter[str] = Counter()
         self.overflow: dict[str, Issue] = {}
-        self.cols = _Columns()
+        self.cols = _Columns(not_logged)
         self.width: int | None = n
         self.width_known = False
         self.run_id = run_id
@@ -674,7 +711,7 @@ class _MachineReader:
         tick_nums: list[int] = []
         n = self.width if self.width else self.n
         for o, num in zip(objs, nums, strict=True):
-            probs, usable = line_problems(o, self.mid, n, self.run_id)
+            probs, usable = line_problems(o, self.mid, n, self.run_id, self.not_logged)
             if self.strict:
                 for rule, text in probs:
                     self.issue(num, rule, text)
@@ -726,12 +763,14 @@ class _MachineReader:
 
 def load_machine(path: Path, mid: int, n: int | None, strict: bool = False,
                  issues: list[Issue] | None = None, run_id: str | None = None,
-                 root: Path | None = None) -> MachineLog:
+                 root: Path | None = None, not_logged: frozenset[str] = frozenset()
+                 ) -> MachineLog:
     """Read one machine's log. ``strict`` validates every line (for ``check``); lines of a
-    run other than ``run_id`` are left out. Raises ``UnreadableFile`` (an ``Exception``)
-    for a file that must not be read: not a regular file, a link out of ``root``."""
+    run other than ``run_id`` are left out; fields in ``not_logged`` (run.json's) may be
+    missing. Raises ``UnreadableFile`` (an ``Exception``) for a file that must not be read:
+    not a regular file, a link out of ``root``."""
     issues = issues if issues is not None else []
-    return _MachineReader(path, mid, n, strict, issues, run_id, root).read()
+    return _MachineReader(path, mid, n, strict, issues, run_id, root, not_logged).read()
 
 
 # ---------------------------------------------------------------- the run folder
@@ -851,7 +890,8 @@ def load_run(run_dir: Path | str, strict: bool = False) -> Run:
     for mid, path in files.items():
         try:
             machines[mid] = load_machine(path, mid, n or None, strict=strict, issues=issues,
-                                         run_id=facts.run_id, root=run_dir)
+                                         run_id=facts.run_id, root=run_dir,
+                                         not_logged=facts.not_logged)
         except UnreadableFile as exc:
             issues.append(Issue(path.name, 0, str(exc), rule="log-unreadable", machine=mid))
     if not machines and not meta:

@@ -11,6 +11,13 @@ from lclock.analysis.load import MachineLog
 from lclock.analysis.rules import Context, machine_rule, run_rule
 from lclock.analysis.timestamps import short
 
+# What a run that declares a field or line ``not_logged`` in run.json (an import of text
+# logs) cannot have checked: the rules about it are skipped, and one warning says so.
+NOT_LOGGED_RULES = (("dice", "the dice and what they decide"),
+                    ("queue_len", "one message per tick, and no dice on a waiting queue"),
+                    ("start", "the start lines"),
+                    ("stop", "the stop lines and conservation of messages at the stop"))
+
 # Per-machine figures run.json repeats from the stop line.
 FROM_STOP = ("reason", "ticks", "lclock", "sent", "received", "unprocessed", "unprocessed_from",
              "max_queue")
@@ -51,6 +58,17 @@ def run_json_basics(ctx: Context) -> None:
 
 
 @run_rule
+def not_logged_is_not_checked(ctx: Context) -> None:
+    """One warning for what run.json says the logs do not have: the rules about it are
+    skipped (each rule asks ``ctx.run.not_logged``)."""
+    nl = ctx.run.not_logged
+    if nl:
+        skipped = [why for key, why in NOT_LOGGED_RULES if key in nl]
+        ctx.meta(f"not_logged: {', '.join(sorted(nl))}: not checked: {'; '.join(skipped)}",
+                 "meta-not-logged", "warning")
+
+
+@run_rule
 def run_json_machines_agree(ctx: Context) -> None:
     """run.json's per-machine figures are the stop line's (or, without one, the log's)."""
     for mid, entry in ctx.run.facts.entries.items():
@@ -72,9 +90,9 @@ def run_json_machines_agree(ctx: Context) -> None:
 
 @machine_rule
 def start_and_stop_lines(ctx: Context, log: MachineLog) -> None:
-    if log.start is None:
+    if log.start is None and "start" not in ctx.run.not_logged:
         ctx.finding(log, 0, "no start line", "start-missing", "warning")
-    if log.stop is None:
+    if log.stop is None and "stop" not in ctx.run.not_logged:
         ctx.finding(log, 0, f"no stop line: machine {log.id} did not stop gracefully (crashed or "
                             f"killed; run status {ctx.run.status!r}); its messages cannot be "
                             "accounted for", "stop-missing")

@@ -81,7 +81,7 @@ def lamport(ctx: Context, log: MachineLog) -> None:
 @machine_rule
 def one_message_per_tick(ctx: Context, log: MachineLog) -> None:
     """A tick handles one message, and only rolls the dice when the queue is empty."""
-    if not log.events:
+    if not log.events or "queue_len" in ctx.run.not_logged:
         return
     q = log.qlen
     recv = log.kind == KIND_RECEIVE
@@ -106,12 +106,14 @@ def dice_decide_the_event(ctx: Context, log: MachineLog) -> None:
     recv = log.kind == KIND_RECEIVE
     rolled = ~recv
     dice, kind = log.dice, log.kind
-    for k in ctx.each(log, "dice-range", rolled & ((dice < 1) | (dice > sides))):
-        ctx.finding(log, log.line[k], f"dice {int(dice[k])} outside 1..{sides} ({ctx.sides_source})",
-                    "dice-range")
     for k in ctx.each(log, "dice-receive", recv & (dice != 0)):
         ctx.finding(log, log.line[k], "receive carries a dice roll: no dice are rolled on a receive",
                     "dice-receive")
+    if "dice" in ctx.run.not_logged:
+        return  # what the dice said is not known (run.json not_logged)
+    for k in ctx.each(log, "dice-range", rolled & ((dice < 1) | (dice > sides))):
+        ctx.finding(log, log.line[k], f"dice {int(dice[k])} outside 1..{sides} ({ctx.sides_source})",
+                    "dice-range")
     if n < 2:
         return
     ok_range = rolled & (dice >= 1) & (dice <= sides)

@@ -58,6 +58,8 @@ def rolls(seed: int, mid: int, rate_min: int, rate_max: int, rates: tuple[int, .
 
 def _why_not(ctx: Context) -> str | None:
     f = ctx.run.facts
+    if "dice" in f.not_logged:
+        return "run.json says the dice are not logged (not_logged)"
     if not f.lclock:
         return "run.json does not name an lclock version, so the dice need not follow the seed"
     missing = [k for k, v in (("seed", f.seed), ("settings.rate_min", f.rate_min),
