@@ -84,7 +84,7 @@ def log_ceiling(lines: int = 200_000) -> float:
         node = Node(MachinePlan(1, 3, "bench", 1, duration=1e9, dice_sides=10**6))
         t = time.perf_counter()
         for _ in range(lines):
-            log.write(render(node.tick(time.time()).line))
+            log.write(render(node.tick(time.time())[0]))
         log.close()
         return lines / (time.perf_counter() - t)
 

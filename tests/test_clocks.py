@@ -17,7 +17,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lclock.core.clocks import Bump, ClockPlan, ClockSettings, hlc_local, hlc_receive, resolve_clocks
+from lclock.core.clocks import (
+    Bump,
+    ClockPlan,
+    ClockSettings,
+    hlc_local,
+    hlc_receive,
+    resolve_clocks,
+)
 from lclock.settings import SettingsFile, resolve
 from lclock.sim.engine import NetworkSettings, run_sim
 
@@ -78,14 +85,14 @@ def test_the_theorems_hold_on_simulated_runs(tmp_path_factory: pytest.TempPathFa
     for mid, lines in logs.items():
         prev = None
         for e in lines:
-            l, c = e["hlc"]
-            assert l >= e["pt"], "l >= pt"
-            assert l - e["pt"] <= bound, (l - e["pt"], bound)
+            hl, hc = e["hlc"]
+            assert hl >= e["pt"], "l >= pt"
+            assert hl - e["pt"] <= bound, (hl - e["pt"], bound)
             if prev is not None:
-                assert (l, c) > tuple(prev["hlc"]), "program order"
+                assert (hl, hc) > tuple(prev["hlc"]), "program order"
             prev = e
             events[(mid, e["lclock"])] = e
-    for mid, lines in logs.items():
+    for lines in logs.values():
         for e in lines:
             if e["event"] == "receive":
                 send = events[(e["from"], e["msg_lclock"])]

@@ -271,7 +271,8 @@ def test_cli_runs_and_is_deterministic(tmp_path: Path) -> None:
     (b,) = (tmp_path / "b").iterdir()
     assert log_bytes(a) == log_bytes(b)
     r = cli("sim", "--duration", "5", "--seed", "5", "--quiet", "--output", str(tmp_path / "q"))
-    assert r.returncode == 0 and r.stdout == ""
+    (q,) = (tmp_path / "q").iterdir()
+    assert r.returncode == 0 and r.stdout == f"run folder: {q}\n"  # --quiet: that line only
 
 
 @pytest.mark.parametrize(

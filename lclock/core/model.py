@@ -56,12 +56,16 @@ class Step:
 
     def log_fields(self) -> dict[str, Any]:
         """The schema-v1 fields of this tick event, in a stable order."""
-        out: dict[str, Any] = {
-            "tick": self.tick,
-            "event": self.event,
-            "lclock": self.lclock,
-            "queue_len": self.queue_len,
-        }
+        return self.fill({"tick": self.tick, "event": self.event})
+
+    def fill(self, out: dict[str, Any]) -> dict[str, Any]:
+        """Add this tick event's fields to a line that has its common fields already.
+
+        (One dict per line: a tick is the hot path of every driver.)
+        """
+        out["tick"] = self.tick
+        out["lclock"] = self.lclock
+        out["queue_len"] = self.queue_len
         if self.vclock is not None:
             out["vclock"] = self.vclock
         if self.pt is not None:

@@ -17,11 +17,11 @@ from __future__ import annotations
 import heapq
 import math
 from collections import Counter, deque
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 from lclock.core.clocks import ClockPlan
-from lclock.core.faults import DELIVER_NOW, FaultPlan, LinkFaults, Partition, Pause, link_faults
+from lclock.core.faults import FaultPlan, LinkFaults, Partition, Pause, link_faults
 from lclock.core.logline import format_ts
 from lclock.core.model import Machine, Message, Step, machine_setup
 
@@ -74,21 +74,22 @@ class MachinePlan:
         return machine_setup(self.seed, self.machine_id, self.rate_min, self.rate_max, self.rates)[0]
 
 
-@dataclass
-class Outgoing:
+class Outgoing(NamedTuple):
     """One copy of a message on its way: to ``dst``, entering its queue ``delay`` s after the send."""
 
     dst: int
     delay: float
 
 
-@dataclass
-class TickResult:
-    line: dict[str, Any]
-    step: Step
-    sends: list[Outgoing] = field(default_factory=list)
-    #: Lines besides the tick's own: one ``drop`` per message the faults dropped.
-    extra: list[dict[str, Any]] = field(default_factory=list)
+_NO_LINES: list[dict[str, Any]] = []
+_NO_SENDS: list[Outgoing] = []
+
+
+#: What a tick did: (its log line, the step, the copies to send, other lines to log).
+#: The copies are None for "one to each of ``step.to``, at once" (the perfect network's fast
+#: path); the other lines are the ``drop`` lines of messages the faults dropped. A plain
+#: tuple: a tick is the hot path of every driver.
+TickResult = tuple[dict[str, Any], Step, list[Outgoing] | None, list[dict[str, Any]]]
 
 
 class Node:
@@ -212,27 +213,37 @@ class Node:
             seen.add(key)
         step = self.machine.step(self.queue, self.physical(ts) if self.pt_on else None)
         line = self.tick_line(step, ts)
-        result = TickResult(line, step)
         if dup:
             line["dup"] = True
             self.dup_received += 1
-        if step.to:
-            sent_to = self.sent_to
-            links = self.links
-            for dst in step.to:
-                sent_to[dst] += 1
-                fate = links[dst].fate(t) if links is not None else DELIVER_NOW
-                if fate.drop is not None:
-                    self.dropped_to[dst] += 1
-                    result.extra.append(self.line("drop", ts, to=dst, msg_lclock=step.lclock,
-                                                  reason=fate.drop, tick=step.tick))
-                    continue
-                if len(fate.delays) > 1:
-                    self.dup_to[dst] += len(fate.delays) - 1
-                    line.setdefault("dup_to", []).append(dst)
-                for d in fate.delays:
-                    result.sends.append(Outgoing(dst, d))
-        return result
+        to = step.to
+        if not to:
+            return line, step, _NO_SENDS, _NO_LINES
+        sent_to = self.sent_to
+        for dst in to:
+            sent_to[dst] += 1
+        if self.links is None:  # a perfect network: every message, once, at once
+            return line, step, None, _NO_LINES
+        return self._route(line, step, ts, t)
+
+    def _route(self, line: dict[str, Any], step: Step, ts: float, t: float) -> TickResult:
+        """Each message's fate under the fault plan: dropped (logged), delayed, duplicated."""
+        assert self.links is not None and step.to is not None
+        sends: list[Outgoing] = []
+        extra: list[dict[str, Any]] = []
+        for dst in step.to:
+            fate = self.links[dst].fate(t)
+            if fate.drop is not None:
+                self.dropped_to[dst] += 1
+                extra.append(self.line("drop", ts, to=dst, msg_lclock=step.lclock,
+                                       reason=fate.drop, tick=step.tick))
+                continue
+            if len(fate.delays) > 1:
+                self.dup_to[dst] += len(fate.delays) - 1
+                line.setdefault("dup_to", []).append(dst)
+            for d in fate.delays:
+                sends.append(Outgoing(dst, d))
+        return line, step, sends, extra
 
     def physical(self, ts: float) -> int:
         """This machine's physical clock (µs) at host time ``ts``: right, or as planned wrong."""
@@ -289,9 +300,8 @@ class Node:
 
     def tick_line(self, step: Step, ts: float) -> dict[str, Any]:
         """The line of one tick event. Every field every tick line has is added here."""
-        out = self.line(step.event, ts)
-        out.update(step.log_fields())
-        return out
+        return step.fill({"ts": format_ts(ts), "event": step.event, "level": "info",
+                          "run_id": self.run_id, "machine": self.id})
 
     def start_line(self, ts: float, pid: int, **extra: Any) -> dict[str, Any]:
         m = self.machine

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from lclock.core.faults import Pause
 from lclock.core.logline import render
-from lclock.core.node import Node
+from lclock.core.node import Node, Outgoing
 from lclock.logfile import LogFile, LogWriteError
 from lclock.transport import Transport, TransportError
 from lclock.transport.channel import PeerChannel
@@ -307,23 +307,25 @@ class RealTimeDriver:
         if node.held:
             self._release(t)
         sent_at = self.clock.time()
-        result = node.tick(sent_at, t)
+        line, step, sends, extra = node.tick(sent_at, t)
         write = self.write
-        write(result.line)
-        for line in result.extra:
-            write(line)
-        msg = result.step.message
+        write(line)
+        for other in extra:
+            write(other)
+        msg = step.message
         if msg is None:
             return
         channels = self.channels
         t0_wall = self.t0_wall or 0.0
-        for out in result.sends:
+        if sends is None:  # no faults: one copy to each recipient, at once
+            sends = [Outgoing(dst, 0.0) for dst in step.to or ()]
+        for out in sends:
             ch = channels.get(out.dst)
             deliver_at = t0_wall + t + out.delay if out.delay > 0 else 0.0
             if ch is None or not ch.send(msg, sent_at, deliver_at):
                 node.undelivered += 1
                 self.emit("send_failed", "error", to=out.dst, lclock=msg.lclock,
-                          tick=result.step.tick, error=(ch.broken if ch else None) or "closed")
+                          tick=step.tick, error=(ch.broken if ch else None) or "closed")
 
     # -- faults ----------------------------------------------------------------------------
 

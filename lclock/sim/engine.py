@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import itertools
 import math
 import random
 import time
@@ -44,7 +45,7 @@ import orjson
 from lclock.core.clocks import ClockSettings
 from lclock.core.faults import applied_exactly
 from lclock.core.logline import format_ts, render
-from lclock.core.node import Node
+from lclock.core.node import Node, Outgoing
 from lclock.lifecycle import EXIT_CODES, StopRequest
 from lclock.logfile import LogFile, LogWriteError
 from lclock.runfolder import (
@@ -241,12 +242,12 @@ class Simulation:
         self.dead = [False] * n
         self.last_arrival: dict[tuple[int, int], float] = {}
         self.heap: list[tuple[float, int, int, int, Any]] = []
-        self.seq = 0
+        self.order = itertools.count(1)
 
     def _push(self, t: float, kind: int, idx: int, payload: Any) -> None:
         # Ticks at one instant go in machine order; everything else in the order pushed.
-        self.seq += 1
-        heapq.heappush(self.heap, (t, kind, idx + 1 if kind == TICK else self.seq, idx, payload))
+        order = idx + 1 if kind == TICK else next(self.order)
+        heapq.heappush(self.heap, (t, kind, order, idx, payload))
 
     def _plan_faults(self) -> None:
         for idx, node in enumerate(self.nodes):
@@ -269,25 +270,64 @@ class Simulation:
             self._push(self._lateness(), TICK, idx, None)
         self._plan_faults()
         heap = self.heap
-        pop = heapq.heappop
+        pop, push = heapq.heappop, heapq.heappush
+        epoch, nodes, dead = self.epoch, self.nodes, self.dead
+        bufs = [log.lines for log in logs]
+        last_tick, send = self.last_tick, self._send
+        jitter, expo = self.jitter_lam, self.expo
+        dumps, newline = orjson.dumps, orjson.OPT_APPEND_NEWLINE
+        delay, fifo, last_arrival = self.delay, self.fifo, self.last_arrival
+        order = self.order
         steps = 0
         while heap:
             t, kind, _order, idx, payload = pop(heap)
-            if self.dead[idx]:
+            if dead[idx]:
                 continue  # crashed: what reaches it is lost with it
-            node = self.nodes[idx]
+            node = nodes[idx]
             if kind == ARRIVAL:
                 if node.paused is not None and t < node.paused.end:  # taken in when it resumes
                     self._push(node.paused.end, ARRIVAL, idx, payload)
                 else:
                     node.take(payload)
-            elif kind == CONTROL:
+                continue
+            if kind == CONTROL:
                 self._control(idx, t, payload, logs[idx])
-            elif node.paused is None:  # a tick; a paused machine's resume reschedules it
-                self._tick(idx, t, logs[idx])
-                steps += 1
-                if stop is not None and not steps % _STOP_CHECK_EVERY and stop.requested:
-                    raise SimStopped()
+                continue
+            if node.paused is not None:
+                continue  # a paused machine's resume reschedules its tick
+            # A tick: the hot path of every simulation, kept inline.
+            line, step, sends, extra = node.tick(epoch + t, t)
+            buf = bufs[idx]
+            try:
+                buf.append(dumps(line, option=newline))
+            except TypeError:  # beyond 64 bits: the renderer's fallback
+                buf.append(render(line))
+            for other in extra:
+                buf.append(render(other))
+            if len(buf) >= _FLUSH_LINES:
+                logs[idx].flush()
+            if step.to:
+                src = node.id
+                msg = step.message
+                if sends is None and fifo:  # the perfect network (inline: hot)
+                    for dst in step.to:
+                        arrival = t + delay()
+                        prev = last_arrival.get((src, dst))
+                        if prev is not None and prev > arrival:
+                            arrival = prev
+                        last_arrival[(src, dst)] = arrival
+                        push(heap, (arrival, ARRIVAL, next(order), dst - 1, msg))
+                else:
+                    for out in sends or [Outgoing(d, 0.0) for d in step.to]:
+                        send(src, out.dst, msg, t, out.delay)
+            last_tick[idx] = t
+            if node.slot < node.total:
+                due = node.slot / node.rate + (expo(jitter) if jitter else 0.0)
+                # A late tick never overtakes the previous one.
+                push(heap, (due if due > t else t, TICK, idx + 1, idx, None))
+            steps += 1
+            if stop is not None and not steps % _STOP_CHECK_EVERY and stop.requested:
+                raise SimStopped()
         # The heap ran empty: every message still in flight after the last tick has been
         # taken into its queue, unhandled, as in the real graceful stop. A crashed machine
         # has no stop line.
@@ -313,17 +353,6 @@ class Simulation:
 
     def _lateness(self) -> float:
         return self.expo(self.jitter_lam) if self.jitter_lam else 0.0
-
-    def _tick(self, idx: int, t: float, log: _BufferedLog) -> None:
-        node = self.nodes[idx]
-        result = node.tick(self.epoch + t, t)
-        log.add(result.line)
-        for line in result.extra:
-            log.add(line)
-        for out in result.sends:
-            self._send(node.id, out.dst, result.step.message, t, out.delay)
-        self.last_tick[idx] = t
-        self._schedule(idx, t)
 
     def _schedule(self, idx: int, t: float) -> None:
         node = self.nodes[idx]
