@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import math
 import re
 from dataclasses import replace
 from typing import Any
 
 from lclock.core.clocks import Bump, ClockSettings
+from lclock.setting_values import SettingValueError, items, known_keys, number
 
 CLOCK_NAMES = ("vector", "hlc")
 MAX_SKEW_MS = 10_000_000.0  # about three hours: anything more is a typo
@@ -23,9 +23,7 @@ FLAGS = {"skew_ms": "--clock-skew", "drift_ppm": "--clock-drift", "bumps": "--cl
          "clocks": "--clocks"}
 
 
-class ClockSettingsError(Exception):
-    """A bad clock setting; the message is the whole line."""
-
+ClockSettingsError = SettingValueError
 
 def add_clock_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("clocks (SPEC section 7; also the [clocks] table of settings.toml)")
@@ -48,14 +46,8 @@ _BUMP = re.compile(r"^\s*(\d+)\s*@\s*(\d+(?:\.\d*)?|\.\d+)\s*:\s*([+-]?(?:\d+(?:
 
 
 def parse_bumps(value: Any, where: str) -> tuple[Bump, ...]:
-    if isinstance(value, str):
-        items = [x for x in value.split(";") if x.strip()]
-    elif isinstance(value, list) and all(isinstance(x, str) for x in value):
-        items = [x for x in value if x.strip()]
-    else:
-        raise ClockSettingsError(f"{where}: must be a string like 2@10:+500, or a list of them (got {value!r})")
     out = []
-    for item in items:
+    for item in items(value, where, "2@10:+500"):
         m = _BUMP.match(item)
         if not m:
             raise ClockSettingsError(f"{where}: {item.strip()!r} is not ID@TIME:MS (e.g. 2@10:+500)")
@@ -81,19 +73,12 @@ def parse_clock_names(value: Any, where: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
-def _number(value: Any, where: str, lo: float, hi: float, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or not lo <= value <= hi:
-        raise ClockSettingsError(f"{where}: must be {what} (got {value!r})")
-    return float(value)
-
-
 def _per_machine(value: Any, where: str, n: int, lo: float, hi: float, what: str) -> tuple[float, ...]:
     if not isinstance(value, list):
         raise ClockSettingsError(f"{where}: must be a list of {n} numbers, one per machine")
     if len(value) != n:
         raise ClockSettingsError(f"{where}: {len(value)} values given for {n} machines")
-    return tuple(_number(v, where, lo, hi, what) for v in value)
+    return tuple(number(v, where, lo, hi, what) for v in value)
 
 
 def build_clocks(values: dict[str, Any], where: dict[str, str], n: int,
@@ -101,10 +86,10 @@ def build_clocks(values: dict[str, Any], where: dict[str, str], n: int,
     """Validated clock settings, and the clock names if ``clocks`` was given."""
     s = ClockSettings()
     if "skew_ms" in values:
-        s = replace(s, skew_ms=_number(values["skew_ms"], where["skew_ms"], 0, MAX_SKEW_MS,
+        s = replace(s, skew_ms=number(values["skew_ms"], where["skew_ms"], 0, MAX_SKEW_MS,
                                        f"a number of ms from 0 to {MAX_SKEW_MS:g}"))
     if "drift_ppm" in values:
-        s = replace(s, drift_ppm=_number(values["drift_ppm"], where["drift_ppm"], 0, MAX_DRIFT_PPM,
+        s = replace(s, drift_ppm=number(values["drift_ppm"], where["drift_ppm"], 0, MAX_DRIFT_PPM,
                                          f"a number of ppm from 0 to {MAX_DRIFT_PPM:g}"))
     if "offsets_ms" in values:
         s = replace(s, offsets_ms=_per_machine(values["offsets_ms"], where["offsets_ms"], n,
@@ -132,11 +117,5 @@ def build_clocks(values: dict[str, Any], where: dict[str, str], n: int,
 
 
 def check_file_table(table: Any, where: str) -> dict[str, Any]:
-    if not isinstance(table, dict):
-        raise ClockSettingsError(f"{where}: must be a table [clocks]")
-    for key in table:
-        if key not in CLOCK_KEYS:
-            close = difflib.get_close_matches(key, list(CLOCK_KEYS), n=1, cutoff=0.6)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            raise ClockSettingsError(f"{where}.{key}: unknown key{hint}")
-    return dict(table)
+    """A ``[clocks]`` table of a settings file: known keys only (values are checked later)."""
+    return known_keys(table, where, CLOCK_KEYS, "clocks")

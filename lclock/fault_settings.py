@@ -10,7 +10,6 @@ one machine at once, a machine paused after its crash.
 from __future__ import annotations
 
 import argparse
-import math
 import re
 from dataclasses import replace
 from typing import Any
@@ -24,6 +23,7 @@ from lclock.core.faults import (
     Partition,
     Pause,
 )
+from lclock.setting_values import SettingValueError, items, known_keys, number
 
 MAX_LATENCY_MS = 60_000.0
 #: key -> settings-file type (the ``links`` sub-table is checked apart)
@@ -41,9 +41,7 @@ FLAGS = {
 }
 
 
-class FaultSettingsError(Exception):
-    """A bad fault setting; the message is the whole line (lclock.settings re-raises it)."""
-
+FaultSettingsError = SettingValueError
 
 def add_fault_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group(
@@ -83,18 +81,9 @@ _PAUSE = re.compile(rf"^\s*(\d+)\s*@\s*{_NUM}\s*\+\s*{_NUM}\s*$")
 _CRASH = re.compile(rf"^\s*(\d+)\s*@\s*{_NUM}\s*$")
 
 
-def _items(value: Any, where: str) -> list[str]:
-    """A schedule: one string with ';' between items, or a list of strings."""
-    if isinstance(value, str):
-        return [x for x in value.split(";") if x.strip()]
-    if isinstance(value, list) and all(isinstance(x, str) for x in value):
-        return [x for x in value if x.strip()]
-    raise FaultSettingsError(f"{where}: must be a string like the flag's, or a list of them (got {value!r})")
-
-
 def parse_partitions(value: Any, where: str) -> tuple[Partition, ...]:
     out = []
-    for item in _items(value, where):
+    for item in items(value, where, "10-20:1|2,3"):
         m = _PARTITION.match(item)
         if not m:
             raise FaultSettingsError(f"{where}: {item.strip()!r} is not START-END:GROUP|GROUP (e.g. 10-20:1|2,3)")
@@ -113,7 +102,7 @@ def parse_partitions(value: Any, where: str) -> tuple[Partition, ...]:
 
 def parse_pauses(value: Any, where: str) -> tuple[Pause, ...]:
     out = []
-    for item in _items(value, where):
+    for item in items(value, where, "2@15+5"):
         m = _PAUSE.match(item)
         if not m:
             raise FaultSettingsError(f"{where}: {item.strip()!r} is not ID@START+LENGTH (e.g. 2@15+5)")
@@ -123,7 +112,7 @@ def parse_pauses(value: Any, where: str) -> tuple[Pause, ...]:
 
 def parse_crashes(value: Any, where: str) -> tuple[Crash, ...]:
     out = []
-    for item in _items(value, where):
+    for item in items(value, where, "3@20"):
         m = _CRASH.match(item)
         if not m:
             raise FaultSettingsError(f"{where}: {item.strip()!r} is not ID@TIME (e.g. 3@20)")
@@ -133,7 +122,7 @@ def parse_crashes(value: Any, where: str) -> tuple[Crash, ...]:
 
 def parse_nemesis(value: Any, where: str) -> tuple[str, ...]:
     kinds = []
-    for item in _items(value, where):
+    for item in items(value, where, "partition,pause"):
         for kind in item.split(","):
             kind = kind.strip()
             if kind not in NEMESIS_KINDS:
@@ -147,17 +136,10 @@ def parse_nemesis(value: Any, where: str) -> tuple[str, ...]:
 # -- values --------------------------------------------------------------------------------------
 
 
-def _number(value: Any, where: str, lo: float, hi: float, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or not lo <= value <= hi:
-        raise FaultSettingsError(f"{where}: must be {what} (got {value!r})")
-    return float(value)
-
-
 def _link(values: dict[str, Any], where: dict[str, str], base: LinkSettings) -> LinkSettings:
     out = base
     if "latency_ms" in values:
-        out = replace(out, latency_ms=_number(values["latency_ms"], where["latency_ms"], 0,
+        out = replace(out, latency_ms=number(values["latency_ms"], where["latency_ms"], 0,
                                               MAX_LATENCY_MS, f"a number of ms from 0 to {MAX_LATENCY_MS:g}"))
     if "latency_dist" in values:
         d = values["latency_dist"]
@@ -165,9 +147,9 @@ def _link(values: dict[str, Any], where: dict[str, str], base: LinkSettings) -> 
             raise FaultSettingsError(f"{where['latency_dist']}: must be one of {', '.join(LATENCY_DISTS)} (got {d!r})")
         out = replace(out, latency_dist=d)
     if "loss" in values:
-        out = replace(out, loss=_number(values["loss"], where["loss"], 0, 1, "a probability from 0 to 1"))
+        out = replace(out, loss=number(values["loss"], where["loss"], 0, 1, "a probability from 0 to 1"))
     if "duplicate" in values:
-        out = replace(out, duplicate=_number(values["duplicate"], where["duplicate"], 0, 1,
+        out = replace(out, duplicate=number(values["duplicate"], where["duplicate"], 0, 1,
                                              "a probability from 0 to 1"))
     return out
 
@@ -220,7 +202,7 @@ def build_faults(values: dict[str, Any], where: dict[str, str], n: int, duration
     if "nemesis" in values:
         s = replace(s, nemesis=parse_nemesis(values["nemesis"], where["nemesis"]))
     if "nemesis_interval" in values:
-        s = replace(s, nemesis_interval=_number(values["nemesis_interval"], where["nemesis_interval"],
+        s = replace(s, nemesis_interval=number(values["nemesis_interval"], where["nemesis_interval"],
                                                  1e-3, 7 * 24 * 3600.0, "a number of seconds > 0"))
     check_schedule(s, where, n, duration)
     return s
@@ -298,13 +280,4 @@ def check_schedule(s: FaultSettings, where: dict[str, str], n: int, duration: fl
 
 def check_file_table(table: Any, where: str) -> dict[str, Any]:
     """A ``[faults]`` table of a settings file: known keys only (values are checked later)."""
-    import difflib
-
-    if not isinstance(table, dict):
-        raise FaultSettingsError(f"{where}: must be a table [faults]")
-    for key in table:
-        if key not in FAULT_KEYS:
-            close = difflib.get_close_matches(key, list(FAULT_KEYS), n=1, cutoff=0.6)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            raise FaultSettingsError(f"{where}.{key}: unknown key{hint}")
-    return dict(table)
+    return known_keys(table, where, FAULT_KEYS, "faults")

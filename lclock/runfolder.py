@@ -20,7 +20,6 @@ import fcntl
 import os
 import platform
 import secrets
-import stat
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -32,6 +31,7 @@ import orjson
 from lclock import SCHEMA_VERSION, __version__
 from lclock.core.logline import format_ts
 from lclock.logfile import describe_os_error
+from lclock.safefile import BadFile, read_small_file
 
 RUN_JSON = "run.json"
 SPARE = ".run.json.spare"
@@ -204,27 +204,14 @@ def reserve_spare(run_dir: Path, size: int) -> bool:
 def read_run_json(run_dir: Path) -> dict[str, Any]:
     """run.json as a dict; RunFolderError for anything that is not a sane JSON object.
 
-    stat() first: a FIFO or a device in its place must never be opened (open would block
-    for ever, or read for ever), and a huge file is not ours.
+    A FIFO or a device in its place is never opened (open would block for ever, or read
+    for ever), and a huge file is not ours (``lclock.safefile``).
     """
     path = run_dir / RUN_JSON
     try:
-        st = os.stat(path)
-    except OSError as exc:
-        raise RunFolderError(f"{path}: {describe_os_error(exc)}") from None
-    if not stat.S_ISREG(st.st_mode):
-        raise RunFolderError(f"{path}: not a regular file")
-    if st.st_size > MAX_RUN_JSON:
-        raise RunFolderError(f"{path}: {st.st_size} bytes, too large for a run.json")
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
-        try:
-            raw = os.read(fd, MAX_RUN_JSON + 1)
-        finally:
-            os.close(fd)
-        data = orjson.loads(raw)
-    except OSError as exc:
-        raise RunFolderError(f"{path}: {describe_os_error(exc)}") from None
+        data = orjson.loads(read_small_file(path, MAX_RUN_JSON, "run.json"))
+    except BadFile as exc:
+        raise RunFolderError(f"{path}: {exc}") from None
     except orjson.JSONDecodeError as exc:
         raise RunFolderError(f"{path}: not valid JSON ({exc})") from None
     if not isinstance(data, dict):

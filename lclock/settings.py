@@ -251,7 +251,8 @@ def read_toml(path: Path) -> dict[str, Any]:
             f"{name}: a dotted key of more than {MAX_KEY_PARTS} parts near {_position(data, deep)}"
         )
     try:
-        return tomllib.loads(text)
+        parsed: dict[str, Any] = tomllib.loads(text)
+        return parsed
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(f"{name}: invalid TOML: {exc}") from None
     except RecursionError:
