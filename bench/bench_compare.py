@@ -56,7 +56,13 @@ def _epoch(ts: str) -> float:
 
 
 def run_launcher(tree: Path, out: Path, *args: str, sigint_at: float | None = None) -> tuple[Path, float, float | None]:
-    """Run ``launcher.py`` of ``tree``; (run folder, start time, seconds from SIGINT to gone)."""
+    """Run ``launcher.py`` of ``tree``; (run folder, start time, seconds from SIGINT to gone).
+
+    "Gone": the launcher has exited and every machine process with it (the pids from
+    run.json), as bench_run.py measures it.
+    """
+    import psutil
+
     cmd = [sys.executable, str(tree / "launcher.py"), "--output", str(out), "--quiet", "--no-report", *args]
     t_start = time.time()
     proc = subprocess.Popen(cmd, cwd=out.parent, start_new_session=True, env=env_for(tree),
@@ -65,10 +71,13 @@ def run_launcher(tree: Path, out: Path, *args: str, sigint_at: float | None = No
     try:
         if sigint_at is not None:
             time.sleep(sigint_at)
+            rd = sorted(p for p in out.iterdir() if p.is_dir())[-1]
+            pids = [m["pid"] for m in json.loads((rd / "run.json").read_text())["machines"]]
+            procs = [psutil.Process(pid) for pid in pids if pid]
             t = time.monotonic()
             os.killpg(proc.pid, signal.SIGINT)
             proc.wait(timeout=30)
-            while _group_alive(proc.pid):
+            while any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in procs):
                 time.sleep(0.001)
             gone = time.monotonic() - t
         else:
@@ -78,14 +87,6 @@ def run_launcher(tree: Path, out: Path, *args: str, sigint_at: float | None = No
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     return sorted(p for p in out.iterdir() if p.is_dir())[-1], t_start, gone
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-        return True
-    except ProcessLookupError:
-        return False
 
 
 def throughput(tree: Path, work: Path, *args: str) -> dict[str, float]:

@@ -148,7 +148,9 @@ def write_run_json(run_dir: Path, data: dict[str, Any], reserve_next: bool = Fal
     body = _encode(data)
     spare = run_dir / SPARE
     try:
-        _write_into(spare, body)
+        # The final record is synced to disk; one that the run will replace anyway need
+        # not wait for the disk (a run's start would).
+        _write_into(spare, body, sync=not reserve_next)
         os.replace(spare, run_dir / RUN_JSON)
     except OSError as exc:
         with contextlib.suppress(OSError):
@@ -160,7 +162,7 @@ def write_run_json(run_dir: Path, data: dict[str, Any], reserve_next: bool = Fal
         reserve_spare(run_dir, _spare_size(body))
 
 
-def _write_into(path: Path, body: bytes) -> None:
+def _write_into(path: Path, body: bytes, sync: bool) -> None:
     """Write ``body`` into path from offset 0 (reusing its blocks), cut it there, sync."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
     try:
@@ -169,7 +171,8 @@ def _write_into(path: Path, body: bytes) -> None:
         while done < len(view):
             done += os.pwrite(fd, view[done:], done)
         os.ftruncate(fd, len(body))
-        os.fsync(fd)
+        if sync:
+            os.fsync(fd)
     finally:
         os.close(fd)
 
