@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "schema": ("lclock.analysis.schema_cmd", "print the JSON Schema of the log lines"),
     "sim": ("lclock.sim.sim_cmd", "run the same model in virtual time, deterministically"),
     "experiment": ("lclock.experiment.experiment_cmd", "run named experiments of several trials"),
+    "compare": ("lclock.experiment.compare_cmd", "compare runs or experiments side by side, with intervals"),
     "vm": ("lclock.tcp.vm_cmd", "run one machine of a TCP cluster (one per host or terminal)"),
     "merge": ("lclock.tcp.merge_cmd", "merge per-host run folders into one run folder"),
 }
