@@ -6,7 +6,8 @@ trial that raised is retried ``RETRIES`` times. lclock only submits one task per
 writes what comes back.
 
 Each task runs its trial as a child process of the worker (``python -m
-lclock.experiment.trial``) in a temporary folder, and returns the trial folder's files as
+lclock.experiment.trial``, in the worker's process group, so whoever stops the worker's
+group stops it too; it also ends by itself if its worker dies) in a temporary folder, and returns the trial folder's files as
 bytes, which the experiment writes into its own folder: workers on other hosts need no
 shared filesystem, only the same lclock. A child process because a Python thread cannot be
 stopped: on Ctrl-C the experiment sets a cluster-wide ``distributed.Event``, every task
@@ -16,10 +17,8 @@ polls it and kills its child, and the experiment waits until each task has said 
 from __future__ import annotations
 
 import contextlib
-import os
 import pickle
 import secrets
-import signal
 import subprocess
 import sys
 import tempfile
@@ -170,7 +169,6 @@ def remote_trial(spec: TrialSpec, stop_name: str) -> TrialOutcome:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "lclock.experiment.trial", str(work)],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
-                start_new_session=True,
             )  # fmt: skip
         try:
             while True:
@@ -183,8 +181,7 @@ def remote_trial(spec: TrialSpec, stop_name: str) -> TrialOutcome:
                     return TrialOutcome("interrupted", error="the experiment was stopped")
         finally:
             if proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.kill()  # the trial process starts no process of its own
                 proc.wait()
         result = work / OUTCOME_FILE
         if code != 0 or not result.is_file():

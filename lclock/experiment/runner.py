@@ -29,8 +29,8 @@ import orjson
 from lclock.experiment.compare import group_summary, settings_text
 from lclock.experiment.gather import load_experiment, trial_entries
 from lclock.experiment.metrics import SATURATION_RULE
-from lclock.experiment.records import Experiment, Trial, roles
 from lclock.experiment.pool import Results
+from lclock.experiment.records import Experiment, Trial, roles
 from lclock.experiment.trial import TrialSpec, staging_folder
 from lclock.settings import RunSettings, SettingsError, SettingsFile, parse_settings_file, resolve
 from lclock.sim.engine import NetworkSettings
