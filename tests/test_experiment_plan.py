@@ -112,3 +112,27 @@ def test_modes_that_make_no_sense(tmp_path: Path, args: list[str], fragment: str
     r = lclock("experiment", *args, "--output", str(out))
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and fragment in r.stderr, r.stderr
     assert not out.exists()
+
+
+def test_the_readme_slurm_script_runs_a_planned_trial(tmp_path: Path) -> None:
+    """The README's array script, run as Slurm would run array task 2 (without Slurm)."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    (script,) = [b for b in readme.split("```sh\n") if "#SBATCH --array" in b]
+    script = script.split("```")[0]
+    (tmp_path / "trials.sh").write_text(script)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    shim = bin_dir / "lclock"
+    shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m lclock "$@"\n')
+    shim.chmod(0o755)
+    r = lclock("experiment", "baseline", "--trials", "2", "--duration", "1", "--seed", "3",
+               "--output", "runs/four", "--plan", "--no-report", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    env = {**ENV, "PATH": f"{bin_dir}:{os.environ['PATH']}", "SLURM_ARRAY_TASK_ID": "2"}
+    done = subprocess.run(["bash", "trials.sh"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120, env=env)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    r = lclock("experiment", "--summarize", "runs/four", cwd=tmp_path)
+    assert r.returncode == 0 and "not back (yet): baseline/trial-1" in r.stderr, r.stderr
+    runs = orjson.loads((tmp_path / "runs/four/summary.json").read_bytes())["experiments"][0]["runs"]
+    assert [x["status"] for x in runs] == ["missing", "completed"] and runs[1]["seed"] == 4

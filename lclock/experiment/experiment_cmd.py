@@ -57,7 +57,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--jobs", type=int, metavar="N",
-        help="simulated trials at a time on this host (default: the number of cores)",
+        help="simulated trials at a time on this host (default: the number of cores, or 1 for "
+        "a sweep so small that starting worker processes would cost more than it saves)",
     )  # fmt: skip
     parser.add_argument(
         "--cluster", metavar="tcp://HOST:PORT",
@@ -245,7 +246,7 @@ def _run(
 ) -> int:  # fmt: skip
     import orjson
 
-    from lclock.experiment.pool import default_jobs
+    from lclock.experiment.pool import auto_jobs, default_jobs
     from lclock.experiment.report import write_outputs
     from lclock.experiment.runner import Interrupted, Sweep, run_experiments
 
@@ -253,7 +254,9 @@ def _run(
         if not args.quiet:
             print(line, flush=True)
 
-    jobs = args.jobs if args.jobs is not None else (default_jobs() if args.sim else 1)
+    jobs = args.jobs if args.jobs is not None else (
+        auto_jobs(experiments, not args.no_report, default_jobs()) if args.sim else 1
+    )
     sweep = Sweep(sim=args.sim, net=net, report=not args.no_report, jobs=jobs, client=client,
                   live=not args.quiet)  # fmt: skip
     code = 0

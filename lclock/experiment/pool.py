@@ -18,6 +18,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
+from lclock.experiment.records import Experiment
 from lclock.experiment.trial import TrialOutcome, TrialSpec, run_sim_trial
 
 Results = Generator[tuple[TrialSpec, TrialOutcome], None, None]
@@ -31,17 +32,39 @@ def default_jobs() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+#: A sweep of fewer ticks than this, without reports, runs in this process by default:
+#: starting the worker processes (about a second) would cost more than they save.
+SMALL_SWEEP_TICKS = 200_000
+
+
+def auto_jobs(experiments: list[Experiment], report: bool, cores: int) -> int:
+    """The default of --jobs: every core, unless the sweep is too small to gain from them."""
+    if report:  # each trial's report takes about a second: always worth spreading
+        return cores
+    ticks = 0.0
+    for e in experiments:
+        s = e.settings
+        rate = sum(s.rates) if s.rates else s.machines * (s.rate_min + s.rate_max) / 2
+        ticks += e.trials * rate * s.duration
+    return 1 if ticks < SMALL_SWEEP_TICKS else cores
+
+
 def run_serial(specs: list[TrialSpec], root: Path) -> Results:
     for spec in specs:
         yield spec, run_sim_trial(spec, root)
 
 
+PRELOAD = ["lclock.experiment.trial", "lclock.analysis.analyze", "lclock.analysis.report",
+           "matplotlib.pyplot"]
+
+
 def _context() -> Any:
     """forkserver with the trial's modules preloaded, as the launcher does: each worker
-    forks from a clean server that has imported the simulator and the analysis once."""
+    forks from a clean server that has imported the simulator, the analysis and matplotlib
+    once, instead of importing them itself (a second of CPU per worker)."""
     if "forkserver" in multiprocessing.get_all_start_methods():
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["lclock.experiment.trial"])
+        ctx.set_forkserver_preload(PRELOAD)
         return ctx
     return multiprocessing.get_context("spawn")  # pragma: no cover - Windows
 
