@@ -106,3 +106,35 @@ def test_a_signal_stops_every_worker(
     assert folders == sorted(f"trial-{r['trial']}" for r in done)
     time.sleep(0.5)
     assert sorted(p.name for p in (out / "baseline").iterdir() if p.is_dir()) == folders
+
+
+def test_a_dead_worker_fails_its_trials_and_nothing_hangs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker killed from outside (the OOM killer): the trials it took are failed with a
+    clear error, the experiment ends (exit 1) instead of waiting forever, nothing is left."""
+    import psutil
+
+    out = tmp_path / "exp"
+    cmd = [sys.executable, "-m", "lclock", "experiment", "baseline", "--sim", "--trials", "6",
+           "--duration", "4000", "--seed", "1", "--jobs", "2", "--no-report", "--output", str(out)]
+    monkeypatch.setenv("PYTHONPATH", str(REPO))
+    with started(cmd, REPO, text=True) as proc:
+
+        def pool_workers() -> list[psutil.Process]:
+            kids = psutil.Process(proc.pid).children()
+            server = [k for k in kids if "forkserver" in " ".join(k.cmdline())]
+            return server[0].children() if server else []
+
+        assert wait_for(lambda: len(pool_workers()) == 2, 60, 0.1), "no worker processes"
+        time.sleep(0.5)
+        pool_workers()[0].kill()
+        _out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 1, err
+        assert "trial(s) failed" in err and "Traceback" not in err
+        assert wait_for(lambda: session_members(proc.pid) == [], 10), session_members(proc.pid)
+    runs = orjson.loads((out / "summary.json").read_bytes())["experiments"][0]["runs"]
+    failed = [r for r in runs if r["status"] == "failed"]
+    assert failed and all("worker process died" in r["error"] for r in failed)
+    assert all(r["status"] in ("completed", "failed") for r in runs)
+    assert not list(out.rglob(".*.partial"))

@@ -90,7 +90,12 @@ def _read_run(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
 def load_groups(folders: list[str]) -> list[dict[str, Any]]:
     """The groups to compare, in the order the folders were given."""
     from lclock.experiment.compare import group_summary
-    from lclock.experiment.gather import NotAnExperiment, load_experiment, trial_entries
+    from lclock.experiment.gather import (
+        NotAnExperiment,
+        is_experiment,
+        load_experiment,
+        trial_entries,
+    )
     from lclock.experiment.runner import settings_json
 
     paths = [Path(f) for f in folders]
@@ -99,7 +104,7 @@ def load_groups(folders: list[str]) -> list[dict[str, Any]]:
             raise BadInput(f"{p}: no such folder")
         if not p.is_dir():
             raise BadInput(f"{p}: not a folder")
-    is_exp = [(p / "experiment.json").is_file() or _old_experiment(p) for p in paths]
+    is_exp = [is_experiment(p) for p in paths]
     several = sum(is_exp) > 1
     groups: list[dict[str, Any]] = []
     by_key: dict[tuple[Any, ...], dict[str, Any]] = {}
@@ -140,17 +145,6 @@ def load_groups(folders: list[str]) -> list[dict[str, Any]]:
         name = g["name"] if names[g["name"]] == 1 else f"{g['name']} #{names[g['name']]}"
         out.append(group_summary(name, g["runs"], settings=g["settings"]))
     return out
-
-
-def _old_experiment(p: Path) -> bool:
-    """An experiment folder of an older version: summary.json with a list of experiments."""
-    import orjson
-
-    try:
-        data = orjson.loads((p / "summary.json").read_bytes())
-    except (OSError, orjson.JSONDecodeError):
-        return False
-    return isinstance(data, dict) and isinstance(data.get("experiments"), list)
 
 
 def main(args: argparse.Namespace) -> int:

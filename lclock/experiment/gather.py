@@ -35,15 +35,31 @@ def _load_json(path: Path) -> dict[str, Any]:
     return data
 
 
+def _old_summary(root: Path) -> dict[str, Any] | None:
+    """summary.json of an experiment folder (not a run folder's analysis summary.json)."""
+    if not (root / "summary.json").is_file():
+        return None
+    data = _load_json(root / "summary.json")
+    return data if isinstance(data.get("experiments"), list) else None
+
+
+def is_experiment(root: Path) -> bool:
+    """Does the folder look like an experiment folder, of this version or an older one?"""
+    if (root / "experiment.json").is_file():
+        return True
+    try:
+        return _old_summary(root) is not None
+    except NotAnExperiment:
+        return False
+
+
 def read_meta(root: Path) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """(experiment.json, or what an old summary.json says of it; the old summary.json)."""
     if not root.exists():
         raise NotAnExperiment(f"{root}: no such folder")
     if not root.is_dir():
         raise NotAnExperiment(f"{root}: not a folder")
-    old = _load_json(root / "summary.json") if (root / "summary.json").is_file() else None
-    if old is not None and not isinstance(old.get("experiments"), list):
-        old = None  # e.g. a run folder's analysis summary.json
+    old = _old_summary(root)
     if (root / "experiment.json").is_file():
         return _load_json(root / "experiment.json"), old
     if old is not None:

@@ -239,7 +239,9 @@ class Sweep:
         if self.client is not None:
             from lclock.experiment.cluster import workers
 
-            return f"simulated on the Dask cluster at {self.client.scheduler.address} ({workers(self.client)} workers now)"
+            n = workers(self.client)
+            now = f"{n} workers now" if n else "no worker yet: the trials wait for one"
+            return f"simulated on the Dask cluster at {self.client.scheduler.address} ({now})"
         return f"simulated, {self.jobs} at a time" if self.jobs > 1 else "simulated, in this process"
 
 
@@ -341,6 +343,8 @@ def _run_sim(
             t.wall_seconds, t.rates, t.metrics = outcome.wall_seconds, outcome.rates, outcome.metrics
             if outcome.status == "completed":
                 t.run_dir = root / t.folder
+            else:  # e.g. its worker died half-way: leave no half-written trial behind
+                shutil.rmtree(staging_folder(root / t.folder), ignore_errors=True)
             finished(t)
 
 
