@@ -36,6 +36,16 @@ def run(args: list[str], out: Path) -> float:
     return time.perf_counter() - t
 
 
+def autogroup() -> str:
+    """The kernel shares the CPU between sessions, not processes, when this is on: then
+    other sessions' load takes from both runs alike and hides the gain of a second job."""
+    try:
+        on = Path("/proc/sys/kernel/sched_autogroup_enabled").read_text().strip() == "1"
+    except OSError:
+        return "unknown"
+    return "on" if on else "off"
+
+
 def load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -52,7 +62,7 @@ def main() -> int:
             f"{a.duration:g}", "--seed", "1", "--quiet"] + (["--no-report"] if a.no_report else [])
     print(f"machine: {machine_info()}")
     print(f"command: python -m lclock {' '.join(base)} --jobs 1|{a.jobs} --output DIR")
-    print(f"load average before: {load()}")
+    print(f"load average before: {load()}; autogroup scheduling: {autogroup()}")
     ratios = []
     with tempfile.TemporaryDirectory() as tmp:
         one, many = Path(tmp) / "one", Path(tmp) / "many"
