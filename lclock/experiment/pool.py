@@ -54,17 +54,18 @@ def run_serial(specs: list[TrialSpec], root: Path) -> Results:
         yield spec, run_sim_trial(spec, root)
 
 
-PRELOAD = ["lclock.experiment.trial", "lclock.analysis.analyze", "lclock.analysis.report",
-           "matplotlib.pyplot"]
+PRELOAD = ["lclock.experiment.trial", "lclock.analysis.analyze"]
+#: What the trials' reports need as well (about a second of imports, so only when used).
+PRELOAD_REPORT = ["lclock.analysis.report", "matplotlib.pyplot"]
 
 
-def _context() -> Any:
+def _context(report: bool) -> Any:
     """forkserver with the trial's modules preloaded, as the launcher does: each worker
-    forks from a clean server that has imported the simulator, the analysis and matplotlib
-    once, instead of importing them itself (a second of CPU per worker)."""
+    forks from a clean server that has imported the simulator, the analysis (and matplotlib
+    for the reports) once, instead of importing them itself."""
     if "forkserver" in multiprocessing.get_all_start_methods():
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(PRELOAD)
+        ctx.set_forkserver_preload(PRELOAD + (PRELOAD_REPORT if report else []))
         return ctx
     return multiprocessing.get_context("spawn")  # pragma: no cover - Windows
 
@@ -104,7 +105,7 @@ def run_local(specs: list[TrialSpec], root: Path, jobs: int) -> Results:
     try:  # the workers start (and first ignore Ctrl-C) while Ctrl-C cannot hit them
         pool = ProcessPoolExecutor(
             max_workers=max(1, min(jobs, len(specs))),
-            mp_context=_context(),
+            mp_context=_context(any(spec.report for spec in specs)),
             initializer=_worker_init,
         )
         futures: dict[Future[TrialOutcome], TrialSpec] = {
