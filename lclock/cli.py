@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "import": ("lclock.ingest.import_cmd", "turn text logs of your own implementation into a run folder"),
     "sim": ("lclock.sim.sim_cmd", "run the same model in virtual time, deterministically"),
     "experiment": ("lclock.experiment.experiment_cmd", "run named experiments of several trials"),
+    "compare": ("lclock.experiment.compare_cmd", "compare runs or experiments side by side, with intervals"),
     "vm": ("lclock.cluster.vm_cmd", "run one machine of a TCP cluster (one per host or terminal)"),
     "merge": ("lclock.cluster.merge_cmd", "merge per-host run folders into one run folder"),
 }

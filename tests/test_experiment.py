@@ -12,16 +12,10 @@ from pathlib import Path
 import orjson
 import pytest
 
+from lclock.experiment.real import _stop_child, real_command
+from lclock.experiment.records import Experiment, Trial
 from lclock.experiment.report import summary_markdown
-from lclock.experiment.runner import (
-    Experiment,
-    Trial,
-    _stop_child,
-    plan,
-    real_command,
-    settings_toml,
-    summarize_experiment,
-)
+from lclock.experiment.runner import plan, settings_toml, summarize_experiment
 from lclock.experiment.stats import fmt_ci, mean_ci, t975
 from lclock.settings import SettingsError, parse_settings_file, resolve
 
@@ -133,21 +127,24 @@ def test_trial_settings_file_round_trips(tmp_path: Path) -> None:
         p = tmp_path / f"{exp.name}.toml"
         p.write_text(settings_toml(exp.settings))
         again = resolve(parse_settings_file(p), {})
-        for key in ("machines", "duration", "rate_min", "rate_max", "rates", "dice_sides"):
+        for key in ("machines", "duration", "rate_min", "rate_max", "rates", "dice_sides",
+                    "vector_clocks"):
             assert getattr(again, key) == getattr(exp.settings, key), key
-        assert again.quiet and not again.report
 
 
 def test_real_command(tmp_path: Path) -> None:
     f = parse_settings_file(settings_file(tmp_path, EXPS))
     a, b = plan(f, [], True, None, None)
-    cmd = real_command(tmp_path / "s.toml", tmp_path / "t", a.settings, 42)
+    cmd = real_command(a.settings, 42, tmp_path / "t", quiet=True, report=False)
     assert cmd[:4] == [sys.executable, "-m", "lclock", "run"]
     joined = " ".join(cmd)
     for part in ("--quiet", "--no-report", "--seed 42", "--rate-min 2", "--rate-max 4",
-                 "--dice-sides 10", "--duration 30.0", f"--output {tmp_path / 't'}"):
+                 "--dice-sides 10", "--duration 30.0", f"--output {tmp_path / 't'}",
+                 f"--settings {os.devnull}"):
         assert part in joined
-    assert "--rates 1,3,6" in " ".join(real_command(tmp_path, tmp_path, b.settings, 1))
+    assert "--rates 1,3,6" in " ".join(real_command(b.settings, 1, tmp_path))
+    live = real_command(b.settings, 1, tmp_path, quiet=False, report=True)
+    assert "--quiet" not in live and "--no-report" not in live
 
 
 def test_stop_child_interrupts_then_kills(tmp_path: Path) -> None:
@@ -156,7 +153,7 @@ def test_stop_child_interrupts_then_kills(tmp_path: Path) -> None:
     proc = subprocess.Popen([sys.executable, "-c", code], start_new_session=True,
                             stdout=subprocess.PIPE)
     assert proc.stdout is not None and proc.stdout.readline() == b"up\n"
-    import lclock.experiment.runner as runner
+    import lclock.experiment.real as runner
 
     t = time.monotonic()
     _stop_child(proc, waits=(0.5, 0.5, 5.0))
@@ -214,9 +211,9 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
 def test_sim_experiment_end_to_end(tmp_path: Path) -> None:
     out = tmp_path / "exp"
     r = cli("experiment", "baseline", "low-internal", "--sim", "--trials", "3",
-            "--duration", "20", "--seed", "4", "--output", str(out))
+            "--duration", "20", "--seed", "4", "--output", str(out), "--no-report")
     assert r.returncode == 0, r.stderr
-    assert "trial 3/3 of low-internal" in r.stdout and "experiment folder:" in r.stdout
+    assert "low-internal/trial-3 (seed 6): done" in r.stdout and "experiment folder:" in r.stdout
     summary = orjson.loads((out / "summary.json").read_bytes())
     assert summary["status"] == "completed" and summary["mode"] == "sim"
     assert summary["base_seed"] == 4
@@ -234,9 +231,12 @@ def test_sim_experiment_end_to_end(tmp_path: Path) -> None:
                 assert ci["n"] == 3 or (metric.endswith("_jump") and ci["n"] >= 1)
                 if ci["n"] >= 2:
                     assert ci["lo"] <= ci["mean"] <= ci["hi"]
-        for run in e["runs"]:
+        for k, run in enumerate(e["runs"], start=1):
+            # the trial folder is the run folder: no extra level
+            assert run["run_dir"] == f"{e['name']}/trial-{k}"
             run_dir = out / run["run_dir"]
             assert (run_dir / "run.json").is_file() and (run_dir / "machine-1.jsonl").is_file()
+            assert not (run_dir / "report.html").exists() and run["report"] is False
             assert run["slowest"]["rate"] == min(run["rates"])
             assert run["fastest"]["rate"] == max(run["rates"])
         assert (out / e["name"] / "settings.toml").is_file()
@@ -244,24 +244,39 @@ def test_sim_experiment_end_to_end(tmp_path: Path) -> None:
     assert "## The slowest machine of each trial" in md and "comparison.png" in md
     assert (out / "comparison.png").stat().st_size > 10_000
     meta = orjson.loads((out / "experiment.json").read_bytes())
-    assert meta["status"] == "completed"
+    assert meta["status"] == "completed" and meta["jobs"] >= 1
+    assert set(meta["timing"]) == {f"{n}/trial-{k}" for n in ("baseline", "low-internal")
+                                   for k in (1, 2, 3)}
     # reproducible: the same command gives the same numbers
     out2 = tmp_path / "exp2"
-    r = cli("experiment", "baseline", "low-internal", "--sim", "--trials", "3",
-            "--duration", "20", "--seed", "4", "--output", str(out2), "--quiet", "--no-plots")
+    r = cli("experiment", "baseline", "low-internal", "--sim", "--trials", "3", "--duration",
+            "20", "--seed", "4", "--output", str(out2), "--quiet", "--no-plots", "--no-report")
     assert r.returncode == 0 and r.stdout == ""
-    again = orjson.loads((out2 / "summary.json").read_bytes())
-    strip = lambda s: [{k: v for k, v in e.items() if k != "runs"} for e in s["experiments"]]  # noqa: E731
-    assert strip(again) == strip(summary)
+    assert (out2 / "summary.json").read_bytes() == (out / "summary.json").read_bytes()
     assert not (out2 / "comparison.png").exists()
     # --summarize recomputes the same summary from the run folders alone
     (out2 / "summary.md").unlink()
+    (out2 / "summary.json").unlink()
     r = cli("experiment", "--summarize", str(out2), "--quiet")
     assert r.returncode == 0, r.stderr
-    assert strip(orjson.loads((out2 / "summary.json").read_bytes())) == strip(summary)
+    assert (out2 / "summary.json").read_bytes() == (out / "summary.json").read_bytes()
     assert (out2 / "summary.md").is_file() and (out2 / "comparison.png").is_file()
-    r = cli("experiment", "--summarize", str(tmp_path))
-    assert r.returncode == 2 and "--summarize" in r.stderr
+
+
+@pytest.mark.parametrize("make, fragment", [
+    (lambda p: p, "not an experiment folder"),
+    (lambda p: p / "nope", "no such folder"),
+    (lambda p: (p / "run.json").write_text("{}") and p, "a run folder"),
+    (lambda p: (p / "experiment.json").write_text("{oops") and p, "not valid JSON"),
+    (lambda p: (p / "experiment.json").write_text("{}") and p, "no list of experiments"),
+])  # fmt: skip
+def test_summarize_a_folder_that_is_not_an_experiment(tmp_path: Path, make, fragment: str) -> None:
+    """One clear line and exit status 2, never a traceback (it was a KeyError)."""
+    target = make(tmp_path)
+    r = cli("experiment", "--summarize", str(target))
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.count("\n") == 1 and fragment in r.stderr and "--summarize" in r.stderr
+    assert not (tmp_path / "summary.md").exists()
 
 
 def test_default_folder_and_all(tmp_path: Path) -> None:
@@ -315,12 +330,18 @@ def test_real_experiment_short(tmp_path: Path) -> None:
     r = cli("experiment", "baseline", "--trials", "2", "--duration", "2", "--seed", "9",
             "--output", str(out))
     assert r.returncode == 0, r.stdout + r.stderr
+    # the launcher's own display of each trial: its end table
+    assert r.stdout.count("max queue") >= 2 and "baseline/trial-2 (seed 10): done" in r.stdout
     summary = orjson.loads((out / "summary.json").read_bytes())
     (e,) = summary["experiments"]
     assert summary["mode"] == "real" and e["completed"] == 2
-    for run in e["runs"]:
+    for k, run in enumerate(e["runs"], start=1):
+        assert run["run_dir"] == f"baseline/trial-{k}" and run["report"] is True
         meta = orjson.loads((out / run["run_dir"] / "run.json").read_bytes())
         assert meta["status"] == "completed" and meta["seed"] == run["seed"]
+        assert (out / run["run_dir"] / "report.html").is_file()
+    assert sorted(p.name for p in (out / "baseline").iterdir()) == [
+        "settings.toml", "trial-1", "trial-2"]
 
 
 @pytest.mark.slow
@@ -341,7 +362,7 @@ def test_real_experiment_stops_on_a_signal(tmp_path: Path, sig: int, code: int) 
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 30
-        while not list(out.glob("baseline/trial-1/*/machine-*.jsonl")):
+        while not list(out.glob("baseline/.trial-1.running/*/machine-*.jsonl")):
             assert time.monotonic() < deadline, "the first trial never started"
             time.sleep(0.2)
         time.sleep(1.0)
@@ -358,8 +379,9 @@ def test_real_experiment_stops_on_a_signal(tmp_path: Path, sig: int, code: int) 
             os.killpg(proc.pid, signal.SIGKILL)
     summary = orjson.loads((out / "summary.json").read_bytes())
     assert summary["status"] == "interrupted"
-    (run,) = summary["experiments"][0]["runs"]
-    assert run["status"] == "interrupted" and run["run_dir"]
+    run, pending = summary["experiments"][0]["runs"]
+    assert run["status"] == "interrupted" and run["run_dir"] == "baseline/trial-1"
+    assert pending["status"] == "interrupted" and pending["run_dir"] is None
     meta = orjson.loads((out / run["run_dir"] / "run.json").read_bytes())
     assert meta["status"] == "interrupted"
     assert (out / "summary.md").is_file()

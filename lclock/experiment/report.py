@@ -1,7 +1,8 @@
-"""summary.md and the comparison plots of an experiment folder, from summary.json alone.
+"""summary.md and the comparison figure of an experiment folder, from summary.json alone.
 
-Both are pure functions of summary.json, so ``lclock experiment --summarize DIR`` (and the
-notebook's figure script) can redraw them without running anything again.
+Both are pure functions of summary.json (and experiment.json for the command line), so
+``lclock experiment --summarize DIR`` (and the notebook's figure script) can redraw them
+without running anything again. The tables and the figure are those of ``lclock compare``.
 """
 
 from __future__ import annotations
@@ -9,118 +10,95 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from lclock.experiment.stats import fmt_ci
+from lclock.experiment.compare import (
+    EXPLANATION,
+    LABELS,
+    UNITS,
+    display_rows,
+    markdown,
+    role_table,
+    settings_text,
+    spread_table,
+)
 
-LABELS = {
-    "mean_jump": "mean jump",
-    "max_jump": "max jump",
-    "drift_mean": "mean drift",
-    "drift_max": "max drift",
-    "max_queue": "max queue",
-    "gap_fraction": "skipped values",
-    "queue_growth": "queue growth",
-    "spread_mean": "mean spread",
-    "spread_max": "max spread",
-}
-UNITS = {
-    "mean_jump": "clock step on a receive",
-    "max_jump": "clock step on a receive",
-    "drift_mean": "ticks behind the fastest machine",
-    "drift_max": "ticks behind the fastest machine",
-    "max_queue": "messages",
-    "gap_fraction": "fraction of clock values",
-    "queue_growth": "messages per second",
-    "spread_mean": "Lamport ticks",
-    "spread_max": "Lamport ticks",
-}
+__all__ = ["LABELS", "UNITS", "comparison_figure", "summary_markdown", "write_outputs"]
 
 
-def _settings_text(s: dict[str, Any]) -> str:
-    rates = (
-        "rates " + ",".join(map(str, s["rates"]))
-        if s.get("rates")
-        else f"rates {s['rate_min']}..{s['rate_max']}"
-    )
-    return f"{s['machines']} machines, {rates}, {s['dice_sides']}-sided die, {s['duration']:g} s"
-
-
-def summary_markdown(summary: dict[str, Any], figures: list[str] | None = None) -> str:
+def summary_markdown(
+    summary: dict[str, Any], figures: list[str] | None = None, meta: dict[str, Any] | None = None
+) -> str:
     """The experiment's results as markdown: settings, one table per role, the runs."""
+    from lclock.experiment.metrics import SATURATION_RULE
+
+    info = {**summary, **(meta or {})}
     exps = summary["experiments"]
+    sim = summary.get("sim")
     lines = [
-        f"# Experiment {summary.get('name', '')}".rstrip(),
+        f"# Experiment {info.get('name', '')}".rstrip(),
         "",
         f"- mode: **{summary.get('mode')}**"
-        + (
-            f" (network delay {summary['sim']['delay']}, mean {summary['sim']['delay_mean'] * 1e6:g} µs)"
-            if summary.get("sim")
-            else ""
-        ),
-        f"- status: {summary.get('status')}; base seed {summary.get('base_seed')} "
+        + (f" (network delay {sim['delay']}, mean {sim['delay_mean'] * 1e6:g} µs)" if sim else ""),
+        f"- status: {info.get('status')}; base seed {summary.get('base_seed')} "
         "(trial k uses seed base + k - 1)",
-        f"- command: `{' '.join(summary.get('command', []))}`",
-        "",
-        "Values are the mean across trials ± the half-width of its 95% confidence interval "
-        "(Student's t), as `lclock analyze` computes them for each run. *jump*: the step "
-        "L - L_prev of a machine's Lamport clock on a receive (1 = no jump). *drift*: how far "
-        "its Lamport clock is behind the fastest machine's at the same time (0 for the fastest "
-        "itself). *max queue*: the longest its message queue was after an event. *skipped "
-        "values*: the share of clock values the machine never used.",
-        "",
-        "| experiment | settings | trials |",
-        "|---|---|---|",
+        f"- command: `{' '.join(info.get('command', []))}`",
     ]
+    missing = summary.get("missing") or []
+    if missing:
+        lines.append(f"- **missing trials** ({len(missing)}): {', '.join(missing)}")
+    lines += ["", EXPLANATION, "", "| experiment | settings | trials |", "|---|---|---|"]
     for e in exps:
         lines.append(
-            f"| {e['name']} | {_settings_text(e['settings'])}"
+            f"| {e['name']} | {settings_text(e['settings'])}"
             + (f" — {e['description']}" if e.get("description") else "")
             + f" | {e['completed']}/{e['trials']} |"
         )
-    metrics = ("mean_jump", "max_jump", "drift_mean", "drift_max", "max_queue", "gap_fraction")
+    rows = display_rows(exps)
+    if any(e.get("saturated_runs") for e in exps):
+        lines += ["", f"Saturated trials: {SATURATION_RULE}. Their queues and jumps grow with "
+                  "the run's length, so an experiment with both kinds of trials has one row "
+                  "for each, never one mean of both."]  # fmt: skip
     for role in ("slowest", "fastest"):
         lines += ["", f"## The {role} machine of each trial", ""]
-        lines.append("| experiment | rate | " + " | ".join(LABELS[m] for m in metrics) + " |")
-        lines.append("|---" * (len(metrics) + 2) + "|")
-        for e in exps:
-            rates = sorted({r[role]["rate"] for r in e["runs"] if role in r})
-            cells = [fmt_ci(e[role][m], 1 if m in ("max_jump", "drift_max", "max_queue") else 2)
-                     for m in metrics]
-            lines.append(
-                f"| {e['name']} | {','.join(map(str, rates)) or '–'} | " + " | ".join(cells) + " |"
-            )
+        lines += markdown(*role_table(rows, role))
     lines += ["", "## Spread of the Lamport clocks (highest minus lowest at the same moment)", ""]
-    lines += ["| experiment | mean spread | max spread |", "|---|---|---|"]
-    for e in exps:
-        lines.append(
-            f"| {e['name']} | {fmt_ci(e['run']['spread_mean'])} | {fmt_ci(e['run']['spread_max'], 1)} |"
-        )
+    lines += markdown(*spread_table(rows))
     if figures:
         lines += ["", "## Figures", ""]
         lines += [f"![{f}]({f})" for f in figures]
-    lines += ["", "## Runs", "", "| experiment | trial | seed | rates | status | run folder |",
-              "|---|---|---|---|---|---|"]
+    lines += ["", "## Runs", "", "| experiment | trial | seed | rates | status | saturated | run folder |",
+              "|---|---|---|---|---|---|---|"]  # fmt: skip
     for e in exps:
         for r in e["runs"]:
+            folder = r.get("run_dir")
+            link = f"[{folder}]({folder}/report.html)" if folder and r.get("report") else folder
             lines.append(
                 f"| {e['name']} | {r['trial']} | {r['seed']} | {','.join(map(str, r['rates']))} | "
                 f"{r['status']}{' (' + r['error'] + ')' if r.get('error') else ''} | "
-                f"{r['run_dir'] or '–'} |"
+                f"{','.join(f'm{i}' for i in r.get('saturated') or []) or '–'} | "
+                f"{link or '–'} |"
             )
     return "\n".join(lines) + "\n"
 
 
 def comparison_figure(summary: dict[str, Any], path: Path, title: str | None = None) -> Path:
-    """Four panels (mean jump, max jump, mean drift, max queue): per experiment, the slowest
-    and the fastest machine, the mean with its 95% interval and every trial as a dot."""
+    """Four panels (mean jump, max jump, mean drift, max queue): per group (an experiment,
+    or its saturated and unsaturated trials apart), the slowest and the fastest machine,
+    the mean with its 95% interval and every trial as a dot."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    exps = summary["experiments"]
-    names = [e["name"] for e in exps]
+    # Matplotlib's defaults, whatever the run reports drawn in this process changed.
+    with plt.style.context("default"):
+        _draw(summary, path, title, plt)
+    return path
+
+
+def _draw(summary: dict[str, Any], path: Path, title: str | None, plt: Any) -> None:
+    exps = display_rows(summary["experiments"])
     metrics = ("mean_jump", "max_jump", "drift_mean", "max_queue")
-    fig, axes = plt.subplots(2, 2, figsize=(9, 6.2), dpi=80)
+    fig, axes = plt.subplots(2, 2, figsize=(max(9, 1.6 * len(exps) + 3), 6.2), dpi=80)
     colors = {"slowest": "#d95f02", "fastest": "#1b9e77"}
     width = 0.38
     for ax, metric in zip(axes.flat, metrics, strict=True):
@@ -137,11 +115,14 @@ def comparison_figure(summary: dict[str, Any], path: Path, title: str | None = N
             negative |= any(m < 0 for m in means)
             ax.bar(xs, means, width, yerr=errs, capsize=3, color=colors[role], alpha=0.75,
                    label=f"{role} machine")
-            for x, e in zip(xs, exps, strict=True):
+            for x, e, mean in zip(xs, exps, means, strict=True):
                 pts = [r[role][metric] for r in e["runs"] if role in r and r[role][metric] is not None]
                 ax.plot([x] * len(pts), pts, "k.", ms=4, alpha=0.7)
+                if e.get("saturation") in ("saturated", "all"):
+                    ax.bar([x], [mean], width, fill=False, hatch="//", edgecolor="#444",
+                           linewidth=0)
         ax.set_xticks(range(len(exps)))
-        ax.set_xticklabels([_wrap(n) for n in names], fontsize=8)
+        ax.set_xticklabels([_wrap(e["label"]) for e in exps], fontsize=8)
         ax.set_title(LABELS[metric], fontsize=10)
         ax.set_ylabel(UNITS[metric], fontsize=8)
         ax.tick_params(axis="y", labelsize=8)
@@ -153,26 +134,32 @@ def comparison_figure(summary: dict[str, Any], path: Path, title: str | None = N
             ax.set_ylim(bottom=0)
     axes.flat[0].legend(fontsize=8, loc="upper right")
     n = max((e["completed"] for e in exps), default=0)
+    sat = " (hatched: runs with a saturated machine)" if any(
+        e.get("saturation") in ("saturated", "all") for e in exps) else ""
     fig.suptitle(
         title
-        or f"{summary.get('mode', '')} runs: mean of {n} trials with 95% interval, dots = trials",
+        or f"{(summary.get('mode') or '') + ' '}runs: mean of up to {n} per group with 95% "
+        f"interval, dots = runs{sat}".lstrip(),
         fontsize=10,
     )
     fig.tight_layout()
-    fig.savefig(path)
+    fig.savefig(path, dpi=80)
     plt.close(fig)
-    return path
 
 
 def _wrap(name: str, width: int = 14) -> str:
-    """Break a long experiment name at its hyphens so tick labels do not overlap."""
+    """Break a long label at its hyphens and spaces so tick labels do not overlap."""
     lines: list[str] = []
-    for part in name.split("-"):
-        if lines and len(lines[-1]) + 1 + len(part) <= width:
-            lines[-1] += "-" + part
-        else:
-            lines.append(part)
-    return "-\n".join(lines)
+    for word in name.split(" "):
+        for k, part in enumerate(word.split("-")):
+            sep = "-" if k else " "
+            if lines and len(lines[-1]) + 1 + len(part) <= width:
+                lines[-1] += sep + part
+            else:
+                if lines and sep == "-":
+                    lines[-1] += "-"
+                lines.append(part)
+    return "\n".join(lines)
 
 
 def _spans_decades(exps: list[dict[str, Any]], metric: str) -> bool:
@@ -181,7 +168,9 @@ def _spans_decades(exps: list[dict[str, Any]], metric: str) -> bool:
     return bool(vals) and max(vals) > 30 * max(min(vals), 1)
 
 
-def write_outputs(summary: dict[str, Any], root: Path, plots: bool = True) -> list[Path]:
+def write_outputs(
+    summary: dict[str, Any], root: Path, plots: bool = True, meta: dict[str, Any] | None = None
+) -> list[Path]:
     """summary.md and comparison.png into the experiment folder; returns what was written."""
     written = []
     figures = []
@@ -189,6 +178,6 @@ def write_outputs(summary: dict[str, Any], root: Path, plots: bool = True) -> li
         written.append(comparison_figure(summary, root / "comparison.png"))
         figures.append("comparison.png")
     md = root / "summary.md"
-    md.write_text(summary_markdown(summary, figures), encoding="utf-8")
+    md.write_text(summary_markdown(summary, figures, meta), encoding="utf-8")
     written.insert(0, md)
     return written

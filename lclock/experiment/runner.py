@@ -1,19 +1,13 @@
 """The experiment runner: named settings, several trials each, one folder with everything.
 
-An experiment is a table ``[experiments.NAME]`` of settings.toml (run keys, a description,
-a number of trials). Each trial is a complete run folder, made either by the real launcher
-in a subprocess (the default: the exercise is about real processes) or by the simulator in
-this process (``--sim``: fast, deterministic). Trial k of every experiment uses the seed
-``base + k - 1``; experiments with the same rate range therefore draw the same rates in the
-same trial, which pairs them and makes their difference less noisy.
-
-Layout of an experiment folder::
-
-    experiment.json                 what was asked for, and progress (rewritten per trial)
-    summary.json, summary.md        mean and 95% interval across trials, per experiment
-    comparison.png, ...             plots across experiments
-    <name>/settings.toml            the resolved settings every trial of <name> ran with
-    <name>/trial-<k>/<run_id>/      the run folder of trial k
+An experiment is a table ``[experiments.NAME]`` (the presets shipped in
+``lclock/presets.toml``, or a settings file's): run keys, a description, a number of
+trials. Each trial is a complete run folder, made either by the real launcher in a
+subprocess (the default: the exercise is about real processes) or by the simulator
+(``--sim``: fast, deterministic; here, in local worker processes, or on a Dask cluster).
+Trial k of every experiment uses the seed ``base + k - 1``; experiments with the same rate
+range therefore draw the same rates in the same trial, which pairs them and makes their
+difference less noisy. The folder layout is in ``lclock.experiment.records``.
 """
 
 from __future__ import annotations
@@ -21,33 +15,32 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import signal
+import shutil
 import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from lclock.experiment.metrics import run_metrics
-from lclock.experiment.stats import mean_ci
-from lclock.settings import RunSettings, SettingsError, SettingsFile, resolve
-from lclock.sim.engine import NetworkSettings, run_sim
+from lclock.experiment.compare import group_summary, settings_text
+from lclock.experiment.gather import load_experiment, trial_entries
+from lclock.experiment.metrics import SATURATION_RULE
+from lclock.experiment.pool import Results
+from lclock.experiment.records import Experiment, Trial, roles
+from lclock.experiment.trial import TrialSpec, staging_folder
+from lclock.settings import RunSettings, SettingsError, SettingsFile, parse_settings_file, resolve
+from lclock.sim.engine import NetworkSettings
 
 DEFAULT_TRIALS = 5
-#: Per machine, for the slowest and the fastest machine of each trial.
-MACHINE_METRICS = (
-    "mean_jump", "max_jump", "drift_mean", "drift_max", "max_queue", "gap_fraction", "queue_growth",
-)  # fmt: skip
-#: Per run: highest minus lowest Lamport clock at the same moment.
-RUN_METRICS = ("spread_mean", "spread_max")
-ROLES = ("slowest", "fastest")
+PRESETS = Path(__file__).resolve().parent.parent / "presets.toml"
 
-#: Grace of a real trial past its duration before it counts as hung (start-up + stop).
-REAL_TRIAL_GRACE = 60.0
+__all__ = ["DEFAULT_TRIALS", "Experiment", "Interrupted", "Sweep", "Trial", "plan",
+           "resummarize", "run_experiments", "settings_toml", "summarize_experiment",
+           "with_presets"]  # fmt: skip
 
 
 class Interrupted(Exception):
@@ -58,30 +51,17 @@ class Interrupted(Exception):
         self.code = code
 
 
-@dataclass
-class Experiment:
-    """One named experiment, resolved: the settings each of its trials runs with."""
-
-    name: str
-    description: str
-    settings: RunSettings
-    trials: int
+# -- planning ---------------------------------------------------------------------------
 
 
-@dataclass
-class Trial:
-    """One run of an experiment and what it measured."""
-
-    experiment: str
-    index: int
-    seed: int
-    status: str = "pending"
-    exit_code: int | None = None
-    run_dir: Path | None = None
-    wall_seconds: float = 0.0
-    rates: list[int] = field(default_factory=list)
-    metrics: dict[str, Any] | None = None
-    error: str | None = None
+def with_presets(file: SettingsFile) -> dict[str, Path | None]:
+    """Add the shipped presets to ``file.experiments`` (the file's own tables win); returns
+    where each experiment is defined, for error messages and ``--list``."""
+    presets = parse_settings_file(PRESETS)
+    origin: dict[str, Path | None] = {name: PRESETS for name in presets.experiments}
+    origin.update({name: file.path for name in file.experiments})
+    file.experiments = {**presets.experiments, **file.experiments}
+    return origin
 
 
 def plan(
@@ -90,6 +70,7 @@ def plan(
     run_all: bool,
     trials: int | None,
     duration: float | None,
+    origin: dict[str, Path | None] | None = None,
 ) -> list[Experiment]:
     """Resolve the named experiments (or every one) against the settings file.
 
@@ -119,7 +100,7 @@ def plan(
                 f"{where}: no experiment named {name!r} (defined: {', '.join(known) or 'none'})"
             )
         table = file.experiments[name]
-        where = f"{file.path}:experiments.{name}"
+        where = f"{(origin or {}).get(name, file.path)}:experiments.{name}"
         settings = resolve(file, {"duration": duration}, overrides=table, overrides_where=where)
         n = trials if trials is not None else table.get("trials", DEFAULT_TRIALS)
         if not 1 <= n <= 1000:
@@ -129,7 +110,8 @@ def plan(
 
 
 def settings_toml(settings: RunSettings) -> str:
-    """The run keys of a trial as a settings file (what the real launcher reads)."""
+    """The run keys of a trial as a settings file: the record of what every trial of an
+    experiment ran with (and what --summarize reads back)."""
 
     def val(v: Any) -> str:
         if isinstance(v, bool):
@@ -149,281 +131,257 @@ def settings_toml(settings: RunSettings) -> str:
         "dice_sides": settings.dice_sides,
         "vector_clocks": settings.vector_clocks,
         "transport": "socketpair",
-        "quiet": True,
-        "report": False,
     }
     lines = ["# Written by lclock experiment: the settings of every trial of this experiment."]
     lines += [f"{k} = {val(v)}" for k, v in keys.items()]
     return "\n".join(lines) + "\n"
 
 
-def _fill_from_run(trial: Trial) -> None:
-    """Rates and metrics of a finished trial, from its run folder."""
-    assert trial.run_dir is not None
-    run = orjson.loads((trial.run_dir / "run.json").read_bytes())
-    trial.rates = [m["rate"] for m in sorted(run.get("machines", []), key=lambda m: m["id"])]
-    trial.metrics = run_metrics(trial.run_dir)
+def settings_json(s: RunSettings) -> dict[str, Any]:
+    return {
+        "machines": s.machines,
+        "duration": s.duration,
+        "rate_min": s.rate_min,
+        "rate_max": s.rate_max,
+        "rates": list(s.rates) if s.rates else None,
+        "dice_sides": s.dice_sides,
+        "vector_clocks": s.vector_clocks,
+    }
 
 
-def run_sim_trial(exp: Experiment, trial: Trial, trial_dir: Path, net: NetworkSettings) -> None:
-    """A trial in virtual time, in this process."""
-    t = time.perf_counter()
-    settings = replace(exp.settings, seed=trial.seed, quiet=True, report=False)
-    run_dir, _results, _meta = run_sim(settings, net, trial_dir)
-    trial.run_dir = run_dir
-    trial.wall_seconds = time.perf_counter() - t
-    trial.status, trial.exit_code = "completed", 0
-    _fill_from_run(trial)
+def experiment_meta(experiments: list[Experiment]) -> dict[str, Any]:
+    """The part of experiment.json that says what was asked for."""
+    return {
+        "experiments": [{"name": e.name, "description": e.description, "trials": e.trials,
+                         "settings": settings_json(e.settings)} for e in experiments],  # fmt: skip
+        # The form of older versions, still read by tools that know only it.
+        "names": [e.name for e in experiments],
+        "trials": {e.name: e.trials for e in experiments},
+    }
 
 
-def real_command(settings_path: Path, trial_dir: Path, s: RunSettings, seed: int) -> list[str]:
-    cmd = [
-        sys.executable, "-m", "lclock", "run",
-        "--settings", str(settings_path),
-        "--output", str(trial_dir),
-        "--quiet", "--no-report",
-        "--duration", repr(s.duration),
-        "--seed", str(seed),
-        "--machines", str(s.machines),
-        "--rate-min", str(s.rate_min),
-        "--rate-max", str(s.rate_max),
-        "--dice-sides", str(s.dice_sides),
-    ]  # fmt: skip
-    if s.rates:
-        cmd += ["--rates", ",".join(str(r) for r in s.rates)]
-    return cmd
+def prepare_folder(root: Path, experiments: list[Experiment], meta: dict[str, Any]) -> None:
+    """experiment.json and each experiment's settings.toml: enough for --summarize."""
+    root.mkdir(parents=True, exist_ok=True)
+    for exp in experiments:
+        (root / exp.name).mkdir(exist_ok=True)
+        (root / exp.name / "settings.toml").write_text(settings_toml(exp.settings))
+    write_json(root / "experiment.json", meta)
 
 
-def _stop_child(
-    proc: subprocess.Popen[bytes], waits: tuple[float, float, float] = (10.0, 5.0, 5.0)
-) -> None:
-    """Stop the launcher the way a user would: SIGINT, then SIGTERM, then SIGKILL its group.
-
-    ``waits`` are the seconds given to each stage; the launcher promises a graceful stop
-    within about a second, so the first is generous. A second Ctrl-C while we wait skips to
-    SIGKILL, and whatever happens the whole session is killed at the end, so no process of
-    the trial outlives this call.
-    """
-    stages = tuple(zip((signal.SIGINT, signal.SIGTERM, signal.SIGKILL), waits, strict=True))
-    try:
-        for sig, wait in stages:
-            if proc.poll() is not None:
-                break
-            try:
-                if sig == signal.SIGINT:
-                    proc.send_signal(sig)
-                else:
-                    os.killpg(proc.pid, sig)
-            except ProcessLookupError:
-                break
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=wait)
-    finally:
-        # Anything the launcher left in its session goes too (it should have left nothing).
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=5)
-
-
-def run_real_trial(exp: Experiment, trial: Trial, trial_dir: Path, settings_path: Path) -> None:
-    """A trial of real processes: the real launcher as a subprocess in its own session.
-
-    Its own session, so a Ctrl-C in the terminal reaches only us and we stop the launcher
-    gracefully (its run folder then says ``interrupted``); killing the session in
-    ``finally`` guarantees that no process of the trial outlives it.
-    """
-    trial_dir.mkdir(parents=True, exist_ok=True)
-    cmd = real_command(settings_path, trial_dir, exp.settings, trial.seed)
-    t = time.perf_counter()
-    log = trial_dir / "launcher.log"
-    proc: subprocess.Popen[bytes] | None = None
-    try:
-        with open(log, "wb") as fh:
-            proc = subprocess.Popen(
-                cmd, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )  # fmt: skip
-            try:
-                code = proc.wait(timeout=exp.settings.duration + REAL_TRIAL_GRACE)
-            except subprocess.TimeoutExpired:
-                _stop_child(proc)
-                code = proc.wait()
-                trial.error = f"did not finish within {exp.settings.duration + REAL_TRIAL_GRACE:g} s"
-        trial.exit_code = code
-    finally:
-        if proc is not None and proc.poll() is None:
-            _stop_child(proc)
-        elif proc is not None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGKILL)
-        trial.wall_seconds = time.perf_counter() - t
-        runs = [p for p in trial_dir.iterdir() if p.is_dir()]
-        if len(runs) == 1:
-            trial.run_dir = runs[0]
-        if trial.exit_code is None:  # stopped by Ctrl-C / SIGTERM while it ran
-            trial.status = "interrupted"
-            trial.exit_code = proc.returncode if proc is not None else None
-    if trial.exit_code == 0 and trial.run_dir is not None and trial.error is None:
-        trial.status = "completed"
-        _fill_from_run(trial)
-    else:
-        trial.status = "failed"
-        if trial.error is None:
-            tail = log.read_text(errors="replace").strip().splitlines()[-1:] if log.exists() else []
-            trial.error = f"exit status {trial.exit_code}" + (f": {tail[0]}" if tail else "")
-
-
-def roles(trial: Trial) -> dict[str, dict[str, Any]]:
-    """The slowest and the fastest machine of a trial (ties: the lowest id is slowest, the
-    highest id is fastest, so the two differ whenever there are two machines)."""
-    assert trial.metrics is not None
-    ms = trial.metrics["machines"]
-    slow = min(ms, key=lambda m: (m["rate"], m["id"]))
-    fast = max(ms, key=lambda m: (m["rate"], m["id"]))
-    return {"slowest": slow, "fastest": fast}
+# -- summaries --------------------------------------------------------------------------
 
 
 def summarize_experiment(exp: Experiment, trials: list[Trial], root: Path) -> dict[str, Any]:
     """Mean and 95% interval across the completed trials of one experiment."""
-    done = [t for t in trials if t.status == "completed" and t.metrics is not None]
-    runs = []
-    per_role: dict[str, dict[str, list[float]]] = {r: {m: [] for m in MACHINE_METRICS} for r in ROLES}
-    per_run: dict[str, list[float]] = {m: [] for m in RUN_METRICS}
-    for t in trials:
-        entry: dict[str, Any] = {
-            "trial": t.index,
-            "seed": t.seed,
-            "status": t.status,
-            "exit_code": t.exit_code,
-            "run_dir": str(t.run_dir.relative_to(root)) if t.run_dir else None,
-            "rates": t.rates,
-            "wall_seconds": round(t.wall_seconds, 3),
-        }
-        if t.error:
-            entry["error"] = t.error
-        if t in done:
-            rl = roles(t)
-            for role, m in rl.items():
-                entry[role] = {"id": m["id"], "rate": m["rate"], **{k: m.get(k) for k in MACHINE_METRICS}}
-                for k in MACHINE_METRICS:
-                    if m.get(k) is not None:
-                        per_role[role][k].append(m[k])
-            assert t.metrics is not None
-            for k in RUN_METRICS:
-                entry[k] = t.metrics[k]
-                if t.metrics[k] is not None:
-                    per_run[k].append(t.metrics[k])
-        runs.append(entry)
-    s = exp.settings
-    return {
-        "name": exp.name,
-        "description": exp.description,
-        "settings": {
-            "machines": s.machines,
-            "duration": s.duration,
-            "rate_min": s.rate_min,
-            "rate_max": s.rate_max,
-            "rates": list(s.rates) if s.rates else None,
-            "dice_sides": s.dice_sides,
-            "vector_clocks": s.vector_clocks,
-        },
-        "trials": exp.trials,
-        "completed": len(done),
-        "runs": runs,
-        **{role: {k: mean_ci(v) for k, v in per_role[role].items()} for role in ROLES},
-        "run": {k: mean_ci(v) for k, v in per_run.items()},
+    return group_summary(exp.name, trial_entries(trials, root), description=exp.description,
+                         settings=settings_json(exp.settings), trials=exp.trials)  # fmt: skip
+
+
+def build_summary(
+    meta: dict[str, Any], experiments: list[Experiment], trials: dict[str, list[Trial]], root: Path
+) -> dict[str, Any]:
+    """summary.json: only what the trials' results decide (no times, no paths, no command),
+    so the same experiment gives the same bytes however and wherever its trials ran."""
+    missing = [t.folder for e in experiments for t in trials.get(e.name, [])
+               if t.status in ("missing", "running")]  # fmt: skip
+    summary: dict[str, Any] = {
+        "schema": 2,
+        "mode": meta.get("mode"),
+        "base_seed": meta.get("base_seed"),
     }
+    if meta.get("sim"):
+        summary["sim"] = meta["sim"]
+    summary["status"] = meta.get("status")
+    summary["saturation_rule"] = SATURATION_RULE
+    if missing:
+        summary["missing"] = missing
+    summary["experiments"] = [summarize_experiment(e, trials.get(e.name, []), root) for e in experiments]
+    return summary
+
+
+def resummarize(root: Path) -> dict[str, Any]:
+    """Recompute summary.json of an experiment folder from whatever run folders it holds.
+
+    Why: the metrics come from the analysis code, which may improve after the runs were
+    made; and trials run elsewhere (``--plan``) come back one by one.
+    Raises ``NotAnExperiment`` for a folder that is not one.
+    """
+    meta, experiments, trials = load_experiment(root)
+    if meta.get("status") == "planned":
+        done = all(t.status not in ("missing", "running") for ts in trials.values() for t in ts)
+        meta = {**meta, "status": "completed" if done else "incomplete"}
+    summary = build_summary(meta, experiments, trials, root)
+    write_json(root / "summary.json", summary)
+    return summary
+
+
+# -- running ----------------------------------------------------------------------------
+
+
+@dataclass
+class Sweep:
+    """How the trials run."""
+
+    sim: bool
+    net: NetworkSettings
+    report: bool = True
+    #: Simulated trials at a time on this host (1 = in this process).
+    jobs: int = 1
+    #: A connected ``distributed.Client`` (``--cluster``), or None.
+    client: Any = None
+    #: Real trials: show the launcher's live display.
+    live: bool = False
+
+    def where(self) -> str:
+        if not self.sim:
+            return "real processes, one trial at a time"
+        if self.client is not None:
+            from lclock.experiment.cluster import workers
+
+            n = workers(self.client)
+            now = f"{n} workers now" if n else "no worker yet: the trials wait for one"
+            return f"simulated on the Dask cluster at {self.client.scheduler.address} ({now})"
+        return f"simulated, {self.jobs} at a time" if self.jobs > 1 else "simulated, in this process"
 
 
 ProgressFn = Callable[[str], None]
+
+
+def _sim_results(sweep: Sweep, specs: list[TrialSpec], root: Path) -> Results:
+    from lclock.experiment import pool
+
+    if sweep.client is not None:
+        from lclock.experiment.cluster import run_on_cluster
+
+        return run_on_cluster(sweep.client, specs, root)
+    if sweep.jobs > 1 and len(specs) > 1:
+        return pool.run_local(specs, root, sweep.jobs)
+    return pool.run_serial(specs, root)
 
 
 def run_experiments(
     experiments: list[Experiment],
     root: Path,
     base_seed: int,
-    sim: bool,
-    net: NetworkSettings,
+    sweep: Sweep,
     meta: dict[str, Any],
     progress: ProgressFn,
 ) -> tuple[dict[str, Any], list[Trial]]:
     """Run every trial of every experiment into ``root``; return the summary and the trials.
 
     experiment.json is rewritten after every trial, so an interrupted experiment still says
-    what it did. Raises Interrupted (after stopping a running trial) on Ctrl-C / SIGTERM.
+    what it did. Raises Interrupted or KeyboardInterrupt (after stopping every running
+    trial, here or on the cluster) on Ctrl-C / SIGTERM; summary.json is written anyway.
     """
-    root.mkdir(parents=True, exist_ok=True)
-    all_trials: dict[str, list[Trial]] = {}
+    trials = {e.name: [Trial(e.name, k, base_seed + k - 1) for k in range(1, e.trials + 1)]
+              for e in experiments}  # fmt: skip
     total = sum(e.trials for e in experiments)
-    count = 0
     started = time.perf_counter()
-    meta = {
-        **meta,
-        "status": "running",
-        "base_seed": base_seed,
-        "mode": "sim" if sim else "real",
-        "code": code_version(),
-    }
-    if sim:
-        meta["sim"] = net.to_json()
-    _write_json(root / "experiment.json", meta)
+    meta = {**meta, "status": "running", "base_seed": base_seed,
+            "mode": "sim" if sweep.sim else "real", "code": code_version(),
+            **experiment_meta(experiments), "timing": {}}  # fmt: skip
+    if sweep.sim:
+        meta["sim"] = sweep.net.to_json()
+        meta["jobs"] = sweep.jobs if sweep.client is None else None
+        meta["cluster"] = sweep.client.scheduler.address if sweep.client is not None else None
+    prepare_folder(root, experiments, meta)
     status = "interrupted"
+    done = 0
+
+    def finished(t: Trial) -> None:
+        nonlocal done
+        done += 1
+        progress(f"[{done}/{total}] {t.folder} (seed {t.seed}): {describe_trial(t)}")
+        meta["timing"][t.folder] = {"wall_seconds": round(t.wall_seconds, 3),
+                                    **({"host": t.host} if t.host else {})}  # fmt: skip
+        meta["progress"] = {"done": done, "total": total}
+        write_json(root / "experiment.json", meta)
+
+    progress(f"{total} trials of {', '.join(e.name for e in experiments)} ({sweep.where()}) "
+             f"into {root}")  # fmt: skip
     try:
-        for exp in experiments:
-            exp_dir = root / exp.name
-            exp_dir.mkdir(parents=True, exist_ok=True)
-            settings_path = exp_dir / "settings.toml"
-            settings_path.write_text(settings_toml(exp.settings))
-            trials = all_trials.setdefault(exp.name, [])
-            for k in range(1, exp.trials + 1):
-                count += 1
-                trial = Trial(exp.name, k, base_seed + k - 1)
-                trials.append(trial)
-                left = ""
-                if not sim:
-                    remaining = total - count + 1
-                    left = f", about {math.ceil(remaining * (exp.settings.duration + 3) / 60)} min left"
-                progress(
-                    f"[{count}/{total}] trial {k}/{exp.trials} of {exp.name} "
-                    f"(seed {trial.seed}, {'sim' if sim else 'real'}, "
-                    f"{exp.settings.duration:g} s{left}) ..."
-                )
-                trial_dir = exp_dir / f"trial-{k}"
-                if sim:
-                    run_sim_trial(exp, trial, trial_dir, net)
-                else:
-                    run_real_trial(exp, trial, trial_dir, settings_path)
-                progress("    " + describe_trial(trial))
-                meta["progress"] = {"done": count, "total": total}
-                _write_json(root / "experiment.json", meta)
+        if sweep.sim:
+            _run_sim(experiments, trials, root, base_seed, sweep, finished, meta)
+        else:
+            _run_real(experiments, trials, root, sweep, finished, progress)
         status = "completed"
     finally:
-        summary = {
-            **meta,
-            "status": status,
-            "wall_seconds": round(time.perf_counter() - started, 3),
-            "experiments": [
-                summarize_experiment(e, all_trials.get(e.name, []), root) for e in experiments
-            ],
-        }
-        summary.pop("progress", None)
+        for ts in trials.values():
+            for t in ts:
+                if t.status in ("pending", "running"):
+                    t.status, t.error = "interrupted", "the experiment was stopped"
+                    shutil.rmtree(staging_folder(root / t.folder), ignore_errors=True)
+                    if sweep.sim:  # a trial folder is there if and only if it counts
+                        shutil.rmtree(root / t.folder, ignore_errors=True)
         meta["status"] = status
-        _write_json(root / "experiment.json", meta)
-        _write_json(root / "summary.json", summary)
-    return summary, [t for ts in all_trials.values() for t in ts]
+        meta["wall_seconds"] = round(time.perf_counter() - started, 3)
+        meta.pop("progress", None)
+        write_json(root / "experiment.json", meta)
+        summary = build_summary(meta, experiments, trials, root)
+        write_json(root / "summary.json", summary)
+    return summary, [t for ts in trials.values() for t in ts]
+
+
+def _run_sim(
+    experiments: list[Experiment],
+    trials: dict[str, list[Trial]],
+    root: Path,
+    base_seed: int,
+    sweep: Sweep,
+    finished: Callable[[Trial], None],
+    meta: dict[str, Any],
+) -> None:
+    command = tuple(str(a) for a in meta.get("command") or sys.argv)
+    specs = [TrialSpec(e.name, k, base_seed + k - 1, e.settings, sweep.net, sweep.report, command)
+             for e in experiments for k in range(1, e.trials + 1)]  # fmt: skip
+    with contextlib.closing(_sim_results(sweep, specs, root)) as results:
+        for spec, outcome in results:
+            t = trials[spec.experiment][spec.index - 1]
+            t.status, t.error, t.host = outcome.status, outcome.error, outcome.host
+            t.exit_code = 0 if outcome.status == "completed" else None
+            t.wall_seconds, t.rates, t.metrics = outcome.wall_seconds, outcome.rates, outcome.metrics
+            if outcome.status == "completed":
+                t.run_dir = root / t.folder
+            else:  # e.g. its worker died half-way: leave no half-written trial behind
+                shutil.rmtree(staging_folder(root / t.folder), ignore_errors=True)
+            finished(t)
+
+
+def _run_real(
+    experiments: list[Experiment],
+    trials: dict[str, list[Trial]],
+    root: Path,
+    sweep: Sweep,
+    finished: Callable[[Trial], None],
+    progress: ProgressFn,
+) -> None:
+    from lclock.experiment.real import run_real_trial
+
+    left = sum(e.trials for e in experiments)
+    for exp in experiments:
+        for t in trials[exp.name]:
+            minutes = math.ceil(left * (exp.settings.duration + 3) / 60)
+            progress(f"--- {exp.name} trial {t.index}/{exp.trials} (seed {t.seed}, "
+                     f"{exp.settings.duration:g} s; about {minutes} min left) ---")  # fmt: skip
+            t.status = "running"
+            run_real_trial(exp, t, root, live=sweep.live, report=sweep.report)
+            left -= 1
+            finished(t)
 
 
 def describe_trial(t: Trial) -> str:
     if t.status != "completed" or t.metrics is None:
         return f"{t.status}: {t.error or 'no run folder'}"
-    rl = roles(t)
+    rl = roles(t.metrics)
     s, f = rl["slowest"], rl["fastest"]
+    sat = t.metrics.get("saturated") or []
     return (
         f"done in {t.wall_seconds:.1f} s: rates {','.join(map(str, t.rates))}; "
         f"slowest (rate {s['rate']}) mean jump {_num(s['mean_jump'])}, "
         f"drift {_num(s['drift_mean'])}, max queue {s['max_queue']}; "
         f"fastest (rate {f['rate']}) mean jump {_num(f['mean_jump'])}"
+        + (f"; SATURATED: machine {', '.join(map(str, sat))}" if sat else "")
     )
 
 
@@ -431,41 +389,10 @@ def _num(x: float | None) -> str:
     return "–" if x is None else f"{x:.2f}"
 
 
-def _write_json(path: Path, data: dict[str, Any]) -> None:
+def write_json(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE))
     os.replace(tmp, path)
-
-
-def resummarize(root: Path) -> dict[str, Any]:
-    """Recompute summary.json of an existing experiment folder from its run folders.
-
-    Why: the metrics come from the analysis code, which may improve after the runs were
-    made; real trials take minutes, recomputing their numbers takes a second.
-    """
-    from lclock.settings import parse_settings_file
-
-    old = orjson.loads((root / "summary.json").read_bytes())
-    experiments = []
-    summaries = []
-    for e in old["experiments"]:
-        settings = resolve(parse_settings_file(root / e["name"] / "settings.toml"), {})
-        exp = Experiment(e["name"], e.get("description", ""), settings, e["trials"])
-        trials = []
-        for r in e["runs"]:
-            t = Trial(e["name"], r["trial"], r["seed"], status=r["status"],
-                      exit_code=r.get("exit_code"), wall_seconds=r.get("wall_seconds", 0.0),
-                      error=r.get("error"))  # fmt: skip
-            if r.get("run_dir"):
-                t.run_dir = root / r["run_dir"]
-            if t.status == "completed" and t.run_dir is not None:
-                _fill_from_run(t)
-            trials.append(t)
-        experiments.append(exp)
-        summaries.append(summarize_experiment(exp, trials, root))
-    summary = {**old, "experiments": summaries}
-    _write_json(root / "summary.json", summary)
-    return summary
 
 
 def code_version() -> dict[str, Any]:
@@ -487,3 +414,19 @@ def code_version() -> dict[str, Any]:
     except (OSError, subprocess.SubprocessError):
         pass
     return out
+
+
+def describe_experiments(file: SettingsFile, origin: dict[str, Path | None]) -> list[str]:
+    """``--list``: every experiment known here, its settings and where it is defined."""
+    lines = []
+    for name, table in file.experiments.items():
+        try:
+            s = settings_text(settings_json(resolve(file, {}, overrides=table,
+                                                    overrides_where=f"{origin.get(name)}:experiments.{name}")))
+        except SettingsError as exc:
+            s = f"invalid: {exc}"
+        src = origin.get(name)
+        where = "preset" if src == PRESETS else str(src)
+        desc = table.get("description", "")
+        lines.append(f"{name:<30} {s}" + (f" — {desc}" if desc else "") + f"  [{where}]")
+    return lines

@@ -56,5 +56,11 @@ def fmt_ci(ci: dict[str, Any], digits: int = 2) -> str:
     if ci.get("mean") is None:
         return "–"
     if ci.get("half") is None:
-        return f"{ci['mean']:.{digits}f}"
-    return f"{ci['mean']:.{digits}f} ± {ci['half']:.{digits}f}"
+        return _fixed(ci["mean"], digits)
+    return f"{_fixed(ci['mean'], digits)} ± {_fixed(ci['half'], digits)}"
+
+
+def _fixed(x: float, digits: int) -> str:
+    """Fixed-point, without the sign of a value that rounds to zero (no "-0.00")."""
+    text = f"{x:.{digits}f}"
+    return text.lstrip("-") if float(text) == 0 else text

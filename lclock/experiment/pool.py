@@ -1,0 +1,131 @@
+"""Where simulated trials run: in this process, or in local worker processes (``--jobs N``).
+
+Each runner is a generator of ``(spec, outcome)`` in the order trials finish; the caller
+closes it (``contextlib.closing``) when it stops early, and closing stops every trial still
+running: no worker process outlives the generator. Trials are independent (each has its
+own seed), so where and in which order they run does not change one byte of their folders.
+The Dask runner is in ``lclock.experiment.cluster``.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+from collections.abc import Generator
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from typing import Any
+
+from lclock.experiment.records import Experiment
+from lclock.experiment.trial import TrialOutcome, TrialSpec, run_sim_trial
+
+Results = Generator[tuple[TrialSpec, TrialOutcome], None, None]
+
+
+def default_jobs() -> int:
+    """The cores this process may use (its CPU affinity where the OS has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - macOS, Windows
+        return max(1, os.cpu_count() or 1)
+
+
+#: A sweep of fewer ticks than this, without reports, runs in this process by default:
+#: starting the worker processes (about a second) would cost more than they save.
+SMALL_SWEEP_TICKS = 200_000
+
+
+def auto_jobs(experiments: list[Experiment], report: bool, cores: int) -> int:
+    """The default of --jobs: every core, unless the sweep is too small to gain from them."""
+    if report:  # each trial's report takes about a second: always worth spreading
+        return cores
+    ticks = 0.0
+    for e in experiments:
+        s = e.settings
+        rate = sum(s.rates) if s.rates else s.machines * (s.rate_min + s.rate_max) / 2
+        ticks += e.trials * rate * s.duration
+    return 1 if ticks < SMALL_SWEEP_TICKS else cores
+
+
+def run_serial(specs: list[TrialSpec], root: Path) -> Results:
+    for spec in specs:
+        yield spec, run_sim_trial(spec, root)
+
+
+PRELOAD = ["lclock.experiment.trial", "lclock.analysis.analyze"]
+#: What the trials' reports need as well (about a second of imports, so only when used).
+PRELOAD_REPORT = ["lclock.analysis.report", "matplotlib.pyplot"]
+
+
+def _context(report: bool) -> Any:
+    """forkserver with the trial's modules preloaded, as the launcher does: each worker
+    forks from a clean server that has imported the simulator, the analysis (and matplotlib
+    for the reports) once, instead of importing them itself."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(PRELOAD + (PRELOAD_REPORT if report else []))
+        return ctx
+    return multiprocessing.get_context("spawn")  # pragma: no cover - Windows
+
+
+def _worker_init() -> None:
+    """Ctrl-C in the terminal reaches the whole process group: the experiment decides what
+    stops (it kills its workers), so a worker does not die half-way on its own."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _kill_workers(pool: ProcessPoolExecutor) -> None:
+    """SIGKILL every worker process of the pool and reap it.
+
+    ProcessPoolExecutor has no public way to stop a running task before Python 3.14
+    (``kill_workers``); its ``_processes`` map has been there since 3.2.
+    """
+    kill = getattr(pool, "kill_workers", None)
+    if callable(kill):  # pragma: no cover - Python 3.14
+        kill()
+        return
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    for p in procs:
+        try:
+            p.kill()
+        except (ProcessLookupError, AttributeError, ValueError):
+            pass
+    for p in procs:
+        try:
+            p.join(timeout=5)
+        except (AssertionError, ValueError):  # pragma: no cover - already reaped
+            pass
+
+
+def run_local(specs: list[TrialSpec], root: Path, jobs: int) -> Results:
+    """Up to ``jobs`` trials at a time, each in a worker process of this host."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:  # the workers start (and first ignore Ctrl-C) while Ctrl-C cannot hit them
+        pool = ProcessPoolExecutor(
+            max_workers=max(1, min(jobs, len(specs))),
+            mp_context=_context(any(spec.report for spec in specs)),
+            initializer=_worker_init,
+        )
+        futures: dict[Future[TrialOutcome], TrialSpec] = {
+            pool.submit(run_sim_trial, spec, root): spec for spec in specs
+        }
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    finished = False
+    try:
+        for fut in as_completed(futures):
+            spec = futures[fut]
+            try:
+                outcome = fut.result()
+            except BrokenProcessPool as exc:
+                outcome = TrialOutcome("failed", error=f"its worker process died ({exc})")
+            yield spec, outcome
+        finished = True
+    finally:
+        if finished:
+            pool.shutdown(wait=True)
+        else:  # kill first: shutdown() forgets the worker processes
+            _kill_workers(pool)
+            pool.shutdown(wait=False, cancel_futures=True)
