@@ -20,7 +20,7 @@ MAX_SKEW_MS = 10_000_000.0  # about three hours: anything more is a typo
 MAX_DRIFT_PPM = 100_000.0  # 10 %: a clock that fast or slow is broken, not skewed
 CLOCK_KEYS = ("skew_ms", "drift_ppm", "offsets_ms", "drifts_ppm", "bumps", "clocks")
 FLAGS = {"skew_ms": "--clock-skew", "drift_ppm": "--clock-drift", "bumps": "--clock-bump",
-         "clocks": "--clocks"}
+         "clocks": "--clocks", "offsets_ms": "--clock-offsets", "drifts_ppm": "--clock-drifts"}
 
 
 ClockSettingsError = SettingValueError
@@ -36,13 +36,26 @@ def add_clock_options(p: argparse.ArgumentParser) -> None:
                         "(';' between several)")
     g.add_argument("--clocks", metavar="LIST",
                    help="clocks kept besides Lamport: vector, hlc, or none (default vector,hlc)")
+    g.add_argument("--clock-offsets", dest="offsets_ms", type=_float_list, metavar="MS,...",
+                   help="fix each machine's clock offset instead of drawing it (one per machine)")
+    g.add_argument("--clock-drifts", dest="drifts_ppm", type=_float_list, metavar="PPM,...",
+                   help="fix each machine's clock rate error instead of drawing it")
+
+
+def _float_list(text: str) -> list[float]:
+    try:
+        return [float(x) for x in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated numbers such as 0,5,-5 (got {text!r})") from None
 
 
 def clock_flags(args: argparse.Namespace) -> dict[str, Any]:
     return {k: getattr(args, k) for k in FLAGS if getattr(args, k, None) is not None}
 
 
-_BUMP = re.compile(r"^\s*(\d+)\s*@\s*(\d+(?:\.\d*)?|\.\d+)\s*:\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*$")
+_N = r"(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
+_BUMP = re.compile(rf"^\s*(\d+)\s*@\s*({_N})\s*:\s*([+-]?{_N})\s*$")
 
 
 def parse_bumps(value: Any, where: str) -> tuple[Bump, ...]:
@@ -119,3 +132,24 @@ def build_clocks(values: dict[str, Any], where: dict[str, str], n: int,
 def check_file_table(table: Any, where: str) -> dict[str, Any]:
     """A ``[clocks]`` table of a settings file: known keys only (values are checked later)."""
     return known_keys(table, where, CLOCK_KEYS, "clocks")
+
+
+def clocks_to_flags(s: ClockSettings, vector: bool) -> list[str]:
+    """The flags that give exactly these clock settings (none for the defaults)."""
+    from lclock.fault_settings import _num
+
+    out: list[str] = []
+    if s.skew_ms:
+        out += ["--clock-skew", _num(s.skew_ms)]
+    if s.drift_ppm:
+        out += ["--clock-drift", _num(s.drift_ppm)]
+    if s.offsets_ms is not None:
+        out += ["--clock-offsets", ",".join(_num(x) for x in s.offsets_ms)]
+    if s.drifts_ppm is not None:
+        out += ["--clock-drifts", ",".join(_num(x) for x in s.drifts_ppm)]
+    if s.bumps:
+        out += ["--clock-bump", ";".join(f"{b.machine}@{_num(b.time)}:{'+' if b.ms > 0 else '-'}{_num(abs(b.ms))}"
+                                          for b in s.bumps)]
+    if not (vector and s.hlc):
+        out += ["--clocks", ",".join([*(["vector"] if vector else []), *(["hlc"] if s.hlc else [])]) or "none"]
+    return out

@@ -37,7 +37,7 @@ FLAGS = {
     "latency_ms": "--latency", "latency_dist": "--latency-dist", "loss": "--loss",
     "duplicate": "--duplicate", "reorder": "--reorder", "partitions": "--partition",
     "pauses": "--pause", "crashes": "--crash", "nemesis": "--nemesis",
-    "nemesis_interval": "--nemesis-interval",
+    "nemesis_interval": "--nemesis-interval", "links": "--link",
 }
 
 
@@ -66,6 +66,9 @@ def add_fault_options(p: argparse.ArgumentParser) -> None:
                         "--nemesis-interval seconds, each lasting half of it")
     g.add_argument("--nemesis-interval", type=float, metavar="S",
                    help="seconds between the nemesis's faults (default 10)")
+    g.add_argument("--link", dest="links", metavar="SPEC",
+                   help="one link's own faults, A->B:KEY=VALUE,..., e.g. 1->2:latency_ms=50,loss=0.1 "
+                        "(';' between links; keys latency_ms, latency_dist, loss, duplicate)")
 
 
 def fault_flags(args: argparse.Namespace) -> dict[str, Any]:
@@ -75,7 +78,7 @@ def fault_flags(args: argparse.Namespace) -> dict[str, Any]:
 
 # -- parsing the schedules -----------------------------------------------------------------------
 
-_NUM = r"(\d+(?:\.\d*)?|\.\d+)"
+_NUM = r"((?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)"
 _PARTITION = re.compile(rf"^\s*{_NUM}\s*-\s*{_NUM}\s*:\s*(.+?)\s*$")
 _PAUSE = re.compile(rf"^\s*(\d+)\s*@\s*{_NUM}\s*\+\s*{_NUM}\s*$")
 _CRASH = re.compile(rf"^\s*(\d+)\s*@\s*{_NUM}\s*$")
@@ -157,7 +160,33 @@ def _link(values: dict[str, Any], where: dict[str, str], base: LinkSettings) -> 
 _LINK = re.compile(r"^\s*(\d+)\s*->\s*(\d+)\s*$")
 
 
+def parse_link_flag(value: str, where: str) -> dict[str, dict[str, Any]]:
+    """``1->2:latency_ms=50,loss=0.1;2->1:loss=0.2`` as the ``[faults.links]`` table has it."""
+    table: dict[str, dict[str, Any]] = {}
+    for item in items(value, where, "1->2:loss=0.1"):
+        name, sep, pairs = item.partition(":")
+        if not sep:
+            raise FaultSettingsError(f"{where}: {item.strip()!r} is not A->B:KEY=VALUE,... (e.g. 1->2:loss=0.1)")
+        values: dict[str, Any] = {}
+        for pair in pairs.split(","):
+            key, eq, raw = pair.partition("=")
+            key, raw = key.strip(), raw.strip()
+            if not eq or not key:
+                raise FaultSettingsError(f"{where}: {pair.strip()!r} is not KEY=VALUE (e.g. loss=0.1)")
+            if key == "latency_dist":
+                values[key] = raw
+                continue
+            try:
+                values[key] = float(raw)
+            except ValueError:
+                raise FaultSettingsError(f"{where}: {key}={raw!r} is not a number") from None
+        table[name.strip()] = values
+    return table
+
+
 def _links(table: Any, where: str, base: LinkSettings, n: int) -> tuple[tuple[tuple[int, int], LinkSettings], ...]:
+    if isinstance(table, str):  # the --link flag
+        table = parse_link_flag(table, where)
     if not isinstance(table, dict):
         raise FaultSettingsError(f"{where}: must be a table of links like [faults.links.\"1->2\"]")
     out = []
@@ -281,3 +310,45 @@ def check_schedule(s: FaultSettings, where: dict[str, str], n: int, duration: fl
 def check_file_table(table: Any, where: str) -> dict[str, Any]:
     """A ``[faults]`` table of a settings file: known keys only (values are checked later)."""
     return known_keys(table, where, FAULT_KEYS, "faults")
+
+
+# -- back to flags (a planned trial is one self-contained command) --------------------------------
+
+
+def _num(x: float) -> str:
+    """A number as the flags read it, exactly (the shortest text that reads back as x)."""
+    return repr(float(x))
+
+
+def _link_text(link: LinkSettings) -> str:
+    return (f"latency_ms={_num(link.latency_ms)},latency_dist={link.latency_dist},"
+            f"loss={_num(link.loss)},duplicate={_num(link.duplicate)}")
+
+
+def faults_to_flags(s: FaultSettings) -> list[str]:
+    """The flags that give exactly these fault settings (none for a perfect run)."""
+    d = s.default
+    out: list[str] = []
+    if d.latency_ms:
+        out += ["--latency", _num(d.latency_ms)]
+    if d.latency_dist != "constant":
+        out += ["--latency-dist", d.latency_dist]
+    if d.loss:
+        out += ["--loss", _num(d.loss)]
+    if d.duplicate:
+        out += ["--duplicate", _num(d.duplicate)]
+    if s.reorder:
+        out.append("--reorder")
+    if s.links:
+        out += ["--link", ";".join(f"{a}->{b}:{_link_text(link)}" for (a, b), link in s.links)]
+    if s.partitions:
+        out += ["--partition", ";".join(
+            f"{_num(p.start)}-{_num(p.end)}:" + "|".join(",".join(map(str, g)) for g in p.groups)
+            for p in s.partitions)]
+    if s.pauses:
+        out += ["--pause", ";".join(f"{p.machine}@{_num(p.start)}+{_num(p.length)}" for p in s.pauses)]
+    if s.crashes:
+        out += ["--crash", ";".join(f"{c.machine}@{_num(c.time)}" for c in s.crashes)]
+    if s.nemesis:
+        out += ["--nemesis", ",".join(s.nemesis), "--nemesis-interval", _num(s.nemesis_interval)]
+    return out

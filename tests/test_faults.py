@@ -232,3 +232,45 @@ def test_a_good_schedule_is_read() -> None:
     assert s.partitions == (Partition(10, 20, ((1,), (2, 3))),)
     assert s.pauses == (Pause(2, 15, 5),) and s.crashes == (Crash(3, 40),)
     assert dict(s.links)[(1, 2)] == LinkSettings(latency_ms=5, loss=0.1)
+
+
+schedules = st.builds(
+    FaultSettings,
+    default=links,
+    links=st.lists(st.tuples(st.sampled_from([(1, 2), (2, 1), (3, 1)]), links), max_size=2,
+                   unique_by=lambda x: x[0]).map(lambda xs: tuple(sorted(xs))),
+    reorder=st.booleans(),
+    partitions=st.sampled_from([(), (Partition(1.5, 2.25, ((1,), (2, 3))),)]),
+    pauses=st.sampled_from([(), (Pause(2, 0.125, 1.0),), (Pause(1, 3.0, 0.5), Pause(3, 3.0, 0.5))]),
+    crashes=st.sampled_from([(), (Crash(3, 5.5),)]),
+)
+
+
+@given(s=schedules)
+@PROPS
+def test_fault_settings_survive_the_way_to_flags_and_back(s: FaultSettings) -> None:
+    """A planned trial is one command: its flags must give exactly the experiment's faults."""
+    import argparse
+
+    from lclock.fault_settings import add_fault_options, fault_flags, faults_to_flags
+
+    p = argparse.ArgumentParser()
+    add_fault_options(p)
+    values = fault_flags(p.parse_args(faults_to_flags(s)))
+    back = build_faults(values, {k: k for k in values}, 3, 10.0) if values else FaultSettings()
+    assert back == s
+
+
+def test_clock_settings_survive_the_way_to_flags_and_back() -> None:
+    import argparse
+
+    from lclock.clock_settings import add_clock_options, build_clocks, clock_flags, clocks_to_flags
+    from lclock.core.clocks import Bump, ClockSettings
+
+    s = ClockSettings(skew_ms=12.5, drift_ppm=30, offsets_ms=(0, 5, -5), drifts_ppm=(1, 2, 3),
+                      bumps=(Bump(2, 3.0, -250.0), Bump(1, 4.5, 10.0)), hlc=False)
+    p = argparse.ArgumentParser()
+    add_clock_options(p)
+    values = clock_flags(p.parse_args(clocks_to_flags(s, vector=False)))
+    back, names = build_clocks(values, {k: k for k in values}, 3, 10.0)
+    assert back == s and names == ()

@@ -20,7 +20,9 @@ from pathlib import Path
 
 import orjson
 
+from lclock.clock_settings import clocks_to_flags
 from lclock.experiment.records import Experiment, Trial, trial_folder
+from lclock.fault_settings import faults_to_flags
 from lclock.settings import RunSettings
 
 #: Grace of a real trial past its duration before it counts as hung (start-up + stop).
@@ -56,8 +58,7 @@ def real_command(
     ]  # fmt: skip
     if s.rates:
         cmd += ["--rates", ",".join(str(r) for r in s.rates)]
-    if not s.vector_clocks:
-        cmd.append("--no-vector-clocks")
+    cmd += faults_to_flags(s.faults) + clocks_to_flags(s.clocks, s.vector_clocks)
     if quiet:
         cmd.append("--quiet")
     if not report:
