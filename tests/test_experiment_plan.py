@@ -136,3 +136,24 @@ def test_the_readme_slurm_script_runs_a_planned_trial(tmp_path: Path) -> None:
     assert r.returncode == 0 and "not back (yet): baseline/trial-1" in r.stderr, r.stderr
     runs = orjson.loads((tmp_path / "runs/four/summary.json").read_bytes())["experiments"][0]["runs"]
     assert [x["status"] for x in runs] == ["missing", "completed"] and runs[1]["seed"] == 4
+
+
+def test_fault_and_clock_presets_run_with_their_plans(tmp_path: Path) -> None:
+    """The presets of the fault and clock sweeps reach their trials, simulated and planned."""
+    out = tmp_path / "exp"
+    r = subprocess.run([sys.executable, "-m", "lclock", "experiment", "pause-fastest", "skew-100-bump",
+                        "--sim", "--trials", "1", "--duration", "60", "--seed", "4", "--no-report",
+                        "--quiet", "--output", str(out)], capture_output=True, text=True, timeout=300,
+                       cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    pause = orjson.loads((out / "pause-fastest" / "trial-1" / "run.json").read_bytes())
+    assert pause["faults"]["plan"]["pauses"] == [{"machine": 3, "start": 20.0, "length": 20.0}]
+    bump = orjson.loads((out / "skew-100-bump" / "trial-1" / "run.json").read_bytes())
+    assert bump["clocks"]["plan"]["bumps"] == [{"machine": 2, "time": 30.0, "ms": -500.0}]
+    plan = subprocess.run([sys.executable, "-m", "lclock", "experiment", "partition", "skew-100-bump",
+                           "--plan", "--trials", "1", "--output", str(tmp_path / "p")],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert plan.returncode == 0, plan.stderr
+    lines = [x for x in plan.stdout.splitlines() if x.startswith("lclock run")]
+    assert "--partition 20.0-40.0:3" in lines[0]
+    assert "--clock-skew 100.0" in lines[1] and "--clock-bump 2@30.0:-500.0" in lines[1]
