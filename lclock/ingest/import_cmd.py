@@ -125,9 +125,9 @@ def main(args: argparse.Namespace) -> int:
                 builder.add(m, from_file[p])
         scans.append(s)
     if not any(s.matched for s in scans):
-        first = next((u for s in scans for u in s.unmatched), None)
+        miss = next((u for s in scans for u in s.unmatched), None)
         return _fail("no line of the log(s) matched the expression"
-                     + (f" (the first: {first.file}:{first.line}: {first.text!r})" if first else
+                     + (f" (the first: {miss.file}:{miss.line}: {miss.text!r})" if miss else
                         " (the logs are empty)"))
     sources = [{"file": str(s.file), "lines": s.lines, "matched": s.matched,
                 "unmatched": len(s.unmatched)} for s in scans]
@@ -147,9 +147,9 @@ def main(args: argparse.Namespace) -> int:
         _write(out, imp)
     except OSError as exc:
         return _fail(f"cannot write {out}: {exc.strerror or exc}")
-    lines = sum(s.lines for s in scans)
+    total = sum(s.lines for s in scans)
     sys.stdout.write(f"imported {imp.events} events of {len(imp.lines)} machine(s) from "
-                     f"{len(scans)} file(s) ({lines} lines) into {out}\n")
+                     f"{len(scans)} file(s) ({total} lines) into {out}\n")
     names = imp.meta["import"]["machine_names"]
     if any(str(v) != k for k, v in names.items()):
         shown = ", ".join(f"{k} -> {v}" for k, v in list(names.items())[:12])
