@@ -212,9 +212,8 @@ def _data(run: Run, lanes: dict[int, Lane], t0_us: int, span: tuple[int, int] | 
     if dropped_marks:
         notes.append(f"{dropped_marks:,} other log line(s) (warnings, faults, ...) beyond the first "
                      f"{MAX_MARKS:,} are not marked.")
-    settings: dict[str, Any] = run.meta.get("settings") or {}
-    if not isinstance(settings, dict):
-        settings = {}
+    raw_settings: Any = run.meta.get("settings")
+    settings: dict[str, Any] = raw_settings if isinstance(raw_settings, dict) else {}
     issues = [str(x) for x in run.issues[:20]]
     skipped = sum(m.skipped for m in run.machines.values())
     if skipped or any(x.line for x in run.issues):
