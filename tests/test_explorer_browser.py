@@ -639,3 +639,36 @@ def test_panel_buttons_keys_and_marks(runs: dict[str, Path], open_page: Any) -> 
     assert p.js("([x, y]) => lclockExplorer.hitAt(x, y)", [pos, y3 + 8])["type"] == "band"
     p.pg.mouse.move(box["x"] + pos, box["y"] + y3 + 8)
     assert "paused" in p.pg.locator("#tip").inner_text()
+
+
+def test_two_selected_events_give_the_hb_answer_and_its_command(runs: dict[str, Path], open_page: Any) -> None:
+    """The panel says how the event selected before relates to this one, as ``lclock hb``
+    would, and gives the trace and hb commands that answer with the proof."""
+    import subprocess
+    import sys
+
+    run = runs["sim"]
+    ev = tick_events(run)
+    p = open_page(explorer(run))
+    for (ma, ka), (mb, kb) in zip(sample_events(ev, 4, seed=3), sample_events(ev, 4, seed=9)):
+        if (ma, ka) == (mb, kb):
+            continue
+        p.js("([m, k]) => lclockExplorer.select(0, m, k)", [ma, ka])
+        p.js("([m, k]) => lclockExplorer.select(0, m, k)", [mb, kb])
+        page_rel = p.pg.get_attribute("[data-hb]", "data-hb")
+        cmd = p.pg.inner_text("pre[data-cmd=hb]").split()
+        assert cmd[:2] == ["lclock", "hb"] and p.pg.inner_text("pre[data-cmd=trace]").startswith("lclock trace")
+        a, b = ev[ma][ka], ev[mb][kb]
+        assert cmd[3:] == [f"{ma}:L{a['lclock']}", f"{mb}:L{b['lclock']}"]
+        va, vb = a["vclock"], b["vclock"]
+        want = ("happened before" if all(x <= y for x, y in zip(va, vb)) and va != vb else
+                "happened after" if all(y <= x for x, y in zip(va, vb)) and va != vb else
+                "is concurrent with")
+        assert page_rel == want, (ma, ka, mb, kb)
+        r = subprocess.run([sys.executable, "-m", "lclock", "hb", str(run), *cmd[3:]],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        verdict = r.stdout.splitlines()[2]  # "A happened before B", "B happened before A", ...
+        said = {"happened before": "A happened before B", "happened after": "B happened before A",
+                "is concurrent with": "A and B are concurrent"}[want]
+        assert verdict.startswith(said), (verdict, want)

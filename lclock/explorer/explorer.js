@@ -233,7 +233,7 @@
   const S = {
     mode: "real", domain: [0, 1], transform: d3.zoomIdentity,
     kinds: [true, true, true], layers: { arrows: true, drops: true, pending: true, faults: true, marks: true },
-    hidden: new Set(), sel: null, msgSel: null, hover: null, causal: null, results: [], resultPos: -1,
+    hidden: new Set(), sel: null, prevSel: null, msgSel: null, hover: null, causal: null, results: [], resultPos: -1,
     rows: [], diffBox: null, W: 0, H: 0, dpr: 1, stats: null, frames: 0, readyAt: null,
   };
   const canvas = $("main"), ctx = canvas.getContext("2d");
@@ -1176,6 +1176,7 @@
   // ------------------------------------------------------------------ selection and panel
 
   function selectEvent(run, li, k, center) {
+    if (S.sel && (S.sel.li !== li || S.sel.k !== k)) S.prevSel = S.sel;  // for "lclock hb A B"
     S.sel = { run, li, k }; S.msgSel = null;
     S.causal = causal(run, li, k);
     if (center) { const x = xcol(run, li, S.mode).x[k]; const [a, b] = xs.domain(); if (x < a || x > b) centerOn(x, true); }
@@ -1239,8 +1240,26 @@
       <li><span class="swatch" style="background:${COL.past}"></span>${c.past.toLocaleString()} events in its causal past (happened before it)</li>
       <li><span class="swatch" style="background:${COL.future}"></span>${c.future.toLocaleString()} in its causal future (it happened before them)</li>
       <li><span class="band" style="background:${COL.concBand};border:1px solid ${COL.conc}"></span>${c.concurrent.toLocaleString()} concurrent with it (neither)</li></ul>`;
+    html += askInTerminal(run, li, k);
     html += `<h3>Log line</h3><pre>${esc(logLine(run, li, k))}</pre><button type="button" data-center="1">centre (C)</button> <button type="button" data-clear="1">clear (Esc)</button>`;
     panel.innerHTML = html;
+  }
+
+  // The same questions in a terminal (lclock trace / lclock hb), with their proof there.
+  function evRef(ln, k) { return `${ln.id}:L${ln.L[k]}`; }
+  function askInTerminal(run, li, k) {
+    const ln = run.lanes[li], dir = run.info.path || run.info.dir;
+    let html = `<h3>In a terminal</h3><pre class="cmd" data-cmd="trace">lclock trace ${esc(dir)} ${evRef(ln, k)}</pre>`;
+    const p = S.prevSel;
+    if (p && p.run === run) {
+      const pl = run.lanes[p.li], c = S.causal;
+      const rel = p.k < c.pastEnd[p.li] ? "happened before" : p.k >= c.futStart[p.li] ? "happened after" : "is concurrent with";
+      html += `<p>The event selected before, <b>machine ${pl.id} · tick ${pl.tick[p.k]}</b>, <b data-hb="${rel}">${rel}</b> this one. With the proof:</p>`;
+      html += `<pre class="cmd" data-cmd="hb">lclock hb ${esc(dir)} ${evRef(pl, p.k)} ${evRef(ln, k)}</pre>`;
+    } else {
+      html += `<p class="muted">Select a second event to compare the two: happened before, after, or concurrent (lclock hb).</p>`;
+    }
+    return html;
   }
 
   function queueWait(run, m) {

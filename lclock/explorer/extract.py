@@ -223,7 +223,8 @@ def _data(run: Run, lanes: dict[int, Lane], t0_us: int, span: tuple[int, int] | 
         "format": 1,
         "generator": f"lclock {__version__}",
         "run": {
-            "id": run.run_id, "dir": run.path.name, "status": run.status, "n": len(ids),
+            "id": run.run_id, "dir": run.path.name, "path": str(run.path), "status": run.status,
+            "n": len(ids),
             "t0_us": t0_us, "seed": run.meta.get("seed"),
             "settings": {k: settings[k] for k in SETTINGS_SHOWN if k in settings},
             "clocks": clocks, "vector": has_vc, "vc_embedded": embed_vc,
