@@ -650,7 +650,12 @@ def test_two_selected_events_give_the_hb_answer_and_its_command(runs: dict[str, 
     run = runs["sim"]
     ev = tick_events(run)
     p = open_page(explorer(run))
-    for (ma, ka), (mb, kb) in zip(sample_events(ev, 4, seed=3), sample_events(ev, 4, seed=9)):
+    seen = set()
+    # pairs at random, and two neighbours on different machines (usually concurrent)
+    mid = len(ev[1]) // 2
+    near = next(k for k, d in enumerate(ev[2]) if d["ts"] >= ev[1][mid]["ts"])
+    pairs = [*zip(sample_events(ev, 6, seed=3), sample_events(ev, 6, seed=9)), ((1, mid), (2, near))]
+    for (ma, ka), (mb, kb) in pairs:
         if (ma, ka) == (mb, kb):
             continue
         p.js("([m, k]) => lclockExplorer.select(0, m, k)", [ma, ka])
@@ -672,3 +677,5 @@ def test_two_selected_events_give_the_hb_answer_and_its_command(runs: dict[str, 
         said = {"happened before": "A happened before B", "happened after": "B happened before A",
                 "is concurrent with": "A and B are concurrent"}[want]
         assert verdict.startswith(said), (verdict, want)
+        seen.add(want)
+    assert seen == {"happened before", "happened after", "is concurrent with"}
