@@ -382,7 +382,8 @@ def _columns(run: Any) -> dict[str, Any]:
     out = {}
     for mid, m in run.machines.items():
         for f in ("line", "tick", "lclock", "qlen", "kind", "dice", "frm", "msg", "to_ptr",
-                  "to_ids", "vclock", "dup", "unusable"):
+                  "to_ids", "vclock", "dup", "unusable", "pt", "hlc", "msg_pt", "msg_hlc",
+                  "to_dup"):
             out[(mid, f)] = getattr(m, f)
         out[(mid, "ts")] = np.round(m.ts, 6)
         out[(mid, "rest")] = (m.start, m.stop, m.skipped, m.lines, dict(m.other_events))
@@ -446,7 +447,7 @@ def test_strict_byte_reader_agrees_with_orjson_on_damaged_logs(
 
     monkeypatch.setattr(L, "CHUNK_BYTES", 3000)
     good = make_run(tmp_path / "g", rates=(4, 7, 5), duration=12.0,
-                    faults=Faults(clocks=clocks, duplicate_every=9 if clocks else 0))
+                    faults=Faults(clocks=clocks, duplicate_every=20 if clocks else 0))
     rng = random.Random(3 + clocks)
     taken = []
     real = fastparse.parse_chunk

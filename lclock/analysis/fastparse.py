@@ -23,6 +23,7 @@ careful way, which words the findings. Tests hold both ways equal on damaged log
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -32,18 +33,23 @@ _Q, _COLON, _SP, _COMMA, _LBR, _RBR, _BSL, _LBRACE, _RBRACE = 34, 58, 32, 44, 91
 INT_WIDTH = 18  # digits; longer numbers go to the careful path
 I31 = 2**31
 
-# Every key this reader knows. The clocks of SPEC section 7 (pt, hlc, ...) are only
-# accounted for in strict mode; ``dup`` always sends its line the careful way.
+# Every key this reader knows. ``dup`` and ``dup_to`` (SPEC section 6) always send their
+# line the careful way: they are rare, and the careful way validates them.
 KEYS = ("ts", "event", "tick", "lclock", "queue_len", "vclock", "dice", "to", "from",
-        "msg_lclock", "level", "run_id", "machine", "pt", "msg_pt", "hlc", "msg_hlc", "dup")
+        "msg_lclock", "level", "run_id", "machine", "pt", "msg_pt", "hlc", "msg_hlc", "dup",
+        "dup_to")
 K = {k: i for i, k in enumerate(KEYS)}
-_INT_KEYS = ("tick", "lclock", "queue_len", "dice", "from", "msg_lclock", "machine", "pt",
-             "msg_pt")
+_INT_KEYS = ("tick", "lclock", "queue_len", "dice", "from", "msg_lclock", "pt", "msg_pt",
+             "machine")
+_ANALYSIS_INTS = _INT_KEYS[:8]  # strict mode also decodes ``machine``
+_FILL = {"msg_lclock": -1, "pt": -1, "msg_pt": -1}  # what a line without the key reads
 _INT_LIMIT = {"queue_len": I31, "dice": I31, "from": I31}  # 32-bit columns
 _REQUIRED = ("ts", "event", "tick", "lclock", "queue_len")
 # What analyze needs (it ignores other keys); strict mode locates every key of KEYS.
 _ANALYSIS_KEYS = ("ts", "event", "tick", "lclock", "queue_len", "vclock", "dice", "to", "from",
-                  "msg_lclock", "dup")
+                  "msg_lclock", "pt", "msg_pt", "hlc", "msg_hlc", "dup", "dup_to")
+# Physical times (µs since the epoch) have 16 digits from 2001 to 2286: decoded as a block.
+_PT_DIGITS = 16
 _STRICT_REQUIRED = ("level", "run_id", "machine")
 _EVENTS = (b"internal", b"send", b"receive")
 _LEVELS = (b"info", b"warning", b"error")
@@ -103,6 +109,28 @@ def _ints(a: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
     end = a[v + np.minimum(length, INT_WIDTH + 1)]  # 5.0 or 5e3 are not integers
     ok &= (end == _COMMA) | (end == _RBRACE) | (end == _RBR) | (end == _SP)
     return out_val, length, ok
+
+
+_W_PT = 10 ** np.arange(_PT_DIGITS - 1, -1, -1, dtype=np.int64)
+
+
+def _long_ints(a: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Like ``_ints``, for columns of mostly 16-digit numbers (physical times): those are
+    decoded as one block of digits each, the others digit by digit."""
+    if not len(v):
+        return _ints(a, v)
+    d = a[v[:, None] + np.arange(_PT_DIGITS)] - np.uint8(48)
+    end = a[v + _PT_DIGITS]
+    block = (np.all(d <= 9, axis=1) & (d[:, 0] > 0)
+             & ((end == _COMMA) | (end == _RBRACE) | (end == _RBR) | (end == _SP)))
+    vals = d.astype(np.int64) @ _W_PT
+    length = np.full(len(v), _PT_DIGITS, np.int64)
+    ok = block.copy()
+    rest = np.flatnonzero(~block)
+    if rest.size:
+        rv, rl, rok = _ints(a, v[rest])
+        vals[rest], length[rest], ok[rest] = rv, rl, rok
+    return vals, length, ok
 
 
 def _int_list(a: np.ndarray, v: np.ndarray, count: int | None, max_count: int
@@ -292,10 +320,19 @@ class _Decoder:
             self.end[idx] = end
 
     def ints(self, keys: tuple[str, ...], fills: dict[str, int]) -> dict[str, np.ndarray]:
-        """The integer columns of ``keys``, decoded together (one pass for all)."""
+        """The integer columns of ``keys``, decoded together (one pass for all the short
+        ones, one for the physical times)."""
+        short = tuple(k for k in keys if k not in ("pt", "msg_pt"))
+        out = self._ints(short, fills, _ints)
+        if len(short) < len(keys):
+            out.update(self._ints(tuple(k for k in keys if k not in short), fills, _long_ints))
+        return out
+
+    def _ints(self, keys: tuple[str, ...], fills: dict[str, int], decode: Any
+              ) -> dict[str, np.ndarray]:
         parts = [self.at(k) for k in keys]
         v = np.concatenate([p[1] for p in parts])
-        vals, length, good = _ints(self.s.a, v)
+        vals, length, good = decode(self.s.a, v)
         out: dict[str, np.ndarray] = {}
         start = 0
         for key, (idx, _, line) in zip(keys, parts, strict=True):
@@ -327,6 +364,35 @@ class _Decoder:
         self.ok[line[~good]] = False
         self.ended(idx, end)
         return mat, lens, line
+
+    def pair(self, key: str) -> np.ndarray:
+        """The ``[l, c]`` lists of ``key`` (hybrid clocks) as rows, -1 where a line has none.
+
+        The usual ``[16 digits,c]`` is decoded as a block; anything else as a list."""
+        idx, v, line = self.at(key)
+        out = np.full((self.m, 2), -1, np.int64)
+        if not len(idx):
+            return out
+        a = self.s.a
+        l_val, l_len, l_ok = _long_ints(a, v + 1)
+        c_at = v + 1 + l_len + 1
+        c_val, c_len, c_ok = _ints(a, c_at)
+        fast = ((a[v] == _LBR) & l_ok & (a[v + 1 + l_len] == _COMMA) & c_ok
+                & (a[c_at + c_len] == _RBR))
+        rows = self.slot[line]
+        out[rows[fast], 0] = l_val[fast]
+        out[rows[fast], 1] = c_val[fast]
+        self.ended(idx[fast], (c_at + c_len + 1)[fast])
+        slow = np.flatnonzero(~fast)
+        if slow.size:
+            mat, _, good, end = _int_list_end(a, v[slow], 2, 2)
+            out[rows[slow]] = mat
+            self.ok[line[slow][~good]] = False
+            self.ended(idx[slow], end)
+        big = np.any(out >= 2**62, axis=1)
+        if big.any():
+            self.ok[self.idx[big]] = False
+        return out
 
     def word(self, key: str, words: tuple[bytes, ...]) -> np.ndarray:
         """Which of ``words`` (index, -1 for none) the string value of ``key`` is."""
@@ -365,7 +431,7 @@ def _tick_lines(s: _Scan, width: int | None, strict: bool) -> np.ndarray:
     idx = s.keys["event"]
     s.kind[s.qline[idx]] = _which_word(a, s.vstart[idx], _EVENTS)
     kind = s.kind
-    tick = (kind >= 0) & ~s.bad & ~s.has["dup"]
+    tick = (kind >= 0) & ~s.bad & ~s.has["dup"] & ~s.has["dup_to"]
     for key in _REQUIRED + (_STRICT_REQUIRED if strict else ()):
         tick &= s.has[key]
     if width:
@@ -440,9 +506,6 @@ def _strict_values(dec: _Decoder, ints: dict[str, np.ndarray], machine: int, n: 
     bad = ints["machine"] != machine
     bad |= (kind == 2) & ((frm < 1) | (frm == machine) | ((frm > n) if n else False))
     dec.ok[dec.idx[bad]] = False
-    for key in ("hlc", "msg_hlc"):
-        if len(dec.s.keys[key]):
-            dec.int_list(key, 2, 2)
     a = dec.s.a
     idx, v, _ = dec.at("event")
     first = a[v + 1]
@@ -466,11 +529,12 @@ def parse_chunk(buf: bytes, width: int | None, n: int | None, *, strict: bool = 
     cols: dict[str, np.ndarray] = {"ts": dec.ts()}
     if run_id is not None:
         dec.token("run_id", run_id)
-    int_keys = _INT_KEYS if strict else _INT_KEYS[:6]
-    ints = dec.ints(int_keys, {"msg_lclock": -1})
+    ints = dec.ints(_INT_KEYS if strict else _ANALYSIS_INTS, _FILL)
     cols.update(tick=ints["tick"], lclock=ints["lclock"], qlen=ints["queue_len"],
                 dice=ints["dice"], frm=ints["from"], msg=ints["msg_lclock"],
-                kind=s.kind[dec.idx])
+                kind=s.kind[dec.idx], pt=ints["pt"], msg_pt=ints["msg_pt"])
+    for key in ("hlc", "msg_hlc"):
+        cols[key] = dec.pair(key)
     if width:
         mat, _, line = dec.int_list("vclock", width, width)
         dec.ok[line[~np.all(mat < I31, axis=1)]] = False
