@@ -28,6 +28,7 @@ BUGS = (
     "whole_queue",  # every queued message handled in one tick
     "sleep_after_work",  # sleep(1/rate) after the work: ticks drift late
     "lose_message",  # one message silently dropped in flight
+    "dup_late",  # a duplicate's second copy held back behind later messages of its link
 )
 
 
@@ -188,7 +189,10 @@ def make_run(
                 dup_to.append(j1)
             for copy in range(copies):
                 at = max(t + delay + rng_net.random() * delay, last_arrival[s][j] + 1e-6)
-                last_arrival[s][j] = at
+                if copy and bug == "dup_late":
+                    at += 3.0  # not clamped: later messages overtake it
+                else:
+                    last_arrival[s][j] = at
                 heapq.heappush(heap, (at, 0, seq, j, (s + 1, c, vc, pt(t), tuple(hlc[s]),
                                                       copy == 1)))
                 seq += 1
