@@ -57,7 +57,7 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--keep", metavar="DIR", help="generate the run here and keep it")
     args = ap.parse_args()
-    from analysis_fixtures import make_run
+    from analysis_fixtures import Faults, make_run
 
     rates = (1000, 2000, 3000)
     duration = args.events / sum(rates)
@@ -66,7 +66,7 @@ def main() -> int:
         run = base / "bench-run"
         if not (run / "run.json").exists():
             t = time.perf_counter()
-            make_run(run, rates=rates, duration=duration, seed=1)
+            make_run(run, rates=rates, duration=duration, seed=1, faults=Faults(clocks=True))
             print(f"generated {run} in {time.perf_counter() - t:.1f} s")
         size = sum(p.stat().st_size for p in run.glob("machine-*.jsonl"))
         lines = sum(p.read_bytes().count(b"\n") for p in run.glob("machine-*.jsonl"))

@@ -208,9 +208,9 @@ def make_run(
         sent[i] += len(to)
 
     def line(i: int, t: float, event: str, **extra: Any) -> dict[str, Any]:
-        out: dict[str, Any] = {"ts": fmt(t), "level": "info", "run_id": run_id,
-                               "machine": i + 1, "tick": ticks[i], "event": event,
-                               "lclock": lam[i], "queue_len": len(queues[i])}
+        out: dict[str, Any] = {"ts": fmt(t), "event": event, "level": "info", "run_id": run_id,
+                               "machine": i + 1, "tick": ticks[i], "lclock": lam[i],
+                               "queue_len": len(queues[i])}
         if vector:
             out["vclock"] = list(vcs[i])
         if fx.clocks:

@@ -17,7 +17,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lclock.core.clocks import Bump, ClockPlan, ClockSettings, hlc_local, hlc_receive, resolve_clocks
+from lclock.core.clocks import (
+    Bump,
+    ClockPlan,
+    ClockSettings,
+    hlc_local,
+    hlc_receive,
+    resolve_clocks,
+)
 from lclock.settings import SettingsFile, resolve
 from lclock.sim.engine import NetworkSettings, run_sim
 

@@ -111,19 +111,73 @@ def _ints(a: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
     return out_val, length, ok
 
 
-_W_PT = 10 ** np.arange(_PT_DIGITS - 1, -1, -1, dtype=np.int64)
+# SWAR ("SIMD within a register"): eight ASCII digits read as one little-endian 64-bit
+# word become their value in three multiply-shift steps, and the non-digit bytes show in
+# one mask; so a number costs a few operations on a column of words, not one per digit.
+_U = np.uint64
+_M30, _M76, _M80 = _U(0x3030303030303030), _U(0x7676767676767676), _U(0x8080808080808080)
+_M0F, _MFF, _MFFFF = _U(0x0F0F0F0F0F0F0F0F), _U(0x00FF00FF00FF00FF), _U(0x0000FFFF0000FFFF)
+_K1, _K2, _K3 = _U(2561), _U(6553601), _U(42949672960001)
+_S8, _S16, _S32, _S56 = _U(8), _U(16), _U(32), _U(56)
 
 
-def _long_ints(a: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Like ``_ints``, for columns of mostly 16-digit numbers (physical times): those are
-    decoded as one block of digits each, the others digit by digit."""
+def _words(a: np.ndarray) -> np.ndarray:
+    """Every 8-byte window of ``a`` as a little-endian word (a strided view, no copy)."""
+    return np.ndarray(shape=(len(a) - 7,), dtype="<u8", buffer=a, offset=0, strides=(1,))
+
+
+def _swar8(t: np.ndarray) -> np.ndarray:
+    """Eight digit values (bytes 0-9, the first digit in the lowest byte) -> the number."""
+    t = (t & _M0F) * _K1 >> _S8
+    t = (t & _MFF) * _K2 >> _S16
+    return ((t & _MFFFF) * _K3 >> _S32).astype(np.int64)
+
+
+def _nondigits(t: np.ndarray) -> np.ndarray:
+    """The top bit of each byte of ``t`` (bytes minus '0') that is not a digit, correct up
+    to the first such byte (a borrow or carry only reaches the bytes after it)."""
+    return (t | (t + _M76)) & _M80
+
+
+def _ends_ok(a: np.ndarray, end: np.ndarray) -> np.ndarray:
+    e = a[end]
+    return (e == _COMMA) | (e == _RBRACE) | (e == _RBR) | (e == _SP)
+
+
+def _short_ints(a: np.ndarray, w: np.ndarray, v: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``_ints`` for numbers of up to seven digits at once (the others digit by digit)."""
     if not len(v):
         return _ints(a, v)
-    d = a[v[:, None] + np.arange(_PT_DIGITS)] - np.uint8(48)
-    end = a[v + _PT_DIGITS]
-    block = (np.all(d <= 9, axis=1) & (d[:, 0] > 0)
-             & ((end == _COMMA) | (end == _RBRACE) | (end == _RBR) | (end == _SP)))
-    vals = d.astype(np.int64) @ _W_PT
+    t = w[v] - _M30
+    m = _nondigits(t)
+    low = m & (~m + _U(1))  # the first non-digit byte's top bit
+    fits = low != 0
+    length = (np.frexp(np.where(fits, low, _U(1)).astype(np.float64))[1].astype(np.int64) - 8) >> 3
+    length = np.where(fits, length, 0)
+    shift = ((8 - np.maximum(length, 1)) * 8).astype(np.uint64)
+    vals = np.where(length > 0, _swar8(t << shift), 0)
+    ok = (length > 0) & ((length == 1) | (a[v] != ord("0"))) & _ends_ok(a, v + length)
+    rest = np.flatnonzero(~fits)
+    if rest.size:
+        rv, rl, rok = _ints(a, v[rest])
+        vals[rest], length[rest], ok[rest] = rv, rl, rok
+    return vals, length, ok
+
+
+def _long_ints(a: np.ndarray, v: np.ndarray, w: np.ndarray | None = None
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Like ``_ints``, for columns of mostly 16-digit numbers (physical times, µs since
+    the epoch from 2001 to 2286): those are read as two words each, the others digit by
+    digit."""
+    if not len(v):
+        return _ints(a, v)
+    if w is None:
+        w = _words(a)
+    t1, t2 = w[v] - _M30, w[v + 8] - _M30
+    block = (((_nondigits(t1) | _nondigits(t2)) == 0) & (a[v] != ord("0"))
+             & _ends_ok(a, v + _PT_DIGITS))
+    vals = _swar8(t1) * 100_000_000 + _swar8(t2)
     length = np.full(len(v), _PT_DIGITS, np.int64)
     ok = block.copy()
     rest = np.flatnonzero(~block)
@@ -140,7 +194,8 @@ def _int_list(a: np.ndarray, v: np.ndarray, count: int | None, max_count: int
     return mat, lengths, ok
 
 
-def _int_list_end(a: np.ndarray, v: np.ndarray, count: int | None, max_count: int
+def _int_list_end(a: np.ndarray, v: np.ndarray, count: int | None, max_count: int,
+                  w: np.ndarray | None = None, spaces: bool = True
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Decode ``[i, j, ...]`` lists at ``v``: (values matrix, lengths, ok, end positions).
 
@@ -156,13 +211,15 @@ def _int_list_end(a: np.ndarray, v: np.ndarray, count: int | None, max_count: in
     end = np.zeros(rows, np.int64)
     open_ = ok.copy()
     for e in range(width):
-        pos = pos + (a[pos] == _SP)
-        vals, ln, good = _ints(a, pos)
+        if spaces:
+            pos = pos + (a[pos] == _SP)
+        vals, ln, good = _ints(a, pos) if w is None else _short_ints(a, w, pos)
         good &= open_
         cols.append(np.where(good, vals, 0))
         ok &= good | ~open_
         pos = pos + ln
-        pos = pos + (a[pos] == _SP)
+        if spaces:
+            pos = pos + (a[pos] == _SP)
         nxt = a[pos]
         closes = nxt == _RBR
         if count is not None:
@@ -256,18 +313,25 @@ class _Scan:
 
     def __init__(self, buf: bytes, keys: tuple[str, ...]) -> None:
         self.a = a = np.frombuffer(buf + b"\0" * 64, np.uint8)
+        self.w = _words(a)
         size = len(buf)
+        # a chunk without a space or a backslash (what lclock writes) skips their checks
+        self.spaces = buf.find(b" ") >= 0
         self.nl = np.flatnonzero(a[:size] == 10)
         self.nlines = len(self.nl)
         colons = np.flatnonzero(a[:size] == _COLON)
-        q = colons[(a[colons - 1] == _Q) & (colons >= 5)] - 1
-        q = q[a[q - 1] != _BSL]
+        if colons.size and colons[0] < 5:
+            colons = colons[colons >= 5]
+        q = colons[a[colons - 1] == _Q] - 1
+        if buf.find(b"\\") >= 0:
+            q = q[a[q - 1] != _BSL]
         self.q = q
-        self.vstart = _value_start(a, q)  # where each key's value begins
+        # where each key's value begins
+        self.vstart = _value_start(a, q) if self.spaces else q + 2
         self.code = ((a[q - 3].astype(np.int32) << 16) | (a[q - 2].astype(np.int32) << 8)
                      | a[q - 1])
         # the line of each key: q and nl are both sorted, so count keys per line
-        per_line = np.diff(np.searchsorted(q, self.nl), prepend=0)
+        self.per_line = per_line = np.diff(np.searchsorted(q, self.nl), prepend=0)
         self.qline = np.repeat(np.arange(self.nlines), per_line)
         self.bad = np.zeros(self.nlines, bool)  # lines that cannot be taken
         self.kind = np.full(self.nlines, -1, np.int8)
@@ -323,9 +387,11 @@ class _Decoder:
         """The integer columns of ``keys``, decoded together (one pass for all the short
         ones, one for the physical times)."""
         short = tuple(k for k in keys if k not in ("pt", "msg_pt"))
-        out = self._ints(short, fills, _ints)
+        w = self.s.w
+        out = self._ints(short, fills, lambda a, v: _short_ints(a, w, v))
         if len(short) < len(keys):
-            out.update(self._ints(tuple(k for k in keys if k not in short), fills, _long_ints))
+            out.update(self._ints(tuple(k for k in keys if k not in short), fills,
+                                  lambda a, v: _long_ints(a, v, w)))
         return out
 
     def _ints(self, keys: tuple[str, ...], fills: dict[str, int], decode: Any
@@ -360,7 +426,8 @@ class _Decoder:
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(matrix, lengths, lines) of a list-valued key, rows in line order."""
         idx, v, line = self.at(key)
-        mat, lens, good, end = _int_list_end(self.s.a, v, count, max_count)
+        mat, lens, good, end = _int_list_end(self.s.a, v, count, max_count, self.s.w,
+                                             self.s.spaces)
         self.ok[line[~good]] = False
         self.ended(idx, end)
         return mat, lens, line
@@ -374,9 +441,9 @@ class _Decoder:
         if not len(idx):
             return out
         a = self.s.a
-        l_val, l_len, l_ok = _long_ints(a, v + 1)
+        l_val, l_len, l_ok = _long_ints(a, v + 1, self.s.w)
         c_at = v + 1 + l_len + 1
-        c_val, c_len, c_ok = _ints(a, c_at)
+        c_val, c_len, c_ok = _short_ints(a, self.s.w, c_at)
         fast = ((a[v] == _LBR) & l_ok & (a[v + 1 + l_len] == _COMMA) & c_ok
                 & (a[c_at + c_len] == _RBR))
         rows = self.slot[line]
@@ -385,7 +452,7 @@ class _Decoder:
         self.ended(idx[fast], (c_at + c_len + 1)[fast])
         slow = np.flatnonzero(~fast)
         if slow.size:
-            mat, _, good, end = _int_list_end(a, v[slow], 2, 2)
+            mat, _, good, end = _int_list_end(a, v[slow], 2, 2, self.s.w, self.s.spaces)
             out[rows[slow]] = mat
             self.ok[line[slow][~good]] = False
             self.ended(idx[slow], end)
@@ -445,30 +512,39 @@ def _tick_lines(s: _Scan, width: int | None, strict: bool) -> np.ndarray:
 
 def _layout_ok(s: _Scan, dec: _Decoder) -> np.ndarray:
     """Lines whose every byte is accounted for: ``{``, known keys and their values joined
-    by ``,`` or ``, ``, then ``}`` and the newline (strict mode)."""
+    by ``,`` or ``, ``, then ``}`` and the newline (strict mode).
+
+    The separators are judged over every key, the braces once per line (at its first and
+    last key), so the work is a few operations per key."""
     assert dec.end is not None
     a, qline = s.a, s.qline
-    good = np.ones(s.nlines, bool)
+    good = s.per_line > 0
     nq = len(s.q)
     if not nq:
         return good
     end = dec.end
-    good[qline[(s.kid < 0) | (end == 0)]] = False  # an unknown key, or '":' in a string
-    start = s.start(np.arange(nq))
-    first = np.empty(nq, bool)
-    first[0] = True
-    first[1:] = qline[1:] != qline[:-1]
-    last = np.empty(nq, bool)
-    last[-1] = True
-    last[:-1] = first[1:]
-    line_start = np.concatenate(([0], s.nl[:-1] + 1))[qline]
-    prev_end = np.concatenate(([0], end[:-1]))
+    start = s.q - _KEY_LEN[s.kid] - 1  # the opening quote of each key
+    prev_end = np.empty_like(end)
+    prev_end[0] = 0
+    prev_end[1:] = end[:-1]
     gap = start - prev_end
-    sep = (a[prev_end] == _COMMA) & ((gap == 1) | ((gap == 2) & (a[prev_end + 1] == _SP)))
-    opens = (start == line_start + 1) & (a[line_start] == _LBRACE)
-    closes = (a[end] == _RBRACE) & (end + 1 == s.nl[qline])
-    fine = np.where(first, opens, sep) & (~last | closes)
-    good[qline[~fine]] = False
+    sep = (gap == 1) & (a[prev_end] == _COMMA)
+    odd = np.flatnonzero(~sep)  # the first key of each line, ", " separators, and errors
+    spaced = (gap[odd] == 2) & (a[prev_end[odd]] == _COMMA) & (a[prev_end[odd] + 1] == _SP)
+    last_q = np.cumsum(s.per_line) - 1
+    first_q = last_q - s.per_line + 1
+    is_first = np.zeros(nq, bool)
+    is_first[first_q[good]] = True
+    bad = odd[~spaced & ~is_first[odd]]
+    bad_lines = [qline[bad], qline[(s.kid < 0) | (end == 0)]]
+    lines = np.flatnonzero(good)
+    fq, lq = first_q[lines], last_q[lines]
+    line_start = np.concatenate(([0], s.nl[:-1] + 1))[lines]
+    opens = (start[fq] == line_start + 1) & (a[line_start] == _LBRACE)
+    closes = (a[end[lq]] == _RBRACE) & (end[lq] + 1 == s.nl[lines])
+    good[lines[~(opens & closes)]] = False
+    for b in bad_lines:
+        good[b] = False
     return good
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from lclock.analysis.load import KIND_NAMES, KIND_RECEIVE, MachineLog
-from lclock.analysis.rules import Context, machine_rule, run_rule
+from lclock.analysis.rules import Context, all_cols, any_cols, machine_rule, run_rule
 
 # l - pt without a clock plan or a stated bound (a run whose physical clocks are the
 # hosts', which agree to well within this)
@@ -73,11 +73,11 @@ def hlc_updates(ctx: Context, log: MachineLog) -> None:
     recv = log.kind == KIND_RECEIVE
     prev = np.vstack([np.zeros((1, 2), np.int64), H[:-1]])
     msg = log.msg_hlc if log.msg_hlc is not None else np.full((log.events, 2), -1, np.int64)
-    known = ~ctx.after_gap(log) & (log.pt >= 0) & np.all(H >= 0, axis=1)
-    known &= np.all(prev >= 0, axis=1) & (~recv | np.all(msg >= 0, axis=1))
-    known[1:] &= np.all(H[:-1] >= 0, axis=1)
+    known = ~ctx.after_gap(log) & (log.pt >= 0) & all_cols(H >= 0)
+    known &= all_cols(prev >= 0) & (~recv | all_cols(msg >= 0))
+    known[1:] &= all_cols(H[:-1] >= 0)
     want = replay(prev, log.pt, recv, msg)
-    bad = known & np.any(want != H, axis=1)
+    bad = known & any_cols(want != H)
     ctx.hlc_bad[log.id] = bad
     for k in ctx.each(log, "hlc", bad):
         p, got, w = prev[k].tolist(), H[k].tolist(), want[k].tolist()
@@ -126,8 +126,8 @@ def carried(ctx: Context, log: MachineLog, sender: MachineLog, sends: np.ndarray
             continue
         got, sent = mine[recvs], theirs[sends]
         if key == "hlc":
-            valid = np.all(got >= 0, axis=1) & np.all(sent >= 0, axis=1)
-            wrong = valid & np.any(got != sent, axis=1)
+            valid = all_cols(got >= 0) & all_cols(sent >= 0)
+            wrong = valid & any_cols(got != sent)
         else:
             wrong = (got >= 0) & (sent >= 0) & (got != sent)
         for k in ctx.each(log, rule, wrong):
@@ -138,7 +138,7 @@ def carried(ctx: Context, log: MachineLog, sender: MachineLog, sends: np.ndarray
     if log.hlc is None or sender.hlc is None or not len(recvs):
         return
     a, b = sender.hlc[sends], log.hlc[recvs]
-    valid = np.all(a >= 0, axis=1) & np.all(b >= 0, axis=1)
+    valid = all_cols(a >= 0) & all_cols(b >= 0)
     below = (a[:, 0] < b[:, 0]) | ((a[:, 0] == b[:, 0]) & (a[:, 1] < b[:, 1]))
     said = ctx.hlc_bad.get(log.id)
     wrong = valid & ~below & (~said[recvs] if said is not None else True)
@@ -212,7 +212,7 @@ def clocks_as_declared(ctx: Context) -> None:
 
 
 def _missing_on_some_lines(ctx: Context, log: MachineLog, key: str, col: np.ndarray) -> None:
-    missing = col < 0 if col.ndim == 1 else np.any(col < 0, axis=1)
+    missing = col < 0 if col.ndim == 1 else any_cols(col < 0)
     if not missing.any():
         return
     bad_lines = {i.line for i in ctx.run.issues if i.rule == f"field-{key}"

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from lclock.analysis.load import KIND_RECEIVE, KIND_SEND, MachineLog
-from lclock.analysis.rules import Context, run_rule
+from lclock.analysis.rules import Context, all_cols, any_cols, run_rule
 from lclock.analysis.rules.clocks import carried
 from lclock.analysis.rules.faults import delivered_across_a_cut
 
@@ -191,8 +191,8 @@ def _vector_receive(ctx: Context, log: MachineLog, sl: Sends, c: Channel) -> Non
         return
     Vs = sl.log.vclock[sl.event[c.rows[mr]]]
     Vr = log.vclock[rkf]
-    ok = np.all(Vr >= 0, axis=1) & np.all(Vs >= 0, axis=1)
-    bad = ok & ~(np.all(Vs <= Vr, axis=1) & np.any(Vs < Vr, axis=1))
+    ok = all_cols(Vr >= 0) & all_cols(Vs >= 0)
+    bad = ok & ~(all_cols(Vs <= Vr) & any_cols(Vs < Vr))
     for k in ctx.each(log, "vector-order", bad):
         ctx.finding(log, log.line[rkf[k]], f"V(send) {Vs[k].tolist()} is not below "
                                            f"V(receive) {Vr[k].tolist()}", "vector-order")
@@ -201,7 +201,7 @@ def _vector_receive(ctx: Context, log: MachineLog, sl: Sends, c: Channel) -> Non
     expV = np.maximum(Vp, Vs)
     expV[:, c.j - 1] += 1
     known = ~ctx.after_gap(log)[rkf]
-    bad = ok & known & np.all(Vp >= 0, axis=1) & np.any(Vr != expV, axis=1)
+    bad = ok & known & all_cols(Vp >= 0) & any_cols(Vr != expV)
     for k in ctx.each(log, "vector", bad):
         ctx.finding(log, log.line[rkf[k]], f"receive: vclock {Vr[k].tolist()}, expected "
                                            f"{expV[k].tolist()} (element-wise max with the "
