@@ -94,7 +94,7 @@ def shade_faults(ax: Any, run: Run, faults: dict[str, Any] | None, legend: bool 
         ax.axvspan(p["start"], p["end"], color="tab:red", alpha=0.08, lw=0, zorder=0)
         if not k:
             handles.append(Patch(color="tab:red", alpha=0.15, label="partition"))
-    for k, p in enumerate(faults.get("pauses") or []):
+    for p in faults.get("pauses") or []:
         if p.get("start") is None or p.get("end") is None:
             continue
         ax.axvspan(p["start"], p["end"], facecolor="0.5", alpha=0.12, lw=0, zorder=0,
@@ -464,7 +464,7 @@ def _spacetime_faults(ax: Any, run: Run, ids: list[int], ypos: dict[int, int], l
     drawn = False
     shown = set(ids)
     width = hi - lo
-    for t, i, j, reason in _drop_lines(run, ids):
+    for t, i, j, _reason in _drop_lines(run, ids):
         if not lo <= t <= hi or j not in shown:
             continue
         y0, y1 = ypos[i], ypos[j]

@@ -25,6 +25,17 @@ def _when(event: str | list[str], then: dict[str, Any]) -> dict[str, Any]:
     return {"if": {"properties": {"event": cond}, "required": ["event"]}, "then": then}
 
 
+_TICK_CLOCKS: dict[str, Any] = {
+    "pt": {**_INT0, "description": "the machine's physical clock when the event happened, "
+                                   "µs since the Unix epoch (SPEC 7.1-7.2)"},
+    "hlc": {**_HLC, "description": "hybrid logical clock [l, c] after the event, l in µs "
+                                   "(SPEC 7.3)"},
+    "msg_pt": {**_INT0, "description": "the sender's pt the message carried (receive)"},
+    "msg_hlc": {**_HLC, "description": "the sender's hlc the message carried (receive)"},
+    "dup": {"type": "boolean", "description": "true on the second handling of a message "
+                                              "the network delivered twice (receive)"},
+}
+
 LOG_LINE_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "$id": "urn:lclock:log-line:v1",
@@ -48,23 +59,20 @@ LOG_LINE_SCHEMA: dict[str, Any] = {
         "vclock": {"type": "array", "items": _INT0, "minItems": 2,
                    "description": "vector clock after the event; entry i-1 is machine i"},
         "dice": {**_INT1, "description": "the roll (send, internal)"},
-        "to": {"type": "array", "items": _INT1, "minItems": 1, "uniqueItems": True,
-               "description": "recipients of this one send event"},
         "from": {**_INT1, "description": "the sender (receive)"},
         "msg_lclock": {**_INT0, "description": "the Lamport time the message carried"},
-        "pt": {**_INT0, "description": "the machine's physical clock when the event happened, "
-                                       "µs since the Unix epoch (SPEC 7.1-7.2)"},
-        "hlc": {**_HLC, "description": "hybrid logical clock [l, c] after the event, l in µs "
-                                       "(SPEC 7.3)"},
-        "msg_pt": {**_INT0, "description": "the sender's pt the message carried (receive)"},
-        "msg_hlc": {**_HLC, "description": "the sender's hlc the message carried (receive)"},
-        "dup": {"type": "boolean", "description": "true on the second handling of a message "
-                                                  "the network delivered twice (receive)"},
     },
     "allOf": [
-        _when(["send", "receive", "internal"], {"required": ["tick", "lclock", "queue_len"]}),
+        # the clocks of SPEC 7 are typed on tick events only: a start line's "hlc" says
+        # whether the machine keeps an HLC (true or false)
+        _when(["send", "receive", "internal"], {"required": ["tick", "lclock", "queue_len"],
+                                                "properties": _TICK_CLOCKS}),
+        # "to" is a list on a send, one machine on a drop line
         _when("send", {"required": ["dice", "to"],
-                       "properties": {"dup_to": {
+                       "properties": {"to": {"type": "array", "items": _INT1, "minItems": 1,
+                                             "uniqueItems": True,
+                                             "description": "recipients of this one send event"},
+                                      "dup_to": {
                            "type": "array", "items": _INT1, "minItems": 1, "uniqueItems": True,
                            "description": "the recipients that got this send's message twice "
                                           "(SPEC 6.4)"}}}),
