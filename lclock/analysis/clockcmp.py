@@ -181,12 +181,13 @@ def _sample(run: Run, ev: Events, size: int, seed: int) -> dict[str, Any] | None
     """A seeded sample of event pairs, classified by the vector clocks."""
     if ev.own is None or ev.n < 2:
         return None
-    rng = np.random.default_rng([SAMPLE_SEED, seed & 0xFFFFFFFF])
+    seed %= 2**63  # the run's seed (a foreign run.json may state any integer)
+    rng = np.random.default_rng([SAMPLE_SEED, seed])
     a = rng.integers(0, ev.n, size)
     b = rng.integers(0, ev.n, size)
     keep = a != b
     a, b = a[keep], b[keep]
-    vec = np.concatenate([run.machines[i].vclock for i in run.ids])  # type: ignore[misc]
+    vec = np.concatenate([v for v in (run.machines[i].vclock for i in run.ids) if v is not None])
     ma, mb = ev.machine[a] - 1, ev.machine[b] - 1
     # e -> f for events on different machines: f has seen e (V(f)[m_e] >= own entry of e);
     # on one machine the earlier one happened before

@@ -77,7 +77,8 @@ def _value_start(a: np.ndarray, pos: np.ndarray) -> np.ndarray:
     """Skip the colon and up to two spaces (json.dumps writes one, orjson none)."""
     v = pos + 2
     v = v + (a[v] == _SP)
-    return v + (a[v] == _SP)
+    out: np.ndarray = v + (a[v] == _SP)
+    return out
 
 
 def _ints(a: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -123,25 +124,30 @@ _S8, _S16, _S32, _S56 = _U(8), _U(16), _U(32), _U(56)
 
 def _words(a: np.ndarray) -> np.ndarray:
     """Every 8-byte window of ``a`` as a little-endian word (a strided view, no copy)."""
-    return np.ndarray(shape=(len(a) - 7,), dtype="<u8", buffer=a, offset=0, strides=(1,))
+    view: np.ndarray = np.ndarray(shape=(len(a) - 7,), dtype="<u8", buffer=a, offset=0,
+                                  strides=(1,))
+    return view
 
 
 def _swar8(t: np.ndarray) -> np.ndarray:
     """Eight digit values (bytes 0-9, the first digit in the lowest byte) -> the number."""
     t = (t & _M0F) * _K1 >> _S8
     t = (t & _MFF) * _K2 >> _S16
-    return ((t & _MFFFF) * _K3 >> _S32).astype(np.int64)
+    out: np.ndarray = ((t & _MFFFF) * _K3 >> _S32).astype(np.int64)
+    return out
 
 
 def _nondigits(t: np.ndarray) -> np.ndarray:
     """The top bit of each byte of ``t`` (bytes minus '0') that is not a digit, correct up
     to the first such byte (a borrow or carry only reaches the bytes after it)."""
-    return (t | (t + _M76)) & _M80
+    out: np.ndarray = (t | (t + _M76)) & _M80
+    return out
 
 
 def _ends_ok(a: np.ndarray, end: np.ndarray) -> np.ndarray:
     e = a[end]
-    return (e == _COMMA) | (e == _RBRACE) | (e == _RBR) | (e == _SP)
+    out: np.ndarray = (e == _COMMA) | (e == _RBRACE) | (e == _RBR) | (e == _SP)
+    return out
 
 
 def _short_ints(a: np.ndarray, w: np.ndarray, v: np.ndarray
@@ -277,7 +283,8 @@ def _ts(a: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _find_key(a: np.ndarray, q: np.ndarray, code: np.ndarray, key: bytes) -> np.ndarray:
     """Positions (from ``q``) of the keys ``"key"``: what the explorer's reader uses."""
-    return q[_find_key_idx(a, q, code, key)]
+    out: np.ndarray = q[_find_key_idx(a, q, code, key)]
+    return out
 
 
 def _find_key_idx(a: np.ndarray, q: np.ndarray, code: np.ndarray, key: bytes) -> np.ndarray:
@@ -353,7 +360,8 @@ class _Scan:
 
     def start(self, idx: np.ndarray) -> np.ndarray:
         """Where the keys at ``idx`` (into q) begin: their opening quote."""
-        return self.q[idx] - _KEY_LEN[self.kid[idx]] - 1
+        out: np.ndarray = self.q[idx] - _KEY_LEN[self.kid[idx]] - 1
+        return out
 
 
 class _Decoder:
@@ -498,7 +506,7 @@ def _tick_lines(s: _Scan, width: int | None, strict: bool) -> np.ndarray:
     idx = s.keys["event"]
     s.kind[s.qline[idx]] = _which_word(a, s.vstart[idx], _EVENTS)
     kind = s.kind
-    tick = (kind >= 0) & ~s.bad & ~s.has["dup"] & ~s.has["dup_to"]
+    tick: np.ndarray = (kind >= 0) & ~s.bad & ~s.has["dup"] & ~s.has["dup_to"]
     for key in _REQUIRED + (_STRICT_REQUIRED if strict else ()):
         tick &= s.has[key]
     if width:

@@ -384,6 +384,11 @@ def _get_send_or_0(d: dict[str, Any]) -> tuple[Any, Any]:
     return _get_dice_or_0(d), d["to"]
 
 
+def _present(col: np.ndarray) -> np.ndarray | None:
+    """A clock column, or None when no line of the log has the field."""
+    return col if col.size and bool((col >= 0).any()) else None
+
+
 def _dup_flags(sends: list[dict[str, Any]], tos: tuple[Any, ...], total: int) -> np.ndarray:
     """Per recipient of each send: whether ``dup_to`` names it (a malformed ``dup_to`` is a
     finding of the careful validation and reads as none)."""
@@ -558,13 +563,14 @@ class _Columns:
         to_ptr = np.zeros(len(to_n) + 1, np.int64)
         np.cumsum(to_n, out=to_ptr[1:])
         dup = cols.pop("dup")
-        clocks = {k: v if v.size and (v >= 0).any() else None
-                  for k, v in ((k, cols.pop(k)) for k in _CLOCKS)}
+        clocks = {k: _present(cols.pop(k)) for k in _CLOCKS}
         return MachineLog(
             id=mid, path=path, line=line, ts=cols["ts"], tick=cols["tick"],
             lclock=cols["lclock"], qlen=cols["qlen"], kind=cols["kind"], dice=cols["dice"],
             frm=cols["frm"], msg=cols["msg"], to_ptr=to_ptr, to_ids=to_ids, vclock=vc,
-            dup=dup if dup.any() else None, to_dup=to_dup if to_dup.any() else None, **clocks,
+            dup=dup if dup.any() else None, to_dup=to_dup if to_dup.any() else None,
+            pt=clocks["pt"], hlc=clocks["hlc"], msg_pt=clocks["msg_pt"],
+            msg_hlc=clocks["msg_hlc"],
         )
 
 

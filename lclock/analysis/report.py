@@ -13,6 +13,7 @@ import html
 import io
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -156,10 +157,15 @@ def fig_clock_compare(run: Run, s: Series, summary: dict[str, Any]) -> Any:
     fig, axes = plt.subplots(3, 1, figsize=(9, 9), sharex=True, layout="constrained")
     col = _colors(run)
     ids = run.ids
-    us = {i: np.round(run.machines[i].ts * 1e6) for i in ids}
-    pts = {i: (run.machines[i].pt - us[i]) / 1000 for i in ids if run.machines[i].pt is not None}
-    hlcs = {i: (run.machines[i].hlc[:, 0] - us[i]) / 1000  # type: ignore[index]
-            for i in ids if run.machines[i].hlc is not None}
+    pts: dict[int, np.ndarray] = {}
+    hlcs: dict[int, np.ndarray] = {}
+    for i in ids:
+        log = run.machines[i]
+        us = np.round(log.ts * 1e6)
+        if log.pt is not None:
+            pts[i] = (log.pt - us) / 1000
+        if log.hlc is not None:
+            hlcs[i] = (log.hlc[:, 0] - us) / 1000
     for ax, series, what in ((axes[0], pts, "physical clock pt - system time (ms)"),
                              (axes[1], hlcs, "HLC l - system time (ms)")):
         if not series:
@@ -431,8 +437,8 @@ def fig_spacetime(run: Run, window: tuple[float, float],
     shown = f" (machines {ids[0]}-{ids[-1]} of {len(run.ids)})" if len(run.ids) > len(ids) else ""
     from matplotlib.lines import Line2D
 
-    handles = [Line2D([], [], marker="o", ls="", color=col[k], label=name)
-               for k, name in ((1, "send"), (2, "receive"), (0, "internal"))]
+    handles: list[Any] = [Line2D([], [], marker="o", ls="", color=col[k], label=name)
+                          for k, name in ((1, "send"), (2, "receive"), (0, "internal"))]
     handles.append(Line2D([], [], color=_ARROWS[0], marker=">", markersize=5,
                           label="message (colour\nof its sender)"))
     handles.append(Line2D([], [], color="0.3", ls="--", label="message from or\nbeyond the window"))
@@ -770,7 +776,7 @@ def write_report(run_dir: Path | str, out_dir: Path | str | None = None,
     (out / "summary.json").write_bytes(
         orjson.dumps(summary, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE))
     win = choose_window(run, window, fault_anchor(summary.get("faults"), run))
-    figs = {
+    figs: dict[str, Callable[[], Any]] = {
         "clocks": lambda: fig_clocks(run, series, summary.get("faults")),
         "clockcmp": lambda: fig_clock_compare(run, series, summary),
         "drift": lambda: fig_drift(run, series, summary.get("faults")),

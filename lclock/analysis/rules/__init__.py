@@ -123,7 +123,8 @@ def truncate(log: MachineLog, end_line: int | None) -> MachineLog:
         vclock=log.vclock[:k] if log.vclock is not None else None,
         dup=log.dup[:k] if log.dup is not None else None,
         to_dup=log.to_dup[:cut] if log.to_dup is not None else None,
-        **{name: _head(getattr(log, name), k) for name in ("pt", "hlc", "msg_pt", "msg_hlc")},
+        pt=_head(log.pt, k), hlc=_head(log.hlc, k), msg_pt=_head(log.msg_pt, k),
+        msg_hlc=_head(log.msg_hlc, k),
     )
     for name in ("start", "start_line", "stop", "stop_line", "other_events", "firsts",
                  "notable", "lines", "skipped", "kept", "run_id", "unusable"):
@@ -137,8 +138,9 @@ def all_cols(x: np.ndarray) -> np.ndarray:
     if x.ndim == 1:
         return x
     if x.shape[1] > 16:
-        return np.all(x, axis=1)
-    out = x[:, 0].copy()
+        every: np.ndarray = np.all(x, axis=1)
+        return every
+    out: np.ndarray = x[:, 0].copy()
     for j in range(1, x.shape[1]):
         out &= x[:, j]
     return out
@@ -149,8 +151,9 @@ def any_cols(x: np.ndarray) -> np.ndarray:
     if x.ndim == 1:
         return x
     if x.shape[1] > 16:
-        return np.any(x, axis=1)
-    out = x[:, 0].copy()
+        some: np.ndarray = np.any(x, axis=1)
+        return some
+    out: np.ndarray = x[:, 0].copy()
     for j in range(1, x.shape[1]):
         out |= x[:, j]
     return out

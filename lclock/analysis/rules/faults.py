@@ -15,7 +15,7 @@ between a ``pause`` and its ``resume`` line).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
@@ -30,8 +30,17 @@ DROP_REASONS = ("loss", "partition", "crashed")
 BURST_TOLERANCE_S = 0.5
 
 
-def _is_int(v: Any) -> bool:
+def _is_int(v: Any) -> TypeGuard[int]:
     return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _drop_fields(o: dict[str, Any], s: int, n: int) -> tuple[int, int, str] | None:
+    """(to, msg_lclock, reason) of a drop line, or None when one is not usable."""
+    to, c, reason = o.get("to"), o.get("msg_lclock"), o.get("reason")
+    if _is_int(to) and 1 <= to <= n and to != s and _is_int(c) and c >= 0 \
+            and isinstance(reason, str) and reason in DROP_REASONS:
+        return to, c, reason
+    return None
 
 
 def kept(ctx: Context, log: MachineLog, event: str) -> list[tuple[int, dict[str, Any]]]:
@@ -94,13 +103,14 @@ def drops_where_the_plan_allows(ctx: Context) -> None:
         times = seconds(ctx, drops)
         seen: dict[tuple[int, int], int] = {}
         for (num, o), t in zip(drops, times.tolist(), strict=True):
-            to, c, reason = o.get("to"), o.get("msg_lclock"), o.get("reason")
-            if not (_is_int(to) and 1 <= to <= n and to != s) or not (_is_int(c) and c >= 0) \
-                    or reason not in DROP_REASONS:
-                ctx.finding(log, num, f"drop: to {short(to)}, msg_lclock {short(c)}, reason "
-                                      f"{short(reason)}: want a peer, a Lamport time and one of "
-                                      f"{', '.join(DROP_REASONS)}", "drop-field")
+            fields = _drop_fields(o, s, n)
+            if fields is None:
+                ctx.finding(log, num, f"drop: to {short(o.get('to'))}, msg_lclock "
+                                      f"{short(o.get('msg_lclock'))}, reason "
+                                      f"{short(o.get('reason'))}: want a peer, a Lamport time and "
+                                      f"one of {', '.join(DROP_REASONS)}", "drop-field")
                 continue
+            to, c, reason = fields
             key = (to, c)
             if key in seen:
                 ctx.finding(log, num, f"drop: message lclock {c} to {to} dropped a second time "
