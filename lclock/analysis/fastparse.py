@@ -472,7 +472,7 @@ class _Decoder:
     def word(self, key: str, words: tuple[bytes, ...]) -> np.ndarray:
         """Which of ``words`` (index, -1 for none) the string value of ``key`` is."""
         idx, v, line = self.at(key)
-        which = _which_word(self.s.a, v, words)
+        which = _which_word(self.s.a, v, words, self.s.w)
         self.ended(idx, v + 2 + np.array([len(w) for w in words] + [0])[which])
         self.ok[line[which < 0]] = False
         return which
@@ -480,23 +480,34 @@ class _Decoder:
     def token(self, key: str, token: bytes) -> None:
         """Lines whose ``key`` is not exactly the JSON text ``token`` go the careful way."""
         idx, v, line = self.at(key)
-        self.ok[line[~_matches(self.s.a, v, token)]] = False
+        self.ok[line[~_matches(self.s.a, v, token, self.s.w)]] = False
         self.ended(idx, v + len(token))
 
 
-def _matches(a: np.ndarray, v: np.ndarray, text: bytes) -> np.ndarray:
-    """Which of the positions ``v`` start with exactly the bytes ``text``."""
+def _matches(a: np.ndarray, v: np.ndarray, text: bytes, w: np.ndarray | None = None
+             ) -> np.ndarray:
+    """Which of the positions ``v`` start with exactly the bytes ``text`` (compared eight
+    at a time as words when ``w``, the chunk's 8-byte windows, is given)."""
     same = np.ones(len(v), bool)
-    for j, b in enumerate(text):
-        same &= a[v + j] == b
+    if w is None:
+        for j, b in enumerate(text):
+            same &= a[v + j] == b
+        return same
+    for start in range(0, len(text), 8):
+        part = text[start:start + 8]
+        word = w[v + start]
+        if len(part) < 8:
+            word = word & _U((1 << (8 * len(part))) - 1)
+        same &= word == _U(int.from_bytes(part, "little"))
     return same
 
 
-def _which_word(a: np.ndarray, v: np.ndarray, words: tuple[bytes, ...]) -> np.ndarray:
+def _which_word(a: np.ndarray, v: np.ndarray, words: tuple[bytes, ...],
+                w: np.ndarray | None = None) -> np.ndarray:
     """Which of ``words`` (index, -1 for none) the JSON string at each of ``v`` is."""
     which = np.full(len(v), -1, np.int64)
-    for k, w in enumerate(words):
-        which[_matches(a, v, b'"' + w + b'"')] = k
+    for k, word in enumerate(words):
+        which[_matches(a, v, b'"' + word + b'"', w)] = k
     return which
 
 
@@ -504,7 +515,7 @@ def _tick_lines(s: _Scan, width: int | None, strict: bool) -> np.ndarray:
     """Which lines are tick events with the keys their event needs (and no other kind)."""
     a = s.a
     idx = s.keys["event"]
-    s.kind[s.qline[idx]] = _which_word(a, s.vstart[idx], _EVENTS)
+    s.kind[s.qline[idx]] = _which_word(a, s.vstart[idx], _EVENTS, s.w)
     kind = s.kind
     tick: np.ndarray = (kind >= 0) & ~s.bad & ~s.has["dup"] & ~s.has["dup_to"]
     for key in _REQUIRED + (_STRICT_REQUIRED if strict else ()):
