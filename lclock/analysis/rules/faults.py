@@ -227,17 +227,19 @@ def log_kind(log: MachineLog, k: int) -> str:
 
 def _pauses_follow_the_plan(ctx: Context, log: MachineLog, spans: list[Span],
                             planned: list[Any]) -> None:
+    """Each pause line falls in a pause the plan has for this machine (from its start, less
+    the tolerance, to its end: a machine busy at the instant logs it a little late)."""
     if _plan(ctx) is None:
         return
     pauses = kept(ctx, log, "pause")
     times = seconds(ctx, pauses)
     tol = ctx.tolerance
-    starts = [p.start for p in planned]
     for (num, _), t in zip(pauses, times.tolist(), strict=True):
-        if np.isfinite(t) and not any(abs(t - x) <= tol for x in starts):
+        if np.isfinite(t) and not any(p.start - tol <= t < p.end for p in planned):
+            when = ", ".join(f"{p.start:g}-{p.end:g} s" for p in planned) or "never"
             ctx.finding(log, num, f"pause at {t:.3f} s, but the plan pauses machine {log.id} "
-                                  + (f"at {', '.join(f'{x:g}' for x in starts)} s" if starts
-                                     else "never") + f" ({tolerance_text(ctx)})", "pause-plan")
+                                  f"{'at ' if planned else ''}{when} ({tolerance_text(ctx)})",
+                        "pause-plan")
 
 
 def _skipped_not_made_up(ctx: Context, log: MachineLog, spans: list[Span]) -> None:
