@@ -1,8 +1,9 @@
-"""Rules on the lines that are not tick events: what a start and a stop line must say.
+"""Rules on the lines that are not tick events: what a start and a stop line must say,
+including the stop line's per-link counters (SPEC 6.8).
 
-The fault lines of SPEC section 6 (``drop``, ``fault``, ``pause``, ``resume``) are read
-and kept by the loader and accepted here; ``messages`` and ``timing`` take drops and
-skipped ticks into account. Rules about them register here with ``@line_rule``.
+The fault lines of SPEC section 6 (``drop``, ``fault``, ``pause``, ``resume``) are judged
+against the plan in ``faults``; ``messages`` and ``timing`` take drops, duplicates and
+skipped ticks into account.
 """
 
 from __future__ import annotations
