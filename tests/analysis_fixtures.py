@@ -28,6 +28,7 @@ BUGS = (
     "whole_queue",  # every queued message handled in one tick
     "sleep_after_work",  # sleep(1/rate) after the work: ticks drift late
     "lose_message",  # one message silently dropped in flight
+    "dup_late",  # a duplicate's second copy held back behind later messages of its link
 )
 
 
@@ -70,8 +71,20 @@ class Faults:
     drop_every: int = 0  # every k-th message is dropped
     duplicate_every: int = 0  # every k-th message is delivered twice (not in the last 2 s)
     pause: tuple[int, float, float] | None = None  # (machine, start s, length s)
-    fault_lines: bool = False  # a partition line at 1/3 of the run, a heal at 2/3
+    fault_lines: bool = False  # machine 1 cut off from 1/3 of the run to 2/3 (drops, lines)
     clocks: bool = False
+
+    def plan(self, seed: int, duration: float) -> dict[str, Any]:
+        """The fault plan as run.json states it (SPEC section 6)."""
+        return {"seed": seed, "latency_ms": 0.0, "latency_dist": "constant",
+                "loss": 0.1 if self.drop_every else 0.0,
+                "duplicate": 0.1 if self.duplicate_every else 0.0, "links": {},
+                "reorder": False,
+                "partitions": ([{"start": duration / 3, "end": 2 * duration / 3, "groups": [[1]]}]
+                               if self.fault_lines else []),
+                "pauses": ([{"machine": self.pause[0], "start": self.pause[1],
+                             "length": self.pause[2]}] if self.pause else []),
+                "crashes": []}
 
 
 def make_run(
@@ -114,6 +127,7 @@ def make_run(
     seq = 0
     lost_one = False
     fx = faults or Faults()
+    plan = fx.plan(seed, duration)
     msg_no = 0
     slots = [0] * n  # deadlines passed: ticks run plus ticks skipped while paused
     skipped = [0] * n
@@ -150,31 +164,53 @@ def make_run(
         heapq.heappush(heap, (0.0, 1, seq, i, None))
         seq += 1
 
-    def deliver(t: float, s: int, to: list[int], c: int, vc: tuple[int, ...] | None) -> None:
+    def deliver(t: float, s: int, to: list[int], c: int, vc: tuple[int, ...] | None,
+                tick: int) -> tuple[list[int], list[dict[str, Any]]]:
+        """Send one message to each of ``to``: (the recipients that get two copies, the
+        ``drop`` lines of those that get none), logged after the send line as lclock does."""
         nonlocal seq, lost_one, msg_no
+        dup_to: list[int] = []
+        drops: list[dict[str, Any]] = []
         for j1 in to:
             j = j1 - 1
             if bug == "lose_message" and not lost_one and t > duration / 3:
                 lost_one = True
                 continue
             msg_no += 1
-            if fx.drop_every and msg_no % fx.drop_every == 0:
-                write(s, {"ts": fmt(t), "event": "drop", "level": "info", "run_id": run_id,
-                          "machine": s + 1, "to": j1, "msg_lclock": c, "reason": "loss"})
+            cut = fx.fault_lines and duration / 3 <= t < 2 * duration / 3 and (s == 0) != (j == 0)
+            if cut or (fx.drop_every and msg_no % fx.drop_every == 0):
+                drops.append({"ts": fmt(t), "event": "drop", "level": "info", "run_id": run_id,
+                              "machine": s + 1, "to": j1, "msg_lclock": c,
+                              "reason": "partition" if cut else "loss", "tick": tick})
                 continue
             copies = 2 if (fx.duplicate_every and msg_no % fx.duplicate_every == 0
                            and t < duration - 2) else 1
+            if copies == 2:
+                dup_to.append(j1)
             for copy in range(copies):
                 at = max(t + delay + rng_net.random() * delay, last_arrival[s][j] + 1e-6)
-                last_arrival[s][j] = at
+                if copy and bug == "dup_late":
+                    at += 3.0  # not clamped: later messages overtake it
+                else:
+                    last_arrival[s][j] = at
                 heapq.heappush(heap, (at, 0, seq, j, (s + 1, c, vc, pt(t), tuple(hlc[s]),
                                                       copy == 1)))
                 seq += 1
+        return dup_to, drops
+
+    def send(i: int, t: float, d: int, to: list[int], carried: int) -> None:
+        vc = tuple(vcs[i]) if vector else None
+        dup_to, drops = deliver(t, i, to, carried, vc, ticks[i])
+        extra: dict[str, Any] = {"dup_to": dup_to} if dup_to else {}
+        write(i, line(i, t, "send", dice=d, to=to, **extra))
+        for drop in drops:
+            write(i, drop)
+        sent[i] += len(to)
 
     def line(i: int, t: float, event: str, **extra: Any) -> dict[str, Any]:
-        out: dict[str, Any] = {"ts": fmt(t), "level": "info", "run_id": run_id,
-                               "machine": i + 1, "tick": ticks[i], "event": event,
-                               "lclock": lam[i], "queue_len": len(queues[i])}
+        out: dict[str, Any] = {"ts": fmt(t), "event": event, "level": "info", "run_id": run_id,
+                               "machine": i + 1, "tick": ticks[i], "lclock": lam[i],
+                               "queue_len": len(queues[i])}
         if vector:
             out["vclock"] = list(vcs[i])
         if fx.clocks:
@@ -222,7 +258,8 @@ def make_run(
         for k, (at, kind) in enumerate(((duration / 3, "partition"), (2 * duration / 3, "heal"))):
             if fx.fault_lines and fault_written[i] == k and t >= at:
                 write(i, {"ts": fmt(t), "event": "fault", "level": "info", "run_id": run_id,
-                          "machine": i + 1, "kind": kind, "groups": [[1], list(range(2, n + 1))]})
+                          "machine": i + 1, "kind": kind, "groups": [[1], list(range(2, n + 1))],
+                          "start": duration / 3, "end": 2 * duration / 3})
                 fault_written[i] += 1
 
     work = 0.02 if bug == "sleep_after_work" else 0.0
@@ -266,18 +303,14 @@ def make_run(
                         lam[i] += 1
                         if vector:
                             vcs[i][i] += 1
-                        write(i, line(i, t + k * 1e-4, "send", dice=d, to=[p]))
-                        sent[i] += 1
-                        deliver(t, i, [p], lam[i], tuple(vcs[i]) if vector else None)
+                        send(i, t + k * 1e-4, d, [p], lam[i])
                 else:
                     before = lam[i]
                     lam[i] += len(to) if bug == "broadcast_double_increment" else 1
                     if vector:
                         vcs[i][i] += 1
                     carried = before if bug == "send_before_increment" else lam[i]
-                    write(i, line(i, t, "send", dice=d, to=to))
-                    sent[i] += len(to)
-                    deliver(t, i, to, carried, tuple(vcs[i]) if vector else None)
+                    send(i, t, d, to, carried)
         nxt = t + work + 1.0 / rates[i] if work else slots[i] / rates[i]
         heapq.heappush(heap, (nxt, 1, seq, i, None))
         seq += 1
@@ -310,6 +343,12 @@ def make_run(
         run["settings"] = {"machines": n, "duration": duration, "seed": seed,
                            "rates": list(rates), "dice_sides": dice_sides,
                            "vector_clocks": vector}
+    if faults is not None:
+        run["faults"] = {"plan": plan, "applied": []}
+        if fx.clocks:  # physical clocks right (the host's time), so the bound is 1 µs
+            run["clocks"] = {"kept": ["lamport", "vector", "hlc"] if vector else ["lamport", "hlc"],
+                             "pt": True, "plan": {"offsets_us": [0] * n, "drifts_ppm": [0.0] * n,
+                                                  "bumps": []}, "hlc_bound_us": 1}
     (dest / "run.json").write_bytes(orjson.dumps(run, option=orjson.OPT_INDENT_2))
     return dest
 

@@ -382,7 +382,8 @@ def _columns(run: Any) -> dict[str, Any]:
     out = {}
     for mid, m in run.machines.items():
         for f in ("line", "tick", "lclock", "qlen", "kind", "dice", "frm", "msg", "to_ptr",
-                  "to_ids", "vclock", "dup", "unusable"):
+                  "to_ids", "vclock", "dup", "unusable", "pt", "hlc", "msg_pt", "msg_hlc",
+                  "to_dup"):
             out[(mid, f)] = getattr(m, f)
         out[(mid, "ts")] = np.round(m.ts, 6)
         out[(mid, "rest")] = (m.start, m.stop, m.skipped, m.lines, dict(m.other_events))
@@ -427,6 +428,16 @@ MUTATIONS = [
     lambda b: b.replace(b'"vclock":[', b'"vclock":[ ', 1),
     lambda b: b.replace(b'"hlc":[', b'"hlc":[1,', 1),
     lambda b: b.replace(b'"pt":', b'"pt":"', 1),
+    lambda b: b.replace(b'"pt":1', b'"pt":01', 1),
+    lambda b: b.replace(b'"pt":1', b'"pt":11', 1),
+    lambda b: b.replace(b'"pt":1', b'"pt":-1', 1),
+    lambda b: b.replace(b'"msg_pt":1', b'"msg_pt":1.5', 1),
+    lambda b: b.replace(b'"hlc":[1', b'"hlc":[ 1', 1),
+    lambda b: b.replace(b'"hlc":[1', b'"hlc":[1,2,1', 1),
+    lambda b: b.replace(b',0],', b',00],', 1),
+    lambda b: b.replace(b'"msg_hlc":[', b'"msg_hlc":[1,', 1),
+    lambda b: b.replace(b'"dup_to":[', b'"dup_to":[9,', 1),
+    lambda b: b.replace(b'"dup":true', b'"dup":1', 1),
     lambda b: b.replace(b'"event":"internal"', b'"event":"internal","dup":true', 1),
     lambda b: b.replace(b'"event":"send"', b'"event":"send","x":{"tick":1}', 1),
     lambda b: b.replace(b',"dice":', b',"dice\\u0000":', 1),
@@ -446,7 +457,7 @@ def test_strict_byte_reader_agrees_with_orjson_on_damaged_logs(
 
     monkeypatch.setattr(L, "CHUNK_BYTES", 3000)
     good = make_run(tmp_path / "g", rates=(4, 7, 5), duration=12.0,
-                    faults=Faults(clocks=clocks, duplicate_every=9 if clocks else 0))
+                    faults=Faults(clocks=clocks, duplicate_every=20 if clocks else 0))
     rng = random.Random(3 + clocks)
     taken = []
     real = fastparse.parse_chunk

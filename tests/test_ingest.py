@@ -132,3 +132,84 @@ def test_readme_python_examples_run(run: Path, library: str) -> None:
                 assert row, p.stdout
                 assert float(row.group(1)) == pytest.approx(m["jumps"]["mean"], abs=1e-3)
                 assert float(row.group(2)) == m["jumps"]["max"]
+
+
+# ------------------------------------------------------------------ faults and clocks
+
+
+def _validate_folder(run_dir: Path) -> int:
+    v = validator()
+    n = 0
+    for path in sorted(run_dir.glob("machine-*.jsonl")):
+        for line in read_lines(path):
+            errors = [e.message for e in v.iter_errors(line)]  # type: ignore[attr-defined]
+            assert not errors, (path, line, errors)
+            n += 1
+    return n
+
+
+def test_schema_accepts_faulty_sim_logs(tmp_path: Path) -> None:
+    """Every line the simulator writes with faults and wrong clocks (SPEC 6 and 7)."""
+    from test_check_faults import FAULTY
+    from test_consistency import sim
+
+    run_dir = sim(tmp_path, *FAULTY)
+    text = "".join(p.read_text() for p in run_dir.glob("machine-*.jsonl"))
+    for word in ('"event":"drop"', '"event":"fault"', '"event":"pause"', '"event":"resume"',
+                 '"dup":true', '"dup_to":', '"msg_hlc":', '"dropped_to":'):
+        assert word in text, word
+    assert _validate_folder(run_dir) > 300
+
+
+def test_schema_accepts_a_real_faulty_run(tmp_path: Path) -> None:
+    """A real run with every fault and wrong clocks: its logs are schema version 1."""
+    from conftest import started
+
+    cmd = [sys.executable, "-m", "lclock", "run", "--duration", "4", "--machines", "3",
+           "--seed", "5", "--rate-min", "20", "--rate-max", "40", "--latency", "5", "--loss",
+           "0.1", "--duplicate", "0.1", "--partition", "1-2:1", "--pause", "2@2+0.5",
+           "--crash", "3@3", "--clock-skew", "50", "--clock-bump", "1@1.5:-20", "--quiet",
+           "--no-report", "--output", str(tmp_path)]
+    with started(cmd, REPO) as proc:
+        out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    run_dir = next(d for d in tmp_path.iterdir() if (d / "run.json").exists())
+    assert _validate_folder(run_dir) > 100
+
+
+@pytest.mark.parametrize(
+    "event, change, fragment",
+    [
+        ("send", lambda d: d.update(hlc=[1]), "is too short"),
+        ("send", lambda d: d.update(pt=-1), "less than the minimum"),
+        ("send", lambda d: d.update(dup_to=[]), "should be non-empty"),
+        ("receive", lambda d: d.update(dup="yes"), "is not of type 'boolean'"),
+        ("receive", lambda d: d.update(msg_hlc=[1, "2"]), "is not of type 'integer'"),
+        ("drop", lambda d: d.update(reason="gremlins"), "is not one of"),
+        ("drop", lambda d: d.pop("msg_lclock"), "'msg_lclock' is a required property"),
+        ("fault", lambda d: d.update(kind="split"), "is not one of"),
+        ("resume", lambda d: d.pop("skipped"), "'skipped' is a required property"),
+        ("stop", lambda d: d.update(dropped_to={"2": -1}), "less than the minimum"),
+    ],
+)
+def test_schema_rejects_broken_fault_and_clock_fields(event: str, change: object,
+                                                      fragment: str) -> None:
+    v = validator()
+    base = {"ts": "2026-01-01T00:00:00.000000Z", "event": event, "level": "info",
+            "run_id": "r", "machine": 1}
+    extra: dict[str, dict[str, object]] = {
+        "send": {"tick": 1, "lclock": 1, "queue_len": 0, "dice": 1, "to": [2],
+                 "pt": 1767225600000000, "hlc": [1767225600000000, 0], "dup_to": [2]},
+        "receive": {"tick": 2, "lclock": 3, "queue_len": 0, "from": 2, "msg_lclock": 1,
+                    "msg_pt": 1, "msg_hlc": [1, 0], "dup": True},
+        "drop": {"to": 2, "msg_lclock": 1, "reason": "loss", "tick": 1},
+        "fault": {"kind": "partition", "groups": [[1], [2]], "start": 1.0, "end": 2.0},
+        "resume": {"skipped": 3, "paused_s": 1.0},
+        "stop": {"reason": "duration", "ticks": 1, "lclock": 1, "sent": 0, "received": 0,
+                 "unprocessed": 0, "dropped_to": {"2": 1}, "dup_to": {"2": 0}},
+    }
+    line = {**base, **extra[event]}
+    assert not list(v.iter_errors(line))  # type: ignore[attr-defined]
+    change(line)  # type: ignore[operator]
+    messages = " | ".join(e.message for e in v.iter_errors(line))  # type: ignore[attr-defined]
+    assert fragment in messages, messages

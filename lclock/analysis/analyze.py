@@ -30,6 +30,22 @@ the experiment runner can compare runs without parsing tables. Keys:
   ``fastest`` (id), ``vs_fastest`` {id: {``mean``, ``max``, ``final``}}}.
 - ``concurrency``: {``pairs``, ``concurrent``, ``fraction``} over pairs of events on
   different machines, by the vector clocks (null without them).
+- ``clocks`` (SPEC 7.5, ``lclock.analysis.clockcmp``): which clocks were kept,
+  ``bytes_per_message`` per clock, ``messages`` {``pairs``, and per clock ``pt``,
+  ``lamport``, ``hlc``: {``pairs``, ``misordered``, ``tied``, and their shares}: every
+  message as a causal pair}, ``sample`` (a seeded sample of event pairs classified by the
+  vector clocks: ``causal_misordered`` per clock as for messages, ``concurrent_order`` per
+  clock {``before``, ``after``, ``equal``} shares with each pair oriented by system time;
+  null without vector clocks), ``hlc`` {``max_c``, ``max_l_minus_pt_us``,
+  ``mean_l_minus_pt_us``, ``bound_us``, ``within_bound``}, and ``logical_clocks_ok``: Lamport
+  and HLC misordered and tied no causal pair (``logical_violations`` counts them).
+- ``faults`` (SPEC section 6, ``lclock.analysis.faultstats``; null without faults):
+  ``links`` {"s->j": {``sent``, ``loss``, ``partition``, ``crashed``, ``dropped``,
+  ``duplicated``}}, totals ``dropped`` by reason and ``duplicated``, the schedule
+  (``partitions``, ``pauses``, ``crashes``, seconds since t0) and ``after``: the Lamport
+  jump of each machine's first receive after a partition healed or its pause ended
+  ({``machine``, ``after`` heal|resume, ``at_s``, ``receive_at_s``, ``line``, ``from``,
+  ``jump``, ``mean_jump``}).
 
 The theory: a machine rolls the dice only on ticks with an empty queue; each roll sends to
 a given peer with probability (faces that reach it)/dice_sides. So the rate d_i of dice
@@ -47,6 +63,8 @@ from typing import Any
 
 import numpy as np
 
+from lclock.analysis.clockcmp import compare_clocks
+from lclock.analysis.faultstats import fault_summary
 from lclock.analysis.load import KIND_INTERNAL, KIND_RECEIVE, KIND_SEND, MachineLog, Run, load_run
 
 DRIFT_SAMPLES = 2000
@@ -401,6 +419,8 @@ def compute(run: Run) -> tuple[dict[str, Any], Series]:
         "machines": machines,
         "drift": drift,
         "concurrency": _concurrency(run),
+        "clocks": compare_clocks(run),
+        "faults": fault_summary(run),
     }
     return summary, series
 
@@ -583,6 +603,101 @@ def _drift_table(d: dict[str, Any]) -> list[str]:
     return parts
 
 
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.3g}%"
+
+
+def clock_rows(c: dict[str, Any]) -> list[list[Any]]:
+    """One row per clock: bytes, causal pairs misordered (messages, sample), tied, and how
+    concurrent pairs are stamped (shared by the printed tables and the report)."""
+    sample = c.get("sample") or {}
+    rows = []
+    for clock, name in (("pt", "physical pt"), ("lamport", "Lamport"), ("hlc", "HLC")):
+        m = c["messages"].get(clock)
+        if m is None:
+            rows.append([name, "-", "not kept", "", "", "", "", ""])
+            continue
+        s = (sample.get("causal_misordered") or {}).get(clock) or {}
+        conc = (sample.get("concurrent_order") or {}).get(clock) or {}
+        rows.append([name, c["bytes_per_message"][clock],
+                     f"{m['misordered']} ({_pct(m['misordered_share'])})",
+                     f"{s.get('misordered', '-')} ({_pct(s.get('misordered_share'))})" if s else "-",
+                     m["tied"] + s.get("tied", 0), _pct(conc.get("before")),
+                     _pct(conc.get("after")), _pct(conc.get("equal"))])
+    return rows
+
+
+CLOCK_HEAD = ["clock", "bytes/msg", "messages misordered", "sampled causal misordered",
+              "ties", "concurrent: before", "after", "equal"]
+
+
+def _clock_table(c: dict[str, Any] | None) -> list[str]:
+    if not c:
+        return []
+    m = c["messages"]
+    s = c.get("sample")
+    parts = [f"\nClocks compared (SPEC 7.5): {m['pairs']} messages (each a causal pair)"
+             + (f" and {s['pairs']} sampled event pairs ({s['causal']} causal, {s['concurrent']} "
+                f"concurrent by the vector clocks; seed {s['seed']})" if s else
+                "; no vector clocks, so no sample of other pairs")
+             + "; concurrent pairs oriented by system time, 'before' = the clock agrees with it",
+             table(CLOCK_HEAD, clock_rows(c))]
+    verdict = ("OK: Lamport and HLC order every causal pair, as the clock condition says"
+               if c["logical_clocks_ok"] else
+               f"VIOLATION: logical clocks misordered or tied causal pairs "
+               f"{c['logical_violations']}: run `lclock check`")
+    parts.append("  " + verdict)
+    if c["bytes_per_message"].get("vector"):
+        parts.append(f"  vector clocks, the reference that tells causal from concurrent: "
+                     f"{c['bytes_per_message']['vector']} bytes a message")
+    h = c.get("hlc")
+    if h:
+        parts.append(f"  HLC: largest l - pt {_fmt(h['max_l_minus_pt_us'])} µs (mean "
+                     f"{_fmt(h['mean_l_minus_pt_us'])}), bound {_fmt(h['bound_us'])} µs; largest c "
+                     f"{_fmt(h['max_c'])}")
+    return parts
+
+
+def groups_text(groups: Any, n: int) -> str:
+    """``1 | 2,3,4``: the sides of a partition, the machines no group names as the last."""
+    if not isinstance(groups, list):
+        return str(groups)
+    named = {i for g in groups if isinstance(g, list) for i in g}
+    rest = [i for i in range(1, n + 1) if i not in named]
+    sides = [g for g in groups if isinstance(g, list)] + ([rest] if rest else [])
+    return " | ".join(",".join(map(str, g)) for g in sides)
+
+
+def _fault_tables(f: dict[str, Any] | None, summary_n: int) -> list[str]:
+    if not f:
+        return []
+    d = f["dropped"]
+    parts = [f"\nFaults: {d['loss']} messages lost, {d['partition']} dropped by partitions, "
+             f"{d['crashed']} sent to a crashed machine, {f['duplicated']} delivered twice"
+             + ("; links may reorder" if f["reorder"] else "")]
+    links = {k: v for k, v in f["links"].items() if v["dropped"] or v["duplicated"]}
+    if links:
+        parts.append(table(["link", "sent", "lost", "partition", "crashed", "dropped %",
+                            "duplicated"],
+                           [[k, v["sent"], v["loss"], v["partition"], v["crashed"],
+                             100 * v["dropped"] / v["sent"] if v["sent"] else None,
+                             v["duplicated"]] for k, v in links.items()]))
+    for p in f["partitions"]:
+        parts.append(f"  partition {_fmt(p['start'])}-{_fmt(p['end'])} s: "
+                     f"{groups_text(p['groups'], summary_n)}")
+    for p in f["pauses"]:
+        parts.append(f"  pause of machine {p['machine']}: {_fmt(p['start'])}-{_fmt(p['end'])} s")
+    for c in f["crashes"]:
+        parts.append(f"  crash of machine {c['machine']} at {_fmt(c['time'])} s")
+    if f["after"]:
+        parts.append("  first receive after a partition heals or a pause ends (Lamport jump):")
+        parts.append(table(["machine", "after", "at s", "receive at s", "from", "jump",
+                            "mean jump"],
+                           [[a["machine"], a["after"], a["at_s"], a["receive_at_s"], a["from"],
+                             a["jump"], a["mean_jump"]] for a in f["after"]]))
+    return parts
+
+
 def render(summary: dict[str, Any]) -> str:
     """The human tables ``lclock analyze`` prints."""
     parts = [f"Run {summary['run_id']} ({summary['status']}): {summary['machines_n']} machines, "
@@ -593,6 +708,8 @@ def render(summary: dict[str, Any]) -> str:
     if c:
         parts.append(f"\nConcurrency (vector clocks): {c['concurrent']} of {c['pairs']} pairs of "
                      f"events on different machines are concurrent ({_fmt(100 * (c['fraction'] or 0))}%)")
+    parts += _clock_table(summary.get("clocks"))
+    parts += _fault_tables(summary.get("faults"), summary["machines_n"])
     if summary["skipped_lines"]:
         parts.append(f"\n{summary['skipped_lines']} unusable line(s) skipped: run `lclock check`.")
     return "\n".join(parts)

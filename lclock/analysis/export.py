@@ -19,7 +19,7 @@ from typing import IO
 import numpy as np
 import orjson
 
-from lclock.analysis.load import KIND_NAMES, KIND_RECEIVE, KIND_SEND, Run
+from lclock.analysis.load import KIND_NAMES, KIND_RECEIVE, KIND_SEND, MachineLog, Run
 from lclock.core.logline import format_ts
 from lclock.outfile import write_with
 
@@ -71,10 +71,17 @@ def _describe(run: Run, mid: int, k: int) -> str:
         to = ",".join(host(x) for x in log.recipients(k))
         what = f"send to {to} (dice {int(log.dice[k])})"
     elif kind == KIND_RECEIVE:
-        what = f"receive from {host(int(log.frm[k]))} (message L={int(log.msg[k])}, queue {int(log.qlen[k])})"
+        dup = ", duplicate" if log.dup is not None and log.dup[k] else ""
+        what = (f"receive from {host(int(log.frm[k]))} (message L={int(log.msg[k])}, queue "
+                f"{int(log.qlen[k])}{dup})")
     else:
         what = f"internal (dice {int(log.dice[k])})"
-    return f"{what} L={L} tick={int(log.tick[k])} ts={when}"
+    clocks = ""
+    if log.pt is not None and log.pt[k] >= 0:
+        clocks += f" pt={int(log.pt[k])}"
+    if log.hlc is not None and log.hlc[k, 0] >= 0:
+        clocks += f" hlc={int(log.hlc[k, 0])}.{int(log.hlc[k, 1])}"
+    return f"{what} L={L} tick={int(log.tick[k])}{clocks} ts={when}"
 
 
 def write_shiviz(run: Run, out: IO[str]) -> int:
@@ -95,9 +102,28 @@ def write_shiviz(run: Run, out: IO[str]) -> int:
 
 CSV_HEAD = ["machine", "line", "ts", "t_s", "tick", "event", "lclock", "queue_len", "dice",
             "to", "from", "msg_lclock"]
+# SPEC sections 6 and 7: the physical clock and the HLC after the event, what a receive's
+# message carried, and whether the receive handled a duplicate (empty where not logged)
+CSV_CLOCKS = ["pt", "hlc_l", "hlc_c", "msg_pt", "msg_hlc_l", "msg_hlc_c", "dup"]
 
 
 CSV_BATCH = 50_000
+
+
+def _clock_cells(m: MachineLog, k: np.ndarray) -> list[list[object]]:
+    """The CSV_CLOCKS cells of events ``k`` of one machine ("" where unknown)."""
+    def col(a: np.ndarray | None, j: int | None = None) -> list[object]:
+        if a is None:
+            return [""] * len(k)
+        v = a[k] if j is None else a[k, j]
+        return [x if x >= 0 else "" for x in v.tolist()]
+
+    recv = (m.kind[k] == KIND_RECEIVE).tolist()
+    dup = m.dup[k].tolist() if m.dup is not None else [False] * len(k)
+    cells = [col(m.pt), col(m.hlc, 0), col(m.hlc, 1), col(m.msg_pt), col(m.msg_hlc, 0),
+             col(m.msg_hlc, 1), [("true" if d else "false") if r else "" for d, r in
+                                 zip(dup, recv, strict=True)]]
+    return [list(row) for row in zip(*cells, strict=True)]
 
 
 def write_csv(run: Run, out: IO[str]) -> int:
@@ -108,7 +134,7 @@ def write_csv(run: Run, out: IO[str]) -> int:
     n = run.n
     has_vc = bool(run.machines) and all(m.vclock is not None for m in run.machines.values())
     w = csv.writer(out, lineterminator="\n")
-    w.writerow(CSV_HEAD + ([f"v{j}" for j in range(1, n + 1)] if has_vc else []))
+    w.writerow(CSV_HEAD + CSV_CLOCKS + ([f"v{j}" for j in range(1, n + 1)] if has_vc else []))
     mids, idxs = _order_arrays(run)
     t0 = run.t0
     count = 0
@@ -125,6 +151,7 @@ def write_csv(run: Run, out: IO[str]) -> int:
                        m.lclock[k].tolist(), m.qlen[k].tolist(), m.dice[k].tolist(),
                        m.frm[k].tolist(), m.msg[k].tolist(), k.tolist(), strict=True)
             vcs = m.vclock[k].tolist() if has_vc and m.vclock is not None else None
+            clocks = _clock_cells(m, k)
             for r, (p, (line, t, tick, kd, lc, q, dice, frm, msg, kk)) in enumerate(
                     zip(pos.tolist(), cols, strict=True)):
                 fin = t == t  # not NaN
@@ -132,7 +159,8 @@ def write_csv(run: Run, out: IO[str]) -> int:
                     mid, line, format_ts(t) if fin else "", f"{t - t0:.6f}" if fin else "", tick,
                     KIND_NAMES[kd], lc, q, dice if kd != KIND_RECEIVE else "",
                     " ".join(map(str, m.recipients(kk))) if kd == KIND_SEND else "",
-                    frm if kd == KIND_RECEIVE else "", msg if kd == KIND_RECEIVE else ""]
+                    frm if kd == KIND_RECEIVE else "", msg if kd == KIND_RECEIVE else "",
+                    *clocks[r]]
                 if vcs is not None:
                     row += vcs[r]
                 rows[p] = row

@@ -23,6 +23,7 @@ careful way, which words the findings. Tests hold both ways equal on damaged log
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -32,18 +33,23 @@ _Q, _COLON, _SP, _COMMA, _LBR, _RBR, _BSL, _LBRACE, _RBRACE = 34, 58, 32, 44, 91
 INT_WIDTH = 18  # digits; longer numbers go to the careful path
 I31 = 2**31
 
-# Every key this reader knows. The clocks of SPEC section 7 (pt, hlc, ...) are only
-# accounted for in strict mode; ``dup`` always sends its line the careful way.
+# Every key this reader knows. ``dup`` and ``dup_to`` (SPEC section 6) always send their
+# line the careful way: they are rare, and the careful way validates them.
 KEYS = ("ts", "event", "tick", "lclock", "queue_len", "vclock", "dice", "to", "from",
-        "msg_lclock", "level", "run_id", "machine", "pt", "msg_pt", "hlc", "msg_hlc", "dup")
+        "msg_lclock", "level", "run_id", "machine", "pt", "msg_pt", "hlc", "msg_hlc", "dup",
+        "dup_to")
 K = {k: i for i, k in enumerate(KEYS)}
-_INT_KEYS = ("tick", "lclock", "queue_len", "dice", "from", "msg_lclock", "machine", "pt",
-             "msg_pt")
+_INT_KEYS = ("tick", "lclock", "queue_len", "dice", "from", "msg_lclock", "pt", "msg_pt",
+             "machine")
+_ANALYSIS_INTS = _INT_KEYS[:8]  # strict mode also decodes ``machine``
+_FILL = {"msg_lclock": -1, "pt": -1, "msg_pt": -1}  # what a line without the key reads
 _INT_LIMIT = {"queue_len": I31, "dice": I31, "from": I31}  # 32-bit columns
 _REQUIRED = ("ts", "event", "tick", "lclock", "queue_len")
 # What analyze needs (it ignores other keys); strict mode locates every key of KEYS.
 _ANALYSIS_KEYS = ("ts", "event", "tick", "lclock", "queue_len", "vclock", "dice", "to", "from",
-                  "msg_lclock", "dup")
+                  "msg_lclock", "pt", "msg_pt", "hlc", "msg_hlc", "dup", "dup_to")
+# Physical times (µs since the epoch) have 16 digits from 2001 to 2286: decoded as a block.
+_PT_DIGITS = 16
 _STRICT_REQUIRED = ("level", "run_id", "machine")
 _EVENTS = (b"internal", b"send", b"receive")
 _LEVELS = (b"info", b"warning", b"error")
@@ -71,7 +77,8 @@ def _value_start(a: np.ndarray, pos: np.ndarray) -> np.ndarray:
     """Skip the colon and up to two spaces (json.dumps writes one, orjson none)."""
     v = pos + 2
     v = v + (a[v] == _SP)
-    return v + (a[v] == _SP)
+    out: np.ndarray = v + (a[v] == _SP)
+    return out
 
 
 def _ints(a: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -105,6 +112,87 @@ def _ints(a: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
     return out_val, length, ok
 
 
+# SWAR ("SIMD within a register"): eight ASCII digits read as one little-endian 64-bit
+# word become their value in three multiply-shift steps, and the non-digit bytes show in
+# one mask; so a number costs a few operations on a column of words, not one per digit.
+_U = np.uint64
+_M30, _M76, _M80 = _U(0x3030303030303030), _U(0x7676767676767676), _U(0x8080808080808080)
+_M0F, _MFF, _MFFFF = _U(0x0F0F0F0F0F0F0F0F), _U(0x00FF00FF00FF00FF), _U(0x0000FFFF0000FFFF)
+_K1, _K2, _K3 = _U(2561), _U(6553601), _U(42949672960001)
+_S8, _S16, _S32, _S56 = _U(8), _U(16), _U(32), _U(56)
+
+
+def _words(a: np.ndarray) -> np.ndarray:
+    """Every 8-byte window of ``a`` as a little-endian word (a strided view, no copy)."""
+    view: np.ndarray = np.ndarray(shape=(len(a) - 7,), dtype="<u8", buffer=a, offset=0,
+                                  strides=(1,))
+    return view
+
+
+def _swar8(t: np.ndarray) -> np.ndarray:
+    """Eight digit values (bytes 0-9, the first digit in the lowest byte) -> the number."""
+    t = (t & _M0F) * _K1 >> _S8
+    t = (t & _MFF) * _K2 >> _S16
+    out: np.ndarray = ((t & _MFFFF) * _K3 >> _S32).astype(np.int64)
+    return out
+
+
+def _nondigits(t: np.ndarray) -> np.ndarray:
+    """The top bit of each byte of ``t`` (bytes minus '0') that is not a digit, correct up
+    to the first such byte (a borrow or carry only reaches the bytes after it)."""
+    out: np.ndarray = (t | (t + _M76)) & _M80
+    return out
+
+
+def _ends_ok(a: np.ndarray, end: np.ndarray) -> np.ndarray:
+    e = a[end]
+    out: np.ndarray = (e == _COMMA) | (e == _RBRACE) | (e == _RBR) | (e == _SP)
+    return out
+
+
+def _short_ints(a: np.ndarray, w: np.ndarray, v: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``_ints`` for numbers of up to seven digits at once (the others digit by digit)."""
+    if not len(v):
+        return _ints(a, v)
+    t = w[v] - _M30
+    m = _nondigits(t)
+    low = m & (~m + _U(1))  # the first non-digit byte's top bit
+    fits = low != 0
+    length = (np.frexp(np.where(fits, low, _U(1)).astype(np.float64))[1].astype(np.int64) - 8) >> 3
+    length = np.where(fits, length, 0)
+    shift = ((8 - np.maximum(length, 1)) * 8).astype(np.uint64)
+    vals = np.where(length > 0, _swar8(t << shift), 0)
+    ok = (length > 0) & ((length == 1) | (a[v] != ord("0"))) & _ends_ok(a, v + length)
+    rest = np.flatnonzero(~fits)
+    if rest.size:
+        rv, rl, rok = _ints(a, v[rest])
+        vals[rest], length[rest], ok[rest] = rv, rl, rok
+    return vals, length, ok
+
+
+def _long_ints(a: np.ndarray, v: np.ndarray, w: np.ndarray | None = None
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Like ``_ints``, for columns of mostly 16-digit numbers (physical times, µs since
+    the epoch from 2001 to 2286): those are read as two words each, the others digit by
+    digit."""
+    if not len(v):
+        return _ints(a, v)
+    if w is None:
+        w = _words(a)
+    t1, t2 = w[v] - _M30, w[v + 8] - _M30
+    block = (((_nondigits(t1) | _nondigits(t2)) == 0) & (a[v] != ord("0"))
+             & _ends_ok(a, v + _PT_DIGITS))
+    vals = _swar8(t1) * 100_000_000 + _swar8(t2)
+    length = np.full(len(v), _PT_DIGITS, np.int64)
+    ok = block.copy()
+    rest = np.flatnonzero(~block)
+    if rest.size:
+        rv, rl, rok = _ints(a, v[rest])
+        vals[rest], length[rest], ok[rest] = rv, rl, rok
+    return vals, length, ok
+
+
 def _int_list(a: np.ndarray, v: np.ndarray, count: int | None, max_count: int
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Decode ``[i, j, ...]`` lists at ``v``: (values matrix, lengths, ok)."""
@@ -112,7 +200,8 @@ def _int_list(a: np.ndarray, v: np.ndarray, count: int | None, max_count: int
     return mat, lengths, ok
 
 
-def _int_list_end(a: np.ndarray, v: np.ndarray, count: int | None, max_count: int
+def _int_list_end(a: np.ndarray, v: np.ndarray, count: int | None, max_count: int,
+                  w: np.ndarray | None = None, spaces: bool = True
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Decode ``[i, j, ...]`` lists at ``v``: (values matrix, lengths, ok, end positions).
 
@@ -128,13 +217,15 @@ def _int_list_end(a: np.ndarray, v: np.ndarray, count: int | None, max_count: in
     end = np.zeros(rows, np.int64)
     open_ = ok.copy()
     for e in range(width):
-        pos = pos + (a[pos] == _SP)
-        vals, ln, good = _ints(a, pos)
+        if spaces:
+            pos = pos + (a[pos] == _SP)
+        vals, ln, good = _ints(a, pos) if w is None else _short_ints(a, w, pos)
         good &= open_
         cols.append(np.where(good, vals, 0))
         ok &= good | ~open_
         pos = pos + ln
-        pos = pos + (a[pos] == _SP)
+        if spaces:
+            pos = pos + (a[pos] == _SP)
         nxt = a[pos]
         closes = nxt == _RBR
         if count is not None:
@@ -192,7 +283,8 @@ def _ts(a: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _find_key(a: np.ndarray, q: np.ndarray, code: np.ndarray, key: bytes) -> np.ndarray:
     """Positions (from ``q``) of the keys ``"key"``: what the explorer's reader uses."""
-    return q[_find_key_idx(a, q, code, key)]
+    out: np.ndarray = q[_find_key_idx(a, q, code, key)]
+    return out
 
 
 def _find_key_idx(a: np.ndarray, q: np.ndarray, code: np.ndarray, key: bytes) -> np.ndarray:
@@ -228,18 +320,25 @@ class _Scan:
 
     def __init__(self, buf: bytes, keys: tuple[str, ...]) -> None:
         self.a = a = np.frombuffer(buf + b"\0" * 64, np.uint8)
+        self.w = _words(a)
         size = len(buf)
+        # a chunk without a space or a backslash (what lclock writes) skips their checks
+        self.spaces = buf.find(b" ") >= 0
         self.nl = np.flatnonzero(a[:size] == 10)
         self.nlines = len(self.nl)
         colons = np.flatnonzero(a[:size] == _COLON)
-        q = colons[(a[colons - 1] == _Q) & (colons >= 5)] - 1
-        q = q[a[q - 1] != _BSL]
+        if colons.size and colons[0] < 5:
+            colons = colons[colons >= 5]
+        q = colons[a[colons - 1] == _Q] - 1
+        if buf.find(b"\\") >= 0:
+            q = q[a[q - 1] != _BSL]
         self.q = q
-        self.vstart = _value_start(a, q)  # where each key's value begins
+        # where each key's value begins
+        self.vstart = _value_start(a, q) if self.spaces else q + 2
         self.code = ((a[q - 3].astype(np.int32) << 16) | (a[q - 2].astype(np.int32) << 8)
                      | a[q - 1])
         # the line of each key: q and nl are both sorted, so count keys per line
-        per_line = np.diff(np.searchsorted(q, self.nl), prepend=0)
+        self.per_line = per_line = np.diff(np.searchsorted(q, self.nl), prepend=0)
         self.qline = np.repeat(np.arange(self.nlines), per_line)
         self.bad = np.zeros(self.nlines, bool)  # lines that cannot be taken
         self.kind = np.full(self.nlines, -1, np.int8)
@@ -261,7 +360,8 @@ class _Scan:
 
     def start(self, idx: np.ndarray) -> np.ndarray:
         """Where the keys at ``idx`` (into q) begin: their opening quote."""
-        return self.q[idx] - _KEY_LEN[self.kid[idx]] - 1
+        out: np.ndarray = self.q[idx] - _KEY_LEN[self.kid[idx]] - 1
+        return out
 
 
 class _Decoder:
@@ -292,10 +392,21 @@ class _Decoder:
             self.end[idx] = end
 
     def ints(self, keys: tuple[str, ...], fills: dict[str, int]) -> dict[str, np.ndarray]:
-        """The integer columns of ``keys``, decoded together (one pass for all)."""
+        """The integer columns of ``keys``, decoded together (one pass for all the short
+        ones, one for the physical times)."""
+        short = tuple(k for k in keys if k not in ("pt", "msg_pt"))
+        w = self.s.w
+        out = self._ints(short, fills, lambda a, v: _short_ints(a, w, v))
+        if len(short) < len(keys):
+            out.update(self._ints(tuple(k for k in keys if k not in short), fills,
+                                  lambda a, v: _long_ints(a, v, w)))
+        return out
+
+    def _ints(self, keys: tuple[str, ...], fills: dict[str, int], decode: Any
+              ) -> dict[str, np.ndarray]:
         parts = [self.at(k) for k in keys]
         v = np.concatenate([p[1] for p in parts])
-        vals, length, good = _ints(self.s.a, v)
+        vals, length, good = decode(self.s.a, v)
         out: dict[str, np.ndarray] = {}
         start = 0
         for key, (idx, _, line) in zip(keys, parts, strict=True):
@@ -323,15 +434,45 @@ class _Decoder:
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(matrix, lengths, lines) of a list-valued key, rows in line order."""
         idx, v, line = self.at(key)
-        mat, lens, good, end = _int_list_end(self.s.a, v, count, max_count)
+        mat, lens, good, end = _int_list_end(self.s.a, v, count, max_count, self.s.w,
+                                             self.s.spaces)
         self.ok[line[~good]] = False
         self.ended(idx, end)
         return mat, lens, line
 
+    def pair(self, key: str) -> np.ndarray:
+        """The ``[l, c]`` lists of ``key`` (hybrid clocks) as rows, -1 where a line has none.
+
+        The usual ``[16 digits,c]`` is decoded as a block; anything else as a list."""
+        idx, v, line = self.at(key)
+        out = np.full((self.m, 2), -1, np.int64)
+        if not len(idx):
+            return out
+        a = self.s.a
+        l_val, l_len, l_ok = _long_ints(a, v + 1, self.s.w)
+        c_at = v + 1 + l_len + 1
+        c_val, c_len, c_ok = _short_ints(a, self.s.w, c_at)
+        fast = ((a[v] == _LBR) & l_ok & (a[v + 1 + l_len] == _COMMA) & c_ok
+                & (a[c_at + c_len] == _RBR))
+        rows = self.slot[line]
+        out[rows[fast], 0] = l_val[fast]
+        out[rows[fast], 1] = c_val[fast]
+        self.ended(idx[fast], (c_at + c_len + 1)[fast])
+        slow = np.flatnonzero(~fast)
+        if slow.size:
+            mat, _, good, end = _int_list_end(a, v[slow], 2, 2, self.s.w, self.s.spaces)
+            out[rows[slow]] = mat
+            self.ok[line[slow][~good]] = False
+            self.ended(idx[slow], end)
+        big = np.any(out >= 2**62, axis=1)
+        if big.any():
+            self.ok[self.idx[big]] = False
+        return out
+
     def word(self, key: str, words: tuple[bytes, ...]) -> np.ndarray:
         """Which of ``words`` (index, -1 for none) the string value of ``key`` is."""
         idx, v, line = self.at(key)
-        which = _which_word(self.s.a, v, words)
+        which = _which_word(self.s.a, v, words, self.s.w)
         self.ended(idx, v + 2 + np.array([len(w) for w in words] + [0])[which])
         self.ok[line[which < 0]] = False
         return which
@@ -339,23 +480,34 @@ class _Decoder:
     def token(self, key: str, token: bytes) -> None:
         """Lines whose ``key`` is not exactly the JSON text ``token`` go the careful way."""
         idx, v, line = self.at(key)
-        self.ok[line[~_matches(self.s.a, v, token)]] = False
+        self.ok[line[~_matches(self.s.a, v, token, self.s.w)]] = False
         self.ended(idx, v + len(token))
 
 
-def _matches(a: np.ndarray, v: np.ndarray, text: bytes) -> np.ndarray:
-    """Which of the positions ``v`` start with exactly the bytes ``text``."""
+def _matches(a: np.ndarray, v: np.ndarray, text: bytes, w: np.ndarray | None = None
+             ) -> np.ndarray:
+    """Which of the positions ``v`` start with exactly the bytes ``text`` (compared eight
+    at a time as words when ``w``, the chunk's 8-byte windows, is given)."""
     same = np.ones(len(v), bool)
-    for j, b in enumerate(text):
-        same &= a[v + j] == b
+    if w is None:
+        for j, b in enumerate(text):
+            same &= a[v + j] == b
+        return same
+    for start in range(0, len(text), 8):
+        part = text[start:start + 8]
+        word = w[v + start]
+        if len(part) < 8:
+            word = word & _U((1 << (8 * len(part))) - 1)
+        same &= word == _U(int.from_bytes(part, "little"))
     return same
 
 
-def _which_word(a: np.ndarray, v: np.ndarray, words: tuple[bytes, ...]) -> np.ndarray:
+def _which_word(a: np.ndarray, v: np.ndarray, words: tuple[bytes, ...],
+                w: np.ndarray | None = None) -> np.ndarray:
     """Which of ``words`` (index, -1 for none) the JSON string at each of ``v`` is."""
     which = np.full(len(v), -1, np.int64)
-    for k, w in enumerate(words):
-        which[_matches(a, v, b'"' + w + b'"')] = k
+    for k, word in enumerate(words):
+        which[_matches(a, v, b'"' + word + b'"', w)] = k
     return which
 
 
@@ -363,9 +515,9 @@ def _tick_lines(s: _Scan, width: int | None, strict: bool) -> np.ndarray:
     """Which lines are tick events with the keys their event needs (and no other kind)."""
     a = s.a
     idx = s.keys["event"]
-    s.kind[s.qline[idx]] = _which_word(a, s.vstart[idx], _EVENTS)
+    s.kind[s.qline[idx]] = _which_word(a, s.vstart[idx], _EVENTS, s.w)
     kind = s.kind
-    tick = (kind >= 0) & ~s.bad & ~s.has["dup"]
+    tick: np.ndarray = (kind >= 0) & ~s.bad & ~s.has["dup"] & ~s.has["dup_to"]
     for key in _REQUIRED + (_STRICT_REQUIRED if strict else ()):
         tick &= s.has[key]
     if width:
@@ -379,30 +531,39 @@ def _tick_lines(s: _Scan, width: int | None, strict: bool) -> np.ndarray:
 
 def _layout_ok(s: _Scan, dec: _Decoder) -> np.ndarray:
     """Lines whose every byte is accounted for: ``{``, known keys and their values joined
-    by ``,`` or ``, ``, then ``}`` and the newline (strict mode)."""
+    by ``,`` or ``, ``, then ``}`` and the newline (strict mode).
+
+    The separators are judged over every key, the braces once per line (at its first and
+    last key), so the work is a few operations per key."""
     assert dec.end is not None
     a, qline = s.a, s.qline
-    good = np.ones(s.nlines, bool)
+    good = s.per_line > 0
     nq = len(s.q)
     if not nq:
         return good
     end = dec.end
-    good[qline[(s.kid < 0) | (end == 0)]] = False  # an unknown key, or '":' in a string
-    start = s.start(np.arange(nq))
-    first = np.empty(nq, bool)
-    first[0] = True
-    first[1:] = qline[1:] != qline[:-1]
-    last = np.empty(nq, bool)
-    last[-1] = True
-    last[:-1] = first[1:]
-    line_start = np.concatenate(([0], s.nl[:-1] + 1))[qline]
-    prev_end = np.concatenate(([0], end[:-1]))
+    start = s.q - _KEY_LEN[s.kid] - 1  # the opening quote of each key
+    prev_end = np.empty_like(end)
+    prev_end[0] = 0
+    prev_end[1:] = end[:-1]
     gap = start - prev_end
-    sep = (a[prev_end] == _COMMA) & ((gap == 1) | ((gap == 2) & (a[prev_end + 1] == _SP)))
-    opens = (start == line_start + 1) & (a[line_start] == _LBRACE)
-    closes = (a[end] == _RBRACE) & (end + 1 == s.nl[qline])
-    fine = np.where(first, opens, sep) & (~last | closes)
-    good[qline[~fine]] = False
+    sep = (gap == 1) & (a[prev_end] == _COMMA)
+    odd = np.flatnonzero(~sep)  # the first key of each line, ", " separators, and errors
+    spaced = (gap[odd] == 2) & (a[prev_end[odd]] == _COMMA) & (a[prev_end[odd] + 1] == _SP)
+    last_q = np.cumsum(s.per_line) - 1
+    first_q = last_q - s.per_line + 1
+    is_first = np.zeros(nq, bool)
+    is_first[first_q[good]] = True
+    bad = odd[~spaced & ~is_first[odd]]
+    bad_lines = [qline[bad], qline[(s.kid < 0) | (end == 0)]]
+    lines = np.flatnonzero(good)
+    fq, lq = first_q[lines], last_q[lines]
+    line_start = np.concatenate(([0], s.nl[:-1] + 1))[lines]
+    opens = (start[fq] == line_start + 1) & (a[line_start] == _LBRACE)
+    closes = (a[end[lq]] == _RBRACE) & (end[lq] + 1 == s.nl[lines])
+    good[lines[~(opens & closes)]] = False
+    for b in bad_lines:
+        good[b] = False
     return good
 
 
@@ -440,9 +601,6 @@ def _strict_values(dec: _Decoder, ints: dict[str, np.ndarray], machine: int, n: 
     bad = ints["machine"] != machine
     bad |= (kind == 2) & ((frm < 1) | (frm == machine) | ((frm > n) if n else False))
     dec.ok[dec.idx[bad]] = False
-    for key in ("hlc", "msg_hlc"):
-        if len(dec.s.keys[key]):
-            dec.int_list(key, 2, 2)
     a = dec.s.a
     idx, v, _ = dec.at("event")
     first = a[v + 1]
@@ -466,11 +624,12 @@ def parse_chunk(buf: bytes, width: int | None, n: int | None, *, strict: bool = 
     cols: dict[str, np.ndarray] = {"ts": dec.ts()}
     if run_id is not None:
         dec.token("run_id", run_id)
-    int_keys = _INT_KEYS if strict else _INT_KEYS[:6]
-    ints = dec.ints(int_keys, {"msg_lclock": -1})
+    ints = dec.ints(_INT_KEYS if strict else _ANALYSIS_INTS, _FILL)
     cols.update(tick=ints["tick"], lclock=ints["lclock"], qlen=ints["queue_len"],
                 dice=ints["dice"], frm=ints["from"], msg=ints["msg_lclock"],
-                kind=s.kind[dec.idx])
+                kind=s.kind[dec.idx], pt=ints["pt"], msg_pt=ints["msg_pt"])
+    for key in ("hlc", "msg_hlc"):
+        cols[key] = dec.pair(key)
     if width:
         mat, _, line = dec.int_list("vclock", width, width)
         dec.ok[line[~np.all(mat < I31, axis=1)]] = False

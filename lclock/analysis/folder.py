@@ -21,6 +21,8 @@ from typing import IO, Any, TypeGuard
 import orjson
 
 from lclock.analysis.timestamps import short
+from lclock.core.clocks import ClockPlan
+from lclock.core.faults import FaultPlan
 
 # The most machines the analysis accepts (lclock itself runs at most 128): vector clocks and
 # per-machine tables scale with it, so a folder claiming more is not believed.
@@ -165,7 +167,19 @@ class RunFacts:
     dice_sides: int | None = None
     vector_clocks: bool | None = None
     lclock: bool = False  # written by lclock (it names its version): the seed decides the dice
+    sim: bool = False  # written by the simulator (mode "sim"): the plan's instants are exact
     reorder: bool = False  # [faults] reorder: channels need not be FIFO
+    # SPEC section 6: the resolved fault plan (None: run.json states none, so the rules
+    # that compare the logs with it are not applied), and the machines a planned crash
+    # ended (id -> seconds after t0)
+    faults: FaultPlan | None = None
+    crashed: dict[int, float] = field(default_factory=dict)
+    # SPEC section 7: the physical clocks' plan, the bound of l - pt it implies, and
+    # whether pt and which clocks were kept
+    clocks: ClockPlan | None = None
+    hlc_bound_us: int | None = None
+    pt_kept: bool | None = None
+    clocks_kept: tuple[str, ...] | None = None
     # fields and lines the logs do not have (``not_logged``, e.g. an import of text logs):
     # read as unknown, and check skips the rules about them
     not_logged: frozenset[str] = frozenset()
@@ -213,6 +227,7 @@ def run_facts(meta: dict[str, Any], problems: list[Problem]) -> RunFacts:
         else:
             r.bad("seed", "an integer", seed)
     f.lclock = isinstance(meta.get("lclock_version"), str)
+    f.sim = f.lclock and meta.get("mode") == "sim"
     settings = meta.get("settings")
     if settings is not None and not isinstance(settings, dict):
         r.bad("settings", "an object", settings)
@@ -241,6 +256,8 @@ def run_facts(meta: dict[str, Any], problems: list[Problem]) -> RunFacts:
     faults = s.get("faults") if isinstance(s.get("faults"), dict) else meta.get("faults")
     if isinstance(faults, dict) and faults.get("reorder") is True:
         f.reorder = True
+    _read_fault_plan(r, meta.get("faults"), f)
+    _read_clocks(r, meta.get("clocks"), f)
     _read_rates(r, s, f)
     _read_entries(r, meta, f)
     f.not_logged = _read_not_logged(r, meta.get("not_logged"))
@@ -262,6 +279,73 @@ def _read_not_logged(r: _FactReader, v: Any) -> frozenset[str]:
                                               f"{', '.join(NOT_LOGGABLE)}; ignored",
                                   "meta-type", "warning"))
     return known
+
+
+def _plan_problem(r: _FactReader, key: str, exc: Exception) -> None:
+    r.problems.append(Problem("run.json", f"{key}: unusable ({type(exc).__name__}: "
+                                          f"{short(str(exc))}); the rules that compare the "
+                                          "logs with it are not applied", "meta-plan"))
+
+
+def _ids_ok(ids: list[int]) -> bool:
+    return all(1 <= i <= MAX_MACHINES for i in ids)
+
+
+def _read_fault_plan(r: _FactReader, faults: Any, f: RunFacts) -> None:
+    """``faults.plan`` through the fault model's own reader, each value checked."""
+    if not isinstance(faults, dict) or faults.get("plan") is None:
+        return
+    try:
+        plan = FaultPlan.from_json(faults["plan"])
+        ids = [c.machine for c in plan.crashes] + [p.machine for p in plan.pauses] + [
+            i for part in plan.partitions for g in part.groups for i in g] + [
+            i for link in plan.links for i in link]
+        times = [c.time for c in plan.crashes] + [x for p in plan.pauses
+                                                  for x in (p.start, p.length)] + [
+            x for p in plan.partitions for x in (p.start, p.end)]
+        probs = [s.loss for s in (plan.default, *plan.links.values())] + [
+            s.duplicate for s in (plan.default, *plan.links.values())]
+        if not _ids_ok(ids) or not all(math.isfinite(x) and x >= 0 for x in times) or not all(
+                0 <= x <= 1 for x in probs):
+            raise ValueError("a machine id, a time or a probability out of range")
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
+        _plan_problem(r, "faults.plan", exc)
+        return
+    f.faults = plan
+    if plan.reorder:
+        f.reorder = True
+    for c in plan.crashes:
+        f.crashed[c.machine] = min(c.time, f.crashed.get(c.machine) or math.inf)
+
+
+def _read_clocks(r: _FactReader, clocks: Any, f: RunFacts) -> None:
+    """``clocks``: what was kept, the plan of the physical clocks, the HLC bound."""
+    if clocks is None:
+        return
+    if not isinstance(clocks, dict):
+        r.bad("clocks", "an object", clocks)
+        return
+    kept = clocks.get("kept")
+    if isinstance(kept, list) and all(isinstance(x, str) for x in kept):
+        f.clocks_kept = tuple(kept)
+    if isinstance(clocks.get("pt"), bool):
+        f.pt_kept = clocks["pt"]
+    f.hlc_bound_us = r.int_in(clocks, "hlc_bound_us", "clocks.", 0, 2**62)
+    if clocks.get("plan") is None:
+        return
+    try:
+        plan = ClockPlan.from_json(clocks["plan"])
+        values = [*plan.offsets_us, *plan.drifts_ppm, *(x for b in plan.bumps
+                                                         for x in (b.time, b.ms))]
+        if (len(plan.offsets_us) != len(plan.drifts_ppm) or len(plan.offsets_us) > MAX_MACHINES
+                or not _ids_ok([b.machine for b in plan.bumps])
+                or any(b.machine > len(plan.offsets_us) for b in plan.bumps)
+                or not all(math.isfinite(x) and abs(x) < 1e15 for x in values)):
+            raise ValueError("lists of different lengths, or a value out of range")
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
+        _plan_problem(r, "clocks.plan", exc)
+        return
+    f.clocks = plan
 
 
 def _read_rates(r: _FactReader, s: dict[str, Any], f: RunFacts) -> None:
@@ -302,6 +386,7 @@ def _read_entries(r: _FactReader, meta: dict[str, Any], f: RunFacts) -> None:
             continue
         f.entries[mid] = m
         f.ids.append(int(mid))
+
         rate = r.int_in(m, "rate", f"machines[{k}].", 1, MAX_RATE)
         if rate is not None:
             if mid in f.rates and f.fixed_rates and f.rates[mid] != rate:

@@ -104,6 +104,15 @@ class MachineLog:
     to_ptr: np.ndarray
     to_ids: np.ndarray
     vclock: np.ndarray | None
+    # The clocks of SPEC section 7, None when the log has none: ``pt`` (µs) and ``hlc``
+    # ([l, c] rows) after each event, ``msg_pt``/``msg_hlc`` what a receive's message
+    # carried; -1 where a line lacks the field (or it was not usable)
+    pt: np.ndarray | None = None
+    hlc: np.ndarray | None = None
+    msg_pt: np.ndarray | None = None
+    msg_hlc: np.ndarray | None = None
+    # per entry of ``to_ids``: the network delivered that message twice (``dup_to``)
+    to_dup: np.ndarray | None = None
     start: dict[str, Any] | None = None
     start_line: int = 0
     stop: dict[str, Any] | None = None  # the first stop line
@@ -220,11 +229,51 @@ def _tick_problems(d: dict[str, Any], ev: str, machine_id: int, n: int | None,
         p, u = _to_problems(d.get("to"), machine_id, n)
         probs += p
         usable &= u
+        if u and "dup_to" in d:
+            probs += _dup_to_problems(d.get("dup_to"), d["to"])
     if ev == "receive":
         p, u = _receive_problems(d, machine_id, n)
         probs += p
         usable &= u
+    probs += _clock_problems(d, ev)
     return probs, usable
+
+
+def _clock_problems(d: dict[str, Any], ev: str) -> list[tuple[str, str]]:
+    """The fields of SPEC sections 6 and 7 on a tick line: a wrong one reads as unknown
+    (the line stays usable for the other rules)."""
+    probs: list[tuple[str, str]] = []
+    keys = ("pt", "hlc", "msg_pt", "msg_hlc") if ev == "receive" else ("pt", "hlc")
+    for key in keys:
+        if key not in d:
+            continue
+        v = d[key]
+        if key.endswith("pt"):
+            if not (_is_int(v) and 0 <= v < _I63):
+                probs.append((f"field-{key}", f"{ev}: {key} {short(v)} is not an integer "
+                                              "number of microseconds >= 0"))
+        elif not _hlc_ok(v):
+            probs.append((f"field-{key}", f"{ev}: {key} {short(v)} is not a pair [l, c] of "
+                                          "integers >= 0"))
+    if "dup" in d and not isinstance(d["dup"], bool):
+        probs.append(("field-dup", f"{ev}: dup {short(d['dup'])} is not true or false"))
+    elif d.get("dup") is True and ev != "receive":
+        probs.append(("field-dup", f"{ev}: dup: true on a {ev}: only a receive can handle a "
+                                   "duplicate"))
+    return probs
+
+
+def _hlc_ok(v: Any) -> bool:
+    return (isinstance(v, list) and len(v) == 2
+            and all(_is_int(x) and 0 <= x < _I63 for x in v))
+
+
+def _dup_to_problems(dup_to: Any, to: list[int]) -> list[tuple[str, str]]:
+    if (isinstance(dup_to, list) and all(_is_int(x) for x in dup_to)
+            and set(dup_to) <= set(to) and len(set(dup_to)) == len(dup_to)):
+        return []
+    return [("field-dup_to", f"send: dup_to {short(dup_to)} is not a list of recipients of "
+                             f"this send (to {short(to)}), each named once")]
 
 
 def _receive_problems(d: dict[str, Any], machine_id: int, n: int | None
@@ -335,6 +384,26 @@ def _get_send_or_0(d: dict[str, Any]) -> tuple[Any, Any]:
     return _get_dice_or_0(d), d["to"]
 
 
+def _present(col: np.ndarray) -> np.ndarray | None:
+    """A clock column, or None when no line of the log has the field."""
+    return col if col.size and bool((col >= 0).any()) else None
+
+
+def _dup_flags(sends: list[dict[str, Any]], tos: tuple[Any, ...], total: int) -> np.ndarray:
+    """Per recipient of each send: whether ``dup_to`` names it (a malformed ``dup_to`` is a
+    finding of the careful validation and reads as none)."""
+    flags = np.zeros(total, bool)
+    k = 0
+    for d, to in zip(sends, tos, strict=True):
+        dt = d.get("dup_to")
+        if dt and isinstance(dt, list):
+            for j, x in enumerate(to):
+                if x in dt:
+                    flags[k + j] = True
+        k += len(to)
+    return flags
+
+
 def _queue_or_minus_1(d: dict[str, Any]) -> Any:
     v = d.get("queue_len")
     return -1 if v is None else v
@@ -345,8 +414,29 @@ DTYPES: dict[str, Any] = {
     "line": np.int64, "ts": np.float64, "tick": np.int64, "lclock": np.int64,
     "qlen": np.int32, "kind": np.int8, "dice": np.int32, "frm": np.int32, "msg": np.int64,
     "to_n": np.int32, "to_ids": np.int32, "vclock": np.int32, "dup": np.bool_,
+    "pt": np.int64, "msg_pt": np.int64, "hlc": np.int64, "msg_hlc": np.int64,
+    "to_dup": np.bool_,
 }
-_PER_EVENT = ("ts", "tick", "lclock", "qlen", "kind", "dice", "frm", "msg", "dup")
+_PER_EVENT = ("ts", "tick", "lclock", "qlen", "kind", "dice", "frm", "msg", "dup", "pt",
+              "msg_pt", "hlc", "msg_hlc")
+_CLOCKS = ("pt", "msg_pt", "hlc", "msg_hlc")
+
+
+def _clock_column(ds: list[dict[str, Any]], key: str) -> np.ndarray:
+    """``key`` of every line, -1 where a line lacks it or its value is not usable (the
+    careful validation says why); [l, c] rows for the hybrid clocks."""
+    pair = key.endswith("hlc")
+    vals = [d.get(key) for d in ds]
+    shape = (len(ds), 2) if pair else (len(ds),)
+    try:
+        arr = np.array(vals)
+        if arr.dtype.kind == "i" and arr.shape == shape and (not arr.size or arr.min() >= 0):
+            return arr.astype(np.int64, copy=False)
+    except (ValueError, OverflowError):
+        pass
+    if pair:
+        return np.array([v if _hlc_ok(v) else (-1, -1) for v in vals], np.int64).reshape(shape)
+    return np.array([v if _is_int(v) and 0 <= v < _I63 else -1 for v in vals], np.int64)
 
 
 class _Columns:
@@ -393,6 +483,8 @@ class _Columns:
                 vcs = [d.get("vclock") or [-1] * width for d in ds]
             new["vclock"] = _icol(vcs, (m, width))
         new["dup"] = np.fromiter((d.get("dup") is True for d in ds), bool, m)
+        for key in _CLOCKS:
+            new[key] = _clock_column(ds, key)
         for k, v in new.items():
             self.parts[k].append(v.astype(DTYPES[k], copy=False))
 
@@ -404,6 +496,7 @@ class _Columns:
         msg = np.full(m, -1, np.int64)
         to_n = np.zeros(m, np.int64)
         to_ids = np.zeros(0, np.int64)
+        to_dup = np.zeros(0, bool)
         get = ds.__getitem__
         ir = np.flatnonzero(kind == KIND_RECEIVE)
         if len(ir):
@@ -419,10 +512,12 @@ class _Columns:
             dice[isd] = _icol(dice_s)
             to_n[isd] = np.fromiter(map(len, tos), np.int64, len(tos))
             to_ids = _icol([x for t in tos for x in t])
+            to_dup = _dup_flags([ds[k] for k in isd.tolist()], tos, len(to_ids))
         for col in (dice, frm, to_ids):
             if col.size and (col.min() < -_I31 or col.max() >= _I31):
                 raise ValueError("beyond a 32-bit column")
-        return {"dice": dice, "frm": frm, "msg": msg, "to_n": to_n, "to_ids": to_ids}
+        return {"dice": dice, "frm": frm, "msg": msg, "to_n": to_n, "to_ids": to_ids,
+                "to_dup": to_dup}
 
     def add_columns(self, lines: np.ndarray, cols: dict[str, np.ndarray]) -> None:
         """Append columns decoded elsewhere (the byte-level reader)."""
@@ -430,6 +525,7 @@ class _Columns:
             return
         self.parts["line"].append(lines)
         self.parts["dup"].append(np.zeros(len(lines), bool))
+        self.parts["to_dup"].append(np.zeros(len(cols["to_ids"]), bool))
         for k, v in cols.items():
             self.parts[k].append(v.astype(DTYPES[k], copy=False))
 
@@ -451,24 +547,30 @@ class _Columns:
             vc = self._cat("vclock") if self.parts["vclock"] else np.zeros((0, width), np.int32)
         line = self._cat("line", np.int64)
         to_ids = self._cat("to_ids")
+        to_dup = self._cat("to_dup")
         cols = {k: self._cat(k) for k in _PER_EVENT}
+        for k in ("hlc", "msg_hlc"):
+            cols[k] = cols[k].reshape(-1, 2)
         if line.size > 1 and np.any(np.diff(line) < 0):
             # chunks decoded two ways come back in two runs of lines: restore file order
             order = np.argsort(line, kind="stable")
             starts = (np.cumsum(to_n) - to_n)[order]
             lens = to_n[order]
             pos = np.repeat(starts - (np.cumsum(lens) - lens), lens) + np.arange(lens.sum())
-            to_ids, to_n, line = to_ids[pos], lens, line[order]
+            to_ids, to_dup, to_n, line = to_ids[pos], to_dup[pos], lens, line[order]
             cols = {k: v[order] for k, v in cols.items()}
             vc = vc[order] if vc is not None else None
         to_ptr = np.zeros(len(to_n) + 1, np.int64)
         np.cumsum(to_n, out=to_ptr[1:])
         dup = cols.pop("dup")
+        clocks = {k: _present(cols.pop(k)) for k in _CLOCKS}
         return MachineLog(
             id=mid, path=path, line=line, ts=cols["ts"], tick=cols["tick"],
             lclock=cols["lclock"], qlen=cols["qlen"], kind=cols["kind"], dice=cols["dice"],
             frm=cols["frm"], msg=cols["msg"], to_ptr=to_ptr, to_ids=to_ids, vclock=vc,
-            dup=dup if dup.any() else None,
+            dup=dup if dup.any() else None, to_dup=to_dup if to_dup.any() else None,
+            pt=clocks["pt"], hlc=clocks["hlc"], msg_pt=clocks["msg_pt"],
+            msg_hlc=clocks["msg_hlc"],
         )
 
 
@@ -519,7 +621,7 @@ def _blocks(fh: IO[bytes], on_too_long: Any) -> Iterator[tuple[int, bytes, int]]
         buf = b"".join([*pending, block[:cut]]) if pending else block[:cut]
         pending = [block[cut:]] if cut < len(block) else []
         pending_len = len(block) - cut
-        lines = buf.count(b"\n")
+        lines = int(np.count_nonzero(np.frombuffer(buf, np.uint8) == 10))  # numpy: 5x bytes.count
         yield done, buf, lines
         done += lines
     if skipping:
@@ -591,7 +693,7 @@ class _MachineReader:
                 gc.enable()
         built = self.cols.build(self.mid, self.path, self.width)
         for name in ("line", "ts", "tick", "lclock", "qlen", "kind", "dice", "frm", "msg",
-                     "to_ptr", "to_ids", "vclock", "dup"):
+                     "to_ptr", "to_ids", "vclock", "dup", "to_dup", *_CLOCKS):
             setattr(self.log, name, getattr(built, name))
         self.log.run_id = self.run_id
         self.log.unusable = np.array(sorted(self.unusable), np.int64)

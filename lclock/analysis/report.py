@@ -13,6 +13,7 @@ import html
 import io
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ import numpy as np
 from lclock.analysis.analyze import Series, compute, headlines
 from lclock.analysis.load import KIND_RECEIVE, KIND_SEND, Run, load_run
 
-FIGURES = ("clocks", "drift", "queues", "jumps", "spacetime")
+FIGURES = ("clocks", "clockcmp", "drift", "queues", "jumps", "spacetime")
 MAX_WINDOW_EVENTS = 150
 MAX_ROW_EVENTS = 40
 
@@ -79,13 +80,52 @@ def _legend(ax: Any, run: Run, bar_axes: list[Any] | None = None) -> None:
     bar.set_label(label)
 
 
-def fig_clocks(run: Run, s: Series) -> Any:
+def shade_faults(ax: Any, run: Run, faults: dict[str, Any] | None, legend: bool = True) -> None:
+    """Partitions (red) and pauses (grey, hatched in the paused machine's colour) as bands
+    of time, crashes as a vertical line: what the curves of that stretch went through."""
+    if not faults:
+        return
+    from matplotlib.patches import Patch
+
+    col = _colors(run)
+    handles = []
+    for k, p in enumerate(faults.get("partitions") or []):
+        if p.get("start") is None or p.get("end") is None:
+            continue
+        ax.axvspan(p["start"], p["end"], color="tab:red", alpha=0.08, lw=0, zorder=0)
+        if not k:
+            handles.append(Patch(color="tab:red", alpha=0.15, label="partition"))
+    for p in faults.get("pauses") or []:
+        if p.get("start") is None or p.get("end") is None:
+            continue
+        ax.axvspan(p["start"], p["end"], facecolor="0.5", alpha=0.12, lw=0, zorder=0,
+                   hatch="//", edgecolor=col.get(p["machine"], "0.3"))
+        handles.append(Patch(facecolor="0.5", alpha=0.3, hatch="//",
+                             edgecolor=col.get(p["machine"], "0.3"),
+                             label=f"pause of machine {p['machine']}"))
+    for c in faults.get("crashes") or []:
+        ax.axvline(c["time"], color=col.get(c["machine"], "k"), ls=":", lw=1.5, zorder=1)
+        handles.append(plt_line(col.get(c["machine"], "k"), f"crash of machine {c['machine']}"))
+    if legend and handles:
+        extra = ax.legend(handles=handles[:8], loc="lower right", fontsize=8, framealpha=0.8)
+        ax.add_artist(extra)
+
+
+def plt_line(color: Any, label: str) -> Any:
+    from matplotlib.lines import Line2D
+
+    return Line2D([], [], color=color, ls=":", lw=1.5, label=label)
+
+
+def fig_clocks(run: Run, s: Series, faults: dict[str, Any] | None = None) -> Any:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(9, 5))
     col = _colors(run)
     for i in run.ids:
         ax.plot(s.grid, s.clocks[i], drawstyle="steps-post", color=col[i], label=_label(run, i))
-    ax.set_title("Lamport clock against system time")
+    shade_faults(ax, run, faults)
+    ax.set_title("Lamport clock against system time"
+                 + ("\nshaded: partitions and pauses" if faults else ""))
     ax.set_xlabel("system time since the first tick (s)")
     ax.set_ylabel("Lamport clock (logical time)")
     _legend(ax, run)
@@ -93,7 +133,74 @@ def fig_clocks(run: Run, s: Series) -> Any:
     return fig
 
 
-def fig_drift(run: Run, s: Series) -> Any:
+def _on_grid(run: Run, grid: np.ndarray, values: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
+    """Each machine's ``values`` (one per event) as a step function on the grid (NaN
+    before its first event or where a value is unknown)."""
+    out = {}
+    for i, v in values.items():
+        log = run.machines[i]
+        ok = np.isfinite(log.ts)
+        ts = np.maximum.accumulate(log.ts[ok] - run.t0) if ok.any() else np.zeros(0)
+        vals = v[ok].astype(float)
+        k = np.searchsorted(ts, grid, side="right") - 1
+        out[i] = np.where(k >= 0, vals[np.maximum(k, 0)] if vals.size else np.nan, np.nan)
+    return out
+
+
+def fig_clock_compare(run: Run, s: Series, summary: dict[str, Any]) -> Any:
+    """The same events on three clocks (SPEC 7.5): each machine's physical clock and HLC
+    as their distance from system time, and its Lamport clock; the messages physical time
+    misorders (received before they were sent, by pt) marked on the pt panel."""
+    from lclock.analysis.clockcmp import misordered_messages
+
+    plt = _plt()
+    fig, axes = plt.subplots(3, 1, figsize=(9, 9), sharex=True, layout="constrained")
+    col = _colors(run)
+    ids = run.ids
+    pts: dict[int, np.ndarray] = {}
+    hlcs: dict[int, np.ndarray] = {}
+    for i in ids:
+        log = run.machines[i]
+        us = np.round(log.ts * 1e6)
+        if log.pt is not None:
+            pts[i] = (log.pt - us) / 1000
+        if log.hlc is not None:
+            hlcs[i] = (log.hlc[:, 0] - us) / 1000
+    for ax, series, what in ((axes[0], pts, "physical clock pt - system time (ms)"),
+                             (axes[1], hlcs, "HLC l - system time (ms)")):
+        if not series:
+            ax.text(0.5, 0.5, "not kept by this run", transform=ax.transAxes, ha="center",
+                    va="center", color="0.4")
+        for i, y in _on_grid(run, s.grid, series).items():
+            ax.plot(s.grid, y, drawstyle="steps-post", color=col[i], label=_label(run, i))
+        ax.set_ylabel(what)
+    bad = misordered_messages(run)
+    c = summary.get("clocks") or {}
+    m = (c.get("messages") or {}).get("pt") or {}
+    if len(bad["ts"]):
+        x0, x1 = bad["send_ts"] - run.t0, bad["ts"] - run.t0
+        recv_off = (bad["pt"] - np.round(bad["ts"] * 1e6)) / 1000
+        axes[0].scatter(x1, recv_off, marker="x", s=22, color="tab:red", zorder=5,
+                        label=f"message misordered by pt ({m.get('misordered', len(x1))})")
+        for a, b, y in list(zip(x0, x1, recv_off, strict=True))[:300]:
+            axes[0].plot([a, b], [y, y], color="tab:red", lw=0.6, alpha=0.5)
+    axes[0].set_title("The same events on three clocks: physical time (pt), HLC and Lamport"
+                      + (f"\n{m.get('misordered', 0)} of {m.get('pairs', 0)} messages received "
+                         "before they were sent by pt (x); Lamport and HLC order every one"
+                         if m else ""), fontsize=10)
+    axes[2].set_title("Lamport clock", fontsize=10)
+    for i in ids:
+        axes[2].plot(s.grid, s.clocks[i], drawstyle="steps-post", color=col[i])
+    axes[2].set_ylabel("Lamport clock")
+    axes[2].set_xlabel("system time since the first tick (s)")
+    for ax in axes:
+        shade_faults(ax, run, summary.get("faults"), legend=ax is axes[2])
+    if run.n <= 10 and axes[0].get_legend_handles_labels()[0]:
+        axes[0].legend(loc="best", fontsize=8)
+    return fig
+
+
+def fig_drift(run: Run, s: Series, faults: dict[str, Any] | None = None) -> Any:
     plt = _plt()
     fig, (a1, a2) = plt.subplots(2, 1, figsize=(9, 6.5), sharex=True, layout="constrained")
     a1.plot(s.grid, s.spread, color="black")
@@ -104,6 +211,8 @@ def fig_drift(run: Run, s: Series) -> Any:
         if i == s.fastest:
             continue
         a2.plot(s.grid, s.lag[i], color=col[i], label=_label(run, i))
+    shade_faults(a1, run, faults)
+    shade_faults(a2, run, faults, legend=False)
     a2.set_title(f"How far each machine's clock is behind the fastest machine ({s.fastest})")
     a2.set_ylabel("Lamport clock behind")
     a2.set_xlabel("system time since the first tick (s)")
@@ -147,6 +256,7 @@ def fig_queues(run: Run, s: Series, summary: dict[str, Any]) -> Any:
         ax.text(0.5, 0.5, "queue lengths were not logged", transform=ax.transAxes, ha="center",
                 va="center", color="0.4")
         ax.set_xlim(0, max(float(s.grid[-1]), 1e-3))
+    shade_faults(ax, run, summary.get("faults"))
     ax.set_title("Queue length over time" + sub, fontsize=10)
     ax.set_xlabel("system time since the first tick (s)")
     ax.set_ylabel("messages waiting in the queue")
@@ -186,8 +296,10 @@ def fig_jumps(run: Run, s: Series) -> Any:
     return fig
 
 
-def choose_window(run: Run, window: tuple[float, float] | None) -> tuple[float, float]:
-    """A time window (s since t0) small enough to read: about MAX_WINDOW_EVENTS events."""
+def choose_window(run: Run, window: tuple[float, float] | None,
+                  anchor: float | None = None) -> tuple[float, float]:
+    """A time window (s since t0) small enough to read: about MAX_WINDOW_EVENTS events,
+    from the start, or around ``anchor`` (where a fault begins) so that it shows."""
     if window is not None:
         return window
     ts = [run.machines[i].ts - run.t0 for i in run.ids[:16]]
@@ -195,11 +307,46 @@ def choose_window(run: Run, window: tuple[float, float] | None) -> tuple[float, 
     allts = np.sort(np.concatenate(ts)) if ts else np.zeros(0)
     if allts.size == 0:
         return (0.0, 1.0)
-    end = float(allts[min(MAX_WINDOW_EVENTS, allts.size) - 1])
+    first = 0
+    if anchor is not None and anchor > 0:
+        first = max(0, int(np.searchsorted(allts, anchor)) - MAX_WINDOW_EVENTS // 3)
+    lo = float(allts[first]) if first else 0.0
+    end = float(allts[min(first + MAX_WINDOW_EVENTS, allts.size) - 1])
     for t in ts:  # the busiest machine's row must stay readable
-        if t.size > MAX_ROW_EVENTS:
-            end = min(end, float(t[MAX_ROW_EVENTS - 1]))
-    return (0.0, max(end, 1e-3) * 1.0001)
+        row = t[t >= lo]
+        if row.size > MAX_ROW_EVENTS:
+            end = min(end, float(row[MAX_ROW_EVENTS - 1]))
+    if end <= lo:
+        end = lo + 1e-3
+    return (lo, max(end, 1e-3) * 1.0001 if not first else end + (end - lo) * 1e-4)
+
+
+def fault_anchor(faults: dict[str, Any] | None, run: Run) -> float | None:
+    """Where the space-time diagram had best look: the first partition, pause or crash,
+    else the first dropped message."""
+    if not faults:
+        return None
+    times = [p["start"] for p in faults.get("partitions") or [] if p.get("start") is not None]
+    times += [p["start"] for p in faults.get("pauses") or [] if p.get("start") is not None]
+    times += [c["time"] for c in faults.get("crashes") or [] if c.get("time") is not None]
+    if times:
+        return float(min(times))
+    drops = _drop_lines(run, run.ids)
+    return float(min(d[0] for d in drops)) if drops else None
+
+
+def _drop_lines(run: Run, ids: list[int]) -> list[tuple[float, int, int, str]]:
+    """(seconds since t0, sender, recipient, reason) of the drop lines of ``ids``."""
+    from lclock.analysis.faultstats import _secs
+
+    out = []
+    for i in ids:
+        lines = run.machines[i].lines_of("drop")
+        for (_, o), t in zip(lines, _secs(run, lines).tolist(), strict=True):
+            j = o.get("to")
+            if np.isfinite(t) and isinstance(j, int) and not isinstance(j, bool):
+                out.append((t, i, j, str(o.get("reason"))))
+    return out
 
 
 class ReportError(Exception):
@@ -230,7 +377,8 @@ _ARROWS = ("tab:red", "tab:purple", "tab:brown", "tab:orange", "tab:pink", "tab:
            "tab:cyan", "darkred", "indigo", "darkgoldenrod")
 
 
-def fig_spacetime(run: Run, window: tuple[float, float]) -> Any:
+def fig_spacetime(run: Run, window: tuple[float, float],
+                  faults: dict[str, Any] | None = None) -> Any:
     """Lanes of events and arrows of messages inside a time window.
 
     Readable by construction: an arrow has a filled head only at the tick that handled it,
@@ -275,6 +423,7 @@ def fig_spacetime(run: Run, window: tuple[float, float]) -> Any:
     if crossings:  # the lane passes over the arrow: a white gap, then the lane line again
         cx, cy = zip(*crossings, strict=True)
         ax.scatter(cx, cy, s=30, color="white", zorder=2.3, edgecolors="none")
+    marked = _spacetime_faults(ax, run, ids, ypos, lo, hi, faults)
     total = 0
     for i in ids:
         log = run.machines[i]
@@ -288,11 +437,18 @@ def fig_spacetime(run: Run, window: tuple[float, float]) -> Any:
     shown = f" (machines {ids[0]}-{ids[-1]} of {len(run.ids)})" if len(run.ids) > len(ids) else ""
     from matplotlib.lines import Line2D
 
-    handles = [Line2D([], [], marker="o", ls="", color=col[k], label=name)
-               for k, name in ((1, "send"), (2, "receive"), (0, "internal"))]
+    handles: list[Any] = [Line2D([], [], marker="o", ls="", color=col[k], label=name)
+                          for k, name in ((1, "send"), (2, "receive"), (0, "internal"))]
     handles.append(Line2D([], [], color=_ARROWS[0], marker=">", markersize=5,
                           label="message (colour\nof its sender)"))
     handles.append(Line2D([], [], color="0.3", ls="--", label="message from or\nbeyond the window"))
+    if marked:
+        from matplotlib.patches import Patch
+
+        handles.append(Line2D([], [], color="tab:red", ls=":", marker="x", markersize=6,
+                              label="dropped message"))
+        handles.append(Patch(color="tab:red", alpha=0.15, label="partition"))
+        handles.append(Patch(facecolor="0.5", alpha=0.3, hatch="//", label="pause"))
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=9,
               frameon=False)
     ax.grid(axis="y", visible=False)
@@ -304,6 +460,42 @@ def fig_spacetime(run: Run, window: tuple[float, float]) -> Any:
                  f"numbers are Lamport clock values{note}; arrows are messages, from the send to "
                  "the tick that handled it", fontsize=10)
     return fig
+
+
+def _spacetime_faults(ax: Any, run: Run, ids: list[int], ypos: dict[int, int], lo: float,
+                      hi: float, faults: dict[str, Any] | None) -> bool:
+    """Drops (a dotted stub from the send toward the recipient, ending in x), partitions
+    (red bands), pauses (a hatched bar on the lane) and crashes (X) inside the window;
+    whether anything was drawn."""
+    drawn = False
+    shown = set(ids)
+    width = hi - lo
+    for t, i, j, _reason in _drop_lines(run, ids):
+        if not lo <= t <= hi or j not in shown:
+            continue
+        y0, y1 = ypos[i], ypos[j]
+        x1, ym = t + 0.04 * width, y0 + 0.4 * (y1 - y0)
+        ax.plot([t, x1], [y0, ym], color="tab:red", ls=":", lw=1.1, zorder=2.2)
+        ax.scatter([x1], [ym], marker="x", s=30, color="tab:red", zorder=3.5)
+        drawn = True
+    for p in (faults or {}).get("partitions") or []:
+        a, b = p.get("start"), p.get("end")
+        if a is not None and b is not None and a < hi and b > lo:
+            ax.axvspan(max(a, lo), min(b, hi), color="tab:red", alpha=0.08, lw=0, zorder=0)
+            drawn = True
+    for p in (faults or {}).get("pauses") or []:
+        a, b = p.get("start"), p.get("end")
+        if p["machine"] in shown and a is not None and b is not None and a < hi and b > lo:
+            y = ypos[p["machine"]]
+            ax.fill_between([max(a, lo), min(b, hi)], y - 0.22, y + 0.22, facecolor="0.5",
+                            alpha=0.25, hatch="//", edgecolor="0.3", lw=0, zorder=2.5)
+            drawn = True
+    for c in (faults or {}).get("crashes") or []:
+        if c["machine"] in shown and lo <= c["time"] <= hi:
+            ax.scatter([c["time"]], [ypos[c["machine"]]], marker="X", s=120, color="black",
+                       zorder=4)
+            drawn = True
+    return drawn
 
 
 def _window_messages(run: Run, ids: list[int], inwin: dict[int, np.ndarray], lo: float,
@@ -413,6 +605,73 @@ def _html_table(headers: list[str], rows: list[list[Any]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _html_clocks(c: dict[str, Any] | None) -> list[str]:
+    """The clock comparison (SPEC 7.5): what each clock gets wrong on this run."""
+    from lclock.analysis.analyze import CLOCK_HEAD, clock_rows
+
+    if not c:
+        return []
+    s = c.get("sample")
+    out = ["<h2>The clocks compared</h2>",
+           f"<p>Every message is a causal pair ({c['messages']['pairs']} of them)"
+           + (f"; {s['pairs']} other event pairs were sampled (seed {s['seed']}) and classified "
+              f"by the vector clocks: {s['causal']} causal, {s['concurrent']} concurrent" if s
+              else "; without vector clocks no other pairs can be classified")
+           + ". A clock <i>misorders</i> a causal pair when it stamps the earlier event later; "
+             "concurrent pairs are oriented by system time, so <i>before</i> means the clock "
+             "agrees with real time.</p>",
+           _html_table(CLOCK_HEAD, clock_rows(c))]
+    verdict = ("Lamport and HLC order every causal pair, as the clock condition says."
+               if c["logical_clocks_ok"] else
+               f"VIOLATION: the logical clocks misordered or tied causal pairs "
+               f"({c['logical_violations']}): run lclock check.")
+    out.append(f"<p><b>{html.escape(verdict)}</b>")
+    h = c.get("hlc")
+    if h:
+        out.append(f" HLC: largest l - pt {h['max_l_minus_pt_us']} µs (bound "
+                   f"{h['bound_us']} µs), largest c {h['max_c']}.")
+    if c["bytes_per_message"].get("vector"):
+        out.append(f" Vector clocks, which alone tell causal from concurrent, cost "
+                   f"{c['bytes_per_message']['vector']} bytes a message.")
+    out.append("</p>")
+    return out
+
+
+def _html_faults(f: dict[str, Any] | None, n: int) -> list[str]:
+    """Messages dropped per link, the schedule, and the jumps after heals and resumes."""
+    from lclock.analysis.analyze import groups_text
+
+    if not f:
+        return []
+    d = f["dropped"]
+    out = ["<h2>Faults</h2>",
+           f"<p>{d['loss']} messages lost, {d['partition']} dropped by partitions, "
+           f"{d['crashed']} sent to a crashed machine, {f['duplicated']} delivered twice"
+           + ("; links may reorder" if f["reorder"] else "") + ".</p>"]
+    links = {k: v for k, v in f["links"].items() if v["sent"]}
+    if links:
+        out.append(_html_table(["link", "sent", "lost", "partition", "crashed", "dropped %",
+                                "duplicated"],
+                               [[k, v["sent"], v["loss"], v["partition"], v["crashed"],
+                                 100 * v["dropped"] / v["sent"], v["duplicated"]]
+                                for k, v in links.items()]))
+    items = ([f"partition {p['start']:g}-{p['end']:g} s: {groups_text(p['groups'], n)}"
+              for p in f["partitions"] if p.get("start") is not None and p.get("end") is not None]
+             + [f"pause of machine {p['machine']}: {p['start']:g}-{p['end']:g} s"
+                for p in f["pauses"] if p.get("start") is not None and p.get("end") is not None]
+             + [f"crash of machine {c['machine']} at {c['time']:g} s" for c in f["crashes"]])
+    if items:
+        out.append("<ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in items) + "</ul>")
+    if f["after"]:
+        out.append("<p>The first receive after a partition heals or a pause ends, and the "
+                   "jump it gives the Lamport clock (against the machine's mean jump):</p>")
+        out.append(_html_table(["machine", "after", "at s", "receive at s", "from", "jump",
+                                "mean jump"],
+                               [[a["machine"], a["after"], a["at_s"], a["receive_at_s"],
+                                 a["from"], a["jump"], a["mean_jump"]] for a in f["after"]]))
+    return out
+
+
 def render_html(summary: dict[str, Any], heads: list[str], images: dict[str, bytes],
                 window: tuple[float, float], explorer: str | None = None) -> str:
     ms = summary["machines"]
@@ -421,7 +680,13 @@ def render_html(summary: dict[str, Any], heads: list[str], images: dict[str, byt
     img = {k: base64.b64encode(v).decode() for k, v in images.items()}
     captions = {
         "clocks": "Each machine's Lamport clock against system time. A slow machine's clock "
-                  "is pulled up in jumps by the messages of faster ones.",
+                  "is pulled up in jumps by the messages of faster ones. Shaded: partitions "
+                  "(red) and pauses (grey); dotted: crashes.",
+        "clockcmp": "The same events on three clocks. Top: how far each machine's physical "
+                    "clock is from system time (its skew, drift and bumps); a red x is a "
+                    "message whose receive has an earlier pt than its send. Middle: the HLC's "
+                    "l, which follows the largest physical time heard of and so never "
+                    "misorders a message. Bottom: the Lamport clock.",
         "drift": "The spread of the clocks at the same system time, and each machine's distance "
                  "behind the fastest machine.",
         "queues": "Messages waiting in each machine's queue (solid) and the growth predicted from "
@@ -429,7 +694,9 @@ def render_html(summary: dict[str, Any], heads: list[str], images: dict[str, byt
         "jumps": "How far the clock moves on each receive: 1 means the message did not advance "
                  "it beyond the usual +1.",
         "spacetime": f"The events of {_secs(window[0])} to {_secs(window[1])} on a real-time axis; "
-                     "numbers are Lamport clock values, arrows are messages.",
+                     "numbers are Lamport clock values, arrows are messages; a dashed arrow "
+                     "ending in x is a dropped message, shaded bands are partitions and "
+                     "pauses.",
     }
     parts = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'>",
@@ -482,6 +749,8 @@ def render_html(summary: dict[str, Any], heads: list[str], images: dict[str, byt
     if c:
         parts.append(f"<p>Concurrency by vector clocks: {c['concurrent']} of {c['pairs']} event "
                      f"pairs on different machines are concurrent.</p>")
+    parts += _html_clocks(summary.get("clocks"))
+    parts += _html_faults(summary.get("faults"), summary["machines_n"])
     parts.append("<h2>Figures</h2>")
     for k in FIGURES:
         if k in img:
@@ -506,13 +775,14 @@ def write_report(run_dir: Path | str, out_dir: Path | str | None = None,
     heads = headlines(summary)
     (out / "summary.json").write_bytes(
         orjson.dumps(summary, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE))
-    win = choose_window(run, window)
-    figs = {
-        "clocks": lambda: fig_clocks(run, series),
-        "drift": lambda: fig_drift(run, series),
+    win = choose_window(run, window, fault_anchor(summary.get("faults"), run))
+    figs: dict[str, Callable[[], Any]] = {
+        "clocks": lambda: fig_clocks(run, series, summary.get("faults")),
+        "clockcmp": lambda: fig_clock_compare(run, series, summary),
+        "drift": lambda: fig_drift(run, series, summary.get("faults")),
         "queues": lambda: fig_queues(run, series, summary),
         "jumps": lambda: fig_jumps(run, series),
-        "spacetime": lambda: fig_spacetime(run, win),
+        "spacetime": lambda: fig_spacetime(run, win, summary.get("faults")),
     }
     images: dict[str, bytes] = {}
     for name, make in figs.items():

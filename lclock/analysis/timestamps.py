@@ -27,7 +27,8 @@ def days_from_civil(y: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray:
     mp = (m + 9) % 12
     doy = (153 * mp + 2) // 5 + d - 1
     doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-    return era * 146097 + doe - 719468
+    days: np.ndarray = era * 146097 + doe - 719468
+    return days
 
 
 def valid_dates(y: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray:
@@ -36,7 +37,8 @@ def valid_dates(y: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray:
     mm = np.where(ok, m, 1)
     leap = ((y % 4 == 0) & (y % 100 != 0)) | (y % 400 == 0)
     last = _DAYS_IN_MONTH[mm] + ((mm == 2) & leap)
-    return ok & (d <= last)
+    valid: np.ndarray = ok & (d <= last)
+    return valid
 
 
 def parse_ts_column(values: Sequence[Any]) -> np.ndarray:

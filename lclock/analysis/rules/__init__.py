@@ -22,6 +22,16 @@ import numpy as np
 
 from lclock.analysis.load import MachineLog, Run
 
+SIM_TOLERANCE_S = 2e-6
+REAL_TOLERANCE_S = 0.05
+
+
+def tolerance_text(ctx: Context) -> str:
+    """How a finding that compares times with the plan says what it allowed."""
+    if ctx.run.facts.sim:
+        return "a simulated run: exact to the microsecond"
+    return f"within {ctx.tolerance * 1000:g} ms, a real run's tolerance"
+
 
 class Sink(Protocol):
     """Where findings go (``check.Findings``): ``cap`` findings of a rule per file are
@@ -45,9 +55,13 @@ class Context:
         self.sides = run.dice_sides or default_sides
         self.sides_source = ("run.json settings" if run.dice_sides
                              else "the default; run.json gives none")
+        # how far a real run's wall clock may stray from the plan's instants when times are
+        # compared; the simulator keeps them exactly (to the microsecond of ``ts``)
+        self.tolerance = SIM_TOLERANCE_S if run.facts.sim else REAL_TOLERANCE_S
         self.notes: list[str] = []
         self.messages = 0
         self.views: dict[int, MachineLog] = {}
+        self.hlc_bad: dict[int, np.ndarray] = {}  # per machine: events whose HLC update failed
         self.second_start: dict[int, int] = {}  # machine -> line of its second start line
         for mid, log in run.machines.items():
             starts = [num for num, _ in log.lines_of("start")]
@@ -108,11 +122,45 @@ def truncate(log: MachineLog, end_line: int | None) -> MachineLog:
         frm=log.frm[:k], msg=log.msg[:k], to_ptr=log.to_ptr[:k + 1], to_ids=log.to_ids[:cut],
         vclock=log.vclock[:k] if log.vclock is not None else None,
         dup=log.dup[:k] if log.dup is not None else None,
+        to_dup=log.to_dup[:cut] if log.to_dup is not None else None,
+        pt=_head(log.pt, k), hlc=_head(log.hlc, k), msg_pt=_head(log.msg_pt, k),
+        msg_hlc=_head(log.msg_hlc, k),
     )
     for name in ("start", "start_line", "stop", "stop_line", "other_events", "firsts",
                  "notable", "lines", "skipped", "kept", "run_id", "unusable"):
         setattr(out, name, getattr(log, name))
     return out
+
+
+def all_cols(x: np.ndarray) -> np.ndarray:
+    """Per row: every column true. For the few columns of a clock, column by column: numpy's
+    reduction along a short axis costs ten times as much."""
+    if x.ndim == 1:
+        return x
+    if x.shape[1] > 16:
+        every: np.ndarray = np.all(x, axis=1)
+        return every
+    out: np.ndarray = x[:, 0].copy()
+    for j in range(1, x.shape[1]):
+        out &= x[:, j]
+    return out
+
+
+def any_cols(x: np.ndarray) -> np.ndarray:
+    """Per row: some column true (see ``all_cols``)."""
+    if x.ndim == 1:
+        return x
+    if x.shape[1] > 16:
+        some: np.ndarray = np.any(x, axis=1)
+        return some
+    out: np.ndarray = x[:, 0].copy()
+    for j in range(1, x.shape[1]):
+        out |= x[:, j]
+    return out
+
+
+def _head(col: np.ndarray | None, k: int) -> np.ndarray | None:
+    return col[:k] if col is not None else None
 
 
 RunRule = Callable[[Context], None]
@@ -145,6 +193,8 @@ def line_rule(*events: str) -> Callable[[LineRule], LineRule]:
 def run_rules(ctx: Context) -> None:
     """Every registered rule, on every machine and every kept line."""
     from lclock.analysis.rules import (  # noqa: F401 - importing registers the rules
+        clocks,
+        faults,
         folder,
         lines,
         machine,

@@ -71,11 +71,20 @@ def not_logged_is_not_checked(ctx: Context) -> None:
 @run_rule
 def run_json_machines_agree(ctx: Context) -> None:
     """run.json's per-machine figures are the stop line's (or, without one, the log's)."""
+    from lclock.analysis.rules.lines import link_counts
+
     for mid, entry in ctx.run.facts.entries.items():
         log = ctx.views.get(mid)
         if log is None:
             continue
         stop = log.stop or {}
+        if log.stop is None and not log.unusable.size:  # a crashed machine: from its log
+            want = link_counts(ctx, log)
+            for key in ("sent_to", "dropped_to", "dup_to"):
+                got = entry.get(key)
+                if isinstance(got, dict) and {str(k): v for k, v in got.items() if v} != want[key]:
+                    ctx.meta(f"machine {mid}: {key} {short(got)}, but its log shows "
+                             f"{short(want[key])}", "meta-machine")
         for key in FROM_STOP:
             if key in entry and key in stop and entry[key] is not None and entry[key] != stop[key]:
                 ctx.meta(f"machine {mid}: {key} {short(entry[key])}, but its stop line "
@@ -88,11 +97,45 @@ def run_json_machines_agree(ctx: Context) -> None:
                          f"{int(actual[-1])}", "meta-machine")
 
 
+@run_rule
+def message_balance(ctx: Context) -> None:
+    """run.json ``messages`` (the launcher's balance): its sent and dropped are the logs',
+    it adds up (sent + duplicates = taken in + dropped + lost + lost in a planned crash),
+    and a completed run lost none."""
+    bal = ctx.run.meta.get("messages")
+    if not isinstance(bal, dict):
+        return
+    v = {k: _int(bal.get(k)) for k in ("sent", "taken", "lost", "dropped", "lost_in_crash")}
+    logs = list(ctx.views.values())
+    if any(log.unusable.size for log in logs) or len(logs) < ctx.run.n:
+        return
+    drops = sum(len(log.lines_of("drop")) for log in logs)
+    seen = {"sent": sum(len(log.to_ids) for log in logs), "dropped": drops}
+    for key, actual in seen.items():
+        if v[key] is not None and v[key] != actual:
+            ctx.meta(f"messages.{key} is {v[key]}, but the logs show {actual}", "meta-messages")
+    dups = sum(int(log.to_dup.sum()) for log in logs if log.to_dup is not None)
+    if None not in v.values():
+        ins = v["sent"] + dups  # type: ignore[operator]
+        outs = v["taken"] + v["dropped"] + v["lost"] + v["lost_in_crash"]  # type: ignore[operator]
+        if ins != outs:
+            ctx.meta(f"messages do not add up: sent {v['sent']} + {dups} duplicated = {ins}, but "
+                     f"taken {v['taken']} + dropped {v['dropped']} + lost {v['lost']} + lost in a "
+                     f"crash {v['lost_in_crash']} = {outs}", "meta-messages")
+    if v["lost"] and ctx.run.status == "completed":
+        ctx.meta(f"messages.lost is {v['lost']}, yet the run says completed: a lost message "
+                 "must fail the run", "meta-messages")
+
+
 @machine_rule
 def start_and_stop_lines(ctx: Context, log: MachineLog) -> None:
     if log.start is None and "start" not in ctx.run.not_logged:
         ctx.finding(log, 0, "no start line", "start-missing", "warning")
-    if log.stop is None and "stop" not in ctx.run.not_logged:
+    crash = ctx.run.facts.crashed.get(log.id)
+    if log.stop is None and crash is not None:
+        ctx.notes.append(f"machine {log.id} crashed as planned at {crash:g} s: no stop line, and "
+                         "the messages it held were lost with it (SPEC 6.6)")
+    elif log.stop is None and "stop" not in ctx.run.not_logged:
         ctx.finding(log, 0, f"no stop line: machine {log.id} did not stop gracefully (crashed or "
                             f"killed; run status {ctx.run.status!r}); its messages cannot be "
                             "accounted for", "stop-missing")

@@ -1,8 +1,9 @@
-"""Rules on the lines that are not tick events: what a start and a stop line must say.
+"""Rules on the lines that are not tick events: what a start and a stop line must say,
+including the stop line's per-link counters (SPEC 6.8).
 
-The fault lines of SPEC section 6 (``drop``, ``fault``, ``pause``, ``resume``) are read
-and kept by the loader and accepted here; ``messages`` and ``timing`` take drops and
-skipped ticks into account. Rules about them register here with ``@line_rule``.
+The fault lines of SPEC section 6 (``drop``, ``fault``, ``pause``, ``resume``) are judged
+against the plan in ``faults``; ``messages`` and ``timing`` take drops, duplicates and
+skipped ticks into account.
 """
 
 from __future__ import annotations
@@ -42,11 +43,64 @@ def stop_counts_the_events(ctx: Context, log: MachineLog, num: int, stop: dict[s
     _unprocessed_adds_up(ctx, log, num, stop)
     if log.unusable.size:
         return  # the counts include lines that could not be read (reported there)
+    _link_counters(ctx, log, num, stop)
     compare("ticks", int(log.tick[-1]) if log.events else 0, "ticks")
     if log.events:
         compare("lclock", int(log.lclock[-1]), "as the last clock value")
     compare("sent", int(len(log.to_ids)), "messages sent (counting every recipient)")
     compare("received", int(np.count_nonzero(log.kind == KIND_RECEIVE)), "receive events")
+
+
+# Per-link counters of a stop line (SPEC 6.8) and what the log shows for each.
+LINK_COUNTERS = {"sent_to": "messages sent to", "dropped_to": "drop lines to",
+                 "dup_to": "messages delivered twice (dup_to) to",
+                 "taken_from": "messages taken in (handled or left unprocessed) from"}
+
+
+def link_counts(ctx: Context, log: MachineLog, unprocessed_from: Any = None
+                ) -> dict[str, Any]:
+    """What a machine's per-link counters should say, from its judged events and lines:
+    sent_to, dropped_to, dup_to (ids as strings, zero counts left out), received_dups,
+    and taken_from when ``unprocessed_from`` is known."""
+    def per(ids: np.ndarray) -> dict[str, int]:
+        vals, cnt = np.unique(ids, return_counts=True)
+        return {str(int(v)): int(c) for v, c in zip(vals, cnt, strict=True)}
+
+    until = ctx.until(log)
+    dropped = [o.get("to") for num, o in log.lines_of("drop") if not until or num < until]
+    out: dict[str, Any] = {
+        "sent_to": per(log.to_ids),
+        "dropped_to": per(np.array([x for x in dropped if _int(x) is not None], np.int64)),
+        "dup_to": per(log.to_ids[log.to_dup]) if log.to_dup is not None else {},
+        "received_dups": int(log.dup.sum()) if log.dup is not None else 0,
+    }
+    if isinstance(unprocessed_from, dict):
+        recv = log.kind == KIND_RECEIVE
+        taken = per(log.frm[recv])
+        for k, v in unprocessed_from.items():
+            if _int(v):
+                taken[str(k)] = taken.get(str(k), 0) + int(v)
+        out["taken_from"] = taken
+    return out
+
+
+def _nonzero(v: Any) -> Any:
+    return {str(k): x for k, x in v.items() if x != 0} if isinstance(v, dict) else v
+
+
+def _link_counters(ctx: Context, log: MachineLog, num: int, stop: dict[str, Any]) -> None:
+    """The stop line's per-link counters agree with the log (where it has them)."""
+    if not any(k in stop for k in (*LINK_COUNTERS, "received_dups")):
+        return
+    want = link_counts(ctx, log, stop.get("unprocessed_from"))
+    for key, what in LINK_COUNTERS.items():
+        if key in stop and key in want and _nonzero(stop[key]) != want[key]:
+            ctx.finding(log, num, f"stop: {key} = {short(stop[key])}, but the log shows "
+                                  f"{short(want[key])} ({what} each machine)", "stop-field")
+    got = stop.get("received_dups")
+    if got is not None and got != want["received_dups"]:
+        ctx.finding(log, num, f"stop: received_dups = {short(got)}, but the log shows "
+                              f"{want['received_dups']} receives with dup: true", "stop-field")
 
 
 def _unprocessed_adds_up(ctx: Context, log: MachineLog, num: int, stop: dict[str, Any]) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from lclock.analysis.load import KIND_INTERNAL, KIND_NAMES, KIND_RECEIVE, KIND_SEND, MachineLog
-from lclock.analysis.rules import Context, machine_rule
+from lclock.analysis.rules import Context, all_cols, any_cols, machine_rule
 
 
 @machine_rule
@@ -168,7 +168,7 @@ def _everyone_once(log: MachineLog, idx: np.ndarray, rows: np.ndarray, n: int) -
     want = np.ones(n + 1, np.int64)
     want[0] = 0
     want[log.id] = 0
-    out[np.flatnonzero(rows)] = np.all(hits == want, axis=1)
+    out[np.flatnonzero(rows)] = all_cols(hits == want)
     return out
 
 
@@ -184,7 +184,7 @@ def vector_clock(ctx: Context, log: MachineLog) -> None:
         return
     recv = log.kind == KIND_RECEIVE
     own = V[:, me - 1]
-    missing = np.any(V < 0, axis=1)
+    missing = any_cols(V < 0)
     counts = np.arange(1, log.events + 1)
     gap = np.cumsum(ctx.after_gap(log)) > 0  # own entry counts events, some unusable
     for k in ctx.each(log, "vector", ~missing & ~gap & (own != log.tick) & (own != counts)):
@@ -194,12 +194,12 @@ def vector_clock(ctx: Context, log: MachineLog) -> None:
     okprev = ~np.concatenate(([False], missing[:-1])) & ~ctx.after_gap(log)
     expV = Vprev.copy()
     expV[:, me - 1] += 1
-    bad = ~missing & okprev & ~recv & np.any(expV != V, axis=1)
+    bad = ~missing & okprev & ~recv & any_cols(expV != V)
     for k in ctx.each(log, "vector", bad):
         ctx.finding(log, log.line[k], f"{KIND_NAMES[int(log.kind[k])]}: vclock {V[k].tolist()}, "
                                       f"expected {expV[k].tolist()} (own entry +1, the rest "
                                       "unchanged)", "vector")
-    bad = ~missing & okprev & recv & np.any(Vprev > V, axis=1)
+    bad = ~missing & okprev & recv & any_cols(Vprev > V)
     for k in ctx.each(log, "vector", bad):
         ctx.finding(log, log.line[k], f"receive: vclock {V[k].tolist()} went below the previous "
                                       f"{Vprev[k].tolist()}", "vector")

@@ -1,8 +1,11 @@
 """Rules on the messages between machines: every receive matches a send, each message is
-handled once (``dup: true`` marks a duplicate the network delivered), in FIFO order per
-channel unless the run reorders, with the vector clock rule of a receive; and at a graceful
-stop every message is accounted for: handled, left unprocessed, or dropped (a ``drop``
-line of its sender)."""
+handled once per copy the network delivered (the sender's ``dup_to`` names the recipients
+that got two; the second handling, and only it, says ``dup: true``), in FIFO order per
+channel unless the run reorders (the two copies of a duplicate back to back), with the
+vector clock rule of a receive; and at a graceful stop every message is accounted for
+(SPEC 6.8): per link, the copies sent (a message, plus one for a duplicate, less the
+dropped ones: a ``drop`` line of the sender) are the copies handled plus those left
+unprocessed, plus those lost when a machine crashed as planned."""
 
 from __future__ import annotations
 
@@ -12,7 +15,9 @@ from typing import Any
 import numpy as np
 
 from lclock.analysis.load import KIND_RECEIVE, KIND_SEND, MachineLog
-from lclock.analysis.rules import Context, run_rule
+from lclock.analysis.rules import Context, all_cols, any_cols, run_rule
+from lclock.analysis.rules.clocks import carried
+from lclock.analysis.rules.faults import delivered_across_a_cut
 
 
 class Sends:
@@ -23,7 +28,10 @@ class Sends:
         isd = np.flatnonzero(log.kind == KIND_SEND)
         counts = (log.to_ptr[1:] - log.to_ptr[:-1])[isd]
         self.event = np.repeat(isd, counts)  # index of the send event
-        self.to = log.to_ids.astype(np.int64) if len(self.event) == len(log.to_ids) else np.zeros(0, np.int64)
+        ok = len(self.event) == len(log.to_ids)
+        self.to = log.to_ids.astype(np.int64) if ok else np.zeros(0, np.int64)
+        self.twice = (log.to_dup if ok and log.to_dup is not None
+                      else np.zeros(len(self.to), bool))  # delivered twice (dup_to)
         self.lclock = log.lclock[self.event]
         self.total = len(self.event)
 
@@ -58,6 +66,16 @@ class Channel:
     dup: np.ndarray  # which of those are marked as duplicate deliveries
     matched: np.ndarray  # per receive: the channel row it handled, -1 for none
     dropped: np.ndarray  # per channel row: logged as dropped by s
+    twice: np.ndarray  # per channel row: delivered twice (s's dup_to names j)
+
+    @property
+    def copies(self) -> np.ndarray:
+        """Per row, the copies the network delivered: none if dropped, two if duplicated."""
+        return np.where(self.dropped, 0, 1 + self.twice.astype(np.int64))
+
+    def handled(self) -> np.ndarray:
+        """Per row, how many times j handled it."""
+        return np.bincount(self.matched[self.matched >= 0], minlength=len(self.rows))
 
 
 def _channel(sl: Sends, log: MachineLog, s: int, rk: np.ndarray,
@@ -75,7 +93,7 @@ def _channel(sl: Sends, log: MachineLog, s: int, rk: np.ndarray,
         matched = np.full(len(c), -1, np.int64)
     dup = log.dup[rk] if log.dup is not None else np.zeros(len(rk), bool)
     dropped = np.isin(ch_l, drops) if drops is not None and len(drops) else np.zeros(len(ch), bool)
-    return Channel(s, log.id, ch, ch_l, rk, dup, matched, dropped)
+    return Channel(s, log.id, ch, ch_l, rk, dup, matched, dropped, sl.twice[ch])
 
 
 def _unmatched(ctx: Context, log: MachineLog, sender: MachineLog, c: Channel) -> None:
@@ -92,24 +110,58 @@ def _unmatched(ctx: Context, log: MachineLog, sender: MachineLog, c: Channel) ->
 
 
 def _handled_once(ctx: Context, log: MachineLog, c: Channel) -> None:
-    first = (c.matched >= 0) & ~c.dup
-    mr, rkf = c.matched[first], c.recv[first]
-    uniq, cnt = np.unique(mr, return_counts=True)
-    for u, n in zip(uniq[cnt > 1].tolist(), cnt[cnt > 1].tolist(), strict=True):
-        for k in rkf[mr == u][1:]:
-            ctx.finding(log, log.line[k], f"message from {c.s} with lclock {int(c.lclock[u])} "
-                                          f"handled {n} times", "duplicate")
+    """Each copy the network delivered is handled at most once: a message once, a
+    duplicated one (``dup_to``) at most twice; and a dropped one never."""
+    ok = c.matched >= 0
+    mr, rk = c.matched[ok], c.recv[ok]
+    handled = c.handled()
+    copies = c.copies
+    for u in np.flatnonzero(handled > np.maximum(copies, 1)).tolist():
+        n, lc = int(handled[u]), int(c.lclock[u])
+        extra = rk[mr == u][max(int(copies[u]), 1):]
+        twice = " (the network delivered it twice: dup_to)" if c.twice[u] else ""
+        for k in extra.tolist():
+            ctx.finding(log, log.line[k], f"message from {c.s} with lclock {lc} handled {n} "
+                                          f"times{twice}", "duplicate")
+    for u in np.flatnonzero(c.dropped & (handled > 0)).tolist():
+        k = int(rk[mr == u][0])
+        ctx.finding(log, log.line[k], f"message from {c.s} with lclock {int(c.lclock[u])} "
+                                      f"handled, though machine {c.s} logged it as dropped",
+                    "drop-handled")
+
+
+def _dup_marks(ctx: Context, log: MachineLog, c: Channel) -> None:
+    """``dup: true`` exactly on the second handling of a message (SPEC 6.4)."""
+    ok = c.matched >= 0
+    mr, rk, dup = c.matched[ok], c.recv[ok], c.dup[ok]
+    if not len(mr) or (not dup.any() and not c.twice.any()):
+        return
+    order = np.argsort(mr, kind="stable")  # handlings of one message together, in order
+    srt = mr[order]
+    again = np.zeros(len(mr), bool)
+    again[order[1:]] = srt[1:] == srt[:-1]
+    for k in ctx.each(log, "dup-mark", dup & ~again):
+        ctx.finding(log, log.line[rk[k]], f"receive from {c.s}: dup: true, but this is the first "
+                                          f"handling of message lclock {int(c.lclock[mr[k]])}",
+                    "dup-mark")
+    planned = c.twice[mr] & again  # a second copy the network did deliver
+    for k in ctx.each(log, "dup-mark", planned & ~dup):
+        ctx.finding(log, log.line[rk[k]], f"receive from {c.s}: the second handling of message "
+                                          f"lclock {int(c.lclock[mr[k]])} (delivered twice: "
+                                          "dup_to) without dup: true", "dup-mark")
 
 
 def _fifo(ctx: Context, log: MachineLog, c: Channel) -> None:
-    first = (c.matched >= 0) & ~c.dup
-    mr, rkf = c.matched[first], c.recv[first]
+    """Messages handled in the order sent; the two copies of a duplicate back to back."""
+    ok = c.matched >= 0
+    mr, rkf, dup = c.matched[ok], c.recv[ok], c.dup[ok]
     if len(mr) < 2:
         return
     for k in ctx.each(log, "fifo", np.diff(mr) < 0):
+        copy = " (a duplicate's second copy, which comes right after the first)" if dup[k + 1] else ""
         ctx.finding(log, log.line[rkf[k + 1]], f"FIFO broken on channel {c.s}->{c.j}: message "
-                                               f"lclock {int(c.lclock[mr[k + 1]])} handled after "
-                                               f"lclock {int(c.lclock[mr[k]])}", "fifo")
+                                               f"lclock {int(c.lclock[mr[k + 1]])}{copy} handled "
+                                               f"after lclock {int(c.lclock[mr[k]])}", "fifo")
 
 
 def _lost_in_the_middle(ctx: Context, log: MachineLog, sl: Sends, c: Channel) -> None:
@@ -139,8 +191,8 @@ def _vector_receive(ctx: Context, log: MachineLog, sl: Sends, c: Channel) -> Non
         return
     Vs = sl.log.vclock[sl.event[c.rows[mr]]]
     Vr = log.vclock[rkf]
-    ok = np.all(Vr >= 0, axis=1) & np.all(Vs >= 0, axis=1)
-    bad = ok & ~(np.all(Vs <= Vr, axis=1) & np.any(Vs < Vr, axis=1))
+    ok = all_cols(Vr >= 0) & all_cols(Vs >= 0)
+    bad = ok & ~(all_cols(Vs <= Vr) & any_cols(Vs < Vr))
     for k in ctx.each(log, "vector-order", bad):
         ctx.finding(log, log.line[rkf[k]], f"V(send) {Vs[k].tolist()} is not below "
                                            f"V(receive) {Vr[k].tolist()}", "vector-order")
@@ -149,7 +201,7 @@ def _vector_receive(ctx: Context, log: MachineLog, sl: Sends, c: Channel) -> Non
     expV = np.maximum(Vp, Vs)
     expV[:, c.j - 1] += 1
     known = ~ctx.after_gap(log)[rkf]
-    bad = ok & known & np.all(Vp >= 0, axis=1) & np.any(Vr != expV, axis=1)
+    bad = ok & known & all_cols(Vp >= 0) & any_cols(Vr != expV)
     for k in ctx.each(log, "vector", bad):
         ctx.finding(log, log.line[rkf[k]], f"receive: vclock {Vr[k].tolist()}, expected "
                                            f"{expV[k].tolist()} (element-wise max with the "
@@ -157,21 +209,26 @@ def _vector_receive(ctx: Context, log: MachineLog, sl: Sends, c: Channel) -> Non
 
 
 def _left_over(c: Channel) -> int:
-    """Messages of the channel neither handled (duplicates aside) nor dropped."""
-    return len(c.rows) - int(np.count_nonzero(~c.dup)) - int(np.count_nonzero(c.dropped))
+    """Copies of the channel's messages the network delivered and j did not handle."""
+    return int(c.copies.sum()) - int(np.count_nonzero(c.matched >= 0))
 
 
 def _conservation(ctx: Context, log: MachineLog, c: Channel, unproc_from: dict[str, Any]) -> None:
     left = _left_over(c)
     u = unproc_from.get(str(c.s), 0)
-    if isinstance(u, int) and left != u:
-        dropped = int(np.count_nonzero(c.dropped))
-        ctx.finding(log, log.stop_line, f"conservation broken on channel {c.s}->{c.j}: {c.s} sent "
-                                        f"{len(c.rows)}, {c.j} handled "
-                                        f"{int(np.count_nonzero(~c.dup))}"
-                                        + (f", {dropped} were dropped" if dropped else "")
-                                        + f" and {u} left unprocessed: {left - u:+d} message(s) "
-                                        f"{'lost' if left > u else 'from nowhere'}", "conservation")
+    crashed = c.s in ctx.run.facts.crashed
+    if not isinstance(u, int) or left == u or (crashed and left > u):
+        return  # a sender that crashed as planned lost what it still held (SPEC 6.6)
+    dropped = int(np.count_nonzero(c.dropped))
+    twice = int(np.count_nonzero(c.twice & ~c.dropped))
+    handled = int(np.count_nonzero(c.matched >= 0))
+    ctx.finding(log, log.stop_line, f"conservation broken on channel {c.s}->{c.j}: {c.s} sent "
+                                    f"{len(c.rows)}"
+                                    + (f" (+{twice} duplicated)" if twice else "")
+                                    + f", {c.j} handled {handled}"
+                                    + (f", {dropped} were dropped" if dropped else "")
+                                    + f" and {u} left unprocessed: {left - u:+d} message(s) "
+                                    f"{'lost' if left > u else 'from nowhere'}", "conservation")
 
 
 @run_rule
@@ -206,16 +263,20 @@ def _receiver(ctx: Context, log: MachineLog, sends: dict[int, Sends],
         c = _channel(sl, log, s, rk, drops[s].get(j))
         _unmatched(ctx, log, sl.log, c)
         _handled_once(ctx, log, c)
+        _dup_marks(ctx, log, c)
         if not run.facts.reorder:
             _fifo(ctx, log, c)
             _lost_in_the_middle(ctx, log, sl, c)
         _vector_receive(ctx, log, sl, c)
+        ok = c.matched >= 0
+        carried(ctx, log, sl.log, sl.event[c.rows[c.matched[ok]]], c.recv[ok])
+        delivered_across_a_cut(ctx, log, sl.log, sl.event[c.rows[c.matched[ok]]], c.recv[ok])
         unknown = bool(log.unusable.size or sl.log.unusable.size)
         if log.stop is not None and not unknown:
             if unproc_from is not None:
                 _conservation(ctx, log, c, unproc_from)
             deficit += _left_over(c)
-        complete &= not unknown
+        complete &= not unknown and s not in run.facts.crashed
     u = stop.get("unprocessed")
     missing_logs = any(s not in run.machines for s in range(1, run.n + 1) if s != j)
     if log.stop is not None and unproc_from is None and isinstance(u, int) and not missing_logs \
