@@ -187,3 +187,31 @@ def test_a_stop_while_a_machine_is_paused(workdir: Path, how: str) -> None:
     assert all(lines[-1]["event"] == "stop" for lines in logs.values())
     assert any(e["event"] == "resume" for e in logs[1])
     assert verify(rd, slack=SLACK) == [] or how != "end"
+
+
+def test_random_latency_keeps_every_link_fifo(workdir: Path) -> None:
+    """Without --reorder a link is FIFO whatever each message's delay: delivery times that
+    tie (the FIFO clamp) once came apart in floating point and swapped two messages."""
+    import subprocess
+    import sys
+
+    code, err, rd, _meta = run(workdir, "--duration", "6", "--machines", "4", "--seed", "3",
+                               "--rate-min", "20", "--rate-max", "60", "--latency", "50",
+                               "--latency-dist", "exponential", "--duplicate", "0.2")
+    assert code == 0, err
+    assert verify(rd, slack=SLACK) == []
+    r = subprocess.run([sys.executable, "-m", "lclock", "check", str(rd)], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stdout
+
+
+def test_a_pause_ends_on_time(workdir: Path) -> None:
+    """The machine resumes at the plan's end: a process stopped inside select() once sat out
+    its whole timeout again after SIGCONT, and then made up the missed ticks in a burst."""
+    code, err, rd, _meta = run(workdir, "--duration", "5", "--rates", "15,15,15", "--pause", "1@1+2",
+                               "--seed", "9")
+    assert code == 0, err
+    (resume,) = events(rd, "resume")
+    assert abs(resume["paused_s"] - 2.0) < 0.05, resume
+    assert resume["skipped"] == 30
+    assert verify(rd, slack=SLACK) == []

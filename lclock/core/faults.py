@@ -266,14 +266,15 @@ def applied_exactly(plan: FaultPlan) -> list[dict[str, Any]]:
 
 @dataclass(frozen=True)
 class Fate:
-    """What happens to one message: dropped (``drop`` says why), or delivered after each
-    delay of ``delays`` (two delays: it is duplicated)."""
+    """What happens to one message: dropped (``drop`` says why), or let into the receiver's
+    queue at each time of ``arrivals`` (s since t0; two of them: it is duplicated).
+
+    Times, not delays: a link's FIFO order is decided on these very numbers, and a delay
+    added back to a send time need not give the same float.
+    """
 
     drop: str | None
-    delays: tuple[float, ...] = ()
-
-
-DELIVER_NOW = Fate(None, (0.0,))
+    arrivals: tuple[float, ...] = ()
 
 
 class LinkFaults:
@@ -317,14 +318,13 @@ class LinkFaults:
             return Fate("partition")
         if lost:
             return Fate("loss")
+        arrivals = [t + d for d in delays]
         if not self.plan.reorder:
-            out = []
-            for d in delays:  # a link stays FIFO: never delivered before an earlier message
-                arrival = max(t + d, self.last_arrival)
-                self.last_arrival = arrival
-                out.append(arrival - t)
-            delays = out
-        return Fate(None, tuple(delays))
+            for k, at in enumerate(arrivals):  # a link stays FIFO: never before an earlier one
+                if at < self.last_arrival:
+                    arrivals[k] = at = self.last_arrival
+                self.last_arrival = at
+        return Fate(None, tuple(arrivals))
 
 
 def link_faults(plan: FaultPlan, src: int, peers: Iterable[int]) -> dict[int, LinkFaults]:

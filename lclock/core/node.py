@@ -75,10 +75,11 @@ class MachinePlan:
 
 
 class Outgoing(NamedTuple):
-    """One copy of a message on its way: to ``dst``, entering its queue ``delay`` s after the send."""
+    """One copy of a message on its way: to ``dst``, entering its queue at ``at`` (s since
+    t0; 0: as soon as it arrives)."""
 
     dst: int
-    delay: float
+    at: float
 
 
 _NO_LINES: list[dict[str, Any]] = []
@@ -238,11 +239,11 @@ class Node:
                 extra.append(self.line("drop", ts, to=dst, msg_lclock=step.lclock,
                                        reason=fate.drop, tick=step.tick))
                 continue
-            if len(fate.delays) > 1:
-                self.dup_to[dst] += len(fate.delays) - 1
+            if len(fate.arrivals) > 1:
+                self.dup_to[dst] += len(fate.arrivals) - 1
                 line.setdefault("dup_to", []).append(dst)
-            for d in fate.delays:
-                sends.append(Outgoing(dst, d))
+            for at in fate.arrivals:
+                sends.append(Outgoing(dst, at))
         return line, step, sends, extra
 
     def physical(self, ts: float) -> int:

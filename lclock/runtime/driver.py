@@ -38,6 +38,7 @@ DRAIN_TIMEOUT = 10.0
 # ... but when the launcher is gone, the whole exit must take under about 2 s.
 ORPHAN_DRAIN_TIMEOUT = 1.0
 HURRY_DRAIN_TIMEOUT = 0.2
+PAUSE_SLICE = 0.005
 MAX_SAMPLES = 2_000_000
 
 
@@ -169,13 +170,20 @@ class RealTimeDriver:
             now = self.clock.time()
             node = self.node
             lat = self.latency
+            held = False
             for msg, sent_at, deliver_at in items:
-                if deliver_at > now and self.t0_wall is not None:
-                    node.hold(msg, deliver_at - self.t0_wall)  # the plan's latency: not yet
+                if deliver_at > 0:
+                    # The plan's latency (deliver_at: s since t0). Even a message already due
+                    # goes through the held ones, so that it never overtakes an earlier one
+                    # of its link still held.
+                    node.hold(msg, deliver_at)
+                    held = True
                 else:
                     node.take(msg)
                 if len(lat) < MAX_SAMPLES:
                     lat.append(now - sent_at)
+            if held:
+                self._release(self.clock.monotonic() - self.t0_mono)
         if was_open and not ch.read_open and ch.broken is None:
             self._peer_gone(ch.peer, None)  # EOF: normal at the end, a loss before it
 
@@ -316,13 +324,11 @@ class RealTimeDriver:
         if msg is None:
             return
         channels = self.channels
-        t0_wall = self.t0_wall or 0.0
         if sends is None:  # no faults: one copy to each recipient, at once
             sends = [Outgoing(dst, 0.0) for dst in step.to or ()]
         for out in sends:
             ch = channels.get(out.dst)
-            deliver_at = t0_wall + t + out.delay if out.delay > 0 else 0.0
-            if ch is None or not ch.send(msg, sent_at, deliver_at):
+            if ch is None or not ch.send(msg, sent_at, out.at):
                 node.undelivered += 1
                 self.emit("send_failed", "error", to=out.dst, lclock=msg.lclock,
                           tick=step.tick, error=(ch.broken if ch else None) or "closed")
@@ -384,9 +390,14 @@ class RealTimeDriver:
             self._wait_control(1.0)
 
     def _wait_control(self, timeout: float) -> None:
-        """Wait listening to the control only (a paused or crashed machine reads no peer)."""
+        """Wait listening to the control only (a paused or crashed machine reads no peer).
+
+        In short slices: a process stopped (SIGSTOP) inside select() may sit out the whole
+        timeout again once continued, so the wait is never longer than a slice past SIGCONT
+        (which also wakes it at once: the worker has a SIGCONT handler).
+        """
         control = self.control
-        r, _w, _x = select.select(control.fds(), [], [], timeout)
+        r, _w, _x = select.select(control.fds(), [], [], min(timeout, PAUSE_SLICE))
         control.on_ready(r)
         if control.stop_reason is not None:
             self._stop(control.stop_reason)

@@ -24,9 +24,12 @@ from lclock.lifecycle import CAUSES, EXIT_CODES, NAMES, StopRequest, drain_wakeu
 from lclock.runtime.driver import DRAIN_TIMEOUT
 
 STOP_GRACE = 1.5  # graceful stop -> SIGTERM
-#: The machine keeps the plan's instants itself (it stops ticking at a pause's start and
-#: halts at its crash); the signals follow a moment later, so they never come first.
+#: The machine keeps the plan's instants itself (it stops ticking at a pause's start, waits
+#: for the end, and halts at its crash). SIGSTOP and SIGKILL follow a moment after the
+#: instant, so they never come first; SIGCONT comes a moment before the end, so that the
+#: machine is running again to resume at the end itself.
 SIGNAL_MARGIN = 0.002
+RESUME_EARLY = 0.02
 TERM_GRACE = 1.0  # SIGTERM -> SIGKILL
 KILL_GRACE = 2.0
 #: A machine reports one of these as its stop reason when it could not do its part.
@@ -171,7 +174,7 @@ class Policy:
     def _faults(self, t: float) -> list[Action]:
         """The plan's pauses, resumes and crashes whose time has come."""
         out = []
-        while self.schedule and self.schedule[0][0] + SIGNAL_MARGIN <= t:
+        while self.schedule and self.schedule[0][0] <= t:
             _when, kind, mid = self.schedule.pop(0)
             if mid in self.crashed or self.machines[mid].exitcode is not None:
                 continue
@@ -190,7 +193,7 @@ class Policy:
         """Seconds until the plan's next signal is due (None: nothing planned, or no start)."""
         if self.t0 is None or not self.schedule or self.stopping:
             return None
-        return max(0.0, self.t0 + self.schedule[0][0] + SIGNAL_MARGIN - wall)
+        return max(0.0, self.t0 + self.schedule[0][0] - wall)
 
     # -- decisions ---------------------------------------------------------------------------
 
@@ -293,9 +296,10 @@ def message_balance(reports: dict[int, dict[str, Any] | None],
 def _schedule(faults: FaultPlan | None) -> list[tuple[float, str, int]]:
     if faults is None:
         return []
-    out = [(p.start, "pause", p.machine) for p in faults.pauses]
-    out += [(p.end, "resume", p.machine) for p in faults.pauses]
-    out += [(c.time, "crash", c.machine) for c in faults.crashes]
+    out = [(p.start + SIGNAL_MARGIN, "pause", p.machine) for p in faults.pauses]
+    out += [(max(p.start + SIGNAL_MARGIN, p.end - RESUME_EARLY), "resume", p.machine)
+            for p in faults.pauses]
+    out += [(c.time + SIGNAL_MARGIN, "crash", c.machine) for c in faults.crashes]
     return out
 
 

@@ -67,6 +67,8 @@ def worker_main(job: WorkerJob, conn: Connection) -> None:
     ignore_launcher_signals()
     stop = StopRequest()
     signal.signal(signal.SIGTERM, stop.record)
+    # Back from a pause (SIGCONT): a handler, so the wakeup socket below wakes the loop now.
+    signal.signal(signal.SIGCONT, lambda _sig, _frame: None)
     wake_r, wake_w = socket.socketpair()
     wake_r.setblocking(False)
     wake_w.setblocking(False)

@@ -319,7 +319,7 @@ class Simulation:
                         push(heap, (arrival, ARRIVAL, next(order), dst - 1, msg))
                 else:
                     for out in sends or [Outgoing(d, 0.0) for d in step.to]:
-                        send(src, out.dst, msg, t, out.delay)
+                        send(src, out.dst, msg, t, out.at)
             last_tick[idx] = t
             if node.slot < node.total:
                 due = node.slot / node.rate + (expo(jitter) if jitter else 0.0)
@@ -361,9 +361,10 @@ class Simulation:
             # A late tick never overtakes the previous one.
             self._push(max(due, t), TICK, idx, None)
 
-    def _send(self, src: int, dst: int, msg: Any, t: float, fault_delay: float) -> None:
-        """The network's own delay, or the fault plan's when longer; FIFO unless reordering."""
-        arrival = t + max(self.delay(), fault_delay)
+    def _send(self, src: int, dst: int, msg: Any, t: float, planned: float) -> None:
+        """The network's own delay, or the fault plan's arrival when later; FIFO unless
+        reordering."""
+        arrival = max(t + self.delay(), planned)
         if self.fifo:
             prev = self.last_arrival.get((src, dst))
             if prev is not None and prev > arrival:

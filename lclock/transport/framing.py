@@ -2,7 +2,7 @@
 
 A stream socket is a byte stream, not a message stream: every message is a frame,
 ``length (4 bytes, big-endian) + payload [+ tag]``. The payload is
-``lclock (u64) + sent_at (f64, epoch seconds) + deliver_at (f64, epoch seconds; 0: at
+``lclock (u64) + sent_at (f64, epoch seconds) + deliver_at (f64, seconds since t0; 0: at
 once) [+ pt (i64 µs)] [+ hlc l (i64 µs) + hlc c (u32)] + vclock (n x u64, or nothing)``.
 ``deliver_at`` is when the fault plan's latency lets the message into the receiver's
 queue (SPEC section 6); pt and hlc are the sender's clocks (SPEC section 7), present when
