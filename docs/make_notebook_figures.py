@@ -7,9 +7,13 @@
         diff1-5-6 sat-1-4 sat-2-8 --trials 3 --duration 60 --seed 2000 --output RUNS/own-real
     lclock experiment --settings docs/notebook-settings.toml ten-1-6 ten-5-6 --trials 2 \
         --duration 60 --seed 3000 --output RUNS/ten-real
+    lclock experiment rates-136 latency-50 loss-10 partition pause-fastest pause-slowest \
+        --trials 3 --duration 60 --seed 6000 --output RUNS/faults-real
+    lclock experiment skew-0 skew-10 skew-100 skew-1000 \
+        --trials 3 --duration 60 --seed 7000 --output RUNS/clocks-real
     # the figures (docs/*.png), the tables (docs/notebook-tables.md) and docs/data/*.json
     python docs/make_notebook_figures.py --four RUNS/real-four --own RUNS/own-real \
-        --ten RUNS/ten-real
+        --ten RUNS/ten-real --faults RUNS/faults-real --clocks RUNS/clocks-real
 
 It also rewrites every table of NOTEBOOK.md that sits between ``<!-- table:KEY -->`` and
 ``<!-- /table:KEY -->`` (``--no-update-notebook`` to leave it alone), so the notebook's
@@ -35,6 +39,9 @@ import orjson
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+import notebook_faults_clocks as fc  # noqa: E402
 
 from lclock.analysis.analyze import compute  # noqa: E402
 from lclock.analysis.load import KIND_RECEIVE, load_run  # noqa: E402
@@ -643,6 +650,10 @@ SECTION_KEYS = {
     "Own experiment, the same trials simulated": "own-sim",
     "Many machines: the critical ratio": "critical",
     "Many machines: simulated and real": "many",
+    "Faults, simulated": "faults-sim",
+    "Faults, real runs": "faults-real",
+    "Clocks, simulated": "clocks-sim",
+    "Clocks, real runs": "clocks-real",
 }
 
 
@@ -685,6 +696,8 @@ def main() -> int:
     ap.add_argument("--four", type=Path, help="experiment folder of the four experiments (real)")
     ap.add_argument("--own", type=Path, help="experiment folder of docs/notebook-settings.toml")
     ap.add_argument("--ten", type=Path, help="experiment folder of ten-1-6 and ten-5-6 (real)")
+    ap.add_argument("--faults", type=Path, help="experiment folder of the fault presets (real)")
+    ap.add_argument("--clocks", type=Path, help="experiment folder of the clock presets (real)")
     ap.add_argument("--out", type=Path, default=HERE)
     ap.add_argument("--no-update-notebook", dest="update_notebook", action="store_false",
                     help="do not rewrite the tables between the markers of NOTEBOOK.md")
@@ -707,6 +720,14 @@ def main() -> int:
     many_machines(a.ten, tables)
     if a.ten:
         save_data(a.ten, "ten-real", a.out)
+    fc.faults_sim(a.out, tables)
+    if a.faults:
+        fc.faults_real(a.faults, tables)
+        save_data(a.faults, "faults-real", a.out)
+    fc.clocks_sim(a.out, tables)
+    if a.clocks:
+        fc.clocks_real(a.clocks, tables)
+        save_data(a.clocks, "clocks-real", a.out)
     (a.out / "notebook-tables.md").write_text("\n".join(tables) + "\n", encoding="utf-8")
     print("\n".join(tables))
     notebook = HERE.parent / "NOTEBOOK.md"
