@@ -318,7 +318,7 @@ class Simulation:
                         last_arrival[(src, dst)] = arrival
                         push(heap, (arrival, ARRIVAL, next(order), dst - 1, msg))
                 else:
-                    for out in sends or [Outgoing(d, 0.0) for d in step.to]:
+                    for out in sends if sends is not None else [Outgoing(d, 0.0) for d in step.to]:
                         send(src, out.dst, msg, t, out.at)
             last_tick[idx] = t
             if node.slot < node.total:
