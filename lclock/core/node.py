@@ -259,12 +259,17 @@ class Node:
         return self.line("pause", ts, length=pause.length, until_t=pause.end)
 
     def resume(self, ts: float, t: float) -> dict[str, Any]:
-        """Back from a pause at ``t``: the deadlines that fell due while paused are skipped."""
+        """Back from a pause at ``t``: the deadlines that fell due while paused are skipped.
+
+        Normally ``t`` is the planned end; a pause cut short (the run stops meanwhile) skips
+        only the deadlines that have come.
+        """
         pause = self.paused
         assert pause is not None
         self.paused = None
         skipped = 0
-        while not self.finished and pause.start <= self.slot / self.rate < pause.end:
+        until = min(pause.end, t)
+        while not self.finished and pause.start <= self.slot / self.rate < until:
             self.slot += 1
             skipped += 1
         return self.line("resume", ts, skipped=skipped, paused_s=round(t - pause.start, 6))

@@ -286,6 +286,8 @@ class RealTimeDriver:
                 wake = self._faults(now - t0)
                 if wake is None:
                     break  # crashed by the plan
+                if wake < 0:
+                    continue  # it paused: the time and the schedule moved on, look again
                 if wake + t0 < due and now < due:
                     self.poll_io(max(0.0, min(wake + t0, due) - now))
                     continue
@@ -336,7 +338,8 @@ class RealTimeDriver:
     # -- faults ----------------------------------------------------------------------------
 
     def _faults(self, t: float) -> float | None:
-        """Act on the fault plan at ``t`` (s since t0); when to look again, None once crashed.
+        """Act on the fault plan at ``t`` (s since t0); when to look again (s since t0), -1
+        after a pause (everything the caller knew is stale), None once crashed.
 
         The machine keeps to the plan itself, exactly: it stops ticking and taking messages
         in at a pause's start and until its end (the supervisor really stops the process
@@ -352,7 +355,7 @@ class RealTimeDriver:
         pause = node.next_pause()
         if pause is not None and pause.start <= t:
             self._pause(pause)
-            return 0.0
+            return -1.0
         if node.held:
             self._release(t)
         times = [x for x in (node.next_release(), node.next_boundary(),

@@ -28,7 +28,7 @@ STOP_GRACE = 1.5  # graceful stop -> SIGTERM
 #: for the end, and halts at its crash). SIGSTOP and SIGKILL follow a moment after the
 #: instant, so they never come first; SIGCONT comes a moment before the end, so that the
 #: machine is running again to resume at the end itself.
-SIGNAL_MARGIN = 0.002
+SIGNAL_MARGIN = 0.02
 RESUME_EARLY = 0.02
 TERM_GRACE = 1.0  # SIGTERM -> SIGKILL
 KILL_GRACE = 2.0
