@@ -155,6 +155,30 @@ def test_balance_names_links_it_cannot_balance() -> None:
     assert out["unbalanced_links"] == ["1->2"] and out["lost"] == 0
 
 
+def test_a_planned_crash_takes_what_its_machine_had_not_sent_or_handled() -> None:
+    # 3 crashed: 2 of 1's copies to it were never handled, and 4 of its own sends to 2
+    # were still held back for latency when it went
+    reps = {1: report(1, {3: 5}, {3: 0}), 2: report(2, {}, {3: 6}),
+            3: report(3, {1: 0, 2: 10}, {1: 3})}
+    out = message_balance(reps, crashed=[3])
+    assert (out["lost"], out["lost_in_crash"]) == (0, 2 + 4)
+    assert "lost_by_link" not in out
+
+
+def test_a_crash_does_not_explain_copies_from_nowhere() -> None:
+    reps = {1: report(1, {3: 1}, {3: 0}), 3: report(3, {1: 0}, {1: 2})}
+    out = message_balance(reps, crashed=[3])
+    assert out["lost_by_link"] == {"1->3": -1} and out["lost_in_crash"] == 0
+
+
+def test_balance_counts_dropped_and_duplicated_copies() -> None:
+    reps = {1: report(1, {2: 10}, {}, dropped_to={"2": 3}, dup_to={"2": 2}),
+            2: report(2, {}, {1: 9})}
+    out = message_balance(reps)
+    assert (out["sent"], out["dropped"], out["duplicated"], out["taken"], out["lost"]) == \
+        (10, 3, 2, 9, 0)
+
+
 # -- the loop, over fake processes ---------------------------------------------------------
 
 

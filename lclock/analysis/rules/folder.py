@@ -105,16 +105,21 @@ def message_balance(ctx: Context) -> None:
     bal = ctx.run.meta.get("messages")
     if not isinstance(bal, dict):
         return
-    v = {k: _int(bal.get(k)) for k in ("sent", "taken", "lost", "dropped", "lost_in_crash")}
+    # dropped, duplicated and lost_in_crash are left out when there were none
+    v = {k: _int(bal.get(k, 0 if k in ("dropped", "lost_in_crash") else None))
+         for k in ("sent", "taken", "lost", "dropped", "lost_in_crash")}
     logs = list(ctx.views.values())
     if any(log.unusable.size for log in logs) or len(logs) < ctx.run.n:
         return
     drops = sum(len(log.lines_of("drop")) for log in logs)
     seen = {"sent": sum(len(log.to_ids) for log in logs), "dropped": drops}
+    dups = sum(int(log.to_dup.sum()) for log in logs if log.to_dup is not None)
+    if "duplicated" in bal:
+        seen["duplicated"] = dups
+        v["duplicated"] = _int(bal.get("duplicated"))
     for key, actual in seen.items():
         if v[key] is not None and v[key] != actual:
             ctx.meta(f"messages.{key} is {v[key]}, but the logs show {actual}", "meta-messages")
-    dups = sum(int(log.to_dup.sum()) for log in logs if log.to_dup is not None)
     if None not in v.values():
         ins = v["sent"] + dups  # type: ignore[operator]
         outs = v["taken"] + v["dropped"] + v["lost"] + v["lost_in_crash"]  # type: ignore[operator]
