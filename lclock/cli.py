@@ -16,7 +16,7 @@ import sys
 from typing import Any, NoReturn
 
 from lclock import __version__, errors
-from lclock.lifecycle import STOP_SIGNALS, StopRequest, install
+from lclock.lifecycle import STOP_SIGNALS, StopRequest, install, stop_with_parent_if_asked
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -122,6 +122,7 @@ def entry(argv: list[str] | None = None, prog: str | None = None) -> int:
     to its default action, and a late second Ctrl-C would end the process by the signal
     instead of with the status the command returned.
     """
+    stop_with_parent_if_asked()
     code = main(argv, prog)
     chosen = next((a for a in (sys.argv[1:] if argv is None else argv) if not a.startswith("-")), None)
     if chosen in OWNS_PROCESSES:

@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 from lclock.core.clocks import Bump, ClockSettings
-from lclock.setting_values import SettingValueError, items, known_keys, number
+from lclock.setting_values import SettingValueError, items, known_keys, number, seconds
 
 CLOCK_NAMES = ("vector", "hlc")
 MAX_SKEW_MS = 10_000_000.0  # about three hours: anything more is a typo
@@ -32,8 +32,8 @@ def add_clock_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--clock-drift", dest="drift_ppm", type=float, metavar="PPM",
                    help="each machine's clock rate error drawn from -PPM..+PPM (default 0)")
     g.add_argument("--clock-bump", dest="bumps", metavar="SPEC",
-                   help="ID@TIME:MS, e.g. 2@10:+500: that machine's clock jumps by MS at TIME s "
-                        "(';' between several)")
+                   help="ID@TIME:MS, e.g. 2@10:+500 or 2@50%%:-500: that machine's clock "
+                        "jumps by MS at TIME s (or %% of the run; ';' between several)")
     g.add_argument("--clocks", metavar="LIST",
                    help="clocks kept besides Lamport: vector, hlc, or none (default vector,hlc)")
     g.add_argument("--clock-offsets", dest="offsets_ms", type=_float_list, metavar="MS,...",
@@ -55,16 +55,16 @@ def clock_flags(args: argparse.Namespace) -> dict[str, Any]:
 
 
 _N = r"(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
-_BUMP = re.compile(rf"^\s*(\d+)\s*@\s*({_N})\s*:\s*([+-]?{_N})\s*$")
+_BUMP = re.compile(rf"^\s*(\d+)\s*@\s*({_N}%?)\s*:\s*([+-]?{_N})\s*$")
 
 
-def parse_bumps(value: Any, where: str) -> tuple[Bump, ...]:
+def parse_bumps(value: Any, where: str, duration: float) -> tuple[Bump, ...]:
     out = []
     for item in items(value, where, "2@10:+500"):
         m = _BUMP.match(item)
         if not m:
             raise ClockSettingsError(f"{where}: {item.strip()!r} is not ID@TIME:MS (e.g. 2@10:+500)")
-        out.append(Bump(int(m.group(1)), float(m.group(2)), float(m.group(3))))
+        out.append(Bump(int(m.group(1)), seconds(m.group(2), duration), float(m.group(3))))
     return tuple(out)
 
 
@@ -111,7 +111,7 @@ def build_clocks(values: dict[str, Any], where: dict[str, str], n: int,
         s = replace(s, drifts_ppm=_per_machine(values["drifts_ppm"], where["drifts_ppm"], n,
                                                -MAX_DRIFT_PPM, MAX_DRIFT_PPM, "a number of ppm"))
     if "bumps" in values:
-        bumps = parse_bumps(values["bumps"], where["bumps"])
+        bumps = parse_bumps(values["bumps"], where["bumps"], duration)
         for b in bumps:
             if not 1 <= b.machine <= n:
                 raise ClockSettingsError(f"{where['bumps']}: machine {b.machine} does not exist (machines 1..{n})")

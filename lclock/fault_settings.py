@@ -23,7 +23,7 @@ from lclock.core.faults import (
     Partition,
     Pause,
 )
-from lclock.setting_values import SettingValueError, items, known_keys, number
+from lclock.setting_values import SettingValueError, items, known_keys, number, seconds
 
 MAX_LATENCY_MS = 60_000.0
 #: key -> settings-file type (the ``links`` sub-table is checked apart)
@@ -56,11 +56,14 @@ def add_fault_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--reorder", action="store_const", const=True, default=None,
                    help="each message takes its own delay, so messages can overtake on a link")
     g.add_argument("--partition", dest="partitions", metavar="SPEC",
-                   help="START-END:GROUP|GROUP... in s since the start, ';' between several; "
-                        "e.g. 10-20:1|2,3 (machines not named form one more group)")
+                   help="START-END:GROUP|GROUP... in s since the start (or in %% of the run), "
+                        "';' between several; e.g. 10-20:1|2,3 or 25%%-50%%:3 (machines not "
+                        "named form one more group)")
     g.add_argument("--pause", dest="pauses", metavar="SPEC",
-                   help="ID@START+LENGTH, e.g. 2@15+5 (';' between several)")
-    g.add_argument("--crash", dest="crashes", metavar="SPEC", help="ID@TIME, e.g. 3@20")
+                   help="ID@START+LENGTH in s (or %% of the run), e.g. 2@15+5 or 2@50%%+10%% "
+                        "(';' between several)")
+    g.add_argument("--crash", dest="crashes", metavar="SPEC",
+                   help="ID@TIME in s (or %% of the run), e.g. 3@20 or 3@75%%")
     g.add_argument("--nemesis", metavar="KINDS",
                    help="random faults of these kinds (partition,pause,crash), one every "
                         "--nemesis-interval seconds, each lasting half of it")
@@ -78,13 +81,15 @@ def fault_flags(args: argparse.Namespace) -> dict[str, Any]:
 
 # -- parsing the schedules -----------------------------------------------------------------------
 
-_NUM = r"((?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)"
+# A time: seconds since the start, or a percentage of the run ("50%"), so that a preset's
+# schedule fits a run of any length.
+_NUM = r"((?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?%?)"
 _PARTITION = re.compile(rf"^\s*{_NUM}\s*-\s*{_NUM}\s*:\s*(.+?)\s*$")
 _PAUSE = re.compile(rf"^\s*(\d+)\s*@\s*{_NUM}\s*\+\s*{_NUM}\s*$")
 _CRASH = re.compile(rf"^\s*(\d+)\s*@\s*{_NUM}\s*$")
 
 
-def parse_partitions(value: Any, where: str) -> tuple[Partition, ...]:
+def parse_partitions(value: Any, where: str, duration: float) -> tuple[Partition, ...]:
     out = []
     for item in items(value, where, "10-20:1|2,3"):
         m = _PARTITION.match(item)
@@ -99,27 +104,29 @@ def parse_partitions(value: Any, where: str) -> tuple[Partition, ...]:
             if not ids:
                 raise FaultSettingsError(f"{where}: {item.strip()!r} has an empty group")
             groups.append(ids)
-        out.append(Partition(float(m.group(1)), float(m.group(2)), tuple(groups)))
+        out.append(Partition(seconds(m.group(1), duration), seconds(m.group(2), duration),
+                             tuple(groups)))
     return tuple(out)
 
 
-def parse_pauses(value: Any, where: str) -> tuple[Pause, ...]:
+def parse_pauses(value: Any, where: str, duration: float) -> tuple[Pause, ...]:
     out = []
     for item in items(value, where, "2@15+5"):
         m = _PAUSE.match(item)
         if not m:
             raise FaultSettingsError(f"{where}: {item.strip()!r} is not ID@START+LENGTH (e.g. 2@15+5)")
-        out.append(Pause(int(m.group(1)), float(m.group(2)), float(m.group(3))))
+        out.append(Pause(int(m.group(1)), seconds(m.group(2), duration),
+                         seconds(m.group(3), duration)))
     return tuple(out)
 
 
-def parse_crashes(value: Any, where: str) -> tuple[Crash, ...]:
+def parse_crashes(value: Any, where: str, duration: float) -> tuple[Crash, ...]:
     out = []
     for item in items(value, where, "3@20"):
         m = _CRASH.match(item)
         if not m:
             raise FaultSettingsError(f"{where}: {item.strip()!r} is not ID@TIME (e.g. 3@20)")
-        out.append(Crash(int(m.group(1)), float(m.group(2))))
+        out.append(Crash(int(m.group(1)), seconds(m.group(2), duration)))
     return tuple(out)
 
 
@@ -223,11 +230,11 @@ def build_faults(values: dict[str, Any], where: dict[str, str], n: int, duration
     if "links" in values:
         s = replace(s, links=_links(values["links"], where["links"], s.default, n))
     if "partitions" in values:
-        s = replace(s, partitions=parse_partitions(values["partitions"], where["partitions"]))
+        s = replace(s, partitions=parse_partitions(values["partitions"], where["partitions"], duration))
     if "pauses" in values:
-        s = replace(s, pauses=parse_pauses(values["pauses"], where["pauses"]))
+        s = replace(s, pauses=parse_pauses(values["pauses"], where["pauses"], duration))
     if "crashes" in values:
-        s = replace(s, crashes=parse_crashes(values["crashes"], where["crashes"]))
+        s = replace(s, crashes=parse_crashes(values["crashes"], where["crashes"], duration))
     if "nemesis" in values:
         s = replace(s, nemesis=parse_nemesis(values["nemesis"], where["nemesis"]))
     if "nemesis_interval" in values:

@@ -14,8 +14,11 @@ stop request like any other, never a traceback.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import os
 import signal
 import socket
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -108,7 +111,8 @@ def unblock_all_in_child() -> None:
 
 
 @contextlib.contextmanager
-def children_ignore_sigint(stop: StopRequest) -> Iterator[None]:
+def children_ignore_sigint(stop: StopRequest,
+                           signals: tuple[int, ...] = (signal.SIGINT,)) -> Iterator[None]:
     """Start processes that ignore Ctrl-C from their first instruction, losing none of ours.
 
     A terminal's Ctrl-C reaches the whole process group; only the launcher acts on it. An
@@ -117,16 +121,59 @@ def children_ignore_sigint(stop: StopRequest) -> Iterator[None]:
     is kept: SIGINT stays blocked meanwhile, and Linux keeps a blocked signal pending even
     while it is ignored; one already pending is recorded first (SIG_IGN would discard it).
     The children inherit the mask as well, and unblock it first thing
-    (``unblock_all_in_child``).
+    (``unblock_all_in_child``). ``signals`` widens it to more of the stop signals (the
+    forkserver must survive a SIGTERM or SIGHUP sent to the whole group: it reports how
+    each machine ended).
     """
-    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, set(signals))
     try:
-        if signal.SIGINT in signal.sigpending():
-            stop.record(signal.SIGINT)
-        old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        pending = signal.sigpending()
+        for sig in signals:
+            if sig in pending:
+                stop.record(sig)
+        old = {sig: signal.signal(sig, signal.SIG_IGN) for sig in signals}
         try:
             yield
         finally:
-            signal.signal(signal.SIGINT, old)
+            for sig, handler in old.items():
+                signal.signal(sig, handler)
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+
+
+# -- a child that must not outlive its parent ------------------------------------------------
+
+#: Set by a parent in a child's environment (its own pid): the child asks for SIGTERM when
+#: the parent dies. A SIGKILLed ``lclock experiment`` then stops its trial run, which would
+#: otherwise go on alone.
+STOP_WITH_PARENT = "LCLOCK_STOP_WITH_PARENT"
+_PR_SET_PDEATHSIG = 1
+
+
+def signal_on_parent_death(sig: int) -> bool:
+    """Ask the kernel for ``sig`` when this process's parent ends (Linux; False elsewhere).
+
+    It fires when the parent *thread* that forked this process ends: parents here fork from
+    their main thread, or (the forkserver) are single-threaded.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return int(libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def child_env_stopping_with_me() -> dict[str, str]:
+    """The environment for a child that should stop (SIGTERM) when this process dies."""
+    return {**os.environ, STOP_WITH_PARENT: str(os.getpid())}
+
+
+def stop_with_parent_if_asked() -> None:
+    """Honour ``STOP_WITH_PARENT``; a parent already gone before the request counts too."""
+    want = os.environ.pop(STOP_WITH_PARENT, None)
+    if want is None or not signal_on_parent_death(signal.SIGTERM):
+        return
+    if str(os.getppid()) != want:
+        os.kill(os.getpid(), signal.SIGTERM)

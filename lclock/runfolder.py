@@ -20,6 +20,7 @@ import fcntl
 import os
 import platform
 import secrets
+import socket
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import orjson
+import psutil
 
 from lclock import SCHEMA_VERSION, __version__
 from lclock.core.logline import format_ts
@@ -121,7 +123,40 @@ def base_run_json(run_id: str, seed: int, settings: dict[str, Any], started: flo
         "python": platform.python_version(),
         "platform": platform.platform(),
         "lclock_version": __version__,
+        "writer": this_writer(),
     }
+
+
+def this_writer() -> dict[str, Any]:
+    """Who writes this run.json: a reader that finds it still 'running' can then tell a live
+    run from one whose writer was killed (a SIGKILL leaves no chance to say so)."""
+    try:
+        since = round(psutil.Process().create_time(), 2)
+    except psutil.Error:
+        since = None
+    return {"pid": os.getpid(), "host": socket.gethostname(), "since": since}
+
+
+def writer_gone(meta: dict[str, Any]) -> str | None:
+    """Why a run.json that says 'running' will never say more, or None when it may.
+
+    Only a writer on this host can be looked at; a pid now used by another process (its
+    start time differs) counts as gone.
+    """
+    w = meta.get("writer")
+    if meta.get("status") != "running" or not isinstance(w, dict):
+        return None
+    pid, host, since = w.get("pid"), w.get("host"), w.get("since")
+    if host != socket.gethostname() or not isinstance(pid, int) or isinstance(pid, bool) \
+            or pid <= 0:
+        return None
+    try:
+        alive = psutil.Process(pid)
+        if not isinstance(since, (int, float)) or abs(alive.create_time() - since) < 1.0:
+            return None
+    except (psutil.Error, OverflowError, ValueError):
+        pass
+    return f"the process that wrote it (pid {pid}) is gone: the run was cut short (killed)"
 
 
 def _encode(data: dict[str, Any]) -> bytes:
@@ -145,6 +180,9 @@ def write_run_json(run_dir: Path, data: dict[str, Any], reserve_next: bool = Fal
     that a full disk cannot stop the last write. With ``reserve_next`` (a run that is not
     over yet) a new spare is reserved afterwards for the next write.
     """
+    if data.get("status") != "running" and "writer" in data:
+        # needed only while running; a finished run.json stays the same bytes wherever made
+        data = {k: v for k, v in data.items() if k != "writer"}
     body = _encode(data)
     spare = run_dir / SPARE
     try:

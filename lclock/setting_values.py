@@ -45,3 +45,11 @@ def known_keys(table: Any, where: str, keys: Iterable[str], name: str) -> dict[s
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             raise SettingValueError(f"{where}.{key}: unknown key{hint}")
     return dict(table)
+
+
+def seconds(text: str, duration: float) -> float:
+    """A time of a schedule in seconds: ``12.5`` is seconds, ``25%`` a quarter of the run
+    (so a preset's schedule fits a run of any length)."""
+    if text.endswith("%"):
+        return float(text[:-1]) / 100.0 * duration
+    return float(text)

@@ -147,7 +147,8 @@ def test_fault_and_clock_presets_run_with_their_plans(tmp_path: Path) -> None:
                        cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     pause = orjson.loads((out / "pause-fastest" / "trial-1" / "run.json").read_bytes())
-    assert pause["faults"]["plan"]["pauses"] == [{"machine": 3, "start": 20.0, "length": 20.0}]
+    # the preset's 3@25%+25%, in seconds of this 60 s run
+    assert pause["faults"]["plan"]["pauses"] == [{"machine": 3, "start": 15.0, "length": 15.0}]
     bump = orjson.loads((out / "skew-100-bump" / "trial-1" / "run.json").read_bytes())
     assert bump["clocks"]["plan"]["bumps"] == [{"machine": 2, "time": 30.0, "ms": -500.0}]
     plan = subprocess.run([sys.executable, "-m", "lclock", "experiment", "partition", "skew-100-bump",
@@ -155,5 +156,19 @@ def test_fault_and_clock_presets_run_with_their_plans(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert plan.returncode == 0, plan.stderr
     lines = [x for x in plan.stdout.splitlines() if x.startswith("lclock run")]
-    assert "--partition 20.0-40.0:3" in lines[0]
+    assert "--partition 15.0-30.0:3" in lines[0]
     assert "--clock-skew 100.0" in lines[1] and "--clock-bump 2@30.0:-500.0" in lines[1]
+
+
+def test_presets_with_a_schedule_fit_a_short_run(tmp_path: Path) -> None:
+    """Schedules in percent of the run: a 4 s sweep of the scheduled presets is valid."""
+    out = tmp_path / "exp"
+    r = subprocess.run([sys.executable, "-m", "lclock", "experiment", "partition", "pause-slowest",
+                        "skew-100-bump", "--sim", "--trials", "1", "--duration", "4", "--seed", "4",
+                        "--no-report", "--quiet", "--output", str(out)], capture_output=True,
+                       text=True, timeout=300, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    part = orjson.loads((out / "partition" / "trial-1" / "run.json").read_bytes())
+    assert part["faults"]["plan"]["partitions"][0]["start"] == 1.0
+    bump = orjson.loads((out / "skew-100-bump" / "trial-1" / "run.json").read_bytes())
+    assert bump["clocks"]["plan"]["bumps"][0]["time"] == 2.0

@@ -104,6 +104,7 @@ def test_a_pause_really_stops_the_process_and_skips_its_ticks(workdir: Path) -> 
         with started(cmd, workdir) as p:
             assert wait_for(lambda: bool(run_dirs(workdir / "out")), 20)
             (rd,) = run_dirs(workdir / "out")
+            assert wait_for(lambda: (rd / "run.json").exists(), 20)  # made just after the folder
             assert wait_for(lambda: all(m.get("pid") for m in json.loads((rd / "run.json").read_text())["machines"]), 20)
             pids = [m["pid"] for m in json.loads((rd / "run.json").read_text())["machines"]]
             log2 = rd / "machine-2.jsonl"

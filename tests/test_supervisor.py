@@ -209,6 +209,7 @@ class FakeChild:
         self.got: list[str] = []
         self.exited: int | None = None  # exit status not yet seen by the loop
         self.signals: list[str] = []
+        self.frozen = False  # stopped by a signal from outside the run
 
     @property
     def alive(self) -> bool:
@@ -221,7 +222,11 @@ class FakeChild:
     def send(self, msg: dict[str, Any]) -> None:
         self.got.append(msg["t"])
         what = self.on_go if msg["t"] == "go" else self.on_stop
-        if what == "finish":
+        if self.frozen:
+            return  # a stopped process reads nothing (it is read when it runs again)
+        if what == "freeze":
+            self.frozen = True
+        elif what == "finish":
             s, t = BALANCED[self.id]
             self.inbox.append(report(self.id, s, t, reason=msg.get("reason", "duration")))
             self.exited = 0
@@ -252,6 +257,12 @@ class FakeChild:
 
     def resume(self) -> None:
         self.signals.append("cont")
+        if self.frozen:
+            self.frozen = False
+            self.on_go = self.on_stop  # what it does with the stop it reads now
+
+    def is_stopped(self) -> bool:
+        return self.frozen
 
     def stop_now(self, grace: float) -> None:
         if self.exitcode is None and self.pid is not None:
@@ -356,3 +367,23 @@ def test_supervisor_stops_before_starting_when_asked() -> None:
     out, children, _printer = supervise({}, stop=stop)
     assert all(c.pid is None for c in children)
     assert (out.status, out.code) == ("interrupted", 143)
+
+
+def test_a_machine_stopped_from_outside_fails_the_run_soon_after_its_end() -> None:
+    out, children, printer = supervise({2: {"on_go": "freeze"}})
+    assert out.status == "failed", out
+    assert out.reason == ("machine 2 was stopped from outside the run (SIGSTOP or SIGTSTP) "
+                          "and missed its ticks")
+    assert children[1].signals[:1] == ["cont"], "continued, so that it could stop"
+    assert "term" not in children[1].signals and "kill" not in children[1].signals
+    assert any("machine 2 is stopped" in line for line in printer.lines)
+
+
+def test_a_machine_the_plan_paused_is_not_taken_for_one_stopped_from_outside() -> None:
+    p = Policy([1, 2], duration=5.0)
+    p.t0 = 1000.0
+    p.paused.add(2)
+    assert not p.looks_for_stopped(1005.0) and p.looks_for_stopped(1006.0)
+    assert p.on_stopped([2], 10.0) == [] and p.cause is None
+    acts = p.on_stopped([1, 2], 10.0)
+    assert [a.kind for a in acts] == ["say", "resume", "stop"] and acts[1].arg == 1

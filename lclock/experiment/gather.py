@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from lclock.experiment.records import Experiment, Trial, run_entry, trial_folder
+from lclock.runfolder import writer_gone
 from lclock.settings import SettingsError, parse_settings_file, resolve
 
 
@@ -142,7 +143,11 @@ def _read_trial(root: Path, name: str, k: int, base: Any, before: dict[str, Any]
         t.status = "completed"
         fill_from_run(t)
     elif status == "running":
-        t.status, t.error = "running", "run.json still says running (not finished, or killed)"
+        gone = writer_gone(run)
+        if gone:
+            t.status, t.error = "failed", f"run.json still says running, but {gone}"
+        else:
+            t.status, t.error = "running", "run.json still says running (not finished, or killed)"
     else:
         t.status = str(status or "failed")
         t.error = (before or {}).get("error") or f"run {status}: {run.get('reason')}"

@@ -23,6 +23,7 @@ import orjson
 from lclock.clock_settings import clocks_to_flags
 from lclock.experiment.records import Experiment, Trial, trial_folder
 from lclock.fault_settings import faults_to_flags
+from lclock.lifecycle import child_env_stopping_with_me
 from lclock.settings import RunSettings
 
 #: Grace of a real trial past its duration before it counts as hung (start-up + stop).
@@ -153,7 +154,7 @@ def run_real_trial(
                 sys.stdout.flush()
             proc = subprocess.Popen(
                 cmd, stdout=None if live else fh, stderr=fh, stdin=subprocess.DEVNULL,
-                start_new_session=True,
+                start_new_session=True, env=child_env_stopping_with_me(),
             )  # fmt: skip
             try:
                 code = proc.wait(timeout=limit)

@@ -24,7 +24,7 @@ from lclock.console import Console
 from lclock.core.logline import format_ts
 from lclock.core.model import machine_setup
 from lclock.errors import error_line, fail, one_line, prefix
-from lclock.lifecycle import StopRequest, children_ignore_sigint, wakeup_socket
+from lclock.lifecycle import STOP_SIGNALS, StopRequest, children_ignore_sigint, wakeup_socket
 from lclock.options import add_run_options, run_flags
 from lclock.runfolder import (
     RunFolderError,
@@ -192,7 +192,7 @@ class Launcher:
 
     def _start(self, supervisor: Supervisor) -> None:
         ctx = start_context()
-        start_helpers(ctx, lambda: children_ignore_sigint(self.stop))
+        start_helpers(ctx, lambda: children_ignore_sigint(self.stop, STOP_SIGNALS))
         n = self.settings.machines
         mesh = socketpair_mesh(n) if self.tcp_plan is None else None
         for i in self.rates:

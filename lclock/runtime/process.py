@@ -40,7 +40,8 @@ def start_helpers(ctx: Any, ignoring_sigint: Any) -> None:
     The resource tracker unblocks SIGINT itself once it is started, which would open a gap
     in ``ignoring_sigint``; started first, outside it, it is only checked later. The
     forkserver is started inside it, so it and every worker forked from it ignore Ctrl-C
-    from their first instruction.
+    from their first instruction (and the forkserver SIGTERM and SIGHUP too: killed by a
+    signal to the whole group, it could no longer say how each worker ended).
     """
     if ctx.get_start_method() != "forkserver":
         return
@@ -128,6 +129,13 @@ class MachineProcess:
 
     def resume(self) -> None:
         self._signal(signal.SIGCONT)
+
+    def is_stopped(self) -> bool:
+        """Stopped by a signal (SIGSTOP, SIGTSTP), by whoever sent it."""
+        try:
+            return self.ps is not None and self.ps.status() == psutil.STATUS_STOPPED
+        except psutil.Error:
+            return False
 
     def stop_now(self, grace: float) -> None:
         """Kill it if it still runs and collect its status (the last step of every run)."""

@@ -31,6 +31,7 @@ STOP_GRACE = 1.5  # graceful stop -> SIGTERM
 SIGNAL_MARGIN = 0.02
 RESUME_EARLY = 0.02
 TERM_GRACE = 1.0  # SIGTERM -> SIGKILL
+STOPPED_LOOK_AFTER = 0.5  # past the end: look for machines stopped from outside
 KILL_GRACE = 2.0
 #: A machine reports one of these as its stop reason when it could not do its part.
 FAILED_REASONS = {"connect_failed": "could not connect to its peers",
@@ -121,6 +122,12 @@ class Policy:
             if why is not None:
                 detail = msg.get("log_error")
                 return self._fail(f"machine {mid} {why}" + (f" ({detail})" if detail else ""), now)
+            if reason in CAUSES.values() and not self.stopping:
+                # A stop signal sent to the machine itself (or to the whole group, and it
+                # was handled there first): the run is interrupted by it, not failed.
+                self.cause = self.cause or reason
+                return [Action("say", f"machine {mid} got {NAMES[reason]}: stopping every "
+                                      "machine gracefully"), *self._stop(reason, now)]
             if reason != "duration" and not self.stopping:
                 # Not asked to stop, not at its end: something outside the run stopped it
                 # (a SIGTERM sent to the worker itself, say). The run cannot be whole.
@@ -170,6 +177,24 @@ class Policy:
             if not self.killed and waited > STOP_GRACE + TERM_GRACE:
                 out += self._kill()
         return out
+
+    def looks_for_stopped(self, wall: float) -> bool:
+        """Past the end of the run, a machine still there may be one that something outside
+        the run stopped (SIGSTOP, SIGTSTP): it would hold every other machine's drain."""
+        return self.t0 is not None and wall > self.t0 + self.duration + STOPPED_LOOK_AFTER
+
+    def on_stopped(self, mids: Iterable[int], now: float) -> list[Action]:
+        """Machines found stopped: those the plan did not pause were stopped from outside.
+        The run has failed (they missed ticks); they are continued so they can stop."""
+        outsiders = sorted(set(mids) - self.paused - self.crashed)
+        if not outsiders:
+            return []
+        names = ", ".join(map(str, outsiders))
+        out = self._fail(f"machine {names} was stopped from outside the run (SIGSTOP or "
+                         "SIGTSTP) and missed its ticks", now)
+        return [Action("say", f"machine {names} is stopped (SIGSTOP?): continuing it so "
+                              "that it can stop"), *[Action("resume", m) for m in outsiders],
+                *out]
 
     def _faults(self, t: float) -> list[Action]:
         """The plan's pauses, resumes and crashes whose time has come."""
@@ -336,6 +361,7 @@ class Child(Protocol):
     def kill(self) -> None: ...
     def pause(self) -> None: ...
     def resume(self) -> None: ...
+    def is_stopped(self) -> bool: ...
     def stop_now(self, grace: float) -> None: ...
 
 
@@ -385,6 +411,7 @@ class Supervisor:
 
     def run(self) -> Outcome:
         next_draw = self.clock.monotonic() + self.printer.interval
+        next_look = 0.0
         while self._alive():
             waitables: list[Any] = [self.wake] if self.wake is not None else []
             for c in self._alive():
@@ -401,6 +428,10 @@ class Supervisor:
             self._signals()
             now = self.clock.monotonic()
             self._act(self.policy.on_time(now, self.clock.time()))
+            if now >= next_look and self.policy.looks_for_stopped(self.clock.time()):
+                next_look = now + 1.0
+                stopped = [c.id for c in self._alive() if c.is_stopped()]
+                self._act(self.policy.on_stopped(stopped, now))
             if now >= next_draw:
                 next_draw = now + self.printer.interval
                 self._progress()

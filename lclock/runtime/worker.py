@@ -8,6 +8,7 @@ file, and the pipe to the launcher.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
 from lclock.core.node import MachinePlan, Node
-from lclock.lifecycle import StopRequest, unblock_all_in_child
+from lclock.lifecycle import StopRequest, signal_on_parent_death, unblock_all_in_child
 from lclock.logfile import LogFile, describe_os_error
 from lclock.runtime.control import LauncherControl, ignore_launcher_signals
 from lclock.runtime.driver import RealTimeDriver
@@ -61,9 +62,29 @@ def low_fd_connection(conn: Connection) -> Connection:
     return new
 
 
+def let_forkserver_end_with_launcher() -> None:
+    """Close this worker's copy of the forkserver's "alive" pipe.
+
+    multiprocessing hands every child a copy so that the forkserver (which exits at EOF on
+    that pipe) outlives the children too. A worker starts no process, and a forkserver kept
+    alive by a stopped worker would never end and so never wake that worker.
+    """
+    fs = sys.modules.get("multiprocessing.forkserver")
+    server = getattr(fs, "_forkserver", None)
+    fd = getattr(server, "_forkserver_alive_fd", None)
+    if isinstance(fd, int):
+        with contextlib.suppress(OSError):
+            os.close(fd)
+        server._forkserver_alive_fd = None  # type: ignore[union-attr]
+
+
 def worker_main(job: WorkerJob, conn: Connection) -> None:
     """Entry point of the worker process."""
     unblock_all_in_child()
+    # A machine the launcher paused (SIGSTOP) would stay stopped for ever if the launcher
+    # died; its parent (the forkserver) ends with the launcher, and this wakes it to notice.
+    signal_on_parent_death(signal.SIGCONT)
+    let_forkserver_end_with_launcher()
     ignore_launcher_signals()
     stop = StopRequest()
     signal.signal(signal.SIGTERM, stop.record)

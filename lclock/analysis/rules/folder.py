@@ -10,6 +10,7 @@ from lclock.analysis.folder import STATUSES
 from lclock.analysis.load import MachineLog
 from lclock.analysis.rules import Context, machine_rule, run_rule
 from lclock.analysis.timestamps import short
+from lclock.runfolder import writer_gone
 
 # What a run that declares a field or line ``not_logged`` in run.json (an import of text
 # logs) cannot have checked: the rules about it are skipped, and one warning says so.
@@ -39,7 +40,9 @@ def run_json_basics(ctx: Context) -> None:
     if status is not None and status not in STATUSES:
         ctx.meta(f"unknown status {short(status)}", "meta-status", "warning")
     if status == "running":
-        ctx.meta("status is still 'running': the run is live or its launcher was killed",
+        gone = writer_gone(meta)
+        ctx.meta(f"status is still 'running', but {gone}" if gone else
+                 "status is still 'running': the run is live or its launcher was killed",
                  "meta-status", "warning")
     if not run.machines:
         ctx.meta("no machine logs (machine-<id>.jsonl) in the folder", "meta-logs")
