@@ -207,3 +207,25 @@ def test_a_killed_launcher_leaves_no_machine_behind_even_a_paused_one(workdir: P
     from lclock.analysis.check import check_run  # noqa: PLC0415
     text = " ".join(f.text for f in check_run(rd).findings)
     assert "the process that wrote it" in text and "is gone" in text
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+def test_a_stop_signal_during_the_report_ends_the_report(workdir: Path, sig: int, code: int) -> None:
+    """The run is over and recorded when the report starts: SIGTERM or SIGHUP then ends the
+    report at once with its own status, and run.json still says completed."""
+    cmd = launcher_cmd("--output", "out", "--duration", "1.5", "--rates", "100,100,100")
+    with started(cmd, workdir) as p:
+        assert p.stdout is not None
+        seen = b""
+        while b"max queue" not in seen:  # the end table: the report comes next
+            line = p.stdout.readline()
+            assert line, "the run ended before its table"
+            seen += line
+        time.sleep(0.2)
+        p.send_signal(sig)
+        _out, err = p.communicate(timeout=30)
+    assert p.returncode == code, err
+    assert b"report interrupted by" in err and b"Traceback" not in err
+    rd = _run_dir(workdir)
+    assert rd is not None
+    assert json.loads((rd / "run.json").read_text())["status"] == "completed"

@@ -24,7 +24,15 @@ from lclock.console import Console
 from lclock.core.logline import format_ts
 from lclock.core.model import machine_setup
 from lclock.errors import error_line, fail, one_line, prefix
-from lclock.lifecycle import STOP_SIGNALS, StopRequest, children_ignore_sigint, wakeup_socket
+from lclock.lifecycle import (
+    CAUSES,
+    EXIT_CODES,
+    NAMES,
+    STOP_SIGNALS,
+    StopRequest,
+    children_ignore_sigint,
+    wakeup_socket,
+)
 from lclock.options import add_run_options, run_flags
 from lclock.runfolder import (
     RunFolderError,
@@ -283,20 +291,30 @@ class Launcher:
         return code
 
     def _report(self) -> int:
-        """The run is over and recorded; Ctrl-C during the report just ends the report."""
-        old = signal.signal(signal.SIGINT, signal.default_int_handler)
+        """The run is over and recorded; a stop signal during the report just ends the
+        report (Ctrl-C 130, SIGTERM 143, SIGHUP 129), saying the run itself is complete."""
+        got: list[int] = []
+
+        def interrupt(sig: int, _frame: Any) -> None:
+            got.append(sig)
+            raise KeyboardInterrupt
+
+        old = {sig: signal.signal(sig, interrupt) for sig in STOP_SIGNALS}
         try:
             from lclock.analysis.report import report_after_run
 
             headlines = report_after_run(self.run_dir)
         except KeyboardInterrupt:
-            sys.stderr.write(f"{prefix('run')}: report interrupted (the run itself is complete)\n")
-            return 130
+            name = CAUSES.get(got[0] if got else signal.SIGINT, "sigint")
+            sys.stderr.write(f"{prefix('run')}: report interrupted by {NAMES[name]} (the run "
+                             "itself is complete)\n")
+            return EXIT_CODES[name]
         except Exception as exc:  # the run itself is fine; say what failed and go on
             sys.stderr.write(f"{prefix('run')}: warning: report not written: {one_line(exc)}\n")
             return 0
         finally:
-            signal.signal(signal.SIGINT, old)
+            for sig, handler in old.items():
+                signal.signal(sig, handler)
         for h in headlines:
             self.console.line(h)
         self.console.line(f"report: {self.run_dir / 'report.html'}")
