@@ -42,6 +42,10 @@ FLAGS = {
 
 
 FaultSettingsError = SettingValueError
+#: A schedule (the user's or the nemesis's) of at most this many faults.
+MAX_SCHEDULED = 10_000
+#: The nemesis strikes at most this often (seconds between its faults).
+MIN_NEMESIS_INTERVAL = 0.2
 
 def add_fault_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group(
@@ -312,6 +316,22 @@ def check_schedule(s: FaultSettings, where: dict[str, str], n: int, duration: fl
             "--partition, --pause and --crash (or the nemesis)")
     if s.nemesis and n < 2:
         raise FaultSettingsError(f"{w('nemesis', 'nemesis')}: needs at least 2 machines")
+    scheduled = len(s.partitions) + len(s.pauses) + len(s.crashes)
+    if scheduled > MAX_SCHEDULED:
+        raise FaultSettingsError(
+            f"{w('pauses', 'pauses')}: {scheduled} scheduled faults; at most {MAX_SCHEDULED} "
+            "(every one is a line in run.json and signals to a process)")
+    if s.nemesis:
+        iw = w("nemesis_interval", "nemesis")
+        if s.nemesis_interval < MIN_NEMESIS_INTERVAL:
+            raise FaultSettingsError(
+                f"{iw}: one fault every {s.nemesis_interval:g} s is too often; at least "
+                f"{MIN_NEMESIS_INTERVAL:g} s (a pause is a signal to stop and one to continue, "
+                "each some ms late)")
+        if duration / s.nemesis_interval > MAX_SCHEDULED:
+            raise FaultSettingsError(
+                f"{iw}: {duration / s.nemesis_interval:.0f} faults in {duration:g} s; at most "
+                f"{MAX_SCHEDULED} (raise --nemesis-interval)")
 
 
 def check_file_table(table: Any, where: str) -> dict[str, Any]:

@@ -215,6 +215,10 @@ def build(n: int = 3, duration: float = 60.0, **values: object) -> FaultSettings
         ({"latency_ms": float("nan")}, "number of ms"),
         ({"nemesis": "chaos"}, "unknown fault kind"),
         ({"nemesis": "pause", "pauses": "1@1+1"}, "draws its own schedule"),
+        ({"nemesis": "pause", "nemesis_interval": 0.05}, "too often"),
+        ({"pauses": ";".join(f"1@{i * 0.005:g}+0.001" for i in range(1, 10_002))},
+         "scheduled faults; at most"),
+        ({"partitions": "90%-120%:1"}, "inside the run"),
         ({"links": {"1->1": {"loss": 0.5}}}, "two different machines"),
         ({"links": {"1->9": {"loss": 0.5}}}, "does not exist"),
         ({"links": {"1-2": {"loss": 0.5}}}, "A->B"),
@@ -225,6 +229,18 @@ def test_bad_schedules_are_refused_naming_the_setting(values: dict[str, object],
     with pytest.raises(FaultSettingsError, match=fragment) as exc:
         build(**values)
     assert str(exc.value).startswith("--")
+
+
+def test_times_in_percent_of_the_run() -> None:
+    s = build(partitions="25%-50%:1", pauses="2@10%+5%", crashes="3@1.5e1%")
+    assert s.partitions[0].start == 15 and s.partitions[0].end == 30
+    assert s.pauses == (Pause(2, 6, 3),) and s.crashes == (Crash(3, 9),)
+
+
+def test_the_nemesis_must_not_outnumber_the_limit() -> None:
+    with pytest.raises(FaultSettingsError, match="raise --nemesis-interval"):
+        build_faults({"nemesis": "pause", "nemesis_interval": 0.5},
+                     {"nemesis": "--nemesis", "nemesis_interval": "--nemesis-interval"}, 3, 6000.0)
 
 
 def test_a_good_schedule_is_read() -> None:
