@@ -168,17 +168,20 @@ def _encode(data: dict[str, Any]) -> bytes:
         return (json.dumps(data, indent=2, default=str) + "\n").encode()
 
 
-def _spare_size(body: bytes) -> int:
-    """Room for the final run.json: it grows by each machine's end figures."""
-    return max(64 << 10, 4 * len(body))
+def _spare_size(body: bytes, machines: int) -> int:
+    """Room for the final run.json: it grows by each machine's end figures, whose per-link
+    counters (sent, taken, dropped, duplicated: one indented line per peer) grow with n^2."""
+    return max(64 << 10, 4 * len(body)) + machines * (2048 + 128 * machines)
 
 
-def write_run_json(run_dir: Path, data: dict[str, Any], reserve_next: bool = False) -> None:
+def write_run_json(run_dir: Path, data: dict[str, Any], reserve_next: bool = False,
+                   must_reserve: bool = False) -> None:
     """Replace run.json atomically; raises RunFolderError (and leaves no part file).
 
     The bytes go into the spare file reserved by the previous write, if there is one, so
     that a full disk cannot stop the last write. With ``reserve_next`` (a run that is not
-    over yet) a new spare is reserved afterwards for the next write.
+    over yet) a new spare is reserved afterwards for the next write; ``must_reserve``
+    (the first write of a run) makes a spare that does not fit an error.
     """
     if data.get("status") != "running" and "writer" in data:
         # needed only while running; a finished run.json stays the same bytes wherever made
@@ -197,7 +200,14 @@ def write_run_json(run_dir: Path, data: dict[str, Any], reserve_next: bool = Fal
             f"cannot write {run_dir / RUN_JSON}: {describe_os_error(exc)}"
         ) from None
     if reserve_next:
-        reserve_spare(run_dir, _spare_size(body))
+        machines = data.get("machines")
+        size = _spare_size(body, len(machines) if isinstance(machines, list) else 0)
+        if not reserve_spare(run_dir, size) and must_reserve:
+            # the first write of a run: without the spare, a disk that fills during the run
+            # could leave run.json saying 'running' for ever
+            raise RunFolderError(
+                f"no room on the disk of {run_dir.parent} for the run ({size >> 10} kB are "
+                "kept aside so that run.json can always be finished)")
 
 
 def _write_into(path: Path, body: bytes, sync: bool) -> None:

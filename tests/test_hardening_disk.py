@@ -127,6 +127,22 @@ def test_sim_on_a_full_disk_is_bad_input(workdir: Path) -> None:
         assert b"Traceback" not in r.stderr and r.stderr.count(b"\n") == 1
 
 
+@pytest.mark.parametrize("command", ["run", "sim"])
+def test_no_room_to_keep_aside_for_run_json_is_bad_input(workdir: Path, command: str) -> None:
+    """Room for the first run.json but not for the spare that guarantees the last one: the
+    run does not start (exit 2, nothing created) rather than risk never finishing run.json."""
+    with tmpfs(workdir / "nearly", "128k") as out:
+        (out / "filler").write_bytes(b"\0" * (96 << 10))
+        args = ["--output", str(out), "--no-report", "--duration", "2"] if command == "run" else \
+            ["--output", str(out), "--duration", "2"]
+        r = (subprocess.run(launcher_cmd(*args), cwd=workdir, capture_output=True, timeout=60,
+                            stdin=subprocess.DEVNULL)
+             if command == "run" else lclock("sim", *args, cwd=workdir))
+        assert r.returncode == 2, r.stderr
+        assert sorted(x.name for x in out.iterdir()) == ["filler"], "nothing created"
+        assert b"no room" in r.stderr and r.stderr.count(b"\n") == 1, r.stderr
+
+
 def test_sim_never_touches_a_run_folder_it_did_not_create(workdir: Path) -> None:
     r = lclock("sim", "--output", "out", "--duration", "5", "--seed", "3", "--run-id", "mine",
                cwd=workdir)

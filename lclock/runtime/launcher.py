@@ -176,7 +176,7 @@ class Launcher:
         self.run_json["machines"] = [self._machine_json(i) for i in self.rates]
         self.run_json.update(self.plans.run_json())
         try:
-            write_run_json(self.run_dir, self.run_json, reserve_next=True)
+            write_run_json(self.run_dir, self.run_json, reserve_next=True, must_reserve=True)
         except RunFolderError:
             remove_new_run_dir(self.run_dir)
             raise
@@ -232,7 +232,7 @@ class Launcher:
                 self.tcp_plan.close()
         self.run_json["machines"] = [self._machine_json(i) for i in self.rates]
         with contextlib.suppress(RunFolderError):  # the final write says what went wrong
-            write_run_json(self.run_dir, self.run_json, reserve_next=True)
+            write_run_json(self.run_dir, self.run_json, reserve_next=True, must_reserve=True)
 
     def _machine_json(self, i: int, done: dict[str, Any] | None = None) -> dict[str, Any]:
         child = next((c for c in self.children if c.id == i), None)

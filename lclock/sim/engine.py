@@ -448,7 +448,7 @@ def run_sim(
     if plan.faults is not None:  # a simulation applies the plan exactly
         meta["faults"]["applied"] = applied_exactly(plan.faults)
     try:
-        write_run_json(run_dir, meta, reserve_next=True)
+        write_run_json(run_dir, meta, reserve_next=True, must_reserve=True)
     except RunFolderError:
         remove_new_run_dir(run_dir)  # a disk full before the start: nothing is left
         raise
