@@ -108,3 +108,32 @@ def test_intruders_during_setup_are_refused_and_the_cluster_still_forms(tmp_path
         assert INTRUDERS[kind][1] in x["reason"]
     assert "warning: intruder_rejected" in err1.decode()
     assert verify(rd) == []
+
+
+def test_a_flood_of_strangers_is_counted_not_logged_line_by_line(tmp_path: Path) -> None:
+    """60 connections that never say a word, held open: the oldest waiting ones are crowded
+    out by the newer, the rest time out; the first 20 warnings are logged one by one and the
+    others counted (``repeated``), so every stranger is accounted for in a few lines."""
+    ports = free_ports(2)
+    write_cluster(tmp_path / "settings.toml", ports, secret=None, rates=[20, 20], duration=5)
+    held: list[socket.socket] = []
+    try:
+        with started(launcher_cmd("--output", "out", "--no-report", "--transport", "tcp"),
+                     tmp_path) as p:
+            if wait_for_run_line(tmp_path / "out", "connected", 20) is None:
+                pytest.fail("the run did not start")
+            for _ in range(60):
+                held.append(socket.create_connection(("127.0.0.1", ports[0]), timeout=5))
+            out, err = p.communicate(timeout=30)
+    finally:
+        for s in held:
+            s.close()
+    assert p.returncode == 0, err.decode()
+    rd = run_dirs(tmp_path / "out")[-1]
+    lines = [x for x in read_log(rd / "machine-1.jsonl") if x["event"] == "intruder_rejected"]
+    single = [x for x in lines if "repeated" not in x]
+    counted = [x for x in lines if "repeated" in x]
+    assert len(single) == 20 and counted, lines
+    assert len(single) + sum(x["repeated"] for x in counted) == 60
+    assert any("crowded out" in x["reason"] for x in single)
+    assert verify(rd) == []

@@ -67,6 +67,7 @@ from lclock.settings import (
     load_settings_file,
     resolve,
 )
+from lclock.transport.limited_warn import LimitedWarn
 from lclock.transport.tcp.handshake import HANDSHAKE_TIMEOUT, addr_text
 from lclock.transport.tcp.links import TcpLinks, bind_listener
 from lclock.transport.tcp.mesh import Mesh, MeshSpec, SetupError
@@ -182,9 +183,11 @@ def run_vm(cluster: Cluster, listener: socket.socket, quiet: bool, wait: float,
     spec = MeshSpec(me, cluster.n, cluster.addrs, cluster.secret, cluster.context(), HANDSHAKE_TIMEOUT)
     early: list[tuple[str, dict[str, Any]]] = []
 
-    def warn(event: str, **fields: Any) -> None:
+    def say_warning(event: str, **fields: Any) -> None:
         early.append((event, {"at": format_ts(time.time()), **fields}))
         _say(f"lclock vm {me}: warning: {event}: " + ", ".join(f"{k}={v}" for k, v in fields.items()))
+
+    warn = LimitedWarn(say_warning)  # strangers knocking must not flood the screen
 
     def progress(text: str) -> None:
         if not quiet:
@@ -221,6 +224,7 @@ def run_vm(cluster: Cluster, listener: socket.socket, quiet: bool, wait: float,
             listener.close()
             _say(f"lclock vm {me}: stopped before the start")
             return stop.exit_code() or 130
+        warn.flush()
         links = TcpLinks(spec, listener, prebuilt=(socks, mesh.keys))
         return run_machine(cluster, links, mesh.start, early, quiet, stop, wake)
 

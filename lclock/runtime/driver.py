@@ -29,6 +29,7 @@ from lclock.logfile import LogFile, LogWriteError
 from lclock.transport import Transport, TransportError
 from lclock.transport.channel import PeerChannel
 from lclock.transport.framing import FrameError
+from lclock.transport.limited_warn import LimitedWarn
 
 STATUS_INTERVAL = 0.5
 GO_TIMEOUT = 60.0
@@ -98,6 +99,7 @@ class RealTimeDriver:
         self.extra: dict[int, Callable[[], None]] = {}  # more fds to watch (TCP's gatekeeper)
         self.stop_reason: str | None = None
         self.log_error: str | None = None
+        self.warnings: LimitedWarn | None = None  # the transport's, once connected
         self.t0_wall: float | None = None
         self.t0_mono = 0.0
         self.lateness: array[float] = array("f")
@@ -233,8 +235,10 @@ class RealTimeDriver:
             control.on_ready(ready)
             return control.stop_reason is not None
 
-        def warn(event: str, **fields: Any) -> None:
+        def emit_warning(event: str, **fields: Any) -> None:
             self.emit(event, "warning", **fields)
+
+        warn = self.warnings = LimitedWarn(emit_warning)
 
         try:
             socks = self.transport.connect(control.fds(), told_to_stop, warn)
@@ -438,6 +442,8 @@ class RealTimeDriver:
             return crashed
         undrained = self.drain()
         self.node.release_all()
+        if self.warnings is not None:
+            self.warnings.flush()
         if undrained:
             self.emit("drain_timeout", "warning", peers=undrained)
         lat = _percentiles(self.lateness, (0.5, 0.99, 1.0))

@@ -57,10 +57,9 @@ class Gatekeeper:
                 self.warn("accept_failed", error=os.strerror(exc.errno or 0))
                 return
             text = addr_text(addr)
-            if len(self.pending) >= MAX_PENDING:
-                sock.close()
-                self.warn("intruder_rejected", peer=text, reason="too many connections waiting for a handshake")
-                continue
+            if len(self.pending) >= MAX_PENDING:  # the oldest goes (see Mesh._accept)
+                self._drop(next(iter(self.pending)),
+                           "crowded out: too many connections waiting for a handshake")
             h = Handshake(sock, "accept", self.spec.me, self.spec.secret, self.spec.context,
                           allowed=self.allowed, timeout=self.spec.handshake_timeout, addr=text)
             fd = h.fileno()

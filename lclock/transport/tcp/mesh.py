@@ -42,7 +42,7 @@ from lclock.transport.tcp.handshake import (
     tune_peer_socket,
 )
 
-MAX_PENDING = 16  # concurrent unauthenticated connections; more are refused at once
+MAX_PENDING = 16  # concurrent unauthenticated connections; past it the oldest is dropped
 BACKOFF_FIRST = 0.05
 BACKOFF_MAX = 2.0
 PROGRESS_EVERY = 1.0  # how often to look whether there is news
@@ -259,10 +259,14 @@ class Mesh:
                 return
             text = addr_text(addr)
             # Room for every real peer at once (a large cluster starts together) and more.
-            if len(self.pending) >= MAX_PENDING + self.spec.n:
-                sock.close()
-                self.warn("intruder_rejected", peer=text, reason="too many connections waiting for a handshake")
-                continue
+            # When full, the oldest waiting connection goes: a real peer completes its
+            # handshake in milliseconds, so whoever holds connections open without one
+            # cannot lock the real peers out.
+            accepting = [h for h in self.pending if h.role == "accept"]
+            if len(accepting) >= MAX_PENDING + self.spec.n:
+                oldest = accepting[0]
+                self.pending.remove(oldest)
+                self._reject(oldest, "crowded out: too many connections waiting for a handshake")
             tune_peer_socket(sock)
             self.pending.append(
                 Handshake(
