@@ -224,3 +224,63 @@ def test_sigterm_stops_a_running_vm_gracefully(tmp_path: Path) -> None:
     assert meta["status"] == "interrupted" and meta["reason"] == "machine 2: sigterm"
     assert {m["id"]: m["status"] for m in meta["machines"]} == {1: "failed", 2: "interrupted"}
     assert verify(rd) == []
+
+
+def _with_faults(cfg: Path, text: str) -> Path:
+    cfg.write_text(cfg.read_text() + "\n" + text + "\n")
+    return cfg
+
+
+def test_a_planned_crash_ends_that_vm_and_the_run_completes(tmp_path: Path) -> None:
+    """No launcher kills a vm: at its planned crash the vm records itself crashed and ends
+    (its connections close); the others go on to the end, and check agrees."""
+    cfg = _with_faults(write_cluster(tmp_path / "cluster.toml", free_ports(3), rates=[20, 20, 20],
+                                     duration=3), "[faults]\ncrashes = \"3@1.5\"")
+    out = tmp_path / "out"
+    results = run_cluster(tmp_path, cfg, [out, out, out])
+    assert [c for c, _e in results] == [0, 0, 0], results
+    rd = run_dirs(out)[-1]
+    meta = json.loads((rd / "run.json").read_text())
+    assert meta["status"] == "completed", meta["reason"]
+    m3 = meta["machines"][2]
+    assert (m3["status"], m3["reason"]) == ("crashed", "crashed") and 1.4 < m3["crashed_at"] < 2.0
+    assert read_log(rd / "machine-3.jsonl")[-1]["event"] != "stop"
+    code, text = lclock_check(rd)
+    assert code == 0, text
+
+
+def test_a_vm_stopped_from_outside_makes_its_peers_fail_not_hang(tmp_path: Path) -> None:
+    """vm 3 is stopped (SIGSTOP) mid-run: the others cannot drain it, so they end after the
+    drain timeout and record a failure naming it, instead of calling the run complete."""
+    cfg = write_cluster(tmp_path / "cluster.toml", free_ports(3), rates=[20, 20, 20], duration=2)
+    out = tmp_path / "out"
+    with ExitStack() as stack:
+        procs = [stack.enter_context(started(vm(cfg, i, out, "--no-report"), tmp_path))
+                 for i in (1, 2, 3)]
+        try:
+            rd = wait_for_run_line(out, "connected", 20, machine=3)
+            assert rd is not None
+            os.kill(procs[2].pid, signal.SIGSTOP)
+            for p in procs[:2]:
+                p.communicate(timeout=40)
+        finally:
+            os.kill(procs[2].pid, signal.SIGCONT)
+        procs[2].communicate(timeout=20)
+    assert [p.returncode for p in procs[:2]] == [1, 1]
+    meta = json.loads((rd / "run.json").read_text())
+    assert meta["status"] == "failed"
+    for m in meta["machines"][:2]:
+        assert "machine 3 could not be drained" in m["reason"], m
+
+
+def test_vms_must_plan_the_same_faults_and_clocks(tmp_path: Path) -> None:
+    ports = free_ports(2)
+    same = write_cluster(tmp_path / "a.toml", ports, rates=[10, 10], duration=1)
+    other = _with_faults(write_cluster(tmp_path / "b.toml", ports, rates=[10, 10], duration=1),
+                         "[faults]\nloss = 0.2")
+    out = tmp_path / "out"
+    with started(vm(same, 1, out), tmp_path) as p1, started(vm(other, 2, out), tmp_path) as p2:
+        _o, err2 = p2.communicate(timeout=40)
+        p1.communicate(timeout=40)
+    assert p2.returncode == 2
+    assert b"faults and clocks settings differ" in err2

@@ -59,6 +59,7 @@ from lclock.runfolder import (
 from lclock.runplan import plan_run
 from lclock.runtime.control import LocalControl
 from lclock.runtime.driver import RealTimeDriver
+from lclock.runtime.logcounts import counts_from_log
 from lclock.settings import (
     RunSettings,
     SettingsError,
@@ -76,13 +77,15 @@ SECRET_ENV = "LCLOCK_SECRET"
 MIN_SECRET = 8
 START_MARGIN = 0.5  # seconds between machine 1's decision and the first tick
 PEER_END_SLACK = 0.1  # hosts' clocks differ a little: an EOF this close to the end is normal
-EXIT = {"duration": 0, "sigint": 130, "sigterm": 143, "sighup": 129}
+EXIT = {"duration": 0, "crashed": 0, "sigint": 130, "sigterm": 143, "sighup": 129}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--machine-id", type=int, required=True, metavar="ID",
                    help="which machine of the cluster this is (1..N)")
     add_run_options(p)
+    p.add_argument("--no-report", dest="report", action="store_const", const=False, default=None,
+                   help="do not write report.html when the run's folder is complete")
     p.add_argument("--wait", type=float, default=60.0, metavar="SECONDS",
                    help="how long to wait for every peer before giving up (default 60)")
     p.add_argument("--bind", metavar="ADDR",
@@ -200,7 +203,8 @@ def run_vm(cluster: Cluster, listener: socket.socket, quiet: bool, wait: float,
         t0 = time.time() + START_MARGIN + 0.01 * cluster.n
         return {"run_id": new_run_id(), "t0": t0, "seed": seed, "rates": rates,
                 "duration": s.duration, "dice_sides": s.dice_sides,
-                "rate_min": s.rate_min, "rate_max": s.rate_max, "vector_clocks": s.vector_clocks}
+                "rate_min": s.rate_min, "rate_max": s.rate_max, "vector_clocks": s.vector_clocks,
+                "plan": plan_digest(s)}
 
     if stop.requested:  # Ctrl-C while lclock was still importing
         listener.close()
@@ -225,8 +229,25 @@ def run_vm(cluster: Cluster, listener: socket.socket, quiet: bool, wait: float,
             _say(f"lclock vm {me}: stopped before the start")
             return stop.exit_code() or 130
         warn.flush()
+        theirs = mesh.start.get("plan")
+        if me != 1 and theirs != plan_digest(s):
+            listener.close()
+            for sock in socks.values():
+                sock.close()
+            _say(f"lclock vm {me}: error: machine 1's faults and clocks settings differ from "
+                 "this vm's ([faults] and [clocks] of the settings file, and their flags): "
+                 "every vm of a cluster must plan the same faults and clocks")
+            return 2
         links = TcpLinks(spec, listener, prebuilt=(socks, mesh.keys))
         return run_machine(cluster, links, mesh.start, early, quiet, stop, wake)
+
+
+def plan_digest(s: RunSettings) -> str:
+    """What every vm must agree on besides what START carries: the faults and clocks asked
+    for (each vm draws its part of the plan itself, from the shared seed)."""
+    body = orjson.dumps({"faults": s.faults.to_json(), "clocks": s.clocks.to_json()},
+                        option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(body).hexdigest()[:32]
 
 
 def run_machine(cluster: Cluster, links: TcpLinks, start: dict[str, Any],
@@ -266,14 +287,24 @@ def run_machine(cluster: Cluster, links: TcpLinks, start: dict[str, Any],
     console = Console(quiet)
     peer_end = {j: t0 + last_tick_due(rates[j - 1], duration) for j in range(1, n + 1) if j != me}
 
+    crash_at = {c.machine: t0 + c.time for c in plans.faults.crashes} if plans.faults else {}
+
     def on_peer_gone(peer: int, error: str | None) -> str | None:
         """A peer that is lost, or closes before its last tick was due, ends this run."""
         if error is None and time.time() >= peer_end.get(peer, 0.0) - PEER_END_SLACK:
             return None  # it has done its last tick: a normal end
+        if peer in crash_at and time.time() >= crash_at[peer] - PEER_END_SLACK:
+            return None  # it crashed as planned (a reset connection, maybe)
         _say(f"machine {me}: lost machine {peer} ({error or 'closed early'}); stopping")
         return "peer_lost"
 
+    next_progress = [0.0]
+
     def on_status(msg: dict[str, Any]) -> None:
+        now = time.monotonic()  # as often as lclock run shows it (0.5 s on a terminal, else 10 s)
+        if now < next_progress[0]:
+            return
+        next_progress[0] = now + console.interval
         console.progress(time.time() - t0, duration, [{"id": me, "rate": rates[me - 1], **msg}])
 
     control = LocalControl(t0, wake, stop, on_status=on_status)
@@ -290,6 +321,20 @@ def run_machine(cluster: Cluster, links: TcpLinks, start: dict[str, Any],
         code = 1
     status = "completed" if code == 0 else ("interrupted" if code in (129, 130, 143) else "failed")
     entry.update({k: v for k, v in done.items() if k != "t"})
+    crashed_peers = set(crash_at)
+    stuck = sorted(set(done.get("undrained", [])) | set(done.get("lost_peers", [])))
+    stuck = [j for j in stuck if j not in crashed_peers]
+    if stuck and code == 0:
+        # a peer that never closed its side (stopped, stalled, killed behind a firewall):
+        # what it sent last may never have arrived, and no launcher can count it
+        code, status = 1, "failed"
+        reason = (f"machine {', '.join(map(str, stuck))} could not be drained "
+                  "(stalled or gone): messages from it may be lost")
+    if reason == "crashed":  # as planned: the vm ends here, its connections with it
+        status = "crashed"
+        entry.update(counts_from_log(machine_log_path(run_dir, me)))
+        entry["crashed_at"] = round(time.time() - t0, 6)
+        links.close()
     entry.update(exit_code=code, status=status, reason=reason, ended_at=format_ts(time.time()))
     try:
         data = record(run_dir, base, entry, n)

@@ -42,6 +42,8 @@ class LauncherControl:
         self.hurry = False  # finish the graceful stop quickly (SIGTERM: the second stage)
         self.urgent = False  # stop at once, no drain (unused here: the launcher kills)
         self.orphaned_at: float | None = None  # when the launcher was found gone
+        # At a planned crash the launcher kills the process; the machine only waits.
+        self.killed_at_crash = True
 
     def fds(self) -> list[Any]:
         fds: list[Any] = [self.conn, self.wake]
@@ -100,6 +102,8 @@ class LocalControl:
         self.urgent = False
         self.orphaned_at: float | None = None
         self.done: dict[str, Any] | None = None
+        # Nobody kills a vm at its planned crash: the machine returns, and the vm ends.
+        self.killed_at_crash = False
 
     def fds(self) -> list[Any]:
         return [self.wake]

@@ -49,6 +49,7 @@ class Control(Protocol):
     hurry: bool
     urgent: bool
     orphaned_at: float | None
+    killed_at_crash: bool
 
     def fds(self) -> list[Any]: ...
     def on_ready(self, ready: list[Any]) -> None: ...
@@ -390,9 +391,12 @@ class RealTimeDriver:
         """The plan crashes this machine now: it does nothing more, and waits to be killed.
 
         No stop line: a crashed machine's log just ends. Should nobody kill it (the
-        launcher gone, or the run stopping first), it leaves the same way, silently.
+        launcher gone, or the run stopping first), it leaves the same way, silently. A vm
+        (no launcher) returns at once and its process ends, closing its connections.
         """
         self.halted = True
+        if not self.control.killed_at_crash:
+            return  # a vm: it ends itself, as a crash would
         while self.stop_reason is None:
             self._wait_control(1.0)
 

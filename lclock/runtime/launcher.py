@@ -44,6 +44,7 @@ from lclock.runfolder import (
     write_run_json,
 )
 from lclock.runplan import plan_run
+from lclock.runtime.logcounts import counts_from_log
 from lclock.runtime.process import MachineProcess, start_context, start_helpers
 from lclock.runtime.supervisor import Outcome, Policy, Supervisor, message_balance
 from lclock.runtime.worker import WorkerJob
@@ -325,51 +326,6 @@ def _wait(waitables: list[Any], timeout: float) -> list[Any]:
     import multiprocessing.connection
 
     return multiprocessing.connection.wait(waitables, timeout)
-
-
-def counts_from_log(path: Path, limit: int = 1 << 30) -> dict[str, Any]:
-    """What a machine that the plan crashed did, from its own log (it gave no stop report).
-
-    Per link: messages sent, dropped and duplicated, and messages it handled (its
-    ``taken_from``: what it had taken in but not handled is lost with it).
-    """
-    import orjson
-
-    sent: dict[str, int] = {}
-    dropped: dict[str, int] = {}
-    dups: dict[str, int] = {}
-    handled: dict[str, int] = {}
-    ticks = lclock = 0
-
-    def bump(d: dict[str, int], key: Any) -> None:
-        d[str(key)] = d.get(str(key), 0) + 1
-
-    try:
-        with open(path, "rb") as fh:
-            for raw in fh:
-                if fh.tell() > limit:
-                    break
-                try:
-                    e = orjson.loads(raw)
-                except orjson.JSONDecodeError:
-                    continue
-                kind = e.get("event")
-                if kind == "send":
-                    for dst in e.get("to", ()):
-                        bump(sent, dst)
-                    for dst in e.get("dup_to", ()):
-                        bump(dups, dst)
-                elif kind == "receive":
-                    bump(handled, e.get("from"))
-                elif kind == "drop":
-                    bump(dropped, e.get("to"))
-                if kind in ("send", "receive", "internal"):
-                    ticks, lclock = e.get("tick", ticks), e.get("lclock", lclock)
-    except OSError:
-        return {}
-    return {"sent_to": sent, "dropped_to": dropped, "dup_to": dups, "taken_from": handled,
-            "ticks": ticks, "lclock": lclock, "sent": sum(sent.values()),
-            "received": sum(handled.values())}
 
 
 def _kill_descendants() -> None:
