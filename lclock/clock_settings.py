@@ -77,6 +77,10 @@ def parse_clock_names(value: Any, where: str) -> tuple[str, ...]:
         raise ClockSettingsError(f"{where}: must be a list such as vector,hlc (got {value!r})")
     if names in (["none"], ["lamport"]):
         return ()
+    if "none" in names or "lamport" in names:
+        raise ClockSettingsError(
+            f"{where}: 'none' (Lamport's clock alone) cannot be listed with other clocks "
+            f"(got {','.join(names)}); Lamport's is always kept")
     for name in names:
         if name not in CLOCK_NAMES:
             close = difflib.get_close_matches(name, CLOCK_NAMES, n=1, cutoff=0.5)

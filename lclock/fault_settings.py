@@ -54,11 +54,13 @@ def add_fault_options(p: argparse.ArgumentParser) -> None:
                    help="mean extra one-way delay of every message, in ms (default 0)")
     g.add_argument("--latency-dist", choices=LATENCY_DISTS,
                    help="constant, uniform (0 to 2 x mean) or exponential (default constant)")
-    g.add_argument("--loss", type=float, metavar="P", help="probability that a message is dropped")
+    g.add_argument("--loss", type=float, metavar="P",
+                   help="probability that a message is dropped (default 0)")
     g.add_argument("--duplicate", type=float, metavar="P",
-                   help="probability that a message is delivered twice")
+                   help="probability that a message is delivered twice (default 0)")
     g.add_argument("--reorder", action="store_const", const=True, default=None,
-                   help="each message takes its own delay, so messages can overtake on a link")
+                   help="each message takes its own delay, so messages can overtake on a link "
+                        "(default: off, links stay FIFO)")
     g.add_argument("--partition", dest="partitions", metavar="SPEC",
                    help="START-END:GROUP|GROUP... in s since the start (or in %% of the run), "
                         "';' between several; e.g. 10-20:1|2,3 or 25%%-50%%:3 (machines not "

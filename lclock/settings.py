@@ -481,7 +481,13 @@ def resolve(
         if clock_values:
             clocks, names = build_clocks(clock_values, clock_where, settings.machines, settings.duration)
             settings = replace(settings, clocks=clocks)
-            if names is not None and not (source.get("vector_clocks", "").startswith("--")):
+            flag_says = source.get("vector_clocks", "").startswith("--")
+            if names is not None and flag_says and clock_where.get("clocks", "").startswith("--") \
+                    and ("vector" in names) != settings.vector_clocks:
+                raise SettingsError(
+                    f"--clocks {','.join(names) or 'none'} and --no-vector-clocks disagree about "
+                    "the vector clock; give one of them")
+            if names is not None and not flag_says:
                 settings = replace(settings, vector_clocks="vector" in names)
     except (FaultSettingsError, ClockSettingsError) as exc:
         raise SettingsError(str(exc)) from None

@@ -247,6 +247,12 @@ FLAGS: list[tuple[str, Callable[[Path], list[str]], list[str]]] = [
     ("typo-flag", _flag("--duraton", "5"), ["--duraton: unknown option (did you mean --duration?)"]),
     ("typo-flag-equals", _flag("--rate-mim=3"), ["--rate-mim: unknown option (did you mean --rate-min?)"]),
     ("stray-argument", _flag("extra"), ["unexpected argument 'extra'"]),
+    ("clocks-none-and-more", _flag("--clocks", "none,hlc"), ["--clocks", "cannot be listed"]),
+    ("clocks-vector-and-no-vector", _flag("--clocks", "vector", "--no-vector-clocks"),
+     ["--clocks vector and --no-vector-clocks disagree"]),
+    ("nemesis-too-often", _flag("--nemesis", "pause", "--nemesis-interval", "0.01"),
+     ["--nemesis-interval", "too often"]),
+    ("partition-percent-outside", _flag("--partition", "50%-150%:1"), ["--partition", "inside the run"]),
 ]
 
 

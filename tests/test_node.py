@@ -159,3 +159,16 @@ def test_one_node_is_the_same_machine_whoever_drives_it(seed: int, rates: list[i
     assert a.finished and b.finished
     assert a.stop_fields("duration") == b.stop_fields("duration")
     assert math.isclose(a.next_due(), a.total / a.rate)
+
+
+def test_a_crashed_machines_entry_is_what_its_log_shows() -> None:
+    """What it had taken in but not handled died with it: ``taken_from`` is what it handled."""
+    node = Node(plan(1, n=3))
+    for sender, lc in ((2, 5), (3, 7), (2, 9)):
+        node.take(Message(sender, lc, (0, 0, 0)))
+    _line, step, _sends, _extra = node.tick(0.1)  # handles the first message (from 2)
+    assert step.event == "receive"
+    out = node.crashed_fields()
+    assert out["reason"] == "crashed"
+    assert out["taken_from"] == {"2": 1} and out["received"] == 1
+    assert node.stop_fields("duration")["taken_from"] == {"2": 2, "3": 1}

@@ -348,6 +348,20 @@ class Node:
             out["unprocessed_dups"] = self._queued_dups()
         return out
 
+    def crashed_fields(self) -> dict[str, Any]:
+        """run.json's entry of a machine the plan crashed (it gave no stop report): what its
+        log shows, as the launcher reads it back (``taken_from`` = what it handled; what
+        was still queued died with it)."""
+        m = self.machine
+        handled = self.taken_from - Counter(msg.sender for msg in self.queue)
+        out: dict[str, Any] = {"reason": "crashed", "crashed_at": self.crash_at, "ticks": m.ticks,
+                               "lclock": m.lclock, "sent": m.sent, "received": m.received,
+                               "sent_to": _by_peer(self.sent_to), "taken_from": _by_peer(handled)}
+        if self.links is not None:
+            out["dropped_to"] = _by_peer(self.dropped_to)
+            out["dup_to"] = _by_peer(self.dup_to)
+        return out
+
     def _queued_dups(self) -> int:
         """Copies in the queue whose message was handled, or is queued, already."""
         seen = set(self.seen or ())

@@ -395,14 +395,9 @@ def simulate(
     finally:
         _close_logs(logs)
     return [{"id": node.id, "rate": node.rate,
-             **(node.stop_fields("duration") if not sim.dead[node.id - 1] else _crashed(node))}
+             **(node.stop_fields("duration") if not sim.dead[node.id - 1]
+                else node.crashed_fields())}
             for node in sim.nodes]
-
-
-def _crashed(node: Node) -> dict[str, Any]:
-    """run.json's entry of a machine the plan crashed: it gave no stop report."""
-    return {"reason": "crashed", "crashed_at": node.crash_at, "ticks": node.machine.ticks,
-            "lclock": node.machine.lclock}
 
 
 def _close_logs(logs: list[_BufferedLog]) -> None:

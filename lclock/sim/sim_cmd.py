@@ -31,10 +31,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--delay",
         choices=DELAY_MODELS,
-        help="network delay model (default from [sim], else exponential)",
+        help="model of the host's own network delay, as a socket on this computer has it "
+             "(default from [sim], else exponential); a fault plan's --latency takes over when "
+             "longer (a message arrives at the later of the two)",
     )
     parser.add_argument(
-        "--delay-mean", type=float, metavar="SECONDS", help="mean one-way delay (default 0.0002)"
+        "--delay-mean", type=float, metavar="SECONDS",
+        help="mean one-way delay of the host's network, in seconds (default 0.0002)"
     )
     parser.add_argument(
         "--delay-max", type=float, metavar="SECONDS", help="cap on every drawn delay"
