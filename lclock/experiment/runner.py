@@ -376,13 +376,15 @@ def describe_trial(t: Trial) -> str:
     rl = roles(t.metrics)
     s, f = rl["slowest"], rl["fastest"]
     sat = t.metrics.get("saturated") or []
-    return (
-        f"done in {t.wall_seconds:.1f} s: rates {','.join(map(str, t.rates))}; "
-        f"slowest (rate {s['rate']}) mean jump {_num(s['mean_jump'])}, "
-        f"drift {_num(s['drift_mean'])}, max queue {s['max_queue']}; "
-        f"fastest (rate {f['rate']}) mean jump {_num(f['mean_jump'])}"
-        + (f"; SATURATED: machine {', '.join(map(str, sat))}" if sat else "")
-    )
+    head = f"done in {t.wall_seconds:.1f} s: rates {','.join(map(str, t.rates))}; "
+    if s["rate"] == f["rate"]:  # every machine at one rate: no slowest or fastest to name
+        body = (f"machine {s.get('id', '?')} (rate {s['rate']}, as every machine) mean jump "
+                f"{_num(s['mean_jump'])}, drift {_num(s['drift_mean'])}, max queue {s['max_queue']}")
+    else:
+        body = (f"slowest (rate {s['rate']}) mean jump {_num(s['mean_jump'])}, "
+                f"drift {_num(s['drift_mean'])}, max queue {s['max_queue']}; "
+                f"fastest (rate {f['rate']}) mean jump {_num(f['mean_jump'])}")
+    return head + body + (f"; SATURATED: machine {', '.join(map(str, sat))}" if sat else "")
 
 
 def _num(x: float | None) -> str:
