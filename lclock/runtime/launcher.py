@@ -301,7 +301,10 @@ class Launcher:
             raise KeyboardInterrupt
 
         old = {sig: signal.signal(sig, interrupt) for sig in STOP_SIGNALS}
+        got.extend(self.stop.signals)  # arrived while the run was being recorded
         try:
+            if got:
+                raise KeyboardInterrupt
             from lclock.analysis.report import report_after_run
 
             headlines = report_after_run(self.run_dir)
