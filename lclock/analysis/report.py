@@ -373,12 +373,12 @@ def window_problem(run: Run, window: tuple[float, float], end_included: bool = T
     end = max(ends)
     span = f"the run's events span 0 to {_secs(end)} after the first tick"
     if lo > end:
-        return f"--window {lo:g},{hi:g} starts after the run's last event ({span})"
+        return f"--window {lo:.10g},{hi:.10g} starts after the run's last event ({span})"
     for m in run.machines.values():
         t = m.ts - run.t0
         if np.any((t >= lo) & ((t <= hi) if end_included else (t < hi))):
             return None
-    return f"--window {lo:g},{hi:g} holds no event ({span}); widen it"
+    return f"--window {lo:.10g},{hi:.10g} holds no event ({span}); widen it"
 
 
 # the messages' colours, one per sender, apart from the events' green, blue and grey

@@ -123,7 +123,7 @@ def _choose_window(lanes: dict[int, Lane], window: tuple[float, float] | None,
         lo, hi = round(window[0] * 1e6), round(window[1] * 1e6)
         inside = sum(int(np.count_nonzero((ln.t >= lo) & (ln.t < hi))) for ln in lanes.values())
         if inside > max_events:
-            raise ViewError(f"--window {window[0]:g},{window[1]:g} holds {inside:,} events, more "
+            raise ViewError(f"--window {window[0]:.10g},{window[1]:.10g} holds {inside:,} events, more "
                             f"than the {max_events:,} an explorer embeds: choose a shorter window "
                             "(or raise --max-events)")
         return (lo, hi), None
@@ -180,7 +180,7 @@ def _window_holds_events(run: Run, lanes: dict[int, Lane], window: tuple[float, 
     if any(np.any((ln.t >= lo) & (ln.t < hi)) for ln in lanes.values()):
         return
     why = window_problem(run, window, end_included=False)
-    raise ViewError(f"{run.path}: " + (why or f"--window {window[0]:g},{window[1]:g} holds no "
+    raise ViewError(f"{run.path}: " + (why or f"--window {window[0]:.10g},{window[1]:.10g} holds no "
                                               "event; widen it"))
 
 
