@@ -410,3 +410,75 @@ def test_not_logged_junk_is_a_finding_never_a_traceback(tmp_path: Path) -> None:
     for cmd in (["analyze", str(run), "--no-write"], ["export", str(run), "-o", str(tmp_path / "e")]):
         p = lclock(*cmd)
         assert p.returncode == 0 and "Traceback" not in p.stderr, p.stderr
+
+
+# ---------------------------------------------------------------- the checker's limits
+
+
+TWO = ("ts=2026-01-01T00:00:00.5Z machine={m} event=send to=2 lclock={c}{x}\n"
+       "ts=2026-01-01T00:00:01Z machine=2 event=receive from={m} lclock=9 msg_lclock={c}{y}\n")
+
+
+@pytest.mark.parametrize("fields,why", [
+    ({"m": str(10**23)}, "lclock reads machine ids 1 to 1024"),
+    ({"m": "10000000"}, "machine id 10000000: lclock reads machine ids 1 to 1024"),
+    ({"m": "9" * 5000}, "lclock reads machine ids 1 to 1024"),
+    ({"c": str(10**23)}, "clock '100000000000000000000000' is too large"),
+    ({"c": str(2**63)}, "lclock reads clock values up to 9223372036854775807"),
+    ({"c": "9" * 5000}, "is too large"),
+    ({"x": f" tick={2**63}"}, "tick '9223372036854775808' is too large"),
+    ({"x": f" queue_len={2**31}"}, "lclock reads queue values up to 2147483647"),
+    ({"x": f" dice={2**31}"}, "lclock reads dice values up to 2147483647"),
+    ({"x": f" vclock=[{2**31},0]", "y": " vclock=[1,1]"},
+     "lclock reads vclock values up to 2147483647"),
+])
+def test_values_check_would_refuse_are_not_imported(tmp_path: Path, fields: dict[str, str],
+                                                    why: str) -> None:
+    """What ``lclock check`` refuses to read, import does not write: such a line is one
+    that could not be used, named with the reason (the import once ended in a traceback,
+    "Integer exceeds 64-bit range", or wrote a machine-10000000.jsonl check would not read)."""
+    log = tmp_path / "l.log"
+    log.write_text(TWO.format(**{"m": "1", "c": "5", "x": "", "y": "", **fields}))
+    out = tmp_path / "o"
+    p = lclock("import", "--preset", "logfmt", str(log), "-o", str(out))
+    assert "Traceback" not in p.stderr, p.stderr
+    assert why in p.stdout + p.stderr, p.stdout + p.stderr
+    if p.returncode == 0:
+        assert all(len(f.name) < 20 for f in out.iterdir()), list(out.iterdir())
+        c = lclock("check", str(out))
+        assert "not a machine id" not in c.stdout and "Traceback" not in c.stderr, c.stdout
+    else:
+        assert p.returncode == 2 and p.stderr.startswith("lclock import: error: "), p.stderr
+        assert not out.exists()
+    p = lclock("import", "--preset", "logfmt", str(log), "-o", str(tmp_path / "s"), "--strict")
+    assert p.returncode in (1, 2) and not (tmp_path / "s").exists()
+
+
+def test_times_far_out_are_refused_and_years_written_with_four_digits(tmp_path: Path) -> None:
+    log = tmp_path / "l.log"
+    log.write_text("ts=0999-05-01T00:00:00Z machine=1 event=internal lclock=1\n"
+                   f"ts={'9' * 25} machine=1 event=internal lclock=2\n")
+    out = tmp_path / "o"
+    p = lclock("import", "--preset", "logfmt", str(log), "-o", str(out))
+    assert p.returncode == 0, p.stderr
+    assert "outside the years 1 to 9999" in p.stdout
+    (line,) = read_lines(out / "machine-1.jsonl")
+    assert line["ts"] == "0999-05-01T00:00:00.000000Z"
+    assert "RFC 3339" not in lclock("check", str(out)).stdout
+
+
+def test_times_counted_from_the_start_are_dated_1970_and_the_import_says_so(tmp_path: Path) -> None:
+    log = tmp_path / "l.log"
+    log.write_text("ts=0.5 machine=1 event=internal lclock=1\nts=1.5 machine=1 event=internal lclock=2\n")
+    p = lclock("import", "--preset", "logfmt", str(log), "-o", str(tmp_path / "a"))
+    assert p.returncode == 0, p.stderr
+    notes = [x for x in p.stdout.splitlines() if "1970" in x]
+    assert len(notes) == 1 and "--date" in notes[0], p.stdout
+    assert read_lines(tmp_path / "a" / "machine-1.jsonl")[0]["ts"].startswith("1970-01-01")
+    p = lclock("import", "--preset", "logfmt", str(log), "-o", str(tmp_path / "b"),
+               "--date", "2026-03-04")
+    assert p.returncode == 0 and "1970" not in p.stdout, p.stdout
+    assert read_lines(tmp_path / "b" / "machine-1.jsonl")[0]["ts"].startswith("2026-03-04")
+    log.write_text("ts=2026-01-01T00:00:00.5Z machine=1 event=internal lclock=1\n")
+    p = lclock("import", "--preset", "logfmt", str(log), "-o", str(tmp_path / "c"))
+    assert p.returncode == 0 and "1970" not in p.stdout, p.stdout

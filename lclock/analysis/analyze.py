@@ -57,7 +57,7 @@ lambda_j > r_j is saturated and its queue grows at about lambda_j - r_j per seco
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -82,9 +82,11 @@ class Series:
     grid: np.ndarray  # seconds since t0
     clocks: dict[int, np.ndarray]  # L_i on the grid
     spread: np.ndarray
-    lag: dict[int, np.ndarray]  # L_fastest - L_i on the grid
+    lag: dict[int, np.ndarray]  # L_fastest - L_i on the grid (negative where i leads)
     fastest: int | None
     jumps: dict[int, np.ndarray]
+    # max_j L_j - L_i on the grid: behind the leading clock, never negative (the table's)
+    behind: dict[int, np.ndarray] = field(default_factory=dict)
 
 
 def _r(x: float | None, nd: int = 4) -> float | None:
@@ -396,7 +398,8 @@ def _drift(run: Run, duration: float) -> tuple[dict[str, Any], Series]:
         "behind_leader": {str(i): stats(lead - clocks[i]) for i in ids},
         "leader_final": [i for i in ids if clocks[i][-1] == lead[-1]],
     }
-    return drift, Series(grid, clocks, spread, lag, fastest, {})
+    return drift, Series(grid, clocks, spread, lag, fastest, {},
+                         {i: lead - clocks[i] for i in ids})
 
 
 def compute(run: Run) -> tuple[dict[str, Any], Series]:

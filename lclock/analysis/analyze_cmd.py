@@ -22,17 +22,20 @@ def main(args: argparse.Namespace) -> int:
     from lclock.analysis.analyze import compute, render
     from lclock.analysis.load import RunFolderError, load_run
     from lclock.analysis.memory import keep_freed_memory
+    from lclock.errors import fail
+    from lclock.outfile import OutputFailed, OutputRefused, check_output, write_bytes
 
     keep_freed_memory()
 
+    out = Path(args.output) if args.output else Path(args.run_dir) / "summary.json"
     try:
+        if not args.no_write:
+            check_output(out, [Path(args.run_dir)])  # before the work, not after it
         run = load_run(args.run_dir)
-    except RunFolderError as exc:
-        sys.stderr.write(f"lclock analyze: {exc}\n")
-        return 2
+    except (RunFolderError, OutputRefused) as exc:
+        return fail("analyze", exc)
     if not run.machines:
-        sys.stderr.write(f"lclock analyze: {args.run_dir}: no machine logs to analyse\n")
-        return 2
+        return fail("analyze", f"{args.run_dir}: no machine logs to analyse")
     summary, _ = compute(run)
     data = orjson.dumps(summary, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
     if args.json:
@@ -40,13 +43,12 @@ def main(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(render(summary) + "\n")
     if not args.no_write:
-        out = Path(args.output) if args.output else Path(args.run_dir) / "summary.json"
         try:
-            out.write_bytes(data)
-        except OSError as exc:
-            sys.stderr.write(f"lclock analyze: cannot write {out}: {exc.strerror or exc} "
-                             "(use --output FILE or --no-write)\n")
-            return 2
+            write_bytes(out, data, runs=[run.path])
+        except OutputRefused as exc:
+            return fail("analyze", exc)
+        except OutputFailed as exc:
+            return fail("analyze", f"{exc} (use --output FILE or --no-write)")
         if not args.json:
             sys.stdout.write(f"\nsummary written to {out}\n")
     return 0

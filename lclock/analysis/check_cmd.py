@@ -23,12 +23,12 @@ def main(args: argparse.Namespace) -> int:
 
     keep_freed_memory()
     from lclock.analysis.load import RunFolderError
+    from lclock.errors import fail
 
     try:
         result = check_run(args.run_dir, cap=None if args.all else 20)
     except RunFolderError as exc:
-        sys.stderr.write(f"lclock check: {exc}\n")
-        return 2
+        return fail("check", exc)
     out = sys.stdout
     if args.json:
         import json

@@ -87,7 +87,8 @@ def _describe(run: Run, mid: int, k: int) -> str:
 def write_shiviz(run: Run, out: IO[str]) -> int:
     """Write the ShiViz log; returns the number of events."""
     if not run.machines or any(m.vclock is None for m in run.machines.values()):
-        raise ExportError("this run has no vector clocks (vector_clocks = false): ShiViz needs them")
+        raise ExportError(f"{run.path}: this run has no vector clocks (vector_clocks = false): "
+                          "ShiViz needs them")
     out.write(SHIVIZ_REGEX + "\n\n")
     count = 0
     for mid, k in _merged_order(run):
@@ -178,5 +179,6 @@ def export(run: Run, fmt: str, path: Path | None) -> tuple[int, Path | None]:
     writer = {"shiviz": write_shiviz, "csv": write_csv, "total-order": write_total_order}[fmt]
     if path is None:
         return writer(run, sys.stdout), None
-    count = write_with(path, lambda fh: writer(run, fh), encoding="utf-8", newline="")
+    count = write_with(path, lambda fh: writer(run, fh), runs=[run.path], encoding="utf-8",
+                       newline="")
     return count, path

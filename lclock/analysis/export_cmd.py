@@ -24,14 +24,11 @@ def main(args: argparse.Namespace) -> int:
     from lclock.analysis.export import ExportError, export
     from lclock.analysis.load import RunFolderError, load_run
     from lclock.analysis.memory import keep_freed_memory
+    from lclock.errors import fail
+    from lclock.outfile import OutputFailed, OutputRefused, check_output
 
     keep_freed_memory()
 
-    try:
-        run = load_run(args.run_dir)
-    except RunFolderError as exc:
-        sys.stderr.write(f"lclock export: {exc}\n")
-        return 2
     if args.output == "-":
         path = None
     elif args.output:
@@ -39,15 +36,16 @@ def main(args: argparse.Namespace) -> int:
     else:
         path = Path(args.run_dir) / DEFAULT_NAMES[args.format]
     try:
+        if path is not None:
+            check_output(path, [Path(args.run_dir)])  # before the work, not after it
+        run = load_run(args.run_dir)
+        if not run.machines:
+            raise ExportError(f"{args.run_dir}: no machine logs to export")
         count, written = export(run, args.format, path)
-    except ExportError as exc:
-        sys.stderr.write(f"lclock export: {args.run_dir}: {exc}\n")
-        return 2
+    except (RunFolderError, ExportError, OutputRefused, OutputFailed) as exc:
+        return fail("export", exc)
     except BrokenPipeError:
         raise  # the reader of standard output went away: lclock.cli ends quietly
-    except OSError as exc:
-        sys.stderr.write(f"lclock export: cannot write {path}: {exc.strerror or exc}\n")
-        return 2
     if written is not None:
         skipped = sum(m.skipped for m in run.machines.values())
         note = f" ({skipped} unusable line(s) skipped; run lclock check)" if skipped else ""

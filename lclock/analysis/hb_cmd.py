@@ -35,15 +35,14 @@ def main(args: argparse.Namespace) -> int:
         print_json,
     )
     from lclock.analysis.load import RunFolderError
+    from lclock.errors import fail
 
     want = 0 if args.lamport_lies else 2
     if len(args.events) != want:
-        sys.stderr.write("lclock hb: give two events A B (" + EVENT_SYNTAX + "), or --lamport-lies "
-                         f"alone (got {len(args.events)} event(s))\n")
-        return 2
+        return fail("hb", "give two events A B (" + EVENT_SYNTAX + "), or --lamport-lies "
+                          f"alone (got {len(args.events)} event(s))")
     if args.examples < 0:
-        sys.stderr.write(f"lclock hb: --examples must be 0 or more (got {args.examples})\n")
-        return 2
+        return fail("hb", f"--examples must be 0 or more (got {args.examples})")
     try:
         for x in args.events:
             parse_event(x)  # a typo is reported before the run is read
@@ -56,8 +55,7 @@ def main(args: argparse.Namespace) -> int:
             d = hb(c, a, b)
             lines = hb_text(d)
     except (RunFolderError, CausalError) as exc:
-        sys.stderr.write(f"lclock hb: {exc}\n")
-        return 2
+        return fail("hb", exc)
     if args.json:
         print_json(d)
     else:

@@ -120,6 +120,9 @@ class MachineLog:
     other_events: Counter[str] = field(default_factory=Counter)
     firsts: dict[str, dict[str, Any]] = field(default_factory=dict)
     notable: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    # lines of events lclock does not know (neither ticks nor KEPT_EVENTS), at most
+    # MAX_NOTABLE: what the explorer marks as "other"
+    unknown: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     lines: int = 0
     skipped: int = 0
     dup: np.ndarray | None = None  # receives logged with ``dup: true`` (None: there are none)
@@ -183,6 +186,13 @@ class Run:
 
 def _is_int(v: Any) -> TypeGuard[int]:
     return isinstance(v, int) and not isinstance(v, bool)
+
+
+def event_name(o: Any) -> str | None:
+    """The ``event`` of a parsed line when it is a string (a hostile line's may be an object
+    or a list, which cannot even be looked up in a dict), else None."""
+    ev = o.get("event") if isinstance(o, dict) else None
+    return ev if isinstance(ev, str) else None
 
 
 _I63 = 2**63
@@ -479,7 +489,9 @@ class _Columns:
         if width:
             try:
                 vcs = list(map(_GET_VC, ds))
-            except KeyError:
+                if None in vcs:
+                    raise KeyError("vclock")
+            except KeyError:  # validated lines without one (check says so): unknown
                 vcs = [d.get("vclock") or [-1] * width for d in ds]
             new["vclock"] = _icol(vcs, (m, width))
         new["dup"] = np.fromiter((d.get("dup") is True for d in ds), bool, m)
@@ -783,7 +795,7 @@ class _MachineReader:
         if self.width_known:
             return
         for o in objs:
-            if isinstance(o, dict) and o.get("event") in KINDS:
+            if event_name(o) in KINDS:
                 self.width = self.n if o.get("vclock") else None
                 self.width_known = True
                 return
@@ -793,8 +805,8 @@ class _MachineReader:
         try:
             evs = list(map(_GET_EVENT, objs))
         except (KeyError, TypeError):
-            evs = [o.get("event") if isinstance(o, dict) else None for o in objs]
-        ev_arr = np.array(evs, dtype=object)
+            evs = list(map(event_name, objs))
+        ev_arr = np.array([e if type(e) is str else "" for e in evs], dtype=object)
         mask = (ev_arr == "send") | (ev_arr == "receive") | (ev_arr == "internal")
         ticks = objs if mask.all() else [objs[k] for k in np.flatnonzero(mask).tolist()]
         rid = self.run_id
@@ -820,7 +832,7 @@ class _MachineReader:
             if usable:
                 ticks.append(o)
                 tick_nums.append(num)
-            elif isinstance(o, dict) and o.get("event") in KINDS:
+            elif event_name(o) in KINDS:
                 self.log.skipped += 1
                 if probs and probs[0][0] != "line-other-run":
                     self.unusable.append(num)
@@ -859,8 +871,11 @@ class _MachineReader:
             kept = log.kept.setdefault(name, [])
             if len(kept) < MAX_KEPT:
                 kept.append((num, o))
-        elif o.get("level") in ("warning", "error") and len(log.notable) < MAX_NOTABLE:
-            log.notable.append((num, o))
+        elif o.get("level") in ("warning", "error"):
+            if len(log.notable) < MAX_NOTABLE:
+                log.notable.append((num, o))
+        elif len(log.unknown) < MAX_NOTABLE:
+            log.unknown.append((num, o))
 
 
 def load_machine(path: Path, mid: int, n: int | None, strict: bool = False,
@@ -908,7 +923,7 @@ def _peek_width(path: Path, root: Path) -> int | None:
             o = orjson.loads(raw)
         except orjson.JSONDecodeError:
             continue
-        if isinstance(o, dict) and o.get("event") in KINDS:
+        if event_name(o) in KINDS:
             vc = o.get("vclock")
             return len(vc) if isinstance(vc, list) and 1 <= len(vc) <= MAX_MACHINES else None
     return None

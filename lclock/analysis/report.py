@@ -9,6 +9,7 @@ individual events, and only inside its (small) time window.
 from __future__ import annotations
 
 import base64
+import contextlib
 import html
 import io
 import os
@@ -208,13 +209,12 @@ def fig_drift(run: Run, s: Series, faults: dict[str, Any] | None = None) -> Any:
     a1.set_ylabel("max - min Lamport clock")
     col = _colors(run)
     for i in run.ids:
-        if i == s.fastest:
-            continue
-        a2.plot(s.grid, s.lag[i], color=col[i], label=_label(run, i))
+        a2.plot(s.grid, s.behind[i], color=col[i], label=_label(run, i))
     shade_faults(a1, run, faults)
     shade_faults(a2, run, faults, legend=False)
-    a2.set_title(f"How far each machine's clock is behind the fastest machine ({s.fastest})")
-    a2.set_ylabel("Lamport clock behind")
+    a2.set_title("How far each machine's clock is behind the leading one (the highest clock "
+                 "at that moment)", fontsize=10)
+    a2.set_ylabel("Lamport clock behind the leader")
     a2.set_xlabel("system time since the first tick (s)")
     if len(run.ids) > 1:
         _legend(a2, run, [a1, a2])
@@ -356,20 +356,29 @@ class ReportError(Exception):
 def check_window(run: Run, window: tuple[float, float]) -> None:
     """A window past the run's end, or with no event in it, is a mistake of the caller: say
     so rather than draw an empty figure."""
+    problem = window_problem(run, window)
+    if problem:
+        raise ReportError(problem)
+
+
+def window_problem(run: Run, window: tuple[float, float], end_included: bool = True
+                   ) -> str | None:
+    """Why ``--window`` shows nothing of ``run`` (None: it holds events). The explorer
+    embeds [START, END), the space-time diagram draws [START, END]."""
     lo, hi = window
     ends = [float(np.nanmax(m.ts)) - run.t0 for m in run.machines.values()
             if m.events and np.isfinite(m.ts).any()]
     if not ends:
-        raise ReportError("--window: the run has no events with a time")
+        return "--window: the run has no events with a time"
     end = max(ends)
     span = f"the run's events span 0 to {_secs(end)} after the first tick"
     if lo > end:
-        raise ReportError(f"--window {lo:g},{hi:g} starts after the run's last event ({span})")
+        return f"--window {lo:.10g},{hi:.10g} starts after the run's last event ({span})"
     for m in run.machines.values():
         t = m.ts - run.t0
-        if np.any((t >= lo) & (t <= hi)):
-            return
-    raise ReportError(f"--window {lo:g},{hi:g} holds no event ({span}); widen it")
+        if np.any((t >= lo) & ((t <= hi) if end_included else (t < hi))):
+            return None
+    return f"--window {lo:.10g},{hi:.10g} holds no event ({span}); widen it"
 
 
 # the messages' colours, one per sender, apart from the events' green, blue and grey
@@ -688,7 +697,8 @@ def render_html(summary: dict[str, Any], heads: list[str], images: dict[str, byt
                     "l, which follows the largest physical time heard of and so never "
                     "misorders a message. Bottom: the Lamport clock.",
         "drift": "The spread of the clocks at the same system time, and each machine's distance "
-                 "behind the fastest machine.",
+                 "behind the leading clock (the highest at that moment, whichever machine has "
+                 "it; 0 while a machine leads), as in the analyze table.",
         "queues": "Messages waiting in each machine's queue (solid) and the growth predicted from "
                   "the peers' rates and the dice (dashed).",
         "jumps": "How far the clock moves on each receive: 1 means the message did not advance "
@@ -763,18 +773,29 @@ def render_html(summary: dict[str, Any], heads: list[str], images: dict[str, byt
 
 def write_report(run_dir: Path | str, out_dir: Path | str | None = None,
                  window: tuple[float, float] | None = None) -> tuple[dict[str, Any], list[str], Path]:
-    """Write summary.json, the PNGs and report.html; returns (summary, headlines, html path)."""
+    """Write summary.json, the PNGs and report.html; returns (summary, headlines, html path).
+
+    All of them or none: they are drawn in memory first and then written together
+    (``outfile.all_or_none``), so a full disk leaves no partial report (and a folder this
+    call created is removed again). Raises ``ReportError``, ``RunFolderError``,
+    ``OutputRefused`` (an output folder that is another run's) or ``OutputFailed``.
+    """
     import orjson
 
+    from lclock.outfile import OutputFailed, all_or_none, check_folder
+
+    run_dir = Path(run_dir)
+    out = Path(out_dir) if out_dir is not None else run_dir
+    check_folder(out, [run_dir])  # before the work, not after it
     run = load_run(run_dir)
+    if not run.machines:
+        raise ReportError(f"{run_dir}: no machine logs to report on")
     if window is not None:
         check_window(run, window)  # before anything is written
-    out = Path(out_dir) if out_dir is not None else Path(run_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise ReportError(f"--output {out}: not a folder")
     summary, series = compute(run)
     heads = headlines(summary)
-    (out / "summary.json").write_bytes(
-        orjson.dumps(summary, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE))
     win = choose_window(run, window, fault_anchor(summary.get("faults"), run))
     figs: dict[str, Callable[[], Any]] = {
         "clocks": lambda: fig_clocks(run, series, summary.get("faults")),
@@ -784,16 +805,41 @@ def write_report(run_dir: Path | str, out_dir: Path | str | None = None,
         "jumps": lambda: fig_jumps(run, series),
         "spacetime": lambda: fig_spacetime(run, win, summary.get("faults")),
     }
-    images: dict[str, bytes] = {}
-    for name, make in figs.items():
-        data = _png(make())
-        (out / f"{name}.png").write_bytes(data)
-        images[name] = data
+    images = {name: _png(make()) for name, make in figs.items()}
     path = out / "report.html"
     explorer = next((os.path.relpath(p, out) for p in (out / "explorer.html",
-                     Path(run_dir) / "explorer.html") if p.is_file()), None)
-    path.write_text(render_html(summary, heads, images, win, explorer), encoding="utf-8")
+                     run_dir / "explorer.html") if p.is_file()), None)
+    page = render_html(summary, heads, images, win, explorer).encode("utf-8")
+    made = _make_folder(out)
+    try:
+        with all_or_none([run_dir]) as files:
+            files.add(out / "summary.json",
+                      orjson.dumps(summary, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE))
+            for name, data in images.items():
+                files.add(out / f"{name}.png", data)
+            files.add(path, page)
+    except OutputFailed:
+        for d in made:
+            with contextlib.suppress(OSError):
+                d.rmdir()
+        raise
     return summary, heads, path
+
+
+def _make_folder(out: Path) -> list[Path]:
+    """Create ``out`` and its missing parents; returns the folders created, deepest first."""
+    from lclock.outfile import OutputFailed
+
+    missing = []
+    d = out
+    while not d.exists() and d != d.parent:
+        missing.append(d)
+        d = d.parent
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputFailed(out, exc) from None
+    return missing
 
 
 def report_after_run(run_dir: Path) -> list[str]:

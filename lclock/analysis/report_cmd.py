@@ -29,17 +29,15 @@ def main(args: argparse.Namespace) -> int:
     from lclock.analysis.load import RunFolderError
     from lclock.analysis.memory import keep_freed_memory
     from lclock.analysis.report import ReportError, write_report
+    from lclock.errors import fail
+    from lclock.outfile import OutputFailed, OutputRefused
 
     keep_freed_memory()
 
     try:
         _, heads, path = write_report(args.run_dir, args.output, args.window)
-    except (RunFolderError, ReportError) as exc:
-        sys.stderr.write(f"lclock report: {exc}\n")
-        return 2
-    except OSError as exc:
-        sys.stderr.write(f"lclock report: cannot write {exc.filename or ''}: {exc.strerror or exc}\n")
-        return 2
+    except (RunFolderError, ReportError, OutputRefused, OutputFailed) as exc:
+        return fail("report", exc)
     for h in heads:
         sys.stdout.write(h + "\n")
     sys.stdout.write(f"report written to {path}\n")

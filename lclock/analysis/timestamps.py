@@ -54,6 +54,8 @@ def parse_ts_column(values: Sequence[Any]) -> np.ndarray:
     try:
         arr = np.array(values, dtype="U28")
     except (TypeError, ValueError):
+        arr = None
+    if arr is None or arr.shape != (len(values),):  # a list among the values: strings only
         arr = np.array([v if isinstance(v, str) else "" for v in values], dtype="U28")
     c = arr.view(np.uint32).reshape(len(values), 28).astype(np.int64) - 48
     digits = c[:, [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18, 20, 21, 22, 23, 24, 25]]

@@ -22,13 +22,13 @@ def main(args: argparse.Namespace) -> int:
     from lclock.analysis.causal import CausalError, find_event
     from lclock.analysis.causal_answers import open_causality, print_json, trace, trace_text
     from lclock.analysis.load import RunFolderError
+    from lclock.errors import fail
 
     try:
         c = open_causality(args.run_dir)
         e = find_event(c.run, args.event)
     except (RunFolderError, CausalError) as exc:
-        sys.stderr.write(f"lclock trace: {exc}\n")
-        return 2
+        return fail("trace", exc)
     d = trace(c, e)
     if args.json:
         print_json(d)

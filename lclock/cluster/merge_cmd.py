@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from lclock.analysis.folder import (
+    MACHINE_FILE,
     MAX_RUN_JSON_BYTES,
     UnreadableFile,
     open_regular,
@@ -40,6 +41,9 @@ SAME_SETTINGS = ("machines", "duration", "seed", "rates", "dice_sides", "vector_
 # A run id becomes a folder name: letters, digits, '.', '_', '-', not starting with a dot.
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", re.ASCII)
 MAX_MACHINES = 1024
+LOG_NAME = re.compile(r"machine-.*\.jsonl", re.S)
+# Run statuses from the best to the worst: a merged run is never better than a part says.
+STATUS_RANK = ("completed", "running", "interrupted", "failed")
 MAX_FOLDERS = 10_000
 
 
@@ -168,13 +172,45 @@ def _entry(folder: Path, m: Any, n: int) -> tuple[int, dict[str, Any]]:
     return mid, m
 
 
+def _stray_logs(folder: Path, listed: set[int], n: int) -> None:
+    """Every machine log of a part must be one merge copies: named ``machine-<id>.jsonl``
+    for an id of the run that its run.json lists. Any other (``machine-02.jsonl`` beside
+    ``machine-2.jsonl``, ``machine-9.jsonl`` in a run of 3) would be silently left out or
+    picked by chance: refused, named."""
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError as exc:
+        raise MergeError(f"{folder}: cannot list: {exc.strerror or exc}") from None
+    stray = []
+    for name in names:
+        if not LOG_NAME.fullmatch(name):
+            continue
+        m = MACHINE_FILE.match(name)
+        mid = int(m.group(1)) if m and len(m.group(1)) <= 9 else None
+        if mid is None:
+            stray.append(f"{name} (not a name lclock gives a log)")
+        elif name != f"machine-{mid}.jsonl":
+            own = f"machine-{mid}.jsonl"
+            stray.append(f"{name} (a second log of machine {mid}, besides {own})" if own in names
+                         else f"{name} (not the name lclock gives machine {mid}'s log, {own})")
+        elif not 1 <= mid <= n:
+            stray.append(f"{name} (the run has machines 1 to {n})")
+        elif mid not in listed:
+            stray.append(f"{name} (its run.json lists no machine {mid})")
+    if stray:
+        shown = "; ".join(stray[:5]) + ("; ..." if len(stray) > 5 else "")
+        raise MergeError(f"{folder}: machine log(s) merge cannot place: {shown}; move them "
+                         "out of the folder")
+
+
 def _collect(parts: list[tuple[Path, dict[str, Any]]], n: int
              ) -> tuple[dict[int, dict[str, Any]], dict[int, Path]]:
     machines: dict[int, dict[str, Any]] = {}
     logs: dict[int, Path] = {}
     for folder, meta in parts:
-        for m in meta.get("machines", []):
-            mid, entry = _entry(folder, m, n)
+        entries = [_entry(folder, m, n) for m in meta.get("machines", [])]
+        _stray_logs(folder, {mid for mid, _ in entries}, n)
+        for mid, entry in entries:
             log = machine_log_path(folder, mid)
             if not _is_regular(log, folder):
                 continue  # another host's entry in a shared run.json; its log is elsewhere
@@ -212,6 +248,23 @@ def _write(dest: Path, logs: dict[int, Path], data: dict[str, Any]) -> None:
         raise
 
 
+def _status(machines: list[dict[str, Any]], n: int, parts: list[tuple[Path, dict[str, Any]]]
+            ) -> dict[str, Any]:
+    """The merged run's status from its machines' entries, but never better than what a
+    part recorded for the whole run: a run lclock ran on one host (``lclock run``, ``lclock
+    sim``) knows more than its machines' entries (messages it found lost, say)."""
+    out = summarize(machines, n)
+    rank = STATUS_RANK.index
+    for folder, meta in parts:
+        st = meta.get("status")
+        if meta.get("partial") or st not in STATUS_RANK or rank(st) <= rank(out["status"]):
+            continue
+        reason = meta.get("reason")
+        out.update(status=st, exit_code=meta.get("exit_code"),
+                   reason=reason if isinstance(reason, str) else f"as {folder}/run.json says")
+    return out
+
+
 def merge(dirs: list[Path], output: Path, run_id: str | None = None) -> Path:
     run_id, parts = plan_merge(dirs, run_id)
     _same_settings(parts)
@@ -239,7 +292,7 @@ def merge(dirs: list[Path], output: Path, run_id: str | None = None) -> Path:
     data.update(run_id=run_id, started_at=min(starts) if starts else None, machines=ordered,
                 machines_expected=n, merged_from=[str(f) for f, _ in parts],
                 command=list(sys.argv))
-    data.update(summarize(ordered, n))
+    data.update(_status(ordered, n, parts))
     _write(dest, logs, data)
     return dest
 

@@ -9,6 +9,28 @@ from __future__ import annotations
 
 from typing import Any
 
+# How a machine stopped by a signal exits (the reasons a stop request records).
+INTERRUPTED = {"sigint": 130, "sigterm": 143, "sighup": 129}
+
+
+def machine_status(m: dict[str, Any]) -> str:
+    """A machine's own status: an ``lclock vm`` entry states it; the entries of ``lclock
+    run`` and ``lclock sim`` have only ``reason`` and ``exit_code``, and it follows from
+    them. A planned crash (reason ``crashed``) is ``crashed``, part of a run that completes."""
+    st = m.get("status")
+    if isinstance(st, str):
+        return st
+    reason, code = m.get("reason"), m.get("exit_code")
+    if reason == "crashed":
+        return "crashed"
+    if reason is None and code is None:
+        return "running"  # never reported
+    if reason in INTERRUPTED or code in INTERRUPTED.values():
+        return "interrupted"
+    if reason == "duration" and code in (0, None):
+        return "completed"
+    return "failed"
+
 
 def summarize(machines: list[dict[str, Any]], n: int) -> dict[str, Any]:
     """The run's status from its machines' own.
@@ -21,7 +43,7 @@ def summarize(machines: list[dict[str, Any]], n: int) -> dict[str, Any]:
 
     by: dict[str, list[dict[str, Any]]] = {}
     for m in machines:
-        st = m.get("status", "running")
+        st = machine_status(m)
         if st == "failed" and m.get("reason") == "peer_lost":
             st = "lost"
         by.setdefault(st, []).append(m)

@@ -123,7 +123,7 @@ def _choose_window(lanes: dict[int, Lane], window: tuple[float, float] | None,
         lo, hi = round(window[0] * 1e6), round(window[1] * 1e6)
         inside = sum(int(np.count_nonzero((ln.t >= lo) & (ln.t < hi))) for ln in lanes.values())
         if inside > max_events:
-            raise ViewError(f"--window {window[0]:g},{window[1]:g} holds {inside:,} events, more "
+            raise ViewError(f"--window {window[0]:.10g},{window[1]:.10g} holds {inside:,} events, more "
                             f"than the {max_events:,} an explorer embeds: choose a shorter window "
                             "(or raise --max-events)")
         return (lo, hi), None
@@ -163,10 +163,25 @@ def build(run_dir: Path | str, window: tuple[float, float] | None = None,
     if not run.machines:
         raise ViewError(f"{run_dir}: no machine logs to show")
     lanes, t0_us = load_lanes(run)
+    if window is not None:
+        _window_holds_events(run, lanes, window)
     span, note = _choose_window(lanes, window, max_events)
     notes = [note] if note else []
     data = _data(run, lanes, t0_us, span, notes)
     return data, notes
+
+
+def _window_holds_events(run: Run, lanes: dict[int, Lane], window: tuple[float, float]) -> None:
+    """An empty page is never what ``--window`` asked for: refuse it (before anything is
+    written), in the words of ``lclock report --window``."""
+    from lclock.analysis.report import window_problem
+
+    lo, hi = round(window[0] * 1e6), round(window[1] * 1e6)
+    if any(np.any((ln.t >= lo) & (ln.t < hi)) for ln in lanes.values()):
+        return
+    why = window_problem(run, window, end_included=False)
+    raise ViewError(f"{run.path}: " + (why or f"--window {window[0]:.10g},{window[1]:.10g} holds no "
+                                              "event; widen it"))
 
 
 def _bounds(ln: Lane, span: tuple[int, int] | None) -> tuple[int, int]:

@@ -7,6 +7,7 @@ as ``\\u003c`` (the same character to JSON), so no string in a log can end the b
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,7 @@ def _escape(s: str) -> str:
     return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def write(path: Path, page: bytes) -> None:
-    """Write atomically: a reader (or a failed write) never leaves half a page behind."""
-    write_bytes(path, page)
+def write(path: Path, page: bytes, runs: Sequence[Path] = ()) -> None:
+    """Write atomically: a reader (or a failed write) never leaves half a page behind;
+    never over a run's record nor into a run folder other than ``runs``."""
+    write_bytes(path, page, runs=runs)

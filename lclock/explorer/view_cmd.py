@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-PROG = "lclock view"
 BIG_LOGS = 100_000_000
 
 
@@ -60,7 +59,13 @@ def write_explorer(run_dirs: list[Path], output: Path | None = None,
     """Build and write the page; returns (path, the runs' data, notes). Raises ViewError."""
     from lclock.explorer import extract, page
     from lclock.explorer.precheck import precheck
+    from lclock.outfile import OutputFailed, OutputRefused, check_output
 
+    path = output or default_output(run_dirs)
+    try:
+        check_output(path, run_dirs)  # before the work, not after it
+    except OutputRefused as exc:
+        raise extract.ViewError(str(exc)) from None
     for d in run_dirs:
         precheck(d)
     runs, notes = [], []
@@ -68,19 +73,19 @@ def write_explorer(run_dirs: list[Path], output: Path | None = None,
         data, n = extract.build(d, window, max_events or extract.MAX_EVENTS)
         runs.append(data)
         notes += [f"{d.name}: {x}" if len(run_dirs) > 1 else x for x in n]
-    path = output or default_output(run_dirs)
     if path.is_dir():
         raise extract.ViewError(f"--output {path}: is a folder (name the file)")
     if not path.parent.is_dir():
         raise extract.ViewError(f"--output {path}: folder {path.parent} does not exist")
     try:
-        page.write(path, page.render(runs))
-    except OSError as exc:
-        raise extract.ViewError(f"cannot write {path}: {exc.strerror or exc}") from None
+        page.write(path, page.render(runs), run_dirs)
+    except (OutputRefused, OutputFailed) as exc:
+        raise extract.ViewError(str(exc)) from None
     return path, runs, notes
 
 
 def main(args: argparse.Namespace) -> int:
+    from lclock.errors import fail
     from lclock.explorer.extract import ViewError
 
     dirs = [Path(args.run_dir)] + ([Path(args.run_dir2)] if args.run_dir2 else [])
@@ -93,8 +98,7 @@ def main(args: argparse.Namespace) -> int:
         path, runs, notes = write_explorer(
             dirs, Path(args.output) if args.output else None, args.window, args.max_events)
     except ViewError as exc:
-        sys.stderr.write(f"{PROG}: {exc}\n")
-        return 2
+        return fail("view", exc)
     for note in notes:
         sys.stdout.write(f"note: {note}\n")
     shown = ", ".join(f"{r['run']['events']:,} events on {r['run']['n']} machines" for r in runs)

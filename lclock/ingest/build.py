@@ -22,6 +22,7 @@ from typing import Any
 
 import orjson
 
+from lclock.analysis.folder import MAX_MACHINES
 from lclock.ingest.textlog import SNIPPET, Match, Problem, Spec, kind_of
 
 _ISO = re.compile(r"^(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d)(?::(\d\d)(?:[.,](\d{1,9}))?)?\s*"
@@ -29,7 +30,13 @@ _ISO = re.compile(r"^(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d)(?::(\d\d)(?:[.,](\d{
 _CLOCK = re.compile(r"^(\d\d?):(\d\d):(\d\d)(?:[.,](\d{1,9}))?$")
 _NUMBER = re.compile(r"^\d+(?:\.\d+)?$")
 _DATE = re.compile(r"^(\d{4})-(\d\d)-(\d\d)$")
-_SUFFIX = re.compile(r"^(.*?)(\d+)$")
+_SUFFIX = re.compile(r"^(.*?)(\d+)$", re.ASCII)
+# What ``lclock check`` reads (``lclock.analysis.load``): what import writes stays inside it.
+LIMITS = {"clock": 2**63, "msg_clock": 2**63, "tick": 2**63, "queue": 2**31, "dice": 2**31,
+          "vclock": 2**31}
+# Times RFC 3339 can write (four-digit years), in epoch microseconds.
+MIN_US = calendar.timegm((1, 1, 1, 0, 0, 0)) * 1_000_000
+MAX_US = calendar.timegm((9999, 12, 31, 23, 59, 59)) * 1_000_000 + 999_999
 
 
 class BuildError(Exception):
@@ -102,6 +109,14 @@ def parse_time(text: str, date_us: int | None) -> int:
     1970-01-01).
     """
     s = text.strip()
+    us = _parse_time(s, date_us)
+    if not MIN_US <= us <= MAX_US:
+        raise ValueError(f"time {s[:40]!r} is outside the years 1 to 9999 an RFC 3339 time can "
+                         "write")
+    return us
+
+
+def _parse_time(s: str, date_us: int | None) -> int:
     m = _ISO.match(s)
     if m:
         y, mo, d, hh, mm, ss, frac, tz = m.groups()
@@ -123,6 +138,8 @@ def parse_time(text: str, date_us: int | None) -> int:
         return date_us + (int(hh) * 3600 + int(mm) * 60 + int(ss)) * 1_000_000 + _frac_us(frac)
     if _NUMBER.match(s):
         whole, _, frac = s.partition(".")
+        if len(whole) > 30:  # beyond any time (and int() of thousands of digits is refused)
+            raise ValueError(f"time {s[:40]!r} is too large a number for a time")
         w = int(whole)
         if w < 10**8:  # seconds since the log's start
             return (date_us or 0) + w * 1_000_000 + _frac_us(frac)
@@ -144,7 +161,9 @@ def format_us(us: int) -> str:
 
 @functools.lru_cache(maxsize=4096)
 def _second(sec: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
+    t = time.gmtime(sec)  # (strftime's %Y does not pad years before 1000 to four digits)
+    return (f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T{t.tm_hour:02d}:{t.tm_min:02d}:"
+            f"{t.tm_sec:02d}")
 
 
 @functools.lru_cache(maxsize=4096)
@@ -158,10 +177,19 @@ def _int(v: str | None, what: str) -> int | None:
     if v is None or not v.strip():
         return None
     t = v.strip()
-    if not t.isdigit():
+    if not (t.isascii() and t.isdigit()):
         hint = " (a vector clock? name that group vclock)" if what == "clock" and t[:1] in "{[" else ""
-        raise ValueError(f"{what} {t!r} is not a whole number{hint}")
-    return int(t)
+        raise ValueError(f"{what} {t[:40]!r} is not a whole number{hint}")
+    return _bounded(t, what)
+
+
+def _bounded(digits: str, what: str) -> int:
+    """A whole number below what ``lclock check`` reads for ``what``; ValueError beyond."""
+    limit = LIMITS[what]
+    if len(digits.lstrip("0")) > len(str(limit)) or int(digits) >= limit:
+        raise ValueError(f"{what} {digits[:40]!r} is too large: lclock reads {what} values "
+                         f"up to {limit - 1}")
+    return int(digits)
 
 
 def interpret(spec: Spec, m: Match, machine_from_file: str | None, date_us: int | None
@@ -207,7 +235,7 @@ class Names:
     def __init__(self, names: set[str]) -> None:
         self.numeric = bool(names) and all(_SUFFIX.match(x) for x in names)
         if self.numeric:
-            nums = {x: int(_SUFFIX.match(x).group(2)) for x in names}  # type: ignore[union-attr]
+            nums = {x: _number(_SUFFIX.match(x).group(2)) for x in names}  # type: ignore[union-attr]
             if len(set(nums.values())) != len(nums):
                 self.numeric = False
         if self.numeric:
@@ -223,20 +251,31 @@ class Names:
             return self.ids[t]
         if self.numeric:
             m = _SUFFIX.match(t)
-            return int(m.group(2)) + self.shift if m else None
+            return _number(m.group(2)) + self.shift if m else None
         return None
 
     def peers(self, text: str) -> list[int] | None:
         """The machines a peer text names ("2", "2,3", "machine2 and machine3", "[2, 3]")."""
         if self.numeric:
-            toks = re.findall(r"\d+", text)
-            return [int(t) + self.shift for t in toks] or None
+            toks = re.findall(r"\d+", text, re.ASCII)
+            return [_number(t) + self.shift for t in toks] or None
         toks = [t for t in re.split(r"[\s,;|+\[\]]+|\band\b", text) if t.strip()]
         out = [self.id(t) for t in toks]
         return None if not out or any(x is None for x in out) else [x for x in out if x is not None]
 
     def mapping(self) -> dict[str, int]:
-        return dict(sorted(self.ids.items(), key=lambda kv: kv[1]))
+        """Name -> id of the machines a run can have (the others' lines were not imported)."""
+        return dict(sorted(((k, v) for k, v in self.ids.items() if 1 <= v <= MAX_MACHINES),
+                           key=lambda kv: kv[1]))
+
+
+def _number(digits: str) -> int:
+    """A machine number; one of thousands of digits (which int() refuses) as the distinct
+    large number it is, beyond any machine id."""
+    d = digits.lstrip("0") or "0"
+    if len(d) <= 18:
+        return int(d)
+    return 10**18 + len(d)  # out of range however it compares: refused as a machine id
 
 
 def _natural(s: str) -> list[Any]:
@@ -258,14 +297,15 @@ def parse_vclock(text: str, names: Names, n: int) -> list[int]:
             mid = names.id(str(k))
             if mid is None or not 1 <= mid <= n:
                 raise ValueError(f"vclock names {k!r}, which is not a machine of this log")
-            if not isinstance(val, int) or isinstance(val, bool) or val < 0:
-                raise ValueError(f"vclock entry {k!r}: {val!r} is not a count")
+            if not isinstance(val, int) or isinstance(val, bool) or not 0 <= val < LIMITS["vclock"]:
+                raise ValueError(f"vclock entry {str(k)[:20]!r}: {str(val)[:30]} is not a count "
+                                 f"from 0 to {LIMITS['vclock'] - 1}")
             out[mid - 1] = val
         return out
     toks = [x for x in re.split(r"[\s,;\[\]()]+", t) if x]
-    if not toks or not all(x.isdigit() for x in toks):
+    if not toks or not all(x.isascii() and x.isdigit() for x in toks):
         raise ValueError(f"vclock {t[:40]!r} is not a list of whole numbers")
-    vals = [int(x) for x in toks]
+    vals = [_bounded(x, "vclock") for x in toks]
     if len(vals) != n:
         raise ValueError(f"vclock {t[:40]!r} has {len(vals)} entries for {n} machines")
     return vals
@@ -282,6 +322,7 @@ class Builder:
         self.date_us = date_us
         self.imp = Imported(run_id, {}, {})
         self.parsed: list[Parsed] = []
+        self.from_1970 = False  # times counted from the start, dated 1970 for want of --date
 
     def add(self, m: Match, machine_from_file: str | None) -> None:
         p = interpret(self.spec, m, machine_from_file, self.date_us)
@@ -291,6 +332,8 @@ class Builder:
             self.imp.unusable.append(Problem(m.file, m.line, m.text[:SNIPPET], p))
         else:
             self.parsed.append(p)
+            if self.date_us is None and not self.from_1970 and p.us < 10**8 * 1_000_000:
+                self.from_1970 = bool(_NUMBER.match((m.values.get("time") or "").strip()))
 
     def finish(self, sources: list[dict[str, Any]]) -> Imported:
         """Resolve machine names and peers, derive what can be derived, and write the lines."""
@@ -303,20 +346,36 @@ class Builder:
         keep = [k for k, ids in enumerate(peers) if ids is not None]
         if not keep:
             raise BuildError("no usable event in the logs: nothing imported")
-        n = max([*names.ids.values(), *(x for ids in peers if ids for x in ids)])
+        n = max([*(names.ids[self.parsed[k].machine] for k in keep),
+                 *(x for ids in peers if ids for x in ids)])
         w = _Writer(imp, names, n)
         w.write([self.parsed[k] for k in keep], [peers[k] or [] for k in keep])
+        if not imp.events:
+            raise BuildError("no usable event in the logs: nothing imported")
+        if self.from_1970:
+            imp.notes.append("the times count seconds from the start: dated from 1970-01-01 "
+                             "(give --date YYYY-MM-DD for the real day)")
         _meta(imp, self.spec, names, n, self.date_us, sources, w)
         self.parsed = []
         return imp
 
     def _peers(self, p: Parsed, names: Names) -> list[int] | None:
         """The peers of an event ([] for an internal one), or None with a problem recorded."""
+        me = names.ids[p.machine]
+        if not 1 <= me <= MAX_MACHINES:
+            shown = me if me < 10**18 else "(too large)"
+            self.imp.unusable.append(Problem(p.file, p.line, "", f"machine {p.machine[:40]!r} is "
+                                             f"machine id {shown}: lclock reads machine ids 1 to "
+                                             f"{MAX_MACHINES}"))
+            return None
         if p.kind == "internal":
             return []
         ids = names.peers(p.peer or "")
         why = None
-        if ids is None or any(x < 1 for x in ids):
+        if ids is not None and any(x > MAX_MACHINES for x in ids):
+            why = (f"peer {(p.peer or '')[:40]!r} names machine {max(ids) if max(ids) < 10**18 else '(too large)'}: "
+                   f"lclock reads machine ids 1 to {MAX_MACHINES}")
+        elif ids is None or any(x < 1 for x in ids):
             why = f"peer {p.peer!r} names no machine of this log"
         elif names.ids[p.machine] in ids:
             why = f"machine {p.machine} names itself as its peer ({p.peer!r})"

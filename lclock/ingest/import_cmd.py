@@ -18,7 +18,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-PROG = "lclock import"
 MAX_LOG_BYTES = 2 << 30
 
 
@@ -61,8 +60,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _fail(msg: str) -> int:
-    sys.stderr.write(f"{PROG}: {msg}\n")
-    return 2
+    from lclock.errors import fail
+
+    return fail("import", msg)
 
 
 def main(args: argparse.Namespace) -> int:

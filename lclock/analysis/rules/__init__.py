@@ -127,7 +127,7 @@ def truncate(log: MachineLog, end_line: int | None) -> MachineLog:
         msg_hlc=_head(log.msg_hlc, k),
     )
     for name in ("start", "start_line", "stop", "stop_line", "other_events", "firsts",
-                 "notable", "lines", "skipped", "kept", "run_id", "unusable"):
+                 "notable", "unknown", "lines", "skipped", "kept", "run_id", "unusable"):
         setattr(out, name, getattr(log, name))
     return out
 

@@ -70,7 +70,8 @@ def link_counts(ctx: Context, log: MachineLog, unprocessed_from: Any = None
     dropped = [o.get("to") for num, o in log.lines_of("drop") if not until or num < until]
     out: dict[str, Any] = {
         "sent_to": per(log.to_ids),
-        "dropped_to": per(np.array([x for x in dropped if _int(x) is not None], np.int64)),
+        "dropped_to": per(np.array([x for x in map(_int, dropped)
+                                    if x is not None and -2**63 <= x < 2**63], np.int64)),
         "dup_to": per(log.to_ids[log.to_dup]) if log.to_dup is not None else {},
         "received_dups": int(log.dup.sum()) if log.dup is not None else 0,
     }

@@ -46,10 +46,10 @@ def _drops(ctx: Context, sender: MachineLog) -> dict[int, np.ndarray]:
         c = o.get("msg_lclock")
         to = o.get("to")
         tos = to if isinstance(to, list) else [to]
-        if not isinstance(c, int) or isinstance(c, bool):
+        if not isinstance(c, int) or isinstance(c, bool) or not 0 <= c < 2**63:
             continue
         for j in tos:
-            if isinstance(j, int) and not isinstance(j, bool):
+            if isinstance(j, int) and not isinstance(j, bool) and 0 < j < 2**31:
                 out.setdefault(j, []).append(c)
     return {j: np.array(v, np.int64) for j, v in out.items()}
 
