@@ -78,11 +78,32 @@ class Console:
         if self.quiet:
             return
         self._clear()
-        cols = ("machine", "rate", "ticks", "sent", "received", "unprocessed", "clock", "max queue")
-        keys = ("id", "rate", "ticks", "sent", "received", "unprocessed", "lclock", "max_queue")
-        table = [cols] + [tuple(str(m.get(k, "-")) for k in keys) for m in machines]
+        cols = ["machine", "rate", "ticks", "sent", "received", "unprocessed", "clock", "max queue"]
+        rows = [[str(m.get(k, "-")) for k in ("id", "rate", "ticks", "sent", "received",
+                                              "unprocessed", "lclock", "max_queue")]
+                for m in machines]
+        # With faults, sent != received + unprocessed: say where the rest went.
+        for col, key in (("dropped", "dropped_to"), ("duplicated", "dup_to")):
+            if any(_total(m.get(key)) for m in machines):
+                cols.append(col)
+                for row, m in zip(rows, machines):
+                    row.append(str(_total(m.get(key))) if key in m else "-")
+        table = [cols, *rows]
         widths = [max(len(r[i]) for r in table) for i in range(len(cols))]
         for n, r in enumerate(table):
             self._emit("  ".join(v.rjust(w) for v, w in zip(r, widths)) + "\n")
             if n == 0:
                 self._emit("  ".join("-" * w for w in widths) + "\n")
+        crashed = [m for m in machines if m.get("reason") == "crashed"]
+        for m in crashed:
+            at = m.get("crashed_at")
+            when = f" at {at:g} s" if isinstance(at, (int, float)) else ""
+            self._emit(f"machine {m.get('id')} crashed as planned{when}: no stop line, so no "
+                       "unprocessed count (what it held was lost with it)\n")
+
+
+def _total(counts: Any) -> int:
+    """The sum of a per-peer counter ({"2": 3, ...}); 0 for anything else."""
+    if not isinstance(counts, dict):
+        return 0
+    return sum(v for v in counts.values() if isinstance(v, int) and not isinstance(v, bool))

@@ -198,13 +198,15 @@ def parse_link_flag(value: str, where: str) -> dict[str, dict[str, Any]]:
 
 
 def _links(table: Any, where: str, base: LinkSettings, n: int) -> tuple[tuple[tuple[int, int], LinkSettings], ...]:
-    if isinstance(table, str):  # the --link flag
+    flag = isinstance(table, str)
+    if flag:  # the --link flag
         table = parse_link_flag(table, where)
     if not isinstance(table, dict):
         raise FaultSettingsError(f"{where}: must be a table of links like [faults.links.\"1->2\"]")
     out = []
     for name, values in table.items():
-        lw = f"{where}.\"{name}\""
+        # the flag's own words (--link 1->2: ...), a file's key (file:faults.links."1->2")
+        lw = f"{where} {name}" if flag else f"{where}.\"{name}\""
         m = _LINK.match(str(name))
         if not m:
             raise FaultSettingsError(f"{lw}: a link is named \"A->B\" (e.g. \"1->2\")")
@@ -218,8 +220,10 @@ def _links(table: Any, where: str, base: LinkSettings, n: int) -> tuple[tuple[tu
             raise FaultSettingsError(f"{lw}: must be a table of {', '.join(LINK_KEYS)}")
         for key in values:
             if key not in LINK_KEYS:
-                raise FaultSettingsError(f"{lw}.{key}: unknown key (a link has {', '.join(LINK_KEYS)})")
-        out.append(((a, b), _link(values, {k: f"{lw}.{k}" for k in LINK_KEYS}, base)))
+                raise FaultSettingsError(f"{lw}{':' if flag else '.'}{key}: unknown key (a link "
+                                         f"has {', '.join(LINK_KEYS)})")
+        keys = {k: f"{lw}:{k}" if flag else f"{lw}.{k}" for k in LINK_KEYS}
+        out.append(((a, b), _link(values, keys, base)))
     return tuple(sorted(out))
 
 

@@ -194,6 +194,24 @@ def test_the_jump_after_a_heal_and_a_resume(faulty: Path, summary: dict[str, Any
         assert a["from"] == ticks[k]["from"]
 
 
+def test_lateness_counts_the_ticks_a_pause_skipped(faulty: Path, summary: dict[str, Any]) -> None:
+    """Tick k of a machine that skipped s ticks is due at (k - 1 + s)/rate, as check says:
+    a pause must not make every later tick look seconds late."""
+    meta = json.loads((faulty / "run.json").read_text())
+    rate = next(m["rate"] for m in meta["machines"] if m["id"] == 2)
+    skipped, late = 0, []
+    for d in logs(faulty)[2]:
+        if d["event"] == "resume":
+            skipped += d["skipped"]
+        elif d["event"] in TICKS:
+            late.append(since_t0(d["ts"]) - (d["tick"] - 1 + skipped) / rate)
+    assert skipped > 0
+    got = next(m for m in summary["machines"] if m["id"] == 2)["lateness"]
+    assert got["max"] == pytest.approx(max(late), abs=1e-5)
+    assert got["mean"] == pytest.approx(sum(late) / len(late), abs=1e-5)
+    assert got["max"] < 0.1
+
+
 def test_tables_show_clocks_and_faults(summary: dict[str, Any]) -> None:
     text = render(summary)
     for want in ("Clocks compared (SPEC 7.5)", "physical pt", "OK: Lamport and HLC order every "

@@ -96,6 +96,25 @@ def test_compare_runs_made_by_hand(hand_runs: list[Path], tmp_path: Path) -> Non
     assert "seed" not in g["settings"] and g["settings"]["rates"] == [2, 3, 4]
 
 
+def test_groups_that_differ_only_in_faults_or_clocks_say_how(tmp_path: Path) -> None:
+    """Two groups of runs with the same model but other faults are told apart by their
+    faults, not by a bare "#2" under the same name."""
+    flags = [(), ("--loss", "0.3"), ("--latency", "50", "--latency-dist", "exponential",
+                                      "--clock-skew", "100", "--partition", "5-10:1")]
+    for extra in flags:
+        r = lclock("sim", "--rates", "1,3,6", "--duration", "20", "--seed", "1", *extra,
+                   "--output", str(tmp_path), "--quiet")
+        assert r.returncode == 0, r.stderr
+    r = lclock("compare", *map(str, sorted(tmp_path.iterdir())))
+    assert r.returncode == 0, r.stderr
+    base = "3 machines, rates 1,3,6, 10-sided die, 20 s"
+    heads = {line.split(":")[0] for line in r.stdout.splitlines() if line.startswith(base)}
+    assert heads == {f"{base} (sim)", f"{base}, faults loss=0.3 (sim)",
+                     f"{base}, faults latency_ms=50 latency_dist=exponential partitions=1; "
+                     "clocks skew_ms=100 (sim)"}, heads
+    assert "#2" not in r.stdout
+
+
 def _label(run: Path) -> str:
     s = orjson.loads((run / "run.json").read_bytes())["settings"]
     return "rates " + ",".join(map(str, s["rates"]))

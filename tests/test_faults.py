@@ -231,6 +231,21 @@ def test_bad_schedules_are_refused_naming_the_setting(values: dict[str, object],
     assert str(exc.value).startswith("--")
 
 
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("1->4:loss=0.1", "--link 1->4: machine 4 does not exist (machines 1..3)"),
+        ("1->2:los=0.1", "--link 1->2:los: unknown key"),
+        ("1->2:loss=2", "--link 1->2:loss: must be a probability"),
+    ],
+)
+def test_a_bad_link_flag_is_named_in_the_flags_words(spec: str, message: str) -> None:
+    """The flag's own spelling in the message, not a file key's (`--link."1->4"`)."""
+    with pytest.raises(FaultSettingsError) as exc:
+        build_faults({"links": spec}, {"links": "--link"}, 3, 60.0)
+    assert str(exc.value).startswith(message), str(exc.value)
+
+
 def test_times_in_percent_of_the_run() -> None:
     s = build(partitions="25%-50%:1", pauses="2@10%+5%", crashes="3@1.5e1%")
     assert s.partitions[0].start == 15 and s.partitions[0].end == 30

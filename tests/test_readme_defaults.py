@@ -12,7 +12,7 @@ from conftest import ROOT
 from lclock.experiment import runner
 from lclock.experiment.experiment_cmd import add_arguments as experiment_arguments
 from lclock.runtime.launcher import add_arguments as run_arguments
-from lclock.settings import DEFAULT_SETTINGS_FILE, RunSettings
+from lclock.settings import DEFAULT_SETTINGS_FILE, RunSettings, parse_settings_file
 from lclock.sim import engine
 from lclock.sim.sim_cmd import add_arguments as sim_arguments
 
@@ -140,3 +140,15 @@ def test_experiment_table() -> None:
     assert duration is not None and float(duration.group(1)) == RunSettings().duration
     assert set(rows) <= set(actions)
 
+
+
+def test_the_presets_the_readme_names_are_the_shipped_ones() -> None:
+    """The experiments section names every preset and says how many there are: `--all`
+    (and its cost as real runs) depends on it."""
+    shipped = set(parse_settings_file(runner.PRESETS).experiments)
+    section = README.split("<!-- experiments:start -->")[1].split("<!-- experiments:end -->")[0]
+    para = next(p for p in section.split("\n\n") if "lclock ships" in p)
+    named = set(re.findall(r"`([a-z0-9-]+)`", para))
+    assert shipped <= named, shipped - named
+    assert f"lclock ships {len(shipped)}," in " ".join(para.split())
+    assert f"`--all` runs all {len(shipped)}" in " ".join(para.split())

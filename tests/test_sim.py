@@ -275,6 +275,26 @@ def test_cli_runs_and_is_deterministic(tmp_path: Path) -> None:
     assert r.returncode == 0 and r.stdout == f"run folder: {q}\n"  # --quiet: that line only
 
 
+def test_the_end_table_says_where_the_other_messages_went(tmp_path: Path) -> None:
+    """With faults, sent != received + unprocessed: the table has the dropped and duplicated
+    copies per sender, and a line for a machine that crashed as planned."""
+    r = cli("sim", "--duration", "20", "--rates", "2,3,5", "--seed", "3", "--loss", "0.2",
+            "--duplicate", "0.2", "--crash", "3@15", "--output", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    (run,) = tmp_path.iterdir()
+    meta = orjson.loads((run / "run.json").read_bytes())
+    head, _rule, *rows = r.stdout.splitlines()[:5]
+    assert head.split()[-2:] == ["dropped", "duplicated"]
+    for m, row in zip(meta["machines"], rows, strict=True):
+        cells = row.split()
+        assert cells[0] == str(m["id"])
+        assert int(cells[-2]) == sum(m["dropped_to"].values()) > 0
+        assert int(cells[-1]) == sum(m["dup_to"].values())
+    assert "machine 3 crashed as planned at 15 s" in r.stdout
+    r = cli("sim", "--duration", "5", "--seed", "3", "--output", str(tmp_path / "plain"))
+    assert "dropped" not in r.stdout and "crashed" not in r.stdout  # no faults, no columns
+
+
 @pytest.mark.parametrize(
     "args, fragment",
     [

@@ -203,7 +203,8 @@ def _span(run: Run) -> tuple[float, float]:
 
 
 def _rate_entry(log: MachineLog, rate: int | None, t0: float) -> dict[str, Any]:
-    """ticks, the rate achieved and how late the ticks ran against t0 + (k-1)/rate."""
+    """ticks, the rate achieved and how late the ticks ran against t0 + (k-1)/rate (the
+    ticks a pause skipped counted, as ``check`` does)."""
     E = log.events
     ts_ok = np.isfinite(log.ts)
     t_rel = log.ts - t0
@@ -216,7 +217,7 @@ def _rate_entry(log: MachineLog, rate: int | None, t0: float) -> dict[str, Any]:
             achieved = (E - 1) / (last - float(np.nanmin(t_rel)))
     lateness = None
     if rate and E and ts_ok.any():
-        late = (t_rel - (log.tick - 1) / rate)[ts_ok]
+        late = (t_rel - (log.tick - 1 + log.skipped_before()) / rate)[ts_ok]
         lateness = {"mean": _r(late.mean(), 6), "p95": _r(np.percentile(late, 95), 6),
                     "max": _r(late.max(), 6), "final": _r(late[-1], 6)}
     return {"ticks": int(log.tick[-1]) if E else 0, "achieved_rate": _r(achieved),

@@ -143,6 +143,18 @@ class MachineLog:
         """(line number, object) of this log's ``event`` lines (start, stop, drop, ...)."""
         return self.kept.get(event, [])
 
+    def skipped_before(self) -> np.ndarray:
+        """Per event, the ticks skipped by pauses before it: tick k of a machine that skipped
+        s ticks is due at t0 + (k - 1 + s)/rate (SPEC 6.5: skipped ticks are not made up)."""
+        resumes = [(num, o.get("skipped")) for num, o in self.lines_of("resume")]
+        resumes = [(num, s) for num, s in resumes if _is_int(s) and 0 <= s < 2**40]
+        if not resumes:
+            return np.zeros(self.events, np.int64)
+        lines = np.array([num for num, _ in resumes], np.int64)
+        total = np.cumsum([s for _, s in resumes])
+        k = np.searchsorted(lines, self.line, side="right")
+        return np.where(k > 0, total[np.maximum(k - 1, 0)], 0)
+
 
 @dataclass
 class Run:

@@ -194,6 +194,42 @@ def settings_text(s: dict[str, Any]) -> str:
     return f"{s.get('machines')} machines, {rates}, {s.get('dice_sides')}-sided die, {float(s.get('duration') or 0):g} s"
 
 
+# What a run without faults and with right clocks has (run.json's settings.faults/.clocks).
+_NO_FAULT: dict[str, Any] = {"latency_ms": 0.0, "latency_dist": "constant", "loss": 0.0,
+                             "duplicate": 0.0, "links": {}, "reorder": False, "partitions": [],
+                             "pauses": [], "crashes": [], "nemesis": [], "nemesis_interval": 10.0}
+_RIGHT_CLOCKS: dict[str, Any] = {"skew_ms": 0.0, "drift_ppm": 0.0, "offsets_ms": None,
+                                 "drifts_ppm": None, "bumps": [], "hlc": True}
+
+
+def faults_text(s: dict[str, Any]) -> str:
+    """``faults loss=0.3; clocks skew_ms=100``: the fault and clock settings that differ from
+    a perfect run, so that groups differing only in them are told apart; "" when none do."""
+    parts = []
+    for table, plain in (("faults", _NO_FAULT), ("clocks", _RIGHT_CLOCKS)):
+        values = s.get(table)
+        if not isinstance(values, dict):
+            continue
+        if table == "faults" and values.get("latency_ms") in (0, 0.0):
+            plain = {**plain, "latency_dist": values.get("latency_dist")}  # no latency: moot
+        if table == "faults" and not values.get("nemesis"):
+            plain = {**plain, "nemesis_interval": values.get("nemesis_interval")}
+        diff = [f"{k}={_short(v)}" for k, v in values.items() if plain.get(k, v) != v or k not in plain]
+        if diff:
+            parts.append(f"{table} " + " ".join(diff))
+    return "; ".join(parts)
+
+
+def _short(v: Any) -> str:
+    """A setting's value in a few characters: 0.3, exponential; a schedule or a table of
+    links by its number of items (partitions=2)."""
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    if isinstance(v, list | dict):
+        return str(len(v))
+    return str(v)
+
+
 def render_text(groups: Sequence[dict[str, Any]], show_runs: bool = False) -> str:
     """What ``lclock compare`` prints."""
     from lclock.experiment.metrics import SATURATION_RULE

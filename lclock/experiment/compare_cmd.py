@@ -49,12 +49,14 @@ def _settings_key(meta: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def _group_name(meta: dict[str, Any]) -> str:
-    from lclock.experiment.compare import settings_text
+    from lclock.experiment.compare import faults_text, settings_text
 
     settings = meta.get("settings")
     if not isinstance(settings, dict) or "machines" not in settings:
         return "runs without settings"
-    return settings_text(settings) + (f" ({meta['mode']})" if meta.get("mode") == "sim" else "")
+    broken = faults_text(settings)
+    return (settings_text(settings) + (f", {broken}" if broken else "")
+            + (f" ({meta['mode']})" if meta.get("mode") == "sim" else ""))
 
 
 def _read_run(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -250,9 +250,8 @@ def _skipped_not_made_up(ctx: Context, log: MachineLog, spans: list[Span]) -> No
     done = [(p, po, r, ro) for p, po, r, ro in spans if r and ro is not None]
     if not rate or not done:
         return
-    from lclock.analysis.rules.timing import _skipped_before
 
-    skipped_before = _skipped_before(log)
+    skipped_before = log.skipped_before()
     tol = ctx.tolerance if ctx.run.facts.sim else BURST_TOLERANCE_S
     t_pause = seconds(ctx, [(p, po) for p, po, _, _ in done])
     t_resume = seconds(ctx, [(r, ro) for _, _, r, ro in done if ro is not None])

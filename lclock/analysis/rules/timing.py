@@ -17,19 +17,6 @@ EARLY_TOLERANCE_S = 0.05
 DICE_LUCK = 1e-6
 
 
-def _skipped_before(log: MachineLog) -> np.ndarray:
-    """Per event, the ticks skipped by pauses before it (SPEC 6.5: they are not made up)."""
-    resumes = [(num, o.get("skipped")) for num, o in log.lines_of("resume")]
-    resumes = [(num, s) for num, s in resumes if isinstance(s, int) and not isinstance(s, bool)
-               and 0 <= s < 2**40]
-    if not resumes:
-        return np.zeros(log.events, np.int64)
-    lines = np.array([num for num, _ in resumes], np.int64)
-    total = np.cumsum([s for _, s in resumes])
-    k = np.searchsorted(lines, log.line, side="right")
-    return np.where(k > 0, total[np.maximum(k - 1, 0)], 0)
-
-
 @machine_rule
 def ts_never_goes_back(ctx: Context, log: MachineLog) -> None:
     if log.events < 2:
@@ -49,7 +36,7 @@ def ticks_on_their_deadlines(ctx: Context, log: MachineLog) -> None:
     bad = ~np.isfinite(ts)
     if not r or log.events < 2 or bad.all():
         return
-    due = ctx.run.t0 + (log.tick - 1 + _skipped_before(log)) / r
+    due = ctx.run.t0 + (log.tick - 1 + log.skipped_before()) / r
     late = ts - due
     fin = np.flatnonzero(~bad)
     tail = fin[-max(1, len(fin) // 10):]
