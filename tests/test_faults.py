@@ -17,6 +17,8 @@ from lclock.core.faults import (
     LinkSettings,
     Partition,
     Pause,
+    applied_exactly,
+    partitions_applied,
     resolve_plan,
 )
 from lclock.core.model import Message
@@ -174,6 +176,17 @@ def test_fault_lines_at_each_partition_start_and_heal() -> None:
     assert start["kind"] == "partition" and start["groups"] == [[2], [1, 3]]
     (heal,) = n.due_fault_lines(0.0, 5.0)
     assert heal["kind"] == "heal"
+
+
+def test_the_record_of_applied_partitions_names_every_side() -> None:
+    """run.json's ``applied`` gives the groups as the ``fault`` lines do, and a run that
+    stopped early lists only the cuts and heals that came before its end."""
+    plan = FaultPlan(1, partitions=(Partition(2, 4, ((2,),)),))
+    assert applied_exactly(plan, 3) == [
+        {"kind": "partition", "groups": [[2], [1, 3]], "at": 2},
+        {"kind": "heal", "groups": [[2], [1, 3]], "at": 4}]
+    assert partitions_applied(plan, 3, 3.0) == [{"kind": "partition", "groups": [[2], [1, 3]], "at": 2}]
+    assert partitions_applied(plan, 3, 1.0) == []
 
 
 def test_held_messages_enter_the_queue_in_delivery_order() -> None:

@@ -93,6 +93,8 @@ def test_a_partition_cuts_the_links_across_it(workdir: Path) -> None:
     drops = events(rd, "drop")
     assert drops and all(d["reason"] == "partition" for d in drops)
     assert all({d["machine"], d["to"]} & {1} for d in drops), "only links that cross the cut"
+    assert [(a["kind"], a["at"], a["groups"]) for a in meta["faults"]["applied"]] == [
+        ("partition", 1, [[1], [2, 3]]), ("heal", 3, [[1], [2, 3]])]
 
 
 def test_a_pause_really_stops_the_process_and_skips_its_ticks(workdir: Path) -> None:

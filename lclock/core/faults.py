@@ -61,6 +61,12 @@ class Partition:
     def to_json(self) -> dict[str, Any]:
         return {"start": self.start, "end": self.end, "groups": [list(g) for g in self.groups]}
 
+    def all_groups(self, n: int) -> list[list[int]]:
+        """Every side of the cut, the unnamed machines too, as the ``fault`` lines give them."""
+        groups = [list(g) for g in self.groups]
+        rest = [i for i in range(1, n + 1) if self.side(i) < 0]
+        return groups + [rest] if rest else groups
+
 
 @dataclass(frozen=True)
 class Pause:
@@ -247,7 +253,7 @@ def resolve_plan(settings: FaultSettings, n: int, duration: float, seed: int) ->
     )
 
 
-def applied_exactly(plan: FaultPlan) -> list[dict[str, Any]]:
+def applied_exactly(plan: FaultPlan, n: int) -> list[dict[str, Any]]:
     """What a driver that keeps the plan to the instant applied (the simulator does)."""
     out: list[dict[str, Any]] = []
     for pause in plan.pauses:
@@ -255,10 +261,21 @@ def applied_exactly(plan: FaultPlan) -> list[dict[str, Any]]:
         out.append({"kind": "resume", "machine": pause.machine, "at": pause.end})
     for c in plan.crashes:
         out.append({"kind": "crash", "machine": c.machine, "at": c.time})
-    for part in plan.partitions:
-        out.append({"kind": "partition", "groups": [list(g) for g in part.groups], "at": part.start})
-        out.append({"kind": "heal", "at": part.end})
+    out.extend(partitions_applied(plan, n, math.inf))
     return sorted(out, key=lambda x: (x["at"], x["kind"]))
+
+
+def partitions_applied(plan: FaultPlan, n: int, until: float) -> list[dict[str, Any]]:
+    """The cuts and heals due before ``until``: every machine applies them at send time by
+    the plan's instants, so a run applies them exactly as planned (its ``fault`` lines say when
+    each machine noticed)."""
+    out: list[dict[str, Any]] = []
+    for part in plan.partitions:
+        if part.start < until:
+            out.append({"kind": "partition", "groups": part.all_groups(n), "at": part.start})
+        if part.end < until:
+            out.append({"kind": "heal", "groups": part.all_groups(n), "at": part.end})
+    return out
 
 
 # -- a message's fate ----------------------------------------------------------------------------

@@ -280,11 +280,8 @@ class Node:
         b = self.boundaries
         while b and b[0][0] <= t:
             _when, kind, p = b.popleft()
-            groups = [list(g) for g in p.groups]
-            rest = [i for i in range(1, self.plan.n + 1) if p.side(i) < 0]
-            if rest:
-                groups.append(rest)
-            out.append(self.line("fault", ts, kind=kind, groups=groups, start=p.start, end=p.end))
+            out.append(self.line("fault", ts, kind=kind, groups=p.all_groups(self.plan.n),
+                                 start=p.start, end=p.end))
         return out
 
     def next_boundary(self) -> float | None:

@@ -21,6 +21,7 @@ from typing import Any
 import psutil
 
 from lclock.console import Console
+from lclock.core.faults import partitions_applied
 from lclock.core.logline import format_ts
 from lclock.core.model import machine_setup
 from lclock.errors import error_line, fail, one_line, prefix
@@ -259,7 +260,10 @@ class Launcher:
             outcome.messages.clear()
             outcome.messages.update(message_balance(reports, self.policy.crashed))
         if self.faults is not None:
-            self.run_json["faults"]["applied"] = self.policy.applied
+            ran = time.time() - outcome.t0 if outcome.t0 is not None else 0.0
+            self.run_json["faults"]["applied"] = sorted(
+                self.policy.applied + partitions_applied(self.faults, self.settings.machines, ran),
+                key=lambda a: (a["at"], a["kind"]))
         self.run_json.update(
             status=outcome.status,
             ended_at=format_ts(time.time()),

@@ -441,7 +441,7 @@ def run_sim(
     plan = plan_run(settings_used, rid, seed)
     meta.update(plan.run_json())
     if plan.faults is not None:  # a simulation applies the plan exactly
-        meta["faults"]["applied"] = applied_exactly(plan.faults)
+        meta["faults"]["applied"] = applied_exactly(plan.faults, settings_used.machines)
     try:
         write_run_json(run_dir, meta, reserve_next=True, must_reserve=True)
     except RunFolderError:
