@@ -290,3 +290,30 @@ def test_cli_analyze_writes_the_new_summary(tmp_path: Path, faulty: Path) -> Non
     assert p.returncode == 0, p.stderr
     s = json.loads((run / "summary.json").read_text())
     assert s["clocks"]["logical_clocks_ok"] is True and s["faults"]["crashes"]
+
+
+def test_a_small_run_compares_every_pair_once(tmp_path: Path) -> None:
+    """Fewer distinct pairs than the sample's size: each pair once, and the concurrent ones
+    are exactly those whose vector clocks are incomparable (counted by hand here)."""
+    run = sim(tmp_path, "--duration", "4", "--rates", "1,2,3", "--clock-skew", "10")
+    s = analyze_run(run)["clocks"]["sample"]
+    ticks = [d for lines in logs(run).values() for d in lines if d["event"] in TICKS]
+    n = len(ticks)
+    assert s["every_pair"] is True and s["pairs"] == n * (n - 1) // 2
+
+    def before(x: dict[str, Any], y: dict[str, Any]) -> bool:
+        return all(a <= b for a, b in zip(x["vclock"], y["vclock"], strict=True))
+
+    conc = sum(not before(x, y) and not before(y, x)
+               for k, x in enumerate(ticks) for y in ticks[k + 1:])
+    assert s["concurrent"] == conc and s["causal"] == s["pairs"] - conc
+    assert "every one of the" in render(analyze_run(run))
+
+
+def test_a_planned_crash_is_not_shown_as_a_machine_that_failed_to_stop(tmp_path: Path) -> None:
+    run = sim(tmp_path, "--duration", "5", "--rates", "1,2,3", "--crash", "3@2")
+    ms = {m["id"]: m for m in analyze_run(run)["machines"]}
+    assert ms[3]["stopped"] is False and ms[3]["crashed_as_planned"] is True
+    assert "crashed_as_planned" not in ms[1]
+    rows = [r.split() for r in render(analyze_run(run)).splitlines() if r.strip().startswith("3 ")]
+    assert rows and rows[0][-1] == "crashed"

@@ -137,3 +137,34 @@ def test_a_flood_of_strangers_is_counted_not_logged_line_by_line(tmp_path: Path)
     assert len(single) + sum(x["repeated"] for x in counted) == 60
     assert any("crowded out" in x["reason"] for x in single)
     assert verify(rd) == []
+
+
+def test_strangers_still_waiting_at_the_end_are_named_before_the_stop_line(tmp_path: Path) -> None:
+    """Silent connections made a second before the end: their handshake time (2 s) has not
+    run out when the run stops, and each still gets its line, before the stop line."""
+    ports = free_ports(2)
+    write_cluster(tmp_path / "settings.toml", ports, secret=None, rates=[20, 20], duration=4)
+    held: list[socket.socket] = []
+    try:
+        with started(launcher_cmd("--output", "out", "--no-report", "--transport", "tcp"),
+                     tmp_path) as p:
+            if wait_for_run_line(tmp_path / "out", "connected", 20) is None:
+                pytest.fail("the run did not start")
+            time.sleep(3.0)
+            for _ in range(3):
+                held.append(socket.create_connection(("127.0.0.1", ports[0]), timeout=5))
+            mine = {s.getsockname()[1] for s in held}
+            _out, err = p.communicate(timeout=30)
+    finally:
+        for s in held:
+            s.close()
+    assert p.returncode == 0, err.decode()
+    rd = run_dirs(tmp_path / "out")[-1]
+    lines = read_log(rd / "machine-1.jsonl")
+    turned = [x for x in lines if x["event"] == "intruder_rejected"
+              and int(x["peer"].rsplit(":", 1)[1]) in mine]
+    assert len(turned) == 3, lines
+    assert all(x["reason"] == "the run ended before its handshake was complete" for x in turned)
+    stop_at = next(k for k, x in enumerate(lines) if x["event"] == "stop")
+    assert all(lines.index(x) < stop_at for x in turned)
+    assert verify(rd) == []

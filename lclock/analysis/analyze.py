@@ -24,7 +24,8 @@ the experiment runner can compare runs without parsing tables. Keys:
   ``delay`` {``mean``, ``p50``, ``p95``, ``max``, ``count``}: seconds from a message's send
   event to the tick that handled it,
   ``arrival_rate`` (observed messages in per second), ``theory`` {``arrival_rate``,
-  ``growth_per_s``, ``utilisation``, ``dice_rate``} (null without every rate), ``stopped``.
+  ``growth_per_s``, ``utilisation``, ``dice_rate``} (null without every rate), ``stopped``
+  (and ``crashed_as_planned`` when it has no stop line because the plan crashed it).
 - ``drift``: the spread max_i L_i(t) - min_i L_i(t) of the Lamport clocks sampled at the same
   system time: {``mean``, ``max``, ``final``, ``p95``, ``max_at_s``, ``samples``,
   ``fastest`` (id), ``vs_fastest`` {id: {``mean``, ``max``, ``final``}}}.
@@ -348,6 +349,8 @@ def _machine_entries(run: Run, t0: float, duration: float
         if lam_th is not None and d_th is not None and rate:
             entry["theory"] = _theory_entry(float(lam_th[pos]), float(d_th[pos]), rate)
         entry["stopped"] = log.stop is not None
+        if log.stop is None and i in run.facts.crashed:
+            entry["crashed_as_planned"] = True
         out.append(entry)
     return out, jumps_by
 
@@ -558,7 +561,8 @@ def _machine_tables(ms: list[dict[str, Any]]) -> list[str]:
         ["machine", "rate/s", "ticks", "achieved/s", "late mean s", "late max s", "stopped"],
         [[m["id"], m["rate"], m["ticks"], m["achieved_rate"],
           (m["lateness"] or {}).get("mean"), (m["lateness"] or {}).get("max"),
-          "yes" if m["stopped"] else "NO"] for m in ms])]
+          "yes" if m["stopped"] else "crashed" if m.get("crashed_as_planned") else "NO"]
+         for m in ms])]
     parts += ["\nEvent mix (dice outcomes on ticks with an empty queue: observed vs expected)",
               table(["machine", "receive", "send", "internal", "rolls", "send A", "send B",
                      "to all", "internal", "expected"],
@@ -641,8 +645,10 @@ def _clock_table(c: dict[str, Any] | None) -> list[str]:
     m = c["messages"]
     s = c.get("sample")
     parts = [f"\nClocks compared (SPEC 7.5): {m['pairs']} messages (each a causal pair)"
-             + (f" and {s['pairs']} sampled event pairs ({s['causal']} causal, {s['concurrent']} "
-                f"concurrent by the vector clocks; seed {s['seed']})" if s else
+             + ((f" and every one of the {s['pairs']} event pairs" if s.get("every_pair") else
+                 f" and {s['pairs']} sampled event pairs")
+                + f" ({s['causal']} causal, {s['concurrent']} concurrent by the vector clocks"
+                + ("" if s.get("every_pair") else f"; seed {s['seed']}") + ")" if s else
                 "; no vector clocks, so no sample of other pairs")
              + "; concurrent pairs oriented by system time, 'before' = the clock agrees with it",
              table(CLOCK_HEAD, clock_rows(c))]
@@ -657,7 +663,10 @@ def _clock_table(c: dict[str, Any] | None) -> list[str]:
     h = c.get("hlc")
     if h:
         parts.append(f"  HLC: largest l - pt {_fmt(h['max_l_minus_pt_us'])} µs (mean "
-                     f"{_fmt(h['mean_l_minus_pt_us'])}), bound {_fmt(h['bound_us'])} µs; largest c "
+                     f"{_fmt(h['mean_l_minus_pt_us'])}), "
+                     + (f"bound {h['bound_us']} µs" if h["bound_us"] is not None else
+                        "no bound recorded (no clock plan: every machine read the host clock)")
+                     + "; largest c "
                      f"{_fmt(h['max_c'])}")
     return parts
 

@@ -6,7 +6,8 @@ Pairs of events are judged by each scalar clock (physical ``pt``, Lamport, the H
 
 - every message is a causal pair (its send happened before each handling of it);
 - a seeded sample of other event pairs (``SAMPLE_PAIRS``, drawn uniformly over all
-  events) is classified by the vector clocks as causal (either way) or concurrent.
+  events; every pair once when a run has fewer) is classified by the vector clocks as
+  causal (either way) or concurrent.
 
 For causal pairs, a clock *misorders* a pair when it stamps the earlier event later than
 the later one, and *ties* it when it gives both the same value: Lamport and HLC must do
@@ -182,11 +183,15 @@ def _sample(run: Run, ev: Events, size: int, seed: int) -> dict[str, Any] | None
     if ev.own is None or ev.n < 2:
         return None
     seed %= 2**63  # the run's seed (a foreign run.json may state any integer)
-    rng = np.random.default_rng([SAMPLE_SEED, seed])
-    a = rng.integers(0, ev.n, size)
-    b = rng.integers(0, ev.n, size)
-    keep = a != b
-    a, b = a[keep], b[keep]
+    every = ev.n * (ev.n - 1) // 2 <= size
+    if every:  # a small run: every pair once, not a sample that repeats them
+        a, b = (x.astype(np.int64) for x in np.triu_indices(ev.n, 1))
+    else:
+        rng = np.random.default_rng([SAMPLE_SEED, seed])
+        a = rng.integers(0, ev.n, size)
+        b = rng.integers(0, ev.n, size)
+        keep = a != b
+        a, b = a[keep], b[keep]
     vec = np.concatenate([v for v in (run.machines[i].vclock for i in run.ids) if v is not None])
     ma, mb = ev.machine[a] - 1, ev.machine[b] - 1
     # e -> f for events on different machines: f has seen e (V(f)[m_e] >= own entry of e);
@@ -201,7 +206,8 @@ def _sample(run: Run, ev: Events, size: int, seed: int) -> dict[str, Any] | None
     late = np.where(a_to_b, b, a)[causal]
     conc = ~causal
     return {
-        "pairs": int(len(a)), "seed": seed, "causal": int(np.count_nonzero(causal)),
+        "pairs": int(len(a)), "every_pair": every, "seed": seed,
+        "causal": int(np.count_nonzero(causal)),
         "same_machine": int(np.count_nonzero(same)),
         "concurrent": int(np.count_nonzero(conc)),
         "causal_misordered": _causal(ev, early, late),

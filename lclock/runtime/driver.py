@@ -446,6 +446,7 @@ class RealTimeDriver:
             return crashed
         undrained = self.drain()
         self.node.release_all()
+        self.transport.stop_watching()
         if self.warnings is not None:
             self.warnings.flush()
         if undrained:

@@ -42,5 +42,9 @@ class Transport(Protocol):
     def watch(self, extra: dict[int, Callable[[], None]], warn: Warn) -> None:
         """Add descriptors the run loop must watch (fd -> callback), if any."""
 
+    def stop_watching(self) -> None:
+        """Take back what ``watch`` added, saying what that cuts short (before the stop line,
+        so the log accounts for every stranger)."""
+
     def close(self) -> None:
         """Release what the transport still holds once the run is over."""

@@ -43,5 +43,8 @@ class SocketPairLinks:
     def watch(self, extra: dict[int, Callable[[], None]], warn: Warn) -> None:
         return None
 
+    def stop_watching(self) -> None:
+        pass
+
     def close(self) -> None:
         return None

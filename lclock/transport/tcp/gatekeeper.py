@@ -122,6 +122,16 @@ class Gatekeeper:
             except OSError:
                 return
 
+    def turn_away_all(self, why: str) -> None:
+        """The run is over: take in whoever is still in the listener's backlog and turn every
+        waiting stranger away with ``why``, so none leaves without a line; then stop
+        watching (later comers are refused by the closed listener, after the stop line)."""
+        self.on_accept()
+        for fd in list(self.pending):
+            self._drop(fd, why)
+        for fd in self.fds():
+            self.extra.pop(fd, None)
+
     def close(self) -> None:
         self._timer_stop.set()
         self._armed.set()

@@ -111,6 +111,10 @@ class TcpLinks:
         self.gate = Gatekeeper(self.spec, self.listener, warn, extra)
         extra.update(self.gate.fds())
 
+    def stop_watching(self) -> None:
+        if self.gate is not None:
+            self.gate.turn_away_all("the run ended before its handshake was complete")
+
     def close(self) -> None:
         if self.gate is not None:
             self.gate.close()
