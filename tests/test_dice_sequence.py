@@ -82,6 +82,7 @@ def test_real_and_simulated_runs_roll_the_same_dice(
     assert_same_dice(real, sim)
 
 
+@pytest.mark.slow
 def test_the_example_of_the_issue(workdir: Path) -> None:
     """``--rates 1,3,6 --seed 21``: machine 1's dice once differed between run and sim."""
     args = ["--rates", "1,3,6", "--seed", "21", "--duration", "20"]

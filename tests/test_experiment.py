@@ -279,6 +279,7 @@ def test_summarize_a_folder_that_is_not_an_experiment(tmp_path: Path, make, frag
     assert not (tmp_path / "summary.md").exists()
 
 
+@pytest.mark.slow
 def test_default_folder_and_all(tmp_path: Path) -> None:
     p = settings_file(tmp_path, f'output = "{tmp_path / "o"}"\n' + EXPS)
     r = cli("experiment", "--all", "--sim", "--trials", "2", "--duration", "5", "--settings",

@@ -20,6 +20,8 @@ import pytest
 from tests.conftest import kill_group, started, wait_for
 from tests.test_experiment_parallel import assert_same_results, experiment
 
+pytestmark = pytest.mark.slow  # long real-process runs: once, on py311 (tox.ini)
+
 distributed = pytest.importorskip("distributed")
 
 REPO = Path(__file__).resolve().parent.parent

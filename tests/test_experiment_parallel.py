@@ -15,6 +15,8 @@ import pytest
 
 from tests.conftest import session_members, started, wait_for
 
+pytestmark = pytest.mark.slow  # long real-process runs: once, on py311 (tox.ini)
+
 REPO = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "PYTHONPATH": str(REPO)}
 

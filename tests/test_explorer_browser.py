@@ -38,8 +38,9 @@ TICKS = ("send", "receive", "internal")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 # Skipped where Chromium is truly absent, but never in CI: .ci/run installs it, and a
 # browser suite that skipped itself there would hide every regression of the page.
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists() and not IN_CI, reason=(
-    "Chromium is not installed: apt-get install -y chromium (CI's .ci/run does this)"))
+pytestmark = [pytest.mark.skipif(not Path(CHROMIUM).exists() and not IN_CI, reason=(
+    "Chromium is not installed: apt-get install -y chromium (CI's .ci/run does this)")),
+    pytest.mark.slow]  # a real browser: once, on py311 (tox.ini)
 
 
 # ---------------------------------------------------------------- the logs, read apart

@@ -14,6 +14,8 @@ import pytest
 from conftest import launcher_cmd, run_dirs, session_members, started, wait_for
 from runverify import load, verify
 
+pytestmark = pytest.mark.slow  # long real-process runs: once, on py311 (tox.ini)
+
 SLACK = 0.05  # how far a loaded machine's wall clock may stray from the plan's instants
 
 

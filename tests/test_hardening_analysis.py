@@ -21,6 +21,8 @@ from typing import Any
 import pytest
 from conftest import started
 
+pytestmark = pytest.mark.slow  # long real-process runs: once, on py311 (tox.ini)
+
 REPO = Path(__file__).resolve().parent.parent
 COMMANDS = ("check", "analyze", "report", "export", "view", "trace", "hb")
 

@@ -23,6 +23,8 @@ import pytest
 from conftest import launcher_cmd, run_dirs, started, wait_for
 from runverify import load
 
+pytestmark = pytest.mark.slow  # long real-process runs: once, on py311 (tox.ini)
+
 REPO = Path(__file__).resolve().parent.parent
 
 

@@ -14,6 +14,8 @@ import pytest
 from conftest import launcher_cmd, run_dirs, session_members, started, wait_for
 from runverify import load
 
+pytestmark = pytest.mark.slow  # long real-process runs: once, on py311 (tox.ini)
+
 STOP_SIGNALS_MASK = (1 << (signal.SIGINT - 1)) | (1 << (signal.SIGTERM - 1)) | (1 << (signal.SIGHUP - 1))
 
 

@@ -29,7 +29,7 @@ from test_tcp_support import (
     write_cluster,
 )
 
-pytestmark = pytest.mark.netns
+pytestmark = [pytest.mark.netns, pytest.mark.slow]
 
 
 def ip(*args: str, ns: str | None = None) -> None:

@@ -22,6 +22,8 @@ from pathlib import Path
 import pytest
 from conftest import started
 
+pytestmark = pytest.mark.slow  # long real-process runs: once, on py311 (tox.ini)
+
 REPO = Path(__file__).resolve().parent.parent
 
 

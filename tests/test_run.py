@@ -99,6 +99,7 @@ def test_quiet_prints_only_the_run_folder(workdir: Path) -> None:
     assert line.startswith("run folder: ") and line.endswith(rd.name)
 
 
+@pytest.mark.slow
 def test_plain_progress_when_not_a_terminal(workdir: Path) -> None:
     code, out, _, rd = run(workdir, "--duration", "11", "--rates", "1,1")
     assert code == 0

@@ -28,6 +28,8 @@ from test_tcp_support import (
     write_cluster,
 )
 
+pytestmark = pytest.mark.slow  # long real-process runs: once, on py311 (tox.ini)
+
 KINDS = sorted(INTRUDERS)
 
 

@@ -23,6 +23,8 @@ from test_tcp_support import (
     write_cluster,
 )
 
+pytestmark = pytest.mark.slow  # long real-process runs: once, on py311 (tox.ini)
+
 
 def vm(cfg: Path, i: int, out: Path, *extra: str) -> list[str]:
     return lclock_cmd("vm", "--machine-id", str(i), "--settings", str(cfg), "--output", str(out),
