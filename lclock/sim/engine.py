@@ -240,6 +240,10 @@ class Simulation:
         self.fifo = faults is None or not faults.reorder
         self.last_tick = [0.0] * n
         self.dead = [False] * n
+        # Each machine has one tick chain: a resume starts a new one (generation + 1) and
+        # a tick of an older chain, still in the heap, is dropped. Otherwise a pause during
+        # which no tick fell due left the old tick pending and added a second chain.
+        self.gen = [0] * n
         self.last_arrival: dict[tuple[int, int], float] = {}
         self.heap: list[tuple[float, int, int, int, Any]] = []
         self.order = itertools.count(1)
@@ -267,7 +271,7 @@ class Simulation:
             # As in the real runtime: t0, the shared start instant, once all are connected.
             log.add(node.connected_line(epoch, node.machine.everyone, epoch))
         for idx in range(len(self.nodes)):
-            self._push(self._lateness(), TICK, idx, None)
+            self._push(self._lateness(), TICK, idx, 0)
         self._plan_faults()
         heap = self.heap
         pop, push = heapq.heappop, heapq.heappush
@@ -277,7 +281,7 @@ class Simulation:
         jitter, expo = self.jitter_lam, self.expo
         dumps, newline = orjson.dumps, orjson.OPT_APPEND_NEWLINE
         delay, fifo, last_arrival = self.delay, self.fifo, self.last_arrival
-        order = self.order
+        order, gen = self.order, self.gen
         steps = 0
         while heap:
             t, kind, _order, idx, payload = pop(heap)
@@ -293,8 +297,8 @@ class Simulation:
             if kind == CONTROL:
                 self._control(idx, t, payload, logs[idx])
                 continue
-            if node.paused is not None:
-                continue  # a paused machine's resume reschedules its tick
+            if node.paused is not None or payload != gen[idx]:
+                continue  # a paused machine's resume starts a new tick chain
             # A tick: the hot path of every simulation, kept inline.
             line, step, sends, extra = node.tick(epoch + t, t)
             buf = bufs[idx]
@@ -324,7 +328,7 @@ class Simulation:
             if node.slot < node.total:
                 due = node.slot / node.rate + (expo(jitter) if jitter else 0.0)
                 # A late tick never overtakes the previous one.
-                push(heap, (due if due > t else t, TICK, idx + 1, idx, None))
+                push(heap, (due if due > t else t, TICK, idx + 1, idx, payload))
             steps += 1
             if stop is not None and not steps % _STOP_CHECK_EVERY and stop.requested:
                 raise SimStopped()
@@ -356,10 +360,11 @@ class Simulation:
 
     def _schedule(self, idx: int, t: float) -> None:
         node = self.nodes[idx]
+        self.gen[idx] += 1
         if not node.finished:
             due = node.next_due() + self._lateness()
             # A late tick never overtakes the previous one.
-            self._push(max(due, t), TICK, idx, None)
+            self._push(max(due, t), TICK, idx, self.gen[idx])
 
     def _send(self, src: int, dst: int, msg: Any, t: float, planned: float) -> None:
         """The network's own delay, or the fault plan's arrival when later; FIFO unless
