@@ -6,6 +6,8 @@ it: pauses close together, schedule times that are not whole in floating point.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import orjson
@@ -63,3 +65,23 @@ def test_check_accepts_two_pauses_with_no_tick_between(tmp_path: Path) -> None:
                   "pause", "--nemesis-interval", "0.2", "--rates", "5,17,40")
         assert rules(run) == {}, seed
 
+
+def test_ctrl_c_while_python_m_lclock_imports(tmp_path: Path) -> None:
+    """Ctrl-C in the first ~10 ms of ``python -m lclock`` (while lclock.cli is imported)
+    gave a KeyboardInterrupt traceback and status -2; launcher.py already left with 130.
+    The signal is sent from inside the import, so the test does not race the clock."""
+    code = (
+        "import builtins, os, runpy, signal\n"
+        "real = builtins.__import__\n"
+        "def imp(name, *a, **k):\n"
+        "    if name == 'lclock.cli':\n"
+        "        os.kill(os.getpid(), signal.SIGINT)\n"
+        "    return real(name, *a, **k)\n"
+        "builtins.__import__ = imp\n"
+        "runpy.run_module('lclock', run_name='__main__', alter_sys=True)\n"
+    )
+    p = subprocess.run([sys.executable, "-c", code, "run", "--output", str(tmp_path / "out")],
+                       capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert p.returncode == 130, p.stderr
+    assert "Traceback" not in p.stderr
+    assert not (tmp_path / "out").exists()
