@@ -13,6 +13,8 @@ from pathlib import Path
 import orjson
 from test_consistency import rules, sim
 
+from lclock.analysis.check import check_run
+
 
 def _ticks(run: Path, mid: int) -> list[dict]:
     out = []
@@ -85,3 +87,48 @@ def test_ctrl_c_while_python_m_lclock_imports(tmp_path: Path) -> None:
     assert p.returncode == 130, p.stderr
     assert "Traceback" not in p.stderr
     assert not (tmp_path / "out").exists()
+
+
+ZERO = {"ticks": 0, "lclock": 0, "sent": 0, "received": 0, "unprocessed": 0,
+        "unprocessed_from": {}, "max_queue": 0, "undelivered": 0, "sent_to": {},
+        "taken_from": {}}
+
+
+def _interrupted_while_starting(run: Path, keep_ticks: bool) -> None:
+    """Edit a run into what a Ctrl-C while machines 2 and 3 were being started leaves (as
+    a real run did): run.json interrupted, no pid for them and no logs; machine 1 with its
+    start line and a stop line of zeros (or, forged, its ticks kept)."""
+    meta = orjson.loads((run / "run.json").read_bytes())
+    meta["status"], meta["reason"], meta["exit_code"] = "interrupted", "sigint", 130
+    for e in meta["machines"]:
+        if e["id"] != 1:
+            e.update(pid=None, exit_code=None, ticks=None, lclock=None)
+        elif not keep_ticks:
+            e.update(ZERO, reason="sigint")
+    (run / "run.json").write_bytes(orjson.dumps(meta))
+    for mid in (2, 3):
+        (run / f"machine-{mid}.jsonl").unlink()
+    if not keep_ticks:
+        lines = [orjson.loads(x) for x in (run / "machine-1.jsonl").read_bytes().splitlines()]
+        stop = {**lines[-1], **ZERO, "reason": "sigint", "ts": lines[0]["ts"]}
+        (run / "machine-1.jsonl").write_bytes(orjson.dumps(lines[0]) + b"\n" +
+                                              orjson.dumps(stop) + b"\n")
+
+
+def test_check_on_a_run_interrupted_while_starting(tmp_path: Path) -> None:
+    """Ctrl-C 0.25 s after ``lclock run`` started leaves a run whose run.json says two
+    machines never started (pid null): check said FAILED ("missing: run.json names this
+    machine but its log is not there"). Now that is a warning; but a run where any machine
+    ticked cannot have had a machine that never started, so there it stays a finding."""
+    run = sim(tmp_path / "a", "--duration", "2", "--seed", "3")
+    _interrupted_while_starting(run, keep_ticks=False)
+    report = check_run(run, cap=None)
+    assert report.ok, [str(f) for f in report.errors]
+    assert sum("before this machine started" in str(f) for f in report.warnings) == 2
+
+    forged = sim(tmp_path / "b", "--duration", "2", "--seed", "3")
+    _interrupted_while_starting(forged, keep_ticks=True)
+    report = check_run(forged, cap=None)
+    assert not report.ok
+    assert any("missing" in str(f) for f in report.findings)
+
