@@ -6,6 +6,7 @@ it: pauses close together, schedule times that are not whole in floating point.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -132,3 +133,27 @@ def test_check_on_a_run_interrupted_while_starting(tmp_path: Path) -> None:
     assert not report.ok
     assert any("missing" in str(f) for f in report.findings)
 
+
+def test_check_cross_checks_status_exit_code_reason_and_times(tmp_path: Path) -> None:
+    """run.json's status, exit_code, reason and instants were never compared with each
+    other: a completed run's folder edited to say 'failed' with exit code 0, 'completed'
+    with exit code 1 or reason 'sigint', or ended before it started, passed check."""
+    base = sim(tmp_path / "base", "--duration", "3", "--seed", "6")
+    assert check_run(base, cap=None).ok
+    lies = {
+        "failed-0": {"status": "failed"},
+        "interrupted-0": {"status": "interrupted"},
+        "completed-1": {"exit_code": 1},
+        "completed-sigint": {"reason": "sigint"},
+        "interrupted-wrong-code": {"status": "interrupted", "reason": "sigterm",
+                                   "exit_code": 130},
+        "ended-first": {"ended_at": "2025-01-01T00:00:00.000000Z"},
+    }
+    for name, change in lies.items():
+        run = tmp_path / name
+        shutil.copytree(base, run)
+        meta = orjson.loads((run / "run.json").read_bytes())
+        meta.update(change)
+        (run / "run.json").write_bytes(orjson.dumps(meta))
+        found = rules(run)
+        assert set(found) == {"meta-status"}, (name, found)
