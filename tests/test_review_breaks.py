@@ -12,9 +12,13 @@ import sys
 from pathlib import Path
 
 import orjson
+import pytest
+from conftest import session_members, started, wait_for
 from test_consistency import rules, sim
 
 from lclock.analysis.check import check_run
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 def _ticks(run: Path, mid: int) -> list[dict]:
@@ -157,3 +161,23 @@ def test_check_cross_checks_status_exit_code_reason_and_times(tmp_path: Path) ->
         (run / "run.json").write_bytes(orjson.dumps(meta))
         found = rules(run)
         assert set(found) == {"meta-status"}, (name, found)
+
+
+def test_a_sigkilled_experiment_leaves_no_worker_behind(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``lclock experiment --sim --jobs 2`` SIGKILLed (the OOM killer, ``kill -9``): its
+    workers, forked from the forkserver (which lives as long as they do), went on with
+    their trials and then waited for the next one for ever, with the forkserver and the
+    resource tracker. Now each worker ends when the experiment does."""
+    out = tmp_path / "exp"
+    cmd = [sys.executable, "-m", "lclock", "experiment", "baseline", "--sim", "--trials", "20",
+           "--duration", "200000", "--seed", "1", "--jobs", "2", "--no-report", "--output",
+           str(out)]
+    monkeypatch.setenv("PYTHONPATH", str(REPO))
+    with started(cmd, REPO) as proc:
+        assert wait_for(lambda: len(session_members(proc.pid)) >= 5, 60, 0.1), \
+            session_members(proc.pid)  # the experiment, tracker, forkserver, 2 workers
+        proc.kill()
+        proc.wait(timeout=10)
+        assert wait_for(lambda: session_members(proc.pid) == [], 15, 0.1), \
+            session_members(proc.pid)

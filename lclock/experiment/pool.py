@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import select
 import signal
+import threading
+import time
 from collections.abc import Generator
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -70,10 +73,43 @@ def _context(report: bool) -> Any:
     return multiprocessing.get_context("spawn")  # pragma: no cover - Windows
 
 
-def _worker_init() -> None:
+def _worker_init(experiment: int) -> None:
     """Ctrl-C in the terminal reaches the whole process group: the experiment decides what
-    stops (it kills its workers), so a worker does not die half-way on its own."""
+    stops (it kills its workers), so a worker does not die half-way on its own. But when
+    the experiment itself is gone (SIGKILLed, say), nobody can: the worker ends itself."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_end_with, args=(experiment,), name="lclock-end-with-experiment",
+                     daemon=True).start()
+
+
+def _end_with(pid: int) -> None:
+    """Wait for process ``pid`` to end, then SIGKILL this worker.
+
+    A worker's parent is the forkserver, which lives as long as any worker does (each holds
+    the end of its "alive" pipe), so the parent-death signal cannot say the experiment died,
+    and the worker would go on with its trial and then wait for the next one for ever.
+    """
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        fd = None  # gone already
+    except (AttributeError, OSError):  # pragma: no cover - not Linux 5.3+: poll
+        while _alive(pid):
+            time.sleep(0.5)
+        fd = None
+    if fd is not None:
+        select.select([fd], [], [])  # readable once the process has ended
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:  # pragma: no cover - the fallback of _end_with
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _kill_workers(pool: ProcessPoolExecutor) -> None:
@@ -107,6 +143,7 @@ def run_local(specs: list[TrialSpec], root: Path, jobs: int) -> Results:
             max_workers=max(1, min(jobs, len(specs))),
             mp_context=_context(any(spec.report for spec in specs)),
             initializer=_worker_init,
+            initargs=(os.getpid(),),
         )
         futures: dict[Future[TrialOutcome], TrialSpec] = {
             pool.submit(run_sim_trial, spec, root): spec for spec in specs
