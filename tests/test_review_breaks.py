@@ -6,6 +6,7 @@ it: pauses close together, schedule times that are not whole in floating point.
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import subprocess
@@ -217,3 +218,26 @@ def test_an_interrupted_sim_stops_gracefully(tmp_path: Path, monkeypatch: pytest
     assert up and all(m["reason"] == reason for m in up)
     report = check_run(run, cap=None)
     assert report.ok, [str(f) for f in report.errors[:5]]
+
+
+@pytest.mark.parametrize("stray", ["folder", "link-out", "fifo"])
+def test_a_stray_unreadable_log_name_does_not_change_the_machine_count(tmp_path: Path,
+                                                                       stray: str) -> None:
+    """A folder, a FIFO or a link out of the run folder named machine-4.jsonl in a run of
+    3: check said "the logs' vector clocks have 4 entries: judged as a run of 4" and made
+    every event of the real logs unusable (export wrote 0 events). It is now the one
+    finding it is, and the three logs are judged as they are."""
+    run = sim(tmp_path / "r", "--duration", "5", "--seed", "4", "--rates", "3,5,8")
+    events = check_run(run, cap=None).counts
+    path = run / "machine-4.jsonl"
+    if stray == "folder":
+        path.mkdir()
+    elif stray == "fifo":
+        os.mkfifo(path)
+    else:
+        outside = tmp_path / "elsewhere.jsonl"
+        outside.write_bytes((run / "machine-1.jsonl").read_bytes())
+        path.symlink_to(outside)
+    report = check_run(run, cap=None)
+    assert [f.rule for f in report.errors] == ["log-unreadable"], [str(f) for f in report.errors]
+    assert report.counts == events

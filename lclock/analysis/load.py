@@ -34,6 +34,7 @@ from lclock.analysis.folder import (
     Problem,
     RunFacts,
     UnreadableFile,
+    inside,
     open_regular,
     read_run_json,
     run_facts,
@@ -940,7 +941,9 @@ def _machine_count(facts: RunFacts, files: dict[int, Path], run_dir: Path,
     """
     claimed = max([facts.machines or 0, len(facts.fixed_rates or ()), *facts.ids, 0])
     widths = {w for w in (_peek_width(p, run_dir) for p in files.values()) if w}
-    top_file = max(files, default=0)
+    # A directory, FIFO or device named like a log is no evidence of a machine: it is
+    # reported as unreadable, and must not turn every line of the real logs into findings.
+    top_file = max((mid for mid, p in files.items() if _readable(p, run_dir)), default=0)
     if len(widths) != 1:
         return max(claimed, top_file)
     n = max(widths.pop(), top_file)
@@ -955,6 +958,14 @@ def _machine_count(facts: RunFacts, files: dict[int, Path], run_dir: Path,
         issues.append(Issue("run.json", 0, f"machines[] names machine {short(beyond)}, but the "
                                            f"run has {n} machines", rule="meta-machines"))
     return n
+
+
+def _readable(path: Path, run_dir: Path) -> bool:
+    """Whether the loader will read ``path`` (see ``open_regular``), without opening it."""
+    try:
+        return path.is_file() and (not path.is_symlink() or inside(path, run_dir))
+    except OSError:  # a symlink loop, a name too long
+        return False
 
 
 def _missing_logs(facts: RunFacts, files: dict[int, Path], n: int, issues: list[Issue],
