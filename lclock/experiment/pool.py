@@ -23,6 +23,7 @@ from typing import Any
 
 from lclock.experiment.records import Experiment
 from lclock.experiment.trial import TrialOutcome, TrialSpec, run_sim_trial
+from lclock.lifecycle import STOP_SIGNALS, unblock_all_in_child
 
 Results = Generator[tuple[TrialSpec, TrialOutcome], None, None]
 
@@ -78,6 +79,7 @@ def _worker_init(experiment: int) -> None:
     stops (it kills its workers), so a worker does not die half-way on its own. But when
     the experiment itself is gone (SIGKILLed, say), nobody can: the worker ends itself."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    unblock_all_in_child()  # the experiment held the stop signals blocked while starting us
     threading.Thread(target=_end_with, args=(experiment,), name="lclock-end-with-experiment",
                      daemon=True).start()
 
@@ -136,22 +138,41 @@ def _kill_workers(pool: ProcessPoolExecutor) -> None:
 
 
 def run_local(specs: list[TrialSpec], root: Path, jobs: int) -> Results:
-    """Up to ``jobs`` trials at a time, each in a worker process of this host."""
+    """Up to ``jobs`` trials at a time, each in a worker process of this host.
+
+    The workers start while Ctrl-C is ignored here, so they ignore it from their first
+    instruction; the stop signals stay blocked meanwhile (Linux keeps a blocked signal
+    pending even while it is ignored), so one that comes then is not lost, as it once was
+    (the experiment ran to its end, exit 0): it is raised once the pool is up, where the
+    workers are stopped with the rest.
+    """
+    ctx = _context(any(spec.report for spec in specs))
+    if ctx.get_start_method() == "forkserver":
+        # Started first: starting it unblocks SIGINT and SIGTERM (multiprocessing blocks
+        # them around its spawn, then unblocks them), which would reopen the window below.
+        from multiprocessing import resource_tracker
+
+        resource_tracker.ensure_running()
+    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, set(STOP_SIGNALS))
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:  # the workers start (and first ignore Ctrl-C) while Ctrl-C cannot hit them
+    try:
         pool = ProcessPoolExecutor(
             max_workers=max(1, min(jobs, len(specs))),
-            mp_context=_context(any(spec.report for spec in specs)),
+            mp_context=ctx,
             initializer=_worker_init,
             initargs=(os.getpid(),),
         )
         futures: dict[Future[TrialOutcome], TrialSpec] = {
             pool.submit(run_sim_trial, spec, root): spec for spec in specs
         }
-    finally:
+    except BaseException:
         signal.signal(signal.SIGINT, previous)
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+        raise
     finished = False
     try:
+        signal.signal(signal.SIGINT, previous)
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)  # a stop that came: raised here
         for fut in as_completed(futures):
             spec = futures[fut]
             try:
