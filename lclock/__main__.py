@@ -2,6 +2,9 @@
 
 import sys
 
-from lclock.cli import entry
+try:
+    from lclock.cli import entry
+except KeyboardInterrupt:  # Ctrl-C while still importing: nothing was created yet
+    sys.exit(130)
 
 sys.exit(entry())

@@ -51,5 +51,6 @@ def seconds(text: str, duration: float) -> float:
     """A time of a schedule in seconds: ``12.5`` is seconds, ``25%`` a quarter of the run
     (so a preset's schedule fits a run of any length)."""
     if text.endswith("%"):
-        return float(text[:-1]) / 100.0 * duration
+        # To the microsecond, as the logs have them: 30% of 0.5 s is not 0.15000000000000002.
+        return round(float(text[:-1]) / 100.0 * duration, 6)
     return float(text)

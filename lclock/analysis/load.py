@@ -34,6 +34,7 @@ from lclock.analysis.folder import (
     Problem,
     RunFacts,
     UnreadableFile,
+    inside,
     open_regular,
     read_run_json,
     run_facts,
@@ -952,7 +953,9 @@ def _machine_count(facts: RunFacts, files: dict[int, Path], run_dir: Path,
     """
     claimed = max([facts.machines or 0, len(facts.fixed_rates or ()), *facts.ids, 0])
     widths = {w for w in (_peek_width(p, run_dir) for p in files.values()) if w}
-    top_file = max(files, default=0)
+    # A directory, FIFO or device named like a log is no evidence of a machine: it is
+    # reported as unreadable, and must not turn every line of the real logs into findings.
+    top_file = max((mid for mid, p in files.items() if _readable(p, run_dir)), default=0)
     if len(widths) != 1:
         return max(claimed, top_file)
     n = max(widths.pop(), top_file)
@@ -969,9 +972,29 @@ def _machine_count(facts: RunFacts, files: dict[int, Path], run_dir: Path,
     return n
 
 
-def _missing_logs(facts: RunFacts, files: dict[int, Path], n: int, issues: list[Issue]) -> None:
+def _readable(path: Path, run_dir: Path) -> bool:
+    """Whether the loader will read ``path`` (see ``open_regular``), without opening it."""
+    try:
+        return path.is_file() and (not path.is_symlink() or inside(path, run_dir))
+    except OSError:  # a symlink loop, a name too long
+        return False
+
+
+def _missing_logs(facts: RunFacts, files: dict[int, Path], n: int, issues: list[Issue],
+                  ticked: bool) -> None:
     named = {i for i in facts.ids if i <= n} | set(range(1, min(facts.machines or 0, n) + 1))
     for mid in sorted(named - set(files)):
+        entry = facts.entries.get(mid, {})
+        if (facts.status in ("interrupted", "failed") and "pid" in entry
+                and entry["pid"] is None and not ticked):
+            # A stop (or a failure) while the machines were being started: run.json says
+            # this one never started, so there is no log to miss. No machine can have
+            # ticked then (ticks start once every machine is connected).
+            issues.append(Issue(f"machine-{mid}.jsonl", 0,
+                                f"no log: the run was {facts.status} before this machine "
+                                "started (run.json has no pid for it)", "warning",
+                                rule="log-missing", machine=mid))
+            continue
         issues.append(Issue(f"machine-{mid}.jsonl", 0,
                             "missing: run.json names this machine but its log is not there",
                             rule="log-missing", machine=mid))
@@ -1014,7 +1037,6 @@ def load_run(run_dir: Path | str, strict: bool = False) -> Run:
     facts = run_facts(meta, problems)
     issues = [_from_problem(p) for p in problems]
     n = _machine_count(facts, files, run_dir, issues)
-    _missing_logs(facts, files, n, issues)
     machines: dict[int, MachineLog] = {}
     for mid, path in files.items():
         try:
@@ -1023,6 +1045,7 @@ def load_run(run_dir: Path | str, strict: bool = False) -> Run:
                                          not_logged=facts.not_logged)
         except UnreadableFile as exc:
             issues.append(Issue(path.name, 0, str(exc), rule="log-unreadable", machine=mid))
+    _missing_logs(facts, files, n, issues, ticked=any(m.events for m in machines.values()))
     if not machines and not meta:
         why = "; ".join(str(i) for i in issues[:3]) + ("; ..." if len(issues) > 3 else "")
         raise RunFolderError(f"{run_dir}: not a run folder: nothing readable ({why})")

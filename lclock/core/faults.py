@@ -76,7 +76,9 @@ class Pause:
 
     @property
     def end(self) -> float:
-        return self.start + self.length
+        # To the microsecond, as the log's times: 1.4 + 0.1 is 1.5000000000000002 in floats,
+        # and a deadline at 1.5 would be skipped by the node but not by the checker.
+        return round(self.start + self.length, 6)
 
     def to_json(self) -> dict[str, Any]:
         return {"machine": self.machine, "start": self.start, "length": self.length}
@@ -228,15 +230,16 @@ def resolve_plan(settings: FaultSettings, n: int, duration: float, seed: int) ->
         step = settings.nemesis_interval
         k = 1
         while k * step < duration:
-            start = k * step
-            end = min(start + step / 2, duration)
+            # Times to the microsecond, as the logs have them (see Pause.end).
+            start = round(k * step, 6)
+            end = round(min(start + step / 2, duration), 6)
             kind = rng.choice(settings.nemesis)
             down = {c.machine for c in crashes if c.time <= start}
             up = [i for i in range(1, n + 1) if i not in down]
             if kind == "crash" and len(up) > 2:
                 crashes.append(Crash(rng.choice(up), start))
             elif kind == "pause" and up:
-                pauses.append(Pause(rng.choice(up), start, end - start))
+                pauses.append(Pause(rng.choice(up), start, round(end - start, 6)))
             elif kind == "partition":
                 size = rng.randint(1, n - 1)
                 side = tuple(sorted(rng.sample(range(1, n + 1), size)))

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import select
 import signal
+import threading
+import time
 from collections.abc import Generator
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -20,6 +23,7 @@ from typing import Any
 
 from lclock.experiment.records import Experiment
 from lclock.experiment.trial import TrialOutcome, TrialSpec, run_sim_trial
+from lclock.lifecycle import STOP_SIGNALS, unblock_all_in_child
 
 Results = Generator[tuple[TrialSpec, TrialOutcome], None, None]
 
@@ -70,10 +74,44 @@ def _context(report: bool) -> Any:
     return multiprocessing.get_context("spawn")  # pragma: no cover - Windows
 
 
-def _worker_init() -> None:
+def _worker_init(experiment: int) -> None:
     """Ctrl-C in the terminal reaches the whole process group: the experiment decides what
-    stops (it kills its workers), so a worker does not die half-way on its own."""
+    stops (it kills its workers), so a worker does not die half-way on its own. But when
+    the experiment itself is gone (SIGKILLed, say), nobody can: the worker ends itself."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    unblock_all_in_child()  # the experiment held the stop signals blocked while starting us
+    threading.Thread(target=_end_with, args=(experiment,), name="lclock-end-with-experiment",
+                     daemon=True).start()
+
+
+def _end_with(pid: int) -> None:
+    """Wait for process ``pid`` to end, then SIGKILL this worker.
+
+    A worker's parent is the forkserver, which lives as long as any worker does (each holds
+    the end of its "alive" pipe), so the parent-death signal cannot say the experiment died,
+    and the worker would go on with its trial and then wait for the next one for ever.
+    """
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        fd = None  # gone already
+    except (AttributeError, OSError):  # pragma: no cover - not Linux 5.3+: poll
+        while _alive(pid):
+            time.sleep(0.5)
+        fd = None
+    if fd is not None:
+        select.select([fd], [], [])  # readable once the process has ended
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:  # pragma: no cover - the fallback of _end_with
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _kill_workers(pool: ProcessPoolExecutor) -> None:
@@ -100,21 +138,41 @@ def _kill_workers(pool: ProcessPoolExecutor) -> None:
 
 
 def run_local(specs: list[TrialSpec], root: Path, jobs: int) -> Results:
-    """Up to ``jobs`` trials at a time, each in a worker process of this host."""
+    """Up to ``jobs`` trials at a time, each in a worker process of this host.
+
+    The workers start while Ctrl-C is ignored here, so they ignore it from their first
+    instruction; the stop signals stay blocked meanwhile (Linux keeps a blocked signal
+    pending even while it is ignored), so one that comes then is not lost, as it once was
+    (the experiment ran to its end, exit 0): it is raised once the pool is up, where the
+    workers are stopped with the rest.
+    """
+    ctx = _context(any(spec.report for spec in specs))
+    if ctx.get_start_method() == "forkserver":
+        # Started first: starting it unblocks SIGINT and SIGTERM (multiprocessing blocks
+        # them around its spawn, then unblocks them), which would reopen the window below.
+        from multiprocessing import resource_tracker
+
+        resource_tracker.ensure_running()
+    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, set(STOP_SIGNALS))
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:  # the workers start (and first ignore Ctrl-C) while Ctrl-C cannot hit them
+    try:
         pool = ProcessPoolExecutor(
             max_workers=max(1, min(jobs, len(specs))),
-            mp_context=_context(any(spec.report for spec in specs)),
+            mp_context=ctx,
             initializer=_worker_init,
+            initargs=(os.getpid(),),
         )
         futures: dict[Future[TrialOutcome], TrialSpec] = {
             pool.submit(run_sim_trial, spec, root): spec for spec in specs
         }
-    finally:
+    except BaseException:
         signal.signal(signal.SIGINT, previous)
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+        raise
     finished = False
     try:
+        signal.signal(signal.SIGINT, previous)
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)  # a stop that came: raised here
         for fut in as_completed(futures):
             spec = futures[fut]
             try:

@@ -183,7 +183,17 @@ def _delay_fn(net: NetworkSettings, rng: random.Random) -> Any:
 
 
 class SimStopped(Exception):
-    """A stop signal arrived during the simulation; the folder keeps what was done."""
+    """A stop signal arrived during the simulation; the folder keeps what was done.
+
+    As in a real run's graceful stop, every machine has a stop line at ``t`` (seconds of
+    simulated time) and the messages then in flight are in their receivers' queues;
+    ``machines`` are their run.json entries.
+    """
+
+    def __init__(self, t: float = 0.0, machines: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(t)
+        self.t = t
+        self.machines = machines or []
 
 
 class _BufferedLog:
@@ -240,6 +250,11 @@ class Simulation:
         self.fifo = faults is None or not faults.reorder
         self.last_tick = [0.0] * n
         self.dead = [False] * n
+        # Each machine has one tick chain: a resume starts a new one (generation + 1) and
+        # a tick of an older chain, still in the heap, is dropped. Otherwise a pause during
+        # which no tick fell due left the old tick pending and added a second chain.
+        self.gen = [0] * n
+        self.stopped: str | None = None  # the stop line's reason once stopped early
         self.last_arrival: dict[tuple[int, int], float] = {}
         self.heap: list[tuple[float, int, int, int, Any]] = []
         self.order = itertools.count(1)
@@ -267,7 +282,7 @@ class Simulation:
             # As in the real runtime: t0, the shared start instant, once all are connected.
             log.add(node.connected_line(epoch, node.machine.everyone, epoch))
         for idx in range(len(self.nodes)):
-            self._push(self._lateness(), TICK, idx, None)
+            self._push(self._lateness(), TICK, idx, 0)
         self._plan_faults()
         heap = self.heap
         pop, push = heapq.heappop, heapq.heappush
@@ -277,7 +292,7 @@ class Simulation:
         jitter, expo = self.jitter_lam, self.expo
         dumps, newline = orjson.dumps, orjson.OPT_APPEND_NEWLINE
         delay, fifo, last_arrival = self.delay, self.fifo, self.last_arrival
-        order = self.order
+        order, gen = self.order, self.gen
         steps = 0
         while heap:
             t, kind, _order, idx, payload = pop(heap)
@@ -293,8 +308,8 @@ class Simulation:
             if kind == CONTROL:
                 self._control(idx, t, payload, logs[idx])
                 continue
-            if node.paused is not None:
-                continue  # a paused machine's resume reschedules its tick
+            if node.paused is not None or payload != gen[idx]:
+                continue  # a paused machine's resume starts a new tick chain
             # A tick: the hot path of every simulation, kept inline.
             line, step, sends, extra = node.tick(epoch + t, t)
             buf = bufs[idx]
@@ -324,10 +339,11 @@ class Simulation:
             if node.slot < node.total:
                 due = node.slot / node.rate + (expo(jitter) if jitter else 0.0)
                 # A late tick never overtakes the previous one.
-                push(heap, (due if due > t else t, TICK, idx + 1, idx, None))
+                push(heap, (due if due > t else t, TICK, idx + 1, idx, payload))
             steps += 1
             if stop is not None and not steps % _STOP_CHECK_EVERY and stop.requested:
-                raise SimStopped()
+                self._stop_now(logs, t, stop.cause or "interrupted")
+                raise SimStopped(t)
         # The heap ran empty: every message still in flight after the last tick has been
         # taken into its queue, unhandled, as in the real graceful stop. A crashed machine
         # has no stop line.
@@ -335,6 +351,22 @@ class Simulation:
             if not self.dead[idx]:
                 log.add(node.stop_line(epoch + max(self.settings.duration, self.last_tick[idx]),
                                        "duration"))
+
+    def _stop_now(self, logs: list[_BufferedLog], t: float, reason: str) -> None:
+        """The graceful stop at ``t``: what is in flight is taken into its queue (as the real
+        stop drains the links), a pause is cut short, and every machine up logs its stop."""
+        self.stopped = reason
+        for _at, kind, _order, idx, payload in sorted(self.heap):
+            if kind == ARRIVAL and not self.dead[idx]:
+                self.nodes[idx].take(payload)
+        self.heap.clear()
+        for idx, (node, log) in enumerate(zip(self.nodes, logs)):
+            if self.dead[idx]:
+                continue
+            ts = self.epoch + max(t, self.last_tick[idx])
+            if node.paused is not None:
+                log.add(node.resume(ts, t))
+            log.add(node.stop_line(ts, reason))
 
     def _control(self, idx: int, t: float, payload: tuple[str, Any], log: _BufferedLog) -> None:
         node = self.nodes[idx]
@@ -356,10 +388,11 @@ class Simulation:
 
     def _schedule(self, idx: int, t: float) -> None:
         node = self.nodes[idx]
+        self.gen[idx] += 1
         if not node.finished:
             due = node.next_due() + self._lateness()
             # A late tick never overtakes the previous one.
-            self._push(max(due, t), TICK, idx, None)
+            self._push(max(due, t), TICK, idx, self.gen[idx])
 
     def _send(self, src: int, dst: int, msg: Any, t: float, planned: float) -> None:
         """The network's own delay, or the fault plan's arrival when later; FIFO unless
@@ -391,11 +424,20 @@ def simulate(
     try:
         for node in sim.nodes:
             logs.append(_BufferedLog(LogFile.create(machine_log_path(run_dir, node.id))))
-        sim.run(logs, stop)
+        try:
+            sim.run(logs, stop)
+        except SimStopped as exc:
+            exc.machines = _entries(sim, sim.stopped or "interrupted")
+            raise
     finally:
         _close_logs(logs)
+    return _entries(sim, "duration")
+
+
+def _entries(sim: Simulation, reason: str) -> list[dict[str, Any]]:
+    """The machines' run.json entries: the stop counters, or a crashed machine's."""
     return [{"id": node.id, "rate": node.rate,
-             **(node.stop_fields("duration") if not sim.dead[node.id - 1]
+             **(node.stop_fields(reason) if not sim.dead[node.id - 1]
                 else node.crashed_fields())}
             for node in sim.nodes]
 
@@ -449,20 +491,23 @@ def run_sim(
         raise
     ended = RunEnd("interrupted", 130, "interrupted")
     machines: list[dict[str, Any]] = []
+    ended_t = settings_used.duration
     try:
         machines = [{"pid": 0, "exit_code": 0, **m}
                     for m in simulate(plan, net, run_dir, epoch, stop)]
         ended = RunEnd("completed", 0, "duration")
-    except SimStopped:
+    except SimStopped as exc:
         cause = stop.cause if stop is not None else None
         ended = RunEnd("interrupted", EXIT_CODES.get(cause or "sigint", 130), cause or "interrupted")
+        machines = [{"pid": 0, "exit_code": 0, **m} for m in exc.machines]
+        ended_t = exc.t
         raise
     except LogWriteError as exc:
         ended = RunEnd("failed", 1, f"cannot write the machine logs: {exc}")
         raise
     finally:
         meta.update(status=ended.status, exit_code=ended.code, reason=ended.reason,
-                    ended_at=format_ts(epoch + settings_used.duration), machines=machines,
+                    ended_at=format_ts(epoch + ended_t), machines=machines,
                     wall_seconds=round(time.time() - wall0, 3))
         try:
             write_run_json(run_dir, meta)

@@ -15,6 +15,7 @@ between a ``pause`` and its ``resume`` line).
 
 from __future__ import annotations
 
+import bisect
 from typing import Any, TypeGuard
 
 import numpy as np
@@ -255,11 +256,15 @@ def _skipped_not_made_up(ctx: Context, log: MachineLog, spans: list[Span]) -> No
     tol = ctx.tolerance if ctx.run.facts.sim else BURST_TOLERANCE_S
     t_pause = seconds(ctx, [(p, po) for p, po, _, _ in done])
     t_resume = seconds(ctx, [(r, ro) for _, _, r, ro in done if ro is not None])
+    pause_lines = sorted(p for p, _, _, _ in spans)
     for (_, _, r, ro), t_p, t_r in zip(done, t_pause.tolist(), t_resume.tolist(), strict=True):
         k = int(np.searchsorted(log.line, r))
         skipped = (ro or {}).get("skipped")
         if k >= log.events or not np.isfinite(t_r) or not _is_int(skipped):
             continue
+        j = bisect.bisect_right(pause_lines, r)
+        if j < len(pause_lines) and pause_lines[j] < int(log.line[k]):
+            continue  # paused again before its next tick: that tick is the later resume's
         slot = int(log.tick[k]) - 1 + int(skipped_before[k])
         due = slot / rate
         said = f"{skipped} skipped"

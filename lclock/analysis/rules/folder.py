@@ -6,10 +6,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from lclock.analysis.folder import STATUSES
 from lclock.analysis.load import MachineLog
 from lclock.analysis.rules import Context, machine_rule, run_rule
-from lclock.analysis.timestamps import short
+from lclock.analysis.timestamps import parse_ts_column, short
+from lclock.lifecycle import EXIT_CODES
 from lclock.runfolder import writer_gone
 
 # What a run that declares a field or line ``not_logged`` in run.json (an import of text
@@ -18,6 +21,9 @@ NOT_LOGGED_RULES = (("dice", "the dice and what they decide"),
                     ("queue_len", "one message per tick, and no dice on a waiting queue"),
                     ("start", "the start lines"),
                     ("stop", "the stop lines and conservation of messages at the stop"))
+
+# The stop signals' reasons and the exit codes they give (129, 130, 143).
+SIGNAL_CODES = {k: v for k, v in EXIT_CODES.items() if k.startswith("sig")}
 
 # Per-machine figures run.json repeats from the stop line.
 FROM_STOP = ("reason", "ticks", "lclock", "sent", "received", "unprocessed", "unprocessed_from",
@@ -46,6 +52,7 @@ def run_json_basics(ctx: Context) -> None:
                  "meta-status", "warning")
     if not run.machines:
         ctx.meta("no machine logs (machine-<id>.jsonl) in the folder", "meta-logs")
+    _status_agrees(ctx, meta)
     f = run.facts
     if f.machines is not None:
         extra = [i for i in f.ids if i > f.machines]
@@ -58,6 +65,33 @@ def run_json_basics(ctx: Context) -> None:
         if f.fixed_rates is not None and len(f.fixed_rates) != f.machines:
             ctx.meta(f"settings.rates has {len(f.fixed_rates)} rates for {f.machines} machines",
                      "meta-machines")
+
+
+def _status_agrees(ctx: Context, meta: dict[str, Any]) -> None:
+    """status, exit_code, reason and the two instants tell one story (SPEC section 4 and the
+    exit statuses of ``lclock run``): a run.json that says ``failed`` with exit code 0, or
+    ``completed`` after a Ctrl-C, is not what any run wrote."""
+    status, code, reason = meta.get("status"), _int(meta.get("exit_code")), meta.get("reason")
+    signal = reason if isinstance(reason, str) and reason in SIGNAL_CODES else None
+    said = f"status {short(status)} with exit_code {short(meta.get('exit_code'))}"
+    if status == "completed" and code not in (None, 0):
+        ctx.meta(f"{said}: a completed run exits with 0", "meta-status")
+    elif status in ("failed", "interrupted") and code == 0:
+        ctx.meta(f"{said}: exit code 0 is a completed run's", "meta-status")
+    elif status == "interrupted" and code is not None and code not in SIGNAL_CODES.values():
+        ctx.meta(f"{said}: an interrupted run exits with 130, 143 or 129", "meta-status")
+    if signal is not None and status in ("completed", "failed"):
+        ctx.meta(f"status {short(status)} with reason {signal!r}: a run a signal stopped is "
+                 "interrupted", "meta-status")
+    elif signal is not None and code is not None and status == "interrupted" \
+            and code != SIGNAL_CODES[signal]:
+        ctx.meta(f"reason {signal!r} with exit_code {code}: {signal} exits with "
+                 f"{SIGNAL_CODES[signal]}", "meta-status")
+    started, ended = meta.get("started_at"), meta.get("ended_at")
+    if isinstance(started, str) and isinstance(ended, str):
+        t = parse_ts_column([started, ended])
+        if np.isfinite(t).all() and t[1] < t[0]:
+            ctx.meta(f"ended_at {ended} is before started_at {started}", "meta-status")
 
 
 @run_rule
