@@ -324,6 +324,17 @@ def test_summary_survives_a_failed_trial(tmp_path: Path) -> None:
     assert s["completed"] == 0 and s["slowest"]["max_queue"]["mean"] is None
 
 
+def test_an_experiment_whose_trials_failed_does_not_say_completed() -> None:
+    from lclock.experiment.runner import tried_status
+
+    def trials(*statuses: str) -> list[Trial]:
+        return [Trial("x", k, k, status=st) for k, st in enumerate(statuses, start=1)]
+
+    assert tried_status(trials("completed", "completed")) == "completed"
+    assert tried_status(trials("completed", "failed")) == "incomplete"
+    assert tried_status(trials("failed", "failed")) == "failed"
+
+
 @pytest.mark.slow
 def test_real_experiment_short(tmp_path: Path) -> None:
     """Two real trials of 2 s through the real launcher."""

@@ -199,3 +199,17 @@ def test_run_folder_made_read_only_mid_run(workdir: Path) -> None:
     whole_lines(rd)
     _meta, logs = load(rd)
     assert all(lines[-1]["event"] == "stop" for lines in logs.values())
+
+
+def test_an_experiment_whose_trials_all_fill_the_disk_says_failed(workdir: Path) -> None:
+    (workdir / "s.toml").write_text("[experiments.big]\nrates = [100, 100, 100]\nduration = 600\n")
+    with tmpfs(workdir / "small", "400k") as out:
+        r = lclock("experiment", "big", "--settings", "s.toml", "--sim", "--trials", "2",
+                   "--jobs", "1", "--no-plots", "--output", str(out / "e"), cwd=workdir)
+        assert r.returncode == 1, r.stderr
+        assert b"2 trial(s) failed" in r.stderr and b"Traceback" not in r.stderr
+        meta = json.loads((out / "e" / "experiment.json").read_text())
+        assert meta["status"] == "failed"
+        runs = json.loads((out / "e" / "summary.json").read_text())["experiments"][0]["runs"]
+        assert [x["status"] for x in runs] == ["failed", "failed"]
+        assert all("no space left" in x["error"] for x in runs)

@@ -305,7 +305,7 @@ def run_experiments(
             _run_sim(experiments, trials, root, base_seed, sweep, finished, meta)
         else:
             _run_real(experiments, trials, root, sweep, finished, progress)
-        status = "completed"
+        status = tried_status([t for ts in trials.values() for t in ts])
     finally:
         for ts in trials.values():
             for t in ts:
@@ -321,6 +321,13 @@ def run_experiments(
         summary = build_summary(meta, experiments, trials, root)
         write_json(root / "summary.json", summary)
     return summary, [t for ts in trials.values() for t in ts]
+
+
+def tried_status(tried: list[Trial]) -> str:
+    """Every trial was tried: ``completed`` only if every one completed; ``failed`` if
+    none did (a full disk, a broken setting); ``incomplete`` in between."""
+    ok = sum(t.status == "completed" for t in tried)
+    return "completed" if ok == len(tried) else "failed" if ok == 0 else "incomplete"
 
 
 def _run_sim(
