@@ -186,6 +186,8 @@ def parse_link_flag(value: str, where: str) -> dict[str, dict[str, Any]]:
             key, raw = key.strip(), raw.strip()
             if not eq or not key:
                 raise FaultSettingsError(f"{where}: {pair.strip()!r} is not KEY=VALUE (e.g. loss=0.1)")
+            if key in values:
+                raise FaultSettingsError(f"{where} {name.strip()}: {key} is given twice")
             if key == "latency_dist":
                 values[key] = raw
                 continue
@@ -193,6 +195,9 @@ def parse_link_flag(value: str, where: str) -> dict[str, dict[str, Any]]:
                 values[key] = float(raw)
             except ValueError:
                 raise FaultSettingsError(f"{where}: {key}={raw!r} is not a number") from None
+        if name.strip() in table:
+            raise FaultSettingsError(f"{where} {name.strip()}: the link is given twice (put its "
+                                     "settings together: 1->2:latency_ms=50,loss=0.1)")
         table[name.strip()] = values
     return table
 
@@ -204,6 +209,7 @@ def _links(table: Any, where: str, base: LinkSettings, n: int) -> tuple[tuple[tu
     if not isinstance(table, dict):
         raise FaultSettingsError(f"{where}: must be a table of links like [faults.links.\"1->2\"]")
     out = []
+    seen: set[tuple[int, int]] = set()
     for name, values in table.items():
         # the flag's own words (--link 1->2: ...), a file's key (file:faults.links."1->2")
         lw = f"{where} {name}" if flag else f"{where}.\"{name}\""
@@ -216,6 +222,9 @@ def _links(table: Any, where: str, base: LinkSettings, n: int) -> tuple[tuple[tu
                 raise FaultSettingsError(f"{lw}: machine {i} does not exist (machines 1..{n})")
         if a == b:
             raise FaultSettingsError(f"{lw}: a link joins two different machines")
+        if (a, b) in seen:  # "1->2" and "1 -> 2" in a file
+            raise FaultSettingsError(f"{lw}: the link {a}->{b} is given twice")
+        seen.add((a, b))
         if not isinstance(values, dict):
             raise FaultSettingsError(f"{lw}: must be a table of {', '.join(LINK_KEYS)}")
         for key in values:

@@ -250,6 +250,8 @@ def test_bad_schedules_are_refused_naming_the_setting(values: dict[str, object],
         ("1->4:loss=0.1", "--link 1->4: machine 4 does not exist (machines 1..3)"),
         ("1->2:los=0.1", "--link 1->2:los: unknown key"),
         ("1->2:loss=2", "--link 1->2:loss: must be a probability"),
+        ("1->2:loss=0.1;1->2:loss=0.2", "--link 1->2: the link is given twice"),
+        ("1->2:loss=0.1,loss=0.2", "--link 1->2: loss is given twice"),
     ],
 )
 def test_a_bad_link_flag_is_named_in_the_flags_words(spec: str, message: str) -> None:
@@ -257,6 +259,12 @@ def test_a_bad_link_flag_is_named_in_the_flags_words(spec: str, message: str) ->
     with pytest.raises(FaultSettingsError) as exc:
         build_faults({"links": spec}, {"links": "--link"}, 3, 60.0)
     assert str(exc.value).startswith(message), str(exc.value)
+
+
+def test_one_link_under_two_spellings_in_a_file_is_refused() -> None:
+    with pytest.raises(FaultSettingsError, match="the link 1->2 is given twice"):
+        build_faults({"links": {"1->2": {"loss": 0.1}, "1 -> 2": {"loss": 0.2}}},
+                     {"links": "s.toml:faults.links"}, 3, 60.0)
 
 
 def test_times_in_percent_of_the_run() -> None:
