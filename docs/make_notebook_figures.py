@@ -598,6 +598,8 @@ def many_machines(ten: Path | None, tables: list[str]) -> None:
         return (f"| {label} | {len(run_dirs)} | {fmt_ci(mean_ci(sat))} | {fmt_ci(mean_ci(recv))} | "
                 f"{fmt_ci(mean_ci(spread), 1)} | {fmt_ci(mean_ci(maxq), 1)} |")
 
+    if ten is None:  # the notebook's table has real rows: leave it as it is
+        return
     tables.append("## Many machines: simulated and real runs of 60 s\n")
     tables.append("| runs | trials | share of machines whose queue grows (> 0.05 msg/s) | "
                   "share of ticks that are receives | mean spread | longest queue |")
@@ -611,7 +613,7 @@ def many_machines(ten: Path | None, tables: list[str]) -> None:
                 rd, _, _ = run_sim(st, NetworkSettings(), Path(tmp) / f"{n}-{lo}")
                 dirs.append(rd)
             tables.append(row(f"sim: {n} machines, rates {lo}..{hi}", dirs))
-    if ten is not None:
+    if ten is not None:  # always, here
         summary = orjson.loads((ten / "summary.json").read_bytes())
         for e in summary["experiments"]:
             dirs = [ten / r["run_dir"] for r in e["runs"] if r["status"] == "completed"]
@@ -685,6 +687,29 @@ def update_notebook(tables: list[str], notebook: Path) -> list[str]:
     return done
 
 
+def sections(lines: list[str]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    key = None
+    for line in lines:
+        if line.startswith("## "):
+            key = line
+            out[key] = []
+        elif key is not None:
+            out[key].append(line)
+    return out
+
+
+def keep_earlier_tables(tables: list[str], path: Path) -> list[str]:
+    """Tables of real runs not given this time (no --own, no --ten) stay as they were."""
+    if not path.exists():
+        return tables
+    tables = "\n".join(tables).split("\n")  # some entries hold two lines
+    now = sections(tables)
+    kept = [line for head, body in sections(path.read_text(encoding="utf-8").splitlines()).items()
+            if head not in now for line in (head, *body)]
+    return tables + kept
+
+
 def save_data(root: Path, name: str, out: Path) -> None:
     data = out / "data"
     data.mkdir(exist_ok=True)
@@ -728,6 +753,7 @@ def main() -> int:
     if a.clocks:
         fc.clocks_real(a.clocks, tables)
         save_data(a.clocks, "clocks-real", a.out)
+    tables = keep_earlier_tables(tables, a.out / "notebook-tables.md")
     (a.out / "notebook-tables.md").write_text("\n".join(tables) + "\n", encoding="utf-8")
     print("\n".join(tables))
     notebook = HERE.parent / "NOTEBOOK.md"
