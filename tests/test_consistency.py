@@ -9,6 +9,7 @@ and nothing else.
 from __future__ import annotations
 
 import json
+import os
 import random
 import subprocess
 import sys
@@ -487,3 +488,42 @@ def test_strict_byte_reader_agrees_with_orjson_on_damaged_logs(
         monkeypatch.setattr(L, "USE_FASTPARSE", True)
         b = check_run(run, cap=None)
         assert [str(f) for f in a.findings] == [str(f) for f in b.findings]
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_logs_read_two_at_a_time_load_the_same_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   strict: bool) -> None:
+    """A large run's logs are read by two threads at once: the columns, the issues and
+    their order, and check's findings are those of reading them one after the other."""
+    from lclock.analysis import load as L
+
+    run = copy_run(make_run(tmp_path / "g", rates=(4, 7, 5), duration=12.0,
+                            faults=Faults(clocks=True, duplicate_every=20)), tmp_path / "c")
+    rng = random.Random(11)
+    for mid in (1, 2, 3):
+        raw = (run / f"machine-{mid}.jsonl").read_bytes().splitlines(keepends=True)
+        for k in rng.sample(range(len(raw)), 5):
+            raw[k] = MUTATIONS[k % len(MUTATIONS)](raw[k])
+        (run / f"machine-{mid}.jsonl").write_bytes(b"".join(raw))
+    (run / "machine-4.jsonl").mkdir()  # an unreadable one among them
+    monkeypatch.setattr(L, "CHUNK_BYTES", 3000)
+    one_by_one = L.load_run(run, strict=strict)
+    findings = [str(f) for f in check_run(run, cap=None).findings]
+    monkeypatch.setattr(L, "PARALLEL_BYTES", 0)
+    threads: list[str] = []
+    real = L.load_machine
+
+    def spy(*args: Any, **kw: Any) -> Any:
+        import threading
+
+        threads.append(threading.current_thread().name)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(L, "load_machine", spy)
+    two = L.load_run(run, strict=strict)
+    if len(os.sched_getaffinity(0)) >= 2:  # one CPU: read one after the other anyway
+        assert threads and all(t.startswith("lclock-load") for t in threads)
+    _same(_columns(one_by_one), _columns(two))
+    assert [str(i) for i in one_by_one.issues] == [str(i) for i in two.issues]
+    assert any("machine-4" in str(i) for i in two.issues)
+    assert [str(f) for f in check_run(run, cap=None).findings] == findings

