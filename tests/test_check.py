@@ -101,6 +101,31 @@ def test_dice_outside_range_is_an_error(tmp_path: Path, good: Path) -> None:
     assert any(f"machine-3.jsonl:{k + 1}: dice 11 outside 1..10" in t for t in errors(run))
 
 
+def test_another_die_convention_is_one_finding_per_value(tmp_path: Path, good: Path) -> None:
+    """An implementation whose internal events are logged with die values 1..3 (the student
+    numbered the faces differently) makes the same mistake on every such roll: one finding
+    per machine and die value, with the count and the first lines, not one per line."""
+    run = broken(tmp_path, good)
+    wrong = {}
+    for mid in (1, 2, 3):
+        path = run / f"machine-{mid}.jsonl"
+        lines = read_lines(path)
+        ks = [k for k, d in enumerate(lines) if d.get("event") == "internal" and d["dice"] == 4]
+        for k in ks:
+            lines[k]["dice"] = 2
+        wrong[mid] = [k + 1 for k in ks]
+        write_lines(path, lines)
+    result = check_run(run, cap=None)
+    found = [f for f in result.findings if f.rule == "dice-event"]
+    assert sorted(f.machine for f in found) == [m for m in (1, 2, 3) if wrong[m]]
+    for f in found:
+        lines = wrong[f.machine or 0]
+        assert f.line == lines[0] and f.count == len(lines)
+        assert f.text.startswith("dice 2 must give a send, not internal")
+        if len(lines) > 1:
+            assert f"({len(lines)} rolls, lines {', '.join(map(str, lines[:5]))}" in f.text
+
+
 def test_send_before_increment(tmp_path: Path) -> None:
     found = errors(bug_run(tmp_path, "send_before_increment"))
     assert any("matches no send" in t and "clock before the increment" in t for t in found), found

@@ -117,13 +117,32 @@ def dice_decide_the_event(ctx: Context, log: MachineLog) -> None:
     if n < 2:
         return
     ok_range = rolled & (dice >= 1) & (dice <= sides)
-    for k in ctx.each(log, "dice-event", ok_range & (dice > 3) & (kind != KIND_INTERNAL)):
-        ctx.finding(log, log.line[k], f"dice {int(dice[k])} must give an internal event, not "
-                                      f"{KIND_NAMES[int(kind[k])]}", "dice-event")
-    for k in ctx.each(log, "dice-event", ok_range & (dice <= 3) & (kind != KIND_SEND)):
-        ctx.finding(log, log.line[k], f"dice {int(dice[k])} must give a send, not "
-                                      f"{KIND_NAMES[int(kind[k])]}", "dice-event")
+    _dice_events(ctx, log, ok_range & (dice > 3) & (kind != KIND_INTERNAL), "an internal event")
+    _dice_events(ctx, log, ok_range & (dice <= 3) & (kind != KIND_SEND), "a send")
     _recipients_follow_the_dice(ctx, log, ok_range & (dice <= 3) & (kind == KIND_SEND))
+
+
+def _dice_events(ctx: Context, log: MachineLog, wrong: np.ndarray, should: str) -> None:
+    """One finding per die value and event kind, with its count and first lines: an
+    implementation that maps the die differently (say 4 sends) is one mistake, made on every
+    roll of that value, not one finding per line burying the others."""
+    idx = np.flatnonzero(wrong)
+    if not idx.size:
+        return
+    keys = log.dice[idx].astype(np.int64) * 8 + log.kind[idx]
+    for key in np.unique(keys).tolist():
+        ks = idx[keys == key]
+        k0 = int(ks[0])
+        lines = [int(x) for x in log.line[ks[:LINES_LISTED]].tolist()]
+        more = ", ..." if len(ks) > LINES_LISTED else ""
+        note = (f" ({len(ks)} rolls, lines {', '.join(map(str, lines))}{more})"
+                if len(ks) > 1 else "")
+        ctx.finding(log, log.line[k0], f"dice {int(log.dice[k0])} must give {should}, not "
+                                       f"{KIND_NAMES[int(log.kind[k0])]}{note}", "dice-event",
+                    count=len(ks))
+
+
+LINES_LISTED = 5
 
 
 def _recipients_follow_the_dice(ctx: Context, log: MachineLog, sends: np.ndarray) -> None:
