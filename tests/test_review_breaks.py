@@ -218,6 +218,11 @@ def test_an_interrupted_sim_stops_gracefully(tmp_path: Path, monkeypatch: pytest
     assert up and all(m["reason"] == reason for m in up)
     report = check_run(run, cap=None)
     assert report.ok, [str(f) for f in report.errors[:5]]
+    # what the plan had done by the stop, not the whole 20000 s of it
+    stopped_at = max(a["at"] for a in meta["faults"]["applied"])
+    planned = meta["faults"]["plan"]
+    assert stopped_at < 20000 and len(meta["faults"]["applied"]) < (
+        2 * len(planned["pauses"]) + len(planned["crashes"]) + 2 * len(planned["partitions"]))
 
 
 @pytest.mark.parametrize("stray", ["folder", "link-out", "fifo"])

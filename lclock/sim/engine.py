@@ -501,6 +501,8 @@ def run_sim(
         ended = RunEnd("interrupted", EXIT_CODES.get(cause or "sigint", 130), cause or "interrupted")
         machines = [{"pid": 0, "exit_code": 0, **m} for m in exc.machines]
         ended_t = exc.t
+        if plan.faults is not None:  # what the plan had done by then
+            meta["faults"]["applied"] = [a for a in meta["faults"]["applied"] if a["at"] <= exc.t]
         raise
     except LogWriteError as exc:
         ended = RunEnd("failed", 1, f"cannot write the machine logs: {exc}")
