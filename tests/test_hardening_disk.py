@@ -9,48 +9,21 @@ The full disk is a small tmpfs mounted for the test (root only, as in CI).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import launcher_cmd, run_dirs, started, wait_for
+from conftest import fill, launcher_cmd, run_dirs, started, tmpfs, wait_for
 from runverify import load
 
 pytestmark = pytest.mark.slow  # long real-process runs: once, on py311 (tox.ini)
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-@contextlib.contextmanager
-def tmpfs(path: Path, size: str) -> Iterator[Path]:
-    path.mkdir(parents=True, exist_ok=True)
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {r.stderr.strip()}")
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", "-l", str(path)], capture_output=True)
-
-
-def fill(path: Path) -> None:
-    """Fill a file system to the last byte."""
-    fd = os.open(path / "filler", os.O_WRONLY | os.O_CREAT)
-    try:
-        for size in (4096, 1):
-            with contextlib.suppress(OSError):
-                while os.write(fd, b"\0" * size):
-                    pass
-    finally:
-        os.close(fd)
 
 
 def whole_lines(rd: Path) -> None:

@@ -9,18 +9,16 @@ folders their real status and refuses logs it cannot place.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import started
+from conftest import fill, started, tmpfs
 
 pytestmark = pytest.mark.slow  # long real-process runs: once, on py311 (tox.ini)
 
@@ -100,30 +98,6 @@ def test_outputs_into_the_runs_own_folder_and_elsewhere_still_work(runs: tuple[P
         assert rc == 0, f"{args}: {err}"
     assert {"events.csv", "summary.json", "explorer.html", "report.html"} <= set(digest(run))
     assert (tmp_path / "new" / "deeper" / "report.html").is_file()
-
-
-@contextlib.contextmanager
-def tmpfs(path: Path, size: str) -> Iterator[Path]:
-    path.mkdir(parents=True, exist_ok=True)
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {r.stderr.strip()}")
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", "-l", str(path)], capture_output=True)
-
-
-def fill(path: Path) -> None:
-    fd = os.open(path / "filler", os.O_WRONLY | os.O_CREAT)
-    try:
-        for size in (4096, 1):
-            with contextlib.suppress(OSError):
-                while os.write(fd, b"\0" * size):
-                    pass
-    finally:
-        os.close(fd)
 
 
 def test_full_disk_leaves_no_partial_report_and_names_the_file(runs: tuple[Path, Path],
