@@ -112,26 +112,36 @@ def test_intruders_during_setup_are_refused_and_the_cluster_still_forms(tmp_path
     assert verify(rd) == []
 
 
-def test_a_flood_of_strangers_is_counted_not_logged_line_by_line(tmp_path: Path) -> None:
-    """60 connections that never say a word, held open: the oldest waiting ones are crowded
-    out by the newer, the rest time out; the first 20 warnings are logged one by one and the
-    others counted (``repeated``), so every stranger is accounted for in a few lines."""
+def run_with_silent_strangers(tmp_path: Path, duration: float, after: float,
+                              count: int) -> tuple[Path, set[int]]:
+    """A TCP run of 2 machines; ``after`` s into it, ``count`` connections to machine 1 that
+    never say a word, held open to the end. The run folder and the strangers' ports."""
     ports = free_ports(2)
-    write_cluster(tmp_path / "settings.toml", ports, secret=None, rates=[20, 20], duration=5)
+    write_cluster(tmp_path / "settings.toml", ports, secret=None, rates=[20, 20],
+                  duration=duration)
     held: list[socket.socket] = []
     try:
         with started(launcher_cmd("--output", "out", "--no-report", "--transport", "tcp"),
                      tmp_path) as p:
             if wait_for_run_line(tmp_path / "out", "connected", 20) is None:
                 pytest.fail("the run did not start")
-            for _ in range(60):
+            time.sleep(after)
+            for _ in range(count):
                 held.append(socket.create_connection(("127.0.0.1", ports[0]), timeout=5))
-            out, err = p.communicate(timeout=30)
+            mine = {s.getsockname()[1] for s in held}
+            _out, err = p.communicate(timeout=30)
     finally:
         for s in held:
             s.close()
     assert p.returncode == 0, err.decode()
-    rd = run_dirs(tmp_path / "out")[-1]
+    return run_dirs(tmp_path / "out")[-1], mine
+
+
+def test_a_flood_of_strangers_is_counted_not_logged_line_by_line(tmp_path: Path) -> None:
+    """60 connections that never say a word, held open: the oldest waiting ones are crowded
+    out by the newer, the rest time out; the first 20 warnings are logged one by one and the
+    others counted (``repeated``), so every stranger is accounted for in a few lines."""
+    rd, _ports = run_with_silent_strangers(tmp_path, duration=5, after=0.0, count=60)
     lines = [x for x in read_log(rd / "machine-1.jsonl") if x["event"] == "intruder_rejected"]
     single = [x for x in lines if "repeated" not in x]
     counted = [x for x in lines if "repeated" in x]
@@ -144,24 +154,7 @@ def test_a_flood_of_strangers_is_counted_not_logged_line_by_line(tmp_path: Path)
 def test_strangers_still_waiting_at_the_end_are_named_before_the_stop_line(tmp_path: Path) -> None:
     """Silent connections made a second before the end: their handshake time (2 s) has not
     run out when the run stops, and each still gets its line, before the stop line."""
-    ports = free_ports(2)
-    write_cluster(tmp_path / "settings.toml", ports, secret=None, rates=[20, 20], duration=4)
-    held: list[socket.socket] = []
-    try:
-        with started(launcher_cmd("--output", "out", "--no-report", "--transport", "tcp"),
-                     tmp_path) as p:
-            if wait_for_run_line(tmp_path / "out", "connected", 20) is None:
-                pytest.fail("the run did not start")
-            time.sleep(3.0)
-            for _ in range(3):
-                held.append(socket.create_connection(("127.0.0.1", ports[0]), timeout=5))
-            mine = {s.getsockname()[1] for s in held}
-            _out, err = p.communicate(timeout=30)
-    finally:
-        for s in held:
-            s.close()
-    assert p.returncode == 0, err.decode()
-    rd = run_dirs(tmp_path / "out")[-1]
+    rd, mine = run_with_silent_strangers(tmp_path, duration=4, after=3.0, count=3)
     lines = read_log(rd / "machine-1.jsonl")
     turned = [x for x in lines if x["event"] == "intruder_rejected"
               and int(x["peer"].rsplit(":", 1)[1]) in mine]
