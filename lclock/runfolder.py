@@ -33,7 +33,7 @@ import psutil
 from lclock import SCHEMA_VERSION, __version__
 from lclock.core.logline import format_ts
 from lclock.logfile import describe_os_error
-from lclock.safefile import BadFile, read_small_file
+from lclock.safefile import BadFile, read_json_object
 
 RUN_JSON = "run.json"
 SPARE = ".run.json.spare"
@@ -260,14 +260,9 @@ def read_run_json(run_dir: Path) -> dict[str, Any]:
     """
     path = run_dir / RUN_JSON
     try:
-        data = orjson.loads(read_small_file(path, MAX_RUN_JSON, "run.json"))
+        return read_json_object(path, MAX_RUN_JSON, "run.json")
     except BadFile as exc:
         raise RunFolderError(f"{path}: {exc}") from None
-    except orjson.JSONDecodeError as exc:
-        raise RunFolderError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise RunFolderError(f"{path}: not a JSON object")
-    return data
 
 
 @contextlib.contextmanager

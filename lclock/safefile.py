@@ -13,6 +13,9 @@ import errno
 import os
 import stat
 from pathlib import Path
+from typing import Any
+
+import orjson
 
 _KINDS = (
     (stat.S_ISREG, "a file"),
@@ -119,3 +122,19 @@ def _size(n: int) -> str:
     if n >= 10**3:
         return f"{n / 10**3:.3g} kB"
     return f"{n} bytes"
+
+
+def json_object(data: bytes) -> dict[str, Any]:
+    """``data`` as a JSON object; BadFile (saying what it is instead) otherwise."""
+    try:
+        obj = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise BadFile(f"not valid JSON ({exc})") from None
+    if not isinstance(obj, dict):
+        raise BadFile("not a JSON object")
+    return obj
+
+
+def read_json_object(path: Path, limit: int, what: str = "file") -> dict[str, Any]:
+    """A small JSON file holding one object (run.json, experiment.json), read safely."""
+    return json_object(read_small_file(path, limit, what))

@@ -172,3 +172,21 @@ def test_presets_with_a_schedule_fit_a_short_run(tmp_path: Path) -> None:
     assert part["faults"]["plan"]["partitions"][0]["start"] == 1.0
     bump = orjson.loads((out / "skew-100-bump" / "trial-1" / "run.json").read_bytes())
     assert bump["clocks"]["plan"]["bumps"][0]["time"] == 2.0
+
+
+@pytest.mark.parametrize("kind", ["fifo", "not-json", "list"])
+def test_summarize_refuses_an_experiment_json_it_must_not_read(tmp_path: Path, kind: str) -> None:
+    """An experiment.json that is a FIFO, not JSON or not an object: one line, exit 2,
+    never a read that blocks."""
+    out = tmp_path / "exp"
+    out.mkdir()
+    path = out / "experiment.json"
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.write_text("{" if kind == "not-json" else "[]")
+    r = lclock("experiment", "--summarize", str(out))
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr and r.stderr.count("\n") == 1, r.stderr
+    assert {"fifo": "experiment.json", "not-json": "not valid JSON", "list": "not a JSON object"}[kind] \
+        in r.stderr

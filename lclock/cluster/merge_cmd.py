@@ -35,6 +35,7 @@ from lclock.analysis.timestamps import short
 from lclock.cluster.status import summarize
 from lclock.errors import fail
 from lclock.runfolder import RunFolderError, machine_log_path, write_run_json
+from lclock.safefile import BadFile, json_object
 
 # Settings that must agree between the parts (output, quiet and the like may differ).
 SAME_SETTINGS = ("machines", "duration", "seed", "rates", "dice_sides", "vector_clocks")
@@ -83,16 +84,10 @@ def _run_folders(d: Path) -> list[Path]:
 
 
 def _load(folder: Path) -> dict[str, Any]:
-    import orjson
-
     try:
-        data = orjson.loads(read_small(folder / "run.json", folder, MAX_RUN_JSON_BYTES))
-    except UnreadableFile as exc:
+        data = json_object(read_small(folder / "run.json", folder, MAX_RUN_JSON_BYTES))
+    except (UnreadableFile, BadFile) as exc:
         raise MergeError(f"{folder}/run.json: {exc}") from None
-    except orjson.JSONDecodeError as exc:
-        raise MergeError(f"{folder}/run.json: not valid JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise MergeError(f"{folder}/run.json: not a JSON object")
     if "run_id" not in data:
         raise MergeError(f"{folder}/run.json: not a run.json (no run_id)")
     check_run_id(data["run_id"], f"{folder}/run.json")

@@ -17,6 +17,7 @@ import orjson
 
 from lclock.experiment.records import Experiment, Trial, run_entry, trial_folder
 from lclock.runfolder import writer_gone
+from lclock.safefile import BadFile, read_json_object
 from lclock.settings import SettingsError, parse_settings_file, resolve
 
 
@@ -24,16 +25,15 @@ class NotAnExperiment(Exception):
     """The folder cannot be read as an experiment (one line for the user, exit status 2)."""
 
 
+#: experiment.json and summary.json grow with the trials; more than this is not ours.
+MAX_EXPERIMENT_JSON = 256 << 20
+
+
 def _load_json(path: Path) -> dict[str, Any]:
-    try:
-        data = orjson.loads(path.read_bytes())
-    except OSError as exc:
-        raise NotAnExperiment(f"{path}: cannot read ({exc.strerror or exc})") from None
-    except orjson.JSONDecodeError as exc:
-        raise NotAnExperiment(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise NotAnExperiment(f"{path}: not a JSON object")
-    return data
+    try:  # a FIFO or /dev/zero in its place is refused, never read
+        return read_json_object(path, MAX_EXPERIMENT_JSON, path.name)
+    except BadFile as exc:
+        raise NotAnExperiment(f"{path}: {exc}") from None
 
 
 def _old_summary(root: Path) -> dict[str, Any] | None:
