@@ -11,6 +11,8 @@ import numpy as np
 from lclock.analysis.load import KIND_INTERNAL, KIND_NAMES, KIND_RECEIVE, KIND_SEND, MachineLog
 from lclock.analysis.rules import Context, all_cols, any_cols, machine_rule
 
+LINES_LISTED = 5  # line numbers named in a finding that stands for many lines
+
 
 @machine_rule
 def ticks_without_gaps(ctx: Context, log: MachineLog) -> None:
@@ -140,9 +142,6 @@ def _dice_events(ctx: Context, log: MachineLog, wrong: np.ndarray, should: str) 
         ctx.finding(log, log.line[k0], f"dice {int(log.dice[k0])} must give {should}, not "
                                        f"{KIND_NAMES[int(log.kind[k0])]}{note}", "dice-event",
                     count=len(ks))
-
-
-LINES_LISTED = 5
 
 
 def _recipients_follow_the_dice(ctx: Context, log: MachineLog, sends: np.ndarray) -> None:
