@@ -26,14 +26,16 @@ from typing import Any
 import orjson
 
 from lclock.lifecycle import StopRequest, drain_wakeup
+from lclock.runtime.waiting import Clock
 
 
 class LauncherControl:
     """A worker's side of the pipe to its launcher."""
 
     def __init__(self, conn: Connection, parent_sentinel: int | None, wake: socket.socket,
-                 stop: StopRequest) -> None:
+                 stop: StopRequest, clock: Clock = time) -> None:
         self.conn = conn
+        self.clock = clock  # the driver's: orphaned_at bounds its drain
         self.parent_sentinel = parent_sentinel
         self.wake = wake
         self.stop = stop
@@ -46,6 +48,10 @@ class LauncherControl:
         self.killed_at_crash = True
 
     def fds(self) -> list[Any]:
+        if self.orphaned_at is not None:
+            # The launcher is gone: its pipe and sentinel stay readable (EOF) for ever, and
+            # watching them would turn every wait of the drain into a busy loop.
+            return [self.wake]
         fds: list[Any] = [self.conn, self.wake]
         if self.parent_sentinel is not None:
             fds.append(self.parent_sentinel)
@@ -77,7 +83,7 @@ class LauncherControl:
     def _orphaned(self) -> None:
         """The launcher is gone (even SIGKILL closes its pipes): stop, and fast."""
         if self.orphaned_at is None:
-            self.orphaned_at = time.monotonic()
+            self.orphaned_at = self.clock.monotonic()
         if self.stop_reason is None:
             self.stop_reason = "launcher_gone"
 

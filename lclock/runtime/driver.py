@@ -1,6 +1,7 @@
 """The real-time driver: one machine's ``Node`` on a wall clock, over real sockets.
 
-Single-threaded around one ``select`` call per loop turn: while the next tick's absolute
+Single-threaded around one wait per loop turn (``Waiter``: ``select`` at the edge, a
+virtual clock with scripted readiness in the tests): while the next tick's absolute
 deadline approaches it takes every arriving message off the sockets into the queue, so
 messages are received continuously whatever the tick rate, without locks and without a
 second thread competing for the GIL. The node decides everything that is the model's;
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import math
 import os
-import select
 import time
 from array import array
 from collections.abc import Callable
@@ -26,6 +26,7 @@ from lclock.core.faults import Pause
 from lclock.core.logline import render
 from lclock.core.node import Node, Outgoing
 from lclock.logfile import LogFile, LogWriteError
+from lclock.runtime.waiting import Clock, SelectWaiter, Waiter
 from lclock.transport import Transport, TransportError
 from lclock.transport.channel import PeerChannel
 from lclock.transport.framing import FrameError
@@ -56,11 +57,6 @@ class Control(Protocol):
     def report(self, msg: dict[str, Any]) -> None: ...
 
 
-class Clock(Protocol):
-    def monotonic(self) -> float: ...
-    def time(self) -> float: ...
-
-
 #: What to do when a peer goes away during the run: (peer, error or None for a plain EOF)
 #: -> a reason to stop, or None to go on.
 PeerGone = Callable[[int, "str | None"], "str | None"]
@@ -83,6 +79,7 @@ class RealTimeDriver:
         *,
         spin: float = 0.001,
         clock: Clock = time,
+        waiter: Waiter | None = None,
         on_peer_gone: PeerGone | None = None,
         low_fd: Callable[[Any], Any] = lambda s: s,
     ) -> None:
@@ -94,6 +91,7 @@ class RealTimeDriver:
         # wakes late on a busy machine (p50 ~0.25 ms, p99 several ms), a polling one does not.
         self.spin = spin
         self.clock = clock
+        self.waiter = waiter if waiter is not None else SelectWaiter()
         self.on_peer_gone = on_peer_gone
         self.low_fd = low_fd
         self.channels: dict[int, PeerChannel] = {}
@@ -191,13 +189,13 @@ class RealTimeDriver:
             self._peer_gone(ch.peer, None)  # EOF: normal at the end, a loss before it
 
     def poll_io(self, timeout: float) -> None:
-        """One select: read peers into the queue, flush sends, hear the control."""
+        """One wait: read peers into the queue, flush sends, hear the control."""
         control = self.control
         readers: list[Any] = control.fds()
         readers.extend(ch for ch in self.channels.values() if ch.read_open)
         readers.extend(self.extra)
         writers = [ch for ch in self.channels.values() if ch.out]
-        r, w, _ = select.select(readers, writers, [], max(0.0, timeout))
+        r, w = self.waiter.wait(readers, writers, max(0.0, timeout))
         heard = []
         for x in r:
             if isinstance(x, PeerChannel):
@@ -408,7 +406,7 @@ class RealTimeDriver:
         (which also wakes it at once: the worker has a SIGCONT handler).
         """
         control = self.control
-        r, _w, _x = select.select(control.fds(), [], [], min(timeout, PAUSE_SLICE))
+        r, _w = self.waiter.wait(control.fds(), (), min(timeout, PAUSE_SLICE))
         control.on_ready(r)
         if control.stop_reason is not None:
             self._stop(control.stop_reason)

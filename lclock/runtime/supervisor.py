@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from lclock.core.faults import FaultPlan
 from lclock.lifecycle import CAUSES, EXIT_CODES, NAMES, StopRequest, drain_wakeup
 from lclock.runtime.driver import DRAIN_TIMEOUT
+from lclock.runtime.waiting import Clock
 
 STOP_GRACE = 1.5  # graceful stop -> SIGTERM
 #: The machine keeps the plan's instants itself (it stops ticking at a pause's start, waits
@@ -370,11 +371,6 @@ class Printer(Protocol):
 
     def line(self, text: str) -> None: ...
     def progress(self, elapsed: float, duration: float, machines: list[dict[str, Any]]) -> None: ...
-
-
-class Clock(Protocol):
-    def monotonic(self) -> float: ...
-    def time(self) -> float: ...
 
 
 Wait = Callable[[list[Any], float], list[Any]]
