@@ -41,7 +41,7 @@ from lclock.transport.socketpair import SocketPairLinks, socketpair_mesh
 OFFSET = 1_700_000_000.0
 TICK_EVENTS = ("internal", "send", "receive")
 #: A wait that would pass this many turns is a driver that spins for ever: fail, not hang.
-MAX_WAITS = 2_000_000
+MAX_WAITS = 200_000
 
 
 class FakeWorld:
@@ -92,8 +92,16 @@ def _ready(readers: Sequence[Any], writers: Sequence[Any]) -> tuple[list[Any], l
     return r, w
 
 
-class DriverRig:
-    """Machine ``me`` of an ``n``-machine socket-pair mesh, driven by a ``FakeWorld``.
+def log_lines(path: Path, event: str | None = None) -> list[dict[str, Any]]:
+    """A machine log's lines (those of ``event`` only, if given)."""
+    with open(path, "rb") as fh:
+        out = [orjson.loads(line) for line in fh]
+    return [x for x in out if event is None or x["event"] == event]
+
+
+class Peers:
+    """The peers' ends of machine ``me``'s socket-pair mesh, and the signals it gets
+    (``stop`` and the wakeup socket ``wake_r``), scripted on a ``FakeWorld``.
 
     Its start instant t0 is virtual monotonic ``T0`` (1.0), so tick k (from 0) is due at
     ``T0 + k / rate``.
@@ -101,39 +109,19 @@ class DriverRig:
 
     T0 = 1.0
 
-    def __init__(self, tmp: Path, *, rates: tuple[int, ...] = (4, 4, 4), duration: float = 2.0,
-                 faults: FaultPlan | None = None, me: int = 1, spin: float = 0.0,
-                 launcher: bool = False, cost: float = 0.0) -> None:
-        n = len(rates)
+    def __init__(self, n: int, me: int = 1, cost: float = 0.0) -> None:
         self.me = me
         self.world = FakeWorld(cost)
         self.mesh = socketpair_mesh(n)
-        self.plan = MachinePlan(me, n, "run-fake", 7, duration, rates=rates, vector=False,
-                                hlc=False, faults=faults)
         self.codec = FrameCodec(n, False)
-        self.log_path = tmp / f"machine-{me}.jsonl"
-        self.log = LogFile.create(self.log_path)
+        self.lclocks = {j: 0 for j in self.mesh[me]}
         self.stop = StopRequest()
         self.wake_r, self.wake_w = socket.socketpair()
         self.wake_r.setblocking(False)
-        self.control: Control
-        #: The launcher's end of the control pipe (``launcher=True``: a worker of lclock run,
-        #: told ``go`` already); else a vm's local control that knows t0.
-        self.launcher: Connection | None = None
-        self.conn: Connection | None = None
-        if launcher:
-            self.conn, self.launcher = Pipe()
-            self.control = LauncherControl(self.conn, None, self.wake_r, self.stop,
-                                           clock=self.world)
-            self.launcher.send_bytes(orjson.dumps({"t": "go", "t0": OFFSET + self.T0}))
-        else:
-            self.control = LocalControl(OFFSET + self.T0, self.wake_r, self.stop)
-        self.driver = RealTimeDriver(Node(self.plan), self.log, SocketPairLinks(self.mesh[me]),
-                                     self.control, spin=spin, clock=self.world,
-                                     waiter=self.world)
-        self.lclocks = {j: 0 for j in self.mesh[me]}
 
-    # -- the script --------------------------------------------------------------------------
+    def transport(self) -> SocketPairLinks:
+        """Machine ``me``'s ends, as its driver is given them."""
+        return SocketPairLinks(self.mesh[self.me])
 
     def peer(self, j: int) -> socket.socket:
         return self.mesh[j][self.me]
@@ -165,6 +153,60 @@ class DriverRig:
 
         self.world.at(at, deliver)
 
+    def received_by(self, j: int) -> list[Message]:
+        """What peer ``j`` has read from us so far, up to our EOF if it came."""
+        reader = FrameReader(self.codec, self.me)
+        sock = self.peer(j)
+        sock.setblocking(False)
+        got: list[Message] = []
+        while True:
+            try:
+                data = sock.recv(65536)
+            except BlockingIOError:
+                return got
+            if not data:
+                return got
+            got.extend(m for m, _sent, _at in reader.feed(data))
+
+    def when(self, line: dict[str, Any]) -> float:
+        """The virtual monotonic instant of a log line (its ts, to the microsecond)."""
+        return round(parse_ts(line["ts"]) - OFFSET, 6)
+
+    def close(self) -> None:
+        for ends in self.mesh.values():
+            for sock in ends.values():
+                sock.close()
+        self.wake_r.close()
+        self.wake_w.close()
+
+
+class DriverRig(Peers):
+    """Machine ``me`` of an ``n``-machine socket-pair mesh, its driver run by a ``FakeWorld``."""
+
+    def __init__(self, tmp: Path, *, rates: tuple[int, ...] = (4, 4, 4), duration: float = 2.0,
+                 faults: FaultPlan | None = None, me: int = 1, spin: float = 0.0,
+                 launcher: bool = False, cost: float = 0.0) -> None:
+        super().__init__(len(rates), me, cost)
+        self.plan = MachinePlan(me, len(rates), "run-fake", 7, duration, rates=rates,
+                                vector=False, hlc=False, faults=faults)
+        self.log_path = tmp / f"machine-{me}.jsonl"
+        self.log = LogFile.create(self.log_path)
+        self.control: Control
+        #: The launcher's end of the control pipe (``launcher=True``: a worker of lclock run,
+        #: told ``go`` already); else a vm's local control that knows t0.
+        self.launcher: Connection | None = None
+        self.conn: Connection | None = None
+        if launcher:
+            self.conn, self.launcher = Pipe()
+            self.control = LauncherControl(self.conn, None, self.wake_r, self.stop,
+                                           clock=self.world)
+            self.launcher.send_bytes(orjson.dumps({"t": "go", "t0": OFFSET + self.T0}))
+        else:
+            self.control = LocalControl(OFFSET + self.T0, self.wake_r, self.stop)
+        self.driver = RealTimeDriver(Node(self.plan), self.log, self.transport(),
+                                     self.control, spin=spin, clock=self.world,
+                                     waiter=self.world)
+
     def tell(self, at: float, msg: dict[str, Any]) -> None:
         """The launcher sends ``msg`` on the control pipe at ``at``."""
         assert self.launcher is not None
@@ -194,38 +236,13 @@ class DriverRig:
             self.log.close()
 
     def lines(self, event: str | None = None) -> list[dict[str, Any]]:
-        with open(self.log_path, "rb") as fh:
-            out = [orjson.loads(line) for line in fh]
-        return [x for x in out if event is None or x["event"] == event]
+        return log_lines(self.log_path, event)
 
     def ticks(self) -> list[dict[str, Any]]:
         return [x for x in self.lines() if x["event"] in TICK_EVENTS]
 
-    def when(self, line: dict[str, Any]) -> float:
-        """The virtual monotonic instant of a log line (its ts, to the microsecond)."""
-        return round(parse_ts(line["ts"]) - OFFSET, 6)
-
-    def received_by(self, j: int) -> list[Message]:
-        """What peer ``j`` has read from us so far, up to our EOF if it came."""
-        reader = FrameReader(self.codec, self.me)
-        sock = self.peer(j)
-        sock.setblocking(False)
-        got: list[Message] = []
-        while True:
-            try:
-                data = sock.recv(65536)
-            except BlockingIOError:
-                return got
-            if not data:
-                return got
-            got.extend(m for m, _sent, _at in reader.feed(data))
-
     def close(self) -> None:
-        for ends in self.mesh.values():
-            for sock in ends.values():
-                sock.close()
-        self.wake_r.close()
-        self.wake_w.close()
+        super().close()
         for conn in (self.conn, self.launcher):
             if conn is not None:
                 conn.close()

@@ -34,7 +34,8 @@ import secrets
 import socket
 import sys
 import time
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -56,10 +57,11 @@ from lclock.runfolder import (
     new_run_id,
     update_run_json,
 )
-from lclock.runplan import plan_run
+from lclock.runplan import RunPlan, plan_run
 from lclock.runtime.control import LocalControl
 from lclock.runtime.driver import RealTimeDriver
 from lclock.runtime.logcounts import counts_from_log
+from lclock.runtime.waiting import Clock, Waiter
 from lclock.settings import (
     RunSettings,
     SettingsError,
@@ -68,6 +70,7 @@ from lclock.settings import (
     load_settings_file,
     resolve,
 )
+from lclock.transport import Transport
 from lclock.transport.limited_warn import LimitedWarn
 from lclock.transport.tcp.handshake import HANDSHAKE_TIMEOUT, addr_text
 from lclock.transport.tcp.links import TcpLinks, bind_listener
@@ -181,7 +184,6 @@ def main(args: argparse.Namespace) -> int:
 def run_vm(cluster: Cluster, listener: socket.socket, quiet: bool, wait: float,
            stop: StopRequest) -> int:
     """Build the mesh and agree on the start with the other vms, then run this machine."""
-    s = cluster.settings
     me = cluster.me
     spec = MeshSpec(me, cluster.n, cluster.addrs, cluster.secret, cluster.context(), HANDSHAKE_TIMEOUT)
     early: list[tuple[str, dict[str, Any]]] = []
@@ -196,22 +198,13 @@ def run_vm(cluster: Cluster, listener: socket.socket, quiet: bool, wait: float,
         if not quiet:
             _say(text)
 
-    def start_info() -> dict[str, Any]:
-        seed = s.seed if s.seed is not None else secrets.randbelow(2**31)
-        rates = [machine_setup(seed, i, s.rate_min, s.rate_max, s.rates)[0]
-                 for i in range(1, cluster.n + 1)]
-        t0 = time.time() + START_MARGIN + 0.01 * cluster.n
-        return {"run_id": new_run_id(), "t0": t0, "seed": seed, "rates": rates,
-                "duration": s.duration, "dice_sides": s.dice_sides,
-                "rate_min": s.rate_min, "rate_max": s.rate_max, "vector_clocks": s.vector_clocks,
-                "plan": plan_digest(s)}
-
     if stop.requested:  # Ctrl-C while lclock was still importing
         listener.close()
         _say(f"lclock vm {me}: stopped before the start")
         return stop.exit_code()
     progress(f"machine {me} of {cluster.n}: listening on {addr_text(listener.getsockname())}")
-    mesh = Mesh(spec, listener, warn, progress, coordinate=True, start_info=start_info)
+    mesh = Mesh(spec, listener, warn, progress, coordinate=True,
+                start_info=lambda: start_info(cluster))
     with wakeup_socket() as wake:
         try:
             def told_to_stop(_ready: list[Any]) -> bool:
@@ -229,17 +222,32 @@ def run_vm(cluster: Cluster, listener: socket.socket, quiet: bool, wait: float,
             _say(f"lclock vm {me}: stopped before the start")
             return stop.exit_code() or 130
         warn.flush()
-        theirs = mesh.start.get("plan")
-        if me != 1 and theirs != plan_digest(s):
+        if me != 1 and mesh.start.get("plan") != plan_digest(cluster.settings):
             listener.close()
             for sock in socks.values():
                 sock.close()
-            _say(f"lclock vm {me}: error: machine 1's faults and clocks settings differ from "
-                 "this vm's ([faults] and [clocks] of the settings file, and their flags): "
-                 "every vm of a cluster must plan the same faults and clocks")
+            _say(f"lclock vm {me}: error: {PLAN_DIFFERS}")
             return 2
         links = TcpLinks(spec, listener, prebuilt=(socks, mesh.keys))
         return run_machine(cluster, links, mesh.start, early, quiet, stop, wake)
+
+
+PLAN_DIFFERS = ("machine 1's faults and clocks settings differ from this vm's ([faults] and "
+                "[clocks] of the settings file, and their flags): every vm of a cluster must "
+                "plan the same faults and clocks")
+
+
+def start_info(cluster: Cluster) -> dict[str, Any]:
+    """Machine 1's choices for the whole cluster (START): run id, seed, rates, the instant."""
+    s = cluster.settings
+    seed = s.seed if s.seed is not None else secrets.randbelow(2**31)
+    rates = [machine_setup(seed, i, s.rate_min, s.rate_max, s.rates)[0]
+             for i in range(1, cluster.n + 1)]
+    t0 = time.time() + START_MARGIN + 0.01 * cluster.n
+    return {"run_id": new_run_id(), "t0": t0, "seed": seed, "rates": rates,
+            "duration": s.duration, "dice_sides": s.dice_sides,
+            "rate_min": s.rate_min, "rate_max": s.rate_max, "vector_clocks": s.vector_clocks,
+            "plan": plan_digest(s)}
 
 
 def plan_digest(s: RunSettings) -> str:
@@ -250,16 +258,36 @@ def plan_digest(s: RunSettings) -> str:
     return hashlib.sha256(body).hexdigest()[:32]
 
 
-def run_machine(cluster: Cluster, links: TcpLinks, start: dict[str, Any],
-                early: list[tuple[str, dict[str, Any]]], quiet: bool, stop: StopRequest,
-                wake: socket.socket) -> int:
-    """Run the agreed machine, record it in run.json, show how it went."""
-    me, n = cluster.me, cluster.n
+@dataclass(frozen=True)
+class AgreedRun:
+    """What machine 1's START fixed for every vm of the cluster, and this vm's share of it."""
+
+    settings: RunSettings
+    plans: RunPlan
+    run_id: str
+    t0: float
+    rates: tuple[int, ...]
+
+    @property
+    def duration(self) -> float:
+        return self.settings.duration
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.settings.output) / self.run_id
+
+    def crash_at(self) -> dict[int, float]:
+        """The planned crash instant (epoch s) of every machine the plan crashes."""
+        faults = self.plans.faults
+        return {c.machine: self.t0 + c.time for c in faults.crashes} if faults else {}
+
+
+def agreed_run(cluster: Cluster, start: dict[str, Any]) -> AgreedRun:
+    """This vm's settings with START's choices in them (seed, rates, duration, ...)."""
     t0 = float(start["t0"])
     rates = tuple(int(r) for r in start["rates"])
-    duration = float(start["duration"])
     settings = replace(
-        cluster.settings, seed=int(start["seed"]), duration=duration,
+        cluster.settings, seed=int(start["seed"]), duration=float(start["duration"]),
         rate_min=int(start.get("rate_min", cluster.settings.rate_min)),
         rate_max=int(start.get("rate_max", cluster.settings.rate_max)),
         rates=cluster.settings.rates, dice_sides=int(start["dice_sides"]),
@@ -267,14 +295,76 @@ def run_machine(cluster: Cluster, links: TcpLinks, start: dict[str, Any],
     )
     run_id = str(start["run_id"])
     plans = plan_run(settings, run_id, int(start["seed"]), rates)
-    plan = plans.machine(me)
-    run_dir = Path(settings.output) / run_id
-    base = base_run_json(run_id, plan.seed, settings.to_json(), time.time())
-    base.update(transport="tcp", t0=format_ts(t0), hosts=[addr_text(a) for a in cluster.addrs])
-    base.update(plans.run_json())
-    entry: dict[str, Any] = {"id": me, "rate": rates[me - 1], "pid": os.getpid(),
+    return AgreedRun(settings, plans, run_id, t0, rates)
+
+
+class PeerEnds:
+    """The vm's policy for a peer that goes away: ``RealTimeDriver``'s ``on_peer_gone``.
+
+    A peer that is lost, or closes before its last tick was due, ends this run; one that
+    closes after its last tick, or crashes as planned, is a normal end.
+    """
+
+    def __init__(self, cluster: Cluster, run: AgreedRun, clock: Clock) -> None:
+        self.me = cluster.me
+        self.clock = clock
+        self.crash_at = run.crash_at()
+        self.end = {j: run.t0 + last_tick_due(run.rates[j - 1], run.duration)
+                    for j in range(1, cluster.n + 1) if j != cluster.me}
+
+    def __call__(self, peer: int, error: str | None) -> str | None:
+        now = self.clock.time()
+        if error is None and now >= self.end.get(peer, 0.0) - PEER_END_SLACK:
+            return None  # it has done its last tick: a normal end
+        if peer in self.crash_at and now >= self.crash_at[peer] - PEER_END_SLACK:
+            return None  # it crashed as planned (a reset connection, maybe)
+        _say(f"machine {self.me}: lost machine {peer} ({error or 'closed early'}); stopping")
+        return "peer_lost"
+
+
+def run_machine(cluster: Cluster, links: Transport, start: dict[str, Any],
+                early: list[tuple[str, dict[str, Any]]], quiet: bool, stop: StopRequest,
+                wake: socket.socket, *, clock: Clock = time,
+                waiter: Waiter | None = None) -> int:
+    """Run the agreed machine, record it in run.json, show how it went."""
+    me = cluster.me
+    run = agreed_run(cluster, start)
+    base, entry = _run_json_parts(cluster, run, clock)
+    log = _open_run_folder(run.run_dir, me, base, entry, cluster.n)
+    if log is None:
+        links.close()
+        return 1
+    console = Console(quiet)
+    control = LocalControl(run.t0, wake, stop, on_status=_progress(console, me, run, clock))
+    driver = RealTimeDriver(Node(run.plans.machine(me)), log, links, control, clock=clock,
+                            waiter=waiter, on_peer_gone=PeerEnds(cluster, run, clock))
+    for event, fields in early:  # what happened before the log file existed
+        driver.emit(event, "warning", during="setup", **fields)
+    console.line(f"machine {me}: run {run.run_id}, rate {run.rates[me - 1]}, start at "
+                 f"{format_ts(run.t0)}, {run.duration:g} s; folder {run.run_dir}")
+    done = driver.run()
+    log.close()
+    return _finish(cluster, run, links, done, base, entry, console, clock)
+
+
+def _run_json_parts(cluster: Cluster, run: AgreedRun,
+                    clock: Clock) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the run.json this vm would start the folder with, this machine's entry in it)."""
+    me = cluster.me
+    plan = run.plans.machine(me)
+    base = base_run_json(run.run_id, plan.seed, run.settings.to_json(), clock.time())
+    base.update(transport="tcp", t0=format_ts(run.t0), hosts=[addr_text(a) for a in cluster.addrs])
+    base.update(run.plans.run_json())
+    entry: dict[str, Any] = {"id": me, "rate": run.rates[me - 1], "pid": os.getpid(),
                              "exit_code": None, "ticks": None, "lclock": None,
                              "host": addr_text(cluster.addrs[me - 1]), "status": "running"}
+    return base, entry
+
+
+def _open_run_folder(run_dir: Path, me: int, base: dict[str, Any], entry: dict[str, Any],
+                     n: int) -> LogFile | None:
+    """The folder (shared by the vms of one host), this machine's log, and its entry in
+    run.json; None, said on stderr, if any of them cannot be made."""
     try:
         run_dir.mkdir(parents=True, exist_ok=True)  # shared by the vms of one host
         log = LogFile.create(machine_log_path(run_dir, me))
@@ -282,46 +372,33 @@ def run_machine(cluster: Cluster, links: TcpLinks, start: dict[str, Any],
     except (OSError, RunFolderError) as exc:
         why = describe_os_error(exc) if isinstance(exc, OSError) else str(exc)
         _say(f"lclock vm {me}: error: cannot start the run folder {run_dir}: {why}")
-        links.close()
-        return 1
-    console = Console(quiet)
-    peer_end = {j: t0 + last_tick_due(rates[j - 1], duration) for j in range(1, n + 1) if j != me}
+        return None
+    return log
 
-    crash_at = {c.machine: t0 + c.time for c in plans.faults.crashes} if plans.faults else {}
 
-    def on_peer_gone(peer: int, error: str | None) -> str | None:
-        """A peer that is lost, or closes before its last tick was due, ends this run."""
-        if error is None and time.time() >= peer_end.get(peer, 0.0) - PEER_END_SLACK:
-            return None  # it has done its last tick: a normal end
-        if peer in crash_at and time.time() >= crash_at[peer] - PEER_END_SLACK:
-            return None  # it crashed as planned (a reset connection, maybe)
-        _say(f"machine {me}: lost machine {peer} ({error or 'closed early'}); stopping")
-        return "peer_lost"
-
+def _progress(console: Console, me: int, run: AgreedRun,
+              clock: Clock) -> Callable[[dict[str, Any]], None]:
+    """The live line, as often as lclock run shows it (0.5 s on a terminal, else 10 s)."""
     next_progress = [0.0]
 
     def on_status(msg: dict[str, Any]) -> None:
-        now = time.monotonic()  # as often as lclock run shows it (0.5 s on a terminal, else 10 s)
+        now = clock.monotonic()
         if now < next_progress[0]:
             return
         next_progress[0] = now + console.interval
-        console.progress(time.time() - t0, duration, [{"id": me, "rate": rates[me - 1], **msg}])
+        console.progress(clock.time() - run.t0, run.duration,
+                         [{"id": me, "rate": run.rates[me - 1], **msg}])
 
-    control = LocalControl(t0, wake, stop, on_status=on_status)
-    driver = RealTimeDriver(Node(plan), log, links, control, on_peer_gone=on_peer_gone)
-    for event, fields in early:  # what happened before the log file existed
-        driver.emit(event, "warning", during="setup", **fields)
-    console.line(f"machine {me}: run {run_id}, rate {rates[me - 1]}, start at {format_ts(t0)}, "
-                 f"{duration:g} s; folder {run_dir}")
-    done = driver.run()
-    log.close()
+    return on_status
+
+
+def machine_outcome(done: dict[str, Any], crashed_peers: set[int]) -> tuple[int, str, str]:
+    """(exit code, status, reason) of this vm from its machine's done report."""
     reason = str(done.get("reason") or "stopped")
     code = EXIT.get(reason, 1)
     if done.get("log_error"):
         code = 1
     status = "completed" if code == 0 else ("interrupted" if code in (129, 130, 143) else "failed")
-    entry.update({k: v for k, v in done.items() if k != "t"})
-    crashed_peers = set(crash_at)
     stuck = sorted(set(done.get("undrained", [])) | set(done.get("lost_peers", [])))
     stuck = [j for j in stuck if j not in crashed_peers]
     if stuck and code == 0:
@@ -330,12 +407,22 @@ def run_machine(cluster: Cluster, links: TcpLinks, start: dict[str, Any],
         code, status = 1, "failed"
         reason = (f"machine {', '.join(map(str, stuck))} could not be drained "
                   "(stalled or gone): messages from it may be lost")
-    if reason == "crashed":  # as planned: the vm ends here, its connections with it
+    if reason == "crashed":
         status = "crashed"
+    return code, status, reason
+
+
+def _finish(cluster: Cluster, run: AgreedRun, links: Transport, done: dict[str, Any],
+            base: dict[str, Any], entry: dict[str, Any], console: Console, clock: Clock) -> int:
+    """Record how this machine ended in run.json, show it; the vm's exit code."""
+    me, n, run_dir = cluster.me, cluster.n, run.run_dir
+    code, status, reason = machine_outcome(done, set(run.crash_at()))
+    entry.update({k: v for k, v in done.items() if k != "t"})
+    if reason == "crashed":  # as planned: the vm ends here, its connections with it
         entry.update(counts_from_log(machine_log_path(run_dir, me)))
-        entry["crashed_at"] = round(time.time() - t0, 6)
+        entry["crashed_at"] = round(clock.time() - run.t0, 6)
         links.close()
-    entry.update(exit_code=code, status=status, reason=reason, ended_at=format_ts(time.time()))
+    entry.update(exit_code=code, status=status, reason=reason, ended_at=format_ts(clock.time()))
     try:
         data = record(run_dir, base, entry, n)
     except RunFolderError as exc:
@@ -345,7 +432,7 @@ def run_machine(cluster: Cluster, links: TcpLinks, start: dict[str, Any],
     if done.get("log_error"):
         _say(f"lclock vm {me}: error: the log is incomplete: {done['log_error']}")
     console.always(f"run folder: {run_dir} ({len(data['machines'])} of {n} machines here)")
-    if data.get("status") == "completed" and not data.get("partial") and settings.report:
+    if data.get("status") == "completed" and not data.get("partial") and run.settings.report:
         _report(run_dir, console)
     return code
 

@@ -449,6 +449,22 @@ class RealTimeDriver:
             self.warnings.flush()
         if undrained:
             self.emit("drain_timeout", "warning", peers=undrained)
+        reason = self.stop_reason or "stopped"
+        line = self.node.stop_line(self.clock.time(), reason, **self._stop_extras(undrained))
+        self.write(line)
+        if self.log_error is None and self.log.detached():
+            self.log_error = "the log file was deleted during the run"
+        done: dict[str, Any] = {"t": "done", **{k: v for k, v in line.items() if k not in _HEADER}}
+        if self.log_error is not None:
+            done["log_error"] = self.log_error
+        self.control.report(done)
+        for ch in self.channels.values():
+            ch.close()
+        self.transport.close()
+        return done
+
+    def _stop_extras(self, undrained: list[int]) -> dict[str, Any]:
+        """What the stop line adds to the node's counters: how the run went in real time."""
         lat = _percentiles(self.lateness, (0.5, 0.99, 1.0))
         net = _percentiles(self.latency, (0.5, 0.99))
         extra: dict[str, Any] = {
@@ -465,19 +481,7 @@ class RealTimeDriver:
             extra["undrained"] = undrained
         if self.lost_peers:
             extra["lost_peers"] = sorted(self.lost_peers)
-        reason = self.stop_reason or "stopped"
-        line = self.node.stop_line(self.clock.time(), reason, **extra)
-        self.write(line)
-        if self.log_error is None and self.log.detached():
-            self.log_error = "the log file was deleted during the run"
-        done: dict[str, Any] = {"t": "done", **{k: v for k, v in line.items() if k not in _HEADER}}
-        if self.log_error is not None:
-            done["log_error"] = self.log_error
-        self.control.report(done)
-        for ch in self.channels.values():
-            ch.close()
-        self.transport.close()
-        return done
+        return extra
 
 
 _HEADER = ("ts", "event", "level", "run_id", "machine")
