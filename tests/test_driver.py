@@ -8,6 +8,7 @@ milliseconds and says exactly which rule failed.
 
 from __future__ import annotations
 
+import os
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -267,3 +268,24 @@ def test_a_crashed_worker_waits_to_be_killed(rigs: list[DriverRig], tmp_path: Pa
     assert rig.world.t == pytest.approx(T0 + 3.0)  # it waited, silent, for the launcher
     assert rig.lines("stop") == []
     assert rig.heard()[-1] == done
+
+
+# -- more descriptors ----------------------------------------------------------------------------
+
+
+def test_any_descriptor_can_join_the_wait(rigs: list[DriverRig], tmp_path: Path) -> None:
+    """A plain fd (here a pipe, as a program's stdout would be) is watched with the peers,
+    and its callback runs the moment it is readable, between ticks."""
+    rig = rig_of(rigs, tmp_path, rates=(1, 1, 1), duration=2.0)
+    r, w = os.pipe()
+    heard: list[tuple[float, bytes]] = []
+    rig.driver.extra[r] = lambda: heard.append((rig.world.t, os.read(r, 100)))
+    rig.world.at(T0 + 0.3, lambda: os.write(w, b"answer\n") and None)
+    rig.every_peer_ends(T0 + 2.1)
+    try:
+        rig.run()
+    finally:
+        os.close(r)
+        os.close(w)
+    assert heard == [(T0 + 0.3, b"answer\n")]
+    assert [rig.when(x) for x in rig.ticks()] == [T0, T0 + 1]
