@@ -208,6 +208,34 @@ def test_sigterm_from_the_launcher_hurries_the_drain(rigs: list[DriverRig], tmp_
     assert rig.when(rig.lines("stop")[0]) == pytest.approx(T0 + 0.6 + HURRY_DRAIN_TIMEOUT)
 
 
+def test_a_log_that_cannot_be_written_stops_the_machine(rigs: list[DriverRig],
+                                                       tmp_path: Path) -> None:
+    rig = rig_of(rigs, tmp_path, rates=(4, 4, 4), duration=5.0)
+    rig.world.at(T0 + 0.3, lambda: setattr(rig.log, "error", "No space left on device"))
+    rig.every_peer_ends(T0 + 0.6)
+    done = rig.run()
+    assert done["reason"] == "log_failed" and done["log_error"] == "No space left on device"
+    # The tick at T0 + 0.5 could not be logged and nothing ran after it; the lines before
+    # the failure are whole, and the stop line is not half written.
+    assert [x["tick"] for x in rig.ticks()] == [1, 2] and rig.lines("stop") == []
+    assert done["ticks"] == 3
+
+
+def test_a_peer_sending_garbage_is_dropped_and_named(rigs: list[DriverRig],
+                                                     tmp_path: Path) -> None:
+    rig = rig_of(rigs, tmp_path, rates=(4, 4, 4), duration=1.0)
+    rig.send_from(2, T0 + 0.1)
+    rig.world.at(T0 + 0.3, lambda: rig.peer(2).sendall(b"\xff" * 64))
+    rig.close_from(3, T0 + 1.0)  # peer 2 never closes: its dropped link is not waited for
+    done = rig.run()
+    (bad,) = rig.lines("bad_frame")
+    (lost,) = rig.lines("peer_lost")
+    assert bad["peer"] == lost["peer"] == 2 and rig.when(bad) == T0 + 0.3
+    assert done["reason"] == "duration" and done["lost_peers"] == [2] and "undrained" not in done
+    assert done["taken_from"] == {"2": 1}  # what it sent before the garbage counts
+    assert rig.when(rig.lines("stop")[0]) == pytest.approx(T0 + 1.0)
+
+
 # -- pause, crash -----------------------------------------------------------------------------
 
 
