@@ -308,7 +308,11 @@ def test_any_descriptor_can_join_the_wait(rigs: list[DriverRig], tmp_path: Path)
     r, w = os.pipe()
     heard: list[tuple[float, bytes]] = []
     rig.driver.extra[r] = lambda: heard.append((rig.world.t, os.read(r, 100)))
-    rig.world.at(T0 + 0.3, lambda: os.write(w, b"answer\n") and None)
+
+    def program_answers() -> None:
+        os.write(w, b"answer\n")
+
+    rig.world.at(T0 + 0.3, program_answers)
     rig.every_peer_ends(T0 + 2.1)
     try:
         rig.run()
