@@ -23,6 +23,7 @@ from lclock.runtime.driver import (
     ORPHAN_DRAIN_TIMEOUT,
     PAUSE_SLICE,
 )
+from lclock.transport import TransportError
 
 pytestmark = pytest.mark.timeout(60)
 T0 = DriverRig.T0
@@ -234,6 +235,21 @@ def test_a_peer_sending_garbage_is_dropped_and_named(rigs: list[DriverRig],
     assert done["reason"] == "duration" and done["lost_peers"] == [2] and "undrained" not in done
     assert done["taken_from"] == {"2": 1}  # what it sent before the garbage counts
     assert rig.when(rig.lines("stop")[0]) == pytest.approx(T0 + 1.0)
+
+
+def test_a_machine_that_cannot_connect_stops_without_a_tick(rigs: list[DriverRig],
+                                                             tmp_path: Path) -> None:
+    rig = rig_of(rigs, tmp_path, rates=(4, 4, 4), duration=1.0)
+
+    def unreachable(*_args: object) -> None:
+        raise TransportError("machine 2 at 127.0.0.1:7102: connection refused")
+
+    rig.driver.transport.connect = unreachable  # type: ignore[method-assign,assignment]
+    done = rig.run()
+    assert done["reason"] == "connect_failed" and done["ticks"] == 0
+    (failed,) = rig.lines("connect_failed")
+    assert "connection refused" in failed["error"]
+    assert [x["event"] for x in rig.lines()] == ["start", "connect_failed", "stop"]
 
 
 # -- pause, crash -----------------------------------------------------------------------------
