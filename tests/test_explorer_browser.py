@@ -694,7 +694,7 @@ def _sweep(p: Page, selector: str, step: int, rows: int) -> int:
     return n
 
 
-@pytest.mark.parametrize("name", ["sim", "clock", "compare"])
+@pytest.mark.parametrize("name", ["sim", "clock", "empty_lane", "compare"])
 def test_clicks_anywhere_raise_no_error(runs: dict[str, Path], open_page: Any, name: str) -> None:
     """Issue 18: a press on the overview strip left of the brush threw from d3's brush."""
     p = open_page(runs[name] if name == "compare" else explorer(runs[name]))

@@ -39,9 +39,13 @@ test("a receive shows its jump, its message and the hb answer for the event sele
   assert.match(html, /3 events in its causal past/);
 });
 
-test("a message: send, receive, delay and jump", () => {
+test("a message: send, receive, delay and jump; pt only when it tells something", () => {
   const { run: r } = run(2, steps);
   const html = panelMessage({ runs: [r], compare: false, msgSel: { run: r, m: 0, all: [0] } });
+  assert.match(html, /physical pt send → receive/);
+  const same = panelMessage({ runs: [r], compare: false, msgSel: { run: r, m: 0, all: [0] }, same: new Set(["pt"]) });
+  assert.ok(!same.includes("physical pt"));
+  assert.match(same, /data-same="pt">physical clock \(pt\) = real time/);
   assert.match(html, /Message from machine 1/);
   assert.match(html, /Receive on machine 2/);
   assert.match(html, /<th>delay \(send to handling\)<\/th><td class="num">0.002 s<\/td>/);

@@ -90,7 +90,7 @@ function askInTerminal(v, run, li, k) {
   return html;
 }
 
-function receiveTable(run, m, mm) {
+function receiveTable(run, m, mm, showPt) {
   const sl = run.mSL[m], si = run.mSI[m], sn = run.lanes[sl];
   const rl = run.mRL[mm], ri = run.mRI[mm], rn = run.lanes[rl];
   const delay = (rn.t[ri] - sn.t[si]) / 1e6, qw = queueWait(run, mm);
@@ -102,19 +102,21 @@ function receiveTable(run, m, mm) {
   html += row("queue after", rn.q[ri]);
   html += row("Lamport before → after", `${prevL} → ${rn.L[ri]}`);
   html += row("jump caused", `<b>+${jump}</b>` + (pushed ? ` (the message pushed it ${pushed} past the usual +1)` : " (no jump: the usual +1)"));
-  if (sn.pt && rn.pt) html += row("physical pt send → receive", `${fmtSec(sn.pt[si] / 1e6)} → ${fmtSec(rn.pt[ri] / 1e6)}` + (rn.pt[ri] < sn.pt[si] ? " <b>(backwards!)</b>" : ""));
+  if (showPt && sn.pt && rn.pt) html += row("physical pt send → receive", `${fmtSec(sn.pt[si] / 1e6)} → ${fmtSec(rn.pt[ri] / 1e6)}` + (rn.pt[ri] < sn.pt[si] ? " <b>(backwards!)</b>" : ""));
   return html + `</table><div class="muted">${esc(where(run, rl, ri))}</div>`;
 }
 
 export function panelMessage(v) {
   const { run, m, all } = v.msgSel;
   const sl = run.mSL[m], si = run.mSI[m], sn = run.lanes[sl];
+  const showPt = !(v.same && v.same.has("pt"));
   let html = `<h2>${v.compare ? run.name + " · " : ""}Message from machine ${sn.id}</h2>`;
   html += `<h3>Send</h3><table>${row("machine · tick", `m${sn.id} · ${sn.tick[si]}`)}${row("Lamport (carried)", sn.L[si])}${row("real time", fmtSec(sn.t[si] / 1e6))}`;
-  if (sn.pt) html += row("physical pt", fmtSec(sn.pt[si] / 1e6));
+  if (showPt && sn.pt) html += row("physical pt", fmtSec(sn.pt[si] / 1e6));
   html += row("recipients", recipients(sn, si).map((x) => "m" + x).join(", ")) + "</table>";
   html += `<div class="muted">${esc(where(run, sl, si))}</div>`;
-  for (const mm of all) html += receiveTable(run, m, mm);
+  for (const mm of all) html += receiveTable(run, m, mm, showPt);
+  if (!showPt && sn.pt) html += `<p class="muted" data-same="pt">${sameText(["pt"])}</p>`;
   const dr = run.drops, g = run.off[sl] + si;
   for (let i = 0; i < dr.n; i++) if (dr.s[i] === g) html += `<h3>Dropped on the way to machine ${dr.to[i]}</h3><p>reason: <b>${esc(dr.reasons[dr.reason[i]])}</b> <span class="muted">${esc(sn.file)}:${dr.line[i]}</span></p>`;
   const pe = run.pending;
