@@ -9,8 +9,8 @@
  */
 import { decodeRuns, upperBound } from "./data.mjs";
 import { causal } from "./causality.mjs";
-import { createDrawer } from "./draw.mjs";
-import { createHitTester } from "./hit.mjs";
+import { drawFrame, drawOverview } from "./draw.mjs";
+import { hitAt as hitAtIn } from "./hit.mjs";
 import { GUTTER, MODES, RIGHT, clampRange, domainOf, laneRows, modesOf, sameAsReal, spanAround, xcol } from "./layout.mjs";
 import { panelEvent, panelMessage, panelRun } from "./panel.mjs";
 import { parseIds, search, searchClocks } from "./search.mjs";
@@ -26,15 +26,14 @@ const S = {
   mode: "real", domain: [0, 1], transform: d3.zoomIdentity, xs: d3.scaleLinear(),
   kinds: [true, true, true], layers: { arrows: true, drops: true, pending: true, faults: true, marks: true },
   hidden: new Set(), sel: null, prevSel: null, msgSel: null, hover: null, causal: null, results: [], resultPos: -1,
-  rows: [], rowOf: [], laneH: 0, diffBox: null, W: 0, H: 0, dpr: 1, stats: null, frames: 0, readyAt: null,
+  arrows: { buf: new Int32Array(0), n: 0, runs: [] }, rows: [], rowOf: [], laneH: 0, diffBox: null, W: 0, H: 0, dpr: 1, stats: null, frames: 0, readyAt: null,
   same: new Set(["hlc", "pt"].filter((m) => MODES_OK.includes(m) && sameAsReal(RUNS, m))),
 };
 const canvas = $("main"), layer = document.createElement("canvas");
 const V = { S, runs: RUNS, compare: COMPARE, ctx: canvas.getContext("2d"), layer, lctx: layer.getContext("2d"), img: null, buf: null };
 const ov = $("overview"), octx = ov.getContext("2d");
 const base = d3.scaleLinear();
-const drawer = createDrawer(V);
-const hitAt = createHitTester(S, drawer.arrows);
+const hitAt = (px, py) => hitAtIn(S, px, py);
 const panel = $("panel");
 
 // ------------------------------------------------------------------ layout
@@ -105,7 +104,7 @@ function request() { if (!pending) { pending = true; requestAnimationFrame(() =>
 function draw() {
   const t0 = performance.now();
   S.xs = S.transform.rescaleX(base);
-  const stats = drawer.frame();
+  const stats = drawFrame(V);
   stats.ms = performance.now() - t0;
   S.stats = stats; S.frames++;
   const b = document.body.dataset;
@@ -142,7 +141,7 @@ function layoutOverview() {
   brushSvg.attr("width", r.width).attr("height", r.height);
   brushSel.call(brush);
 }
-function buildOverview() { ovScale.domain(S.domain); drawer.overview(ov, octx); }
+function buildOverview() { ovScale.domain(S.domain); drawOverview(V, ov, octx); }
 function positionBrush() {
   if (syncing) return;
   syncing = true;
