@@ -694,10 +694,13 @@ def _sweep(p: Page, selector: str, step: int, rows: int) -> int:
     return n
 
 
-@pytest.mark.parametrize("name", ["sim", "clock", "empty_lane", "compare"])
-def test_clicks_anywhere_raise_no_error(runs: dict[str, Path], open_page: Any, name: str) -> None:
+@pytest.mark.parametrize(("name", "size"), [("sim", (1400, 820)), ("clock", (1400, 820)),
+                                           ("clock", (520, 420)), ("empty_lane", (1400, 820)),
+                                           ("compare", (1400, 820))])
+def test_clicks_anywhere_raise_no_error(runs: dict[str, Path], open_page: Any, name: str,
+                                        size: tuple[int, int]) -> None:
     """Issue 18: a press on the overview strip left of the brush threw from d3's brush."""
-    p = open_page(runs[name] if name == "compare" else explorer(runs[name]))
+    p = open_page(runs[name] if name == "compare" else explorer(runs[name]), width=size[0], height=size[1])
     clicks = _sweep(p, "#overview-box", 12, 3)  # the strip, its left end (the gutter) included
     clicks += _sweep(p, "#main", 45, 14)  # lanes, axis, gutter, diff charts
     for mode in p.pg.eval_on_selector_all("#axis option", "os => os.map(o => o.value)"):
@@ -710,7 +713,7 @@ def test_clicks_anywhere_raise_no_error(runs: dict[str, Path], open_page: Any, n
     p.pg.mouse.down()
     p.pg.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, steps=5)
     p.pg.mouse.up()
-    assert clicks > 300
+    assert clicks > 100
     assert p.errors == [], p.errors[:3]
     assert p.stats()["events"] > 0
 
