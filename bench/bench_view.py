@@ -117,7 +117,7 @@ def main() -> int:
         cmd = [sys.executable, "-m", "lclock", "view", str(big)]
         walls, rss = [], []
         for _ in range(args.repeat):
-            w, r = timed(cmd)
+            w, r, _ = timed(cmd)
             walls.append(w)
             rss.append(r)
         size = (big / "explorer.html").stat().st_size

@@ -680,3 +680,67 @@ def test_two_selected_events_give_the_hb_answer_and_its_command(runs: dict[str, 
         assert verdict.startswith(said), (verdict, want)
         seen.add(want)
     assert seen == {"happened before", "happened after", "is concurrent with"}
+
+
+def _sweep(p: Page, selector: str, step: int, rows: int) -> int:
+    """Click across an element in a grid; the number of clicks."""
+    box = p.pg.locator(selector).bounding_box()
+    n = 0
+    for i in range(rows):
+        y = box["y"] + 1 + (box["height"] - 2) * (i + 0.5) / rows
+        for x in range(1, int(box["width"]) - 1, step):
+            p.pg.mouse.click(box["x"] + x, y)
+            n += 1
+    return n
+
+
+@pytest.mark.parametrize(("name", "size"), [("sim", (1400, 820)), ("clock", (1400, 820)),
+                                           ("clock", (520, 420)), ("empty_lane", (1400, 820)),
+                                           ("compare", (1400, 820))])
+def test_clicks_anywhere_raise_no_error(runs: dict[str, Path], open_page: Any, name: str,
+                                        size: tuple[int, int]) -> None:
+    """Issue 18: a press on the overview strip left of the brush threw from d3's brush."""
+    p = open_page(runs[name] if name == "compare" else explorer(runs[name]), width=size[0], height=size[1])
+    clicks = _sweep(p, "#overview-box", 12, 3)  # the strip, its left end (the gutter) included
+    clicks += _sweep(p, "#main", 45, 14)  # lanes, axis, gutter, diff charts
+    for mode in p.pg.eval_on_selector_all("#axis option", "os => os.map(o => o.value)"):
+        p.pg.select_option("#axis", mode)  # the time-axis switcher
+        clicks += _sweep(p, "#overview-box", 40, 1) + _sweep(p, "#main", 90, 6)
+    p.pg.click("#axis")
+    p.pg.keyboard.press("Escape")
+    box = p.pg.locator("#overview-box").bounding_box()
+    p.pg.mouse.move(box["x"] + 3, box["y"] + box["height"] / 2)  # a drag from the left end
+    p.pg.mouse.down()
+    p.pg.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, steps=5)
+    p.pg.mouse.up()
+    assert clicks > 100
+    assert p.errors == [], p.errors[:3]
+    assert p.stats()["events"] > 0
+
+
+def test_lanes_use_the_height_of_the_chart(runs: dict[str, Path], open_page: Any) -> None:
+    p = open_page(explorer(runs["clock"]))
+    lay = p.js("lclockExplorer.layout()")
+    rows = lay["rows"]
+    assert len(rows) == 3
+    covered = rows[-1]["y"] + rows[-1]["h"] / 2 - (rows[0]["y"] - rows[0]["h"] / 2)
+    assert covered > 0.9 * lay["H"], lay  # not the top 40 % as before issue 18
+    assert all(r["h"] == rows[0]["h"] for r in rows)
+
+
+def test_clocks_equal_to_real_time_say_so(runs: dict[str, Path], open_page: Any) -> None:
+    p = open_page(explorer(runs["sim"]))  # a simulation without skew: pt and HLC = ts
+    labels = p.pg.eval_on_selector_all("#axis option", "os => os.map(o => o.textContent)")
+    assert labels == ["real time", "Lamport time", "HLC = real time", "physical pt = real time"]
+    assert p.js("lclockExplorer.same()") == ["hlc", "pt"]
+    assert "= real time on every event (no clock was skewed)" in p.js("lclockExplorer.panelText()")
+    text = p.js("(lclockExplorer.select(0, 1, 3), lclockExplorer.panelText())")
+    assert "HLC [l, c]" not in text and "physical pt" not in text and "no clock was skewed" in text
+    p.pg.select_option("#axis", "pt")  # still offered
+    assert p.stats()["mode"] == "pt"
+    q = open_page(explorer(runs["clock"]))  # skewed clocks: nothing to say, the rows stay
+    assert q.js("lclockExplorer.same()") == []
+    assert q.pg.eval_on_selector_all("#axis option", "os => os.map(o => o.textContent)")[2:] == [
+        "HLC", "physical clocks (pt)"]
+    text = q.js("(lclockExplorer.select(0, 2, 3), lclockExplorer.panelText())")
+    assert "HLC [l, c]" in text and "physical pt" in text and "no clock was skewed" not in text

@@ -1,5 +1,5 @@
-"""The explorer page: the template, the vendored d3, our script and style, and the data, in
-one HTML file that needs nothing else (no network, no other file: it works from a USB stick).
+"""The explorer page: the template, the vendored d3, our script (the modules of ``js/``
+bundled into one, see ``bundle``) and style, and the data, in one HTML file that needs nothing else (no network, no other file: it works from a USB stick).
 
 The data goes into a ``<script type="application/json">`` block. Every ``<`` in it is written
 as ``\\u003c`` (the same character to JSON), so no string in a log can end the block early.
@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from lclock.explorer.bundle import explorer_script
 from lclock.outfile import write_bytes
 
 D3 = "vendor/d3.v7.9.0.min.js"
@@ -39,7 +40,7 @@ def render(runs: list[dict[str, Any]]) -> bytes:
     page = (_asset("template.html").replace("{{title}}", _escape(title))
             .replace("/*{{css}}*/", _asset("explorer.css"))
             .replace("/*{{d3}}*/", _inline_script(_asset(D3)))
-            .replace("/*{{js}}*/", _inline_script(_asset("explorer.js"))))
+            .replace("/*{{js}}*/", _inline_script(explorer_script())))
     head, _, tail = page.partition("<!--DATA-->")
     data = data_json({"runs": runs})
     return b"".join([head.encode(), b'<script type="application/json" id="lclock-data">', data,
