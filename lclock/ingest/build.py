@@ -30,7 +30,6 @@ _ISO = re.compile(r"^(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d)(?::(\d\d)(?:[.,](\d{
 _CLOCK = re.compile(r"^(\d\d?):(\d\d):(\d\d)(?:[.,](\d{1,9}))?$")
 _NUMBER = re.compile(r"^\d+(?:\.\d+)?$")
 _DATE = re.compile(r"^(\d{4})-(\d\d)-(\d\d)$")
-_SUFFIX = re.compile(r"^(.*?)(\d+)$", re.ASCII)
 # What ``lclock check`` reads (``lclock.analysis.load``): what import writes stays inside it.
 LIMITS = {"clock": 2**63, "msg_clock": 2**63, "tick": 2**63, "queue": 2**31, "dice": 2**31,
           "vclock": 2**31}
@@ -233,9 +232,10 @@ class Names:
     names ending in a number by that number (machine1, node-2), other names in sorted order."""
 
     def __init__(self, names: set[str]) -> None:
-        self.numeric = bool(names) and all(_SUFFIX.match(x) for x in names)
+        suffixes = {x: _suffix(x) for x in names}
+        self.numeric = bool(names) and all(suffixes.values())
         if self.numeric:
-            nums = {x: _number(_SUFFIX.match(x).group(2)) for x in names}  # type: ignore[union-attr]
+            nums = {x: _number(d) for x, d in suffixes.items() if d}
             if len(set(nums.values())) != len(nums):
                 self.numeric = False
         if self.numeric:
@@ -250,8 +250,8 @@ class Names:
         if t in self.ids:
             return self.ids[t]
         if self.numeric:
-            m = _SUFFIX.match(t)
-            return _number(m.group(2)) + self.shift if m else None
+            d = _suffix(t)
+            return _number(d) + self.shift if d else None
         return None
 
     def peers(self, text: str) -> list[int] | None:
@@ -269,6 +269,15 @@ class Names:
                            key=lambda kv: kv[1]))
 
 
+def _suffix(name: str) -> str | None:
+    r"""The ASCII digits that end a name (``node-12`` -> "12"), or None. (Not the expression
+    ``^(.*?)(\d+)$``: on a long name of digits ending in a letter it tries every split.)"""
+    if "\n" in name:
+        return None
+    digits = name[len(name.rstrip("0123456789")):]
+    return digits or None
+
+
 def _number(digits: str) -> int:
     """A machine number; one of thousands of digits (which int() refuses) as the distinct
     large number it is, beyond any machine id."""
@@ -278,8 +287,11 @@ def _number(digits: str) -> int:
     return 10**18 + len(d)  # out of range however it compares: refused as a machine id
 
 
-def _natural(s: str) -> list[Any]:
-    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", s)]
+def _natural(s: str) -> tuple[list[Any], str]:
+    """Sort key: numbers inside names compared as numbers (node2 before node10); the name
+    itself breaks ties (a01, a1), so the order never depends on a set's order."""
+    parts = re.split(r"(\d+)", s)
+    return [_number(t) if k % 2 else t for k, t in enumerate(parts)], s
 
 
 def parse_vclock(text: str, names: Names, n: int) -> list[int]:

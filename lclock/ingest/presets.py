@@ -19,44 +19,55 @@ class Preset:
     header_lines: int = 0
 
 
-_VALUE = r'(?:"[^"]*"|\S+)'
+# Every preset runs in time linear in the length of a line, whatever the line holds: each
+# lookahead starts at the line's start (``^``), is atomic once it succeeded, and scans the line
+# once; at each place it tries a keyword followed by possessive runs (``*+``, ``++``) that
+# never give back what they took, so a run of blanks or digits after a keyword is read once
+# per keyword, not once per way of splitting it (``\s*#?\s*`` before a run of 16,000 blanks
+# was 16,000^2 tries). tests/test_import_linear.py feeds them megabyte lines of every kind.
+_VALUE = r'(?:"[^"]*+"|\S++)'
 
 SHIVIZ = (
     r"^(?=.*?\b(?P<event>send|sent|receive|received|recv|internal|local)\b)"
-    r"(?=(?:.*?\b(?:to|from) (?P<peer>[^\s(]+))?)"
-    r"(?=.*?(?<!message )\bL=(?P<clock>\d+))"
-    r"(?=(?:.*?\bmessage L=(?P<msg_clock>\d+))?)"
-    r"(?=(?:.*?\btick=(?P<tick>\d+))?)"
-    r"(?=.*?\bts=(?P<time>\S+))"
-    r"(?=(?:.*?\bdice (?P<dice>\d+))?)"
-    r"(?=(?:.*?\bqueue (?P<queue>\d+))?)"
-    r".*\n(?P<machine>\S+) (?P<vclock>\{.*\})$"
+    r"(?=(?:.*?\b(?:to|from) (?P<peer>[^\s(]++))?)"
+    r"(?=.*?(?<!message )\bL=(?P<clock>\d++))"
+    r"(?=(?:.*?\bmessage L=(?P<msg_clock>\d++))?)"
+    r"(?=(?:.*?\btick=(?P<tick>\d++))?)"
+    r"(?=.*?\bts=(?P<time>\S++))"
+    r"(?=(?:.*?\bdice (?P<dice>\d++))?)"
+    r"(?=(?:.*?\bqueue (?P<queue>\d++))?)"
+    r".*+\n(?P<machine>\S++) (?P<vclock>\{.*\})$"
 )
 
 LOGFMT = (
     rf"^(?=.*?\b(?:ts|time|timestamp)=(?P<time>{_VALUE}))"
     rf"(?=.*?\b(?:machine|host|node|process)=(?P<machine>{_VALUE}))"
     rf"(?=.*?\b(?:event|type|kind)=(?P<event>{_VALUE}))"
-    r"(?=.*?\b(?:lclock|clock|lamport|L)=(?P<clock>\S+))"
+    r"(?=.*?\b(?:lclock|clock|lamport|L)=(?P<clock>\S++))"
     rf"(?=(?:.*?\b(?:peer|to|from|dest|src)=(?P<peer>{_VALUE}))?)"
-    r'(?=(?:.*?\b(?:vclock|vector|vc)=(?P<vclock>"[^"]*"|\[[^\]]*\]|\{[^}]*\}|\S+))?)'
-    r"(?=(?:.*?\b(?:msg_lclock|msg_clock)=(?P<msg_clock>\S+))?)"
-    r"(?=(?:.*?\btick=(?P<tick>\S+))?)"
-    r"(?=(?:.*?\b(?:queue_len|queue)=(?P<queue>\S+))?)"
-    r"(?=(?:.*?\bdice=(?P<dice>\S+))?)"
+    r'(?=(?:.*?\b(?:vclock|vector|vc)=(?P<vclock>"[^"]*+"|\[[^\]]*+\]|\{[^}]*+\}|\S++))?)'
+    r"(?=(?:.*?\b(?:msg_lclock|msg_clock)=(?P<msg_clock>\S++))?)"
+    r"(?=(?:.*?\btick=(?P<tick>\S++))?)"
+    r"(?=(?:.*?\b(?:queue_len|queue)=(?P<queue>\S++))?)"
+    r"(?=(?:.*?\bdice=(?P<dice>\S++))?)"
 )
 
-_MACHINE = r"(?:machine|process|node|host|vm)"
+# How people name a machine in a sentence: a word and its number (``machine 1``, ``Machine
+# #1``, ``machine_1``, ``process-1``, ``node1``, ``VM 1``), or a letter glued to it (``M1``,
+# ``m1``, ``P1``, ``VM1``, ``M-1``).
+_WORD = r"(?:machine|process|proc|node|host|server|worker|replica|vm)"
+_LETTER = r"(?:m|p|vm)"
+_MACHINE = rf"(?:{_WORD}s?[\s#_:.-]*+|{_LETTER}[#_-]?+(?=\d++\b))"
+_SEP = r"\s*+(?:,|and|&)\s*+"
 TEXT = (
-    r"(?i)^\W*(?P<time>\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?"
-    r"|\d\d:\d\d:\d\d(?:[.,]\d+)?|\d+(?:\.\d+)?)\W"
-    rf"(?=.*?\b{_MACHINE}\s*#?\s*(?P<machine>\d+))"
+    r"(?i)^\W*+(?P<time>\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d++)?(?:Z|[+-]\d\d:?\d\d)?"
+    r"|\d\d:\d\d:\d\d(?:[.,]\d++)?|\d++(?:\.\d++)?)\W"
+    rf"(?=.*?\b{_MACHINE}(?P<machine>\d++))"
     r"(?=.*?\b(?P<event>send|sends|sent|sending|receive|receives|received|receiving|recv|"
     r"internal|local)\b)"
-    rf"(?=(?:.*?\b(?:to|from)\s+(?:{_MACHINE}s?\s*#?\s*)?"
-    rf"(?P<peer>\d+(?:\s*(?:,|and|&)\s*(?:{_MACHINE}\s*#?\s*)?\d+)*))?)"
-    r"(?=(?:.*?\b(?:msg|message)[ _-]?(?:l?clock|time ?stamp|ts)\W*(?P<msg_clock>\d+))?)"
-    r"(?=.*\b(?:clock|lamport|lclock|L)\s*(?:is|now|=|:)?\s*(?P<clock>\d+))"
+    rf"(?=(?:.*?\b(?:to|from)\s++{_MACHINE}?+(?P<peer>\d++(?:{_SEP}{_MACHINE}?+\d++)*+))?)"
+    r"(?=(?:.*?\b(?:msg|message)[ _-]?(?:l?clock|time ?stamp|ts)\W*+(?P<msg_clock>\d++))?)"
+    r"(?=.*\b(?:clock|lamport|lclock|L)\s*+(?:is|now|=|:)?\s*+(?P<clock>\d++))"
 )
 
 PRESETS: dict[str, Preset] = {

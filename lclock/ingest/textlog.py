@@ -10,6 +10,11 @@ the whole text, as ShiViz does; otherwise it is applied to each line.
 
 This module only reads: text in, ``Match``es (raw strings with their file and line) and
 ``Problem``s out. ``lclock.ingest.build`` turns matches into a schema-v1 run folder.
+
+Expressions run on the ``regex`` module rather than ``re``: its matching takes a
+``timeout``, so a user's expression that backtracks exponentially on some line (``(a|aa)+$``)
+stops with a message naming that line instead of running for hours, and it knows possessive
+quantifiers on every Python lclock supports (the presets use them to stay linear).
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ import re
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+
+import regex
 
 GROUPS = ("machine", "event", "clock", "peer", "time", "vclock", "msg_clock", "tick", "queue",
           "dice")
@@ -40,6 +47,26 @@ DEFAULT_WORDS: dict[str, str] = {
 }
 _JS_GROUP = re.compile(r"\(\?<([A-Za-z_]\w*)>")
 SNIPPET = 80
+KEEP = 1000  # lines of each kind of problem kept to show (the others are only counted)
+BUDGET = 1.0  # seconds an expression may take on a line (at least; see line_budget)
+BUDGET_PER_CHAR = 1e-5  # ... and 10 us for each character of a long line
+
+
+def line_budget(base: float, chars: int) -> float:
+    """The time an expression may take on ``chars`` characters: a long line takes longer to
+    read even in linear time, and a catastrophic expression needs far more than that."""
+    return max(base, chars * BUDGET_PER_CHAR * base / BUDGET)
+
+
+class TooSlow(Exception):
+    """The expression ran past its time budget on one line (exponential backtracking)."""
+
+    def __init__(self, file: str, line: int, budget: float) -> None:
+        super().__init__(f"{file}:{line}: the expression ran for more than {budget:.3g} s on "
+                         "this line and was stopped: it backtracks too much (nested "
+                         "quantifiers such as (a+)+ or (a|aa)+ try exponentially many ways); "
+                         "simplify --regex, or give it more time with --regex-timeout")
+        self.file, self.line, self.budget = file, line, budget
 
 
 class SpecError(Exception):
@@ -50,11 +77,12 @@ class SpecError(Exception):
 class Spec:
     """A compiled description of a log's events."""
 
-    pattern: re.Pattern[str]
+    pattern: regex.Pattern[str]
     groups: dict[str, str]  # our name -> the group's name in the expression
     multiline: bool
     words: dict[str, str]
     source: str  # the expression as given
+    budget: float | None = None  # seconds per line (None: a preset, linear, not timed)
 
     def has(self, name: str) -> bool:
         return name in self.groups
@@ -91,18 +119,28 @@ class Scan:
     file: str
     lines: int = 0
     matched: int = 0
-    unmatched: list[Problem] = field(default_factory=list)
+    unmatched: list[Problem] = field(default_factory=list)  # the first ``keep`` of them
+    unmatched_count: int = 0
+    keep: int = KEEP
+
+    def miss(self, line: int, text: str) -> None:
+        """A line that did not match: counted, and kept while fewer than ``keep`` are."""
+        self.unmatched_count += 1
+        if len(self.unmatched) < self.keep:
+            self.unmatched.append(Problem(self.file, line, text[:SNIPPET], "did not match"))
 
 
-def compile_spec(regex: str, words: dict[str, str] | None = None, *, need_machine: bool = True
-                 ) -> Spec:
+def compile_spec(expression: str, words: dict[str, str] | None = None, *,
+                 need_machine: bool = True, budget: float | None = None) -> Spec:
     """Check and compile the expression; ``SpecError`` names what is wrong in one line."""
-    text = _JS_GROUP.sub(r"(?P<\1>", regex)  # ShiViz writes JavaScript's (?<name>...)
+    text = _JS_GROUP.sub(r"(?P<\1>", expression)  # ShiViz writes JavaScript's (?<name>...)
     try:
-        pattern = re.compile(text, re.MULTILINE)
-    except re.error as exc:
-        at = f" at position {exc.pos}" if exc.pos is not None else ""
-        raise SpecError(f"--regex: not a valid regular expression: {exc.msg}{at}") from None
+        pattern = regex.compile(text, regex.MULTILINE | regex.VERSION0)
+    except (regex.error, ValueError, OverflowError, RecursionError) as exc:
+        msg = getattr(exc, "msg", None) or str(exc)
+        pos = getattr(exc, "pos", None)
+        at = f" at position {pos}" if pos is not None else ""
+        raise SpecError(f"--regex: not a valid regular expression: {msg}{at}") from None
     groups: dict[str, str] = {}
     for g in pattern.groupindex:
         ours = ALIASES.get(g.lower(), g.lower())
@@ -132,7 +170,7 @@ def compile_spec(regex: str, words: dict[str, str] | None = None, *, need_machin
             raise SpecError(f"--event {w}={k}: the kind must be one of {', '.join(KINDS)}")
         table[w.strip().lower()] = k
     multiline = "\n" in text or "\\n" in text
-    return Spec(pattern, groups, multiline, table, regex)
+    return Spec(pattern, groups, multiline, table, expression, budget)
 
 
 def parse_words(items: list[str]) -> dict[str, str]:
@@ -164,26 +202,39 @@ def kind_of(spec: Spec, word: str) -> str | None:
 def scan(spec: Spec, out: Scan, text: str | Iterable[str], skip_lines: int = 0
          ) -> Iterator[Match]:
     """Every event the expression finds in one file (its whole text, or its lines one by one
-    for an expression of one line), one at a time; the lines it leaves out go to ``out``."""
+    for an expression of one line), one at a time; the lines it leaves out go to ``out``.
+    ``TooSlow`` if the expression runs past its budget on a line."""
     if spec.multiline:
         whole = text if isinstance(text, str) else "".join(text)
         yield from _scan_text(spec, out, whole, skip_lines)
         return
     lines: Iterable[str] = _lines(text) if isinstance(text, str) else text
     search = spec.pattern.search
+    budget = spec.budget
     file = out.file
     num = 0
     for num, raw in enumerate(lines, 1):  # noqa: B007 - num is the line count after the loop
         line = raw.rstrip("\r\n")
         if num <= skip_lines or not line.strip():
             continue
-        m = search(line)
+        if budget is None:
+            m = search(line)
+        else:
+            m = _timed(spec.pattern, line, 0, line_budget(budget, len(line)), file, num)
         if m is None:
-            out.unmatched.append(Problem(file, num, line[:SNIPPET], "did not match"))
+            out.miss(num, line)
             continue
         out.matched += 1
         yield Match(file, num, _values(spec, m), line)
     out.lines = num
+
+
+def _timed(pattern: regex.Pattern[str], text: str, pos: int, budget: float, file: str,
+           line: int) -> regex.Match[str] | None:
+    try:
+        return pattern.search(text, pos, timeout=budget)
+    except TimeoutError:
+        raise TooSlow(file, line, budget) from None
 
 
 def _lines(text: str) -> list[str]:
@@ -196,7 +247,7 @@ def _lines(text: str) -> list[str]:
 
 def _scan_text(spec: Spec, out: Scan, text: str, skip_lines: int) -> Iterator[Match]:
     """The whole-text form (an event over several lines): text between matches is reported
-    line by line."""
+    line by line. The expression has the budget of the whole text it reads."""
     text = text.replace("\r\n", "\n")
     out.lines = text.count("\n") + (0 if text.endswith("\n") or not text else 1)
     start = 0
@@ -204,7 +255,15 @@ def _scan_text(spec: Spec, out: Scan, text: str, skip_lines: int) -> Iterator[Ma
         nl = text.find("\n", start)
         start = len(text) if nl < 0 else nl + 1
     pos, line_no = start, skip_lines + 1
-    for m in spec.pattern.finditer(text, start):
+    budget = None if spec.budget is None else line_budget(spec.budget, len(text) - start)
+    found = spec.pattern.finditer(text, start, timeout=budget)
+    while True:
+        try:
+            m = next(found, None)
+        except TimeoutError:
+            raise TooSlow(out.file, line_no, budget or 0.0) from None
+        if m is None:
+            break
         if m.end() == m.start():
             continue
         line_no = _gap(out, text, pos, m.start(), line_no)
@@ -220,11 +279,11 @@ def _gap(out: Scan, text: str, lo: int, hi: int, line_no: int) -> int:
     seg = text[lo:hi]
     for k, part in enumerate(seg.split("\n")):
         if part.strip():
-            out.unmatched.append(Problem(out.file, line_no + k, part[:SNIPPET], "did not match"))
+            out.miss(line_no + k, part)
     return line_no + seg.count("\n")
 
 
-def _values(spec: Spec, m: re.Match[str]) -> dict[str, str | None]:
+def _values(spec: Spec, m: regex.Match[str]) -> dict[str, str | None]:
     return {ours: _unquote(m.group(g)) for ours, g in spec.groups.items()}
 
 
