@@ -170,7 +170,9 @@ def test_the_guides_import_example(tmp_path: Path) -> None:
                        capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert p.returncode == 0, p.stderr
     assert "imported 3 events of 2 machine(s)" in p.stdout
-    p = subprocess.run([sys.executable, "-m", "lclock", "check", "output/import-all"],
+    out = re.search(r" into (output/import-\S+-all-[0-9a-f]{8})\n", p.stdout)
+    assert out, p.stdout
+    p = subprocess.run([sys.executable, "-m", "lclock", "check", out.group(1)],
                        capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert p.returncode == 0, p.stdout
 

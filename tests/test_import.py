@@ -11,6 +11,7 @@ import.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -290,9 +291,28 @@ def test_default_output_and_list_presets(tmp_path: Path) -> None:
     (tmp_path / "my run.log").write_text("ts=1.5 machine=1 event=internal lclock=1\n")
     p = lclock("import", "--preset", "logfmt", "my run.log", cwd=tmp_path)
     assert p.returncode == 0, p.stderr
-    assert (tmp_path / "output" / "import-my-run" / "run.json").exists()
+    [out] = (tmp_path / "output").iterdir()
+    assert re.fullmatch(rf"import-{re.escape(tmp_path.name[:32])}-my-run-[0-9a-f]{{8}}", out.name)
+    assert (out / "run.json").exists() and f"into {Path('output') / out.name}\n" in p.stdout
     p = lclock("import", "--list-presets")
     assert p.returncode == 0 and all(x in p.stdout for x in ("shiviz:", "logfmt:", "text:"))
+
+
+def test_default_outputs_of_two_students_logs_never_collide(tmp_path: Path) -> None:
+    """The guide's loop over a class: every student has a machine_1.log."""
+    outs = []
+    for student in ("alice", "bob"):
+        (tmp_path / student).mkdir()
+        (tmp_path / student / "machine_1.log").write_text(
+            f"ts=1.5 machine=1 event=internal lclock={len(student)}\n")
+        p = lclock("import", "--preset", "logfmt", f"{student}/machine_1.log", cwd=tmp_path)
+        assert p.returncode == 0, p.stderr
+        outs.append(p.stdout.split(" into ", 1)[1].split("\n", 1)[0])
+    assert len(set(outs)) == 2 and all("machine_1" in o for o in outs)
+    assert [ticks(tmp_path / o, 1)[0]["lclock"] for o in outs] == [5, 3]
+    # the same logs again name the same folder, which is then not overwritten
+    p = lclock("import", "--preset", "logfmt", "alice/machine_1.log", cwd=tmp_path)
+    assert p.returncode == 2 and outs[0] in p.stderr
 
 
 # ---------------------------------------------------------------- the pieces

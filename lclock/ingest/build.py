@@ -16,14 +16,13 @@ import calendar
 import functools
 import re
 import time
-from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 from lclock.analysis.folder import MAX_MACHINES
-from lclock.ingest.textlog import SNIPPET, Match, Problem, Spec, kind_of
+from lclock.ingest.textlog import Match, Spec, kind_of
 
 _ISO = re.compile(r"^(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d)(?::(\d\d)(?:[.,](\d{1,9}))?)?\s*"
                   r"(Z|z|UTC|GMT|[+-]\d\d:?\d\d)?$")
@@ -36,10 +35,6 @@ LIMITS = {"clock": 2**63, "msg_clock": 2**63, "tick": 2**63, "queue": 2**31, "di
 # Times RFC 3339 can write (four-digit years), in epoch microseconds.
 MIN_US = calendar.timegm((1, 1, 1, 0, 0, 0)) * 1_000_000
 MAX_US = calendar.timegm((9999, 12, 31, 23, 59, 59)) * 1_000_000 + 999_999
-
-
-class BuildError(Exception):
-    """Nothing usable came out of the logs (the CLI prints it, exit 2)."""
 
 
 @dataclass(slots=True)
@@ -58,28 +53,6 @@ class Parsed:
     tick: int | None
     queue: int | None
     dice: int | None
-
-
-@dataclass
-class Imported:
-    """A run folder's content: the tick lines of each machine (JSON, one per line) and
-    run.json, plus what to report."""
-
-    run_id: str
-    lines: dict[int, bytearray]
-    meta: dict[str, Any]
-    unusable: list[Problem] = field(default_factory=list)
-    skipped: int = 0
-    notes: list[str] = field(default_factory=list)
-
-    counts: dict[int, int] = field(default_factory=dict)
-
-    @property
-    def events(self) -> int:
-        return sum(self.counts.values())
-
-    def machine_bytes(self, mid: int) -> bytes:
-        return bytes(self.lines[mid])
 
 
 # ---------------------------------------------------------------- values
@@ -321,206 +294,3 @@ def parse_vclock(text: str, names: Names, n: int) -> list[int]:
     if len(vals) != n:
         raise ValueError(f"vclock {t[:40]!r} has {len(vals)} entries for {n} machines")
     return vals
-
-
-# ---------------------------------------------------------------- the run folder
-
-
-class Builder:
-    """Takes matches one at a time (a large log never exists as dicts) and builds the run."""
-
-    def __init__(self, spec: Spec, run_id: str, date_us: int | None) -> None:
-        self.spec = spec
-        self.date_us = date_us
-        self.imp = Imported(run_id, {}, {})
-        self.parsed: list[Parsed] = []
-        self.from_1970 = False  # times counted from the start, dated 1970 for want of --date
-
-    def add(self, m: Match, machine_from_file: str | None) -> None:
-        p = interpret(self.spec, m, machine_from_file, self.date_us)
-        if p is None:
-            self.imp.skipped += 1
-        elif isinstance(p, str):
-            self.imp.unusable.append(Problem(m.file, m.line, m.text[:SNIPPET], p))
-        else:
-            self.parsed.append(p)
-            if self.date_us is None and not self.from_1970 and p.us < 10**8 * 1_000_000:
-                self.from_1970 = bool(_NUMBER.match((m.values.get("time") or "").strip()))
-
-    def finish(self, sources: list[dict[str, Any]]) -> Imported:
-        """Resolve machine names and peers, derive what can be derived, and write the lines."""
-        imp = self.imp
-        names = Names({p.machine for p in self.parsed})
-        peers: list[list[int] | None] = []
-        for p in self.parsed:
-            ids = self._peers(p, names)
-            peers.append(ids)
-        keep = [k for k, ids in enumerate(peers) if ids is not None]
-        if not keep:
-            raise BuildError("no usable event in the logs: nothing imported")
-        n = max([*(names.ids[self.parsed[k].machine] for k in keep),
-                 *(x for ids in peers if ids for x in ids)])
-        w = _Writer(imp, names, n)
-        w.write([self.parsed[k] for k in keep], [peers[k] or [] for k in keep])
-        if not imp.events:
-            raise BuildError("no usable event in the logs: nothing imported")
-        if self.from_1970:
-            imp.notes.append("the times count seconds from the start: dated from 1970-01-01 "
-                             "(give --date YYYY-MM-DD for the real day)")
-        _meta(imp, self.spec, names, n, self.date_us, sources, w)
-        self.parsed = []
-        return imp
-
-    def _peers(self, p: Parsed, names: Names) -> list[int] | None:
-        """The peers of an event ([] for an internal one), or None with a problem recorded."""
-        me = names.ids[p.machine]
-        if not 1 <= me <= MAX_MACHINES:
-            shown = me if me < 10**18 else "(too large)"
-            self.imp.unusable.append(Problem(p.file, p.line, "", f"machine {p.machine[:40]!r} is "
-                                             f"machine id {shown}: lclock reads machine ids 1 to "
-                                             f"{MAX_MACHINES}"))
-            return None
-        if p.kind == "internal":
-            return []
-        ids = names.peers(p.peer or "")
-        why = None
-        if ids is not None and any(x > MAX_MACHINES for x in ids):
-            why = (f"peer {(p.peer or '')[:40]!r} names machine {max(ids) if max(ids) < 10**18 else '(too large)'}: "
-                   f"lclock reads machine ids 1 to {MAX_MACHINES}")
-        elif ids is None or any(x < 1 for x in ids):
-            why = f"peer {p.peer!r} names no machine of this log"
-        elif names.ids[p.machine] in ids:
-            why = f"machine {p.machine} names itself as its peer ({p.peer!r})"
-        elif p.kind == "receive" and len(ids) != 1:
-            why = f"a receive names {len(ids)} senders ({p.peer!r})"
-        if why:
-            self.imp.unusable.append(Problem(p.file, p.line, "", why))
-            return None
-        return ids
-
-
-class _Writer:
-    """Each machine's events in log order as schema-v1 lines."""
-
-    def __init__(self, imp: Imported, names: Names, n: int) -> None:
-        self.imp, self.names, self.n = imp, names, n
-        self.derived_msg = 0
-        self.first_us: int | None = None
-        self.last_us: int | None = None
-        self.has_queue = self.has_dice = True
-        self.last: dict[int, tuple[int, int]] = {}
-
-    def write(self, events: list[Parsed], peers: list[list[int]]) -> None:
-        imp, names = self.imp, self.names
-        by_machine: dict[int, list[int]] = defaultdict(list)
-        for k, p in enumerate(events):
-            by_machine[names.ids[p.machine]].append(k)
-        # sends per channel in log order, for receives that do not say what their message carried
-        channel: dict[tuple[int, int], list[int]] = defaultdict(list)
-        for mid, ks in by_machine.items():
-            for k in ks:
-                if events[k].kind == "send":
-                    for j in peers[k]:
-                        channel[(mid, j)].append(events[k].clock)
-        taken: dict[tuple[int, int], int] = defaultdict(int)
-        derived_tick = any(p.tick is None for p in events)
-        self.vector = all(p.vclock is not None for p in events)
-        for mid in sorted(by_machine):
-            out = bytearray()  # (orjson's small results carry spare capacity: append, not keep)
-            tick = count = 0
-            for k in by_machine[mid]:
-                p = events[k]
-                tick = p.tick if p.tick is not None else tick + 1
-                d = self._line(p, mid, tick, peers[k], channel, taken)
-                if d is not None:
-                    out += orjson.dumps(d, option=orjson.OPT_APPEND_NEWLINE)
-                    count += 1
-                    self.last[mid] = (tick, p.clock)
-            imp.lines[mid] = out
-            imp.counts[mid] = count
-        if derived_tick:
-            imp.notes.append("tick numbers counted 1, 2, 3, ... per machine in log order (the log "
-                             "has none)")
-        if self.derived_msg:
-            imp.notes.append(f"the clock carried by {self.derived_msg} message(s) was taken from the "
-                             "k-th send on its channel for the k-th receive (the log does not say "
-                             "it): a wrong clock in a message cannot be seen; log it (group "
-                             "msg_clock) to have it checked")
-        self.derived = [x for x, on in (("tick", derived_tick), ("msg_lclock", self.derived_msg))
-                        if on]
-
-    def _line(self, p: Parsed, mid: int, tick: int, peers: list[int],
-              channel: dict[tuple[int, int], list[int]], taken: dict[tuple[int, int], int]
-              ) -> dict[str, Any] | None:
-        d: dict[str, Any] = {"ts": format_us(p.us), "event": p.kind, "level": "info",
-                             "run_id": self.imp.run_id, "machine": mid, "tick": tick,
-                             "lclock": p.clock}
-        if p.queue is not None:
-            d["queue_len"] = p.queue
-        else:
-            self.has_queue = False
-        if self.vector and p.vclock is not None:
-            try:
-                d["vclock"] = parse_vclock(p.vclock, self.names, self.n)
-            except ValueError as exc:
-                self.imp.unusable.append(Problem(p.file, p.line, "", str(exc)))
-                return None
-        if p.kind != "receive":
-            if p.dice is not None:
-                d["dice"] = p.dice
-            else:
-                self.has_dice = False
-        if p.kind == "send":
-            d["to"] = peers
-        elif p.kind == "receive":
-            s = peers[0]
-            msg = p.msg_clock
-            if msg is None:
-                sent = channel.get((s, mid), [])
-                k = taken[(s, mid)]
-                if k >= len(sent):
-                    self.imp.unusable.append(Problem(
-                        p.file, p.line, "", f"receive number {k + 1} from machine {s}, but machine "
-                        f"{s} logged only {len(sent)} send(s) to {mid} (and the log does not say "
-                        "which clock the message carried)"))
-                    return None
-                msg = sent[k]
-                self.derived_msg += 1
-            taken[(s, mid)] += 1
-            d["from"] = s
-            d["msg_lclock"] = msg
-        d["src"] = f"{p.file}:{p.line}"
-        self.first_us = p.us if self.first_us is None else min(self.first_us, p.us)
-        self.last_us = p.us if self.last_us is None else max(self.last_us, p.us)
-        return d
-
-
-def _meta(imp: Imported, spec: Spec, names: Names, n: int, date_us: int | None,
-          sources: list[dict[str, Any]], w: _Writer) -> None:
-    from lclock import __version__
-
-    not_logged = [k for k, has in (("queue_len", w.has_queue), ("dice", w.has_dice)) if not has]
-    if not_logged:
-        imp.notes.append(f"not in the logs, so left out (check skips the rules about them): "
-                         f"{', '.join(not_logged)}; start and stop lines")
-    else:
-        imp.notes.append("not in the logs: start and stop lines (check skips conservation)")
-    imp.meta.update({
-        "schema": 1,
-        "run_id": imp.run_id,
-        "mode": "import",
-        "started_at": format_us(w.first_us) if w.first_us is not None else None,
-        "ended_at": format_us(w.last_us) if w.last_us is not None else None,
-        "machines": [{"id": mid, "ticks": t, "lclock": c} for mid, (t, c) in sorted(w.last.items())],
-        "settings": {"machines": n, "vector_clocks": w.vector},
-        "not_logged": [*not_logged, "start", "stop"],
-        "import": {
-            "sources": sources,
-            "regex": spec.source,
-            "event_words": dict(sorted(spec.words.items())),
-            "machine_names": names.mapping(),
-            "derived": w.derived,
-            "date": format_us(date_us)[:10] if date_us is not None else None,
-            "lclock_version": __version__,
-        },
-    })

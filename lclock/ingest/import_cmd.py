@@ -1,24 +1,29 @@
 """``lclock import LOG...``: text logs of one's own implementation -> a schema-v1 run folder.
 
-The folder is written whole or not at all (a spare folder beside it, renamed at the end),
-so a failed import leaves nothing behind, and ``lclock check`` / ``analyze`` / ``report`` /
-``trace`` / ``hb`` work on it as on any run.
+The folder is written whole or not at all (a spare folder beside it, renamed at the end:
+``lclock.ingest.outdir``), so a failed or stopped import leaves nothing behind, and
+``lclock check`` / ``analyze`` / ``report`` / ``trace`` / ``hb`` work on it as on any run.
+The logs are read line by line and the events spilled to disk (``lclock.ingest.runwriter``),
+so memory does not grow with the size of the logs.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import itertools
-import os
+import math
 import re
-import shutil
-import stat
 import sys
-import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-MAX_LOG_BYTES = 2 << 30
+if TYPE_CHECKING:
+    from lclock.ingest.presets import Preset
+    from lclock.ingest.runwriter import Builder, Imported
+    from lclock.ingest.textlog import Scan, Spec
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,7 +52,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", "-o", metavar="DIR",
                         help="the run folder to write (default: output/<run id>)")
     parser.add_argument("--run-id", metavar="ID",
-                        help="the run id (default: import-<name of the first log>)")
+                        help="the run id (default: import-<folder>-<name of the first log>-<a "
+                             "digest of the logs' paths>, distinct for distinct logs)")
     parser.add_argument("--strict", action="store_true",
                         help="fail (exit 1, nothing written) if any line did not match or "
                              "could not be used")
@@ -55,8 +61,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="replace the output folder if it holds an earlier import")
     parser.add_argument("--show", type=int, default=5, metavar="N",
                         help="lines shown of each kind of problem (default 5)")
+    parser.add_argument("--regex-timeout", type=float, default=1.0, metavar="SECONDS",
+                        help="the time --regex may take on one line (default 1 s, and 10 us "
+                             "more per character of a long line): an expression that backtracks "
+                             "exponentially is stopped, naming the line (exit 2)")
     parser.add_argument("--list-presets", action="store_true",
                         help="print the presets (expression and an example) and exit")
+
+
 
 
 def _fail(msg: str) -> int:
@@ -65,37 +77,105 @@ def _fail(msg: str) -> int:
     return fail("import", msg)
 
 
+@dataclass
+class _Plan:
+    """What the command line asks for, checked: nothing has been read or written yet."""
+
+    paths: list[Path]
+    spec: Spec
+    preset: Preset | None
+    from_file: dict[Path, str | None]  # the machine a file's name gives, if the lines do not
+    run_id: str
+    out: Path
+    date_us: int | None
+    keep: int  # problems kept to show
+
+
 def main(args: argparse.Namespace) -> int:
-    from lclock.ingest.build import Builder, BuildError, parse_date
-    from lclock.ingest.presets import PRESETS
-    from lclock.ingest.textlog import Scan, SpecError, compile_spec, parse_words, scan
+    from lclock.ingest.outdir import Stopped
 
     if args.list_presets:
+        from lclock.ingest.presets import PRESETS
+
         _list_presets(PRESETS)
         return 0
-    if not args.logs:
-        return _fail("give the log file(s) to import")
-    if not args.regex and not args.preset:
-        return _fail("give --regex RX or --preset NAME (lclock import --list-presets shows the "
-                     "presets)")
-    if args.show < 0:
-        return _fail(f"--show must be 0 or more (got {args.show})")
-    preset = PRESETS.get(args.preset) if args.preset else None
-    regex = preset.regex if preset else args.regex
+    plan = _plan(args)
+    if isinstance(plan, str):
+        return _fail(plan)
+    try:
+        return _run(plan, args.strict, args.show)
+    except Stopped as exc:
+        from lclock.errors import prefix
+
+        done = f"the import was written into {plan.out}" if exc.written else "nothing written"
+        sys.stderr.write(f"{prefix('import')}: stopped by {exc}: {done}\n")
+        return 128 + exc.signum
+
+
+def _plan(args: argparse.Namespace) -> _Plan | str:
+    """The checked command line, or the one line that says what is wrong with it."""
+    from lclock.ingest.build import parse_date
+    from lclock.ingest.outdir import output_problem
+    from lclock.ingest.sources import unreadable
+
+    problem = _arguments_problem(args)
+    if problem:
+        return problem
     try:
         date_us = parse_date(args.date) if args.date else None
     except ValueError as exc:
-        return _fail(f"--date: {exc}")
+        return f"--date: {exc}"
     paths = [Path(x) for x in args.logs]
     for p in paths:
-        problem = _unreadable(p)
+        problem = unreadable(p)
         if problem:
-            return _fail(f"{p}: {problem}")
+            return f"{p}: {problem}"
+    spec = _spec(args)
+    if isinstance(spec, str):
+        return spec
+    from_file = _machines_from_files(spec, paths)
+    if isinstance(from_file, str):
+        return from_file
+    run_id = args.run_id or default_run_id(paths)
+    if not re.fullmatch(r"[\w.-]+", run_id):
+        return f"--run-id {run_id!r}: use letters, digits, '.', '_' and '-' only"
+    out = Path(args.output) if args.output else Path("output") / run_id
+    problem = output_problem(out, args.force)
+    if problem:
+        return problem
+    from lclock.ingest.presets import PRESETS
+
+    return _Plan(paths, spec, PRESETS.get(args.preset) if args.preset else None, from_file,
+                 run_id, out, date_us, max(args.show, 1))
+
+
+def _arguments_problem(args: argparse.Namespace) -> str | None:
+    if not args.logs:
+        return "give the log file(s) to import"
+    if not args.regex and not args.preset:
+        return "give --regex RX or --preset NAME (lclock import --list-presets shows the presets)"
+    if args.show < 0:
+        return f"--show must be 0 or more (got {args.show})"
+    if not (math.isfinite(args.regex_timeout) and args.regex_timeout > 0):
+        return f"--regex-timeout must be a number of seconds above 0 (got {args.regex_timeout})"
+    return None
+
+
+def _spec(args: argparse.Namespace) -> Spec | str:
+    from lclock.ingest.presets import PRESETS
+    from lclock.ingest.textlog import SpecError, compile_spec, parse_words
+
+    preset = PRESETS.get(args.preset) if args.preset else None
     try:
         words = parse_words(args.event)
-        spec = compile_spec(regex, words, need_machine=False)
+        if preset:  # the presets are linear in a line's length: no time limit needed
+            return compile_spec(preset.regex, words, need_machine=False)
+        return compile_spec(args.regex, words, need_machine=False, budget=args.regex_timeout)
     except SpecError as exc:
-        return _fail(str(exc))
+        return str(exc)
+
+
+def _machines_from_files(spec: Spec, paths: list[Path]) -> dict[Path, str | None] | str:
     from_file: dict[Path, str | None] = {}
     for p in paths:
         if spec.has("machine"):
@@ -103,52 +183,111 @@ def main(args: argparse.Namespace) -> int:
             continue
         nums = re.findall(r"\d+", p.stem)
         if not nums:
-            return _fail(f"--regex has no (?P<machine>...) group, and the name of {p} holds no "
-                         "machine number (name the files machine-1.log, ... or add the group)")
+            return (f"--regex has no (?P<machine>...) group, and the name of {p} holds no "
+                    "machine number (name the files machine-1.log, ... or add the group)")
         from_file[p] = nums[-1]
-    run_id = args.run_id or "import-" + re.sub(r"[^\w.-]+", "-", paths[0].stem).strip("-")
-    if not re.fullmatch(r"[\w.-]+", run_id):
-        return _fail(f"--run-id {run_id!r}: use letters, digits, '.', '_' and '-' only")
-    out = Path(args.output) if args.output else Path("output") / run_id
-    problem = _output_problem(out, args.force)
-    if problem:
-        return _fail(problem)
-    builder = Builder(spec, run_id, date_us)
+    return from_file
+
+
+def default_run_id(paths: list[Path]) -> str:
+    """``import-<folder>-<first log's name>-<8 hex digits>``: the digest is of every log's
+    full path, so two students' ``machine_1.log`` (or the same names in two folders) never
+    share an output folder, and importing the same logs again names the same one."""
+    full = [str(p.resolve()) for p in paths]
+    digest = hashlib.sha256("\0".join(full).encode("utf-8", "surrogateescape")).hexdigest()[:8]
+    first = Path(full[0])
+    parts = [_slug(first.parent.name), _slug(first.stem), digest]
+    return "import-" + "-".join(x for x in parts if x)
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^\w.-]+", "-", name).strip("-.")[:32].strip("-.")
+
+
+def _run(plan: _Plan, strict: bool, show: int) -> int:
+    """Read, build and write inside the spare folder; put it in place only at the end."""
+    from lclock.ingest.outdir import Staging
+    from lclock.ingest.runwriter import Builder, BuildError
+
+    with Staging(plan.out) as stage:
+        builder = Builder(plan.spec, plan.run_id, plan.date_us, stage.folder, plan.keep)
+        scans = _read_all(plan, builder)
+        if isinstance(scans, str):
+            return _fail(scans)
+        try:
+            imp = builder.finish(_sources(scans))
+        except BuildError as exc:
+            _report_problems(scans, *builder.problems(), show)
+            return _fail(str(exc))
+        unmatched = sum(s.unmatched_count for s in scans)
+        if strict and (unmatched or imp.unusable_count):
+            _report_problems(scans, imp.unusable, imp.unusable_count, show)
+            sys.stdout.write(f"nothing written: {unmatched} line(s) did not match and "
+                             f"{imp.unusable_count} could not be used (--strict)\n")
+            return 1
+        try:
+            _write_meta(stage.folder, imp)
+            stage.commit()
+        except OSError as exc:
+            return _fail(f"cannot write {plan.out}: {exc.strerror or exc}")
+    _summary(plan.out, scans, imp, show)
+    return 0
+
+
+def _read_all(plan: _Plan, builder: Builder) -> list[Scan] | str:
+    """Every log through the expression into the builder; the one line saying why not."""
+    from lclock.ingest.sources import BadLog
+    from lclock.ingest.textlog import TooSlow
+
     scans = []
-    for p in paths:
-        with open(p, "rb") as fh:  # only \n ends a line; bad UTF-8 is replaced, not fatal
-            lines = (raw.decode("utf-8", errors="replace") for raw in fh)
-            first = next(lines, "")
-            skip = preset.header_lines if preset and preset.header and preset.header in first else 0
-            s = Scan(str(p))
-            for m in scan(spec, s, itertools.chain([first] if first else [], lines), skip):
-                builder.add(m, from_file[p])
-        scans.append(s)
+    for p in plan.paths:
+        try:
+            scans.append(_read(plan, p, builder))
+        except BadLog as exc:
+            return f"{p}: {exc}"
+        except TooSlow as exc:
+            return str(exc)
+        except OSError as exc:
+            return f"cannot write {plan.out}: {exc.strerror or exc}"
     if not any(s.matched for s in scans):
         miss = next((u for s in scans for u in s.unmatched), None)
-        return _fail("no line of the log(s) matched the expression"
-                     + (f" (the first: {miss.file}:{miss.line}: {miss.text!r})" if miss else
-                        " (the logs are empty)"))
-    sources = [{"file": str(s.file), "lines": s.lines, "matched": s.matched,
-                "unmatched": len(s.unmatched)} for s in scans]
-    try:
-        imp = builder.finish(sources)
-    except BuildError as exc:
-        _report_problems(scans, builder.imp.unusable, args.show)
-        return _fail(str(exc))
-    unmatched = sum(len(s.unmatched) for s in scans)
-    bad = len(imp.unusable)
-    if args.strict and (unmatched or bad):
-        _report_problems(scans, imp.unusable, args.show)
-        sys.stdout.write(f"nothing written: {unmatched} line(s) did not match and {bad} could not "
-                         "be used (--strict)\n")
-        return 1
-    try:
-        _write(out, imp)
-    except OSError as exc:
-        return _fail(f"cannot write {out}: {exc.strerror or exc}")
+        return ("no line of the log(s) matched the expression"
+                + (f" (the first: {miss.file}:{miss.line}: {miss.text!r})" if miss else
+                   " (the logs are empty)"))
+    return scans
+
+
+def _read(plan: _Plan, p: Path, builder: Builder) -> Scan:
+    from lclock.ingest.sources import MAX_LINE_BYTES, open_log, read_lines
+    from lclock.ingest.textlog import Scan, scan
+
+    s = Scan(str(p), keep=plan.keep)
+    preset = plan.preset
+    with open_log(p) as fh:
+        lines = read_lines(fh, lambda num: s.miss(num, "", f"longer than {MAX_LINE_BYTES} "
+                                                           "bytes: not read"))
+        first = next(lines, "")
+        skip = preset.header_lines if preset and preset.header and preset.header in first else 0
+        for m in scan(plan.spec, s, itertools.chain([first] if first else [], lines), skip):
+            builder.add(m, plan.from_file[p])
+    return s
+
+
+def _sources(scans: list[Scan]) -> list[dict[str, Any]]:
+    return [{"file": str(s.file), "lines": s.lines, "matched": s.matched,
+             "unmatched": s.unmatched_count} for s in scans]
+
+
+def _write_meta(folder: Path, imp: Imported) -> None:
+    import orjson
+
+    (folder / "run.json").write_bytes(orjson.dumps(imp.meta, option=orjson.OPT_INDENT_2
+                                                   | orjson.OPT_APPEND_NEWLINE))
+
+
+def _summary(out: Path, scans: list[Scan], imp: Imported, show: int) -> None:
     total = sum(s.lines for s in scans)
-    sys.stdout.write(f"imported {imp.events} events of {len(imp.lines)} machine(s) from "
+    sys.stdout.write(f"imported {imp.events} events of {len(imp.counts)} machine(s) from "
                      f"{len(scans)} file(s) ({total} lines) into {out}\n")
     names = imp.meta["import"]["machine_names"]
     if any(str(v) != k for k, v in names.items()):
@@ -158,9 +297,8 @@ def main(args: argparse.Namespace) -> int:
         sys.stdout.write(f"  {note}\n")
     if imp.skipped:
         sys.stdout.write(f"  {imp.skipped} line(s) skipped: their event word is mapped to skip\n")
-    _report_problems(scans, imp.unusable, args.show)
+    _report_problems(scans, imp.unusable, imp.unusable_count, show)
     sys.stdout.write(f"next: lclock check {out}\n")
-    return 0
 
 
 def _list_presets(presets: dict[str, Any]) -> None:
@@ -171,84 +309,16 @@ def _list_presets(presets: dict[str, Any]) -> None:
         sys.stdout.write(f"  expression:\n    {p.regex}\n\n")
 
 
-def _report_problems(scans: list[Any], unusable: list[Any], show: int) -> None:
+def _report_problems(scans: Iterable[Scan], unusable: list[Any], unusable_count: int,
+                     show: int) -> None:
     unmatched = [u for s in scans for u in s.unmatched]
-    for what, items in (("did not match the expression", unmatched),
-                        ("matched but could not be used", unusable)):
-        if not items:
+    count = sum(s.unmatched_count for s in scans)
+    for what, items, n in (("did not match the expression", unmatched, count),
+                           ("matched but could not be used", unusable, unusable_count)):
+        if not n:
             continue
-        sys.stdout.write(f"  {len(items)} line(s) {what}" + (", the first:" if show else "") + "\n")
+        sys.stdout.write(f"  {n} line(s) {what}" + (", the first:" if show else "") + "\n")
         for x in items[:show]:
             parts = [f"{x.file}:{x.line}"] + ([] if x.reason == "did not match" else [x.reason])
             parts += [repr(x.text)] if x.text else []
             sys.stdout.write(f"    {': '.join(parts)}\n")
-
-
-def _unreadable(p: Path) -> str | None:
-    """Why a log cannot be read, checked before opening it (a FIFO would block for ever)."""
-    try:
-        st = p.stat()
-    except FileNotFoundError:
-        return "no such file"
-    except OSError as exc:
-        return f"cannot read: {exc.strerror or exc}"
-    if stat.S_ISDIR(st.st_mode):
-        return "a folder, not a log file"
-    if not stat.S_ISREG(st.st_mode):
-        return "not a regular file"
-    if st.st_size > MAX_LOG_BYTES:
-        return f"{st.st_size} bytes: larger than lclock import reads ({MAX_LOG_BYTES} bytes)"
-    if not os.access(p, os.R_OK):
-        return "not readable"
-    return None
-
-
-def _output_problem(out: Path, force: bool) -> str | None:
-    if not out.exists():
-        return None
-    if not out.is_dir():
-        return f"--output {out}: exists and is not a folder"
-    if not any(out.iterdir()):
-        return None
-    if force and _is_import(out):
-        return None
-    why = " (--force replaces only an earlier import)" if force else \
-        " (choose another --output, or --force to replace an earlier import)"
-    return f"--output {out}: already exists and is not empty{why}"
-
-
-def _is_import(folder: Path) -> bool:
-    import orjson
-
-    try:
-        meta = orjson.loads((folder / "run.json").read_bytes())
-    except (OSError, orjson.JSONDecodeError):
-        return False
-    return isinstance(meta, dict) and meta.get("mode") == "import"
-
-
-def _write(out: Path, imp: Any) -> None:
-    """Write into a spare folder beside ``out``, then put it in place: all or nothing."""
-    import orjson
-
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        for mid in imp.lines:
-            (tmp / f"machine-{mid}.jsonl").write_bytes(imp.machine_bytes(mid))
-        (tmp / "run.json").write_bytes(orjson.dumps(imp.meta, option=orjson.OPT_INDENT_2
-                                                    | orjson.OPT_APPEND_NEWLINE))
-        os.chmod(tmp, 0o755)
-        if out.exists():
-            old = out.with_name(f".{out.name}.old")
-            if old.exists():
-                shutil.rmtree(old)
-            out.rename(old)
-            tmp.rename(out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-

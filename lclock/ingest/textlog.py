@@ -123,11 +123,11 @@ class Scan:
     unmatched_count: int = 0
     keep: int = KEEP
 
-    def miss(self, line: int, text: str) -> None:
+    def miss(self, line: int, text: str, reason: str = "did not match") -> None:
         """A line that did not match: counted, and kept while fewer than ``keep`` are."""
         self.unmatched_count += 1
         if len(self.unmatched) < self.keep:
-            self.unmatched.append(Problem(self.file, line, text[:SNIPPET], "did not match"))
+            self.unmatched.append(Problem(self.file, line, text[:SNIPPET], reason))
 
 
 def compile_spec(expression: str, words: dict[str, str] | None = None, *,

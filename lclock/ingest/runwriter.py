@@ -1,0 +1,349 @@
+"""Matched events -> the machine-N.jsonl files and run.json of a run folder, in bounded memory.
+
+Machine ids come from all the machine names of the logs, and a line's vector clock needs the
+number of machines, so nothing can be written before the last line is read. Instead of
+holding every event (12 times the log's size in memory), the events go to a spill file as
+they are read (pass 1); pass 2 reads it back to number the machines, check the peers and
+count what is derived; pass 3 writes each machine's lines, in log order, through bounded
+buffers. What stays in memory: the machine names, a few flags, the first problems of each
+kind, and only when some receive does not say which clock its message carried, the clocks
+of the sends (8 bytes each) that pairing needs. The folder is the caller's spare folder
+(``lclock.ingest.outdir``): the spill is removed, and all of it on failure.
+"""
+
+from __future__ import annotations
+
+import os
+from array import array
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import orjson
+
+from lclock.analysis.folder import MAX_MACHINES
+from lclock.ingest.build import _NUMBER, Names, Parsed, format_us, interpret, parse_vclock
+from lclock.ingest.textlog import SNIPPET, Match, Problem, Spec
+
+_FLUSH = 8 << 20  # bytes of lines held for all machines before they go to their files
+
+
+class BuildError(Exception):
+    """Nothing usable came out of the logs (the CLI prints it, exit 2)."""
+
+
+@dataclass
+class Kept:
+    """Problems of one kind: the first ``keep`` and how many there were."""
+
+    keep: int
+    items: list[Problem] = field(default_factory=list)
+    count: int = 0
+
+    def add(self, p: Problem) -> None:
+        self.count += 1
+        if len(self.items) < self.keep:
+            self.items.append(p)
+
+
+@dataclass
+class Imported:
+    """What was written, and what to report."""
+
+    run_id: str
+    meta: dict[str, Any]
+    unusable: list[Problem] = field(default_factory=list)  # the first ones
+    unusable_count: int = 0
+    skipped: int = 0
+    notes: list[str] = field(default_factory=list)
+    counts: dict[int, int] = field(default_factory=dict)  # lines written, per machine
+
+    @property
+    def events(self) -> int:
+        return sum(self.counts.values())
+
+
+class Builder:
+    """Takes matches one at a time, spills them, and writes the run into ``folder``."""
+
+    def __init__(self, spec: Spec, run_id: str, date_us: int | None, folder: Path,
+                 keep: int = 1000) -> None:
+        self.spec, self.date_us, self.folder = spec, date_us, folder
+        self.imp = Imported(run_id, {})
+        self.keep = keep
+        self.bad = Kept(keep)  # values that cannot be used, in log order
+        self.peer_bad = Kept(keep)  # events whose machine or peers cannot be used (pass 2)
+        self.writer: _Writer | None = None
+        self.machines: set[str] = set()
+        self.files: dict[str, int] = {}
+        self.spill_path = folder / ".events.spill"
+        self.spill: BinaryIO | None = open(self.spill_path, "wb")  # noqa: SIM115 - closed in finish
+        self.spilled = 0
+        self.pairing = False  # some receive does not say the clock its message carried
+        self.from_1970 = False  # times counted from the start, dated 1970 for want of --date
+
+    def add(self, m: Match, machine_from_file: str | None) -> None:
+        p = interpret(self.spec, m, machine_from_file, self.date_us)
+        if p is None:
+            self.imp.skipped += 1
+        elif isinstance(p, str):
+            self.bad.add(Problem(m.file, m.line, m.text[:SNIPPET], p))
+        else:
+            self._spill(p)
+            if self.date_us is None and not self.from_1970 and p.us < 10**8 * 1_000_000:
+                self.from_1970 = bool(_NUMBER.match((m.values.get("time") or "").strip()))
+
+    def _spill(self, p: Parsed) -> None:
+        assert self.spill is not None
+        self.machines.add(p.machine)
+        self.pairing = self.pairing or (p.kind == "receive" and p.msg_clock is None)
+        f = self.files.setdefault(p.file, len(self.files))
+        self.spill.write(orjson.dumps([f, p.line, p.machine, p.kind, p.clock, p.peer, p.us,
+                                       p.vclock, p.msg_clock, p.tick, p.queue, p.dice],
+                                      option=orjson.OPT_APPEND_NEWLINE))
+        self.spilled += 1
+
+    def _events(self) -> Iterator[Parsed]:
+        """The spilled events again, in log order."""
+        files = list(self.files)
+        with open(self.spill_path, "rb") as fh:
+            for raw in fh:
+                r = orjson.loads(raw)
+                yield Parsed(files[r[0]], *r[1:])
+
+    def finish(self, sources: list[dict[str, Any]]) -> Imported:
+        """Number the machines, check the peers, derive what can be derived, write the lines."""
+        assert self.spill is not None
+        self.spill.close()
+        self.spill = None
+        imp = self.imp
+        names = Names(self.machines)
+        survey = self._survey(names)
+        w = self.writer = _Writer(imp, names, survey, self.folder, self.keep)
+        w.write(self._events())
+        os.unlink(self.spill_path)
+        imp.unusable, imp.unusable_count = self.problems()
+        if not imp.events:
+            raise BuildError("no usable event in the logs: nothing imported")
+        if self.from_1970:
+            imp.notes.append("the times count seconds from the start: dated from 1970-01-01 "
+                             "(give --date YYYY-MM-DD for the real day)")
+        _meta(imp, self.spec, names, self.date_us, sources, w)
+        return imp
+
+    def problems(self) -> tuple[list[Problem], int]:
+        """The first lines that could not be used (in the order they were found) and how many."""
+        w = self.writer
+        items = [*self.bad.items, *self.peer_bad.items, *(w.problems() if w else [])]
+        count = self.bad.count + self.peer_bad.count + (w.problem_count() if w else 0)
+        return items[:self.keep], count
+
+    def _survey(self, names: Names) -> _Survey:
+        """Pass 2: which events can be used, the number of machines, the sends per channel."""
+        s = _Survey()
+        for p in self._events():
+            ids, why = peer_ids(p, names)
+            if ids is None:
+                self.peer_bad.add(Problem(p.file, p.line, "", why or ""))
+                continue
+            mid = names.ids[p.machine]
+            s.n = max(s.n, mid, *ids)
+            s.machines.add(mid)
+            s.vector = s.vector and p.vclock is not None
+            s.derived_tick = s.derived_tick or p.tick is None
+            if self.pairing and p.kind == "send":
+                for j in ids:
+                    s.channel[(mid, j)].append(p.clock)
+        if not s.machines:
+            raise BuildError("no usable event in the logs: nothing imported")
+        return s
+
+
+@dataclass
+class _Survey:
+    n: int = 0
+    machines: set[int] = field(default_factory=set)
+    vector: bool = True
+    derived_tick: bool = False
+    # the clocks of the sends on each channel in log order (only when receives need them)
+    channel: defaultdict[tuple[int, int], array[int]] = field(
+        default_factory=lambda: defaultdict(lambda: array("q")))
+
+
+def peer_ids(p: Parsed, names: Names) -> tuple[list[int] | None, str | None]:
+    """The peers of an event ([] for an internal one), or None and why it cannot be used."""
+    me = names.ids[p.machine]
+    if not 1 <= me <= MAX_MACHINES:
+        shown = me if me < 10**18 else "(too large)"
+        return None, (f"machine {p.machine[:40]!r} is machine id {shown}: lclock reads machine "
+                      f"ids 1 to {MAX_MACHINES}")
+    if p.kind == "internal":
+        return [], None
+    peer = p.peer or ""
+    ids = names.peers(peer)
+    why = None
+    if ids is not None and any(x > MAX_MACHINES for x in ids):
+        top = max(ids) if max(ids) < 10**18 else "(too large)"
+        why = f"peer {peer[:40]!r} names machine {top}: lclock reads machine ids 1 to {MAX_MACHINES}"
+    elif ids is None or any(x < 1 for x in ids):
+        why = f"peer {p.peer if p.peer is None else p.peer[:40]!r} names no machine of this log"
+    elif me in ids:
+        why = f"machine {p.machine[:40]} names itself as its peer ({peer[:40]!r})"
+    elif p.kind == "receive" and len(ids) != 1:
+        why = f"a receive names {len(ids)} senders ({peer[:40]!r})"
+    return (None, why) if why else (ids, None)
+
+
+class _Writer:
+    """Pass 3: each machine's events in log order as schema-v1 lines, into its file."""
+
+    def __init__(self, imp: Imported, names: Names, survey: _Survey, folder: Path,
+                 keep: int) -> None:
+        self.imp, self.names, self.n = imp, names, survey.n
+        self.survey, self.folder, self.keep = survey, folder, keep
+        self.vector = survey.vector
+        self.derived_msg = 0
+        self.first_us: int | None = None
+        self.last_us: int | None = None
+        self.has_queue = self.has_dice = True
+        self.last: dict[int, tuple[int, int]] = {}
+        self.tick: dict[int, int] = {}
+        self.taken: defaultdict[tuple[int, int], int] = defaultdict(int)
+        self.bad: dict[int, Kept] = {}  # problems per machine: reported in machine order
+        self.buffers: dict[int, bytearray] = {}
+        self.buffered = 0
+
+    def problems(self) -> list[Problem]:
+        return [p for mid in sorted(self.bad) for p in self.bad[mid].items]
+
+    def problem_count(self) -> int:
+        return sum(k.count for k in self.bad.values())
+
+    def write(self, events: Iterator[Parsed]) -> None:
+        imp, names = self.imp, self.names
+        for mid in sorted(self.survey.machines):
+            imp.counts[mid] = 0
+            self.buffers[mid] = bytearray()
+            (self.folder / f"machine-{mid}.jsonl").touch()
+        for p in events:
+            ids, _ = peer_ids(p, names)
+            if ids is not None:
+                self._event(p, names.ids[p.machine], ids)
+        self._flush()
+        derived_tick = self.survey.derived_tick
+        if derived_tick:
+            imp.notes.append("tick numbers counted 1, 2, 3, ... per machine in log order (the log "
+                             "has none)")
+        if self.derived_msg:
+            imp.notes.append(f"the clock carried by {self.derived_msg} message(s) was taken from the "
+                             "k-th send on its channel for the k-th receive (the log does not say "
+                             "it): a wrong clock in a message cannot be seen; log it (group "
+                             "msg_clock) to have it checked")
+        self.derived = [x for x, on in (("tick", derived_tick), ("msg_lclock", self.derived_msg))
+                        if on]
+
+    def _event(self, p: Parsed, mid: int, peers: list[int]) -> None:
+        tick = p.tick if p.tick is not None else self.tick.get(mid, 0) + 1
+        self.tick[mid] = tick
+        d = self._line(p, mid, tick, peers)
+        if d is None:
+            return
+        line = orjson.dumps(d, option=orjson.OPT_APPEND_NEWLINE)
+        self.buffers[mid] += line
+        self.buffered += len(line)
+        self.imp.counts[mid] += 1
+        self.last[mid] = (tick, p.clock)
+        if self.buffered > _FLUSH:
+            self._flush()
+
+    def _flush(self) -> None:
+        for mid, buf in self.buffers.items():
+            if buf:
+                with open(self.folder / f"machine-{mid}.jsonl", "ab") as fh:
+                    fh.write(buf)
+                buf.clear()
+        self.buffered = 0
+
+    def _unusable(self, p: Parsed, mid: int, why: str) -> None:
+        self.bad.setdefault(mid, Kept(self.keep)).add(Problem(p.file, p.line, "", why))
+
+    def _line(self, p: Parsed, mid: int, tick: int, peers: list[int]) -> dict[str, Any] | None:
+        d: dict[str, Any] = {"ts": format_us(p.us), "event": p.kind, "level": "info",
+                             "run_id": self.imp.run_id, "machine": mid, "tick": tick,
+                             "lclock": p.clock}
+        if p.queue is not None:
+            d["queue_len"] = p.queue
+        else:
+            self.has_queue = False
+        if self.vector and p.vclock is not None:
+            try:
+                d["vclock"] = parse_vclock(p.vclock, self.names, self.n)
+            except ValueError as exc:
+                self._unusable(p, mid, str(exc))
+                return None
+        if p.kind != "receive":
+            if p.dice is not None:
+                d["dice"] = p.dice
+            else:
+                self.has_dice = False
+        if p.kind == "send":
+            d["to"] = peers
+        elif p.kind == "receive":
+            msg = self._carried(p, mid, peers[0])
+            if msg is None:
+                return None
+            d["from"] = peers[0]
+            d["msg_lclock"] = msg
+        d["src"] = f"{p.file}:{p.line}"
+        self.first_us = p.us if self.first_us is None else min(self.first_us, p.us)
+        self.last_us = p.us if self.last_us is None else max(self.last_us, p.us)
+        return d
+
+    def _carried(self, p: Parsed, mid: int, s: int) -> int | None:
+        """The clock the received message carried: logged, or the k-th send's on the channel."""
+        msg = p.msg_clock
+        if msg is None:
+            sent = self.survey.channel.get((s, mid), array("q"))
+            k = self.taken[(s, mid)]
+            if k >= len(sent):
+                self._unusable(p, mid, f"receive number {k + 1} from machine {s}, but machine "
+                               f"{s} logged only {len(sent)} send(s) to {mid} (and the log does "
+                               "not say which clock the message carried)")
+                return None
+            msg = sent[k]
+            self.derived_msg += 1
+        self.taken[(s, mid)] += 1
+        return msg
+
+
+def _meta(imp: Imported, spec: Spec, names: Names, date_us: int | None,
+          sources: list[dict[str, Any]], w: _Writer) -> None:
+    from lclock import __version__
+
+    not_logged = [k for k, has in (("queue_len", w.has_queue), ("dice", w.has_dice)) if not has]
+    if not_logged:
+        imp.notes.append(f"not in the logs, so left out (check skips the rules about them): "
+                         f"{', '.join(not_logged)}; start and stop lines")
+    else:
+        imp.notes.append("not in the logs: start and stop lines (check skips conservation)")
+    imp.meta.update({
+        "schema": 1,
+        "run_id": imp.run_id,
+        "mode": "import",
+        "started_at": format_us(w.first_us) if w.first_us is not None else None,
+        "ended_at": format_us(w.last_us) if w.last_us is not None else None,
+        "machines": [{"id": mid, "ticks": t, "lclock": c} for mid, (t, c) in sorted(w.last.items())],
+        "settings": {"machines": w.n, "vector_clocks": w.vector},
+        "not_logged": [*not_logged, "start", "stop"],
+        "import": {
+            "sources": sources,
+            "regex": spec.source,
+            "event_words": dict(sorted(spec.words.items())),
+            "machine_names": names.mapping(),
+            "derived": w.derived,
+            "date": format_us(date_us)[:10] if date_us is not None else None,
+            "lclock_version": __version__,
+        },
+    })
