@@ -203,3 +203,34 @@ def test_letters_glued_to_other_words_are_not_machines(line: str) -> None:
     spec = compile_spec(PRESETS["text"].regex, need_machine=False)
     [m] = list(scan(spec, Scan("x"), [line]))
     assert m.values["machine"] == "3"
+
+
+# ---------------------------------------------------------------- expressions of several lines
+
+
+@pytest.mark.parametrize("window,span", [(40, 2), (100, 3), (333, 5), (10**6, 1000)])
+def test_a_two_line_expression_read_in_windows_finds_what_the_whole_text_gives(
+        monkeypatch: pytest.MonkeyPatch, window: int, span: int) -> None:
+    """The ShiViz layout read a window at a time (so memory stays bounded) gives the same
+    events, line numbers and left-out lines as the whole text at once."""
+    import lclock.ingest.textlog as textlog
+
+    event = PRESETS["shiviz"].example
+    parts = ["(?<host>\\S*) (?<clock>{.*})\\n(?<event>.*)", ""]
+    for k in range(60):
+        parts.append(event.replace("L=5", f"L={k}") + ("\r\n" if k % 7 == 0 else "\n"))
+        if k % 5 == 0:
+            parts.append("a line of no event\n")
+        if k % 9 == 0:
+            parts.append("\n")
+    text = "\n".join(parts[:2]) + "\n" + "".join(parts[2:])
+    spec = compile_spec(PRESETS["shiviz"].regex, need_machine=False)
+    whole = Scan("x")
+    want = [(m.line, m.values, m.text) for m in scan(spec, whole, text, 2)]
+    monkeypatch.setattr(textlog, "WINDOW", window)
+    monkeypatch.setattr(textlog, "SPAN_LINES", span)
+    streamed = Scan("x")
+    got = [(m.line, m.values, m.text) for m in scan(spec, streamed, text.splitlines(True), 2)]
+    assert got == want and len(got) == 60
+    assert (streamed.lines, streamed.unmatched) == (whole.lines, whole.unmatched)
+    assert whole.unmatched_count == 12

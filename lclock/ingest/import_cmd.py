@@ -104,6 +104,8 @@ def main(args: argparse.Namespace) -> int:
         return _fail(plan)
     try:
         return _run(plan, args.strict, args.show)
+    except OSError as exc:  # the spare folder or the spill could not be made or written
+        return _fail(f"cannot write {plan.out}: {exc.strerror or exc}")
     except Stopped as exc:
         from lclock.errors import prefix
 
@@ -225,11 +227,8 @@ def _run(plan: _Plan, strict: bool, show: int) -> int:
             sys.stdout.write(f"nothing written: {unmatched} line(s) did not match and "
                              f"{imp.unusable_count} could not be used (--strict)\n")
             return 1
-        try:
-            _write_meta(stage.folder, imp)
-            stage.commit()
-        except OSError as exc:
-            return _fail(f"cannot write {plan.out}: {exc.strerror or exc}")
+        _write_meta(stage.folder, imp)
+        stage.commit()
     _summary(plan.out, scans, imp, show)
     return 0
 
@@ -247,8 +246,6 @@ def _read_all(plan: _Plan, builder: Builder) -> list[Scan] | str:
             return f"{p}: {exc}"
         except TooSlow as exc:
             return str(exc)
-        except OSError as exc:
-            return f"cannot write {plan.out}: {exc.strerror or exc}"
     if not any(s.matched for s in scans):
         miss = next((u for s in scans for u in s.unmatched), None)
         return ("no line of the log(s) matched the expression"

@@ -143,8 +143,9 @@ class Builder:
     def _survey(self, names: Names) -> _Survey:
         """Pass 2: which events can be used, the number of machines, the sends per channel."""
         s = _Survey()
+        peers = PeerIds(names)
         for p in self._events():
-            ids, why = peer_ids(p, names)
+            ids, why = peers(p)
             if ids is None:
                 self.peer_bad.add(Problem(p.file, p.line, "", why or ""))
                 continue
@@ -170,6 +171,23 @@ class _Survey:
     # the clocks of the sends on each channel in log order (only when receives need them)
     channel: defaultdict[tuple[int, int], array[int]] = field(
         default_factory=lambda: defaultdict(lambda: array("q")))
+
+
+class PeerIds:
+    """``peer_ids`` remembered: the same few (machine, kind, peer) come back on every line."""
+
+    def __init__(self, names: Names) -> None:
+        self.names = names
+        self.seen: dict[tuple[str, str, str | None], tuple[list[int] | None, str | None]] = {}
+
+    def __call__(self, p: Parsed) -> tuple[list[int] | None, str | None]:
+        key = (p.machine, p.kind, p.peer)
+        got = self.seen.get(key)
+        if got is None:
+            if len(self.seen) >= 4096:
+                self.seen.clear()
+            got = self.seen[key] = peer_ids(p, self.names)
+        return got
 
 
 def peer_ids(p: Parsed, names: Names) -> tuple[list[int] | None, str | None]:
@@ -227,8 +245,9 @@ class _Writer:
             imp.counts[mid] = 0
             self.buffers[mid] = bytearray()
             (self.folder / f"machine-{mid}.jsonl").touch()
+        peers = PeerIds(names)
         for p in events:
-            ids, _ = peer_ids(p, names)
+            ids, _ = peers(p)
             if ids is not None:
                 self._event(p, names.ids[p.machine], ids)
         self._flush()

@@ -68,7 +68,7 @@ def open_log(p: Path) -> BinaryIO:
 def read_lines(fh: BinaryIO, too_long: Callable[[int], None]) -> Iterator[str]:
     """The file's lines as text (only ``\\n`` ends one; bad UTF-8 replaced, not fatal).
 
-    A line beyond ``MAX_LINE_BYTES`` is skipped to its end and given as "" (so the line
+    A line beyond ``MAX_LINE_BYTES`` is skipped to its end and given as empty (so the line
     numbers stay right), and ``too_long`` called with its number, for the report. ``BadLog`` if
     the file grows beyond ``MAX_LOG_BYTES`` while it is read."""
     total = 0
@@ -82,7 +82,7 @@ def read_lines(fh: BinaryIO, too_long: Callable[[int], None]) -> Iterator[str]:
         if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
             total += _skip_line(fh)
             too_long(num)
-            raw = b""
+            raw = b"\n"
         if total > MAX_LOG_BYTES:
             raise BadLog(f"grew beyond {MAX_LOG_BYTES} bytes while being read")
         yield raw.decode("utf-8", errors="replace")

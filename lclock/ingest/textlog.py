@@ -20,9 +20,10 @@ quantifiers on every Python lclock supports (the presets use them to stay linear
 from __future__ import annotations
 
 import difflib
+import itertools
 import re
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import regex
@@ -47,6 +48,8 @@ DEFAULT_WORDS: dict[str, str] = {
 }
 _JS_GROUP = re.compile(r"\(\?<([A-Za-z_]\w*)>")
 SNIPPET = 80
+WINDOW = 4 << 20  # characters of a file read at a time by an expression of several lines
+SPAN_LINES = 1000  # ... whose events span at most this many lines
 KEEP = 1000  # lines of each kind of problem kept to show (the others are only counted)
 BUDGET = 1.0  # seconds an expression may take on a line (at least; see line_budget)
 BUDGET_PER_CHAR = 1e-5  # ... and 10 us for each character of a long line
@@ -204,9 +207,11 @@ def scan(spec: Spec, out: Scan, text: str | Iterable[str], skip_lines: int = 0
     """Every event the expression finds in one file (its whole text, or its lines one by one
     for an expression of one line), one at a time; the lines it leaves out go to ``out``.
     ``TooSlow`` if the expression runs past its budget on a line."""
+    if spec.multiline and isinstance(text, str):
+        yield from _scan_text(spec, out, text, skip_lines)
+        return
     if spec.multiline:
-        whole = text if isinstance(text, str) else "".join(text)
-        yield from _scan_text(spec, out, whole, skip_lines)
+        yield from _scan_windows(spec, out, text, skip_lines)
         return
     lines: Iterable[str] = _lines(text) if isinstance(text, str) else text
     search = spec.pattern.search
@@ -272,6 +277,67 @@ def _scan_text(spec: Spec, out: Scan, text: str, skip_lines: int) -> Iterator[Ma
         line_no += m.group(0).count("\n")
         pos = m.end()
     _gap(out, text, pos, len(text), line_no)
+
+
+def _scan_windows(spec: Spec, out: Scan, lines: Iterable[str], skip_lines: int
+                  ) -> Iterator[Match]:
+    """The whole-text form on a stream of lines, a window of about ``WINDOW`` characters at a
+    time: the same events as on the whole text for events of at most ``SPAN_LINES`` lines
+    (and ``WINDOW`` characters), in memory that does not grow with the file."""
+    it = iter(lines)
+    count = sum(1 for _ in itertools.islice(it, skip_lines))
+    text, pos, line_no = "", 0, count + 1
+    buf: list[str] = []
+    size = 0
+    for raw in it:
+        count += 1
+        buf.append(raw)
+        size += len(raw)
+        if size >= WINDOW:
+            text = text + "".join(buf).replace("\r\n", "\n")
+            buf, size = [], 0
+            pos, line_no = yield from _window(spec, out, text, pos, line_no, final=False)
+            start = text.rfind("\n", 0, pos) + 1  # keep the line's start: ^ and lookbehinds
+            text, pos = text[start:], pos - start
+    text = text + "".join(buf).replace("\r\n", "\n")
+    yield from _window(spec, out, text, pos, line_no, final=True)
+    out.lines = count
+
+
+def _window(spec: Spec, out: Scan, text: str, pos: int, line_no: int, final: bool
+            ) -> Generator[Match, None, tuple[int, int]]:
+    """The events of ``text`` from ``pos`` that start before its last ``SPAN_LINES`` lines (all
+    of them in the last window); the position and line number reached."""
+    cut = len(text) if final else _tail_start(text)
+    budget = None if spec.budget is None else line_budget(spec.budget, len(text) - pos)
+    found = spec.pattern.finditer(text, pos, timeout=budget)
+    while True:
+        try:
+            m = next(found, None)
+        except TimeoutError:
+            raise TooSlow(out.file, line_no, budget or 0.0) from None
+        if m is None or m.start() >= cut and not final:
+            break
+        if m.end() == m.start():
+            continue
+        line_no = _gap(out, text, pos, m.start(), line_no)
+        out.matched += 1
+        yield Match(out.file, line_no, _values(spec, m), m.group(0).split("\n", 1)[0])
+        line_no += m.group(0).count("\n")
+        pos = m.end()
+    if pos < cut:  # no event starts there: those lines are left out for good
+        line_no = _gap(out, text, pos, cut, line_no)
+        pos = cut
+    return pos, line_no
+
+
+def _tail_start(text: str) -> int:
+    """Where the last ``SPAN_LINES`` lines (at most ``WINDOW`` characters) of ``text`` start:
+    an event starting there may go on in the next window."""
+    k = len(text) - 1
+    for _ in range(SPAN_LINES):
+        k = text.rfind("\n", 0, k) if k > 0 else -1
+    return max(k + 1, text.rfind("\n", 0, max(len(text) - WINDOW, 0)) + 1)
 
 
 def _gap(out: Scan, text: str, lo: int, hi: int, line_no: int) -> int:
