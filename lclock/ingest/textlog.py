@@ -259,24 +259,7 @@ def _scan_text(spec: Spec, out: Scan, text: str, skip_lines: int) -> Iterator[Ma
     for _ in range(skip_lines):
         nl = text.find("\n", start)
         start = len(text) if nl < 0 else nl + 1
-    pos, line_no = start, skip_lines + 1
-    budget = None if spec.budget is None else line_budget(spec.budget, len(text) - start)
-    found = spec.pattern.finditer(text, start, timeout=budget)
-    while True:
-        try:
-            m = next(found, None)
-        except TimeoutError:
-            raise TooSlow(out.file, line_no, budget or 0.0) from None
-        if m is None:
-            break
-        if m.end() == m.start():
-            continue
-        line_no = _gap(out, text, pos, m.start(), line_no)
-        out.matched += 1
-        yield Match(out.file, line_no, _values(spec, m), m.group(0).split("\n", 1)[0])
-        line_no += m.group(0).count("\n")
-        pos = m.end()
-    _gap(out, text, pos, len(text), line_no)
+    yield from _window(spec, out, text, start, skip_lines + 1, final=True)
 
 
 def _scan_windows(spec: Spec, out: Scan, lines: Iterable[str], skip_lines: int
