@@ -67,7 +67,9 @@ TEXT = (
     r"internal|local)\b)"
     rf"(?=(?:.*?\b(?:to|from)\s++{_MACHINE}?+(?P<peer>\d++(?:{_SEP}{_MACHINE}?+\d++)*+))?)"
     r"(?=(?:.*?\b(?:msg|message)[ _-]?(?:l?clock|time ?stamp|ts)\W*+(?P<msg_clock>\d++))?)"
-    r"(?=.*\b(?:clock|lamport|lclock|L)\s*+(?:is|now|=|:)?\s*+(?P<clock>\d++))"
+    # the last "clock N" of the line: one pass from match to match (a greedy .* backing up
+    # to find the last one is quadratic in the regex module)
+    r"(?=(?:.*?\b(?:clock|lamport|lclock|L)\s*+(?:is|now|=|:)?\s*+(?P<clock>\d++))++)"
 )
 
 PRESETS: dict[str, Preset] = {
