@@ -1,4 +1,5 @@
-"""From matched text-log events to the lines and run.json of a schema-v1 run folder.
+"""What a matched text-log event means: its values interpreted, its machines numbered.
+(``lclock.ingest.runwriter`` turns the events into the lines and run.json of a run folder.)
 
 What a text log does not say is either derived, and then said so, or left out, and then
 declared: it is never made up. Derived: tick numbers (each machine's events counted in log
