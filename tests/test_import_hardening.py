@@ -139,6 +139,32 @@ def test_an_overlong_line_is_reported_not_read(tmp_path: Path) -> None:
     assert f"{log}:2: longer than {MAX_LINE_BYTES} bytes: not read" in p.stdout
 
 
+def test_force_replaces_a_linked_output_and_keeps_what_the_link_pointed_to(tmp_path: Path) -> None:
+    (tmp_path / "a.log").write_text(GOOD)
+    target = tmp_path / "first"
+    assert lclock("import", "--preset", "logfmt", str(tmp_path / "a.log"), "-o",
+                  str(target)).returncode == 0
+    link = tmp_path / "imp"
+    link.symlink_to(target)
+    p = lclock("import", "--preset", "logfmt", str(tmp_path / "a.log"), "-o", str(link), "--force")
+    assert p.returncode == 0, p.stderr
+    assert link.is_dir() and not link.is_symlink() and (link / "run.json").exists()
+    assert (target / "run.json").exists()
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["a.log", "first", "imp"]
+
+
+def test_a_log_naming_more_machines_than_any_run_is_refused(tmp_path: Path) -> None:
+    from lclock.ingest.runwriter import MAX_NAMES
+
+    log = tmp_path / "a.log"
+    with open(log, "w") as fh:
+        for k in range(MAX_NAMES + 2):
+            fh.write(f"ts=1.5 machine=n{k}x event=internal lclock=1\n")
+    p = lclock("import", "--preset", "logfmt", str(log), "-o", str(tmp_path / "out"))
+    one_error_line(p, f"{log}:{MAX_NAMES + 1}: more than {MAX_NAMES} machine names")
+    assert sorted(os.listdir(tmp_path)) == ["a.log"]
+
+
 # ---------------------------------------------------------------- stop signals
 
 

@@ -235,6 +235,7 @@ def _run(plan: _Plan, strict: bool, show: int) -> int:
 
 def _read_all(plan: _Plan, builder: Builder) -> list[Scan] | str:
     """Every log through the expression into the builder; the one line saying why not."""
+    from lclock.ingest.runwriter import BuildError
     from lclock.ingest.sources import BadLog
     from lclock.ingest.textlog import TooSlow
 
@@ -244,7 +245,7 @@ def _read_all(plan: _Plan, builder: Builder) -> list[Scan] | str:
             scans.append(_read(plan, p, builder))
         except BadLog as exc:
             return f"{p}: {exc}"
-        except TooSlow as exc:
+        except (TooSlow, BuildError) as exc:
             return str(exc)
     if not any(s.matched for s in scans):
         miss = next((u for s in scans for u in s.unmatched), None)

@@ -28,6 +28,9 @@ from lclock.ingest.build import _NUMBER, Names, Parsed, format_us, interpret, pa
 from lclock.ingest.textlog import SNIPPET, Match, Problem, Spec
 
 _FLUSH = 8 << 20  # bytes of lines held for all machines before they go to their files
+# Distinct machine names a log may hold: far more than the machines lclock reads, but a
+# bound on the one thing kept per name (a log naming millions is no run of this model).
+MAX_NAMES = 64 * MAX_MACHINES
 
 
 class BuildError(Exception):
@@ -98,6 +101,10 @@ class Builder:
     def _spill(self, p: Parsed) -> None:
         assert self.spill is not None
         self.machines.add(p.machine)
+        if len(self.machines) > MAX_NAMES:
+            raise BuildError(f"{p.file}:{p.line}: more than {MAX_NAMES} machine names (the "
+                             f"last {p.machine[:40]!r}): lclock reads at most {MAX_MACHINES} "
+                             "machines; is the machine group capturing the right thing?")
         self.pairing = self.pairing or (p.kind == "receive" and p.msg_clock is None)
         f = self.files.setdefault(p.file, len(self.files))
         self.spill.write(orjson.dumps([f, p.line, p.machine, p.kind, p.clock, p.peer, p.us,
