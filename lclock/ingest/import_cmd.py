@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+MAX_SHOWN = 100_000  # problem lines kept to show, whatever --show asks (the rest are counted)
+
 if TYPE_CHECKING:
     from lclock.ingest.presets import Preset
     from lclock.ingest.runwriter import Builder, Imported
@@ -148,7 +150,7 @@ def _plan(args: argparse.Namespace) -> _Plan | str:
     from lclock.ingest.presets import PRESETS
 
     return _Plan(paths, spec, PRESETS.get(args.preset) if args.preset else None, from_file,
-                 run_id, out, date_us, max(args.show, 1))
+                 run_id, out, date_us, min(max(args.show, 1), MAX_SHOWN))
 
 
 def _arguments_problem(args: argparse.Namespace) -> str | None:
