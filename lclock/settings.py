@@ -7,9 +7,7 @@ anything is created.
 
 from __future__ import annotations
 
-import ipaddress
 import json
-import math
 import os
 import re
 import stat
@@ -18,30 +16,31 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from lclock.errors import closest, cut, printable, shown
-from lclock.safefile import BadFile, kind_of, os_reason, read_small_file
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
-
-from lclock.clock_settings import FLAGS as CLOCK_FLAGS
-from lclock.clock_settings import ClockSettingsError, build_clocks
-from lclock.clock_settings import check_file_table as check_clock_table
 from lclock.core.clocks import ClockSettings
 from lclock.core.faults import FaultSettings
-from lclock.fault_settings import FLAGS as FAULT_FLAGS
-from lclock.fault_settings import FaultSettingsError, build_faults, check_file_table
+from lclock.errors import closest, cut, printable, shown
+from lclock.safefile import BadFile, kind_of, os_reason, read_small_file
+from lclock.setting_checks import (
+    MAX_MACHINES,
+    MAX_RATE,
+    MAX_STRING,
+    RUN_RULES,
+    Given,
+    Run,
+    SettingsError,
+    build_clocks,
+    build_faults,
+)
+from lclock.setting_table import DEFAULT_SETTINGS_FILE, EXPERIMENT_ONLY, KEYS, Key, keys_of
 
-MAX_RATE = 10_000
-MAX_MACHINES = 128
-DEFAULT_SETTINGS_FILE = "settings.toml"
+__all__ = ["DEFAULT_SETTINGS_FILE", "MAX_MACHINES", "MAX_RATE", "RunSettings", "SettingsError",
+           "SettingsFile", "check_folder_name", "check_output_dir", "load_settings_file",
+           "parse_settings_file", "resolve", "resolve_table", "validate"]
+
 # A settings file is a few kB. The bound keeps the parse (tomllib reads about 400 kB/s of
 # the worst content) well under a second.
 MAX_SETTINGS_BYTES = 100_000
 MAX_KEY_PARTS = 16  # tomllib takes time and memory quadratic in the parts of a dotted key
-MAX_STRING = 4096  # characters of any string setting (a path is at most 4095 bytes on Linux)
 MAX_DESCRIPTION = 1000
 INT_RANGE = 2**63  # every integer setting fits in a signed 64-bit integer
 FOLDER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -49,13 +48,12 @@ UTF8_BOM = b"\xef\xbb\xbf"
 UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
 
-class SettingsError(Exception):
-    """A bad setting or flag; the message is the whole line the user sees."""
-
-
 @dataclass(frozen=True)
 class RunSettings:
-    """The resolved settings of one run (what run.json records under ``settings``)."""
+    """The resolved settings of one run (what run.json records under ``settings``).
+
+    The keys, their checks and their flags are in lclock.setting_table; the defaults here.
+    """
 
     machines: int = 3
     duration: float = 60.0
@@ -88,33 +86,11 @@ class RunSettings:
         return out
 
 
-# key -> (kind, description). kind drives parsing and validation.
-RUN_KEYS: dict[str, str] = {
-    "machines": "int",
-    "duration": "float",
-    "seed": "int",
-    "rate_min": "int",
-    "rate_max": "int",
-    "rates": "intlist",
-    "dice_sides": "int",
-    "vector_clocks": "bool",
-    "output": "str",
-    "transport": "str",
-    "quiet": "bool",
-    "report": "bool",
-}
-TCP_KEYS: dict[str, str] = {"host": "host", "ports": "intlist", "secret": "str", "hosts": "hostlist"}
-SIM_KEYS: dict[str, str] = {
-    "delay": "str", "delay_mean": "float", "delay_max": "float", "jitter": "float",
-}
-EXPERIMENT_KEYS: dict[str, str] = {
-    **{k: v for k, v in RUN_KEYS.items() if k not in ("output", "quiet", "transport", "report")},
-    "description": "text",
-    "trials": "int",
-    "faults": "faults",
-    "clocks": "clocks",
-}
-TABLES: dict[str, dict[str, str]] = {"tcp": TCP_KEYS, "sim": SIM_KEYS}
+#: The tables of settings.toml besides the top level, and what each key of them holds.
+SUB_TABLES = ("tcp", "sim", "faults", "clocks")
+EXPERIMENT_KEYS: dict[str, Key | str] = {
+    **{k.key: k for k in keys_of("") if k.experiment}, **EXPERIMENT_ONLY,
+    "faults": "faults", "clocks": "clocks"}
 
 
 def _suggest(key: str, known: list[str]) -> str:
@@ -139,6 +115,8 @@ _HOST_LABEL = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
 
 def host_problem(host: str) -> str | None:
     """Why ``host`` is neither an IP address nor a host name (RFC 1123), or None."""
+    import ipaddress
+
     if not host:
         return "must be a host name or an IP address (got an empty string)"
     try:
@@ -163,6 +141,8 @@ def _typed(where: str, kind: str, value: Any) -> Any:
     Integers beyond 64 bits and strings beyond a few kB are refused here, so nothing
     downstream ever prints, converts or stores an absurd value.
     """
+    if kind == "any":  # checked with the run (lclock.setting_checks)
+        return value
     if kind == "int":
         if isinstance(value, bool) or not isinstance(value, int):
             raise SettingsError(f"{where}: must be an integer (got {shown(value)})")
@@ -245,6 +225,11 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise SettingsError(
             f"{name}: contains a NUL byte at {_position(data, nul)} (not a text file?)"
         )
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.10 only
+        import tomli as tomllib
+
     deep = _deep_key(text)
     if deep is not None:
         raise SettingsError(
@@ -336,41 +321,47 @@ def parse_settings_file(path: Path) -> SettingsFile:
     """Read settings.toml and check every key's name and type; unknown keys are errors."""
     data = read_toml(path)
     out = SettingsFile(path=path)
-    known_top = list(RUN_KEYS) + list(TABLES) + ["experiments", "faults", "clocks"]
+    top = {k.key: k for k in keys_of("")}
     for key, value in data.items():
         where = out.where(key_name(key))
-        if key in RUN_KEYS:
-            out.run[key] = _typed(where, RUN_KEYS[key], value)
-        elif key == "faults":
-            out.tables["faults"] = _fault_table(value, where)
-        elif key == "clocks":
-            out.tables["clocks"] = _clock_table(value, where)
-        elif key in TABLES:
-            out.tables[key] = _table(out, key, value, TABLES[key])
+        if key in top:
+            out.run[key] = _typed(where, top[key].toml, value)
+        elif key in SUB_TABLES:
+            out.tables[key] = _table(value, where, key, {k.key: k for k in keys_of(key)})
         elif key == "experiments":
-            if not isinstance(value, dict):
-                raise SettingsError(f"{where}: must be a table of experiments")
-            for name, exp in value.items():
-                ewhere = out.where(f"experiments.{key_name(name)}")
-                check_folder_name(name, ewhere, "an experiment's name")
-                out.experiments[name] = _table(out, f"experiments.{name}", exp, EXPERIMENT_KEYS)
+            out.experiments = _experiments(out, value, where)
         else:
-            raise SettingsError(f"{where}: unknown key{_suggest(key, known_top)}")
+            raise SettingsError(f"{where}: unknown key{_suggest(key, [*top, *SUB_TABLES, 'experiments'])}")
     return out
 
 
-def _fault_table(value: Any, where: str) -> dict[str, Any]:
-    try:
-        return check_file_table(value, where)
-    except FaultSettingsError as exc:
-        raise SettingsError(str(exc)) from None
+def _experiments(out: SettingsFile, value: Any, where: str) -> dict[str, dict[str, Any]]:
+    if not isinstance(value, dict):
+        raise SettingsError(f"{where}: must be a table of experiments")
+    experiments = {}
+    for name, exp in value.items():
+        ewhere = out.where(f"experiments.{key_name(name)}")
+        check_folder_name(name, ewhere, "an experiment's name")
+        experiments[name] = _table(exp, ewhere, f"experiments.{name}", EXPERIMENT_KEYS)
+    return experiments
 
 
-def _clock_table(value: Any, where: str) -> dict[str, Any]:
-    try:
-        return check_clock_table(value, where)
-    except ClockSettingsError as exc:
-        raise SettingsError(str(exc)) from None
+def _table(value: Any, where: str, label: str, keys: dict[str, Key] | dict[str, Key | str]) -> dict[str, Any]:
+    """One ``[label]`` table: every key known, every value of its type (its range is checked
+    when the run is resolved: a flag may still override it)."""
+    if not isinstance(value, dict):
+        raise SettingsError(f"{where}: must be a table [{label}]")
+    table: dict[str, Any] = {}
+    for sub, subval in value.items():
+        subwhere = f"{where}.{key_name(sub)}"
+        kind = keys.get(sub)
+        if kind is None:
+            raise SettingsError(f"{subwhere}: unknown key{_suggest(sub, list(keys))}")
+        if isinstance(kind, str) and kind in SUB_TABLES:  # an experiment's [faults], [clocks]
+            table[sub] = _table(subval, subwhere, sub, {k.key: k for k in keys_of(kind)})
+        else:
+            table[sub] = _typed(subwhere, kind if isinstance(kind, str) else kind.toml, subval)
+    return table
 
 
 def check_folder_name(name: str, where: str, what: str = "the name") -> str:
@@ -381,24 +372,6 @@ def check_folder_name(name: str, where: str, what: str = "the name") -> str:
             f"starting with a letter or a digit (got {shown(name)})"
         )
     return name
-
-
-def _table(out: SettingsFile, name: str, value: Any, keys: dict[str, str]) -> dict[str, Any]:
-    """One ``[name]`` table: every key known, every value of its kind."""
-    if not isinstance(value, dict):
-        raise SettingsError(f"{out.where(name)}: must be a table [{name}]")
-    table: dict[str, Any] = {}
-    for sub, subval in value.items():
-        subwhere = out.where(f"{name}.{key_name(sub)}")
-        if sub not in keys:
-            raise SettingsError(f"{subwhere}: unknown key{_suggest(sub, list(keys))}")
-        if keys[sub] == "faults":
-            table[sub] = _fault_table(subval, subwhere)
-        elif keys[sub] == "clocks":
-            table[sub] = _clock_table(subval, subwhere)
-        else:
-            table[sub] = _typed(subwhere, keys[sub], subval)
-    return table
 
 
 def load_settings_file(path: str | None) -> SettingsFile:
@@ -417,6 +390,38 @@ def load_settings_file(path: str | None) -> SettingsFile:
     return SettingsFile()
 
 
+Sourced = tuple[dict[str, Any], dict[str, str]]
+
+
+def _given(table: str, file: SettingsFile, flags: dict[str, Any], overrides: dict[str, Any],
+           overrides_where: str | None) -> Sourced:
+    """One table's values, defaults < file < overrides (an experiment) < flags, and where
+    each came from."""
+    values: dict[str, Any] = {}
+    where: dict[str, str] = {}
+    in_file = file.run if not table else file.tables.get(table, {})
+    over = overrides if not table else overrides.get(table, {})
+    for k in keys_of(table):
+        if k.key in in_file:
+            values[k.name], where[k.name] = in_file[k.key], file.where(str(k.path))
+        if k.key in over:
+            values[k.name] = over[k.key]
+            where[k.name] = f"{overrides_where}.{k.path}" if overrides_where else k.key
+        if flags.get(k.name) is not None:
+            values[k.name], where[k.name] = flags[k.name], k.where
+    return values, where
+
+
+def _checked(given: Sourced, run: Run) -> dict[str, Any]:
+    values, where = given
+    return {name: KEYS[name].check(v, where[name], run) for name, v in values.items()}  # type: ignore[misc]
+
+
+def resolve_table(table: str, file: SettingsFile, flags: dict[str, Any]) -> dict[str, Any]:
+    """The checked keys of one table that no run key depends on (the simulator's [sim])."""
+    return _checked(_given(table, file, flags, {}, None), Run(0, 0.0))
+
+
 def resolve(
     file: SettingsFile,
     flags: dict[str, Any],
@@ -430,158 +435,45 @@ def resolve(
     """
     # A broken file is an error even where a flag overrides the broken value.
     validate(dict(file.run), {k: file.where(k) for k in file.run})
-    values: dict[str, Any] = {}
-    source: dict[str, str] = {}
-    for key, value in file.run.items():
-        values[key] = value
-        source[key] = file.where(key)
-    tcp = file.tables.get("tcp", {})
-    if "host" in tcp:
-        values["tcp_host"] = tcp["host"]
-        source["tcp_host"] = file.where("tcp.host")
-    if "ports" in tcp:
-        values["tcp_ports"] = tcp["ports"]
-        source["tcp_ports"] = file.where("tcp.ports")
-    tables: dict[str, tuple[dict[str, Any], dict[str, str]]] = {"faults": ({}, {}), "clocks": ({}, {})}
-    for name, (tv, tw) in tables.items():
-        for key, value in file.tables.get(name, {}).items():
-            tv[key] = value
-            tw[key] = file.where(f"{name}.{key}")
-    for key, value in (overrides or {}).items():
-        if key in ("description", "trials"):
-            continue
-        if key in tables:
-            tv, tw = tables[key]
-            for sub, subval in value.items():
-                tv[sub] = subval
-                tw[sub] = f"{overrides_where}.{key}.{sub}" if overrides_where else sub
-            continue
-        values[key] = value
-        source[key] = f"{overrides_where}.{key}" if overrides_where else key
-    for key, value in flags.items():
-        if value is None:
-            continue
-        if key in FAULT_FLAGS:
-            tables["faults"][0][key] = value
-            tables["faults"][1][key] = FAULT_FLAGS[key]
-            continue
-        if key in CLOCK_FLAGS:
-            tables["clocks"][0][key] = value
-            tables["clocks"][1][key] = CLOCK_FLAGS[key]
-            continue
-        values[key] = value
-        source[key] = "--" + key.replace("_", "-")
+    given = {t: _given(t, file, flags, overrides or {}, overrides_where) for t in ("", "tcp", "faults", "clocks")}
+    values, source = given[""]
+    values.update(given["tcp"][0])
+    source.update(given["tcp"][1])
     settings = validate(values, source)
-    fault_values, fault_where = tables["faults"]
-    clock_values, clock_where = tables["clocks"]
-    try:
-        if fault_values:
-            settings = replace(settings, faults=build_faults(
-                fault_values, fault_where, settings.machines, settings.duration))
-        if clock_values:
-            clocks, names = build_clocks(clock_values, clock_where, settings.machines, settings.duration)
-            settings = replace(settings, clocks=clocks)
-            flag_says = source.get("vector_clocks", "").startswith("--")
-            if names is not None and flag_says and clock_where.get("clocks", "").startswith("--") \
-                    and ("vector" in names) != settings.vector_clocks:
-                raise SettingsError(
-                    f"--clocks {','.join(names) or 'none'} and --no-vector-clocks disagree about "
-                    "the vector clock; give one of them")
-            if names is not None and not flag_says:
-                settings = replace(settings, vector_clocks="vector" in names)
-    except (FaultSettingsError, ClockSettingsError) as exc:
-        raise SettingsError(str(exc)) from None
+    run = Run(settings.machines, settings.duration)
+    if given["faults"][0]:
+        settings = replace(settings, faults=build_faults(_checked(given["faults"], run), given["faults"][1], run))
+    if given["clocks"][0]:
+        parsed = _checked(given["clocks"], run)
+        names = parsed.get("clocks")
+        settings = replace(settings, clocks=build_clocks(parsed, given["clocks"][1], run))
+        settings = _vector_from_clocks(settings, names, given["clocks"][1], source)
     return settings
 
 
+def _vector_from_clocks(s: RunSettings, names: tuple[str, ...] | None, where: dict[str, str],
+                        source: dict[str, str]) -> RunSettings:
+    """``clocks`` lists the vector clock too: it decides ``vector_clocks`` unless a flag does."""
+    if names is None:
+        return s
+    if not source.get("vector_clocks", "").startswith("--"):
+        return replace(s, vector_clocks="vector" in names)
+    if where.get("clocks", "").startswith("--") and ("vector" in names) != s.vector_clocks:
+        raise SettingsError(f"--clocks {','.join(names) or 'none'} and --no-vector-clocks disagree "
+                            "about the vector clock; give one of them")
+    return s
+
+
 def validate(values: dict[str, Any], source: dict[str, str]) -> RunSettings:
-    s = RunSettings()
-
-    def where(key: str) -> str:
-        return source.get(key, key)
-
-    def check_int(key: str, lo: int, hi: int) -> None:
-        v = values.get(key)
-        if v is None:
-            return
-        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-            raise SettingsError(
-                f"{where(key)}: must be an integer from {lo} to {hi} (got {shown(v)})"
-            )
-
-    check_int("machines", 2, MAX_MACHINES)
-    check_int("rate_min", 1, MAX_RATE)
-    check_int("rate_max", 1, MAX_RATE)
-    check_int("dice_sides", 3, 1_000_000)
-    check_int("seed", 0, 2**63 - 1)
-    if "duration" in values:
-        d = values["duration"]
-        if not isinstance(d, (int, float)) or isinstance(d, bool) or not math.isfinite(d) or d <= 0:
-            raise SettingsError(f"{where('duration')}: must be a number of seconds > 0 (got {shown(d)})")
-        if d > 7 * 24 * 3600:
-            raise SettingsError(f"{where('duration')}: must be at most a week (got {shown(d)})")
-        values["duration"] = float(d)
-    rate_min = values.get("rate_min", s.rate_min)
-    rate_max = values.get("rate_max", s.rate_max)
-    if rate_min > rate_max:
-        key = "rate_min" if "rate_min" in source and source["rate_min"].startswith("--") else "rate_max"
-        raise SettingsError(
-            f"{where(key)}: rate_min ({rate_min}) must not be greater than rate_max ({rate_max})"
-        )
-    rates = values.get("rates")
-    if rates is not None:
-        rates = tuple(rates)
-        if not rates:
-            values["rates"] = None
-        else:
-            for r in rates:
-                if isinstance(r, bool) or not isinstance(r, int) or not 1 <= r <= MAX_RATE:
-                    raise SettingsError(
-                        f"{where('rates')}: every rate must be an integer from 1 to {MAX_RATE} (got {shown(r)})"
-                    )
-            def level(key: str) -> int:
-                src = source.get(key, "")
-                return 2 if src.startswith("--") else (1 if "experiments." in src else 0)
-
-            # Rates given at a higher level than machines (a flag over the file) decide
-            # the number of machines; at the same level the two must agree.
-            if "machines" in values and level("rates") > level("machines"):
-                values["machines"] = len(rates)
-            if "machines" in values and values["machines"] != len(rates):
-                raise SettingsError(
-                    f"{where('rates')}: {len(rates)} rates given for {values['machines']} machines "
-                    f"(set by {where('machines')})"
-                )
-            if not 2 <= len(rates) <= MAX_MACHINES:
-                raise SettingsError(
-                    f"{where('rates')}: needs from 2 to {MAX_MACHINES} rates, one per machine (got {len(rates)})"
-                )
-            values["rates"] = rates
-            values["machines"] = len(rates)
-    transport = values.get("transport", s.transport)
-    if transport not in ("socketpair", "tcp"):
-        raise SettingsError(
-            f"{where('transport')}: must be 'socketpair' or 'tcp' (got {shown(transport)})"
-        )
-    output = values.get("output", s.output)
-    if not isinstance(output, str) or not output or "\0" in output:
-        raise SettingsError(f"{where('output')}: must be a folder path (got {shown(output)})")
-    if len(output) > MAX_STRING:
-        raise SettingsError(f"{where('output')}: the path is too long ({len(output)} characters)")
-    ports = values.get("tcp_ports")
-    if ports is not None:
-        ports = tuple(ports)
-        n = values.get("machines", s.machines)
-        if ports and len(ports) != n:
-            raise SettingsError(
-                f"{where('tcp_ports')}: {len(ports)} ports given for {n} machines"
-            )
-        for p in ports:
-            if not 0 <= p <= 65535:
-                raise SettingsError(f"{where('tcp_ports')}: port {p} not in 0..65535")
-        values["tcp_ports"] = ports or None
-    known = {f.name for f in fields(RunSettings)}
-    return replace(s, **{k: v for k, v in values.items() if k in known})
+    """The run keys checked one by one (the table's checks), then together (RUN_RULES)."""
+    for k in (*keys_of(""), *keys_of("tcp")):
+        if k.check is not None and values.get(k.name) is not None:
+            values[k.name] = k.check(values[k.name], source.get(k.name, k.name), Run(0, 0.0))
+    default = RunSettings()
+    known = {f.name: getattr(default, f.name) for f in fields(RunSettings)}
+    for rule in RUN_RULES:
+        rule(Given(values, source, known))
+    return replace(default, **{k: v for k, v in values.items() if k in known})
 
 
 def check_output_dir(path: str, where: str) -> Path:

@@ -23,7 +23,7 @@ from lclock.core.faults import (
 )
 from lclock.core.model import Message
 from lclock.core.node import MachinePlan, Node
-from lclock.fault_settings import FaultSettingsError, build_faults
+from lclock.settings import SettingsError, SettingsFile, resolve
 
 PROPS = settings(max_examples=60, deadline=None)
 
@@ -203,7 +203,8 @@ def test_held_messages_enter_the_queue_in_delivery_order() -> None:
 
 
 def build(n: int = 3, duration: float = 60.0, **values: object) -> FaultSettings:
-    return build_faults(dict(values), {k: f"--{k}" for k in values}, n, duration)
+    """The fault settings of these flags (as resolved for a run of ``n`` machines)."""
+    return resolve(SettingsFile(), {"machines": n, "duration": duration, **values}).faults
 
 
 @pytest.mark.parametrize(
@@ -239,7 +240,7 @@ def build(n: int = 3, duration: float = 60.0, **values: object) -> FaultSettings
     ],
 )
 def test_bad_schedules_are_refused_naming_the_setting(values: dict[str, object], fragment: str) -> None:
-    with pytest.raises(FaultSettingsError, match=fragment) as exc:
+    with pytest.raises(SettingsError, match=fragment) as exc:
         build(**values)
     assert str(exc.value).startswith("--")
 
@@ -256,15 +257,14 @@ def test_bad_schedules_are_refused_naming_the_setting(values: dict[str, object],
 )
 def test_a_bad_link_flag_is_named_in_the_flags_words(spec: str, message: str) -> None:
     """The flag's own spelling in the message, not a file key's (`--link."1->4"`)."""
-    with pytest.raises(FaultSettingsError) as exc:
-        build_faults({"links": spec}, {"links": "--link"}, 3, 60.0)
+    with pytest.raises(SettingsError) as exc:
+        build(links=spec)
     assert str(exc.value).startswith(message), str(exc.value)
 
 
 def test_one_link_under_two_spellings_in_a_file_is_refused() -> None:
-    with pytest.raises(FaultSettingsError, match="the link 1->2 is given twice"):
-        build_faults({"links": {"1->2": {"loss": 0.1}, "1 -> 2": {"loss": 0.2}}},
-                     {"links": "s.toml:faults.links"}, 3, 60.0)
+    with pytest.raises(SettingsError, match="the link 1->2 is given twice"):
+        build(links={"1->2": {"loss": 0.1}, "1 -> 2": {"loss": 0.2}})
 
 
 def test_times_in_percent_of_the_run() -> None:
@@ -274,9 +274,8 @@ def test_times_in_percent_of_the_run() -> None:
 
 
 def test_the_nemesis_must_not_outnumber_the_limit() -> None:
-    with pytest.raises(FaultSettingsError, match="raise --nemesis-interval"):
-        build_faults({"nemesis": "pause", "nemesis_interval": 0.5},
-                     {"nemesis": "--nemesis", "nemesis_interval": "--nemesis-interval"}, 3, 6000.0)
+    with pytest.raises(SettingsError, match="raise --nemesis-interval"):
+        build(duration=6000.0, nemesis="pause", nemesis_interval=0.5)
 
 
 def test_a_good_schedule_is_read() -> None:
@@ -285,48 +284,6 @@ def test_a_good_schedule_is_read() -> None:
     assert s.partitions == (Partition(10, 20, ((1,), (2, 3))),)
     assert s.pauses == (Pause(2, 15, 5),) and s.crashes == (Crash(3, 40),)
     assert dict(s.links)[(1, 2)] == LinkSettings(latency_ms=5, loss=0.1)
-
-
-schedules = st.builds(
-    FaultSettings,
-    default=links,
-    links=st.lists(st.tuples(st.sampled_from([(1, 2), (2, 1), (3, 1)]), links), max_size=2,
-                   unique_by=lambda x: x[0]).map(lambda xs: tuple(sorted(xs))),
-    reorder=st.booleans(),
-    partitions=st.sampled_from([(), (Partition(1.5, 2.25, ((1,), (2, 3))),)]),
-    pauses=st.sampled_from([(), (Pause(2, 0.125, 1.0),), (Pause(1, 3.0, 0.5), Pause(3, 3.0, 0.5))]),
-    crashes=st.sampled_from([(), (Crash(3, 5.5),)]),
-)
-
-
-@given(s=schedules)
-@PROPS
-def test_fault_settings_survive_the_way_to_flags_and_back(s: FaultSettings) -> None:
-    """A planned trial is one command: its flags must give exactly the experiment's faults."""
-    import argparse
-
-    from lclock.fault_settings import add_fault_options, fault_flags, faults_to_flags
-
-    p = argparse.ArgumentParser()
-    add_fault_options(p)
-    values = fault_flags(p.parse_args(faults_to_flags(s)))
-    back = build_faults(values, {k: k for k in values}, 3, 10.0) if values else FaultSettings()
-    assert back == s
-
-
-def test_clock_settings_survive_the_way_to_flags_and_back() -> None:
-    import argparse
-
-    from lclock.clock_settings import add_clock_options, build_clocks, clock_flags, clocks_to_flags
-    from lclock.core.clocks import Bump, ClockSettings
-
-    s = ClockSettings(skew_ms=12.5, drift_ppm=30, offsets_ms=(0, 5, -5), drifts_ppm=(1, 2, 3),
-                      bumps=(Bump(2, 3.0, -250.0), Bump(1, 4.5, 10.0)), hlc=False)
-    p = argparse.ArgumentParser()
-    add_clock_options(p)
-    values = clock_flags(p.parse_args(clocks_to_flags(s, vector=False)))
-    back, names = build_clocks(values, {k: k for k in values}, 3, 10.0)
-    assert back == s and names == ()
 
 
 @pytest.mark.parametrize("flags", [

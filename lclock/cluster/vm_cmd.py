@@ -49,7 +49,6 @@ from lclock.core.node import Node, last_tick_due
 from lclock.errors import fail
 from lclock.lifecycle import StopRequest, drain_wakeup, wakeup_socket
 from lclock.logfile import LogFile, describe_os_error
-from lclock.options import add_run_options, run_flags
 from lclock.runfolder import (
     RunFolderError,
     base_run_json,
@@ -62,6 +61,7 @@ from lclock.runtime.control import LocalControl
 from lclock.runtime.driver import RealTimeDriver
 from lclock.runtime.logcounts import counts_from_log
 from lclock.runtime.waiting import Clock, Waiter
+from lclock.setting_table import add_options, flags_of
 from lclock.settings import (
     RunSettings,
     SettingsError,
@@ -86,9 +86,7 @@ EXIT = {"duration": 0, "crashed": 0, "sigint": 130, "sigterm": 143, "sighup": 12
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--machine-id", type=int, required=True, metavar="ID",
                    help="which machine of the cluster this is (1..N)")
-    add_run_options(p)
-    p.add_argument("--no-report", dest="report", action="store_const", const=False, default=None,
-                   help="do not write report.html when the run's folder is complete")
+    add_options(p, "vm")
     p.add_argument("--wait", type=float, default=60.0, metavar="SECONDS",
                    help="how long to wait for every peer before giving up (default 60)")
     p.add_argument("--bind", metavar="ADDR",
@@ -119,7 +117,7 @@ class Cluster:
 def load_cluster(args: argparse.Namespace) -> Cluster:
     """Read and check everything before anything is created; SettingsError names the culprit."""
     file = load_settings_file(args.settings)
-    flags = run_flags(args)
+    flags = flags_of(args)
     flags["transport"] = "tcp"
     settings = resolve(file, flags)
     tcp = file.tables.get("tcp", {})

@@ -16,14 +16,14 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import orjson
 
-from lclock.clock_settings import clocks_to_flags
 from lclock.experiment.records import Experiment, Trial, trial_folder
-from lclock.fault_settings import faults_to_flags
 from lclock.lifecycle import child_env_stopping_with_me
+from lclock.setting_table import to_flags
 from lclock.settings import RunSettings
 
 #: Grace of a real trial past its duration before it counts as hung (start-up + stop).
@@ -45,26 +45,9 @@ def real_command(
     ``--settings /dev/null`` makes it self-contained: a settings.toml in the folder where
     a batch system starts it cannot change the trial.
     """
-    cmd = [
-        *program, "run",
-        "--settings", os.devnull,
-        "--duration", repr(s.duration),
-        "--machines", str(s.machines),
-        "--rate-min", str(s.rate_min),
-        "--rate-max", str(s.rate_max),
-        "--dice-sides", str(s.dice_sides),
-        "--transport", "socketpair",
-        "--seed", str(seed),
-        "--output", str(output),
-    ]  # fmt: skip
-    if s.rates:
-        cmd += ["--rates", ",".join(str(r) for r in s.rates)]
-    cmd += faults_to_flags(s.faults) + clocks_to_flags(s.clocks, s.vector_clocks)
-    if quiet:
-        cmd.append("--quiet")
-    if not report:
-        cmd.append("--no-report")
-    return cmd
+    trial = replace(s, seed=seed, output=str(output), quiet=quiet, report=report,
+                    transport="socketpair", tcp_host=RunSettings.tcp_host, tcp_ports=None)
+    return [*program, "run", "--settings", os.devnull, *to_flags(trial)]
 
 
 def plan_lines(

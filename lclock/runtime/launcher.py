@@ -34,7 +34,6 @@ from lclock.lifecycle import (
     children_ignore_sigint,
     wakeup_socket,
 )
-from lclock.options import add_run_options, run_flags
 from lclock.runfolder import (
     RunFolderError,
     base_run_json,
@@ -49,6 +48,7 @@ from lclock.runtime.logcounts import counts_from_log
 from lclock.runtime.process import MachineProcess, start_context, start_helpers
 from lclock.runtime.supervisor import Outcome, Policy, Supervisor, message_balance
 from lclock.runtime.worker import WorkerJob
+from lclock.setting_table import add_options, flags_of
 from lclock.settings import (
     RunSettings,
     SettingsError,
@@ -83,14 +83,12 @@ examples:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.epilog = RUN_EPILOG
     p.formatter_class = argparse.RawDescriptionHelpFormatter
-    add_run_options(p)
-    p.add_argument("--transport", choices=("socketpair", "tcp"), help="how the machines talk (default socketpair)")
-    p.add_argument("--no-report", dest="report", action="store_const", const=False, default=None, help="do not write report.html at the end")
+    add_options(p, "run")
 
 
 def settings_from_args(args: argparse.Namespace) -> RunSettings:
     """Resolve defaults < settings file < flags; raises SettingsError naming the culprit."""
-    return resolve(load_settings_file(args.settings), run_flags(args))
+    return resolve(load_settings_file(args.settings), flags_of(args))
 
 
 def main(args: argparse.Namespace) -> int:

@@ -33,7 +33,6 @@ from __future__ import annotations
 import hashlib
 import heapq
 import itertools
-import math
 import random
 import time
 from dataclasses import dataclass, replace
@@ -58,21 +57,17 @@ from lclock.runfolder import (
     write_run_json,
 )
 from lclock.runplan import RunPlan, plan_run
-from lclock.settings import RunSettings, SettingsError, SettingsFile
+
+# The delay models and the defaults of [sim] are entries of the table of settings.
+from lclock.setting_table import DEFAULT_DELAY as DEFAULT_DELAY
+from lclock.setting_table import DEFAULT_DELAY_MEAN as DEFAULT_DELAY_MEAN
+from lclock.setting_table import DEFAULT_JITTER as DEFAULT_JITTER
+from lclock.settings import RunSettings, SettingsFile, resolve_table
 
 #: Virtual time 0 of every simulated run: 2026-01-01T00:00:00Z. Fixed so that the logs of
 #: a seed are byte-identical whenever and wherever the simulation runs.
 SIM_EPOCH = 1_767_225_600.0
 
-DELAY_MODELS = ("constant", "uniform", "exponential")
-#: Default delay model: what real runs over socket pairs measure (see NOTEBOOK.md).
-DEFAULT_DELAY = "exponential"
-DEFAULT_DELAY_MEAN = 0.0002
-MAX_DELAY_MEAN = 60.0
-#: Default mean tick lateness: the value at which simulated runs resolve same-instant races
-#: (a message sent at the deadline of the receiver's own tick) as often as real runs do.
-DEFAULT_JITTER = 0.0007
-MAX_JITTER = 1.0
 
 #: Lines buffered per machine before one write: a write per line would dominate run time.
 _FLUSH_LINES = 4096
@@ -102,45 +97,9 @@ class NetworkSettings:
 
 
 def resolve_network(file: SettingsFile, flags: dict[str, Any]) -> NetworkSettings:
-    """Built-in defaults < the settings file's ``[sim]`` table < flags, validated.
-
-    Kept here rather than in lclock.settings because only the simulator reads ``[sim]``;
-    the error lines follow the same ``--flag`` / ``file:key`` convention.
-    """
-    table = file.tables.get("sim", {})
-    values: dict[str, Any] = {}
-    source: dict[str, str] = {}
-    for key in ("delay", "delay_mean", "delay_max", "jitter"):
-        if key in table:
-            values[key] = table[key]
-            source[key] = file.where(f"sim.{key}")
-        if flags.get(key) is not None:
-            values[key] = flags[key]
-            source[key] = "--" + key.replace("_", "-")
-    delay = values.get("delay", DEFAULT_DELAY)
-    if delay not in DELAY_MODELS:
-        raise SettingsError(
-            f"{source.get('delay', 'delay')}: must be one of {', '.join(DELAY_MODELS)} "
-            f"(got {delay!r})"
-        )
-    mean = values.get("delay_mean", DEFAULT_DELAY_MEAN)
-    if not math.isfinite(mean) or not 0 <= mean <= MAX_DELAY_MEAN:
-        raise SettingsError(
-            f"{source.get('delay_mean', 'delay_mean')}: must be a number of seconds from 0 "
-            f"to {MAX_DELAY_MEAN:g} (got {mean!r})"
-        )
-    cap = values.get("delay_max")
-    if cap is not None and (not math.isfinite(cap) or cap <= 0):
-        raise SettingsError(
-            f"{source.get('delay_max', 'delay_max')}: must be a number of seconds > 0 (got {cap!r})"
-        )
-    jitter = values.get("jitter", DEFAULT_JITTER)
-    if not math.isfinite(jitter) or not 0 <= jitter <= MAX_JITTER:
-        raise SettingsError(
-            f"{source.get('jitter', 'jitter')}: must be a number of seconds from 0 to "
-            f"{MAX_JITTER:g} (got {jitter!r})"
-        )
-    return NetworkSettings(delay=delay, delay_mean=float(mean), delay_max=cap, jitter=float(jitter))
+    """Built-in defaults < the settings file's ``[sim]`` table < flags, validated (the keys
+    and their checks are in lclock.setting_table)."""
+    return NetworkSettings(**resolve_table("sim", file, flags))
 
 
 def sim_run_id(seed: int, settings: RunSettings, net: NetworkSettings) -> str:

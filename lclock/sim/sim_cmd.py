@@ -14,8 +14,8 @@ from lclock.console import Console
 from lclock.errors import error_line, fail, prefix
 from lclock.lifecycle import NAMES, StopRequest, recording
 from lclock.logfile import LogWriteError
-from lclock.options import add_run_options, run_flags
 from lclock.runfolder import RunFolderError
+from lclock.setting_table import add_options, flags_of
 from lclock.settings import (
     SettingsError,
     check_folder_name,
@@ -23,31 +23,11 @@ from lclock.settings import (
     load_settings_file,
     resolve,
 )
-from lclock.sim.engine import DELAY_MODELS, SimStopped, resolve_network, run_sim
+from lclock.sim.engine import SimStopped, resolve_network, run_sim
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_run_options(parser)
-    parser.add_argument(
-        "--delay",
-        choices=DELAY_MODELS,
-        help="model of the host's own network delay, as a socket on this computer has it "
-             "(default from [sim], else exponential); a fault plan's --latency takes over when "
-             "longer (a message arrives at the later of the two)",
-    )
-    parser.add_argument(
-        "--delay-mean", type=float, metavar="SECONDS",
-        help="mean one-way delay of the host's network, in seconds (default 0.0002)"
-    )
-    parser.add_argument(
-        "--delay-max", type=float, metavar="SECONDS", help="cap on every drawn delay"
-    )
-    parser.add_argument(
-        "--jitter",
-        type=float,
-        metavar="SECONDS",
-        help="mean lateness of a tick after its deadline (default 0.0007; 0 = exactly on time)",
-    )
+    add_options(parser, "sim")
     parser.add_argument(
         "--run-id", metavar="ID", help="name of the run folder, which must not exist (default: sim-<seed>-<hash>, "
         "with -2, -3, ... added when that exists: a run folder is never reused)"
@@ -62,16 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     try:
         file = load_settings_file(args.settings)
-        settings = resolve(file, run_flags(args))
-        net = resolve_network(
-            file,
-            {
-                "delay": args.delay,
-                "delay_mean": args.delay_mean,
-                "delay_max": args.delay_max,
-                "jitter": args.jitter,
-            },
-        )
+        flags = flags_of(args)
+        settings = resolve(file, flags)
+        net = resolve_network(file, flags)
         out_where = "--output" if args.output is not None else (
             file.where("output") if "output" in file.run else "output"
         )
