@@ -15,8 +15,7 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from lclock import setting_checks as c
 from lclock.core.faults import LATENCY_DISTS
@@ -124,8 +123,7 @@ def clocks_back(s: Any) -> list[str]:
 # -- the table -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Key:
+class Key(NamedTuple):
     """One setting. ``path`` is its place in settings.toml (``faults.loss``; None: a flag
     only); ``name`` its name in the flags (argparse's dest) and in validation."""
 
@@ -143,7 +141,7 @@ class Key:
     show: Callable[[Any], str] = str
     back: Callable[[Any], list[str]] | None = None  # read-back that is not one flag and value
     commands: frozenset[str] = RUNS
-    experiment: bool = False  # also a key of [experiments.NAME]
+    experiment: bool = False  # also a key of [experiments.NAME] (faults and clocks: all of them)
     always: bool = False  # read back even at its default (a planned trial says it)
     group: str = ""
     help_in: tuple[tuple[str, str], ...] = ()  # (command, help) where its help differs
@@ -167,13 +165,12 @@ def _run(name: str, toml: str, check: c.Check | None, flag: str, help: str, **kw
 
 def _fault(name: str, check: c.Check, flag: str, help: str, **kw: Any) -> Key:
     field = f"faults.default.{name}" if name in c.LINK_KEYS else f"faults.{name}"
-    return Key(name, f"faults.{name}", check, "any", flag, help=help, field=field, group=FAULTS,
-               experiment=True, **kw)
+    return Key(name, f"faults.{name}", check, "any", flag, help=help, field=field, group=FAULTS, **kw)
 
 
 def _clock(name: str, check: c.Check, flag: str, help: str, **kw: Any) -> Key:
-    return Key(name, f"clocks.{name}", check, "any", flag, help=help, field=kw.pop("field", f"clocks.{name}"),
-               group=CLOCKS, experiment=True, **kw)
+    field = kw.pop("field", f"clocks.{name}")
+    return Key(name, f"clocks.{name}", check, "any", flag, help=help, field=field, group=CLOCKS, **kw)
 
 
 def _sim(name: str, toml: str, check: c.Check, flag: str, help: str, **kw: Any) -> Key:
@@ -241,20 +238,20 @@ TABLE: tuple[Key, ...] = (
            arg=float, metavar="P", show=num),
     _fault("reorder", c.boolean, "--reorder", "each message takes its own delay, so messages can "
            "overtake on a link (default: off, links stay FIFO)", const=True),
-    _fault("partitions", c.partitions, "--partition",
+    _fault("partitions", c.later("partitions"), "--partition",
            "START-END:GROUP|GROUP... in s since the start (or in %% of the run), ';' between "
            "several; e.g. 10-20:1|2,3 or 25%%-50%%:3 (machines not named form one more group)",
            metavar="SPEC", show=show_partitions),
-    _fault("pauses", c.pauses, "--pause", "ID@START+LENGTH in s (or %% of the run), e.g. 2@15+5 "
+    _fault("pauses", c.later("pauses"), "--pause", "ID@START+LENGTH in s (or %% of the run), e.g. 2@15+5 "
            "or 2@50%%+10%% (';' between several)", metavar="SPEC", show=show_pauses),
-    _fault("crashes", c.crashes, "--crash", "ID@TIME in s (or %% of the run), e.g. 3@20 or 3@75%%",
+    _fault("crashes", c.later("crashes"), "--crash", "ID@TIME in s (or %% of the run), e.g. 3@20 or 3@75%%",
            metavar="SPEC", show=show_crashes),
-    _fault("nemesis", c.nemesis, "--nemesis", "random faults of these kinds (partition,pause,"
+    _fault("nemesis", c.later("nemesis"), "--nemesis", "random faults of these kinds (partition,pause,"
            "crash), one every --nemesis-interval seconds, each lasting half of it",
            metavar="KINDS", show=",".join),
     _fault("nemesis_interval", c.within(1e-3, c.WEEK, "a number of seconds > 0"), "--nemesis-interval",
            "seconds between the nemesis's faults (default {default})", arg=float, metavar="S", show=num),
-    _fault("links", c.links, "--link", "one link's own faults, A->B:KEY=VALUE,..., e.g. "
+    _fault("links", c.later("links"), "--link", "one link's own faults, A->B:KEY=VALUE,..., e.g. "
            "1->2:latency_ms=50,loss=0.1 (';' between links; keys latency_ms, latency_dist, loss, "
            "duplicate)", metavar="SPEC", show=show_links),
     _clock("skew_ms", c.within(0, c.MAX_SKEW_MS, f"a number of ms from 0 to {c.MAX_SKEW_MS:g}"),
@@ -263,10 +260,10 @@ TABLE: tuple[Key, ...] = (
     _clock("drift_ppm", c.within(0, c.MAX_DRIFT_PPM, f"a number of ppm from 0 to {c.MAX_DRIFT_PPM:g}"),
            "--clock-drift", "each machine's clock rate error drawn from -PPM..+PPM (default {default})",
            arg=float, metavar="PPM", show=num),
-    _clock("bumps", c.bumps, "--clock-bump", "ID@TIME:MS, e.g. 2@10:+500 or 2@50%%:-500: that "
+    _clock("bumps", c.later("bumps"), "--clock-bump", "ID@TIME:MS, e.g. 2@10:+500 or 2@50%%:-500: that "
            "machine's clock jumps by MS at TIME s (or %% of the run; ';' between several)",
            metavar="SPEC", show=show_bumps),
-    _clock("clocks", c.clock_names, "--clocks",
+    _clock("clocks", c.later("clock_names"), "--clocks",
            "clocks kept besides Lamport: vector, hlc, or none (default vector,hlc)",
            metavar="LIST", field=None, back=clocks_back),
     _clock("offsets_ms", c.per_machine(-c.MAX_SKEW_MS, c.MAX_SKEW_MS, "a number of ms"), "--clock-offsets",

@@ -12,6 +12,7 @@ import os
 import re
 import stat
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -28,8 +29,6 @@ from lclock.setting_checks import (
     Given,
     Run,
     SettingsError,
-    build_clocks,
-    build_faults,
 )
 from lclock.setting_table import DEFAULT_SETTINGS_FILE, EXPERIMENT_ONLY, KEYS, Key, keys_of
 
@@ -135,6 +134,22 @@ def host_problem(host: str) -> str | None:
     return None
 
 
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+#: A TOML type: does a value have it, and what the error line says it must be.
+_TYPES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "int": (_is_int, "an integer"),
+    "float": (lambda v: _is_int(v) or isinstance(v, float), "a number"),
+    "bool": (lambda v: isinstance(v, bool), "true or false"),
+    "str": (lambda v: isinstance(v, str), "a string"),
+    "intlist": (lambda v: isinstance(v, list) and all(map(_is_int, v)), "a list of integers"),
+    "hostlist": (lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
+                 "a list of strings"),
+}
+
+
 def _typed(where: str, kind: str, value: Any) -> Any:
     """Check a TOML value's type; bool is not an int here (True is not 1 machine).
 
@@ -143,38 +158,17 @@ def _typed(where: str, kind: str, value: Any) -> Any:
     """
     if kind == "any":  # checked with the run (lclock.setting_checks)
         return value
-    if kind == "int":
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise SettingsError(f"{where}: must be an integer (got {shown(value)})")
-        _int_range(where, value)
-        return value
-    if kind == "float":
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise SettingsError(f"{where}: must be a number (got {shown(value)})")
-        if isinstance(value, int):
-            _int_range(where, value)
-        return float(value)
-    if kind == "bool":
-        if not isinstance(value, bool):
-            raise SettingsError(f"{where}: must be true or false (got {shown(value)})")
-        return value
-    if kind in ("str", "text", "host"):
-        if not isinstance(value, str):
-            raise SettingsError(f"{where}: must be a string (got {shown(value)})")
-        return _string(where, kind, value)
-    if kind == "intlist":
-        if not isinstance(value, list) or any(
-            isinstance(v, bool) or not isinstance(v, int) for v in value
-        ):
-            raise SettingsError(f"{where}: must be a list of integers (got {shown(value)})")
-        for v in value:
+    test, what = _TYPES["str" if kind in ("text", "host") else kind]
+    if not test(value):
+        raise SettingsError(f"{where}: must be {what} (got {shown(value)})")
+    for v in value if isinstance(value, list) else [value]:
+        if _is_int(v):
             _int_range(where, v)
-        return tuple(value)
-    if kind == "hostlist":
-        if not isinstance(value, list) or any(not isinstance(v, str) for v in value):
-            raise SettingsError(f"{where}: must be a list of strings (got {shown(value)})")
-        return tuple(_string(where, "host", v) for v in value)
-    raise AssertionError(kind)
+        elif isinstance(v, str):
+            _string(where, "host" if kind == "hostlist" else kind, v)
+    if kind == "float":
+        return float(value)
+    return tuple(value) if isinstance(value, list) else value
 
 
 def _int_range(where: str, value: int) -> None:
@@ -441,6 +435,8 @@ def resolve(
     source.update(given["tcp"][1])
     settings = validate(values, source)
     run = Run(settings.machines, settings.duration)
+    if given["faults"][0] or given["clocks"][0]:
+        from lclock.setting_schedules import build_clocks, build_faults
     if given["faults"][0]:
         settings = replace(settings, faults=build_faults(_checked(given["faults"], run), given["faults"][1], run))
     if given["clocks"][0]:
