@@ -4,7 +4,11 @@ how it reads back as a flag.
 From this one table come the options of ``lclock run``, ``sim`` and ``vm`` (``add_options``),
 the keys a settings file and an experiment may have (``keys_of``), the order and the checks
 of validation (lclock.settings), and the command line of a planned trial (``to_flags``).
-A new setting is one ``Key`` here, plus its check in lclock.setting_checks if none fits.
+A new setting is one ``Key`` here (and its default: a field of the dataclass it lands in),
+plus its check in lclock.setting_checks if none fits. A check gets the run's machines and
+length: a fault or clock key always, a run key with ``late=True`` (a schedule such as
+``ID@TIME;...`` written as the fault schedules are; a table of machine ids). ``toml="any"``
+lets the check decide the type (a string or a table); ``show`` writes it back as the flag.
 
 The defaults themselves stay in the dataclasses the run uses (RunSettings, FaultSettings,
 ClockSettings); a help text's ``{default}`` is filled in from them, so the two cannot disagree.
@@ -143,6 +147,7 @@ class Key(NamedTuple):
     commands: frozenset[str] = RUNS
     experiment: bool = False  # also a key of [experiments.NAME] (faults and clocks: all of them)
     always: bool = False  # read back even at its default (a planned trial says it)
+    late: bool = False  # a run key checked against the run (machines, duration) once known
     group: str = ""
     help_in: tuple[tuple[str, str], ...] = ()  # (command, help) where its help differs
 
@@ -206,26 +211,6 @@ TABLE: tuple[Key, ...] = (
     _run("output", "str", c.folder, "--output", "folder for run folders (default ./{default})",
          metavar="DIR", always=True),
     _run("quiet", "bool", None, "--quiet", "print nothing while running (default: off)", const=True),
-    _run("transport", "str", c.transport, "--transport", "how the machines talk (default {default})",
-         choices=("socketpair", "tcp"), commands=frozenset({"run"}), always=True),
-    _run("report", "bool", None, "--no-report", "do not write report.html at the end", const=False,
-         commands=frozenset({"run", "vm"}),
-         help_in=(("vm", "do not write report.html when the run's folder is complete"),)),
-    Key("tcp_host", "tcp.host", toml="host"),
-    Key("tcp_ports", "tcp.ports", toml="intlist"),
-    Key("tcp_secret", "tcp.secret", toml="str"),
-    Key("tcp_hosts", "tcp.hosts", toml="hostlist"),
-    _sim("delay", "str", c.one_of(DELAY_MODELS), "--delay",
-         "model of the host's own network delay, as a socket on this computer has it "
-         f"(default from [sim], else {DEFAULT_DELAY}); a fault plan's --latency takes over when "
-         "longer (a message arrives at the later of the two)", choices=DELAY_MODELS, arg=None),
-    _sim("delay_mean", "float", c.within(0, MAX_DELAY_MEAN, f"a number of seconds from 0 to {MAX_DELAY_MEAN:g}"),
-         "--delay-mean", f"mean one-way delay of the host's network, in seconds (default {DEFAULT_DELAY_MEAN:g})",
-         metavar="SECONDS"),
-    _sim("delay_max", "float", c.above_zero, "--delay-max", "cap on every drawn delay", metavar="SECONDS"),
-    _sim("jitter", "float", c.within(0, MAX_JITTER, f"a number of seconds from 0 to {MAX_JITTER:g}"),
-         "--jitter", f"mean lateness of a tick after its deadline (default {DEFAULT_JITTER:g}; 0 = "
-         "exactly on time)", metavar="SECONDS"),
     _fault("latency_ms", c.within(0, c.MAX_LATENCY_MS, f"a number of ms from 0 to {c.MAX_LATENCY_MS:g}"),
            "--latency", "mean extra one-way delay of every message, in ms (default {default})",
            arg=float, metavar="MS", show=num),
@@ -272,6 +257,26 @@ TABLE: tuple[Key, ...] = (
     _clock("drifts_ppm", c.per_machine(-c.MAX_DRIFT_PPM, c.MAX_DRIFT_PPM, "a number of ppm"),
            "--clock-drifts", "fix each machine's clock rate error instead of drawing it",
            arg=float_list, metavar="PPM,...", show=nums),
+    _run("transport", "str", c.transport, "--transport", "how the machines talk (default {default})",
+         choices=("socketpair", "tcp"), commands=frozenset({"run"}), always=True),
+    _run("report", "bool", None, "--no-report", "do not write report.html at the end", const=False,
+         commands=frozenset({"run", "vm"}),
+         help_in=(("vm", "do not write report.html when the run's folder is complete"),)),
+    Key("tcp_host", "tcp.host", toml="host"),
+    Key("tcp_ports", "tcp.ports", toml="intlist"),
+    Key("tcp_secret", "tcp.secret", toml="str"),
+    Key("tcp_hosts", "tcp.hosts", toml="hostlist"),
+    _sim("delay", "str", c.one_of(DELAY_MODELS), "--delay",
+         "model of the host's own network delay, as a socket on this computer has it "
+         f"(default from [sim], else {DEFAULT_DELAY}); a fault plan's --latency takes over when "
+         "longer (a message arrives at the later of the two)", choices=DELAY_MODELS, arg=None),
+    _sim("delay_mean", "float", c.within(0, MAX_DELAY_MEAN, f"a number of seconds from 0 to {MAX_DELAY_MEAN:g}"),
+         "--delay-mean", f"mean one-way delay of the host's network, in seconds (default {DEFAULT_DELAY_MEAN:g})",
+         metavar="SECONDS"),
+    _sim("delay_max", "float", c.above_zero, "--delay-max", "cap on every drawn delay", metavar="SECONDS"),
+    _sim("jitter", "float", c.within(0, MAX_JITTER, f"a number of seconds from 0 to {MAX_JITTER:g}"),
+         "--jitter", f"mean lateness of a tick after its deadline (default {DEFAULT_JITTER:g}; 0 = "
+         "exactly on time)", metavar="SECONDS"),
 )
 KEYS: dict[str, Key] = {k.name: k for k in TABLE}
 #: The [experiments.NAME] keys that are not settings of a run.

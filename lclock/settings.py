@@ -462,14 +462,20 @@ def _vector_from_clocks(s: RunSettings, names: tuple[str, ...] | None, where: di
 
 def validate(values: dict[str, Any], source: dict[str, str]) -> RunSettings:
     """The run keys checked one by one (the table's checks), then together (RUN_RULES)."""
-    for k in (*keys_of(""), *keys_of("tcp")):
-        if k.check is not None and values.get(k.name) is not None:
-            values[k.name] = k.check(values[k.name], source.get(k.name, k.name), Run(0, 0.0))
     default = RunSettings()
     known = {f.name: getattr(default, f.name) for f in fields(RunSettings)}
+    given = Given(values, source, known)
+    _check_each(values, source, Run(0, 0.0), late=False)
     for rule in RUN_RULES:
-        rule(Given(values, source, known))
+        rule(given)
+    _check_each(values, source, Run(given.get("machines"), given.get("duration")), late=True)
     return replace(default, **{k: v for k, v in values.items() if k in known})
+
+
+def _check_each(values: dict[str, Any], source: dict[str, str], run: Run, late: bool) -> None:
+    for k in (*keys_of(""), *keys_of("tcp")):
+        if k.check is not None and k.late == late and values.get(k.name) is not None:
+            values[k.name] = k.check(values[k.name], source.get(k.name, k.name), run)
 
 
 def check_output_dir(path: str, where: str) -> Path:

@@ -46,7 +46,7 @@ def real_command(
     a batch system starts it cannot change the trial.
     """
     trial = replace(s, seed=seed, output=str(output), quiet=quiet, report=report,
-                    transport="socketpair", tcp_host=RunSettings.tcp_host, tcp_ports=None)
+                    transport="socketpair")
     return [*program, "run", "--settings", os.devnull, *to_flags(trial)]
 
 
