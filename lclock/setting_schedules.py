@@ -7,12 +7,12 @@ Imported only when a run has a fault or clock key: a plain run does not pay for 
 
 from __future__ import annotations
 
+import difflib
 import re
 from typing import Any
 
 from lclock.core.clocks import Bump, ClockSettings
 from lclock.core.faults import NEMESIS_KINDS, Crash, FaultSettings, LinkSettings, Partition, Pause
-from lclock.errors import closest
 from lclock.setting_checks import LINK_KEYS, MAX_SKEW_MS, Run, SettingsError, fail
 
 #: A schedule (the user's or the nemesis's) of at most this many faults.
@@ -125,8 +125,8 @@ def clock_names(value: Any, where: str, run: Run) -> tuple[str, ...]:
                           f"(got {','.join(names)}); Lamport's is always kept")
     for name in names:
         if name not in CLOCK_NAMES:
-            close = closest(name, CLOCK_NAMES)
-            hint = f" (did you mean '{close}'?)" if close else ""
+            close = difflib.get_close_matches(name, CLOCK_NAMES, n=1, cutoff=0.5)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
             raise fail(where, f"unknown clock {name!r}{hint}; choose from vector, hlc, or none")
     return tuple(dict.fromkeys(names))
 
