@@ -1,8 +1,10 @@
 """The command line: one table of subcommands, each in its own module, imported lazily.
 
 Only the chosen subcommand's module is imported, so ``lclock run`` does not pay for
-matplotlib and the analysis code at start-up. Each command module provides
-``add_arguments(parser)`` and ``main(args) -> int``.
+matplotlib and the analysis code at start-up. Each command provides
+``add_arguments(parser)`` and ``main(args) -> int``: a module, or an object of a module
+named ``module:object`` (several small commands share one module). A command that meets
+bad input raises ``lclock.errors.BadInput``; :func:`_main` prints it and returns 2.
 """
 
 from __future__ import annotations
@@ -21,14 +23,14 @@ from lclock.lifecycle import STOP_SIGNALS, StopRequest, install, stop_with_paren
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("lclock.runtime.launcher", "run the model: N machines as real processes"),
-    "check": ("lclock.analysis.check_cmd", "verify a run folder against the model's rules"),
-    "analyze": ("lclock.analysis.analyze_cmd", "print tables of jumps, drift and queues; write summary.json"),
-    "report": ("lclock.analysis.report_cmd", "write report.html and PNG figures for a run folder"),
-    "export": ("lclock.analysis.export_cmd", "export a run: a ShiViz log, a CSV table, the total order"),
+    "check": ("lclock.analysis.commands:check", "verify a run folder against the model's rules"),
+    "analyze": ("lclock.analysis.commands:analyze", "print tables of jumps, drift and queues; write summary.json"),
+    "report": ("lclock.analysis.commands:report", "write report.html and PNG figures for a run folder"),
+    "export": ("lclock.analysis.commands:export", "export a run: a ShiViz log, a CSV table, the total order"),
     "view": ("lclock.explorer.view_cmd", "write explorer.html: the run in the browser, causality on a click"),
-    "schema": ("lclock.analysis.schema_cmd", "print the JSON Schema of the log lines"),
-    "trace": ("lclock.analysis.trace_cmd", "a message's life and an event's causal past and future"),
-    "hb": ("lclock.analysis.hb_cmd", "did A happen before B? with the proof; --lamport-lies"),
+    "schema": ("lclock.analysis.commands:schema", "print the JSON Schema of the log lines"),
+    "trace": ("lclock.analysis.commands:trace", "a message's life and an event's causal past and future"),
+    "hb": ("lclock.analysis.commands:hb", "did A happen before B? with the proof; --lamport-lies"),
     "import": ("lclock.ingest.import_cmd", "turn text logs of your own implementation into a run folder"),
     "sim": ("lclock.sim.sim_cmd", "run the same model in virtual time, deterministically"),
     "experiment": ("lclock.experiment.experiment_cmd", "run named experiments of several trials"),
@@ -175,9 +177,11 @@ def _main(argv: list[str] | None, prog: str | None) -> int:
     for name, (module, help_) in COMMANDS.items():
         p = sub.add_parser(name, help=help_, description=help_[0].upper() + help_[1:] + ".")
         if name == chosen:
-            mod = importlib.import_module(module)
-            mod.add_arguments(p)
-            p.set_defaults(_main=mod.main)
+            path, _, attr = module.partition(":")
+            mod = importlib.import_module(path)
+            command = getattr(mod, attr) if attr else mod
+            command.add_arguments(p)
+            p.set_defaults(_main=command.main)
     if prog == "launcher.py":
         parser.prog = "launcher.py"
     args = parser.parse_args(argv)
@@ -185,4 +189,7 @@ def _main(argv: list[str] | None, prog: str | None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    return int(args._main(args))
+    try:
+        return int(args._main(args))
+    except errors.BadInput as exc:  # the one place a bad input becomes its line and exit 2
+        return errors.fail(args.command, exc)

@@ -5,8 +5,10 @@ settings file, a path, a value typed by the user), the line printed is one short
 printable text: a newline or an escape sequence inside a hostile value can neither split
 the line nor drive the terminal, and a megabyte-long value is cut in the middle.
 
-Commands call :func:`fail` (prints the line, returns exit status 2); code that only builds
-a message calls :func:`shown` for each foreign value it quotes.
+A command raises :class:`BadInput` (or one of its kinds) and the dispatcher
+(``lclock.cli``) prints the line and exits 2, in one place; a command that must print the
+line itself calls :func:`fail`. Code that only builds a message calls :func:`shown` for
+each foreign value it quotes.
 """
 
 from __future__ import annotations
@@ -18,6 +20,15 @@ from typing import TextIO
 EXIT_BAD_INPUT = 2
 MAX_MESSAGE = 600  # characters of one error line's message; longer ones are cut in the middle
 _program = "lclock"
+
+
+class BadInput(Exception):
+    """Input a command cannot work with: a flag, a file or a folder, named first in the text.
+
+    The one family of bad-input errors: ``lclock.cli`` turns any of them into one line on
+    stderr and exit status 2 (no traceback), so a command only raises. Kinds that callers
+    tell apart (a folder that is not a run, an unanswerable question) subclass it.
+    """
 
 
 def set_program(name: str) -> None:

@@ -27,15 +27,17 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from lclock.errors import BadInput
+
 # The files of a run folder's record (SPEC section 4): never an output's name.
 RUN_RECORD = re.compile(r"(run\.json|machine-.*\.jsonl)")
 
 
-class OutputRefused(ValueError):
+class OutputRefused(BadInput, ValueError):
     """An output that would destroy or mix up a run folder (the CLI prints it, exit 2)."""
 
 
-class OutputFailed(OSError):
+class OutputFailed(OSError, BadInput):
     """An output that could not be written, named by its target (not its spare file)."""
 
     def __init__(self, path: Path, exc: OSError, note: str = "") -> None:

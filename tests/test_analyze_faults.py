@@ -26,7 +26,8 @@ from test_export import shiviz_validate
 from lclock.analysis.analyze import analyze_run, render
 from lclock.analysis.export import write_csv, write_shiviz
 from lclock.analysis.load import load_run
-from lclock.analysis.report import FIGURES, choose_window, fault_anchor, write_report
+from lclock.analysis.report import FIGURES, write_report
+from lclock.analysis.spacetime import choose_window, fault_anchor
 
 REPO = Path(__file__).resolve().parents[1]
 TICKS = ("send", "receive", "internal")

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 from analysis_fixtures import make_run, read_lines
 
-from lclock.analysis.export import ExportError, write_csv, write_shiviz
+from lclock.analysis.export import write_csv, write_shiviz
 from lclock.analysis.load import load_run
+from lclock.errors import BadInput
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = Path(__file__).resolve().parent / "data" / "foreign-run-1-3-6"
@@ -103,7 +104,7 @@ def test_cli_shiviz_on_foreign_run(tmp_path: Path) -> None:
 
 def test_shiviz_needs_vector_clocks(tmp_path: Path) -> None:
     run = load_run(make_run(tmp_path / "r", vector=False, duration=5.0))
-    with pytest.raises(ExportError, match="no vector clocks"):
+    with pytest.raises(BadInput, match="no vector clocks"):
         write_shiviz(run, io.StringIO())
     p = subprocess.run([sys.executable, "-m", "lclock", "export", str(run.path)],
                        capture_output=True, text=True, cwd=REPO, timeout=60)

@@ -277,8 +277,8 @@ def test_report_drift_figure_measures_behind_the_leader(tmp_path: Path) -> None:
     negative). Both now say the same: the figure's curves are the table's numbers."""
     os.environ.setdefault("MPLBACKEND", "Agg")
     from lclock.analysis.analyze import compute
+    from lclock.analysis.figures import fig_drift
     from lclock.analysis.load import load_run
-    from lclock.analysis.report import fig_drift
 
     rc, _, err = lclock("sim", "--rates", "2,5,6", "--duration", "60", "--seed", "11", "--quiet",
                         "--output", str(tmp_path / "out"))

@@ -13,7 +13,9 @@ import pytest
 from analysis_fixtures import make_run
 
 from lclock.analysis.load import KIND_RECEIVE, KIND_SEND, load_run
-from lclock.analysis.report import ReportError, check_window, fig_spacetime
+from lclock.analysis.spacetime import fig_spacetime
+from lclock.analysis.window import check_window
+from lclock.errors import BadInput
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -99,7 +101,7 @@ def test_arrows_pass_under_the_lanes_they_cross(five: Path) -> None:
 
 def test_window_past_the_end_or_empty_is_refused(five: Path, tmp_path: Path) -> None:
     run = load_run(five)
-    with pytest.raises(ReportError, match="starts after the run's last event"):
+    with pytest.raises(BadInput, match="starts after the run's last event"):
         check_window(run, (100.0, 200.0))
     out = tmp_path / "rep"
     p = subprocess.run([sys.executable, "-m", "lclock", "report", str(five), "-o", str(out),

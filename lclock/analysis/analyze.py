@@ -539,8 +539,9 @@ def headlines(summary: dict[str, Any]) -> list[str]:
 # ---------------------------------------------------------------- tables
 
 
-def _fmt(v: Any) -> str:
-    if v is None:
+def fmt(v: Any) -> str:
+    """A number as printed in a table or a sentence; a missing one (None, NaN) as ``-``."""
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
         return "-"
     if isinstance(v, float):
         return f"{v:.3g}" if abs(v) < 1000 else f"{v:.0f}"
@@ -548,7 +549,7 @@ def _fmt(v: Any) -> str:
 
 
 def table(headers: list[str], rows: list[list[Any]]) -> str:
-    cells = [[_fmt(c) for c in r] for r in rows]
+    cells = [[fmt(c) for c in r] for r in rows]
     widths = [max(len(h), *(len(r[k]) for r in cells)) for k, h in enumerate(headers)]
     line = "  ".join(h.rjust(w) for h, w in zip(headers, widths, strict=True))
     out = [line, "  ".join("-" * w for w in widths)]
@@ -600,8 +601,8 @@ def _machine_tables(ms: list[dict[str, Any]]) -> list[str]:
 def _drift_table(d: dict[str, Any]) -> list[str]:
     parts = [f"\nDrift: spread of the Lamport clocks at the same system time "
              f"(max - min over machines, {d['samples']} samples)",
-             f"  mean {_fmt(d['mean'])}, p95 {_fmt(d['p95'])}, max {d['max']} "
-             f"(at {_fmt(d['max_at_s'])} s), final {d['final']}"]
+             f"  mean {fmt(d['mean'])}, p95 {fmt(d['p95'])}, max {fmt(d['max'])} "
+             f"(at {fmt(d['max_at_s'])} s), final {fmt(d['final'])}"]
     behind = d.get("behind_leader") or {}
     if len(behind) > 1:
         parts.append("  how far each clock is behind the leading one (the highest clock at "
@@ -662,12 +663,12 @@ def _clock_table(c: dict[str, Any] | None) -> list[str]:
                      f"{c['bytes_per_message']['vector']} bytes a message")
     h = c.get("hlc")
     if h:
-        parts.append(f"  HLC: largest l - pt {_fmt(h['max_l_minus_pt_us'])} µs (mean "
-                     f"{_fmt(h['mean_l_minus_pt_us'])}), "
-                     + (f"bound {h['bound_us']} µs" if h["bound_us"] is not None else
+        parts.append(f"  HLC: largest l - pt {fmt(h['max_l_minus_pt_us'])} µs (mean "
+                     f"{fmt(h['mean_l_minus_pt_us'])}), "
+                     + (f"bound {fmt(h['bound_us'])} µs" if h["bound_us"] is not None else
                         "no bound recorded (no clock plan: every machine read the host clock)")
                      + "; largest c "
-                     f"{_fmt(h['max_c'])}")
+                     f"{fmt(h['max_c'])}")
     return parts
 
 
@@ -688,7 +689,8 @@ def _fault_tables(f: dict[str, Any] | None, summary_n: int) -> list[str]:
     parts = [f"\nFaults: {d['loss']} messages lost, {d['partition']} dropped by partitions, "
              f"{d['crashed']} sent to a crashed machine, {f['duplicated']} delivered twice"
              + ("; links may reorder" if f["reorder"] else "")]
-    links = {k: v for k, v in f["links"].items() if v["dropped"] or v["duplicated"]}
+    # every link that carried anything: one with sends and no drops is a finding too
+    links = {k: v for k, v in f["links"].items() if v["sent"] or v["dropped"] or v["duplicated"]}
     if links:
         parts.append(table(["link", "sent", "lost", "partition", "crashed", "dropped %",
                             "duplicated"],
@@ -696,12 +698,12 @@ def _fault_tables(f: dict[str, Any] | None, summary_n: int) -> list[str]:
                              100 * v["dropped"] / v["sent"] if v["sent"] else None,
                              v["duplicated"]] for k, v in links.items()]))
     for p in f["partitions"]:
-        parts.append(f"  partition {_fmt(p['start'])}-{_fmt(p['end'])} s: "
+        parts.append(f"  partition {fmt(p['start'])}-{fmt(p['end'])} s: "
                      f"{groups_text(p['groups'], summary_n)}")
     for p in f["pauses"]:
-        parts.append(f"  pause of machine {p['machine']}: {_fmt(p['start'])}-{_fmt(p['end'])} s")
+        parts.append(f"  pause of machine {p['machine']}: {fmt(p['start'])}-{fmt(p['end'])} s")
     for c in f["crashes"]:
-        parts.append(f"  crash of machine {c['machine']} at {_fmt(c['time'])} s")
+        parts.append(f"  crash of machine {c['machine']} at {fmt(c['time'])} s")
     if f["after"]:
         parts.append("  first receive after a partition heals or a pause ends (Lamport jump):")
         parts.append(table(["machine", "after", "at s", "receive at s", "from", "jump",
@@ -714,13 +716,13 @@ def _fault_tables(f: dict[str, Any] | None, summary_n: int) -> list[str]:
 def render(summary: dict[str, Any]) -> str:
     """The human tables ``lclock analyze`` prints."""
     parts = [f"Run {summary['run_id']} ({summary['status']}): {summary['machines_n']} machines, "
-             f"{summary['events']} events over {_fmt(summary['duration_s'])} s"]
+             f"{summary['events']} events over {fmt(summary['duration_s'])} s"]
     parts += _machine_tables(summary["machines"])
     parts += _drift_table(summary["drift"])
     c = summary["concurrency"]
     if c:
         parts.append(f"\nConcurrency (vector clocks): {c['concurrent']} of {c['pairs']} pairs of "
-                     f"events on different machines are concurrent ({_fmt(100 * (c['fraction'] or 0))}%)")
+                     f"events on different machines are concurrent ({fmt(100 * (c['fraction'] or 0))}%)")
     parts += _clock_table(summary.get("clocks"))
     parts += _fault_tables(summary.get("faults"), summary["machines_n"])
     if summary["skipped_lines"]:

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from lclock.analysis.load import KIND_NAMES, KIND_RECEIVE, KIND_SEND, MachineLog, Run
+from lclock.errors import BadInput
 
 EVENT_SYNTAX = "MACHINE:LCLOCK (e.g. 2:40 or 2:L40) or MACHINE:tTICK (e.g. 2:t17)"
 _EVENT_RE = re.compile(r"^\s*m?(\d+)\s*:\s*([LlTt]?)\s*(\d+)\s*$")
@@ -35,7 +36,7 @@ _EVENT_RE = re.compile(r"^\s*m?(\d+)\s*:\s*([LlTt]?)\s*(\d+)\s*$")
 MAX_VECTOR_CELLS = 400_000_000
 
 
-class CausalError(Exception):
+class CausalError(BadInput):
     """A question that cannot be answered: bad event syntax, no such event (exit 2)."""
 
 

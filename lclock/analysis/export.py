@@ -21,13 +21,10 @@ import orjson
 
 from lclock.analysis.load import KIND_NAMES, KIND_RECEIVE, KIND_SEND, MachineLog, Run
 from lclock.core.logline import format_ts
+from lclock.errors import BadInput
 from lclock.outfile import write_with
 
 SHIVIZ_REGEX = r"(?<event>.*)\n(?<host>\S*) (?<clock>{.*})"
-
-
-class ExportError(Exception):
-    """The run cannot be exported in this format (the CLI prints it, exit 2)."""
 
 
 def host(mid: int) -> str:
@@ -87,7 +84,7 @@ def _describe(run: Run, mid: int, k: int) -> str:
 def write_shiviz(run: Run, out: IO[str]) -> int:
     """Write the ShiViz log; returns the number of events."""
     if not run.machines or any(m.vclock is None for m in run.machines.values()):
-        raise ExportError(f"{run.path}: this run has no vector clocks (vector_clocks = false): "
+        raise BadInput(f"{run.path}: this run has no vector clocks (vector_clocks = false): "
                           "ShiViz needs them")
     out.write(SHIVIZ_REGEX + "\n\n")
     count = 0

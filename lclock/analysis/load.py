@@ -44,6 +44,7 @@ from lclock.analysis.folder import (
 from lclock.analysis.folder import machine_files as _machine_files
 from lclock.analysis.timestamps import days_from_civil as _days_from_civil  # noqa: F401
 from lclock.analysis.timestamps import parse_ts_column, short, ts_problem
+from lclock.errors import BadInput
 
 __all__ = [
     "KINDS", "KIND_INTERNAL", "KIND_NAMES", "KIND_RECEIVE", "KIND_SEND", "Issue", "MachineLog",
@@ -67,7 +68,7 @@ MAX_NOTABLE = 1000
 MAX_ISSUES = 1000
 
 
-class RunFolderError(Exception):
+class RunFolderError(BadInput):
     """The folder cannot be read as a run at all (the CLI prints it and exits 2)."""
 
 

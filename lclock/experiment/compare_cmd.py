@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from lclock.errors import BadInput
+
 #: run.json settings that do not change what a run measures (where it went, how it printed).
 _NOT_COMPARED = {"seed", "output", "quiet", "report", "transport", "tcp_host", "tcp_ports"}
 
@@ -26,10 +28,6 @@ Run folders with the same settings (machines, rates, die, duration, mode) form o
 group; each experiment of an experiment folder is a group. A group whose runs are partly
 saturated (a machine's queue grew without bound) is shown as two columns.
 """
-
-
-class BadInput(Exception):
-    """One line for the user, exit status 2."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -92,12 +90,7 @@ def _read_run(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
 def load_groups(folders: list[str]) -> list[dict[str, Any]]:
     """The groups to compare, in the order the folders were given."""
     from lclock.experiment.compare import group_summary
-    from lclock.experiment.gather import (
-        NotAnExperiment,
-        is_experiment,
-        load_experiment,
-        trial_entries,
-    )
+    from lclock.experiment.gather import is_experiment, load_experiment, trial_entries
     from lclock.experiment.runner import settings_json
 
     paths = [Path(f) for f in folders]
@@ -112,10 +105,7 @@ def load_groups(folders: list[str]) -> list[dict[str, Any]]:
     by_key: dict[tuple[Any, ...], dict[str, Any]] = {}
     for p, exp in zip(paths, is_exp, strict=True):
         if exp:
-            try:
-                _meta, experiments, trials = load_experiment(p)
-            except NotAnExperiment as exc:
-                raise BadInput(str(exc)) from None
+            _meta, experiments, trials = load_experiment(p)  # NotAnExperiment: a BadInput
             for e in experiments:
                 runs = trial_entries(trials[e.name], p)
                 for r in runs:
@@ -155,18 +145,13 @@ def main(args: argparse.Namespace) -> int:
     from lclock.experiment.compare import render_text
     from lclock.experiment.metrics import SATURATION_RULE
 
-    try:
-        groups = load_groups(args.folders)
-    except BadInput as exc:
-        sys.stderr.write(f"lclock compare: error: {exc}\n")
-        return 2
+    groups = load_groups(args.folders)  # BadInput: lclock.cli prints it, exit 2
     if args.figure is not None:
         from lclock.experiment.report import comparison_figure
 
         target = Path(args.figure)
         if not target.parent.is_dir():
-            sys.stderr.write(f"lclock compare: error: --figure: {target.parent} is not a folder\n")
-            return 2
+            raise BadInput(f"--figure: {target.parent} is not a folder")
         if any(g["completed"] for g in groups):
             comparison_figure({"experiments": groups}, target)
         else:

@@ -15,13 +15,14 @@ from typing import Any
 
 import orjson
 
+from lclock.errors import BadInput
 from lclock.experiment.records import Experiment, Trial, run_entry, trial_folder
 from lclock.runfolder import writer_gone
 from lclock.safefile import BadFile, read_json_object
 from lclock.settings import SettingsError, parse_settings_file, resolve
 
 
-class NotAnExperiment(Exception):
+class NotAnExperiment(BadInput):
     """The folder cannot be read as an experiment (one line for the user, exit status 2)."""
 
 

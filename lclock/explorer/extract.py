@@ -21,6 +21,8 @@ import numpy as np
 
 from lclock import __version__
 from lclock.analysis.load import KIND_RECEIVE, KIND_SEND, MachineLog, Run, RunFolderError, load_run
+from lclock.analysis.window import window_problem
+from lclock.errors import BadInput
 from lclock.explorer.extras import MISSING, Extras, read_extras
 from lclock.explorer.plan import fault_plan
 
@@ -32,7 +34,7 @@ SETTINGS_SHOWN = ("machines", "duration", "seed", "rate_min", "rate_max", "rates
                   "vector_clocks", "transport", "clocks", "faults")
 
 
-class ViewError(Exception):
+class ViewError(BadInput):
     """The explorer cannot be built from this input (the CLI prints it, exit 2)."""
 
 
@@ -174,8 +176,6 @@ def build(run_dir: Path | str, window: tuple[float, float] | None = None,
 def _window_holds_events(run: Run, lanes: dict[int, Lane], window: tuple[float, float]) -> None:
     """An empty page is never what ``--window`` asked for: refuse it (before anything is
     written), in the words of ``lclock report --window``."""
-    from lclock.analysis.report import window_problem
-
     lo, hi = round(window[0] * 1e6), round(window[1] * 1e6)
     if any(np.any((ln.t >= lo) & (ln.t < hi)) for ln in lanes.values()):
         return

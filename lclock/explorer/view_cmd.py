@@ -8,13 +8,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from lclock.analysis.window import parse_window
+
 BIG_LOGS = 100_000_000
-
-
-def _window(text: str) -> tuple[float, float]:
-    from lclock.analysis.report_cmd import _window as parse
-
-    return parse(text)
 
 
 def _positive(text: str) -> int:
@@ -39,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "RUN_DIR/explorer-vs-<RUN_DIR2's name>.html for two runs)")
     parser.add_argument("--open", action="store_true",
                         help="open the page in the default web browser when written")
-    parser.add_argument("--window", type=_window, metavar="START,END",
+    parser.add_argument("--window", type=parse_window, metavar="START,END",
                         help="embed only the events from START to END seconds after the first "
                              "tick (for runs too large to embed whole)")
     parser.add_argument("--max-events", type=_positive, default=MAX_EVENTS, metavar="N",
@@ -85,20 +81,14 @@ def write_explorer(run_dirs: list[Path], output: Path | None = None,
 
 
 def main(args: argparse.Namespace) -> int:
-    from lclock.errors import fail
-    from lclock.explorer.extract import ViewError
-
     dirs = [Path(args.run_dir)] + ([Path(args.run_dir2)] if args.run_dir2 else [])
     started = time.perf_counter()
     size = sum(_log_bytes(d) for d in dirs)
     if size > BIG_LOGS:  # a few seconds: say what is going on
         sys.stdout.write(f"reading {size / 1e6:,.0f} MB of logs...\n")
         sys.stdout.flush()
-    try:
-        path, runs, notes = write_explorer(
-            dirs, Path(args.output) if args.output else None, args.window, args.max_events)
-    except ViewError as exc:
-        return fail("view", exc)
+    path, runs, notes = write_explorer(  # ViewError: lclock.cli prints it, exit 2
+        dirs, Path(args.output) if args.output else None, args.window, args.max_events)
     for note in notes:
         sys.stdout.write(f"note: {note}\n")
     shown = ", ".join(f"{r['run']['events']:,} events on {r['run']['n']} machines" for r in runs)

@@ -1,0 +1,271 @@
+"""The space-time diagram of a report: lanes of events and arrows of messages in a window.
+
+The only figure that looks at single events, and only inside its (small) time window,
+chosen here to show about MAX_WINDOW_EVENTS events, from the start or where a fault begins.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from lclock.analysis.figures import machine_label, pyplot
+from lclock.analysis.load import KIND_RECEIVE, KIND_SEND, Run
+from lclock.analysis.window import secs_text
+
+MAX_WINDOW_EVENTS = 150
+MAX_ROW_EVENTS = 40
+
+def choose_window(run: Run, window: tuple[float, float] | None,
+                  anchor: float | None = None) -> tuple[float, float]:
+    """A time window (s since t0) small enough to read: about MAX_WINDOW_EVENTS events,
+    from the start, or around ``anchor`` (where a fault begins) so that it shows."""
+    if window is not None:
+        return window
+    ts = [run.machines[i].ts - run.t0 for i in run.ids[:16]]
+    ts = [t[np.isfinite(t)] for t in ts]
+    allts = np.sort(np.concatenate(ts)) if ts else np.zeros(0)
+    if allts.size == 0:
+        return (0.0, 1.0)
+    first = 0
+    if anchor is not None and anchor > 0:
+        first = max(0, int(np.searchsorted(allts, anchor)) - MAX_WINDOW_EVENTS // 3)
+    lo = float(allts[first]) if first else 0.0
+    end = float(allts[min(first + MAX_WINDOW_EVENTS, allts.size) - 1])
+    for t in ts:  # the busiest machine's row must stay readable
+        row = t[t >= lo]
+        if row.size > MAX_ROW_EVENTS:
+            end = min(end, float(row[MAX_ROW_EVENTS - 1]))
+    if end <= lo:
+        end = lo + 1e-3
+    return (lo, max(end, 1e-3) * 1.0001 if not first else end + (end - lo) * 1e-4)
+
+def fault_anchor(faults: dict[str, Any] | None, run: Run) -> float | None:
+    """Where the space-time diagram had best look: the first partition, pause or crash,
+    else the first dropped message."""
+    if not faults:
+        return None
+    times = [p["start"] for p in faults.get("partitions") or [] if p.get("start") is not None]
+    times += [p["start"] for p in faults.get("pauses") or [] if p.get("start") is not None]
+    times += [c["time"] for c in faults.get("crashes") or [] if c.get("time") is not None]
+    if times:
+        return float(min(times))
+    drops = _drop_lines(run, run.ids)
+    return float(min(d[0] for d in drops)) if drops else None
+
+def _drop_lines(run: Run, ids: list[int]) -> list[tuple[float, int, int, str]]:
+    """(seconds since t0, sender, recipient, reason) of the drop lines of ``ids``."""
+    from lclock.analysis.faultstats import _secs
+
+    out = []
+    for i in ids:
+        lines = run.machines[i].lines_of("drop")
+        for (_, o), t in zip(lines, _secs(run, lines).tolist(), strict=True):
+            j = o.get("to")
+            if np.isfinite(t) and isinstance(j, int) and not isinstance(j, bool):
+                out.append((t, i, j, str(o.get("reason"))))
+    return out
+
+
+_ARROWS = ("tab:red", "tab:purple", "tab:brown", "tab:orange", "tab:pink", "tab:olive",
+           "tab:cyan", "darkred", "indigo", "darkgoldenrod")
+
+def fig_spacetime(run: Run, window: tuple[float, float],
+                  faults: dict[str, Any] | None = None) -> Any:
+    """Lanes of events and arrows of messages inside a time window.
+
+    Readable by construction: an arrow has a filled head only at the tick that handled it,
+    and where it passes another machine's lane the lane is drawn over it with a gap, so it
+    cannot be mistaken for ending there; a message sent before the window comes (dashed)
+    from the window's left edge on its sender's lane, one handled after it goes to the
+    right edge on its receiver's lane; a clock value is written only where it does not
+    collide with its neighbours (above or below the lane).
+    """
+    plt = pyplot()
+    lo, hi = window
+    ids = run.ids[:16]
+    ypos = {i: k for k, i in enumerate(reversed(ids))}
+    fig, ax = plt.subplots(figsize=(11, 1.1 * len(ids) + 1.8))
+    col = {0: "0.55", 1: "tab:green", 2: "tab:blue"}
+    pad = (hi - lo) * 0.01
+    ax.set_xlim(lo - pad, hi + pad)
+    ax.set_ylim(-0.6, len(ids) - 0.3)
+    inwin = {}
+    for i in ids:
+        t = run.machines[i].ts - run.t0
+        inwin[i] = np.flatnonzero((t >= lo) & (t <= hi))
+        ax.axhline(ypos[i], color="0.75", lw=1, zorder=2.4)
+    arrows = _window_messages(run, ids, inwin, lo, hi)
+    crossings: list[tuple[float, float]] = []
+    for (x0, y0, x1, y1, src, cut_lo, cut_hi) in arrows:
+        color = _ARROWS[(src - 1) % len(_ARROWS)]
+        style = "-|>" if not cut_hi else "-"
+        cut = cut_lo or cut_hi
+        if cut_lo:
+            x0 = lo - pad  # from the axes' own edge
+        ax.annotate("", xy=(x1, y1), xytext=(x0, y0),
+                    arrowprops={"arrowstyle": style, "color": color, "lw": 0.8 if cut else 1.0,
+                                "alpha": 0.55 if cut else 0.85,
+                                "shrinkA": 0 if cut_lo else 3, "shrinkB": 0 if cut_hi else 3.5,
+                                "mutation_scale": 9, "linestyle": "--" if cut else "-"},
+                    zorder=2, annotation_clip=False)
+        lo_y, hi_y = min(y0, y1), max(y0, y1)
+        for y in range(int(np.floor(lo_y)) + 1, int(np.ceil(hi_y))):
+            if lo_y < y < hi_y and y1 != y0:
+                crossings.append((x0 + (x1 - x0) * (y - y0) / (y1 - y0), y))
+    if crossings:  # the lane passes over the arrow: a white gap, then the lane line again
+        cx, cy = zip(*crossings, strict=True)
+        ax.scatter(cx, cy, s=30, color="white", zorder=2.3, edgecolors="none")
+    marked = _spacetime_faults(ax, run, ids, ypos, lo, hi, faults)
+    total = 0
+    for i in ids:
+        log = run.machines[i]
+        t = log.ts - run.t0
+        sel = inwin[i]
+        total += len(sel)
+        ax.scatter(t[sel], np.full(len(sel), ypos[i]), c=[col[int(k)] for k in log.kind[sel]],
+                   s=28, zorder=3, edgecolors="none")
+    ax.set_yticks([ypos[i] for i in ids], [machine_label(run, i) for i in ids])
+    ax.set_xlabel("system time since the first tick (s)")
+    shown = f" (machines {ids[0]}-{ids[-1]} of {len(run.ids)})" if len(run.ids) > len(ids) else ""
+    from matplotlib.lines import Line2D
+
+    handles: list[Any] = [Line2D([], [], marker="o", ls="", color=col[k], label=name)
+                          for k, name in ((1, "send"), (2, "receive"), (0, "internal"))]
+    handles.append(Line2D([], [], color=_ARROWS[0], marker=">", markersize=5,
+                          label="message (colour\nof its sender)"))
+    handles.append(Line2D([], [], color="0.3", ls="--", label="message from or\nbeyond the window"))
+    if marked:
+        from matplotlib.patches import Patch
+
+        handles.append(Line2D([], [], color="tab:red", ls=":", marker="x", markersize=6,
+                              label="dropped message"))
+        handles.append(Patch(color="tab:red", alpha=0.15, label="partition"))
+        handles.append(Patch(facecolor="0.5", alpha=0.3, hatch="//", label="pause"))
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=9,
+              frameon=False)
+    ax.grid(axis="y", visible=False)
+    ax.set_title("two\nlines", fontsize=10)  # the real title needs the labels' count
+    fig.tight_layout()
+    left_out = _clock_labels(ax, run, ids, inwin, ypos)
+    note = f" ({left_out} left out where events are dense)" if left_out else ""
+    ax.set_title(f"Space-time diagram{shown}, {secs_text(lo)} to {secs_text(hi)} after the first tick\n"
+                 f"numbers are Lamport clock values{note}; arrows are messages, from the send to "
+                 "the tick that handled it", fontsize=10)
+    return fig
+
+def _spacetime_faults(ax: Any, run: Run, ids: list[int], ypos: dict[int, int], lo: float,
+                      hi: float, faults: dict[str, Any] | None) -> bool:
+    """Drops (a dotted stub from the send toward the recipient, ending in x), partitions
+    (red bands), pauses (a hatched bar on the lane) and crashes (X) inside the window;
+    whether anything was drawn."""
+    drawn = False
+    shown = set(ids)
+    width = hi - lo
+    for t, i, j, _reason in _drop_lines(run, ids):
+        if not lo <= t <= hi or j not in shown:
+            continue
+        y0, y1 = ypos[i], ypos[j]
+        x1, ym = t + 0.04 * width, y0 + 0.4 * (y1 - y0)
+        ax.plot([t, x1], [y0, ym], color="tab:red", ls=":", lw=1.1, zorder=2.2)
+        ax.scatter([x1], [ym], marker="x", s=30, color="tab:red", zorder=3.5)
+        drawn = True
+    for p in (faults or {}).get("partitions") or []:
+        a, b = p.get("start"), p.get("end")
+        if a is not None and b is not None and a < hi and b > lo:
+            ax.axvspan(max(a, lo), min(b, hi), color="tab:red", alpha=0.08, lw=0, zorder=0)
+            drawn = True
+    for p in (faults or {}).get("pauses") or []:
+        a, b = p.get("start"), p.get("end")
+        if p["machine"] in shown and a is not None and b is not None and a < hi and b > lo:
+            y = ypos[p["machine"]]
+            ax.fill_between([max(a, lo), min(b, hi)], y - 0.22, y + 0.22, facecolor="0.5",
+                            alpha=0.25, hatch="//", edgecolor="0.3", lw=0, zorder=2.5)
+            drawn = True
+    for c in (faults or {}).get("crashes") or []:
+        if c["machine"] in shown and lo <= c["time"] <= hi:
+            ax.scatter([c["time"]], [ypos[c["machine"]]], marker="X", s=120, color="black",
+                       zorder=4)
+            drawn = True
+    return drawn
+
+def _window_messages(run: Run, ids: list[int], inwin: dict[int, np.ndarray], lo: float,
+                     hi: float) -> list[tuple[float, float, float, float, int, bool, bool]]:
+    """Arrows (x0, y0, x1, y1, sender, cut at the left edge, cut at the right edge) of every
+    message with its send or its receive in the window, between lanes that are shown."""
+    ypos = {i: k for k, i in enumerate(reversed(ids))}
+    shown = set(ids)
+    # every send of a shown machine up to the window's end, by (sender, lclock)
+    send_t: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    for i in ids:
+        log = run.machines[i]
+        t = log.ts - run.t0
+        k = np.flatnonzero((log.kind == KIND_SEND) & (t <= hi))
+        order = np.argsort(log.lclock[k], kind="stable")
+        send_t[i] = (log.lclock[k][order], t[k][order])
+    out: list[tuple[float, float, float, float, int, bool, bool]] = []
+    handled: set[tuple[int, int, int]] = set()
+    for j in ids:
+        log = run.machines[j]
+        t = log.ts - run.t0
+        for k in inwin[j][log.kind[inwin[j]] == KIND_RECEIVE]:
+            src, msg = int(log.frm[k]), int(log.msg[k])
+            if src not in shown:
+                continue
+            lcs, ts = send_t[src]
+            p = int(np.searchsorted(lcs, msg))
+            if p >= len(lcs) or lcs[p] != msg:
+                continue
+            x0, y0, x1, y1 = float(ts[p]), ypos[src], float(t[k]), ypos[j]
+            handled.add((src, msg, j))
+            if x0 < lo:  # sent before the window: from its left edge, on the sender's lane
+                out.append((lo, y0, x1, y1, src, True, False))
+            else:
+                out.append((x0, y0, x1, y1, src, False, False))
+    # sent in the window, handled after it: leave by the right edge
+    for i in ids:
+        log = run.machines[i]
+        t = log.ts - run.t0
+        for k in inwin[i][log.kind[inwin[i]] == KIND_SEND]:
+            for j in log.recipients(int(k)):
+                if j not in shown or (i, int(log.lclock[k]), j) in handled:
+                    continue
+                rl = run.machines[j]
+                rt = rl.ts - run.t0
+                r = np.flatnonzero((rl.kind == KIND_RECEIVE) & (rl.frm == i)
+                                   & (rl.msg == log.lclock[k]) & (rt > hi))
+                if not len(r):
+                    continue
+                out.append((float(t[k]), ypos[i], hi, ypos[j], i, False, True))
+    return out
+
+def _clock_labels(ax: Any, run: Run, ids: list[int], inwin: dict[int, np.ndarray],
+                  ypos: dict[int, int]) -> int:
+    """Write each event's Lamport clock above its dot, or below when the place above is
+    taken, or not at all; returns how many were left out. Widths are measured in display
+    pixels, so the result holds for any window and rate."""
+    fig = ax.figure
+    x0, x1 = ax.get_xlim()
+    px_per_s = ax.get_window_extent().width / max(x1 - x0, 1e-12)
+    char_px = 7 * 0.62 * fig.dpi / 72  # 7 pt digits
+    left_out = 0
+    for i in ids:
+        log = run.machines[i]
+        t = log.ts - run.t0
+        free = {7: -np.inf, -9: -np.inf}  # right end (px) of the last label above / below
+        for k in inwin[i]:
+            text = str(int(log.lclock[k]))
+            w = len(text) * char_px
+            x = float(t[k]) * px_per_s
+            for dy in (7, -9):
+                if x - w / 2 > free[dy] + 2:
+                    free[dy] = x + w / 2
+                    ax.annotate(text, (t[k], ypos[i]), xytext=(0, dy), textcoords="offset points",
+                                ha="center", va="center", fontsize=7, zorder=4,
+                                bbox={"boxstyle": "square,pad=0.05", "fc": "white", "ec": "none",
+                                      "alpha": 0.75})
+                    break
+            else:
+                left_out += 1
+    return left_out
