@@ -7,9 +7,11 @@ behind the same mistake in its test.
 
 from __future__ import annotations
 
+import copy
 import csv
 import io
 import json
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -318,3 +320,18 @@ def test_a_planned_crash_is_not_shown_as_a_machine_that_failed_to_stop(tmp_path:
     assert "crashed_as_planned" not in ms[1]
     rows = [r.split() for r in render(analyze_run(run)).splitlines() if r.strip().startswith("3 ")]
     assert rows and rows[0][-1] == "crashed"
+
+
+def test_a_link_with_sends_and_no_drops_is_listed(summary: dict[str, Any]) -> None:
+    """The faults table lists every link that carried messages: a clean link is a finding
+    too (it shows where the faults did not reach), in the text and in the report."""
+    from lclock.analysis.report_page import render_html
+
+    s = copy.deepcopy(summary)
+    link = next(iter(s["faults"]["links"]))
+    s["faults"]["links"][link].update(sent=17, loss=0, partition=0, crashed=0, dropped=0,
+                                      duplicated=0)
+    row = re.compile(rf"^\s*{re.escape(link)}\s+17\s+0\s+0\s+0\s+0\s+0$", re.M)
+    assert row.search(render(s)), render(s)
+    page = render_html(s, ["h"], {}, (0.0, 1.0))
+    assert f"<td>{link.replace('>', '&gt;')}</td><td>17</td>" in page

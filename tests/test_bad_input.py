@@ -91,3 +91,44 @@ def test_not_utf8_settings_file(workdir: Path) -> None:
     (workdir / "settings.toml").write_bytes(b"machines = 3\n\xff\xfe = 1\n")
     code, _, err = _run(workdir)
     assert code == 2 and "settings.toml" in err and "Traceback" not in err
+
+
+def test_a_command_raises_and_the_dispatcher_prints_one_line(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Commands only raise BadInput; lclock.cli turns it into the one error line, exit 2."""
+    import argparse
+    import sys
+    import types
+
+    from lclock import cli
+    from lclock.errors import BadInput
+
+    def main(args: argparse.Namespace) -> int:
+        raise BadInput(f"{args.thing}: no such thing\nsecond line")
+
+    fake = types.ModuleType("fake_commands")
+    fake.cmd = types.SimpleNamespace(  # type: ignore[attr-defined]
+        add_arguments=lambda p: p.add_argument("thing"), main=main)
+    monkeypatch.setitem(sys.modules, "fake_commands", fake)
+    monkeypatch.setitem(cli.COMMANDS, "fake", ("fake_commands:cmd", "a fake command"))
+    assert cli.main(["fake", "x.json"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err == "lclock fake: error: x.json: no such thing\\nsecond line\n"
+
+
+def test_analysis_commands_share_the_error_line(tmp_path: Path) -> None:
+    """check, analyze, report, export, trace and hb on a folder that is not a run: one line
+    each, naming the folder, exit 2, no traceback, nothing created."""
+    import subprocess
+    import sys
+
+    missing = tmp_path / "nothing"
+    for args in (["check"], ["analyze"], ["report"], ["export"], ["trace", "1:1"], ["hb", "1:1", "2:1"],
+                 ["view"]):
+        p = subprocess.run([sys.executable, "-m", "lclock", args[0], str(missing), *args[1:]],
+                           capture_output=True, text=True, timeout=120)
+        assert p.returncode == 2, (args, p.stderr)
+        lines = p.stderr.splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"lclock {args[0]}: error: "), (args, lines)
+        assert str(missing) in lines[0] and "Traceback" not in p.stderr
+    assert list(tmp_path.iterdir()) == []

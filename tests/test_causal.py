@@ -13,6 +13,7 @@ import io
 import itertools
 import json
 import random
+import re
 import subprocess
 import sys
 from collections import deque
@@ -402,3 +403,22 @@ def test_closed_pipe_is_a_normal_end(runs: dict[str, Path], args: list[str]) -> 
     finally:
         os.close(w)
     assert p.returncode == 0 and p.stderr == ""
+
+
+def test_hb_proof_names_a_and_b_in_the_questions_order(runs: dict[str, Path]) -> None:
+    """Two concurrent events: each vector entry that proves it is written A first, B second,
+    with what it rules out, and the numbers are the vectors' own."""
+    from lclock.analysis.causal_answers import hb
+
+    run = load_run(runs["vc"])
+    c = Causality.build(run)
+    a, b = next((x, y) for x in all_events(run)[10:200:7] for y in all_events(run)[10:200:5]
+                if x.machine != y.machine and c.relation(x, y) == "concurrent")
+    d = hb(c, a, b)
+    va, vb = d["proof"]["a_vector"], d["proof"]["b_vector"]
+    line = next(x for x in d["proof"]["text"] if x.startswith("neither vector"))
+    m = re.search(r"entry (\d+): A (\d+) > B (\d+), so A is not before B; "
+                  r"entry (\d+): A (\d+) < B (\d+), so B is not before A", line)
+    assert m, line
+    i, j = int(m[1]) - 1, int(m[4]) - 1
+    assert (int(m[2]), int(m[3]), int(m[5]), int(m[6])) == (va[i], vb[i], va[j], vb[j])

@@ -6,7 +6,6 @@ import base64
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from analysis_fixtures import copy_run, make_run, read_lines, write_lines
@@ -20,9 +19,7 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 def test_report_after_run_writes_everything(tmp_path: Path) -> None:
     run = make_run(tmp_path / "run", rates=(1, 3, 6), duration=60.0)
-    start = time.perf_counter()
     heads = report_after_run(run)
-    elapsed = time.perf_counter() - start
     assert len(heads) == 3 and all(isinstance(h, str) and "\n" not in h for h in heads)
     assert heads[0].startswith("Largest Lamport jump")
     assert heads[1].startswith("Drift")
@@ -35,7 +32,6 @@ def test_report_after_run_writes_everything(tmp_path: Path) -> None:
     assert len(embedded) == len(FIGURES)
     assert all(base64.b64decode(e).startswith(PNG) for e in embedded)
     assert "src='http" not in page and "<script" not in page  # self-contained
-    assert elapsed < 10  # a 60 s run: a couple of seconds in practice
 
 
 def test_cli_report_on_foreign_run_with_window(tmp_path: Path) -> None:
@@ -70,3 +66,58 @@ def test_crashed_machine_report(tmp_path: Path) -> None:
     write_lines(run / "machine-2.jsonl", lines[: len(lines) // 3])
     heads = report_after_run(run)
     assert len(heads) == 3
+
+
+def _text_of(page: str) -> str:
+    """The page without its embedded images (whose base64 may spell anything)."""
+    return re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", page)
+
+
+def test_log_fields_cannot_inject_html(tmp_path: Path) -> None:
+    """Every field that came from the run (its id, status, a headline, a link's name, a
+    partition's groups) is escaped: markup in them is shown as text, never run."""
+    from lclock.analysis.analyze import analyze_run
+    from lclock.analysis.report_page import render_html
+
+    evil = "<script>alert(1)</script><img src=x onerror=alert(2)>'\""
+    summary = analyze_run(make_run(tmp_path / "run", rates=(1, 3), duration=5.0))
+    summary.update(run_id=evil, status=evil)
+    summary["machines"][0]["id"] = evil
+    summary["drift"]["fastest"] = evil
+    summary["faults"] = {"dropped": {"loss": 1, "partition": 0, "crashed": 0}, "duplicated": 0,
+                         "reorder": False, "after": [],
+                         "links": {evil: {"sent": 1, "loss": 1, "partition": 0, "crashed": 0,
+                                          "dropped": 1, "duplicated": 0}},
+                         "partitions": [{"start": 1.0, "end": 2.0, "groups": evil}],
+                         "pauses": [], "crashes": []}
+    page = render_html(summary, [evil], {}, (0.0, 1.0), explorer="x'><script>.html")
+    assert "<script" not in page and "<img" not in page and "onerror=alert" not in page.replace(
+        "&lt;img src=x onerror=alert", "")
+    assert page.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 6
+
+
+def test_no_none_or_nan_reaches_the_page(tmp_path: Path) -> None:
+    """Missing numbers (no HLC bound without a clock plan, a drift of an idle run) show as
+    '-' or in words, never as None or nan."""
+    from lclock.analysis.analyze import analyze_run, render
+    from lclock.analysis.report_page import hlc_text, render_html
+
+    assert "None" not in hlc_text({"max_l_minus_pt_us": 0, "bound_us": None, "max_c": 3})
+    assert "no bound recorded" in hlc_text({"max_l_minus_pt_us": 0, "bound_us": None, "max_c": 3})
+    assert "bound 250 µs" in hlc_text({"max_l_minus_pt_us": 7, "bound_us": 250, "max_c": None})
+    summary = analyze_run(make_run(tmp_path / "run", rates=(1, 3), duration=5.0))
+    summary["drift"].update(mean=float("nan"), max=None, final=None, p95=float("nan"))
+    summary["machines"][0]["jumps"]["mean"] = float("nan")
+    summary["machines"][1]["delay"]["mean"] = None
+    text = _text_of(render_html(summary, ["h"], {}, (0.0, 1.0)))
+    assert not re.search(r"\bNone\b|\bnan\b", text), re.findall(r".{40}(?:None|nan).{20}", text)
+    assert not re.search(r"\bNone\b|\bnan\b", render(summary))
+
+
+def test_wide_tables_scroll_inside_the_page(tmp_path: Path) -> None:
+    """A table of 16 columns never runs off the page's right edge: every table sits in a box
+    that scrolls sideways, and the page says so in its style."""
+    _, _, page = write_report(make_run(tmp_path / "run", rates=(1, 3, 6), duration=5.0))
+    html = page.read_text()
+    assert ".table{overflow-x:auto" in html
+    assert html.count("<div class='table'><table>") == html.count("<table>") > 2

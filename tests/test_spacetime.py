@@ -113,3 +113,24 @@ def test_window_past_the_end_or_empty_is_refused(five: Path, tmp_path: Path) -> 
     p = subprocess.run([sys.executable, "-m", "lclock", "report", str(slow), "-o", str(out),
                         "--window", "3.2,3.4"], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert p.returncode == 2 and "holds no event" in p.stderr and not out.exists()
+
+
+def test_the_key_names_each_senders_colour(five: Path) -> None:
+    """The arrows are coloured by sender: the legend says which colour is which machine."""
+    from matplotlib.colors import to_rgba
+
+    from lclock.analysis.spacetime import arrow_color, sender_keys
+
+    fig = fig_spacetime(load_run(five), (0.0, 3.0))
+    legend = fig.axes[0].get_legend()
+    keys = {t.get_text(): to_rgba(h.get_color()) for t, h in
+            zip(legend.get_texts(), legend.legend_handles, strict=True)
+            if t.get_text().startswith("from machine")}
+    senders = {int(t.get_text().split()[-1]) for t in legend.get_texts()
+               if t.get_text().startswith("from machine ")}
+    assert len(senders) >= 2
+    assert all(keys[f"from machine {i}"] == to_rgba(arrow_color(i)) for i in senders)
+    drawn = {to_rgba(a.arrow_patch.get_edgecolor())[:3] for a in arrows(fig)}
+    assert drawn and drawn <= {c[:3] for c in keys.values()}  # every arrow's colour is keyed
+    assert sender_keys([1, 11, 2]) == [("tab:red", "from machines 1, 11"),
+                                       ("tab:purple", "from machine 2")]

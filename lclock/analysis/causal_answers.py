@@ -280,7 +280,8 @@ def hb(c: Causality, a: Event, b: Event, chain_max: int = 20) -> dict[str, Any]:
             i = next(k for k in range(len(va)) if va[k] > vb[k])
             j = next(k for k in range(len(va)) if vb[k] > va[k])
             text.append(f"neither vector is below the other: V(A) = {va}, V(B) = {vb}; "
-                        f"entry {i + 1}: {va[i]} > {vb[i]}, entry {j + 1}: {vb[j]} > {va[j]}")
+                        f"entry {i + 1}: A {va[i]} > B {vb[i]}, so A is not before B; "
+                        f"entry {j + 1}: A {va[j]} < B {vb[j]}, so B is not before A")
         text.append(f"no chain of messages leads from A to B: B's past holds only the first "
                     f"{vb[a.machine - 1]} event(s) of machine {a.machine}, and A is event "
                     f"{a.index + 1}")

@@ -26,13 +26,16 @@ def pyplot() -> Any:
                          "axes.grid": True, "grid.alpha": 0.3})
     return plt
 
+
 def machine_label(run: Run, i: int) -> str:
     r = run.rates.get(i)
     return f"machine {i} ({r}/s)" if r else f"machine {i}"
 
+
 def _by_rate(run: Run) -> bool:
     """Many machines are coloured by clock rate (the clusters in the plots are rate groups)."""
     return run.n > 10 and all(run.rates.get(i) for i in run.ids)
+
 
 def machine_colors(run: Run) -> dict[int, Any]:
     plt = pyplot()
@@ -45,6 +48,7 @@ def machine_colors(run: Run) -> dict[int, Any]:
         lo, hi = min(run.rates[i] for i in ids), max(run.rates[i] for i in ids)
         return {i: cmap((run.rates[i] - lo) / max(hi - lo, 1)) for i in ids}
     return {i: cmap(k / max(len(ids) - 1, 1)) for k, i in enumerate(ids)}
+
 
 def machine_legend(ax: Any, run: Run, bar_axes: list[Any] | None = None) -> None:
     """A legend for a few machines; for many, a colour bar (of rates, else of ids)."""
@@ -63,6 +67,7 @@ def machine_legend(ax: Any, run: Run, bar_axes: list[Any] | None = None) -> None
     sm = ScalarMappable(norm=Normalize(min(vals), max(vals)), cmap=plt.get_cmap("viridis"))
     bar = ax.figure.colorbar(sm, ax=bar_axes or ax, pad=0.01)
     bar.set_label(label)
+
 
 def shade_faults(ax: Any, run: Run, faults: dict[str, Any] | None, legend: bool = True) -> None:
     """Partitions (red) and pauses (grey, hatched in the paused machine's colour) as bands
@@ -94,10 +99,12 @@ def shade_faults(ax: Any, run: Run, faults: dict[str, Any] | None, legend: bool 
         extra = ax.legend(handles=handles[:8], loc="lower right", fontsize=8, framealpha=0.8)
         ax.add_artist(extra)
 
+
 def plt_line(color: Any, label: str) -> Any:
     from matplotlib.lines import Line2D
 
     return Line2D([], [], color=color, ls=":", lw=1.5, label=label)
+
 
 def fig_clocks(run: Run, s: Series, faults: dict[str, Any] | None = None) -> Any:
     plt = pyplot()
@@ -114,6 +121,7 @@ def fig_clocks(run: Run, s: Series, faults: dict[str, Any] | None = None) -> Any
     fig.tight_layout()
     return fig
 
+
 def _on_grid(run: Run, grid: np.ndarray, values: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
     """Each machine's ``values`` (one per event) as a step function on the grid (NaN
     before its first event or where a value is unknown)."""
@@ -126,6 +134,7 @@ def _on_grid(run: Run, grid: np.ndarray, values: dict[int, np.ndarray]) -> dict[
         k = np.searchsorted(ts, grid, side="right") - 1
         out[i] = np.where(k >= 0, vals[np.maximum(k, 0)] if vals.size else np.nan, np.nan)
     return out
+
 
 def fig_clock_compare(run: Run, s: Series, summary: dict[str, Any]) -> Any:
     """The same events on three clocks (SPEC 7.5): each machine's physical clock and HLC
@@ -179,6 +188,7 @@ def fig_clock_compare(run: Run, s: Series, summary: dict[str, Any]) -> Any:
         axes[0].legend(loc="best", fontsize=8)
     return fig
 
+
 def fig_drift(run: Run, s: Series, faults: dict[str, Any] | None = None) -> Any:
     plt = pyplot()
     fig, (a1, a2) = plt.subplots(2, 1, figsize=(9, 6.5), sharex=True, layout="constrained")
@@ -197,6 +207,7 @@ def fig_drift(run: Run, s: Series, faults: dict[str, Any] | None = None) -> Any:
     if len(run.ids) > 1:
         machine_legend(a2, run, [a1, a2])
     return fig
+
 
 def fig_queues(run: Run, s: Series, summary: dict[str, Any]) -> Any:
     plt = pyplot()
@@ -242,6 +253,7 @@ def fig_queues(run: Run, s: Series, summary: dict[str, Any]) -> Any:
     fig.tight_layout()
     return fig
 
+
 def fig_jumps(run: Run, s: Series) -> Any:
     plt = pyplot()
     ids = [i for i in run.ids if s.jumps[i].size] or run.ids
@@ -270,6 +282,7 @@ def fig_jumps(run: Run, s: Series) -> Any:
                  (f"; first {len(shown)} machines" if len(ids) > len(shown) else "") + ")")
     fig.tight_layout()
     return fig
+
 
 def png(fig: Any) -> bytes:
     buf = io.BytesIO()

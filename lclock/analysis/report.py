@@ -94,6 +94,7 @@ def write_report(run_dir: Path | str, out_dir: Path | str | None = None,
         raise
     return summary, heads, path
 
+
 def _make_folder(out: Path) -> list[Path]:
     """Create ``out`` and its missing parents; returns the folders created, deepest first."""
     from lclock.outfile import OutputFailed
@@ -108,6 +109,7 @@ def _make_folder(out: Path) -> list[Path]:
     except OSError as exc:
         raise OutputFailed(out, exc) from None
     return missing
+
 
 def report_after_run(run_dir: Path) -> list[str]:
     """For the launcher: the explorer and the whole report into the run folder (report.html

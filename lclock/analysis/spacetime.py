@@ -17,6 +17,7 @@ from lclock.analysis.window import secs_text
 MAX_WINDOW_EVENTS = 150
 MAX_ROW_EVENTS = 40
 
+
 def choose_window(run: Run, window: tuple[float, float] | None,
                   anchor: float | None = None) -> tuple[float, float]:
     """A time window (s since t0) small enough to read: about MAX_WINDOW_EVENTS events,
@@ -41,6 +42,7 @@ def choose_window(run: Run, window: tuple[float, float] | None,
         end = lo + 1e-3
     return (lo, max(end, 1e-3) * 1.0001 if not first else end + (end - lo) * 1e-4)
 
+
 def fault_anchor(faults: dict[str, Any] | None, run: Run) -> float | None:
     """Where the space-time diagram had best look: the first partition, pause or crash,
     else the first dropped message."""
@@ -53,6 +55,7 @@ def fault_anchor(faults: dict[str, Any] | None, run: Run) -> float | None:
         return float(min(times))
     drops = _drop_lines(run, run.ids)
     return float(min(d[0] for d in drops)) if drops else None
+
 
 def _drop_lines(run: Run, ids: list[int]) -> list[tuple[float, int, int, str]]:
     """(seconds since t0, sender, recipient, reason) of the drop lines of ``ids``."""
@@ -68,8 +71,17 @@ def _drop_lines(run: Run, ids: list[int]) -> list[tuple[float, int, int, str]]:
     return out
 
 
+# the messages' colours, one per sender, apart from the events' green, blue and grey
 _ARROWS = ("tab:red", "tab:purple", "tab:brown", "tab:orange", "tab:pink", "tab:olive",
            "tab:cyan", "darkred", "indigo", "darkgoldenrod")
+# the events' colours by kind (internal, send, receive)
+_EVENTS = {0: "0.55", 1: "tab:green", 2: "tab:blue"}
+Arrow = tuple[float, float, float, float, int, bool, bool]
+
+
+def arrow_color(sender: int) -> str:
+    return _ARROWS[(sender - 1) % len(_ARROWS)]
+
 
 def fig_spacetime(run: Run, window: tuple[float, float],
                   faults: dict[str, Any] | None = None) -> Any:
@@ -80,14 +92,13 @@ def fig_spacetime(run: Run, window: tuple[float, float],
     cannot be mistaken for ending there; a message sent before the window comes (dashed)
     from the window's left edge on its sender's lane, one handled after it goes to the
     right edge on its receiver's lane; a clock value is written only where it does not
-    collide with its neighbours (above or below the lane).
+    collide with its neighbours (above or below the lane). The key names the colour of
+    each sender's arrows.
     """
-    plt = pyplot()
     lo, hi = window
     ids = run.ids[:16]
     ypos = {i: k for k, i in enumerate(reversed(ids))}
-    fig, ax = plt.subplots(figsize=(11, 1.1 * len(ids) + 1.8))
-    col = {0: "0.55", 1: "tab:green", 2: "tab:blue"}
+    fig, ax = pyplot().subplots(figsize=(11, 1.1 * len(ids) + 1.8))
     pad = (hi - lo) * 0.01
     ax.set_xlim(lo - pad, hi + pad)
     ax.set_ylim(-0.6, len(ids) - 0.3)
@@ -97,16 +108,39 @@ def fig_spacetime(run: Run, window: tuple[float, float],
         inwin[i] = np.flatnonzero((t >= lo) & (t <= hi))
         ax.axhline(ypos[i], color="0.75", lw=1, zorder=2.4)
     arrows = _window_messages(run, ids, inwin, lo, hi)
+    _draw_arrows(ax, arrows, lo - pad)
+    marked = _spacetime_faults(ax, run, ids, ypos, lo, hi, faults)
+    for i in ids:
+        log = run.machines[i]
+        sel = inwin[i]
+        ax.scatter((log.ts - run.t0)[sel], np.full(len(sel), ypos[i]),
+                   c=[_EVENTS[int(k)] for k in log.kind[sel]], s=28, zorder=3, edgecolors="none")
+    ax.set_yticks([ypos[i] for i in ids], [machine_label(run, i) for i in ids])
+    ax.set_xlabel("system time since the first tick (s)")
+    ax.legend(handles=_key(sorted({a[4] for a in arrows}), marked), loc="upper left",
+              bbox_to_anchor=(1.005, 1.0), fontsize=9, frameon=False)
+    ax.grid(axis="y", visible=False)
+    ax.set_title("two\nlines", fontsize=10)  # the real title needs the labels' count
+    fig.tight_layout()
+    left_out = _clock_labels(ax, run, ids, inwin, ypos)
+    note = f" ({left_out} left out where events are dense)" if left_out else ""
+    shown = f" (machines {ids[0]}-{ids[-1]} of {len(run.ids)})" if len(run.ids) > len(ids) else ""
+    ax.set_title(f"Space-time diagram{shown}, {secs_text(lo)} to {secs_text(hi)} after the first "
+                 f"tick\nnumbers are Lamport clock values{note}; arrows are messages, from the "
+                 "send to the tick that handled it", fontsize=10)
+    return fig
+
+
+def _draw_arrows(ax: Any, arrows: list[Arrow], left: float) -> None:
+    """The messages' arrows, and a white gap in each lane an arrow passes over."""
     crossings: list[tuple[float, float]] = []
     for (x0, y0, x1, y1, src, cut_lo, cut_hi) in arrows:
-        color = _ARROWS[(src - 1) % len(_ARROWS)]
-        style = "-|>" if not cut_hi else "-"
         cut = cut_lo or cut_hi
         if cut_lo:
-            x0 = lo - pad  # from the axes' own edge
+            x0 = left  # from the axes' own edge
         ax.annotate("", xy=(x1, y1), xytext=(x0, y0),
-                    arrowprops={"arrowstyle": style, "color": color, "lw": 0.8 if cut else 1.0,
-                                "alpha": 0.55 if cut else 0.85,
+                    arrowprops={"arrowstyle": "-" if cut_hi else "-|>", "color": arrow_color(src),
+                                "lw": 0.8 if cut else 1.0, "alpha": 0.55 if cut else 0.85,
                                 "shrinkA": 0 if cut_lo else 3, "shrinkB": 0 if cut_hi else 3.5,
                                 "mutation_scale": 9, "linestyle": "--" if cut else "-"},
                     zorder=2, annotation_clip=False)
@@ -117,43 +151,35 @@ def fig_spacetime(run: Run, window: tuple[float, float],
     if crossings:  # the lane passes over the arrow: a white gap, then the lane line again
         cx, cy = zip(*crossings, strict=True)
         ax.scatter(cx, cy, s=30, color="white", zorder=2.3, edgecolors="none")
-    marked = _spacetime_faults(ax, run, ids, ypos, lo, hi, faults)
-    total = 0
-    for i in ids:
-        log = run.machines[i]
-        t = log.ts - run.t0
-        sel = inwin[i]
-        total += len(sel)
-        ax.scatter(t[sel], np.full(len(sel), ypos[i]), c=[col[int(k)] for k in log.kind[sel]],
-                   s=28, zorder=3, edgecolors="none")
-    ax.set_yticks([ypos[i] for i in ids], [machine_label(run, i) for i in ids])
-    ax.set_xlabel("system time since the first tick (s)")
-    shown = f" (machines {ids[0]}-{ids[-1]} of {len(run.ids)})" if len(run.ids) > len(ids) else ""
-    from matplotlib.lines import Line2D
 
-    handles: list[Any] = [Line2D([], [], marker="o", ls="", color=col[k], label=name)
+
+def sender_keys(senders: list[int]) -> list[tuple[str, str]]:
+    """(colour, label) of the arrows' colours in use: ``from machine 1`` (or ``1, 11`` where
+    more senders than colours share one)."""
+    by_color: dict[str, list[int]] = {}
+    for i in senders:
+        by_color.setdefault(arrow_color(i), []).append(i)
+    return [(c, f"from machine{'s' if len(ms) > 1 else ''} " + ", ".join(map(str, ms)))
+            for c, ms in by_color.items()]
+
+
+def _key(senders: list[int], marked: bool) -> list[Any]:
+    """The legend: the kinds of event, one arrow colour per sender, the cut and the faults."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    handles: list[Any] = [Line2D([], [], marker="o", ls="", color=_EVENTS[k], label=name)
                           for k, name in ((1, "send"), (2, "receive"), (0, "internal"))]
-    handles.append(Line2D([], [], color=_ARROWS[0], marker=">", markersize=5,
-                          label="message (colour\nof its sender)"))
+    handles += [Line2D([], [], color=c, marker=">", markersize=5, label=text)
+                for c, text in sender_keys(senders)]
     handles.append(Line2D([], [], color="0.3", ls="--", label="message from or\nbeyond the window"))
     if marked:
-        from matplotlib.patches import Patch
-
         handles.append(Line2D([], [], color="tab:red", ls=":", marker="x", markersize=6,
                               label="dropped message"))
         handles.append(Patch(color="tab:red", alpha=0.15, label="partition"))
         handles.append(Patch(facecolor="0.5", alpha=0.3, hatch="//", label="pause"))
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=9,
-              frameon=False)
-    ax.grid(axis="y", visible=False)
-    ax.set_title("two\nlines", fontsize=10)  # the real title needs the labels' count
-    fig.tight_layout()
-    left_out = _clock_labels(ax, run, ids, inwin, ypos)
-    note = f" ({left_out} left out where events are dense)" if left_out else ""
-    ax.set_title(f"Space-time diagram{shown}, {secs_text(lo)} to {secs_text(hi)} after the first tick\n"
-                 f"numbers are Lamport clock values{note}; arrows are messages, from the send to "
-                 "the tick that handled it", fontsize=10)
-    return fig
+    return handles
+
 
 def _spacetime_faults(ax: Any, run: Run, ids: list[int], ypos: dict[int, int], lo: float,
                       hi: float, faults: dict[str, Any] | None) -> bool:
@@ -190,8 +216,9 @@ def _spacetime_faults(ax: Any, run: Run, ids: list[int], ypos: dict[int, int], l
             drawn = True
     return drawn
 
+
 def _window_messages(run: Run, ids: list[int], inwin: dict[int, np.ndarray], lo: float,
-                     hi: float) -> list[tuple[float, float, float, float, int, bool, bool]]:
+                     hi: float) -> list[Arrow]:
     """Arrows (x0, y0, x1, y1, sender, cut at the left edge, cut at the right edge) of every
     message with its send or its receive in the window, between lanes that are shown."""
     ypos = {i: k for k, i in enumerate(reversed(ids))}
@@ -204,7 +231,7 @@ def _window_messages(run: Run, ids: list[int], inwin: dict[int, np.ndarray], lo:
         k = np.flatnonzero((log.kind == KIND_SEND) & (t <= hi))
         order = np.argsort(log.lclock[k], kind="stable")
         send_t[i] = (log.lclock[k][order], t[k][order])
-    out: list[tuple[float, float, float, float, int, bool, bool]] = []
+    out: list[Arrow] = []
     handled: set[tuple[int, int, int]] = set()
     for j in ids:
         log = run.machines[j]
@@ -239,6 +266,7 @@ def _window_messages(run: Run, ids: list[int], inwin: dict[int, np.ndarray], lo:
                     continue
                 out.append((float(t[k]), ypos[i], hi, ypos[j], i, False, True))
     return out
+
 
 def _clock_labels(ax: Any, run: Run, ids: list[int], inwin: dict[int, np.ndarray],
                   ypos: dict[int, int]) -> int:
