@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -60,6 +61,30 @@ def test_a_mixed_group_is_never_one_mean() -> None:
     # all alike: one row, marked when they all saturated
     (row,) = display_rows([group_summary("y", [_run(1, True, 4.0), _run(2, True, 5.0)])])
     assert row["label"] == "y (saturated)" and "by_saturation" not in group_summary("y", [])
+
+
+def test_eight_groups_fit_a_terminal() -> None:
+    """Eight groups named by their whole settings: the table stays within the width, its
+    columns headed A..H with the full names in a key below; every number is still there."""
+    from lclock.experiment.compare import fitted, render_text, side_by_side
+
+    names = [f"8 machines, rates 1,2,3,4,5,6,7,{k}, 10-sided die, 60 s, faults loss=0.{k} (sim)"
+             for k in range(8)]
+    groups = [group_summary(n, [_run(1, False, 2.0 + k), _run(2, False, 2.5 + k)])
+              for k, n in enumerate(names)]
+    text = render_text(groups, width=100)
+    table = text.split("\n\n")[1:-1]
+    assert all(len(line) <= 100 for part in table for line in part.splitlines()), text
+    for k, n in enumerate(names):
+        assert f"{'ABCDEFGH'[k]} = {n}" in text
+    headers, body = side_by_side(display_rows(groups))
+    *blocks, key = "\n".join(fitted(headers, body, 100)).split("\n\n")
+    assert len(blocks) > 1 and key.splitlines()[0] == f"A = {names[0]}"
+    rows = [[re.split(r"\s{2,}", line.strip()) for line in b.splitlines()[2:]] for b in blocks]
+    for i, row in enumerate(body):  # each metric's cells, in order, across the blocks
+        cells = [c for block in rows for c in block[i][1:]]
+        assert cells == [c for c in row[1:] if c], row[0]
+    assert f"A = {names[0]}" not in render_text(groups[:1], width=200)  # it fits: its own name
 
 
 # -- runs made by hand --------------------------------------------------------------------

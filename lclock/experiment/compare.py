@@ -184,6 +184,42 @@ def plain(headers: Sequence[str], body: Sequence[Sequence[str]]) -> list[str]:
     return [fmt(table[0]), "  ".join("-" * w for w in widths), *(fmt(r) for r in table[1:])]
 
 
+def fitted(headers: Sequence[str], body: Sequence[Sequence[str]], width: int) -> list[str]:
+    """The side-by-side table within ``width`` characters: as it is when it fits; else each
+    column headed by a letter (A, B, ...) with the full labels in a key below, and the
+    columns in as many blocks, one under the other, as the width needs."""
+    whole = plain(headers, body)
+    if max(map(len, whole)) <= width:
+        return whole
+    letters = [_letter(k) for k in range(len(headers) - 1)]
+    first = max(len(r[0]) for r in [headers, *body])
+    blocks: list[list[int]] = [[]]
+    used = first
+    for k in range(1, len(headers)):
+        w = max(len(letters[k - 1]), *(len(r[k]) for r in body)) + 2
+        if blocks[-1] and used + w > width:
+            blocks.append([])
+            used = first
+        blocks[-1].append(k)
+        used += w
+    out: list[str] = []
+    for cols in blocks:
+        out += [*([""] if out else []),
+                *plain([headers[0], *(letters[k - 1] for k in cols)],
+                       [[r[0], *(r[k] for k in cols)] for r in body])]
+    return out + ["", *(f"{letters[k]} = {h}" for k, h in enumerate(headers[1:]))]
+
+
+def _letter(k: int) -> str:
+    """A, B, ..., Z, AA, AB, ...: the short name of column ``k``."""
+    name = ""
+    k += 1
+    while k:
+        k, r = divmod(k - 1, 26)
+        name = chr(65 + r) + name
+    return name
+
+
 def settings_text(s: dict[str, Any]) -> str:
     """``3 machines, rates 1..6, 10-sided die, 60 s`` from a settings dict."""
     rates = (
@@ -230,8 +266,9 @@ def _short(v: Any) -> str:
     return str(v)
 
 
-def render_text(groups: Sequence[dict[str, Any]], show_runs: bool = False) -> str:
-    """What ``lclock compare`` prints."""
+def render_text(groups: Sequence[dict[str, Any]], show_runs: bool = False,
+                width: int = 100) -> str:
+    """What ``lclock compare`` prints, its table no wider than ``width`` where it can be."""
     from lclock.experiment.metrics import SATURATION_RULE
 
     rows = display_rows(groups)
@@ -248,7 +285,7 @@ def render_text(groups: Sequence[dict[str, Any]], show_runs: bool = False) -> st
                 lines.append(f"  not counted: {r.get('run_dir') or r.get('label')} ({r.get('status')}"
                              + (f": {r['error']}" if r.get("error") else "") + ")")  # fmt: skip
     lines.append("")
-    lines += plain(*side_by_side(rows))
+    lines += fitted(*side_by_side(rows), width)
     lines.append("")
     lines.append(EXPLANATION.replace("*", "").replace("`", ""))
     if any(g.get("saturated_runs") for g in groups):

@@ -160,7 +160,10 @@ def main(args: argparse.Namespace) -> int:
         data = {"saturation_rule": SATURATION_RULE, "groups": groups}
         sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE).decode())
     else:
-        sys.stdout.write(render_text(groups, show_runs=args.runs))
+        import shutil
+
+        width = shutil.get_terminal_size((100, 24)).columns
+        sys.stdout.write(render_text(groups, show_runs=args.runs, width=max(width, 60)))
         if args.figure is not None and any(g["completed"] for g in groups):
             sys.stdout.write(f"figure: {args.figure}\n")
     return 0
