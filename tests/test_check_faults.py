@@ -464,3 +464,57 @@ def test_json_of_a_faulty_run_names_the_new_rules(tmp_path: Path, faulty: Path) 
     assert p.returncode == 1
     data = orjson.loads(p.stdout)
     assert {f["rule"] for f in data["findings"]} == {"drop-plan"}
+
+
+# ------------------------------------------------------------------ run.json against the logs
+
+
+def _entry(m: dict[str, Any], mid: int) -> dict[str, Any]:
+    return next(e for e in m["machines"] if e["id"] == mid)
+
+
+def test_a_crashed_machine_said_to_have_stopped(tmp_path: Path, faulty: Path) -> None:
+    """Machine 3 crashed (no stop line); a run.json that gives it reason 'duration' tells
+    another story than its log, and for a real process so does exit code 0."""
+    run = copy_run(faulty, tmp_path / "r")
+    meta(run, lambda m: _entry(m, 3).update(reason="duration", exit_code=0))
+    only(run, "meta-machine", "machine 3: reason 'duration', but its log has no stop line")
+    meta(run, lambda m: _entry(m, 3).update(reason="crashed", pid=4242, exit_code=0))
+    only(run, "meta-machine", "machine 3: exit_code 0, but its log has no stop line")
+    meta(run, lambda m: _entry(m, 3).update(exit_code=-9))
+    assert rules(run) == {}
+    meta(run, lambda m: _entry(m, 1).update(exit_code=1))  # stopped at the end, yet failed
+    only(run, "meta-machine", "machine 1: exit_code 1, but its stop line")
+
+
+def test_a_completed_run_whose_machine_stopped_early(tmp_path: Path, faulty: Path) -> None:
+    run = copy_run(faulty, tmp_path / "r")
+    set_stop(run, 2, reason="sigterm")
+    assert "status 'completed', but machine 2 stopped for 'sigterm'" in str(rules(run)["meta-status"])
+
+
+@pytest.mark.parametrize("change, text", [
+    (lambda a: a.remove(next(x for x in a if x["kind"] == "pause")),
+     "faults.applied lists 0 pause(s) of machine 2, but the logs show 1 (pause lines)"),
+    (lambda a: a.append({"kind": "resume", "machine": 1, "at": 5.0}),
+     "faults.applied lists 1 resume(s) of machine 1, but the logs show 0 (resume lines)"),
+    (lambda a: a.remove(next(x for x in a if x["kind"] == "heal")),
+     "faults.applied lists 0 heal(s), but the logs show 1 (fault lines)"),
+    (lambda a: a.append({"kind": "crash", "machine": 1, "at": 30.0}),
+     "faults.applied: a crash of machine 1, but its log ends with a stop line"),
+])  # fmt: skip
+def test_applied_faults_are_held_to_the_logs(tmp_path: Path, faulty: Path, change: Any,
+                                             text: str) -> None:
+    run = copy_run(faulty, tmp_path / "r")
+    meta(run, lambda m: change(m["faults"]["applied"]))
+    only(run, "meta-faults", text)
+
+
+def test_a_run_of_lclock_run_without_a_balance(tmp_path: Path, faulty: Path) -> None:
+    """``lclock run`` writes messages{}: null there is a finding. The simulator (and the vms
+    of a cluster) write none yet, so a sim run without one passes."""
+    run = copy_run(faulty, tmp_path / "r")
+    meta(run, lambda m: m.update(messages=None))
+    assert rules(run) == {}  # mode 'sim'
+    meta(run, lambda m: m.pop("mode"))
+    assert "no messages balance" in str(rules(run).get("meta-messages"))

@@ -199,6 +199,7 @@ def run_rules(ctx: Context) -> None:
         lines,
         machine,
         messages,
+        record,
         replay,
         timing,
     )

@@ -1,0 +1,130 @@
+"""Rules that hold run.json's account of the run to what the logs show: how each machine
+ended (its reason and exit code), why the run ended, the message balance, and the faults
+it says it applied. Every field run.json states is checked against the logs (here, or in
+:mod:`lclock.analysis.rules.folder` for the stop-line figures and the status), so a record
+that tells another story than the logs is never called consistent."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from lclock.analysis.rules import Context, run_rule
+from lclock.analysis.timestamps import short
+
+# The reasons run.json gives a machine that ended without a stop line (killed by a planned
+# crash, or unable to write its log); every other reason is a stop, which leaves a stop line.
+NOT_STOPPED = (None, "crashed", "log_failed")
+# run.json fault kinds and the log lines that show them (a partition's start and its heal
+# are ``fault`` lines of that kind; a pause and a resume are lines of their own).
+LINE_OF_KIND = {"partition": "fault", "heal": "fault", "pause": "pause", "resume": "resume"}
+
+
+def _judged(ctx: Context) -> bool:
+    """Whether the logs are whole enough to hold run.json to them: every machine's log is
+    there, and the run is not still being written."""
+    return len(ctx.views) >= ctx.run.n and ctx.run.status != "running"
+
+
+@run_rule
+def machines_ended_as_run_json_says(ctx: Context) -> None:
+    """A machine whose log has no stop line did not stop: run.json cannot give it a graceful
+    reason (``duration``, a signal: a stop) or, for a real process, exit code 0; one with a stop
+    line that ran its whole duration exited with 0."""
+    if "stop" in ctx.run.not_logged or ctx.run.status == "running":
+        return
+    for mid, entry in ctx.run.facts.entries.items():
+        log = ctx.views.get(mid)
+        if log is None or log.unusable.size:
+            continue
+        reason, code = entry.get("reason"), entry.get("exit_code")
+        process = isinstance(entry.get("pid"), int) and entry.get("pid") != 0
+        if log.stop is None:
+            if reason not in NOT_STOPPED:
+                ctx.meta(f"machine {mid}: reason {short(reason)}, but its log has no stop line: "
+                         "it never stopped (crashed or killed)", "meta-machine")
+            if code == 0 and process:
+                ctx.meta(f"machine {mid}: exit_code 0, but its log has no stop line: a process "
+                         "that ends without stopping did not exit by itself", "meta-machine")
+        elif log.stop.get("reason") == "duration" and isinstance(code, int) and code != 0:
+            ctx.meta(f"machine {mid}: exit_code {code}, but its stop line ({log.path.name}:"
+                     f"{log.stop_line}) says it ran its whole duration", "meta-machine")
+
+
+@run_rule
+def run_ended_as_its_machines(ctx: Context) -> None:
+    """A run that says it completed (reason ``duration``) has every stop line say
+    ``duration`` too: a machine stopped for another reason did not run the whole time."""
+    meta = ctx.run.meta
+    if meta.get("status") != "completed" or "stop" in ctx.run.not_logged:
+        return
+    for log in ctx.views.values():
+        why = (log.stop or {}).get("reason")
+        if log.stop is not None and why not in (None, "duration"):
+            ctx.meta(f"status 'completed', but machine {log.id} stopped for {short(why)} "
+                     f"({log.path.name}:{log.stop_line})", "meta-status")
+
+
+@run_rule
+def balance_is_recorded(ctx: Context) -> None:
+    """``lclock run`` writes the messages' balance: a run.json of its own without one
+    cannot say whether a message was lost. (The simulator and the vms of a cluster write
+    no balance yet, and another program's folder need not: they are not held to it.)"""
+    meta, f = ctx.run.meta, ctx.run.facts
+    own_run = (f.lclock and not f.sim and meta.get("mode") in (None, "real")
+               and "machines_expected" not in meta)
+    if own_run and meta.get("status") not in (None, "running") and meta.get("messages") is None:
+        ctx.meta("no messages balance (run.json messages is missing or null): whether a "
+                 "message was lost cannot be told", "meta-messages")
+
+
+def _applied(ctx: Context) -> list[dict[str, Any]] | None:
+    faults = ctx.run.meta.get("faults")
+    applied = faults.get("applied") if isinstance(faults, dict) else None
+    if not isinstance(applied, list) or not all(isinstance(a, dict) for a in applied):
+        return None
+    return applied
+
+
+def _logged_faults(ctx: Context) -> Counter[tuple[str, int | None]]:
+    """(kind, machine) of each fault the logs show: a pause or resume per machine, each
+    partition start or heal once (every machine logs it, with the same start and end)."""
+    seen: Counter[tuple[str, int | None]] = Counter()
+    spans: set[tuple[str, Any, Any]] = set()
+    for log in ctx.views.values():
+        until = ctx.until(log)
+        for kind in ("pause", "resume"):
+            seen[(kind, log.id)] += sum(1 for num, _ in log.lines_of(kind) if not until or num < until)
+        for num, o in log.lines_of("fault"):
+            if (not until or num < until) and o.get("kind") in ("partition", "heal"):
+                spans.add((o["kind"], short(o.get("start")), short(o.get("end"))))
+    for kind, _, _ in spans:
+        seen[(kind, None)] += 1
+    return seen
+
+
+@run_rule
+def applied_faults_are_in_the_logs(ctx: Context) -> None:
+    """run.json ``faults.applied``: each partition, heal, pause and resume it lists has its
+    line in the logs and each such line its entry; a machine it says crashed has no stop line."""
+    applied = _applied(ctx)
+    if applied is None or not _judged(ctx):
+        return
+    said: Counter[tuple[str, int | None]] = Counter()
+    for a in applied:
+        kind, mid = a.get("kind"), a.get("machine")
+        if kind in ("pause", "resume"):
+            said[(kind, mid)] += 1
+        elif kind in ("partition", "heal"):
+            said[(kind, None)] += 1
+        elif kind == "crash" and mid in ctx.views and ctx.views[mid].stop is not None:
+            log = ctx.views[mid]
+            ctx.meta(f"faults.applied: a crash of machine {mid}, but its log ends with a stop "
+                     f"line ({log.path.name}:{log.stop_line})", "meta-faults")
+    seen = _logged_faults(ctx)
+    for key in sorted(set(said) | set(seen), key=str):
+        if said[key] != seen[key]:
+            kind, mid = key
+            where = f" of machine {mid}" if mid is not None else ""
+            ctx.meta(f"faults.applied lists {said[key]} {kind}(s){where}, but the logs show "
+                     f"{seen[key]} ({LINE_OF_KIND[kind]} lines)", "meta-faults")
