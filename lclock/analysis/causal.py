@@ -22,6 +22,7 @@ channel answers with one binary search.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -356,61 +357,81 @@ def _derive_vectors(run: Run, send_index: dict[int, np.ndarray]
     before it was sent, by the logged clocks' own matching): the first waiting receive is
     then treated as unmatched and reported.
     """
-    n = max(run.n, max(run.ids, default=0))
-    V = {i: np.zeros((log.events, n), np.int32) for i, log in run.machines.items()}
-    pos = dict.fromkeys(run.machines, 0)
-    cur = {i: np.zeros(n, np.int32) for i in run.machines}
-    recv = {}
-    for i, log in run.machines.items():
-        rk = np.flatnonzero(send_index[i] >= 0)
-        recv[i] = (rk.tolist(), log.frm[rk].tolist(), send_index[i][rk].tolist())
-    ptr = dict.fromkeys(run.machines, 0)
-    cyclic: list[Event] = []
-
-    def fill(i: int, hi: int) -> None:
-        lo = pos[i]
-        if hi > lo:
-            block = V[i][lo:hi]
-            block[:] = cur[i]
-            block[:, i - 1] = np.arange(lo + 1, hi + 1)
-            cur[i][i - 1] = hi
-            pos[i] = hi
-
+    sweep = _Sweep(run, send_index)
     pending = set(run.machines)
     while pending:
         progress = False
         for i in sorted(pending):
-            rks, srcs, sidx = recv[i]
-            Vi = V[i]
-            c = cur[i]
-            while True:
-                p = ptr[i]
-                if p == len(rks):
-                    fill(i, run.machines[i].events)
-                    pending.discard(i)
-                    progress = True
-                    break
-                r = rks[p]
-                if pos[i] < r:
-                    fill(i, r)
-                    progress = True
-                s, ks = srcs[p], sidx[p]
-                if pos[s] <= ks:
-                    break  # the send is not placed yet
-                np.maximum(c, V[s][ks], out=c)
-                c[i - 1] = r + 1
-                Vi[r] = c
-                pos[i] = r + 1
-                ptr[i] = p + 1
-                progress = True
+            moved, done = sweep.advance(i)
+            progress = progress or moved
+            if done:
+                pending.discard(i)
         if not progress:
-            i = min(pending)
-            cyclic.append(Event(i, recv[i][0][ptr[i]]))
-            ptr[i] += 1  # treat it as unmatched: it adds nothing but its own +1
-    return V, cyclic
+            sweep.skip(min(pending))
+    return sweep.V, sweep.cyclic
+
+
+class _Sweep:
+    """The state of :func:`_derive_vectors`: each machine's rows, how far they are filled
+    (``pos``), its running vector (``cur``) and its next receive (``ptr``)."""
+
+    def __init__(self, run: Run, send_index: dict[int, np.ndarray]) -> None:
+        n = max(run.n, max(run.ids, default=0))
+        self.events = {i: log.events for i, log in run.machines.items()}
+        self.V = {i: np.zeros((log.events, n), np.int32) for i, log in run.machines.items()}
+        self.pos = dict.fromkeys(run.machines, 0)
+        self.cur = {i: np.zeros(n, np.int32) for i in run.machines}
+        self.recv: dict[int, tuple[list[int], list[int], list[int]]] = {}
+        for i, log in run.machines.items():
+            rk = np.flatnonzero(send_index[i] >= 0)
+            self.recv[i] = (rk.tolist(), log.frm[rk].tolist(), send_index[i][rk].tolist())
+        self.ptr = dict.fromkeys(run.machines, 0)
+        self.cyclic: list[Event] = []
+
+    def fill(self, i: int, hi: int) -> None:
+        """Machine i's rows up to ``hi``: its own events only since the last receive."""
+        lo = self.pos[i]
+        if hi > lo:
+            block = self.V[i][lo:hi]
+            block[:] = self.cur[i]
+            block[:, i - 1] = np.arange(lo + 1, hi + 1)
+            self.cur[i][i - 1] = hi
+            self.pos[i] = hi
+
+    def advance(self, i: int) -> tuple[bool, bool]:
+        """Machine i as far as its sends allow: (whether anything moved, whether it is done)."""
+        rks, srcs, sidx = self.recv[i]
+        c, moved = self.cur[i], False
+        while True:
+            p = self.ptr[i]
+            if p == len(rks):
+                self.fill(i, self.events[i])
+                return True, True
+            r = rks[p]
+            if self.pos[i] < r:
+                self.fill(i, r)
+                moved = True
+            s, ks = srcs[p], sidx[p]
+            if self.pos[s] <= ks:
+                return moved, False  # the send is not placed yet
+            np.maximum(c, self.V[s][ks], out=c)
+            c[i - 1] = r + 1
+            self.V[i][r] = c
+            self.pos[i] = r + 1
+            self.ptr[i] = p + 1
+            moved = True
+
+    def skip(self, i: int) -> None:
+        """Every machine waits: a cycle. Its first waiting receive is treated as unmatched
+        (it adds nothing but its own +1)."""
+        self.cyclic.append(Event(i, self.recv[i][0][self.ptr[i]]))
+        self.ptr[i] += 1
 
 
 # ---------------------------------------------------------------- Lamport order vs causality
+
+
+Example = tuple[int, int, int, int, int]  # (gap, A machine, A index, B machine, B index)
 
 
 def lamport_lies(c: Causality, examples: int = 5) -> dict[str, Any]:
@@ -423,6 +444,28 @@ def lamport_lies(c: Causality, examples: int = 5) -> dict[str, Any]:
     apart: there only the total order's tie-break by machine id says "before".
     """
     run = c.run
+    _require_rising(run)
+    n: Counter[str] = Counter()
+    wide: list[Example] = []
+    narrow: list[Example] = []
+    for j in run.ids:
+        for i in run.ids:
+            if i != j and len(run.machines[j].lclock):
+                _count_pairs(c, i, j, n, (wide, narrow) if examples else None)
+    ordered, lies = n["ordered"], n["lies"]
+    return {
+        "ordered_pairs": ordered,  # pairs on different machines with L(A) < L(B)
+        "concurrent": lies,  # ... of which A and B are concurrent
+        "causal": n["causal"],  # ... of which A happened before B
+        "clock_condition_broken": n["violated"],  # ... of which B happened before A (a bad log)
+        "fraction": round(lies / ordered, 6) if ordered else None,
+        # unordered pairs with L(A) = L(B) on different machines (each seen from both sides)
+        "equal_clock_pairs": n["ties"] // 2,
+        "examples": _lie_examples(c, wide, narrow, examples),
+    }
+
+
+def _require_rising(run: Run) -> None:
     for i in run.ids:
         L = run.machines[i].lclock
         if L.size > 1 and np.any(np.diff(L) <= 0):
@@ -430,57 +473,45 @@ def lamport_lies(c: Causality, examples: int = 5) -> dict[str, Any]:
             raise CausalError(f"machine {i}'s Lamport clock does not rise at tick "
                               f"{int(run.machines[i].tick[k])} ({int(L[k - 1])} then {int(L[k])}): "
                               "the comparison needs rising clocks; run lclock check")
-    ordered = lies = ties = causal = violated = 0
-    # examples: (gap, A machine, A index, B machine, B index)
-    wide: list[tuple[int, int, int, int, int]] = []
-    narrow: list[tuple[int, int, int, int, int]] = []
-    for j in run.ids:
-        Lj = run.machines[j].lclock
-        Vj = c.vc[j]
-        own = np.arange(1, len(Lj) + 1)
-        for i in run.ids:
-            if i == j or not len(Lj):
-                continue
-            Li = run.machines[i].lclock
-            lo = Vj[:, i - 1].astype(np.int64)  # i's events in B's past: [0, lo)
-            fut = np.searchsorted(c.vc[i][:, j - 1], own, side="left")  # B's future on i
-            lt = np.searchsorted(Li, Lj, side="left")  # i's events with L < L(B): [0, lt)
-            le = np.searchsorted(Li, Lj, side="right")
-            ordered += int(lt.sum())
-            hi = np.minimum(fut, lt)
-            n_lie = np.clip(hi - lo, 0, None)
-            lies += int(n_lie.sum())
-            causal += int(np.minimum(lo, lt).sum())
-            violated += int(np.clip(lt - fut, 0, None).sum())
-            ties += int(np.clip(np.minimum(fut, le) - np.maximum(lo, lt), 0, None).sum())
-            has = np.flatnonzero(n_lie > 0)
-            if has.size and examples:
-                # per pair of machines: the widest gap (A's earliest concurrent event) and
-                # the narrowest (A's latest concurrent event below L(B))
-                b = int(has[np.argmax(Lj[has] - Li[lo[has]])])
-                wide.append((int(Lj[b] - Li[lo[b]]), i, int(lo[b]), j, b))
-                last = hi[has] - 1
-                b = int(has[np.argmin(Lj[has] - Li[last])])
-                narrow.append((int(Lj[b] - Li[hi[b] - 1]), i, int(hi[b] - 1), j, b))
-    ties //= 2  # each unordered pair was seen from both sides
+
+
+def _count_pairs(c: Causality, i: int, j: int, n: Counter[str],
+                 found: tuple[list[Example], list[Example]] | None) -> None:
+    """The pairs (A on machine i, B on machine j), counted into ``n``; with ``found``, the
+    widest gap (A's earliest concurrent event) and the narrowest (A's latest concurrent
+    event below L(B)) of this pair of machines are added to it."""
+    Lj, Li = c.run.machines[j].lclock, c.run.machines[i].lclock
+    own = np.arange(1, len(Lj) + 1)
+    lo = c.vc[j][:, i - 1].astype(np.int64)  # i's events in B's past: [0, lo)
+    fut = np.searchsorted(c.vc[i][:, j - 1], own, side="left")  # B's future on i
+    lt = np.searchsorted(Li, Lj, side="left")  # i's events with L < L(B): [0, lt)
+    le = np.searchsorted(Li, Lj, side="right")
+    hi = np.minimum(fut, lt)
+    n_lie = np.clip(hi - lo, 0, None)
+    n["ordered"] += int(lt.sum())
+    n["lies"] += int(n_lie.sum())
+    n["causal"] += int(np.minimum(lo, lt).sum())
+    n["violated"] += int(np.clip(lt - fut, 0, None).sum())
+    n["ties"] += int(np.clip(np.minimum(fut, le) - np.maximum(lo, lt), 0, None).sum())
+    has = np.flatnonzero(n_lie > 0)
+    if has.size and found is not None:
+        wide, narrow = found
+        b = int(has[np.argmax(Lj[has] - Li[lo[has]])])
+        wide.append((int(Lj[b] - Li[lo[b]]), i, int(lo[b]), j, b))
+        b = int(has[np.argmin(Lj[has] - Li[hi[has] - 1])])
+        narrow.append((int(Lj[b] - Li[hi[b] - 1]), i, int(hi[b] - 1), j, b))
+
+
+def _lie_examples(c: Causality, wide: list[Example], narrow: list[Example],
+                  examples: int) -> list[dict[str, Any]]:
+    """The widest gaps first, then the narrowest one: ``examples`` in all."""
     wide.sort(key=lambda x: (-x[0], x[1:]))
     picked = wide[:max(examples - 1, 0)]
     if narrow and examples:
         picked.append(min(narrow))
-    ex = []
-    for gap, i, ka, j, kb in picked:
-        ex.append({"a": describe(run, Event(i, ka)), "b": describe(run, Event(j, kb)), "gap": gap,
-                   "a_vector": [int(x) for x in c.vc[i][ka]],
-                   "b_vector": [int(x) for x in c.vc[j][kb]]})
-    return {
-        "ordered_pairs": ordered,  # pairs on different machines with L(A) < L(B)
-        "concurrent": lies,  # ... of which A and B are concurrent
-        "causal": causal,  # ... of which A happened before B
-        "clock_condition_broken": violated,  # ... of which B happened before A (a bad log)
-        "fraction": round(lies / ordered, 6) if ordered else None,
-        "equal_clock_pairs": ties,  # unordered pairs with L(A) = L(B) on different machines
-        "examples": ex,
-    }
+    return [{"a": describe(c.run, Event(i, ka)), "b": describe(c.run, Event(j, kb)), "gap": gap,
+             "a_vector": [int(x) for x in c.vc[i][ka]], "b_vector": [int(x) for x in c.vc[j][kb]]}
+            for gap, i, ka, j, kb in picked]
 
 
 # ---------------------------------------------------------------- the total order

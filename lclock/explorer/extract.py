@@ -196,14 +196,7 @@ def _data(run: Run, lanes: dict[int, Lane], t0_us: int, span: tuple[int, int] | 
     ids = run.ids
     bounds = {i: _bounds(lanes[i], span) for i in ids}
     shown = sum(hi - lo for lo, hi in bounds.values())
-    vcs = [lanes[i].log.vclock for i in ids]
-    has_vc = all(v is not None for v in vcs)
-    width = max((v.shape[1] for v in vcs if v is not None), default=0)
-    embed_vc = has_vc and shown * width <= MAX_VC_ENTRIES
-    if has_vc and not embed_vc:
-        notes.append(f"Vector clocks are not embedded ({shown:,} events x {width} machines is more "
-                     f"than {MAX_VC_ENTRIES:,} entries): causality is computed from the matched "
-                     "messages, which gives the same answer for a correct run.")
+    has_vc, embed_vc = _vectors(lanes, ids, shown, notes)
     clocks = ["real", "lamport"]
     for name, field in (("hlc", "hlc_l"), ("pt", "pt")):
         has = [lanes[i].extras.has(field) for i in ids]
@@ -230,10 +223,7 @@ def _data(run: Run, lanes: dict[int, Lane], t0_us: int, span: tuple[int, int] | 
     raw_settings: Any = run.meta.get("settings")
     settings: dict[str, Any] = raw_settings if isinstance(raw_settings, dict) else {}
     issues = [str(x) for x in run.issues[:20]]
-    skipped = sum(m.skipped for m in run.machines.values())
-    if skipped or any(x.line for x in run.issues):
-        notes.append(f"{skipped + sum(1 for x in run.issues if x.line):,} unusable log line(s) "
-                     "skipped: run lclock check for details.")
+    _note_skipped(run, notes)
     return {
         "format": 1,
         "generator": f"lclock {__version__}",
@@ -254,6 +244,27 @@ def _data(run: Run, lanes: dict[int, Lane], t0_us: int, span: tuple[int, int] | 
         "marks": marks,
         "plan": fault_plan(run.meta),
     }
+
+
+def _vectors(lanes: dict[int, Lane], ids: list[int], shown: int, notes: list[str]
+             ) -> tuple[bool, bool]:
+    """(every lane has vector clocks, they are embedded): not beyond MAX_VC_ENTRIES."""
+    vcs = [lanes[i].log.vclock for i in ids]
+    has_vc = all(v is not None for v in vcs)
+    width = max((v.shape[1] for v in vcs if v is not None), default=0)
+    embed_vc = has_vc and shown * width <= MAX_VC_ENTRIES
+    if has_vc and not embed_vc:
+        notes.append(f"Vector clocks are not embedded ({shown:,} events x {width} machines is more "
+                     f"than {MAX_VC_ENTRIES:,} entries): causality is computed from the matched "
+                     "messages, which gives the same answer for a correct run.")
+    return has_vc, embed_vc
+
+
+def _note_skipped(run: Run, notes: list[str]) -> None:
+    skipped = sum(m.skipped for m in run.machines.values())
+    if skipped or any(x.line for x in run.issues):
+        notes.append(f"{skipped + sum(1 for x in run.issues if x.line):,} unusable log line(s) "
+                     "skipped: run lclock check for details.")
 
 
 def _lane(run: Run, ln: Lane, b: tuple[int, int], embed_vc: bool, hlc: bool, pt: bool,
