@@ -83,7 +83,8 @@ def error_line(command: str | None, message: object) -> str:
 def fail(command: str | None, message: object, stream: TextIO | None = None) -> int:
     """Print ``lclock <command>: error: <message>`` on stderr; return exit status 2.
 
-    Usage in a command's main: ``except SettingsError as exc: return fail("run", exc)``.
+    For a command that must print the line itself (a run that cleans up before it returns);
+    any other command raises :class:`BadInput` and lets ``lclock.cli`` print it.
     """
     (stream or sys.stderr).write(error_line(command, message) + "\n")
     return EXIT_BAD_INPUT
