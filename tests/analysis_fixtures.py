@@ -344,13 +344,29 @@ def make_run(
                            "rates": list(rates), "dice_sides": dice_sides,
                            "vector_clocks": vector}
     if faults is not None:
-        run["faults"] = {"plan": plan, "applied": []}
+        run["faults"] = {"plan": plan, "applied": _applied(plan, fx, skipped, n)}
         if fx.clocks:  # physical clocks right (the host's time), so the bound is 1 µs
             run["clocks"] = {"kept": ["lamport", "vector", "hlc"] if vector else ["lamport", "hlc"],
                              "pt": True, "plan": {"offsets_us": [0] * n, "drifts_ppm": [0.0] * n,
                                                   "bumps": []}, "hlc_bound_us": 1}
     (dest / "run.json").write_bytes(orjson.dumps(run, option=orjson.OPT_INDENT_2))
     return dest
+
+
+def _applied(plan: dict[str, Any], fx: Faults, skipped: list[int], n: int) -> list[dict[str, Any]]:
+    """run.json ``faults.applied``: what the fixture logged (a partition and its heal, a
+    pause and, when its resume came before the end, the resume)."""
+    out: list[dict[str, Any]] = []
+    for p in plan["partitions"]:
+        groups = [[1], list(range(2, n + 1))]
+        out += [{"kind": "partition", "groups": groups, "at": p["start"]},
+                {"kind": "heal", "groups": groups, "at": p["end"]}]
+    for p in plan["pauses"]:
+        if skipped[p["machine"] - 1]:
+            out.append({"kind": "pause", "machine": p["machine"], "at": p["start"]})
+        if fx.pause is not None and fx.pause[2] < 0:  # resumed (see paused())
+            out.append({"kind": "resume", "machine": p["machine"], "at": p["start"] + p["length"]})
+    return out
 
 
 def copy_run(src: Path, dest: Path) -> Path:

@@ -375,14 +375,13 @@ def test_damaged_copies_never_raise(tmp_path: Path, good: Path, chunk: int | Non
     import random
 
     from lclock.analysis import load as loader
-
-    if chunk:
-        monkeypatch.setattr(loader, "CHUNK_BYTES", chunk)
-
     from lclock.analysis.analyze import analyze_run, headlines
     from lclock.analysis.export import write_csv, write_shiviz
     from lclock.analysis.load import RunFolderError, load_run
     from lclock.errors import BadInput
+
+    if chunk:
+        monkeypatch.setattr(loader, "CHUNK_BYTES", chunk)
 
     rng = random.Random(7)
     odd = [b'"lclock":-', b'"lclock":"', b'"lclock":1e3,"x":', b'"lclock":null,"y":',

@@ -518,3 +518,12 @@ def test_a_run_of_lclock_run_without_a_balance(tmp_path: Path, faulty: Path) -> 
     assert rules(run) == {}  # mode 'sim'
     meta(run, lambda m: m.pop("mode"))
     assert "no messages balance" in str(rules(run).get("meta-messages"))
+
+
+def test_the_logs_fall_between_started_and_ended(tmp_path: Path, faulty: Path) -> None:
+    run = copy_run(faulty, tmp_path / "r")
+    meta(run, lambda m: m.update(ended_at="2026-01-01T00:00:30.000000Z"))  # the run ran 40 s
+    only(run, "meta-time", "ended_at 2026-01-01T00:00:30.000000Z, but the logs go on 10 s later")
+    meta(run, lambda m: m.update(started_at="2026-01-01T00:00:01.000000Z",
+                                 ended_at="2026-01-01T00:00:40.000000Z"))
+    only(run, "meta-time", "but the logs begin 1 s earlier")

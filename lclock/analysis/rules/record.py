@@ -9,8 +9,10 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+import numpy as np
+
 from lclock.analysis.rules import Context, run_rule
-from lclock.analysis.timestamps import short
+from lclock.analysis.timestamps import parse_ts_column, short
 
 # The reasons run.json gives a machine that ended without a stop line (killed by a planned
 # crash, or unable to write its log); every other reason is a stop, which leaves a stop line.
@@ -128,3 +130,38 @@ def applied_faults_are_in_the_logs(ctx: Context) -> None:
             where = f" of machine {mid}" if mid is not None else ""
             ctx.meta(f"faults.applied lists {said[key]} {kind}(s){where}, but the logs show "
                      f"{seen[key]} ({LINE_OF_KIND[kind]} lines)", "meta-faults")
+
+
+def _log_span(ctx: Context) -> tuple[float, float] | None:
+    """Epoch seconds of the first and the last line with a time, over every judged log."""
+    lo, hi = np.inf, -np.inf
+    for log in ctx.views.values():
+        ts = log.ts[np.isfinite(log.ts)]
+        extra = parse_ts_column([o.get("ts") for o in (log.start, log.stop) if o])
+        every = np.concatenate([ts, extra[np.isfinite(extra)]])
+        if every.size:
+            lo, hi = min(lo, float(every.min())), max(hi, float(every.max()))
+    return (lo, hi) if lo <= hi else None
+
+
+@run_rule
+def logs_within_started_and_ended(ctx: Context) -> None:
+    """The logs fall between run.json's ``started_at`` and ``ended_at``: a run cannot log
+    before it started or after it ended. (Held only where one host's clock wrote both: a
+    cluster's vms and an import are not.)"""
+    meta, f = ctx.run.meta, ctx.run.facts
+    if not f.lclock or "machines_expected" in meta or meta.get("mode") == "import":
+        return
+    bounds = parse_ts_column([meta.get("started_at"), meta.get("ended_at")])
+    span = _log_span(ctx) if _judged(ctx) else None
+    if span is None:
+        return
+    if np.isfinite(bounds).all() and bounds[1] < bounds[0]:
+        return  # ended before it started: the status rule says so, once
+    tol = ctx.tolerance
+    if np.isfinite(bounds[0]) and span[0] < bounds[0] - tol:
+        ctx.meta(f"started_at {meta['started_at']}, but the logs begin "
+                 f"{bounds[0] - span[0]:.6g} s earlier", "meta-time")
+    if np.isfinite(bounds[1]) and span[1] > bounds[1] + tol:
+        ctx.meta(f"ended_at {meta['ended_at']}, but the logs go on "
+                 f"{span[1] - bounds[1]:.6g} s later", "meta-time")
