@@ -498,6 +498,8 @@ def test_a_completed_run_whose_machine_stopped_early(tmp_path: Path, faulty: Pat
      "faults.applied lists 0 pause(s) of machine 2, but the logs show 1 (pause lines)"),
     (lambda a: a.append({"kind": "resume", "machine": 1, "at": 5.0}),
      "faults.applied lists 1 resume(s) of machine 1, but the logs show 0 (resume lines)"),
+    (lambda a: a.remove(next(x for x in a if x["kind"] == "resume")),  # ticks follow it
+     "faults.applied lists 0 resume(s) of machine 2, but the logs show 1 (resume lines)"),
     (lambda a: a.remove(next(x for x in a if x["kind"] == "heal")),
      "faults.applied lists 0 heal(s), but the logs show 1 (fault lines)"),
     (lambda a: a.append({"kind": "crash", "machine": 1, "at": 30.0}),
