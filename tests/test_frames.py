@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from conftest import started
-from test_tcp_support import free_ports, lclock_cmd, read_log, write_cluster
+from tcp_helpers import free_ports, lclock_cmd, read_log, write_cluster
 
 from lclock.core.model import Message
 from lclock.transport.framing import MAX_CLOCK, FrameCodec, FrameError, FrameReader

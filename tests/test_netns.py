@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, run_dirs, started
 from runverify import verify
-from test_tcp_support import (
+from tcp_helpers import (
     lclock_check,
     lclock_cmd,
     read_log,

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import alive, launcher_cmd, run_dirs, started
 from runverify import verify
-from test_tcp_support import free_ports, lclock_check, read_log, wait_for_run_line, write_cluster
+from tcp_helpers import free_ports, lclock_check, read_log, wait_for_run_line, write_cluster
 
 from lclock.transport.tcp.handshake import Handshake, HandshakeError
 

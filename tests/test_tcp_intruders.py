@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import alive, launcher_cmd, run_dirs, started
 from runverify import verify
-from test_tcp_support import (
+from tcp_helpers import (
     INTRUDERS,
     free_ports,
     lclock_check,

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, alive, run_dirs, started
 from runverify import verify
-from test_tcp_support import (
+from tcp_helpers import (
     free_ports,
     lclock_check,
     lclock_cmd,
