@@ -325,6 +325,7 @@ def test_many_bad_lines_are_counted_not_kept(tmp_path: Path, good: Path) -> None
 # ---------------------------------------------------------------- the loader, in-process
 
 
+@pytest.mark.timeout(120)
 def test_lines_are_split_in_linear_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Small chunks over long lines: the cost stays linear in the bytes."""
     from lclock.analysis import load
@@ -335,9 +336,7 @@ def test_lines_are_split_in_linear_time(tmp_path: Path, monkeypatch: pytest.Monk
     run.mkdir()
     line = orjson.dumps({"event": "note", "text": "y" * (32 << 20)}) + b"\n"
     (run / "machine-1.jsonl").write_bytes(line)
-    t = time.perf_counter()
-    log = load.load_run(run).machines[1]
-    assert time.perf_counter() - t < 20
+    log = load.load_run(run).machines[1]  # quadratic would take hours: the timeout catches it
     assert log.other_events["note"] == 1
 
 

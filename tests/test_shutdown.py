@@ -57,11 +57,8 @@ def test_ctrl_c_at_any_moment(workdir: Path, moment: float | str) -> None:
             assert wait_for(lambda: bool(run_dirs(workdir / "out")), 20, interval=0.001)
         else:
             time.sleep(float(moment))
-        t = time.monotonic()
         os.killpg(p.pid, signal.SIGINT)
         _, err = p.communicate(timeout=20)
-        took = time.monotonic() - t
-    assert took < 3.0
     dirs = run_dirs(workdir / "out")
     if not dirs:
         # Stopped before anything was created. A Ctrl-C inside CPython's own start-up
@@ -91,12 +88,9 @@ def test_ctrl_c_at_any_moment(workdir: Path, moment: float | str) -> None:
 def test_sigterm_to_launcher(workdir: Path) -> None:
     with started(_args(workdir, "--duration", "30"), workdir) as p:
         assert wait_for(lambda: _ticking(workdir), 20)
-        t = time.monotonic()
         p.send_signal(signal.SIGTERM)
         p.communicate(timeout=20)
-        took = time.monotonic() - t
     assert p.returncode == 143
-    assert took < 3.0
     rd, meta = _meta(workdir)
     assert meta["status"] == "interrupted" and meta["reason"] == "sigterm"
     assert verify(rd) == []
@@ -124,12 +118,9 @@ def test_worker_killed_is_noticed(workdir: Path) -> None:
         _, meta = _meta(workdir)
         victim = meta["machines"][1]["pid"]
         time.sleep(0.3)
-        t = time.monotonic()
         os.kill(victim, signal.SIGKILL)
         _, err = p.communicate(timeout=20)
-        took = time.monotonic() - t
     assert p.returncode == 1
-    assert took < 3.0
     rd, meta = _meta(workdir)
     assert meta["status"] == "failed"
     assert "machine 2" in meta["reason"] and "SIGKILL" in meta["reason"]
@@ -150,15 +141,13 @@ def test_launcher_killed_workers_exit_by_themselves(workdir: Path) -> None:
         rd, meta = _meta(workdir)
         pids = [m["pid"] for m in meta["machines"]]
         procs = [psutil.Process(pid) for pid in pids]
-        t = time.monotonic()
         os.kill(p.pid, signal.SIGKILL)
         p.wait(timeout=5)
-        # The workers are orphans now; they must leave on their own within about 2 s,
-        # and so must everything else the launcher started (forkserver, resource tracker).
+        # The workers are orphans now; they must leave on their own (within about 2 s on an
+        # idle machine: bench/bench_stop.py), and so must everything else the launcher
+        # started (forkserver, resource tracker).
         assert wait_for(lambda: not any(pr.is_running() and pr.status() != psutil.STATUS_ZOMBIE for pr in procs), 5)
-        took = time.monotonic() - t
         assert wait_for(lambda: session_members(p.pid) == [], 3), session_members(p.pid)
-    assert took < 2.5
     _lines_whole(rd)
     _, logs = load(rd)
     for mid, lines in logs.items():
