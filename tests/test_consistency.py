@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -527,3 +528,72 @@ def test_logs_read_two_at_a_time_load_the_same_run(tmp_path: Path, monkeypatch: 
     assert [str(i) for i in one_by_one.issues] == [str(i) for i in two.issues]
     assert any("machine-4" in str(i) for i in two.issues)
     assert [str(f) for f in check_run(run, cap=None).findings] == findings
+
+
+ZERO = {"ticks": 0, "lclock": 0, "sent": 0, "received": 0, "unprocessed": 0,
+        "unprocessed_from": {}, "max_queue": 0, "undelivered": 0, "sent_to": {},
+        "taken_from": {}}
+
+
+def _interrupted_while_starting(run: Path, keep_ticks: bool) -> None:
+    """Edit a run into what a Ctrl-C while machines 2 and 3 were being started leaves (as
+    a real run did): run.json interrupted, no pid for them and no logs; machine 1 with its
+    start line and a stop line of zeros (or, forged, its ticks kept)."""
+    meta = orjson.loads((run / "run.json").read_bytes())
+    meta["status"], meta["reason"], meta["exit_code"] = "interrupted", "sigint", 130
+    for e in meta["machines"]:
+        if e["id"] != 1:
+            e.update(pid=None, exit_code=None, ticks=None, lclock=None)
+        elif not keep_ticks:
+            e.update(ZERO, reason="sigint")
+    (run / "run.json").write_bytes(orjson.dumps(meta))
+    for mid in (2, 3):
+        (run / f"machine-{mid}.jsonl").unlink()
+    if not keep_ticks:
+        lines = [orjson.loads(x) for x in (run / "machine-1.jsonl").read_bytes().splitlines()]
+        stop = {**lines[-1], **ZERO, "reason": "sigint", "ts": lines[0]["ts"]}
+        (run / "machine-1.jsonl").write_bytes(orjson.dumps(lines[0]) + b"\n" +
+                                              orjson.dumps(stop) + b"\n")
+
+
+def test_check_on_a_run_interrupted_while_starting(tmp_path: Path) -> None:
+    """Ctrl-C 0.25 s after ``lclock run`` started leaves a run whose run.json says two
+    machines never started (pid null): check said FAILED ("missing: run.json names this
+    machine but its log is not there"). Now that is a warning; but a run where any machine
+    ticked cannot have had a machine that never started, so there it stays a finding."""
+    run = sim(tmp_path / "a", "--duration", "2", "--seed", "3")
+    _interrupted_while_starting(run, keep_ticks=False)
+    report = check_run(run, cap=None)
+    assert report.ok, [str(f) for f in report.errors]
+    assert sum("before this machine started" in str(f) for f in report.warnings) == 2
+
+    forged = sim(tmp_path / "b", "--duration", "2", "--seed", "3")
+    _interrupted_while_starting(forged, keep_ticks=True)
+    report = check_run(forged, cap=None)
+    assert not report.ok
+    assert any("missing" in str(f) for f in report.findings)
+
+
+def test_check_cross_checks_status_exit_code_reason_and_times(tmp_path: Path) -> None:
+    """run.json's status, exit_code, reason and instants were never compared with each
+    other: a completed run's folder edited to say 'failed' with exit code 0, 'completed'
+    with exit code 1 or reason 'sigint', or ended before it started, passed check."""
+    base = sim(tmp_path / "base", "--duration", "3", "--seed", "6")
+    assert check_run(base, cap=None).ok
+    lies = {
+        "failed-0": {"status": "failed"},
+        "interrupted-0": {"status": "interrupted"},
+        "completed-1": {"exit_code": 1},
+        "completed-sigint": {"reason": "sigint"},
+        "interrupted-wrong-code": {"status": "interrupted", "reason": "sigterm",
+                                   "exit_code": 130},
+        "ended-first": {"ended_at": "2025-01-01T00:00:00.000000Z"},
+    }
+    for name, change in lies.items():
+        run = tmp_path / name
+        shutil.copytree(base, run)
+        meta = orjson.loads((run / "run.json").read_bytes())
+        meta.update(change)
+        (run / "run.json").write_bytes(orjson.dumps(meta))
+        found = rules(run)
+        assert set(found) == {"meta-status"}, (name, found)

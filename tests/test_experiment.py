@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from conftest import session_members, started, wait_for
 
 from lclock.experiment.real import _stop_child, real_command
 from lclock.experiment.records import Experiment, Trial
@@ -411,3 +413,54 @@ def test_comparison_figure_with_a_negative_mean_drift(tmp_path: Path) -> None:
                                 "completed": 5}]}
     out = comparison_figure(summary, tmp_path / "c.png")
     assert out.exists() and out.stat().st_size > 1000
+
+
+def test_a_sigkilled_experiment_leaves_no_worker_behind(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``lclock experiment --sim --jobs 2`` SIGKILLed (the OOM killer, ``kill -9``): its
+    workers, forked from the forkserver (which lives as long as they do), went on with
+    their trials and then waited for the next one for ever, with the forkserver and the
+    resource tracker. Now each worker ends when the experiment does."""
+    out = tmp_path / "exp"
+    cmd = [sys.executable, "-m", "lclock", "experiment", "baseline", "--sim", "--trials", "20",
+           "--duration", "200000", "--seed", "1", "--jobs", "2", "--no-report", "--output",
+           str(out)]
+    monkeypatch.setenv("PYTHONPATH", str(REPO))
+    with started(cmd, REPO) as proc:
+        assert wait_for(lambda: len(session_members(proc.pid)) >= 5, 60, 0.1), \
+            session_members(proc.pid)  # the experiment, tracker, forkserver, 2 workers
+        proc.kill()
+        proc.wait(timeout=10)
+        assert wait_for(lambda: session_members(proc.pid) == [], 15, 0.1), \
+            session_members(proc.pid)
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_stop_signal_while_the_workers_start_is_not_lost(
+        tmp_path: Path, sig: int, code: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C while ``experiment --jobs 2`` started its workers (about 0.15 to 0.45 s
+    after the start here) was lost: Ctrl-C was ignored then, and the mask meant to keep
+    it pending was undone by multiprocessing starting its resource tracker. The experiment
+    ran to its end with exit 0. The signal is sent from inside the first submit, so the
+    test does not race the clock."""
+    code_text = (
+        "import os, runpy, signal, sys\n"
+        "from concurrent.futures import ProcessPoolExecutor\n"
+        "real = ProcessPoolExecutor.submit\n"
+        "def submit(self, *a, **k):\n"
+        f"    os.kill(os.getpid(), {int(sig)})\n"
+        "    ProcessPoolExecutor.submit = real\n"
+        "    return real(self, *a, **k)\n"
+        "ProcessPoolExecutor.submit = submit\n"
+        "runpy.run_module('lclock', run_name='__main__', alter_sys=True)\n"
+    )
+    out = tmp_path / "exp"
+    monkeypatch.setenv("PYTHONPATH", str(REPO))
+    with started([sys.executable, "-c", code_text, "experiment", "baseline", "--sim",
+                  "--trials", "6", "--duration", "3000", "--seed", "1", "--jobs", "2",
+                  "--no-report", "--output", str(out)], REPO, text=True) as proc:
+        _out, err = proc.communicate(timeout=120)
+        assert proc.returncode == code, err
+        assert "stopped" in err and "Traceback" not in err
+        assert wait_for(lambda: session_members(proc.pid) == [], 15), session_members(proc.pid)
+    assert orjson.loads((out / "summary.json").read_bytes())["status"] == "interrupted"

@@ -19,6 +19,7 @@ import orjson
 import pytest
 from analysis_fixtures import copy_run, make_run, read_lines, write_lines
 from conftest import started
+from test_consistency import sim
 
 REPO = Path(__file__).resolve().parents[1]
 WRAPPER = """
@@ -395,3 +396,28 @@ def test_a_log_wrong_on_every_line_costs_no_more_than_a_good_one(tmp_path: Path)
     assert times["bad"] < 3 * times["good"] + 5, times
     assert "more findings of the kind 'lamport' (use --all to list every one)" in out
     assert len(out.splitlines()) < 200
+
+
+@pytest.mark.parametrize("stray", ["folder", "link-out", "fifo"])
+def test_a_stray_unreadable_log_name_does_not_change_the_machine_count(tmp_path: Path,
+                                                                       stray: str) -> None:
+    """A folder, a FIFO or a link out of the run folder named machine-4.jsonl in a run of
+    3: check said "the logs' vector clocks have 4 entries: judged as a run of 4" and made
+    every event of the real logs unusable (export wrote 0 events). It is now the one
+    finding it is, and the three logs are judged as they are."""
+    from lclock.analysis.check import check_run
+
+    run = sim(tmp_path / "r", "--duration", "5", "--seed", "4", "--rates", "3,5,8")
+    events = check_run(run, cap=None).counts
+    path = run / "machine-4.jsonl"
+    if stray == "folder":
+        path.mkdir()
+    elif stray == "fifo":
+        os.mkfifo(path)
+    else:
+        outside = tmp_path / "elsewhere.jsonl"
+        outside.write_bytes((run / "machine-1.jsonl").read_bytes())
+        path.symlink_to(outside)
+    report = check_run(run, cap=None)
+    assert [f.rule for f in report.errors] == ["log-unreadable"], [str(f) for f in report.errors]
+    assert report.counts == events

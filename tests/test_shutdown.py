@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -165,3 +167,24 @@ def test_launcher_killed_during_startup(workdir: Path) -> None:
         assert wait_for(
             lambda: not any(pr.is_running() and pr.status() != psutil.STATUS_ZOMBIE for pr in procs), 5
         )
+
+
+def test_ctrl_c_while_python_m_lclock_imports(tmp_path: Path) -> None:
+    """Ctrl-C in the first ~10 ms of ``python -m lclock`` (while lclock.cli is imported)
+    gave a KeyboardInterrupt traceback and status -2; launcher.py already left with 130.
+    The signal is sent from inside the import, so the test does not race the clock."""
+    code = (
+        "import builtins, os, runpy, signal\n"
+        "real = builtins.__import__\n"
+        "def imp(name, *a, **k):\n"
+        "    if name == 'lclock.cli':\n"
+        "        os.kill(os.getpid(), signal.SIGINT)\n"
+        "    return real(name, *a, **k)\n"
+        "builtins.__import__ = imp\n"
+        "runpy.run_module('lclock', run_name='__main__', alter_sys=True)\n"
+    )
+    p = subprocess.run([sys.executable, "-c", code, "run", "--output", str(tmp_path / "out")],
+                       capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert p.returncode == 130, p.stderr
+    assert "Traceback" not in p.stderr
+    assert not (tmp_path / "out").exists()

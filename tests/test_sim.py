@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+import signal
 import subprocess
 import sys
 from collections import Counter, defaultdict
@@ -11,7 +12,9 @@ from pathlib import Path
 
 import orjson
 import pytest
+from conftest import started, wait_for
 
+from lclock.analysis.check import check_run
 from lclock.core.logline import format_ts, parse_ts
 from lclock.core.model import ring_peers
 from lclock.settings import RunSettings, SettingsError, SettingsFile, validate
@@ -440,3 +443,43 @@ def test_no_jitter_equal_rates_never_jump(tmp_path: Path) -> None:
         for e in lines:
             if "tick" in e:
                 assert e["lclock"] == e["tick"]
+
+
+@pytest.mark.parametrize("sig, code, reason", [(signal.SIGINT, 130, "sigint"),
+                                               (signal.SIGTERM, 143, "sigterm")])
+def test_an_interrupted_sim_stops_gracefully(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                             sig: int, code: int, reason: str) -> None:
+    """A simulation stopped by a signal left logs without stop lines, run.json without
+    machines and with the full duration as ended_at: check called it FAILED ("did not stop
+    gracefully ... its messages cannot be accounted for"). Now it stops as a real run does:
+    what is in flight is queued, every machine up has its stop line, run.json its entries."""
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "lclock", "sim", "--duration", "20000", "--machines", "5",
+           "--rate-min", "20", "--rate-max", "60", "--seed", "8", "--nemesis",
+           "pause,crash,partition", "--nemesis-interval", "2", "--latency", "300",
+           "--latency-dist", "exponential", "--loss", "0.1", "--duplicate", "0.1",
+           "--quiet", "--no-report", "--output", str(out)]
+    monkeypatch.setenv("PYTHONPATH", str(REPO))
+    with started(cmd, REPO, text=True) as proc:
+        def going() -> bool:
+            logs = list(out.glob("*/machine-*.jsonl"))
+            return len(logs) == 5 and sum(p.stat().st_size for p in logs) > 500_000
+
+        assert wait_for(going, 60, 0.05)
+        proc.send_signal(sig)
+        _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == code, err
+    run = next(out.iterdir())
+    meta = orjson.loads((run / "run.json").read_bytes())
+    assert meta["status"] == "interrupted" and meta["reason"] == reason
+    assert len(meta["machines"]) == 5
+    assert meta["ended_at"] < "2026-01-01T05:33:20"  # not the full 20000 s
+    up = [m for m in meta["machines"] if m["reason"] != "crashed"]
+    assert up and all(m["reason"] == reason for m in up)
+    report = check_run(run, cap=None)
+    assert report.ok, [str(f) for f in report.errors[:5]]
+    # what the plan had done by the stop, not the whole 20000 s of it
+    stopped_at = max(a["at"] for a in meta["faults"]["applied"])
+    planned = meta["faults"]["plan"]
+    assert stopped_at < 20000 and len(meta["faults"]["applied"]) < (
+        2 * len(planned["pauses"]) + len(planned["crashes"]) + 2 * len(planned["partitions"]))
