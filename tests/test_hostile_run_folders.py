@@ -381,19 +381,15 @@ def test_bad_lines_keep_their_numbers(tmp_path: Path, good: Path) -> None:
     assert any(t.startswith("machine-1.jsonl:7: not valid JSON") for t in texts), texts
 
 
-def test_a_log_wrong_on_every_line_costs_no_more_than_a_good_one(tmp_path: Path) -> None:
-    """Findings beyond the cap are counted, not made: a 180,000-event run with a wrong
-    clock on every receive is checked about as fast as a good one, and says how many."""
-    good = make_run(tmp_path / "good", rates=(2000, 3000, 4000), duration=20.0)
-    bad = make_run(tmp_path / "bad", rates=(2000, 3000, 4000), duration=20.0,
+def test_a_log_wrong_on_every_line_is_counted_beyond_the_cap(tmp_path: Path) -> None:
+    """Findings beyond the cap are counted, not made: a run with a wrong clock on every
+    receive is checked and says how many more there are. (That it costs about what a good
+    run costs is measured by bench/bench_bounds.py, not asserted here.)"""
+    bad = make_run(tmp_path / "bad", rates=(200, 300, 400), duration=10.0,
                    bug="receive_no_plus1")
-    times = {}
-    for name, run in (("good", good), ("bad", bad)):
-        t = time.perf_counter()
-        rc, out, err = lclock("check", str(run))
-        times[name] = time.perf_counter() - t
-        sane(rc, err, name)
-    assert times["bad"] < 3 * times["good"] + 5, times
+    rc, out, err = lclock("check", str(bad))
+    sane(rc, err, "bad")
+    assert rc == 1, out
     assert "more findings of the kind 'lamport' (use --all to list every one)" in out
     assert len(out.splitlines()) < 200
 

@@ -16,7 +16,7 @@ import pytest
 from conftest import LAUNCHER, started
 
 Setup = Callable[[Path], str]  # makes what a case needs in the working folder; returns the path
-LIMIT = 10.0  # seconds: the answer comes within a second on an idle machine (bench/bench_stop.py); 3x this is a hang
+LIMIT = 10.0  # seconds: the answer comes within a second on an idle machine (bench/bench_bounds.py); 3x this is a hang
 
 
 def lclock(*args: str) -> list[str]:

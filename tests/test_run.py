@@ -118,7 +118,7 @@ def test_settings_file_and_flag_precedence(workdir: Path) -> None:
 
 
 def test_run_json_written_at_start(workdir: Path) -> None:
-    with started(launcher_cmd("--output", "out", "--duration", "5", "--quiet", "--no-report"), workdir) as p:
+    with started(launcher_cmd("--output", "out", "--duration", "2", "--quiet", "--no-report"), workdir) as p:
         assert wait_for(lambda: any((d / "run.json").exists() for d in run_dirs(workdir / "out")), 10)
         rd = run_dirs(workdir / "out")[0]
         meta = json.loads((rd / "run.json").read_text())

@@ -47,7 +47,11 @@ def _lines_whole(rd: Path) -> None:
     load(rd)  # raises if any line is not whole JSON or the file does not end with \n
 
 
-@pytest.mark.parametrize("moment", [0.0, 0.05, 0.1, 0.15, 0.2, 0.3, "run-folder", "spawned", "ticking"])
+# The moments in between test the same windows on another machine's timing: slow (py311).
+@pytest.mark.parametrize("moment", [0.0, pytest.param(0.05, marks=pytest.mark.slow), 0.1,
+                                    pytest.param(0.15, marks=pytest.mark.slow),
+                                    pytest.param(0.2, marks=pytest.mark.slow), 0.3,
+                                    "run-folder", "spawned", "ticking"])
 def test_ctrl_c_at_any_moment(workdir: Path, moment: float | str) -> None:
     """Ctrl-C reaches the whole foreground group, as from a terminal."""
     with started(_args(workdir, "--duration", "30", "--rates", "5,50,500"), workdir) as p:
@@ -146,7 +150,7 @@ def test_launcher_killed_workers_exit_by_themselves(workdir: Path) -> None:
         os.kill(p.pid, signal.SIGKILL)
         p.wait(timeout=5)
         # The workers are orphans now; they must leave on their own (within about 2 s on an
-        # idle machine: bench/bench_stop.py), and so must everything else the launcher
+        # idle machine: bench/bench_bounds.py), and so must everything else the launcher
         # started (forkserver, resource tracker).
         assert wait_for(lambda: not any(pr.is_running() and pr.status() != psutil.STATUS_ZOMBIE for pr in procs), 5)
         assert wait_for(lambda: session_members(p.pid) == [], 3), session_members(p.pid)

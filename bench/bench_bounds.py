@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """How fast lclock reacts: the timings the tests used to assert, measured here instead.
 
-    python bench/bench_stop.py [--repeat 5]
+    python bench/bench_bounds.py [--repeat 5]
 
 Why here and not in the tests: a wall-clock bound in a test fails when the machine is busy
 (``report_after_run`` once took 10.4 s against a bound of 10), and a test proves behaviour,
@@ -12,7 +12,9 @@ not speed. The tests keep a generous timeout as their hang check; this prints th
 - one worker SIGKILLed -> the launcher has noticed, stopped the others and exited;
 - the launcher SIGKILLed -> every orphaned worker has left by itself;
 - a bad settings file -> the one error line and exit 2;
-- ``report_after_run`` on a generated 60 s run of rates 1,3,6 (in this process).
+- ``report_after_run`` on a generated 60 s run of rates 1,3,6 (in this process);
+- ``lclock check`` on a 180,000-event run with a wrong clock on every receive, as a ratio to
+  the same run without the mistake (findings beyond the cap are counted, not made).
 """
 
 from __future__ import annotations
@@ -93,6 +95,21 @@ def report_time() -> float:
         return time.perf_counter() - t
 
 
+def check_ratio() -> float:
+    """Wall time of check on the bad run over the good one's."""
+    from analysis_fixtures import make_run
+
+    times = {}
+    with tempfile.TemporaryDirectory() as d:
+        for name, bug in (("good", None), ("bad", "receive_no_plus1")):
+            run = make_run(Path(d) / name, rates=(2000, 3000, 4000), duration=20.0, bug=bug)
+            t = time.monotonic()
+            subprocess.run([sys.executable, "-m", "lclock", "check", str(run)], cwd=ROOT,
+                           capture_output=True, timeout=300)
+            times[name] = time.monotonic() - t
+    return times["bad"] / times["good"]
+
+
 CASES: dict[str, Callable[[], float]] = {
     "Ctrl-C (SIGINT to the group) -> launcher exited":
         lambda: stop_time(lambda p, m: os.killpg(p.pid, signal.SIGINT), False),
@@ -104,6 +121,7 @@ CASES: dict[str, Callable[[], float]] = {
         lambda: stop_time(lambda p, m: os.kill(p.pid, signal.SIGKILL), True),
     "a bad settings file -> one line, exit 2 (whole process)": bad_input_time,
     "report_after_run on a 60 s run (rates 1,3,6)": report_time,
+    "check, wrong clock on every receive / good run (ratio)": check_ratio,
 }
 
 
@@ -113,9 +131,13 @@ def main() -> None:
     args = ap.parse_args()
     print(f"machine: {machine_info()}; load average before: {os.getloadavg()}")
     for name, case in CASES.items():
-        times = [case() for _ in range(args.repeat)]
-        print(f"{name}: median {statistics.median(times) * 1e3:.0f} ms "
-              f"(min {min(times) * 1e3:.0f}, max {max(times) * 1e3:.0f}) over {args.repeat}")
+        got = [case() for _ in range(args.repeat)]
+        if name.endswith("(ratio)"):
+            print(f"{name}: median {statistics.median(got):.2f} (min {min(got):.2f}, "
+                  f"max {max(got):.2f}) over {args.repeat}")
+        else:
+            print(f"{name}: median {statistics.median(got) * 1e3:.0f} ms "
+                  f"(min {min(got) * 1e3:.0f}, max {max(got) * 1e3:.0f}) over {args.repeat}")
     print(f"load average after: {os.getloadavg()}")
 
 
