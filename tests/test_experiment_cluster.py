@@ -21,7 +21,12 @@ from tests.test_experiment_parallel import assert_same_results, experiment
 
 pytestmark = pytest.mark.slow  # long real-process runs: once, on py311 (tox.ini)
 
-distributed = pytest.importorskip("distributed")
+
+def _distributed():  # type: ignore[no-untyped-def]
+    """distributed, imported by the tests that use it: at the top of the module its import
+    cost a second or more at every collection, also of the fast subset that skips them all."""
+    return pytest.importorskip("distributed")
+
 
 REPO = Path(__file__).resolve().parent.parent
 ARGS = ["baseline", "--sim", "--trials", "3", "--duration", "30", "--seed", "21", "--quiet"]
@@ -49,11 +54,12 @@ class Cluster:
         self.workers = workers
 
     def client(self) -> object:
-        return distributed.Client(self.address, timeout=20, set_as_default=False)
+        return _distributed().Client(self.address, timeout=20, set_as_default=False)
 
 
 @pytest.fixture
 def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cluster]:
+    distributed = _distributed()  # skips here, before any process, where it is missing
     monkeypatch.setenv("PYTHONPATH", str(REPO))
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
@@ -159,6 +165,7 @@ def test_ctrl_c_stops_every_remote_trial(tmp_path: Path, cluster: Cluster) -> No
 
 
 def test_cluster_errors_are_one_line(tmp_path: Path) -> None:
+    _distributed()
     out = tmp_path / "exp"
     r = experiment("baseline", "--sim", "--cluster", f"tcp://127.0.0.1:{free_port()}",
                    "--output", str(out))
