@@ -1,0 +1,40 @@
+"""The reference programs of examples/impl/ (SPEC 9.7), built once and started as a test asks.
+
+Shared by the tests that drive them: each entry is a command line that starts one machine.
+Compiled languages are built into a folder of the test session's, never into the checkout.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+IMPL = ROOT / "examples" / "impl"
+LANGUAGES = ("python", "node", "c", "java")
+
+
+def build(language: str, into: Path) -> list[str]:
+    """The command that runs ``language``'s reference program, built into ``into`` if needed."""
+    if language == "python":
+        return [sys.executable, str(IMPL / "python" / "vm.py")]
+    if language == "node":
+        return [_tool("node"), str(IMPL / "node" / "vm.js")]
+    if language == "c":
+        exe = into / "vm"
+        subprocess.run([_tool("cc"), "-O2", "-o", str(exe), str(IMPL / "c" / "vm.c")], check=True)
+        return [str(exe)]
+    if language == "java":
+        subprocess.run([_tool("javac"), "-d", str(into), str(IMPL / "java" / "Vm.java")],
+                       check=True)
+        return [_tool("java"), "-Xss512k", "-XX:+UseSerialGC", "-cp", str(into), "Vm"]
+    raise ValueError(language)
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:  # the project's machines have every one (SPEC 9.7); say which is missing
+        raise RuntimeError(f"{name} is not on PATH: the reference programs need it")
+    return path
