@@ -39,16 +39,17 @@ ACTIONS = ("internal", "send", "receive")
 class ProtocolError(Exception):
     """A program's line broke the protocol: the machine fails with this reason."""
 
-    def __init__(self, reason: str, line: bytes | str = b"") -> None:
+    def __init__(self, reason: str, line: bytes | bytearray | str = b"") -> None:
         self.reason = reason
         self.line = quote(line)
         super().__init__(f"{reason}: {self.line}" if self.line else reason)
 
 
-def quote(line: bytes | str, limit: int = QUOTE) -> str:
+def quote(line: bytes | bytearray | str, limit: int = QUOTE) -> str:
     """A line as an error shows it: decoded leniently, without its newline, shortened."""
-    text = line.decode("utf-8", "replace") if isinstance(line, bytes) else line
-    text = text.rstrip("\r\n")
+    if isinstance(line, (bytes, bytearray)):  # only the start matters: lines may be 1 MiB
+        line = bytes(line[: limit * 4 + 2]).decode("utf-8", "replace")
+    text = line.rstrip("\r\n")
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

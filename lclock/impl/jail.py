@@ -1,0 +1,301 @@
+"""Where a user's program runs: its limits, its cgroup, and the end of every process it made.
+
+A machine's program is untrusted code (SPEC 9.6). Three things must hold whatever it does:
+it runs within limits (CPU time, resident memory, processes, file size), it can be paused
+and resumed as a whole (a planned pause stops its processes too), and nothing it started
+outlives its machine, not even a child that called ``setsid()`` to leave its process group.
+
+- Limits are set by a tiny trampoline (``_TRAMPOLINE``, run by ``python -I -S -c``) between
+  fork and exec, rather than by Popen's
+  ``preexec_fn``, which is unsafe in a process with threads (Dask workers, the experiment
+  pool). The trampoline waits until the parent has put it in its cgroups, so not even a
+  program that forks at once escapes them.
+- Resident memory and the number of processes are held by the ``memory`` and ``pids``
+  cgroups where the machine has them (v1 hierarchies, as root): an address-space limit
+  would kill node and the JVM, which reserve far more than they use, and RLIMIT_NPROC counts
+  every process of a user. Where there is no cgroup, RLIMIT_AS and RLIMIT_NPROC stand in,
+  and the run says so (``Jail.held_by``).
+- The end: the freezer cgroup stops every member at once, SIGKILL goes to each, and the
+  group is thawed so the kills land; without cgroups, the parent is a child subreaper
+  (orphans come back to it) and kills the process tree it can see.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+#: Marks a program's processes in their environment, for finding orphans without cgroups.
+JAIL_ENV = "LCLOCK_JAIL"
+MIB = 1 << 20
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one machine's program may use (``--impl-limits cpu=S,mem=MiB,procs=N,fsize=MiB``).
+
+    The defaults let every reference program run, node and the JVM included, with room.
+    """
+
+    cpu: int = 600
+    mem: int = 1024
+    procs: int = 64
+    fsize: int = 256
+
+    @classmethod
+    def parse(cls, text: str) -> Limits:
+        """``cpu=60,mem=512``: the keys given replace the defaults. ValueError says why not."""
+        values: dict[str, int] = {}
+        for part in filter(None, (p.strip() for p in text.split(","))):
+            key, sep, value = part.partition("=")
+            if not sep or key not in ("cpu", "mem", "procs", "fsize"):
+                raise ValueError(f"{part!r}: expected cpu=S, mem=MiB, procs=N or fsize=MiB")
+            if not value.isdigit() or not 1 <= int(value) <= 10**6:
+                raise ValueError(f"{part!r}: the value must be a whole number from 1 to 1000000")
+            if key in values:
+                raise ValueError(f"{key} is given twice")
+            values[key] = int(value)
+        return cls(**values)
+
+    def to_json(self) -> dict[str, int]:
+        return {"cpu": self.cpu, "mem": self.mem, "procs": self.procs, "fsize": self.fsize}
+
+
+# The trampoline: argv = [python, -I, -S, -c, this, fd, cpu, fsize, as, nproc, uid, gid, cmd...].
+# It sets the rlimits, drops to the given user, waits for the parent's go (one byte on fd:
+# by then it is in its cgroups) and becomes the program. Written for speed of start-up: no
+# imports beyond os and resource.
+_TRAMPOLINE = """\
+import os, resource, sys
+a = sys.argv
+fd, cpu, fsize, as_, nproc, uid, gid = (int(x) for x in a[1:8])
+resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
+resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+if as_:
+    resource.setrlimit(resource.RLIMIT_AS, (as_, as_))
+if nproc:
+    resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
+if gid >= 0:
+    os.setgroups([]); os.setgid(gid)
+if uid >= 0:
+    os.setuid(uid)
+if os.read(fd, 1) != b"g":
+    os._exit(127)
+os.close(fd)
+try:
+    os.execvp(a[8], a[8:])
+except OSError as e:
+    sys.stderr.write("lclock: cannot start %s: %s\\n" % (a[8], e.strerror))
+    os._exit(127)
+"""
+
+
+def make_subreaper() -> bool:
+    """Orphans of our programs come back to this process, so it can kill them (Linux)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return int(libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _own_cgroup(controller: str) -> Path | None:
+    """This process's cgroup directory of a v1 ``controller``, if mounted and ours to use."""
+    base = CGROUP_ROOT / controller
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _id, controllers, path = line.split(":", 2)
+        if controller in controllers.split(","):
+            here = base / path.lstrip("/")
+            return here if os.access(here, os.W_OK) else None
+    return None
+
+
+class Cgroups:
+    """One program's cgroups (memory, pids, freezer), made for it and removed after."""
+
+    CONTROLLERS = ("memory", "pids", "freezer")
+
+    def __init__(self, name: str, limits: Limits) -> None:
+        self.dirs: dict[str, Path] = {}
+        for controller in self.CONTROLLERS:
+            parent = _own_cgroup(controller)
+            if parent is None:
+                continue
+            path = parent / name
+            try:
+                path.mkdir()
+            except OSError:
+                continue
+            self.dirs[controller] = path
+        self._write("memory", "memory.limit_in_bytes", str(limits.mem * MIB))
+        self._write("memory", "memory.memsw.limit_in_bytes", str(limits.mem * MIB))
+        self._write("pids", "pids.max", str(limits.procs))
+
+    def _write(self, controller: str, name: str, value: str) -> bool:
+        path = self.dirs.get(controller)
+        if path is None:
+            return False
+        try:
+            (path / name).write_text(value)
+            return True
+        except OSError:
+            return False
+
+    def has(self, controller: str) -> bool:
+        return controller in self.dirs
+
+    def join(self, pid: int) -> None:
+        for controller in self.dirs:
+            self._write(controller, "cgroup.procs", str(pid))
+
+    def pids(self) -> set[int]:
+        out: set[int] = set()
+        for path in self.dirs.values():
+            with contextlib.suppress(OSError):
+                out.update(int(p) for p in (path / "cgroup.procs").read_text().split())
+        return out
+
+    def freeze(self, frozen: bool) -> bool:
+        return self._write("freezer", "freezer.state", "FROZEN" if frozen else "THAWED")
+
+    def oom_killed(self) -> bool:
+        path = self.dirs.get("memory")
+        if path is None:
+            return False
+        try:
+            return int((path / "memory.failcnt").read_text()) > 0
+        except (OSError, ValueError):
+            return False
+
+    def remove(self) -> None:
+        for path in self.dirs.values():
+            with contextlib.suppress(OSError):
+                path.rmdir()
+
+
+@dataclass(frozen=True)
+class User:
+    """Who the program runs as: lclock's own user, or (as root, grading) an unprivileged one."""
+
+    uid: int = -1
+    gid: int = -1
+
+
+class Jail:
+    """One program, started within its limits, and everything it starts, ended together."""
+
+    def __init__(self, argv: list[str], cwd: Path, env: dict[str, str], limits: Limits,
+                 name: str, user: User = User()) -> None:
+        self.limits = limits
+        self.name = name
+        self.cgroups = Cgroups(name, limits)
+        make_subreaper()
+        read_fd, write_fd = os.pipe()
+        as_ = 0 if self.cgroups.has("memory") else limits.mem * MIB * 4
+        nproc = 0 if self.cgroups.has("pids") else limits.procs
+        args = [sys.executable, "-I", "-S", "-c", _TRAMPOLINE, str(read_fd), str(limits.cpu),
+                str(limits.fsize * MIB), str(as_), str(nproc), str(user.uid), str(user.gid),
+                *argv]
+        try:
+            self.proc = subprocess.Popen(
+                args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                cwd=cwd, env={**env, JAIL_ENV: name}, start_new_session=True, pass_fds=(read_fd,), bufsize=0)
+        except BaseException:
+            os.close(write_fd)
+            self.cgroups.remove()
+            raise
+        finally:
+            os.close(read_fd)
+        self.pid = self.proc.pid
+        self._track: psutil.Process | None = None
+        with contextlib.suppress(psutil.Error):
+            self._track = psutil.Process(self.pid)
+        self.cgroups.join(self.pid)
+        os.write(write_fd, b"g")
+        os.close(write_fd)
+
+    @property
+    def held_by(self) -> list[str]:
+        """What holds memory and processes: cgroups, or the rlimits that stand in for them."""
+        return [("cgroup " if self.cgroups.has(c) else "rlimit ") + c for c in ("memory", "pids")]
+
+    def _members(self) -> list[psutil.Process]:
+        """Every process of the program: its cgroup's, and the tree we can see from here."""
+        found: dict[int, psutil.Process] = {}
+        for pid in self.cgroups.pids():
+            with contextlib.suppress(psutil.Error):
+                found[pid] = psutil.Process(pid)
+        if self._track is not None:
+            with contextlib.suppress(psutil.Error):
+                if self._track.is_running():
+                    found[self._track.pid] = self._track
+                    for child in self._track.children(recursive=True):
+                        found[child.pid] = child
+        found.update((p.pid, p) for p in _orphans_of(self.name))
+        return list(found.values())
+
+    def pause(self, stopped: bool) -> None:
+        """Stop or continue every process of the program (a planned pause, SPEC 6.5)."""
+        if self.cgroups.freeze(stopped):
+            return
+        sig = signal.SIGSTOP if stopped else signal.SIGCONT
+        for proc in self._members():
+            with contextlib.suppress(psutil.Error):
+                proc.send_signal(sig)
+
+    def kill(self, within: float = 2.0) -> None:
+        """End every process of the program, however it hid, and reap what is ours."""
+        end = time.monotonic() + within
+        while True:
+            frozen = self.cgroups.freeze(True)
+            members = self._members()
+            for proc in members:
+                with contextlib.suppress(psutil.Error):
+                    proc.kill()
+            if frozen:
+                self.cgroups.freeze(False)
+            with contextlib.suppress(OSError):
+                os.killpg(self.pid, signal.SIGKILL)
+            _reap(self.name)
+            if not members or time.monotonic() > end:
+                break
+            time.sleep(0.01)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=max(0.0, end - time.monotonic()))
+        self.cgroups.remove()
+
+
+def _orphans_of(name: str) -> list[psutil.Process]:
+    """Processes of jail ``name`` reparented to us as subreaper (without cgroups, the mark
+    in their environment is how we tell them from another machine's program)."""
+    me = os.getpid()
+    found = []
+    with contextlib.suppress(psutil.Error):
+        for child in psutil.Process(me).children():
+            with contextlib.suppress(psutil.Error):
+                if child.ppid() == me and child.environ().get(JAIL_ENV) == name:
+                    found.append(child)
+    return found
+
+
+def _reap(name: str) -> None:
+    """Collect the exit status of orphans the subreaper inherited (Popen reaps its own)."""
+    for child in _orphans_of(name):
+        with contextlib.suppress(ChildProcessError, OSError):
+            os.waitpid(child.pid, os.WNOHANG)

@@ -1,0 +1,200 @@
+"""A machine's program runs within limits and leaves nothing behind (SPEC 9.6).
+
+Hostile programs, each a few lines of Python: one that hides a child in a session of its
+own, a fork bomb, a memory hog, one that never reads, one that floods. Each test ends the
+jail in a ``finally``; the last assertion of each is that no process of it is left.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import psutil
+import pytest
+
+from lclock.impl.jail import JAIL_ENV, Jail, Limits
+from lclock.impl.pipe import STDERR_TAIL, Pipes, ProgramGone, wait
+from lclock.impl.protocol import ProtocolError
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def left(name: str) -> list[int]:
+    """Processes still running (not zombies) that carry jail ``name``'s mark."""
+    out = []
+    for proc in psutil.process_iter(["environ", "status"]):
+        try:
+            if (proc.info["environ"] or {}).get(JAIL_ENV) == name and \
+                    proc.info["status"] != psutil.STATUS_ZOMBIE:
+                out.append(proc.pid)
+        except psutil.Error:
+            pass
+    return out
+
+
+@contextmanager
+def jailed(tmp_path: Path, code: str, limits: Limits | None = None
+           ) -> Iterator[tuple[Jail, Pipes]]:
+    script = tmp_path / "prog.py"
+    script.write_text(textwrap.dedent(code))
+    name = f"lclock-test-{os.getpid()}-{time.monotonic_ns()}"
+    jail = Jail([sys.executable, str(script)], tmp_path, dict(os.environ), limits or Limits(),
+                name)
+    assert jail.proc.stdin and jail.proc.stdout and jail.proc.stderr
+    pipes = Pipes(jail.proc.stdin.fileno(), jail.proc.stdout.fileno(), jail.proc.stderr.fileno())
+    try:
+        yield jail, pipes
+    finally:
+        jail.kill()
+        assert left(name) == []
+
+
+def answer(pipes: Pipes, within: float = 20.0) -> bytes:
+    end = time.monotonic() + within
+    while time.monotonic() < end:
+        line = pipes.next_line()
+        if line is not None:
+            return line
+        wait([pipes], 0.1)
+    raise AssertionError("no answer")
+
+
+@pytest.fixture(params=["cgroups", "no-cgroups"])
+def cgroups(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both ways of holding a program: its cgroups, and (where there are none) the subreaper
+    with the mark in its processes' environment, and signals to its tree."""
+    if request.param == "no-cgroups":
+        monkeypatch.setattr("lclock.impl.jail._own_cgroup", lambda controller: None)
+    return str(request.param)
+
+
+@pytest.mark.usefixtures("cgroups")
+def test_a_child_in_a_session_of_its_own_is_killed_with_the_program(tmp_path: Path) -> None:
+    with jailed(tmp_path, """
+        import os, sys, time
+        if os.fork() == 0:
+            os.setsid()
+            if os.fork() == 0:
+                print("hidden", os.getsid(0) != os.getpgid(os.getppid()), flush=True)
+                time.sleep(300)
+            os._exit(0)
+        time.sleep(300)
+    """) as (jail, pipes):
+        assert answer(pipes) == b"hidden True"
+        assert len(left(jail.name)) >= 2  # the program and its hidden grandchild
+
+
+def test_a_fork_bomb_stops_at_the_process_limit(tmp_path: Path) -> None:
+    with jailed(tmp_path, """
+        import os, time
+        n = 0
+        try:
+            for _ in range(500):
+                if os.fork() == 0:
+                    time.sleep(300)
+                n += 1
+        except OSError:
+            pass
+        print(n, flush=True)
+        time.sleep(300)
+    """, Limits(procs=20)) as (_jail, pipes):
+        assert int(answer(pipes)) < 20
+
+
+def test_a_program_over_its_memory_dies_and_the_rest_goes_on(tmp_path: Path) -> None:
+    with jailed(tmp_path, """
+        import sys
+        print("start", flush=True)
+        hog = bytearray(600 * 1024 * 1024)
+        hog[::4096] = b"x" * len(hog[::4096])
+        print("survived", flush=True)
+    """, Limits(mem=128)) as (jail, pipes):
+        assert answer(pipes) == b"start"
+        with pytest.raises(ProgramGone):
+            answer(pipes)
+        assert jail.proc.wait(timeout=20) != 0
+
+
+def test_a_file_beyond_the_size_limit_is_refused(tmp_path: Path) -> None:
+    with jailed(tmp_path, """
+        import signal
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        try:
+            with open("big", "wb") as f:
+                f.write(b"x" * (3 << 20))
+            print("wrote", flush=True)
+        except OSError as e:
+            print("refused", e.errno, flush=True)
+    """, Limits(fsize=1)) as (_jail, pipes):
+        assert answer(pipes).startswith(b"refused")
+    assert (tmp_path / "big").stat().st_size <= 1 << 20
+
+
+def test_a_program_that_never_reads_does_not_block_lclock(tmp_path: Path) -> None:
+    with jailed(tmp_path, """
+        import time
+        print("ready", flush=True)
+        time.sleep(300)
+    """) as (_jail, pipes):
+        assert answer(pipes) == b"ready"
+        pipes.send(b"x" * (8 << 20))
+        pipes.flush()  # returns: the pipe takes what it can
+        assert 0 < len(pipes.out) < 8 << 20
+
+
+def test_an_endless_line_is_a_protocol_error_before_it_ends(tmp_path: Path) -> None:
+    with jailed(tmp_path, """
+        import sys
+        while True:
+            sys.stdout.write("x" * 65536)
+    """) as (_jail, pipes), pytest.raises(ProtocolError, match="more than 1048576"):
+        answer(pipes)
+
+
+def test_stderr_is_read_continuously_and_its_end_kept(tmp_path: Path) -> None:
+    with jailed(tmp_path, """
+        import sys
+        for i in range(3000):
+            sys.stderr.write("line %05d %s\\n" % (i, "e" * 100))
+        sys.stderr.flush()
+        print("done", flush=True)
+    """) as (_jail, pipes):
+        assert answer(pipes) == b"done"
+        pipes.read_stderr()
+        assert pipes.err_bytes > STDERR_TAIL
+        assert len(pipes.err_tail) == STDERR_TAIL
+        assert pipes.err_tail.endswith(b"line 02999 " + b"e" * 100 + b"\n")
+
+
+@pytest.mark.usefixtures("cgroups")
+def test_a_paused_program_stops_and_goes_on_when_resumed(tmp_path: Path) -> None:
+    with jailed(tmp_path, """
+        import sys
+        for line in sys.stdin:
+            print(line.strip(), flush=True)
+    """) as (jail, pipes):
+        pipes.send(b"one\n")
+        assert answer(pipes) == b"one"
+        jail.pause(True)
+        try:
+            pipes.send(b"two\n")
+            pipes.flush()
+            assert not wait([pipes], 0.5) or pipes.next_line() is None
+        finally:
+            jail.pause(False)
+        assert answer(pipes) == b"two"
+
+
+def test_limits_read_from_their_flag() -> None:
+    assert Limits.parse("cpu=5, mem=64") == Limits(cpu=5, mem=64)
+    assert Limits.parse("") == Limits()
+    for bad, why in [("cpu", "expected cpu=S"), ("disk=5", "expected"), ("mem=-1", "whole"),
+                     ("mem=1.5", "whole"), ("cpu=1,cpu=2", "twice"), ("procs=0", "1 to")]:
+        with pytest.raises(ValueError, match=why):
+            Limits.parse(bad)
