@@ -44,7 +44,7 @@ PROPS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCh
 COMMON = {"tick", "event", "lclock", "queue_len"}
 SEND_KEYS = COMMON | {"vclock", "dice", "to"}
 INTERNAL_KEYS = COMMON | {"vclock", "dice"}
-RECEIVE_KEYS = COMMON | {"vclock", "from", "msg_lclock"}
+RECEIVE_KEYS = COMMON | {"vclock", "from", "msg_lclock", "send_tick"}
 
 
 # --------------------------------------------------------------------------- helpers
@@ -394,7 +394,7 @@ def test_rolls_property(n: int, data: st.DataObject, seed: int, start: int, side
             assert s.message is None
             continue
         assert s.event == SEND_EVENT
-        assert s.message == Message(machine_id, s.lclock, tuple(s.vclock))
+        assert s.message == Message(machine_id, s.lclock, tuple(s.vclock), send_tick=s.tick)
         sent += len(s.to)
     assert m.sent == sent
     assert m.received == 0
@@ -569,7 +569,7 @@ def test_log_fields_schema(vector: bool) -> None:
     for k in range(200):
         q: deque[Message] = deque()
         if k % 5 == 0:
-            q.append(Message(1, k, (k, 0, 0) if vector else None))
+            q.append(Message(1, k, (k, 0, 0) if vector else None, send_tick=k + 1))
         s = m.step(q)
         check_log_fields(s, n, vector)
         seen.add(s.event)

@@ -33,6 +33,16 @@ class Message:
     vclock: tuple[int, ...] | None = None
     pt: int | None = None
     hlc: tuple[int, int] | None = None
+    #: The sender's tick of the send: what identifies a message when a program's clocks
+    #: cannot be trusted to (SPEC 9.3). 0 where the transport does not carry it.
+    send_tick: int = 0
+    #: The message as a program of SPEC 9 wrote it, passed on unchanged; None when a
+    #: built-in machine sent it (its clocks above are all there is).
+    raw: bytes | None = None
+
+    def key(self) -> tuple[int, int]:
+        """What tells this message from every other of its sender (a duplicate has it too)."""
+        return (self.sender, self.send_tick or self.lclock)
 
 
 @dataclass(slots=True)
@@ -53,6 +63,7 @@ class Step:
     hlc: tuple[int, int] | None = None
     msg_pt: int | None = None
     msg_hlc: tuple[int, int] | None = None
+    send_tick: int = 0
 
     def log_fields(self) -> dict[str, Any]:
         """The schema-v1 fields of this tick event, in a stable order."""
@@ -75,6 +86,8 @@ class Step:
         if self.event == RECEIVE_EVENT:
             out["from"] = self.sender
             out["msg_lclock"] = self.msg_lclock
+            if self.send_tick:
+                out["send_tick"] = self.send_tick
             if self.msg_pt is not None:
                 out["msg_pt"] = self.msg_pt
             if self.msg_hlc is not None:
@@ -155,6 +168,20 @@ class Machine:
         if self.vector and not self.vclock:
             self.vclock = [0] * self.n
 
+    def roll(self) -> tuple[int, list[int] | None]:
+        """The die of an empty queue's tick, and whom it sends to (None: internal), SPEC 1.5.
+
+        The one place the die is read, for the model's clock rules and a program's alike.
+        """
+        dice = self.rng.randint(1, self.dice_sides)
+        if dice > 3:
+            return dice, None
+        if dice == 1:
+            return dice, [self.peer_a]
+        if dice == 2:
+            return dice, [self.peer_b]
+        return dice, list(self.everyone)
+
     def step(self, queue: deque[Message], pt: int | None = None) -> Step:
         """Do exactly one tick's action; the caller delivers ``step.message`` to ``step.to``.
 
@@ -194,8 +221,9 @@ class Machine:
                 hlc=hlc,
                 msg_pt=msg.pt,
                 msg_hlc=msg.hlc,
+                send_tick=msg.send_tick,
             )
-        dice = self.rng.randint(1, self.dice_sides)
+        dice, to = self.roll()
         self.lclock += 1
         vc = None
         if self.vector:
@@ -204,18 +232,12 @@ class Machine:
         hlc = None
         if self.hlc and pt is not None:
             self.hlc_l, self.hlc_c = hlc = hlc_local(self.hlc_l, self.hlc_c, pt)
-        if dice > 3:
+        if to is None:
             return Step(INTERNAL_EVENT, self.ticks, self.lclock, 0, vclock=vc, dice=dice,
                         pt=pt, hlc=hlc)
-        if dice == 1:
-            to = [self.peer_a]
-        elif dice == 2:
-            to = [self.peer_b]
-        else:
-            to = list(self.everyone)
         self.sent += len(to)
         message = Message(self.machine_id, self.lclock, tuple(vc) if vc is not None else None,
-                          pt, hlc)
+                          pt, hlc, self.ticks)
         return Step(
             SEND_EVENT, self.ticks, self.lclock, 0, vclock=vc, dice=dice, to=to, message=message,
             pt=pt, hlc=hlc,

@@ -208,8 +208,7 @@ class Node:
         dup = False
         seen = self.seen
         if seen is not None and self.queue:
-            head = self.queue[0]
-            key = (head.sender, head.lclock)
+            key = self.queue[0].key()
             dup = key in seen
             seen.add(key)
         step = self.machine.step(self.queue, self.physical(ts) if self.pt_on else None)
@@ -229,15 +228,16 @@ class Node:
 
     def _route(self, line: dict[str, Any], step: Step, ts: float, t: float) -> TickResult:
         """Each message's fate under the fault plan: dropped (logged), delayed, duplicated."""
-        assert self.links is not None and step.to is not None
+        assert self.links is not None and step.to is not None and step.message is not None
+        msg_lclock = step.message.lclock  # a program's message may carry another clock
         sends: list[Outgoing] = []
         extra: list[dict[str, Any]] = []
         for dst in step.to:
             fate = self.links[dst].fate(t)
             if fate.drop is not None:
                 self.dropped_to[dst] += 1
-                extra.append(self.line("drop", ts, to=dst, msg_lclock=step.lclock,
-                                       reason=fate.drop, tick=step.tick))
+                extra.append(self.line("drop", ts, to=dst, msg_lclock=msg_lclock,
+                                       reason=fate.drop, tick=step.tick, send_tick=step.tick))
                 continue
             if len(fate.arrivals) > 1:
                 self.dup_to[dst] += len(fate.arrivals) - 1
@@ -364,7 +364,7 @@ class Node:
         seen = set(self.seen or ())
         dups = 0
         for msg in self.queue:
-            key = (msg.sender, msg.lclock)
+            key = msg.key()
             if key in seen:
                 dups += 1
             seen.add(key)
