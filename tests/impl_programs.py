@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 IMPL = ROOT / "examples" / "impl"
@@ -38,3 +39,20 @@ def _tool(name: str) -> str:
     if path is None:  # the project's machines have every one (SPEC 9.7); say which is missing
         raise RuntimeError(f"{name} is not on PATH: the reference programs need it")
     return path
+
+
+def sim_settings(*flags: str) -> Any:
+    """RunSettings as ``lclock sim FLAGS`` resolves them (no settings file), for the tests
+    that call the simulator's API directly."""
+    import argparse
+    import tempfile
+
+    from lclock.options import run_flags
+    from lclock.settings import load_settings_file, resolve
+    from lclock.sim import sim_cmd
+
+    parser = argparse.ArgumentParser()
+    sim_cmd.add_arguments(parser)
+    with tempfile.NamedTemporaryFile("w", suffix=".toml") as empty:
+        args = parser.parse_args([*flags, "--settings", empty.name])
+        return resolve(load_settings_file(args.settings), run_flags(args))

@@ -211,7 +211,7 @@ class Node:
             key = self.queue[0].key()
             dup = key in seen
             seen.add(key)
-        step = self.machine.step(self.queue, self.physical(ts) if self.pt_on else None)
+        step = self.machine.step(self.queue, self.physical(ts) if self.pt_on else None, dup)
         line = self.tick_line(step, ts)
         if dup:
             line["dup"] = True

@@ -83,6 +83,9 @@ class Done:
     hlc: tuple[int, int] | None = None
     msg: bytes | None = None
     msg_lclock: int | None = None
+    #: The message's vector clock and HLC, as the receivers' rules will use them.
+    msg_vclock: list[int] | None = None
+    msg_hlc: tuple[int, int] | None = None
 
 
 # -- what lclock writes ---------------------------------------------------------------------
@@ -226,8 +229,8 @@ def _done(obj: dict[str, Any], line: bytes, tick: int, do: str, n: int, clocks: 
         if "msg" in obj:
             raise ProtocolError(f"a 'msg' on a tick that does not send ({do})", line)
         return Done(tick, lclock, vclock, hlc)
-    msg, msg_lclock = _msg(obj.get("msg"), n, clocks, line)
-    return Done(tick, lclock, vclock, hlc, msg, msg_lclock)
+    msg, msg_lclock, msg_vclock, msg_hlc = _msg(obj.get("msg"), n, clocks, line)
+    return Done(tick, lclock, vclock, hlc, msg, msg_lclock, msg_vclock, msg_hlc)
 
 
 def _vclock(value: Any, n: int, kept: bool, line: bytes, where: str = "") -> list[int] | None:
@@ -256,17 +259,16 @@ def _hlc(value: Any, kept: bool, line: bytes, where: str = "") -> tuple[int, int
             _check_int(value[1], f"{where}'hlc' c", line))
 
 
-def _msg(value: Any, n: int, clocks: Clocks, line: bytes) -> tuple[bytes, int]:
+def _msg(value: Any, n: int, clocks: Clocks, line: bytes
+         ) -> tuple[bytes, int, list[int] | None, tuple[int, int] | None]:
     """A send's message: checked as the receivers will need it, and its bytes to pass on."""
     if value is None:
         raise ProtocolError("a send's answer needs 'msg'", line)
     if not isinstance(value, dict):
         raise ProtocolError(f"'msg' must be a JSON object, not {_kind(value)}", line)
     msg_lclock = _int(value, "lclock", line, "msg ")
-    if clocks.vector:
-        _vclock(value.get("vclock"), n, True, line, "msg ")
-    if clocks.hlc:
-        _hlc(value.get("hlc"), True, line, "msg ")
+    vclock = _vclock(value.get("vclock"), n, True, line, "msg ") if clocks.vector else None
+    hlc = _hlc(value.get("hlc"), True, line, "msg ") if clocks.hlc else None
     try:
         raw = orjson.dumps(value)
     except TypeError:  # an integer beyond 64 bits deeper inside
@@ -274,18 +276,20 @@ def _msg(value: Any, n: int, clocks: Clocks, line: bytes) -> tuple[bytes, int]:
                             line) from None
     if len(raw) > MAX_MSG:
         raise ProtocolError(f"'msg' is {len(raw)} bytes, more than the {MAX_MSG} allowed", line)
-    return raw, msg_lclock
+    return raw, msg_lclock, vclock, hlc
 
 
 def parse_stop_ok(line: bytes) -> None:
     _type(parse_line(line), "stop_ok", line)
 
 
-def message_clocks(msg: bytes) -> dict[str, Any]:
-    """What a receive logs of the message it took: its clocks, as the sender's answer gave
-    them (checked then)."""
-    obj = orjson.loads(msg)
-    out: dict[str, Any] = {"msg_lclock": obj["lclock"]}
-    if "hlc" in obj:
-        out["msg_hlc"] = obj["hlc"]
-    return out
+def builtin_message(lclock: int, vclock: tuple[int, ...] | None,
+                    hlc: tuple[int, int] | None) -> bytes:
+    """What a built-in machine's message looks like to a program: its clocks, named as a
+    program's own message names them."""
+    out: dict[str, Any] = {"lclock": lclock}
+    if vclock is not None:
+        out["vclock"] = vclock
+    if hlc is not None:
+        out["hlc"] = hlc
+    return orjson.dumps(out)

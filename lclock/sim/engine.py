@@ -30,6 +30,7 @@ NOTEBOOK.md measures how well this agrees with real runs.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import heapq
 import itertools
@@ -45,6 +46,9 @@ from lclock.core.clocks import ClockSettings
 from lclock.core.faults import applied_exactly
 from lclock.core.logline import format_ts, render
 from lclock.core.node import Node, Outgoing
+from lclock.impl.machine import Programs, narrowed_settings
+from lclock.impl.program import ProgramFailed, ProgramSpec
+from lclock.impl.protocol import Clocks
 from lclock.lifecycle import EXIT_CODES, StopRequest
 from lclock.logfile import LogFile, LogWriteError
 from lclock.runfolder import (
@@ -102,7 +106,8 @@ def resolve_network(file: SettingsFile, flags: dict[str, Any]) -> NetworkSetting
     return NetworkSettings(**resolve_table("sim", file, flags))
 
 
-def sim_run_id(seed: int, settings: RunSettings, net: NetworkSettings) -> str:
+def sim_run_id(seed: int, settings: RunSettings, net: NetworkSettings,
+               impl: dict[int, ProgramSpec] | None = None) -> str:
     """``sim-<seed>-<hash>``: deterministic, so re-running a simulation names the same folder.
 
     The hash covers exactly the settings that change the logs.
@@ -121,6 +126,8 @@ def sim_run_id(seed: int, settings: RunSettings, net: NetworkSettings) -> str:
         key["faults"] = settings.faults.to_json()
     if settings.clocks != ClockSettings():
         key["clocks"] = settings.clocks.to_json()
+    if impl:
+        key["impl"] = {str(mid): spec.command for mid, spec in sorted(impl.items())}
     digest = hashlib.sha256(orjson.dumps(key, option=orjson.OPT_SORT_KEYS)).hexdigest()[:8]
     return f"sim-{seed}-{digest}"
 
@@ -193,7 +200,8 @@ class Simulation:
     FIFO among equal times (ticks of one instant go in machine order).
     """
 
-    def __init__(self, plan: RunPlan, net: NetworkSettings, epoch: float = SIM_EPOCH) -> None:
+    def __init__(self, plan: RunPlan, net: NetworkSettings, epoch: float = SIM_EPOCH,
+                 programs: Programs | None = None) -> None:
         settings = plan.settings
         seed = plan.seed
         self.settings = settings
@@ -201,6 +209,14 @@ class Simulation:
         n = settings.machines
         faults = self.faults = plan.faults
         self.nodes = [Node(plan.machine(i)) for i in range(1, n + 1)]
+        # Machines run by a program of the user's (SPEC 9): their clocks are its answers.
+        self.programs = programs
+        if programs is not None and not programs.failures:
+            kept = Clocks(vector=settings.vector_clocks, hlc=settings.clocks.hlc)
+            for mid in programs.specs:
+                node = self.nodes[mid - 1]
+                node.machine = programs.wrap(mid, node.machine, kept, patience=10.0)
+        self.failed: tuple[int, ProgramFailed] | None = None
         # The network and the scheduling have generators of their own: changing the delay
         # model or the jitter never changes the dice.
         self.delay = _delay_fn(net, random.Random(f"lclock:net:{seed}"))
@@ -243,6 +259,40 @@ class Simulation:
         for idx in range(len(self.nodes)):
             self._push(self._lateness(), TICK, idx, 0)
         self._plan_faults()
+        try:
+            if self.programs is not None and self.programs.failures:  # at init: no tick
+                mid, exc = next(iter(self.programs.failures.items()))
+                exc.at = (0.0, mid - 1)
+                raise exc
+            self._loop(logs, stop)
+        except ProgramFailed as exc:  # the program's machine fails; the others stop
+            self._program_failed(exc, logs)
+            return
+        # The heap ran empty: every message still in flight after the last tick has been
+        # taken into its queue, unhandled, as in the real graceful stop. A crashed machine
+        # has no stop line.
+        for idx, log in enumerate(logs):
+            if not self.dead[idx]:
+                self._end(idx, epoch + max(self.settings.duration, self.last_tick[idx]),
+                          "duration", log)
+
+    def _end(self, idx: int, ts: float, reason: str, log: _BufferedLog) -> None:
+        """A machine's last line: its stop line, once its program (if any) has stopped as the
+        protocol says; a program that does not is its machine's failure instead."""
+        node = self.nodes[idx]
+        if self.programs is not None and node.id in self.programs.specs:
+            self.programs.stop(node.id)
+            exc = self.programs.failures.get(node.id)
+            if exc is not None:
+                log.add(node.line("error", ts, "error", reason=exc.reason, line=exc.line,
+                                  tick=node.machine.ticks))
+                self.dead[idx] = True
+                self.failed = self.failed or (node.id, exc)
+                return
+        log.add(node.stop_line(ts, reason))
+
+    def _loop(self, logs: list[_BufferedLog], stop: StopRequest | None) -> None:
+        """The events in time order until the heap runs empty."""
         heap = self.heap
         pop, push = heapq.heappop, heapq.heappush
         epoch, nodes, dead = self.epoch, self.nodes, self.dead
@@ -270,7 +320,11 @@ class Simulation:
             if node.paused is not None or payload != gen[idx]:
                 continue  # a paused machine's resume starts a new tick chain
             # A tick: the hot path of every simulation, kept inline.
-            line, step, sends, extra = node.tick(epoch + t, t)
+            try:
+                line, step, sends, extra = node.tick(epoch + t, t)
+            except ProgramFailed as exc:
+                exc.at = (t, idx)
+                raise
             buf = bufs[idx]
             try:
                 buf.append(dumps(line, option=newline))
@@ -303,13 +357,20 @@ class Simulation:
             if stop is not None and not steps % _STOP_CHECK_EVERY and stop.requested:
                 self._stop_now(logs, t, stop.cause or "interrupted")
                 raise SimStopped(t)
-        # The heap ran empty: every message still in flight after the last tick has been
-        # taken into its queue, unhandled, as in the real graceful stop. A crashed machine
-        # has no stop line.
-        for idx, (node, log) in enumerate(zip(self.nodes, logs)):
-            if not self.dead[idx]:
-                log.add(node.stop_line(epoch + max(self.settings.duration, self.last_tick[idx]),
-                                       "duration"))
+
+    def _program_failed(self, exc: ProgramFailed, logs: list[_BufferedLog]) -> None:
+        """A program failed its machine at the current event: its ``error`` line, then the
+        graceful stop of every other machine (SPEC 9.5)."""
+        t, idx = exc.at
+        node = self.nodes[idx]
+        logs[idx].add(node.line("error", self.epoch + t, "error", reason=exc.reason,
+                                line=exc.line, tick=node.machine.ticks))
+        self.dead[idx] = True
+        self.failed = (node.id, exc)
+        if self.programs is not None:
+            self.programs.failures[node.id] = exc
+            self.programs.kill(node.id)
+        self._stop_now(logs, t, "peer_failed")
 
     def _stop_now(self, logs: list[_BufferedLog], t: float, reason: str) -> None:
         """The graceful stop at ``t``: what is in flight is taken into its queue (as the real
@@ -325,7 +386,7 @@ class Simulation:
             ts = self.epoch + max(t, self.last_tick[idx])
             if node.paused is not None:
                 log.add(node.resume(ts, t))
-            log.add(node.stop_line(ts, reason))
+            self._end(idx, ts, reason, log)
 
     def _control(self, idx: int, t: float, payload: tuple[str, Any], log: _BufferedLog) -> None:
         node = self.nodes[idx]
@@ -341,6 +402,8 @@ class Simulation:
                 log.add(line)
         elif what == "crash":
             self.dead[idx] = True
+            if self.programs is not None:
+                self.programs.kill(node.id)  # a crash kills the machine's program too
 
     def _lateness(self) -> float:
         return self.expo(self.jitter_lam) if self.jitter_lam else 0.0
@@ -371,14 +434,17 @@ def simulate(
     run_dir: Path,
     epoch: float = SIM_EPOCH,
     stop: StopRequest | None = None,
+    programs: Programs | None = None,
 ) -> list[dict[str, Any]]:
     """Simulate one run into ``run_dir`` (which must exist); each machine's stop counters.
 
     Only the machine log files are written here; run.json is the caller's (see ``run_sim``).
+    ``programs`` (started, agreed on the clocks) run the machines they name (SPEC 9); a
+    machine whose program failed has ``failed`` (the reason) in its entry.
     Raises SimStopped (``stop`` was requested) or LogWriteError; either way every line
     made so far is written whole.
     """
-    sim = Simulation(plan, net, epoch)
+    sim = Simulation(plan, net, epoch, programs)
     logs: list[_BufferedLog] = []
     try:
         for node in sim.nodes:
@@ -395,10 +461,19 @@ def simulate(
 
 def _entries(sim: Simulation, reason: str) -> list[dict[str, Any]]:
     """The machines' run.json entries: the stop counters, or a crashed machine's."""
-    return [{"id": node.id, "rate": node.rate,
-             **(node.stop_fields(reason) if not sim.dead[node.id - 1]
-                else node.crashed_fields())}
-            for node in sim.nodes]
+    failures = sim.programs.failures if sim.programs is not None else {}
+    out = []
+    for node in sim.nodes:
+        if node.id in failures:  # its program failed it: no stop report, like a crash
+            entry = {**node.crashed_fields(), "reason": "failed",
+                     "failed": failures[node.id].reason, "exit_code": 1}
+            entry.pop("crashed_at", None)
+        elif sim.dead[node.id - 1]:
+            entry = node.crashed_fields()
+        else:
+            entry = node.stop_fields(reason)
+        out.append({"id": node.id, "rate": node.rate, **entry})
+    return out
 
 
 def _close_logs(logs: list[_BufferedLog]) -> None:
@@ -415,6 +490,27 @@ def _close_logs(logs: list[_BufferedLog]) -> None:
         raise error
 
 
+def _offered(settings: RunSettings) -> Clocks:
+    return Clocks(vector=settings.vector_clocks, hlc=settings.clocks.hlc)
+
+
+def _kept(meta: dict[str, Any]) -> Clocks:
+    kept = meta.get("clocks", {}).get("kept", [])
+    return Clocks(vector="vector" in kept, hlc="hlc" in kept)
+
+
+def _start_programs(programs: Programs, settings: RunSettings, rid: str, seed: int,
+                    meta: dict[str, Any]) -> RunPlan:
+    """Start the programs and agree on the clocks: the plan keeps only those every machine
+    keeps (run.json says which). A program that fails to start is logged by the run."""
+    kept = _offered(settings)
+    with contextlib.suppress(ProgramFailed):  # in programs.failures: the run logs it
+        kept = programs.start(kept)
+    plan = plan_run(narrowed_settings(settings, kept), rid, seed)
+    meta["clocks"] = plan.run_json()["clocks"]
+    return plan
+
+
 def run_sim(
     settings: RunSettings,
     net: NetworkSettings,
@@ -422,8 +518,12 @@ def run_sim(
     run_id: str | None = None,
     epoch: float = SIM_EPOCH,
     stop: StopRequest | None = None,
+    impl: dict[int, ProgramSpec] | None = None,
 ) -> tuple[Path, list[dict[str, Any]], dict[str, Any]]:
     """Make a new run folder under ``output``, simulate into it, write run.json.
+
+    ``impl`` names the machines run by a program of the user's (SPEC 9), by id; a run whose
+    program failed ends ``failed`` (exit code 1 in run.json).
 
     Returns the run folder, the machines' run.json entries and the run.json written. A
     folder that exists is never touched: an explicit ``run_id`` that exists is a
@@ -433,7 +533,7 @@ def run_sim(
     seed = settings.seed if settings.seed is not None else random.SystemRandom().randrange(2**31)
     settings_used = settings if settings.seed == seed else replace(settings, seed=seed)
     run_dir = create_run_dir(output, run_id) if run_id else create_run_dir(
-        output, sim_run_id(seed, settings_used, net), suffix_if_taken=True)
+        output, sim_run_id(seed, settings_used, net, impl), suffix_if_taken=True)
     rid = run_dir.name
     wall0 = time.time()
     meta = base_run_json(rid, seed, settings_used.to_json(), epoch)
@@ -451,10 +551,15 @@ def run_sim(
     ended = RunEnd("interrupted", 130, "interrupted")
     machines: list[dict[str, Any]] = []
     ended_t = settings_used.duration
+    programs = Programs(impl, run_dir, seed, settings_used.machines) if impl else None
     try:
+        if programs is not None:
+            plan = _start_programs(programs, settings_used, rid, seed, meta)
         machines = [{"pid": 0, "exit_code": 0, **m}
-                    for m in simulate(plan, net, run_dir, epoch, stop)]
-        ended = RunEnd("completed", 0, "duration")
+                    for m in simulate(plan, net, run_dir, epoch, stop, programs)]
+        failed = [m for m in machines if "failed" in m]
+        ended = (RunEnd("failed", 1, f"machine {failed[0]['id']}: {failed[0]['failed']}")
+                 if failed else RunEnd("completed", 0, "duration"))
     except SimStopped as exc:
         cause = stop.cause if stop is not None else None
         ended = RunEnd("interrupted", EXIT_CODES.get(cause or "sigint", 130), cause or "interrupted")
@@ -467,6 +572,9 @@ def run_sim(
         ended = RunEnd("failed", 1, f"cannot write the machine logs: {exc}")
         raise
     finally:
+        if programs is not None:
+            programs.close()
+            meta["impl"] = programs.run_json(_offered(settings_used), _kept(meta))
         meta.update(status=ended.status, exit_code=ended.code, reason=ended.reason,
                     ended_at=format_ts(epoch + ended_t), machines=machines,
                     wall_seconds=round(time.time() - wall0, 3))

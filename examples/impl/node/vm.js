@@ -55,9 +55,10 @@ rl.on('line', (line) => {
     answer = { type: 'init_ok' };
   } else if (req.type === 'tick') {
     answer = tick(req);
-  } else {
-    answer = { type: 'stop_ok' };
+  } else {  // stop: answer, then exit once the answer is out
     rl.close();
+    process.stdout.write(write({ type: 'stop_ok' }) + '\n', () => process.exit(0));
+    return;
   }
   process.stdout.write(write(answer) + '\n');
 });

@@ -1,0 +1,203 @@
+"""A model machine whose clock rules are a program's (SPEC 9): the world lclock's, the clocks
+the program's.
+
+``ProgramMachine`` is a ``Machine`` in every way a driver sees (the node calls ``step``, reads
+``lclock``, ``ticks``, ``sent``, ``received``): the queue, the die and the peers are the
+model's, read by the very same code, so a seed gives the same schedule of receives, sends
+and internal events with a program as without one. Only the clocks differ: instead of the
+rules, the program is asked, and its answer is what the tick logs and what its messages
+carry.
+
+``Programs`` starts one program per machine of a run, agrees with them on the clocks the run
+keeps (``init``), and ends them all, whatever happened.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections import deque
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from lclock.core.model import (
+    INTERNAL_EVENT,
+    RECEIVE_EVENT,
+    SEND_EVENT,
+    Machine,
+    Message,
+    Step,
+)
+from lclock.impl import protocol as p
+from lclock.impl.program import Program, ProgramFailed, ProgramSpec
+
+#: The end of a program's stderr that run.json keeps (the file keeps 64 kB).
+STDERR_IN_RUN_JSON = 4096
+
+
+@dataclass(slots=True)
+class ProgramMachine(Machine):
+    """A machine whose clocks come from its program's answers, one request per tick."""
+
+    program: Program | None = None
+    kept: p.Clocks = field(default_factory=p.Clocks)
+    timeout: float = 1.0
+
+    @classmethod
+    def around(cls, machine: Machine, program: Program, kept: p.Clocks,
+               timeout: float) -> ProgramMachine:
+        """The same machine (its generator, peers and counters), its clocks now the program's."""
+        return cls(machine.machine_id, machine.n, machine.rng, machine.dice_sides,
+                   vector=kept.vector, hlc=kept.hlc, program=program, kept=kept,
+                   timeout=timeout)
+
+    def step(self, queue: deque[Message], pt: int | None = None, dup: bool = False) -> Step:
+        self.ticks += 1
+        pt = pt if self.kept.hlc else None
+        if queue:
+            return self._receive(queue, pt, dup)
+        dice, to = self.roll()
+        do = INTERNAL_EVENT if to is None else SEND_EVENT
+        done = self._ask(p.tick_request(self.ticks, do, to=to, pt=pt), do)
+        if to is None:
+            return Step(INTERNAL_EVENT, self.ticks, done.lclock, 0, vclock=done.vclock,
+                        dice=dice, pt=pt, hlc=done.hlc)
+        self.sent += len(to)
+        assert done.msg_lclock is not None
+        message = Message(self.machine_id, done.msg_lclock,
+                          tuple(done.msg_vclock) if done.msg_vclock is not None else None,
+                          pt, done.msg_hlc, self.ticks, done.msg)
+        return Step(SEND_EVENT, self.ticks, done.lclock, 0, vclock=done.vclock, dice=dice,
+                    to=to, message=message, pt=pt, hlc=done.hlc)
+
+    def _receive(self, queue: deque[Message], pt: int | None, dup: bool) -> Step:
+        msg = queue.popleft()
+        raw = msg.raw if msg.raw is not None else p.builtin_message(msg.lclock, msg.vclock,
+                                                                    msg.hlc)
+        request = p.tick_request(self.ticks, RECEIVE_EVENT, sender=msg.sender, msg=raw, dup=dup,
+                                 pt=pt)
+        done = self._ask(request, RECEIVE_EVENT)
+        self.received += 1
+        return Step(RECEIVE_EVENT, self.ticks, done.lclock, len(queue), vclock=done.vclock,
+                    sender=msg.sender, msg_lclock=msg.lclock, pt=pt, hlc=done.hlc,
+                    msg_pt=msg.pt, msg_hlc=msg.hlc, send_tick=msg.send_tick)
+
+    def _ask(self, request: bytes, do: str) -> p.Done:
+        assert self.program is not None
+        line = self.program.ask(request, self.timeout)
+        try:
+            done = p.parse_done(line, self.ticks, do, self.n, self.kept)
+        except p.ProtocolError as e:
+            raise ProgramFailed(e.reason, e.line) from None
+        self.lclock = done.lclock
+        if done.vclock is not None:
+            self.vclock = done.vclock
+        if done.hlc is not None:
+            self.hlc_l, self.hlc_c = done.hlc
+        return done
+
+
+@dataclass
+class Programs:
+    """The programs of one run, by machine id: started, agreed with, and ended together."""
+
+    specs: dict[int, ProgramSpec]
+    run_dir: Path
+    seed: int
+    machines: int
+    running: dict[int, Program] = field(default_factory=dict)
+    failures: dict[int, ProgramFailed] = field(default_factory=dict)
+
+    def start(self, offered: p.Clocks) -> p.Clocks:
+        """Start every program and ``init`` it; the clocks every machine keeps.
+
+        Raises ProgramFailed (with ``machine`` set) for the first program that cannot start
+        or answers ``init`` wrongly; the others are ended by ``close``.
+        """
+        kept = offered
+        for mid, spec in sorted(self.specs.items()):
+            try:
+                prog = Program(spec, mid, self.machines, self.seed, self.scratch(mid),
+                               f"lclock-{os.getpid()}-{self.run_dir.name}-{mid}")
+                self.running[mid] = prog
+                kept = prog.init(self.machines, offered).narrowed(_names(kept))
+            except ProgramFailed as e:
+                self.failures[mid] = e
+                raise
+        return kept
+
+    def scratch(self, mid: int) -> Path:
+        """The program's own folder for files (LCLOCK_SCRATCH), inside the run folder."""
+        return self.run_dir / f"machine-{mid}.scratch"
+
+    def wrap(self, mid: int, machine: Machine, kept: p.Clocks,
+             patience: float = 1.0) -> ProgramMachine:
+        """Machine ``mid`` with its clocks now its program's. ``patience`` multiplies the
+        answer timeout (the simulator waits 10x: time stands still while a program thinks,
+        so only a hung one is failed, SPEC 9.4)."""
+        return ProgramMachine.around(machine, self.running[mid], kept,
+                                     self.specs[mid].timeout * patience)
+
+    def stop(self, mid: int) -> None:
+        """The polite end of one program; a failure to stop is that machine's failure."""
+        prog = self.running.get(mid)
+        if prog is None or mid in self.failures:
+            return
+        try:
+            prog.stop()
+        except ProgramFailed as e:
+            self.failures[mid] = e
+
+    def close(self) -> None:
+        """Kill whatever is left of every program and write each one's stderr file."""
+        for mid, prog in self.running.items():
+            prog.close()
+            with contextlib.suppress(OSError):
+                (self.run_dir / f"machine-{mid}.stderr").write_bytes(prog.stderr_tail)
+
+    def pause(self, mid: int, stopped: bool) -> None:
+        prog = self.running.get(mid)
+        if prog is not None:
+            prog.pause(stopped)
+
+    def kill(self, mid: int) -> None:
+        """A planned crash: the program dies with its machine."""
+        prog = self.running.get(mid)
+        if prog is not None:
+            prog.close()
+
+    def run_json(self, offered: p.Clocks, kept: p.Clocks) -> dict[str, Any]:
+        """run.json's ``impl``: each program's command, file and digest, the end of its
+        stderr, how it is held, and the clocks agreed on."""
+        machines: dict[str, Any] = {}
+        for mid, spec in sorted(self.specs.items()):
+            entry = spec.identity()
+            prog = self.running.get(mid)
+            if prog is not None:
+                entry["stderr_tail"] = prog.stderr_tail[-STDERR_IN_RUN_JSON:].decode(
+                    "utf-8", "replace")
+                entry["stderr_bytes"] = prog.pipes.err_bytes
+                entry["held_by"] = prog.jail.held_by
+            failure = self.failures.get(mid)
+            if failure is not None:
+                entry["failed"] = {"reason": failure.reason, "line": failure.line}
+            machines[str(mid)] = entry
+        out: dict[str, Any] = {"machines": machines, "clocks_offered": offered.names(),
+                               "clocks_kept": kept.names()}
+        if kept != offered:
+            out["note"] = (f"a program keeps only {', '.join(kept.names())}: the run keeps "
+                           "only the clocks every machine keeps")
+        if self.specs:
+            out["limits"] = next(iter(self.specs.values())).limits.to_json()
+        return out
+
+
+def _names(clocks: p.Clocks) -> frozenset[str]:
+    return frozenset(clocks.names())
+
+
+def narrowed_settings(settings: Any, kept: p.Clocks) -> Any:
+    """The run's settings with only the clocks every machine keeps."""
+    return replace(settings, vector_clocks=settings.vector_clocks and kept.vector,
+                   clocks=replace(settings.clocks, hlc=settings.clocks.hlc and kept.hlc))

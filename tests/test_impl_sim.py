@@ -1,0 +1,188 @@
+"""Programs as machines in the simulator (SPEC 9): the same run as the model, or a failure
+that is the program's, never lclock's.
+
+A reference program keeps exactly the model's clocks, so a simulated run of it is the
+built-in run of the same seed, line for line (the run id aside), under faults and skewed
+clocks too. A broken program fails its machine with an ``error`` line that says why; the
+others stop gracefully; the run is ``failed``; nothing of any program is left running.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import textwrap
+from pathlib import Path
+
+import orjson
+import psutil
+import pytest
+
+from lclock.impl.jail import JAIL_ENV
+from lclock.impl.program import ProgramSpec
+from lclock.sim.engine import NetworkSettings, run_sim
+from tests.impl_programs import LANGUAGES, build, sim_settings
+
+pytestmark = pytest.mark.timeout(180)
+
+BASE = sim_settings("--duration", "20", "--seed", "11", "--rates", "2,3,5")
+
+
+def lines(run_dir: Path, mid: int) -> list[dict[str, object]]:
+    out = []
+    for raw in (run_dir / f"machine-{mid}.jsonl").read_bytes().splitlines():
+        line = orjson.loads(raw)
+        line.pop("run_id")
+        out.append(line)
+    return out
+
+
+def no_program_left() -> bool:
+    for proc in psutil.process_iter(["environ"]):
+        try:
+            if JAIL_ENV in (proc.info["environ"] or {}) and proc.status() != psutil.STATUS_ZOMBIE:
+                return False
+        except psutil.Error:
+            pass
+    return True
+
+
+@pytest.fixture(scope="module", params=LANGUAGES)
+def command(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    argv = build(request.param, tmp_path_factory.mktemp(request.param))
+    return " ".join(argv)
+
+
+SETTINGS = {
+    "perfect": BASE,
+    "faults-and-skew": sim_settings("--duration", "20", "--seed", "11", "--rates", "2,3,5",
+                                    "--loss", "0.2", "--duplicate", "0.2", "--latency", "300",
+                                    "--reorder", "--clock-skew", "200", "--clock-drift", "500",
+                                    "--pause", "1@4+3"),
+}
+
+
+@pytest.mark.parametrize("case", list(SETTINGS))
+def test_a_reference_program_runs_exactly_as_the_model(command: str, case: str,
+                                                       tmp_path: Path) -> None:
+    settings = SETTINGS[case]
+    model, _m, _meta = run_sim(settings, NetworkSettings(), tmp_path / "model")
+    ran, machines, meta = run_sim(settings, NetworkSettings(), tmp_path / "impl",
+                                  impl={i: ProgramSpec(command) for i in (1, 2, 3)})
+    assert meta["status"] == "completed" and meta["exit_code"] == 0
+    for mid in (1, 2, 3):
+        assert lines(ran, mid) == lines(model, mid)
+        entry = meta["impl"]["machines"][str(mid)]
+        assert entry["command"] == command and entry["sha256"]
+    assert [m["lclock"] for m in machines] == [m["lclock"] for m in _m]
+    assert no_program_left()
+
+
+def test_one_machine_of_a_program_among_built_in_ones(command: str, tmp_path: Path) -> None:
+    model, _m, _meta = run_sim(BASE, NetworkSettings(), tmp_path / "model")
+    ran, _machines, meta = run_sim(BASE, NetworkSettings(), tmp_path / "impl",
+                                   impl={2: ProgramSpec(command)})
+    assert meta["status"] == "completed"
+    assert list(meta["impl"]["machines"]) == ["2"]
+    for mid in (1, 2, 3):
+        assert lines(ran, mid) == lines(model, mid)
+
+
+def program(tmp_path: Path, body: str) -> str:
+    """A Python program that answers like the reference one, except where ``body`` says."""
+    script = tmp_path / "prog.py"
+    script.write_text(textwrap.dedent("""\
+        import json, os, sys, time
+        lc = 0
+        def send(obj):
+            sys.stdout.write(json.dumps(obj) + "\\n"); sys.stdout.flush()
+        for line in sys.stdin:
+            req = json.loads(line)
+            if req["type"] == "init":
+                send({"type": "init_ok", "clocks": ["lamport"]}); continue
+            if req["type"] == "stop":
+                send({"type": "stop_ok"}); break
+            lc = max(lc, req["msg"]["lclock"]) + 1 if req["do"] == "receive" else lc + 1
+            done = {"type": "done", "tick": req["tick"], "lclock": lc}
+            if req["do"] == "send":
+                done["msg"] = {"lclock": lc}
+    """) + textwrap.indent(textwrap.dedent(body), "    ") + "\n    send(done)\n")
+    return f"{sys.executable} {script}"
+
+
+BROKEN = {
+    "wrong-tick": ('if req["tick"] == 5: done["tick"] = 4', "answer for tick 4, expected tick 5"),
+    "not-json": ('if req["tick"] == 5: print("hello", flush=True); continue', "not JSON"),
+    "exits": ('if req["tick"] == 5: sys.exit(3)', "exited with code 3"),
+    "killed": ('if req["tick"] == 5: os.kill(os.getpid(), 9)', "killed by signal 9 (SIGKILL)"),
+    "extra-clock": ('if req["tick"] == 5: done["vclock"] = [1, 2, 3]', "keeps no vector clock"),
+    "float": ('if req["tick"] == 5: done["lclock"] = 5.0', "must be an integer"),
+    "hangs": ('if req["tick"] == 5: time.sleep(60)', "no answer within 2 s"),
+}
+
+
+@pytest.mark.parametrize("case", list(BROKEN))
+def test_a_broken_program_fails_its_machine_and_the_others_stop(case: str,
+                                                                tmp_path: Path) -> None:
+    body, reason = BROKEN[case]
+    spec = ProgramSpec(program(tmp_path, body), timeout=0.2)
+    run_dir, machines, meta = run_sim(BASE, NetworkSettings(), tmp_path / "out",
+                                      impl={2: spec})
+    assert (meta["status"], meta["exit_code"]) == ("failed", 1)
+    assert meta["reason"].startswith("machine 2: ") and reason in meta["reason"]
+    last = lines(run_dir, 2)[-1]
+    assert (last["event"], last["level"], last["tick"]) == ("error", "error", 5)
+    assert reason in str(last["reason"])
+    for mid in (1, 3):
+        stop = lines(run_dir, mid)[-1]
+        assert (stop["event"], stop["reason"]) == ("stop", "peer_failed")
+    entry = next(m for m in machines if m["id"] == 2)
+    assert entry["exit_code"] == 1 and reason in entry["failed"]
+    assert reason in meta["impl"]["machines"]["2"]["failed"]["reason"]
+    assert no_program_left()
+
+
+def test_a_program_that_fails_init_fails_the_run_before_any_tick(tmp_path: Path) -> None:
+    script = tmp_path / "bad.py"
+    script.write_text("import sys\nsys.stderr.write('cannot start: no config\\n')\nsys.exit(2)\n")
+    run_dir, _machines, meta = run_sim(BASE, NetworkSettings(), tmp_path / "out",
+                                       impl={1: ProgramSpec(f"{sys.executable} {script}")})
+    assert meta["status"] == "failed" and "exited with code 2" in meta["reason"]
+    assert [line["event"] for line in lines(run_dir, 1)] == ["start", "connected", "error"]
+    assert "cannot start: no config" in meta["impl"]["machines"]["1"]["stderr_tail"]
+    assert (run_dir / "machine-1.stderr").read_bytes() == b"cannot start: no config\n"
+    assert no_program_left()
+
+
+def test_a_lamport_only_program_narrows_the_run_to_lamport(tmp_path: Path) -> None:
+    run_dir, _machines, meta = run_sim(BASE, NetworkSettings(), tmp_path / "out",
+                                       impl={3: ProgramSpec(program(tmp_path, ""))})
+    assert meta["status"] == "completed"
+    assert meta["clocks"]["kept"] == ["lamport"] and meta["impl"]["clocks_kept"] == ["lamport"]
+    assert "keeps only lamport" in meta["impl"]["note"]
+    for mid in (1, 2, 3):
+        ticks = [line for line in lines(run_dir, mid) if "tick" in line]
+        assert ticks and all("vclock" not in line and "hlc" not in line for line in ticks)
+
+
+def test_a_planned_crash_kills_the_program(tmp_path: Path) -> None:
+    settings = sim_settings("--duration", "20", "--seed", "11", "--rates", "2,3,5",
+                            "--crash", "2@5")
+    run_dir, _machines, meta = run_sim(settings, NetworkSettings(), tmp_path / "out",
+                                       impl={2: ProgramSpec(program(tmp_path, ""))})
+    assert meta["status"] == "completed"
+    assert lines(run_dir, 2)[-1]["event"] != "stop"
+    assert no_program_left()
+
+
+def test_the_program_gets_its_environment_and_a_scratch_folder(tmp_path: Path) -> None:
+    body = '''if req["tick"] == 1:
+        open(os.path.join(os.environ["LCLOCK_SCRATCH"], "env.json"), "w").write(json.dumps(
+            {k: v for k, v in os.environ.items() if k.startswith("LCLOCK_")}))'''
+    run_dir, _machines, meta = run_sim(BASE, NetworkSettings(), tmp_path / "out",
+                                       impl={2: ProgramSpec(program(tmp_path, body))})
+    env = orjson.loads((run_dir / "machine-2.scratch" / "env.json").read_bytes())
+    assert {k: env[k] for k in ("LCLOCK_MACHINE", "LCLOCK_MACHINES", "LCLOCK_SEED")} == {
+        "LCLOCK_MACHINE": "2", "LCLOCK_MACHINES": "3", "LCLOCK_SEED": "11"}
+    assert meta["status"] == "completed"
+    assert os.path.samefile(env["LCLOCK_SCRATCH"], run_dir / "machine-2.scratch")
