@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 from collections import deque
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from lclock.core.model import (
     INTERNAL_EVENT,
@@ -30,6 +31,7 @@ from lclock.core.model import (
     Step,
 )
 from lclock.impl import protocol as p
+from lclock.impl.pipeline import Channel, LazyMessage, Pending
 from lclock.impl.program import Program, ProgramFailed, ProgramSpec
 
 #: The end of a program's stderr that run.json keeps (the file keeps 64 kB).
@@ -98,6 +100,46 @@ class ProgramMachine(Machine):
         return done
 
 
+@dataclass(slots=True)
+class AheadMachine(ProgramMachine):
+    """A program's machine that asks ahead of the answers (``lclock.impl.pipeline``): its
+    steps have the clocks still to come, filled into the logged line when they do."""
+
+    channel: Channel | None = None
+    #: The tick just asked: the simulator links it to the line it logs.
+    last: Pending | None = None
+
+    def step(self, queue: deque[Message], pt: int | None = None, dup: bool = False) -> Step:
+        self.ticks += 1
+        tick = self.ticks
+        kept = self.kept
+        pt = pt if kept.hlc else None
+        vc = [0] * self.n if kept.vector else None
+        hlc = (0, 0) if kept.hlc else None
+        if queue:
+            msg = queue.popleft()
+            self.received += 1
+            pending = Pending(self, tick, RECEIVE_EVENT, pt=pt, msg=msg, dup=dup)
+            step = Step(RECEIVE_EVENT, tick, 0, len(queue), vclock=vc, sender=msg.sender,
+                        msg_lclock=0, pt=pt, hlc=hlc, msg_pt=msg.pt, msg_hlc=hlc,
+                        send_tick=msg.send_tick)
+        else:
+            dice, to = self.roll()
+            if to is None:
+                pending = Pending(self, tick, INTERNAL_EVENT, pt=pt)
+                step = Step(INTERNAL_EVENT, tick, 0, 0, vclock=vc, dice=dice, pt=pt, hlc=hlc)
+            else:
+                self.sent += len(to)
+                out = LazyMessage(self.machine_id, tick, pt)
+                pending = Pending(self, tick, SEND_EVENT, to=to, pt=pt, out=out)
+                step = Step(SEND_EVENT, tick, 0, 0, vclock=vc, dice=dice, to=to,
+                            message=cast(Message, out), pt=pt, hlc=hlc)
+        self.last = pending
+        assert self.channel is not None
+        self.channel.submit(pending)
+        return step
+
+
 @dataclass
 class Programs:
     """The programs of one run, by machine id: started, agreed with, and ended together."""
@@ -138,6 +180,26 @@ class Programs:
         so only a hung one is failed, SPEC 9.4)."""
         return ProgramMachine.around(machine, self.running[mid], kept,
                                      self.specs[mid].timeout * patience)
+
+    def wrap_ahead(self, mid: int, machine: Machine, kept: p.Clocks) -> AheadMachine:
+        """Machine ``mid`` asking its program ahead of the answers (the simulator's way)."""
+        out = AheadMachine(machine.machine_id, machine.n, machine.rng, machine.dice_sides,
+                           vector=kept.vector, hlc=kept.hlc, program=self.running[mid],
+                           kept=kept)
+        out.channel = Channel(self.running[mid], machine.n, kept)
+        return out
+
+    def restart(self, offered: p.Clocks) -> None:
+        """Start every program afresh (the simulator's replay in lock-step): the old ones
+        killed, their scratch folders emptied."""
+        for prog in self.running.values():
+            prog.close()
+        self.running.clear()
+        self.failures.clear()
+        for mid in self.specs:
+            shutil.rmtree(self.scratch(mid), ignore_errors=True)
+        with contextlib.suppress(ProgramFailed):  # kept in failures: the replay logs it
+            self.start(offered)
 
     def stop(self, mid: int) -> None:
         """The polite end of one program; a failure to stop is that machine's failure."""

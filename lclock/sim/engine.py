@@ -36,6 +36,7 @@ import heapq
 import itertools
 import random
 import time
+from collections import deque
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,8 @@ from lclock.core.clocks import ClockSettings
 from lclock.core.faults import applied_exactly
 from lclock.core.logline import format_ts, render
 from lclock.core.node import Node, Outgoing
-from lclock.impl.machine import Programs, narrowed_settings
+from lclock.impl.machine import AheadMachine, Programs, narrowed_settings
+from lclock.impl.pipeline import LazyMessage, Pipeline
 from lclock.impl.program import ProgramFailed, ProgramSpec
 from lclock.impl.protocol import Clocks
 from lclock.lifecycle import EXIT_CODES, StopRequest
@@ -187,6 +189,45 @@ class _BufferedLog:
             self.file.write(data)
 
 
+class _OrderedLog(_BufferedLog):
+    """The log of a machine whose program answers later (``lclock.impl.pipeline``): a line
+    waits until every tick before it has its clocks, so the file stays in order."""
+
+    __slots__ = ("waiting",)
+
+    def __init__(self, file: LogFile) -> None:
+        super().__init__(file)
+        self.waiting: deque[tuple[dict[str, Any], Any]] = deque()
+
+    def add(self, line: dict[str, Any]) -> None:
+        if self.waiting:
+            self.waiting.append((line, None))
+        else:
+            super().add(line)
+
+    def add_pending(self, line: dict[str, Any], extra: list[dict[str, Any]], pending: Any) -> None:
+        self.waiting.append((line, pending))
+        for other in extra:  # drop lines: their message's clock comes with the same answer
+            self.waiting.append((other, pending))
+
+    def settle(self) -> None:
+        """Take every line whose clocks have come, in order, to be written."""
+        waiting, lines = self.waiting, self.lines
+        while waiting and (waiting[0][1] is None or waiting[0][1].done):
+            lines.append(render(waiting.popleft()[0]))
+        if len(lines) >= _FLUSH_LINES:
+            _BufferedLog.flush(self)
+
+    def flush(self) -> None:
+        self.settle()
+        _BufferedLog.flush(self)
+
+
+class ReplayInLockstep(Exception):
+    """A program failed while asked ahead: the run is made again, one request at a time, so
+    the failure shows where it happened."""
+
+
 ARRIVAL, CONTROL, TICK = 0, 1, 2
 
 
@@ -201,7 +242,7 @@ class Simulation:
     """
 
     def __init__(self, plan: RunPlan, net: NetworkSettings, epoch: float = SIM_EPOCH,
-                 programs: Programs | None = None) -> None:
+                 programs: Programs | None = None, ahead: bool = False) -> None:
         settings = plan.settings
         seed = plan.seed
         self.settings = settings
@@ -211,11 +252,19 @@ class Simulation:
         self.nodes = [Node(plan.machine(i)) for i in range(1, n + 1)]
         # Machines run by a program of the user's (SPEC 9): their clocks are its answers.
         self.programs = programs
+        self.pipeline: Pipeline | None = None
         if programs is not None and not programs.failures:
             kept = Clocks(vector=settings.vector_clocks, hlc=settings.clocks.hlc)
-            for mid in programs.specs:
+            channels = {}
+            for mid, spec in programs.specs.items():
                 node = self.nodes[mid - 1]
-                node.machine = programs.wrap(mid, node.machine, kept, patience=10.0)
+                if ahead:
+                    node.machine = machine = programs.wrap_ahead(mid, node.machine, kept)
+                    assert machine.channel is not None
+                    channels[mid] = machine.channel
+                    self.pipeline = Pipeline(channels, spec.timeout * 10)
+                else:
+                    node.machine = programs.wrap(mid, node.machine, kept, patience=10.0)
         self.failed: tuple[int, ProgramFailed] | None = None
         # The network and the scheduling have generators of their own: changing the delay
         # model or the jitter never changes the dice.
@@ -265,7 +314,10 @@ class Simulation:
                 exc.at = (0.0, mid - 1)
                 raise exc
             self._loop(logs, stop)
+            self._settle(logs)
         except ProgramFailed as exc:  # the program's machine fails; the others stop
+            if self.pipeline is not None:
+                raise ReplayInLockstep from exc
             self._program_failed(exc, logs)
             return
         # The heap ran empty: every message still in flight after the last tick has been
@@ -291,6 +343,38 @@ class Simulation:
                 return
         log.add(node.stop_line(ts, reason))
 
+    def _settle(self, logs: list[_BufferedLog]) -> None:
+        """Every program's answers in (asked ahead), every line in its log."""
+        if self.pipeline is not None:
+            self.pipeline.drain()
+            for log in logs:
+                if isinstance(log, _OrderedLog):
+                    log.settle()
+
+    def _ahead_tick(self, node: Node, ts: float, t: float, log: _BufferedLog) -> Any:
+        """A tick in a run whose programs are asked ahead: a program's tick is logged when
+        its answer comes; a built-in machine taking a program's message waits for it."""
+        pipeline = self.pipeline
+        assert pipeline is not None
+        machine = node.machine
+        if isinstance(machine, AheadMachine):
+            line, step, sends, extra = out = node.tick(ts, t)
+            pending = machine.last
+            assert pending is not None and isinstance(log, _OrderedLog)
+            pending.line, pending.drops = line, extra
+            log.add_pending(line, extra, pending)
+            assert machine.channel is not None
+            pipeline.make_room(machine.channel)
+            return out
+        head: Any = node.queue[0] if node.queue else None  # a program's message, maybe
+        if isinstance(head, LazyMessage) and not head.ready:
+            pipeline.message(head)
+        out = node.tick(ts, t)
+        log.add(out[0])
+        for other in out[3]:
+            log.add(other)
+        return out
+
     def _loop(self, logs: list[_BufferedLog], stop: StopRequest | None) -> None:
         """The events in time order until the heap runs empty."""
         heap = self.heap
@@ -302,6 +386,8 @@ class Simulation:
         dumps, newline = orjson.dumps, orjson.OPT_APPEND_NEWLINE
         delay, fifo, last_arrival = self.delay, self.fifo, self.last_arrival
         order, gen = self.order, self.gen
+        ahead = self.pipeline
+        ordered = [log for log in logs if isinstance(log, _OrderedLog)]
         steps = 0
         while heap:
             t, kind, _order, idx, payload = pop(heap)
@@ -320,20 +406,27 @@ class Simulation:
             if node.paused is not None or payload != gen[idx]:
                 continue  # a paused machine's resume starts a new tick chain
             # A tick: the hot path of every simulation, kept inline.
-            try:
-                line, step, sends, extra = node.tick(epoch + t, t)
-            except ProgramFailed as exc:
-                exc.at = (t, idx)
-                raise
-            buf = bufs[idx]
-            try:
-                buf.append(dumps(line, option=newline))
-            except TypeError:  # beyond 64 bits: the renderer's fallback
-                buf.append(render(line))
-            for other in extra:
-                buf.append(render(other))
-            if len(buf) >= _FLUSH_LINES:
-                logs[idx].flush()
+            if ahead:
+                line, step, sends, extra = self._ahead_tick(node, epoch + t, t, logs[idx])
+                if not steps % 64:  # answers in, lines out: memory stays bounded
+                    ahead.poll()
+                    for log in ordered:
+                        log.settle()
+            else:
+                try:
+                    line, step, sends, extra = node.tick(epoch + t, t)
+                except ProgramFailed as exc:
+                    exc.at = (t, idx)
+                    raise
+                buf = bufs[idx]
+                try:
+                    buf.append(dumps(line, option=newline))
+                except TypeError:  # beyond 64 bits: the renderer's fallback
+                    buf.append(render(line))
+                for other in extra:
+                    buf.append(render(other))
+                if len(buf) >= _FLUSH_LINES:
+                    logs[idx].flush()
             if step.to:
                 src = node.id
                 msg = step.message
@@ -376,6 +469,7 @@ class Simulation:
         """The graceful stop at ``t``: what is in flight is taken into its queue (as the real
         stop drains the links), a pause is cut short, and every machine up logs its stop."""
         self.stopped = reason
+        self._settle(logs)
         for _at, kind, _order, idx, payload in sorted(self.heap):
             if kind == ARRIVAL and not self.dead[idx]:
                 self.nodes[idx].take(payload)
@@ -402,7 +496,9 @@ class Simulation:
                 log.add(line)
         elif what == "crash":
             self.dead[idx] = True
-            if self.programs is not None:
+            if self.programs is not None and node.id in self.programs.specs:
+                if self.pipeline is not None:  # what it was asked before the crash it did
+                    self.pipeline.drain()
                 self.programs.kill(node.id)  # a crash kills the machine's program too
 
     def _lateness(self) -> float:
@@ -444,11 +540,27 @@ def simulate(
     Raises SimStopped (``stop`` was requested) or LogWriteError; either way every line
     made so far is written whole.
     """
-    sim = Simulation(plan, net, epoch, programs)
+    if programs is not None and not programs.failures:
+        try:
+            return _simulate_once(plan, net, run_dir, epoch, stop, programs, ahead=True)
+        except ReplayInLockstep:
+            programs.restart(Clocks(vector=plan.settings.vector_clocks,
+                                    hlc=plan.settings.clocks.hlc))
+            for mid in range(1, plan.settings.machines + 1):
+                machine_log_path(run_dir, mid).unlink(missing_ok=True)
+    return _simulate_once(plan, net, run_dir, epoch, stop, programs, ahead=False)
+
+
+def _simulate_once(plan: RunPlan, net: NetworkSettings, run_dir: Path, epoch: float,
+                   stop: StopRequest | None, programs: Programs | None,
+                   ahead: bool) -> list[dict[str, Any]]:
+    sim = Simulation(plan, net, epoch, programs, ahead)
     logs: list[_BufferedLog] = []
     try:
         for node in sim.nodes:
-            logs.append(_BufferedLog(LogFile.create(machine_log_path(run_dir, node.id))))
+            file = LogFile.create(machine_log_path(run_dir, node.id))
+            ordered = ahead and isinstance(node.machine, AheadMachine)
+            logs.append(_OrderedLog(file) if ordered else _BufferedLog(file))
         try:
             sim.run(logs, stop)
         except SimStopped as exc:
