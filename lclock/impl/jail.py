@@ -259,6 +259,16 @@ class Jail:
             with contextlib.suppress(psutil.Error):
                 proc.send_signal(sig)
 
+    def cpu_seconds(self) -> float | None:
+        """CPU time the program has used (with the children it waited for), while it runs."""
+        if self._track is None:
+            return None
+        try:
+            t = self._track.cpu_times()
+        except psutil.Error:
+            return None
+        return round(t.user + t.system + t.children_user + t.children_system, 3)
+
     def kill(self, within: float = 2.0) -> None:
         """End every process of the program, however it hid, and reap what is ours."""
         end = time.monotonic() + within

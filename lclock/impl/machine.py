@@ -241,6 +241,7 @@ class Programs:
                     "utf-8", "replace")
                 entry["stderr_bytes"] = prog.pipes.err_bytes
                 entry["held_by"] = prog.jail.held_by
+                entry["cpu_s"] = prog.cpu_s
             failure = self.failures.get(mid)
             if failure is not None:
                 entry["failed"] = {"reason": failure.reason, "line": failure.line}

@@ -123,6 +123,7 @@ class Program:
         assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
         self.pipes = Pipes(proc.stdin.fileno(), proc.stdout.fileno(), proc.stderr.fileno())
         self.ended = False
+        self.cpu_s: float | None = None
 
     # -- the conversation ----------------------------------------------------------------------
 
@@ -204,6 +205,7 @@ class Program:
         """Kill whatever is left of the program and keep the end of its stderr."""
         if not self.ended:
             self.ended = True
+            self.cpu_s = self.jail.cpu_seconds()
             self.jail.kill()
             self.pipes.read_stderr()
 
