@@ -158,6 +158,7 @@ class Program:
 
     def stop(self) -> None:
         """The polite end: ``stop``, ``stop_ok``, and an exit within 2 s (SPEC 9.2)."""
+        self.cpu_s = self.jail.cpu_seconds()  # while it can still be read
         line = self.ask(p.STOP_REQUEST, self.spec.timeout)
         self._judged(lambda: p.parse_stop_ok(line))
         self.pipes.broken_in = True  # end of input: a reading loop ends by itself
@@ -205,7 +206,7 @@ class Program:
         """Kill whatever is left of the program and keep the end of its stderr."""
         if not self.ended:
             self.ended = True
-            self.cpu_s = self.jail.cpu_seconds()
+            self.cpu_s = self.jail.cpu_seconds() or self.cpu_s
             self.jail.kill()
             self.pipes.read_stderr()
 
