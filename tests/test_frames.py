@@ -38,8 +38,9 @@ def test_frames_round_trip_and_the_sender_comes_from_the_link() -> None:
 
 def test_without_vector_clocks_frames_are_short() -> None:
     send, recv = pair(key=None, vector=False)
-    (msg, _t, _d), = recv.feed(send.encode(Message(1, 5, None), 1.0))
-    assert msg.vclock is None and send.frame_size == 4 + 24
+    (msg, _t, _d), = recv.feed(send.encode(Message(1, 5, None, send_tick=3), 1.0))
+    assert msg.vclock is None and send.frame_size == 4 + 32
+    assert (msg.lclock, msg.send_tick) == (5, 3)
 
 
 @pytest.mark.parametrize("vector_len", [0, 2, 4, 1024])
@@ -75,18 +76,20 @@ def test_a_replayed_or_reordered_frame_fails_its_tag() -> None:
     assert b and a2
 
 
-@pytest.mark.parametrize("field", ["lclock", "vclock", "sent_at", "deliver_at"])
+@pytest.mark.parametrize("field", ["lclock", "send_tick", "vclock", "sent_at", "deliver_at"])
 def test_out_of_range_fields_are_refused_even_unauthenticated(field: str) -> None:
     send, recv = pair(key=None)
-    payload = bytearray(send.encode(Message(1, 5, (5, 0, 0)), 1.0))
+    payload = bytearray(send.encode(Message(1, 5, (5, 0, 0), send_tick=4), 1.0))
     if field == "lclock":
         payload[4:12] = struct.pack("!Q", MAX_CLOCK + 1)
+    elif field == "send_tick":
+        payload[12:20] = struct.pack("!Q", 2**64 - 1)
     elif field == "vclock":
-        payload[28:36] = struct.pack("!Q", 2**64 - 1)
+        payload[36:44] = struct.pack("!Q", 2**64 - 1)
     elif field == "sent_at":
-        payload[12:20] = struct.pack("!d", float("nan"))
+        payload[20:28] = struct.pack("!d", float("nan"))
     else:
-        payload[20:28] = struct.pack("!d", -1.0)
+        payload[28:36] = struct.pack("!d", -1.0)
     with pytest.raises(FrameError):
         recv.feed(bytes(payload))
 
@@ -153,7 +156,7 @@ class Relay(threading.Thread):
 
 
 def _frame(lclock: int, vlen: int) -> bytes:
-    payload = struct.pack("!Qdd", lclock, time.time(), 0.0) + struct.pack(f"!{vlen}Q", *([lclock] * vlen))
+    payload = struct.pack("!QQdd", lclock, 1, time.time(), 0.0) + struct.pack(f"!{vlen}Q", *([lclock] * vlen))
     return struct.pack("!I", len(payload)) + payload + b"\0" * 16
 
 
@@ -209,4 +212,4 @@ def test_frames_carry_the_physical_and_hybrid_clocks() -> None:
     msg = Message(1, 9, (9, 0, 0), pt=1_767_225_600_123_456, hlc=(1_767_225_600_200_000, 3))
     ((got, _t, _d),) = recv.feed(send.encode(msg, 1.0))
     assert (got.pt, got.hlc, got.lclock, got.vclock) == (msg.pt, msg.hlc, 9, (9, 0, 0))
-    assert send.frame_size == 4 + 24 + 8 + 12 + 24 + 16
+    assert send.frame_size == 4 + 32 + 8 + 12 + 24 + 16

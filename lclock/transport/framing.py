@@ -2,8 +2,10 @@
 
 A stream socket is a byte stream, not a message stream: every message is a frame,
 ``length (4 bytes, big-endian) + payload [+ tag]``. The payload is
-``lclock (u64) + sent_at (f64, epoch seconds) + deliver_at (f64, seconds since t0; 0: at
-once) [+ pt (i64 µs)] [+ hlc l (i64 µs) + hlc c (u32)] + vclock (n x u64, or nothing)``.
+``lclock (u64) + send_tick (u64) + sent_at (f64, epoch seconds) + deliver_at (f64, seconds
+since t0; 0: at once) [+ pt (i64 µs)] [+ hlc l (i64 µs) + hlc c (u32)] + vclock (n x u64, or
+nothing)``. ``send_tick`` is the sender's tick of the send, which identifies a message
+whatever clock it carries (SPEC 9.3).
 ``deliver_at`` is when the fault plan's latency lets the message into the receiver's
 queue (SPEC section 6); pt and hlc are the sender's clocks (SPEC section 7), present when
 the run keeps them.
@@ -29,7 +31,7 @@ import struct
 from lclock.core.model import Message
 
 _HEAD = struct.Struct("!I")
-_FIXED = struct.Struct("!Qdd")
+_FIXED = struct.Struct("!QQdd")
 _SEQ = struct.Struct("!Q")
 _PT = struct.Struct("!q")
 _HLC = struct.Struct("!qI")
@@ -69,7 +71,7 @@ class FrameCodec:
         self._vec = struct.Struct(f"!{n}Q") if vector else None
 
     def encode(self, msg: Message, sent_at: float, deliver_at: float = 0.0) -> bytes:
-        payload = _FIXED.pack(msg.lclock, sent_at, deliver_at)
+        payload = _FIXED.pack(msg.lclock, msg.send_tick, sent_at, deliver_at)
         if self.pt:
             payload += _PT.pack(msg.pt or 0)
         if self.hlc:
@@ -93,9 +95,11 @@ class FrameCodec:
             tag = frame[_HEAD.size + self.payload_size :]
             if not hmac.compare_digest(tag, self._tag(body)):
                 raise FrameError("a frame failed its authentication tag (changed, injected or replayed)")
-        lclock, sent_at, deliver_at = _FIXED.unpack_from(body)
+        lclock, send_tick, sent_at, deliver_at = _FIXED.unpack_from(body)
         if lclock > MAX_CLOCK:
             raise FrameError(f"Lamport clock {lclock} out of range")
+        if send_tick > MAX_CLOCK:
+            raise FrameError(f"send tick {send_tick} out of range")
         if not (math.isfinite(sent_at) and math.isfinite(deliver_at) and deliver_at >= 0):
             raise FrameError("a time in the frame is not a finite number")
         vclock = None
@@ -114,7 +118,7 @@ class FrameCodec:
             hlc = _HLC.unpack_from(body, at)
             if not 0 <= hlc[0] <= MAX_CLOCK:
                 raise FrameError("hybrid logical clock out of range")
-        return Message(sender, lclock, vclock, pt, hlc), sent_at, deliver_at
+        return Message(sender, lclock, vclock, pt, hlc, send_tick), sent_at, deliver_at
 
 
 class FrameReader:
