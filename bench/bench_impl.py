@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""Benchmark of a program as a machine (SPEC 9) in the simulator, against the built-in model.
+
+    python bench/bench_impl.py [--repeat 3] [--duration 3600]
+
+Issue 19's goal: a simulated hour of 3 machines at 6 ticks/s with the Python reference
+program within 3x the built-in model's time, measured side by side in one run. Each round
+runs the built-in model, then the same run with every machine a reference program (Python,
+C, node), as whole ``lclock sim`` processes (start-up and the programs' start included),
+so the ratios compare like with like on a shared machine. Then where the time goes: the
+programs' own CPU (run.json's ``impl.machines.*.cpu_s``), lclock's CPU beyond the model's,
+and of that, what encoding the requests and judging the answers costs (measured here, in
+process), the rest being the pipes and the bookkeeping.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _common import machine_info, timed_child  # noqa: E402 - bench/ is on sys.path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from lclock.impl import protocol as p  # noqa: E402
+
+
+def programs(into: Path) -> dict[str, str]:
+    exe = into / "vm"
+    subprocess.run(["cc", "-O2", "-o", str(exe), str(REPO / "examples/impl/c/vm.c")], check=True)
+    return {"python": f"{sys.executable} examples/impl/python/vm.py",
+            "c": str(exe), "node": "node examples/impl/node/vm.js"}
+
+
+def one(label: str, impl: str | None, duration: int, out: Path) -> dict[str, float]:
+    folder = out / label
+    cmd = [sys.executable, "-m", "lclock", "sim", "--duration", str(duration), "--rates",
+           "6,6,6", "--seed", "1", "--quiet", "--output", str(folder)]
+    if impl:
+        cmd += ["--impl", impl]
+    wall, cpu, _rss = timed_child(cmd, REPO)
+    run = json.loads(next(folder.glob("*/run.json")).read_text())
+    prog_cpu = sum(m.get("cpu_s") or 0.0 for m in run.get("impl", {}).get("machines", {}).values())
+    ticks = sum(m["ticks"] for m in run["machines"])
+    return {"wall": wall, "cpu": cpu, "programs_cpu": prog_cpu, "ticks": ticks}
+
+
+def protocol_cost(n: int = 200_000) -> float:
+    """µs per tick that lclock spends writing a request and judging its answer."""
+    clocks = p.Clocks()
+    answer = (b'{"type": "done", "tick": 7, "lclock": 12, "vclock": [3, 12, 5], "hlc": '
+              b'[1767225600123456, 2], "msg": {"lclock": 12, "vclock": [3, 12, 5], "hlc": '
+              b'[1767225600123456, 2]}}')
+    t = time.perf_counter()
+    for _ in range(n):
+        p.tick_request(7, "send", to=[1, 3], pt=1_767_225_600_123_456)
+        p.parse_done(answer, 7, "send", 3, clocks)
+    return (time.perf_counter() - t) / n * 1e6
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--duration", type=int, default=3600)
+    args = ap.parse_args()
+    print(f"machine: {machine_info()}")
+    results: dict[str, list[dict[str, float]]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        progs = programs(Path(tmp))
+        for r in range(args.repeat):
+            for label, impl in [("built-in", None), *progs.items()]:
+                out = Path(tmp) / f"r{r}"
+                results.setdefault(label, []).append(one(label, impl, args.duration, out))
+    base = statistics.median(x["wall"] for x in results["built-in"])
+    base_cpu = statistics.median(x["cpu"] for x in results["built-in"])
+    print(f"\nsim --duration {args.duration} --rates 6,6,6, {args.repeat} rounds, medians:")
+    print(f"{'machines':<10} {'wall s':>8} {'x model':>8} {'CPU s':>8} {'programs':>9} "
+          f"{'lclock':>8} {'µs/tick':>8}")
+    for label, rows in results.items():
+        wall = statistics.median(x["wall"] for x in rows)
+        cpu = statistics.median(x["cpu"] for x in rows)
+        prog = statistics.median(x["programs_cpu"] for x in rows)
+        ticks = rows[0]["ticks"]
+        lclock = cpu - prog
+        print(f"{label:<10} {wall:8.2f} {wall / base:8.2f} {cpu:8.2f} {prog:9.2f} "
+              f"{lclock:8.2f} {(lclock - base_cpu) / ticks * 1e6:8.1f}")
+    print(f"\nlclock's protocol work (a request written, an answer judged): "
+          f"{protocol_cost():.1f} µs per tick, in process")
+    print("µs/tick: lclock's own CPU per tick beyond the model's (protocol, pipes, bookkeeping)")
+
+
+if __name__ == "__main__":
+    main()
