@@ -51,6 +51,15 @@ def later(name: str) -> Check:
     return check
 
 
+def lazy(module: str, name: str) -> Check:
+    """A check that lives with what it checks, imported only when the key is given."""
+    def check(value: Any, where: str, run: Run) -> Any:
+        import importlib
+
+        return getattr(importlib.import_module(module), name)(value, where, run)
+    return check
+
+
 # -- one value -----------------------------------------------------------------------------------
 
 

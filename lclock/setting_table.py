@@ -37,6 +37,7 @@ MAX_JITTER = 1.0
 
 RUNS = frozenset({"run", "sim", "vm"})
 FAULTS = "faults (SPEC section 6; also the [faults] table of settings.toml)"
+PROGRAMS = "your implementation as a machine (SPEC section 9; docs/GUIDE-own-implementation.md)"
 CLOCKS = "clocks (SPEC section 7; also the [clocks] table of settings.toml)"
 
 
@@ -117,6 +118,12 @@ def show_links(links: Any) -> str:
                     f"loss={num(k.loss)},duplicate={num(k.duplicate)}" for (a, b), k in links)
 
 
+def _impl_back(s: Any) -> list[str]:
+    from lclock.impl.config import show_programs
+
+    return show_programs(s.impl)
+
+
 def clocks_back(s: Any) -> list[str]:
     """``--clocks`` says which clocks besides Lamport's are kept: vector (a run key) and hlc."""
     if s.vector_clocks and s.clocks.hlc:
@@ -148,6 +155,7 @@ class Key(NamedTuple):
     experiment: bool = False  # also a key of [experiments.NAME] (faults and clocks: all of them)
     always: bool = False  # read back even at its default (a planned trial says it)
     late: bool = False  # a run key checked against the run (machines, duration) once known
+    append: bool = False  # a flag given several times: its values as a list
     group: str = ""
     help_in: tuple[tuple[str, str], ...] = ()  # (command, help) where its help differs
 
@@ -262,6 +270,20 @@ TABLE: tuple[Key, ...] = (
     _run("report", "bool", None, "--no-report", "do not write report.html at the end", const=False,
          commands=frozenset({"run", "vm"}),
          help_in=(("vm", "do not write report.html when the run's folder is complete"),)),
+    _run("impl", "any", c.lazy("lclock.impl.config", "programs"), "--impl",
+         "run machines as your program, which speaks SPEC 9's protocol on stdin/stdout: CMD for "
+         "every machine, ID=CMD for one (repeat it); split like a shell line, never run by one",
+         metavar="[ID=]CMD", append=True, late=True, field="impl", back=_impl_back,
+         commands=frozenset({"sim"}), experiment=True, group=PROGRAMS),
+    _run("impl_timeout", "float", c.within(1e-3, 3600.0, "a number of seconds from 0.001 to 3600"),
+         "--impl-timeout", "seconds a program has to answer a tick (default {default}; init has "
+         "10 s; the simulator waits 10x as long before calling a silent program hung)",
+         arg=number, metavar="S", show=num, commands=frozenset({"sim"}), experiment=True,
+         group=PROGRAMS),
+    _run("impl_limits", "str", c.lazy("lclock.impl.config", "limits"), "--impl-limits",
+         "what each program may use: cpu=S,mem=MiB,procs=N,fsize=MiB (the keys given replace "
+         "the defaults cpu=600,mem=1024,procs=64,fsize=256)", metavar="LIMITS",
+         commands=frozenset({"sim"}), experiment=True, group=PROGRAMS),
     Key("tcp_host", "tcp.host", toml="host"),
     Key("tcp_ports", "tcp.ports", toml="intlist"),
     Key("tcp_secret", "tcp.secret", toml="str"),
@@ -311,6 +333,8 @@ def add_options(p: argparse.ArgumentParser, command: str, defaults: Any = None) 
         kw: dict[str, Any] = {"help": text.replace("{default}", shown_default), "dest": k.name}
         if k.const is not None:
             kw.update(action="store_const", const=k.const, default=None)
+        elif k.append:
+            kw.update(action="append", metavar=k.metavar)
         else:
             kw.update(type=k.arg, metavar=k.metavar, choices=k.choices)
         (groups[k.group] if k.group else p).add_argument(k.flag, **kw)

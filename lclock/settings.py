@@ -73,6 +73,10 @@ class RunSettings:
     faults: FaultSettings = FaultSettings()
     # Physical clocks and which logical clocks are kept (SPEC section 7).
     clocks: ClockSettings = ClockSettings()
+    # Machines run by a program of the user's (SPEC section 9): (machine id, command) pairs.
+    impl: tuple[tuple[int, str], ...] | None = None
+    impl_timeout: float = 1.0
+    impl_limits: str = ""
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}

@@ -18,7 +18,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from lclock.impl.jail import JAIL_ENV, Jail, Limits
+from lclock.impl.config import Limits
+from lclock.impl.jail import JAIL_ENV, Jail
 from lclock.impl.pipe import STDERR_TAIL, Pipes, ProgramGone, wait
 from lclock.impl.protocol import ProtocolError
 

@@ -120,6 +120,9 @@ def load_cluster(args: argparse.Namespace) -> Cluster:
     flags = flags_of(args)
     flags["transport"] = "tcp"
     settings = resolve(file, flags)
+    from lclock.impl.config import refuse_programs
+
+    refuse_programs(settings, "lclock vm")
     tcp = file.tables.get("tcp", {})
     src = str(file.path) if file.path is not None else "settings"
     n = settings.machines

@@ -192,6 +192,11 @@ def main(args: argparse.Namespace) -> int:
             print("\n".join(describe_experiments(file, origin)))
             return 0
         experiments = plan(file, list(args.names), args.all, args.trials, args.duration, origin)
+        if not args.sim:
+            from lclock.impl.config import refuse_programs
+
+            for e in experiments:
+                refuse_programs(e.settings, f"experiment {e.name} (real trials)")
         net = resolve_network(file, {})
         if args.seed is not None and not 0 <= args.seed <= 2**62:
             raise SettingsError(f"--seed: must be an integer from 0 to 2**62 (got {args.seed})")

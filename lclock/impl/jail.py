@@ -34,42 +34,13 @@ from pathlib import Path
 
 import psutil
 
+from lclock.impl.config import Limits
+
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 #: Marks a program's processes in their environment, for finding orphans without cgroups.
 JAIL_ENV = "LCLOCK_JAIL"
 MIB = 1 << 20
 _PR_SET_CHILD_SUBREAPER = 36
-
-
-@dataclass(frozen=True)
-class Limits:
-    """What one machine's program may use (``--impl-limits cpu=S,mem=MiB,procs=N,fsize=MiB``).
-
-    The defaults let every reference program run, node and the JVM included, with room.
-    """
-
-    cpu: int = 600
-    mem: int = 1024
-    procs: int = 64
-    fsize: int = 256
-
-    @classmethod
-    def parse(cls, text: str) -> Limits:
-        """``cpu=60,mem=512``: the keys given replace the defaults. ValueError says why not."""
-        values: dict[str, int] = {}
-        for part in filter(None, (p.strip() for p in text.split(","))):
-            key, sep, value = part.partition("=")
-            if not sep or key not in ("cpu", "mem", "procs", "fsize"):
-                raise ValueError(f"{part!r}: expected cpu=S, mem=MiB, procs=N or fsize=MiB")
-            if not value.isdigit() or not 1 <= int(value) <= 10**6:
-                raise ValueError(f"{part!r}: the value must be a whole number from 1 to 1000000")
-            if key in values:
-                raise ValueError(f"{key} is given twice")
-            values[key] = int(value)
-        return cls(**values)
-
-    def to_json(self) -> dict[str, int]:
-        return {"cpu": self.cpu, "mem": self.mem, "procs": self.procs, "fsize": self.fsize}
 
 
 # The trampoline: argv = [python, -I, -S, -c, this, fd, cpu, fsize, as, nproc, uid, gid, cmd...].

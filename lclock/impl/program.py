@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from lclock.impl import protocol as p
-from lclock.impl.jail import Jail, Limits, User
+from lclock.impl.config import Limits
+from lclock.impl.jail import Jail, User
 from lclock.impl.pipe import Pipes, ProgramGone, wait
 
 #: How long a program has to answer (SPEC 9.4): a tick, and ``init`` for slow starters.
@@ -66,6 +67,19 @@ class ProgramSpec:
                 Path("/usr")) else path.name
             out["sha256"] = _sha256(path)
         return out
+
+
+def specs_of(settings: Any, cwd: Path | None = None) -> dict[int, ProgramSpec] | None:
+    """The programs a run's settings name, by machine id (None: every machine built in).
+    Relative paths resolve in ``cwd``, the folder lclock was started in (SPEC 9.1)."""
+    if not settings.impl:
+        return None
+    from lclock.impl.config import Limits
+
+    limits = Limits.parse(settings.impl_limits)
+    where = cwd or Path.cwd()
+    return {mid: ProgramSpec(cmd, where, limits, settings.impl_timeout)
+            for mid, cmd in settings.impl}
 
 
 def program_file(argv: list[str], cwd: Path) -> Path | None:

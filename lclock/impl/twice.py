@@ -53,14 +53,40 @@ def _quote(raw: bytes | None) -> str:
 
 
 def first_difference(first: Path, second: Path, machines: int) -> Difference | None:
-    """The first line, machine by machine, where two run folders' logs differ; None: same."""
+    """The earliest line (by its time in the run) where two run folders' logs differ; None:
+    the same. The earliest, not the first machine's: a program's difference shows first on
+    its own machine, and only later in what its messages do to the others."""
+    found = []
     for mid in range(1, machines + 1):
-        name = f"machine-{mid}.jsonl"
-        pairs = zip_longest(_lines(first / name), _lines(second / name))
-        for i, (la, lb) in enumerate(pairs, 1):
-            if la is None or lb is None or (la != lb and _comparable(la) != _comparable(lb)):
-                return Difference(mid, i, _quote(la), _quote(lb))
+        diff = _first_in(first, second, mid)
+        if diff is not None:
+            found.append((_ts(diff[0]) or _ts(diff[1]) or "", mid, diff))
+    if not found:
+        return None
+    _when, mid, (la, lb, line) = min(found, key=lambda f: (f[0], f[1]))
+    return Difference(mid, line, _quote(la), _quote(lb))
+
+
+def _first_in(first: Path, second: Path, mid: int
+              ) -> tuple[bytes | None, bytes | None, int] | None:
+    name = f"machine-{mid}.jsonl"
+    pairs = zip_longest(_lines(first / name), _lines(second / name))
+    for i, (la, lb) in enumerate(pairs, 1):
+        if la is None or lb is None or (la != lb and _comparable(la) != _comparable(lb)):
+            return la, lb, i
     return None
+
+
+def _ts(raw: bytes | None) -> str | None:
+    """A line's time as written (RFC 3339 UTC strings order as the times do)."""
+    if raw is None:
+        return None
+    try:
+        line = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    ts = line.get("ts") if isinstance(line, dict) else None
+    return ts if isinstance(ts, str) else None
 
 
 def _lines(path: Path) -> Iterator[bytes]:

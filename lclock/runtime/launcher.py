@@ -88,7 +88,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def settings_from_args(args: argparse.Namespace) -> RunSettings:
     """Resolve defaults < settings file < flags; raises SettingsError naming the culprit."""
-    return resolve(load_settings_file(args.settings), flags_of(args))
+    from lclock.impl.config import refuse_programs
+
+    settings = resolve(load_settings_file(args.settings), flags_of(args))
+    refuse_programs(settings, "lclock run")
+    return settings
 
 
 def main(args: argparse.Namespace) -> int:

@@ -49,7 +49,7 @@ from lclock.core.logline import format_ts, render
 from lclock.core.node import Node, Outgoing
 from lclock.impl.machine import AheadMachine, Programs, narrowed_settings
 from lclock.impl.pipeline import LazyMessage, Pipeline
-from lclock.impl.program import ProgramFailed, ProgramSpec
+from lclock.impl.program import ProgramFailed, ProgramSpec, specs_of
 from lclock.impl.protocol import Clocks
 from lclock.lifecycle import EXIT_CODES, StopRequest
 from lclock.logfile import LogFile, LogWriteError
@@ -644,6 +644,7 @@ def run_sim(
     """
     seed = settings.seed if settings.seed is not None else random.SystemRandom().randrange(2**31)
     settings_used = settings if settings.seed == seed else replace(settings, seed=seed)
+    impl = impl if impl is not None else specs_of(settings)
     run_dir = create_run_dir(output, run_id) if run_id else create_run_dir(
         output, sim_run_id(seed, settings_used, net, impl), suffix_if_taken=True)
     rid = run_dir.name

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from lclock.console import Console
 from lclock.errors import error_line, fail, prefix
@@ -31,6 +32,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--run-id", metavar="ID", help="name of the run folder, which must not exist (default: sim-<seed>-<hash>, "
         "with -2, -3, ... added when that exists: a run folder is never reused)"
+    )
+    parser.add_argument(
+        "--twice", action="store_true",
+        help="run the simulation twice and name the first line that differs: a seed repeats "
+             "a run byte for byte when every program is deterministic (one that reads the "
+             "time or its own random numbers is caught this way); exit 1 when they differ",
     )
     parser.add_argument(
         "--no-report",
@@ -58,8 +65,12 @@ def main(args: argparse.Namespace) -> int:
     with recording(stop):
         if stop.requested:  # stopped while starting: nothing created
             return stop.exit_code()
+        second: Path | None = None
         try:
-            run_dir, machines, _meta = run_sim(settings, net, output, run_id=args.run_id, stop=stop)
+            run_dir, machines, meta = run_sim(settings, net, output, run_id=args.run_id, stop=stop)
+            if args.twice and meta["status"] != "failed":
+                again = None if args.run_id is None else f"{args.run_id}-twice"
+                second, _m, _meta2 = run_sim(settings, net, output, run_id=again, stop=stop)
         except RunFolderError as exc:
             where = "--run-id" if args.run_id is not None else out_where
             return fail("sim", f"{where}: {exc}")
@@ -71,4 +82,22 @@ def main(args: argparse.Namespace) -> int:
             return 1
     console.summary(machines)
     console.always(f"run folder: {run_dir}")
-    return 0
+    if meta["status"] == "failed":
+        sys.stderr.write(error_line("sim", f"the run failed: {meta['reason']}") + "\n")
+        return 1
+    return _compare(run_dir, second, settings.machines, console) if second is not None else 0
+
+
+def _compare(first: Path, second: Path, machines: int, console: Console) -> int:
+    """--twice: the same run twice, or where they part (the second folder kept then)."""
+    import shutil
+
+    from lclock.impl.twice import first_difference
+
+    diff = first_difference(first, second, machines)
+    if diff is None:
+        shutil.rmtree(second, ignore_errors=True)
+        console.always("twice: the two runs are the same, line for line (deterministic)")
+        return 0
+    sys.stderr.write(f"{prefix('sim')}: {diff.describe()}\nsecond run folder: {second}\n")
+    return 1

@@ -1,0 +1,97 @@
+"""``lclock sim --impl``: the command line of SPEC 9, as a user types it.
+
+The whole command as a subprocess: a reference program's run checks, ``--twice`` tells a
+deterministic program from one that is not (and says where), a broken program's run exits 1
+with its reason, and bad input is one line, exit 2, nothing created.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.impl_programs import IMPL, ROOT
+
+pytestmark = pytest.mark.timeout(120)
+PY_REF = f"{sys.executable} {IMPL / 'python' / 'vm.py'}"
+
+
+def lclock(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "lclock", *args], cwd=cwd, capture_output=True,
+                          text=True, stdin=subprocess.DEVNULL, start_new_session=True,
+                          timeout=110)
+
+
+def test_a_reference_program_twice_is_the_same_run_and_checks(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    done = lclock("sim", "--impl", PY_REF, "--duration", "20", "--seed", "3", "--loss", "0.1",
+                  "--clock-skew", "50", "--output", str(out), "--twice", "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert "same, line for line" in done.stdout
+    (run,) = list(out.iterdir())  # the second, identical run is not kept
+    check = lclock("check", str(run))
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_twice_names_where_a_program_that_rolls_its_own_dice_parts(tmp_path: Path) -> None:
+    prog = tmp_path / "rand.py"
+    prog.write_text(
+        "import json, random, sys\nlc = 0\n"
+        "for line in sys.stdin:\n"
+        "    r = json.loads(line)\n"
+        "    if r['type'] == 'init': print(json.dumps({'type': 'init_ok', 'clocks': "
+        "['lamport']}), flush=True); continue\n"
+        "    if r['type'] == 'stop': print(json.dumps({'type': 'stop_ok'}), flush=True); break\n"
+        "    lc = (max(lc, r['msg']['lclock']) if r['do'] == 'receive' else lc) + "
+        "random.choice([1, 1, 2])\n"
+        "    d = {'type': 'done', 'tick': r['tick'], 'lclock': lc}\n"
+        "    if r['do'] == 'send': d['msg'] = {'lclock': lc}\n"
+        "    print(json.dumps(d), flush=True)\n")
+    out = tmp_path / "out"
+    done = lclock("sim", "--impl", f"2={sys.executable} {prog}", "--duration", "30", "--seed",
+                  "1", "--output", str(out), "--twice", "--quiet")
+    assert done.returncode == 1
+    assert "differ first at machine-2.jsonl line" in done.stderr
+    assert "random numbers" in done.stderr
+    assert len(list(out.iterdir())) == 2
+
+
+def test_a_broken_program_fails_the_run_with_exit_1(tmp_path: Path) -> None:
+    prog = tmp_path / "quits.py"
+    prog.write_text("import sys\nsys.stdin.readline()\nprint('{\"type\": \"init_ok\"}', "
+                    "flush=True)\nsys.stdin.readline()\nsys.exit(4)\n")
+    done = lclock("sim", "--impl", f"{sys.executable} {prog}", "--duration", "5",
+                  "--output", str(tmp_path / "out"), "--quiet")
+    assert done.returncode == 1
+    assert "the run failed: machine 1: exited with code 4" in done.stderr
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--impl="], "--impl: the command is empty"),
+    (["--impl", "5=./vm"], "--impl: machine 5 does not exist (the run has 3 machines)"),
+    (["--impl", "a", "--impl", "b"], "--impl: a program for every machine is given twice"),
+    (["--impl", "1=a", "--impl", "1=b"], "--impl: machine 1 is given twice"),
+    (["--impl", "'open"], "--impl: cannot split"),
+    (["--impl-limits", "disk=5"], "--impl-limits: 'disk=5': expected cpu=S"),
+    (["--impl-limits", "mem=0"], "--impl-limits: 'mem=0': the value must be a whole number"),
+    (["--impl-timeout", "0"], "--impl-timeout: must be a number of seconds"),
+])
+def test_bad_program_settings_are_one_line_and_create_nothing(tmp_path: Path, args: list[str],
+                                                              message: str) -> None:
+    out = tmp_path / "out"
+    done = lclock("sim", *args, "--duration", "1", "--output", str(out))
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and message in done.stderr
+    assert not out.exists()
+
+
+def test_a_real_run_says_it_cannot_run_programs_yet(tmp_path: Path) -> None:
+    settings = tmp_path / "s.toml"
+    settings.write_text('impl = "python3 vm.py"\n')
+    done = lclock("run", "--settings", str(settings), "--duration", "1", "--output",
+                  str(tmp_path / "out"))
+    assert done.returncode == 2 and "lclock sim --impl" in done.stderr
+    assert not (tmp_path / "out").exists()
