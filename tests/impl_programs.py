@@ -47,7 +47,7 @@ def sim_settings(*flags: str) -> Any:
     import argparse
     import tempfile
 
-    from lclock.options import run_flags
+    from lclock.setting_table import flags_of
     from lclock.settings import load_settings_file, resolve
     from lclock.sim import sim_cmd
 
@@ -55,4 +55,4 @@ def sim_settings(*flags: str) -> Any:
     sim_cmd.add_arguments(parser)
     with tempfile.NamedTemporaryFile("w", suffix=".toml") as empty:
         args = parser.parse_args([*flags, "--settings", empty.name])
-        return resolve(load_settings_file(args.settings), run_flags(args))
+        return resolve(load_settings_file(args.settings), flags_of(args))
