@@ -217,6 +217,8 @@ class Programs:
             prog.close()
             with contextlib.suppress(OSError):
                 (self.run_dir / f"machine-{mid}.stderr").write_bytes(prog.stderr_tail)
+            with contextlib.suppress(OSError):  # only if the program left nothing in it
+                self.scratch(mid).rmdir()
 
     def pause(self, mid: int, stopped: bool) -> None:
         prog = self.running.get(mid)
