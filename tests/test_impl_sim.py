@@ -164,6 +164,8 @@ def test_a_lamport_only_program_narrows_the_run_to_lamport(tmp_path: Path) -> No
     assert meta["status"] == "completed"
     assert meta["clocks"]["kept"] == ["lamport"] and meta["impl"]["clocks_kept"] == ["lamport"]
     assert "keeps only lamport" in meta["impl"]["note"]
+    assert meta["settings"]["vector_clocks"] is False and meta["settings"]["clocks"]["hlc"] is False
+    assert meta["impl"]["clocks_offered"] == ["lamport", "vector", "hlc"]
     for mid in (1, 2, 3):
         ticks = [line for line in lines(run_dir, mid) if "tick" in line]
         assert ticks and all("vclock" not in line and "hlc" not in line for line in ticks)

@@ -618,8 +618,10 @@ def _start_programs(programs: Programs, settings: RunSettings, rid: str, seed: i
     kept = _offered(settings)
     with contextlib.suppress(ProgramFailed):  # in programs.failures: the run logs it
         kept = programs.start(kept)
-    plan = plan_run(narrowed_settings(settings, kept), rid, seed)
+    narrowed = narrowed_settings(settings, kept)
+    plan = plan_run(narrowed, rid, seed)
     meta["clocks"] = plan.run_json()["clocks"]
+    meta["settings"] = narrowed.to_json()  # what the run kept (impl.clocks_offered: asked)
     return plan
 
 
