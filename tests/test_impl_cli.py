@@ -95,3 +95,34 @@ def test_a_real_run_says_it_cannot_run_programs_yet(tmp_path: Path) -> None:
                   str(tmp_path / "out"))
     assert done.returncode == 2 and "lclock sim --impl" in done.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_the_guides_skeleton_runs_fails_check_as_the_guide_says_and_passes_once_fixed(
+        tmp_path: Path) -> None:
+    import re
+
+    guide = (ROOT / "docs" / "GUIDE-own-implementation.md").read_text()
+    found = re.search(r"<!-- snippet:impl-skeleton -->\n```python\n(.*?)```", guide, re.S)
+    assert found, "the guide's skeleton is marked"
+    (tmp_path / "my_vm.py").write_text(found.group(1))
+    run = lclock("sim", "--impl", "2=python3 my_vm.py", "--duration", "60", "--seed", "1",
+                 cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    folder = re.search(r"run folder: (\S+)", run.stdout)
+    assert folder and f"lclock check {folder.group(1)}" in guide
+    checked = lclock("check", folder.group(1), cwd=tmp_path)
+    assert checked.returncode == 1
+    summary = checked.stdout.strip().splitlines()[-1]
+    assert summary in guide  # the run folder is relative: output/ in the folder lclock ran in
+    first = next(line for line in checked.stdout.splitlines() if line.startswith("machine-"))
+    assert first in guide
+    fixed = found.group(1).replace("lclock = lclock + 1  # BUG: the message's clock is ignored",
+                                   'lclock = max(lclock, req["msg"]["lclock"]) + 1')
+    assert fixed != found.group(1)
+    (tmp_path / "my_vm.py").write_text(fixed)
+    again = lclock("sim", "--impl", "2=python3 my_vm.py", "--duration", "60", "--seed", "1",
+                   "--output", "fixed", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    folder = re.search(r"run folder: (\S+)", again.stdout)
+    assert folder is not None
+    assert lclock("check", folder.group(1), cwd=tmp_path).returncode == 0
