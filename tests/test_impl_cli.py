@@ -67,6 +67,10 @@ def test_a_broken_program_fails_the_run_with_exit_1(tmp_path: Path) -> None:
                   "--output", str(tmp_path / "out"), "--quiet")
     assert done.returncode == 1
     assert "the run failed: machine 1: exited with code 4" in done.stderr
+    (run,) = list((tmp_path / "out").iterdir())
+    checked = lclock("check", str(run))
+    assert "run.json:" not in checked.stdout, checked.stdout  # the record is true to the logs
+    assert "exited with code 4" in checked.stdout
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -142,6 +142,7 @@ def test_a_broken_program_fails_its_machine_and_the_others_stop(case: str,
         assert (stop["event"], stop["reason"]) == ("stop", "peer_failed")
     entry = next(m for m in machines if m["id"] == 2)
     assert entry["exit_code"] == 1 and reason in entry["failed"]
+    assert entry["reason"] == "program_failed"
     assert reason in meta["impl"]["machines"]["2"]["failed"]["reason"]
     assert no_program_left()
 

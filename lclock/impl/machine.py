@@ -87,11 +87,15 @@ class ProgramMachine(Machine):
 
     def _ask(self, request: bytes, do: str) -> p.Done:
         assert self.program is not None
-        line = self.program.ask(request, self.timeout)
         try:
+            line = self.program.ask(request, self.timeout)
             done = p.parse_done(line, self.ticks, do, self.n, self.kept)
         except p.ProtocolError as e:
+            self.ticks -= 1  # the tick asked was not done: the log ends at the one before
             raise ProgramFailed(e.reason, e.line) from None
+        except ProgramFailed:
+            self.ticks -= 1
+            raise
         self.lclock = done.lclock
         if done.vclock is not None:
             self.vclock = done.vclock

@@ -574,10 +574,12 @@ def _simulate_once(plan: RunPlan, net: NetworkSettings, run_dir: Path, epoch: fl
 def _entries(sim: Simulation, reason: str) -> list[dict[str, Any]]:
     """The machines' run.json entries: the stop counters, or a crashed machine's."""
     failures = sim.programs.failures if sim.programs is not None else {}
+    if sim.failed is not None:  # the others stopped because of it
+        reason = "peer_failed"
     out = []
     for node in sim.nodes:
         if node.id in failures:  # its program failed it: no stop report, like a crash
-            entry = {**node.crashed_fields(), "reason": "failed",
+            entry = {**node.crashed_fields(), "reason": "program_failed",
                      "failed": failures[node.id].reason, "exit_code": 1}
             entry.pop("crashed_at", None)
         elif sim.dead[node.id - 1]:

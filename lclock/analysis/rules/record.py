@@ -15,8 +15,9 @@ from lclock.analysis.rules import Context, run_rule
 from lclock.analysis.timestamps import parse_ts_column, short
 
 # The reasons run.json gives a machine that ended without a stop line (killed by a planned
-# crash, or unable to write its log); every other reason is a stop, which leaves a stop line.
-NOT_STOPPED = (None, "crashed", "log_failed")
+# crash, unable to write its log, or failed by its program, SPEC 9.5); every other reason is
+# a stop, which leaves a stop line.
+NOT_STOPPED = (None, "crashed", "log_failed", "program_failed")
 # run.json fault kinds and the log lines that show them (a partition's start and its heal
 # are ``fault`` lines of that kind; a pause and a resume are lines of their own).
 LINE_OF_KIND = {"partition": "fault", "heal": "fault", "pause": "pause", "resume": "resume"}
