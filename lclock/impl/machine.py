@@ -91,9 +91,12 @@ class ProgramMachine(Machine):
             line = self.program.ask(request, self.timeout)
             done = p.parse_done(line, self.ticks, do, self.n, self.kept)
         except p.ProtocolError as e:
+            failed = ProgramFailed(e.reason, e.line)
+            failed.tick = self.ticks
             self.ticks -= 1  # the tick asked was not done: the log ends at the one before
-            raise ProgramFailed(e.reason, e.line) from None
-        except ProgramFailed:
+            raise failed from None
+        except ProgramFailed as e:
+            e.tick = self.ticks
             self.ticks -= 1
             raise
         self.lclock = done.lclock

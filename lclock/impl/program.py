@@ -41,6 +41,8 @@ class ProgramFailed(Exception):
         self.line = line
         #: Where a driver met it: (seconds since t0, machine index).
         self.at = (0.0, 0)
+        #: The tick the program was asked and failed (None: not a tick's answer).
+        self.tick: int | None = None
 
 
 @dataclass(frozen=True)

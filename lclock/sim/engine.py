@@ -457,7 +457,7 @@ class Simulation:
         t, idx = exc.at
         node = self.nodes[idx]
         logs[idx].add(node.line("error", self.epoch + t, "error", reason=exc.reason,
-                                line=exc.line, tick=node.machine.ticks))
+                                line=exc.line, tick=exc.tick or node.machine.ticks))
         self.dead[idx] = True
         self.failed = (node.id, exc)
         if self.programs is not None:
