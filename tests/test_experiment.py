@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -356,6 +358,11 @@ def test_real_experiment_short(tmp_path: Path) -> None:
         assert (out / run["run_dir"] / "report.html").is_file()
     assert sorted(p.name for p in (out / "baseline").iterdir()) == [
         "settings.toml", "trial-1", "trial-2"]
+    # every path it printed is where it says, not in the staging folder it was renamed from
+    printed = [Path(line.split(": ", 1)[1]) for line in r.stdout.splitlines()
+               if line.startswith(("report: ", "run folder: ", "summary: "))]  # fmt: skip
+    assert len(printed) >= 5 and ".running" not in r.stdout, r.stdout
+    assert all(p.exists() for p in printed), printed
 
 
 @pytest.mark.slow
@@ -466,3 +473,23 @@ def test_a_stop_signal_while_the_workers_start_is_not_lost(
         assert "stopped" in err and "Traceback" not in err
         assert wait_for(lambda: session_members(proc.pid) == [], 15), session_members(proc.pid)
     assert orjson.loads((out / "summary.json").read_bytes())["status"] == "interrupted"
+
+
+def test_the_live_display_shows_the_final_paths(tmp_path: Path) -> None:
+    """Lines cut anywhere by the pipe still come out whole, with the staging folder's run
+    folder shown as the trial folder; other text passes as it is."""
+    from lclock.experiment.relabel import copy_lines, rewriter
+
+    staging, dest = tmp_path / ".trial-1.running", tmp_path / "trial-1"
+    text = (f"run folder: {staging}/20260101T000000Z-ab12\nmachine  rate\n"
+            f"report: {staging}/20260101T000000Z-ab12/report.html\nno newline at the end").encode()
+    read_fd, write_fd = os.pipe()
+    out = io.BytesIO()
+    copier = threading.Thread(target=copy_lines, args=(read_fd, out, rewriter(staging, dest)))
+    copier.start()
+    for i in range(0, len(text), 7):
+        os.write(write_fd, text[i:i + 7])
+    os.close(write_fd)
+    copier.join()
+    assert out.getvalue().decode() == (f"run folder: {dest}\nmachine  rate\n"
+                                       f"report: {dest}/report.html\nno newline at the end")

@@ -129,7 +129,8 @@ def test_a_dead_worker_fails_its_trials_and_nothing_hangs(
             return server[0].children() if server else []
 
         assert wait_for(lambda: len(pool_workers()) == 2, 60, 0.1), "no worker processes"
-        time.sleep(0.5)
+        # both workers are inside a trial (its staging folder is there): the one killed has one
+        assert wait_for(lambda: len(list(out.glob("baseline/.trial-*.partial"))) == 2, 60, 0.05)
         pool_workers()[0].kill()
         _out, err = proc.communicate(timeout=120)
         assert proc.returncode == 1, err

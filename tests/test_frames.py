@@ -12,11 +12,12 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
-from conftest import started
+from conftest import started, wait_for
 from tcp_helpers import free_ports, lclock_cmd, read_log, write_cluster
 
 from lclock.core.model import Message
@@ -97,15 +98,32 @@ def test_out_of_range_fields_are_refused_even_unauthenticated(field: str) -> Non
 # -- end to end: a relay on the path between vms ----------------------------------------------
 
 
+#: One frame of the runs below: three machines and the default clocks (vector, physical
+#: and hybrid too), tagged.
+FRAME = FrameCodec(3, True, b"k" * 32, pt=True, hlc=True).frame_size
+
+
+class Link:
+    """One relayed connection: its socket toward the target, whether both ends are still
+    open, and the last whole frame that flowed toward the target (once one has)."""
+
+    def __init__(self, upstream: socket.socket) -> None:
+        self.upstream = upstream
+        self.open = True
+        self.last_frame = b""
+
+
 class Relay(threading.Thread):
-    """Forwards one address to another, both ways; can inject bytes toward the target."""
+    """Forwards one address to another, both ways; can inject bytes toward the target
+    into the connections that are still open (a peer closing its connection is its
+    business, not a failure of the relay)."""
 
     def __init__(self, listen: tuple[str, int], target: tuple[str, int]) -> None:
         super().__init__(daemon=True)
         self.server = socket.create_server(listen)
         self.target = target
-        self.to_target: list[socket.socket] = []
-        self.seen: list[bytes] = []  # what flowed toward the target, per connection
+        self.links: list[Link] = []
+        self.lock = threading.Lock()
         self.stopped = False
 
     def run(self) -> None:
@@ -122,42 +140,58 @@ class Relay(threading.Thread):
             except OSError:  # not listening yet: the dialler retries
                 client.close()
                 continue
-            self.to_target.append(upstream)
-            idx = len(self.seen)
-            self.seen.append(b"")
-            threading.Thread(target=self._pump, args=(client, upstream, idx), daemon=True).start()
-            threading.Thread(target=self._pump, args=(upstream, client, None), daemon=True).start()
+            link = Link(upstream)
+            with self.lock:
+                self.links.append(link)
+            threading.Thread(target=self._pump, args=(client, upstream, link, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, link, False), daemon=True).start()
 
-    def _pump(self, src: socket.socket, dst: socket.socket, idx: int | None) -> None:
+    def _pump(self, src: socket.socket, dst: socket.socket, link: Link, up: bool) -> None:
         try:
             while True:
                 data = src.recv(65536)
                 if not data:
                     dst.shutdown(socket.SHUT_WR)
-                    return
-                if idx is not None:
-                    self.seen[idx] += data
+                    break
+                if up and len(data) % FRAME == 0:  # whole frames (the handshake is shorter)
+                    link.last_frame = data[-FRAME:]
                 dst.sendall(data)
         except OSError:
-            return
+            pass
+        link.open = False
 
-    def inject(self, data: bytes) -> None:
-        for s in self.to_target:
-            s.sendall(data)
+    def framed(self) -> list[Link]:
+        """The open connections that have carried a whole frame."""
+        with self.lock:
+            return [x for x in self.links if x.open and x.last_frame]
+
+    def inject(self, make: Callable[[Link], bytes]) -> int:
+        """Send ``make(link)`` into every open connection that carries frames; how many took it."""
+        sent = 0
+        for link in self.framed():
+            try:
+                link.upstream.sendall(make(link))
+                sent += 1
+            except OSError:  # it closed meanwhile
+                link.open = False
+        return sent
 
     def close(self) -> None:
         self.stopped = True
         self.server.close()
-        for s in self.to_target:
-            try:
-                s.close()
-            except OSError:
-                pass
+        with self.lock:
+            for link in self.links:
+                try:
+                    link.upstream.close()
+                except OSError:
+                    pass
 
 
 def _frame(lclock: int, vlen: int) -> bytes:
-    payload = struct.pack("!QQdd", lclock, 1, time.time(), 0.0) + struct.pack(f"!{vlen}Q", *([lclock] * vlen))
-    return struct.pack("!I", len(payload)) + payload + b"\0" * 16
+    """A frame as an attacker on the path makes it: the run's layout with ``vlen`` vector
+    entries, tagged with a key of its own (it cannot know the connection's)."""
+    codec = FrameCodec(vlen, True, b"attacker" * 4, pt=True, hlc=True)
+    return codec.encode(Message(1, lclock, (lclock,) * vlen, 0, (0, 0), 1), time.time())
 
 
 @pytest.mark.parametrize("attack", ["wrong-vector-length", "huge-clock", "replay"])
@@ -177,17 +211,15 @@ def test_injected_frames_never_reach_a_machine(tmp_path: Path, attack: str) -> N
                 cmd = lclock_cmd("vm", "--machine-id", str(i), "--settings", str(cfg),
                                  "--output", str(out), "--wait", "30", "--quiet", *extra)
                 procs[i] = stack.enter_context(started(cmd, tmp_path))
-            deadline = time.monotonic() + 30
-            while not list(out.glob("*/machine-1.jsonl")) and time.monotonic() < deadline:
-                time.sleep(0.05)
-            time.sleep(1.0)  # frames are flowing through the relay now
+            # both peers' connections to machine 1 carry frames through the relay now
+            assert wait_for(lambda: len(relay.framed()) == 2, 30), "no frames through the relay"
             if attack == "wrong-vector-length":
-                relay.inject(_frame(7, 2))
+                sent = relay.inject(lambda _link: _frame(7, 2))
             elif attack == "huge-clock":
-                relay.inject(_frame(10**12, 3))
+                sent = relay.inject(lambda _link: _frame(10**12, 3))
             else:
-                seen = relay.seen[0]
-                relay.inject(seen[-(4 + 24 + 24 + 16):])  # the last whole frame, again
+                sent = relay.inject(lambda link: link.last_frame)  # its last whole frame, again
+            assert sent >= 1, "every connection closed before the attack"
             results = {}
             for i, p in procs.items():
                 _o, err = p.communicate(timeout=40)

@@ -123,7 +123,7 @@ def test_ctrl_c_with_a_stopped_worker_still_stops_every_machine(workdir: Path) -
             assert wait_for(lambda: _ticking(workdir), 20)
             pids = _workers(workdir)
             os.kill(pids[0], signal.SIGSTOP)
-            time.sleep(0.3)
+            assert wait_for(lambda: psutil.Process(pids[0]).status() == psutil.STATUS_STOPPED, 10)
             os.killpg(p.pid, signal.SIGINT)
             _out, err = p.communicate(timeout=20)
     finally:

@@ -267,3 +267,21 @@ def test_mesh_setup_stops_when_told_and_ignores_other_wakeups() -> None:
     assert mesh.run(time.monotonic() + 5, [wake_r], on_stop) is None
     assert calls == [0, 1] and time.monotonic() - t < 2
     listener.close()
+
+
+def test_an_authenticated_challenge_gives_the_dialler_its_full_time_again() -> None:
+    """A peer whose process started late answers after the dialler's first deadline: once
+    its CHALLENGE proves it knows the secret, the dialler waits its full time for the OK
+    instead of giving up on a link the peer already counts as up."""
+    a, b = socket.socketpair()
+    with a, b:
+        dialler = Handshake(a, "connect", 2, b"s" * 32, "run", target=1, timeout=5.0)
+        peer = Handshake(b, "accept", 1, b"s" * 32, "run", allowed=frozenset({2}), timeout=5.0)
+        dialler.flush()
+        dialler.deadline = time.monotonic() - 1  # its time ran out while the peer started
+        peer.on_readable()  # HELLO in, CHALLENGE out
+        dialler.on_readable()  # CHALLENGE in, PROOF out
+        assert not dialler.expired(time.monotonic())
+        peer.on_readable()  # PROOF in, OK out
+        dialler.on_readable()
+        assert dialler.done and peer.done

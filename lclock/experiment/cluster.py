@@ -26,6 +26,7 @@ from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
+from lclock.experiment.dask_probe import ProbeError, probe_scheduler
 from lclock.experiment.trial import (
     OUTCOME_FILE,
     SPEC_FILE,
@@ -47,9 +48,10 @@ INSTALL_HINT = "pip install 'lclock[cluster]'"
 Results = Generator[tuple[TrialSpec, TrialOutcome], None, None]
 
 
-def connect(address: str, timeout: float = CONNECT_TIMEOUT) -> Any:
+def connect(address: str, timeout: float | None = None) -> Any:
     """A ``distributed.Client`` for the scheduler at ``address``; SettingsError (one line,
-    naming ``--cluster``) when dask is missing or the scheduler cannot be reached."""
+    naming ``--cluster``) when dask is missing or the scheduler cannot be reached or is
+    not a Dask scheduler, within ``timeout`` (``connect_timeout()`` by default)."""
     if "://" not in address or address.endswith("://"):
         raise SettingsError(
             f"--cluster: give the Dask scheduler's address as tcp://HOST:PORT (got {address!r})"
@@ -60,17 +62,50 @@ def connect(address: str, timeout: float = CONNECT_TIMEOUT) -> Any:
         raise SettingsError(
             f"--cluster: needs dask.distributed, which is not installed ({INSTALL_HINT})"
         ) from None
+    timeout = connect_timeout() if timeout is None else timeout
+    unreachable = f"--cluster: cannot reach the Dask scheduler at {address}"
     try:
+        _probe(address, timeout)
         client = Client(address, timeout=timeout, set_as_default=False)
-    except (OSError, TimeoutError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise SettingsError(f"--cluster: cannot reach the Dask scheduler at {address}: {first}") from None
+    except (ProbeError, OSError, TimeoutError, ValueError) as exc:
+        raise SettingsError(f"{unreachable}: {first_line(exc)}") from None
+    except Exception as exc:  # noqa: BLE001 - a peer that passed the probe, then misbehaved
+        raise SettingsError(f"{unreachable}: {type(exc).__name__}: {first_line(exc)}") from None
     try:
         _check_workers(client)
     except BaseException:
         client.close()
         raise
     return client
+
+
+def connect_timeout() -> float:
+    """lclock's CONNECT_TIMEOUT, unless the user set Dask's own
+    ``distributed.comm.timeouts.connect`` (its config file, or the environment variable
+    DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT): then theirs."""
+    import dask.config
+    from dask.utils import parse_timedelta
+
+    key = "distributed.comm.timeouts.connect"
+    shipped = dask.config.get(key, config=dask.config.merge(*dask.config.defaults))
+    mine = dask.config.get(key)
+    return CONNECT_TIMEOUT if mine == shipped else float(parse_timedelta(mine, "seconds"))
+
+
+def _probe(address: str, timeout: float) -> None:
+    """Read the scheduler's handshake on a plain socket first (see ``dask_probe``): only
+    plain TCP can be read that way; other schemes go straight to the Client."""
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    scheme, loc = parse_address(address)
+    if scheme == "tcp":
+        host, port = parse_host_port(loc)
+        probe_scheduler(host, port, timeout)
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _check_workers(client: Any) -> None:

@@ -132,11 +132,9 @@ def run_real_trial(
     proc: subprocess.Popen[bytes] | None = None
     limit = exp.settings.duration + REAL_TRIAL_GRACE
     try:
-        with open(log, "wb") as fh:
-            if live:
-                sys.stdout.flush()
+        with open(log, "wb") as fh, _display(live, staging, dest) as shown:
             proc = subprocess.Popen(
-                cmd, stdout=None if live else fh, stderr=fh, stdin=subprocess.DEVNULL,
+                cmd, stdout=fh if shown is None else shown, stderr=fh, stdin=subprocess.DEVNULL,
                 start_new_session=True, env=child_env_stopping_with_me(),
             )  # fmt: skip
             try:
@@ -165,6 +163,16 @@ def run_real_trial(
         trial.status = "failed"
         if trial.error is None:
             trial.error = f"exit status {trial.exit_code}" + (f": {tail}" if tail else "")
+
+
+def _display(live: bool, staging: Path, dest: Path) -> contextlib.AbstractContextManager[int | None]:
+    """With ``live``, the launcher's stdout: ours, with its run folder's paths shown as they
+    will be once it is moved to ``dest``."""
+    if not live:
+        return contextlib.nullcontext()
+    from lclock.experiment.relabel import relabelled_stdout
+
+    return relabelled_stdout(staging, dest)
 
 
 def _last_line(path: Path) -> str | None:

@@ -165,6 +165,7 @@ class Handshake:
         self.context = context
         self.allowed = allowed
         self.target = target
+        self.timeout = timeout
         self.deadline = time.monotonic() + timeout
         self.addr = addr
         self.reader = RecordReader(_HELLO.size if role == "accept" else None)
@@ -273,6 +274,10 @@ class Handshake:
                 f"machine {self.target} failed to authenticate (wrong secret or another run)"
             )
         self.nonce_peer = nonce_a
+        # It proved it knows the secret: our peer, not a stranger. Only its OK is left, and a
+        # peer whose process started late (its listener was bound before it ran) must get
+        # its full time for it, or it counts us connected while we give up and dial again.
+        self.deadline = time.monotonic() + self.timeout
         mine = proof(self.secret, b"C", self.context, self.me, self.target, self.nonce, nonce_a)
         self.out += record(T_PROOF, mine)
         self.flush()

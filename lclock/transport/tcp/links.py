@@ -133,7 +133,7 @@ class TcpPlan:
 
     def spec(self, machine_id: int) -> MeshSpec:
         return MeshSpec(machine_id, len(self.addrs), self.addrs, self.secret, self.run_id,
-                        self.handshake_timeout)
+                        self.handshake_timeout, dial_timeout=CONNECT_TIMEOUT)
 
     def for_machine(self, machine_id: int) -> TcpLinks:
         return TcpLinks(self.spec(machine_id), self.listeners[machine_id - 1])

@@ -65,6 +65,11 @@ class MeshSpec:
     secret: bytes
     context: str  # inside every MAC: the run id, or the cluster's fingerprint in vm mode
     handshake_timeout: float = HANDSHAKE_TIMEOUT
+    #: How long a handshake we dialled may take, if not ``handshake_timeout``: under the
+    #: launcher every address is a listener it bound for that peer, so nobody else can
+    #: answer there and a silence is a peer whose process has not started yet (on a busy
+    #: host, seconds): dialling again would only leave it a dead connection to reject.
+    dial_timeout: float | None = None
 
     def addr(self, i: int) -> str:
         return addr_text(self.addrs[i - 1])
@@ -241,7 +246,8 @@ class Mesh:
         tune_peer_socket(sock)
         d.hs = Handshake(
             sock, "connect", self.spec.me, self.spec.secret, self.spec.context,
-            target=d.peer, timeout=self.spec.handshake_timeout, addr=self.spec.addr(d.peer),
+            target=d.peer, timeout=self.spec.dial_timeout or self.spec.handshake_timeout,
+            addr=self.spec.addr(d.peer),
         )
         self._step(d.hs, write=True)
 
@@ -323,13 +329,20 @@ class Mesh:
             self.readers[h.peer] = RecordReader()
 
     def _expire(self, now: float) -> None:
+        """Give up on the handshakes past their deadline, after one last read: what the
+        other side sent in time counts even if this process, descheduled on a busy host,
+        reads it late (else one side counts the link up while the other dials again)."""
         for h in [h for h in self.pending if h.expired(now)]:
-            self.pending.remove(h)
-            self._reject(h, f"no complete handshake within {self.spec.handshake_timeout:g} s")
+            self._step(h, write=False)
+            if h in self.pending and h.expired(now):
+                self.pending.remove(h)
+                self._reject(h, f"no complete handshake within {self.spec.handshake_timeout:g} s")
         for d in self.dials.values():
             if d.hs is not None and d.hs.expired(now):
+                self._step(d.hs, write=False)
+            if d.hs is not None and d.hs.expired(now):
                 self.warn("peer_auth_failed", peer=d.peer, addr=d.hs.addr,
-                          reason=f"no complete handshake within {self.spec.handshake_timeout:g} s")
+                          reason=f"no complete handshake within {d.hs.timeout:g} s")
                 d.fail("handshake timed out", now)
 
     # -- agreeing on the start (vm mode) ------------------------------------------------------

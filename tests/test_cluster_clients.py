@@ -1,0 +1,157 @@
+"""``experiment --cluster`` against peers that are not a Dask scheduler: a small fake
+server on 127.0.0.1 for each way a peer can be wrong (silent, slow, another protocol,
+garbage, gone at once, a huge size). Each must end the command within its connect timeout
+with exit 2 and one line on stderr: no traceback, no "Exception ignored", no stall."""
+
+from __future__ import annotations
+
+import random
+import socket
+import struct
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, started
+
+pytest.importorskip("distributed")
+
+#: The connect timeout the tests give through Dask's own setting (seconds).
+TIMEOUT = 2
+#: How long a fake server lives at most, whatever the test does.
+LIFETIME = 60.0
+
+Behaviour = Callable[[socket.socket, threading.Event], None]
+
+
+def silent(conn: socket.socket, stop: threading.Event) -> None:
+    stop.wait()
+
+
+def slow_drip(conn: socket.socket, stop: threading.Event) -> None:
+    """A plausible size (100 bytes), then one byte at a time: each read is quick, the
+    whole never comes."""
+    conn.sendall(struct.pack("<Q", 100))
+    while not stop.wait(0.2):
+        conn.sendall(b"\x00")
+
+
+def http(conn: socket.socket, stop: threading.Event) -> None:
+    conn.recv(4096)
+    conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+    stop.wait()
+
+
+def garbage(conn: socket.socket, stop: threading.Event) -> None:
+    conn.sendall(random.Random(7).randbytes(4096))
+    stop.wait()
+
+
+def framed_garbage(conn: socket.socket, stop: threading.Event) -> None:
+    """A small size, then that many random bytes: it passes the size check, not the decoder."""
+    conn.sendall(struct.pack("<Q", 64) + random.Random(8).randbytes(64))
+    stop.wait()
+
+
+def close_at_once(conn: socket.socket, stop: threading.Event) -> None:
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # a reset
+
+
+def close_after_reading(conn: socket.socket, stop: threading.Event) -> None:
+    conn.recv(4096)
+
+
+def huge_size(conn: socket.socket, stop: threading.Event) -> None:
+    conn.sendall(struct.pack("<Q", 2**62) + b"\x00" * 1024)
+    stop.wait()
+
+
+@contextmanager
+def fake_server(behaviour: Behaviour) -> Iterator[int]:
+    """A listener on 127.0.0.1 serving each connection with ``behaviour``; it stops when
+    the ``with`` ends, or after LIFETIME seconds by itself."""
+    stop = threading.Event()
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    listener.settimeout(0.1)
+
+    def serve(conn: socket.socket) -> None:
+        with conn:
+            try:
+                behaviour(conn, stop)
+            except OSError:
+                pass  # the client went away first: that is its right
+
+    def accept() -> None:
+        end = time.monotonic() + LIFETIME
+        while not stop.is_set() and time.monotonic() < end:
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+        stop.set()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield int(listener.getsockname()[1])
+    finally:
+        stop.set()
+        thread.join()
+        listener.close()
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("behaviour", [silent, slow_drip, http, garbage, framed_garbage,
+                                       close_at_once, close_after_reading, huge_size],
+                         ids=lambda b: b.__name__)  # fmt: skip
+def test_a_peer_that_is_no_scheduler_fails_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, behaviour: Behaviour
+) -> None:
+    monkeypatch.setenv("DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT", f"{TIMEOUT}s")
+    out = tmp_path / "exp"
+    with fake_server(behaviour) as port:
+        address = f"tcp://127.0.0.1:{port}"
+        cmd = [sys.executable, "-m", "lclock", "experiment", "baseline", "--sim",
+               "--cluster", address, "--output", str(out)]  # fmt: skip
+        with started(cmd, ROOT, text=True) as proc:
+            stdout, stderr = proc.communicate()
+    assert proc.returncode == 2, stderr
+    assert stderr.count("\n") == 1, stderr
+    assert stderr.startswith(
+        f"lclock experiment: error: --cluster: cannot reach the Dask scheduler at {address}: "
+    ), stderr
+    assert stdout == "" and not out.exists()
+
+
+@pytest.mark.timeout(60)
+def test_nothing_listening_fails_in_one_line_once_the_timeout_is_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Refused connections are tried again (a scheduler may be starting), until the timeout."""
+    monkeypatch.setenv("DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT", f"{TIMEOUT}s")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        cmd = [sys.executable, "-m", "lclock", "experiment", "baseline", "--sim",
+               "--cluster", f"tcp://127.0.0.1:{port}", "--output", str(tmp_path / "exp")]  # fmt: skip
+        with started(cmd, ROOT, text=True) as proc:
+            _, stderr = proc.communicate()
+    assert proc.returncode == 2 and stderr.count("\n") == 1, stderr
+    assert f"nothing accepted a connection within {TIMEOUT} s" in stderr
+
+
+def test_the_connect_timeout_is_lclocks_unless_dask_is_told_otherwise() -> None:
+    import dask.config
+
+    from lclock.experiment.cluster import CONNECT_TIMEOUT, connect_timeout
+
+    assert connect_timeout() == CONNECT_TIMEOUT
+    with dask.config.set({"distributed.comm.timeouts.connect": "3s"}):
+        assert connect_timeout() == 3.0
