@@ -13,12 +13,19 @@ import argparse
 import importlib
 import os
 import re
-import signal
 import sys
 from typing import Any, NoReturn
 
 from lclock import __version__, errors
-from lclock.lifecycle import STOP_SIGNALS, StopRequest, install, stop_with_parent_if_asked
+from lclock.lifecycle import (
+    Interrupted,
+    Stage,
+    StopRequest,
+    end_of_command,
+    install,
+    restore,
+    stop_with_parent_if_asked,
+)
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -128,8 +135,7 @@ def entry(argv: list[str] | None = None, prog: str | None = None) -> int:
     code = main(argv, prog)
     chosen = next((a for a in (sys.argv[1:] if argv is None else argv) if not a.startswith("-")), None)
     if chosen in OWNS_PROCESSES:
-        for sig in STOP_SIGNALS:
-            signal.signal(sig, signal.SIG_IGN)
+        end_of_command()
     return code
 
 
@@ -139,6 +145,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         code = _main(argv, prog)
         sys.stdout.flush()  # a reader that went away shows here, not in the interpreter's exit
         return code
+    except Interrupted as exc:  # a stop signal unwound a command that writes (lclock.lifecycle)
+        return exc.code
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # output piped into `head` and closed: a normal end for a filter
@@ -161,6 +169,20 @@ def _silence_stdout() -> None:
 
 def _main(argv: list[str] | None, prog: str | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    chosen = next((a for a in argv if not a.startswith("-")), None)
+    # A command that owns processes polls its stop request; any other is one call stack,
+    # unwound by a stop signal, so that what it was writing is discarded (lclock.outfile).
+    owner = chosen in OWNS_PROCESSES
+    stop = StopRequest(unwind=not owner, stage=Stage.RUNNING if owner else Stage.WRITING)
+    previous = install(stop)
+    try:
+        return _command(argv, prog, chosen, stop)
+    finally:
+        if not owner:  # an owner's last moments are covered by ``entry``
+            restore(previous)
+
+
+def _command(argv: list[str], prog: str | None, chosen: str | None, stop: StopRequest) -> int:
     parser = _Parser(
         prog=prog or "lclock",
         description="A scale model of an asynchronous distributed system with Lamport and "
@@ -169,11 +191,6 @@ def _main(argv: list[str] | None, prog: str | None) -> int:
     parser.add_argument("--version", action="version", version=f"lclock {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     # Only the chosen command's module is imported; the others appear in --help only.
-    chosen = next((a for a in argv if not a.startswith("-")), None)
-    stop: StopRequest | None = None
-    if chosen in OWNS_PROCESSES:
-        stop = StopRequest()
-        install(stop)
     for name, (module, help_) in COMMANDS.items():
         p = sub.add_parser(name, help=help_, description=help_[0].upper() + help_[1:] + ".")
         if name == chosen:

@@ -14,6 +14,10 @@ module is the one place that rule lives: every writer here applies it.
 Several files that belong together (a report: its PNGs, summary.json and report.html) are
 written all or none (``all_or_none``): each to its spare file first, and only when every
 one is complete are they renamed into place; a failure leaves the folder as it was.
+
+A stop signal (Ctrl-C, SIGTERM, SIGHUP) unwinds every command that writes
+(``lclock.lifecycle``): the clean-ups here run shielded from a second one, so a signal at
+any moment leaves the target as it was or complete, and no spare behind.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from lclock.errors import BadInput
+from lclock.lifecycle import current
 
 # The files of a run folder's record (SPEC section 4): never an output's name.
 RUN_RECORD = re.compile(r"(run\.json|machine-.*\.jsonl)")
@@ -104,15 +109,16 @@ def _discard(*tmps: Path) -> str:
     """Remove spare files; says what is left behind when the folder forbids it (an
     append-only folder): their content is cut to nothing at least."""
     left = []
-    for tmp in tmps:
-        try:
-            tmp.unlink()
-        except FileNotFoundError:
-            pass
-        except OSError:
-            with contextlib.suppress(OSError), open(tmp, "r+b") as fh:  # noqa: PTH123
-                fh.truncate(0)
-            left.append(tmp.name)
+    with current().shielded():
+        for tmp in tmps:
+            try:
+                tmp.unlink()
+            except FileNotFoundError:
+                pass
+            except OSError:
+                with contextlib.suppress(OSError), open(tmp, "r+b") as fh:  # noqa: PTH123
+                    fh.truncate(0)
+                left.append(tmp.name)
     if not left:
         return ""
     names = ", ".join(left[:3]) + (f" and {len(left) - 3} more" if len(left) > 3 else "")
@@ -199,4 +205,5 @@ def all_or_none(runs: Sequence[Path] = ()) -> Iterator[Together]:
         raise
     finally:
         _discard(*(tmp for tmp, _ in together.staged[moved:]))
+
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import argparse
 import random
-import signal
 import sys
 import time
 from pathlib import Path
-from types import FrameType
 from typing import Any
+
+from lclock.lifecycle import current
 
 EPILOG = """\
 The experiments are the presets shipped with lclock (baseline, small-variation,
@@ -79,12 +79,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _raise_on_sigterm(signum: int, _frame: FrameType | None) -> None:
-    from lclock.experiment.runner import Interrupted
-
-    raise Interrupted(128 + signum)
-
-
 def _error(text: str) -> int:
     sys.stderr.write(f"lclock experiment: error: {text}\n")
     return 2
@@ -124,17 +118,16 @@ def _read_meta(root: Path) -> dict[str, Any]:
 
 
 def _install_signals(args: argparse.Namespace) -> int | None:
-    """Ctrl-C raises KeyboardInterrupt, SIGTERM and SIGHUP raise Interrupted, from now on.
+    """From now on a stop signal unwinds the experiment (``lclock.lifecycle``: it is one
+    call stack, whose ``finally`` clauses stop the trials and write the summary).
 
     ``lclock.cli`` only records stop signals while a process-owning command imports; a
     signal that came in that window means "stop", before anything is created.
     """
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _raise_on_sigterm)
-    signal.signal(signal.SIGHUP, _raise_on_sigterm)
-    stop = getattr(args, "stop_request", None)
-    if stop is not None and stop.requested:
+    stop = getattr(args, "stop_request", None) or current()
+    if stop.requested:
         return int(stop.exit_code())
+    stop.unwind = True
     return None
 
 

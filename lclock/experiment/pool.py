@@ -23,7 +23,7 @@ from typing import Any
 
 from lclock.experiment.records import Experiment
 from lclock.experiment.trial import TrialOutcome, TrialSpec, run_sim_trial
-from lclock.lifecycle import STOP_SIGNALS, unblock_all_in_child
+from lclock.lifecycle import children_ignore_sigint, current, ignore, unblock_all_in_child
 
 Results = Generator[tuple[TrialSpec, TrialOutcome], None, None]
 
@@ -78,7 +78,7 @@ def _worker_init(experiment: int) -> None:
     """Ctrl-C in the terminal reaches the whole process group: the experiment decides what
     stops (it kills its workers), so a worker does not die half-way on its own. But when
     the experiment itself is gone (SIGKILLed, say), nobody can: the worker ends itself."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    ignore((signal.SIGINT,))
     unblock_all_in_child()  # the experiment held the stop signals blocked while starting us
     threading.Thread(target=_end_with, args=(experiment,), name="lclock-end-with-experiment",
                      daemon=True).start()
@@ -137,6 +137,21 @@ def _kill_workers(pool: ProcessPoolExecutor) -> None:
             pass
 
 
+def _stop_pool(pool: ProcessPoolExecutor) -> None:
+    """Kill the workers, then wait (bounded) for the pool's manager thread to end.
+
+    Left running, that thread closes its wakeup pipe while the interpreter's exit
+    (``concurrent.futures.process._python_exit``, not under the pool's lock before Python
+    3.12) writes into it: a SIGTERM right as the workers started ended in exit 143 and
+    then an ``OSError: [Errno 9] Bad file descriptor`` traceback from threading._shutdown.
+    """
+    manager = getattr(pool, "_executor_manager_thread", None)
+    _kill_workers(pool)  # first: shutdown() forgets the worker processes
+    pool.shutdown(wait=False, cancel_futures=True)
+    if isinstance(manager, threading.Thread) and manager.is_alive():
+        manager.join(timeout=10)
+
+
 def run_local(specs: list[TrialSpec], root: Path, jobs: int) -> Results:
     """Up to ``jobs`` trials at a time, each in a worker process of this host.
 
@@ -153,26 +168,23 @@ def run_local(specs: list[TrialSpec], root: Path, jobs: int) -> Results:
         from multiprocessing import resource_tracker
 
         resource_tracker.ensure_running()
-    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, set(STOP_SIGNALS))
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        pool = ProcessPoolExecutor(
-            max_workers=max(1, min(jobs, len(specs))),
-            mp_context=ctx,
-            initializer=_worker_init,
-            initargs=(os.getpid(),),
-        )
-        futures: dict[Future[TrialOutcome], TrialSpec] = {
-            pool.submit(run_sim_trial, spec, root): spec for spec in specs
-        }
-    except BaseException:
-        signal.signal(signal.SIGINT, previous)
-        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
-        raise
+    stop = current()
+    pool: ProcessPoolExecutor | None = None
     finished = False
     try:
-        signal.signal(signal.SIGINT, previous)
-        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)  # a stop that came: raised here
+        # SIGTERM and SIGHUP held back too: one that comes now is raised once the pool is
+        # up, where its workers are stopped with the rest
+        with children_ignore_sigint(stop, also_blocked=(signal.SIGTERM, signal.SIGHUP)):
+            pool = ProcessPoolExecutor(
+                max_workers=max(1, min(jobs, len(specs))),
+                mp_context=ctx,
+                initializer=_worker_init,
+                initargs=(os.getpid(),),
+            )
+            futures: dict[Future[TrialOutcome], TrialSpec] = {
+                pool.submit(run_sim_trial, spec, root): spec for spec in specs
+            }
+        stop.act_now()  # a Ctrl-C that came while the workers started
         for fut in as_completed(futures):
             spec = futures[fut]
             try:
@@ -182,8 +194,9 @@ def run_local(specs: list[TrialSpec], root: Path, jobs: int) -> Results:
             yield spec, outcome
         finished = True
     finally:
-        if finished:
-            pool.shutdown(wait=True)
-        else:  # kill first: shutdown() forgets the worker processes
-            _kill_workers(pool)
-            pool.shutdown(wait=False, cancel_futures=True)
+        if pool is not None:
+            with stop.shielded():
+                if finished:
+                    pool.shutdown(wait=True)
+                else:
+                    _stop_pool(pool)

@@ -32,6 +32,7 @@ from lclock.experiment.metrics import SATURATION_RULE
 from lclock.experiment.pool import Results
 from lclock.experiment.records import Experiment, Trial, roles
 from lclock.experiment.trial import TrialSpec, staging_folder
+from lclock.lifecycle import Interrupted
 from lclock.settings import RunSettings, SettingsError, SettingsFile, parse_settings_file, resolve
 from lclock.sim.engine import NetworkSettings
 
@@ -41,14 +42,6 @@ PRESETS = Path(__file__).resolve().parent.parent / "presets.toml"
 __all__ = ["DEFAULT_TRIALS", "Experiment", "Interrupted", "Sweep", "Trial", "plan",
            "resummarize", "run_experiments", "settings_toml", "summarize_experiment",
            "with_presets"]  # fmt: skip
-
-
-class Interrupted(Exception):
-    """Ctrl-C or SIGTERM while trials were running; ``code`` is the exit status (130/143)."""
-
-    def __init__(self, code: int) -> None:
-        super().__init__(code)
-        self.code = code
 
 
 # -- planning ---------------------------------------------------------------------------

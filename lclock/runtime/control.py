@@ -15,8 +15,6 @@ wakeup socket and asks the control what was asked for.
 
 from __future__ import annotations
 
-import contextlib
-import signal
 import socket
 import time
 from collections.abc import Callable
@@ -128,15 +126,3 @@ class LocalControl:
             self.done = msg
         elif kind == "status" and self.on_status is not None:
             self.on_status({k: v for k, v in msg.items() if k != "t"})
-
-
-def ignore_launcher_signals() -> None:
-    """A worker leaves Ctrl-C and SIGHUP to its launcher.
-
-    Both reach the whole process group (a terminal's Ctrl-C, a closed terminal's SIGHUP);
-    the launcher turns them into a graceful stop of every machine. A worker that acted on
-    them itself would die without its stop line.
-    """
-    for sig in (signal.SIGINT, signal.SIGHUP):
-        with contextlib.suppress(OSError, ValueError):
-            signal.signal(sig, signal.SIG_IGN)

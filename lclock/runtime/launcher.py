@@ -12,7 +12,6 @@ import argparse
 import contextlib
 import resource
 import secrets
-import signal
 import sys
 import time
 from pathlib import Path
@@ -26,10 +25,10 @@ from lclock.core.logline import format_ts
 from lclock.core.model import machine_setup
 from lclock.errors import error_line, fail, one_line, prefix
 from lclock.lifecycle import (
-    CAUSES,
-    EXIT_CODES,
     NAMES,
     STOP_SIGNALS,
+    Interrupted,
+    Stage,
     StopRequest,
     children_ignore_sigint,
     wakeup_socket,
@@ -300,31 +299,20 @@ class Launcher:
     def _report(self) -> int:
         """The run is over and recorded; a stop signal during the report just ends the
         report (Ctrl-C 130, SIGTERM 143, SIGHUP 129), saying the run itself is complete."""
-        got: list[int] = []
-
-        def interrupt(sig: int, _frame: Any) -> None:
-            got.append(sig)
-            raise KeyboardInterrupt
-
-        old = {sig: signal.signal(sig, interrupt) for sig in STOP_SIGNALS}
-        got.extend(self.stop.signals)  # arrived while the run was being recorded
         try:
-            if got:
-                raise KeyboardInterrupt
-            from lclock.analysis.report import report_after_run
+            # a signal that arrived while the run was being recorded ends it before it starts
+            with self.stop.unwinding(Stage.WRITING):
+                from lclock.analysis.report import report_after_run
 
-            headlines = report_after_run(self.run_dir)
-        except KeyboardInterrupt:
-            name = CAUSES.get(got[0] if got else signal.SIGINT, "sigint")
+                headlines = report_after_run(self.run_dir)
+        except Interrupted as exc:
+            name = self.stop.cause or "sigint"
             sys.stderr.write(f"{prefix('run')}: report interrupted by {NAMES[name]} (the run "
                              "itself is complete)\n")
-            return EXIT_CODES[name]
+            return exc.code
         except Exception as exc:  # the run itself is fine; say what failed and go on
             sys.stderr.write(f"{prefix('run')}: warning: report not written: {one_line(exc)}\n")
             return 0
-        finally:
-            for sig, handler in old.items():
-                signal.signal(sig, handler)
         for h in headlines:
             self.console.line(h)
         self.console.line(f"report: {self.run_dir / 'report.html'}")

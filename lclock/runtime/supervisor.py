@@ -20,7 +20,17 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from lclock.core.faults import FaultPlan
-from lclock.lifecycle import CAUSES, EXIT_CODES, NAMES, StopRequest, drain_wakeup
+from lclock.lifecycle import (
+    CAUSES,
+    EXIT_CODES,
+    NAMES,
+    SIGNALS,
+    Response,
+    Stage,
+    StopRequest,
+    decide,
+    drain_wakeup,
+)
 from lclock.runtime.driver import DRAIN_TIMEOUT
 from lclock.runtime.waiting import Clock
 
@@ -148,7 +158,9 @@ class Policy:
 
     def on_signal(self, sig: int, now: float) -> list[Action]:
         name = CAUSES.get(sig, "sigterm")
-        if sig == signal.SIGINT and self.cause in CAUSES.values():
+        # a machine that reported a stop signal counts as one received before this one
+        before = [SIGNALS[self.cause]] if self.cause in SIGNALS else []
+        if decide(Stage.RUNNING, [*before, sig]) is Response.STOP_NOW:
             return [Action("say", "second Ctrl-C: killing every machine now"), *self._kill()]
         out: list[Action] = []
         if self.cause is None:

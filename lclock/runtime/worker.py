@@ -18,9 +18,14 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
 from lclock.core.node import MachinePlan, Node
-from lclock.lifecycle import StopRequest, signal_on_parent_death, unblock_all_in_child
+from lclock.lifecycle import (
+    StopRequest,
+    signal_on_parent_death,
+    unblock_all_in_child,
+    worker_signals,
+)
 from lclock.logfile import LogFile, describe_os_error
-from lclock.runtime.control import LauncherControl, ignore_launcher_signals
+from lclock.runtime.control import LauncherControl
 from lclock.runtime.driver import RealTimeDriver
 from lclock.transport import Transport
 
@@ -85,15 +90,8 @@ def worker_main(job: WorkerJob, conn: Connection) -> None:
     # died; its parent (the forkserver) ends with the launcher, and this wakes it to notice.
     signal_on_parent_death(signal.SIGCONT)
     let_forkserver_end_with_launcher()
-    ignore_launcher_signals()
     stop = StopRequest()
-    signal.signal(signal.SIGTERM, stop.record)
-    # Back from a pause (SIGCONT): a handler, so the wakeup socket below wakes the loop now.
-    signal.signal(signal.SIGCONT, lambda _sig, _frame: None)
-    wake_r, wake_w = socket.socketpair()
-    wake_r.setblocking(False)
-    wake_w.setblocking(False)
-    signal.set_wakeup_fd(wake_w.fileno(), warn_on_full_buffer=False)
+    wake_r, _wake_w = worker_signals(stop)
     conn = low_fd_connection(conn)
     parent = multiprocessing.parent_process()
     sentinel = low_fd(parent.sentinel) if parent is not None and parent.sentinel is not None else None
