@@ -49,6 +49,11 @@ CAUSES: dict[int, str] = {signal.SIGINT: "sigint", signal.SIGTERM: "sigterm", si
 EXIT_CODES = {"completed": 0, "failed": 1, "sigint": 130, "sigterm": 143, "sighup": 129}
 NAMES = {"sigint": "Ctrl-C", "sigterm": "SIGTERM", "sighup": "SIGHUP"}
 SIGNALS = {name: sig for sig, name in CAUSES.items()}
+#: The exit status of a run stopped by each stop signal, by its cause.
+SIGNAL_EXIT_CODES = {name: EXIT_CODES[name] for name in CAUSES.values()}
+#: A machine's exit status by the reason it stopped (``lclock vm``): at its end, or at the
+#: crash its fault plan asked for, 0; by a stop signal, that signal's code; else 1.
+MACHINE_EXIT_CODES = {"duration": 0, "crashed": 0, **SIGNAL_EXIT_CODES}
 
 
 class Stage(enum.Enum):

@@ -1,7 +1,9 @@
 """The run folder (SPEC section 4): its name, its creation, and run.json.
 
-Every writer of run folders (the launcher, the simulator, the TCP vm, merge) goes through
-here, so the rules hold everywhere:
+This module owns run.json: its path, its reading (with the bounds a hostile folder needs),
+its writing and the record of a run's end. Every writer of run folders (the launcher, the
+simulator, the TCP vm, merge, import) and every reader (the analysis, the explorer,
+experiments, compare) goes through here, so the rules hold everywhere:
 
 - a run folder is created new, never reused: nothing ever writes into (or deletes from) a
   folder this process did not create;
@@ -23,26 +25,41 @@ import secrets
 import socket
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import orjson
-import psutil
 
 from lclock import SCHEMA_VERSION, __version__
 from lclock.core.logline import format_ts
 from lclock.logfile import describe_os_error
-from lclock.safefile import BadFile, read_json_object
+from lclock.safefile import BadFile, parse_json, read_small
 
 RUN_JSON = "run.json"
 SPARE = ".run.json.spare"
-#: run.json is small; anything bigger is not ours (and is not read into memory).
+#: run.json is small; anything bigger is not ours (and is not read into memory). The
+#: largest lclock writes (128 machines, per-link counters: n^2 lines) is about 3 MB.
 MAX_RUN_JSON = 16 << 20
+#: The most machines a run folder may hold for any reader (the analysis, the explorer,
+#: merge, import): vector clocks and per-machine tables scale with it, so a folder claiming
+#: more is not believed. lclock itself *runs* at most ``settings.MAX_MACHINES`` (128, one
+#: process each); a folder imported from elsewhere may hold more.
+MAX_MACHINES = 1024
 
 
 class RunFolderError(Exception):
-    """The run folder or its run.json cannot be created, written or read; says why."""
+    """The run folder or its run.json cannot be created, written or read; says why.
+
+    ``reason`` is the text without the path (for a reader that names the file itself),
+    ``rule`` the kind of trouble with run.json: ``meta-missing``, ``meta-unreadable`` (not
+    a small regular JSON file), ``meta-type`` (JSON, but not an object).
+    """
+
+    def __init__(self, text: str, reason: str | None = None, rule: str = "meta-unreadable") -> None:
+        super().__init__(text)
+        self.reason = reason if reason is not None else text
+        self.rule = rule
 
 
 class RunEnd(NamedTuple):
@@ -57,6 +74,16 @@ def new_run_id(now: float | None = None) -> str:
     """``20261125T184001Z-3f9a``: the UTC start time and a short random part."""
     t = time.time() if now is None else now
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(t)) + "-" + secrets.token_hex(2)
+
+
+def run_json_path(run_dir: Path) -> Path:
+    return run_dir / RUN_JSON
+
+
+def has_run_json(run_dir: Path) -> bool:
+    """Whether something named run.json is in ``run_dir`` (never opened here: a FIFO or a
+    dangling link counts, for ``read_run_json`` to refuse it by name)."""
+    return os.path.lexists(run_json_path(run_dir))
 
 
 def machine_log_path(run_dir: Path, machine_id: int) -> Path:
@@ -127,9 +154,84 @@ def base_run_json(run_id: str, seed: int, settings: dict[str, Any], started: flo
     }
 
 
+def record_end(data: dict[str, Any], end: RunEnd, ended_at: float,
+               machines: list[dict[str, Any]]) -> None:
+    """The record of a run's end in ``data`` (run.json): how it ended, when, each machine's
+    end figures and the message balance those figures give (``messages``)."""
+    crashed = [m["id"] for m in machines if m.get("reason") == "crashed" and "id" in m]
+    data.update(status=end.status, exit_code=end.code, reason=end.reason,
+                ended_at=format_ts(ended_at), machines=machines,
+                messages=balance_of(machines, crashed))
+
+
+def balance_of(machines: Iterable[dict[str, Any]], crashed: Iterable[int] = ()) -> dict[str, Any]:
+    """The message balance of run.json's machine entries (``message_balance`` over them)."""
+    reports: dict[int, dict[str, Any] | None] = {
+        m["id"]: m for m in machines
+        if isinstance(m.get("id"), int) and isinstance(m.get("sent_to"), dict)}
+    return message_balance(reports, crashed)
+
+
+def message_balance(reports: dict[int, dict[str, Any] | None],
+                    crashed: Iterable[int] = ()) -> dict[str, Any]:
+    """Per link, copies sent against copies taken in by the receiver.
+
+    Copies sent on i->j: the messages sent, less those the fault plan dropped, plus the
+    extra copies of duplicated ones. A machine that the plan crashed cannot report what it
+    took in: what it had not handled is lost with it (``lost_in_crash``), counted from its
+    own log by the caller (its entry then has ``taken_from`` = what it handled). What it had
+    sent but not yet put on the wire (copies it held back for latency, bytes still in its
+    buffer) dies with it too, so a shortfall on a link *from* a crashed machine is also
+    ``lost_in_crash``. A surplus (more taken than sent) is never explained by a crash. Links
+    whose two ends did not both report are named as unbalanced.
+    """
+    down = set(crashed)
+    sent = taken = lost = dropped = duplicated = in_crash = 0
+    lossy: dict[str, int] = {}
+    unknown: list[str] = []
+    for i, rep in sorted(reports.items()):
+        if rep is None or "sent_to" not in rep:
+            continue
+        for peer, count in rep["sent_to"].items():
+            j = int(peer)
+            other = reports.get(j)
+            if other is None or "taken_from" not in other:
+                unknown.append(f"{i}->{j}")
+                continue
+            gone = int(rep.get("dropped_to", {}).get(peer, 0))
+            extra = int(rep.get("dup_to", {}).get(peer, 0))
+            copies = count - gone + extra
+            got = int(other["taken_from"].get(str(i), 0))
+            sent += count
+            dropped += gone
+            duplicated += extra
+            taken += got
+            missing = copies - got
+            if missing > 0 and (j in down or i in down):
+                in_crash += missing
+            elif missing:
+                lossy[f"{i}->{j}"] = missing
+                lost += missing
+    out: dict[str, Any] = {"sent": sent, "taken": taken, "lost": lost}
+    if dropped:
+        out["dropped"] = dropped
+    if duplicated:
+        out["duplicated"] = duplicated
+    if down:
+        out["lost_in_crash"] = in_crash
+    if lossy:
+        out["lost_by_link"] = lossy
+        out["lost_where"] = ", ".join(f"{k}: {v}" for k, v in lossy.items())
+    if unknown:
+        out["unbalanced_links"] = unknown
+    return out
+
+
 def this_writer() -> dict[str, Any]:
     """Who writes this run.json: a reader that finds it still 'running' can then tell a live
     run from one whose writer was killed (a SIGKILL leaves no chance to say so)."""
+    import psutil
+
     try:
         since = round(psutil.Process().create_time(), 2)
     except psutil.Error:
@@ -146,6 +248,8 @@ def writer_gone(meta: dict[str, Any]) -> str | None:
     w = meta.get("writer")
     if meta.get("status") != "running" or not isinstance(w, dict):
         return None
+    import psutil
+
     pid, host, since = w.get("pid"), w.get("host"), w.get("since")
     if host != socket.gethostname() or not isinstance(pid, int) or isinstance(pid, bool) \
             or pid <= 0:
@@ -256,13 +360,24 @@ def read_run_json(run_dir: Path) -> dict[str, Any]:
     """run.json as a dict; RunFolderError for anything that is not a sane JSON object.
 
     A FIFO or a device in its place is never opened (open would block for ever, or read
-    for ever), and a huge file is not ours (``lclock.safefile``).
+    for ever), a symbolic link may not lead out of the folder, and a file beyond
+    ``MAX_RUN_JSON`` is not ours (``lclock.safefile``). Integers beyond 64 bits are read
+    (as Python's parser does), for the checker to name them.
     """
-    path = run_dir / RUN_JSON
+    path = run_json_path(run_dir)
+    if not path.exists() and not path.is_symlink():
+        raise RunFolderError(f"{path}: missing", "missing (analysing the machine logs alone)",
+                             "meta-missing")
     try:
-        return read_json_object(path, MAX_RUN_JSON, "run.json")
+        meta = parse_json(read_small(path, run_dir, MAX_RUN_JSON, RUN_JSON))
     except BadFile as exc:
-        raise RunFolderError(f"{path}: {exc}") from None
+        raise RunFolderError(f"{path}: {exc}", str(exc)) from None
+    except ValueError as exc:
+        raise RunFolderError(f"{path}: not valid JSON ({exc})", f"unreadable: {exc}") from None
+    if not isinstance(meta, dict):
+        why = f"not a JSON object ({type(meta).__name__})"
+        raise RunFolderError(f"{path}: {why}", why, "meta-type")
+    return meta
 
 
 @contextlib.contextmanager

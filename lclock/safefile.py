@@ -13,7 +13,7 @@ import errno
 import os
 import stat
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import orjson
 
@@ -138,3 +138,81 @@ def json_object(data: bytes) -> dict[str, Any]:
 def read_json_object(path: Path, limit: int, what: str = "file") -> dict[str, Any]:
     """A small JSON file holding one object (run.json, experiment.json), read safely."""
     return json_object(read_small_file(path, limit, what))
+
+
+# -- a file that a run folder names -----------------------------------------------------------
+
+def _folder_kind(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISDIR, "a folder")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def inside(path: Path, root: Path) -> bool:
+    """Whether ``path`` (resolved) lies inside the folder ``root`` (resolved)."""
+    try:
+        target = path.resolve(strict=True)
+        base = root.resolve(strict=True)
+    except (OSError, RuntimeError):  # missing, or a symlink loop (RuntimeError before 3.13)
+        return False
+    return target == base or base in target.parents
+
+
+def open_regular(path: Path, root: Path) -> IO[bytes]:
+    """Open a file the run folder ``root`` names, for reading, only if it is a plain file of it.
+
+    Opened non-blocking and checked on the open descriptor, so a FIFO swapped in after a
+    check can still not block us, and a symbolic link may only lead to a file inside
+    ``root``: a downloaded folder must not make a report quote the reader's own files.
+    """
+    try:
+        if path.is_symlink() and not inside(path, root):
+            raise BadFile("a symbolic link that leads out of the run folder: not read")
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise BadFile(f"unreadable: {exc.strerror or exc}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise BadFile(f"{_folder_kind(st.st_mode)}, not a regular file: not read")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb", buffering=0)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_small(path: Path, root: Path, limit: int, what: str) -> bytes:
+    """The whole of a small file of the run folder ``root``, refusing one beyond ``limit``."""
+    with open_regular(path, root) as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size > limit:
+            raise BadFile(f"{size} bytes, more than the {limit >> 20} MiB a {what} may have: "
+                          "not read")
+        data = fh.read(limit + 1)
+    if len(data) > limit:
+        raise BadFile(f"more than the {limit >> 20} MiB a {what} may have: not read")
+    return data
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_json(data: bytes) -> Any:
+    """A JSON document: orjson, or for what orjson will not read (integers beyond 64 bits,
+    numbers beyond a double) Python's own parser, so each such value becomes a finding of
+    its own instead of the whole file being unreadable. ValueError names the problem."""
+    import json
+
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        first = exc
+    try:
+        return json.loads(data.decode("utf-8"), parse_constant=_no_constant)
+    except (ValueError, RecursionError, UnicodeDecodeError):
+        raise ValueError(str(first)) from None

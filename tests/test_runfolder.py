@@ -113,7 +113,7 @@ def test_read_run_json_refuses_what_is_not_a_run_json(tmp_path: Path, content: b
 
 def test_read_run_json_never_opens_a_fifo(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "run.json")
-    with pytest.raises(RunFolderError, match="is a named pipe"):
+    with pytest.raises(RunFolderError, match="a FIFO, not a regular file"):
         read_run_json(tmp_path)
 
 

@@ -13,33 +13,32 @@ from __future__ import annotations
 import math
 import os
 import re
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, TypeGuard
+from typing import Any, TypeGuard
 
-import orjson
-
+from lclock import runfolder
 from lclock.analysis.timestamps import short
 from lclock.core.clocks import ClockPlan
 from lclock.core.faults import FaultPlan
+from lclock.runfolder import MAX_MACHINES as MAX_MACHINES
+from lclock.runfolder import RUN_JSON
+from lclock.safefile import BadFile as UnreadableFile
+from lclock.safefile import inside as inside
+from lclock.safefile import open_regular as open_regular
+from lclock.safefile import parse_json as parse_json
+from lclock.safefile import read_small as read_small
 
-# The most machines the analysis accepts (lclock itself runs at most 128): vector clocks and
-# per-machine tables scale with it, so a folder claiming more is not believed.
-MAX_MACHINES = 1024
+__all__ = ["UnreadableFile"]  # the readers' error, by its name in the analysis
+
 MAX_RATE = 10_000_000  # ticks per second
 MAX_DURATION_S = 10**8  # about three years
 MAX_DICE_SIDES = 10**9
-MAX_RUN_JSON_BYTES = 16 << 20
 MACHINE_FILE = re.compile(r"^machine-([0-9]+)\.jsonl$", re.ASCII)
 STATUSES = ("completed", "interrupted", "failed", "running")
 # What a folder another program wrote may declare its logs do not have (run.json
 # ``not_logged``): two fields of the tick events, and the start and stop lines.
 NOT_LOGGABLE = ("dice", "queue_len", "start", "stop")
-
-
-class UnreadableFile(Exception):
-    """A file of the folder that must not or cannot be read; the text says why."""
 
 
 @dataclass
@@ -50,62 +49,6 @@ class Problem:
     text: str
     rule: str
     severity: str = "error"
-
-
-def _kind(mode: int) -> str:
-    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
-                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"),
-                       (stat.S_ISDIR, "a folder")):
-        if test(mode):
-            return name
-    return "not a regular file"
-
-
-def inside(path: Path, root: Path) -> bool:
-    """Whether ``path`` (resolved) lies inside the folder ``root`` (resolved)."""
-    try:
-        target = path.resolve(strict=True)
-        base = root.resolve(strict=True)
-    except (OSError, RuntimeError):  # missing, or a symlink loop (RuntimeError before 3.13)
-        return False
-    return target == base or base in target.parents
-
-
-def open_regular(path: Path, root: Path) -> IO[bytes]:
-    """Open a file the run folder names, for reading, only if it is a plain file of it.
-
-    Opened non-blocking and checked on the open descriptor, so a FIFO swapped in after a
-    check can still not block us, and a symbolic link may only lead to a file inside
-    ``root``: a downloaded folder must not make a report quote the reader's own files.
-    """
-    try:
-        if path.is_symlink() and not inside(path, root):
-            raise UnreadableFile("a symbolic link that leads out of the run folder: not read")
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except OSError as exc:
-        raise UnreadableFile(f"unreadable: {exc.strerror or exc}") from None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise UnreadableFile(f"{_kind(st.st_mode)}, not a regular file: not read")
-        os.set_blocking(fd, True)
-        return os.fdopen(fd, "rb", buffering=0)
-    except BaseException:
-        os.close(fd)
-        raise
-
-
-def read_small(path: Path, root: Path, limit: int) -> bytes:
-    """The whole of a small file (run.json), refusing one larger than ``limit`` bytes."""
-    with open_regular(path, root) as fh:
-        size = os.fstat(fh.fileno()).st_size
-        if size > limit:
-            raise UnreadableFile(f"{size} bytes, more than the {limit >> 20} MiB a run.json "
-                                 "may have: not read")
-        data = fh.read(limit + 1)
-    if len(data) > limit:
-        raise UnreadableFile(f"more than the {limit >> 20} MiB a run.json may have: not read")
-    return data
 
 
 def machine_files(run_dir: Path, problems: list[Problem] | None = None) -> dict[int, Path]:
@@ -192,7 +135,7 @@ class _FactReader:
         self.problems = problems
 
     def bad(self, key: str, want: str, v: Any) -> None:
-        self.problems.append(Problem("run.json", f"{key}: expected {want}, got {short(v)}; "
+        self.problems.append(Problem(RUN_JSON, f"{key}: expected {want}, got {short(v)}; "
                                                  "ignored", "meta-type"))
 
     def int_in(self, d: dict[str, Any], key: str, where: str, lo: int, hi: int) -> int | None:
@@ -251,7 +194,7 @@ def run_facts(meta: dict[str, Any], problems: list[Problem]) -> RunFacts:
         else:
             r.bad("settings.duration", f"a number of seconds from 0 to {MAX_DURATION_S}", dur)
     if f.seed is not None and _is_int(s.get("seed")) and s["seed"] != f.seed:
-        problems.append(Problem("run.json", f"seed is {f.seed} but settings.seed is {s['seed']}",
+        problems.append(Problem(RUN_JSON, f"seed is {f.seed} but settings.seed is {s['seed']}",
                                 "meta-seed"))
     faults = s.get("faults") if isinstance(s.get("faults"), dict) else meta.get("faults")
     if isinstance(faults, dict) and faults.get("reorder") is True:
@@ -275,14 +218,14 @@ def _read_not_logged(r: _FactReader, v: Any) -> frozenset[str]:
     known = frozenset(x for x in v if isinstance(x, str) and x in NOT_LOGGABLE)
     junk = [x for x in v if not (isinstance(x, str) and x in NOT_LOGGABLE)]
     if junk:
-        r.problems.append(Problem("run.json", f"not_logged: {short(junk[:10])} not among "
+        r.problems.append(Problem(RUN_JSON, f"not_logged: {short(junk[:10])} not among "
                                               f"{', '.join(NOT_LOGGABLE)}; ignored",
                                   "meta-type", "warning"))
     return known
 
 
 def _plan_problem(r: _FactReader, key: str, exc: Exception) -> None:
-    r.problems.append(Problem("run.json", f"{key}: unusable ({type(exc).__name__}: "
+    r.problems.append(Problem(RUN_JSON, f"{key}: unusable ({type(exc).__name__}: "
                                           f"{short(str(exc))}); the rules that compare the "
                                           "logs with it are not applied", "meta-plan"))
 
@@ -381,7 +324,7 @@ def _read_entries(r: _FactReader, meta: dict[str, Any], f: RunFacts) -> None:
                 r.bad(f"machines[{k}].id", f"a machine id from 1 to {MAX_MACHINES}", mid)
             continue
         if mid in f.entries:
-            r.problems.append(Problem("run.json", f"machines[{k}]: machine {mid} listed twice",
+            r.problems.append(Problem(RUN_JSON, f"machines[{k}]: machine {mid} listed twice",
                                       "meta-duplicate"))
             continue
         f.entries[mid] = m
@@ -390,52 +333,20 @@ def _read_entries(r: _FactReader, meta: dict[str, Any], f: RunFacts) -> None:
         rate = r.int_in(m, "rate", f"machines[{k}].", 1, MAX_RATE)
         if rate is not None:
             if mid in f.rates and f.fixed_rates and f.rates[mid] != rate:
-                r.problems.append(Problem("run.json", f"machine {mid}: rate {rate} but "
+                r.problems.append(Problem(RUN_JSON, f"machine {mid}: rate {rate} but "
                                                       f"settings.rates says {f.rates[mid]}",
                                           "meta-rate"))
             f.rates[mid] = rate
     if bad_ids > 3:
-        r.problems.append(Problem("run.json", f"... and {bad_ids - 3} more machines[] entries "
+        r.problems.append(Problem(RUN_JSON, f"... and {bad_ids - 3} more machines[] entries "
                                               "without a usable id", "meta-type"))
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def parse_json(data: bytes) -> Any:
-    """A JSON document: orjson, or for what orjson will not read (integers beyond 64 bits,
-    numbers beyond a double) Python's own parser, so each such value becomes a finding of
-    its own instead of the whole file being unreadable. ValueError names the problem."""
-    import json
-
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        first = exc
-    try:
-        return json.loads(data.decode("utf-8"), parse_constant=_no_constant)
-    except (ValueError, RecursionError, UnicodeDecodeError):
-        raise ValueError(str(first)) from None
 
 
 def read_run_json(run_dir: Path, problems: list[Problem]) -> dict[str, Any]:
     """run.json as a dict, or {} with a problem: a run without it can still be analysed."""
-    p = run_dir / "run.json"
-    if not p.exists() and not p.is_symlink():
-        problems.append(Problem("run.json", "missing (analysing the machine logs alone)",
-                                "meta-missing", "warning"))
-        return {}
     try:
-        meta = parse_json(read_small(p, run_dir, MAX_RUN_JSON_BYTES))
-    except UnreadableFile as exc:
-        problems.append(Problem("run.json", str(exc), "meta-unreadable"))
+        return runfolder.read_run_json(run_dir)
+    except runfolder.RunFolderError as exc:
+        severity = "warning" if exc.rule == "meta-missing" else "error"
+        problems.append(Problem(RUN_JSON, exc.reason, exc.rule, severity))
         return {}
-    except ValueError as exc:
-        problems.append(Problem("run.json", f"unreadable: {exc}", "meta-unreadable"))
-        return {}
-    if not isinstance(meta, dict):
-        problems.append(Problem("run.json", f"not a JSON object ({type(meta).__name__})",
-                                "meta-type"))
-        return {}
-    return meta

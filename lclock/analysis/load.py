@@ -45,6 +45,7 @@ from lclock.analysis.folder import machine_files as _machine_files
 from lclock.analysis.timestamps import days_from_civil as _days_from_civil  # noqa: F401
 from lclock.analysis.timestamps import parse_ts_column, short, ts_problem
 from lclock.errors import BadInput
+from lclock.runfolder import RUN_JSON, has_run_json
 
 __all__ = [
     "KINDS", "KIND_INTERNAL", "KIND_NAMES", "KIND_RECEIVE", "KIND_SEND", "Issue", "MachineLog",
@@ -965,12 +966,12 @@ def _machine_count(facts: RunFacts, files: dict[int, Path], run_dir: Path,
     said = facts.machines if facts.machines is not None else (len(facts.ids) or None)
     if said is not None and said != n:
         what = "settings.machines" if facts.machines is not None else "machines[]"
-        issues.append(Issue("run.json", 0, f"{what} says {said} machines, but the logs' vector "
+        issues.append(Issue(RUN_JSON, 0, f"{what} says {said} machines, but the logs' vector "
                                            f"clocks have {n} entries: judged as a run of {n}",
                             rule="meta-machines"))
     beyond = [i for i in facts.ids if i > n]
     if beyond:
-        issues.append(Issue("run.json", 0, f"machines[] names machine {short(beyond)}, but the "
+        issues.append(Issue(RUN_JSON, 0, f"machines[] names machine {short(beyond)}, but the "
                                            f"run has {n} machines", rule="meta-machines"))
     return n
 
@@ -1066,8 +1067,7 @@ def load_run(run_dir: Path | str, strict: bool = False) -> Run:
         raise RunFolderError(f"{run_dir}: not a folder")
     problems: list[Problem] = []
     files = _machine_files(run_dir, problems)
-    has_meta = (run_dir / "run.json").exists() or (run_dir / "run.json").is_symlink()
-    if not files and not has_meta:
+    if not files and not has_run_json(run_dir):
         raise RunFolderError(f"{run_dir}: not a run folder (no run.json, no machine-*.jsonl)")
     meta = read_run_json(run_dir, problems)
     facts = run_facts(meta, problems)

@@ -24,24 +24,23 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from lclock.analysis.folder import (
-    MACHINE_FILE,
-    MAX_RUN_JSON_BYTES,
-    UnreadableFile,
-    open_regular,
-    read_small,
-)
+from lclock.analysis.folder import MACHINE_FILE, UnreadableFile, open_regular
 from lclock.analysis.timestamps import short
 from lclock.cluster.status import summarize
 from lclock.errors import fail
-from lclock.runfolder import RunFolderError, machine_log_path, write_run_json
-from lclock.safefile import BadFile, json_object
+from lclock.runfolder import (
+    MAX_MACHINES,
+    RunFolderError,
+    has_run_json,
+    machine_log_path,
+    read_run_json,
+    write_run_json,
+)
 
 # Settings that must agree between the parts (output, quiet and the like may differ).
 SAME_SETTINGS = ("machines", "duration", "seed", "rates", "dice_sides", "vector_clocks")
 # A run id becomes a folder name: letters, digits, '.', '_', '-', not starting with a dot.
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", re.ASCII)
-MAX_MACHINES = 1024
 LOG_NAME = re.compile(r"machine-.*\.jsonl", re.S)
 # Run statuses from the best to the worst: a merged run is never better than a part says.
 STATUS_RANK = ("completed", "running", "interrupted", "failed")
@@ -70,12 +69,12 @@ def check_run_id(value: Any, where: str) -> str:
 
 
 def _run_folders(d: Path) -> list[Path]:
-    if (d / "run.json").exists():
+    if has_run_json(d):
         return [d]
     if d.is_dir():
         found = []
         for p in sorted(d.iterdir()):
-            if (p / "run.json").exists():
+            if has_run_json(p):
                 found.append(p)
                 if len(found) > MAX_FOLDERS:
                     raise MergeError(f"{d}: more than {MAX_FOLDERS} run folders")
@@ -85,9 +84,9 @@ def _run_folders(d: Path) -> list[Path]:
 
 def _load(folder: Path) -> dict[str, Any]:
     try:
-        data = json_object(read_small(folder / "run.json", folder, MAX_RUN_JSON_BYTES))
-    except (UnreadableFile, BadFile) as exc:
-        raise MergeError(f"{folder}/run.json: {exc}") from None
+        data = read_run_json(folder)
+    except RunFolderError as exc:
+        raise MergeError(str(exc)) from None
     if "run_id" not in data:
         raise MergeError(f"{folder}/run.json: not a run.json (no run_id)")
     check_run_id(data["run_id"], f"{folder}/run.json")
@@ -297,9 +296,7 @@ def main(args: argparse.Namespace) -> int:
         dest = merge([Path(d) for d in args.dirs], Path(args.output), args.run_id)
     except MergeError as exc:
         return fail("merge", exc)
-    import orjson
-
-    data = orjson.loads((dest / "run.json").read_bytes())
+    data = read_run_json(dest)
     print(f"merged {len(data['machines'])} machines of run {data['run_id']} "
           f"({data['status']}) into {dest}")
     return 0

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-# How a machine stopped by a signal exits (the reasons a stop request records).
-INTERRUPTED = {"sigint": 130, "sigterm": 143, "sighup": 129}
+from lclock.lifecycle import SIGNAL_EXIT_CODES as INTERRUPTED
+from lclock.runfolder import balance_of
 
 
 def machine_status(m: dict[str, Any]) -> str:
@@ -65,6 +65,11 @@ def summarize(machines: list[dict[str, Any]], n: int) -> dict[str, Any]:
         out.update(status="running", exit_code=None, reason=None)
     else:
         out.update(status="completed", exit_code=0, reason="duration")
+    out["messages"] = balance_of(machines, [m["id"] for m in by.get("crashed", [])])
+    if out["status"] == "completed" and len(machines) >= n and out["messages"].get("lost"):
+        # as lclock run: a run that lost messages is never completed
+        out.update(status="failed", exit_code=1, reason=f"{out['messages']['lost']} messages "
+                                                        f"lost ({out['messages']['lost_where']})")
     if len(machines) < n:
         out["partial"] = f"this folder holds machines {ids(machines)} of {n}; combine with lclock merge"
     return out

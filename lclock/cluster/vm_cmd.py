@@ -47,7 +47,13 @@ from lclock.core.logline import format_ts
 from lclock.core.model import machine_setup
 from lclock.core.node import Node, last_tick_due
 from lclock.errors import fail
-from lclock.lifecycle import StopRequest, drain_wakeup, wakeup_socket
+from lclock.lifecycle import (
+    MACHINE_EXIT_CODES,
+    SIGNAL_EXIT_CODES,
+    StopRequest,
+    drain_wakeup,
+    wakeup_socket,
+)
 from lclock.logfile import LogFile, describe_os_error
 from lclock.runfolder import (
     RunFolderError,
@@ -80,7 +86,6 @@ SECRET_ENV = "LCLOCK_SECRET"
 MIN_SECRET = 8
 START_MARGIN = 0.5  # seconds between machine 1's decision and the first tick
 PEER_END_SLACK = 0.1  # hosts' clocks differ a little: an EOF this close to the end is normal
-EXIT = {"duration": 0, "crashed": 0, "sigint": 130, "sigterm": 143, "sighup": 129}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -396,10 +401,10 @@ def _progress(console: Console, me: int, run: AgreedRun,
 def machine_outcome(done: dict[str, Any], crashed_peers: set[int]) -> tuple[int, str, str]:
     """(exit code, status, reason) of this vm from its machine's done report."""
     reason = str(done.get("reason") or "stopped")
-    code = EXIT.get(reason, 1)
+    code = MACHINE_EXIT_CODES.get(reason, 1)
     if done.get("log_error"):
         code = 1
-    status = "completed" if code == 0 else ("interrupted" if code in (129, 130, 143) else "failed")
+    status = "completed" if code == 0 else ("interrupted" if code in SIGNAL_EXIT_CODES.values() else "failed")
     stuck = sorted(set(done.get("undrained", [])) | set(done.get("lost_peers", [])))
     stuck = [j for j in stuck if j not in crashed_peers]
     if stuck and code == 0:

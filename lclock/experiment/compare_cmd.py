@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from lclock.errors import BadInput
+from lclock.runfolder import RunFolderError, has_run_json, read_run_json
 
 #: run.json settings that do not change what a run measures (where it went, how it printed).
 _NOT_COMPARED = {"seed", "output", "quiet", "report", "transport", "tcp_host", "tcp_ports"}
@@ -59,19 +60,15 @@ def _group_name(meta: dict[str, Any]) -> str:
 
 def _read_run(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """(run.json or {}, the run's summary line)."""
-    import orjson
-
-    from lclock.analysis.load import RunFolderError
     from lclock.experiment.metrics import run_metrics
     from lclock.experiment.records import run_entry
 
     meta: dict[str, Any] = {}
-    if (path / "run.json").is_file():
+    if has_run_json(path):
         try:
-            data = orjson.loads((path / "run.json").read_bytes())
-        except orjson.JSONDecodeError as exc:
-            raise BadInput(f"{path / 'run.json'}: not valid JSON ({exc})") from None
-        meta = data if isinstance(data, dict) else {}
+            meta = read_run_json(path)
+        except RunFolderError as exc:
+            raise BadInput(str(exc)) from None
     status = str(meta.get("status") or "completed")
     fields: dict[str, Any] = {"run_dir": str(path), "seed": meta.get("seed"), "status": status}
     if status != "completed":
@@ -114,7 +111,7 @@ def load_groups(folders: list[str]) -> list[dict[str, Any]]:
                 groups.append(group_summary(name, runs, source=str(p), description=e.description,
                                             settings=settings_json(e.settings)))  # fmt: skip
             continue
-        if not (p / "run.json").is_file() and not any(p.glob("machine-*.jsonl")):
+        if not has_run_json(p) and not any(p.glob("machine-*.jsonl")):
             raise BadInput(f"{p}: neither a run folder (run.json, machine-*.jsonl) nor an "
                            "experiment folder (experiment.json)")  # fmt: skip
         meta, entry = _read_run(p)

@@ -13,11 +13,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from lclock.errors import BadInput
 from lclock.experiment.records import Experiment, Trial, run_entry, trial_folder
-from lclock.runfolder import writer_gone
+from lclock.runfolder import RunFolderError, has_run_json, read_run_json, writer_gone
 from lclock.safefile import BadFile, read_json_object
 from lclock.settings import SettingsError, parse_settings_file, resolve
 
@@ -66,7 +64,7 @@ def read_meta(root: Path) -> tuple[dict[str, Any], dict[str, Any] | None]:
         return _load_json(root / "experiment.json"), old
     if old is not None:
         return old, old
-    if (root / "run.json").is_file() or any(root.glob("machine-*.jsonl")):
+    if has_run_json(root) or any(root.glob("machine-*.jsonl")):
         raise NotAnExperiment(
             f"{root}: a run folder, not an experiment folder (see lclock analyze or lclock compare)"
         )
@@ -90,11 +88,11 @@ def planned(meta: dict[str, Any], old: dict[str, Any] | None) -> list[tuple[str,
 
 def find_run(trial_dir: Path) -> Path | None:
     """The run folder of a trial: the trial folder itself, or the one run folder in it."""
-    if (trial_dir / "run.json").is_file():
+    if has_run_json(trial_dir):
         return trial_dir
     if not trial_dir.is_dir():
         return None
-    inner = sorted(p for p in trial_dir.iterdir() if p.is_dir() and (p / "run.json").is_file())
+    inner = sorted(p for p in trial_dir.iterdir() if p.is_dir() and has_run_json(p))
     return inner[-1] if inner else None
 
 
@@ -133,9 +131,9 @@ def _read_trial(root: Path, name: str, k: int, base: Any, before: dict[str, Any]
         return t
     t.run_dir = run_dir
     try:
-        run = orjson.loads((run_dir / "run.json").read_bytes())
-    except (OSError, orjson.JSONDecodeError) as exc:
-        t.status, t.error = "failed", f"run.json unreadable: {exc}"
+        run = read_run_json(run_dir)
+    except RunFolderError as exc:
+        t.status, t.error = "failed", f"run.json unreadable: {exc.reason}"
         return t
     t.seed = run.get("seed", seed) if isinstance(run.get("seed"), int) else seed
     t.exit_code = run.get("exit_code")

@@ -19,10 +19,9 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import orjson
-
 from lclock.experiment.records import Experiment, Trial, trial_folder
 from lclock.lifecycle import child_env_stopping_with_me
+from lclock.runfolder import read_run_json
 from lclock.setting_table import to_flags
 from lclock.settings import RunSettings
 
@@ -188,6 +187,6 @@ def fill_from_run(trial: Trial) -> None:
     from lclock.experiment.metrics import run_metrics
 
     assert trial.run_dir is not None
-    run = orjson.loads((trial.run_dir / "run.json").read_bytes())
+    run = read_run_json(trial.run_dir)
     trial.rates = [m["rate"] for m in sorted(run.get("machines", []), key=lambda m: m["id"])]
     trial.metrics = run_metrics(trial.run_dir)

@@ -14,12 +14,16 @@ import stat
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from lclock.explorer.extract import ViewError
+from lclock.runfolder import (
+    MAX_MACHINES,
+    MAX_RUN_JSON,
+    RUN_JSON,
+    RunFolderError,
+    read_run_json,
+    run_json_path,
+)
 
-MAX_RUN_JSON = 64 << 20
-MAX_MACHINES = 10_000
 _MACHINE_FILE = re.compile(r"^machine-(\d+)\.jsonl$")
 
 
@@ -70,17 +74,17 @@ def precheck(run_dir: Path) -> None:
     for name in names:
         if _MACHINE_FILE.match(name):
             _regular(run_dir / name, "a machine log")
-    meta_st = _regular(run_dir / "run.json", "run.json")
+    meta_st = _regular(run_json_path(run_dir), RUN_JSON)
     if meta_st is None:
         return
     if meta_st.st_size > MAX_RUN_JSON:
-        raise ViewError(f"{run_dir / 'run.json'}: {meta_st.st_size:,} bytes is not a run.json "
+        raise ViewError(f"{run_json_path(run_dir)}: {meta_st.st_size:,} bytes is not a run.json "
                         f"(at most {MAX_RUN_JSON:,})")
     try:
-        meta = orjson.loads((run_dir / "run.json").read_bytes())
-    except (orjson.JSONDecodeError, OSError):
+        meta = read_run_json(run_dir)
+    except RunFolderError:
         return  # the loader reads the logs alone and says why
     n = _claimed(meta)
     if n > MAX_MACHINES:
-        raise ViewError(f"{run_dir / 'run.json'}: claims {n:,} machines, more than the "
+        raise ViewError(f"{run_json_path(run_dir)}: claims {n:,} machines, more than the "
                         f"{MAX_MACHINES:,} a run can have")

@@ -38,6 +38,7 @@ from lclock.runfolder import (
     base_run_json,
     create_run_dir,
     machine_log_path,
+    message_balance,
     new_run_id,
     remove_new_run_dir,
     write_run_json,
@@ -45,7 +46,7 @@ from lclock.runfolder import (
 from lclock.runplan import plan_run
 from lclock.runtime.logcounts import counts_from_log
 from lclock.runtime.process import MachineProcess, start_context, start_helpers
-from lclock.runtime.supervisor import Outcome, Policy, Supervisor, message_balance
+from lclock.runtime.supervisor import Outcome, Policy, Supervisor
 from lclock.runtime.worker import WorkerJob
 from lclock.setting_table import add_options, flags_of
 from lclock.settings import (

@@ -31,6 +31,7 @@ from lclock.lifecycle import (
     decide,
     drain_wakeup,
 )
+from lclock.runfolder import message_balance
 from lclock.runtime.driver import DRAIN_TIMEOUT
 from lclock.runtime.waiting import Clock
 
@@ -282,61 +283,6 @@ class Policy:
                 reason = f"{messages['lost']} messages lost ({messages['lost_where']})"
         reports = {m.id: m.done for m in self.machines.values()}
         return Outcome(status, code, reason, self.killed, self.t0, messages, reports)
-
-
-def message_balance(reports: dict[int, dict[str, Any] | None],
-                    crashed: Iterable[int] = ()) -> dict[str, Any]:
-    """Per link, copies sent against copies taken in by the receiver.
-
-    Copies sent on i->j: the messages sent, less those the fault plan dropped, plus the
-    extra copies of duplicated ones. A machine that the plan crashed cannot report what it
-    took in: what it had not handled is lost with it (``lost_in_crash``), counted from its
-    own log by the caller (its entry then has ``taken_from`` = what it handled). What it had
-    sent but not yet put on the wire (copies it held back for latency, bytes still in its
-    buffer) dies with it too, so a shortfall on a link *from* a crashed machine is also
-    ``lost_in_crash``. A surplus (more taken than sent) is never explained by a crash. Links
-    whose two ends did not both report are named as unbalanced.
-    """
-    down = set(crashed)
-    sent = taken = lost = dropped = duplicated = in_crash = 0
-    lossy: dict[str, int] = {}
-    unknown: list[str] = []
-    for i, rep in sorted(reports.items()):
-        if rep is None or "sent_to" not in rep:
-            continue
-        for peer, count in rep["sent_to"].items():
-            j = int(peer)
-            other = reports.get(j)
-            if other is None or "taken_from" not in other:
-                unknown.append(f"{i}->{j}")
-                continue
-            gone = int(rep.get("dropped_to", {}).get(peer, 0))
-            extra = int(rep.get("dup_to", {}).get(peer, 0))
-            copies = count - gone + extra
-            got = int(other["taken_from"].get(str(i), 0))
-            sent += count
-            dropped += gone
-            duplicated += extra
-            taken += got
-            missing = copies - got
-            if missing > 0 and (j in down or i in down):
-                in_crash += missing
-            elif missing:
-                lossy[f"{i}->{j}"] = missing
-                lost += missing
-    out: dict[str, Any] = {"sent": sent, "taken": taken, "lost": lost}
-    if dropped:
-        out["dropped"] = dropped
-    if duplicated:
-        out["duplicated"] = duplicated
-    if down:
-        out["lost_in_crash"] = in_crash
-    if lossy:
-        out["lost_by_link"] = lossy
-        out["lost_where"] = ", ".join(f"{k}: {v}" for k, v in lossy.items())
-    if unknown:
-        out["unbalanced_links"] = unknown
-    return out
 
 
 def _schedule(faults: FaultPlan | None) -> list[tuple[float, str, int]]:

@@ -59,6 +59,7 @@ from lclock.runfolder import (
     base_run_json,
     create_run_dir,
     machine_log_path,
+    record_end,
     remove_new_run_dir,
     write_run_json,
 )
@@ -692,9 +693,8 @@ def run_sim(
         if programs is not None:
             programs.close()
             meta["impl"] = programs.run_json(_offered(settings_used), _kept(meta))
-        meta.update(status=ended.status, exit_code=ended.code, reason=ended.reason,
-                    ended_at=format_ts(epoch + ended_t), machines=machines,
-                    wall_seconds=round(time.time() - wall0, 3))
+        record_end(meta, ended, epoch + ended_t, machines)
+        meta["wall_seconds"] = round(time.time() - wall0, 3)
         try:
             write_run_json(run_dir, meta)
         except RunFolderError as exc:
