@@ -294,6 +294,11 @@ def test_the_end_table_says_where_the_other_messages_went(tmp_path: Path) -> Non
         assert int(cells[-2]) == sum(m["dropped_to"].values()) > 0
         assert int(cells[-1]) == sum(m["dup_to"].values())
     assert "machine 3 crashed as planned at 15 s" in r.stdout
+    # the balance every run.json has (issue 18: the simulator wrote messages: null)
+    balance = meta["messages"]
+    assert balance["lost"] == 0 and "lost_in_crash" in balance
+    assert balance["dropped"] == sum(sum(m["dropped_to"].values()) for m in meta["machines"])
+    assert balance["sent"] == sum(sum(m["sent_to"].values()) for m in meta["machines"])
     r = cli("sim", "--duration", "5", "--seed", "3", "--output", str(tmp_path / "plain"))
     assert "dropped" not in r.stdout and "crashed" not in r.stdout  # no faults, no columns
 

@@ -63,6 +63,10 @@ def test_three_vms_merge_and_check(tmp_path: Path) -> None:
     meta = json.loads((rd / "run.json").read_text())
     assert meta["status"] == "completed" and meta["exit_code"] == 0
     assert [m["ticks"] for m in meta["machines"]] == [40, 100, 200]
+    # every run has its message balance (issue 18: a vm's run.json had messages: null)
+    sent = sum(sum(m["sent_to"].values()) for m in meta["machines"])
+    assert meta["messages"]["sent"] == meta["messages"]["taken"] == sent > 0
+    assert meta["messages"]["lost"] == 0
     t0s = {read_log(rd / f"machine-{i}.jsonl")[1]["t0"] for i in (1, 2, 3)}
     assert len(t0s) == 1, "the machines agree on one start instant"
     assert verify(rd) == []
@@ -84,6 +88,8 @@ def test_vms_sharing_one_folder_make_a_complete_run_folder(tmp_path: Path) -> No
     meta = json.loads((rd / "run.json").read_text())
     assert meta["status"] == "completed" and len(meta["machines"]) == 3
     assert "partial" not in meta
+    assert meta["messages"]["lost"] == 0 and meta["messages"]["sent"] > 0
+    assert "unbalanced_links" not in meta["messages"]
     assert verify(rd) == []
 
 
@@ -246,6 +252,7 @@ def test_a_planned_crash_ends_that_vm_and_the_run_completes(tmp_path: Path) -> N
     assert meta["status"] == "completed", meta["reason"]
     m3 = meta["machines"][2]
     assert (m3["status"], m3["reason"]) == ("crashed", "crashed") and 1.4 < m3["crashed_at"] < 2.0
+    assert meta["messages"]["lost"] == 0 and "lost_in_crash" in meta["messages"]
     assert read_log(rd / "machine-3.jsonl")[-1]["event"] != "stop"
     code, text = lclock_check(rd)
     assert code == 0, text
