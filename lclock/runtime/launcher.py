@@ -34,12 +34,13 @@ from lclock.lifecycle import (
     wakeup_socket,
 )
 from lclock.runfolder import (
+    RunEnd,
     RunFolderError,
     base_run_json,
     create_run_dir,
     machine_log_path,
-    message_balance,
     new_run_id,
+    record_end,
     remove_new_run_dir,
     write_run_json,
 )
@@ -258,23 +259,15 @@ class Launcher:
         for i in self.policy.crashed:
             reports[i] = {**counts_from_log(machine_log_path(self.run_dir, i)), "reason": "crashed",
                           **(reports.get(i) or {})}
-        if self.policy.crashed:  # the balance again, now with what the crashed machines logged
-            outcome.messages.clear()
-            outcome.messages.update(message_balance(reports, self.policy.crashed))
         if self.faults is not None:
             ran = time.time() - outcome.t0 if outcome.t0 is not None else 0.0
             self.run_json["faults"]["applied"] = sorted(
                 self.policy.applied + partitions_applied(self.faults, self.settings.machines, ran),
                 key=lambda a: (a["at"], a["kind"]))
-        self.run_json.update(
-            status=outcome.status,
-            ended_at=format_ts(time.time()),
-            exit_code=outcome.code,
-            reason=outcome.reason,
-            t0=format_ts(outcome.t0) if outcome.t0 is not None else None,
-            machines=[self._machine_json(i, reports.get(i)) for i in self.rates],
-            messages=outcome.messages,
-        )
+        self.run_json["t0"] = format_ts(outcome.t0) if outcome.t0 is not None else None
+        # the balance again, from the entries: with what the crashed machines logged
+        record_end(self.run_json, RunEnd(outcome.status, outcome.code, outcome.reason),
+                   time.time(), [self._machine_json(i, reports.get(i)) for i in self.rates])
         if outcome.killed:
             self.run_json["killed"] = True
         code = outcome.code
