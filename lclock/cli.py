@@ -173,7 +173,9 @@ def _main(argv: list[str] | None, prog: str | None) -> int:
     # A command that owns processes polls its stop request; any other is one call stack,
     # unwound by a stop signal, so that what it was writing is discarded (lclock.outfile).
     owner = chosen in OWNS_PROCESSES
-    stop = StopRequest(unwind=not owner, stage=Stage.RUNNING if owner else Stage.WRITING)
+    # only recorded while the command's modules are imported: an exception raised inside
+    # the start of a C extension (orjson's) can crash the interpreter (SIGSEGV)
+    stop = StopRequest(stage=Stage.RUNNING if owner else Stage.WRITING)
     previous = install(stop)
     try:
         return _command(argv, prog, chosen, stop)
@@ -206,6 +208,12 @@ def _command(argv: list[str], prog: str | None, chosen: str | None, stop: StopRe
     if args.command is None:
         parser.print_help()
         return 2
+    if chosen not in OWNS_PROCESSES:
+        import orjson  # noqa: F401 - every writer's; imported before a signal may unwind
+
+        if stop.requested:
+            return stop.exit_code()
+        stop.unwind = True
     try:
         return int(args._main(args))
     except errors.BadInput as exc:  # the one place a bad input becomes its line and exit 2

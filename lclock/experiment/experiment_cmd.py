@@ -164,15 +164,17 @@ def _folder(args: argparse.Namespace, file: Any, label: str) -> Path:
 
 
 def main(args: argparse.Namespace) -> int:
+    # imported while signals are only recorded: an exception raised inside the start of a
+    # C extension (orjson's) can crash the interpreter
+    from lclock.experiment.runner import Interrupted, plan, with_presets
+    from lclock.settings import SettingsError, load_settings_file
+    from lclock.sim.engine import resolve_network
+
     early = _install_signals(args)
     if early is not None:
         return early
     if args.summarize is not None:
         return summarize_main(args)
-
-    from lclock.experiment.runner import Interrupted, plan, with_presets
-    from lclock.settings import SettingsError, load_settings_file
-    from lclock.sim.engine import resolve_network
 
     client = None
     try:
