@@ -279,10 +279,9 @@ def _sources(scans: list[Scan]) -> list[dict[str, Any]]:
 
 
 def _write_meta(folder: Path, imp: Imported) -> None:
-    import orjson
+    from lclock.runfolder import write_run_json
 
-    (folder / "run.json").write_bytes(orjson.dumps(imp.meta, option=orjson.OPT_INDENT_2
-                                                   | orjson.OPT_APPEND_NEWLINE))
+    write_run_json(folder, imp.meta)
 
 
 def _summary(out: Path, scans: list[Scan], imp: Imported, show: int) -> None:

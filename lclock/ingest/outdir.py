@@ -25,9 +25,8 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
 
-from lclock.safefile import BadFile, read_json_object
+from lclock.runfolder import RunFolderError, read_run_json
 
-RUN_JSON_LIMIT = 64 << 20
 # What lclock commands write into a run folder (import, analyze, report, view, export).
 _OURS = re.compile(r"run\.json|machine-\d+\.jsonl|summary\.json|report\.html|explorer[^/]*\.html"
                    r"|[\w.-]+\.png|shiviz\.log|events\.csv|total-order\.csv")
@@ -83,8 +82,8 @@ def _is_import(folder: Path) -> bool:
     """Whether run.json says an import wrote the folder (read with bounds: it may be a FIFO
     or a link to /dev/zero)."""
     try:
-        meta = read_json_object(folder / "run.json", RUN_JSON_LIMIT, "run.json")
-    except BadFile:
+        meta = read_run_json(folder)
+    except RunFolderError:
         return False
     return meta.get("mode") == "import"
 
