@@ -15,7 +15,7 @@ driver puts the same descriptors into its own wait with the tick deadlines.
 from __future__ import annotations
 
 import os
-import selectors
+import select
 from collections import deque
 
 from lclock.impl.protocol import MAX_LINE, ProtocolError
@@ -140,19 +140,23 @@ class Pipes:
 
 
 def wait(pipes: list[Pipes], timeout: float) -> bool:
-    """Wait until any of ``pipes`` can move (or ``timeout`` s); then move it. False: timed out."""
-    with selectors.DefaultSelector() as sel:
-        for i, p in enumerate(pipes):
-            events: dict[int, int] = {}
-            for fd in p.read_fds():
-                events[fd] = selectors.EVENT_READ
-            if p.wants_write:
-                events[p.stdin] = events.get(p.stdin, 0) | selectors.EVENT_WRITE
-            for fd, ev in events.items():
-                sel.register(fd, ev, i)
-        if not sel.get_map():
-            return True
-        ready = sel.select(timeout)
-    for i in {key.data for key, _ev in ready}:
-        pipes[i].pump()
-    return bool(ready)
+    """Wait until any of ``pipes`` can move (or ``timeout`` s); then move it. False: timed out.
+
+    ``select`` on the few descriptors of a run's programs: nothing to set up or tear down per
+    call, which a selector object would cost on every wait of the simulator.
+    """
+    readers: dict[int, Pipes] = {}
+    writers: dict[int, Pipes] = {}
+    for p in pipes:
+        for fd in p.read_fds():
+            readers[fd] = p
+        if p.wants_write:
+            writers[p.stdin] = p
+    if not readers and not writers:
+        return True
+    readable, writable, _ = select.select(list(readers), list(writers), [], timeout)
+    moved = {id(readers[fd]): readers[fd] for fd in readable}
+    moved.update({id(writers[fd]): writers[fd] for fd in writable})
+    for p in moved.values():
+        p.pump()
+    return bool(moved)

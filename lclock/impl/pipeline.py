@@ -37,7 +37,10 @@ from lclock.impl.program import Program, ProgramFailed
 
 #: Requests a program may have outstanding before the simulator waits for some answers:
 #: enough to keep both processes busy, few enough that the answers fit the pipe.
-MAX_AHEAD = 256
+MAX_AHEAD = 1024
+#: Engine steps between two looks at the programs' answers: often enough that a receive
+#: waiting for its message is written soon after the answer that carries it.
+POLL_EVERY = 16
 
 
 class LazyMessage:

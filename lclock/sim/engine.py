@@ -48,7 +48,7 @@ from lclock.core.faults import applied_exactly
 from lclock.core.logline import format_ts, render
 from lclock.core.node import Node, Outgoing
 from lclock.impl.machine import AheadMachine, Programs, narrowed_settings
-from lclock.impl.pipeline import LazyMessage, Pipeline
+from lclock.impl.pipeline import POLL_EVERY, LazyMessage, Pipeline
 from lclock.impl.program import ProgramFailed, ProgramSpec, specs_of
 from lclock.impl.protocol import Clocks
 from lclock.lifecycle import EXIT_CODES, StopRequest
@@ -409,7 +409,7 @@ class Simulation:
             # A tick: the hot path of every simulation, kept inline.
             if ahead:
                 line, step, sends, extra = self._ahead_tick(node, epoch + t, t, logs[idx])
-                if not steps % 64:  # answers in, lines out: memory stays bounded
+                if not steps % POLL_EVERY:  # answers in, lines out: memory stays bounded
                     ahead.poll()
                     for log in ordered:
                         log.settle()
