@@ -147,9 +147,9 @@ class Channel:
         return bool(self.unsent or self.awaiting)
 
     def submit(self, pending: Pending) -> None:
+        """Queue a request; it reaches the pipe at the simulator's next look (``poll``): a
+        write per request would cost a system call and a wake-up of the program each."""
         self.unsent.append(pending)
-        if len(self.unsent) == 1:
-            self.write()
 
     def write(self) -> None:
         """Hand every request that can be written to the pipe, in order."""
