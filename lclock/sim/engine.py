@@ -387,38 +387,23 @@ class Simulation:
         dumps, newline = orjson.dumps, orjson.OPT_APPEND_NEWLINE
         delay, fifo, last_arrival = self.delay, self.fifo, self.last_arrival
         order, gen = self.order, self.gen
-        ahead = self.pipeline
-        ordered = [log for log in logs if isinstance(log, _OrderedLog)]
+        program_tick = self._program_tick if self.programs is not None else None
         steps = 0
         while heap:
             t, kind, _order, idx, payload = pop(heap)
             if dead[idx]:
                 continue  # crashed: what reaches it is lost with it
+            if kind != TICK:
+                self._event(kind, idx, t, payload, logs)
+                continue
             node = nodes[idx]
-            if kind == ARRIVAL:
-                if node.paused is not None and t < node.paused.end:  # taken in when it resumes
-                    self._push(node.paused.end, ARRIVAL, idx, payload)
-                else:
-                    node.take(payload)
-                continue
-            if kind == CONTROL:
-                self._control(idx, t, payload, logs[idx])
-                continue
             if node.paused is not None or payload != gen[idx]:
                 continue  # a paused machine's resume starts a new tick chain
             # A tick: the hot path of every simulation, kept inline.
-            if ahead:
-                line, step, sends, extra = self._ahead_tick(node, epoch + t, t, logs[idx])
-                if not steps % POLL_EVERY:  # answers in, lines out: memory stays bounded
-                    ahead.poll()
-                    for log in ordered:
-                        log.settle()
+            if program_tick is not None:
+                line, step, sends, extra = program_tick(node, idx, t, logs, steps)
             else:
-                try:
-                    line, step, sends, extra = node.tick(epoch + t, t)
-                except ProgramFailed as exc:
-                    exc.at = (t, idx)
-                    raise
+                line, step, sends, extra = node.tick(epoch + t, t)
                 buf = bufs[idx]
                 try:
                     buf.append(dumps(line, option=newline))
@@ -451,6 +436,41 @@ class Simulation:
             if stop is not None and not steps % _STOP_CHECK_EVERY and stop.requested:
                 self._stop_now(logs, t, stop.cause or "interrupted")
                 raise SimStopped(t)
+
+    def _event(self, kind: int, idx: int, t: float, payload: Any,
+               logs: list[_BufferedLog]) -> None:
+        """What is not a tick: a message arriving, or what the fault plan does."""
+        if kind == CONTROL:
+            self._control(idx, t, payload, logs[idx])
+            return
+        node = self.nodes[idx]
+        if node.paused is not None and t < node.paused.end:  # taken in when it resumes
+            self._push(node.paused.end, ARRIVAL, idx, payload)
+        else:
+            node.take(payload)
+
+    def _program_tick(self, node: Node, idx: int, t: float, logs: list[_BufferedLog],
+                      steps: int) -> Any:
+        """A tick in a run with programs: asked ahead (answers looked at every few steps), or
+        in lock-step when the run is replayed to show a failure where it happened."""
+        log = logs[idx]
+        if self.pipeline is not None:
+            out = self._ahead_tick(node, self.epoch + t, t, log)
+            if not steps % POLL_EVERY:  # answers in, lines out: memory stays bounded
+                self.pipeline.poll()
+                for each in logs:
+                    if isinstance(each, _OrderedLog):
+                        each.settle()
+            return out
+        try:
+            out = node.tick(self.epoch + t, t)
+        except ProgramFailed as exc:
+            exc.at = (t, idx)
+            raise
+        log.add(out[0])
+        for other in out[3]:
+            log.add(other)
+        return out
 
     def _program_failed(self, exc: ProgramFailed, logs: list[_BufferedLog]) -> None:
         """A program failed its machine at the current event: its ``error`` line, then the
@@ -605,6 +625,31 @@ def _close_logs(logs: list[_BufferedLog]) -> None:
         raise error
 
 
+def _first_record(settings: RunSettings, rid: str, seed: int, net: NetworkSettings,
+                  epoch: float) -> tuple[dict[str, Any], RunPlan]:
+    """run.json as a simulation starts, and its plan: a simulation applies the plan exactly,
+    so what the faults will do is known before it runs."""
+    meta = base_run_json(rid, seed, settings.to_json(), epoch)
+    meta["mode"] = "sim"
+    meta["sim"] = {**net.to_json(), "epoch": format_ts(epoch)}
+    plan = plan_run(settings, rid, seed)
+    meta.update(plan.run_json())
+    if plan.faults is not None:
+        meta["faults"]["applied"] = applied_exactly(plan.faults, settings.machines)
+    return meta, plan
+
+
+def _stopped(exc: SimStopped, stop: StopRequest | None, plan: RunPlan, meta: dict[str, Any]
+             ) -> tuple[RunEnd, list[dict[str, Any]], float]:
+    """How a simulation a stop signal ended is recorded: its cause, its machines, its instant,
+    and of the fault plan what it had done by then."""
+    cause = stop.cause if stop is not None else None
+    ended = RunEnd("interrupted", EXIT_CODES.get(cause or "sigint", 130), cause or "interrupted")
+    if plan.faults is not None:
+        meta["faults"]["applied"] = [a for a in meta["faults"]["applied"] if a["at"] <= exc.t]
+    return ended, [{"pid": 0, "exit_code": 0, **m} for m in exc.machines], exc.t
+
+
 def _offered(settings: RunSettings) -> Clocks:
     return Clocks(vector=settings.vector_clocks, hlc=settings.clocks.hlc)
 
@@ -639,8 +684,8 @@ def run_sim(
 ) -> tuple[Path, list[dict[str, Any]], dict[str, Any]]:
     """Make a new run folder under ``output``, simulate into it, write run.json.
 
-    ``impl`` names the machines run by a program of the user's (SPEC 9), by id; a run whose
-    program failed ends ``failed`` (exit code 1 in run.json).
+    ``impl``: the machines run by a program of the user's (SPEC 9), by id (default: as the
+    settings say); a run whose program failed ends ``failed``.
 
     Returns the run folder, the machines' run.json entries and the run.json written. A
     folder that exists is never touched: an explicit ``run_id`` that exists is a
@@ -654,13 +699,7 @@ def run_sim(
         output, sim_run_id(seed, settings_used, net, impl), suffix_if_taken=True)
     rid = run_dir.name
     wall0 = time.time()
-    meta = base_run_json(rid, seed, settings_used.to_json(), epoch)
-    meta["mode"] = "sim"
-    meta["sim"] = {**net.to_json(), "epoch": format_ts(epoch)}
-    plan = plan_run(settings_used, rid, seed)
-    meta.update(plan.run_json())
-    if plan.faults is not None:  # a simulation applies the plan exactly
-        meta["faults"]["applied"] = applied_exactly(plan.faults, settings_used.machines)
+    meta, plan = _first_record(settings_used, rid, seed, net, epoch)
     try:
         write_run_json(run_dir, meta, reserve_next=True, must_reserve=True)
     except RunFolderError:
@@ -679,18 +718,13 @@ def run_sim(
         ended = (RunEnd("failed", 1, f"machine {failed[0]['id']}: {failed[0]['failed']}")
                  if failed else RunEnd("completed", 0, "duration"))
     except SimStopped as exc:
-        cause = stop.cause if stop is not None else None
-        ended = RunEnd("interrupted", EXIT_CODES.get(cause or "sigint", 130), cause or "interrupted")
-        machines = [{"pid": 0, "exit_code": 0, **m} for m in exc.machines]
-        ended_t = exc.t
-        if plan.faults is not None:  # what the plan had done by then
-            meta["faults"]["applied"] = [a for a in meta["faults"]["applied"] if a["at"] <= exc.t]
+        ended, machines, ended_t = _stopped(exc, stop, plan, meta)
         raise
     except LogWriteError as exc:
         ended = RunEnd("failed", 1, f"cannot write the machine logs: {exc}")
         raise
     finally:
-        if programs is not None:
+        if programs is not None:  # ended whatever happened, and recorded
             programs.close()
             meta["impl"] = programs.run_json(_offered(settings_used), _kept(meta))
         record_end(meta, ended, epoch + ended_t, machines)
