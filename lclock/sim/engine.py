@@ -674,12 +674,8 @@ def _start_programs(programs: Programs, settings: RunSettings, rid: str, seed: i
 
 
 def run_sim(
-    settings: RunSettings,
-    net: NetworkSettings,
-    output: Path,
-    run_id: str | None = None,
-    epoch: float = SIM_EPOCH,
-    stop: StopRequest | None = None,
+    settings: RunSettings, net: NetworkSettings, output: Path, run_id: str | None = None,
+    epoch: float = SIM_EPOCH, stop: StopRequest | None = None,
     impl: dict[int, ProgramSpec] | None = None,
 ) -> tuple[Path, list[dict[str, Any]], dict[str, Any]]:
     """Make a new run folder under ``output``, simulate into it, write run.json.
