@@ -185,12 +185,10 @@ class Machine:
     def step(self, queue: deque[Message], pt: int | None = None, dup: bool = False) -> Step:
         """Do exactly one tick's action; the caller delivers ``step.message`` to ``step.to``.
 
-        ``pt`` is the machine's physical clock now (µs), which the hybrid logical clock
-        needs and every tick event logs when the run keeps it. ``dup``: the message at the
-        queue's head is a duplicate (the rules treat it as any other; a program is told,
-        SPEC 9.2). Takes at most one message
-        off the queue: handling the whole queue in one tick is a classic mistake of this
-        exercise.
+        ``pt``: the machine's physical clock now (µs), for the HLC and the line. ``dup``:
+        the queue's head is a duplicate (the rules treat it as any other; a program is told,
+        SPEC 9.2). One message at most: handling the whole queue in one tick is a classic
+        mistake of this exercise.
         """
         self.ticks += 1
         me = self.machine_id - 1
