@@ -148,6 +148,32 @@ def _check_modes(args: argparse.Namespace) -> None:
         raise SettingsError("--plan: is for real trials; simulated ones use --jobs or --cluster")
 
 
+def _first_record(root: Path, file: Any) -> dict[str, Any]:
+    """experiment.json as the experiment starts."""
+    return {"schema": 2, "name": root.name, "command": list(sys.argv),
+            "settings_file": str(file.path) if file.path else None,
+            "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+
+def _refuse_real_programs(args: argparse.Namespace, experiments: list[Any]) -> None:
+    """Real trials cannot run a user's program yet (SPEC 9): said, not run built in."""
+    if not args.sim:
+        from lclock.impl.config import refuse_programs
+
+        for e in experiments:
+            refuse_programs(e.settings, f"experiment {e.name} (real trials)")
+
+
+def _seed(args: argparse.Namespace, file: Any) -> int:
+    """The experiment's seed: --seed, else the settings file's, else a random one."""
+    from lclock.settings import SettingsError
+
+    if args.seed is not None and not 0 <= args.seed <= 2**62:
+        raise SettingsError(f"--seed: must be an integer from 0 to 2**62 (got {args.seed})")
+    seed = args.seed if args.seed is not None else file.run.get("seed")
+    return seed if seed is not None else random.SystemRandom().randrange(2**31)
+
+
 def _folder(args: argparse.Namespace, file: Any, label: str) -> Path:
     from lclock.settings import SettingsError, check_output_dir
 
@@ -187,19 +213,9 @@ def main(args: argparse.Namespace) -> int:
             print("\n".join(describe_experiments(file, origin)))
             return 0
         experiments = plan(file, list(args.names), args.all, args.trials, args.duration, origin)
-        if not args.sim:
-            from lclock.impl.config import refuse_programs
-
-            for e in experiments:
-                refuse_programs(e.settings, f"experiment {e.name} (real trials)")
+        _refuse_real_programs(args, experiments)
         net = resolve_network(file, {})
-        if args.seed is not None and not 0 <= args.seed <= 2**62:
-            raise SettingsError(f"--seed: must be an integer from 0 to 2**62 (got {args.seed})")
-        seed = args.seed
-        if seed is None:
-            seed = file.run.get("seed")
-        if seed is None:
-            seed = random.SystemRandom().randrange(2**31)
+        seed = _seed(args, file)
         label = "all" if args.all else "+".join(e.name for e in experiments)
         root = _folder(args, file, label)
         if args.cluster is not None:
@@ -216,13 +232,7 @@ def main(args: argparse.Namespace) -> int:
             client.close()
         return _error(str(exc))
 
-    meta: dict[str, Any] = {
-        "schema": 2,
-        "name": root.name,
-        "command": list(sys.argv),
-        "settings_file": str(file.path) if file.path else None,
-        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
+    meta = _first_record(root, file)
     if args.plan:
         return plan_main(args, experiments, root, seed, meta)
     try:
