@@ -46,7 +46,7 @@ def machines_ended_as_run_json_says(ctx: Context) -> None:
             if reason not in NOT_STOPPED:
                 ctx.meta(f"machine {mid}: reason {short(reason)}, but its log has no stop line: "
                          "it never stopped (crashed or killed)", "meta-machine")
-            if code == 0 and process:
+            if code == 0 and process and reason != "crashed":  # a vm ends itself at its crash
                 ctx.meta(f"machine {mid}: exit_code 0, but its log has no stop line: a process "
                          "that ends without stopping did not exit by itself", "meta-machine")
         elif log.stop.get("reason") == "duration" and isinstance(code, int) and code != 0:
