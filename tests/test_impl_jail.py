@@ -7,7 +7,10 @@ jail in a ``finally``; the last assertion of each is that no process of it is le
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import subprocess
 import sys
 import textwrap
 import time
@@ -19,7 +22,7 @@ import psutil
 import pytest
 
 from lclock.impl.config import Limits
-from lclock.impl.jail import JAIL_ENV, Jail
+from lclock.impl.jail import JAIL_ENV, Jail, _own_cgroup
 from lclock.impl.pipe import STDERR_TAIL, Pipes, ProgramGone, wait
 from lclock.impl.protocol import ProtocolError
 
@@ -199,3 +202,58 @@ def test_limits_read_from_their_flag() -> None:
                      ("mem=1.5", "whole"), ("cpu=1,cpu=2", "twice"), ("procs=0", "1 to")]:
         with pytest.raises(ValueError, match=why):
             Limits.parse(bad)
+
+
+def test_a_killed_lclock_takes_its_programs_along(tmp_path: Path) -> None:
+    """SIGKILL to the simulator: its programs die with it (the parent-death signal), and the
+    next run removes the cgroups it left."""
+    out = tmp_path / "out"
+    prog = tmp_path / "slow.py"
+    prog.write_text("import json, sys, time\n"
+                    "for line in sys.stdin:\n"
+                    "    r = json.loads(line)\n"
+                    "    if r['type'] == 'init':\n"
+                    "        print(json.dumps({'type': 'init_ok', 'clocks': ['lamport']}), "
+                    "flush=True)\n"
+                    "    else:\n"
+                    "        time.sleep(300)\n")
+    proc = subprocess.Popen([sys.executable, "-m", "lclock", "sim", "--impl",
+                             f"{sys.executable} {prog}", "--duration", "5", "--output", str(out),
+                             "--quiet"], start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        name = f"lclock-{proc.pid}-"
+        assert _wait(lambda: len([p for p in _programs() if p[1].startswith(name)]) == 3, 60)
+        proc.kill()
+        proc.wait(timeout=10)
+        assert _wait(lambda: not [p for p in _programs() if p[1].startswith(name)], 10)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    Jail([sys.executable, "-c", "pass"], tmp_path, dict(os.environ), Limits(), "lclock-x-y").kill()
+    for controller in ("pids", "memory", "freezer"):
+        parent = _own_cgroup(controller)
+        if parent is not None:
+            assert not list(parent.glob(f"{name}*"))
+
+
+def _programs() -> list[tuple[int, str]]:
+    out = []
+    for p in psutil.process_iter(["environ", "status"]):
+        try:
+            mark = (p.info["environ"] or {}).get(JAIL_ENV)
+            if mark and p.info["status"] != psutil.STATUS_ZOMBIE:
+                out.append((p.pid, mark))
+        except psutil.Error:
+            pass
+    return out
+
+
+def _wait(pred: object, within: float) -> bool:
+    end = time.monotonic() + within
+    while time.monotonic() < end:
+        if pred():  # type: ignore[operator]
+            return True
+        time.sleep(0.05)
+    return False

@@ -43,10 +43,10 @@ MIB = 1 << 20
 _PR_SET_CHILD_SUBREAPER = 36
 
 
-# The trampoline: argv = [python, -I, -S, -c, this, fd, cpu, fsize, as, nproc, uid, gid, cmd...].
-# It sets the rlimits, drops to the given user, waits for the parent's go (one byte on fd:
-# by then it is in its cgroups) and becomes the program. Written for speed of start-up: no
-# imports beyond os and resource.
+# The trampoline: argv = [python, -I, -S, -c, this, fd, cpu, fsize, as, nproc, uid, gid, parent,
+# cmd...].
+# It sets the rlimits, drops to the given user, asks to be killed when lclock dies, waits for
+# the parent's go (one byte on fd: by then it is in its cgroups) and becomes the program.
 _TRAMPOLINE = """\
 import os, resource, sys
 a = sys.argv
@@ -62,13 +62,20 @@ if gid >= 0:
     os.setgroups([]); os.setgid(gid)
 if uid >= 0:
     os.setuid(uid)
+try:  # the program dies with lclock, even a SIGKILLed lclock (PR_SET_PDEATHSIG)
+    import ctypes
+    ctypes.CDLL(None).prctl(1, 9, 0, 0, 0)
+except Exception:
+    pass
+if os.getppid() != int(a[8]):  # lclock died before the line above: no parent to die with
+    os._exit(127)
 if os.read(fd, 1) != b"g":
     os._exit(127)
 os.close(fd)
 try:
-    os.execvp(a[8], a[8:])
+    os.execvp(a[9], a[9:])
 except OSError as e:
-    sys.stderr.write("lclock: cannot start %s: %s\\n" % (a[8], e.strerror))
+    sys.stderr.write("lclock: cannot start %s: %s\\n" % (a[9], e.strerror))
     os._exit(127)
 """
 
@@ -108,6 +115,7 @@ class Cgroups:
             parent = _own_cgroup(controller)
             if parent is None:
                 continue
+            _sweep(parent)
             path = parent / name
             try:
                 path.mkdir()
@@ -160,6 +168,16 @@ class Cgroups:
                 path.rmdir()
 
 
+def _sweep(parent: Path) -> None:
+    """Remove the empty cgroups of an lclock that died before it could (``lclock-<pid>-...``,
+    its pid gone): a SIGKILLed lclock's programs die with it, their cgroups stay."""
+    for path in parent.glob("lclock-*-*"):
+        pid = path.name.split("-")[1]
+        if pid.isdigit() and not psutil.pid_exists(int(pid)):
+            with contextlib.suppress(OSError):
+                path.rmdir()
+
+
 @dataclass(frozen=True)
 class User:
     """Who the program runs as: lclock's own user, or (as root, grading) an unprivileged one."""
@@ -182,7 +200,7 @@ class Jail:
         nproc = 0 if self.cgroups.has("pids") else limits.procs
         args = [sys.executable, "-I", "-S", "-c", _TRAMPOLINE, str(read_fd), str(limits.cpu),
                 str(limits.fsize * MIB), str(as_), str(nproc), str(user.uid), str(user.gid),
-                *argv]
+                str(os.getpid()), *argv]
         try:
             self.proc = subprocess.Popen(
                 args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
