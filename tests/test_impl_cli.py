@@ -25,9 +25,11 @@ def lclock(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
                           timeout=110)
 
 
-def test_a_reference_program_twice_is_the_same_run_and_checks(tmp_path: Path) -> None:
+@pytest.mark.parametrize("seed", [["--seed", "3"], []], ids=["seed-given", "seed-drawn"])
+def test_a_reference_program_twice_is_the_same_run_and_checks(tmp_path: Path,
+                                                              seed: list[str]) -> None:
     out = tmp_path / "out"
-    done = lclock("sim", "--impl", PY_REF, "--duration", "20", "--seed", "3", "--loss", "0.1",
+    done = lclock("sim", "--impl", PY_REF, "--duration", "20", *seed, "--loss", "0.1",
                   "--clock-skew", "50", "--output", str(out), "--twice", "--quiet")
     assert done.returncode == 0, done.stderr
     assert "same, line for line" in done.stdout

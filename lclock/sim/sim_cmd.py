@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from lclock.console import Console
@@ -70,7 +71,8 @@ def main(args: argparse.Namespace) -> int:
             run_dir, machines, meta = run_sim(settings, net, output, run_id=args.run_id, stop=stop)
             if args.twice and meta["status"] != "failed":
                 again = None if args.run_id is None else f"{args.run_id}-twice"
-                second, _m, _meta2 = run_sim(settings, net, output, run_id=again, stop=stop)
+                same = replace(settings, seed=meta["seed"])  # a drawn seed: the same again
+                second, _m, _meta2 = run_sim(same, net, output, run_id=again, stop=stop)
         except RunFolderError as exc:
             where = "--run-id" if args.run_id is not None else out_where
             return fail("sim", f"{where}: {exc}")
