@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -82,16 +83,15 @@ def read_small_file(path: Path, limit: int, what: str = "file", allow_devnull: b
     if allow_devnull and _is_devnull(st):
         return b""
     _check(st, limit, what)
-    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
-    try:
-        fd = os.open(path, flags)
-    except OSError as exc:
-        raise BadFile(f"cannot open it: {os_reason(exc)}") from None
-    try:
-        now = os.fstat(fd)
+
+    def same_file(now: os.stat_result) -> str | None:
         if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino):
-            raise BadFile("it was replaced while being opened")
+            return "it was replaced while being opened"
         _check(now, limit, what)
+        return None
+
+    fd = open_checked(path, same_file)
+    try:
         chunks: list[bytes] = []
         size = 0
         while size <= limit:
@@ -107,6 +107,25 @@ def read_small_file(path: Path, limit: int, what: str = "file", allow_devnull: b
     if size > limit:
         raise BadFile(f"grew beyond {_size(limit)} while being read; a {what} is smaller")
     return b"".join(chunks)
+
+
+def open_checked(path: Path, refuse: Callable[[os.stat_result], str | None]) -> int:
+    """A descriptor of ``path`` for reading, opened non-blocking (a FIFO swapped in after a
+    check cannot block us) and judged on the open descriptor by ``refuse`` (a reason, or
+    None). BadFile says why not; the descriptor is the caller's to close."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        raise BadFile(f"cannot open it: {os_reason(exc)}") from None
+    try:
+        why = refuse(os.fstat(fd))
+        if why:
+            raise BadFile(why)
+        return fd
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def _check(st: os.stat_result, limit: int, what: str) -> None:

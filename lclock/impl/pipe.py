@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import select
 from collections import deque
+from collections.abc import Callable
 
 from lclock.impl.protocol import MAX_LINE, ProtocolError
 
@@ -73,15 +74,8 @@ class Pipes:
 
     def read_answers(self) -> None:
         """Take what stdout has into complete lines; raise when a line is too long."""
-        while not self.closed_out:
-            try:
-                chunk = os.read(self.stdout, _CHUNK)
-            except BlockingIOError:
-                return
-            if not chunk:
-                self.closed_out = True
-                return
-            self._split(chunk)
+        if not self.closed_out:
+            self.closed_out = _drain(self.stdout, self._split)
 
     def _split(self, chunk: bytes) -> None:
         start = 0
@@ -106,18 +100,14 @@ class Pipes:
 
     def read_stderr(self) -> None:
         """Keep the end of stderr; read it all, so the program never blocks on it."""
-        while not self.closed_err:
-            try:
-                chunk = os.read(self.stderr, _CHUNK)
-            except BlockingIOError:
-                return
-            if not chunk:
-                self.closed_err = True
-                return
-            self.err_bytes += len(chunk)
-            self.err_tail += chunk
-            if len(self.err_tail) > STDERR_TAIL:
-                del self.err_tail[: len(self.err_tail) - STDERR_TAIL]
+        if not self.closed_err:
+            self.closed_err = _drain(self.stderr, self._keep_err)
+
+    def _keep_err(self, chunk: bytes) -> None:
+        self.err_bytes += len(chunk)
+        self.err_tail += chunk
+        if len(self.err_tail) > STDERR_TAIL:
+            del self.err_tail[: len(self.err_tail) - STDERR_TAIL]
 
     def next_line(self) -> bytes | None:
         """The oldest complete answer line, or None; ProgramGone once none can come."""
@@ -137,6 +127,18 @@ class Pipes:
     def read_fds(self) -> list[int]:
         return [fd for fd, closed in ((self.stdout, self.closed_out),
                                       (self.stderr, self.closed_err)) if not closed]
+
+
+def _drain(fd: int, take: Callable[[bytes], None]) -> bool:
+    """Hand everything a non-blocking pipe holds now to ``take``; True once it has ended."""
+    while True:
+        try:
+            chunk = os.read(fd, _CHUNK)
+        except BlockingIOError:
+            return False
+        if not chunk:
+            return True
+        take(chunk)
 
 
 def wait(pipes: list[Pipes], timeout: float) -> bool:

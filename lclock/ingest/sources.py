@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from lclock.safefile import kind_of, os_reason
+from lclock.safefile import BadFile, kind_of, open_checked, os_reason
 
 MAX_LOG_BYTES = 2 << 30
 MAX_LINE_BYTES = 4 << 20  # a longer line is reported, not read: no event is that long
@@ -50,15 +50,11 @@ def _refusal(st: os.stat_result) -> str | None:
 
 def open_log(p: Path) -> BinaryIO:
     """The log opened for reading, never blocking on a FIFO swapped in after the check."""
-    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
-        fd = os.open(p, flags)
-    except OSError as exc:
-        raise BadLog(f"cannot open it: {os_reason(exc)}") from None
+        fd = open_checked(p, _refusal)
+    except BadFile as exc:
+        raise BadLog(str(exc)) from None
     try:
-        why = _refusal(os.fstat(fd))
-        if why:
-            raise BadLog(why)
         return os.fdopen(fd, "rb", buffering=_BLOCK)
     except BaseException:
         os.close(fd)
