@@ -105,7 +105,7 @@ def _check_handshake(body: bytes) -> None:
     from distributed.protocol.utils import unpack_frames
 
     try:
-        msg: Any = loads(unpack_frames(body), deserialize=False)  # type: ignore[no-untyped-call]
+        msg: Any = loads(unpack_frames(body), deserialize=False)
     except Exception:  # noqa: BLE001 - whatever a stranger's bytes make the decoder raise
         msg = None
     if not isinstance(msg, dict) or "python" not in msg:
