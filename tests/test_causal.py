@@ -193,6 +193,7 @@ def test_cycle_and_unmatched_receives_are_reported_not_fatal(tmp_path: Path) -> 
     assert any("cycle" in n for n in trace(c, Event(1, 0))["notes"])
 
 
+@pytest.mark.timeout(60)
 def test_find_event_syntax_and_errors(tmp_path: Path) -> None:
     run = load_run(make_run(tmp_path / "r", rates=(1, 3, 6), duration=10.0))
     assert parse_event("2:40") == (2, "L", 40) == parse_event("2:L40") == parse_event(" 2 : l40")
@@ -201,7 +202,10 @@ def test_find_event_syntax_and_errors(tmp_path: Path) -> None:
     e = find_event(run, f"2:{int(log.lclock[5])}")
     assert e == Event(2, 5) == find_event(run, f"2:t{int(log.tick[5])}")
     for bad, msg in (("2-40", "not an event"), ("x:1", "not an event"), ("9:1", "no machine 9"),
-                     (f"2:L{int(log.lclock[-1]) + 50}", "nearest")):
+                     (f"2:L{int(log.lclock[-1]) + 50}", "nearest"),
+                     # hostile: a run of spaces once backtracked quadratically (50,000 took
+                     # minutes; the timeout catches it), and 5,000 digits made int() raise
+                     ("1:" + " " * 50_000 + "x", "not an event"), ("1:" + "9" * 5000, "not an event")):
         with pytest.raises(CausalError, match=msg):
             find_event(run, bad)
 

@@ -32,7 +32,9 @@ from lclock.analysis.load import KIND_NAMES, KIND_RECEIVE, KIND_SEND, MachineLog
 from lclock.errors import BadInput
 
 EVENT_SYNTAX = "MACHINE:LCLOCK (e.g. 2:40 or 2:L40) or MACHINE:tTICK (e.g. 2:t17)"
-_EVENT_RE = re.compile(r"^\s*m?(\d+)\s*:\s*([LlTt]?)\s*(\d+)\s*$")
+# Each run of spaces has one place to go (two optional runs side by side backtrack
+# quadratically), and numbers are bounded (int() of a 5,000-digit string raises).
+_EVENT_RE = re.compile(r"^\s*m?(\d{1,18})\s*:\s*(?:([LlTt])\s*)?(\d{1,18})\s*$")
 # Derived vector clocks take events x machines x 4 bytes; beyond this the question is refused.
 MAX_VECTOR_CELLS = 400_000_000
 
