@@ -33,6 +33,7 @@ import orjson
 
 from lclock import SCHEMA_VERSION, __version__
 from lclock.core.logline import format_ts
+from lclock.errors import BadInput
 from lclock.logfile import describe_os_error
 from lclock.safefile import BadFile, parse_json, read_small
 
@@ -48,8 +49,9 @@ MAX_RUN_JSON = 16 << 20
 MAX_MACHINES = 1024
 
 
-class RunFolderError(Exception):
-    """The run folder or its run.json cannot be created, written or read; says why.
+class RunFolderError(BadInput):
+    """The run folder or its run.json cannot be created, written or read; says why (the
+    CLI prints it as one line and exits 2 where no command handled it first).
 
     ``reason`` is the text without the path (for a reader that names the file itself),
     ``rule`` the kind of trouble with run.json: ``meta-missing``, ``meta-unreadable`` (not

@@ -44,8 +44,7 @@ from lclock.analysis.folder import (
 from lclock.analysis.folder import machine_files as _machine_files
 from lclock.analysis.timestamps import days_from_civil as _days_from_civil  # noqa: F401
 from lclock.analysis.timestamps import parse_ts_column, short, ts_problem
-from lclock.errors import BadInput
-from lclock.runfolder import RUN_JSON, has_run_json
+from lclock.runfolder import RUN_JSON, RunFolderError, has_run_json
 
 __all__ = [
     "KINDS", "KIND_INTERNAL", "KIND_NAMES", "KIND_RECEIVE", "KIND_SEND", "Issue", "MachineLog",
@@ -67,10 +66,6 @@ MAX_KEPT = 200_000
 MAX_NOTABLE = 1000
 # Issues kept in full per (file, rule); beyond that only counted.
 MAX_ISSUES = 1000
-
-
-class RunFolderError(BadInput):
-    """The folder cannot be read as a run at all (the CLI prints it and exits 2)."""
 
 
 @dataclass
