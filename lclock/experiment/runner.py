@@ -253,6 +253,18 @@ def _sim_results(sweep: Sweep, specs: list[TrialSpec], root: Path) -> Results:
     return pool.run_serial(specs, root)
 
 
+def _mark_unfinished(trials: dict[str, list[Trial]], root: Path, sim: bool) -> None:
+    """Trials an interruption left pending or running are interrupted; their staging goes,
+    and (simulated) their folder too: a trial folder is there if and only if it counts."""
+    for ts in trials.values():
+        for t in ts:
+            if t.status in ("pending", "running"):
+                t.status, t.error = "interrupted", "the experiment was stopped"
+                shutil.rmtree(staging_folder(root / t.folder), ignore_errors=True)
+                if sim:
+                    shutil.rmtree(root / t.folder, ignore_errors=True)
+
+
 def run_experiments(
     experiments: list[Experiment],
     root: Path,
@@ -300,13 +312,7 @@ def run_experiments(
             _run_real(experiments, trials, root, sweep, finished, progress)
         status = tried_status([t for ts in trials.values() for t in ts])
     finally:
-        for ts in trials.values():
-            for t in ts:
-                if t.status in ("pending", "running"):
-                    t.status, t.error = "interrupted", "the experiment was stopped"
-                    shutil.rmtree(staging_folder(root / t.folder), ignore_errors=True)
-                    if sweep.sim:  # a trial folder is there if and only if it counts
-                        shutil.rmtree(root / t.folder, ignore_errors=True)
+        _mark_unfinished(trials, root, sweep.sim)
         meta["status"] = status
         meta["wall_seconds"] = round(time.perf_counter() - started, 3)
         meta.pop("progress", None)

@@ -151,18 +151,7 @@ class Mesh:
                     last_text, last_said = text, now
                 next_progress = now + PROGRESS_EVERY
             self._start_dials(now)
-            rlist: list[Any] = [self.listener, *self.pending]
-            wlist: list[Any] = [h for h in self.pending if h.wants_write()]
-            for d in self.dials.values():
-                if d.hs is not None:
-                    rlist.append(d.hs)
-                    if d.hs.wants_write():
-                        wlist.append(d.hs)
-                elif d.sock is not None:
-                    wlist.append(d.sock)  # connect in progress
-            rlist.extend(self.conns[p] for p in self.readers)
-            if stop_fds:
-                rlist.extend(stop_fds)
+            rlist, wlist = self._waiting_on(stop_fds)
             wake = min([deadline, next_progress, *self._deadlines()])
             timeout = max(0.0, min(wake - now, 0.25))
             try:
@@ -174,25 +163,45 @@ class Mesh:
                 if hit and on_stop_fd(hit):
                     self.close_all()
                     return None
-            for x in w:
-                if isinstance(x, socket.socket):
-                    self._connected(x)
-                else:
-                    self._step(x, write=True)
-            for x in r:
-                if x is self.listener:
-                    self._accept()
-                elif isinstance(x, Handshake):
-                    self._step(x, write=False)
-                elif any(x is c for c in self.conns.values()):
-                    self._read_record(x)
-                # anything else is one of stop_fds, handled above
+            self._dispatch(r, w)
             self._expire(time.monotonic())
             self._coordinate()
         for h in self.pending:
             self._reject(h, "the run is starting; not a peer")
         self.pending.clear()
         return dict(self.conns)
+
+    def _waiting_on(self, stop_fds: list[Any] | None) -> tuple[list[Any], list[Any]]:
+        """What select watches: the listener, handshakes both ways, dials whose connect is in
+        progress, the peers whose coordination records are read, and the stop descriptors."""
+        rlist: list[Any] = [self.listener, *self.pending]
+        wlist: list[Any] = [h for h in self.pending if h.wants_write()]
+        for d in self.dials.values():
+            if d.hs is not None:
+                rlist.append(d.hs)
+                if d.hs.wants_write():
+                    wlist.append(d.hs)
+            elif d.sock is not None:
+                wlist.append(d.sock)  # connect in progress
+        rlist.extend(self.conns[p] for p in self.readers)
+        if stop_fds:
+            rlist.extend(stop_fds)
+        return rlist, wlist
+
+    def _dispatch(self, r: list[Any], w: list[Any]) -> None:
+        """One step for everything select found ready (stop descriptors are handled by run)."""
+        for x in w:
+            if isinstance(x, socket.socket):
+                self._connected(x)
+            else:
+                self._step(x, write=True)
+        for x in r:
+            if x is self.listener:
+                self._accept()
+            elif isinstance(x, Handshake):
+                self._step(x, write=False)
+            elif any(x is c for c in self.conns.values()):
+                self._read_record(x)
 
     def _finished(self) -> bool:
         if len(self.conns) < self.spec.n - 1:
