@@ -38,9 +38,13 @@ def lines(run_dir: Path, mid: int) -> list[dict[str, object]]:
 
 
 def no_program_left() -> bool:
+    """No program this test process started is alive (programs of other lclocks running on
+    the same machine at the same time, another test session's, are not ours to judge)."""
+    ours = f"lclock-{os.getpid()}-"
     for proc in psutil.process_iter(["environ"]):
         try:
-            if JAIL_ENV in (proc.info["environ"] or {}) and proc.status() != psutil.STATUS_ZOMBIE:
+            mark = (proc.info["environ"] or {}).get(JAIL_ENV, "")
+            if mark.startswith(ours) and proc.status() != psutil.STATUS_ZOMBIE:
                 return False
         except psutil.Error:
             pass
