@@ -1,0 +1,292 @@
+"""lclock in Python: a run as pandas DataFrames, its check, its causal questions (SPEC 13).
+
+    import lclock
+    run = lclock.load("output/RUN")          # any run folder: real, simulated, imported
+    run.events, run.messages, run.machines   # pandas DataFrames
+    run.check()                              # the findings of `lclock check` (errors only)
+    run.happened_before((1, 40), (3, 12))    # events as (machine, tick)
+    run = lclock.simulate(rates=[1, 3, 6], duration=60, seed=1, loss=0.1)
+
+Why one module: a notebook needs one import and one object per run, and the commands
+already answer every question; so a ``Run`` holds the run as the commands read it (the
+reader of ``lclock analyze``, lclock.analysis.load) and asks the same code the commands
+ask (check, trace, hb, analyze, view). Nothing is computed twice and nothing differs from
+what the command line says. The DataFrames and the causal index are built on first use and
+kept, so loading costs one read of the logs and a question about one pair costs a lookup.
+
+pandas is needed for the DataFrames only, and imported here, never by the command line.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import weakref
+from functools import cached_property
+from html import escape
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lclock.analysis import load as _load
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from lclock.analysis.causal import Causality, Event
+
+__all__ = ["PANDAS_MISSING", "EventRef", "Run", "load", "simulate"]
+
+#: The one line ``lclock.load`` says without pandas.
+PANDAS_MISSING = ("lclock.load needs pandas: python -m pip install 'lclock[notebook]' "
+                  "(or python -m pip install pandas)")
+
+#: An event as a notebook names it: (machine, tick).
+EventRef = tuple[int, int]
+
+
+def _pandas() -> Any:
+    try:
+        import pandas
+    except ImportError:
+        raise ImportError(PANDAS_MISSING) from None
+    return pandas
+
+
+class Run:
+    """One run: its DataFrames, its check, its causal questions and its explorer.
+
+    Made by :func:`load` or :func:`simulate`. ``path`` is the run folder (for a run
+    simulated in memory, a private temporary folder that goes with this object).
+    """
+
+    def __init__(self, loaded: _load.Run) -> None:
+        self._run = loaded
+        self.path: Path = loaded.path
+
+    # ------------------------------------------------------------ what the logs say
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """run.json as read (empty when the folder has none)."""
+        return self._run.meta
+
+    @property
+    def run_id(self) -> str:
+        return self._run.run_id
+
+    @property
+    def status(self) -> str:
+        """run.json's status (``completed``, ``failed``, ...; ``unknown`` without one)."""
+        return self._run.status
+
+    @property
+    def seed(self) -> int | None:
+        seed = self.meta.get("seed")
+        return seed if isinstance(seed, int) else None
+
+    @cached_property
+    def events(self) -> pd.DataFrame:
+        """A row per tick event: machine, tick, event, lclock, ts (UTC), queue_len, from, to,
+        msg_lclock, dice, and pt, hlc, vclock where logged; t_s (seconds since the run's
+        start) and line (in the machine's log). Missing values are ``pd.NA``/``NaT``."""
+        from lclock.analysis.frames import events_frame
+
+        return events_frame(self._run)
+
+    @cached_property
+    def messages(self) -> pd.DataFrame:
+        """A row per message of every send to each recipient: sender, receiver, send_tick,
+        receive_tick (missing if never handled), msg_lclock, delay_s, jump, fate
+        (received, unprocessed, dropped, lost) and dup (a second handling of a duplicate)."""
+        from lclock.analysis.frames import messages_frame
+
+        return messages_frame(self._run)
+
+    @cached_property
+    def machines(self) -> pd.DataFrame:
+        """A row per machine (indexed by its id): rate, ticks, sent, received, unprocessed,
+        lclock (the last), stopped (whether it logged a stop line)."""
+        from lclock.analysis.frames import machines_frame
+
+        return machines_frame(self._run)
+
+    def summary(self) -> dict[str, Any]:
+        """What ``lclock analyze --json`` prints (summary.json): rates, jumps, drift, queues,
+        the theory, concurrency, clocks and faults."""
+        from lclock.analysis.analyze import compute
+
+        return compute(self._run)[0]
+
+    def check(self, cap: int | None = None) -> pd.DataFrame:
+        """The findings of ``lclock check`` (errors only, not warnings or notes), a row each:
+        rule, severity, file, machine, line, count, message. Empty when every rule holds.
+        ``cap``: at most that many per rule and file, as ``lclock check`` without ``--all``."""
+        from lclock.analysis.check import check_run, findings_json
+
+        pd = _pandas()
+        result = check_run(self.path, cap=cap)
+        rows = [f for f in findings_json(result) if f["severity"] == "error"]
+        cols = ["rule", "severity", "file", "machine", "line", "count", "message"]
+        frame = pd.DataFrame(rows, columns=cols)
+        frame["machine"] = frame["machine"].astype("Int64")
+        return frame
+
+    # ------------------------------------------------------------ causality
+
+    @cached_property
+    def _causality(self) -> Causality:
+        from lclock.analysis.causal import CausalError, Causality
+
+        if not self._run.machines or self._run.events == 0:
+            raise CausalError(f"{self.path}: no tick events to ask about")
+        return Causality.build(self._run)
+
+    def _event(self, e: EventRef | str) -> Event:
+        """(machine, tick), or the text of ``lclock hb``/``trace`` (``2:t17``, ``2:L40``)."""
+        from lclock.analysis.causal import CausalError, find_event
+
+        if isinstance(e, str):
+            return find_event(self._run, e)
+        try:
+            machine, tick = (int(x) for x in e)
+        except (TypeError, ValueError):
+            raise CausalError(f"{e!r} is not an event: give (machine, tick)") from None
+        return find_event(self._run, f"{machine}:t{tick}")
+
+    def happened_before(self, a: EventRef | str, b: EventRef | str) -> bool:
+        """Whether a -> b: a chain of events along machines and messages leads from a to b
+        (False for the same event). From the logs' order and matched messages, not from the
+        logged vector clocks (SPEC 5; ``lclock hb``)."""
+        return self.relation(a, b) == "before"
+
+    def concurrent(self, a: EventRef | str, b: EventRef | str) -> bool:
+        """Whether neither happened before the other (a || b)."""
+        return self.relation(a, b) == "concurrent"
+
+    def relation(self, a: EventRef | str, b: EventRef | str) -> str:
+        """``before`` (a -> b), ``after`` (b -> a), ``concurrent`` or ``same``."""
+        c = self._causality
+        return c.relation(self._event(a), self._event(b))
+
+    def hb(self, a: EventRef | str, b: EventRef | str) -> dict[str, Any]:
+        """The answer of ``lclock hb A B --json``: the relation, with its proof (vectors and
+        a chain of messages) and what the Lamport clocks say."""
+        from lclock.analysis.causal_answers import hb
+
+        return hb(self._causality, self._event(a), self._event(b))
+
+    def trace(self, e: EventRef | str) -> dict[str, Any]:
+        """The answer of ``lclock trace EVENT --json``: the event, its message's life, its
+        causal past, the concurrent events and its future, per machine."""
+        from lclock.analysis.causal_answers import trace
+
+        return trace(self._causality, self._event(e))
+
+    def chain(self, a: EventRef | str, b: EventRef | str) -> list[tuple[EventRef, EventRef]]:
+        """The messages that carry a's news to b, as (send, receive) pairs of (machine, tick),
+        fewest first; [] on one machine; ValueError if b is not in a's future."""
+        c = self._causality
+        hops = c.chain(self._event(a), self._event(b))
+        if hops is None:
+            raise ValueError(f"{a} did not happen before {b}: no chain of messages")
+        return [(self._ref(h.send), self._ref(h.receive)) for h in hops]
+
+    def lamport_lies(self, examples: int = 5) -> dict[str, Any]:
+        """The answer of ``lclock hb --lamport-lies --json``: pairs Lamport clocks order
+        although they are concurrent."""
+        from lclock.analysis.causal_answers import lies
+
+        return lies(self._causality, examples)
+
+    def _ref(self, e: Event) -> EventRef:
+        return e.machine, int(self._run.machines[e.machine].tick[e.index])
+
+    # ------------------------------------------------------------ showing it
+
+    def explorer(self, height: int = 720, max_events: int | None = None) -> Any:
+        """The explorer of ``lclock view`` inline in Jupyter: its self-contained page in an
+        iframe (an IPython HTML object; outside Jupyter, ``.data`` is the HTML)."""
+        import importlib
+
+        display = importlib.import_module("IPython.display")  # untyped: Any
+        return display.HTML(self._iframe(height, max_events))
+
+    def explorer_html(self, max_events: int | None = None) -> str:
+        """The whole page of ``lclock view`` for this run, as text."""
+        from lclock.explorer import extract, page
+
+        data, _notes = extract.build(self.path, None, max_events or extract.MAX_EVENTS)
+        return page.render([data]).decode()
+
+    def _iframe(self, height: int, max_events: int | None) -> str:
+        doc = escape(self.explorer_html(max_events), quote=True)
+        return (f'<div><iframe srcdoc="{doc}" style="width:100%;height:{int(height)}px;border:0" '
+                'sandbox="allow-scripts allow-downloads"></iframe></div>')
+
+    def _repr_html_(self) -> str:
+        return _summary_html(self)
+
+    def __repr__(self) -> str:
+        return (f"<lclock.Run {self.run_id}: {len(self._run.machines)} machines, "
+                f"{self._run.events} events, {self.status}>")
+
+
+def _summary_html(run: Run) -> str:
+    """A Run in a notebook: what it is, per machine what it did, and where its messages went."""
+    loaded = run._run
+    head = (f"<b>lclock run {escape(run.run_id)}</b>: {escape(run.status)}, "
+            f"{len(loaded.machines)} machines, {loaded.events:,} events"
+            + (f", seed {run.seed}" if run.seed is not None else "")
+            + f"<br><code>{escape(str(run.path))}</code>")
+    fates = run.messages["fate"].value_counts().reindex(["received", "unprocessed", "dropped",
+                                                         "lost"], fill_value=0)
+    told = ", ".join(f"{int(n):,} {name}" for name, n in fates.items() if n)
+    skipped = sum(m.skipped for m in loaded.machines.values())
+    note = (f"<br>{skipped} unusable line(s) left out: <code>run.check()</code> names them"
+            if skipped else "")
+    return (f"<div>{head}<br>messages: {told or 'none'}{note}"
+            f"{run.machines.to_html(na_rep='-')}</div>")
+
+
+def load(path: str | Path) -> Run:
+    """Read a run folder (real, simulated or imported), as ``lclock analyze`` reads it.
+
+    Raises ImportError (one line: the pip command) without pandas, and
+    ``lclock.analysis.load.RunFolderError`` when the folder is not a run at all. Lines
+    that cannot be used are left out, as the commands leave them out: ``check()`` names them.
+    """
+    _pandas()
+    return Run(_load.load_run(path))
+
+
+def simulate(**settings: Any) -> Run:
+    """Simulate a run, as ``lclock sim`` with the same settings: the same events, line for line.
+
+    The keywords are the keys of settings.toml and run.json (``rates``, ``duration``,
+    ``seed``, ``machines``, ``loss``, ``latency_ms``, ``partitions``, ``skew_ms``,
+    ``clocks``, ``delay_mean``, ``impl``, ...), over the built-in defaults (a settings.toml
+    in the working folder is not read). An unknown keyword raises a TypeError naming the
+    nearest key; a bad value a SettingsError naming the keyword. ``output=FOLDER`` keeps the
+    run folder there (as ``lclock sim --output``); without it the run lives in a temporary
+    folder removed with the Run.
+    """
+    from lclock.sim.engine import run_sim
+    from lclock.sim.keywords import output_folder, resolve_keywords
+
+    _pandas()
+    keep = settings.get("output") is not None
+    if keep:
+        settings["output"] = str(settings["output"])
+    run_settings, net = resolve_keywords(settings)
+    where = (output_folder(run_settings.output) if keep
+             else Path(tempfile.mkdtemp(prefix="lclock-sim-")))
+    try:
+        run_dir, _machines, _meta = run_sim(run_settings, net, where)
+        run = Run(_load.load_run(run_dir))
+    except BaseException:
+        if not keep:
+            shutil.rmtree(where, ignore_errors=True)
+        raise
+    if not keep:
+        weakref.finalize(run, shutil.rmtree, str(where), True)
+    return run
