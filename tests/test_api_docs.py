@@ -54,3 +54,11 @@ def test_every_example_runs(tmp_path: Path, monkeypatch: Any, capsys: Any) -> No
     assert "did you mean 'loss'" in printed
     assert "True False" in printed  # a message's send happened before its receive
     assert (work / "output").is_dir()  # output= kept the folder, as the page says
+
+
+def test_the_readme_example_runs(capsys: Any) -> None:
+    readme = (REPO / "README.md").read_text()
+    block = next(b for b in python_blocks(readme) if "import lclock" in b)
+    exec(compile(block, "README.md", "exec"), {})
+    printed = capsys.readouterr().out
+    assert "unprocessed" in printed and printed.rstrip().endswith("True")
