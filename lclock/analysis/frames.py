@@ -35,14 +35,14 @@ def utc(seconds: np.ndarray) -> pd.DatetimeIndex:
     """Seconds since the epoch (NaN: unknown) as UTC datetimes to the microsecond."""
     ok = np.isfinite(seconds)
     us = np.where(ok, np.round(np.where(ok, seconds, 0.0) * 1e6), 0).astype(np.int64)
-    out = pd.to_datetime(us, unit="us", utc=True)
+    out = pd.to_datetime(us, unit="us", utc=True).as_unit("us")  # pandas 2 would make ns
     return out.where(ok) if not ok.all() else out
 
 
 def utc_us(micros: np.ndarray) -> pd.DatetimeIndex:
     """Microseconds since the epoch (-1: unknown) as UTC datetimes."""
     ok = micros >= 0
-    out = pd.to_datetime(np.where(ok, micros, 0).astype(np.int64), unit="us", utc=True)
+    out = pd.to_datetime(np.where(ok, micros, 0).astype(np.int64), unit="us", utc=True).as_unit("us")
     return out.where(ok) if not ok.all() else out
 
 

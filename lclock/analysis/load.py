@@ -1,11 +1,12 @@
 """Loading a run folder into compact per-machine columns, streaming.
 
-Every analysis tool (check, analyze, report, export) reads runs through this module, so a
-folder lclock did not write (other key order, extra fields, missing optional run.json
-fields) is handled once, here. Files are read in chunks of whole lines; each chunk is
-decoded straight from its bytes (``fastparse``) where its lines are plain tick events, and
-parsed by orjson otherwise, and immediately turned into numpy columns, so a 1M-event run
-never exists as a million Python dicts at once. Lines that cannot be used (torn, garbage,
+Every analysis tool (check, analyze, report, export, trace, hb, view) and the Python API
+(lclock.api, whose DataFrames lclock.analysis.frames makes from these columns) reads runs
+through this module, so a folder lclock did not write (other key order, extra fields,
+missing optional run.json fields) is handled once, here. Files are read in chunks of whole
+lines; each chunk is decoded straight from its bytes (``fastparse``) where its lines are
+plain tick events, and parsed by orjson otherwise, and immediately turned into numpy
+columns, so a 1M-event run never exists as a million Python dicts at once. Lines that cannot be used (torn, garbage,
 wrong types, too long, of another run) become ``Issue``s with their line number instead of
 exceptions: ``check`` reports them, the other tools skip them and say how many.
 
