@@ -124,6 +124,33 @@ def test_messages_match_trace(faulty: lclock.Run) -> None:
         assert want == have
 
 
+def test_a_crash_shows_as_missing_counts_and_lost_messages() -> None:
+    """A machine the plan crashed has no stop line: its unprocessed count is missing, and
+    what it had taken in but not handled is lost, as run.json's balance counts it."""
+    run = lclock.simulate(rates=[2, 4, 6], duration=20, seed=3, crashes="1@10", loss=0.05)
+    m = run.machines
+    assert not m.loc[1, "stopped"] and pd.isna(m.loc[1, "unprocessed"])
+    assert m.loc[[2, 3], "stopped"].all() and m.loc[[2, 3], "unprocessed"].notna().all()
+    fates = run.messages["fate"].value_counts()
+    balance = run.meta["messages"]
+    assert fates["lost"] == balance["lost"] + balance["lost_in_crash"] >= 1
+    assert fates["dropped"] == balance["dropped"]
+    assert fates["received"] + fates["unprocessed"] == balance["taken"]
+
+
+def test_unusable_lines_are_left_out_and_named_by_check(tmp_path: Path) -> None:
+    run = lclock.simulate(rates=[2, 3], duration=5, seed=1, output=tmp_path)
+    log = run.path / "machine-1.jsonl"
+    lines = log.read_text().splitlines(keepends=True)
+    lines[4] = lines[4][: len(lines[4]) // 2] + "\n"  # a torn line
+    log.write_text("".join(lines))
+    again = lclock.load(run.path)
+    assert len(again.events) == len(run.events) - 1
+    assert 5 not in set(again.events.loc[again.events["machine"] == 1, "line"])
+    found = again.check()
+    assert (found["file"] == "machine-1.jsonl").any() and (found["line"] == 5).any()
+
+
 # ---------------------------------------------------------------- check and causality
 
 
