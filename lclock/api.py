@@ -36,9 +36,9 @@ if TYPE_CHECKING:
 
 __all__ = ["PANDAS_MISSING", "EventRef", "Run", "load", "simulate"]
 
-#: The one line ``lclock.load`` says without pandas.
-PANDAS_MISSING = ("lclock.load needs pandas: python -m pip install 'lclock[notebook]' "
-                  "(or python -m pip install pandas)")
+#: The one line ``lclock.load`` (and ``lclock.simulate``) says without pandas.
+PANDAS_MISSING = ("lclock.load and lclock.simulate need pandas: python -m pip install "
+                  "'lclock[notebook]' (or python -m pip install pandas)")
 
 #: An event as a notebook names it: (machine, tick).
 EventRef = tuple[int, int]
