@@ -252,7 +252,7 @@ def load(path: str | Path) -> Run:
     """Read a run folder (real, simulated or imported), as ``lclock analyze`` reads it.
 
     Raises ImportError (one line: the pip command) without pandas, and
-    ``lclock.analysis.load.RunFolderError`` when the folder is not a run at all. Lines
+    ``lclock.runfolder.RunFolderError`` (a BadInput) when the folder is not a run at all. Lines
     that cannot be used are left out, as the commands leave them out: ``check()`` names them.
     """
     _pandas()
