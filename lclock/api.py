@@ -268,7 +268,8 @@ def simulate(**settings: Any) -> Run:
     in the working folder is not read). An unknown keyword raises a TypeError naming the
     nearest key; a bad value a SettingsError naming the keyword. ``output=FOLDER`` keeps the
     run folder there (as ``lclock sim --output``); without it the run lives in a temporary
-    folder removed with the Run.
+    folder removed with the Run. A run that failed (a program of ``impl=`` that died) is
+    returned all the same: its ``status`` is ``failed`` and ``meta["reason"]`` says why.
     """
     from lclock.sim.engine import run_sim
     from lclock.sim.keywords import output_folder, resolve_keywords
