@@ -353,3 +353,9 @@ def test_simulate_with_impl_is_lclock_sim_impl(tmp_path: Path) -> None:
     assert _logs(run.path) == _logs(_only_run(tmp_path / "cmd"))
     assert run.check().empty
     assert np.array_equal(run.machines["ticks"].to_numpy(), [12, 18, 24])
+
+
+def test_a_failed_program_gives_a_failed_run_not_an_exception() -> None:
+    run = lclock.simulate(rates=[2, 3], duration=3, seed=1, impl="false")
+    assert run.status == "failed" and "machine 1" in run.meta["reason"]
+    assert run.machines["ticks"].tolist() == [0, 0] and pd.isna(run.machines.loc[1, "lclock"])
