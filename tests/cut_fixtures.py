@@ -92,3 +92,34 @@ def write(p: Played, folder: Path, extra: dict[int, list[dict[str, Any]]] | None
 def consistent(p: Played, cut: dict[int, int]) -> bool:
     """The oracle: no message taken in inside the cut (event counts) and sent outside it."""
     return not any(r < cut[j] and s >= cut[i] for i, s, j, r in p.messages)
+
+
+def add_snapshots(run: Path, snaps: dict[str, dict[int, int]]) -> None:
+    """Add ``snapshot`` lines (SPEC 12.2) to a run's logs: for each id, each machine's
+    recorded tick; the line goes right after that tick's line (before the machine's first
+    tick for tick 0), with the clocks of that tick, an empty queue, and as each incoming
+    channel's state the messages sent before the sender's recorded tick and handled after
+    the receiver's (what a recording would hold were the cut consistent)."""
+    logs = {int(p.stem.split("-")[1]): [json.loads(x) for x in p.read_text().splitlines()]
+            for p in run.glob("machine-*.jsonl")}
+    ticks = {m: [d for d in lines if "tick" in d] for m, lines in logs.items()}
+    for sid, cut in snaps.items():
+        for m, tick in cut.items():
+            at = next(i for i, d in enumerate(logs[m]) if d.get("tick") == tick) if tick else \
+                next(i for i, d in enumerate(logs[m]) if "tick" in d) - 1
+            d = logs[m][at] if tick else logs[m][0]
+            channels = {str(s): [{"from": s, "msg_lclock": r["msg_lclock"],
+                                  "send_tick": _send_tick(ticks[s], r["msg_lclock"])}
+                                 for r in ticks[m] if r["event"] == "receive" and r["from"] == s
+                                 and r["tick"] > tick and _send_tick(ticks[s], r["msg_lclock"]) <= cut[s]]
+                        for s in cut if s != m}
+            line = {"ts": d["ts"], "event": "snapshot", "level": "info", "run_id": d["run_id"], "machine": m,
+                    "id": sid, "lclock": d.get("lclock", 0), "vclock": d.get("vclock", [0] * len(cut)),
+                    "tick": tick, "queue": [], "channels": channels}
+            logs[m].insert(at + 1, line)
+    for m, lines in logs.items():
+        (run / f"machine-{m}.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+
+
+def _send_tick(sender_ticks: list[dict[str, Any]], lclock: int) -> int:
+    return next(d["tick"] for d in sender_ticks if d["event"] == "send" and d["lclock"] == lclock)

@@ -113,28 +113,34 @@ def _counts(c: Any, wanted: dict[int, int]) -> dict[int, int]:
     return out
 
 
-def _judge(c: Any, ch: Any, wanted: dict[int, int], as_json: bool) -> int:
+def answer(c: Any, ch: Any, wanted: dict[int, int]) -> dict[str, Any]:
+    """The judgement of a cut named in ticks, as ``--json`` prints it: consistent or not,
+    the first crossing message (by receiver, then receive) and how many cross it."""
     from lclock.analysis.cuts import crossings
 
-    cut = _counts(c, wanted)
-    bad = crossings(ch, cut)
+    bad = crossings(ch, _counts(c, wanted))
+    return {"cut": {str(m): wanted[m] for m in c.run.ids}, "consistent": not bad,
+            "crossing": _message(c, bad[0]) if bad else None, "crossing_count": len(bad)}
+
+
+def _judge(c: Any, ch: Any, wanted: dict[int, int], as_json: bool) -> int:
+    d = answer(c, ch, wanted)
     shown = ",".join(f"{m}:{wanted[m]}" for m in c.run.ids)
-    first = _message(c, bad[0]) if bad else None
+    first, n = d["crossing"], d["crossing_count"]
     if as_json:
         from lclock.analysis.causal_answers import print_json
 
-        print_json({"cut": {str(m): wanted[m] for m in c.run.ids}, "consistent": not bad,
-                    "crossing": first, "crossing_count": len(bad)})
+        print_json(d)
     elif first is None:
         sys.stdout.write(f"cut {shown} is consistent\n")
     else:
-        others = f" ({len(bad) - 1} more message(s) cross it)" if len(bad) > 1 else ""
+        others = f" ({n - 1} more message(s) cross it)" if n > 1 else ""
         sys.stdout.write(
             f"cut {shown} is not consistent: machine {first['receiver']} took in at tick "
             f"{first['receive_tick']} ({first['receive_at']}), inside the cut, the message machine "
             f"{first['sender']} sent at tick {first['send_tick']} ({first['send_at']}), outside it"
             f"{others}\n")
-    return 1 if bad else 0
+    return 0 if first is None else 1
 
 
 def _message(c: Any, x: Any) -> dict[str, Any]:
