@@ -74,6 +74,11 @@ export function installApi(h) {
       const li = RUNS[0].laneOf.get(machine), p = S.cut ? cutPoints(V, RUNS[0], S.cut.cnt).find((q) => q[2] === li) : null;
       return p ? [p[0], p[1]] : null;
     },
+    snapshotXY: (id, machine) => {
+      const sn = S.snaps.find((x) => x.id === id), li = RUNS[0].laneOf.get(machine);
+      const p = sn ? cutPoints(V, RUNS[0], sn.cnt).find((q) => q[2] === li) : null;
+      return p ? [p[0], p[1]] : null;
+    },
     snapshots: () => S.snaps.map((sn) => ({ id: sn.id, complete: sn.complete, text: snapshotText(sn), ...cutExport(RUNS[0], sn.cnt, sn.verdict) })),
     hitAt: (x, y) => { const t = h.hitAt(x, y); return t ? { type: t.type, machine: t.li !== undefined ? t.run.lanes[t.li].id : null, index: t.k ?? null, m: t.m ?? null } : null; },
   };
