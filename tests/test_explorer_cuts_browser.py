@@ -11,15 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import test_explorer_browser as teb
 from cut_fixtures import add_snapshots
-from test_explorer_browser import (  # noqa: F401 - the browser and page fixtures
-    REPO,
-    Page,
-    browser,
-    canvas_box,
-    open_page,
-    pytestmark,
-)
+from test_explorer_browser import REPO, Page, canvas_box
 
 from lclock.analysis.causal import Causality
 from lclock.analysis.cuts import Channels
@@ -41,6 +35,10 @@ def snap_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
                        cwd=REPO, timeout=180)
     assert v.returncode == 0, v.stderr
     return run, snaps
+
+
+# the browser and the page fixtures, and the marks (slow; skipped without Chromium, never in CI)
+browser, open_page, pytestmark = teb.browser, teb.open_page, teb.pytestmark
 
 
 def judge(run: Path) -> tuple[Causality, Channels]:
