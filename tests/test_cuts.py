@@ -199,3 +199,31 @@ def test_bad_input_is_one_line_and_exit_2(folder: tuple[Played, Path], args: lis
     r = lclock("cuts", str(run), *args)
     assert r.returncode == 2 and message in r.stderr, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+
+
+@pytest.mark.timeout(300)
+def test_the_readme_examples_say_what_the_commands_print(tmp_path: Path) -> None:
+    """The README's block: each `lclock cuts RUN ...` line run on the run its sim line makes,
+    and the start of what its comment says found in what it prints."""
+    text = (REPO / "README.md").read_text()
+    block = text.split("## Consistent cuts: `lclock cuts`")[1].split("```sh\n")[1].split("```")[0]
+    lines = block.splitlines()
+    sim = lines[0].split("#")[0].split()
+    assert sim[:2] == ["lclock", "sim"]
+    made = lclock(*sim[1:], "--quiet", "--no-report", "--output", str(tmp_path))
+    assert made.returncode == 0, made.stderr
+    (run,) = [d for d in tmp_path.iterdir() if d.is_dir()]
+    tried = 0
+    for k, line in enumerate(lines):
+        if not line.startswith("lclock cuts RUN"):
+            continue
+        cmd, _, said = line.partition("#")
+        r = lclock(*[str(run) if a == "RUN" else a for a in cmd.split()[1:]])
+        more = [x.partition("#")[2] for x in itertools.takewhile(lambda x: x.startswith(" "), lines[k + 1:])]
+        comment = " ".join([said, *more])
+        code = int(comment.rsplit("(exit ", 1)[1][0]) if "(exit " in comment else 0
+        assert r.returncode == code, (line, r.stderr)
+        first = said.strip().split("  ")[0].split(" ...")[0].split(" (ticks")[0]
+        assert first.replace("...", "").strip() in r.stdout + r.stderr, (line, r.stdout, r.stderr)
+        tried += 1
+    assert tried == 4
