@@ -189,6 +189,7 @@ def test_count_and_list_through_the_command(folder: tuple[Played, Path]) -> None
     (["--cut", "1:3,1:2"], "--cut: machine 1 is named twice"),
     (["--cut", "1:x"], "--cut: '1:x' is not MACHINE:TICK"),
     (["--count", "--window", "5-2"], "--window: expected START-END"),
+    (["--count", "--window", "500-600"], "--window 500-600 starts after the run's last event"),
     (["--cut", "1:0,2:0,3:0", "--window", "0-1"], "--window: only with --count or --list"),
     (["--count", "--limit", "0"], "--limit: must be 1 or more"),
     (["--count", "--limit", "5"], "--limit: the window holds more than 5 consistent cuts"),

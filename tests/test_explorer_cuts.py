@@ -149,3 +149,26 @@ def test_the_page_and_the_real_command_name_the_same_message(runs: list[Path], t
                            capture_output=True, text=True, cwd=REPO, timeout=120)
         assert r.returncode == (0 if j["consistent"] else 1), r.stderr
         same(json.loads(r.stdout), j)
+
+
+def test_long_channel_states_and_many_snapshots_are_counted_not_dropped(runs: list[Path], tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from lclock.explorer import extract
+
+    run = tmp_path / "run"
+    run.mkdir()
+    for f in runs[0].iterdir():
+        (run / f.name).write_bytes(f.read_bytes())
+    add_snapshots(run, {"1": {1: 3, 2: 3, 3: 3}, "2": {1: 4, 2: 4, 3: 4}, "3": {1: 5, 2: 5, 3: 5}})
+    log = run / "machine-2.jsonl"
+    lines = [json.loads(x) for x in log.read_text().splitlines()]
+    snap = next(d for d in lines if d["event"] == "snapshot")
+    snap["channels"]["1"] = [{"from": 1, "msg_lclock": k, "send_tick": k} for k in range(1, 251)]
+    log.write_text("".join(json.dumps(d) + "\n" for d in lines))
+    monkeypatch.setattr(extract, "MAX_SNAPSHOTS", 2)
+    data, notes = build(run)
+    assert [s["id"] for s in data["snaps"]] == ["1", "2"]
+    assert "1 snapshot(s) beyond the first 2 are not drawn." in notes
+    part = next(p for p in data["snaps"][0]["parts"] if p["m"] == 2)
+    shown = part["channels"]["1"]
+    assert len(shown) == extract.MAX_SNAPSHOT_MESSAGES + 1 and shown[-1] == {"more": 250 - extract.MAX_SNAPSHOT_MESSAGES}

@@ -161,6 +161,11 @@ def _enumerate(c: Any, ch: Any, window: tuple[float, float] | None, args: argpar
     if window is None:
         lo, hi = dict.fromkeys(ids, 0), {m: run.machines[m].events for m in ids}
     else:
+        from lclock.analysis.window import window_problem
+
+        problem = window_problem(run, window)  # a window without a tick: a mistake, not 1 cut
+        if problem:
+            raise BadInput(problem.replace(f"{window[0]:.10g},{window[1]:.10g}", f"{window[0]:g}-{window[1]:g}"))
         lo, hi = window_box(c, *window)
     ticks = {m: run.machines[m].tick for m in ids}
     ranges = {str(m): [tick_of_count(ticks[m], lo[m]), tick_of_count(ticks[m], hi[m])] for m in ids}

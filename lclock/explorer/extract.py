@@ -224,6 +224,7 @@ def _data(run: Run, lanes: dict[int, Lane], t0_us: int, span: tuple[int, int] | 
     settings: dict[str, Any] = raw_settings if isinstance(raw_settings, dict) else {}
     issues = [str(x) for x in run.issues[:20]]
     _note_skipped(run, notes)
+    snaps = _snapshots(run, notes)
     return {
         "format": 1,
         "generator": f"lclock {__version__}",
@@ -243,7 +244,7 @@ def _data(run: Run, lanes: dict[int, Lane], t0_us: int, span: tuple[int, int] | 
         "pending": pending,
         "marks": marks,
         "plan": fault_plan(run.meta),
-        "snaps": _snapshots(run),
+        "snaps": snaps,
     }
 
 
@@ -471,12 +472,14 @@ def _snapshot_lines(log: MachineLog) -> list[tuple[int, dict[str, Any]]]:
 
 def _messages_of(x: Any) -> list[dict[str, int]]:
     keep = ("from", "msg_lclock", "send_tick")
-    out = [{k: v for k, v in m.items() if k in keep and _int(v) is not None}
-           for m in (x if isinstance(x, list) else []) if isinstance(m, dict)]
-    return out[:MAX_SNAPSHOT_MESSAGES]
+    out: list[dict[str, int]] = [{k: v for k, v in m.items() if k in keep and _int(v) is not None}
+                                 for m in (x if isinstance(x, list) else []) if isinstance(m, dict)]
+    if len(out) > MAX_SNAPSHOT_MESSAGES:  # the rest counted, never dropped silently
+        out = out[:MAX_SNAPSHOT_MESSAGES] + [{"more": len(out) - MAX_SNAPSHOT_MESSAGES}]
+    return out
 
 
-def _snapshots(run: Run) -> list[dict[str, Any]]:
+def _snapshots(run: Run, notes: list[str]) -> list[dict[str, Any]]:
     """Each snapshot's recorded state per machine: its tick (the cut), clocks, queue and
     channels, with the line it came from; in order of id."""
     by_id: dict[str, list[dict[str, Any]]] = {}
@@ -493,4 +496,7 @@ def _snapshots(run: Run) -> list[dict[str, Any]]:
                 "queue": _messages_of(o.get("queue")),
                 "channels": {str(k): _messages_of(v) for k, v in ch.items()} if isinstance(ch, dict) else {}})
     keys = sorted(by_id, key=lambda k: (not k.isdigit(), int(k) if k.isdigit() else 0, k))
+    if len(keys) > MAX_SNAPSHOTS:
+        notes.append(f"{len(keys) - MAX_SNAPSHOTS:,} snapshot(s) beyond the first {MAX_SNAPSHOTS:,} "
+                     "are not drawn.")
     return [{"id": k, "parts": by_id[k]} for k in keys[:MAX_SNAPSHOTS]]

@@ -97,5 +97,7 @@ test("snapshots become cuts, judged, with their channels in the tooltip", () => 
   assert.ok(text.includes("  channel m1→m2: m1 L2 t2"), text.join("\n"));
   assert.ok(text.includes("m1: tick 2, L2 [2,0], queue empty"), text.join("\n"));
   assert.match(snapshotText(s3)[0], /not recorded by every machine/);
+  s1.parts.get(2).channels["1"].push({ more: 7 });
+  assert.ok(snapshotText(s1).includes("  channel m1→m2: m1 L2 t2 (+7 more)"), "a long channel says how much is left out");
   assert.deepEqual(snapshotCuts(decodeRuns({ runs: [block(ev)] })[0]), [], "a run without snapshots");
 });

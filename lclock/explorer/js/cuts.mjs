@@ -76,7 +76,7 @@ export function snapshotCuts(run) {
 /* The lines of a snapshot's tooltip: per machine its tick, clocks, queue and channels. */
 export function snapshotText(snap) {
   const out = [`snapshot ${snap.id}` + (snap.complete ? "" : " (not recorded by every machine)")];
-  const msg = (x) => `m${x.from} L${x.msg_lclock} t${x.send_tick}`;
+  const msg = (x) => (x.more ? `(+${x.more} more)` : `m${x.from} L${x.msg_lclock} t${x.send_tick}`);
   for (const [m, p] of [...snap.parts].sort((a, b) => a[0] - b[0])) {
     out.push(`m${m}: tick ${p.tick}, L${p.lclock}` + (p.vclock ? ` [${p.vclock.join(",")}]` : "")
       + `, queue ${p.queue.length ? p.queue.map(msg).join(" ") : "empty"}`);

@@ -238,6 +238,7 @@ canvas.addEventListener("mousedown", (ev) => {
 });
 window.addEventListener("mouseup", () => { S.drag = null; });
 $("cut-btn").addEventListener("click", () => setCutMode(!S.cutMode));
+$("cut-btn").hidden = COMPARE;  // a cut is of one run
 
 // ------------------------------------------------------------------ selection and panel
 
