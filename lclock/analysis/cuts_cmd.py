@@ -20,7 +20,7 @@ WINDOW_HELP = (
     "the window holds, on every machine, all its ticks before the window and a prefix of its "
     "ticks in it (from none to all of them); a machine without a tick in the window keeps "
     "exactly its ticks before it. Default: the whole run")
-_PART = re.compile(r"^\s*m?(\d+)\s*:\s*[tT]?(\d+)\s*$")
+_PART = re.compile(r"^\s*m?(\d{1,18})\s*:\s*[tT]?(\d{1,18})\s*$")  # bounded: int() of 5,000 digits fails
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
