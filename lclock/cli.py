@@ -38,6 +38,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "schema": ("lclock.analysis.commands:schema", "print the JSON Schema of the log lines"),
     "trace": ("lclock.analysis.commands:trace", "a message's life and an event's causal past and future"),
     "hb": ("lclock.analysis.commands:hb", "did A happen before B? with the proof; --lamport-lies"),
+    "cuts": ("lclock.analysis.cuts_cmd", "is a cut consistent? count and list the consistent cuts of a window"),
     "import": ("lclock.ingest.import_cmd", "turn text logs of your own implementation into a run folder"),
     "sim": ("lclock.sim.sim_cmd", "run the same model in virtual time, deterministically"),
     "experiment": ("lclock.experiment.experiment_cmd", "run named experiments of several trials"),

@@ -117,14 +117,14 @@ def test_a_command_raises_and_the_dispatcher_prints_one_line(
 
 
 def test_analysis_commands_share_the_error_line(tmp_path: Path) -> None:
-    """check, analyze, report, export, trace and hb on a folder that is not a run: one line
+    """check, analyze, report, export, trace, hb and cuts on a folder that is not a run: one line
     each, naming the folder, exit 2, no traceback, nothing created."""
     import subprocess
     import sys
 
     missing = tmp_path / "nothing"
     for args in (["check"], ["analyze"], ["report"], ["export"], ["trace", "1:1"], ["hb", "1:1", "2:1"],
-                 ["view"]):
+                 ["cuts", "--count"], ["view"]):
         p = subprocess.run([sys.executable, "-m", "lclock", args[0], str(missing), *args[1:]],
                            capture_output=True, text=True, timeout=120)
         assert p.returncode == 2, (args, p.stderr)

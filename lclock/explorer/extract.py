@@ -224,6 +224,7 @@ def _data(run: Run, lanes: dict[int, Lane], t0_us: int, span: tuple[int, int] | 
     settings: dict[str, Any] = raw_settings if isinstance(raw_settings, dict) else {}
     issues = [str(x) for x in run.issues[:20]]
     _note_skipped(run, notes)
+    snaps = _snapshots(run, notes)
     return {
         "format": 1,
         "generator": f"lclock {__version__}",
@@ -243,6 +244,7 @@ def _data(run: Run, lanes: dict[int, Lane], t0_us: int, span: tuple[int, int] | 
         "pending": pending,
         "marks": marks,
         "plan": fault_plan(run.meta),
+        "snaps": snaps,
     }
 
 
@@ -439,7 +441,7 @@ def _marks(run: Run, lanes: dict[int, Lane], span: tuple[int, int] | None, t0_us
         end = int(ln.t[-1]) if ln.t.size else 0
         for (num, o, raw), when in zip(ln.extras.other, ln.extras.other_ts.tolist(), strict=True):
             ev = o.get("event")
-            if ev in ("start", "connected", "drop"):
+            if ev in ("start", "connected", "drop", "snapshot"):  # snapshots: drawn as cuts
                 continue
             level = o.get("level")
             kind = ev if ev in MARK_KINDS[:4] else level if level in ("warning", "error") else "other"
@@ -454,3 +456,47 @@ def _marks(run: Run, lanes: dict[int, Lane], span: tuple[int, int] | None, t0_us
     out["n"] = len(cols["lane"])
     out["kinds"] = list(MARK_KINDS)
     return out, dropped
+
+
+MAX_SNAPSHOTS = 1000
+MAX_SNAPSHOT_MESSAGES = 200  # per list (queue or channel) embedded; the rest counted
+
+
+def _snapshot_lines(log: MachineLog) -> list[tuple[int, dict[str, Any]]]:
+    """A log's ``snapshot`` lines (SPEC 12.2): kept by the loader as their own kind, or
+    among the lines of events it does not know."""
+    found = dict(log.lines_of("snapshot"))
+    found.update((num, o) for num, o in log.unknown + log.notable if o.get("event") == "snapshot")
+    return sorted(found.items(), key=lambda x: x[0])
+
+
+def _messages_of(x: Any) -> list[dict[str, int]]:
+    keep = ("from", "msg_lclock", "send_tick")
+    out: list[dict[str, int]] = [{k: v for k, v in m.items() if k in keep and _int(v) is not None}
+                                 for m in (x if isinstance(x, list) else []) if isinstance(m, dict)]
+    if len(out) > MAX_SNAPSHOT_MESSAGES:  # the rest counted, never dropped silently
+        out = out[:MAX_SNAPSHOT_MESSAGES] + [{"more": len(out) - MAX_SNAPSHOT_MESSAGES}]
+    return out
+
+
+def _snapshots(run: Run, notes: list[str]) -> list[dict[str, Any]]:
+    """Each snapshot's recorded state per machine: its tick (the cut), clocks, queue and
+    channels, with the line it came from; in order of id."""
+    by_id: dict[str, list[dict[str, Any]]] = {}
+    for i in run.ids:
+        for num, o in _snapshot_lines(run.machines[i]):
+            sid, tick = o.get("id"), _int(o.get("tick"))
+            if tick is None or tick < 0 or not isinstance(sid, (str, int)) or isinstance(sid, bool):
+                continue
+            vc = o.get("vclock")
+            ch = o.get("channels")
+            by_id.setdefault(str(sid), []).append({
+                "m": i, "tick": tick, "lclock": _int(o.get("lclock")), "line": num,
+                "vclock": vc if isinstance(vc, list) and all(_int(x) is not None for x in vc) else None,
+                "queue": _messages_of(o.get("queue")),
+                "channels": {str(k): _messages_of(v) for k, v in ch.items()} if isinstance(ch, dict) else {}})
+    keys = sorted(by_id, key=lambda k: (not k.isdigit(), int(k) if k.isdigit() else 0, k))
+    if len(keys) > MAX_SNAPSHOTS:
+        notes.append(f"{len(keys) - MAX_SNAPSHOTS:,} snapshot(s) beyond the first {MAX_SNAPSHOTS:,} "
+                     "are not drawn.")
+    return [{"id": k, "parts": by_id[k]} for k in keys[:MAX_SNAPSHOTS]]

@@ -3,6 +3,12 @@
 import { COL } from "./colors.mjs";
 import { xcol } from "./layout.mjs";
 import { logLine } from "./text.mjs";
+import { crossingInfo, cutText, snapshotText } from "./cuts.mjs";
+import { cutPoints } from "./cutdraw.mjs";
+
+function cutExport(run, cnt, verdict) {
+  return { cut: cutText(run, cnt), consistent: verdict.consistent, count: verdict.count, crossing: crossingInfo(run, verdict.crossing) };
+}
 
 function causalExport(S) {
   const c = S.causal;
@@ -61,6 +67,19 @@ export function installApi(h) {
     pixel: (x, y) => Array.from(V.ctx.getImageData(Math.round(x * S.dpr), Math.round(y * S.dpr), 1, 1).data),
     colors: () => ({ kind: COL.kind, past: COL.past, future: COL.future, conc: COL.conc }),
     logLine: (slot, machine, k) => logLine(RUNS[slot], RUNS[slot].laneOf.get(machine), k),
+    cut: () => (S.cut ? cutExport(RUNS[0], S.cut.cnt, S.cut.verdict) : null),
+    setCut: (ticks) => { h.setCutTicks(ticks); h.draw(); return cutExport(RUNS[0], S.cut.cnt, S.cut.verdict); },
+    cutMode: (on) => { h.setCutMode(on); h.draw(); return S.cutMode; },
+    cutHandleXY: (machine) => {
+      const li = RUNS[0].laneOf.get(machine), p = S.cut ? cutPoints(V, RUNS[0], S.cut.cnt).find((q) => q[2] === li) : null;
+      return p ? [p[0], p[1]] : null;
+    },
+    snapshotXY: (id, machine) => {
+      const sn = S.snaps.find((x) => x.id === id), li = RUNS[0].laneOf.get(machine);
+      const p = sn ? cutPoints(V, RUNS[0], sn.cnt).find((q) => q[2] === li) : null;
+      return p ? [p[0], p[1]] : null;
+    },
+    snapshots: () => S.snaps.map((sn) => ({ id: sn.id, complete: sn.complete, text: snapshotText(sn), ...cutExport(RUNS[0], sn.cnt, sn.verdict) })),
     hitAt: (x, y) => { const t = h.hitAt(x, y); return t ? { type: t.type, machine: t.li !== undefined ? t.run.lanes[t.li].id : null, index: t.k ?? null, m: t.m ?? null } : null; },
   };
 }

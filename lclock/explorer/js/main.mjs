@@ -16,6 +16,8 @@ import { panelEvent, panelMessage, panelRun } from "./panel.mjs";
 import { parseIds, search, searchClocks } from "./search.mjs";
 import { esc, evName, fmtSec, logLine, msgText, where } from "./text.mjs";
 import { installApi } from "./api.mjs";
+import { countAt, countsOfTicks, judge, snapshotCuts, snapshotText, verdictText } from "./cuts.mjs";
+import { drawCuts, handleAt, snapshotAt } from "./cutdraw.mjs";
 
 const $ = (id) => document.getElementById(id);
 const RUNS = decodeRuns(JSON.parse($("lclock-data").textContent));
@@ -28,6 +30,7 @@ const S = {
   hidden: new Set(), sel: null, prevSel: null, msgSel: null, hover: null, causal: null, results: [], resultPos: -1,
   arrows: { buf: new Int32Array(0), n: 0, runs: [] }, rows: [], rowOf: [], laneH: 0, diffBox: null, W: 0, H: 0, dpr: 1, stats: null, frames: 0, readyAt: null,
   same: new Set(["hlc", "pt"].filter((m) => MODES_OK.includes(m) && sameAsReal(RUNS, m))),
+  snaps: COMPARE ? [] : snapshotCuts(RUNS[0]), cut: null, cutMode: false, drag: null,
 };
 const canvas = $("main"), layer = document.createElement("canvas");
 const V = { S, runs: RUNS, compare: COMPARE, ctx: canvas.getContext("2d"), layer, lctx: layer.getContext("2d"), img: null, buf: null };
@@ -56,7 +59,7 @@ function layout() {
 // ------------------------------------------------------------------ zoom and pan
 
 const zoom = d3.zoom().scaleExtent([1, 1e9]).clickDistance(4)
-  .filter((ev) => (!ev.ctrlKey || ev.type === "wheel") && !ev.button)
+  .filter((ev) => (!ev.ctrlKey || ev.type === "wheel") && !ev.button && !(S.cutMode && ev.type !== "wheel"))
   .on("zoom", (ev) => { S.transform = ev.transform; S.xs = S.transform.rescaleX(base); request(); })
   .on("start", (ev) => { if (ev.sourceEvent && ev.sourceEvent.type === "mousedown") canvas.classList.add("grabbing"); })
   .on("end", () => canvas.classList.remove("grabbing"));
@@ -105,6 +108,7 @@ function draw() {
   const t0 = performance.now();
   S.xs = S.transform.rescaleX(base);
   const stats = drawFrame(V);
+  drawCuts(V);
   stats.ms = performance.now() - t0;
   S.stats = stats; S.frames++;
   const b = document.body.dataset;
@@ -159,15 +163,21 @@ function tipHtml(h) {
   if (h.type === "msg") return `<b>${esc(msgText(h.run, h.m))}</b><br><span class="where">click for details</span>`;
   if (h.type === "mark") return `<span class="where">${esc(h.run.lanes[h.run.marks.lane[h.i]].file)}:${h.run.marks.line[h.i]}</span><pre>${esc(h.run.marks.text[h.i])}</pre>`;
   if (h.type === "drop") return dropHtml(h.run, h.i);
+  if (h.type === "snap") return snapHtml(h.snap);
   return `<b>${esc(h.band.label)}</b><br>${esc(fmtSec(h.band.t0 / 1e6))} to ${esc(fmtSec(h.band.t1 / 1e6))} (host time since t0)`;
 }
 function dropHtml(run, i) {
   const dr = run.drops, ln = run.lanes[dr.lane[i]];
   return `<b>dropped: m${ln.id} → m${dr.to[i]}</b>, message L=${dr.msg[i]}, reason <b>${esc(dr.reasons[dr.reason[i]])}</b><br><span class="where">${esc(ln.file)}:${dr.line[i]}</span>`;
 }
+function snapHtml(sn) {
+  return `<b>${esc(verdictText(RUNS[0], sn.cnt, sn.verdict).replace(/^cut/, `snapshot ${sn.id}: cut`))}</b><pre>${esc(snapshotText(sn).join("\n"))}</pre>`;
+}
 canvas.addEventListener("mousemove", (ev) => {
   const r = canvas.getBoundingClientRect(), px = ev.clientX - r.left, py = ev.clientY - r.top;
-  const h = hitAt(px, py);
+  if (S.drag) { dragCut(px); return; }
+  const sn = snapshotAt(V, px, py);
+  const h = sn ? { type: "snap", snap: sn } : hitAt(px, py);
   S.hover = h;
   tip.hidden = !h;
   if (h) {
@@ -180,7 +190,10 @@ canvas.addEventListener("mousemove", (ev) => {
 });
 canvas.addEventListener("mouseleave", () => { tip.hidden = true; S.hover = null; request(); });
 canvas.addEventListener("click", (ev) => {
+  if (S.cutMode) return;  // the press placed or dragged the cut
   const r = canvas.getBoundingClientRect();
+  const sn = snapshotAt(V, ev.clientX - r.left, ev.clientY - r.top);
+  if (sn) { panel.innerHTML = snapHtml(sn); return; }
   const h = hitAt(ev.clientX - r.left, ev.clientY - r.top);
   if (!h) { clearSelection(); return; }
   if (h.type === "event") selectEvent(h.run, h.li, h.k);
@@ -190,6 +203,42 @@ canvas.addEventListener("click", (ev) => {
     selectEvent(h.run, li, g - h.run.off[li]);
   }
 });
+
+// ------------------------------------------------------------------ a cut dragged across the lanes
+
+/* The cut as counts of each lane's events shown, judged at once (cuts.mjs). */
+function setCut(cnt) {
+  const run = RUNS[0], verdict = judge(run, cnt), el = $("cut-verdict");
+  S.cut = { cnt: Int32Array.from(cnt), verdict };
+  el.hidden = false; el.className = verdict.consistent ? "ok" : "bad";
+  el.textContent = verdictText(run, S.cut.cnt, verdict);
+  document.body.dataset.cutConsistent = verdict.consistent ? "1" : "0";
+  request();
+}
+function setCutMode(on) {
+  S.cutMode = on && !COMPARE;
+  $("cut-btn").classList.toggle("on", S.cutMode);
+  canvas.classList.toggle("cutting", S.cutMode);
+  if (S.cutMode && !S.cut) { const [a, b] = S.xs.domain(); setCut(cutAtX((a + b) / 2)); }
+}
+function cutAtX(X) { return RUNS[0].lanes.map((ln, li) => countAt(xcol(RUNS[0], li, S.mode), X)); }
+function dragCut(px) {
+  const X = S.xs.invert(px);
+  if (S.drag.li < 0) { setCut(cutAtX(X)); return; }
+  const cnt = Int32Array.from(S.cut.cnt);
+  cnt[S.drag.li] = countAt(xcol(RUNS[0], S.drag.li, S.mode), X);
+  setCut(cnt);
+}
+canvas.addEventListener("mousedown", (ev) => {
+  if (!S.cutMode || ev.button) return;
+  const r = canvas.getBoundingClientRect(), px = ev.clientX - r.left;
+  S.drag = { li: handleAt(V, px, ev.clientY - r.top) };
+  tip.hidden = true;
+  dragCut(px);
+});
+window.addEventListener("mouseup", () => { S.drag = null; });
+$("cut-btn").addEventListener("click", () => setCutMode(!S.cutMode));
+$("cut-btn").hidden = COMPARE;  // a cut is of one run
 
 // ------------------------------------------------------------------ selection and panel
 
@@ -296,6 +345,7 @@ const KEYS = [
   [["N"], () => stepResult(-1)],
   [["/"], () => $("s-value").focus()],
   [["?"], () => { $("help").hidden = !$("help").hidden; }],
+  [["x", "X"], () => setCutMode(!S.cutMode)],
 ];
 window.addEventListener("keydown", (ev) => {
   const tag = (ev.target.tagName || "").toLowerCase();
@@ -347,7 +397,8 @@ draw();
 
 installApi({
   S, V, RUNS, panel, draw, selectEvent, selectMessage, clearSelection, setMode, showRange, panBy, zoomBy, fit,
-  setHidden, syncFilterUI, hitAt, modes: () => MODES_OK.slice(),
+  setHidden, syncFilterUI, hitAt, modes: () => MODES_OK.slice(), setCut, setCutMode,
+  setCutTicks: (ticks) => setCut(countsOfTicks(RUNS[0], ticks)),
   search: (machine, clock, text) => {
     $("s-machine").value = machine; $("s-clock").value = clock; $("s-value").value = text;
     const r = runSearch(); draw();
