@@ -249,3 +249,19 @@ def test_src_is_read_only_when_it_is_a_place() -> None:
     assert parse_src("C:\\logs\\m.log:3") == ("C:\\logs\\m.log", 3)
     for bad in (None, 3, "no-line", "a.log:0", "a.log:x", "a\nb:3", "a.log:" + "9" * 20):
         assert parse_src(bad) is None
+
+
+def test_a_preset_of_several_expressions_reads_each_shape(monkeypatch: pytest.MonkeyPatch) -> None:
+    import argparse
+
+    from lclock.ingest import import_cmd, presets
+
+    two = presets.Preset(REGEXES[0], "sends", "", more=tuple(REGEXES[1:]))
+    assert two.expressions == tuple(REGEXES)
+    monkeypatch.setitem(presets.PRESETS, "two", two)
+    args = argparse.Namespace(preset="two", regex=None, event=[], regex_timeout=1.0)
+    spec = import_cmd._spec(args)
+    assert not isinstance(spec, str) and len(spec.alternatives) == len(REGEXES)
+    out = Scan("m.log")
+    got = list(scan(spec, out, (DATA / "machine_2.log").read_text()))
+    assert len(got) == 4 and out.unmatched_count == 0
