@@ -86,6 +86,8 @@ def test_a_correct_student_log_with_holes_imports_and_checks_clean(tmp_path: Pat
     assert result["ok"], result["findings"]
     notes = [n for n in result["notes"] if "cannot be matched by channel order" in n]
     assert len(notes) == 1 and "1 send(s) without recipients" in notes[0]
+    assert "machine ids are the import's (numbered from 0: machine k is id k+1): Machine 0 " \
+           "-> 1, Machine 1 -> 2, Machine 2 -> 3" in result["notes"]
 
 
 def test_check_cites_the_students_own_line_of_a_wrong_receive(tmp_path: Path) -> None:

@@ -53,6 +53,19 @@ def cite_sources(run_dir: Path, findings: list[Issue]) -> None:
             f.file, f.line = got
 
 
+def numbering_note(meta: dict[str, object]) -> str | None:
+    """The import's machine names and ids, when they differ: findings name machines by id
+    (``receive from 2``) while the user's logs say ``Machine 1``."""
+    imp = meta.get("import")
+    names = imp.get("machine_names") if isinstance(imp, dict) else None
+    if not isinstance(names, dict) or all(str(v) == k for k, v in names.items()):
+        return None
+    shown = ", ".join(f"{str(k)[:40]} -> {v}" for k, v in list(names.items())[:12])
+    how = imp.get("machine_numbering") if isinstance(imp, dict) else None
+    return (f"machine ids are the import's{f' ({how})' if isinstance(how, str) else ''}: "
+            f"{shown}{' ...' if len(names) > 12 else ''}")
+
+
 def _sources(path: Path, lines: set[int]) -> dict[int, tuple[str, int]]:
     """The ``src`` of the given lines of one log (those that have one)."""
     out: dict[int, tuple[str, int]] = {}
