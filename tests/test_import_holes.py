@@ -267,3 +267,24 @@ def test_a_preset_of_several_expressions_reads_each_shape(monkeypatch: pytest.Mo
     out = Scan("m.log")
     got = list(scan(spec, out, (DATA / "machine_2.log").read_text()))
     assert len(got) == 4 and out.unmatched_count == 0
+
+
+def test_a_message_received_without_its_sender_is_not_called_lost(tmp_path: Path) -> None:
+    log = tmp_path / "all.log"
+    log.write_text("".join(f"ts=2026-01-01T00:00:0{k}Z machine=1 event=send to=2 lclock={k}\n"
+                           for k in (1, 2, 3))
+                   + "ts=2026-01-01T00:00:04Z machine=2 event=receive msg_lclock=1 lclock=2\n"
+                   "ts=2026-01-01T00:00:05Z machine=2 event=receive from=1 msg_lclock=2 lclock=3\n"
+                   "ts=2026-01-01T00:00:06Z machine=2 event=receive from=1 msg_lclock=3 lclock=4\n")
+    out = tmp_path / "imp"
+    assert lclock("import", "--preset", "logfmt", str(log), "-o", str(out)).returncode == 0
+    result = json.loads(lclock("check", str(out), "--json").stdout)
+    assert result["ok"], result["findings"]
+    # the same with the sender-less receive's clock wrong: shown not to match, at its line
+    log.write_text(log.read_text().replace("msg_lclock=1 lclock=2", "msg_lclock=7 lclock=8")
+                   .replace("msg_lclock=2 lclock=3", "msg_lclock=2 lclock=9")
+                   .replace("msg_lclock=3 lclock=4", "msg_lclock=3 lclock=10"))
+    assert lclock("import", "--preset", "logfmt", str(log), "-o", str(out), "--force").returncode == 0
+    result = json.loads(lclock("check", str(out), "--json").stdout)
+    assert [(f["rule"], f["file"], f["line"]) for f in result["findings"] if f["severity"] == "error"] \
+        == [("match", str(log), 4)]

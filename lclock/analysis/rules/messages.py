@@ -181,6 +181,14 @@ def _lost_in_the_middle(ctx: Context, log: MachineLog, sl: Sends, c: Channel) ->
                                          "were: lost", "lost")
 
 
+def _unplaced(log: MachineLog, recv_idx: np.ndarray, s: int) -> bool:
+    """Whether some receive of ``log`` may have handled a message from ``s`` without
+    saying so (no sender, or no message clock: an imported log), so a message that no
+    receive is matched to may not be lost."""
+    frm, msg = log.frm[recv_idx], log.msg[recv_idx]
+    return bool(np.any((frm == 0) | ((frm == s) & (msg < 0))))
+
+
 def _vector_receive(ctx: Context, log: MachineLog, sl: Sends, c: Channel) -> None:
     """V(send) < V(receive), and the receive's rule with the message's vector."""
     if log.vclock is None or sl.log.vclock is None:
@@ -278,7 +286,8 @@ def _receiver(ctx: Context, log: MachineLog, sends: dict[int, Sends],
         _dup_marks(ctx, log, c)
         if not run.facts.reorder and not blind:
             _fifo(ctx, log, c)
-            _lost_in_the_middle(ctx, log, sl, c)
+            if not _unplaced(log, recv_idx, s):
+                _lost_in_the_middle(ctx, log, sl, c)
         _vector_receive(ctx, log, sl, c)
         ok = c.matched >= 0
         carried(ctx, log, sl.log, sl.event[c.rows[c.matched[ok]]], c.recv[ok])
