@@ -288,3 +288,36 @@ def test_a_message_received_without_its_sender_is_not_called_lost(tmp_path: Path
     result = json.loads(lclock("check", str(out), "--json").stdout)
     assert [(f["rule"], f["file"], f["line"]) for f in result["findings"] if f["severity"] == "error"] \
         == [("match", str(log), 4)]
+
+
+DATA2 = REPO / "tests" / "data" / "student-holes-2"
+
+
+def import_vms(log: Path, out: Path) -> dict[str, Any]:
+    rx = [x for line in (DATA2 / "regexes.txt").read_text().splitlines() if line
+          for x in ("--regex", line)]
+    p = lclock("import", str(log), *rx, "--time-format", "%d/%m/%Y %H:%M:%S.%f", "-o", str(out))
+    assert p.returncode == 0, p.stderr
+    assert "2 line(s) did not match the expression" in p.stdout  # a comment, a stray line
+    assert f"{log}: 2 receive(s) without a sender" in p.stdout
+    c = lclock("check", str(out), "--json")
+    assert c.returncode in (0, 1), c.stderr
+    result: dict[str, Any] = json.loads(c.stdout)
+    return result
+
+
+def test_one_log_for_all_machines_with_its_own_time_layout(tmp_path: Path) -> None:
+    result = import_vms(DATA2 / "vms.log", tmp_path / "imp")
+    assert result["ok"], result["findings"]
+    assert not any("machine ids are the import's" in n for n in result["notes"])  # VM_k is k
+    three = ticks(tmp_path / "imp", 3)
+    assert three[0]["ts"] == "2026-03-02T17:57:01.500000Z" and three[0]["ts_derived"] == "carried"
+    assert three[2]["msg_lclock"] == 3  # from the channel order: VM_2's sends all name theirs
+    assert ticks(tmp_path / "imp", 1)[0]["to"] == [2, 3] and ticks(tmp_path / "imp", 2)[2]["to"] == [1, 3]
+    # the receive without the +1, on a line whose sender is not logged: cited at its own line
+    bad_log = tmp_path / "vms.log"
+    bad_log.write_text((DATA2 / "vms.log").read_text().replace("clock=6 | msg=5", "clock=5 | msg=5"))
+    result = import_vms(bad_log, tmp_path / "bad")
+    errors = [f for f in result["findings"] if f["severity"] == "error"]
+    assert [(f["rule"], f["file"], f["line"], f["log_file"], f["log_line"]) for f in errors] == [
+        ("lamport", str(bad_log), 12, "machine-1.jsonl", 3)]

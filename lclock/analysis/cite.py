@@ -58,10 +58,11 @@ def numbering_note(meta: dict[str, object]) -> str | None:
     (``receive from 2``) while the user's logs say ``Machine 1``."""
     imp = meta.get("import")
     names = imp.get("machine_names") if isinstance(imp, dict) else None
-    if not isinstance(names, dict) or all(str(v) == k for k, v in names.items()):
-        return None
-    shown = ", ".join(f"{str(k)[:40]} -> {v}" for k, v in list(names.items())[:12])
     how = imp.get("machine_numbering") if isinstance(imp, dict) else None
+    if not isinstance(names, dict) or all(str(v) == k for k, v in names.items()) or (
+            isinstance(how, str) and how.startswith("numbered from 1")):
+        return None  # the ids are the numbers the logs use
+    shown = ", ".join(f"{str(k)[:40]} -> {v}" for k, v in list(names.items())[:12])
     return (f"machine ids are the import's{f' ({how})' if isinstance(how, str) else ''}: "
             f"{shown}{' ...' if len(names) > 12 else ''}")
 
