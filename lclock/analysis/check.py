@@ -176,6 +176,13 @@ def check_run(run_dir: Path | str, cap: int | None = 20) -> CheckResult:
     ctx = Context(run, sink, DEFAULT_DICE_SIDES)
     run_rules(ctx)
     findings = sink.close(set(run.machines))
+    if run.meta.get("mode") == "import":
+        from lclock.analysis.cite import cite_sources, numbering_note
+
+        cite_sources(run.path, findings)  # every rule's findings at the user's own lines
+        note = numbering_note(run.meta)
+        if note:
+            ctx.notes.append(note)
     counts = {"machines": len(run.machines), "events": run.events,
               "messages": ctx.messages}
     return CheckResult(run, findings, counts, ctx.notes)
@@ -187,8 +194,16 @@ def format_findings(result: CheckResult) -> list[str]:
 
 def findings_json(result: CheckResult) -> list[dict[str, Any]]:
     """Each finding as ``lclock check --json`` prints it."""
-    return [{"rule": f.rule, "severity": f.severity, "file": f.file, "machine": f.machine,
-             "line": f.line, "count": f.count, "message": f.text} for f in result.findings]
+    return [_finding_json(f) for f in result.findings]
+
+
+def _finding_json(f: Issue) -> dict[str, Any]:
+    d: dict[str, Any] = {"rule": f.rule, "severity": f.severity, "file": f.file,
+                         "machine": f.machine, "line": f.line, "count": f.count,
+                         "message": f.text}
+    if f.log_file is not None:  # file/line are the user's own (src); the generated place too
+        d["log_file"], d["log_line"] = f.log_file, f.log_line
+    return d
 
 
 def summary_line(result: CheckResult, run_dir: Any) -> str:

@@ -37,8 +37,10 @@ MAX_DICE_SIDES = 10**9
 MACHINE_FILE = re.compile(r"^machine-([0-9]+)\.jsonl$", re.ASCII)
 STATUSES = ("completed", "interrupted", "failed", "running")
 # What a folder another program wrote may declare its logs do not have (run.json
-# ``not_logged``): two fields of the tick events, and the start and stop lines.
-NOT_LOGGABLE = ("dice", "queue_len", "start", "stop")
+# ``not_logged``): two fields of the tick events, and the start and stop lines; and the
+# fields an imported log may lack on some lines (a send's recipients, a receive's sender or
+# its message's clock), which check then cannot match by channel order.
+NOT_LOGGABLE = ("dice", "queue_len", "start", "stop", "to", "from", "msg_lclock")
 
 
 @dataclass

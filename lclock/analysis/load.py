@@ -81,6 +81,9 @@ class Issue:
     rule: str = ""
     count: int = 1
     machine: int | None = None
+    # the generated log's place when ``file``/``line`` cite the user's own text log (``src``)
+    log_file: str | None = None
+    log_line: int | None = None
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
@@ -248,14 +251,14 @@ def _tick_problems(d: dict[str, Any], ev: str, machine_id: int, n: int | None,
             d.get("dice") is None and "dice" in not_logged):
         probs.append(("field-dice", f"{ev}: dice missing or not an integer ({short(d.get('dice'))})"))
         usable = False
-    if ev == "send":
+    if ev == "send" and not (d.get("to") is None and "to" in not_logged):
         p, u = _to_problems(d.get("to"), machine_id, n)
         probs += p
         usable &= u
         if u and "dup_to" in d:
             probs += _dup_to_problems(d.get("dup_to"), d["to"])
     if ev == "receive":
-        p, u = _receive_problems(d, machine_id, n)
+        p, u = _receive_problems(d, machine_id, n, not_logged)
         probs += p
         usable &= u
     probs += _clock_problems(d, ev)
@@ -299,14 +302,21 @@ def _dup_to_problems(dup_to: Any, to: list[int]) -> list[tuple[str, str]]:
                              f"this send (to {short(to)}), each named once")]
 
 
-def _receive_problems(d: dict[str, Any], machine_id: int, n: int | None
+def _receive_problems(d: dict[str, Any], machine_id: int, n: int | None,
+                      not_logged: frozenset[str] = frozenset()
                       ) -> tuple[list[tuple[str, str]], bool]:
+    """A receive's sender and message clock (either may be missing where run.json declares
+    it ``not_logged``: an imported log that does not say it on every line)."""
     probs: list[tuple[str, str]] = []
     f = d.get("from")
-    if not _is_int(f) or f == machine_id or f < 1 or (n is not None and f > n):
+    if f is None and "from" in not_logged:
+        pass
+    elif not _is_int(f) or f == machine_id or f < 1 or (n is not None and f > n):
         probs.append(("field-from", f"receive: from {short(f)} is not a peer's id"))
     m = d.get("msg_lclock")
-    if not _is_int(m) or not 0 <= m < _I63:
+    if m is None and "msg_lclock" in not_logged:
+        pass
+    elif not _is_int(m) or not 0 <= m < _I63:
         probs.append(("field-msg_lclock", "receive: msg_lclock missing or not a 64-bit "
                                           f"integer >= 0 ({short(m)})"))
     return probs, not probs
@@ -407,6 +417,22 @@ def _get_send_or_0(d: dict[str, Any]) -> tuple[Any, Any]:
     return _get_dice_or_0(d), d["to"]
 
 
+def _get_recv_holes(d: dict[str, Any]) -> tuple[Any, Any]:
+    """A receive's sender (0: not logged) and message clock (-1: not logged)."""
+    f, m = d.get("from"), d.get("msg_lclock")
+    return 0 if f is None else f, -1 if m is None else m
+
+
+def _send_getter(no_dice: bool, no_to: bool) -> Any:
+    if not no_to:
+        return _get_send_or_0 if no_dice else _GET_SEND
+
+    def get(d: dict[str, Any]) -> tuple[Any, Any]:  # a send without recipients: none
+        to = d.get("to")
+        return (_get_dice_or_0(d) if no_dice else d["dice"]), [] if to is None else to
+    return get
+
+
 def _present(col: np.ndarray) -> np.ndarray | None:
     """A clock column, or None when no line of the log has the field."""
     return col if col.size and bool((col >= 0).any()) else None
@@ -471,7 +497,9 @@ class _Columns:
         self.no_queue = "queue_len" in not_logged
         no_dice = "dice" in not_logged
         self.get_dice: Any = _get_dice_or_0 if no_dice else _GET_DICE
-        self.get_send: Any = _get_send_or_0 if no_dice else _GET_SEND
+        self.get_send: Any = _send_getter(no_dice, "to" in not_logged)
+        self.get_recv: Any = (_get_recv_holes if {"from", "msg_lclock"} & not_logged
+                              else _GET_RECV)
 
     def add(self, lines: np.ndarray, ds: list[dict[str, Any]], width: int | None) -> None:
         """Append one chunk of tick dicts; all columns or none (ValueError and the like),
@@ -525,7 +553,7 @@ class _Columns:
         get = ds.__getitem__
         ir = np.flatnonzero(kind == KIND_RECEIVE)
         if len(ir):
-            fm = _icol(list(map(_GET_RECV, map(get, ir.tolist()))), (len(ir), 2))
+            fm = _icol(list(map(self.get_recv, map(get, ir.tolist()))), (len(ir), 2))
             frm[ir] = fm[:, 0]
             msg[ir] = fm[:, 1]
         ii = np.flatnonzero(kind == KIND_INTERNAL)

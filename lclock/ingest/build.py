@@ -30,6 +30,9 @@ _ISO = re.compile(r"^(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d)(?::(\d\d)(?:[.,](\d{
 _CLOCK = re.compile(r"^(\d\d?):(\d\d):(\d\d)(?:[.,](\d{1,9}))?$")
 _NUMBER = re.compile(r"^\d+(?:\.\d+)?$")
 _DATE = re.compile(r"^(\d{4})-(\d\d)-(\d\d)$")
+# syslog's layout: a month, a day and a time of day, no year (``Mar 02 17:57:01``)
+_SYSLOG = re.compile(r"^(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) {1,2}\d\d? "
+                     r"\d\d:\d\d:\d\d(?:\.\d{1,6})?$", re.ASCII)
 # What ``lclock check`` reads (``lclock.analysis.load``): what import writes stays inside it.
 LIMITS = {"clock": 2**63, "msg_clock": 2**63, "tick": 2**63, "queue": 2**31, "dice": 2**31,
           "vclock": 2**31}
@@ -48,7 +51,7 @@ class Parsed:
     kind: str
     clock: int
     peer: str | None
-    us: int
+    us: int | None  # None: the line has no time (it takes its neighbours', runwriter)
     vclock: str | None
     msg_clock: int | None
     tick: int | None
@@ -72,7 +75,7 @@ def _frac_us(frac: str | None) -> int:
     return int((frac or "0").ljust(6, "0")[:6])
 
 
-def parse_time(text: str, date_us: int | None) -> int:
+def parse_time(text: str, date_us: int | None, fmt: str | None = None) -> int:
     """Epoch microseconds of a logged time; ValueError with the reason.
 
     ISO 8601 date and time (``T`` or a space, ``.`` or ``,`` before the fraction, ``Z``, an
@@ -82,7 +85,7 @@ def parse_time(text: str, date_us: int | None) -> int:
     1970-01-01).
     """
     s = text.strip()
-    us = _parse_time(s, date_us)
+    us = _parse_time(s, date_us) if fmt is None else parse_with_format(s, fmt, date_us)
     if not MIN_US <= us <= MAX_US:
         raise ValueError(f"time {s[:40]!r} is outside the years 1 to 9999 an RFC 3339 time can "
                          "write")
@@ -123,7 +126,65 @@ def _parse_time(s: str, date_us: int | None) -> int:
         if w < 10**17:  # microseconds
             return w
         return w // 1000  # nanoseconds
-    raise ValueError(f"time {s!r} is not a date and time, a time of day or a number")
+    m = _SYSLOG.match(s)
+    if m:
+        if date_us is None:
+            raise ValueError(f"time {s!r} has no year (give --date YYYY-MM-DD)")
+        return parse_with_format(s, "%b %d %H:%M:%S" + (".%f" if "." in s else ""), date_us)
+    raise ValueError(f"time {s[:40]!r} is not a date and time, a time of day or a number "
+                     "(give its layout with --time-format)")
+
+
+_YEAR_CODES = ("%Y", "%y", "%G", "%c", "%x", "%s")
+_DAY_CODES = ("%d", "%j", "%c", "%x", "%U", "%W", "%V", "%s")
+MAX_FORMAT = 200  # characters of a --time-format
+
+
+def format_problem(fmt: str, date_us: int | None) -> str | None:
+    """Why ``--time-format`` cannot be used (with or without ``--date``), or None."""
+    import datetime as dt
+
+    if not fmt.strip() or len(fmt) > MAX_FORMAT or "\n" in fmt or "\0" in fmt:
+        return f"--time-format: give a layout of strptime codes of at most {MAX_FORMAT} " \
+               "characters, such as '%b %d %H:%M:%S'"
+    if "%" not in fmt:
+        return f"--time-format {fmt[:40]!r} has no strptime code (%Y, %m, %d, %H, ...)"
+    try:
+        sample = dt.datetime(2026, 3, 2, 17, 57, 1, 500000, dt.timezone.utc).strftime(fmt)
+        dt.datetime.strptime(sample, fmt)
+    except (ValueError, TypeError) as exc:
+        return f"--time-format {fmt[:40]!r} is not a layout strptime reads: {exc}"
+    if date_us is None and not any(c in fmt for c in _YEAR_CODES):
+        what = "no year" if any(c in fmt for c in _DAY_CODES) else "no date"
+        return (f"--time-format {fmt[:40]!r} has {what}: give --date YYYY-MM-DD for what "
+                "the layout lacks")
+    return None
+
+
+def parse_with_format(s: str, fmt: str, date_us: int | None) -> int:
+    """A time read by a strptime layout; what the layout lacks (the year, or the whole day)
+    comes from ``date_us``. (Prepended, not replaced afterwards: 29 February in a layout
+    without a year is refused by strptime's default year 1900.)"""
+    import datetime as dt
+
+    has_year = any(c in fmt for c in _YEAR_CODES)
+    has_day = any(c in fmt for c in _DAY_CODES)
+    if not has_year or not has_day:
+        if date_us is None:
+            raise ValueError(f"time {s[:40]!r} has no {'year' if has_day else 'date'} "
+                             "(give --date YYYY-MM-DD)")
+        day = format_us(date_us)[:10]
+        s, fmt = (f"{day[:4]}\x01{s}", f"%Y\x01{fmt}") if has_day else \
+            (f"{day}\x01{s}", f"%Y-%m-%d\x01{fmt}")
+    try:
+        t = dt.datetime.strptime(s, fmt)
+    except (ValueError, OverflowError):
+        shown = s.split("\x01")[-1][:40]
+        raise ValueError(f"time {shown!r} does not fit --time-format") from None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=dt.timezone.utc)
+    delta = t - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+    return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 def format_us(us: int) -> str:
@@ -165,9 +226,11 @@ def _bounded(digits: str, what: str) -> int:
     return int(digits)
 
 
-def interpret(spec: Spec, m: Match, machine_from_file: str | None, date_us: int | None
-              ) -> Parsed | str | None:
-    """The event, or the reason it cannot be used, or None for a word mapped to skip."""
+def interpret(spec: Spec, m: Match, machine_from_file: str | None, date_us: int | None,
+              fmt: str | None = None) -> Parsed | str | None:
+    """The event, or the reason it cannot be used, or None for a word mapped to skip. A
+    missing time (``us`` None) or peer (``peer`` None) is kept missing: what the log does
+    not say is not made up here."""
     v = m.values
     word = (v.get("event") or "").strip()
     kind = kind_of(spec, word)
@@ -177,14 +240,15 @@ def interpret(spec: Spec, m: Match, machine_from_file: str | None, date_us: int 
                 "or skip)")
     if kind == "skip":
         return None
-    machine = (v.get("machine") or "").strip() if spec.has("machine") else machine_from_file
+    machine = (v.get("machine") or "").strip() or machine_from_file
     if not machine:
         return "no machine"
     try:
         clock = _int(v.get("clock"), "clock")
         if clock is None:
             return "no clock"
-        us = parse_time(v.get("time") or "", date_us)
+        t = (v.get("time") or "").strip()
+        us = parse_time(t, date_us, fmt) if t else None
         msg_clock = _int(v.get("msg_clock"), "msg_clock")
         tick = _int(v.get("tick"), "tick")
         queue = _int(v.get("queue"), "queue")
@@ -192,8 +256,6 @@ def interpret(spec: Spec, m: Match, machine_from_file: str | None, date_us: int 
     except ValueError as exc:
         return str(exc)
     peer = (v.get("peer") or "").strip() or None
-    if kind in ("send", "receive") and peer is None:
-        return f"a {kind} without its peer ({'recipients' if kind == 'send' else 'sender'})"
     return Parsed(m.file, m.line, machine, kind, clock, peer, us, (v.get("vclock") or "").strip() or None,
                   msg_clock, tick, queue, dice if kind != "receive" else None)
 
@@ -202,10 +264,12 @@ def interpret(spec: Spec, m: Match, machine_from_file: str | None, date_us: int 
 
 
 class Names:
-    """Machine names to ids 1..N: numbers as they are (0-based numbering shifted by one),
-    names ending in a number by that number (machine1, node-2), other names in sorted order."""
+    """Machine names to ids 1..N: numbers as they are, names ending in a number by that
+    number (machine1, node-2, M3, vm_4, 'Machine 5'), other names in sorted order. Numbered
+    from 0 when any machine name, or any peer named by number (``zero``), is 0: then every
+    number is shifted by one (machine 0 is id 1), and run.json's ``machine_names`` says so."""
 
-    def __init__(self, names: set[str]) -> None:
+    def __init__(self, names: set[str], zero: bool = False) -> None:
         suffixes = {x: _suffix(x) for x in names}
         self.numeric = bool(names) and all(suffixes.values())
         if self.numeric:
@@ -213,7 +277,7 @@ class Names:
             if len(set(nums.values())) != len(nums):
                 self.numeric = False
         if self.numeric:
-            self.shift = 1 if min(nums.values()) == 0 else 0
+            self.shift = 1 if zero or min(nums.values()) == 0 else 0
             self.ids = {x: k + self.shift for x, k in nums.items()}
         else:
             self.shift = 0
@@ -233,9 +297,17 @@ class Names:
         if self.numeric:
             toks = re.findall(r"\d+", text, re.ASCII)
             return [_number(t) + self.shift for t in toks] or None
-        toks = [t for t in re.split(r"[\s,;|+\[\]]+|\band\b", text) if t.strip()]
+        toks = [t for t in re.split(r"[\s,;|+\[\]()'\"]+|\band\b", text) if t.strip()]
         out = [self.id(t) for t in toks]
         return None if not out or any(x is None for x in out) else [x for x in out if x is not None]
+
+    def numbering(self) -> str:
+        """How the ids were decided, for run.json and the import's output."""
+        if not self.numeric:
+            return "names in sorted order: 1, 2, 3, ..."
+        if self.shift:
+            return "numbered from 0: machine k is id k+1"
+        return "numbered from 1: machine k is id k"
 
     def mapping(self) -> dict[str, int]:
         """Name -> id of the machines a run can have (the others' lines were not imported)."""

@@ -34,13 +34,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("logs", nargs="*", metavar="LOG",
                         help="text log files: one per machine, or one for all")
     how = parser.add_mutually_exclusive_group()
-    how.add_argument("--regex", metavar="RX",
+    how.add_argument("--regex", metavar="RX", action="append",
                      help="a regular expression with named groups (?P<machine>...), "
                           "(?P<event>...), (?P<clock>...) (the Lamport clock after the event), "
                           "(?P<peer>...), (?P<time>...); optional vclock, msg_clock, tick, queue, "
                           "dice. ShiViz's (?<name>...) works too. With \\n in it, an event spans "
                           "several lines. Without a machine group, each file's name gives it "
-                          "(machine-2.log)")
+                          "(machine-2.log). Give it once per shape of line: a line is read by "
+                          "the first that matches; any group but event and clock may be "
+                          "missing from some")
     how.add_argument("--preset", choices=sorted(PRESETS), metavar="NAME",
                      help=f"a ready-made expression: {', '.join(sorted(PRESETS))} "
                           "(--list-presets shows them)")
@@ -49,8 +51,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "skip; repeat it, or list words: --event got,recv=receive "
                              "(common words such as sent, received, local are known)")
     parser.add_argument("--date", metavar="YYYY-MM-DD",
-                        help="the day of logs whose times have no date (12:00:01.5), and the start "
-                             "of logs whose times count seconds from the start")
+                        help="the day of logs whose times have no date (12:00:01.5), the year of "
+                             "times without one (Mar 02 17:57:01), and the start of logs whose "
+                             "times count seconds from the start")
+    parser.add_argument("--time-format", metavar="LAYOUT",
+                        help="the layout of the times, in strptime codes (e.g. '%%b %%d "
+                             "%%H:%%M:%%S', '%%d/%%m/%%Y %%H:%%M:%%S.%%f'); --date gives what it "
+                             "lacks (the year, or the whole day). Default: ISO 8601, a time of "
+                             "day, syslog's 'Mar 02 17:57:01', or a number of seconds")
     parser.add_argument("--output", "-o", metavar="DIR",
                         help="the run folder to write (default: output/<run id>)")
     parser.add_argument("--run-id", metavar="ID",
@@ -91,6 +99,7 @@ class _Plan:
     out: Path
     date_us: int | None
     keep: int  # problems kept to show
+    time_format: str | None = None
 
 
 def main(args: argparse.Namespace) -> int:
@@ -129,6 +138,12 @@ def _plan(args: argparse.Namespace) -> _Plan | str:
         date_us = parse_date(args.date) if args.date else None
     except ValueError as exc:
         return f"--date: {exc}"
+    if args.time_format is not None:
+        from lclock.ingest.build import format_problem
+
+        problem = format_problem(args.time_format, date_us)
+        if problem:
+            return problem
     paths = [Path(x) for x in args.logs]
     for p in paths:
         problem = unreadable(p)
@@ -150,7 +165,7 @@ def _plan(args: argparse.Namespace) -> _Plan | str:
     from lclock.ingest.presets import PRESETS
 
     return _Plan(paths, spec, PRESETS.get(args.preset) if args.preset else None, from_file,
-                 run_id, out, date_us, min(max(args.show, 1), MAX_SHOWN))
+                 run_id, out, date_us, min(max(args.show, 1), MAX_SHOWN), args.time_format)
 
 
 def _arguments_problem(args: argparse.Namespace) -> str | None:
@@ -173,7 +188,7 @@ def _spec(args: argparse.Namespace) -> Spec | str:
     try:
         words = parse_words(args.event)
         if preset:  # the presets are linear in a line's length: no time limit needed
-            return compile_spec(preset.regex, words, need_machine=False)
+            return compile_spec(list(preset.expressions), words, need_machine=False)
         return compile_spec(args.regex, words, need_machine=False, budget=args.regex_timeout)
     except SpecError as exc:
         return str(exc)
@@ -214,7 +229,8 @@ def _run(plan: _Plan, strict: bool, show: int) -> int:
     from lclock.ingest.runwriter import Builder, BuildError
 
     with Staging(plan.out) as stage:
-        builder = Builder(plan.spec, plan.run_id, plan.date_us, stage.folder, plan.keep)
+        builder = Builder(plan.spec, plan.run_id, plan.date_us, stage.folder, plan.keep,
+                          plan.time_format)
         scans = _read_all(plan, builder)
         if isinstance(scans, str):
             return _fail(scans)
@@ -291,7 +307,8 @@ def _summary(out: Path, scans: list[Scan], imp: Imported, show: int) -> None:
     names = imp.meta["import"]["machine_names"]
     if any(str(v) != k for k, v in names.items()):
         shown = ", ".join(f"{k} -> {v}" for k, v in list(names.items())[:12])
-        sys.stdout.write(f"  machines: {shown}{' ...' if len(names) > 12 else ''}\n")
+        sys.stdout.write(f"  machines ({imp.meta['import']['machine_numbering']}): "
+                         f"{shown}{' ...' if len(names) > 12 else ''}\n")
     for note in imp.notes:
         sys.stdout.write(f"  {note}\n")
     if imp.skipped:

@@ -17,6 +17,12 @@ class Preset:
     example: str
     header: str | None = None  # a first line that marks a header of this many lines to skip
     header_lines: int = 0
+    more: tuple[str, ...] = ()  # further expressions, for further shapes of line
+
+    @property
+    def expressions(self) -> tuple[str, ...]:
+        """Every expression, in the order a line tries them."""
+        return (self.regex, *self.more)
 
 
 # Every preset runs in time linear in the length of a line, whatever the line holds: each

@@ -14,6 +14,7 @@ of the sends (8 bytes each) that pairing needs. The folder is the caller's spare
 from __future__ import annotations
 
 import os
+import re
 from array import array
 from collections import defaultdict
 from collections.abc import Iterator
@@ -25,8 +26,10 @@ import orjson
 
 from lclock.analysis.folder import MAX_MACHINES
 from lclock.ingest.build import _NUMBER, Names, Parsed, format_us, interpret, parse_vclock
+from lclock.ingest.holes import Missing, TimeFill
 from lclock.ingest.textlog import SNIPPET, Match, Problem, Spec
 
+_ZERO = re.compile(r"(?<![\d.])0+(?![\d.])")  # the number 0 in a peer's text (machine 0)
 _FLUSH = 8 << 20  # bytes of lines held for all machines before they go to their files
 # Distinct machine names a log may hold: far more than the machines lclock reads, but a
 # bound on the one thing kept per name (a log naming millions is no run of this model).
@@ -72,8 +75,11 @@ class Builder:
     """Takes matches one at a time, spills them, and writes the run into ``folder``."""
 
     def __init__(self, spec: Spec, run_id: str, date_us: int | None, folder: Path,
-                 keep: int = 1000) -> None:
+                 keep: int = 1000, time_format: str | None = None) -> None:
         self.spec, self.date_us, self.folder = spec, date_us, folder
+        self.time_format = time_format
+        self.zero = False  # some peer is named by the number 0: machines are numbered from 0
+        self.untimed = False  # some line has no time: it takes its neighbours' (pass 3)
         self.imp = Imported(run_id, {})
         self.keep = keep
         self.bad = Kept(keep)  # values that cannot be used, in log order
@@ -88,14 +94,15 @@ class Builder:
         self.from_1970 = False  # times counted from the start, dated 1970 for want of --date
 
     def add(self, m: Match, machine_from_file: str | None) -> None:
-        p = interpret(self.spec, m, machine_from_file, self.date_us)
+        p = interpret(self.spec, m, machine_from_file, self.date_us, self.time_format)
         if p is None:
             self.imp.skipped += 1
         elif isinstance(p, str):
             self.bad.add(Problem(m.file, m.line, m.text[:SNIPPET], p))
         else:
             self._spill(p)
-            if self.date_us is None and not self.from_1970 and p.us < 10**8 * 1_000_000:
+            if (self.date_us is None and not self.from_1970 and p.us is not None
+                    and p.us < 10**8 * 1_000_000):
                 self.from_1970 = bool(_NUMBER.match((m.values.get("time") or "").strip()))
 
     def _spill(self, p: Parsed) -> None:
@@ -106,6 +113,9 @@ class Builder:
                              f"last {p.machine[:40]!r}): lclock reads at most {MAX_MACHINES} "
                              "machines; is the machine group capturing the right thing?")
         self.pairing = self.pairing or (p.kind == "receive" and p.msg_clock is None)
+        self.untimed = self.untimed or p.us is None
+        if p.peer is not None and not self.zero and _ZERO.search(p.peer):
+            self.zero = True
         f = self.files.setdefault(p.file, len(self.files))
         self.spill.write(orjson.dumps([f, p.line, p.machine, p.kind, p.clock, p.peer, p.us,
                                        p.vclock, p.msg_clock, p.tick, p.queue, p.dice],
@@ -126,18 +136,20 @@ class Builder:
         self.spill.close()
         self.spill = None
         imp = self.imp
-        names = Names(self.machines)
+        names = Names(self.machines, self.zero)
         survey = self._survey(names)
         w = self.writer = _Writer(imp, names, survey, self.folder, self.keep)
         w.write(self._events())
         os.unlink(self.spill_path)
         imp.unusable, imp.unusable_count = self.problems()
         if not imp.events:
-            raise BuildError("no usable event in the logs: nothing imported")
+            first = imp.unusable[0] if imp.unusable else None
+            raise BuildError("no usable event in the logs: nothing imported" + (
+                f" (the first: {first.file}:{first.line}: {first.reason})" if first else ""))
         if self.from_1970:
             imp.notes.append("the times count seconds from the start: dated from 1970-01-01 "
                              "(give --date YYYY-MM-DD for the real day)")
-        _meta(imp, self.spec, names, self.date_us, sources, w)
+        _meta(imp, self.spec, names, (self.date_us, self.time_format), sources, w)
         return imp
 
     def problems(self) -> tuple[list[Problem], int]:
@@ -161,9 +173,13 @@ class Builder:
             s.machines.add(mid)
             s.vector = s.vector and p.vclock is not None
             s.derived_tick = s.derived_tick or p.tick is None
+            if p.kind == "send" and not ids:
+                s.blind.add(mid)
             if self.pairing and p.kind == "send":
                 for j in ids:
                     s.channel[(mid, j)].append(p.clock)
+            if self.untimed:
+                s.timed(mid, p.us)
         if not s.machines:
             raise BuildError("no usable event in the logs: nothing imported")
         return s
@@ -175,6 +191,18 @@ class _Survey:
     machines: set[int] = field(default_factory=set)
     vector: bool = True
     derived_tick: bool = False
+    blind: set[int] = field(default_factory=set)  # machines with a send that names no recipient
+    # per machine, when some line has no time: the index of each timed event and its time
+    seen: defaultdict[int, int] = field(default_factory=lambda: defaultdict(int))
+    at: defaultdict[int, array[int]] = field(default_factory=lambda: defaultdict(lambda: array("q")))
+    us: defaultdict[int, array[int]] = field(default_factory=lambda: defaultdict(lambda: array("q")))
+
+    def timed(self, mid: int, us: int | None) -> None:
+        k = self.seen[mid]
+        self.seen[mid] = k + 1
+        if us is not None:
+            self.at[mid].append(k)
+            self.us[mid].append(us)
     # the clocks of the sends on each channel in log order (only when receives need them)
     channel: defaultdict[tuple[int, int], array[int]] = field(
         default_factory=lambda: defaultdict(lambda: array("q")))
@@ -206,7 +234,9 @@ def peer_ids(p: Parsed, names: Names) -> tuple[list[int] | None, str | None]:
                       f"ids 1 to {MAX_MACHINES}")
     if p.kind == "internal":
         return [], None
-    peer = p.peer or ""
+    if p.peer is None:  # not said: imported without it (check says what it cannot match)
+        return [], None
+    peer = p.peer
     ids = names.peers(peer)
     why = None
     if ids is not None and any(x > MAX_MACHINES for x in ids):
@@ -239,6 +269,8 @@ class _Writer:
         self.bad: dict[int, Kept] = {}  # problems per machine: reported in machine order
         self.buffers: dict[int, bytearray] = {}
         self.buffered = 0
+        self.times = TimeFill(survey.at, survey.us)
+        self.missing = Missing()
 
     def problems(self) -> list[Problem]:
         return [p for mid in sorted(self.bad) for p in self.bad[mid].items]
@@ -267,13 +299,22 @@ class _Writer:
                              "k-th send on its channel for the k-th receive (the log does not say "
                              "it): a wrong clock in a message cannot be seen; log it (group "
                              "msg_clock) to have it checked")
-        self.derived = [x for x, on in (("tick", derived_tick), ("msg_lclock", self.derived_msg))
-                        if on]
+        self.derived = [x for x, on in (("tick", derived_tick), ("msg_lclock", self.derived_msg),
+                                         ("ts", self.missing.any("time"))) if on]
+        imp.notes.extend(self.missing.lines())
 
     def _event(self, p: Parsed, mid: int, peers: list[int]) -> None:
         tick = p.tick if p.tick is not None else self.tick.get(mid, 0) + 1
         self.tick[mid] = tick
-        d = self._line(p, mid, tick, peers)
+        us, how = self.times.fill(mid, p.us)
+        if us is None:
+            self._unusable(p, mid, f"no time, and machine {mid} has no line with a time to "
+                                   "take it from")
+            return
+        d = self._line(p, mid, tick, peers, us)
+        if d is not None and how is not None:
+            d["ts_derived"] = how
+            self.missing.add(p.file, "time")
         if d is None:
             return
         line = orjson.dumps(d, option=orjson.OPT_APPEND_NEWLINE)
@@ -295,8 +336,9 @@ class _Writer:
     def _unusable(self, p: Parsed, mid: int, why: str) -> None:
         self.bad.setdefault(mid, Kept(self.keep)).add(Problem(p.file, p.line, "", why))
 
-    def _line(self, p: Parsed, mid: int, tick: int, peers: list[int]) -> dict[str, Any] | None:
-        d: dict[str, Any] = {"ts": format_us(p.us), "event": p.kind, "level": "info",
+    def _line(self, p: Parsed, mid: int, tick: int, peers: list[int], us: int
+              ) -> dict[str, Any] | None:
+        d: dict[str, Any] = {"ts": format_us(us), "event": p.kind, "level": "info",
                              "run_id": self.imp.run_id, "machine": mid, "tick": tick,
                              "lclock": p.clock}
         if p.queue is not None:
@@ -315,17 +357,32 @@ class _Writer:
             else:
                 self.has_dice = False
         if p.kind == "send":
-            d["to"] = peers
-        elif p.kind == "receive":
-            msg = self._carried(p, mid, peers[0])
-            if msg is None:
-                return None
-            d["from"] = peers[0]
-            d["msg_lclock"] = msg
+            if peers:
+                d["to"] = peers
+            else:
+                self.missing.add(p.file, "recipients")
+        elif p.kind == "receive" and not self._receive(d, p, mid, peers):
+            return None
         d["src"] = f"{p.file}:{p.line}"
-        self.first_us = p.us if self.first_us is None else min(self.first_us, p.us)
-        self.last_us = p.us if self.last_us is None else max(self.last_us, p.us)
+        self.first_us = us if self.first_us is None else min(self.first_us, us)
+        self.last_us = us if self.last_us is None else max(self.last_us, us)
         return d
+
+    def _receive(self, d: dict[str, Any], p: Parsed, mid: int, peers: list[int]) -> bool:
+        """A receive's sender and message clock, as far as the log says them (False: the
+        line cannot be used)."""
+        if peers:
+            d["from"] = peers[0]
+        else:
+            self.missing.add(p.file, "sender")
+        if p.msg_clock is None and (not peers or peers[0] in self.survey.blind):
+            self.missing.add(p.file, "msg_clock")  # no channel order to take it from
+            return True
+        msg = self._carried(p, mid, peers[0]) if peers else p.msg_clock
+        if msg is None:
+            return False
+        d["msg_lclock"] = msg
+        return True
 
     def _carried(self, p: Parsed, mid: int, s: int) -> int | None:
         """The clock the received message carried: logged, or the k-th send's on the channel."""
@@ -344,11 +401,14 @@ class _Writer:
         return msg
 
 
-def _meta(imp: Imported, spec: Spec, names: Names, date_us: int | None,
+def _meta(imp: Imported, spec: Spec, names: Names, when: tuple[int | None, str | None],
           sources: list[dict[str, Any]], w: _Writer) -> None:
     from lclock import __version__
 
+    date_us, time_format = when
     not_logged = [k for k, has in (("queue_len", w.has_queue), ("dice", w.has_dice)) if not has]
+    holes = [k for k, kind in (("to", "recipients"), ("from", "sender"),
+                               ("msg_lclock", "msg_clock")) if w.missing.any(kind)]
     if not_logged:
         imp.notes.append(f"not in the logs, so left out (check skips the rules about them): "
                          f"{', '.join(not_logged)}; start and stop lines")
@@ -362,12 +422,16 @@ def _meta(imp: Imported, spec: Spec, names: Names, date_us: int | None,
         "ended_at": format_us(w.last_us) if w.last_us is not None else None,
         "machines": [{"id": mid, "ticks": t, "lclock": c} for mid, (t, c) in sorted(w.last.items())],
         "settings": {"machines": w.n, "vector_clocks": w.vector},
-        "not_logged": [*not_logged, "start", "stop"],
+        "not_logged": [*not_logged, *holes, "start", "stop"],
         "import": {
             "sources": sources,
             "regex": spec.source,
+            **({"regexes": spec.sources} if len(spec.sources) > 1 else {}),
+            "time_format": time_format,
             "event_words": dict(sorted(spec.words.items())),
             "machine_names": names.mapping(),
+            "machine_numbering": names.numbering(),
+            "missing": w.missing.as_json(),
             "derived": w.derived,
             "date": format_us(date_us)[:10] if date_us is not None else None,
             "lclock_version": __version__,

@@ -35,7 +35,7 @@ ALIASES = {"host": "machine", "node": "machine", "process": "machine", "kind": "
            "vector": "vclock", "vc": "vclock", "msg_lclock": "msg_clock",
            "queue_len": "queue"}
 # ``machine`` may come from the file's name instead (one log per machine).
-REQUIRED = ("event", "clock", "peer", "time")
+REQUIRED = ("event", "clock")  # on every line; the others may be missing on some
 KINDS = ("send", "receive", "internal", "skip")
 DEFAULT_WORDS: dict[str, str] = {
     **dict.fromkeys(("send", "sent", "sends", "sending", "snd", "s", "send_message",
@@ -86,9 +86,18 @@ class Spec:
     words: dict[str, str]
     source: str  # the expression as given
     budget: float | None = None  # seconds per line (None: a preset, linear, not timed)
+    # every expression and its groups, tried in order (a line is read by the first that
+    # matches); ``pattern``/``groups`` are the first's
+    alternatives: list[tuple[regex.Pattern[str], dict[str, str]]] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
 
     def has(self, name: str) -> bool:
-        return name in self.groups
+        """Whether every expression captures ``name`` (so every line may have it)."""
+        return all(name in g for _, g in self.alternatives or [(self.pattern, self.groups)])
+
+    def captures(self, name: str) -> bool:
+        """Whether some expression captures ``name``."""
+        return any(name in g for _, g in self.alternatives or [(self.pattern, self.groups)])
 
 
 @dataclass
@@ -133,47 +142,80 @@ class Scan:
             self.unmatched.append(Problem(self.file, line, text[:SNIPPET], reason))
 
 
-def compile_spec(expression: str, words: dict[str, str] | None = None, *,
+MAX_EXPRESSIONS = 64  # expressions a log may be described by (--regex given several times)
+
+
+def compile_spec(expression: str | list[str], words: dict[str, str] | None = None, *,
                  need_machine: bool = True, budget: float | None = None) -> Spec:
-    """Check and compile the expression; ``SpecError`` names what is wrong in one line."""
+    """Check and compile the expression(s); ``SpecError`` names what is wrong in one line.
+
+    Several expressions describe a log of several line shapes: a line is read by the first
+    that matches. Each must capture the event and the clock; the others groups may be
+    missing from some (a line without a time takes it from its neighbours, one without its
+    peer is imported without it); a time must be captured by at least one."""
+    exprs = [expression] if isinstance(expression, str) else list(expression)
+    if not exprs:
+        raise SpecError("--regex: no expression given")
+    if len(exprs) > MAX_EXPRESSIONS:
+        raise SpecError(f"--regex given {len(exprs)} times: at most {MAX_EXPRESSIONS} "
+                        "expressions (one per shape of line)")
+    alts = [_compile_one(x, need_machine, several=len(exprs) > 1) for x in exprs]
+    multiline = any(m for _, _, m in alts)
+    if multiline and len(alts) > 1:
+        raise SpecError("--regex: an expression of several lines (with \\n) cannot be given "
+                        "with others: give it alone")
+    if not any("time" in g for _, g, _ in alts):
+        raise SpecError("--regex: no (?P<time>...) group: it must capture " + _WHAT["time"])
+    table = dict(DEFAULT_WORDS)
+    for w, k in (words or {}).items():
+        if k not in KINDS:
+            raise SpecError(f"--event {w}={k}: the kind must be one of {', '.join(KINDS)}")
+        table[w.strip().lower()] = k
+    spec = Spec(alts[0][0], alts[0][1], multiline, table,
+                exprs[0] if len(exprs) == 1 else " | ".join(exprs), budget)
+    spec.alternatives = [(p, g) for p, g, _ in alts]
+    spec.sources = exprs
+    return spec
+
+
+_WHAT = {"machine": "the machine that logged the event (or one file per machine, named "
+                    "with its number)",
+         "event": "the event word (send, receive, internal, ...)",
+         "clock": "the Lamport clock after the event",
+         "peer": "the recipients of a send and the sender of a receive",
+         "time": "the time of the event"}
+
+
+def _compile_one(expression: str, need_machine: bool, several: bool
+                 ) -> tuple[regex.Pattern[str], dict[str, str], bool]:
     text = _JS_GROUP.sub(r"(?P<\1>", expression)  # ShiViz writes JavaScript's (?<name>...)
+    which = f" {expression[:40]!r}" if several else ""
     try:
         pattern = regex.compile(text, regex.MULTILINE | regex.VERSION0)
     except (regex.error, ValueError, OverflowError, RecursionError) as exc:
         msg = getattr(exc, "msg", None) or str(exc)
         pos = getattr(exc, "pos", None)
         at = f" at position {pos}" if pos is not None else ""
-        raise SpecError(f"--regex: not a valid regular expression: {msg}{at}") from None
+        raise SpecError(f"--regex{which}: not a valid regular expression: {msg}{at}") from None
     groups: dict[str, str] = {}
     for g in pattern.groupindex:
         ours = ALIASES.get(g.lower(), g.lower())
         if ours not in GROUPS:
             near = difflib.get_close_matches(ours, [*GROUPS, *ALIASES], n=1)
             hint = f" (did you mean {near[0]}?)" if near else ""
-            raise SpecError(f"--regex: unknown group (?P<{g}>...){hint}; the groups are "
+            raise SpecError(f"--regex{which}: unknown group (?P<{g}>...){hint}; the groups are "
                             f"{', '.join(GROUPS)}")
         if ours in groups:
-            raise SpecError(f"--regex: groups (?P<{groups[ours]}>...) and (?P<{g}>...) both "
-                            f"name the {ours}")
+            raise SpecError(f"--regex{which}: groups (?P<{groups[ours]}>...) and (?P<{g}>...) "
+                            f"both name the {ours}")
         groups[ours] = g
-    missing = [g for g in (("machine",) if need_machine else ()) + REQUIRED if g not in groups]
+    needed = (("machine",) if need_machine else ()) + REQUIRED
+    missing = [g for g in needed if g not in groups]
     if missing:
-        what = {"machine": "the machine that logged the event (or one file per machine, named "
-                           "with its number)",
-                "event": "the event word (send, receive, internal, ...)",
-                "clock": "the Lamport clock after the event",
-                "peer": "the recipients of a send and the sender of a receive",
-                "time": "the time of the event"}
-        raise SpecError(f"--regex: no (?P<{missing[0]}>...) group: it must capture "
-                        f"{what[missing[0]]}" + (f" (also missing: {', '.join(missing[1:])})"
-                                                 if missing[1:] else ""))
-    table = dict(DEFAULT_WORDS)
-    for w, k in (words or {}).items():
-        if k not in KINDS:
-            raise SpecError(f"--event {w}={k}: the kind must be one of {', '.join(KINDS)}")
-        table[w.strip().lower()] = k
-    multiline = "\n" in text or "\\n" in text
-    return Spec(pattern, groups, multiline, table, expression, budget)
+        raise SpecError(f"--regex{which}: no (?P<{missing[0]}>...) group: it must capture "
+                        f"{_WHAT[missing[0]]}" + (f" (also missing: {', '.join(missing[1:])})"
+                                                  if missing[1:] else ""))
+    return pattern, groups, "\n" in text or "\\n" in text
 
 
 def parse_words(items: list[str]) -> dict[str, str]:
@@ -214,7 +256,7 @@ def scan(spec: Spec, out: Scan, text: str | Iterable[str], skip_lines: int = 0
         yield from _scan_windows(spec, out, text, skip_lines)
         return
     lines: Iterable[str] = _lines(text) if isinstance(text, str) else text
-    search = spec.pattern.search
+    alts = spec.alternatives or [(spec.pattern, spec.groups)]
     budget = spec.budget
     file = out.file
     num = 0
@@ -222,15 +264,17 @@ def scan(spec: Spec, out: Scan, text: str | Iterable[str], skip_lines: int = 0
         line = raw.rstrip("\r\n")
         if num <= skip_lines or not line.strip():
             continue
-        if budget is None:
-            m = search(line)
+        for pattern, groups in alts:  # the first expression that matches reads the line
+            if budget is None:
+                m = pattern.search(line)
+            else:
+                m = _timed(pattern, line, 0, line_budget(budget, len(line)), file, num)
+            if m is not None:
+                out.matched += 1
+                yield Match(file, num, _group_values(groups, m), line)
+                break
         else:
-            m = _timed(spec.pattern, line, 0, line_budget(budget, len(line)), file, num)
-        if m is None:
             out.miss(num, line)
-            continue
-        out.matched += 1
-        yield Match(file, num, _values(spec, m), line)
     out.lines = num
 
 
@@ -333,7 +377,11 @@ def _gap(out: Scan, text: str, lo: int, hi: int, line_no: int) -> int:
 
 
 def _values(spec: Spec, m: regex.Match[str]) -> dict[str, str | None]:
-    return {ours: _unquote(m.group(g)) for ours, g in spec.groups.items()}
+    return _group_values(spec.groups, m)
+
+
+def _group_values(groups: dict[str, str], m: regex.Match[str]) -> dict[str, str | None]:
+    return {ours: _unquote(m.group(g)) for ours, g in groups.items()}
 
 
 def _unquote(v: str | None) -> str | None:

@@ -20,7 +20,11 @@ from lclock.runfolder import writer_gone
 NOT_LOGGED_RULES = (("dice", "the dice and what they decide"),
                     ("queue_len", "one message per tick, and no dice on a waiting queue"),
                     ("start", "the start lines"),
-                    ("stop", "the stop lines and conservation of messages at the stop"))
+                    ("stop", "the stop lines and conservation of messages at the stop"),
+                    ("to", "the messages of sends without recipients (by channel order)"),
+                    ("from", "the messages of receives without a sender (by channel order)"),
+                    ("msg_lclock", "the receive rule where the message's clock is not logged "
+                                   "(only L > previous L)"))
 
 # The stop signals' reasons and the exit codes they give (129, 130, 143).
 SIGNAL_CODES = {k: v for k, v in EXIT_CODES.items() if k.startswith("sig")}

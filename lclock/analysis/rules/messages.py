@@ -181,6 +181,14 @@ def _lost_in_the_middle(ctx: Context, log: MachineLog, sl: Sends, c: Channel) ->
                                          "were: lost", "lost")
 
 
+def _unplaced(log: MachineLog, recv_idx: np.ndarray, s: int) -> bool:
+    """Whether some receive of ``log`` may have handled a message from ``s`` without
+    saying so (no sender, or no message clock: an imported log), so a message that no
+    receive is matched to may not be lost."""
+    frm, msg = log.frm[recv_idx], log.msg[recv_idx]
+    return bool(np.any((frm == 0) | ((frm == s) & (msg < 0))))
+
+
 def _vector_receive(ctx: Context, log: MachineLog, sl: Sends, c: Channel) -> None:
     """V(send) < V(receive), and the receive's rule with the message's vector."""
     if log.vclock is None or sl.log.vclock is None:
@@ -239,6 +247,10 @@ def messages(ctx: Context) -> None:
     drops = {mid: _drops(ctx, v) for mid, v in ctx.views.items()}
     for j in run.ids:
         _receiver(ctx, ctx.views[j], sends, drops)
+    if {"to", "from", "msg_lclock"} & run.not_logged:
+        from lclock.analysis.rules.holes import unordered
+
+        unordered(ctx, sends)
 
 
 def _receiver(ctx: Context, log: MachineLog, sends: dict[int, Sends],
@@ -253,20 +265,29 @@ def _receiver(ctx: Context, log: MachineLog, sends: dict[int, Sends],
     deficit = 0
     complete = True  # every channel's messages could be counted
     for s in all_senders:
+        if s == 0:  # receives whose sender is not logged: lclock.analysis.rules.holes
+            continue
         sl = sends.get(s)
-        rk = recv_idx[log.frm[recv_idx] == s]
+        rk = recv_idx[(log.frm[recv_idx] == s) & (log.msg[recv_idx] >= 0)]
         if sl is None:
             if len(rk) and s <= run.n:
                 ctx.finding(log, log.line[rk[0]], f"receives from machine {s}, whose log is "
                                                   "missing: cannot match them", "match")
             continue
         c = _channel(sl, log, s, rk, drops[s].get(j))
-        _unmatched(ctx, log, sl.log, c)
+        blind = bool(np.any((sl.log.kind == KIND_SEND) & (sl.log.to_ptr[1:] == sl.log.to_ptr[:-1])))
+        if blind:  # some send of s names no recipient: its messages are matched by clock
+            from lclock.analysis.rules.holes import match_blind
+
+            match_blind(ctx, log, sl, c)
+        else:
+            _unmatched(ctx, log, sl.log, c)
         _handled_once(ctx, log, c)
         _dup_marks(ctx, log, c)
-        if not run.facts.reorder:
+        if not run.facts.reorder and not blind:
             _fifo(ctx, log, c)
-            _lost_in_the_middle(ctx, log, sl, c)
+            if not _unplaced(log, recv_idx, s):
+                _lost_in_the_middle(ctx, log, sl, c)
         _vector_receive(ctx, log, sl, c)
         ok = c.matched >= 0
         carried(ctx, log, sl.log, sl.event[c.rows[c.matched[ok]]], c.recv[ok])
