@@ -118,12 +118,14 @@ def _shorter(s: RunSettings, o: Outcome) -> Iterator[tuple[str, RunSettings]]:
 
 
 def with_duration(s: RunSettings, d: float) -> RunSettings:
-    """``s`` lasting ``d`` s: a fault that would start at or after the end is dropped."""
+    """``s`` lasting ``d`` s: a fault that would start at or after the end is dropped, one
+    that would last past it ends with the run."""
     f, c = s.faults, s.clocks
     faults = replace(
         f,
-        partitions=tuple(p for p in f.partitions if p.start < d),
-        pauses=tuple(p for p in f.pauses if p.start < d),
+        partitions=tuple(replace(p, end=min(p.end, d)) for p in f.partitions if p.start < d),
+        pauses=tuple(replace(p, length=round(min(p.end, d) - p.start, 6))
+                     for p in f.pauses if p.start < d),
         crashes=tuple(x for x in f.crashes if x.time < d),
     )
     clocks = replace(c, bumps=tuple(b for b in c.bumps if b.time < d))

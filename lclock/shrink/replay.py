@@ -149,6 +149,19 @@ def _rates(run: Any) -> tuple[int, ...]:
     return rates if all(isinstance(r, int) for r in rates) else ()  # type: ignore[return-value]
 
 
+def possible(s: RunSettings) -> bool:
+    """Whether the model takes these settings (a cut run keeps its faults inside it, but a
+    crash at the very end, or two machines left of three, can still be refused)."""
+    from lclock.setting_checks import Run, SettingsError
+    from lclock.setting_schedules import check_schedule
+
+    try:
+        check_schedule(s.faults, {}, Run(s.machines, s.duration))
+    except SettingsError:
+        return False
+    return True
+
+
 class Replayer:
     """Runs candidates in a scratch folder, one at a time, each folder removed once judged."""
 
@@ -159,6 +172,9 @@ class Replayer:
     def attempt(self, settings: RunSettings) -> Outcome | None:
         if self.stop.requested:
             raise SearchInterrupted
+        if not possible(settings):
+            self.failed += 1
+            return None
         try:
             run_dir, _machines, meta = run_sim(settings, self.replay.net, self.scratch, stop=self.stop)
         except SimStopped:
