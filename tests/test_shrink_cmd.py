@@ -45,10 +45,10 @@ def lclock(*args: str, cwd: Path = ROOT) -> tuple[int, str, str]:
         return proc.returncode, out, err
 
 
-def sim(out: Path, *flags: str) -> Path:
-    code, stdout, err = lclock("sim", "--output", str(out), "--quiet", *flags)
+def sim(out: Path, *flags: str, cwd: Path = ROOT) -> Path:
+    code, stdout, err = lclock("sim", "--output", str(out), "--quiet", *flags, cwd=cwd)
     assert code == 0, err
-    return Path(stdout.strip().rpartition("run folder: ")[2])
+    return cwd / stdout.strip().rpartition("run folder: ")[2]
 
 
 def check(run_dir: Path) -> dict[str, Any]:
@@ -154,3 +154,19 @@ def test_a_stopped_attempt_stops_the_search_and_a_refused_shape_is_no_run(tmp_pa
     with pytest.raises(SearchInterrupted):
         replayer.attempt(RunSettings(duration=2.0, seed=1))
     assert folders(tmp_path) == []  # every attempt's folder is removed once judged
+
+
+def test_a_changed_program_is_noted_and_a_missing_one_fails_the_replay(tmp_path: Path) -> None:
+    buggy(tmp_path)  # named as a student names it, relative to where lclock starts
+    run = sim(tmp_path / "runs", "--impl", "2=python3 bad.py", "--duration", "5", "--seed", "5",
+              cwd=tmp_path)
+    program = tmp_path / "bad.py"
+    program.write_text(program.read_text() + "# changed\n")
+    code, _out, err = lclock("shrink", str(run), "--output", str(tmp_path / "o"), "--quiet", cwd=tmp_path)
+    assert code == 0, err
+    assert "note: machine 2's program bad.py is not the one the run ran (its sha256 differs)" in err
+    code, out, err = lclock("shrink", str(run), "--output", str(tmp_path / "p"))  # from elsewhere
+    assert code == 2 and out == "" and len(err.splitlines()) == 1
+    assert f"{run}: its replay in the simulator failed: machine 2: " in err
+    assert "program bad.py is not found from here" in err
+    assert not (tmp_path / "p").exists()

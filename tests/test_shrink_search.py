@@ -173,3 +173,20 @@ def test_the_story_is_the_event_the_one_before_it_and_the_send_it_received() -> 
     assert [(m, line) for m, line, _e in story_events(logs, 2, 4)] == [(2, 2), (1, 4), (2, 4)]
     assert story_events(logs, 2, 9) == []
     assert [(m, line) for m, line, _e in story_events(logs, 1, 3)] == [(1, 2), (1, 3)]
+
+
+def test_the_target_is_the_first_error_and_its_bug_where_check_names_one() -> None:
+    from lclock.shrink.replay import NothingToShrink, Target, choose_target
+
+    findings = [{"rule": "start-missing", "severity": "warning"},
+                {"rule": "lamport", "severity": "error", "bug": "receive-ignores-message"},
+                {"rule": "vector", "severity": "error"}]
+    target = choose_target(findings, None)
+    assert target == Target("lamport", "receive-ignores-message")
+    assert target.matches(findings[1]) and not target.matches({**findings[1], "bug": "receive-no-increment"})
+    assert not target.matches({"rule": "lamport", "severity": "error"})
+    assert choose_target(findings, "vector") == Target("vector") and Target("vector").matches(findings[2])
+    with pytest.raises(NothingToShrink, match="it finds: lamport, vector"):
+        choose_target(findings, "hlc")
+    with pytest.raises(NothingToShrink, match="no error"):
+        choose_target(findings[:1], None)

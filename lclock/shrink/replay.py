@@ -10,7 +10,7 @@ settings that made it: it cannot be replayed.
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,7 @@ class Replay:
     settings: RunSettings
     net: NetworkSettings
     mode: str
+    notes: list[str] = field(default_factory=list)
 
 
 def read_replay(run_dir: Path) -> Replay:
@@ -78,7 +79,7 @@ def read_replay(run_dir: Path) -> Replay:
     seed = meta.get("seed", settings.seed)
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise BadInput(f"{where}: seed: missing, so the run cannot be replayed")
-    return Replay(replace(settings, seed=seed, quiet=True), net, mode)
+    return Replay(replace(settings, seed=seed, quiet=True), net, mode, changed_programs(meta))
 
 
 def _network(data: Any) -> NetworkSettings:
@@ -90,6 +91,26 @@ def _network(data: Any) -> NetworkSettings:
         return NetworkSettings(**{k: v for k, v in data.items() if k in names})
     except TypeError as exc:
         raise NotReplayable(f"sim: cannot be read back ({exc})") from None
+
+
+def changed_programs(meta: dict[str, Any]) -> list[str]:
+    """Notes on the programs that are not, byte for byte, the ones the run ran (run.json
+    keeps each one's sha256): the replay runs them as they are now."""
+    from lclock.impl.program import ProgramSpec
+
+    recorded = (meta.get("impl") or {}).get("machines") if isinstance(meta.get("impl"), dict) else None
+    out = []
+    for mid, entry in sorted((recorded or {}).items()):
+        if not isinstance(entry, dict) or not entry.get("sha256") or not entry.get("command"):
+            continue
+        now = ProgramSpec(str(entry["command"])).identity()
+        if now["file"] != entry.get("file"):
+            out.append(f"machine {mid}'s program {entry.get('file')} is not found from here "
+                       "(relative paths are the run's: start shrink where the run was started)")
+        elif now["sha256"] != entry["sha256"]:
+            out.append(f"machine {mid}'s program {now['file']} is not the one the run ran "
+                       "(its sha256 differs): the replay runs it as it is now")
+    return out
 
 
 def findings_of(run_dir: Path) -> tuple[list[dict[str, Any]], Any]:
@@ -168,6 +189,7 @@ class Replayer:
     def __init__(self, replay: Replay, target: Target, scratch: Path, stop: StopRequest) -> None:
         self.replay, self.target, self.scratch, self.stop = replay, target, scratch, stop
         self.failed = 0  # candidates that could not run at all (settings the model refuses)
+        self.last_failure: str | None = None  # why the last run that ran failed (a program)
 
     def attempt(self, settings: RunSettings) -> Outcome | None:
         if self.stop.requested:
@@ -184,6 +206,7 @@ class Replayer:
             return None
         try:
             if meta.get("status") != "completed":
+                self.last_failure = str(meta.get("reason"))
                 return None
             findings, result = findings_of(run_dir)
             return outcome_of(settings, findings, result, self.target)

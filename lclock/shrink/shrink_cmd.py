@@ -35,6 +35,10 @@ from lclock.shrink.replay import (
 from lclock.shrink.search import STOPPED, Outcome, SearchInterrupted, Shrunk, describe, search
 
 EXIT_NOTHING = 3
+
+
+class ReplayFailed(Exception):
+    """The run's replay failed (a program that cannot start now, or fails at once)."""
 DEFAULT_BUDGET = 150
 
 
@@ -79,6 +83,9 @@ def main(args: argparse.Namespace) -> int:
     except NothingToShrink as exc:
         sys.stderr.write(f"{prefix('shrink')}: nothing to shrink: {exc}\n")
         return EXIT_NOTHING
+    except ReplayFailed as exc:
+        why = "; ".join([str(exc), *replay.notes])
+        raise BadInput(f"{args.run_dir}: its replay in the simulator failed: {why}") from None
     return _write(replay, result, target, output, stop, args.quiet)
 
 
@@ -87,6 +94,8 @@ def _shrink(replay: Replay, replayer: Replayer, target: Target, budget: int,
     """The first replay (other seeds where a real run's replay does not show the finding),
     then the search."""
     start, first, tried = _first_replay(replay.settings, replayer)
+    for note in replay.notes:
+        sys.stderr.write(f"{prefix('shrink')}: note: {note}\n")
     say(f"shrinking {target}: {describe(first.size)} (seed {start.seed}); "
         f"budget {budget} attempts")
     return search(start, first, moves.neighbours, replayer.attempt, budget, say, spent=tried)
@@ -102,6 +111,8 @@ def _first_replay(settings: RunSettings, replayer: Replayer) -> tuple[RunSetting
             raise NothingToShrink("stopped before the first replay ended") from None
         if outcome is not None:
             return candidate, outcome, k + 1
+        if replayer.last_failure is not None:  # a program that cannot run now: no replay
+            raise ReplayFailed(replayer.last_failure)
         if replayer.replay.mode == "sim":  # a simulated run is replayed exactly: no other seed
             break
     raise NothingToShrink(f"the simulator's replay of this run does not show {replayer.target} "
