@@ -77,6 +77,7 @@ def test_a_wrong_receive_rule_shrinks_to_a_handful_of_events_on_two_machines(tmp
     settings = json.loads((small / "run.json").read_text())["settings"]
     assert settings["faults"]["loss"] == 0 and settings["faults"]["pauses"] == []
     assert (small / "explorer.html").stat().st_size > 0
+    assert (small / "story.svg").read_text().count("<circle") == after["counts"]["events"]
     story = stdout.splitlines()
     assert any("send to" in line for line in story) and any("receive from" in line for line in story)
     assert "smallest run: 2 machines, 0 faults" in stdout and f"run folder: {small}" in stdout

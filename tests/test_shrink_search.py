@@ -190,3 +190,27 @@ def test_the_target_is_the_first_error_and_its_bug_where_check_names_one() -> No
         choose_target(findings, "hlc")
     with pytest.raises(NothingToShrink, match="no error"):
         choose_target(findings[:1], None)
+
+
+def test_the_picture_has_a_lane_per_machine_an_event_each_and_an_arrow_per_message() -> None:
+    import xml.etree.ElementTree as ET
+
+    from lclock.shrink.picture import MAX_EVENTS, space_time_svg
+
+    logs = {
+        1: [{"event": "start"}, _e("internal", 1, 0.0, lclock=1), _e("send", 2, 0.5, lclock=2, to=[2])],
+        2: [{"event": "start"}, _e("internal", 1, 0.1, lclock=1, vclock=[0, 1]),
+            _e("receive", 2, 1.1, lclock=2, **{"from": 1, "send_tick": 2, "msg_lclock": 2})],
+    }
+    svg = ET.fromstring(space_time_svg(logs, {(1, 3), (2, 3)}, (2, 3), "a <finding> & more"))
+    ns = "{http://www.w3.org/2000/svg}"
+    circles = svg.findall(f"{ns}circle")
+    assert [c.get("class") for c in circles] == ["ev", "ev", "story", "finding"]  # in time order
+    assert len(svg.findall(f"{ns}line[@class='msg']")) == 1
+    assert len(svg.findall(f"{ns}line[@class='lane']")) == 2
+    texts = [t.text for t in svg.findall(f"{ns}text")]
+    assert "a <finding> & more" in texts and "recv L=2" in texts and "[0,1]" in texts
+    many = {1: [_e("internal", k, k / 1000, lclock=k) for k in range(1, 100)], 2: []}
+    big = ET.fromstring(space_time_svg(many, set(), None, "x"))
+    assert len(big.findall(f"{ns}circle")) == MAX_EVENTS
+    assert any("the first 60 of 99 events" in (t.text or "") for t in big.findall(f"{ns}text"))

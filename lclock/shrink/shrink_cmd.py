@@ -139,7 +139,7 @@ def _write(replay: Replay, result: Shrunk[RunSettings], target: Target, output: 
     findings, _ = findings_of(run_dir)
     shown = next((f for f in findings if target.matches(f) and f.get("line")), None) or next(
         (f for f in findings if target.matches(f)), None)
-    _explorer(run_dir, quiet)
+    pictures = _pictures(run_dir, shown, result.best.machines)
     if not quiet:
         _report(result, run_dir, shown, meta)
     print(f"run folder: {run_dir}")
@@ -147,16 +147,30 @@ def _write(replay: Replay, result: Shrunk[RunSettings], target: Target, output: 
         sys.stderr.write(error_line("shrink", f"the run written no longer shows {target}: "
                                     "a program that is not deterministic?") + "\n")
         return 1
-    return stop.exit_code() if result.ended == STOPPED else 0
+    if result.ended == STOPPED:
+        return stop.exit_code()
+    return 0 if pictures else 1
 
 
-def _explorer(run_dir: Path, quiet: bool) -> None:
+def _pictures(run_dir: Path, shown: dict[str, Any] | None, machines: int) -> bool:
+    """explorer.html and story.svg in the run folder; False (and said) where one could not
+    be written (the run stays)."""
     from lclock.explorer.view_cmd import write_explorer
+    from lclock.outfile import OutputFailed, OutputRefused
+    from lclock.shrink.story import write_picture
 
+    ok = True
     try:
         write_explorer([run_dir], run_dir / "explorer.html")
-    except BadInput as exc:  # the run is written; only its page is missing, and said so
+    except BadInput as exc:
         sys.stderr.write(error_line("shrink", f"explorer.html not written: {exc}") + "\n")
+        ok = False
+    try:
+        write_picture(run_dir, shown, machines)
+    except (OutputFailed, OutputRefused, OSError) as exc:
+        sys.stderr.write(error_line("shrink", f"story.svg not written: {exc}") + "\n")
+        ok = False
+    return ok
 
 
 def _report(result: Shrunk[RunSettings], run_dir: Path, shown: dict[str, Any] | None,
@@ -170,6 +184,7 @@ def _report(result: Shrunk[RunSettings], run_dir: Path, shown: dict[str, Any] | 
     if shown is not None:
         for line in tell(run_dir, shown, s.machines, str(meta.get("started_at", ""))):
             print(line)
+    print(f"pictures: {run_dir / 'explorer.html'} (to explore), {run_dir / 'story.svg'}")
 
 
 def _say(line: str) -> None:

@@ -30,13 +30,13 @@ def story_events(logs: dict[int, list[dict[str, Any]]], machine: int, line: int
     if before is not None:
         out.append((machine, before, own[before - 1]))
     if event.get("event") == "receive":
-        sent = _send_of(logs, event)
+        sent = send_of(logs, event)
         if sent is not None:
             out.append(sent)
     return sorted(out, key=lambda x: (str(x[2].get("ts", "")), x[0], x[1]))
 
 
-def _send_of(logs: dict[int, list[dict[str, Any]]], receive: dict[str, Any]
+def send_of(logs: dict[int, list[dict[str, Any]]], receive: dict[str, Any]
              ) -> tuple[int, int, dict[str, Any]] | None:
     """The sender's send event: by ``send_tick`` where the receive has it, else by the
     message's clock."""
@@ -86,6 +86,26 @@ def read_logs(run_dir: Path, machines: int) -> dict[int, list[dict[str, Any]]]:
         with open(machine_log_path(run_dir, mid), "rb") as fh:
             logs[mid] = [orjson.loads(x) for x in fh if x.strip()]
     return logs
+
+
+def write_picture(run_dir: Path, finding: dict[str, Any] | None, machines: int) -> Path:
+    """``story.svg`` in the run folder: the run as a space-time diagram, the story marked."""
+    from lclock.outfile import write_bytes
+    from lclock.shrink.picture import space_time_svg
+
+    logs = read_logs(run_dir, machines)
+    story: set[tuple[int, int]] = set()
+    named: tuple[int, int] | None = None
+    caption = ""
+    if finding is not None:
+        machine, line = finding.get("machine"), finding.get("line")
+        if isinstance(machine, int) and isinstance(line, int) and line > 0:
+            story = {(m, k) for m, k, _e in story_events(logs, machine, line)}
+            named = (machine, line)
+        caption = f"{finding['file']}:{finding['line']}: {finding['message']}"
+    path = run_dir / "story.svg"
+    write_bytes(path, space_time_svg(logs, story, named, caption).encode(), runs=[run_dir])
+    return path
 
 
 def tell(run_dir: Path, finding: dict[str, Any], machines: int, t0: str) -> list[str]:
