@@ -214,3 +214,20 @@ def test_the_picture_has_a_lane_per_machine_an_event_each_and_an_arrow_per_messa
     big = ET.fromstring(space_time_svg(many, set(), None, "x"))
     assert len(big.findall(f"{ns}circle")) == MAX_EVENTS
     assert any("the first 60 of 99 events" in (t.text or "") for t in big.findall(f"{ns}text"))
+
+
+def test_same_message_keeps_the_commonest_wording_of_the_rule_numbers_aside() -> None:
+    from lclock.shrink.replay import choose_target, wording
+
+    def lamport(text: str) -> dict[str, object]:
+        return {"rule": "lamport", "severity": "error", "message": text}
+
+    edge = lamport("receive: lclock 1, expected 2 (previous 0, message 1) (receive without the +1)")
+    typical = [lamport(f"receive: lclock {k}, expected {k + 4} (previous {k - 1}, message {k + 3})")
+               for k in (4, 8, 9)]
+    target = choose_target([edge, *typical], None, same_message=True)
+    assert target.wording == wording(typical[0]["message"])  # type: ignore[arg-type]
+    assert target.matches(lamport("receive: lclock 30, expected 41 (previous 29, message 40)"))
+    assert not target.matches(edge)
+    assert choose_target([edge, *typical], None).wording is None
+    assert wording("vclock [1, 2, 3] not below [0, 1]") == wording("vclock [4, 5] not below [7, -1, 2]")

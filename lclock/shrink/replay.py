@@ -9,7 +9,9 @@ settings that made it: it cannot be replayed.
 
 from __future__ import annotations
 
+import re
 import shutil
+from collections import Counter
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -35,13 +37,22 @@ class Target:
 
     rule: str
     bug: str | None = None
+    #: The finding's wording, numbers aside (``--same-message``); None: any wording.
+    wording: str | None = None
 
     def matches(self, finding: dict[str, Any]) -> bool:
         return (finding.get("severity") == "error" and finding.get("rule") == self.rule
-                and (self.bug is None or finding.get("bug") == self.bug))
+                and (self.bug is None or finding.get("bug") == self.bug)
+                and (self.wording is None or wording(str(finding.get("message"))) == self.wording))
 
     def __str__(self) -> str:
         return f"{self.rule} ({self.bug})" if self.bug else self.rule
+
+
+def wording(message: str) -> str:
+    """A finding's message with its numbers (and the length of its vectors) left out: two
+    findings that say the same thing of other events read the same."""
+    return re.sub(r"\[N(, N)*\]", "[N]", re.sub(r"-?\d+", "N", message))
 
 
 @dataclass(frozen=True)
@@ -121,8 +132,10 @@ def findings_of(run_dir: Path) -> tuple[list[dict[str, Any]], Any]:
     return findings_json(result), result
 
 
-def choose_target(findings: list[dict[str, Any]], rule: str | None) -> Target:
-    """The first error finding (of ``rule`` when given), with its bug when check names one."""
+def choose_target(findings: list[dict[str, Any]], rule: str | None,
+                  same_message: bool = False) -> Target:
+    """The first error finding (of ``rule`` when given), with its bug when check names one
+    (and its wording when asked)."""
     errors = [f for f in findings if f.get("severity") == "error"]
     chosen = [f for f in errors if rule is None or f.get("rule") == rule]
     if not chosen:
@@ -133,7 +146,17 @@ def choose_target(findings: list[dict[str, Any]], rule: str | None) -> Target:
                               + (f" (it finds: {', '.join(known)})" if known else ""))
     first = chosen[0]
     bug = first.get("bug")
-    return Target(str(first["rule"]), str(bug) if bug else None)
+    shape = _commonest([wording(str(f.get("message"))) for f in chosen
+                        if f.get("rule") == first["rule"] and f.get("bug") == bug]
+                       ) if same_message else None
+    return Target(str(first["rule"]), str(bug) if bug else None, shape)
+
+
+def _commonest(texts: list[str]) -> str:
+    """The wording most findings have (the first of those as common): the finding's typical
+    case, not an edge case where two mistakes give the same clock."""
+    counts = Counter(texts)
+    return max(texts, key=lambda x: counts[x])
 
 
 def outcome_of(settings: RunSettings, findings: list[dict[str, Any]], result: Any,

@@ -48,6 +48,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="where the smallest run's folder goes (default ./output)")
     parser.add_argument("--rule", metavar="NAME", default=None,
                         help="the rule of the finding to keep (default: the first error's)")
+    parser.add_argument("--same-message", action="store_true",
+                        help="the finding must also read as the commonest finding of its rule "
+                             "does, numbers aside (check's hint of the mistake included): a "
+                             "smaller run of the same rule that says something else is not taken")
     parser.add_argument("--budget", metavar="N", type=_positive, default=DEFAULT_BUDGET,
                         help=f"at most N simulated attempts (default {DEFAULT_BUDGET})")
     parser.add_argument("--quiet", action="store_true",
@@ -76,7 +80,7 @@ def main(args: argparse.Namespace) -> int:
     say = (lambda _line: None) if args.quiet else _say
     stop: StopRequest = getattr(args, "stop_request", None) or StopRequest()
     try:
-        target = choose_target(findings_of(run_dir)[0], args.rule)
+        target = choose_target(findings_of(run_dir)[0], args.rule, args.same_message)
         with recording(stop), tempfile.TemporaryDirectory(prefix="lclock-shrink-") as scratch:
             replayer = Replayer(replay, target, Path(scratch), stop)
             result = _shrink(replay, replayer, target, args.budget, say)
