@@ -171,3 +171,23 @@ def test_a_changed_program_is_noted_and_a_missing_one_fails_the_replay(tmp_path:
     assert f"{run}: its replay in the simulator failed: machine 2: " in err
     assert "program bad.py is not found from here" in err
     assert not (tmp_path / "p").exists()
+
+
+def test_a_finding_the_simulator_does_not_reproduce_has_nothing_to_shrink(tmp_path: Path) -> None:
+    """A real run's log edited by hand: its finding is not the model's, and no seed of the
+    replay shows it (the real run's seed and the 8 next ones are tried)."""
+    run = sim(tmp_path / "runs", "--duration", "5", "--seed", "2")
+    meta = json.loads((run / "run.json").read_text())
+    (run / "run.json").write_text(json.dumps({**meta, "mode": "real"}))
+    log = run / "machine-1.jsonl"
+    lines = log.read_text().splitlines()
+    k = next(i for i, x in enumerate(lines) if '"event":"internal"' in x)
+    edited = json.loads(lines[k])
+    edited["lclock"] += 5
+    lines[k] = json.dumps(edited, separators=(",", ":"))
+    log.write_text("\n".join(lines) + "\n")
+    assert not check(run)["ok"]
+    code, stdout, err = lclock("shrink", str(run), "--output", str(tmp_path / "o"))
+    assert code == 3 and stdout == "", err
+    assert "nothing to shrink: the simulator's replay of this run does not show" in err
+    assert not (tmp_path / "o").exists()
