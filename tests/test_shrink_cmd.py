@@ -101,6 +101,23 @@ def test_ctrl_c_keeps_the_smallest_run_so_far(tmp_path: Path) -> None:
     assert any(f["rule"] == "lamport" for f in check(small)["findings"])
 
 
+def test_ctrl_c_before_the_replay_ends_writes_nothing(tmp_path: Path) -> None:
+    run = sim(tmp_path / "runs", "--impl", buggy(tmp_path, slow=0.05), "--duration", "20",
+              "--seed", "5", "--machines", "3")
+    out = tmp_path / "small"
+    cmd = [sys.executable, "-m", "lclock", "shrink", str(run), "--output", str(out)]
+    with started(cmd, cwd=ROOT, text=True) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.startswith("shrink: replaying"):
+                proc.send_signal(signal.SIGINT)
+                break
+        rest, err = proc.communicate(timeout=280)
+    assert proc.returncode == 130, err
+    assert "stopped before the run's replay ended: nothing written" in err and rest == ""
+    assert not out.exists()
+
+
 def test_a_correct_run_has_nothing_to_shrink(tmp_path: Path) -> None:
     run = sim(tmp_path / "runs", "--duration", "5", "--seed", "2")
     out = tmp_path / "small"

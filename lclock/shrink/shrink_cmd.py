@@ -80,23 +80,36 @@ def main(args: argparse.Namespace) -> int:
     say = (lambda _line: None) if args.quiet else _say
     stop: StopRequest = getattr(args, "stop_request", None) or StopRequest()
     try:
-        target = choose_target(findings_of(run_dir)[0], args.rule, args.same_message)
+        target = choose_target(_findings(run_dir), args.rule, args.same_message)
         with recording(stop), tempfile.TemporaryDirectory(prefix="lclock-shrink-") as scratch:
             replayer = Replayer(replay, target, Path(scratch), stop)
             result = _shrink(replay, replayer, target, args.budget, say)
     except NothingToShrink as exc:
         sys.stderr.write(f"{prefix('shrink')}: nothing to shrink: {exc}\n")
         return EXIT_NOTHING
+    except SearchInterrupted:
+        sys.stderr.write(f"{prefix('shrink')}: stopped before the run's replay ended: nothing written\n")
+        return stop.exit_code()
     except ReplayFailed as exc:
         why = "; ".join([str(exc), *replay.notes])
         raise BadInput(f"{args.run_dir}: its replay in the simulator failed: {why}") from None
     return _write(replay, result, target, output, stop, args.quiet)
 
 
+def _findings(run_dir: Path) -> list[dict[str, Any]]:
+    from lclock.runfolder import RunFolderError
+
+    try:
+        return findings_of(run_dir)[0]
+    except RunFolderError as exc:
+        raise BadInput(str(exc)) from None
+
+
 def _shrink(replay: Replay, replayer: Replayer, target: Target, budget: int,
             say: Any) -> Shrunk[RunSettings]:
     """The first replay (other seeds where a real run's replay does not show the finding),
     then the search."""
+    say(f"replaying the run in the simulator (its {replay.mode} settings, seed {replay.settings.seed})")
     start, first, tried = _first_replay(replay.settings, replayer)
     for note in replay.notes:
         sys.stderr.write(f"{prefix('shrink')}: note: {note}\n")
@@ -112,7 +125,7 @@ def _first_replay(settings: RunSettings, replayer: Replayer) -> tuple[RunSetting
         try:
             outcome = replayer.attempt(candidate)
         except SearchInterrupted:
-            raise NothingToShrink("stopped before the first replay ended") from None
+            raise  # before there is any run to keep
         if outcome is not None:
             return candidate, outcome, k + 1
         if replayer.last_failure is not None:  # a program that cannot run now: no replay
