@@ -43,6 +43,9 @@ DEFAULT_BUDGET = 150
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = ("exit status: 0 the smallest run written; 1 it no longer shows the finding, "
+                     "or it (or its pictures) could not be written; 2 bad input; 3 nothing to "
+                     "shrink; 130/143/129 stopped (the smallest run so far is written)")
     parser.add_argument("run_dir", metavar="RUN_DIR", help="the run folder whose finding to show small")
     parser.add_argument("--output", metavar="DIR", default=None,
                         help="where the smallest run's folder goes (default ./output)")
