@@ -78,6 +78,14 @@ def test_a_wrong_receive_rule_shrinks_to_a_handful_of_events_on_two_machines(tmp
     assert settings["faults"]["loss"] == 0 and settings["faults"]["pauses"] == []
     assert (small / "explorer.html").stat().st_size > 0
     assert (small / "story.svg").read_text().count("<circle") == after["counts"]["events"]
+    from lclock.explorer import extract
+
+    data, _notes = extract.build(small, findings=after["findings"])
+    marks = data["marks"]
+    ringed = [(marks["lane"][i], marks["line"][i]) for i in range(marks["n"])
+              if marks["kinds"][marks["kind"][i]] == "finding"]
+    named = [(f["machine"], f["line"]) for f in after["findings"] if f["severity"] == "error" and f["line"]]
+    assert ringed == named and named
     story = stdout.splitlines()
     assert any("send to" in line for line in story) and any("receive from" in line for line in story)
     assert "smallest run: 2 machines, 0 faults" in stdout and f"run folder: {small}" in stdout

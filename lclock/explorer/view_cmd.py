@@ -51,8 +51,10 @@ def default_output(run_dirs: list[Path]) -> Path:
 
 def write_explorer(run_dirs: list[Path], output: Path | None = None,
                    window: tuple[float, float] | None = None,
-                   max_events: int | None = None) -> tuple[Path, list[dict[str, Any]], list[str]]:
-    """Build and write the page; returns (path, the runs' data, notes). Raises ViewError."""
+                   max_events: int | None = None, findings: list[dict[str, Any]] | None = None
+                   ) -> tuple[Path, list[dict[str, Any]], list[str]]:
+    """Build and write the page; returns (path, the runs' data, notes). Raises ViewError.
+    ``findings`` (of a single run) are marked at the events they name."""
     from lclock.explorer import extract, page
     from lclock.explorer.precheck import precheck
     from lclock.outfile import OutputFailed, OutputRefused, check_output
@@ -66,7 +68,7 @@ def write_explorer(run_dirs: list[Path], output: Path | None = None,
         precheck(d)
     runs, notes = [], []
     for d in run_dirs:
-        data, n = extract.build(d, window, max_events or extract.MAX_EVENTS)
+        data, n = extract.build(d, window, max_events or extract.MAX_EVENTS, findings)
         runs.append(data)
         notes += [f"{d.name}: {x}" if len(run_dirs) > 1 else x for x in n]
     if path.is_dir():

@@ -159,7 +159,7 @@ def _write(replay: Replay, result: Shrunk[RunSettings], target: Target, output: 
     findings, _ = findings_of(run_dir)
     shown = next((f for f in findings if target.matches(f) and f.get("line")), None) or next(
         (f for f in findings if target.matches(f)), None)
-    pictures = _pictures(run_dir, shown, result.best.machines)
+    pictures = _pictures(run_dir, shown, result.best.machines, findings)
     if not quiet:
         _report(result, run_dir, shown, meta)
     print(f"run folder: {run_dir}")
@@ -172,7 +172,8 @@ def _write(replay: Replay, result: Shrunk[RunSettings], target: Target, output: 
     return 0 if pictures else 1
 
 
-def _pictures(run_dir: Path, shown: dict[str, Any] | None, machines: int) -> bool:
+def _pictures(run_dir: Path, shown: dict[str, Any] | None, machines: int,
+              findings: list[dict[str, Any]]) -> bool:
     """explorer.html and story.svg in the run folder; False (and said) where one could not
     be written (the run stays)."""
     from lclock.explorer.view_cmd import write_explorer
@@ -181,7 +182,7 @@ def _pictures(run_dir: Path, shown: dict[str, Any] | None, machines: int) -> boo
 
     ok = True
     try:
-        write_explorer([run_dir], run_dir / "explorer.html")
+        write_explorer([run_dir], run_dir / "explorer.html", findings=findings)
     except BadInput as exc:
         sys.stderr.write(error_line("shrink", f"explorer.html not written: {exc}") + "\n")
         ok = False
