@@ -218,3 +218,12 @@ def test_a_finding_the_simulator_does_not_reproduce_has_nothing_to_shrink(tmp_pa
     assert code == 3 and stdout.startswith("shrink: replaying") and "run folder" not in stdout, err
     assert "nothing to shrink: the simulator's replay of this run does not show" in err
     assert not (tmp_path / "o").exists()
+
+
+def test_view_findings_rings_the_events_check_names(tmp_path: Path) -> None:
+    run = sim(tmp_path / "runs", "--impl", f"2={buggy(tmp_path)}", "--duration", "10", "--seed", "5")
+    for flags, marked in (([], False), (["--findings"], True)):
+        page = tmp_path / f"page{len(flags)}.html"
+        code, _out, err = lclock("view", str(run), "-o", str(page), *flags)
+        assert code == 0, err
+        assert ("finding (lamport): receive: lclock" in page.read_text()) is marked

@@ -182,7 +182,7 @@ def _pictures(run_dir: Path, shown: dict[str, Any] | None, machines: int,
 
     ok = True
     try:
-        write_explorer([run_dir], run_dir / "explorer.html", findings=findings)
+        write_explorer([run_dir], run_dir / "explorer.html", findings=[findings])
     except BadInput as exc:
         sys.stderr.write(error_line("shrink", f"explorer.html not written: {exc}") + "\n")
         ok = False
