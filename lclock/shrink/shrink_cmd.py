@@ -149,7 +149,8 @@ def _write(replay: Replay, result: Shrunk[RunSettings], target: Target, output: 
     again = StopRequest() if result.ended == STOPPED else stop
     try:
         with recording(again):
-            run_dir, _m, meta = run_sim(result.best, replay.net, output, stop=again)
+            best = replace(result.best, output=str(output))  # run.json says where it went
+            run_dir, _m, meta = run_sim(best, replay.net, output, stop=again)
     except SimStopped:
         sys.stderr.write(f"{prefix('shrink')}: stopped while writing the smallest run\n")
         return again.exit_code()
