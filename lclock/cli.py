@@ -45,13 +45,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "compare": ("lclock.experiment.compare_cmd", "compare runs or experiments side by side, with intervals"),
     "vm": ("lclock.cluster.vm_cmd", "run one machine of a TCP cluster (one per host or terminal)"),
     "merge": ("lclock.cluster.merge_cmd", "merge per-host run folders into one run folder"),
+    "shrink": ("lclock.shrink.shrink_cmd", "the smallest simulated run that still shows a run's finding"),
 }
 
 
 # Commands that run something and stop it gracefully: their stop signals are recorded
 # (lclock.lifecycle) from before their module is imported, so a Ctrl-C while they are still
 # importing is a stop request like any other, never a KeyboardInterrupt inside an import.
-OWNS_PROCESSES = ("run", "vm", "experiment", "sim")
+OWNS_PROCESSES = ("run", "vm", "experiment", "sim", "shrink")
 
 
 class _Parser(argparse.ArgumentParser):

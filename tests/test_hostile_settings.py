@@ -306,7 +306,7 @@ def test_hostile_flags_other_commands(workdir: Path, args: list[str], words: lis
 # -- one prefix for every error line --------------------------------------------------------
 
 ALL_COMMANDS = ["run", "check", "analyze", "report", "export", "schema", "sim", "experiment",
-                "vm", "merge"]
+                "vm", "merge", "shrink"]
 
 
 @pytest.mark.parametrize("command", ALL_COMMANDS)

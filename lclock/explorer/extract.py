@@ -156,8 +156,10 @@ def load_lanes(run: Run) -> tuple[dict[int, Lane], int]:
 
 
 def build(run_dir: Path | str, window: tuple[float, float] | None = None,
-          max_events: int = MAX_EVENTS) -> tuple[dict[str, Any], list[str]]:
-    """The explorer's data for one run folder, and notes for the user."""
+          max_events: int = MAX_EVENTS, findings: list[dict[str, Any]] | None = None
+          ) -> tuple[dict[str, Any], list[str]]:
+    """The explorer's data for one run folder, and notes for the user; ``findings`` (check's,
+    as ``check --json`` gives them) are marked at the events they name."""
     try:
         run = load_run(run_dir)
     except RunFolderError as exc:
@@ -170,6 +172,10 @@ def build(run_dir: Path | str, window: tuple[float, float] | None = None,
     span, note = _choose_window(lanes, window, max_events)
     notes = [note] if note else []
     data = _data(run, lanes, t0_us, span, notes)
+    if findings:
+        from lclock.explorer.finding_marks import add_finding_marks
+
+        add_finding_marks(data["marks"], findings, lanes, span)
     return data, notes
 
 
@@ -344,7 +350,7 @@ def _messages(run: Run, bounds: dict[int, tuple[int, int]], offsets: dict[int, i
 
 
 REASONS = ("loss", "partition", "crashed")
-MARK_KINDS = ("pause", "resume", "fault", "stop", "warning", "error", "other")
+MARK_KINDS = ("pause", "resume", "fault", "stop", "warning", "error", "other", "finding")
 
 
 def _drops(run: Run, lanes: dict[int, Lane], bounds: dict[int, tuple[int, int]],

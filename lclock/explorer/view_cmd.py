@@ -41,6 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-events", type=_positive, default=MAX_EVENTS, metavar="N",
                         help=f"the most events to embed per run (default {MAX_EVENTS:,}); a "
                              "larger run shows its first part, with a note")
+    parser.add_argument("--findings", action="store_true",
+                        help="check the run first and ring in red the events its error findings "
+                             "name (hover one for the finding)")
 
 
 def default_output(run_dirs: list[Path]) -> Path:
@@ -51,8 +54,10 @@ def default_output(run_dirs: list[Path]) -> Path:
 
 def write_explorer(run_dirs: list[Path], output: Path | None = None,
                    window: tuple[float, float] | None = None,
-                   max_events: int | None = None) -> tuple[Path, list[dict[str, Any]], list[str]]:
-    """Build and write the page; returns (path, the runs' data, notes). Raises ViewError."""
+                   max_events: int | None = None, findings: list[list[dict[str, Any]]] | None = None
+                   ) -> tuple[Path, list[dict[str, Any]], list[str]]:
+    """Build and write the page; returns (path, the runs' data, notes). Raises ViewError.
+    ``findings`` (check's, one list per run) are marked at the events they name."""
     from lclock.explorer import extract, page
     from lclock.explorer.precheck import precheck
     from lclock.outfile import OutputFailed, OutputRefused, check_output
@@ -65,8 +70,9 @@ def write_explorer(run_dirs: list[Path], output: Path | None = None,
     for d in run_dirs:
         precheck(d)
     runs, notes = [], []
-    for d in run_dirs:
-        data, n = extract.build(d, window, max_events or extract.MAX_EVENTS)
+    for k, d in enumerate(run_dirs):
+        data, n = extract.build(d, window, max_events or extract.MAX_EVENTS,
+                                findings[k] if findings else None)
         runs.append(data)
         notes += [f"{d.name}: {x}" if len(run_dirs) > 1 else x for x in n]
     if path.is_dir():
@@ -87,8 +93,9 @@ def main(args: argparse.Namespace) -> int:
     if size > BIG_LOGS:  # a few seconds: say what is going on
         sys.stdout.write(f"reading {size / 1e6:,.0f} MB of logs...\n")
         sys.stdout.flush()
+    found = [_findings(d) for d in dirs] if args.findings else None
     path, runs, notes = write_explorer(  # ViewError: lclock.cli prints it, exit 2
-        dirs, Path(args.output) if args.output else None, args.window, args.max_events)
+        dirs, Path(args.output) if args.output else None, args.window, args.max_events, found)
     for note in notes:
         sys.stdout.write(f"note: {note}\n")
     shown = ", ".join(f"{r['run']['events']:,} events on {r['run']['n']} machines" for r in runs)
@@ -97,6 +104,17 @@ def main(args: argparse.Namespace) -> int:
     if args.open:
         _open(path)
     return 0
+
+
+def _findings(run_dir: Path) -> list[dict[str, Any]]:
+    """``check --json``'s findings of a run (a folder check cannot read: the page says why)."""
+    from lclock.analysis.check import check_run, findings_json
+    from lclock.runfolder import RunFolderError
+
+    try:
+        return findings_json(check_run(run_dir))
+    except RunFolderError:
+        return []
 
 
 def _log_bytes(run_dir: Path) -> int:

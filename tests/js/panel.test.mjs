@@ -58,3 +58,10 @@ test("two runs: figures more than 20 % apart are shaded", () => {
   assert.match(html, /<tr><th>2<\/th>.*<td class="num diff">3 \/ 6<\/td><\/tr>/);
   assert.match(html, /<tr><th>1<\/th>.*<td class="num">3 \/ 3<\/td><\/tr>/);
 });
+
+test("the legend names the red ring only where the page marks check's findings", () => {
+  const { run: r } = run(2, steps);
+  assert.ok(!panelRun({ runs: [r], compare: false, same: new Set() }).includes("a finding of"));
+  r.marks = { n: 1, lane: [1], t: [10], kind: [1], kinds: ["error", "finding"], line: [4], text: ["finding (lamport): ..."] };
+  assert.match(panelRun({ runs: [r], compare: false, same: new Set() }), /an event a finding of <code>lclock check<\/code> names/);
+});

@@ -357,7 +357,10 @@ function drawPixels(v, ranges, stats) {
 function drawMark(v, kind, px, row) {
   const ctx = v.ctx;
   const top = row.y - row.h / 2;
-  if (kind === "stop") {
+  if (kind === "finding") { // an event a finding of check names: ringed in red
+    ctx.strokeStyle = "#d62728"; ctx.lineWidth = 2;
+    ctx.beginPath(); ctx.arc(px, row.y, Math.max(5, Math.min(9, row.h * 0.45)), 0, 2 * Math.PI); ctx.stroke();
+  } else if (kind === "stop") {
     ctx.strokeStyle = "#444"; ctx.lineWidth = 2;
     ctx.beginPath(); ctx.moveTo(px, top + 2); ctx.lineTo(px, top + row.h - 2); ctx.stroke();
   } else if (kind === "pause" || kind === "resume" || kind === "fault") {

@@ -146,9 +146,15 @@ export function panelRun(v) {
       <li><span class="swatch" style="background:${COL.kind[1]}"></span>send, <span class="swatch" style="background:${COL.kind[2]}"></span>receive, <span class="swatch" style="background:${COL.kind[0]}"></span>internal</li>
       <li><span class="band" style="background:${COL.arrow}"></span>message, send to the tick that handled it; <span class="band" style="background:${COL.arrowBack}"></span>goes backwards on this axis</li>
       <li><span style="color:${COL.drop}">✕</span> dropped message; dashed: never handled; ✕ after a lane's last event: its log ends without a stop line</li>
-      <li><span class="band" style="background:${COL.fault}"></span>partition, <span class="band" style="background:${COL.pause}"></span>pause</li></ul>
+      <li><span class="band" style="background:${COL.fault}"></span>partition, <span class="band" style="background:${COL.pause}"></span>pause</li>${findingsLegend(v)}</ul>
       <p class="muted">Click an event for its causal past and future; click an arrow for the message. Press ? for the keys.</p>`;
   return html;
+}
+
+/* Only where a page marks check's findings (lclock shrink's do). */
+function findingsLegend(v) {
+  const marked = v.runs.some((run) => run.marks.kinds.includes("finding") && run.marks.kind.some((k) => run.marks.kinds[k] === "finding"));
+  return marked ? `<li><span style="color:#d62728">◯</span> an event a finding of <code>lclock check</code> names (hover it for the finding)</li>` : "";
 }
 
 export function compareTable(runs) {
