@@ -38,20 +38,28 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def trial_processes() -> list[psutil.Process]:
-    """Trial processes of Dask workers (``python -m lclock.experiment.trial``), anywhere."""
+def trial_processes(scratch: Path) -> list[psutil.Process]:
+    """Trial processes (``python -m lclock.experiment.trial WORK``) of this test's Dask
+    workers: their WORK is under ``scratch``, the workers' TMPDIR (another test session's
+    trials on the same machine are not this test's)."""
     out = []
     for p in psutil.process_iter(["cmdline"]):
         with contextlib.suppress(psutil.Error):
-            if "lclock.experiment.trial" in (p.info["cmdline"] or []):
+            argv = p.info["cmdline"] or []
+            if "lclock.experiment.trial" in argv and argv[-1].startswith(str(scratch)):
                 out.append(p)
     return out
 
 
 class Cluster:
-    def __init__(self, address: str, workers: dict[str, subprocess.Popen[bytes]]) -> None:
+    def __init__(self, address: str, workers: dict[str, subprocess.Popen[bytes]],
+                 scratch: Path) -> None:
         self.address = address
         self.workers = workers
+        self.scratch = scratch
+
+    def trials(self) -> list[psutil.Process]:
+        return trial_processes(self.scratch)
 
     def client(self) -> object:
         return _distributed().Client(self.address, timeout=20, set_as_default=False)
@@ -61,6 +69,9 @@ class Cluster:
 def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cluster]:
     distributed = _distributed()  # skips here, before any process, where it is missing
     monkeypatch.setenv("PYTHONPATH", str(REPO))
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch))  # the workers' trials work in here
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
     with contextlib.ExitStack() as stack:
@@ -78,12 +89,12 @@ def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cluster
         finally:
             client.close()
         try:
-            yield Cluster(address, workers)
+            yield Cluster(address, workers, scratch)
         finally:
             for proc in workers.values():
                 kill_group(proc)
             # a trial process ends by itself within a second of its worker's death
-            assert wait_for(lambda: not trial_processes(), 10), trial_processes()
+            assert wait_for(lambda: not trial_processes(scratch), 10), trial_processes(scratch)
 
 
 def worker_address(client: object, name: str) -> str:
@@ -120,7 +131,7 @@ def test_a_lost_workers_trial_is_retried(tmp_path: Path, cluster: Cluster) -> No
                 nonlocal w1
                 w1 = worker_address(client, "w1")
                 running = client.processing().get(w1, [])  # type: ignore[attr-defined]
-                return bool(running) and bool(trial_processes())
+                return bool(running) and bool(cluster.trials())
 
             assert wait_for(busy, 120, 0.05), "worker w1 never ran a trial"
             lost = list(client.processing()[w1])  # type: ignore[attr-defined,index]
@@ -146,13 +157,13 @@ def test_ctrl_c_stops_every_remote_trial(tmp_path: Path, cluster: Cluster) -> No
            "--duration", "100000", "--seed", "5", "--no-report", "--cluster", cluster.address,
            "--output", str(out)]  # fmt: skip
     with started(cmd, REPO, text=True) as proc:
-        assert wait_for(lambda: len(trial_processes()) == 2, 120, 0.1), "trials never started"
+        assert wait_for(lambda: len(cluster.trials()) == 2, 120, 0.1), "trials never started"
         os.killpg(proc.pid, signal.SIGINT)
         _out, err = proc.communicate(timeout=60)
         assert proc.returncode == 130, err
         assert "partial results" in err and "Traceback" not in err
     # nothing of the experiment runs on the cluster any more
-    assert wait_for(lambda: not trial_processes(), 5), trial_processes()
+    assert wait_for(lambda: not cluster.trials(), 5), cluster.trials()
     client = cluster.client()
     try:
         assert wait_for(lambda: not any(client.processing().values()), 10)  # type: ignore[attr-defined]
