@@ -79,7 +79,11 @@ class ProgramMachine(Machine):
                                                                     msg.hlc)
         request = p.tick_request(self.ticks, RECEIVE_EVENT, sender=msg.sender, msg=raw, dup=dup,
                                  pt=pt)
-        done = self._ask(request, RECEIVE_EVENT)
+        try:
+            done = self._ask(request, RECEIVE_EVENT)
+        except ProgramFailed:
+            queue.appendleft(msg)  # not received: the stop accounts for it as never handled
+            raise
         self.received += 1
         return Step(RECEIVE_EVENT, self.ticks, done.lclock, len(queue), vclock=done.vclock,
                     sender=msg.sender, msg_lclock=msg.lclock, pt=pt, hlc=done.hlc,

@@ -38,6 +38,8 @@ class LauncherControl:
         self.wake = wake
         self.stop = stop
         self.t0: float | None = None
+        #: The clocks every machine keeps, once the launcher has said (a run with programs).
+        self.agreed: list[str] | None = None
         self.stop_reason: str | None = None
         self.hurry = False  # finish the graceful stop quickly (SIGTERM: the second stage)
         self.urgent = False  # stop at once, no drain (unused here: the launcher kills)
@@ -73,6 +75,8 @@ class LauncherControl:
                 msg = orjson.loads(self.conn.recv_bytes())
                 if msg.get("t") == "go":
                     self.t0 = float(msg["t0"])
+                elif msg.get("t") == "agreed":
+                    self.agreed = [str(c) for c in msg["clocks"]]
                 elif msg.get("t") == "stop" and self.stop_reason is None:
                     self.stop_reason = str(msg.get("reason", "stop"))
         except (EOFError, OSError):
