@@ -278,7 +278,7 @@ TABLE: tuple[Key, ...] = (
     _run("impl_timeout", "float", c.within(1e-3, 3600.0, "a number of seconds from 0.001 to 3600"),
          "--impl-timeout", "seconds a program has to answer a tick (default {default}; init has "
          "10 s; the simulator waits 10x as long before calling a silent program hung)",
-         arg=number, metavar="S", show=num, commands=frozenset({"sim"}), experiment=True,
+         arg=number, metavar="S", show=num, commands=frozenset({"sim", "run", "vm"}), experiment=True,
          group=PROGRAMS),
     _run("impl_limits", "str", c.lazy("lclock.impl.config", "limits"), "--impl-limits",
          "what each program may use: cpu=S,mem=MiB,procs=N,fsize=MiB (the keys given replace "

@@ -155,15 +155,6 @@ def _first_record(root: Path, file: Any) -> dict[str, Any]:
             "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
 
-def _refuse_real_programs(args: argparse.Namespace, experiments: list[Any]) -> None:
-    """Real trials cannot run a user's program yet (SPEC 9): said, not run built in."""
-    if not args.sim:
-        from lclock.impl.config import refuse_programs
-
-        for e in experiments:
-            refuse_programs(e.settings, f"experiment {e.name} (real trials)")
-
-
 def _seed(args: argparse.Namespace, file: Any) -> int:
     """The experiment's seed: --seed, else the settings file's, else a random one."""
     from lclock.settings import SettingsError

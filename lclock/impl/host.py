@@ -11,12 +11,18 @@ never sees a process.
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from lclock.core.node import MachinePlan, Node
 from lclock.impl import protocol as p
+from lclock.impl.jail import JAIL_ENV, Cgroups, _own_cgroup
 from lclock.impl.machine import Programs
 from lclock.impl.program import ProgramFailed, ProgramSpec
 
@@ -105,3 +111,54 @@ class ProgramHost:
     def __exit__(self, *_exc: object) -> None:
         with contextlib.suppress(Exception):
             self.close()
+
+
+def end_leftovers(run_id: str, within: float = 5.0) -> list[int]:
+    """Kill whatever a run's programs left behind, and remove their cgroups (the launcher,
+    at the end of a real run); the pids it found.
+
+    A machine's worker ends its program itself, but a worker SIGKILLed at its planned crash
+    may die in the middle of that, its program's cgroup still frozen (a frozen process does
+    not die of the parent-death signal). Every program of the run is found by its cgroups
+    (``lclock-<pid>-<run id>-<machine>``) and by the mark in its environment.
+    """
+    dirs = [path for controller in Cgroups.CONTROLLERS
+            if (parent := _own_cgroup(controller)) is not None
+            for path in parent.glob(f"lclock-*-{run_id}-*")]
+    found: set[int] = set()
+    end = time.monotonic() + within
+    while True:
+        pids = _pids_in(dirs) | _marked(f"-{run_id}-")
+        found |= pids
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        for path in dirs:  # the kills land once thawed
+            with contextlib.suppress(OSError):
+                (path / "freezer.state").write_text("THAWED")
+        if not pids or time.monotonic() > end:
+            break
+        time.sleep(0.02)
+    for path in dirs:
+        with contextlib.suppress(OSError):
+            path.rmdir()
+    return sorted(found)
+
+
+def _pids_in(dirs: list[Path]) -> set[int]:
+    out: set[int] = set()
+    for path in dirs:
+        with contextlib.suppress(OSError, ValueError):
+            out.update(int(x) for x in (path / "cgroup.procs").read_text().split())
+    return out
+
+
+def _marked(part: str) -> set[int]:
+    """Live processes whose jail mark holds ``part`` (zombies hold nothing)."""
+    out = set()
+    for proc in psutil.process_iter(["environ", "status"]):
+        with contextlib.suppress(psutil.Error):
+            if part in (proc.info["environ"] or {}).get(JAIL_ENV, "") and \
+                    proc.info["status"] != psutil.STATUS_ZOMBIE:
+                out.add(proc.pid)
+    return out

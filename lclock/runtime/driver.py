@@ -377,6 +377,7 @@ class RealTimeDriver:
         self.emit("error", "error", reason=exc.reason, line=exc.line,
                   tick=exc.tick if exc.tick is not None else self.node.machine.ticks)
         self._stop("program_failed")
+        self.control.report({"t": "failed", "failed": exc.reason})  # the others stop now
 
     # -- faults ----------------------------------------------------------------------------
 

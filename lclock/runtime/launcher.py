@@ -208,6 +208,10 @@ class Launcher:
             finally:
                 supervisor.finish()
                 _kill_descendants()
+                if self.programs:
+                    from lclock.impl.host import end_leftovers
+
+                    end_leftovers(self.run_id)
 
     def _start(self, supervisor: Supervisor) -> None:
         ctx = start_context()

@@ -132,6 +132,8 @@ class Policy:
             return self._agree()
         elif kind == "impl":
             m.impl = msg.get("entry")
+        elif kind == "failed":  # its program failed it (SPEC 9.5); its stop report follows
+            return self._fail(f"machine {mid}: {msg.get('failed')}", now)
         elif kind == "status":
             m.status = msg
         elif kind == "done":

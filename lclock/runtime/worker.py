@@ -11,8 +11,8 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
-import signal
 import select
+import signal
 import socket
 import sys
 import time
