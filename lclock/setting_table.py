@@ -363,8 +363,9 @@ def to_flags(s: Any) -> list[str]:
     default = RunSettings()
     out: list[str] = []
     for k in TABLE:
-        if k.back is not None:
+        if k.back is not None:  # such a key says itself (``--impl`` as ID=CMD flags)
             out += k.back(s)
+            continue
         if k.field is None or k.flag is None or "run" not in k.commands:
             continue
         value = field_of(s, k.field)

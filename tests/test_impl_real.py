@@ -221,3 +221,68 @@ def test_nothing_of_a_program_outlives_lclock_however_it_ends(how: int, tmp_path
         proc.send_signal(how)
         proc.wait(timeout=30)
         assert wait_for(lambda: not programs_of(mark), 15), programs_of(mark)
+
+
+def vm_cluster(tmp_path: Path, cfg: Path, out: Path, *extra: str) -> list[tuple[int, str]]:
+    """Every vm of the cluster (one program each), in its own session; their exits."""
+    from contextlib import ExitStack
+
+    with ExitStack() as stack:
+        procs = [stack.enter_context(started(
+            [sys.executable, "-m", "lclock", "vm", "--machine-id", str(i), "--settings", str(cfg),
+             "--output", str(out), "--wait", "30", "--quiet", *extra], tmp_path))
+            for i in (3, 2, 1)]
+        results = []
+        for proc in procs:
+            _out, err = proc.communicate(timeout=60)
+            results.append((proc.returncode, err.decode()))
+    return results[::-1]
+
+
+def test_lclock_vm_runs_one_program_per_vm_and_check_passes(tmp_path: Path) -> None:
+    from tcp_helpers import free_ports, write_cluster
+
+    cfg = write_cluster(tmp_path / "cluster.toml", free_ports(3), rates=[10, 20, 30], duration=3)
+    out = tmp_path / "out"
+    results = vm_cluster(tmp_path, cfg, out, "--impl", " ".join(build("c", tmp_path)))
+    assert [code for code, _e in results] == [0, 0, 0], results
+    (run_dir,) = run_dirs(out)
+    meta = orjson.loads((run_dir / "run.json").read_bytes())
+    assert meta["status"] == "completed" and sorted(meta["impl"]["machines"]) == ["1", "2", "3"]
+    assert all(len(e["sha256"]) == 64 for e in meta["impl"]["machines"].values())
+    assert lclock("check", str(run_dir)).returncode == 0
+    assert not programs_of(run_dir.name)
+
+
+def test_a_vm_whose_program_keeps_fewer_clocks_fails_and_says_why(tmp_path: Path) -> None:
+    from tcp_helpers import free_ports, write_cluster
+
+    cfg = write_cluster(tmp_path / "cluster.toml", free_ports(3), rates=[10, 10, 10], duration=3)
+    out = tmp_path / "out"
+    results = vm_cluster(tmp_path, cfg, out, "--impl", f"2={program(tmp_path, '')}")
+    assert results[1][0] == 1 and "keeps only lamport" in results[1][1]
+    assert all(code == 1 for code, _e in results)  # the others lost their peer
+    (run_dir,) = run_dirs(out)
+    assert [x["event"] for x in lines(run_dir, 2)][:2] == ["start", "error"]
+    assert not programs_of(run_dir.name)
+
+
+def test_a_real_experiment_runs_its_trials_programs(tmp_path: Path) -> None:
+    """settings.toml's ``impl`` (a table of machine ids) in a real experiment's trials."""
+    settings = tmp_path / "settings.toml"
+    settings.write_text(textwrap.dedent(f"""\
+        machines = 3
+        rates = [5, 5, 5]
+        [impl]
+        2 = "{program(tmp_path, '')}"
+        [experiments.one]
+        trials = 1
+        duration = 2
+    """))
+    done = lclock("experiment", "one", "--settings", str(settings), "--output",
+                  str(tmp_path / "out"), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    (run_json,) = (tmp_path / "out").rglob("run.json")
+    meta = orjson.loads(run_json.read_bytes())
+    assert meta["status"] == "completed" and list(meta["impl"]["machines"]) == ["2"]
+    assert meta["clocks"]["kept"] == ["lamport"]

@@ -110,6 +110,8 @@ class LocalControl:
         self.urgent = False
         self.orphaned_at: float | None = None
         self.done: dict[str, Any] | None = None
+        #: The record of the machine's program, if it has one (run.json's ``impl``).
+        self.impl: dict[str, Any] | None = None
         # Nobody kills a vm at its planned crash: the machine returns, and the vm ends.
         self.killed_at_crash = False
 
@@ -128,5 +130,7 @@ class LocalControl:
         kind = msg.get("t")
         if kind == "done":
             self.done = msg
+        elif kind == "impl":
+            self.impl = msg.get("entry")
         elif kind == "status" and self.on_status is not None:
             self.on_status({k: v for k, v in msg.items() if k != "t"})
