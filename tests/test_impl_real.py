@@ -23,7 +23,12 @@ import pytest
 from conftest import run_dirs, started, wait_for
 
 from lclock.impl.jail import JAIL_ENV
-from tests.impl_programs import build
+from tests.impl_programs import build, lamport_program
+
+
+def program(tmp_path: Path, body: str, head: str = "") -> str:
+    """A Lamport-only program whose messages carry a body of 1 kB besides the clock."""
+    return lamport_program(tmp_path, body, head, pad=1000)
 
 pytestmark = pytest.mark.timeout(180)
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,30 +62,6 @@ def programs_of(mark: str) -> list[int]:
         except psutil.Error:
             pass
     return out
-
-
-def program(tmp_path: Path, body: str, head: str = "") -> str:
-    """A Python program that answers like a Lamport-only reference one, except where ``body``
-    says (run at each tick, before the answer); ``head`` runs once at the start."""
-    script = tmp_path / "prog.py"
-    script.write_text(textwrap.dedent("""\
-        import json, os, signal, subprocess, sys, time
-        lc = 0
-        def send(obj):
-            sys.stdout.write(json.dumps(obj) + "\\n"); sys.stdout.flush()
-    """) + textwrap.dedent(head) + textwrap.dedent("""\
-        for line in sys.stdin:
-            req = json.loads(line)
-            if req["type"] == "init":
-                send({"type": "init_ok", "clocks": ["lamport"]}); continue
-            if req["type"] == "stop":
-                send({"type": "stop_ok"}); break
-            lc = max(lc, req["msg"]["lclock"]) + 1 if req["do"] == "receive" else lc + 1
-            done = {"type": "done", "tick": req["tick"], "lclock": lc}
-            if req["do"] == "send":
-                done["msg"] = {"lclock": lc, "note": "x" * 1000}
-    """) + textwrap.indent(textwrap.dedent(body), "    ") + "\n    send(done)\n")
-    return f"{sys.executable} {script}"
 
 
 @pytest.mark.parametrize("language", ["python", "c"])

@@ -308,7 +308,7 @@ class Launcher:
         """run.json's ``impl`` (SPEC 9.3): each program's command and digest, what its worker
         reported of it, and the clocks agreed on (the run's ``clocks`` and ``settings`` keep
         only those)."""
-        from lclock.impl.machine import narrowed_settings
+        from lclock.impl.machine import impl_record, narrowed_settings
         from lclock.impl.protocol import Clocks
 
         assert self.programs is not None
@@ -323,16 +323,11 @@ class Launcher:
             entry = {**spec.identity(), **(self.policy.machines[mid].impl or {})}
             limits = entry.pop("limits", None) or spec.limits.to_json()
             machines[str(mid)] = entry
-        out: dict[str, Any] = {"machines": machines, "clocks_offered": offered.names(),
-                               "clocks_kept": kept.names()}
         if kept != offered:
-            out["note"] = (f"a program keeps only {', '.join(kept.names())}: the run keeps "
-                           "only the clocks every machine keeps")
             narrowed = narrowed_settings(settings, kept)
             self.run_json["clocks"] = plan_run(narrowed, self.run_id, self.seed).run_json()["clocks"]
             self.run_json["settings"] = narrowed.to_json()
-        out["limits"] = limits
-        self.run_json["impl"] = out
+        self.run_json["impl"] = impl_record(machines, offered, kept, limits)
 
     def _report(self) -> int:
         """The run is over and recorded; a stop signal during the report just ends the
