@@ -64,11 +64,12 @@ def programs_of(mark: str) -> list[int]:
     return out
 
 
-@pytest.mark.parametrize("language", ["python", "c"])
-def test_a_reference_program_runs_for_real_and_check_passes_it(language: str,
+@pytest.mark.parametrize(("language", "transport"), [("python", "socketpair"), ("c", "tcp")])
+def test_a_reference_program_runs_for_real_and_check_passes_it(language: str, transport: str,
                                                                tmp_path: Path) -> None:
     argv = build(language, tmp_path)
-    done, run_dir, meta = run(tmp_path, "--impl", " ".join(argv), "--duration", "4",
+    done, run_dir, meta = run(tmp_path, "--impl", " ".join(argv), "--transport", transport,
+                              "--duration", "4",
                               "--rates", "20,30,50", "--loss", "0.1", "--duplicate", "0.1",
                               "--clock-skew", "50", "--seed", "5")
     assert done.returncode == 0, done.stderr
