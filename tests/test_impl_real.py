@@ -22,6 +22,7 @@ import psutil
 import pytest
 from conftest import run_dirs, started, wait_for
 
+from lclock.impl.host import end_leftovers
 from lclock.impl.jail import JAIL_ENV
 from tests.impl_programs import build, lamport_program
 
@@ -40,9 +41,24 @@ def lclock(*args: str, cwd: Path = ROOT, timeout: float = 120) -> subprocess.Com
         return subprocess.CompletedProcess(proc.args, proc.returncode, out.decode(), err.decode())
 
 
+def end_programs(out: Path) -> None:
+    """Kill what the programs of the runs in ``out`` left (frozen or in a session of their
+    own), however the test ended: the launcher is killed with its group when a test fails,
+    and a program's child in its own session is not in that group."""
+    for run_dir in run_dirs(out):
+        try:  # an experiment's trial folder is renamed after the run: the id is in run.json
+            run_id = str(orjson.loads((run_dir / "run.json").read_bytes())["run_id"])
+        except (OSError, ValueError, KeyError):
+            run_id = run_dir.name
+        end_leftovers(run_id)
+
+
 def run(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], Path, dict[str, Any]]:
     out = tmp_path / "out"
-    done = lclock("run", "--output", str(out), "--no-report", "--quiet", *args)
+    try:
+        done = lclock("run", "--output", str(out), "--no-report", "--quiet", *args)
+    finally:
+        end_programs(out)
     (run_dir,) = run_dirs(out)
     return done, run_dir, orjson.loads((run_dir / "run.json").read_bytes())
 
@@ -195,14 +211,17 @@ def test_nothing_of_a_program_outlives_lclock_however_it_ends(how: int, tmp_path
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "lclock", "run", "--impl", program(tmp_path, "", head=HIDES),
            "--duration", "60", "--rates", "5,5,5", "--output", str(out), "--no-report"]
-    with started(cmd, ROOT) as proc:
-        assert wait_for(lambda: len(run_dirs(out)) == 1, 60)
-        mark = run_dirs(out)[0].name
-        assert wait_for(lambda: len(programs_of(mark)) >= 6, 60)  # each program and its child
-        time.sleep(0.5)
-        proc.send_signal(how)
-        proc.wait(timeout=30)
-        assert wait_for(lambda: not programs_of(mark), 15), programs_of(mark)
+    try:
+        with started(cmd, ROOT) as proc:
+            assert wait_for(lambda: len(run_dirs(out)) == 1, 60)
+            mark = run_dirs(out)[0].name
+            assert wait_for(lambda: len(programs_of(mark)) >= 6, 60)  # programs, children
+            time.sleep(0.5)
+            proc.send_signal(how)
+            proc.wait(timeout=30)
+            assert wait_for(lambda: not programs_of(mark), 15), programs_of(mark)
+    finally:
+        end_programs(out)
 
 
 def vm_cluster(tmp_path: Path, cfg: Path, out: Path, *extra: str) -> list[tuple[int, str]]:
@@ -210,6 +229,7 @@ def vm_cluster(tmp_path: Path, cfg: Path, out: Path, *extra: str) -> list[tuple[
     from contextlib import ExitStack
 
     with ExitStack() as stack:
+        stack.callback(end_programs, out)
         procs = [stack.enter_context(started(
             [sys.executable, "-m", "lclock", "vm", "--machine-id", str(i), "--settings", str(cfg),
              "--output", str(out), "--wait", "30", "--quiet", *extra], tmp_path))
@@ -261,8 +281,11 @@ def test_a_real_experiment_runs_its_trials_programs(tmp_path: Path) -> None:
         trials = 1
         duration = 2
     """))
-    done = lclock("experiment", "one", "--settings", str(settings), "--output",
-                  str(tmp_path / "out"), cwd=tmp_path)
+    try:
+        done = lclock("experiment", "one", "--settings", str(settings), "--output",
+                      str(tmp_path / "out"), cwd=tmp_path)
+    finally:
+        end_programs(tmp_path / "out" / "one")
     assert done.returncode == 0, done.stderr
     (run_json,) = (tmp_path / "out").rglob("run.json")
     meta = orjson.loads(run_json.read_bytes())
