@@ -202,6 +202,7 @@ def test_a_pause_freezes_the_program_and_a_crash_kills_it(tmp_path: Path) -> Non
     stamps = [float(x) for x in (run_dir / "machine-2.stderr").read_text().split()]
     assert max(b - a for a, b in zip(stamps, stamps[1:])) > 1.5
     assert lines(run_dir, 3)[-1]["event"] != "stop"
+    assert len(meta["impl"]["machines"]["3"]["sha256"]) == 64
     assert lclock("check", str(run_dir)).returncode == 0
     assert not programs_of(run_dir.name)
 

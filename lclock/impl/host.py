@@ -93,13 +93,21 @@ class ProgramHost:
         return failure
 
     def close(self) -> dict[str, Any]:
-        """Kill whatever is left; run.json's entry of this program (command, digest, the end
-        of its stderr, how it was held, why it failed)."""
+        """Kill whatever is left; run.json's entry of this program."""
         if not self.closed:
             self.closed = True
             if self.failure is not None:
                 self.programs.failures[self.mid] = self.failure
             self.programs.close()
+        return self.record()
+
+    def record(self) -> dict[str, Any]:
+        """run.json's entry of this program as it stands (command, digest, the end of its
+        stderr, how it is held, why it failed)."""
+        running = self.programs.running.get(self.mid)
+        if running is not None and not self.closed:
+            with contextlib.suppress(OSError):
+                running.pipes.read_stderr()  # what it has written so far
         entry = self.programs.run_json(self.offered, self.kept)
         out: dict[str, Any] = entry["machines"][str(self.mid)]
         out["limits"] = entry.get("limits")

@@ -53,6 +53,7 @@ class Hosted(Protocol):
     def pause(self, stopped: bool) -> None: ...
     def kill(self) -> None: ...
     def stop(self) -> Any: ...
+    def record(self) -> dict[str, Any]: ...
     def close(self) -> dict[str, Any]: ...
 
 
@@ -438,7 +439,8 @@ class RealTimeDriver:
         (no launcher) returns at once and its process ends, closing its connections.
         """
         self.halted = True
-        if self.program is not None:
+        if self.program is not None:  # recorded, then killed: the launcher kills us soon
+            self.control.report({"t": "impl", "entry": self.program.record()})
             self.program.kill()
         if not self.control.killed_at_crash:
             return  # a vm: it ends itself, as a crash would
