@@ -1,7 +1,13 @@
 #!/usr/bin/env python3
-"""Benchmark of a program as a machine (SPEC 9) in the simulator, against the built-in model.
+"""Benchmark of a program as a machine (SPEC 9) in the simulator and in real runs.
 
-    python bench/bench_impl.py [--repeat 3] [--duration 3600]
+    python bench/bench_impl.py [--repeat 3] [--duration 3600] [--real-rate 1000]
+    python bench/bench_impl.py --part real --real-duration 10
+
+Real runs: ``lclock run`` of 3 machines at ``--real-rate`` ticks/s for ``--real-duration``
+seconds, built in and with every machine the C reference program (asked in lock-step on
+the tick deadlines); how late the ticks were (the stop lines' ``lateness_ms``), whether
+every tick was done, and the CPU of lclock's workers and of the programs.
 
 Issue 19's goal: a simulated hour of 3 machines at 6 ticks/s with the Python reference
 program within 3x the built-in model's time, measured side by side in one run. Each round
@@ -65,12 +71,57 @@ def protocol_cost(n: int = 200_000) -> float:
     return (time.perf_counter() - t) / n * 1e6
 
 
+def real(impl: str | None, rate: int, duration: int, out: Path) -> dict[str, float]:
+    """One real run of 3 machines at ``rate``: its ticks' lateness (worst machine), ticks
+    done against those due, and CPU seconds of the workers and of the programs."""
+    cmd = [sys.executable, "-m", "lclock", "run", "--duration", str(duration), "--rates",
+           f"{rate},{rate},{rate}", "--seed", "1", "--quiet", "--no-report", "--output", str(out)]
+    if impl:
+        cmd += ["--impl", impl]
+    subprocess.run(cmd, cwd=REPO, check=True, stdout=subprocess.DEVNULL)
+    run = json.loads(next(out.glob("*/run.json")).read_text())
+    machines = run["machines"]
+    late = {q: max(m["lateness_ms"][q] for m in machines) for q in ("p50", "p99", "max")}
+    prog = sum(m.get("cpu_s") or 0.0 for m in run.get("impl", {}).get("machines", {}).values())
+    return {**late, "ticks": sum(m["ticks"] for m in machines), "due": 3 * rate * duration,
+            "workers_cpu": sum(m["cpu_s"] for m in machines), "programs_cpu": prog,
+            "completed": float(run["status"] == "completed")}
+
+
+def real_part(c_program: str, rate: int, duration: int, repeat: int, tmp: Path) -> None:
+    rows: dict[str, list[dict[str, float]]] = {}
+    for r in range(repeat):
+        for label, impl in (("built-in", None), ("C", c_program)):
+            rows.setdefault(label, []).append(real(impl, rate, duration, tmp / f"real-{label}-{r}"))
+    print(f"\nrun --rates {rate},{rate},{rate} --duration {duration}, {repeat} rounds, medians "
+          "(lateness: the latest machine's):")
+    print(f"{'machines':<10} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'ticks':>8} {'due':>8} "
+          f"{'workers CPU s':>14} {'programs CPU s':>15}")
+    for label, xs in rows.items():
+        med = {k: statistics.median(x[k] for x in xs) for k in xs[0]}
+        print(f"{label:<10} {med['p50']:8.3f} {med['p99']:8.3f} {med['max']:8.2f} "
+              f"{med['ticks']:8.0f} {med['due']:8.0f} {med['workers_cpu']:14.2f} "
+              f"{med['programs_cpu']:15.2f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--duration", type=int, default=3600)
+    ap.add_argument("--part", choices=("sim", "real", "both"), default="both")
+    ap.add_argument("--real-rate", type=int, default=1000)
+    ap.add_argument("--real-duration", type=int, default=10)
     args = ap.parse_args()
     print(f"machine: {machine_info()}")
+    if args.part != "sim":
+        with tempfile.TemporaryDirectory() as tmp:
+            c_program = programs(Path(tmp))["c"]
+            real_part(c_program, args.real_rate, args.real_duration, args.repeat, Path(tmp))
+    if args.part != "real":
+        sim_part(args)
+
+
+def sim_part(args: argparse.Namespace) -> None:
     results: dict[str, list[dict[str, float]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         progs = programs(Path(tmp))

@@ -274,16 +274,16 @@ TABLE: tuple[Key, ...] = (
          "run machines as your program, which speaks SPEC 9's protocol on stdin/stdout: CMD for "
          "every machine, ID=CMD for one (repeat it); split like a shell line, never run by one",
          metavar="[ID=]CMD", append=True, late=True, field="impl", back=_impl_back,
-         commands=frozenset({"sim"}), experiment=True, group=PROGRAMS),
+         commands=frozenset({"sim", "run", "vm"}), experiment=True, group=PROGRAMS),
     _run("impl_timeout", "float", c.within(1e-3, 3600.0, "a number of seconds from 0.001 to 3600"),
          "--impl-timeout", "seconds a program has to answer a tick (default {default}; init has "
          "10 s; the simulator waits 10x as long before calling a silent program hung)",
-         arg=number, metavar="S", show=num, commands=frozenset({"sim"}), experiment=True,
+         arg=number, metavar="S", show=num, commands=frozenset({"sim", "run", "vm"}), experiment=True,
          group=PROGRAMS),
     _run("impl_limits", "str", c.lazy("lclock.impl.config", "limits"), "--impl-limits",
          "what each program may use: cpu=S,mem=MiB,procs=N,fsize=MiB (the keys given replace "
          "the defaults cpu=600,mem=1024,procs=64,fsize=256)", metavar="LIMITS",
-         commands=frozenset({"sim"}), experiment=True, group=PROGRAMS),
+         commands=frozenset({"sim", "run", "vm"}), experiment=True, group=PROGRAMS),
     Key("tcp_host", "tcp.host", toml="host"),
     Key("tcp_ports", "tcp.ports", toml="intlist"),
     Key("tcp_secret", "tcp.secret", toml="str"),
@@ -363,8 +363,9 @@ def to_flags(s: Any) -> list[str]:
     default = RunSettings()
     out: list[str] = []
     for k in TABLE:
-        if k.back is not None:
+        if k.back is not None:  # such a key says itself (``--impl`` as ID=CMD flags)
             out += k.back(s)
+            continue
         if k.field is None or k.flag is None or "run" not in k.commands:
             continue
         value = field_of(s, k.field)

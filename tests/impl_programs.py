@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,32 @@ def build(language: str, into: Path) -> list[str]:
                        check=True)
         return [_tool("java"), "-Xss512k", "-XX:+UseSerialGC", "-cp", str(into), "Vm"]
     raise ValueError(language)
+
+
+def lamport_program(tmp_path: Path, body: str, head: str = "", pad: int = 0) -> str:
+    """A Python program that answers like a Lamport-only reference one, except where ``body``
+    says (run at each tick, before the answer); ``head`` runs once at the start; ``pad``
+    characters of a ``note`` ride along in each message."""
+    script = tmp_path / "prog.py"
+    msg = '{"lclock": lc' + (f', "note": "x" * {pad}' if pad else "") + "}"
+    script.write_text(textwrap.dedent("""\
+        import json, os, signal, subprocess, sys, time
+        lc = 0
+        def send(obj):
+            sys.stdout.write(json.dumps(obj) + "\\n"); sys.stdout.flush()
+    """) + textwrap.dedent(head) + textwrap.dedent("""\
+        for line in sys.stdin:
+            req = json.loads(line)
+            if req["type"] == "init":
+                send({"type": "init_ok", "clocks": ["lamport"]}); continue
+            if req["type"] == "stop":
+                send({"type": "stop_ok"}); break
+            lc = max(lc, req["msg"]["lclock"]) + 1 if req["do"] == "receive" else lc + 1
+            done = {"type": "done", "tick": req["tick"], "lclock": lc}
+            if req["do"] == "send":
+                done["msg"] = MSG
+    """).replace("MSG", msg) + textwrap.indent(textwrap.dedent(body), "    ") + "\n    send(done)\n")
+    return f"{sys.executable} {script}"
 
 
 def _tool(name: str) -> str:

@@ -21,7 +21,7 @@ from conftest import started, wait_for
 from tcp_helpers import free_ports, lclock_cmd, read_log, write_cluster
 
 from lclock.core.model import Message
-from lclock.transport.framing import MAX_CLOCK, FrameCodec, FrameError, FrameReader
+from lclock.transport.framing import MAX_BODY, MAX_CLOCK, FrameCodec, FrameError, FrameReader
 
 
 def pair(key: bytes | None = b"k" * 32, n: int = 3, vector: bool = True) -> tuple[FrameCodec, FrameReader]:
@@ -245,3 +245,40 @@ def test_frames_carry_the_physical_and_hybrid_clocks() -> None:
     ((got, _t, _d),) = recv.feed(send.encode(msg, 1.0))
     assert (got.pt, got.hlc, got.lclock, got.vclock) == (msg.pt, msg.hlc, 9, (9, 0, 0))
     assert send.frame_size == 4 + 32 + 8 + 12 + 24 + 16
+
+
+def bodies(key: bytes | None = b"k" * 32) -> tuple[FrameCodec, FrameReader]:
+    return (FrameCodec(3, True, key, hlc=True, bodies=True),
+            FrameReader(FrameCodec(3, True, key, hlc=True, bodies=True), peer=2))
+
+
+def test_frames_carry_a_programs_message_body_of_any_length_within_the_bound() -> None:
+    send, recv = bodies()
+    raws = [b'{"lclock":5,"note":"' + b"x" * k + b'"}' for k in (0, 1, 1000, MAX_BODY - 30)]
+    msgs = [Message(1, 5, (5, 0, 0), hlc=(7, 0), send_tick=k + 1, raw=raw)
+            for k, raw in enumerate(raws)] + [Message(1, 6, (6, 0, 0), hlc=(8, 0), send_tick=9)]
+    data = b"".join(send.encode(m, 1.0) for m in msgs)
+    got = [m for chunk in range(0, len(data), 4096) for m, _t, _d in recv.feed(data[chunk:chunk + 4096])]
+    assert [m.raw for m in got] == [*raws, None]  # a built-in machine's message has no body
+    assert [m.send_tick for m in got] == [1, 2, 3, 4, 9]
+
+
+@pytest.mark.parametrize(("raw", "why"), [
+    (b"x" * (MAX_BODY + 1), "this run's frames have"),
+    (b"[1, 2]", "not a JSON object"),
+    (b"{oops", "not JSON"),
+    (b'{"a":\n1}', "not on one line"),
+])
+def test_a_body_too_long_or_not_one_json_object_on_one_line_is_refused(raw: bytes, why: str) -> None:
+    send, recv = bodies(key=None)
+    with pytest.raises(FrameError, match=why):
+        recv.feed(send.encode(Message(1, 5, (5, 0, 0), hlc=(7, 0), raw=raw), 1.0))
+
+
+def test_a_body_length_that_disagrees_with_the_frame_is_refused() -> None:
+    send, recv = bodies(key=None)
+    frame = bytearray(send.encode(Message(1, 5, (5, 0, 0), hlc=(7, 0), raw=b'{"a":1}'), 1.0))
+    at = 4 + send.payload_size - 4
+    frame[at:at + 4] = struct.pack("!I", 3)
+    with pytest.raises(FrameError, match="a message body of 3 bytes"):
+        recv.feed(bytes(frame))

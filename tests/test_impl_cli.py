@@ -94,15 +94,6 @@ def test_bad_program_settings_are_one_line_and_create_nothing(tmp_path: Path, ar
     assert not out.exists()
 
 
-def test_a_real_run_says_it_cannot_run_programs_yet(tmp_path: Path) -> None:
-    settings = tmp_path / "s.toml"
-    settings.write_text('impl = "python3 vm.py"\n')
-    done = lclock("run", "--settings", str(settings), "--duration", "1", "--output",
-                  str(tmp_path / "out"))
-    assert done.returncode == 2 and "lclock sim --impl" in done.stderr
-    assert not (tmp_path / "out").exists()
-
-
 def test_the_guides_skeleton_runs_fails_check_as_the_guide_says_and_passes_once_fixed(
         tmp_path: Path) -> None:
     import re

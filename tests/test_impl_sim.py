@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import sys
-import textwrap
 from pathlib import Path
 
 import orjson
@@ -22,6 +21,7 @@ from lclock.impl.jail import JAIL_ENV
 from lclock.impl.program import ProgramSpec
 from lclock.sim.engine import NetworkSettings, run_sim
 from tests.impl_programs import LANGUAGES, build, sim_settings
+from tests.impl_programs import lamport_program as program
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -94,28 +94,6 @@ def test_one_machine_of_a_program_among_built_in_ones(command: str, tmp_path: Pa
     assert list(meta["impl"]["machines"]) == ["2"]
     for mid in (1, 2, 3):
         assert lines(ran, mid) == lines(model, mid)
-
-
-def program(tmp_path: Path, body: str) -> str:
-    """A Python program that answers like the reference one, except where ``body`` says."""
-    script = tmp_path / "prog.py"
-    script.write_text(textwrap.dedent("""\
-        import json, os, sys, time
-        lc = 0
-        def send(obj):
-            sys.stdout.write(json.dumps(obj) + "\\n"); sys.stdout.flush()
-        for line in sys.stdin:
-            req = json.loads(line)
-            if req["type"] == "init":
-                send({"type": "init_ok", "clocks": ["lamport"]}); continue
-            if req["type"] == "stop":
-                send({"type": "stop_ok"}); break
-            lc = max(lc, req["msg"]["lclock"]) + 1 if req["do"] == "receive" else lc + 1
-            done = {"type": "done", "tick": req["tick"], "lclock": lc}
-            if req["do"] == "send":
-                done["msg"] = {"lclock": lc}
-    """) + textwrap.indent(textwrap.dedent(body), "    ") + "\n    send(done)\n")
-    return f"{sys.executable} {script}"
 
 
 BROKEN = {

@@ -54,6 +54,29 @@ def test_go_only_when_every_machine_is_ready() -> None:
     assert p.on_time(0.3, 1000.1) == []  # once
 
 
+def test_the_clocks_every_machines_program_keeps_are_agreed_once_all_have_said() -> None:
+    p = Policy([1, 2, 3], duration=5.0)
+    assert p.on_message(1, {"t": "clocks", "clocks": ["lamport", "vector", "hlc"]}, 0.0) == []
+    assert p.on_message(3, {"t": "clocks", "clocks": ["lamport", "hlc"]}, 0.0) == []
+    (agree,) = p.on_message(2, {"t": "clocks", "clocks": ["lamport", "vector", "hlc"]}, 0.1)
+    assert (agree.kind, agree.arg) == ("agree", ["lamport", "hlc"])
+    assert p.on_message(2, {"t": "clocks", "clocks": ["lamport"]}, 0.2) == []  # once
+
+
+def test_a_machine_whose_program_failed_stops_the_others_and_fails_the_run() -> None:
+    p = Policy([1, 2, 3], duration=5.0)
+    for i in (1, 2, 3):
+        p.on_message(i, {"t": "ready"}, 0.0)
+    p.on_time(0.0, 1000.0)
+    (stop,) = p.on_message(2, {"t": "failed", "failed": "not JSON"}, 1.0)
+    assert (stop.kind, stop.arg) == ("stop", "peer_failed")
+    p.on_message(2, report(2, {}, {}, reason="program_failed", failed="not JSON"), 1.5)
+    for i in (1, 3):
+        p.on_message(i, report(i, {}, {}, reason="peer_failed"), 1.6)
+    out = p.outcome()
+    assert (out.status, out.code, out.reason) == ("failed", 1, "machine 2: not JSON")
+
+
 def test_a_clean_run_completes() -> None:
     p = Policy([1, 2, 3], duration=5.0)
     for i in (1, 2, 3):

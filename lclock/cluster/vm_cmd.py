@@ -125,9 +125,6 @@ def load_cluster(args: argparse.Namespace) -> Cluster:
     flags = flags_of(args)
     flags["transport"] = "tcp"
     settings = resolve(file, flags)
-    from lclock.impl.config import refuse_programs
-
-    refuse_programs(settings, "lclock vm")
     tcp = file.tables.get("tcp", {})
     src = str(file.path) if file.path is not None else "settings"
     n = settings.machines
@@ -259,8 +256,10 @@ def start_info(cluster: Cluster) -> dict[str, Any]:
 def plan_digest(s: RunSettings) -> str:
     """What every vm must agree on besides what START carries: the faults and clocks asked
     for (each vm draws its part of the plan itself, from the shared seed)."""
-    body = orjson.dumps({"faults": s.faults.to_json(), "clocks": s.clocks.to_json()},
-                        option=orjson.OPT_SORT_KEYS)
+    plan: dict[str, Any] = {"faults": s.faults.to_json(), "clocks": s.clocks.to_json()}
+    if s.impl:  # frames then carry the programs' messages: every vm must know it
+        plan["bodies"] = True
+    body = orjson.dumps(plan, option=orjson.OPT_SORT_KEYS)
     return hashlib.sha256(body).hexdigest()[:32]
 
 
@@ -342,15 +341,48 @@ def run_machine(cluster: Cluster, links: Transport, start: dict[str, Any],
         return 1
     console = Console(quiet)
     control = LocalControl(run.t0, wake, stop, on_status=_progress(console, me, run, clock))
-    driver = RealTimeDriver(Node(run.plans.machine(me)), log, links, control, clock=clock,
-                            waiter=waiter, on_peer_gone=PeerEnds(cluster, run, clock))
+    node = Node(run.plans.machine(me))
+    host = _start_program(run, me, node)
+    driver = RealTimeDriver(node, log, links, control, clock=clock, waiter=waiter,
+                            on_peer_gone=PeerEnds(cluster, run, clock), program=host,
+                            bodies=bool(run.settings.impl))
     for event, fields in early:  # what happened before the log file existed
         driver.emit(event, "warning", during="setup", **fields)
     console.line(f"machine {me}: run {run.run_id}, rate {run.rates[me - 1]}, start at "
                  f"{format_ts(run.t0)}, {run.duration:g} s; folder {run.run_dir}")
-    done = driver.run()
+    try:
+        done = driver.run()
+    finally:
+        if host is not None:
+            control.impl = host.close()
     log.close()
-    return _finish(cluster, run, links, done, base, entry, console, clock)
+    return _finish(cluster, run, links, done, base, entry, console, clock, control.impl)
+
+
+def _start_program(run: AgreedRun, me: int, node: Node) -> Any:
+    """This vm's program (SPEC 9), started and asked ``init``, its machine's clocks now its
+    answers; None if the machine is built in.
+
+    The vms of a cluster have no launcher to agree on fewer clocks: a program must keep every
+    clock the cluster keeps (``--clocks`` narrows them for all), or it fails its machine.
+    """
+    if not run.settings.impl:
+        return None
+    from lclock.impl.host import ProgramHost
+    from lclock.impl.program import ProgramFailed, specs_of
+
+    spec = (specs_of(run.settings) or {}).get(me)
+    if spec is None:
+        return None
+    host = ProgramHost(spec, node.plan, run.run_dir)
+    kept = host.start()
+    if host.failure is None and kept != host.offered.names():
+        host.failed(ProgramFailed(
+            f"keeps only {', '.join(kept)}, but the cluster keeps "
+            f"{', '.join(host.offered.names())}: lclock vm cannot narrow the clocks of the other "
+            "vms (give every vm --clocks with the clocks your program keeps)"))
+    host.wrap(node)
+    return host
 
 
 def _run_json_parts(cluster: Cluster, run: AgreedRun,
@@ -419,7 +451,8 @@ def machine_outcome(done: dict[str, Any], crashed_peers: set[int]) -> tuple[int,
 
 
 def _finish(cluster: Cluster, run: AgreedRun, links: Transport, done: dict[str, Any],
-            base: dict[str, Any], entry: dict[str, Any], console: Console, clock: Clock) -> int:
+            base: dict[str, Any], entry: dict[str, Any], console: Console, clock: Clock,
+            impl: dict[str, Any] | None = None) -> int:
     """Record how this machine ended in run.json, show it; the vm's exit code."""
     me, n, run_dir = cluster.me, cluster.n, run.run_dir
     code, status, reason = machine_outcome(done, set(run.crash_at()))
@@ -430,24 +463,30 @@ def _finish(cluster: Cluster, run: AgreedRun, links: Transport, done: dict[str, 
         links.close()
     entry.update(exit_code=code, status=status, reason=reason, ended_at=format_ts(clock.time()))
     try:
-        data = record(run_dir, base, entry, n)
+        data = record(run_dir, base, entry, n, impl)
     except RunFolderError as exc:
         _say(f"lclock vm {me}: error: the run's record is incomplete: {exc}")
         return code or 1
     console.summary([entry])
     if done.get("log_error"):
         _say(f"lclock vm {me}: error: the log is incomplete: {done['log_error']}")
+    if done.get("failed"):
+        _say(f"lclock vm {me}: error: machine {me}: {done['failed']}")
     console.always(f"run folder: {run_dir} ({len(data['machines'])} of {n} machines here)")
     if data.get("status") == "completed" and not data.get("partial") and run.settings.report:
         _report(run_dir, console)
     return code
 
 
-def record(run_dir: Path, base: dict[str, Any], entry: dict[str, Any], n: int) -> dict[str, Any]:
-    """Add or replace this machine's entry in the folder's run.json; recompute the status."""
+def record(run_dir: Path, base: dict[str, Any], entry: dict[str, Any], n: int,
+           impl: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Add or replace this machine's entry in the folder's run.json (and its program's, in
+    ``impl``); recompute the status."""
 
     def change(data: dict[str, Any] | None) -> dict[str, Any]:
         data = dict(base) if data is None else data
+        if impl is not None:
+            record_program(data, entry["id"], impl)
         machines = [m for m in data.get("machines", []) if m.get("id") != entry["id"]]
         machines.append(entry)
         machines.sort(key=lambda m: m["id"])
@@ -458,6 +497,17 @@ def record(run_dir: Path, base: dict[str, Any], entry: dict[str, Any], n: int) -
         return data
 
     return update_run_json(run_dir, change)
+
+
+def record_program(data: dict[str, Any], me: int, impl: dict[str, Any]) -> None:
+    """run.json's ``impl`` of a vm's folder: each program of a vm that shares it."""
+    entry = dict(impl)
+    limits = entry.pop("limits", None)
+    kept = data.get("clocks", {}).get("kept", [])
+    out = data.setdefault("impl", {"machines": {}, "clocks_offered": kept, "clocks_kept": kept})
+    out["machines"][str(me)] = entry
+    if limits is not None:
+        out["limits"] = limits
 
 
 def _report(run_dir: Path, console: Console) -> None:

@@ -155,15 +155,6 @@ def _first_record(root: Path, file: Any) -> dict[str, Any]:
             "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
 
-def _refuse_real_programs(args: argparse.Namespace, experiments: list[Any]) -> None:
-    """Real trials cannot run a user's program yet (SPEC 9): said, not run built in."""
-    if not args.sim:
-        from lclock.impl.config import refuse_programs
-
-        for e in experiments:
-            refuse_programs(e.settings, f"experiment {e.name} (real trials)")
-
-
 def _seed(args: argparse.Namespace, file: Any) -> int:
     """The experiment's seed: --seed, else the settings file's, else a random one."""
     from lclock.settings import SettingsError
@@ -213,7 +204,6 @@ def main(args: argparse.Namespace) -> int:
             print("\n".join(describe_experiments(file, origin)))
             return 0
         experiments = plan(file, list(args.names), args.all, args.trials, args.duration, origin)
-        _refuse_real_programs(args, experiments)
         net = resolve_network(file, {})
         seed = _seed(args, file)
         label = "all" if args.all else "+".join(e.name for e in experiments)

@@ -121,14 +121,6 @@ def limits(value: Any, where: str, run: Run) -> str:
         raise fail(where, str(e)) from None
 
 
-def refuse_programs(settings: Any, command: str) -> None:
-    """Programs run in the simulator so far: a real run asked for them says so, rather than
-    running the built-in machines instead."""
-    if getattr(settings, "impl", None):
-        raise fail("impl", f"{command} cannot run your program as a machine yet; the simulator "
-                           "can: lclock sim --impl ... (or experiment --sim)")
-
-
 def show_programs(pairs: Any) -> list[str]:
     """The flags that give the same programs again."""
     out: list[str] = []

@@ -79,7 +79,11 @@ class ProgramMachine(Machine):
                                                                     msg.hlc)
         request = p.tick_request(self.ticks, RECEIVE_EVENT, sender=msg.sender, msg=raw, dup=dup,
                                  pt=pt)
-        done = self._ask(request, RECEIVE_EVENT)
+        try:
+            done = self._ask(request, RECEIVE_EVENT)
+        except ProgramFailed:
+            queue.appendleft(msg)  # not received: the stop accounts for it as never handled
+            raise
         self.received += 1
         return Step(RECEIVE_EVENT, self.ticks, done.lclock, len(queue), vclock=done.vclock,
                     sender=msg.sender, msg_lclock=msg.lclock, pt=pt, hlc=done.hlc,
@@ -255,14 +259,22 @@ class Programs:
             if failure is not None:
                 entry["failed"] = {"reason": failure.reason, "line": failure.line}
             machines[str(mid)] = entry
-        out: dict[str, Any] = {"machines": machines, "clocks_offered": offered.names(),
-                               "clocks_kept": kept.names()}
-        if kept != offered:
-            out["note"] = (f"a program keeps only {', '.join(kept.names())}: the run keeps "
-                           "only the clocks every machine keeps")
-        if self.specs:
-            out["limits"] = next(iter(self.specs.values())).limits.to_json()
-        return out
+        limits = next(iter(self.specs.values())).limits.to_json() if self.specs else None
+        return impl_record(machines, offered, kept, limits)
+
+
+def impl_record(machines: dict[str, Any], offered: p.Clocks, kept: p.Clocks,
+                limits: dict[str, int] | None) -> dict[str, Any]:
+    """run.json's ``impl`` from its programs' entries: with the clocks offered and kept, and
+    a note when a program narrowed them."""
+    out: dict[str, Any] = {"machines": machines, "clocks_offered": offered.names(),
+                           "clocks_kept": kept.names()}
+    if kept != offered:
+        out["note"] = (f"a program keeps only {', '.join(kept.names())}: the run keeps "
+                       "only the clocks every machine keeps")
+    if limits is not None:
+        out["limits"] = limits
+    return out
 
 
 def _names(clocks: p.Clocks) -> frozenset[str]:

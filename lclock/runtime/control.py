@@ -38,6 +38,8 @@ class LauncherControl:
         self.wake = wake
         self.stop = stop
         self.t0: float | None = None
+        #: The clocks every machine keeps, once the launcher has said (a run with programs).
+        self.agreed: list[str] | None = None
         self.stop_reason: str | None = None
         self.hurry = False  # finish the graceful stop quickly (SIGTERM: the second stage)
         self.urgent = False  # stop at once, no drain (unused here: the launcher kills)
@@ -73,6 +75,8 @@ class LauncherControl:
                 msg = orjson.loads(self.conn.recv_bytes())
                 if msg.get("t") == "go":
                     self.t0 = float(msg["t0"])
+                elif msg.get("t") == "agreed":
+                    self.agreed = [str(c) for c in msg["clocks"]]
                 elif msg.get("t") == "stop" and self.stop_reason is None:
                     self.stop_reason = str(msg.get("reason", "stop"))
         except (EOFError, OSError):
@@ -106,6 +110,8 @@ class LocalControl:
         self.urgent = False
         self.orphaned_at: float | None = None
         self.done: dict[str, Any] | None = None
+        #: The record of the machine's program, if it has one (run.json's ``impl``).
+        self.impl: dict[str, Any] | None = None
         # Nobody kills a vm at its planned crash: the machine returns, and the vm ends.
         self.killed_at_crash = False
 
@@ -124,5 +130,7 @@ class LocalControl:
         kind = msg.get("t")
         if kind == "done":
             self.done = msg
+        elif kind == "impl":
+            self.impl = msg.get("entry")
         elif kind == "status" and self.on_status is not None:
             self.on_status({k: v for k, v in msg.items() if k != "t"})

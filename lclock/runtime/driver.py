@@ -44,6 +44,19 @@ PAUSE_SLICE = 0.005
 MAX_SAMPLES = 2_000_000
 
 
+class Hosted(Protocol):
+    """A machine's program (``lclock.impl.host.ProgramHost``): the driver's hooks into it."""
+
+    failure: Any
+
+    def failed(self, exc: Any) -> None: ...
+    def pause(self, stopped: bool) -> None: ...
+    def kill(self) -> None: ...
+    def stop(self) -> Any: ...
+    def record(self) -> dict[str, Any]: ...
+    def close(self) -> dict[str, Any]: ...
+
+
 class Control(Protocol):
     t0: float | None
     stop_reason: str | None
@@ -82,6 +95,8 @@ class RealTimeDriver:
         waiter: Waiter | None = None,
         on_peer_gone: PeerGone | None = None,
         low_fd: Callable[[Any], Any] = lambda s: s,
+        program: Hosted | None = None,
+        bodies: bool = False,
     ) -> None:
         self.node = node
         self.log = log
@@ -95,6 +110,9 @@ class RealTimeDriver:
         self._wait = self.waiter.wait  # bound once: one wait per tick at 10,000 ticks/s
         self.on_peer_gone = on_peer_gone
         self.low_fd = low_fd
+        # The machine's program (SPEC 9), and whether frames carry programs' messages.
+        self.program = program
+        self.bodies = bodies
         self.channels: dict[int, PeerChannel] = {}
         self.extra: dict[int, Callable[[], None]] = {}  # more fds to watch (TCP's gatekeeper)
         self.stop_reason: str | None = None
@@ -218,6 +236,9 @@ class RealTimeDriver:
         """Start, connect, wait for the start instant, tick, stop; returns the done report."""
         node = self.node
         self.write(node.start_line(self.clock.time(), pid=os.getpid()))
+        if self.program is not None and self.program.failure is not None:
+            self._program_failed(self.program.failure)  # at init: no tick
+            return self.graceful_stop()
         if not self._connect():
             return self.graceful_stop()
         self.control.report({"t": "ready", "pid": os.getpid()})
@@ -251,7 +272,8 @@ class RealTimeDriver:
             return False
         plan = self.node.plan
         for peer, sock in socks.items():
-            send_codec, recv_codec = self.transport.codecs(peer, plan.n, plan.vector, plan.pt, plan.hlc)
+            send_codec, recv_codec = self.transport.codecs(peer, plan.n, plan.vector, plan.pt,
+                                                           plan.hlc, self.bodies)
             self.channels[peer] = PeerChannel(
                 peer, self.low_fd(sock), send_codec, recv_codec, on_lost=self._lost
             )
@@ -321,7 +343,16 @@ class RealTimeDriver:
         if node.held:
             self._release(t)
         sent_at = self.clock.time()
-        line, step, sends, extra = node.tick(sent_at, t)
+        if self.program is None:
+            line, step, sends, extra = node.tick(sent_at, t)
+        else:
+            from lclock.impl.program import ProgramFailed
+
+            try:
+                line, step, sends, extra = node.tick(sent_at, t)
+            except ProgramFailed as exc:
+                self._program_failed(exc)
+                return
         write = self.write
         write(line)
         for other in extra:
@@ -338,6 +369,16 @@ class RealTimeDriver:
                 node.undelivered += 1
                 self.emit("send_failed", "error", to=out.dst, lclock=msg.lclock,
                           tick=step.tick, error=(ch.broken if ch else None) or "closed")
+
+    def _program_failed(self, exc: Any) -> None:
+        """The program failed its machine (SPEC 9.5): its error line, its end, and the stop
+        (the launcher stops the others)."""
+        assert self.program is not None
+        self.program.failed(exc)
+        self.emit("error", "error", reason=exc.reason, line=exc.line,
+                  tick=exc.tick if exc.tick is not None else self.node.machine.ticks)
+        self._stop("program_failed")
+        self.control.report({"t": "failed", "failed": exc.reason})  # the others stop now
 
     # -- faults ----------------------------------------------------------------------------
 
@@ -378,12 +419,16 @@ class RealTimeDriver:
         """Neither tick nor take messages in until the pause ends; then skip what fell due."""
         clock = self.clock
         self.write(self.node.pause(pause, clock.time()))
+        if self.program is not None:
+            self.program.pause(True)
         end = self.t0_mono + pause.end
         while self.stop_reason is None:
             left = end - clock.monotonic()
             if left <= 0:
                 break
             self._wait_control(left)
+        if self.program is not None:
+            self.program.pause(False)
         self.write(self.node.resume(clock.time(), clock.monotonic() - self.t0_mono))
 
     def _halt(self) -> None:
@@ -394,6 +439,9 @@ class RealTimeDriver:
         (no launcher) returns at once and its process ends, closing its connections.
         """
         self.halted = True
+        if self.program is not None:  # recorded, then killed: the launcher kills us soon
+            self.control.report({"t": "impl", "entry": self.program.record()})
+            self.program.kill()
         if not self.control.killed_at_crash:
             return  # a vm: it ends itself, as a crash would
         while self.stop_reason is None:
@@ -450,12 +498,15 @@ class RealTimeDriver:
             self.warnings.flush()
         if undrained:
             self.emit("drain_timeout", "warning", peers=undrained)
+        self._end_program()
         reason = self.stop_reason or "stopped"
         line = self.node.stop_line(self.clock.time(), reason, **self._stop_extras(undrained))
         self.write(line)
         if self.log_error is None and self.log.detached():
             self.log_error = "the log file was deleted during the run"
         done: dict[str, Any] = {"t": "done", **{k: v for k, v in line.items() if k not in _HEADER}}
+        if self.program is not None and self.program.failure is not None:
+            done["failed"] = self.program.failure.reason
         if self.log_error is not None:
             done["log_error"] = self.log_error
         self.control.report(done)
@@ -463,6 +514,22 @@ class RealTimeDriver:
             ch.close()
         self.transport.close()
         return done
+
+    def _end_program(self) -> None:
+        """The program's polite end, and its record for run.json (before the stop line and
+        the done report: a program that does not stop as the protocol says fails its
+        machine)."""
+        program = self.program
+        if program is None:
+            return
+        if program.failure is None:
+            exc = program.stop()
+            if exc is not None:
+                self.emit("error", "error", reason=exc.reason, line=exc.line,
+                          tick=self.node.machine.ticks)
+                self._stop("program_failed")
+                self.stop_reason = "program_failed"
+        self.control.report({"t": "impl", "entry": program.close()})
 
     def _stop_extras(self, undrained: list[int]) -> dict[str, Any]:
         """What the stop line adds to the node's counters: how the run went in real time."""

@@ -89,11 +89,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def settings_from_args(args: argparse.Namespace) -> RunSettings:
     """Resolve defaults < settings file < flags; raises SettingsError naming the culprit."""
-    from lclock.impl.config import refuse_programs
-
-    settings = resolve(load_settings_file(args.settings), flags_of(args))
-    refuse_programs(settings, "lclock run")
-    return settings
+    return resolve(load_settings_file(args.settings), flags_of(args))
 
 
 def main(args: argparse.Namespace) -> int:
@@ -147,6 +143,12 @@ class Launcher:
         self.run_json: dict[str, Any] = {}
         self.children: list[MachineProcess] = []
         self.tcp_plan: Any = None
+        # The machines run by a program of the user's (SPEC 9), by id; None: all built in.
+        self.programs: dict[int, Any] | None = None
+        if settings.impl:
+            from lclock.impl.program import specs_of
+
+            self.programs = specs_of(settings)
 
     def run(self) -> int:
         if self.settings.transport == "tcp":
@@ -189,6 +191,10 @@ class Launcher:
     def _supervise(self) -> Outcome:
         policy = Policy(self.rates, self.settings.duration, self.faults)
         self.policy = policy
+        if self.programs:
+            from lclock.impl.jail import make_subreaper
+
+            make_subreaper()  # what a program's machine leaves when it is killed comes here
         with wakeup_socket() as wake:
             supervisor = Supervisor([], policy, self.stop, wake, self.console, wait=_wait,
                                     rates=self.rates)
@@ -202,6 +208,10 @@ class Launcher:
             finally:
                 supervisor.finish()
                 _kill_descendants()
+                if self.programs:
+                    from lclock.impl.host import end_leftovers
+
+                    end_leftovers(self.run_id)
 
     def _start(self, supervisor: Supervisor) -> None:
         ctx = start_context()
@@ -213,7 +223,9 @@ class Launcher:
                 SocketPairLinks(mesh[i]) if mesh is not None else self.tcp_plan.for_machine(i)
             )
             job = WorkerJob(self.plans.machine(i), str(machine_log_path(self.run_dir, i)), transport,
-                            spin=0.001 if n <= 16 else 0.0)  # each spins <= 1% of a core
+                            spin=0.001 if n <= 16 else 0.0,  # each spins <= 1% of a core
+                            agree=self.programs is not None,
+                            program=(self.programs or {}).get(i))
             child = MachineProcess(ctx, job)
             self.children.append(child)
             supervisor.children[i] = child
@@ -265,6 +277,8 @@ class Launcher:
                 self.policy.applied + partitions_applied(self.faults, self.settings.machines, ran),
                 key=lambda a: (a["at"], a["kind"]))
         self.run_json["t0"] = format_ts(outcome.t0) if outcome.t0 is not None else None
+        if self.programs is not None:
+            self._record_programs()
         # the balance again, from the entries: with what the crashed machines logged
         record_end(self.run_json, RunEnd(outcome.status, outcome.code, outcome.reason),
                    time.time(), [self._machine_json(i, reports.get(i)) for i in self.rates])
@@ -289,6 +303,31 @@ class Launcher:
         elif outcome.status != "completed" and not self.settings.quiet:
             sys.stderr.write(f"{prefix('run')}: run {outcome.status}: {outcome.reason}\n")
         return code
+
+    def _record_programs(self) -> None:
+        """run.json's ``impl`` (SPEC 9.3): each program's command and digest, what its worker
+        reported of it, and the clocks agreed on (the run's ``clocks`` and ``settings`` keep
+        only those)."""
+        from lclock.impl.machine import impl_record, narrowed_settings
+        from lclock.impl.protocol import Clocks
+
+        assert self.programs is not None
+        settings = self.settings
+        offered = Clocks(vector=settings.vector_clocks, hlc=settings.clocks.hlc)
+        agreed = self.policy.agreed
+        kept = offered if agreed is None else Clocks(vector=offered.vector and "vector" in agreed,
+                                                    hlc=offered.hlc and "hlc" in agreed)
+        machines: dict[str, Any] = {}
+        limits = None
+        for mid, spec in sorted(self.programs.items()):
+            entry = {**spec.identity(), **(self.policy.machines[mid].impl or {})}
+            limits = entry.pop("limits", None) or spec.limits.to_json()
+            machines[str(mid)] = entry
+        if kept != offered:
+            narrowed = narrowed_settings(settings, kept)
+            self.run_json["clocks"] = plan_run(narrowed, self.run_id, self.seed).run_json()["clocks"]
+            self.run_json["settings"] = narrowed.to_json()
+        self.run_json["impl"] = impl_record(machines, offered, kept, limits)
 
     def _report(self) -> int:
         """The run is over and recorded; a stop signal during the report just ends the

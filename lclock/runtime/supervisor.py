@@ -55,8 +55,9 @@ FAILED_REASONS = {"connect_failed": "could not connect to its peers",
 
 @dataclass(frozen=True)
 class Action:
-    """What the policy wants done: ``go`` (t0), ``stop`` (reason), ``terminate``, ``kill``,
-    ``say`` (a line for the console), and the fault plan's ``pause``, ``resume`` and
+    """What the policy wants done: ``go`` (t0), ``agree`` (the clocks every machine keeps, in
+    a run with programs), ``stop`` (reason), ``terminate``, ``kill``, ``say`` (a line for the
+    console), and the fault plan's ``pause``, ``resume`` and
     ``crash`` (arg: the machine)."""
 
     kind: str
@@ -69,6 +70,9 @@ class MachineState:
     ready: bool = False
     status: dict[str, Any] = field(default_factory=dict)
     done: dict[str, Any] | None = None
+    #: The clocks its program keeps (a run with programs), and its program's record.
+    clocks: list[str] | None = None
+    impl: dict[str, Any] | None = None
     exitcode: int | None = None
 
 
@@ -113,6 +117,8 @@ class Policy:
         self.killed = False
         self.t0: float | None = None
         self.overrun_at: float | None = None
+        #: The clocks every machine keeps, once each has said (a run with programs).
+        self.agreed: list[str] | None = None
 
     # -- events ------------------------------------------------------------------------------
 
@@ -121,6 +127,13 @@ class Policy:
         kind = msg.pop("t", None)
         if kind == "ready":
             m.ready = True
+        elif kind == "clocks":
+            m.clocks = [str(c) for c in msg.get("clocks", [])]
+            return self._agree()
+        elif kind == "impl":
+            m.impl = msg.get("entry")
+        elif kind == "failed":  # its program failed it (SPEC 9.5); its stop report follows
+            return self._fail(f"machine {mid}: {msg.get('failed')}", now)
         elif kind == "status":
             m.status = msg
         elif kind == "done":
@@ -134,6 +147,8 @@ class Policy:
             if why is not None:
                 detail = msg.get("log_error")
                 return self._fail(f"machine {mid} {why}" + (f" ({detail})" if detail else ""), now)
+            if reason == "program_failed":  # SPEC 9.5: even one that failed while stopping
+                return self._fail(f"machine {mid}: {msg.get('failed')}", now)
             if reason in CAUSES.values() and not self.stopping:
                 # A stop signal sent to the machine itself (or to the whole group, and it
                 # was handled there first): the run is interrupted by it, not failed.
@@ -145,6 +160,16 @@ class Policy:
                 # (a SIGTERM sent to the worker itself, say). The run cannot be whole.
                 return self._fail(f"machine {mid} stopped early ({reason})", now)
         return []
+
+    def _agree(self) -> list[Action]:
+        """Once every machine has said which clocks it keeps: those all keep, in the order
+        offered (SPEC 9.2)."""
+        said = [m.clocks for m in self.machines.values()]
+        if self.agreed is not None or any(c is None for c in said):
+            return []
+        first = said[0] or []
+        self.agreed = [c for c in first if all(c in (other or []) for other in said)]
+        return [Action("agree", self.agreed)]
 
     def on_exit(self, mid: int, code: int, now: float) -> list[Action]:
         """A machine ended. Without its stop report, and not because we ended it: a failure."""
@@ -420,6 +445,9 @@ class Supervisor:
             if a.kind == "go":
                 for c in self._alive():
                     c.send({"t": "go", "t0": a.arg})
+            elif a.kind == "agree":
+                for c in self._alive():
+                    c.send({"t": "agreed", "clocks": a.arg})
             elif a.kind == "stop":
                 for c in self._alive():
                     c.send({"t": "stop", "reason": a.arg})

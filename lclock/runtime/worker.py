@@ -11,11 +11,15 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import select
 import signal
 import socket
 import sys
+import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
 
 from lclock.core.node import MachinePlan, Node
 from lclock.lifecycle import (
@@ -40,6 +44,11 @@ class WorkerJob:
     # Poll this long before each deadline (the launcher turns it off for large N, where
     # the polling would add up; see RealTimeDriver).
     spin: float = 0.001
+    #: The run has programs (SPEC 9): every machine agrees on the clocks with the launcher
+    #: before it connects, and frames carry the programs' messages.
+    agree: bool = False
+    #: This machine's program (``lclock.impl.program.ProgramSpec``), if it runs one.
+    program: Any = None
 
 
 # select() takes descriptors below FD_SETSIZE (1024) only, but a spawned child inherits the
@@ -103,8 +112,53 @@ def worker_main(job: WorkerJob, conn: Connection) -> None:
         sys.stderr.write(f"lclock: machine {job.plan.machine_id}: {why}\n")
         control.report({"t": "done", "reason": "log_failed", "log_error": why})
         sys.exit(1)
-    driver = RealTimeDriver(Node(job.plan), log, job.transport, control, spin=job.spin,
-                            low_fd=low_fd_socket)
-    done = driver.run()
+    host = None
+    plan = job.plan
+    if job.agree:
+        host, plan = start_program(job, control)
+    try:
+        node = Node(plan)
+        if host is not None:
+            host.wrap(node)
+        driver = RealTimeDriver(node, log, job.transport, control, spin=job.spin,
+                                low_fd=low_fd_socket, program=host, bodies=job.agree)
+        done = driver.run()
+    finally:
+        if host is not None:
+            host.close()
     log.close()
-    sys.exit(1 if done.get("reason") == "connect_failed" else 0)
+    sys.exit(1 if done.get("reason") in ("connect_failed", "program_failed") else 0)
+
+
+#: How long a machine waits for the launcher's word on the clocks (every program's init).
+AGREE_TIMEOUT = 120.0
+
+
+def start_program(job: WorkerJob, control: LauncherControl) -> tuple[Any, Any]:
+    """Start this machine's program (if it has one) and agree with the launcher on the
+    clocks every machine keeps (SPEC 9.2); the host and the machine's plan narrowed to them.
+
+    A machine without a program offers every clock; a stop before the word comes leaves
+    the plan as it is (the machine then stops before its first tick).
+    """
+    from lclock.impl.host import ProgramHost, narrowed_plan, offered_clocks
+
+    host = None
+    kept = offered_clocks(job.plan).names()
+    if job.program is not None:
+        host = ProgramHost(job.program, job.plan, Path(job.log_path).parent)
+        kept = host.start()
+    control.report({"t": "clocks", "clocks": kept})
+    deadline = time.monotonic() + AGREE_TIMEOUT
+    while control.agreed is None and control.stop_reason is None:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        try:
+            ready, _w, _x = select.select(control.fds(), [], [], min(left, 1.0))
+        except InterruptedError:
+            ready = []
+        control.on_ready(ready)
+    if control.agreed is None:
+        return host, job.plan
+    return host, narrowed_plan(job.plan, control.agreed)

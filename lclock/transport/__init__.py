@@ -36,7 +36,7 @@ class Transport(Protocol):
         """
 
     def codecs(self, peer: int, n: int, vector: bool, pt: bool = False,
-               hlc: bool = False) -> tuple[FrameCodec, FrameCodec]:
+               hlc: bool = False, bodies: bool = False) -> tuple[FrameCodec, FrameCodec]:
         """(sending codec, receiving codec) of the link to ``peer``."""
 
     def watch(self, extra: dict[int, Callable[[], None]], warn: Warn) -> None:

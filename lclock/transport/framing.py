@@ -4,7 +4,10 @@ A stream socket is a byte stream, not a message stream: every message is a frame
 ``length (4 bytes, big-endian) + payload [+ tag]``. The payload is
 ``lclock (u64) + send_tick (u64) + sent_at (f64, epoch seconds) + deliver_at (f64, seconds
 since t0; 0: at once) [+ pt (i64 µs)] [+ hlc l (i64 µs) + hlc c (u32)] + vclock (n x u64, or
-nothing)``. ``send_tick`` is the sender's tick of the send, which identifies a message
+nothing) [+ body length (u32) + body]``. The body is the message as a program of SPEC 9
+wrote it (a JSON object of at most 64 kB, on one line), present in the frames of a run that
+has programs (``bodies``), so those frames alone vary in length, within that bound.
+``send_tick`` is the sender's tick of the send, which identifies a message
 whatever clock it carries (SPEC 9.3).
 ``deliver_at`` is when the fault plan's latency lets the message into the receiver's
 queue (SPEC section 6); pt and hlc are the sender's clocks (SPEC section 7), present when
@@ -28,6 +31,8 @@ import hmac
 import math
 import struct
 
+import orjson
+
 from lclock.core.model import Message
 
 _HEAD = struct.Struct("!I")
@@ -35,6 +40,9 @@ _FIXED = struct.Struct("!QQdd")
 _SEQ = struct.Struct("!Q")
 _PT = struct.Struct("!q")
 _HLC = struct.Struct("!qI")
+_BODY = struct.Struct("!I")
+#: A program's message is at most this long (SPEC 9.2: 64 kB); a longer body is refused.
+MAX_BODY = 64 * 1024
 TAG_BYTES = 16
 MAX_VECTOR = 1024
 #: Clock values beyond this are refused: no run gets near it, and the model's integers
@@ -54,10 +62,10 @@ class FrameCodec:
     """
 
     __slots__ = ("n", "vector", "key", "seq", "payload_size", "frame_size", "_vec", "pt", "hlc",
-                 "_clocks_at", "_vec_at")
+                 "_clocks_at", "_vec_at", "bodies")
 
     def __init__(self, n: int, vector: bool, key: bytes | None = None, *, pt: bool = False,
-                 hlc: bool = False) -> None:
+                 hlc: bool = False, bodies: bool = False) -> None:
         self.n = n
         self.vector = vector
         self.key = key
@@ -66,7 +74,10 @@ class FrameCodec:
         self.hlc = hlc
         self._clocks_at = _FIXED.size
         self._vec_at = _FIXED.size + (_PT.size if self.pt else 0) + (_HLC.size if hlc else 0)
-        self.payload_size = self._vec_at + (8 * n if vector else 0)
+        #: Frames carry a program's message body (a run with programs, SPEC 9).
+        self.bodies = bodies
+        # With bodies: the size of a frame without one (the smallest this run's frames have).
+        self.payload_size = self._vec_at + (8 * n if vector else 0) + (_BODY.size if bodies else 0)
         self.frame_size = _HEAD.size + self.payload_size + (TAG_BYTES if key else 0)
         self._vec = struct.Struct(f"!{n}Q") if vector else None
 
@@ -78,6 +89,9 @@ class FrameCodec:
             payload += _HLC.pack(*(msg.hlc or (0, 0)))
         if self._vec is not None:
             payload += self._vec.pack(*(msg.vclock or (0,) * self.n))
+        if self.bodies:
+            raw = msg.raw or b""
+            payload += _BODY.pack(len(raw)) + raw
         frame = _HEAD.pack(len(payload)) + payload
         if self.key is not None:
             frame += self._tag(payload)
@@ -88,11 +102,23 @@ class FrameCodec:
         self.seq += 1
         return tag
 
+    def size_of(self, length: int) -> int:
+        """The whole size of a frame whose prefix says ``length``; FrameError if no frame of
+        this run has that length."""
+        want = self.payload_size
+        if length == want or (self.bodies and want < length <= want + MAX_BODY):
+            return self.frame_size + length - want
+        if self.bodies:
+            raise FrameError(f"a frame of {length} bytes (this run's frames have {want} to "
+                             f"{want + MAX_BODY})")
+        raise FrameError(f"a frame of {length} bytes (this run's frames have {want})")
+
     def decode(self, frame: memoryview, sender: int) -> tuple[Message, float, float]:
         """One whole frame (length prefix included) from ``sender``; FrameError if invalid."""
-        body = frame[_HEAD.size : _HEAD.size + self.payload_size]
+        size = len(frame) - _HEAD.size - (TAG_BYTES if self.key is not None else 0)
+        body = frame[_HEAD.size : _HEAD.size + size]
         if self.key is not None:
-            tag = frame[_HEAD.size + self.payload_size :]
+            tag = frame[_HEAD.size + size :]
             if not hmac.compare_digest(tag, self._tag(body)):
                 raise FrameError("a frame failed its authentication tag (changed, injected or replayed)")
         lclock, send_tick, sent_at, deliver_at = _FIXED.unpack_from(body)
@@ -118,7 +144,29 @@ class FrameCodec:
             hlc = _HLC.unpack_from(body, at)
             if not 0 <= hlc[0] <= MAX_CLOCK:
                 raise FrameError("hybrid logical clock out of range")
-        return Message(sender, lclock, vclock, pt, hlc, send_tick), sent_at, deliver_at
+        raw = _body(body, self.payload_size) if self.bodies else None
+        return Message(sender, lclock, vclock, pt, hlc, send_tick, raw), sent_at, deliver_at
+
+
+def _body(payload: memoryview, fixed: int) -> bytes | None:
+    """A frame's program message: a JSON object on one line, as the protocol passes it on
+    (SPEC 9.2), or None (a built-in machine's message, which has none)."""
+    (length,) = _BODY.unpack_from(payload, fixed - _BODY.size)
+    if length != len(payload) - fixed:
+        raise FrameError(f"a message body of {length} bytes in a frame that holds "
+                         f"{len(payload) - fixed}")
+    if not length:
+        return None
+    raw = bytes(payload[fixed:])
+    if b"\n" in raw or b"\r" in raw:
+        raise FrameError("a message body that is not on one line")
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise FrameError("a message body that is not JSON") from None
+    if not isinstance(obj, dict):
+        raise FrameError("a message body that is not a JSON object")
+    return raw
 
 
 class FrameReader:
@@ -137,6 +185,7 @@ class FrameReader:
         codec = self.codec
         want = codec.payload_size
         size = codec.frame_size
+        bodies = codec.bodies
         out: list[tuple[Message, float, float]] = []
         pos = 0
         end = len(buf)
@@ -145,7 +194,11 @@ class FrameReader:
             while end - pos >= _HEAD.size:
                 (length,) = _HEAD.unpack_from(buf, pos)
                 if length != want:
-                    raise FrameError(f"a frame of {length} bytes (this run's frames have {want})")
+                    if not bodies:
+                        raise FrameError(f"a frame of {length} bytes (this run's frames have {want})")
+                    size = codec.size_of(length)
+                elif bodies:
+                    size = codec.frame_size
                 if end - pos < size:
                     break
                 out.append(codec.decode(view[pos : pos + size], self.peer))

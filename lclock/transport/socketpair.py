@@ -37,8 +37,8 @@ class SocketPairLinks:
         return dict(self.socks)
 
     def codecs(self, peer: int, n: int, vector: bool, pt: bool = False,
-               hlc: bool = False) -> tuple[FrameCodec, FrameCodec]:
-        return (FrameCodec(n, vector, pt=pt, hlc=hlc), FrameCodec(n, vector, pt=pt, hlc=hlc))
+               hlc: bool = False, bodies: bool = False) -> tuple[FrameCodec, FrameCodec]:
+        return (FrameCodec(n, vector, pt=pt, hlc=hlc, bodies=bodies), FrameCodec(n, vector, pt=pt, hlc=hlc, bodies=bodies))
 
     def watch(self, extra: dict[int, Callable[[], None]], warn: Warn) -> None:
         return None

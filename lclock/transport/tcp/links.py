@@ -101,10 +101,10 @@ class TcpLinks:
         return dict(socks)
 
     def codecs(self, peer: int, n: int, vector: bool, pt: bool = False,
-               hlc: bool = False) -> tuple[FrameCodec, FrameCodec]:
+               hlc: bool = False, bodies: bool = False) -> tuple[FrameCodec, FrameCodec]:
         send_key, recv_key = self.keys[peer]
-        return (FrameCodec(n, vector, send_key, pt=pt, hlc=hlc),
-                FrameCodec(n, vector, recv_key, pt=pt, hlc=hlc))
+        return (FrameCodec(n, vector, send_key, pt=pt, hlc=hlc, bodies=bodies),
+                FrameCodec(n, vector, recv_key, pt=pt, hlc=hlc, bodies=bodies))
 
     def watch(self, extra: dict[int, Callable[[], None]], warn: Warn) -> None:
         """Keep the listener in the run loop (``extra``: fd -> callback, edited as it goes)."""

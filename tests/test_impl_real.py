@@ -1,0 +1,294 @@
+"""Programs as machines in real runs (SPEC 9): ``lclock run --impl`` with real processes.
+
+Each test starts the real launcher in its own session (``started``), whose machines start
+their programs in their jails. A reference program's run completes and ``check`` passes it;
+a broken one fails its machine with an ``error`` line, the others stop gracefully, exit 1;
+a pause freezes a program, a crash kills it; and nothing of any program outlives the run,
+however lclock ends (its graceful stop, SIGTERM, SIGINT, SIGKILL).
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import psutil
+import pytest
+from conftest import run_dirs, started, wait_for
+
+from lclock.impl.host import end_leftovers
+from lclock.impl.jail import JAIL_ENV
+from tests.impl_programs import build, lamport_program
+
+
+def program(tmp_path: Path, body: str, head: str = "") -> str:
+    """A Lamport-only program whose messages carry a body of 1 kB besides the clock."""
+    return lamport_program(tmp_path, body, head, pad=1000)
+
+pytestmark = pytest.mark.timeout(180)
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def lclock(*args: str, cwd: Path = ROOT, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    with started([sys.executable, "-m", "lclock", *args], cwd) as proc:
+        out, err = proc.communicate(timeout=timeout)
+        return subprocess.CompletedProcess(proc.args, proc.returncode, out.decode(), err.decode())
+
+
+def end_programs(out: Path) -> None:
+    """Kill what the programs of the runs in ``out`` left (frozen or in a session of their
+    own), however the test ended: the launcher is killed with its group when a test fails,
+    and a program's child in its own session is not in that group."""
+    for run_dir in run_dirs(out):
+        try:  # an experiment's trial folder is renamed after the run: the id is in run.json
+            run_id = str(orjson.loads((run_dir / "run.json").read_bytes())["run_id"])
+        except (OSError, ValueError, KeyError):
+            run_id = run_dir.name
+        end_leftovers(run_id)
+
+
+def run(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], Path, dict[str, Any]]:
+    out = tmp_path / "out"
+    try:
+        done = lclock("run", "--output", str(out), "--no-report", "--quiet", *args)
+    finally:
+        end_programs(out)
+    (run_dir,) = run_dirs(out)
+    return done, run_dir, orjson.loads((run_dir / "run.json").read_bytes())
+
+
+def lines(run_dir: Path, mid: int) -> list[dict[str, Any]]:
+    return [orjson.loads(x) for x in (run_dir / f"machine-{mid}.jsonl").read_bytes().splitlines()]
+
+
+def programs_of(mark: str) -> list[int]:
+    """The live processes (zombies aside) whose jail mark holds ``mark`` (a run id, say)."""
+    out = []
+    for proc in psutil.process_iter(["environ", "status"]):
+        try:
+            if mark in (proc.info["environ"] or {}).get(JAIL_ENV, "") and \
+                    proc.info["status"] != psutil.STATUS_ZOMBIE:
+                out.append(proc.pid)
+        except psutil.Error:
+            pass
+    return out
+
+
+@pytest.mark.parametrize(("language", "transport"), [("python", "socketpair"), ("c", "tcp")])
+def test_a_reference_program_runs_for_real_and_check_passes_it(language: str, transport: str,
+                                                               tmp_path: Path) -> None:
+    argv = build(language, tmp_path)
+    done, run_dir, meta = run(tmp_path, "--impl", " ".join(argv), "--transport", transport,
+                              "--duration", "4",
+                              "--rates", "20,30,50", "--loss", "0.1", "--duplicate", "0.1",
+                              "--clock-skew", "50", "--seed", "5")
+    assert done.returncode == 0, done.stderr
+    assert meta["status"] == "completed" and meta["clocks"]["kept"] == ["lamport", "vector", "hlc"]
+    for mid in ("1", "2", "3"):
+        entry = meta["impl"]["machines"][mid]
+        assert entry["command"] == " ".join(argv) and len(entry["sha256"]) == 64
+        assert "failed" not in entry
+    ticks = [x for x in lines(run_dir, 1) if x.get("event") in ("internal", "send", "receive")]
+    assert ticks and all("pt" in x and "hlc" in x and "vclock" in x for x in ticks)
+    checked = lclock("check", str(run_dir))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert not programs_of(run_dir.name)
+
+
+def test_analyze_report_and_view_work_on_a_programs_run(tmp_path: Path) -> None:
+    done, run_dir, _meta = run(tmp_path, "--impl", " ".join(build("python", tmp_path)),
+                               "--duration", "3", "--rates", "5,8,10")
+    assert done.returncode == 0, done.stderr
+    for args in (["analyze", str(run_dir)], ["report", str(run_dir)],
+                 ["view", str(run_dir)]):
+        out = lclock(*args)
+        assert out.returncode == 0, (args, out.stderr)
+    assert (run_dir / "report.html").is_file() and (run_dir / "explorer.html").is_file()
+
+
+BROKEN = {
+    "wrong-tick": ('if req["tick"] == 5: done["tick"] = 4', "answer for tick 4, expected tick 5"),
+    "not-json": ('if req["tick"] == 5: print("hello", flush=True); continue', "not JSON"),
+    "exits": ('if req["tick"] == 5: sys.stderr.write("bye\\n"); sys.exit(3)',
+              "exited with code 3"),
+    "late": ('if req["tick"] == 5: time.sleep(60)', "no answer within 0.5 s"),
+}
+
+
+@pytest.mark.parametrize("case", list(BROKEN))
+def test_a_broken_program_fails_its_machine_and_the_others_stop(case: str,
+                                                                tmp_path: Path) -> None:
+    body, reason = BROKEN[case]
+    done, run_dir, meta = run(tmp_path, "--impl", f"2={program(tmp_path, body)}",
+                              "--impl-timeout", "0.5", "--duration", "6", "--rates", "5,5,5")
+    assert done.returncode == 1 and f"run failed: machine 2: {reason}" in done.stderr
+    assert (meta["status"], meta["exit_code"]) == ("failed", 1)
+    assert meta["reason"] == f"machine 2: {reason}"
+    error = next(x for x in lines(run_dir, 2) if x["event"] == "error")
+    assert (error["level"], error["tick"], error["reason"]) == ("error", 5, reason)
+    assert "tick" in error["line"] or case == "not-json"
+    for mid in (1, 3):
+        assert (lines(run_dir, mid)[-1]["event"], lines(run_dir, mid)[-1]["reason"]) == (
+            "stop", "peer_failed")
+    entry = meta["machines"][1]
+    assert (entry["exit_code"], entry["reason"], entry["failed"]) == (1, "program_failed", reason)
+    assert meta["impl"]["machines"]["2"]["failed"]["reason"] == reason
+    if case == "exits":
+        assert meta["impl"]["machines"]["2"]["stderr_tail"] == "bye\n"
+    checked = lclock("check", str(run_dir))
+    assert "run.json:" not in checked.stdout, checked.stdout  # the record is true to the logs
+    assert not programs_of(run_dir.name)
+
+
+def test_a_program_that_fails_init_fails_the_run_before_any_tick(tmp_path: Path) -> None:
+    script = tmp_path / "bad.py"
+    script.write_text("import sys\nsys.stderr.write('no config\\n')\nsys.exit(2)\n")
+    done, run_dir, meta = run(tmp_path, "--impl", f"1={sys.executable} {script}",
+                              "--duration", "3")
+    assert done.returncode == 1 and meta["reason"] == "machine 1: exited with code 2"
+    assert [x["event"] for x in lines(run_dir, 1)] == ["start", "error", "stop"]
+    assert not any(x["event"] in ("internal", "send", "receive") for x in lines(run_dir, 2))
+    assert meta["impl"]["machines"]["1"]["stderr_tail"] == "no config\n"
+
+
+HIDES = '''\
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"], start_new_session=True)
+'''
+
+
+def test_a_program_that_ignores_sigterm_and_hides_a_child_leaves_nothing(tmp_path: Path) -> None:
+    body = 'if req["tick"] == 3: time.sleep(60)'
+    done, run_dir, meta = run(tmp_path, "--impl", program(tmp_path, body, head=HIDES),
+                              "--impl-timeout", "0.5", "--duration", "4", "--rates", "5,5,5")
+    assert done.returncode == 1 and "no answer within 0.5 s" in meta["reason"]
+    assert not programs_of(run_dir.name)
+
+
+def test_a_lamport_only_program_narrows_every_machine_to_lamport(tmp_path: Path) -> None:
+    done, run_dir, meta = run(tmp_path, "--impl", f"3={program(tmp_path, '')}",
+                              "--duration", "3", "--rates", "5,5,5")
+    assert done.returncode == 0, done.stderr
+    assert meta["clocks"]["kept"] == ["lamport"] and "keeps only lamport" in meta["impl"]["note"]
+    for mid in (1, 2, 3):
+        assert lines(run_dir, mid)[0]["vector_clocks"] is False
+        ticks = [x for x in lines(run_dir, mid) if x["event"] in ("internal", "send", "receive")]
+        assert ticks and all("vclock" not in x and "hlc" not in x for x in ticks)
+    assert lclock("check", str(run_dir)).returncode == 0
+
+
+STAMPS = '''\
+import threading
+def stamp():
+    while True:
+        sys.stderr.write("%.3f\\n" % time.time()); sys.stderr.flush(); time.sleep(0.02)
+threading.Thread(target=stamp, daemon=True).start()
+'''
+
+
+def test_a_pause_freezes_the_program_and_a_crash_kills_it(tmp_path: Path) -> None:
+    done, run_dir, meta = run(tmp_path, "--impl", program(tmp_path, "", head=STAMPS),
+                              "--duration", "6", "--rates", "5,5,5", "--pause", "2@1+2.5",
+                              "--crash", "3@3")
+    assert done.returncode == 0, done.stderr
+    assert [a["kind"] for a in meta["faults"]["applied"]] == ["pause", "crash", "resume"]
+    # the program's own clock thread stood still while its machine was paused
+    stamps = [float(x) for x in (run_dir / "machine-2.stderr").read_text().split()]
+    assert max(b - a for a, b in zip(stamps, stamps[1:])) > 1.5
+    assert lines(run_dir, 3)[-1]["event"] != "stop"
+    assert len(meta["impl"]["machines"]["3"]["sha256"]) == 64
+    assert lclock("check", str(run_dir)).returncode == 0
+    assert not programs_of(run_dir.name)
+
+
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL])
+def test_nothing_of_a_program_outlives_lclock_however_it_ends(how: int, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "lclock", "run", "--impl", program(tmp_path, "", head=HIDES),
+           "--duration", "60", "--rates", "5,5,5", "--output", str(out), "--no-report"]
+    try:
+        with started(cmd, ROOT) as proc:
+            assert wait_for(lambda: len(run_dirs(out)) == 1, 60)
+            mark = run_dirs(out)[0].name
+            assert wait_for(lambda: len(programs_of(mark)) >= 6, 60)  # programs, children
+            time.sleep(0.5)
+            proc.send_signal(how)
+            proc.wait(timeout=30)
+            assert wait_for(lambda: not programs_of(mark), 15), programs_of(mark)
+    finally:
+        end_programs(out)
+
+
+def vm_cluster(tmp_path: Path, cfg: Path, out: Path, *extra: str) -> list[tuple[int, str]]:
+    """Every vm of the cluster (one program each), in its own session; their exits."""
+    from contextlib import ExitStack
+
+    with ExitStack() as stack:
+        stack.callback(end_programs, out)
+        procs = [stack.enter_context(started(
+            [sys.executable, "-m", "lclock", "vm", "--machine-id", str(i), "--settings", str(cfg),
+             "--output", str(out), "--wait", "30", "--quiet", *extra], tmp_path))
+            for i in (3, 2, 1)]
+        results = []
+        for proc in procs:
+            _out, err = proc.communicate(timeout=60)
+            results.append((proc.returncode, err.decode()))
+    return results[::-1]
+
+
+def test_lclock_vm_runs_one_program_per_vm_and_check_passes(tmp_path: Path) -> None:
+    from tcp_helpers import free_ports, write_cluster
+
+    cfg = write_cluster(tmp_path / "cluster.toml", free_ports(3), rates=[10, 20, 30], duration=3)
+    out = tmp_path / "out"
+    results = vm_cluster(tmp_path, cfg, out, "--impl", " ".join(build("c", tmp_path)))
+    assert [code for code, _e in results] == [0, 0, 0], results
+    (run_dir,) = run_dirs(out)
+    meta = orjson.loads((run_dir / "run.json").read_bytes())
+    assert meta["status"] == "completed" and sorted(meta["impl"]["machines"]) == ["1", "2", "3"]
+    assert all(len(e["sha256"]) == 64 for e in meta["impl"]["machines"].values())
+    assert lclock("check", str(run_dir)).returncode == 0
+    assert not programs_of(run_dir.name)
+
+
+def test_a_vm_whose_program_keeps_fewer_clocks_fails_and_says_why(tmp_path: Path) -> None:
+    from tcp_helpers import free_ports, write_cluster
+
+    cfg = write_cluster(tmp_path / "cluster.toml", free_ports(3), rates=[10, 10, 10], duration=3)
+    out = tmp_path / "out"
+    results = vm_cluster(tmp_path, cfg, out, "--impl", f"2={program(tmp_path, '')}")
+    assert results[1][0] == 1 and "keeps only lamport" in results[1][1]
+    assert all(code == 1 for code, _e in results)  # the others lost their peer
+    (run_dir,) = run_dirs(out)
+    assert [x["event"] for x in lines(run_dir, 2)][:2] == ["start", "error"]
+    assert not programs_of(run_dir.name)
+
+
+def test_a_real_experiment_runs_its_trials_programs(tmp_path: Path) -> None:
+    """settings.toml's ``impl`` (a table of machine ids) in a real experiment's trials."""
+    settings = tmp_path / "settings.toml"
+    settings.write_text(textwrap.dedent(f"""\
+        machines = 3
+        rates = [5, 5, 5]
+        [impl]
+        2 = "{program(tmp_path, '')}"
+        [experiments.one]
+        trials = 1
+        duration = 2
+    """))
+    try:
+        done = lclock("experiment", "one", "--settings", str(settings), "--output",
+                      str(tmp_path / "out"), cwd=tmp_path)
+    finally:
+        end_programs(tmp_path / "out" / "one")
+    assert done.returncode == 0, done.stderr
+    (run_json,) = (tmp_path / "out").rglob("run.json")
+    meta = orjson.loads(run_json.read_bytes())
+    assert meta["status"] == "completed" and list(meta["impl"]["machines"]) == ["2"]
+    assert meta["clocks"]["kept"] == ["lamport"]
