@@ -166,6 +166,19 @@ def record_end(data: dict[str, Any], end: RunEnd, ended_at: float,
                 messages=balance_of(machines, crashed))
 
 
+def record_snapshots(data: dict[str, Any], settings: Any, machines: list[dict[str, Any]]) -> None:
+    """run.json's ``snapshots`` (SPEC 12.2): each planned snapshot and whether it completed,
+    from the machines' own accounts (``snapshots`` in their entries; a machine that gave
+    none, a crashed one, counts as not recorded)."""
+    if not settings.snapshots:
+        return
+    from lclock.core.snapshot import summary
+
+    parts = {m["id"]: m["snapshots"] for m in machines
+             if isinstance(m.get("id"), int) and isinstance(m.get("snapshots"), list)}
+    data["snapshots"] = summary(settings.snapshots, parts, settings.machines)
+
+
 def balance_of(machines: Iterable[dict[str, Any]], crashed: Iterable[int] = ()) -> dict[str, Any]:
     """The message balance of run.json's machine entries (``message_balance`` over them)."""
     reports: dict[int, dict[str, Any] | None] = {
