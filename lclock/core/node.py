@@ -103,7 +103,7 @@ class Node:
         "plan", "id", "run_id", "rate", "total", "slot", "machine", "queue", "max_queue",
         "undelivered", "sent_to", "taken_from", "dropped_to", "dup_to", "links", "held",
         "held_seq", "pauses", "paused", "crash_at", "boundaries", "seen", "dup_received",
-        "t0", "pt_on", "clock_plan", "snap", "snaps_due",
+        "t0", "pt_on", "clock_plan", "snap", "snaps_due", "snap_out",
     )
 
     def __init__(self, plan: MachinePlan) -> None:
@@ -140,7 +140,7 @@ class Node:
             if faults is not None and faults.network else None
         )
         # Messages that arrived before their planned delivery time: (t, order, message).
-        self.held: list[tuple[float, int, Message]] = []
+        self.held: list[tuple[float, int, Message | Marker]] = []
         self.held_seq = 0
         self.pauses: deque[Pause] = deque(faults.pauses_of(self.id) if faults else ())
         self.paused: Pause | None = None
@@ -158,6 +158,9 @@ class Node:
         self.snap = Recorder(self.id, self.machine.everyone) if plan.snapshots else None
         self.snaps_due: deque[SnapshotAt] = deque(
             sorted((x for x in plan.snapshots if x.machine == self.id), key=lambda x: x.time))
+        # What markers let out of the held ones did (``release``): (snapshot, peers to send
+        # markers to, lines to log), for the driver to act on.
+        self.snap_out: list[tuple[int, list[int], list[dict[str, Any]]]] = []
 
     # -- the schedule ----------------------------------------------------------------------
 
@@ -188,7 +191,7 @@ class Node:
         if len(q) > self.max_queue:
             self.max_queue = len(q)
 
-    def hold(self, msg: Message, until: float) -> None:
+    def hold(self, msg: Message | Marker, until: float) -> None:
         """A message arrived before its planned delivery (``until``, s since t0): keep it."""
         self.held_seq += 1
         heapq.heappush(self.held, (until, self.held_seq, msg))
@@ -202,14 +205,25 @@ class Node:
         due = []
         while held and held[0][0] <= t:
             when, _seq, msg = heapq.heappop(held)
+            if isinstance(msg, Marker):
+                self._marker_later(msg, self.t0 + t)
+                continue
             self.take(msg)
             due.append(when)
         return due
 
-    def release_all(self) -> None:
+    def release_all(self, ts: float = 0.0) -> None:
         """The end: what is still held is in flight, taken in unhandled (like the drain)."""
         while self.held:
-            self.take(heapq.heappop(self.held)[2])
+            msg = heapq.heappop(self.held)[2]
+            if isinstance(msg, Marker):
+                self._marker_later(msg, ts)
+            else:
+                self.take(msg)
+
+    def _marker_later(self, marker: Marker, ts: float) -> None:
+        to, lines = self.take_marker(marker, ts)
+        self.snap_out.append((marker.snapshot, to, lines))
 
     def tick(self, ts: float, t: float = 0.0) -> TickResult:
         """Run the next tick at epoch time ``ts`` (``t`` s after t0): its line and its sends."""

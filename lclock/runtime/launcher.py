@@ -41,6 +41,7 @@ from lclock.runfolder import (
     machine_log_path,
     new_run_id,
     record_end,
+    record_snapshots,
     remove_new_run_dir,
     write_run_json,
 )
@@ -266,8 +267,10 @@ class Launcher:
                 key=lambda a: (a["at"], a["kind"]))
         self.run_json["t0"] = format_ts(outcome.t0) if outcome.t0 is not None else None
         # the balance again, from the entries: with what the crashed machines logged
+        entries = [self._machine_json(i, reports.get(i)) for i in self.rates]
         record_end(self.run_json, RunEnd(outcome.status, outcome.code, outcome.reason),
-                   time.time(), [self._machine_json(i, reports.get(i)) for i in self.rates])
+                   time.time(), entries)
+        record_snapshots(self.run_json, self.settings, entries)
         if outcome.killed:
             self.run_json["killed"] = True
         code = outcome.code
