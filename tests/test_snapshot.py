@@ -306,3 +306,27 @@ def test_check_finds_a_cut_that_is_not_consistent(tmp_path: Path) -> None:
     result = check_run(run_dir)
     assert any(f.rule == "snapshot-inconsistent" and "not a consistent cut" in f.text
                for f in result.errors), [str(f) for f in result.findings]
+
+
+def test_the_schema_takes_snapshot_lines_and_refuses_a_broken_one(tmp_path: Path) -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    from lclock.analysis.schema import LOG_LINE_SCHEMA
+
+    v = jsonschema.Draft202012Validator(LOG_LINE_SCHEMA)
+    run_dir, _ = simulate(tmp_path, snapshots="1@2", latency_ms=300.0)
+    lines = [x for xs in snapshot_lines(run_dir).values() for x in xs]
+    assert len(lines) == 3 and all(not list(v.iter_errors(x)) for x in lines)
+    broken = {**lines[0], "channels": {"x": []}, "queue": [{"from": 0}]}
+    assert len(list(v.iter_errors(broken))) == 3
+
+
+def test_a_planned_trial_says_its_snapshots_as_a_flag() -> None:
+    """An experiment's trial command (``to_flags``) gives the same snapshots back."""
+    from lclock.setting_table import to_flags
+
+    s = resolve(SettingsFile(), {"machines": 3, "duration": 10.0, "snapshots": "3@50%;1@2"})
+    flags = to_flags(s)
+    assert flags[flags.index("--snapshot") + 1] == "1@2.0;3@5.0"
+    again = resolve(SettingsFile(), {"machines": 3, "duration": 10.0,
+                                     "snapshots": flags[flags.index("--snapshot") + 1]})
+    assert again.snapshots == s.snapshots
