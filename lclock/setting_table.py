@@ -291,7 +291,7 @@ TABLE: tuple[Key, ...] = (
     _run("snapshots", "any", c.later("snapshots"), "--snapshot",
          "Chandy-Lamport snapshots, ID@TIME in s (or %% of the run), ';' between several: "
          "machine ID records its state and sends markers at TIME (SPEC 12)",
-         metavar="SPEC", show=show_snapshots, late=True, commands=frozenset({"run", "sim"}),
+         metavar="SPEC", show=show_snapshots, late=True,
          experiment=True),
     Key("tcp_host", "tcp.host", toml="host"),
     Key("tcp_ports", "tcp.ports", toml="intlist"),

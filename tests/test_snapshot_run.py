@@ -109,3 +109,37 @@ def test_a_run_with_snapshots_reads_everywhere(workdir: Path) -> None:
                            text=True, timeout=120, cwd=workdir)
         assert r.returncode in (0, 1), (args, r.stderr)
         assert "Traceback" not in r.stderr, (args, r.stderr)
+
+
+@pytest.mark.slow
+def test_vms_take_a_snapshot_that_merge_records_and_check_verifies(tmp_path: Path) -> None:
+    """``lclock vm``: the snapshots are a plan every vm must share; each vm's folder says its
+    part, the merged folder the whole, and check verifies it."""
+    import time
+    from contextlib import ExitStack
+
+    from tcp_helpers import free_ports, lclock_cmd, write_cluster
+
+    cfg = write_cluster(tmp_path / "cluster.toml", free_ports(3), rates=[10, 20, 20], duration=2)
+    cfg.write_text('snapshots = "1@0.5;3@1"\n' + cfg.read_text())
+    outs = [tmp_path / f"host{i}" for i in (1, 2, 3)]
+    with ExitStack() as stack:
+        procs = {}
+        for i in (3, 2, 1):
+            procs[i] = stack.enter_context(started(lclock_cmd(
+                "vm", "--machine-id", str(i), "--settings", str(cfg), "--output",
+                str(outs[i - 1]), "--wait", "30", "--no-report"), tmp_path))
+            time.sleep(0.2)
+        for p in procs.values():
+            _o, err = p.communicate(timeout=60)
+            assert p.returncode == 0, err.decode()
+    part = json.loads((run_dirs(outs[0])[-1] / "run.json").read_text())
+    assert part["snapshots"][0]["completed"] is False, "one vm's folder knows only its part"
+    merged = subprocess.run(lclock_cmd("merge", *map(str, outs), "--output", str(tmp_path / "all")),
+                            capture_output=True, text=True, timeout=60)
+    assert merged.returncode == 0, merged.stderr
+    (rd,) = run_dirs(tmp_path / "all")
+    meta = json.loads((rd / "run.json").read_text())
+    assert [(s["id"], s["completed"]) for s in meta["snapshots"]] == [(1, True), (2, True)]
+    result = check(rd)
+    assert result.returncode == 0 and "warning" not in result.stdout, result.stdout

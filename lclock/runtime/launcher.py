@@ -270,7 +270,7 @@ class Launcher:
         entries = [self._machine_json(i, reports.get(i)) for i in self.rates]
         record_end(self.run_json, RunEnd(outcome.status, outcome.code, outcome.reason),
                    time.time(), entries)
-        record_snapshots(self.run_json, self.settings, entries)
+        record_snapshots(self.run_json, entries)
         if outcome.killed:
             self.run_json["killed"] = True
         code = outcome.code

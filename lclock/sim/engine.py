@@ -753,12 +753,12 @@ def run_sim(
         machines = [{"pid": 0, "exit_code": 0, **m}
                     for m in simulate(plan, net, run_dir, epoch, stop, programs)]
         failed = [m for m in machines if "failed" in m]
-        record_snapshots(meta, settings_used, machines)
+        record_snapshots(meta, machines)
         ended = (RunEnd("failed", 1, f"machine {failed[0]['id']}: {failed[0]['failed']}")
                  if failed else RunEnd("completed", 0, "duration"))
     except SimStopped as exc:
         ended, machines, ended_t = _stopped(exc, stop, plan, meta)
-        record_snapshots(meta, settings_used, machines)
+        record_snapshots(meta, machines)
         raise
     except LogWriteError as exc:
         ended = RunEnd("failed", 1, f"cannot write the machine logs: {exc}")
