@@ -330,3 +330,33 @@ def test_a_planned_trial_says_its_snapshots_as_a_flag() -> None:
     again = resolve(SettingsFile(), {"machines": 3, "duration": 10.0,
                                      "snapshots": flags[flags.index("--snapshot") + 1]})
     assert again.snapshots == s.snapshots
+
+
+def test_hostile_snapshot_lines_are_findings_not_crashes(tmp_path: Path) -> None:
+    run_dir = _busy(tmp_path)
+    path = run_dir / "machine-1.jsonl"
+    lines = path.read_bytes().splitlines()
+    stop = next(k for k, x in enumerate(lines) if b'"event":"stop"' in x)
+    base = {"ts": "2026-01-01T00:00:09.000000Z", "event": "snapshot", "level": "info",
+            "run_id": run_dir.name, "machine": 1}
+    bad = [{**base, "id": "x", "tick": 1, "queue": [], "channels": {}},
+           {**base, "id": 9, "tick": 2**63 - 1, "queue": [1, None, {"from": "a"}],
+            "channels": {"2": "no", "zz": [{}]}},
+           {**base, "id": 10, "tick": 3, "queue": {}, "channels": []}]
+    lines[stop:stop] = [orjson.dumps(x) for x in bad]
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    result = check_run(run_dir)
+    rules = [f.rule for f in result.findings]
+    assert rules.count("snapshot-line") == 2
+    assert any("snapshot 9 not checked" in n for n in result.notes)
+
+
+def test_the_explorer_still_shows_snapshot_lines(tmp_path: Path) -> None:
+    from lclock.analysis.load import load_run
+    from lclock.explorer.extras import read_extras
+
+    run_dir, _ = simulate(tmp_path, snapshots="1@2")
+    run = load_run(run_dir)
+    ex = read_extras(run.machines[1])
+    assert ex.other_dropped == 0
+    assert [o["event"] for _n, o, _t in ex.other].count("snapshot") == 1
