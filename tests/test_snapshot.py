@@ -360,3 +360,25 @@ def test_the_explorer_still_shows_snapshot_lines(tmp_path: Path) -> None:
     ex = read_extras(run.machines[1])
     assert ex.other_dropped == 0
     assert [o["event"] for _n, o, _t in ex.other].count("snapshot") == 1
+
+
+@pytest.mark.timeout(120)
+def test_a_program_s_machine_takes_part_in_lock_step(tmp_path: Path) -> None:
+    """With ``--impl`` the simulator goes in lock-step when there are snapshots, so what a
+    program's machine records is its clocks after its last answered tick."""
+    import subprocess
+    import sys
+
+    from impl_programs import build
+
+    cmd = " ".join(build("python", tmp_path))
+    out = subprocess.run([sys.executable, "-m", "lclock", "sim", "--settings", "/dev/null",
+                          "--duration", "10", "--seed", "2", "--impl", f"2={cmd}", "--snapshot",
+                          "1@2;2@5", "--latency", "100", "--output", str(tmp_path / "out"),
+                          "--quiet"], capture_output=True, text=True, timeout=100)
+    assert out.returncode == 0, out.stderr
+    (run_dir,) = [p for p in (tmp_path / "out").iterdir() if p.is_dir()]
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert [s["completed"] for s in meta["snapshots"]] == [True, True]
+    result = check_run(run_dir)
+    assert result.ok and not result.warnings, [str(f) for f in result.findings]

@@ -601,7 +601,9 @@ def simulate(
     Raises SimStopped (``stop`` was requested) or LogWriteError; either way every line
     made so far is written whole.
     """
-    if programs is not None and not programs.failures:
+    # A snapshot records a machine's clocks when a marker comes: a program asked ahead may
+    # not have answered for its last tick yet, so a run with snapshots goes in lock-step.
+    if programs is not None and not programs.failures and not plan.settings.snapshots:
         try:
             return _simulate_once(plan, net, run_dir, epoch, stop, programs, ahead=True)
         except ReplayInLockstep:
