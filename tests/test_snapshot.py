@@ -382,3 +382,13 @@ def test_a_program_s_machine_takes_part_in_lock_step(tmp_path: Path) -> None:
     assert [s["completed"] for s in meta["snapshots"]] == [True, True]
     result = check_run(run_dir)
     assert result.ok and not result.warnings, [str(f) for f in result.findings]
+
+
+def test_a_marker_of_no_planned_snapshot_is_passed_over() -> None:
+    from lclock.core.node import MachinePlan, Node
+
+    plain = Node(MachinePlan(1, 3, "r", 5, 10.0))
+    assert plain.take_marker(Marker(1, 2), 0.0) == ([], [])
+    planned = Node(MachinePlan(1, 3, "r", 5, 10.0, snapshots=(SnapshotAt(1, 2, 1.0),)))
+    assert planned.take_marker(Marker(7, 2), 0.0) == ([], [])
+    assert planned.take_marker(Marker(1, 2), 0.0)[0] == [2, 3]

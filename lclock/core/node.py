@@ -103,7 +103,7 @@ class Node:
         "plan", "id", "run_id", "rate", "total", "slot", "machine", "queue", "max_queue",
         "undelivered", "sent_to", "taken_from", "dropped_to", "dup_to", "links", "held",
         "held_seq", "pauses", "paused", "crash_at", "boundaries", "seen", "dup_received",
-        "t0", "pt_on", "clock_plan", "snap", "snaps_due", "snap_out",
+        "t0", "pt_on", "clock_plan", "snap", "snaps_due", "snap_out", "snap_ids",
     )
 
     def __init__(self, plan: MachinePlan) -> None:
@@ -156,6 +156,7 @@ class Node:
         self.seen: set[tuple[int, int]] | None = set() if dup else None
         # Snapshots (SPEC 12): this machine's part of each, and those it starts, in time order.
         self.snap = Recorder(self.id, self.machine.everyone) if plan.snapshots else None
+        self.snap_ids = frozenset(x.id for x in plan.snapshots)
         self.snaps_due: deque[SnapshotAt] = deque(
             sorted((x for x in plan.snapshots if x.machine == self.id), key=lambda x: x.time))
         # What markers let out of the held ones did (``release``): (snapshot, peers to send
@@ -283,8 +284,10 @@ class Node:
         return snap.id, self.snap.start(snap.id, self.machine, self.queue)
 
     def take_marker(self, marker: Marker, ts: float) -> tuple[list[int], list[dict[str, Any]]]:
-        """A marker came in at ``ts``: the peers to send markers to, and the lines to log."""
-        assert self.snap is not None
+        """A marker came in at ``ts``: the peers to send markers to, and the lines to log. A
+        marker of no planned snapshot (a peer that plans others) is passed over."""
+        if self.snap is None or marker.snapshot not in self.snap_ids:
+            return [], []
         to, done = self.snap.marker(marker, self.machine, self.queue)
         return to, [self.line("snapshot", ts, **done.fields())] if done is not None else []
 
