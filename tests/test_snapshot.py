@@ -392,3 +392,16 @@ def test_a_marker_of_no_planned_snapshot_is_passed_over() -> None:
     planned = Node(MachinePlan(1, 3, "r", 5, 10.0, snapshots=(SnapshotAt(1, 2, 1.0),)))
     assert planned.take_marker(Marker(7, 2), 0.0) == ([], [])
     assert planned.take_marker(Marker(1, 2), 0.0)[0] == [2, 3]
+
+
+def test_the_settings_file_key_and_its_errors(tmp_path: Path) -> None:
+    from lclock.settings import load_settings_file
+
+    good = tmp_path / "good.toml"
+    good.write_text('machines = 4\nduration = 8\nsnapshots = ["4@1", "2@50%"]\n')
+    s = resolve(load_settings_file(str(good)), {})
+    assert s.snapshots == (SnapshotAt(1, 4, 1.0), SnapshotAt(2, 2, 4.0))
+    bad = tmp_path / "bad.toml"
+    bad.write_text('machines = 3\nsnapshots = "5@1"\n')
+    with pytest.raises(SettingsError, match=r"bad\.toml:snapshots: .*machine 5"):
+        resolve(load_settings_file(str(bad)), {})
