@@ -218,6 +218,7 @@ FAULTS = st.fixed_dictionaries({}, optional={
     "duplicate": st.sampled_from([0.1, 0.4]),
     "pauses": st.just("2@3+2"),
     "crashes": st.just("3@8"),
+    "partitions": st.just("2-4:1"),
 })
 
 
