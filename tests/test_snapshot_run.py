@@ -143,3 +143,16 @@ def test_vms_take_a_snapshot_that_merge_records_and_check_verifies(tmp_path: Pat
     assert [(s["id"], s["completed"]) for s in meta["snapshots"]] == [(1, True), (2, True)]
     result = check(rd)
     assert result.returncode == 0 and "warning" not in result.stdout, result.stdout
+
+
+def test_reordering_in_a_real_run_is_a_warning_not_a_failure(workdir: Path) -> None:
+    code, err, rd, meta = run(workdir, "--duration", "3", "--rates", "20,20,20", "--seed", "2",
+                              "--reorder", "--latency", "200", "--latency-dist", "exponential",
+                              "--snapshot", "1@0.5;2@1;3@1.5;1@2")
+    assert code == 0, err
+    assert all(s["completed"] for s in meta["snapshots"])
+    result = check(rd)
+    assert result.returncode == 0, result.stdout
+    for line in result.stdout.splitlines():
+        if "snapshot" in line and "crossed the marker" in line:
+            assert line.endswith("[warning]"), line
