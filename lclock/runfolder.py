@@ -166,6 +166,26 @@ def record_end(data: dict[str, Any], end: RunEnd, ended_at: float,
                 messages=balance_of(machines, crashed))
 
 
+def record_snapshots(data: dict[str, Any], machines: list[dict[str, Any]]) -> None:
+    """run.json's ``snapshots`` (SPEC 12.2): each snapshot its ``settings`` plan and whether it
+    completed, from the machines' own accounts (``snapshots`` in their entries; a machine
+    that gave none, a crashed one, counts as not recorded). ``data`` may have been read
+    from a folder (a vm's, merge's parts): what is not as lclock writes it is passed over."""
+    settings = data.get("settings")
+    plan = settings.get("snapshots") if isinstance(settings, dict) else None
+    n = settings.get("machines") if isinstance(settings, dict) else None
+    if not plan or not isinstance(plan, list) or not isinstance(n, int):
+        return
+    from lclock.core.snapshot import SnapshotAt, summary
+
+    planned = [SnapshotAt(x["id"], x["machine"], x["time"]) for x in plan
+               if isinstance(x, dict) and isinstance(x.get("id"), int)
+               and isinstance(x.get("machine"), int) and isinstance(x.get("time"), (int, float))]
+    parts = {m["id"]: [p for p in m["snapshots"] if isinstance(p, dict)] for m in machines
+             if isinstance(m.get("id"), int) and isinstance(m.get("snapshots"), list)}
+    data["snapshots"] = summary(planned, parts, n)
+
+
 def balance_of(machines: Iterable[dict[str, Any]], crashed: Iterable[int] = ()) -> dict[str, Any]:
     """The message balance of run.json's machine entries (``message_balance`` over them)."""
     reports: dict[int, dict[str, Any] | None] = {

@@ -13,6 +13,7 @@ from typing import Any
 
 from lclock.core.clocks import Bump, ClockSettings
 from lclock.core.faults import NEMESIS_KINDS, Crash, FaultSettings, LinkSettings, Partition, Pause
+from lclock.core.snapshot import SnapshotAt
 from lclock.setting_checks import LINK_KEYS, MAX_SKEW_MS, Run, SettingsError, fail
 
 #: A schedule (the user's or the nemesis's) of at most this many faults.
@@ -20,6 +21,8 @@ MAX_SCHEDULED = 10_000
 #: The nemesis strikes at most this often (seconds between its faults).
 MIN_NEMESIS_INTERVAL = 0.2
 CLOCK_NAMES = ("vector", "hlc")
+#: Snapshots of one run at the most: each is a line per machine and markers on every link.
+MAX_SNAPSHOTS = 1000
 
 
 # -- schedules: one string with ';' between items (as the flag takes it), or a list ------------
@@ -85,6 +88,19 @@ def pauses(value: Any, where: str, run: Run) -> tuple[Pause, ...]:
 def crashes(value: Any, where: str, run: Run) -> tuple[Crash, ...]:
     return tuple(Crash(int(m.group(1)), seconds(m.group(2), run))
                  for m in _matches(value, where, _CRASH, "ID@TIME", "3@20"))
+
+
+def snapshots(value: Any, where: str, run: Run) -> tuple[SnapshotAt, ...]:
+    """``ID@TIME;...`` (SPEC 12): numbered 1, 2, ... in time order (machine order at one time)."""
+    planned = sorted((seconds(m.group(2), run), int(m.group(1)))
+                      for m in _matches(value, where, _CRASH, "ID@TIME", "1@10"))
+    if len(planned) > MAX_SNAPSHOTS:
+        raise fail(where, f"{len(planned)} snapshots; at most {MAX_SNAPSHOTS}")
+    for time, machine in planned:
+        _machine(machine, where, run.n)
+        if not 0 <= time < run.duration:
+            raise fail(where, f"a snapshot at {time:g} s is outside the run (0 to {run.duration:g} s)")
+    return tuple(SnapshotAt(k, machine, time) for k, (time, machine) in enumerate(planned, 1))
 
 
 def bumps(value: Any, where: str, run: Run) -> tuple[Bump, ...]:

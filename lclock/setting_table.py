@@ -109,6 +109,10 @@ def show_crashes(cs: Any) -> str:
     return ";".join(f"{x.machine}@{num(x.time)}" for x in cs)
 
 
+def show_snapshots(ss: Any) -> str:
+    return ";".join(f"{x.machine}@{num(x.time)}" for x in ss)
+
+
 def show_bumps(bs: Any) -> str:
     return ";".join(f"{b.machine}@{num(b.time)}:{'+' if b.ms > 0 else '-'}{num(abs(b.ms))}" for b in bs)
 
@@ -284,6 +288,11 @@ TABLE: tuple[Key, ...] = (
          "what each program may use: cpu=S,mem=MiB,procs=N,fsize=MiB (the keys given replace "
          "the defaults cpu=600,mem=1024,procs=64,fsize=256)", metavar="LIMITS",
          commands=frozenset({"sim", "run", "vm"}), experiment=True, group=PROGRAMS),
+    _run("snapshots", "any", c.later("snapshots"), "--snapshot",
+         "Chandy-Lamport snapshots, ID@TIME in s (or %% of the run), ';' between several: "
+         "machine ID records its state and sends markers at TIME (SPEC 12)",
+         metavar="SPEC", show=show_snapshots, late=True,
+         experiment=True),
     Key("tcp_host", "tcp.host", toml="host"),
     Key("tcp_ports", "tcp.ports", toml="intlist"),
     Key("tcp_secret", "tcp.secret", toml="str"),

@@ -19,6 +19,7 @@ from typing import Any
 
 from lclock.core.clocks import ClockSettings
 from lclock.core.faults import FaultSettings
+from lclock.core.snapshot import SnapshotAt
 from lclock.errors import closest, cut, printable, shown
 from lclock.safefile import BadFile, kind_of, os_reason, read_small_file
 from lclock.setting_checks import (
@@ -77,6 +78,8 @@ class RunSettings:
     impl: tuple[tuple[int, str], ...] | None = None
     impl_timeout: float = 1.0
     impl_limits: str = ""
+    # Chandy–Lamport snapshots (SPEC section 12), numbered in time order.
+    snapshots: tuple[SnapshotAt, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -84,6 +87,8 @@ class RunSettings:
             v = getattr(self, f.name)
             if isinstance(v, (FaultSettings, ClockSettings)):
                 out[f.name] = v.to_json()
+            elif f.name == "snapshots":
+                out[f.name] = [x.to_json() for x in v]
             else:
                 out[f.name] = list(v) if isinstance(v, tuple) else v
         return out

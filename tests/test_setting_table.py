@@ -112,22 +112,22 @@ def test_a_new_key_is_one_entry(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
 
 
 def test_a_late_run_key_is_checked_against_the_run(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A run key such as a schedule of snapshots (``ID@TIME;...``) sees the machines and the
+    """A run key such as a schedule (``ID@TIME;...``; a made-up key, ``probes``) sees the machines and the
     length of the run, as resolved from every other key (here the rates decide machines)."""
     seen: list[setting_checks.Run] = []
 
     def check(value: Any, where: str, run: setting_checks.Run) -> Any:
         seen.append(run)
         if value == "bad":
-            raise SettingsError(f"{where}: no snapshot")
+            raise SettingsError(f"{where}: no probe")
         return value
 
-    new = Key("snapshots", "snapshots", check, "any", "--snapshots", late=True)
+    new = Key("probes", "probes", check, "any", "--probes", late=True)
     monkeypatch.setattr(setting_table, "TABLE", (*TABLE, new))
-    resolve(SettingsFile(), {"rates": (1, 2, 3, 4), "duration": 9.0, "snapshots": "1@2"})
+    resolve(SettingsFile(), {"rates": (1, 2, 3, 4), "duration": 9.0, "probes": "1@2"})
     assert seen == [setting_checks.Run(4, 9.0)]
-    with pytest.raises(SettingsError, match="^--snapshots: no snapshot$"):
-        resolve(SettingsFile(), {"snapshots": "bad"})
+    with pytest.raises(SettingsError, match="^--probes: no probe$"):
+        resolve(SettingsFile(), {"probes": "bad"})
 
 
 # -- read-back: settings -> flags -> settings ----------------------------------------------------

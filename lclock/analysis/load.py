@@ -62,7 +62,7 @@ MAX_LINE_BYTES = 1 << 20
 # The byte-level reader (tests switch it off to compare it with the orjson path).
 USE_FASTPARSE = True
 # Non-tick lines kept whole, per kind (what the rules about them need), and at most how many.
-KEPT_EVENTS = ("start", "connected", "stop", "drop", "fault", "pause", "resume")
+KEPT_EVENTS = ("start", "connected", "stop", "drop", "fault", "pause", "resume", "snapshot")
 MAX_KEPT = 200_000
 MAX_NOTABLE = 1000
 # Issues kept in full per (file, rule); beyond that only counted.

@@ -19,6 +19,10 @@ _SECONDS = {"type": "number", "minimum": 0}
 _PER_LINK = {"type": "object", "additionalProperties": _INT0,
              "propertyNames": {"pattern": "^[1-9][0-9]*$"}}
 
+_SNAP_MESSAGES = {"type": "array", "items": {
+    "type": "object", "required": ["from", "msg_lclock"],
+    "properties": {"from": _INT1, "msg_lclock": _INT0, "send_tick": _INT0}}}
+
 
 def _when(event: str | list[str], then: dict[str, Any]) -> dict[str, Any]:
     cond = {"enum": event} if isinstance(event, list) else {"const": event}
@@ -95,6 +99,19 @@ LOG_LINE_SCHEMA: dict[str, Any] = {
                          "properties": {"skipped": _INT0, "paused_s": _SECONDS},
                          "description": "back from a pause; skipped: the ticks that fell due "
                                         "while paused, not made up"}),
+        _when("snapshot", {"required": ["id", "lclock", "tick", "queue", "channels"],
+                           "properties": {"id": _INT1, "lclock": _INT0, "tick": _INT0,
+                                          "queue": _SNAP_MESSAGES,
+                                          "channels": {"type": "object",
+                                                       "additionalProperties": _SNAP_MESSAGES,
+                                                       "propertyNames": {"pattern": "^[1-9][0-9]*$"},
+                                                       "description": "per incoming link (the "
+                                                       "sender's id), the messages recorded in "
+                                                       "transit"}},
+                           "description": "this machine's part of a Chandy-Lamport snapshot, "
+                                          "logged once complete: its clocks and its tick (the "
+                                          "last done) when it recorded, its queue then "
+                                          "(SPEC 12.2)"}),
         _when("start", {"required": ["rate", "seed", "pid"],
                         "properties": {"rate": _INT1, "pid": _INT0, "hlc": {"type": "boolean"}}}),
         _when("stop", {"required": ["reason", "ticks", "lclock", "sent", "received",

@@ -34,6 +34,7 @@ from lclock.runfolder import (
     has_run_json,
     machine_log_path,
     read_run_json,
+    record_snapshots,
     write_run_json,
 )
 
@@ -287,6 +288,7 @@ def merge(dirs: list[Path], output: Path, run_id: str | None = None) -> Path:
                 machines_expected=n, merged_from=[str(f) for f, _ in parts],
                 command=list(sys.argv))
     data.update(_status(ordered, n, parts))
+    record_snapshots(data, ordered)
     _write(dest, logs, data)
     return dest
 

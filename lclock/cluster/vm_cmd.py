@@ -60,6 +60,7 @@ from lclock.runfolder import (
     base_run_json,
     machine_log_path,
     new_run_id,
+    record_snapshots,
     update_run_json,
 )
 from lclock.runplan import RunPlan, plan_run
@@ -236,8 +237,8 @@ def run_vm(cluster: Cluster, listener: socket.socket, quiet: bool, wait: float,
 
 
 PLAN_DIFFERS = ("machine 1's faults and clocks settings differ from this vm's ([faults] and "
-                "[clocks] of the settings file, and their flags): every vm of a cluster must "
-                "plan the same faults and clocks")
+                "[clocks] of the settings file, snapshots, and their flags): every vm of a "
+                "cluster must plan the same faults, clocks and snapshots")
 
 
 def start_info(cluster: Cluster) -> dict[str, Any]:
@@ -259,6 +260,8 @@ def plan_digest(s: RunSettings) -> str:
     plan: dict[str, Any] = {"faults": s.faults.to_json(), "clocks": s.clocks.to_json()}
     if s.impl:  # frames then carry the programs' messages: every vm must know it
         plan["bodies"] = True
+    if s.snapshots:  # SPEC 12 (left out when none: the digest of a run without stays the same)
+        plan["snapshots"] = [x.to_json() for x in s.snapshots]
     body = orjson.dumps(plan, option=orjson.OPT_SORT_KEYS)
     return hashlib.sha256(body).hexdigest()[:32]
 
@@ -494,6 +497,7 @@ def record(run_dir: Path, base: dict[str, Any], entry: dict[str, Any], n: int,
         data["machines_expected"] = n
         data.pop("partial", None)  # set again by summarize while machines are missing
         data.update(summarize(machines, n))
+        record_snapshots(data, machines)
         return data
 
     return update_run_json(run_dir, change)

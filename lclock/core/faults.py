@@ -300,7 +300,7 @@ class Fate:
 class LinkFaults:
     """The fault model of one link as its sender sees it: one generator, the FIFO clamp."""
 
-    __slots__ = ("src", "dst", "plan", "settings", "rng", "last_arrival", "_draw")
+    __slots__ = ("src", "dst", "plan", "settings", "rng", "last_arrival", "_draw", "_marker_rng")
 
     def __init__(self, plan: FaultPlan, src: int, dst: int) -> None:
         self.src = src
@@ -309,27 +309,36 @@ class LinkFaults:
         self.settings = plan.link(src, dst)
         self.rng = fault_rng(plan.seed, f"{src}->{dst}")
         self.last_arrival = -math.inf  # seconds since t0 (without reordering: never earlier)
+        # Markers of snapshots (SPEC 12) draw their fates from a generator of their own: a
+        # snapshot never changes what happens to the messages.
+        self._marker_rng: random.Random | None = None
         s = self.settings
         mean = s.latency_ms / 1000.0
-        self._draw: Callable[[], float]
+        self._draw: Callable[[random.Random], float]
         if mean == 0 or s.latency_dist == "constant":
-            self._draw = lambda: mean
+            self._draw = lambda rng: mean
         elif s.latency_dist == "uniform":
-            self._draw = lambda: self.rng.uniform(0.0, 2 * mean)
+            self._draw = lambda rng: rng.uniform(0.0, 2 * mean)
         else:
-            self._draw = lambda: self.rng.expovariate(1.0 / mean)
+            self._draw = lambda rng: rng.expovariate(1.0 / mean)
 
-    def fate(self, t: float) -> Fate:
+    def marker_fate(self, t: float) -> Fate:
+        """The fate of a snapshot's marker sent at ``t``: the link's faults, its FIFO order."""
+        if self._marker_rng is None:
+            self._marker_rng = fault_rng(self.plan.seed, f"marker:{self.src}->{self.dst}")
+        return self.fate(t, self._marker_rng)
+
+    def fate(self, t: float, rng: random.Random | None = None) -> Fate:
         """The fate of a message sent at ``t`` (seconds since t0).
 
         The draws are made in a fixed order whatever the outcome (loss, duplicate, the
         delays), so one message's fate never shifts the next one's draws.
         """
         s = self.settings
-        rng = self.rng
+        rng = rng or self.rng
         lost = s.loss > 0 and rng.random() < s.loss
         dup = s.duplicate > 0 and rng.random() < s.duplicate
-        delays = [self._draw() for _ in range(2 if dup else 1)]
+        delays = [self._draw(rng) for _ in range(2 if dup else 1)]
         crash = self.plan.crash_time(self.dst)
         if crash is not None and t >= crash:
             return Fate("crashed")

@@ -21,9 +21,10 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from lclock.core.clocks import ClockPlan
-from lclock.core.faults import FaultPlan, LinkFaults, Partition, Pause, link_faults
+from lclock.core.faults import Fate, FaultPlan, LinkFaults, Partition, Pause, link_faults
 from lclock.core.logline import format_ts
 from lclock.core.model import Machine, Message, Step, machine_setup
+from lclock.core.snapshot import Marker, Recorder, SnapshotAt
 
 
 def ticks_in(rate: int, duration: float) -> int:
@@ -63,6 +64,8 @@ class MachinePlan:
     hlc: bool = True
     #: The physical clocks; None: every machine reads the host's clock as it is.
     clocks: ClockPlan | None = None
+    #: The snapshots of the run (SPEC 12): every machine takes part in each.
+    snapshots: tuple[SnapshotAt, ...] = ()
 
     @property
     def pt(self) -> bool:
@@ -100,7 +103,7 @@ class Node:
         "plan", "id", "run_id", "rate", "total", "slot", "machine", "queue", "max_queue",
         "undelivered", "sent_to", "taken_from", "dropped_to", "dup_to", "links", "held",
         "held_seq", "pauses", "paused", "crash_at", "boundaries", "seen", "dup_received",
-        "t0", "pt_on", "clock_plan",
+        "t0", "pt_on", "clock_plan", "snap", "snaps_due", "snap_out", "snap_ids",
     )
 
     def __init__(self, plan: MachinePlan) -> None:
@@ -137,7 +140,7 @@ class Node:
             if faults is not None and faults.network else None
         )
         # Messages that arrived before their planned delivery time: (t, order, message).
-        self.held: list[tuple[float, int, Message]] = []
+        self.held: list[tuple[float, int, Message | Marker]] = []
         self.held_seq = 0
         self.pauses: deque[Pause] = deque(faults.pauses_of(self.id) if faults else ())
         self.paused: Pause | None = None
@@ -151,6 +154,14 @@ class Node:
             s.duplicate > 0 for s in (faults.default, *faults.links.values())
         )
         self.seen: set[tuple[int, int]] | None = set() if dup else None
+        # Snapshots (SPEC 12): this machine's part of each, and those it starts, in time order.
+        self.snap = Recorder(self.id, self.machine.everyone) if plan.snapshots else None
+        self.snap_ids = frozenset(x.id for x in plan.snapshots)
+        self.snaps_due: deque[SnapshotAt] = deque(
+            sorted((x for x in plan.snapshots if x.machine == self.id), key=lambda x: x.time))
+        # What markers let out of the held ones did (``release``): (snapshot, peers to send
+        # markers to, lines to log), for the driver to act on.
+        self.snap_out: list[tuple[int, list[int], list[dict[str, Any]]]] = []
 
     # -- the schedule ----------------------------------------------------------------------
 
@@ -176,10 +187,12 @@ class Node:
         q = self.queue
         q.append(msg)
         self.taken_from[msg.sender] += 1
+        if self.snap is not None:
+            self.snap.took(msg)
         if len(q) > self.max_queue:
             self.max_queue = len(q)
 
-    def hold(self, msg: Message, until: float) -> None:
+    def hold(self, msg: Message | Marker, until: float) -> None:
         """A message arrived before its planned delivery (``until``, s since t0): keep it."""
         self.held_seq += 1
         heapq.heappush(self.held, (until, self.held_seq, msg))
@@ -193,14 +206,25 @@ class Node:
         due = []
         while held and held[0][0] <= t:
             when, _seq, msg = heapq.heappop(held)
+            if isinstance(msg, Marker):
+                self._marker_later(msg, self.t0 + t)
+                continue
             self.take(msg)
             due.append(when)
         return due
 
-    def release_all(self) -> None:
+    def release_all(self, ts: float = 0.0) -> None:
         """The end: what is still held is in flight, taken in unhandled (like the drain)."""
         while self.held:
-            self.take(heapq.heappop(self.held)[2])
+            msg = heapq.heappop(self.held)[2]
+            if isinstance(msg, Marker):
+                self._marker_later(msg, ts)
+            else:
+                self.take(msg)
+
+    def _marker_later(self, marker: Marker, ts: float) -> None:
+        to, lines = self.take_marker(marker, ts)
+        self.snap_out.append((marker.snapshot, to, lines))
 
     def tick(self, ts: float, t: float = 0.0) -> TickResult:
         """Run the next tick at epoch time ``ts`` (``t`` s after t0): its line and its sends."""
@@ -245,6 +269,33 @@ class Node:
             for at in fate.arrivals:
                 sends.append(Outgoing(dst, at))
         return line, step, sends, extra
+
+    # -- snapshots (SPEC 12) ------------------------------------------------------------------
+
+    def next_snapshot(self) -> SnapshotAt | None:
+        """The next snapshot this machine starts (its time is s since t0)."""
+        return self.snaps_due[0] if self.snaps_due else None
+
+    def start_snapshot(self) -> tuple[int, list[int]]:
+        """Start the next planned snapshot now: its id and the peers to send a marker to (it
+        waits for theirs: never complete at once)."""
+        assert self.snap is not None
+        snap = self.snaps_due.popleft()
+        return snap.id, self.snap.start(snap.id, self.machine, self.queue)
+
+    def take_marker(self, marker: Marker, ts: float) -> tuple[list[int], list[dict[str, Any]]]:
+        """A marker came in at ``ts``: the peers to send markers to, and the lines to log. A
+        marker of no planned snapshot (a peer that plans others) is passed over."""
+        if self.snap is None or marker.snapshot not in self.snap_ids:
+            return [], []
+        to, done = self.snap.marker(marker, self.machine, self.queue)
+        return to, [self.line("snapshot", ts, **done.fields())] if done is not None else []
+
+    def marker_fate(self, dst: int, t: float) -> Fate:
+        """What the network does to a marker sent to ``dst`` at ``t``: as to a message."""
+        if self.links is None:
+            return Fate(None, (0.0,))
+        return self.links[dst].marker_fate(t)
 
     def physical(self, ts: float) -> int:
         """This machine's physical clock (µs) at host time ``ts``: right, or as planned wrong."""

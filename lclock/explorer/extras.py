@@ -22,7 +22,7 @@ import orjson
 from lclock.analysis.load import MachineLog, parse_ts_column
 
 MISSING = -1  # every clock value we read is a non-negative integer
-MARKED = ("pause", "resume", "fault", "stop", "drop")  # kept lines the explorer draws
+MARKED = ("pause", "resume", "fault", "stop", "drop", "snapshot")  # kept lines the explorer draws
 
 
 @dataclass

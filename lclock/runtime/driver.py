@@ -25,6 +25,7 @@ from typing import Any, Protocol
 from lclock.core.faults import Pause
 from lclock.core.logline import render
 from lclock.core.node import Node, Outgoing
+from lclock.core.snapshot import Marker
 from lclock.logfile import LogFile, LogWriteError
 from lclock.runtime.waiting import Clock, SelectWaiter, Waiter
 from lclock.transport import Transport, TransportError
@@ -195,17 +196,60 @@ class RealTimeDriver:
                 if deliver_at > 0:
                     # The plan's latency (deliver_at: s since t0). Even a message already due
                     # goes through the held ones, so that it never overtakes an earlier one
-                    # of its link still held.
+                    # of its link still held (a marker too: SPEC 12).
                     node.hold(msg, deliver_at)
                     held = True
+                elif isinstance(msg, Marker):
+                    self._marker(msg, now)
+                    continue
                 else:
                     node.take(msg)
-                if len(lat) < MAX_SAMPLES:
+                if len(lat) < MAX_SAMPLES and sent_at:
                     lat.append(now - sent_at)
             if held:
                 self._release(self.clock.monotonic() - self.t0_mono)
         if was_open and not ch.read_open and ch.broken is None:
             self._peer_gone(ch.peer, None)  # EOF: normal at the end, a loss before it
+
+    # -- snapshots (SPEC 12) ------------------------------------------------------------------
+
+    def _marker(self, marker: Marker, ts: float) -> None:
+        """A marker came in: recorded at once (not at the next tick), markers sent on."""
+        to, lines = self.node.take_marker(marker, ts)
+        for line in lines:
+            self.write(line)
+        self._send_markers(marker.snapshot, to)
+
+    def _start_snapshots(self, t: float) -> None:
+        """Start every snapshot of this machine due by ``t`` (s since t0)."""
+        node = self.node
+        while (due := node.next_snapshot()) is not None and due.time <= t:
+            snapshot, to = node.start_snapshot()
+            self._send_markers(snapshot, to)
+
+    def _send_markers(self, snapshot: int, to: list[int]) -> None:
+        """A marker to each of ``to``, with the links' faults; one dropped, or on a link that
+        is gone, is recorded as lost: its snapshot does not complete."""
+        node = self.node
+        assert node.snap is not None
+        t = self.clock.monotonic() - self.t0_mono
+        for dst in to:
+            fate = node.marker_fate(dst, t)
+            if fate.drop is not None:
+                node.snap.lost(snapshot, dst, fate.drop)
+                continue
+            ch = self.channels.get(dst)
+            for at in fate.arrivals:
+                if ch is None or not ch.send_marker(snapshot, at):
+                    node.snap.lost(snapshot, dst, "closed")
+
+    def _markers_released(self) -> None:
+        """What markers the held ones let out did: their lines, and markers sent on."""
+        out, self.node.snap_out = self.node.snap_out, []
+        for snapshot, to, lines in out:
+            for line in lines:
+                self.write(line)
+            self._send_markers(snapshot, to)
 
     def poll_io(self, timeout: float) -> None:
         """One wait: read peers into the queue, flush sends, hear the control."""
@@ -297,7 +341,8 @@ class RealTimeDriver:
         rate = node.rate
         t0 = t0_wall - clock.time() + clock.monotonic()
         self.t0_wall, self.t0_mono = t0_wall, t0
-        faulty = node.plan.faults is not None and node.plan.faults.any
+        # a snapshot to start is looked after with the faults: an instant of the plan
+        faulty = (node.plan.faults is not None and node.plan.faults.any) or bool(node.snaps_due)
         lateness = self.lateness
         mono = clock.monotonic
         report = self.control.report
@@ -403,8 +448,11 @@ class RealTimeDriver:
             return -1.0
         if node.held:
             self._release(t)
+        self._start_snapshots(t)
+        snap = node.next_snapshot()
         times = [x for x in (node.next_release(), node.next_boundary(),
-                             pause.start if pause is not None else None, node.crash_at)
+                             pause.start if pause is not None else None, node.crash_at,
+                             snap.time if snap is not None else None)
                  if x is not None]
         return min(times) if times else math.inf
 
@@ -414,6 +462,8 @@ class RealTimeDriver:
         for due in self.node.release(t):
             if len(late) < MAX_SAMPLES:
                 late.append(t - due)
+        if self.node.snap_out:
+            self._markers_released()
 
     def _pause(self, pause: Pause) -> None:
         """Neither tick nor take messages in until the pause ends; then skip what fell due."""
@@ -487,12 +537,17 @@ class RealTimeDriver:
     def graceful_stop(self) -> dict[str, Any]:
         """Drain, then log ``stop`` with what was never handled; returns the done report."""
         if self.halted:  # crashed by the plan: no drain, no stop line
-            crashed = {"t": "done", "reason": "crashed", "ticks": self.node.machine.ticks,
-                       "lclock": self.node.machine.lclock}
+            crashed: dict[str, Any] = {"t": "done", "reason": "crashed",
+                                       "ticks": self.node.machine.ticks,
+                                       "lclock": self.node.machine.lclock}
+            if self.node.snap is not None:
+                crashed["snapshots"] = self.node.snap.status()
             self.control.report(crashed)
             return crashed
         undrained = self.drain()
-        self.node.release_all()
+        self.node.release_all(self.clock.time())
+        if self.node.snap_out:
+            self._markers_released()
         self.transport.stop_watching()
         if self.warnings is not None:
             self.warnings.flush()
@@ -509,6 +564,8 @@ class RealTimeDriver:
             done["failed"] = self.program.failure.reason
         if self.log_error is not None:
             done["log_error"] = self.log_error
+        if self.node.snap is not None:
+            done["snapshots"] = self.node.snap.status()
         self.control.report(done)
         for ch in self.channels.values():
             ch.close()

@@ -41,6 +41,7 @@ from lclock.runfolder import (
     machine_log_path,
     new_run_id,
     record_end,
+    record_snapshots,
     remove_new_run_dir,
     write_run_json,
 )
@@ -280,8 +281,10 @@ class Launcher:
         if self.programs is not None:
             self._record_programs()
         # the balance again, from the entries: with what the crashed machines logged
+        entries = [self._machine_json(i, reports.get(i)) for i in self.rates]
         record_end(self.run_json, RunEnd(outcome.status, outcome.code, outcome.reason),
-                   time.time(), [self._machine_json(i, reports.get(i)) for i in self.rates])
+                   time.time(), entries)
+        record_snapshots(self.run_json, entries)
         if outcome.killed:
             self.run_json["killed"] = True
         code = outcome.code

@@ -23,6 +23,7 @@ def counts_from_log(path: Path, limit: int = 1 << 30) -> dict[str, Any]:
     dups: dict[str, int] = {}
     handled: dict[str, int] = {}
     ticks = lclock = 0
+    snaps: list[dict[str, Any]] = []  # the snapshots it completed (SPEC 12): their lines
 
     def bump(d: dict[str, int], key: Any) -> None:
         d[str(key)] = d.get(str(key), 0) + 1
@@ -46,10 +47,13 @@ def counts_from_log(path: Path, limit: int = 1 << 30) -> dict[str, Any]:
                     bump(handled, e.get("from"))
                 elif kind == "drop":
                     bump(dropped, e.get("to"))
+                elif kind == "snapshot" and isinstance(e.get("id"), int):
+                    snaps.append({"id": e["id"], "recorded": True, "complete": True,
+                                  "waiting_for": [], "from_log": True})
                 if kind in ("send", "receive", "internal"):
                     ticks, lclock = e.get("tick", ticks), e.get("lclock", lclock)
     except OSError:
         return {}
     return {"sent_to": sent, "dropped_to": dropped, "dup_to": dups, "taken_from": handled,
             "ticks": ticks, "lclock": lclock, "sent": sum(sent.values()),
-            "received": sum(handled.values())}
+            "received": sum(handled.values()), **({"snapshots": snaps} if snaps else {})}

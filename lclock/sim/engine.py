@@ -47,6 +47,7 @@ from lclock.core.clocks import ClockSettings
 from lclock.core.faults import applied_exactly
 from lclock.core.logline import format_ts, render
 from lclock.core.node import Node, Outgoing
+from lclock.core.snapshot import Marker
 from lclock.impl.machine import AheadMachine, Programs, narrowed_settings
 from lclock.impl.pipeline import POLL_EVERY, LazyMessage, Pipeline
 from lclock.impl.program import ProgramFailed, ProgramSpec, specs_of
@@ -60,6 +61,7 @@ from lclock.runfolder import (
     create_run_dir,
     machine_log_path,
     record_end,
+    record_snapshots,
     remove_new_run_dir,
     write_run_json,
 )
@@ -131,6 +133,8 @@ def sim_run_id(seed: int, settings: RunSettings, net: NetworkSettings,
         key["clocks"] = settings.clocks.to_json()
     if impl:
         key["impl"] = {str(mid): spec.command for mid, spec in sorted(impl.items())}
+    if settings.snapshots:
+        key["snapshots"] = [x.to_json() for x in settings.snapshots]
     digest = hashlib.sha256(orjson.dumps(key, option=orjson.OPT_SORT_KEYS)).hexdigest()[:8]
     return f"sim-{seed}-{digest}"
 
@@ -270,6 +274,9 @@ class Simulation:
         # The network and the scheduling have generators of their own: changing the delay
         # model or the jitter never changes the dice.
         self.delay = _delay_fn(net, random.Random(f"lclock:net:{seed}"))
+        # Markers (SPEC 12) take the network's delay from a generator of their own: a
+        # snapshot changes no message's arrival.
+        self.marker_delay = _delay_fn(net, random.Random(f"lclock:net:markers:{seed}"))
         self.jitter_lam = 1.0 / net.jitter if net.jitter > 0 else 0.0
         self.expo = random.Random(f"lclock:jitter:{seed}").expovariate
         self.fifo = faults is None or not faults.reorder
@@ -298,6 +305,8 @@ class Simulation:
                 self._push(when, CONTROL, idx, ("fault", None))
             if node.crash_at is not None:
                 self._push(node.crash_at, CONTROL, idx, ("crash", None))
+            for snap in node.snaps_due:
+                self._push(snap.time, CONTROL, idx, ("snapshot", None))
 
     def run(self, logs: list[_BufferedLog], stop: StopRequest | None = None) -> None:
         """Simulate to the end (or until ``stop`` is requested), writing every line."""
@@ -446,8 +455,32 @@ class Simulation:
         node = self.nodes[idx]
         if node.paused is not None and t < node.paused.end:  # taken in when it resumes
             self._push(node.paused.end, ARRIVAL, idx, payload)
+        elif type(payload) is Marker:
+            to, lines = node.take_marker(payload, self.epoch + t)
+            for line in lines:
+                logs[idx].add(line)
+            self._send_markers(idx, payload.snapshot, to, t)
         else:
             node.take(payload)
+
+    def _send_markers(self, idx: int, snapshot: int, to: list[int], t: float) -> None:
+        """Markers on their links, with the links' faults and FIFO order (SPEC 12.1); a
+        dropped one is recorded: its snapshot never completes."""
+        node = self.nodes[idx]
+        assert node.snap is not None
+        for dst in to:
+            fate = node.marker_fate(dst, t)
+            if fate.drop is not None:
+                node.snap.lost(snapshot, dst, fate.drop)
+                continue
+            for planned in fate.arrivals:
+                arrival = max(t + self.marker_delay(), planned)
+                if self.fifo:
+                    prev = self.last_arrival.get((node.id, dst))
+                    if prev is not None and prev > arrival:
+                        arrival = prev
+                    self.last_arrival[(node.id, dst)] = arrival
+                self._push(arrival, ARRIVAL, dst - 1, Marker(snapshot, node.id))
 
     def _program_tick(self, node: Node, idx: int, t: float, logs: list[_BufferedLog],
                       steps: int) -> Any:
@@ -492,7 +525,8 @@ class Simulation:
         self.stopped = reason
         self._settle(logs)
         for _at, kind, _order, idx, payload in sorted(self.heap):
-            if kind == ARRIVAL and not self.dead[idx]:
+            # a marker in flight is lost with the stop: its snapshot does not complete
+            if kind == ARRIVAL and not self.dead[idx] and type(payload) is not Marker:
                 self.nodes[idx].take(payload)
         self.heap.clear()
         for idx, (node, log) in enumerate(zip(self.nodes, logs)):
@@ -515,6 +549,12 @@ class Simulation:
         elif what == "fault":
             for line in node.due_fault_lines(ts, t):
                 log.add(line)
+        elif what == "snapshot":
+            if node.paused is not None:  # a stopped process starts it when it goes on
+                self._push(node.paused.end, CONTROL, idx, payload)
+                return
+            snapshot, to = node.start_snapshot()
+            self._send_markers(idx, snapshot, to, t)
         elif what == "crash":
             self.dead[idx] = True
             if self.programs is not None and node.id in self.programs.specs:
@@ -561,7 +601,9 @@ def simulate(
     Raises SimStopped (``stop`` was requested) or LogWriteError; either way every line
     made so far is written whole.
     """
-    if programs is not None and not programs.failures:
+    # A snapshot records a machine's clocks when a marker comes: a program asked ahead may
+    # not have answered for its last tick yet, so a run with snapshots goes in lock-step.
+    if programs is not None and not programs.failures and not plan.settings.snapshots:
         try:
             return _simulate_once(plan, net, run_dir, epoch, stop, programs, ahead=True)
         except ReplayInLockstep:
@@ -607,6 +649,8 @@ def _entries(sim: Simulation, reason: str) -> list[dict[str, Any]]:
             entry = node.crashed_fields()
         else:
             entry = node.stop_fields(reason)
+        if node.snap is not None:
+            entry["snapshots"] = node.snap.status()
         out.append({"id": node.id, "rate": node.rate, **entry})
     return out
 
@@ -711,10 +755,12 @@ def run_sim(
         machines = [{"pid": 0, "exit_code": 0, **m}
                     for m in simulate(plan, net, run_dir, epoch, stop, programs)]
         failed = [m for m in machines if "failed" in m]
+        record_snapshots(meta, machines)
         ended = (RunEnd("failed", 1, f"machine {failed[0]['id']}: {failed[0]['failed']}")
                  if failed else RunEnd("completed", 0, "duration"))
     except SimStopped as exc:
         ended, machines, ended_t = _stopped(exc, stop, plan, meta)
+        record_snapshots(meta, machines)
         raise
     except LogWriteError as exc:
         ended = RunEnd("failed", 1, f"cannot write the machine logs: {exc}")

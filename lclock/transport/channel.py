@@ -19,7 +19,15 @@ from collections import deque
 from collections.abc import Callable
 
 from lclock.core.model import Message
-from lclock.transport.framing import RECV_CHUNK, FrameCodec, FrameError, FrameReader, frame_lclock
+from lclock.transport.framing import (
+    RECV_CHUNK,
+    Arrival,
+    FrameCodec,
+    FrameError,
+    FrameReader,
+    frame_lclock,
+    is_marker,
+)
 
 _GONE = (errno.EPIPE, errno.ECONNRESET, errno.ENOTCONN, errno.ESHUTDOWN, errno.ECONNABORTED)
 #: Frames handed to one sendmsg call (the kernel takes at most IOV_MAX = 1024 buffers).
@@ -69,7 +77,16 @@ class PeerChannel:
         """Queue one message and try to send now; False if the link is gone (undelivered)."""
         if self.broken is not None or not self.write_open:
             return False
-        frame = self.send_codec.encode(msg, sent_at, deliver_at)
+        return self._put(self.send_codec.encode(msg, sent_at, deliver_at))
+
+    def send_marker(self, snapshot: int, deliver_at: float = 0.0) -> bool:
+        """A snapshot's marker, behind every message sent before it; False if the link is
+        gone (the marker is lost: its snapshot does not complete)."""
+        if self.broken is not None or not self.write_open:
+            return False
+        return self._put(self.send_codec.encode_marker(snapshot, deliver_at))
+
+    def _put(self, frame: bytes) -> bool:
         if self.out:
             self.out.append(frame)
             return True
@@ -105,7 +122,7 @@ class PeerChannel:
                 n -= len(out.popleft())
             self.head_sent = n
 
-    def read(self) -> list[tuple[Message, float, float]]:
+    def read(self) -> list[Arrival]:
         """The messages that have arrived; on EOF the read side is closed.
 
         Raises FrameError for anything that is not a valid frame of this run (the caller
@@ -157,7 +174,8 @@ class PeerChannel:
             return
         self.broken = why
         self.write_open = False
-        lost = [frame_lclock(f) for f in self.out]
+        # markers lost here are not messages: their snapshot just does not complete
+        lost = [frame_lclock(f) for f in self.out if not is_marker(f)]
         self.out.clear()
         self.head_sent = 0
         if self.on_lost is not None:

@@ -19,6 +19,10 @@ connection, never a number the frame states. A frame that fails any of this is a
 ``FrameError`` and the connection that sent it is dropped; no frame ever reaches the
 model unchecked, so no frame can crash a machine.
 
+A snapshot's marker (SPEC 12) is a frame of its own kind, told apart by its length: its
+payload is ``snapshot (u64) + deliver_at (f64)``, 16 bytes, which no message's payload (at
+least 32) has. It travels the same stream, so it keeps the link's order and its tags.
+
 Over TCP a frame also carries a tag, ``HMAC-SHA256(key, sequence number + payload)`` cut
 to 16 bytes, with a key per direction derived from the handshake and a sequence number
 that counts the frames of the connection (kept by both ends, never sent). A frame injected,
@@ -34,6 +38,7 @@ import struct
 import orjson
 
 from lclock.core.model import Message
+from lclock.core.snapshot import Marker
 
 _HEAD = struct.Struct("!I")
 _FIXED = struct.Struct("!QQdd")
@@ -43,12 +48,17 @@ _HLC = struct.Struct("!qI")
 _BODY = struct.Struct("!I")
 #: A program's message is at most this long (SPEC 9.2: 64 kB); a longer body is refused.
 MAX_BODY = 64 * 1024
+_MARKER = struct.Struct("!Qd")
 TAG_BYTES = 16
 MAX_VECTOR = 1024
 #: Clock values beyond this are refused: no run gets near it, and the model's integers
 #: then always fit the 64 bits that the log writer and the analysis expect.
 MAX_CLOCK = 2**62
 RECV_CHUNK = 1 << 16
+MAX_SNAPSHOT = 1 << 20
+#: What a reader yields: a message or a marker, when it was sent (epoch s; 0 for a marker)
+#: and when it may enter the queue (s since t0; 0: at once).
+Arrival = tuple["Message | Marker", float, float]
 
 
 class FrameError(Exception):
@@ -62,7 +72,7 @@ class FrameCodec:
     """
 
     __slots__ = ("n", "vector", "key", "seq", "payload_size", "frame_size", "_vec", "pt", "hlc",
-                 "_clocks_at", "_vec_at", "bodies")
+                 "_clocks_at", "_vec_at", "bodies", "marker_size")
 
     def __init__(self, n: int, vector: bool, key: bytes | None = None, *, pt: bool = False,
                  hlc: bool = False, bodies: bool = False) -> None:
@@ -79,6 +89,7 @@ class FrameCodec:
         # With bodies: the size of a frame without one (the smallest this run's frames have).
         self.payload_size = self._vec_at + (8 * n if vector else 0) + (_BODY.size if bodies else 0)
         self.frame_size = _HEAD.size + self.payload_size + (TAG_BYTES if key else 0)
+        self.marker_size = _HEAD.size + _MARKER.size + (TAG_BYTES if key else 0)
         self._vec = struct.Struct(f"!{n}Q") if vector else None
 
     def encode(self, msg: Message, sent_at: float, deliver_at: float = 0.0) -> bytes:
@@ -96,6 +107,24 @@ class FrameCodec:
         if self.key is not None:
             frame += self._tag(payload)
         return frame
+
+    def encode_marker(self, snapshot: int, deliver_at: float = 0.0) -> bytes:
+        """A marker of ``snapshot``, let into the receiver at ``deliver_at`` (0: at once)."""
+        payload = _MARKER.pack(snapshot, deliver_at)
+        frame = _HEAD.pack(len(payload)) + payload
+        return frame + self._tag(payload) if self.key is not None else frame
+
+    def decode_marker(self, frame: memoryview, sender: int) -> tuple[Marker, float, float]:
+        body = frame[_HEAD.size : _HEAD.size + _MARKER.size]
+        if self.key is not None and not hmac.compare_digest(frame[_HEAD.size + _MARKER.size :],
+                                                            self._tag(body)):
+            raise FrameError("a frame failed its authentication tag (changed, injected or replayed)")
+        snapshot, deliver_at = _MARKER.unpack_from(body)
+        if not 1 <= snapshot <= MAX_SNAPSHOT:
+            raise FrameError(f"snapshot {snapshot} out of range")
+        if not (math.isfinite(deliver_at) and deliver_at >= 0):
+            raise FrameError("a time in the frame is not a finite number")
+        return Marker(snapshot, sender), 0.0, deliver_at
 
     def _tag(self, payload: bytes | memoryview) -> bytes:
         tag = hmac.digest(self.key or b"", _SEQ.pack(self.seq) + payload, "sha256")[:TAG_BYTES]
@@ -179,20 +208,26 @@ class FrameReader:
         self.codec = codec
         self.peer = peer
 
-    def feed(self, data: bytes) -> list[tuple[Message, float, float]]:
+    def feed(self, data: bytes) -> list[Arrival]:
         buf = self.buf
         buf += data
         codec = self.codec
         want = codec.payload_size
         size = codec.frame_size
         bodies = codec.bodies
-        out: list[tuple[Message, float, float]] = []
+        out: list[Arrival] = []
         pos = 0
         end = len(buf)
         view = memoryview(buf)
         try:
             while end - pos >= _HEAD.size:
                 (length,) = _HEAD.unpack_from(buf, pos)
+                if length == _MARKER.size:
+                    if end - pos < codec.marker_size:
+                        break
+                    out.append(codec.decode_marker(view[pos : pos + codec.marker_size], self.peer))
+                    pos += codec.marker_size
+                    continue
                 if length != want:
                     if not bodies:
                         raise FrameError(f"a frame of {length} bytes (this run's frames have {want})")
@@ -212,6 +247,11 @@ class FrameReader:
     @property
     def pending(self) -> int:
         return len(self.buf)
+
+
+def is_marker(frame: bytes | bytearray | memoryview) -> bool:
+    """The frame is a snapshot's marker, not a message."""
+    return int(_HEAD.unpack_from(frame, 0)[0]) == _MARKER.size
 
 
 def frame_lclock(frame: bytes | bytearray | memoryview) -> int:

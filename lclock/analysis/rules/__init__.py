@@ -201,6 +201,7 @@ def run_rules(ctx: Context) -> None:
         messages,
         record,
         replay,
+        snapshots,
         timing,
     )
 
