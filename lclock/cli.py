@@ -44,6 +44,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "compare": ("lclock.experiment.compare_cmd", "compare runs or experiments side by side, with intervals"),
     "vm": ("lclock.cluster.vm_cmd", "run one machine of a TCP cluster (one per host or terminal)"),
     "merge": ("lclock.cluster.merge_cmd", "merge per-host run folders into one run folder"),
+    "grade": ("lclock.grade.grade_cmd", "grade a class: run, check and score every submission"),
 }
 
 

@@ -29,6 +29,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +40,9 @@ from lclock.impl.config import Limits
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 #: Marks a program's processes in their environment, for finding orphans without cgroups.
 JAIL_ENV = "LCLOCK_JAIL"
+#: ``UID:GID`` the programs of a run drop to (set by ``lclock grade`` for the ``lclock sim``
+#: it starts; honoured only when lclock runs as root, where dropping is possible at all).
+USER_ENV = "LCLOCK_JAIL_USER"
 MIB = 1 << 20
 _PR_SET_CHILD_SUBREAPER = 36
 
@@ -48,7 +52,7 @@ _PR_SET_CHILD_SUBREAPER = 36
 # It sets the rlimits, drops to the given user, asks to be killed when lclock dies, waits for
 # the parent's go (one byte on fd: by then it is in its cgroups) and becomes the program.
 _TRAMPOLINE = """\
-import os, resource, sys
+import os, resource, sys, warnings  # everything imported before dropping to the user
 a = sys.argv
 fd, cpu, fsize, as_, nproc, uid, gid = (int(x) for x in a[1:8])
 resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
@@ -58,12 +62,15 @@ if as_:
     resource.setrlimit(resource.RLIMIT_AS, (as_, as_))
 if nproc:
     resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
+try:
+    import ctypes
+except Exception:
+    ctypes = None
 if gid >= 0:
     os.setgroups([]); os.setgid(gid)
 if uid >= 0:
     os.setuid(uid)
 try:  # the program dies with lclock, even a SIGKILLed lclock (PR_SET_PDEATHSIG)
-    import ctypes
     ctypes.CDLL(None).prctl(1, 9, 0, 0, 0)
 except Exception:
     pass
@@ -184,6 +191,27 @@ class User:
 
     uid: int = -1
     gid: int = -1
+
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> User:
+        """The user ``LCLOCK_JAIL_USER`` names, when lclock is root; lclock's own otherwise.
+        A malformed value is refused rather than ignored: running a grader's submission as
+        root by mistake is the one failure this must not have."""
+        text = env.get(USER_ENV, "")
+        if not text:
+            return cls()
+        uid, sep, gid = text.partition(":")
+        if not (sep and uid.isdigit() and gid.isdigit() and int(uid) > 0 and int(gid) > 0):
+            raise ValueError(f"{USER_ENV}={text!r}: expected UID:GID, both above 0")
+        if os.geteuid() != 0:
+            return cls()
+        return cls(int(uid), int(gid))
+
+    def owns(self, path: Path) -> None:
+        """Give ``path`` (a folder the program writes in) to the user, when it is not ours."""
+        if self.uid >= 0:
+            os.chown(path, self.uid, self.gid)
 
 
 class Jail:

@@ -1,0 +1,62 @@
+"""Where a submission runs: a private copy of its folder, owned by a user of its own.
+
+As root, submission number i runs as uid/gid ``UID_BASE + i``: no account is needed for a
+uid, and a uid per submission means no two submissions can read each other's copies, even
+at once. Its work folder is root's, open (traverse only) to its own group alone; the copy
+is the submission user's, closed to everyone else. Without root there is no user to drop
+to: the copy is still private to lclock's user, and the report says the isolation is weaker.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+from pathlib import Path
+
+from lclock.impl.jail import User
+
+UID_BASE = 200_000
+MAX_FILES = 20_000
+
+
+def user_for(index: int) -> User:
+    """The unprivileged user of submission ``index`` (lclock's own when not root)."""
+    if os.geteuid() != 0:
+        return User()
+    return User(UID_BASE + index, UID_BASE + index)
+
+
+def prepare(source: Path, work: Path, user: User) -> tuple[Path, Path]:
+    """(copy, runs): the private copy of ``source`` and the folder for its runs, in ``work``."""
+    work.mkdir(mode=0o700)
+    copy, runs = work / "copy", work / "runs"
+    shutil.copytree(source, copy, symlinks=True, ignore=_not_plain)
+    runs.mkdir(mode=0o700)
+    if user.uid >= 0:
+        _give(copy, user)
+        for folder in (work, runs):
+            os.chown(folder, 0, user.gid)
+            folder.chmod(0o710)
+    copy.chmod(0o700)
+    return copy, runs
+
+
+def _not_plain(folder: str, names: list[str]) -> set[str]:
+    """Leave out what is not a file, a folder or a symlink (a FIFO would block the copy)."""
+    skip = set()
+    for name in names:
+        mode = os.lstat(os.path.join(folder, name)).st_mode
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode)):
+            skip.add(name)
+    return skip
+
+
+def _give(copy: Path, user: User) -> None:
+    count = 0
+    for root, dirs, files in os.walk(copy):
+        for name in [*dirs, *files, ""]:
+            count += 1
+            if count > MAX_FILES:
+                return
+            os.chown(os.path.join(root, name), user.uid, user.gid, follow_symlinks=False)
