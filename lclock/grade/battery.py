@@ -21,7 +21,7 @@ from lclock.grade.build import clean_env
 from lclock.grade.results import ItemResult, RunResult
 from lclock.grade.rubric import Item
 from lclock.grade.submission import Submission
-from lclock.impl.jail import USER_ENV, User
+from lclock.impl.jail import HIDE_ENV, USER_ENV, User
 
 #: What a submission's program may use in every run (SPEC 9.6 ``--impl-limits``).
 LIMITS = "cpu=60,mem=512,procs=64,fsize=64"
@@ -36,6 +36,7 @@ def lclock(args: list[str], cwd: Path, user: User, wall: float = WALL) -> tuple[
     env = clean_env(cwd)
     if user.uid >= 0:
         env[USER_ENV] = f"{user.uid}:{user.gid}"
+        env[HIDE_ENV] = "\n".join(user.hide)
     proc = subprocess.Popen([sys.executable, "-m", "lclock", *args], cwd=cwd, env=env,
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, start_new_session=True, text=True,
@@ -105,7 +106,9 @@ def program_run(item: Item, sub: Submission, seed: int, copy: Path, runs: Path,
         result.failure = ("nondeterministic", _differs(err), run_id)
         return result
     if code != 0 or not (run_dir / "run.json").is_file():
-        result.failure = _failure(run_dir, err, code)
+        kind, reason, where = _failure(run_dir, err, code)
+        # the copy's path is another each time: out of the grades, which must repeat
+        result.failure = (kind, reason.replace(str(copy), "<submission>"), where)
         return result
     check_run(run_dir, run_id, result)
     return result
@@ -122,12 +125,24 @@ def _failure(run_dir: Path, err: str, code: int) -> tuple[str, str, str]:
     """(crash or hang, the reason, where): from run.json and the first error line."""
     reason = ""
     with contextlib.suppress(OSError, ValueError, AttributeError):
-        reason = str(json.loads((run_dir / "run.json").read_text()).get("reason") or "")
+        meta = json.loads((run_dir / "run.json").read_text())
+        reason = str(meta.get("reason") or "")
+        reason += _stderr_tail(meta)
     if not reason:
         tail = [ln for ln in err.splitlines() if ln.strip()]
         reason = tail[-1] if tail else f"lclock exited with code {code}"
     kind = "hang" if code == 124 or any(w in reason for w in HANG_WORDS) else "crash"
-    return kind, reason[:300], first_error_line(run_dir)
+    return kind, reason[:600], first_error_line(run_dir)
+
+
+def _stderr_tail(meta: dict[str, Any]) -> str:
+    """The end of the first failed machine's stderr, which often says why (a traceback)."""
+    machines = (meta.get("impl") or {}).get("machines") or {}
+    for _mid, m in sorted(machines.items(), key=lambda kv: _machine_no(kv[0])):
+        if isinstance(m, dict) and m.get("failed") and m.get("stderr_tail"):
+            tail = str(m["stderr_tail"]).strip().splitlines()[-3:]
+            return "; its stderr ends: " + " | ".join(t[:160] for t in tail)
+    return ""
 
 
 def first_error_line(run_dir: Path) -> str:

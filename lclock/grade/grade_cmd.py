@@ -61,7 +61,8 @@ def main(args: argparse.Namespace) -> int:
     say = _quiet if args.quiet else _say
     say(f"grading {len(todo)} of {len(folders)} submission(s) into {out}")
     progress = Progress(len(todo), say)
-    for graded in _graded(todo, rubric, args):
+    hide = (str(root.resolve()), str(out.resolve()))
+    for graded in _graded(todo, rubric, args, hide):
         write_submission(out, graded)
         progress.done(graded)
     rows = write_class(out, folders)
@@ -101,7 +102,8 @@ def _prepare_output(out: Path, rubric: Rubric, resume: bool) -> None:
     kept.write_text(rubric.text, "utf-8")
 
 
-def _graded(todo: list[tuple[int, Path]], rubric: Rubric, args: argparse.Namespace) -> Iterator[Graded]:
+def _graded(todo: list[tuple[int, Path]], rubric: Rubric, args: argparse.Namespace,
+            hide: tuple[str, ...]) -> Iterator[Graded]:
     if args.cluster:
         from lclock.grade.on_cluster import grade_on_cluster
 
@@ -109,10 +111,10 @@ def _graded(todo: list[tuple[int, Path]], rubric: Rubric, args: argparse.Namespa
         return
     if args.jobs == 1:
         for index, folder in todo:
-            yield grade_one(folder, index, rubric)
+            yield grade_one(folder, index, rubric, hide)
         return
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        futures = [pool.submit(grade_one, folder, index, rubric) for index, folder in todo]
+        futures = [pool.submit(grade_one, folder, index, rubric, hide) for index, folder in todo]
         try:
             for fut in as_completed(futures):
                 yield fut.result()

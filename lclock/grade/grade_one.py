@@ -41,13 +41,14 @@ class Graded:
                 "bugs": ";".join(self.bugs)}
 
 
-def grade_one(folder: Path, index: int, rubric: Rubric, work_root: Path | None = None) -> Graded:
-    """Grade the submission in ``folder`` (number ``index`` of the class: its user)."""
+def grade_one(folder: Path, index: int, rubric: Rubric, hide: tuple[str, ...] = ()) -> Graded:
+    """Grade the submission in ``folder`` (number ``index`` of the class: its user); its
+    programs never see the folders ``hide``."""
     sub = read_submission(folder)
     if sub.problem is not None:
         return _bad(sub, rubric, sub.problem, "no-config" if "missing" in sub.problem else "bad-config")
-    user = user_for(index)
-    with tempfile.TemporaryDirectory(prefix="lclock-grade-", dir=work_root) as tmp:
+    user = user_for(index, hide)
+    with tempfile.TemporaryDirectory(prefix="lclock-grade-") as tmp:
         Path(tmp).chmod(0o711)
         copy, runs = prepare(folder, Path(tmp) / "w", user)
         if sub.build:

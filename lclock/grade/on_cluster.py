@@ -42,7 +42,7 @@ def remote_grade(name: str, archive: bytes, index: int, rubric_text: str) -> Gra
     with tempfile.TemporaryDirectory(prefix="lclock-grade-task-") as tmp:
         with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
             tar.extractall(tmp, filter=_member)
-        return grade_one(Path(tmp) / name, index, rubric)
+        return grade_one(Path(tmp) / name, index, rubric, (tmp,))
 
 
 def grade_on_cluster(address: str, todo: list[tuple[int, Path]], rubric: Rubric) -> Iterator[Graded]:

@@ -24,6 +24,8 @@ KINDS = (*PROGRAM_KINDS, "import")
 COSTS = ("crash", "hang", "nondeterministic")
 MAX_SEEDS = 50
 MAX_DURATION = 3600.0
+#: A cost the rubric does not give: the whole item.
+ALL = 1e6
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,7 @@ def parse_rubric(data: dict[str, Any], text: str = "") -> Rubric:
         raise ValueError(f"costs.{bad[0]}: unknown cost (expected {', '.join(COSTS)})")
     return Rubric(items, _numbers(data.get("rules", {}), "rules"),
                   _numbers(data.get("bugs", {}), "bugs"),
-                  {k: costs.get(k, 0.0) for k in COSTS}, text)
+                  {k: costs.get(k, ALL) for k in COSTS}, text)
 
 
 _ITEM_KEYS = {"kind", "points", "seeds", "duration", "args", "machine", "skip"}

@@ -58,7 +58,7 @@ def charges_of(item: ItemResult, rubric: Rubric) -> list[Charge]:
                 key, cost = f"rule {rule}", rubric.rule_cost(rule)
             _add(found, key, cost, f"{run.label}: {f.get('message', '')}", str(f.get("where", "")),
                  int(f.get("count", 1)) if isinstance(f.get("count"), int) else 1)
-    return [Charge(k, v[0], v[1], v[2], v[3]) for k, v in found.items()]
+    return [Charge(k, min(v[0], item.points), v[1], v[2], v[3]) for k, v in found.items()]
 
 
 def _add(found: dict[str, list[Any]], key: str, cost: float, text: str, where: str,

@@ -20,11 +20,12 @@ UID_BASE = 200_000
 MAX_FILES = 20_000
 
 
-def user_for(index: int) -> User:
-    """The unprivileged user of submission ``index`` (lclock's own when not root)."""
+def user_for(index: int, hide: tuple[str, ...] = ()) -> User:
+    """The unprivileged user of submission ``index`` (lclock's own when not root), from
+    whose sight the folders ``hide`` (the class, the grader's output) are taken."""
     if os.geteuid() != 0:
         return User()
-    return User(UID_BASE + index, UID_BASE + index)
+    return User(UID_BASE + index, UID_BASE + index, hide)
 
 
 def prepare(source: Path, work: Path, user: User) -> tuple[Path, Path]:

@@ -43,6 +43,10 @@ JAIL_ENV = "LCLOCK_JAIL"
 #: ``UID:GID`` the programs of a run drop to (set by ``lclock grade`` for the ``lclock sim``
 #: it starts; honoured only when lclock runs as root, where dropping is possible at all).
 USER_ENV = "LCLOCK_JAIL_USER"
+#: Folders (one a line) the program must not see even where their modes would let it: the
+#: class's submissions and the grader's output. Hidden under an empty read-only tmpfs in a
+#: mount namespace of the program's own, with the user (root only).
+HIDE_ENV = "LCLOCK_JAIL_HIDE"
 MIB = 1 << 20
 _PR_SET_CHILD_SUBREAPER = 36
 
@@ -66,6 +70,16 @@ try:
     import ctypes
 except Exception:
     ctypes = None
+hide = [h for h in os.environ.pop("LCLOCK_JAIL_HIDE", "").split("\\n") if h]
+if hide and uid >= 0:  # a mount namespace of its own, those folders under an empty tmpfs
+    libc = ctypes.CDLL(None, use_errno=True)
+    ok = libc.unshare(0x20000) == 0 and libc.mount(b"none", b"/", None, 0x44000, None) == 0
+    for h in hide:
+        if ok and os.path.isdir(h):
+            ok = libc.mount(b"none", h.encode(), b"tmpfs", 15, b"size=4k,mode=000") == 0
+    if not ok:
+        sys.stderr.write("lclock: cannot hide the other submissions: %s\\n" % os.strerror(ctypes.get_errno()))
+        os._exit(127)
 if gid >= 0:
     os.setgroups([]); os.setgid(gid)
 if uid >= 0:
@@ -191,6 +205,7 @@ class User:
 
     uid: int = -1
     gid: int = -1
+    hide: tuple[str, ...] = ()
 
 
     @classmethod
@@ -206,7 +221,8 @@ class User:
             raise ValueError(f"{USER_ENV}={text!r}: expected UID:GID, both above 0")
         if os.geteuid() != 0:
             return cls()
-        return cls(int(uid), int(gid))
+        hide = tuple(h for h in env.get(HIDE_ENV, "").split("\n") if h)
+        return cls(int(uid), int(gid), hide)
 
     def owns(self, path: Path) -> None:
         """Give ``path`` (a folder the program writes in) to the user, when it is not ours."""
@@ -232,7 +248,7 @@ class Jail:
         try:
             self.proc = subprocess.Popen(
                 args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                cwd=cwd, env={**env, JAIL_ENV: name}, start_new_session=True, pass_fds=(read_fd,), bufsize=0)
+                cwd=cwd, env=_trampoline_env(env, name, user), start_new_session=True, pass_fds=(read_fd,), bufsize=0)
         except BaseException:
             os.close(write_fd)
             self.cgroups.remove()
@@ -306,6 +322,16 @@ class Jail:
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=max(0.0, end - time.monotonic()))
         self.cgroups.remove()
+
+
+def _trampoline_env(env: Mapping[str, str], name: str, user: User) -> dict[str, str]:
+    """The program's environment, its jail's mark, and (for the trampoline, which removes
+    it) what to hide from it."""
+    out = {k: v for k, v in env.items() if k not in (HIDE_ENV, USER_ENV)}
+    out[JAIL_ENV] = name
+    if user.hide and user.uid >= 0:
+        out[HIDE_ENV] = "\n".join(user.hide)
+    return out
 
 
 def _orphans_of(name: str) -> list[psutil.Process]:
