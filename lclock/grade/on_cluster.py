@@ -60,7 +60,7 @@ def grade_on_cluster(address: str, todo: list[tuple[int, Path]], rubric: Rubric)
             futures.append(client.submit(remote_grade, folder.name, pack(folder), index,
                                          rubric.text, pure=False, retries=RETRIES))
         names = {f.key: folder.name for f, (_i, folder) in zip(futures, todo, strict=True)}
-        for fut in as_completed(futures):
+        for fut in as_completed(futures, loop=client.loop):
             try:
                 yield fut.result()
             except Exception as exc:  # noqa: BLE001 - the task's error, after the retries
