@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
+import sys
 from pathlib import Path
 
+import psutil
 import pytest
 from grade_fixtures import REPO, csv_rows, grade, make_class
+
+from tests.conftest import started, wait_for
 
 QUICK = REPO / "tests" / "data" / "grade-quick-rubric.toml"
 
@@ -117,3 +124,37 @@ def test_a_bad_rubric_key_is_named(tmp_path: Path) -> None:
     (tmp_path / "r.toml").write_text('[battery.sim]\nkind = "sim"\npoints = "ten"\n')
     p = grade(".", "--rubric", "r.toml", cwd=tmp_path)
     assert p.returncode == 2 and "r.toml: battery.sim.points: expected a number" in p.stderr
+
+
+def alive(pids: set[int]) -> list[int]:
+    out = []
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                out.append(pid)
+    return out
+
+
+@pytest.mark.timeout(120)
+def test_ctrl_c_stops_the_grading_and_every_run(tmp_path: Path) -> None:
+    """The battery's lclock processes are in sessions of their own (a Ctrl-C at the terminal
+    does not reach them): the grader kills them, and their programs die with them."""
+    classdir = make_class(tmp_path / "class", ["hang", "good"])
+    rubric = tmp_path / "slow.toml"  # a hang is found after 1000 s: only a kill ends it sooner
+    rubric.write_text('[battery.sim]\nkind = "sim"\npoints = 1\nargs = ["--impl-timeout", "100"]\n')
+    cmd = [sys.executable, "-m", "lclock", "grade", str(classdir), "--rubric", str(rubric),
+           "--jobs", "2", "--output", str(tmp_path / "out")]
+    seen: set[int] = set()
+
+    def programs_running(proc: psutil.Process) -> bool:
+        kids = proc.children(recursive=True)
+        seen.update(k.pid for k in kids)
+        return any("hostile.py" in " ".join(k.cmdline()) for k in kids)
+
+    with started(cmd, tmp_path) as proc:
+        me = psutil.Process(proc.pid)
+        assert wait_for(lambda: programs_running(me), 60)
+        os.killpg(proc.pid, signal.SIGINT)
+        code = proc.wait(timeout=60)
+        assert code == 130, proc.stderr.read() if proc.stderr else code
+    assert wait_for(lambda: not alive(seen), 15), alive(seen)

@@ -14,14 +14,17 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
+from lclock.grade.build import STOPPED as _STOPPED
 from lclock.grade.build import clean_env
 from lclock.grade.results import ItemResult, RunResult
 from lclock.grade.rubric import Item
 from lclock.grade.submission import Submission
 from lclock.impl.jail import HIDE_ENV, USER_ENV, User
+from lclock.lifecycle import STOP_WITH_PARENT
 
 #: What a submission's program may use in every run (SPEC 9.6 ``--impl-limits``).
 LIMITS = "cpu=60,mem=512,procs=64,fsize=64"
@@ -31,9 +34,28 @@ WALL = 180.0
 HANG_WORDS = ("no answer", "hung", "timed out", "wall time")
 
 
+#: The lclock processes running now (any thread's), for stop_all.
+_RUNNING: set[subprocess.Popen[str]] = set()
+_LOCK = threading.Lock()
+
+
+def stop_all() -> None:
+    """The grading was stopped (Ctrl-C): kill every running lclock of the battery (their
+    programs die with them) and start no other."""
+    _STOPPED.set()
+    with _LOCK:
+        running = list(_RUNNING)
+    for proc in running:
+        with contextlib.suppress(OSError):
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
 def lclock(args: list[str], cwd: Path, user: User, wall: float = WALL) -> tuple[int, str, str]:
     """Run ``lclock ARGS`` in ``cwd``; (exit code, stdout, stderr); 124 when it overran."""
+    if _STOPPED.is_set():
+        return 130, "", "lclock grade was stopped"
     env = clean_env(cwd)
+    env[STOP_WITH_PARENT] = str(os.getpid())  # a killed grader takes its runs along
     if user.uid >= 0:
         env[USER_ENV] = f"{user.uid}:{user.gid}"
         env[HIDE_ENV] = "\n".join(user.hide)
@@ -41,6 +63,8 @@ def lclock(args: list[str], cwd: Path, user: User, wall: float = WALL) -> tuple[
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, start_new_session=True, text=True,
                             errors="replace")
+    with _LOCK:
+        _RUNNING.add(proc)
     try:
         out, err = proc.communicate(timeout=wall)
         return proc.returncode, out, err
@@ -50,6 +74,8 @@ def lclock(args: list[str], cwd: Path, user: User, wall: float = WALL) -> tuple[
         out, err = proc.communicate()
         return 124, out, err + f"\nlclock: the run took more than {wall:g} s of wall time"
     finally:
+        with _LOCK:
+            _RUNNING.discard(proc)
         if proc.poll() is None:
             with contextlib.suppress(OSError):
                 os.killpg(proc.pid, signal.SIGKILL)

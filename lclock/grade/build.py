@@ -15,6 +15,8 @@ from lclock.impl.jail import Jail, User
 BUILD_WALL = 300.0
 BUILD_LIMITS = Limits(cpu=300, mem=1024, procs=64, fsize=64)
 TAIL = 4000
+#: Set when the grading is stopped: a build waiting for its command gives up.
+STOPPED = threading.Event()
 
 
 def run_build(command: str, copy: Path, user: User, name: str,
@@ -34,9 +36,8 @@ def run_build(command: str, copy: Path, user: User, name: str,
         jail.proc.stdin.close()
         for r in readers:
             r.start()
-        try:
-            code = jail.proc.wait(timeout=wall)
-        except Exception:  # noqa: BLE001 - subprocess.TimeoutExpired
+        code = _wait(jail, wall)
+        if code is None:
             return f"build: {command!r} did not end within {wall:g} s"
     finally:
         jail.kill()
@@ -46,6 +47,17 @@ def run_build(command: str, copy: Path, user: User, name: str,
         return None
     out = (bytes(tails[0]) + bytes(tails[1])).decode("utf-8", "replace").strip()[-TAIL:]
     return f"build: {command!r} exited with code {code}" + (f":\n{out}" if out else "")
+
+
+def _wait(jail: Jail, wall: float) -> int | None:
+    """The build's exit code; None when it overran or the grading was stopped."""
+    end = time.monotonic() + wall
+    while not STOPPED.is_set() and time.monotonic() < end:
+        code = jail.proc.poll()
+        if code is not None:
+            return code
+        time.sleep(0.05)
+    return None
 
 
 def _drain(stream: IO[bytes] | None, tail: bytearray) -> None:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from lclock.errors import BadInput
+from lclock.grade.battery import stop_all
 from lclock.grade.grade_one import Graded, grade_one
 from lclock.grade.report import class_page
 from lclock.grade.rubric import Rubric, load_rubric
@@ -62,9 +63,13 @@ def main(args: argparse.Namespace) -> int:
     say(f"grading {len(todo)} of {len(folders)} submission(s) into {out}")
     progress = Progress(len(todo), say)
     hide = (str(root.resolve()), str(out.resolve()))
-    for graded in _graded(todo, rubric, args, hide):
-        write_submission(out, graded)
-        progress.done(graded)
+    try:
+        for graded in _graded(todo, rubric, args, hide):
+            write_submission(out, graded)
+            progress.done(graded)
+    except BaseException:  # Ctrl-C, a stop signal: what is graded stays, nothing runs on
+        stop_all()
+        raise
     rows = write_class(out, folders)
     say(f"grades: {out / 'grades.csv'} ({len(rows)} submission(s)); summary: {out / 'summary.html'}")
     return 0
@@ -118,6 +123,9 @@ def _graded(todo: list[tuple[int, Path]], rubric: Rubric, args: argparse.Namespa
         try:
             for fut in as_completed(futures):
                 yield fut.result()
+        except BaseException:  # before the pool's exit waits for its threads
+            stop_all()
+            raise
         finally:
             for fut in futures:
                 fut.cancel()

@@ -1,8 +1,8 @@
 """Where a submission runs: a private copy of its folder, owned by a user of its own.
 
-As root, submission number i runs as uid/gid ``UID_BASE + i``: no account is needed for a
-uid, and a uid per submission means no two submissions can read each other's copies, even
-at once. Its work folder is root's, open (traverse only) to its own group alone; the copy
+As root, submission number i runs as a uid/gid of its own (``UID_BASE`` + a block of the
+grading process's + i): no account is needed for a uid, and a uid per submission means no two
+submissions can read each other's copies, even at once, even of two gradings. Its work folder is root's, open (traverse only) to its own group alone; the copy
 is the submission user's, closed to everyone else. Without root there is no user to drop
 to: the copy is still private to lclock's user, and the report says the isolation is weaker.
 """
@@ -17,6 +17,9 @@ from pathlib import Path
 from lclock.impl.jail import User
 
 UID_BASE = 200_000
+#: Submissions per grading: each grading (an lclock process) takes a block of uids of its
+#: own, so that two gradings at once never share a user.
+BLOCK = 10_000
 MAX_FILES = 20_000
 
 
@@ -25,7 +28,8 @@ def user_for(index: int, hide: tuple[str, ...] = ()) -> User:
     whose sight the folders ``hide`` (the class, the grader's output) are taken."""
     if os.geteuid() != 0:
         return User()
-    return User(UID_BASE + index, UID_BASE + index, hide)
+    uid = UID_BASE + (os.getpid() % 1000) * BLOCK + index % BLOCK
+    return User(uid, uid, hide)
 
 
 def prepare(source: Path, work: Path, user: User) -> tuple[Path, Path]:
