@@ -211,3 +211,24 @@ def test_progress_estimates_the_time_left() -> None:
     p.done(Graded("c", 0, 10, "no-config", []))
     assert said[0] == "[1/3] a: 5/10 (deductions); about 20 s left"
     assert said[1].endswith("about 10 s left") and said[2] == "[3/3] c: 0/10 (no-config)"
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["--loss", "2"], "battery.a.args: --loss: must be a probability"),
+    (["--colour"], "battery.a.args: --colour: unknown option"),
+    (["--crash", "9@50%"], "battery.a.args: --crash: machine 9 does not exist"),
+])
+def test_flags_lclock_sim_refuses_are_a_rubric_error(tmp_path: Path, args: list[str],
+                                                     words: str) -> None:
+    """Else every run of every submission would fail, each charged a crash."""
+    import json
+
+    path = tmp_path / "r.toml"
+    path.write_text(f'[battery.a]\nkind = "sim"\npoints = 1\nargs = {json.dumps(args)}\n')
+    with pytest.raises(BadInput, match=f"r.toml: {words}"):
+        load_rubric(path)
+
+
+def test_a_students_settings_toml_is_never_read(tmp_path: Path) -> None:
+    args = program_args(Item("s", "sim", 1), "x", 1, tmp_path / "runs", "s-1")
+    assert args[args.index("--settings") + 1] == str(tmp_path / "settings.toml")

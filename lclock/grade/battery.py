@@ -28,6 +28,8 @@ from lclock.lifecycle import STOP_WITH_PARENT
 
 #: What a submission's program may use in every run (SPEC 9.6 ``--impl-limits``).
 LIMITS = "cpu=60,mem=512,procs=64,fsize=64"
+#: An empty settings file in a submission's work folder (lclock.grade.workspace).
+SETTINGS = "settings.toml"
 #: Wall time of one lclock process of the battery (a run, a check, an import).
 WALL = 180.0
 #: A failed run's reason, read from run.json: these words mean the program did not answer.
@@ -111,7 +113,9 @@ def program_args(item: Item, impl: str, seed: int, runs: Path, run_id: str) -> l
     command = "run" if item.kind == "real" else "sim"
     impl_arg = f"{item.machine}={impl}" if item.kind == "mixed" else impl
     args = [command, "--impl", impl_arg, "--impl-limits", LIMITS, "--duration", f"{item.duration:g}",
-            "--quiet", "--output", str(runs), "--run-id", run_id]
+            "--quiet", "--output", str(runs), "--run-id", run_id,
+            # never the submission's own settings.toml: the rubric's flags alone
+            "--settings", str(runs.parent / SETTINGS)]
     if command == "sim":
         args += ["--seed", str(seed)]
     if item.kind == "twice":

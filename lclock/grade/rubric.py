@@ -81,10 +81,14 @@ def load_rubric(path: Path | None) -> Rubric:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise BadInput(f"{where}: not valid TOML: {e}") from None
+    from lclock.grade.argcheck import check_args
+
     try:
-        return parse_rubric(data, text)
+        rubric = parse_rubric(data, text)
+        check_args(rubric, where)
     except ValueError as e:
-        raise BadInput(f"{where}: {e}") from None
+        raise BadInput(str(e) if str(e).startswith(where) else f"{where}: {e}") from None
+    return rubric
 
 
 def rubric_from_text(text: str) -> Rubric:

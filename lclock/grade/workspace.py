@@ -38,6 +38,7 @@ def prepare(source: Path, work: Path, user: User) -> tuple[Path, Path]:
     copy, runs = work / "copy", work / "runs"
     shutil.copytree(source, copy, symlinks=True, ignore=_not_plain)
     runs.mkdir(mode=0o700)
+    (work / "settings.toml").write_text("")  # the runs' settings: none of the student's
     if user.uid >= 0:
         _give(copy, user)
         for folder in (work, runs):
