@@ -76,3 +76,27 @@ def test_the_grades_are_the_same_bytes_whatever_the_jobs(tmp_path: Path) -> None
     for name in one:
         if name.endswith((".csv", ".json")):
             assert one[name] == three[name], name
+
+
+def test_reference_programs_in_other_languages_get_full_marks(tmp_path: Path) -> None:
+    """C (built by the submission's build line, as its user) and JavaScript for node."""
+    import shutil
+
+    from grade_fixtures import REPO
+
+    if shutil.which("cc") is None or shutil.which("node") is None:
+        pytest.skip("needs cc and node")
+    classdir = tmp_path / "class"
+    for name, source, toml in (
+            ("c", "c/vm.c", 'impl = "./vm"\nbuild = "cc -O2 -o vm vm.c"\n'),
+            ("node", "node/vm.js", 'impl = "node vm.js"\n')):
+        (classdir / name).mkdir(parents=True)
+        shutil.copy(REPO / "examples" / "impl" / source, classdir / name)
+        (classdir / name / "lclock.toml").write_text(toml)
+    classdir.chmod(0o700)
+    p = grade(str(classdir), "--rubric", str(RUBRIC), "--output", str(tmp_path / "out"),
+              "--jobs", "2", cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    rows = csv_rows(tmp_path / "out")
+    assert {n: (r["score"], r["status"]) for n, r in rows.items()} == \
+        {"c": ("100", "full-marks"), "node": ("100", "full-marks")}
