@@ -126,6 +126,17 @@ def test_a_bad_rubric_key_is_named(tmp_path: Path) -> None:
     assert p.returncode == 2 and "r.toml: battery.sim.points: expected a number" in p.stderr
 
 
+def programs_running(proc: psutil.Process, seen: set[int], count: int = 1) -> bool:
+    """Whether ``count`` hostile programs run below ``proc``; every descendant is noted."""
+    found = 0
+    with contextlib.suppress(psutil.Error):
+        for kid in proc.children(recursive=True):
+            seen.add(kid.pid)
+            with contextlib.suppress(psutil.Error):
+                found += "hostile.py" in " ".join(kid.cmdline())
+    return found >= count
+
+
 def alive(pids: set[int]) -> list[int]:
     out = []
     for pid in pids:
@@ -146,15 +157,29 @@ def test_ctrl_c_stops_the_grading_and_every_run(tmp_path: Path) -> None:
            "--jobs", "2", "--output", str(tmp_path / "out")]
     seen: set[int] = set()
 
-    def programs_running(proc: psutil.Process) -> bool:
-        kids = proc.children(recursive=True)
-        seen.update(k.pid for k in kids)
-        return any("hostile.py" in " ".join(k.cmdline()) for k in kids)
 
     with started(cmd, tmp_path) as proc:
         me = psutil.Process(proc.pid)
-        assert wait_for(lambda: programs_running(me), 60)
+        assert wait_for(lambda: programs_running(me, seen), 60)
         os.killpg(proc.pid, signal.SIGINT)
         code = proc.wait(timeout=60)
         assert code == 130, proc.stderr.read() if proc.stderr else code
+    assert wait_for(lambda: not alive(seen), 15), alive(seen)
+
+
+@pytest.mark.timeout(120)
+def test_a_killed_grader_takes_every_run_along(tmp_path: Path) -> None:
+    """SIGKILL, which the grader cannot answer: its runs die with it, their programs too."""
+    classdir = make_class(tmp_path / "class", ["hang"])
+    rubric = tmp_path / "slow.toml"  # a hang is found after 1000 s: only a kill ends it sooner
+    rubric.write_text('[battery.sim]\nkind = "sim"\npoints = 1\nargs = ["--impl-timeout", "100"]\n')
+    cmd = [sys.executable, "-m", "lclock", "grade", str(classdir), "--rubric", str(rubric),
+           "--output", str(tmp_path / "out")]
+    seen: set[int] = set()
+
+
+    with started(cmd, tmp_path) as proc:
+        assert wait_for(lambda: programs_running(psutil.Process(proc.pid), seen, 3), 60)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
     assert wait_for(lambda: not alive(seen), 15), alive(seen)

@@ -24,7 +24,6 @@ from lclock.grade.results import ItemResult, RunResult
 from lclock.grade.rubric import Item
 from lclock.grade.submission import Submission
 from lclock.impl.jail import HIDE_ENV, USER_ENV, User
-from lclock.lifecycle import STOP_WITH_PARENT
 
 #: What a submission's program may use in every run (SPEC 9.6 ``--impl-limits``).
 LIMITS = "cpu=60,mem=512,procs=64,fsize=64"
@@ -36,6 +35,17 @@ WALL = 180.0
 HANG_WORDS = ("no answer", "hung", "timed out", "wall time")
 
 
+#: Starts an lclock of the battery so that it is SIGKILLed when the grader dies, however
+#: (its programs then die with it): a SIGTERM would ask it to stop gracefully, which waits
+#: for the answer of a program that may never give one.
+_WITH_GRADER = """\
+import ctypes, os, sys
+ctypes.CDLL(None).prctl(1, 9, 0, 0, 0)
+if os.getppid() != int(sys.argv[1]):
+    os._exit(137)
+os.execv(sys.argv[2], sys.argv[2:])
+"""
+
 #: The lclock processes running now (any thread's), for stop_all.
 _RUNNING: set[subprocess.Popen[str]] = set()
 _LOCK = threading.Lock()
@@ -44,8 +54,8 @@ _LOCK = threading.Lock()
 def stop_all() -> None:
     """The grading was stopped (Ctrl-C): kill every running lclock of the battery (their
     programs die with them) and start no other."""
-    _STOPPED.set()
-    with _LOCK:
+    with _LOCK:  # with lclock's registration: none starts unseen between the two
+        _STOPPED.set()
         running = list(_RUNNING)
     for proc in running:
         with contextlib.suppress(OSError):
@@ -57,16 +67,20 @@ def lclock(args: list[str], cwd: Path, user: User, wall: float = WALL) -> tuple[
     if _STOPPED.is_set():
         return 130, "", "lclock grade was stopped"
     env = clean_env(cwd)
-    env[STOP_WITH_PARENT] = str(os.getpid())  # a killed grader takes its runs along
     if user.uid >= 0:
         env[USER_ENV] = f"{user.uid}:{user.gid}"
         env[HIDE_ENV] = "\n".join(user.hide)
-    proc = subprocess.Popen([sys.executable, "-m", "lclock", *args], cwd=cwd, env=env,
+    argv = [sys.executable, "-I", "-S", "-c", _WITH_GRADER, str(os.getpid()), sys.executable,
+            "-m", "lclock", *args]
+    proc = subprocess.Popen(argv, cwd=cwd, env=env,
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, start_new_session=True, text=True,
                             errors="replace")
     with _LOCK:
         _RUNNING.add(proc)
+        if _STOPPED.is_set():  # stopped while it started
+            with contextlib.suppress(OSError):
+                os.killpg(proc.pid, signal.SIGKILL)
     try:
         out, err = proc.communicate(timeout=wall)
         return proc.returncode, out, err
