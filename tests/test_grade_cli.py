@@ -96,8 +96,10 @@ def test_an_earlier_grading_is_not_overwritten(graded: tuple[Path, str], tmp_pat
 def test_a_folder_of_logs_and_one_without_lclock_toml(tmp_path: Path) -> None:
     """The quick one (no program runs): import, check, score, and a clear line."""
     make_class(tmp_path / "class", ["logs-good", "no-config"])
+    (tmp_path / "class" / "notes.txt").write_text("not a submission")
     p = grade("class", "--rubric", str(QUICK), cwd=tmp_path)
     assert p.returncode == 0, p.stderr
+    assert "left out 'notes.txt': not a folder, not a submission" in p.stdout
     out = tmp_path / "output" / "grade-class"
     rows = csv_rows(out)
     assert rows["logs-good"]["score"] == rows["logs-good"]["max_score"] == "100"

@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
+from lclock import errors
 from lclock.errors import BadInput
 from lclock.grade.battery import stop_all
 from lclock.grade.grade_one import Graded, grade_one
@@ -56,11 +57,13 @@ def main(args: argparse.Namespace) -> int:
         raise BadInput(f"--jobs: expected a whole number from 1 to {MAX_JOBS}")
     rubric = load_rubric(Path(args.rubric) if args.rubric else None)
     out = Path(args.output) if args.output else Path("output") / f"grade-{root.resolve().name}"
-    folders = submissions(root)
+    folders, skipped = submissions(root)
     _prepare_output(out, rubric, args.resume)
     todo = [(i, f) for i, f in enumerate(folders) if not (args.resume and (out / f.name / DONE).is_file())]
     say = _quiet if args.quiet else _say
     say(f"grading {len(todo)} of {len(folders)} submission(s) into {out}")
+    for line in skipped:
+        say(line)
     progress = Progress(len(todo), say)
     hide = (str(root.resolve()), str(out.resolve()))
     try:
@@ -83,13 +86,23 @@ def _quiet(_line: str) -> None:
     pass
 
 
-def submissions(root: Path) -> list[Path]:
-    """The class: every folder in ``root`` (not hidden, not a symlink), by name."""
+def submissions(root: Path) -> tuple[list[Path], list[str]]:
+    """The class: every folder in ``root`` (not hidden, not a symlink), by name; and a line
+    for each entry left out, so that none is left out silently."""
     try:
         entries = sorted(root.iterdir(), key=lambda p: p.name)
     except OSError as e:
         raise BadInput(f"SUBMISSIONS_DIR: cannot list {root}: {e.strerror}") from None
-    return [p for p in entries if p.is_dir() and not p.is_symlink() and not p.name.startswith(".")]
+    kept, skipped = [], []
+    for p in entries:
+        if p.name.startswith("."):
+            continue
+        if p.is_symlink() or not p.is_dir():
+            what = "a symlink" if p.is_symlink() else "not a folder"
+            skipped.append(f"left out {errors.shown(p.name)}: {what}, not a submission")
+        else:
+            kept.append(p)
+    return kept, skipped
 
 
 def _prepare_output(out: Path, rubric: Rubric, resume: bool) -> None:
