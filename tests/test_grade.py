@@ -232,3 +232,33 @@ def test_flags_lclock_sim_refuses_are_a_rubric_error(tmp_path: Path, args: list[
 def test_a_students_settings_toml_is_never_read(tmp_path: Path) -> None:
     args = program_args(Item("s", "sim", 1), "x", 1, tmp_path / "runs", "s-1")
     assert args[args.index("--settings") + 1] == str(tmp_path / "settings.toml")
+
+
+def test_python_stands_in_where_only_root_can_reach_it() -> None:
+    """pyenv's interpreters in a home only root enters: ``python`` becomes the first
+    ``python3`` every user can run; nothing is added where ``python`` is reachable.
+    (In a folder of /tmp of its own: pytest's tmp_path is closed to other users.)"""
+    import shutil
+    import tempfile
+
+    from lclock.grade.workspace import compat_bin
+
+    base = Path(tempfile.mkdtemp(prefix="lclock-test-path-"))
+    try:
+        base.chmod(0o755)
+        closed, open_ = base / "closed", base / "open"
+        for folder, mode, names in ((closed, 0o700, ("python", "python3")),
+                                    (open_, 0o755, ("python3",))):
+            folder.mkdir()
+            for name in names:
+                (folder / name).write_text("#!/bin/sh\n")
+                (folder / name).chmod(0o755)
+            folder.chmod(mode)
+        (base / "work").mkdir()
+        made = compat_bin(base / "work", f"{closed}:{open_}")
+        assert made == base / "work" / "bin"
+        assert (made / "python").resolve() == open_ / "python3"
+        (open_ / "python").symlink_to(open_ / "python3")  # now a python others can run
+        assert compat_bin(base / "w2", f"{closed}:{open_}") is None
+    finally:
+        shutil.rmtree(base)

@@ -79,7 +79,8 @@ def test_the_grades_are_the_same_bytes_whatever_the_jobs(tmp_path: Path) -> None
 
 
 def test_reference_programs_in_other_languages_get_full_marks(tmp_path: Path) -> None:
-    """C (built by the submission's build line, as its user) and JavaScript for node."""
+    """C (built by the submission's build line, as its user), JavaScript for node, and
+    Python named ``python`` (which may be an interpreter only root can reach)."""
     import shutil
 
     from grade_fixtures import REPO
@@ -89,7 +90,8 @@ def test_reference_programs_in_other_languages_get_full_marks(tmp_path: Path) ->
     classdir = tmp_path / "class"
     for name, source, toml in (
             ("c", "c/vm.c", 'impl = "./vm"\nbuild = "cc -O2 -o vm vm.c"\n'),
-            ("node", "node/vm.js", 'impl = "node vm.js"\n')):
+            ("node", "node/vm.js", 'impl = "node vm.js"\n'),
+            ("python", "python/vm.py", 'impl = "python vm.py"\n')):  # "python", not python3
         (classdir / name).mkdir(parents=True)
         shutil.copy(REPO / "examples" / "impl" / source, classdir / name)
         (classdir / name / "lclock.toml").write_text(toml)
@@ -99,4 +101,5 @@ def test_reference_programs_in_other_languages_get_full_marks(tmp_path: Path) ->
     assert p.returncode == 0, p.stderr
     rows = csv_rows(tmp_path / "out")
     assert {n: (r["score"], r["status"]) for n, r in rows.items()} == \
-        {"c": ("100", "full-marks"), "node": ("100", "full-marks")}
+        {"c": ("100", "full-marks"), "node": ("100", "full-marks"),
+         "python": ("100", "full-marks")}

@@ -73,8 +73,12 @@ def _drain(stream: IO[bytes] | None, tail: bytearray) -> None:
 
 
 def clean_env(home: Path) -> dict[str, str]:
-    """What a submission sees of the grader's environment: the path and the locale only."""
+    """What a submission sees of the grader's environment: the path and the locale only
+    (and the stand-ins of lclock.grade.workspace.compat_bin first on the path, if any)."""
     keep = ("PATH", "LANG", "LC_ALL", "PYTHONPATH", "MPLBACKEND")
     env = {k: os.environ[k] for k in keep if k in os.environ}
     env["HOME"] = str(home)
+    stand_ins = home.parent / "bin"
+    if stand_ins.is_dir():
+        env["PATH"] = f"{stand_ins}{os.pathsep}{env.get('PATH', '')}"
     return env

@@ -40,6 +40,7 @@ def prepare(source: Path, work: Path, user: User) -> tuple[Path, Path]:
     runs.mkdir(mode=0o700)
     (work / "settings.toml").write_text("")  # the runs' settings: none of the student's
     if user.uid >= 0:
+        compat_bin(work, os.environ.get("PATH", ""))
         _give(copy, user)
         for folder in (work, runs):
             os.chown(folder, 0, user.gid)
@@ -66,3 +67,40 @@ def _give(copy: Path, user: User) -> None:
             if count > MAX_FILES:
                 return
             os.chown(os.path.join(root, name), user.uid, user.gid, follow_symlinks=False)
+
+
+def others_reach(path: Path) -> bool:
+    """Whether a user with no claim on ``path`` (not its owner, not its group) can run it:
+    every folder on the way, and the file itself, executable by others."""
+    try:
+        real = Path(os.path.realpath(path))
+        for p in (path.parent, *path.parent.parents, real, *real.parents):
+            if not os.stat(p).st_mode & stat.S_IXOTH:
+                return False
+    except OSError:
+        return False
+    return True
+
+
+def compat_bin(work: Path, path_var: str) -> Path | None:
+    """A folder of stand-ins for the submission's PATH: ``python`` as the first ``python3``
+    an unprivileged user can run, where no ``python`` on PATH is one it can (pyenv keeps
+    its interpreters in root's home: a correct ``python vm.py`` would not start)."""
+    dirs = [Path(d) for d in path_var.split(os.pathsep) if d]
+
+    def runnable(name: str) -> Path | None:
+        for d in dirs:
+            candidate = d / name
+            if candidate.is_file() and others_reach(candidate):
+                return candidate
+        return None
+
+    if runnable("python") is not None:
+        return None
+    python3 = runnable("python3")
+    if python3 is None:
+        return None
+    folder = work / "bin"
+    folder.mkdir(mode=0o755)
+    (folder / "python").symlink_to(python3)
+    return folder
