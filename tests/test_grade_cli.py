@@ -100,6 +100,11 @@ def test_a_folder_of_logs_and_one_without_lclock_toml(tmp_path: Path) -> None:
     p = grade("class", "--rubric", str(QUICK), cwd=tmp_path)
     assert p.returncode == 0, p.stderr
     assert "left out 'notes.txt': not a folder, not a submission" in p.stdout
+    for extra in ([], ["--resume"]):  # the second time, "out" is there: not a submission
+        p = grade(".", "--rubric", str(QUICK), "--output", "out", *extra, cwd=tmp_path / "class")
+        assert p.returncode == 0, p.stderr
+    assert "left out 'out': it holds the grades" in p.stdout and "grading 0 of 2" in p.stdout
+    assert set(csv_rows(tmp_path / "class" / "out")) == {"logs-good", "no-config"}
     out = tmp_path / "output" / "grade-class"
     rows = csv_rows(out)
     assert rows["logs-good"]["score"] == rows["logs-good"]["max_score"] == "100"
@@ -113,6 +118,7 @@ def test_a_folder_of_logs_and_one_without_lclock_toml(tmp_path: Path) -> None:
     ([".", "--jobs", "0"], "--jobs"),
     ([".", "--rubric", "missing.toml"], "--rubric: cannot read"),
     ([".", "--jobs", "2", "--cluster", "tcp://x:1"], "not allowed with"),
+    (["/"], "SUBMISSIONS_DIR: / holds the temporary folder"),
 ])
 def test_bad_input_is_one_line_and_creates_nothing(tmp_path: Path, args: list[str],
                                                    words: str) -> None:

@@ -14,6 +14,7 @@ import csv
 import io
 import json
 import os
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -58,6 +59,7 @@ def main(args: argparse.Namespace) -> int:
     rubric = load_rubric(Path(args.rubric) if args.rubric else None)
     out = Path(args.output) if args.output else Path("output") / f"grade-{root.resolve().name}"
     folders, skipped = submissions(root)
+    folders = _not_the_grader_s(root, out, folders, skipped)
     _prepare_output(out, rubric, args.resume)
     todo = [(i, f) for i, f in enumerate(folders) if not (args.resume and (out / f.name / DONE).is_file())]
     say = _quiet if args.quiet else _say
@@ -103,6 +105,25 @@ def submissions(root: Path) -> tuple[list[Path], list[str]]:
         else:
             kept.append(p)
     return kept, skipped
+
+
+def _not_the_grader_s(root: Path, out: Path, folders: list[Path], skipped: list[str]) -> list[Path]:
+    """The submissions, less a folder that holds the grades (``lclock grade .`` in the
+    class folder); BadInput when the class holds the temporary folder, where the copies
+    run (their programs could not see their own copies: the class is hidden from them)."""
+    tmp = Path(tempfile.gettempdir()).resolve()
+    whole = root.resolve()
+    if tmp == whole or whole in tmp.parents:
+        raise BadInput(f"SUBMISSIONS_DIR: {root} holds the temporary folder {tmp}, where the "
+                       "submissions run: give a folder of submissions only")
+    grades = out.resolve()
+    kept = []
+    for f in folders:
+        if f.resolve() == grades or f.resolve() in grades.parents:
+            skipped.append(f"left out {errors.shown(f.name)}: it holds the grades (--output)")
+        else:
+            kept.append(f)
+    return kept
 
 
 def _prepare_output(out: Path, rubric: Rubric, resume: bool) -> None:
