@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import urllib.parse
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -91,7 +92,8 @@ def class_page(rows: list[dict[str, Any]]) -> str:
     body += f"<img alt='bugs and scores' style='max-width:100%' src='data:image/png;base64,{class_png(rows)}'>"
     body += "<table><tr><th>submission</th><th>score</th><th>status</th><th>bugs</th></tr>"
     for r in rows:
-        body += (f"<tr><td><a href='{html.escape(r['submission'])}/report.html'>"
+        href = html.escape(urllib.parse.quote(str(r["submission"])) + "/report.html")
+        body += (f"<tr><td><a href='{href}'>"
                  f"{html.escape(r['submission'])}</a></td><td>{r['score']} / {r['max_score']}</td>"
                  f"<td>{html.escape(r['status'])}</td><td>{html.escape(r['bugs'])}</td></tr>")
     return _page("lclock grade: the class", body + "</table>")
