@@ -153,7 +153,8 @@ def test_a_rule_costs_once_per_item_and_names_where_it_first_shows() -> None:
     assert [c.key for c in test.charges] == ["rule lamport", "rule tick"]
     assert test.charges[0].where == "sim-1/machine-1.jsonl:9" and test.charges[0].count == 3
     assert "-15 rule lamport (3 shown), first at sim-1/machine-1.jsonl:9" in test.output
-    assert rules_of([test]) == ["lamport", "tick"] and bugs_of([test]) == []
+    assert rules_of([test]) == ["lamport", "tick"]
+    assert bugs_of([test]) == ["rule:lamport", "rule:tick"]
 
 
 def test_a_named_bug_is_charged_instead_of_its_rule() -> None:

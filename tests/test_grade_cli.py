@@ -39,6 +39,7 @@ def test_the_gradebook_has_a_row_per_submission(graded: tuple[Path, str]) -> Non
         ("100", "100", "full-marks")
     assert rows["logs-good"]["score"] == "100"
     assert int(rows["buggy"]["score"]) < 100 and rows["buggy"]["status"] == "deductions"
+    assert rows["buggy"]["bugs"] and not rows["good"]["bugs"]  # rule:lamport, or its bug
     assert int(rows["logs-buggy"]["score"]) < 100
     assert rows["no-config"]["status"] == "no-config" and rows["no-config"]["score"] == "0"
     assert rows["bad-config"]["status"] == "bad-config"

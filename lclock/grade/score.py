@@ -85,9 +85,14 @@ def score_item(item: ItemResult, rubric: Rubric) -> Test:
 
 
 def bugs_of(tests: list[Test]) -> list[str]:
-    """The catalogue bugs and failures charged, for grades.csv (sorted, once each)."""
-    out = {c.key.split(" ", 1)[1] if c.key.startswith("bug ") else c.key
-           for t in tests for c in t.charges if not c.key.startswith("rule ")}
+    """What was charged, for grades.csv (sorted, once each): the catalogue bugs and the
+    failures by name, and a rule no bug was named for as ``rule:NAME`` (check names a bug
+    only where the events fit one; the rule broken still says what is wrong)."""
+    out = set()
+    for t in tests:
+        for c in t.charges:
+            kind, _, name = c.key.partition(" ")
+            out.add(name if kind == "bug" else f"rule:{name}" if kind == "rule" else c.key)
     return sorted(out)
 
 
