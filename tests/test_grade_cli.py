@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import sys
+import tempfile
 from pathlib import Path
 
 import psutil
@@ -192,3 +193,9 @@ def test_a_killed_grader_takes_every_run_along(tmp_path: Path) -> None:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
     assert wait_for(lambda: not alive(seen), 15), alive(seen)
+    # its work folder stays (nothing ran to remove it) until the next grading sweeps it
+    left = list(Path(tempfile.gettempdir()).glob(f"lclock-grade-{proc.pid}-*"))
+    assert left
+    make_class(tmp_path / "next", ["no-config"])
+    assert grade("next", "--quiet", cwd=tmp_path).returncode == 0
+    assert not [p for p in left if p.exists()]

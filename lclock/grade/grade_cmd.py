@@ -27,6 +27,7 @@ from lclock.grade.battery import stop_all
 from lclock.grade.grade_one import Graded, grade_one
 from lclock.grade.report import class_page
 from lclock.grade.rubric import Rubric, load_rubric
+from lclock.grade.workspace import sweep
 
 DONE = "grade.json"
 RUBRIC_COPY = "rubric.toml"
@@ -61,6 +62,7 @@ def main(args: argparse.Namespace) -> int:
     folders, skipped = submissions(root)
     folders = _not_the_grader_s(root, out, folders, skipped)
     _prepare_output(out, rubric, args.resume)
+    sweep(Path(tempfile.gettempdir()))
     todo = [(i, f) for i, f in enumerate(folders) if not (args.resume and (out / f.name / DONE).is_file())]
     say = _quiet if args.quiet else _say
     say(f"grading {len(todo)} of {len(folders)} submission(s) into {out}")

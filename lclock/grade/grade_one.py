@@ -19,7 +19,7 @@ from lclock.grade.report import student_page
 from lclock.grade.rubric import Rubric
 from lclock.grade.score import Test, bugs_of, rules_of, score_item
 from lclock.grade.submission import Submission, read_submission
-from lclock.grade.workspace import prepare, user_for
+from lclock.grade.workspace import prepare, user_for, work_prefix
 
 
 @dataclass
@@ -48,7 +48,7 @@ def grade_one(folder: Path, index: int, rubric: Rubric, hide: tuple[str, ...] = 
     if sub.problem is not None:
         return _bad(sub, rubric, sub.problem, "no-config" if "missing" in sub.problem else "bad-config")
     user = user_for(index, hide)
-    with tempfile.TemporaryDirectory(prefix="lclock-grade-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=work_prefix()) as tmp:
         Path(tmp).chmod(0o711)
         copy, runs = prepare(folder, Path(tmp) / "w", user)
         if sub.build:

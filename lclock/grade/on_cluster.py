@@ -16,6 +16,7 @@ from typing import Any
 from lclock.experiment.cluster import RETRIES, connect, describe_error
 from lclock.grade.grade_one import Graded, grade_one
 from lclock.grade.rubric import Rubric, rubric_from_text
+from lclock.grade.workspace import sweep, work_prefix
 from lclock.settings import SettingsError
 
 MAX_ARCHIVE = 256 << 20
@@ -39,7 +40,8 @@ def _member(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
 def remote_grade(name: str, archive: bytes, index: int, rubric_text: str) -> Graded:
     """What a Dask task runs: the submission unpacked, graded, its files returned."""
     rubric = rubric_from_text(rubric_text)
-    with tempfile.TemporaryDirectory(prefix="lclock-grade-task-") as tmp:
+    sweep(Path(tempfile.gettempdir()))
+    with tempfile.TemporaryDirectory(prefix=work_prefix() + "task-") as tmp:
         with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
             tar.extractall(tmp, filter=_member)
         return grade_one(Path(tmp) / name, index, rubric, (tmp,))

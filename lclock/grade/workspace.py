@@ -104,3 +104,19 @@ def compat_bin(work: Path, path_var: str) -> Path | None:
     folder.mkdir(mode=0o755)
     (folder / "python").symlink_to(python3)
     return folder
+
+
+def work_prefix() -> str:
+    """The name of this process's work folders in the temporary folder (its pid in it, so
+    that a later grading can tell the folders of a grader that was killed)."""
+    return f"lclock-grade-{os.getpid()}-"
+
+
+def sweep(tmp: Path) -> None:
+    """Remove the work folders a killed grader left (``lclock-grade-<pid>-...``, pid gone)."""
+    import psutil
+
+    for path in tmp.glob("lclock-grade-*-*"):
+        pid = path.name.split("-")[2]
+        if pid.isdigit() and not psutil.pid_exists(int(pid)) and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
