@@ -46,6 +46,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "vm": ("lclock.cluster.vm_cmd", "run one machine of a TCP cluster (one per host or terminal)"),
     "merge": ("lclock.cluster.merge_cmd", "merge per-host run folders into one run folder"),
     "shrink": ("lclock.shrink.shrink_cmd", "the smallest simulated run that still shows a run's finding"),
+    "grade": ("lclock.grade.grade_cmd", "grade a class: run, check and score every submission"),
 }
 
 

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -258,3 +261,68 @@ def _wait(pred: object, within: float) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="dropping to another user needs root")
+
+
+@needs_root
+def test_as_root_the_program_runs_as_the_user_it_is_given() -> None:
+    """lclock grade's submissions: another uid and gid, no supplementary groups, and the
+    folders it must not see hidden even where their modes would let anyone read them.
+    (In a folder of /tmp of its own: pytest's tmp_path is closed to other users.)"""
+    from lclock.impl.jail import User
+
+    base = Path(tempfile.mkdtemp(prefix="lclock-test-user-"))
+    try:
+        base.chmod(0o711)
+        secret, home = base / "class", base / "copy"
+        secret.mkdir(mode=0o755)
+        (secret / "other.py").write_text("the other student's code")
+        (secret / "other.py").chmod(0o644)
+        home.mkdir(mode=0o700)
+        (home / "prog.py").write_text(textwrap.dedent(f"""\
+            import os
+            try:
+                seen = open({str(secret / "other.py")!r}).read()
+            except OSError:
+                seen = "refused"
+            try:
+                open({str(base / "written")!r}, "w").close()
+                wrote = "wrote"
+            except OSError:
+                wrote = "refused"
+            print(os.getuid(), os.getgid(), os.getgroups(), seen, wrote, flush=True)
+            """))
+        for path in (home, home / "prog.py"):
+            os.chown(path, 200_123, 200_123)
+        run_as(User(200_123, 200_123, (str(secret),)), home)
+        assert (secret / "other.py").read_text() == "the other student's code"
+        assert not (base / "written").exists()
+    finally:
+        shutil.rmtree(base)
+
+
+def run_as(user: Any, home: Path) -> None:
+    name = f"lclock-test-{os.getpid()}-{time.monotonic_ns()}"
+    jail = Jail(["/usr/bin/python3", "prog.py"], home, dict(os.environ), Limits(), name, user)
+    assert jail.proc.stdin and jail.proc.stdout and jail.proc.stderr
+    pipes = Pipes(jail.proc.stdin.fileno(), jail.proc.stdout.fileno(), jail.proc.stderr.fileno())
+    try:
+        assert answer(pipes) == b"200123 200123 [] refused refused"
+    finally:
+        jail.kill()
+        assert left(name) == []
+
+
+@needs_root
+def test_the_user_comes_from_the_environment_only_for_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lclock.impl.jail import User
+
+    assert User.from_env({}) == User()
+    assert User.from_env({"LCLOCK_JAIL_USER": "200001:200002", "LCLOCK_JAIL_HIDE": "/a\n/b"}) == \
+        User(200001, 200002, ("/a", "/b"))
+    with pytest.raises(ValueError, match="LCLOCK_JAIL_USER"):
+        User.from_env({"LCLOCK_JAIL_USER": "0:0"})
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    assert User.from_env({"LCLOCK_JAIL_USER": "200001:200002"}) == User()

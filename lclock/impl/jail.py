@@ -29,6 +29,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +40,13 @@ from lclock.impl.config import Limits
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 #: Marks a program's processes in their environment, for finding orphans without cgroups.
 JAIL_ENV = "LCLOCK_JAIL"
+#: ``UID:GID`` the programs of a run drop to (set by ``lclock grade`` for the ``lclock sim``
+#: it starts; honoured only when lclock runs as root, where dropping is possible at all).
+USER_ENV = "LCLOCK_JAIL_USER"
+#: Folders (one a line) the program must not see even where their modes would let it: the
+#: class's submissions and the grader's output. Hidden under an empty read-only tmpfs in a
+#: mount namespace of the program's own, with the user (root only).
+HIDE_ENV = "LCLOCK_JAIL_HIDE"
 MIB = 1 << 20
 _PR_SET_CHILD_SUBREAPER = 36
 
@@ -48,7 +56,7 @@ _PR_SET_CHILD_SUBREAPER = 36
 # It sets the rlimits, drops to the given user, asks to be killed when lclock dies, waits for
 # the parent's go (one byte on fd: by then it is in its cgroups) and becomes the program.
 _TRAMPOLINE = """\
-import os, resource, sys
+import os, resource, sys, warnings  # everything imported before dropping to the user
 a = sys.argv
 fd, cpu, fsize, as_, nproc, uid, gid = (int(x) for x in a[1:8])
 resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
@@ -58,12 +66,25 @@ if as_:
     resource.setrlimit(resource.RLIMIT_AS, (as_, as_))
 if nproc:
     resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
+try:
+    import ctypes
+except Exception:
+    ctypes = None
+hide = [h for h in os.environ.pop("LCLOCK_JAIL_HIDE", "").split("\\n") if h]
+if hide and uid >= 0:  # a mount namespace of its own, those folders under an empty tmpfs
+    libc = ctypes.CDLL(None, use_errno=True)
+    ok = libc.unshare(0x20000) == 0 and libc.mount(b"none", b"/", None, 0x44000, None) == 0
+    for h in hide:
+        if ok and os.path.isdir(h):
+            ok = libc.mount(b"none", h.encode(), b"tmpfs", 15, b"size=4k,mode=000") == 0
+    if not ok:
+        sys.stderr.write("lclock: cannot hide the other submissions: %s\\n" % os.strerror(ctypes.get_errno()))
+        os._exit(127)
 if gid >= 0:
     os.setgroups([]); os.setgid(gid)
 if uid >= 0:
     os.setuid(uid)
 try:  # the program dies with lclock, even a SIGKILLed lclock (PR_SET_PDEATHSIG)
-    import ctypes
     ctypes.CDLL(None).prctl(1, 9, 0, 0, 0)
 except Exception:
     pass
@@ -184,6 +205,29 @@ class User:
 
     uid: int = -1
     gid: int = -1
+    hide: tuple[str, ...] = ()
+
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> User:
+        """The user ``LCLOCK_JAIL_USER`` names, when lclock is root; lclock's own otherwise.
+        A malformed value is refused rather than ignored: running a grader's submission as
+        root by mistake is the one failure this must not have."""
+        text = env.get(USER_ENV, "")
+        if not text:
+            return cls()
+        uid, sep, gid = text.partition(":")
+        if not (sep and uid.isdigit() and gid.isdigit() and int(uid) > 0 and int(gid) > 0):
+            raise ValueError(f"{USER_ENV}={text!r}: expected UID:GID, both above 0")
+        if os.geteuid() != 0:
+            return cls()
+        hide = tuple(h for h in env.get(HIDE_ENV, "").split("\n") if h)
+        return cls(int(uid), int(gid), hide)
+
+    def owns(self, path: Path) -> None:
+        """Give ``path`` (a folder the program writes in) to the user, when it is not ours."""
+        if self.uid >= 0:
+            os.chown(path, self.uid, self.gid)
 
 
 class Jail:
@@ -204,7 +248,7 @@ class Jail:
         try:
             self.proc = subprocess.Popen(
                 args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                cwd=cwd, env={**env, JAIL_ENV: name}, start_new_session=True, pass_fds=(read_fd,), bufsize=0)
+                cwd=cwd, env=_trampoline_env(env, name, user), start_new_session=True, pass_fds=(read_fd,), bufsize=0)
         except BaseException:
             os.close(write_fd)
             self.cgroups.remove()
@@ -278,6 +322,16 @@ class Jail:
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=max(0.0, end - time.monotonic()))
         self.cgroups.remove()
+
+
+def _trampoline_env(env: Mapping[str, str], name: str, user: User) -> dict[str, str]:
+    """The program's environment, its jail's mark, and (for the trampoline, which removes
+    it) what to hide from it."""
+    out = {k: v for k, v in env.items() if k not in (HIDE_ENV, USER_ENV)}
+    out[JAIL_ENV] = name
+    if user.hide and user.uid >= 0:
+        out[HIDE_ENV] = "\n".join(user.hide)
+    return out
 
 
 def _orphans_of(name: str) -> list[psutil.Process]:

@@ -80,7 +80,8 @@ def specs_of(settings: Any, cwd: Path | None = None) -> dict[int, ProgramSpec] |
 
     limits = Limits.parse(settings.impl_limits)
     where = cwd or Path.cwd()
-    return {mid: ProgramSpec(cmd, where, limits, settings.impl_timeout)
+    user = User.from_env(os.environ)
+    return {mid: ProgramSpec(cmd, where, limits, settings.impl_timeout, user)
             for mid, cmd in settings.impl}
 
 
@@ -129,6 +130,7 @@ class Program:
         self.spec = spec
         self.machine = machine
         scratch.mkdir(parents=True, exist_ok=True)
+        spec.user.owns(scratch)
         env = {**os.environ, "LCLOCK_MACHINE": str(machine), "LCLOCK_MACHINES": str(machines),
                "LCLOCK_SEED": str(seed), "LCLOCK_SCRATCH": str(scratch)}
         try:

@@ -1,0 +1,1 @@
+"""``lclock grade``: a class of submissions, each run or imported, checked, and scored (SPEC 11)."""

@@ -1,0 +1,283 @@
+"""The battery, run: each item as ``lclock sim`` / ``import`` / ``check`` subprocesses.
+
+Every run is a separate lclock process with a wall-time bound, started in a session of its
+own and killed as a group when it overruns; the student's program is a machine of it, held by
+lclock's jail (limits, cgroups, an unprivileged user when we are root: ``LCLOCK_JAIL_USER``).
+Nothing here scores: it records what happened (lclock.grade.results).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from lclock.grade.build import STOPPED as _STOPPED
+from lclock.grade.build import clean_env
+from lclock.grade.results import ItemResult, RunResult
+from lclock.grade.rubric import Item
+from lclock.grade.submission import Submission
+from lclock.impl.jail import HIDE_ENV, USER_ENV, User
+
+#: What a submission's program may use in every run (SPEC 9.6 ``--impl-limits``).
+LIMITS = "cpu=60,mem=512,procs=64,fsize=64"
+#: An empty settings file in a submission's work folder (lclock.grade.workspace).
+SETTINGS = "settings.toml"
+#: Wall time of one lclock process of the battery (a run, a check, an import).
+WALL = 180.0
+#: A failed run's reason, read from run.json: these words mean the program did not answer.
+HANG_WORDS = ("no answer", "hung", "timed out", "wall time")
+
+
+#: Starts an lclock of the battery so that it is SIGKILLed when the grader dies, however
+#: (its programs then die with it): a SIGTERM would ask it to stop gracefully, which waits
+#: for the answer of a program that may never give one.
+_WITH_GRADER = """\
+import ctypes, os, sys
+ctypes.CDLL(None).prctl(1, 9, 0, 0, 0)
+if os.getppid() != int(sys.argv[1]):
+    os._exit(137)
+os.execv(sys.argv[2], sys.argv[2:])
+"""
+
+#: The lclock processes running now (any thread's), for stop_all.
+_RUNNING: set[subprocess.Popen[str]] = set()
+_LOCK = threading.Lock()
+
+
+def stop_all() -> None:
+    """The grading was stopped (Ctrl-C): kill every running lclock of the battery (their
+    programs die with them) and start no other."""
+    with _LOCK:  # with lclock's registration: none starts unseen between the two
+        _STOPPED.set()
+        running = list(_RUNNING)
+    for proc in running:
+        with contextlib.suppress(OSError):
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def lclock(args: list[str], cwd: Path, user: User, wall: float = WALL) -> tuple[int, str, str]:
+    """Run ``lclock ARGS`` in ``cwd``; (exit code, stdout, stderr); 124 when it overran."""
+    if _STOPPED.is_set():
+        return 130, "", "lclock grade was stopped"
+    env = clean_env(cwd)
+    if user.uid >= 0:
+        env[USER_ENV] = f"{user.uid}:{user.gid}"
+        env[HIDE_ENV] = "\n".join(user.hide)
+    argv = [sys.executable, "-I", "-S", "-c", _WITH_GRADER, str(os.getpid()), sys.executable,
+            "-m", "lclock", *args]
+    proc = subprocess.Popen(argv, cwd=cwd, env=env,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True, text=True,
+                            errors="replace")
+    with _LOCK:
+        _RUNNING.add(proc)
+        if _STOPPED.is_set():  # stopped while it started
+            with contextlib.suppress(OSError):
+                os.killpg(proc.pid, signal.SIGKILL)
+    try:
+        out, err = proc.communicate(timeout=wall)
+        return proc.returncode, out, err
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(OSError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        return 124, out, err + f"\nlclock: the run took more than {wall:g} s of wall time"
+    finally:
+        with _LOCK:
+            _RUNNING.discard(proc)
+        if proc.poll() is None:
+            with contextlib.suppress(OSError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def real_runs_take_programs() -> bool:
+    """Whether this lclock's ``run`` takes ``--impl`` (SPEC 9; the item is skipped if not)."""
+    from lclock.setting_table import KEYS
+
+    key = KEYS.get("impl")
+    return key is not None and "run" in key.commands
+
+
+def run_item(item: Item, sub: Submission, copy: Path, runs: Path, user: User) -> ItemResult:
+    """Every run of one item, in seed order."""
+    result = ItemResult(item.name, item.kind, item.points)
+    if item.skip:
+        result.skipped = "skipped by the rubric"
+        return result
+    if item.kind == "import":
+        result.runs.append(import_logs(sub, copy, runs / item.name))
+        return result
+    if item.kind == "real" and not real_runs_take_programs():
+        result.skipped = "skipped: this lclock's run does not take --impl yet (SPEC 9)"
+        return result
+    for seed in item.seeds:
+        result.runs.append(program_run(item, sub, seed, copy, runs, user))
+    return result
+
+
+def program_args(item: Item, impl: str, seed: int, runs: Path, run_id: str) -> list[str]:
+    command = "run" if item.kind == "real" else "sim"
+    impl_arg = f"{item.machine}={impl}" if item.kind == "mixed" else impl
+    args = [command, "--impl", impl_arg, "--impl-limits", LIMITS, "--duration", f"{item.duration:g}",
+            "--quiet", "--output", str(runs), "--run-id", run_id,
+            # never the submission's own settings.toml: the rubric's flags alone
+            "--settings", str(runs.parent / SETTINGS)]
+    if command == "sim":
+        args += ["--seed", str(seed)]
+    if item.kind == "twice":
+        args.append("--twice")
+    if item.kind == "mixed":
+        args += ["--machines", str(max(3, item.machine))]
+    return [*args, *item.args]
+
+
+def program_run(item: Item, sub: Submission, seed: int, copy: Path, runs: Path,
+                user: User) -> RunResult:
+    run_id = f"{item.name}-{seed}"
+    result = RunResult(f"{item.name}, seed {seed}", run_id)
+    assert sub.impl is not None
+    code, _out, err = lclock(program_args(item, sub.impl, seed, runs, run_id), copy, user)
+    run_dir = runs / run_id
+    if item.kind == "twice" and "two runs differ" in err:
+        result.failure = ("nondeterministic", _differs(err), run_id)
+        return result
+    if code != 0 or not (run_dir / "run.json").is_file():
+        kind, reason, where = _failure(run_dir, err, code)
+        # the copy's path is another each time: out of the grades, which must repeat
+        result.failure = (kind, reason.replace(str(copy), "<submission>"), where)
+        return result
+    check_run(run_dir, run_id, result)
+    return result
+
+
+def _differs(err: str) -> str:
+    for line in err.splitlines():
+        if "two runs differ" in line:
+            return "two runs with one seed differ, " + line.split("differ", 1)[1].strip(" :")
+    return "two runs with one seed differ"
+
+
+def _failure(run_dir: Path, err: str, code: int) -> tuple[str, str, str]:
+    """(crash or hang, the reason, where): from run.json and the first error line."""
+    reason = ""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        meta = json.loads((run_dir / "run.json").read_text())
+        reason = str(meta.get("reason") or "")
+        reason += _stderr_tail(meta)
+    if not reason:
+        tail = [ln for ln in err.splitlines() if ln.strip()]
+        reason = tail[-1] if tail else f"lclock exited with code {code}"
+    kind = "hang" if code == 124 or any(w in reason for w in HANG_WORDS) else "crash"
+    return kind, reason[:600], first_error_line(run_dir)
+
+
+def _stderr_tail(meta: dict[str, Any]) -> str:
+    """The end of the first failed machine's stderr, which often says why (a traceback)."""
+    machines = (meta.get("impl") or {}).get("machines") or {}
+    for _mid, m in sorted(machines.items(), key=lambda kv: _machine_no(kv[0])):
+        if isinstance(m, dict) and m.get("failed") and m.get("stderr_tail"):
+            tail = str(m["stderr_tail"]).strip().splitlines()[-3:]
+            return "; its stderr ends: " + " | ".join(t[:160] for t in tail)
+    return ""
+
+
+def first_error_line(run_dir: Path) -> str:
+    """``RUN/machine-N.jsonl:LINE`` of the first error line of the lowest machine, or RUN."""
+    for path in sorted(run_dir.glob("machine-*.jsonl"), key=lambda p: _machine_no(p.name)):
+        with contextlib.suppress(OSError), path.open("rb") as f:
+            for n, line in enumerate(f, 1):
+                if b'"event":"error"' in line:
+                    return f"{run_dir.name}/{path.name}:{n}"
+    return run_dir.name
+
+
+def _machine_no(name: str) -> int:
+    digits = "".join(c for c in name if c.isdigit())
+    return int(digits) if digits else 0
+
+
+def check_run(run_dir: Path, label: str, result: RunResult) -> None:
+    """``lclock check --json`` of the run: its error findings, each with where it shows."""
+    code, out, err = lclock(["check", "--json", str(run_dir)], run_dir.parent, User())
+    try:
+        answer: dict[str, Any] = json.loads(out)
+    except ValueError:
+        result.failure = ("crash", f"check could not read the run: {err.strip()[-300:]}", label)
+        return
+    result.notes = [str(n) for n in answer.get("notes", [])]
+    for finding in answer.get("findings", []):
+        if isinstance(finding, dict) and finding.get("severity", "error") == "error":
+            finding["where"] = where_of(run_dir, finding, label)
+            result.findings.append(finding)
+
+
+def where_of(run_dir: Path, finding: dict[str, Any], label: str) -> str:
+    """The student's own file and line (an imported line's ``src``) or the run's log line."""
+    if isinstance(finding.get("src"), str):
+        return str(finding["src"])
+    file, line = finding.get("file"), finding.get("line")
+    if not isinstance(file, str) or not isinstance(line, int):
+        return label
+    src = _line_src(run_dir / file, line)
+    return src if src is not None else f"{label}/{file}:{line}"
+
+
+def _line_src(path: Path, number: int) -> str | None:
+    with contextlib.suppress(OSError, ValueError), path.open("rb") as f:
+        for n, raw in enumerate(f, 1):
+            if n == number:
+                src = json.loads(raw).get("src")
+                return src if isinstance(src, str) else None
+    return None
+
+
+def import_logs(sub: Submission, copy: Path, run_dir: Path) -> RunResult:
+    """``lclock import`` of the submission's logs (never its code), then check."""
+    result = RunResult("import", run_dir.name)
+    files = log_files(copy, sub.imports["files"])
+    if not files:
+        result.failure = ("crash", "no log file matches import.files "
+                          + ", ".join(sub.imports["files"]), "lclock.toml")
+        return result
+    args = ["import", *import_flags(sub.imports), *files, "-o", str(run_dir)]
+    code, _out, err = lclock(args, copy, User())
+    if not (run_dir / "run.json").is_file():
+        lines = [ln for ln in err.splitlines() if ln.strip()]
+        result.failure = ("crash", (lines[-1] if lines else f"import exited with {code}")[:300],
+                          "lclock.toml")
+        return result
+    if code != 0:
+        result.notes.append("import: " + " ".join(err.split())[:300])
+    check_run(run_dir, run_dir.name, result)
+    return result
+
+
+def import_flags(imports: dict[str, Any]) -> list[str]:
+    flags: list[str] = []
+    for key in ("preset", "regex", "event"):
+        for value in imports.get(key, []):
+            flags += [f"--{key}", value]
+    if "date" in imports:
+        flags += ["--date", imports["date"]]
+    return flags
+
+
+def log_files(copy: Path, patterns: list[str]) -> list[str]:
+    """The regular files the globs name inside the copy (no symlink: it could point out)."""
+    root = copy.resolve()
+    found: set[str] = set()
+    for pattern in patterns:
+        for path in copy.glob(pattern):
+            if path.is_symlink() or not path.is_file():
+                continue
+            if path.resolve().is_relative_to(root):
+                found.add(str(path.relative_to(copy)))
+    return sorted(found)

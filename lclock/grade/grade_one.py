@@ -1,0 +1,102 @@
+"""One submission, graded: copied, built, run through the battery, scored, reported.
+
+``grade_one`` is what a worker runs (a thread, a process of the pool, a Dask task): it
+takes a folder and returns the submission's files as bytes, so that where it ran changes
+nothing in what is written.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lclock.grade.battery import run_item
+from lclock.grade.build import run_build
+from lclock.grade.report import student_page
+from lclock.grade.rubric import Rubric
+from lclock.grade.score import Test, bugs_of, rules_of, score_item
+from lclock.grade.submission import Submission, read_submission
+from lclock.grade.workspace import prepare, user_for, work_prefix
+
+
+@dataclass
+class Graded:
+    """A graded submission: its row of grades.csv and its files (path in its folder -> bytes)."""
+
+    name: str
+    score: float
+    max_score: float
+    status: str
+    bugs: list[str]
+    files: dict[str, bytes] = field(default_factory=dict)
+
+    def row(self) -> dict[str, Any]:
+        from lclock.grade.score import _num
+
+        return {"submission": self.name, "score": _num(self.score),
+                "max_score": _num(self.max_score), "status": self.status,
+                "bugs": ";".join(self.bugs)}
+
+
+def grade_one(folder: Path, index: int, rubric: Rubric, hide: tuple[str, ...] = ()) -> Graded:
+    """Grade the submission in ``folder`` (number ``index`` of the class: its user); its
+    programs never see the folders ``hide``."""
+    sub = read_submission(folder)
+    if sub.problem is not None:
+        return _bad(sub, rubric, sub.problem, "no-config" if "missing" in sub.problem else "bad-config")
+    user = user_for(index, hide)
+    with tempfile.TemporaryDirectory(prefix=work_prefix()) as tmp:
+        Path(tmp).chmod(0o711)
+        copy, runs = prepare(folder, Path(tmp) / "w", user)
+        if sub.build:
+            problem = run_build(sub.build, copy, user, str(index))
+            if problem is not None:
+                return _bad(sub, rubric, problem, "build-failed")
+        items = [run_item(i, sub, copy, runs, user) for i in rubric.items if i.applies_to(sub.kind)]
+        tests = [score_item(i, rubric) for i in items]
+        return _graded(sub, tests, items, runs, user.uid >= 0)
+
+
+def _graded(sub: Submission, tests: list[Test], items: list[Any], runs: Path,
+            dropped: bool) -> Graded:
+    score = sum(t.score for t in tests)
+    top = sum(t.max_score for t in tests)
+    failed = any(c.key in ("crash", "hang") for t in tests for c in t.charges)
+    status = "failed-runs" if failed else "full-marks" if score >= top else "deductions"
+    g = Graded(sub.name, score, top, status, bugs_of(tests))
+    g.files["results.json"] = results_json(g, tests, sub, dropped)
+    g.files["report.html"] = student_page(g.row(), tests, items, runs, rules_of(tests)).encode()
+    return g
+
+
+def _bad(sub: Submission, rubric: Rubric, problem: str, status: str) -> Graded:
+    """A submission that never ran: every point of its kind lost, with the reason."""
+    kind = "logs" if sub.imports else "program"
+    top = rubric.max_score(kind)
+    tests = [Test("submission", 0.0, top, problem)]
+    g = Graded(sub.name, 0.0, top, status, [])
+    g.files["results.json"] = results_json(g, tests, sub, False)
+    g.files["report.html"] = student_page(g.row(), tests, [], None, []).encode()
+    return g
+
+
+def results_json(g: Graded, tests: list[Test], sub: Submission, dropped: bool) -> bytes:
+    """Gradescope's results.json (score, tests with name, score, max_score, output)."""
+    from lclock.grade.score import _num
+
+    data = {"score": _num(g.score), "output": _summary(g, sub, dropped),
+            "tests": [t.to_json() for t in tests]}
+    return (json.dumps(data, indent=1, ensure_ascii=False) + "\n").encode()
+
+
+def _summary(g: Graded, sub: Submission, dropped: bool) -> str:
+    what = f"program: {sub.impl}" if sub.impl else "text logs" if sub.imports else "no submission"
+    text = f"{g.name} ({what}): {g.status}"
+    if g.bugs:
+        text += "; found: " + ", ".join(g.bugs)
+    if sub.impl and not dropped:
+        text += " (graded as lclock's own user, not root: no user of its own)"
+    return text

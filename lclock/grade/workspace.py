@@ -1,0 +1,122 @@
+"""Where a submission runs: a private copy of its folder, owned by a user of its own.
+
+As root, submission number i runs as a uid/gid of its own (``UID_BASE`` + a block of the
+grading process's + i): no account is needed for a uid, and a uid per submission means no two
+submissions can read each other's copies, even at once, even of two gradings. Its work folder is root's, open (traverse only) to its own group alone; the copy
+is the submission user's, closed to everyone else. Without root there is no user to drop
+to: the copy is still private to lclock's user, and the report says the isolation is weaker.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+from pathlib import Path
+
+from lclock.impl.jail import User
+
+UID_BASE = 200_000
+#: Submissions per grading: each grading (an lclock process) takes a block of uids of its
+#: own, so that two gradings at once never share a user.
+BLOCK = 10_000
+MAX_FILES = 20_000
+
+
+def user_for(index: int, hide: tuple[str, ...] = ()) -> User:
+    """The unprivileged user of submission ``index`` (lclock's own when not root), from
+    whose sight the folders ``hide`` (the class, the grader's output) are taken."""
+    if os.geteuid() != 0:
+        return User()
+    uid = UID_BASE + (os.getpid() % 1000) * BLOCK + index % BLOCK
+    return User(uid, uid, hide)
+
+
+def prepare(source: Path, work: Path, user: User) -> tuple[Path, Path]:
+    """(copy, runs): the private copy of ``source`` and the folder for its runs, in ``work``."""
+    work.mkdir(mode=0o700)
+    copy, runs = work / "copy", work / "runs"
+    shutil.copytree(source, copy, symlinks=True, ignore=_not_plain)
+    runs.mkdir(mode=0o700)
+    (work / "settings.toml").write_text("")  # the runs' settings: none of the student's
+    if user.uid >= 0:
+        compat_bin(work, os.environ.get("PATH", ""))
+        _give(copy, user)
+        for folder in (work, runs):
+            os.chown(folder, 0, user.gid)
+            folder.chmod(0o710)
+    copy.chmod(0o700)
+    return copy, runs
+
+
+def _not_plain(folder: str, names: list[str]) -> set[str]:
+    """Leave out what is not a file, a folder or a symlink (a FIFO would block the copy)."""
+    skip = set()
+    for name in names:
+        mode = os.lstat(os.path.join(folder, name)).st_mode
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode)):
+            skip.add(name)
+    return skip
+
+
+def _give(copy: Path, user: User) -> None:
+    count = 0
+    for root, dirs, files in os.walk(copy):
+        for name in [*dirs, *files, ""]:
+            count += 1
+            if count > MAX_FILES:
+                return
+            os.chown(os.path.join(root, name), user.uid, user.gid, follow_symlinks=False)
+
+
+def others_reach(path: Path) -> bool:
+    """Whether a user with no claim on ``path`` (not its owner, not its group) can run it:
+    every folder on the way, and the file itself, executable by others."""
+    try:
+        real = Path(os.path.realpath(path))
+        for p in (path.parent, *path.parent.parents, real, *real.parents):
+            if not os.stat(p).st_mode & stat.S_IXOTH:
+                return False
+    except OSError:
+        return False
+    return True
+
+
+def compat_bin(work: Path, path_var: str) -> Path | None:
+    """A folder of stand-ins for the submission's PATH: ``python`` as the first ``python3``
+    an unprivileged user can run, where no ``python`` on PATH is one it can (pyenv keeps
+    its interpreters in root's home: a correct ``python vm.py`` would not start)."""
+    dirs = [Path(d) for d in path_var.split(os.pathsep) if d]
+
+    def runnable(name: str) -> Path | None:
+        for d in dirs:
+            candidate = d / name
+            if candidate.is_file() and others_reach(candidate):
+                return candidate
+        return None
+
+    if runnable("python") is not None:
+        return None
+    python3 = runnable("python3")
+    if python3 is None:
+        return None
+    folder = work / "bin"
+    folder.mkdir(mode=0o755)
+    (folder / "python").symlink_to(python3)
+    return folder
+
+
+def work_prefix() -> str:
+    """The name of this process's work folders in the temporary folder (its pid in it, so
+    that a later grading can tell the folders of a grader that was killed)."""
+    return f"lclock-grade-{os.getpid()}-"
+
+
+def sweep(tmp: Path) -> None:
+    """Remove the work folders a killed grader left (``lclock-grade-<pid>-...``, pid gone)."""
+    import psutil
+
+    for path in tmp.glob("lclock-grade-*-*"):
+        pid = path.name.split("-")[2]
+        if pid.isdigit() and not psutil.pid_exists(int(pid)) and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)

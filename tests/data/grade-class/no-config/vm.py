@@ -1,0 +1,1 @@
+# a program without its lclock.toml

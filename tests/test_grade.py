@@ -1,0 +1,265 @@
+"""lclock grade's pure parts: a submission's lclock.toml, the rubric, the scoring (SPEC 11).
+
+Driven synchronously with plain data: no program runs here (tests/test_grade_cli.py runs
+the real command; tests/test_grade_hostile.py the hostile class).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lclock.errors import BadInput
+from lclock.grade.battery import import_flags, log_files, program_args, where_of
+from lclock.grade.grade_cmd import Progress
+from lclock.grade.grade_one import Graded
+from lclock.grade.results import ItemResult, RunResult
+from lclock.grade.rubric import Item, load_rubric, parse_rubric
+from lclock.grade.score import bugs_of, charges_of, rules_of, score_item
+from lclock.grade.submission import read_submission
+
+
+def sub_with(tmp_path: Path, text: str | None, name: str = "alice") -> Any:
+    folder = tmp_path / name
+    folder.mkdir()
+    if text is not None:
+        (folder / "lclock.toml").write_text(text)
+    return read_submission(folder)
+
+
+# -- submissions -------------------------------------------------------------------------------
+
+
+def test_a_program_with_its_build(tmp_path: Path) -> None:
+    s = sub_with(tmp_path, 'impl = "python3 vm.py"\nbuild = "make"\n')
+    assert (s.kind, s.impl, s.build, s.problem) == ("program", "python3 vm.py", "make", None)
+
+
+def test_a_folder_of_logs_takes_a_string_or_a_list(tmp_path: Path) -> None:
+    s = sub_with(tmp_path, '[import]\nregex = ["a(?P<clock>1)", "b"]\nfiles = "logs/*.txt"\n'
+                 'date = 2026-01-02\n')
+    assert s.kind == "logs"
+    assert s.imports == {"regex": ["a(?P<clock>1)", "b"], "files": ["logs/*.txt"],
+                         "date": "2026-01-02"}
+    assert import_flags(s.imports) == ["--regex", "a(?P<clock>1)", "--regex", "b",
+                                       "--date", "2026-01-02"]
+
+
+@pytest.mark.parametrize(("text", "words"), [
+    (None, "lclock.toml: missing"),
+    ("impl = [1]", "impl: expected a command line"),
+    ("impl = ''", "impl: the command is empty"),
+    ("impl = 'a \"b'", "impl: cannot split"),
+    ("impl = 'x'\n[import]\npreset = 'text'", "either impl"),
+    ("", "either impl"),
+    ("colour = 1\nimpl = 'x'", "colour: unknown key"),
+    ("[import]\npreset = 'text'\nregex = 'x'", "either preset or regex"),
+    ("[import]\npreset = 'text'\nfiles = '../other/*.log'", "must stay inside"),
+    ("[import]\npreset = 'text'\nfiles = '/etc/*'", "must stay inside"),
+    ("[import]\npreset = 'text'\nshell = 'rm'", "import.shell: unknown key"),
+    ("build = 'make'\n[import]\npreset = 'text'", "build: only with impl"),
+    ("impl = = 1", "cannot be read"),
+])
+def test_a_bad_lclock_toml_is_a_line_not_a_crash(tmp_path: Path, text: str | None,
+                                                 words: str) -> None:
+    s = sub_with(tmp_path, text)
+    assert s.kind == "bad"
+    assert words in s.problem
+
+
+def test_log_files_stay_in_the_copy_and_skip_symlinks(tmp_path: Path) -> None:
+    (tmp_path / "a.log").write_text("x")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.log").write_text("x")
+    (tmp_path / "evil.log").symlink_to("/etc/passwd")
+    assert log_files(tmp_path, ["*.log", "sub/*.log"]) == ["a.log", "sub/b.log"]
+
+
+# -- the rubric ---------------------------------------------------------------------------------
+
+
+def test_the_default_rubric_ships_and_is_valid() -> None:
+    r = load_rubric(None)
+    kinds = {i.kind for i in r.items}
+    assert kinds == {"sim", "mixed", "twice", "real", "import"}
+    assert r.max_score("program") == 100 and r.max_score("logs") == 100
+    assert r.bug_cost("receive-no-increment") > 0 and r.rule_cost("lamport") > 0
+
+
+@pytest.mark.parametrize(("data", "words"), [
+    ({}, "battery: expected at least one"),
+    ({"battery": {"a": {"kind": "fly", "points": 1}}}, "battery.a.kind"),
+    ({"battery": {"a": {"kind": "sim", "points": -1}}}, "battery.a.points"),
+    ({"battery": {"a": {"kind": "sim", "points": 1, "seeds": []}}}, "battery.a.seeds"),
+    ({"battery": {"a": {"kind": "sim", "points": 1, "seeds": [1.5]}}}, "battery.a.seeds"),
+    ({"battery": {"a": {"kind": "sim", "points": 1, "duration": 0}}}, "battery.a.duration"),
+    ({"battery": {"a": {"kind": "sim", "points": 1, "args": "--loss"}}}, "battery.a.args"),
+    ({"battery": {"a": {"kind": "sim", "points": 1, "color": 1}}}, "battery.a.color: unknown"),
+    ({"battery": {"a": {"kind": "mixed", "points": 1, "machine": 0}}}, "battery.a.machine"),
+    ({"battery": {"a": {"kind": "sim", "points": 1, "skip": "yes"}}}, "battery.a.skip"),
+    ({"battery": {"a": {"kind": "sim", "points": 1}}, "rules": {"lamport": "x"}}, "rules.lamport"),
+    ({"battery": {"a": {"kind": "sim", "points": 1}}, "costs": {"fire": 1}}, "costs.fire: unknown"),
+    ({"battery": {"a": {"kind": "sim", "points": 1}}, "extra": {}}, "extra: unknown table"),
+])
+def test_a_bad_rubric_names_its_key(data: dict[str, Any], words: str) -> None:
+    with pytest.raises(ValueError, match=words.replace(".", r"\.")):
+        parse_rubric(data)
+
+
+def test_a_rubric_file_that_is_not_toml_is_bad_input(tmp_path: Path) -> None:
+    bad = tmp_path / "r.toml"
+    bad.write_text("[battery\n")
+    with pytest.raises(BadInput, match="r.toml: not valid TOML"):
+        load_rubric(bad)
+    with pytest.raises(BadInput, match="--rubric: cannot read"):
+        load_rubric(tmp_path / "missing.toml")
+
+
+def test_program_args_per_kind() -> None:
+    mixed = Item("m", "mixed", 10, (4,), 12.0, ("--loss", "0.1"), machine=2)
+    args = program_args(mixed, "python3 vm.py", 4, Path("/r"), "m-4")
+    assert args[:3] == ["sim", "--impl", "2=python3 vm.py"]
+    assert args[-2:] == ["--loss", "0.1"] and "--seed" in args and "--machines" in args
+    twice = program_args(Item("t", "twice", 10), "x", 1, Path("/r"), "t-1")
+    assert "--twice" in twice and "--impl" in twice and "x" in twice
+
+
+# -- scoring -------------------------------------------------------------------------------------
+
+RUBRIC = parse_rubric({"battery": {"a": {"kind": "sim", "points": 40}},
+                       "rules": {"default": 5, "lamport": 15},
+                       "bugs": {"default": 10, "receive-no-increment": 20},
+                       "costs": {"crash": 100, "hang": 30, "nondeterministic": 7}})
+
+
+def finding(rule: str, line: int, bug: str | None = None, count: int = 1) -> dict[str, Any]:
+    f: dict[str, Any] = {"rule": rule, "severity": "error", "file": "machine-1.jsonl",
+                         "line": line, "count": count, "message": f"{rule} at {line}",
+                         "where": f"sim-1/machine-1.jsonl:{line}"}
+    if bug:
+        f["bug"] = bug
+    return f
+
+
+def test_a_rule_costs_once_per_item_and_names_where_it_first_shows() -> None:
+    item = ItemResult("a", "sim", 40, runs=[
+        RunResult("a, seed 1", "a-1", findings=[finding("lamport", 9), finding("lamport", 20)]),
+        RunResult("a, seed 2", "a-2", findings=[finding("lamport", 3), finding("tick", 4)]),
+    ])
+    test = score_item(item, RUBRIC)
+    assert test.score == 40 - 15 - 5
+    assert [c.key for c in test.charges] == ["rule lamport", "rule tick"]
+    assert test.charges[0].where == "sim-1/machine-1.jsonl:9" and test.charges[0].count == 3
+    assert "-15 rule lamport (3 shown), first at sim-1/machine-1.jsonl:9" in test.output
+    assert rules_of([test]) == ["lamport", "tick"]
+    assert bugs_of([test]) == ["rule:lamport", "rule:tick"]
+
+
+def test_a_named_bug_is_charged_instead_of_its_rule() -> None:
+    item = ItemResult("a", "sim", 40, runs=[RunResult("a, seed 1", "a-1", findings=[
+        finding("lamport", 5, "receive-no-increment"), finding("lamport", 6),
+        finding("vector", 7, "vector-no-merge")])])
+    test = score_item(item, RUBRIC)
+    assert [c.key for c in test.charges] == ["bug receive-no-increment", "bug vector-no-merge"]
+    assert test.score == 40 - 20 - 10
+    assert bugs_of([test]) == ["receive-no-increment", "vector-no-merge"]
+
+
+def test_failures_cost_what_the_rubric_says_never_below_zero() -> None:
+    hang = ItemResult("a", "sim", 40, runs=[
+        RunResult("a, seed 1", "a-1", failure=("hang", "no answer within 1 s", "a-1/m:3"))])
+    assert score_item(hang, RUBRIC).score == 10
+    crash = ItemResult("a", "sim", 40, runs=[
+        RunResult("a, seed 1", "a-1", failure=("crash", "exited with code 3", "a-1/m:3"))])
+    assert score_item(crash, RUBRIC).score == 0
+    twice = ItemResult("t", "twice", 40, runs=[
+        RunResult("t, seed 1", "t-1", failure=("nondeterministic", "differ", "t-1"))])
+    assert score_item(twice, RUBRIC).score == 33
+    assert bugs_of([score_item(crash, RUBRIC)]) == ["crash"]
+
+
+def test_a_skipped_item_is_worth_nothing_and_says_why() -> None:
+    test = score_item(ItemResult("real", "real", 10, skipped="skipped by the rubric"), RUBRIC)
+    assert test.to_json() == {"name": "real", "score": 0, "max_score": 0,
+                              "output": "skipped by the rubric"}
+
+
+def test_charges_come_out_in_the_order_they_show() -> None:
+    item = ItemResult("a", "sim", 40, runs=[RunResult("r", "r", findings=[
+        finding("tick", 1), finding("lamport", 2), finding("tick", 3)])])
+    assert [c.key for c in charges_of(item, RUBRIC)] == ["rule tick", "rule lamport"]
+
+
+def test_where_a_finding_shows_prefers_the_students_own_line(tmp_path: Path) -> None:
+    (tmp_path / "machine-1.jsonl").write_text('{"event":"start"}\n{"event":"send","src":"m1.log:7"}\n')
+    assert where_of(tmp_path, {"file": "machine-1.jsonl", "line": 2}, "imp") == "m1.log:7"
+    assert where_of(tmp_path, {"file": "machine-1.jsonl", "line": 1}, "imp") == "imp/machine-1.jsonl:1"
+    assert where_of(tmp_path, {"src": "a.log:3", "file": "x", "line": 1}, "imp") == "a.log:3"
+    assert where_of(tmp_path, {"file": "run.json", "line": None}, "imp") == "imp"
+
+
+def test_progress_estimates_the_time_left() -> None:
+    said: list[str] = []
+    now = [0.0]
+    p = Progress(3, said.append, clock=lambda: now[0])
+    now[0] = 10.0
+    p.done(Graded("a", 5, 10, "deductions", []))
+    now[0] = 20.0
+    p.done(Graded("b", 10, 10, "full-marks", []))
+    now[0] = 30.0
+    p.done(Graded("c", 0, 10, "no-config", []))
+    assert said[0] == "[1/3] a: 5/10 (deductions); about 20 s left"
+    assert said[1].endswith("about 10 s left") and said[2] == "[3/3] c: 0/10 (no-config)"
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["--loss", "2"], "battery.a.args: --loss: must be a probability"),
+    (["--colour"], "battery.a.args: --colour: unknown option"),
+    (["--crash", "9@50%"], "battery.a.args: --crash: machine 9 does not exist"),
+])
+def test_flags_lclock_sim_refuses_are_a_rubric_error(tmp_path: Path, args: list[str],
+                                                     words: str) -> None:
+    """Else every run of every submission would fail, each charged a crash."""
+    import json
+
+    path = tmp_path / "r.toml"
+    path.write_text(f'[battery.a]\nkind = "sim"\npoints = 1\nargs = {json.dumps(args)}\n')
+    with pytest.raises(BadInput, match=f"r.toml: {words}"):
+        load_rubric(path)
+
+
+def test_a_students_settings_toml_is_never_read(tmp_path: Path) -> None:
+    args = program_args(Item("s", "sim", 1), "x", 1, tmp_path / "runs", "s-1")
+    assert args[args.index("--settings") + 1] == str(tmp_path / "settings.toml")
+
+
+def test_python_stands_in_where_only_root_can_reach_it() -> None:
+    """pyenv's interpreters in a home only root enters: ``python`` becomes the first
+    ``python3`` every user can run; nothing is added where ``python`` is reachable.
+    (In a folder of /tmp of its own: pytest's tmp_path is closed to other users.)"""
+    import shutil
+    import tempfile
+
+    from lclock.grade.workspace import compat_bin
+
+    base = Path(tempfile.mkdtemp(prefix="lclock-test-path-"))
+    try:
+        base.chmod(0o755)
+        closed, open_ = base / "closed", base / "open"
+        for folder, mode, names in ((closed, 0o700, ("python", "python3")),
+                                    (open_, 0o755, ("python3",))):
+            folder.mkdir()
+            for name in names:
+                (folder / name).write_text("#!/bin/sh\n")
+                (folder / name).chmod(0o755)
+            folder.chmod(mode)
+        (base / "work").mkdir()
+        made = compat_bin(base / "work", f"{closed}:{open_}")
+        assert made == base / "work" / "bin"
+        assert (made / "python").resolve() == open_ / "python3"
+        (open_ / "python").symlink_to(open_ / "python3")  # now a python others can run
+        assert compat_bin(base / "w2", f"{closed}:{open_}") is None
+    finally:
+        shutil.rmtree(base)

@@ -1,0 +1,201 @@
+"""lclock grade through the real command: a small class, its outputs, bad input (SPEC 11)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import sys
+import tempfile
+from pathlib import Path
+
+import psutil
+import pytest
+from grade_fixtures import REPO, csv_rows, grade, make_class
+
+from tests.conftest import started, wait_for
+
+QUICK = REPO / "tests" / "data" / "grade-quick-rubric.toml"
+
+pytestmark = pytest.mark.timeout(600)
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    tmp = tmp_path_factory.mktemp("grade")
+    make_class(tmp / "class", ["good", "buggy", "logs-good", "logs-buggy", "no-config",
+                               "bad-config"])
+    p = grade(str(tmp / "class"), "--rubric", str(QUICK), "--output", str(tmp / "out"), cwd=tmp)
+    assert p.returncode == 0, p.stderr
+    return tmp / "out", p.stdout
+
+
+@pytest.mark.slow
+def test_the_gradebook_has_a_row_per_submission(graded: tuple[Path, str]) -> None:
+    out, _ = graded
+    rows = csv_rows(out)
+    assert list(rows) == ["bad-config", "buggy", "good", "logs-buggy", "logs-good", "no-config"]
+    assert (rows["good"]["score"], rows["good"]["max_score"], rows["good"]["status"]) == \
+        ("100", "100", "full-marks")
+    assert rows["logs-good"]["score"] == "100"
+    assert int(rows["buggy"]["score"]) < 100 and rows["buggy"]["status"] == "deductions"
+    assert rows["buggy"]["bugs"] and not rows["good"]["bugs"]  # rule:lamport, or its bug
+    assert int(rows["logs-buggy"]["score"]) < 100
+    assert rows["no-config"]["status"] == "no-config" and rows["no-config"]["score"] == "0"
+    assert rows["bad-config"]["status"] == "bad-config"
+
+
+@pytest.mark.slow
+def test_gradescope_results_name_the_rule_and_where_it_shows(graded: tuple[Path, str]) -> None:
+    out, _ = graded
+    res = json.loads((out / "buggy" / "results.json").read_text())
+    assert res["score"] == sum(t["score"] for t in res["tests"])
+    assert all({"name", "score", "max_score", "output"} <= set(t) for t in res["tests"])
+    lost = [t for t in res["tests"] if t["score"] < t["max_score"]]
+    assert lost and "rule lamport" in lost[0]["output"]
+    assert "first at sim-1/machine-" in res["tests"][0]["output"]  # the run's log line
+    logs = json.loads((out / "logs-buggy" / "results.json").read_text())
+    assert "first at machine-1.log:" in logs["tests"][0]["output"]  # the student's own line
+    bad = json.loads((out / "bad-config" / "results.json").read_text())
+    assert "lclock.toml: impl: expected a command line" in bad["tests"][0]["output"]
+
+
+@pytest.mark.slow
+def test_reports_and_the_class_summary(graded: tuple[Path, str]) -> None:
+    out, stdout = graded
+    page = (out / "buggy" / "report.html").read_text()
+    assert "Space-time diagram" in page and "data:image/png;base64," in page
+    assert "rule lamport" in page
+    summary = (out / "summary.html").read_text()
+    assert "data:image/png;base64," in summary and "buggy/report.html" in summary
+    assert "[6/6]" in stdout and "left" in stdout
+
+
+@pytest.mark.slow
+def test_resume_grades_only_what_is_not_graded(graded: tuple[Path, str], tmp_path: Path) -> None:
+    out, _ = graded
+    before = (out / "grades.csv").read_bytes()
+    (out / "logs-good" / "grade.json").unlink()
+    p = grade(str(out.parent / "class"), "--rubric", str(QUICK), "--output", str(out),
+              "--resume", cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert "grading 1 of 6" in p.stdout and "logs-good" in p.stdout and "buggy" not in p.stdout
+    assert (out / "grades.csv").read_bytes() == before
+
+
+@pytest.mark.slow
+def test_an_earlier_grading_is_not_overwritten(graded: tuple[Path, str], tmp_path: Path) -> None:
+    out, _ = graded
+    before = (out / "grades.csv").read_bytes()
+    p = grade(str(out.parent / "class"), "--rubric", str(QUICK), "--output", str(out), cwd=tmp_path)
+    assert p.returncode == 2 and "--output" in p.stderr and "--resume" in p.stderr
+    p = grade(str(out.parent / "class"), "--output", str(out), "--resume", cwd=tmp_path)
+    assert p.returncode == 2 and "another rubric" in p.stderr
+    assert (out / "grades.csv").read_bytes() == before
+
+
+def test_a_folder_of_logs_and_one_without_lclock_toml(tmp_path: Path) -> None:
+    """The quick one (no program runs): import, check, score, and a clear line."""
+    make_class(tmp_path / "class", ["logs-good", "no-config"])
+    (tmp_path / "class" / "notes.txt").write_text("not a submission")
+    p = grade("class", "--rubric", str(QUICK), cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert "left out 'notes.txt': not a folder, not a submission" in p.stdout
+    for extra in ([], ["--resume"]):  # the second time, "out" is there: not a submission
+        p = grade(".", "--rubric", str(QUICK), "--output", "out", *extra, cwd=tmp_path / "class")
+        assert p.returncode == 0, p.stderr
+    assert "left out 'out': it holds the grades" in p.stdout and "grading 0 of 2" in p.stdout
+    assert set(csv_rows(tmp_path / "class" / "out")) == {"logs-good", "no-config"}
+    out = tmp_path / "output" / "grade-class"
+    rows = csv_rows(out)
+    assert rows["logs-good"]["score"] == rows["logs-good"]["max_score"] == "100"
+    assert rows["no-config"]["status"] == "no-config"
+    res = json.loads((out / "no-config" / "results.json").read_text())
+    assert res["score"] == 0 and "lclock.toml: missing" in res["tests"][0]["output"]
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["nowhere"], "SUBMISSIONS_DIR: nowhere is not a folder"),
+    ([".", "--jobs", "0"], "--jobs"),
+    ([".", "--rubric", "missing.toml"], "--rubric: cannot read"),
+    ([".", "--jobs", "2", "--cluster", "tcp://x:1"], "not allowed with"),
+    (["/"], "SUBMISSIONS_DIR: / holds the temporary folder"),
+])
+def test_bad_input_is_one_line_and_creates_nothing(tmp_path: Path, args: list[str],
+                                                   words: str) -> None:
+    p = grade(*args, cwd=tmp_path)
+    assert p.returncode == 2
+    assert words in p.stderr and len(p.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "output").exists()
+
+
+def test_a_bad_rubric_key_is_named(tmp_path: Path) -> None:
+    (tmp_path / "r.toml").write_text('[battery.sim]\nkind = "sim"\npoints = "ten"\n')
+    p = grade(".", "--rubric", "r.toml", cwd=tmp_path)
+    assert p.returncode == 2 and "r.toml: battery.sim.points: expected a number" in p.stderr
+
+
+def programs_running(proc: psutil.Process, seen: set[int], count: int = 1) -> bool:
+    """Whether ``count`` hostile programs run below ``proc``; every descendant is noted."""
+    found = 0
+    with contextlib.suppress(psutil.Error):
+        for kid in proc.children(recursive=True):
+            seen.add(kid.pid)
+            with contextlib.suppress(psutil.Error):
+                found += "hostile.py" in " ".join(kid.cmdline())
+    return found >= count
+
+
+def alive(pids: set[int]) -> list[int]:
+    out = []
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                out.append(pid)
+    return out
+
+
+@pytest.mark.timeout(120)
+def test_ctrl_c_stops_the_grading_and_every_run(tmp_path: Path) -> None:
+    """The battery's lclock processes are in sessions of their own (a Ctrl-C at the terminal
+    does not reach them): the grader kills them, and their programs die with them."""
+    classdir = make_class(tmp_path / "class", ["hang", "good"])
+    rubric = tmp_path / "slow.toml"  # a hang is found after 1000 s: only a kill ends it sooner
+    rubric.write_text('[battery.sim]\nkind = "sim"\npoints = 1\nargs = ["--impl-timeout", "100"]\n')
+    cmd = [sys.executable, "-m", "lclock", "grade", str(classdir), "--rubric", str(rubric),
+           "--jobs", "2", "--output", str(tmp_path / "out")]
+    seen: set[int] = set()
+
+
+    with started(cmd, tmp_path) as proc:
+        me = psutil.Process(proc.pid)
+        assert wait_for(lambda: programs_running(me, seen), 60)
+        os.killpg(proc.pid, signal.SIGINT)
+        code = proc.wait(timeout=60)
+        assert code == 130, proc.stderr.read() if proc.stderr else code
+    assert wait_for(lambda: not alive(seen), 15), alive(seen)
+
+
+@pytest.mark.timeout(120)
+def test_a_killed_grader_takes_every_run_along(tmp_path: Path) -> None:
+    """SIGKILL, which the grader cannot answer: its runs die with it, their programs too."""
+    classdir = make_class(tmp_path / "class", ["hang"])
+    rubric = tmp_path / "slow.toml"  # a hang is found after 1000 s: only a kill ends it sooner
+    rubric.write_text('[battery.sim]\nkind = "sim"\npoints = 1\nargs = ["--impl-timeout", "100"]\n')
+    cmd = [sys.executable, "-m", "lclock", "grade", str(classdir), "--rubric", str(rubric),
+           "--output", str(tmp_path / "out")]
+    seen: set[int] = set()
+
+
+    with started(cmd, tmp_path) as proc:
+        assert wait_for(lambda: programs_running(psutil.Process(proc.pid), seen, 3), 60)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    assert wait_for(lambda: not alive(seen), 15), alive(seen)
+    # its work folder stays (nothing ran to remove it) until the next grading sweeps it
+    left = list(Path(tempfile.gettempdir()).glob(f"lclock-grade-{proc.pid}-*"))
+    assert left
+    make_class(tmp_path / "next", ["no-config"])
+    assert grade("next", "--quiet", cwd=tmp_path).returncode == 0
+    assert not [p for p in left if p.exists()]
