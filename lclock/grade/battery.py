@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -98,14 +99,6 @@ def lclock(args: list[str], cwd: Path, user: User, wall: float = WALL) -> tuple[
             proc.wait()
 
 
-def real_runs_take_programs() -> bool:
-    """Whether this lclock's ``run`` takes ``--impl`` (SPEC 9; the item is skipped if not)."""
-    from lclock.setting_table import KEYS
-
-    key = KEYS.get("impl")
-    return key is not None and "run" in key.commands
-
-
 def run_item(item: Item, sub: Submission, copy: Path, runs: Path, user: User) -> ItemResult:
     """Every run of one item, in seed order."""
     result = ItemResult(item.name, item.kind, item.points)
@@ -115,23 +108,22 @@ def run_item(item: Item, sub: Submission, copy: Path, runs: Path, user: User) ->
     if item.kind == "import":
         result.runs.append(import_logs(sub, copy, runs / item.name))
         return result
-    if item.kind == "real" and not real_runs_take_programs():
-        result.skipped = "skipped: this lclock's run does not take --impl yet (SPEC 9)"
-        return result
     for seed in item.seeds:
         result.runs.append(program_run(item, sub, seed, copy, runs, user))
     return result
 
 
 def program_args(item: Item, impl: str, seed: int, runs: Path, run_id: str) -> list[str]:
-    command = "run" if item.kind == "real" else "sim"
+    real = item.kind == "real"
     impl_arg = f"{item.machine}={impl}" if item.kind == "mixed" else impl
-    args = [command, "--impl", impl_arg, "--impl-limits", LIMITS, "--duration", f"{item.duration:g}",
-            "--quiet", "--output", str(runs), "--run-id", run_id,
+    # lclock run names its folder itself: a real run writes into a folder of its own, whose
+    # one run folder program_run renames to run_id
+    where = ["--output", str(real_output(runs, run_id))] if real else \
+        ["--output", str(runs), "--run-id", run_id]
+    args = ["run" if real else "sim", "--impl", impl_arg, "--impl-limits", LIMITS,
+            "--duration", f"{item.duration:g}", "--quiet", *where, "--seed", str(seed),
             # never the submission's own settings.toml: the rubric's flags alone
             "--settings", str(runs.parent / SETTINGS)]
-    if command == "sim":
-        args += ["--seed", str(seed)]
     if item.kind == "twice":
         args.append("--twice")
     if item.kind == "mixed":
@@ -146,6 +138,8 @@ def program_run(item: Item, sub: Submission, seed: int, copy: Path, runs: Path,
     assert sub.impl is not None
     code, _out, err = lclock(program_args(item, sub.impl, seed, runs, run_id), copy, user)
     run_dir = runs / run_id
+    if item.kind == "real":
+        _take_real_run(real_output(runs, run_id), run_dir)
     if item.kind == "twice" and "two runs differ" in err:
         result.failure = ("nondeterministic", _differs(err), run_id)
         return result
@@ -156,6 +150,20 @@ def program_run(item: Item, sub: Submission, seed: int, copy: Path, runs: Path,
         return result
     check_run(run_dir, run_id, result)
     return result
+
+
+def real_output(runs: Path, run_id: str) -> Path:
+    return runs / f"{run_id}.out"
+
+
+def _take_real_run(out: Path, run_dir: Path) -> None:
+    """The one run folder ``lclock run`` wrote into ``out`` becomes ``run_dir`` (none: the
+    run failed before it made one, which _failure then says)."""
+    with contextlib.suppress(OSError):
+        made = [p for p in out.iterdir() if p.is_dir() and not p.is_symlink()]
+        if len(made) == 1:
+            made[0].rename(run_dir)
+        shutil.rmtree(out, ignore_errors=True)
 
 
 def _differs(err: str) -> str:
