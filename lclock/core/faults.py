@@ -229,9 +229,9 @@ def resolve_plan(settings: FaultSettings, n: int, duration: float, seed: int) ->
         rng = fault_rng(seed, "nemesis")
         step = settings.nemesis_interval
         k = 1
-        while k * step < duration:
-            # Times to the microsecond, as the logs have them (see Pause.end).
-            start = round(k * step, 6)
+        # Times to the microsecond, as the logs have them (see Pause.end); a strike that
+        # rounds to the end (59.9999999 in a 60 s run) is past it.
+        while (start := round(k * step, 6)) < duration:
             end = round(min(start + step / 2, duration), 6)
             kind = rng.choice(settings.nemesis)
             down = {c.machine for c in crashes if c.time <= start}
