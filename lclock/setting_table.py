@@ -284,6 +284,9 @@ TABLE: tuple[Key, ...] = (
          "what each program may use: cpu=S,mem=MiB,procs=N,fsize=MiB (the keys given replace "
          "the defaults cpu=600,mem=1024,procs=64,fsize=256)", metavar="LIMITS",
          commands=frozenset({"sim"}), experiment=True, group=PROGRAMS),
+    _run("mutant", "str", c.lazy("lclock.analysis.bugs", "mutant_setting"), "--mutant",
+         "run the built-in model with this classic bug (SPEC 10; lclock check --bugs lists them)",
+         metavar="NAME", commands=frozenset({"run", "sim"}), experiment=True),
     Key("tcp_host", "tcp.host", toml="host"),
     Key("tcp_ports", "tcp.ports", toml="intlist"),
     Key("tcp_secret", "tcp.secret", toml="str"),

@@ -77,6 +77,8 @@ class RunSettings:
     impl: tuple[tuple[int, str], ...] | None = None
     impl_timeout: float = 1.0
     impl_limits: str = ""
+    # A bug of the catalogue (SPEC 10) the built-in machines make on purpose; "": none.
+    mutant: str = ""
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
