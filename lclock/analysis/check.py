@@ -76,9 +76,9 @@ class Findings:
         self.skipped[(file, rule)] = (n + count, severity)
 
     def add(self, file: str, line: int, text: str, rule: str, severity: str = "error",
-            machine: int | None = None, count: int = 1) -> None:
+            machine: int | None = None, count: int = 1, bug: str | None = None) -> None:
         self.items.append(Issue(file, int(line), text, severity, rule=rule, count=count,
-                                machine=machine))
+                                machine=machine, bug=bug))
 
     def close(self, machines: set[int]) -> list[Issue]:
         listed = [f for f in self.items if not grouped(f.rule)]
@@ -187,8 +187,15 @@ def format_findings(result: CheckResult) -> list[str]:
 
 def findings_json(result: CheckResult) -> list[dict[str, Any]]:
     """Each finding as ``lclock check --json`` prints it."""
-    return [{"rule": f.rule, "severity": f.severity, "file": f.file, "machine": f.machine,
-             "line": f.line, "count": f.count, "message": f.text} for f in result.findings]
+    out = []
+    for f in result.findings:
+        one: dict[str, Any] = {"rule": f.rule, "severity": f.severity, "file": f.file,
+                               "machine": f.machine, "line": f.line, "count": f.count,
+                               "message": f.text}
+        if f.bug is not None:
+            one["bug"] = f.bug
+        out.append(one)
+    return out
 
 
 def summary_line(result: CheckResult, run_dir: Any) -> str:

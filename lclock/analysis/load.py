@@ -80,6 +80,7 @@ class Issue:
     rule: str = ""
     count: int = 1
     machine: int | None = None
+    bug: str | None = None  # the classic bug the finding names (SPEC 10), if it names one
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
