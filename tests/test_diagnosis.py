@@ -299,3 +299,25 @@ def test_the_reference_program_with_a_bug_is_diagnosed(tmp_path: Path, bug: str)
     (run,) = tmp_path.iterdir()
     result = check_run(run)
     assert {b for b, _ in bugs_of(result)} == {bug}, [str(f) for f in result.findings][:5]
+
+
+def test_a_mutant_is_a_setting_that_reads_back_as_its_flag() -> None:
+    """An experiment's real trial is started with the flags of its settings: the mutant too."""
+    from lclock.setting_table import to_flags
+
+    s = resolve(SettingsFile(), {"mutant": "vector-no-merge", "seed": 1})
+    flags = to_flags(s)
+    assert flags[flags.index("--mutant") + 1] == "vector-no-merge"
+    assert "--mutant" not in to_flags(resolve(SettingsFile(), {"seed": 1}))
+
+
+@pytest.mark.timeout(300)
+def test_an_experiment_runs_its_trials_as_the_mutant(tmp_path: Path) -> None:
+    (tmp_path / "s.toml").write_text('[experiments.buggy]\ntrials = 2\nduration = 20\n'
+                                     'mutant = "receive-no-increment"\n')
+    p = lclock("experiment", "buggy", "--settings", str(tmp_path / "s.toml"), "--sim",
+               "--output", str(tmp_path / "out"), cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    metas = [json.loads(f.read_text()) for f in (tmp_path / "out").rglob("run.json")]
+    assert len(metas) == 2 and all(m["settings"]["mutant"] == "receive-no-increment"
+                                   for m in metas)
