@@ -12,6 +12,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from lclock.core import mutant
 from lclock.core.clocks import hlc_local, hlc_receive
 
 SEND_EVENT = "send"
@@ -190,14 +191,10 @@ class Machine:
     def step(self, queue: deque[Message], pt: int | None = None, dup: bool = False) -> Step:
         """Do exactly one tick's action; the caller delivers ``step.message`` to ``step.to``.
 
-        ``pt``: the machine's physical clock now (µs), for the HLC and the line. ``dup``:
-        the queue's head is a duplicate (the rules treat it as any other; a program is told,
-        SPEC 9.2). One message at most: handling the whole queue in one tick is a classic
-        mistake of this exercise.
-        """
+        ``pt``: the machine's physical clock now (µs). ``dup``: the queue's head is a duplicate
+        (treated as any other; a program is told, SPEC 9.2). One message at most: handling
+        the whole queue in one tick is a classic mistake (a mutant makes one, SPEC 10)."""
         if self.mutant:
-            from lclock.core import mutant
-
             return mutant.step(self, queue, pt)
         self.ticks += 1
         me = self.machine_id - 1
