@@ -33,7 +33,7 @@ class RunPlan:
             machine_id=i, n=s.machines, run_id=self.run_id, seed=self.seed, duration=s.duration,
             rate_min=s.rate_min, rate_max=s.rate_max, rates=self.rates or s.rates,
             dice_sides=s.dice_sides, vector=s.vector_clocks, faults=self.faults,
-            hlc=s.clocks.hlc, clocks=self.clocks, snapshots=s.snapshots,
+            hlc=s.clocks.hlc, clocks=self.clocks, snapshots=s.snapshots, mutant=s.mutant,
         )
 
     def run_json(self) -> dict[str, Any]:

@@ -80,6 +80,8 @@ class RunSettings:
     impl_limits: str = ""
     # Chandy–Lamport snapshots (SPEC section 12), numbered in time order.
     snapshots: tuple[SnapshotAt, ...] = ()
+    # A bug of the catalogue (SPEC 10) the built-in machines make on purpose; "": none.
+    mutant: str = ""
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}

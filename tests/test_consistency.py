@@ -368,8 +368,11 @@ def test_json_findings_are_structured(tmp_path: Path) -> None:
     assert p.returncode == 1, p.stderr
     data = json.loads(p.stdout)
     assert set(data) == {"ok", "counts", "notes", "findings"}
-    for f in data["findings"]:
-        assert set(f) == {"rule", "severity", "file", "machine", "line", "count", "message"}
+    base = {"rule", "severity", "file", "machine", "line", "count", "message"}
+    for f in data["findings"]:  # a named classic bug (SPEC 10) says which, and only it
+        assert set(f) == (base | {"bug"} if f["rule"] == "bug" else base)
+    # the whole queue handled in one tick is the catalogue's several-per-tick, named
+    assert {f["bug"] for f in data["findings"] if f["rule"] == "bug"} == {"several-per-tick"}
     level = [f for f in data["findings"] if f["rule"] == "field-level"]
     assert len(level) == 1 and level[0]["machine"] is None and level[0]["count"] > 100
     repeat = [f for f in data["findings"] if f["rule"] == "tick-repeat"]

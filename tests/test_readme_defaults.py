@@ -19,7 +19,8 @@ from lclock.sim.sim_cmd import add_arguments as sim_arguments
 README = (ROOT / "README.md").read_text()
 # README words for defaults that are not numbers or paths.
 WORDS: dict[str, Any] = {"random": None, "drawn": None, "kept": True, "off": False,
-                         "writes it": True, "built in": None, "the defaults": "", "none": ()}
+                         "writes it": True, "built in": None, "the defaults": "", "none": (),
+                         "no bug": ""}
 
 
 def table(header: str) -> list[list[str]]:

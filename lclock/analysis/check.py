@@ -76,9 +76,9 @@ class Findings:
         self.skipped[(file, rule)] = (n + count, severity)
 
     def add(self, file: str, line: int, text: str, rule: str, severity: str = "error",
-            machine: int | None = None, count: int = 1) -> None:
+            machine: int | None = None, count: int = 1, bug: str | None = None) -> None:
         self.items.append(Issue(file, int(line), text, severity, rule=rule, count=count,
-                                machine=machine))
+                                machine=machine, bug=bug))
 
     def close(self, machines: set[int]) -> list[Issue]:
         listed = [f for f in self.items if not grouped(f.rule)]
@@ -203,6 +203,8 @@ def _finding_json(f: Issue) -> dict[str, Any]:
                          "message": f.text}
     if f.log_file is not None:  # file/line are the user's own (src); the generated place too
         d["log_file"], d["log_line"] = f.log_file, f.log_line
+    if f.bug is not None:  # the classic bug the finding names (SPEC 10)
+        d["bug"] = f.bug
     return d
 
 

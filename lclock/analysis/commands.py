@@ -35,7 +35,10 @@ def _json_answer(parser: argparse.ArgumentParser) -> None:
 
 
 def _check_arguments(parser: argparse.ArgumentParser) -> None:
-    _run_dir(parser, "to check")
+    parser.add_argument("run_dir", metavar="RUN_DIR", nargs="?", help="the run folder to check")
+    parser.add_argument("--bugs", action="store_true",
+                        help="list the classic bugs check names (SPEC 10), each with what it "
+                             "does and an example; no run folder needed")
     parser.add_argument("--all", action="store_true",
                         help="list every finding (default: at most 20 of a kind per file)")
     parser.add_argument("--quiet", "-q", action="store_true",
@@ -52,6 +55,13 @@ def _check_main(args: argparse.Namespace) -> int:
     from lclock.analysis.check import check_run, findings_json, format_findings, summary_line
     from lclock.analysis.memory import keep_freed_memory
 
+    if args.bugs:
+        from lclock.analysis.bugs import listing
+
+        sys.stdout.write("".join(line + "\n" for line in listing()))
+        return 0
+    if args.run_dir is None:
+        raise BadInput("RUN_DIR: the run folder to check is required (or --bugs)")
     keep_freed_memory()
     result = check_run(args.run_dir, cap=None if args.all else 20)
     out = sys.stdout

@@ -84,6 +84,7 @@ class Issue:
     # the generated log's place when ``file``/``line`` cite the user's own text log (``src``)
     log_file: str | None = None
     log_line: int | None = None
+    bug: str | None = None  # the classic bug the finding names (SPEC 10), if it names one
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file

@@ -12,6 +12,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from lclock.core import mutant
 from lclock.core.clocks import hlc_local, hlc_receive
 
 SEND_EVENT = "send"
@@ -155,6 +156,10 @@ class Machine:
     peer_a: int = 0
     peer_b: int = 0
     everyone: list[int] = field(default_factory=list)
+    #: A bug of the catalogue (SPEC 10) this machine makes on purpose ("": none): its ticks
+    #: go through ``lclock.core.mutant``, the correct rules below stay as they are.
+    mutant: str = ""
+    faces: int = 0  # the faces the die shows: dice_sides, one fewer for ``die-short``
 
     def __post_init__(self) -> None:
         if self.n < 2:
@@ -167,13 +172,14 @@ class Machine:
         self.everyone = [i for i in range(1, self.n + 1) if i != self.machine_id]
         if self.vector and not self.vclock:
             self.vclock = [0] * self.n
+        self.faces = self.dice_sides - (self.mutant == "die-short")
 
     def roll(self) -> tuple[int, list[int] | None]:
         """The die of an empty queue's tick, and whom it sends to (None: internal), SPEC 1.5.
 
         The one place the die is read, for the model's clock rules and a program's alike.
         """
-        dice = self.rng.randint(1, self.dice_sides)
+        dice = self.rng.randint(1, self.faces)
         if dice > 3:
             return dice, None
         if dice == 1:
@@ -185,11 +191,11 @@ class Machine:
     def step(self, queue: deque[Message], pt: int | None = None, dup: bool = False) -> Step:
         """Do exactly one tick's action; the caller delivers ``step.message`` to ``step.to``.
 
-        ``pt``: the machine's physical clock now (µs), for the HLC and the line. ``dup``:
-        the queue's head is a duplicate (the rules treat it as any other; a program is told,
-        SPEC 9.2). One message at most: handling the whole queue in one tick is a classic
-        mistake of this exercise.
-        """
+        ``pt``: the machine's physical clock now (µs). ``dup``: the queue's head is a duplicate
+        (treated as any other; a program is told, SPEC 9.2). One message at most: handling
+        the whole queue in one tick is a classic mistake (a mutant makes one, SPEC 10)."""
+        if self.mutant:
+            return mutant.step(self, queue, pt)
         self.ticks += 1
         me = self.machine_id - 1
         if queue:

@@ -24,6 +24,7 @@ from lclock.core.clocks import ClockPlan
 from lclock.core.faults import Fate, FaultPlan, LinkFaults, Partition, Pause, link_faults
 from lclock.core.logline import format_ts
 from lclock.core.model import Machine, Message, Step, machine_setup
+from lclock.core.mutant import PACE
 from lclock.core.snapshot import Marker, Recorder, SnapshotAt
 
 
@@ -66,6 +67,8 @@ class MachinePlan:
     clocks: ClockPlan | None = None
     #: The snapshots of the run (SPEC 12): every machine takes part in each.
     snapshots: tuple[SnapshotAt, ...] = ()
+    #: A bug of the catalogue the machine makes on purpose (SPEC 10, ``--mutant``; "": none).
+    mutant: str = ""
 
     @property
     def pt(self) -> bool:
@@ -103,7 +106,7 @@ class Node:
         "plan", "id", "run_id", "rate", "total", "slot", "machine", "queue", "max_queue",
         "undelivered", "sent_to", "taken_from", "dropped_to", "dup_to", "links", "held",
         "held_seq", "pauses", "paused", "crash_at", "boundaries", "seen", "dup_received",
-        "t0", "pt_on", "clock_plan", "snap", "snaps_due", "snap_out", "snap_ids",
+        "t0", "pt_on", "clock_plan", "snap", "snaps_due", "snap_out", "snap_ids", "pace",
     )
 
     def __init__(self, plan: MachinePlan) -> None:
@@ -118,7 +121,10 @@ class Node:
         # equals the number of ticks done unless a pause skipped deadlines.
         self.slot = 0
         self.machine = Machine(plan.machine_id, plan.n, rng, plan.dice_sides, plan.vector,
-                               hlc=plan.hlc)
+                               hlc=plan.hlc, mutant=plan.mutant)
+        # What the deadlines divide by: the rate, or for ``tick-drift`` a slower pace (the
+        # same division as before for every other machine, so a seed repeats its run)
+        self.pace: float = self.rate / PACE if plan.mutant == "tick-drift" else self.rate
         self.queue: deque[Message] = deque()
         self.max_queue = 0
         # The shared start (epoch s): the physical clocks drift from it. Set when connected.
@@ -171,7 +177,7 @@ class Node:
 
     def next_due(self) -> float:
         """Seconds after t0 at which the next tick is due (meaningless once finished)."""
-        return self.slot / self.rate
+        return self.slot / self.pace
 
     def next_pause(self) -> Pause | None:
         return self.pauses[0] if self.pauses else None
@@ -240,6 +246,8 @@ class Node:
         if dup:
             line["dup"] = True
             self.dup_received += 1
+        if self.plan.mutant == "several-per-tick" and step.event == "receive" and self.queue:
+            return line, step, _NO_SENDS, [self._same_tick(ts)]
         to = step.to
         if not to:
             return line, step, _NO_SENDS, _NO_LINES
@@ -249,6 +257,23 @@ class Node:
         if self.links is None:  # a perfect network: every message, once, at once
             return line, step, None, _NO_LINES
         return self._route(line, step, ts, t)
+
+    def _same_tick(self, ts: float) -> dict[str, Any]:
+        """``several-per-tick``: a second message handled, and logged, in the same tick."""
+        seen = self.seen
+        dup = False
+        if seen is not None:
+            key = self.queue[0].key()
+            dup = key in seen
+            seen.add(key)
+        step = self.machine.step(self.queue, self.physical(ts) if self.pt_on else None)
+        self.machine.ticks -= 1
+        step.tick -= 1
+        line = self.tick_line(step, ts)
+        if dup:
+            line["dup"] = True
+            self.dup_received += 1
+        return line
 
     def _route(self, line: dict[str, Any], step: Step, ts: float, t: float) -> TickResult:
         """Each message's fate under the fault plan: dropped (logged), delayed, duplicated."""

@@ -351,7 +351,7 @@ class RealTimeDriver:
         spin = min(self.spin, 0.01 / rate)
         polled = False  # the sockets were read since the last tick
         while not node.finished and not self.stopping():
-            due = t0 + node.slot / rate
+            due = t0 + node.slot / node.pace
             now = mono()
             if faulty:
                 wake = self._faults(now - t0)

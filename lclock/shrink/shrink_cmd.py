@@ -1,4 +1,4 @@
-"""``lclock shrink RUN_DIR``: the smallest run that still shows the run's finding (SPEC 10.x).
+"""``lclock shrink RUN_DIR``: the smallest run that still shows the run's finding (SPEC 10.2).
 
 The run is replayed in the simulator with its settings (its mutant, its programs), then
 made smaller step by step (lclock.shrink.search) within a budget of attempts; the smallest

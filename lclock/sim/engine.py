@@ -438,7 +438,7 @@ class Simulation:
                         send(src, out.dst, msg, t, out.at)
             last_tick[idx] = t
             if node.slot < node.total:
-                due = node.slot / node.rate + (expo(jitter) if jitter else 0.0)
+                due = node.slot / node.pace + (expo(jitter) if jitter else 0.0)
                 # A late tick never overtakes the previous one.
                 push(heap, (due if due > t else t, TICK, idx + 1, idx, payload))
             steps += 1

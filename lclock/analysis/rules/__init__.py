@@ -16,11 +16,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from lclock.analysis.load import MachineLog, Run
+
+if TYPE_CHECKING:
+    from lclock.analysis.diagnosis import Diagnosis
 
 SIM_TOLERANCE_S = 2e-6
 REAL_TOLERANCE_S = 0.05
@@ -33,6 +36,18 @@ def tolerance_text(ctx: Context) -> str:
     return f"within {ctx.tolerance * 1000:g} ms, a real run's tolerance"
 
 
+#: The words of a rule's own guess at a mistake that say what a named bug says: the guess
+#: is kept where the bug is named (and replaced by the bug where it says something else).
+GUESS_OF_BUG = {
+    "receive-no-increment": "receive without the +1",
+    "send-per-recipient": "incremented once per recipient",
+    "send-no-increment": "no increment",
+    "internal-no-increment": "no increment",
+    "hlc-counter-not-reset": "c must restart",
+    "hlc-receive-ignores-message": "the message's hlc was not taken in",
+}
+
+
 class Sink(Protocol):
     """Where findings go (``check.Findings``): ``cap`` findings of a rule per file are
     listed (None: all), the others only counted through ``skip``."""
@@ -40,7 +55,7 @@ class Sink(Protocol):
     cap: int | None
 
     def add(self, file: str, line: int, text: str, rule: str, severity: str = "error",
-            machine: int | None = None, count: int = 1) -> None: ...
+            machine: int | None = None, count: int = 1, bug: str | None = None) -> None: ...
 
     def skip(self, file: str, rule: str, count: int, severity: str = "error") -> None: ...
 
@@ -63,11 +78,40 @@ class Context:
         self.views: dict[int, MachineLog] = {}
         self.hlc_bad: dict[int, np.ndarray] = {}  # per machine: events whose HLC update failed
         self.second_start: dict[int, int] = {}  # machine -> line of its second start line
+        self._diagnosis: Diagnosis | None = None
         for mid, log in run.machines.items():
             starts = [num for num, _ in log.lines_of("start")]
             if len(starts) > 1:
                 self.second_start[mid] = starts[1]
             self.views[mid] = truncate(log, _judged_end(log, self.second_start.get(mid)))
+
+    @property
+    def diagnosis(self) -> Diagnosis:
+        """The classic bugs fitted to every machine (SPEC 10), worked out once, when a rule
+        first asks: the rules whose findings a named bug explains say so."""
+        if self._diagnosis is None:
+            from lclock.analysis.diagnosis import Facts, diagnose
+
+            run = self.run
+            facts = Facts(run.n, self.sides, dict(run.facts.rates), run.t0,
+                          "dice" not in run.not_logged, "queue_len" not in run.not_logged)
+            gaps = {mid: self.after_gap(v) for mid, v in self.views.items()}
+            self._diagnosis = diagnose(self.views, gaps, facts)
+        return self._diagnosis
+
+    def bug_hint(self, log: MachineLog, clock: str, k: int, guess: str) -> str:
+        """A finding's hint at its mistake: ``guess`` (what the rule alone makes of the one
+        event), unless a named bug (SPEC 10) explains the event and the guess says
+        otherwise; then the bug."""
+        bug = self.diagnosis.bug_of(log.id, clock, k)
+        if bug is None:
+            return guess
+        agrees = GUESS_OF_BUG.get(bug)
+        if guess and agrees and agrees in guess:
+            return f"{guess} [bug {bug}]"
+        from lclock.analysis.bugs import BUGS
+
+        return f" (bug {bug}: {BUGS[bug].what})"
 
     def after_gap(self, log: MachineLog) -> np.ndarray:
         """Per event: whether an unusable line lies between it and the previous event, so
@@ -193,6 +237,7 @@ def line_rule(*events: str) -> Callable[[LineRule], LineRule]:
 def run_rules(ctx: Context) -> None:
     """Every registered rule, on every machine and every kept line."""
     from lclock.analysis.rules import (  # noqa: F401 - importing registers the rules
+        bugs,
         clocks,
         faults,
         folder,

@@ -86,7 +86,9 @@ def hlc_updates(ctx: Context, log: MachineLog) -> None:
         ctx.finding(log, log.line[k], f"{KIND_NAMES[int(log.kind[k])]}: hlc {got}, expected {w} "
                                       f"by {rule} (previous {p}, pt {pt}"
                                       + (f", message {m}" if recv[k] else "") + ")"
-                                      + _hint(p, got, w, pt, bool(recv[k]), m), "hlc")
+                                      + ctx.bug_hint(log, "hlc", k,
+                                                     _hint(p, got, w, pt, bool(recv[k]), m)),
+                    "hlc")
     _near_pt(ctx, log, known, bad)
 
 

@@ -81,7 +81,8 @@ def lamport(ctx: Context, log: MachineLog) -> None:
         rule = "max(L, msg_lclock) + 1" if recv[k] else "L + 1"
         msg = f", message {int(log.msg[k])}" if recv[k] else ""
         text = (f"{KIND_NAMES[int(log.kind[k])]}: lclock {got}, expected {want} = {rule} "
-                f"(previous {p}{msg}){_lamport_hint(log, k, got, want, p)}")
+                f"(previous {p}{msg})"
+                + ctx.bug_hint(log, "lamport", k, _lamport_hint(log, k, got, want, p)))
         if recv[k] and log.msg[k] >= got:
             text += f"; so C(send) = {int(log.msg[k])} is not less than C(receive) = {got}"
         ctx.finding(log, log.line[k], text, "lamport")
@@ -223,7 +224,8 @@ def vector_clock(ctx: Context, log: MachineLog) -> None:
     for k in ctx.each(log, "vector", bad):
         ctx.finding(log, log.line[k], f"{KIND_NAMES[int(log.kind[k])]}: vclock {V[k].tolist()}, "
                                       f"expected {expV[k].tolist()} (own entry +1, the rest "
-                                      "unchanged)", "vector")
+                                      "unchanged)" + ctx.bug_hint(log, "vector", k, ""),
+                    "vector")
     bad = ~missing & okprev & recv & any_cols(Vprev > V)
     for k in ctx.each(log, "vector", bad):
         ctx.finding(log, log.line[k], f"receive: vclock {V[k].tolist()} went below the previous "

@@ -213,7 +213,8 @@ def _vector_receive(ctx: Context, log: MachineLog, sl: Sends, c: Channel) -> Non
     for k in ctx.each(log, "vector", bad):
         ctx.finding(log, log.line[rkf[k]], f"receive: vclock {Vr[k].tolist()}, expected "
                                            f"{expV[k].tolist()} (element-wise max with the "
-                                           "message's vector, then own entry +1)", "vector")
+                                           "message's vector, then own entry +1)"
+                    + ctx.bug_hint(log, "vector", int(rkf[k]), ""), "vector")
 
 
 def _left_over(c: Channel) -> int:
