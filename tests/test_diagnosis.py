@@ -286,7 +286,7 @@ def test_a_correct_model_never_gets_a_bug_named(tmp_path_factory: pytest.TempPat
 
 # -- the reference program with a bug (SPEC 9) -----------------------------------------------
 
-VM = ROOT / "examples" / "impl" / "python" / "vm.py"
+VM = ROOT / "examples" / "impl" / "python" / "buggy_vm.py"
 
 
 @pytest.mark.timeout(180)

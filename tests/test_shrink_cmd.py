@@ -139,7 +139,7 @@ def test_a_correct_run_has_nothing_to_shrink(tmp_path: Path) -> None:
 def test_a_rule_the_run_does_not_break_has_nothing_to_shrink(tmp_path: Path) -> None:
     run = sim(tmp_path / "runs", "--impl", f"2={buggy(tmp_path)}", "--duration", "10", "--seed", "5")
     code, _out, err = lclock("shrink", str(run), "--rule", "dice", "--output", str(tmp_path / "o"))
-    assert code == 3 and "--rule dice: check finds no error of that rule here (it finds: lamport)" in err
+    assert code == 3 and "--rule dice: check finds no error of that rule here (it finds: bug, lamport)" in err
     assert not (tmp_path / "o").exists()
 
 

@@ -2,17 +2,12 @@
 
 Run it with:  lclock sim --impl "python3 examples/impl/python/vm.py" --duration 60
 lclock sends one JSON line per request on stdin; we answer each with one line on stdout.
-With --bug NAME it makes one classic bug of `lclock check --bugs` (for teaching and tests):
-receive-ignores-message, receive-no-increment, receive-takes-message, send-no-increment,
-internal-no-increment, send-per-recipient, send-carries-old-clock, vector-no-merge,
-vector-no-own-increment.
 """
 
 import json
 import sys
 
 lclock, vclock, hlc, me, clocks = 0, [], [0, 0], 0, []
-BUG = sys.argv[sys.argv.index("--bug") + 1] if "--bug" in sys.argv[:-1] else ""
 
 
 def hlc_update(pt, m=None):
@@ -37,19 +32,16 @@ def tick(req):
     global lclock, hlc
     if req["do"] == "receive":
         msg = req["msg"]
-        m = msg["lclock"]
-        lclock = {"receive-ignores-message": lclock + 1, "receive-no-increment": max(lclock, m),
-                  "receive-takes-message": m + 1}.get(BUG, max(lclock, m) + 1)
-        if vclock and BUG != "vector-no-merge":
+        lclock = max(lclock, msg["lclock"]) + 1
+        if vclock:
             vclock[:] = [max(a, b) for a, b in zip(vclock, msg["vclock"])]
         if "hlc" in clocks:
             hlc = hlc_update(req["pt"], msg["hlc"])
     else:  # send or internal: one event
-        skip = BUG == req["do"] + "-no-increment"
-        lclock += 0 if skip else len(req.get("to", [0])) if BUG == "send-per-recipient" else 1
+        lclock += 1
         if "hlc" in clocks:
             hlc = hlc_update(req["pt"])
-    if vclock and not (BUG == "vector-no-own-increment" and req["do"] == "receive"):
+    if vclock:
         vclock[me - 1] += 1
     done = {"type": "done", "tick": req["tick"], "lclock": lclock}
     if vclock:
@@ -58,7 +50,6 @@ def tick(req):
         done["hlc"] = hlc
     if req["do"] == "send":
         done["msg"] = {k: v for k, v in done.items() if k in ("lclock", "vclock", "hlc")}
-        done["msg"]["lclock"] -= BUG == "send-carries-old-clock"
     return done
 
 
