@@ -214,7 +214,9 @@ class Run:
     def explorer_html(self, max_events: int | None = None) -> str:
         """The whole page of ``lclock view`` for this run, as text."""
         from lclock.explorer import extract, page
+        from lclock.explorer.precheck import precheck
 
+        precheck(self.path)  # what lclock view refuses (a claim of 10**30 machines), refused
         data, _notes = extract.build(self.path, None, max_events or extract.MAX_EVENTS)
         return page.render([data]).decode()
 

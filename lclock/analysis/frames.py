@@ -67,8 +67,10 @@ def _rows(values: np.ndarray | None, n: int, ok: np.ndarray | None = None) -> np
     good = (values >= 0).all(axis=1) if ok is None else ok
     if good.all():
         out[:] = values.tolist()
-    elif good.any():
-        out[good] = values[good].tolist()
+        return out
+    # row by row: numpy takes equal lists given to a mask for a 2-D array and refuses them
+    for i, row in zip(np.flatnonzero(good).tolist(), values[good].tolist()):
+        out[i] = row
     return out
 
 
