@@ -19,6 +19,7 @@ pandas is needed for the DataFrames only, and imported here, never by the comman
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import weakref
@@ -26,6 +27,8 @@ from functools import cached_property
 from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from lclock.analysis import load as _load
 
@@ -42,6 +45,16 @@ PANDAS_MISSING = ("lclock.load and lclock.simulate need pandas: python -m pip in
 
 #: An event as a notebook names it: (machine, tick).
 EventRef = tuple[int, int]
+
+
+def _count(name: str, value: Any, least: int) -> int:
+    """An integer argument of ``least`` or more: a bool, a float or a string is a TypeError
+    and a smaller number a ValueError, both naming the argument."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, not {value!r}")
+    if value < least:
+        raise ValueError(f"{name} must be at least {least} (got {value})")
+    return int(value)
 
 
 def _pandas() -> Any:
@@ -124,7 +137,7 @@ class Run:
         from lclock.analysis.check import check_run, findings_json
 
         pd = _pandas()
-        result = check_run(self.path, cap=cap)
+        result = check_run(self.path, cap=None if cap is None else _count("cap", cap, 1))
         rows = [f for f in findings_json(result) if f["severity"] == "error"]
         cols = ["rule", "severity", "file", "machine", "line", "count", "message"]
         frame = pd.DataFrame(rows, columns=cols)
@@ -148,9 +161,12 @@ class Run:
         if isinstance(e, str):
             return find_event(self._run, e)
         try:
-            machine, tick = (int(x) for x in e)
+            machine, tick = (_count("", x, 0) for x in e)
+            if max(machine, tick) >= 2**63:  # no log holds it; the event syntax refuses it
+                raise ValueError
         except (TypeError, ValueError):
-            raise CausalError(f"{e!r} is not an event: give (machine, tick)") from None
+            raise CausalError(f"{e!r} is not an event: give (machine, tick), two integers "
+                              "from 0") from None
         return find_event(self._run, f"{machine}:t{tick}")
 
     def happened_before(self, a: EventRef | str, b: EventRef | str) -> bool:
@@ -196,7 +212,7 @@ class Run:
         although they are concurrent."""
         from lclock.analysis.causal_answers import lies
 
-        return lies(self._causality, examples)
+        return lies(self._causality, _count("examples", examples, 0))
 
     def _ref(self, e: Event) -> EventRef:
         return e.machine, int(self._run.machines[e.machine].tick[e.index])
@@ -217,7 +233,8 @@ class Run:
         from lclock.explorer.precheck import precheck
 
         precheck(self.path)  # what lclock view refuses (a claim of 10**30 machines), refused
-        data, _notes = extract.build(self.path, None, max_events or extract.MAX_EVENTS)
+        most = extract.MAX_EVENTS if max_events is None else _count("max_events", max_events, 1)
+        data, _notes = extract.build(self.path, None, most)
         return page.render([data]).decode()
 
     def _iframe(self, height: int, max_events: int | None) -> str:
@@ -278,8 +295,8 @@ def simulate(**settings: Any) -> Run:
 
     _pandas()
     keep = settings.get("output") is not None
-    if keep:
-        settings["output"] = str(settings["output"])
+    if isinstance(settings.get("output"), os.PathLike):  # any other type: the setting's error
+        settings["output"] = os.fspath(settings["output"])
     run_settings, net = resolve_keywords(settings)
     where = (output_folder(run_settings.output) if keep
              else Path(tempfile.mkdtemp(prefix="lclock-sim-")))

@@ -18,6 +18,7 @@ from test_hostile_run_folders import CASES
 
 import lclock
 from lclock.errors import BadInput
+from lclock.setting_checks import SettingsError
 
 
 @pytest.fixture(scope="module")
@@ -61,3 +62,44 @@ def test_every_question_on_a_hostile_folder_answers_or_is_bad_input(
             ask(run)
         except BadInput as e:
             assert str(e) and "\n" not in str(e), name
+
+
+# ---------------------------------------------------------------- absurd arguments
+
+
+@pytest.fixture(scope="module")
+def small() -> lclock.Run:
+    return lclock.simulate(rates=[2, 3, 5], duration=10, seed=2)
+
+
+@pytest.mark.parametrize("event", [(1.5, 2), (1, 2.5), (True, 2), (1, False), ("1", "2"),
+                                   (1, -1), (-1, 1), (10**30, 1)])
+def test_an_event_is_two_integers_or_one_clear_error(small: lclock.Run, event: Any) -> None:
+    # (1.5, 2) was machine 1 silently; (1, -1) was told to write MACHINE:LCLOCK
+    with pytest.raises(BadInput, match=r"^\(.*\) is not an event: give \(machine, tick\)"):
+        small.happened_before(event, (1, 1))
+
+
+def test_numpy_integers_name_events(small: lclock.Run) -> None:
+    import numpy as np
+
+    assert small.relation((np.int64(1), np.int64(1)), (1, 1)) == "same"
+
+
+@pytest.mark.parametrize("call", [
+    lambda r: r.check(cap=-1), lambda r: r.check(cap=0), lambda r: r.check(cap="x"),
+    lambda r: r.check(cap=True), lambda r: r.lamport_lies(examples=-1),
+    lambda r: r.lamport_lies(examples="x"), lambda r: r.explorer_html(max_events=0),
+    lambda r: r.explorer_html(max_events=-5), lambda r: r.explorer_html(max_events=2.5),
+])
+def test_a_bad_argument_is_a_value_or_type_error_naming_it(small: lclock.Run,
+                                                           call: Callable[[lclock.Run], Any]) -> None:
+    # check(cap=-1) listed a '... and N more' line for every rule of every file
+    with pytest.raises((ValueError, TypeError), match=r"^(cap|examples|max_events) must be"):
+        call(small)
+
+
+def test_output_must_be_a_path() -> None:
+    # output=5 wrote a folder named '5'
+    with pytest.raises(SettingsError, match=r"simulate\(output=\.\.\.\)"):
+        lclock.simulate(rates=[1, 2], duration=2, seed=1, output=5)
