@@ -260,6 +260,8 @@ def _summary_html(run: Run) -> str:
     fates = run.messages["fate"].value_counts().reindex(["received", "unprocessed", "dropped",
                                                          "lost"], fill_value=0)
     told = ", ".join(f"{int(n):,} {name}" for name, n in fates.items() if n)
+    unknown = int(run.messages["fate"].isna().sum())
+    told += f"{', ' if told else ''}{unknown:,} the logs cannot place" if unknown else ""
     skipped = sum(m.skipped for m in loaded.machines.values())
     note = (f"<br>{skipped} unusable line(s) left out: <code>run.check()</code> names them"
             if skipped else "")

@@ -103,3 +103,40 @@ def test_output_must_be_a_path() -> None:
     # output=5 wrote a folder named '5'
     with pytest.raises(SettingsError, match=r"simulate\(output=\.\.\.\)"):
         lclock.simulate(rates=[1, 2], duration=2, seed=1, output=5)
+
+
+# ---------------------------------------------------------------- logs with holes
+
+
+def _holes_run(folder: Path, sender: bool) -> Path:
+    """An imported run of two machines: 1 sends twice to 2; 2 logs one receive from 1 without
+    the message's clock (the import could not read it), so it matches neither send."""
+    import json
+
+    folder.mkdir()
+    meta = {"schema": 1, "run_id": "holes", "mode": "import",
+            "settings": {"machines": 2, "vector_clocks": False},
+            "not_logged": ["queue_len", "dice", "msg_lclock", "start", "stop"],
+            "machines": [{"id": 1}, {"id": 2}]}
+    (folder / "run.json").write_text(json.dumps(meta))
+    head = {"level": "info", "run_id": "holes"}
+    one = [{"ts": "2026-03-02T17:57:01.000000Z", "event": "send", "machine": 1, "tick": 1,
+            "lclock": 1, "to": [2]},
+           {"ts": "2026-03-02T17:57:02.000000Z", "event": "send", "machine": 1, "tick": 2,
+            "lclock": 2, "to": [2]}]
+    two = [{"ts": "2026-03-02T17:57:03.000000Z", "event": "receive", "machine": 2, "tick": 1,
+            "lclock": 3, **({"from": 1} if sender else {})}]
+    for mid, lines in ((1, one), (2, two)):
+        (folder / f"machine-{mid}.jsonl").write_text(
+            "".join(json.dumps({**head, **d}) + "\n" for d in lines))
+    return folder
+
+
+@pytest.mark.parametrize("sender", [True, False], ids=["no-message-clock", "no-sender"])
+def test_a_message_the_logs_cannot_place_has_a_missing_fate(tmp_path: Path, sender: bool) -> None:
+    # both were called lost, though 2 received one of them and check claims no loss
+    run = lclock.load(_holes_run(tmp_path / "holes", sender))
+    msg = run.messages
+    assert len(msg) == 2
+    assert msg["fate"].isna().all() and msg["receive_tick"].isna().all()
+    assert "lost" not in set(run.check()["rule"])
