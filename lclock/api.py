@@ -19,10 +19,13 @@ pandas is needed for the DataFrames only, and imported here, never by the comman
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import sys
 import tempfile
 import weakref
+from collections.abc import Iterator
 from functools import cached_property
 from html import escape
 from pathlib import Path
@@ -269,6 +272,17 @@ def _summary_html(run: Run) -> str:
             f"{run.machines.to_html(na_rep='-')}</div>")
 
 
+@contextlib.contextmanager
+def _argv(command: list[str]) -> Iterator[None]:
+    """run.json records ``sys.argv`` as the run's command: the call, not the kernel's argv."""
+    old = sys.argv
+    sys.argv = command
+    try:
+        yield
+    finally:
+        sys.argv = old
+
+
 def load(path: str | Path) -> Run:
     """Read a run folder (real, simulated or imported), as ``lclock analyze`` reads it.
 
@@ -300,10 +314,12 @@ def simulate(**settings: Any) -> Run:
     if isinstance(settings.get("output"), os.PathLike):  # any other type: the setting's error
         settings["output"] = os.fspath(settings["output"])
     run_settings, net = resolve_keywords(settings)
+    call = ["lclock.simulate", *(f"{k}={v!r}" for k, v in settings.items())]
     where = (output_folder(run_settings.output) if keep
              else Path(tempfile.mkdtemp(prefix="lclock-sim-")))
     try:
-        run_dir, _machines, _meta = run_sim(run_settings, net, where)
+        with _argv(call):
+            run_dir, _machines, _meta = run_sim(run_settings, net, where)
         run = Run(_load.load_run(run_dir))
     except BaseException:
         if not keep:

@@ -140,3 +140,16 @@ def test_a_message_the_logs_cannot_place_has_a_missing_fate(tmp_path: Path, send
     assert len(msg) == 2
     assert msg["fate"].isna().all() and msg["receive_tick"].isna().all()
     assert "lost" not in set(run.check()["rule"])
+
+
+def test_run_json_names_the_call_not_the_kernel(tmp_path: Path, monkeypatch: Any) -> None:
+    # run.json's command was sys.argv: in Jupyter, ipykernel_launcher.py -f kernel-....json
+    import json
+    import sys
+
+    monkeypatch.setattr(sys, "argv", ["/x/ipykernel_launcher.py", "-f", "/x/kernel-1.json"])
+    run = lclock.simulate(rates=[1, 2], duration=2, seed=1, loss=0.1, output=tmp_path)
+    meta = json.loads((run.path / "run.json").read_text())
+    assert meta["command"] == ["lclock.simulate", "rates=[1, 2]", "duration=2", "seed=1",
+                               "loss=0.1", f"output={str(tmp_path)!r}"]
+    assert sys.argv == ["/x/ipykernel_launcher.py", "-f", "/x/kernel-1.json"]
