@@ -153,3 +153,10 @@ def test_run_json_names_the_call_not_the_kernel(tmp_path: Path, monkeypatch: Any
     assert meta["command"] == ["lclock.simulate", "rates=[1, 2]", "duration=2", "seed=1",
                                "loss=0.1", f"output={str(tmp_path)!r}"]
     assert sys.argv == ["/x/ipykernel_launcher.py", "-f", "/x/kernel-1.json"]
+
+
+def test_a_table_of_settings_toml_is_told_to_come_as_keywords() -> None:
+    # faults={"loss": 0.1}, as settings.toml writes it, was "unknown setting 'faults'"
+    with pytest.raises(TypeError, match=r"^simulate: the keys of \[faults\] are keywords: "
+                                        r"simulate\(loss=\.\.\.\), not faults=\{\.\.\.\}$"):
+        lclock.simulate(duration=2, faults={"loss": 0.1})

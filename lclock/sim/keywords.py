@@ -36,6 +36,11 @@ def sim_keys() -> dict[str, Key]:
                 "sim" in k.commands or k.path.startswith("sim."))}
 
 
+def _tables(keys: dict[str, Key]) -> set[str]:
+    """The tables of settings.toml whose keys are keywords (``faults``, ``sim``)."""
+    return {k.table for k in keys.values() if k.table}
+
+
 def resolve_keywords(kw: dict[str, Any]) -> tuple[RunSettings, NetworkSettings]:
     """The run's settings and the simulated network from keywords over the built-in defaults
     (as ``lclock sim --settings /dev/null`` with the same keys given as flags).
@@ -47,6 +52,9 @@ def resolve_keywords(kw: dict[str, Any]) -> tuple[RunSettings, NetworkSettings]:
     file = _Keywords(path=None)
     for name, value in kw.items():
         k = keys.get(name)
+        if k is None and isinstance(value, dict) and value and name in _tables(keys):
+            raise UnknownSetting(f"simulate: the keys of [{name}] are keywords: "
+                                 f"simulate({next(iter(value))}=...), not {name}={{...}}")
         if k is None and name in KEYS:
             raise UnknownSetting(f"simulate: {name!r} is not a setting of lclock sim")
         if k is None:
