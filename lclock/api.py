@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lclock.analysis import load as _load
+from lclock.runfolder import RunFolderError, has_run_json
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -291,7 +292,24 @@ def load(path: str | Path) -> Run:
     that cannot be used are left out, as the commands leave them out: ``check()`` names them.
     """
     _pandas()
-    return Run(_load.load_run(path))
+    where = Path(path).expanduser()
+    try:
+        return Run(_load.load_run(where))
+    except RunFolderError as e:
+        inside = _runs_inside(where)
+        if not inside:
+            raise
+        raise RunFolderError(f"{e}; it holds {len(inside)} run folder{'s' * (len(inside) > 1)}: load one, e.g. "
+                             f"lclock.load({str(inside[-1])!r}) (the newest)") from None
+
+
+def _runs_inside(where: Path) -> list[Path]:
+    """The run folders in ``where``, oldest first: ``lclock.load("output")`` means one of them."""
+    try:
+        found = [p for p in where.iterdir() if p.is_dir() and has_run_json(p)]
+        return sorted(found, key=lambda p: p.stat().st_mtime)
+    except OSError:
+        return []
 
 
 def simulate(**settings: Any) -> Run:

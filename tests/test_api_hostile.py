@@ -160,3 +160,21 @@ def test_a_table_of_settings_toml_is_told_to_come_as_keywords() -> None:
     with pytest.raises(TypeError, match=r"^simulate: the keys of \[faults\] are keywords: "
                                         r"simulate\(loss=\.\.\.\), not faults=\{\.\.\.\}$"):
         lclock.simulate(duration=2, faults={"loss": 0.1})
+
+
+def test_a_folder_of_runs_names_its_runs(tmp_path: Path) -> None:
+    # lclock.load("output") said only "not a run folder"
+    older = lclock.simulate(rates=[1, 2], duration=2, seed=1, output=tmp_path).path
+    newer = lclock.simulate(rates=[1, 2], duration=2, seed=2, output=tmp_path).path
+    import os
+
+    os.utime(older, (1, 1))
+    with pytest.raises(BadInput, match=rf"not a run folder .*; it holds 2 run folders: load one, e.g. "
+                                       rf"lclock.load\('{newer}'\) \(the newest\)$"):
+        lclock.load(tmp_path)
+
+
+def test_a_path_from_home_is_expanded(tmp_path: Path, monkeypatch: Any) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    run = lclock.simulate(rates=[1, 2], duration=2, seed=1, output=tmp_path)
+    assert lclock.load(f"~/{run.path.name}").path == run.path
