@@ -178,3 +178,18 @@ def test_a_path_from_home_is_expanded(tmp_path: Path, monkeypatch: Any) -> None:
     monkeypatch.setenv("HOME", str(tmp_path))
     run = lclock.simulate(rates=[1, 2], duration=2, seed=1, output=tmp_path)
     assert lclock.load(f"~/{run.path.name}").path == run.path
+
+
+def test_numpy_and_pandas_values_are_settings_like_python_ones() -> None:
+    # seed=np.int64(3) (a notebook's loop over np.arange, a DataFrame's cell) was refused
+    import numpy as np
+    import pandas as pd
+
+    plain = lclock.simulate(rates=[1, 3, 6], duration=5, seed=3, loss=0.25, machines=3)
+    typed = lclock.simulate(rates=np.array([1, 3, 6]), duration=np.float64(5), seed=np.int64(3),
+                            loss=np.float32(0.25), machines=np.int32(3))
+    series = lclock.simulate(rates=pd.Series([1, 3, 6]), duration=5, seed=3, loss=0.25)
+    for run in (typed, series):
+        assert run.events.drop(columns="ts").equals(plain.events.drop(columns="ts"))
+    with pytest.raises(SettingsError, match=r"simulate\(machines=\.\.\.\)"):
+        lclock.simulate(machines=np.bool_(True))
