@@ -8,12 +8,15 @@ good run loaded with ``lclock.load`` and asked everything a notebook asks.
 
 from __future__ import annotations
 
+import signal
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from analysis_fixtures import copy_run, make_run
+from conftest import started, wait_for
 from test_hostile_run_folders import CASES
 
 import lclock
@@ -145,7 +148,6 @@ def test_a_message_the_logs_cannot_place_has_a_missing_fate(tmp_path: Path, send
 def test_run_json_names_the_call_not_the_kernel(tmp_path: Path, monkeypatch: Any) -> None:
     # run.json's command was sys.argv: in Jupyter, ipykernel_launcher.py -f kernel-....json
     import json
-    import sys
 
     monkeypatch.setattr(sys, "argv", ["/x/ipykernel_launcher.py", "-f", "/x/kernel-1.json"])
     run = lclock.simulate(rates=[1, 2], duration=2, seed=1, loss=0.1, output=tmp_path)
@@ -193,3 +195,30 @@ def test_numpy_and_pandas_values_are_settings_like_python_ones() -> None:
         assert run.events.drop(columns="ts").equals(plain.events.drop(columns="ts"))
     with pytest.raises(SettingsError, match=r"simulate\(machines=\.\.\.\)"):
         lclock.simulate(machines=np.bool_(True))
+
+
+INTERRUPTED = """
+import sys, tempfile
+import lclock
+tempfile.tempdir = sys.argv[1]
+try:
+    lclock.simulate(rates=[10000] * 3, duration=600000)  # days of work: only Ctrl-C ends it
+except KeyboardInterrupt:
+    print("interrupted")
+"""
+
+
+@pytest.mark.timeout(120)
+def test_ctrl_c_in_a_huge_simulation_stops_it_and_leaves_no_folder(tmp_path: Path) -> None:
+    # a notebook's 'interrupt the kernel' is SIGINT: the run in memory goes with it
+    def logs() -> list[Path]:
+        return list(tmp_path.glob("lclock-sim-*/*/machine-1.jsonl"))
+
+    repo = Path(__file__).resolve().parents[1]
+    with started([sys.executable, "-c", INTERRUPTED, str(tmp_path)], repo) as p:
+        assert wait_for(lambda: bool(logs()) or p.poll() is not None, 60)
+        assert p.poll() is None, p.communicate()
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=60)
+    assert out.decode().strip() == "interrupted", err.decode()
+    assert not list(tmp_path.iterdir())
