@@ -269,8 +269,20 @@ def _summary_html(run: Run) -> str:
     skipped = sum(m.skipped for m in loaded.machines.values())
     note = (f"<br>{skipped} unusable line(s) left out: <code>run.check()</code> names them"
             if skipped else "")
+    blind = _sends_without_recipients(loaded)
+    note += (f"<br>{blind} send{'s' * (blind > 1)} without recipients, not in messages "
+             "(the log does not say to whom)" if blind else "")
     return (f"<div>{head}<br>messages: {told or 'none'}{note}"
             f"{run.machines.to_html(na_rep='-')}</div>")
+
+
+def _sends_without_recipients(loaded: _load.Run) -> int:
+    """Sends whose line names no recipient (an imported log): ``messages`` has no row for them."""
+    n = 0
+    for log in loaded.machines.values():
+        sends = np.flatnonzero(log.kind == _load.KIND_SEND)
+        n += int(np.count_nonzero(log.to_ptr[sends + 1] == log.to_ptr[sends]))
+    return n
 
 
 @contextlib.contextmanager

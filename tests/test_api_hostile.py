@@ -222,3 +222,17 @@ def test_ctrl_c_in_a_huge_simulation_stops_it_and_leaves_no_folder(tmp_path: Pat
         out, err = p.communicate(timeout=60)
     assert out.decode().strip() == "interrupted", err.decode()
     assert not list(tmp_path.iterdir())
+
+
+def test_a_send_without_recipients_is_named_in_the_summary(tmp_path: Path) -> None:
+    # such a send has no row in messages (no receiver to name): the summary said nothing
+    folder = _holes_run(tmp_path / "holes", sender=True)
+    log = folder / "machine-1.jsonl"
+    log.write_text(log.read_text() + log.read_text().splitlines()[-1]
+                   .replace('"tick": 2', '"tick": 3').replace('"lclock": 2', '"lclock": 3')
+                   .replace(', "to": [2]', "") + "\n")
+    meta = (folder / "run.json").read_text().replace('"dice", ', '"dice", "to", ')
+    (folder / "run.json").write_text(meta)
+    run = lclock.load(folder)
+    assert len(run.messages) == 2 and (run.events["event"] == "send").sum() == 3
+    assert "1 send without recipients, not in messages" in run._repr_html_()
