@@ -19,15 +19,22 @@ pandas is needed for the DataFrames only, and imported here, never by the comman
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+import sys
 import tempfile
 import weakref
+from collections.abc import Iterator
 from functools import cached_property
 from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from lclock.analysis import load as _load
+from lclock.runfolder import RunFolderError, has_run_json
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -42,6 +49,16 @@ PANDAS_MISSING = ("lclock.load and lclock.simulate need pandas: python -m pip in
 
 #: An event as a notebook names it: (machine, tick).
 EventRef = tuple[int, int]
+
+
+def _count(name: str, value: Any, least: int) -> int:
+    """An integer argument of ``least`` or more: a bool, a float or a string is a TypeError
+    and a smaller number a ValueError, both naming the argument."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, not {value!r}")
+    if value < least:
+        raise ValueError(f"{name} must be at least {least} (got {value})")
+    return int(value)
 
 
 def _pandas() -> Any:
@@ -124,7 +141,7 @@ class Run:
         from lclock.analysis.check import check_run, findings_json
 
         pd = _pandas()
-        result = check_run(self.path, cap=cap)
+        result = check_run(self.path, cap=None if cap is None else _count("cap", cap, 1))
         rows = [f for f in findings_json(result) if f["severity"] == "error"]
         cols = ["rule", "severity", "file", "machine", "line", "count", "message"]
         frame = pd.DataFrame(rows, columns=cols)
@@ -148,9 +165,12 @@ class Run:
         if isinstance(e, str):
             return find_event(self._run, e)
         try:
-            machine, tick = (int(x) for x in e)
+            machine, tick = (_count("", x, 0) for x in e)
+            if max(machine, tick) >= 2**63:  # no log holds it; the event syntax refuses it
+                raise ValueError
         except (TypeError, ValueError):
-            raise CausalError(f"{e!r} is not an event: give (machine, tick)") from None
+            raise CausalError(f"{e!r} is not an event: give (machine, tick), two integers "
+                              "from 0") from None
         return find_event(self._run, f"{machine}:t{tick}")
 
     def happened_before(self, a: EventRef | str, b: EventRef | str) -> bool:
@@ -196,7 +216,7 @@ class Run:
         although they are concurrent."""
         from lclock.analysis.causal_answers import lies
 
-        return lies(self._causality, examples)
+        return lies(self._causality, _count("examples", examples, 0))
 
     def _ref(self, e: Event) -> EventRef:
         return e.machine, int(self._run.machines[e.machine].tick[e.index])
@@ -214,8 +234,11 @@ class Run:
     def explorer_html(self, max_events: int | None = None) -> str:
         """The whole page of ``lclock view`` for this run, as text."""
         from lclock.explorer import extract, page
+        from lclock.explorer.precheck import precheck
 
-        data, _notes = extract.build(self.path, None, max_events or extract.MAX_EVENTS)
+        precheck(self.path)  # what lclock view refuses (a claim of 10**30 machines), refused
+        most = extract.MAX_EVENTS if max_events is None else _count("max_events", max_events, 1)
+        data, _notes = extract.build(self.path, None, most)
         return page.render([data]).decode()
 
     def _iframe(self, height: int, max_events: int | None) -> str:
@@ -241,11 +264,36 @@ def _summary_html(run: Run) -> str:
     fates = run.messages["fate"].value_counts().reindex(["received", "unprocessed", "dropped",
                                                          "lost"], fill_value=0)
     told = ", ".join(f"{int(n):,} {name}" for name, n in fates.items() if n)
+    unknown = int(run.messages["fate"].isna().sum())
+    told += f"{', ' if told else ''}{unknown:,} the logs cannot place" if unknown else ""
     skipped = sum(m.skipped for m in loaded.machines.values())
     note = (f"<br>{skipped} unusable line(s) left out: <code>run.check()</code> names them"
             if skipped else "")
+    blind = _sends_without_recipients(loaded)
+    note += (f"<br>{blind} send{'s' * (blind > 1)} without recipients, not in messages "
+             "(the log does not say to whom)" if blind else "")
     return (f"<div>{head}<br>messages: {told or 'none'}{note}"
             f"{run.machines.to_html(na_rep='-')}</div>")
+
+
+def _sends_without_recipients(loaded: _load.Run) -> int:
+    """Sends whose line names no recipient (an imported log): ``messages`` has no row for them."""
+    n = 0
+    for log in loaded.machines.values():
+        sends = np.flatnonzero(log.kind == _load.KIND_SEND)
+        n += int(np.count_nonzero(log.to_ptr[sends + 1] == log.to_ptr[sends]))
+    return n
+
+
+@contextlib.contextmanager
+def _argv(command: list[str]) -> Iterator[None]:
+    """run.json records ``sys.argv`` as the run's command: the call, not the kernel's argv."""
+    old = sys.argv
+    sys.argv = command
+    try:
+        yield
+    finally:
+        sys.argv = old
 
 
 def load(path: str | Path) -> Run:
@@ -256,7 +304,24 @@ def load(path: str | Path) -> Run:
     that cannot be used are left out, as the commands leave them out: ``check()`` names them.
     """
     _pandas()
-    return Run(_load.load_run(path))
+    where = Path(path).expanduser()
+    try:
+        return Run(_load.load_run(where))
+    except RunFolderError as e:
+        inside = _runs_inside(where)
+        if not inside:
+            raise
+        raise RunFolderError(f"{e}; it holds {len(inside)} run folder{'s' * (len(inside) > 1)}: load one, e.g. "
+                             f"lclock.load({str(inside[-1])!r}) (the newest)") from None
+
+
+def _runs_inside(where: Path) -> list[Path]:
+    """The run folders in ``where``, oldest first: ``lclock.load("output")`` means one of them."""
+    try:
+        found = [p for p in where.iterdir() if p.is_dir() and has_run_json(p)]
+        return sorted(found, key=lambda p: p.stat().st_mtime)
+    except OSError:
+        return []
 
 
 def simulate(**settings: Any) -> Run:
@@ -276,13 +341,15 @@ def simulate(**settings: Any) -> Run:
 
     _pandas()
     keep = settings.get("output") is not None
-    if keep:
-        settings["output"] = str(settings["output"])
+    if isinstance(settings.get("output"), os.PathLike):  # any other type: the setting's error
+        settings["output"] = os.fspath(settings["output"])
     run_settings, net = resolve_keywords(settings)
+    call = ["lclock.simulate", *(f"{k}={v!r}" for k, v in settings.items())]
     where = (output_folder(run_settings.output) if keep
              else Path(tempfile.mkdtemp(prefix="lclock-sim-")))
     try:
-        run_dir, _machines, _meta = run_sim(run_settings, net, where)
+        with _argv(call):
+            run_dir, _machines, _meta = run_sim(run_settings, net, where)
         run = Run(_load.load_run(run_dir))
     except BaseException:
         if not keep:

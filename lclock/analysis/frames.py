@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lclock.analysis.causal import _match
+from lclock.analysis.causal import Event, _match
 from lclock.analysis.load import KIND_RECEIVE, KIND_SEND, MachineLog, Run
 
 KIND_CATEGORIES = ["internal", "send", "receive"]  # the codes of load.KINDS, in order
@@ -67,8 +67,10 @@ def _rows(values: np.ndarray | None, n: int, ok: np.ndarray | None = None) -> np
     good = (values >= 0).all(axis=1) if ok is None else ok
     if good.all():
         out[:] = values.tolist()
-    elif good.any():
-        out[good] = values[good].tolist()
+        return out
+    # row by row: numpy takes equal lists given to a mask for a 2-D array and refuses them
+    for i, row in zip(np.flatnonzero(good).tolist(), values[good].tolist()):
+        out[i] = row
     return out
 
 
@@ -136,11 +138,22 @@ def _queued(run: Run, sender: int, receiver: int) -> int | None:
     return v if isinstance(v, int) and v >= 0 else None
 
 
+def _unplaced(run: Run, unmatched: list[Event]) -> set[tuple[int, int]]:
+    """The links (sender, receiver) on which a receive matched no send (a log with holes: no
+    sender or no message clock): a message of theirs never matched may be one of them."""
+    out: set[tuple[int, int]] = set()
+    for e in unmatched:
+        frm = int(run.machines[e.machine].frm[e.index])
+        out.update((s, e.machine) for s in ([frm] if frm in run.machines else run.ids))
+    return out
+
+
 def _link(run: Run, s: int, j: int, sends: np.ndarray,
-          channel: tuple[np.ndarray, np.ndarray] | None, dropped: set[tuple[int, int]]
-          ) -> dict[str, np.ndarray]:
+          channel: tuple[np.ndarray, np.ndarray] | None, dropped: set[tuple[int, int]],
+          unplaced: bool = False) -> dict[str, np.ndarray]:
     """The rows of one link s -> j: a row per receive of a message of each send, and one row
-    for each message never handled (its fate from the drop lines and the stop counts)."""
+    for each message never handled (its fate from the drop lines and the stop counts;
+    missing, -1, on a link whose receiver logged receives that matched no send)."""
     slog = run.machines[s]
     s_idx, r_idx = channel if channel is not None else (np.zeros(0, np.int64),) * 2
     cnt = np.searchsorted(s_idx, sends, "right") - np.searchsorted(s_idx, sends, "left")
@@ -157,7 +170,7 @@ def _link(run: Run, s: int, j: int, sends: np.ndarray,
     fate[open_rows[drop]] = 2
     rest = open_rows[~drop]
     queued = _queued(run, s, j)
-    fate[rest] = 3
+    fate[rest] = -1 if unplaced else 3
     if queued:  # a link is FIFO: the latest messages are the ones still queued
         fate[rest[-queued:]] = 1
     return {"send": send_row, "recv": recv, "lc": lc, "fate": fate,
@@ -167,7 +180,8 @@ def _link(run: Run, s: int, j: int, sends: np.ndarray,
 def messages_frame(run: Run) -> pd.DataFrame:
     """A row per message of every send to each recipient (a duplicate delivery: a row per
     handling, ``dup`` True on the later ones); receives match sends as ``lclock trace`` does."""
-    _send_index, channels, _unmatched = _match(run)
+    _send_index, channels, unmatched = _match(run)
+    unplaced = _unplaced(run, unmatched)
     frames = []
     for s in run.ids:
         slog = run.machines[s]
@@ -178,7 +192,8 @@ def messages_frame(run: Run) -> pd.DataFrame:
             continue
         dropped = _dropped(slog)
         for j in np.unique(to).tolist():
-            rows = _link(run, s, j, np.unique(ev[to == j]), channels.get((s, j)), dropped)
+            rows = _link(run, s, j, np.unique(ev[to == j]), channels.get((s, j)), dropped,
+                         (s, j) in unplaced)
             frames.append(_link_frame(run, s, j, rows))
     if not frames:
         return _empty_messages()

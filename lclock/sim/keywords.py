@@ -36,6 +36,27 @@ def sim_keys() -> dict[str, Key]:
                 "sim" in k.commands or k.path.startswith("sim."))}
 
 
+def _plain(value: Any) -> Any:
+    """The value as settings.toml would give it: a tuple or range as a list, and numpy's
+    scalars and arrays and pandas' Series (a notebook's values) as Python's ints, floats,
+    bools and lists (their ``tolist``), so each is then checked as the same plain value."""
+    if isinstance(value, (tuple, range)):
+        value = list(value)
+    tolist = getattr(value, "tolist", None)
+    if callable(tolist) and not isinstance(value, (str, bytes)):
+        value = tolist()
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {_plain(k): _plain(v) for k, v in value.items()}
+    return value
+
+
+def _tables(keys: dict[str, Key]) -> set[str]:
+    """The tables of settings.toml whose keys are keywords (``faults``, ``sim``)."""
+    return {k.table for k in keys.values() if k.table}
+
+
 def resolve_keywords(kw: dict[str, Any]) -> tuple[RunSettings, NetworkSettings]:
     """The run's settings and the simulated network from keywords over the built-in defaults
     (as ``lclock sim --settings /dev/null`` with the same keys given as flags).
@@ -47,6 +68,9 @@ def resolve_keywords(kw: dict[str, Any]) -> tuple[RunSettings, NetworkSettings]:
     file = _Keywords(path=None)
     for name, value in kw.items():
         k = keys.get(name)
+        if k is None and isinstance(value, dict) and value and name in _tables(keys):
+            raise UnknownSetting(f"simulate: the keys of [{name}] are keywords: "
+                                 f"simulate({next(iter(value))}=...), not {name}={{...}}")
         if k is None and name in KEYS:
             raise UnknownSetting(f"simulate: {name!r} is not a setting of lclock sim")
         if k is None:
@@ -54,7 +78,7 @@ def resolve_keywords(kw: dict[str, Any]) -> tuple[RunSettings, NetworkSettings]:
                                  f"{_suggest(name, list(keys))}")
         if value is None:
             continue  # as a key left out of settings.toml: its default
-        value = list(value) if isinstance(value, (tuple, range)) else value
+        value = _plain(value)
         typed = _typed(file.where(k.key), k.toml, value)
         if k.table:
             file.tables.setdefault(k.table, {})[k.key] = typed
