@@ -67,6 +67,20 @@ def numbering_note(meta: dict[str, object]) -> str | None:
             f"{shown}{' ...' if len(names) > 12 else ''}")
 
 
+def left_out_note(meta: dict[str, object]) -> str | None:
+    """What the import left out of the user's logs: a left-out receive makes the machine's
+    next event look like a jump, so findings near such lines may come from the gap."""
+    imp = meta.get("import")
+    if not isinstance(imp, dict):
+        return None
+    count, first = imp.get("unusable"), imp.get("unusable_first")
+    if not isinstance(count, int) or isinstance(count, bool) or count <= 0:
+        return None
+    where = f" (the first: {str(first)[:300]})" if isinstance(first, str) else ""
+    return (f"the import left out {count} line(s) that matched but could not be used{where}; "
+            "findings next to them may come from the gap (import with --strict to see them all)")
+
+
 def _sources(path: Path, lines: set[int]) -> dict[int, tuple[str, int]]:
     """The ``src`` of the given lines of one log (those that have one)."""
     out: dict[int, tuple[str, int]] = {}
