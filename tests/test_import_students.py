@@ -107,3 +107,14 @@ def test_each_student_log_imports_and_checks_at_its_own_lines(tmp_path: Path, na
         assert path.parent.name == f"student-{name}", f
         text = path.read_text().splitlines()[f["line"] - 1]
         assert cited and cited in text and f["rule"] == "lamport", (f, text)
+
+
+def test_names_that_end_in_the_same_number_are_said_to_clash_and_still_found_as_peers() -> None:
+    """'Machine 0', 'machine 0', 'M0' and '0' in one log: not silently four machines named in
+    sorted order; the clash is said, and a peer written as a whole name is still found."""
+    from lclock.ingest.build import Names
+
+    n = Names({"Machine 0", "machine 0", "M0", "Machine 1"})
+    assert "'M0', 'Machine 0', 'machine 0' end in the same number 0" in n.numbering()
+    assert n.peers("Machine 1") == [n.ids["Machine 1"]]
+    assert n.peers("['Machine 1', 'M0']") == [n.ids["Machine 1"], n.ids["M0"]]
