@@ -194,16 +194,19 @@ def test_absurd_faults_and_clocks_in_run_json_are_refused_by_name(
             settings_from_json(data)
 
 
-def test_a_finding_about_run_json_itself_is_not_the_target() -> None:
-    """A replay writes its own run.json: a hand-edited one's finding (meta-type) can never be
-    shown again, so the first finding about the events is shrunk instead."""
+def test_a_finding_about_the_folders_files_is_not_the_target() -> None:
+    """A replay writes its own files: a hand-edited run.json's finding (meta-type), a log that
+    is a FIFO, a torn line can never show again, so the first finding about the events is
+    shrunk instead."""
     from lclock.shrink.replay import NothingToShrink, Target, choose_target
 
     findings = [{"rule": "meta-type", "severity": "error", "file": "run.json"},
+                {"rule": "log-unreadable", "severity": "error", "file": "machine-1.jsonl"},
+                {"rule": "line-json", "severity": "error", "file": "machine-3.jsonl"},
                 {"rule": "lamport", "severity": "error", "file": "machine-2.jsonl"}]
     assert choose_target(findings, None) == Target("lamport")
-    with pytest.raises(NothingToShrink, match="only about run.json"):
-        choose_target(findings[:1], None)
+    with pytest.raises(NothingToShrink, match="only about the folder's files"):
+        choose_target(findings[:3], None)
 
 
 def _e(event: str, tick: int, ts: float, **kw: object) -> dict[str, object]:
