@@ -118,3 +118,19 @@ def test_names_that_end_in_the_same_number_are_said_to_clash_and_still_found_as_
     assert "'M0', 'Machine 0', 'machine 0' end in the same number 0" in n.numbering()
     assert n.peers("Machine 1") == [n.ids["Machine 1"]]
     assert n.peers("['Machine 1', 'M0']") == [n.ids["Machine 1"], n.ids["M0"]]
+
+
+def test_lines_that_did_not_match_are_said_by_check(tmp_path: Path) -> None:
+    """A line too long to read is not imported: the jump it leaves is check's finding, and
+    check says lines were left out rather than let the finding stand alone."""
+    log = tmp_path / "m.log"
+    log.write_text("2026-03-02T10:00:00Z m1 internal 1\n"
+                   f"2026-03-02T10:00:01Z m1 internal 2 {'x' * (5 << 20)}\n"
+                   "2026-03-02T10:00:03Z m1 internal 3\n")
+    out = tmp_path / "imp"
+    p = lclock("import", str(log), "--regex", r"^(?P<time>\S+) m(?P<machine>\d) (?P<event>\w+) "
+               r"(?P<clock>\d+).*$", "-o", str(out))
+    assert p.returncode == 0, p.stderr
+    c = lclock("check", str(out))
+    assert c.returncode == 1 and "m.log:3: internal: lclock 3, expected 2" in c.stdout
+    assert "note: the import left out 1 line(s) that did not match" in c.stdout, c.stdout

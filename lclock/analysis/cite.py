@@ -73,12 +73,22 @@ def left_out_note(meta: dict[str, object]) -> str | None:
     imp = meta.get("import")
     if not isinstance(imp, dict):
         return None
-    count, first = imp.get("unusable"), imp.get("unusable_first")
-    if not isinstance(count, int) or isinstance(count, bool) or count <= 0:
+    count, first = _count(imp.get("unusable")), imp.get("unusable_first")
+    sources = imp.get("sources")
+    unmatched = sum(_count(s.get("unmatched")) for s in sources if isinstance(s, dict)) \
+        if isinstance(sources, list) else 0
+    said = [*([f"{unmatched} line(s) that did not match"] if unmatched else []),
+            *([f"{count} line(s) that matched but could not be used" + (
+                f" (the first: {str(first)[:300]})" if isinstance(first, str) else "")]
+              if count else [])]
+    if not said:
         return None
-    where = f" (the first: {str(first)[:300]})" if isinstance(first, str) else ""
-    return (f"the import left out {count} line(s) that matched but could not be used{where}; "
-            "findings next to them may come from the gap (import with --strict to see them all)")
+    return (f"the import left out {' and '.join(said)}; findings next to them may come from "
+            "the gap (import with --strict to see them all)")
+
+
+def _count(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
 def _sources(path: Path, lines: set[int]) -> dict[int, tuple[str, int]]:
