@@ -134,3 +134,20 @@ def test_lines_that_did_not_match_are_said_by_check(tmp_path: Path) -> None:
     c = lclock("check", str(out))
     assert c.returncode == 1 and "m.log:3: internal: lclock 3, expected 2" in c.stdout
     assert "note: the import left out 1 line(s) that did not match" in c.stdout, c.stdout
+
+
+def test_the_more_findings_line_of_an_import_names_the_students_file() -> None:
+    """'machine-2.jsonl: ... and 15 more findings' sent the student to a file they never
+    wrote: it names their log (the generated one in log_file) when that machine's findings all come from one."""
+    from lclock.analysis.cite import cite_summaries
+    from lclock.analysis.load import Issue
+
+    shown = Issue("all_vms.log", 3, "receive: ...", "error", rule="lamport")
+    shown.log_file, shown.log_line = "machine-2.jsonl", 3
+    more = Issue("machine-2.jsonl", 0, "... and 15 more findings of the kind 'lamport'", "error",
+                 rule="lamport", count=15)
+    other = Issue("machine-3.jsonl", 0, "... and 2 more", "error", rule="lamport", count=2)
+    cite_summaries([shown, more, other])
+    assert (more.file, more.line, more.log_file) == ("all_vms.log", 0, "machine-2.jsonl")
+    assert more.text.startswith("... machine 2: and 15 more findings")  # one log, 3 machines
+    assert other.file == "machine-3.jsonl"  # none of its findings was cited: left as it is

@@ -51,6 +51,22 @@ def cite_sources(run_dir: Path, findings: list[Issue]) -> None:
         if got is not None:
             f.log_file, f.log_line = f.file, f.line
             f.file, f.line = got
+    cite_summaries(findings)
+
+
+def cite_summaries(findings: list[Issue]) -> None:
+    """A machine log's "... and N more findings" line names the user's log too, when the
+    findings of that machine shown were all cited in one file of theirs."""
+    users: dict[str, set[str]] = defaultdict(set)
+    for f in findings:
+        if f.log_file is not None and f.line > 0:
+            users[f.log_file].add(f.file)
+    for f in findings:
+        mine = users.get(f.file)
+        m = MACHINE_FILE.match(f.file)
+        if f.line == 0 and f.log_file is None and mine and len(mine) == 1 and m:
+            f.log_file, f.file = f.file, next(iter(mine))
+            f.text = f.text.replace("... and ", f"... machine {m.group(1)}: and ", 1)
 
 
 def numbering_note(meta: dict[str, object]) -> str | None:
