@@ -7,6 +7,7 @@ reach is known exactly; the moves are the real ones over real RunSettings.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -154,6 +155,58 @@ def test_a_setting_this_lclock_does_not_have_is_refused_by_name() -> None:
         settings_from_json({**RunSettings().to_json(), "warp_drive": 9})
     with pytest.raises(NotReplayable, match="settings.faults"):
         settings_from_json({**RunSettings().to_json(), "faults": {"links": {"1-2": {}}}})
+
+
+@pytest.mark.parametrize("key,value,said", [
+    ("duration", 1e10, "settings.duration: must be at most a week"),
+    ("machines", 100_000, "settings.machines: must be an integer from 2 to"),
+    ("rate_max", 10**9, "settings.rate_max"),
+    ("dice_sides", -1, "settings.dice_sides"),
+    ("seed", "x", "settings.seed"),
+    ("impl", "rm -rf /", "settings.impl: expected a list of [machine id, command]"),
+    ("impl", [[7, "python3 vm.py"]], "settings.impl: expected a list of [machine id, command]"),
+    ("impl", [[1, ""]], "settings.impl"),
+])
+def test_a_run_json_edited_by_hand_into_absurd_settings_is_refused_by_name(
+        key: str, value: object, said: str) -> None:
+    """A replay of a week-long, 100,000-machine or program-less run would hang or replay
+    another run (the built-in model) than the one check judged: refused, naming the key."""
+    data = {**sim_settings("--duration", "10", "--seed", "4").to_json(), key: value}
+    with pytest.raises(NotReplayable, match=re.escape(said)):
+        settings_from_json(data)
+
+
+@pytest.mark.parametrize("table,key,value", [
+    ("faults", "loss", 5), ("faults", "latency_ms", -1), ("faults", "duplicate", float("inf")),
+    ("clocks", "skew_ms", 1e300), ("clocks", "drift_ppm", "x"),
+])
+def test_absurd_faults_and_clocks_in_run_json_are_refused_by_name(
+        table: str, key: str, value: object) -> None:
+    data = sim_settings("--duration", "10", "--seed", "4", "--link", "1->2:loss=0.1").to_json()
+    data[table] = {**data[table], key: value}
+    with pytest.raises(NotReplayable, match=re.escape(f"settings.{table}.{key}")):
+        settings_from_json(data)
+    data = sim_settings("--duration", "10", "--seed", "4", "--link", "1->2:loss=0.1").to_json()
+    if table == "faults":  # the same number on one link
+        (link,) = data["faults"]["links"]
+        data["faults"]["links"][link] = {**data["faults"]["links"][link], key: value}
+        with pytest.raises(NotReplayable, match=re.escape(f"settings.faults.links.{link}.{key}")):
+            settings_from_json(data)
+
+
+def test_a_finding_about_the_folders_files_is_not_the_target() -> None:
+    """A replay writes its own files: a hand-edited run.json's finding (meta-type), a log that
+    is a FIFO, a torn line can never show again, so the first finding about the events is
+    shrunk instead."""
+    from lclock.shrink.replay import NothingToShrink, Target, choose_target
+
+    findings = [{"rule": "meta-type", "severity": "error", "file": "run.json"},
+                {"rule": "log-unreadable", "severity": "error", "file": "machine-1.jsonl"},
+                {"rule": "line-json", "severity": "error", "file": "machine-3.jsonl"},
+                {"rule": "lamport", "severity": "error", "file": "machine-2.jsonl"}]
+    assert choose_target(findings, None) == Target("lamport")
+    with pytest.raises(NothingToShrink, match="only about the folder's files"):
+        choose_target(findings[:3], None)
 
 
 def _e(event: str, tick: int, ts: float, **kw: object) -> dict[str, object]:

@@ -177,12 +177,12 @@ def check_run(run_dir: Path | str, cap: int | None = 20) -> CheckResult:
     run_rules(ctx)
     findings = sink.close(set(run.machines))
     if run.meta.get("mode") == "import":
-        from lclock.analysis.cite import cite_sources, numbering_note
+        from lclock.analysis.cite import cite_sources, left_out_note, numbering_note
 
         cite_sources(run.path, findings)  # every rule's findings at the user's own lines
-        note = numbering_note(run.meta)
-        if note:
-            ctx.notes.append(note)
+        for note in (numbering_note(run.meta), left_out_note(run.meta)):
+            if note:
+                ctx.notes.append(note)
     counts = {"machines": len(run.machines), "events": run.events,
               "messages": ctx.messages}
     return CheckResult(run, findings, counts, ctx.notes)

@@ -51,6 +51,22 @@ def cite_sources(run_dir: Path, findings: list[Issue]) -> None:
         if got is not None:
             f.log_file, f.log_line = f.file, f.line
             f.file, f.line = got
+    cite_summaries(findings)
+
+
+def cite_summaries(findings: list[Issue]) -> None:
+    """A machine log's "... and N more findings" line names the user's log too, when the
+    findings of that machine shown were all cited in one file of theirs."""
+    users: dict[str, set[str]] = defaultdict(set)
+    for f in findings:
+        if f.log_file is not None and f.line > 0:
+            users[f.log_file].add(f.file)
+    for f in findings:
+        mine = users.get(f.file)
+        m = MACHINE_FILE.match(f.file)
+        if f.line == 0 and f.log_file is None and mine and len(mine) == 1 and m:
+            f.log_file, f.file = f.file, next(iter(mine))
+            f.text = f.text.replace("... and ", f"... machine {m.group(1)}: and ", 1)
 
 
 def numbering_note(meta: dict[str, object]) -> str | None:
@@ -65,6 +81,30 @@ def numbering_note(meta: dict[str, object]) -> str | None:
     shown = ", ".join(f"{str(k)[:40]} -> {v}" for k, v in list(names.items())[:12])
     return (f"machine ids are the import's{f' ({how})' if isinstance(how, str) else ''}: "
             f"{shown}{' ...' if len(names) > 12 else ''}")
+
+
+def left_out_note(meta: dict[str, object]) -> str | None:
+    """What the import left out of the user's logs: a left-out receive makes the machine's
+    next event look like a jump, so findings near such lines may come from the gap."""
+    imp = meta.get("import")
+    if not isinstance(imp, dict):
+        return None
+    count, first = _count(imp.get("unusable")), imp.get("unusable_first")
+    sources = imp.get("sources")
+    unmatched = sum(_count(s.get("unmatched")) for s in sources if isinstance(s, dict)) \
+        if isinstance(sources, list) else 0
+    said = [*([f"{unmatched} line(s) that did not match"] if unmatched else []),
+            *([f"{count} line(s) that matched but could not be used" + (
+                f" (the first: {str(first)[:300]})" if isinstance(first, str) else "")]
+              if count else [])]
+    if not said:
+        return None
+    return (f"the import left out {' and '.join(said)}; findings next to them may come from "
+            "the gap (import with --strict to see them all)")
+
+
+def _count(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
 def _sources(path: Path, lines: set[int]) -> dict[int, tuple[str, int]]:

@@ -272,10 +272,12 @@ class Names:
     def __init__(self, names: set[str], zero: bool = False) -> None:
         suffixes = {x: _suffix(x) for x in names}
         self.numeric = bool(names) and all(suffixes.values())
+        self.clash: tuple[list[str], int] | None = None  # names that end in one number
         if self.numeric:
             nums = {x: _number(d) for x, d in suffixes.items() if d}
             if len(set(nums.values())) != len(nums):
                 self.numeric = False
+                self.clash = _clash(nums)
         if self.numeric:
             self.shift = 1 if zero or min(nums.values()) == 0 else 0
             self.ids = {x: k + self.shift for x, k in nums.items()}
@@ -297,12 +299,22 @@ class Names:
         if self.numeric:
             toks = re.findall(r"\d+", text, re.ASCII)
             return [_number(t) + self.shift for t in toks] or None
-        toks = [t for t in re.split(r"[\s,;|+\[\]()'\"]+|\band\b", text) if t.strip()]
+        whole = text.strip(" \t[]()'\"")
+        if whole in self.ids:  # a name with a space in it ('Machine 1')
+            return [self.ids[whole]]
+        quoted = re.findall(r"'([^']*)'|\"([^\"]*)\"", text)
+        toks = [a or b for a, b in quoted] if quoted else \
+            [t for t in re.split(r"[\s,;|+\[\]()'\"]+|\band\b", text) if t.strip()]
         out = [self.id(t) for t in toks]
         return None if not out or any(x is None for x in out) else [x for x in out if x is not None]
 
     def numbering(self) -> str:
         """How the ids were decided, for run.json and the import's output."""
+        if not self.numeric and self.clash:
+            same, k = self.clash
+            shown = ", ".join(repr(x[:40]) for x in same[:4]) + (" ..." if len(same) > 4 else "")
+            return (f"names in sorted order: 1, 2, 3, ... ({shown} end in the same number {k}, "
+                    "so the names are not read as numbers: are they one machine?)")
         if not self.numeric:
             return "names in sorted order: 1, 2, 3, ..."
         if self.shift:
@@ -313,6 +325,15 @@ class Names:
         """Name -> id of the machines a run can have (the others' lines were not imported)."""
         return dict(sorted(((k, v) for k, v in self.ids.items() if 1 <= v <= MAX_MACHINES),
                            key=lambda kv: kv[1]))
+
+
+def _clash(nums: dict[str, int]) -> tuple[list[str], int] | None:
+    """The first names (in sorted order) that end in one number, and that number."""
+    by: dict[int, list[str]] = {}
+    for name, k in nums.items():
+        by.setdefault(k, []).append(name)
+    same = sorted((sorted(v), k) for k, v in by.items() if len(v) > 1)
+    return same[0] if same else None
 
 
 def _suffix(name: str) -> str | None:

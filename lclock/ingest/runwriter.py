@@ -143,9 +143,7 @@ class Builder:
         os.unlink(self.spill_path)
         imp.unusable, imp.unusable_count = self.problems()
         if not imp.events:
-            first = imp.unusable[0] if imp.unusable else None
-            raise BuildError("no usable event in the logs: nothing imported" + (
-                f" (the first: {first.file}:{first.line}: {first.reason})" if first else ""))
+            raise self._nothing_usable()
         if self.from_1970:
             imp.notes.append("the times count seconds from the start: dated from 1970-01-01 "
                              "(give --date YYYY-MM-DD for the real day)")
@@ -181,8 +179,16 @@ class Builder:
             if self.untimed:
                 s.timed(mid, p.us)
         if not s.machines:
-            raise BuildError("no usable event in the logs: nothing imported")
+            raise self._nothing_usable()
         return s
+
+    def _nothing_usable(self) -> BuildError:
+        """The one error when no line could be used, naming the first line and its reason
+        (a yearless time says which flag it needs)."""
+        items = self.problems()[0]
+        first = items[0] if items else None
+        return BuildError("no usable event in the logs: nothing imported" + (
+            f" (the first: {first.file}:{first.line}: {first.reason})" if first else ""))
 
 
 @dataclass
@@ -263,6 +269,7 @@ class _Writer:
         self.first_us: int | None = None
         self.last_us: int | None = None
         self.has_queue = self.has_dice = True
+        self.queue_lines = self.lines = 0  # a queue length on receives only is still kept
         self.last: dict[int, tuple[int, int]] = {}
         self.tick: dict[int, int] = {}
         self.taken: defaultdict[tuple[int, int], int] = defaultdict(int)
@@ -341,8 +348,10 @@ class _Writer:
         d: dict[str, Any] = {"ts": format_us(us), "event": p.kind, "level": "info",
                              "run_id": self.imp.run_id, "machine": mid, "tick": tick,
                              "lclock": p.clock}
+        self.lines += 1
         if p.queue is not None:
             d["queue_len"] = p.queue
+            self.queue_lines += 1
         else:
             self.has_queue = False
         if self.vector and p.vclock is not None:
@@ -401,6 +410,20 @@ class _Writer:
         return msg
 
 
+def _not_logged_note(imp: Imported, not_logged: list[str], w: _Writer) -> None:
+    """What check will skip; a queue length logged on some lines (receives, as the classic
+    assignment asks) is kept on them, so it is not said to be absent."""
+    absent = [k for k in not_logged if k != "queue_len" or not w.queue_lines]
+    if absent:
+        imp.notes.append(f"not in the logs, so left out (check skips the rules about them): "
+                         f"{', '.join(absent)}; start and stop lines")
+    else:
+        imp.notes.append("not in the logs: start and stop lines (check skips conservation)")
+    if "queue_len" in not_logged and w.queue_lines:
+        imp.notes.append(f"queue_len: on some lines only ({w.queue_lines} of {w.lines}), kept "
+                         "there; check skips the rules that need it on every line")
+
+
 def _meta(imp: Imported, spec: Spec, names: Names, when: tuple[int | None, str | None],
           sources: list[dict[str, Any]], w: _Writer) -> None:
     from lclock import __version__
@@ -409,11 +432,7 @@ def _meta(imp: Imported, spec: Spec, names: Names, when: tuple[int | None, str |
     not_logged = [k for k, has in (("queue_len", w.has_queue), ("dice", w.has_dice)) if not has]
     holes = [k for k, kind in (("to", "recipients"), ("from", "sender"),
                                ("msg_lclock", "msg_clock")) if w.missing.any(kind)]
-    if not_logged:
-        imp.notes.append(f"not in the logs, so left out (check skips the rules about them): "
-                         f"{', '.join(not_logged)}; start and stop lines")
-    else:
-        imp.notes.append("not in the logs: start and stop lines (check skips conservation)")
+    _not_logged_note(imp, not_logged, w)
     imp.meta.update({
         "schema": 1,
         "run_id": imp.run_id,
@@ -432,6 +451,11 @@ def _meta(imp: Imported, spec: Spec, names: Names, when: tuple[int | None, str |
             "machine_names": names.mapping(),
             "machine_numbering": names.numbering(),
             "missing": w.missing.as_json(),
+            # lines that matched but were left out: check says so, as its findings near
+            # them may come from the gap (a receive left out makes the next event jump)
+            "unusable": imp.unusable_count,
+            "unusable_first": (f"{imp.unusable[0].file}:{imp.unusable[0].line}: "
+                               f"{imp.unusable[0].reason}"[:300] if imp.unusable else None),
             "derived": w.derived,
             "date": format_us(date_us)[:10] if date_us is not None else None,
             "lclock_version": __version__,

@@ -169,6 +169,7 @@ def settings_from_json(data: dict[str, Any]) -> RunSettings:
     setting for (a newer lclock's) is refused by name rather than dropped: the run would not
     be the same run."""
     known = {f.name for f in fields(RunSettings)}
+    _check_values(data, known)
     values: dict[str, Any] = {}
     for key, value in data.items():
         if key not in known:
@@ -178,6 +179,53 @@ def settings_from_json(data: dict[str, Any]) -> RunSettings:
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise NotReplayable(f"settings.{key}: cannot be read back ({exc})") from None
     return RunSettings(**values)
+
+
+def _check_values(data: dict[str, Any], known: set[str]) -> None:
+    """run.json may be edited by hand: its values pass the checks a flag's would (a week at
+    most, at most 128 machines, ...), or the replay would hang or be another run."""
+    from lclock.setting_checks import SettingsError
+    from lclock.settings import validate
+
+    plain = {k: v for k, v in data.items() if k in known and k not in ("faults", "clocks", "impl")}
+    try:
+        validate(plain, {k: f"settings.{k}" for k in plain})  # (on a copy: checks only)
+    except SettingsError as exc:
+        raise NotReplayable(str(exc)) from None
+    _check_link_and_clock_numbers(data)
+    impl, n = data.get("impl"), data.get("machines", RunSettings().machines)
+    if impl is not None and not (isinstance(impl, (list, tuple)) and impl and all(
+            isinstance(e, (list, tuple)) and len(e) == 2 and type(e[0]) is int and type(n) is int
+            and 1 <= e[0] <= n and isinstance(e[1], str) and e[1].strip() for e in impl)):
+        raise NotReplayable(f"settings.impl: expected a list of [machine id, command] pairs "
+                            f"(got {str(impl)[:60]!r})")
+
+
+_NUMBERS = {"faults": ("latency_ms", "latency_dist", "loss", "duplicate"),
+            "clocks": ("skew_ms", "drift_ppm")}
+
+
+def _check_link_and_clock_numbers(data: dict[str, Any]) -> None:
+    """A loss of 5 or a skew of 1e300 in a hand-edited run.json: refused as the flag would be."""
+    from lclock.setting_checks import Run, SettingsError
+    from lclock.setting_table import keys_of
+
+    for table, names in _NUMBERS.items():
+        given = data.get(table)
+        if not isinstance(given, dict):
+            continue
+        links = given.get("links") if table == "faults" else None
+        places = [(f"settings.{table}", given), *(
+            (f"settings.faults.links.{str(k)[:20]}", v) for k, v in
+            (links.items() if isinstance(links, dict) else ()) if isinstance(v, dict))]
+        checks = {k.name: k.check for k in keys_of(table) if k.name in names and k.check}
+        for where, values in places:
+            for name, check in checks.items():
+                if values.get(name) is not None:
+                    try:
+                        check(values[name], f"{where}.{name}", Run(0, 0.0))
+                    except SettingsError as exc:
+                        raise NotReplayable(str(exc)) from None
 
 
 def _field(key: str, value: Any) -> Any:

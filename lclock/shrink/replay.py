@@ -137,8 +137,12 @@ def choose_target(findings: list[dict[str, Any]], rule: str | None,
     """The first error finding (of ``rule`` when given), with its bug when check names one
     (and its wording when asked)."""
     errors = [f for f in findings if f.get("severity") == "error"]
-    chosen = [f for f in errors if rule is None or f.get("rule") == rule]
+    chosen = [f for f in errors if f.get("rule") == rule or (rule is None and not _of_files(f))]
     if not chosen:
+        if rule is None and errors:
+            raise NothingToShrink("check's errors here are only about the folder's files (run.json, "
+                                  "an unreadable log, a broken line), which a replay writes anew "
+                                  "(give --rule NAME to try one)")
         if rule is None:
             raise NothingToShrink("check finds no error in this run")
         known = sorted({str(f.get("rule")) for f in errors})
@@ -150,6 +154,13 @@ def choose_target(findings: list[dict[str, Any]], rule: str | None,
                         if f.get("rule") == first["rule"] and f.get("bug") == bug]
                        ) if same_message else None
     return Target(str(first["rule"]), str(bug) if bug else None, shape)
+
+
+def _of_files(finding: dict[str, Any]) -> bool:
+    """A finding about the folder's files rather than the run's events (run.json's keys, an
+    unreadable log, a torn line): a replay writes its files anew, so it never shows again."""
+    rule = str(finding.get("rule"))
+    return finding.get("file") == "run.json" or rule.startswith(("meta-", "log-", "line-"))
 
 
 def _commonest(texts: list[str]) -> str:
