@@ -341,3 +341,7 @@ def test_a_shrink_that_shows_nothing_is_one_line(tmp_path: Path, code: int, svg:
     page = shrunk_section(shown)
     assert page.startswith("<p>No shrunk counterexample of sim, seed 1 (lamport): ")
     assert "<svg" not in page and str(tmp_path) not in page and page.count("\n") == 0
+
+
+def test_the_default_rubric_shrinks_modestly() -> None:
+    assert load_rubric(None).shrink == SHRINK_BUDGET == 20
