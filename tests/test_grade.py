@@ -15,9 +15,11 @@ from lclock.errors import BadInput
 from lclock.grade.battery import import_flags, log_files, program_args, where_of
 from lclock.grade.grade_cmd import Progress
 from lclock.grade.grade_one import Graded
+from lclock.grade.report import shrunk_section
 from lclock.grade.results import ItemResult, RunResult
-from lclock.grade.rubric import Item, load_rubric, parse_rubric
+from lclock.grade.rubric import SHRINK_BUDGET, Item, load_rubric, parse_rubric
 from lclock.grade.score import bugs_of, charges_of, rules_of, score_item
+from lclock.grade.shrunk import read_shrunk, to_shrink
 from lclock.grade.submission import read_submission
 
 
@@ -102,6 +104,7 @@ def test_the_default_rubric_ships_and_is_valid() -> None:
     ({"battery": {"a": {"kind": "sim", "points": 1}}, "rules": {"lamport": "x"}}, "rules.lamport"),
     ({"battery": {"a": {"kind": "sim", "points": 1}}, "costs": {"fire": 1}}, "costs.fire: unknown"),
     ({"battery": {"a": {"kind": "sim", "points": 1}}, "extra": {}}, "extra: unknown table"),
+    ({"battery": {"a": {"kind": "sim", "points": 1}}, "shrink": {"budget": 5}}, "shrink: expected"),
 ])
 def test_a_bad_rubric_names_its_key(data: dict[str, Any], words: str) -> None:
     with pytest.raises(ValueError, match=words.replace(".", r"\.")):
@@ -263,3 +266,82 @@ def test_python_stands_in_where_only_root_can_reach_it() -> None:
         assert compat_bin(base / "w2", f"{closed}:{open_}") is None
     finally:
         shutil.rmtree(base)
+
+
+# -- the shrunk counterexample -----------------------------------------------------------------
+
+def _run(label: str, *findings: dict[str, Any], failure: Any = None) -> RunResult:
+    return RunResult(label, label.replace(", seed ", "-"), failure, list(findings))
+
+
+def test_the_run_to_shrink_is_the_first_simulated_one_that_costs_a_bug_before_a_rule() -> None:
+    rubric = parse_rubric({"battery": {"a": {"kind": "sim", "points": 1}},
+                           "rules": {"default": 10, "vector": 0}, "bugs": {"default": 15}})
+    lamport = {"rule": "lamport", "message": "m"}
+    bug = {"rule": "bug", "bug": "receive-ignores-message", "message": "m"}
+    logs = ItemResult("logs", "import", 10, runs=[_run("import", lamport)])
+    real = ItemResult("real", "real", 10, runs=[_run("real, seed 1", lamport)])
+    sim = ItemResult("sim", "sim", 10, runs=[
+        _run("sim, seed 1", lamport, failure=("crash", "x", "y")),  # a failed run: no finding
+        _run("sim, seed 2", {"rule": "vector", "message": "free"}),  # costs nothing here
+        _run("sim, seed 3", lamport, bug), _run("sim, seed 4", lamport)])
+    run, rule = to_shrink([logs, real, sim], rubric) or (None, "")
+    assert run is not None and (run.label, rule) == ("sim, seed 3", "bug")
+    assert to_shrink([logs, real], rubric) is None
+    plain = ItemResult("sim", "twice", 10, runs=[_run("sim, seed 4", lamport)])
+    assert to_shrink([plain], rubric) == (plain.runs[0], "lamport")
+
+
+@pytest.mark.parametrize(("text", "budget"), [
+    ("", SHRINK_BUDGET), ("shrink = false\n", 0), ("shrink = 0\n", 0), ("shrink = true\n", SHRINK_BUDGET),
+    ("shrink = 7\n", 7)])
+def test_the_rubric_sets_the_shrink_budget(tmp_path: Path, text: str, budget: int) -> None:
+    (tmp_path / "r.toml").write_text(text + '[battery.a]\nkind = "sim"\npoints = 1\n')
+    assert load_rubric(tmp_path / "r.toml").shrink == budget
+
+
+@pytest.mark.parametrize("value", ["-1", "1.5", '"yes"', "100001"])
+def test_a_bad_shrink_budget_names_the_key(tmp_path: Path, value: str) -> None:
+    (tmp_path / "r.toml").write_text(f'shrink = {value}\n[battery.a]\nkind = "sim"\npoints = 1\n')
+    with pytest.raises(BadInput, match=r"r\.toml: shrink: expected true, false or a whole number"):
+        load_rubric(tmp_path / "r.toml")
+
+
+def test_the_report_embeds_the_shrunk_diagram_and_its_story_without_paths(tmp_path: Path) -> None:
+    folder = tmp_path / "runs" / "shrunk" / "sim-1-abc"
+    folder.mkdir(parents=True)
+    (folder / "story.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg"><text>a</text></svg>')
+    stdout = (f"shrink: replaying the run\nsmallest run: 2 machines\nmachine-2.jsonl:5: bug "
+              f"receive-ignores-message: L <b>\n  machine-1.jsonl:6 send\n"
+              f"pictures: {folder}/explorer.html\nrun folder: {folder}\n")
+    shown = read_shrunk("sim, seed 1", "bug", 0, stdout, "")
+    assert shown.svg is not None and shown.problem is None
+    assert shown.story == ["smallest run: 2 machines",
+                           "machine-2.jsonl:5: bug receive-ignores-message: L <b>",
+                           "  machine-1.jsonl:6 send"]
+    page = shrunk_section(shown)
+    assert "<svg xmlns" in page and "receive-ignores-message: L &lt;b&gt;" in page
+    assert str(tmp_path) not in page and "Shrunk counterexample: sim, seed 1 (bug)" in page
+
+
+@pytest.mark.parametrize(("code", "svg", "stderr", "words"), [
+    (3, None, "lclock shrink: nothing to shrink: check finds no error in this run\n", "nothing to shrink"),
+    (124, None, "\nlclock: the run took more than 180 s of wall time", "more than 180 s"),
+    (1, "<svg/>", "lclock shrink: error: the run written no longer shows lamport\n", "no longer shows"),
+    (0, "<svg onload='alert(1)'/>", "", "exited with code 0"),  # not lclock's picture
+    (2, None, "lclock shrink: error: {work}/runs/x: its replay failed\n", "<work>/runs/x"),
+])
+def test_a_shrink_that_shows_nothing_is_one_line(tmp_path: Path, code: int, svg: str | None,
+                                                 stderr: str, words: str) -> None:
+    if svg is not None:
+        (tmp_path / "story.svg").write_text(svg)
+    shown = read_shrunk("sim, seed 1", "lamport", code, f"run folder: {tmp_path}\n",
+                        stderr.replace("{work}", str(tmp_path)), (tmp_path,))
+    assert shown.svg is None and shown.problem is not None and words in shown.problem
+    page = shrunk_section(shown)
+    assert page.startswith("<p>No shrunk counterexample of sim, seed 1 (lamport): ")
+    assert "<svg" not in page and str(tmp_path) not in page and page.count("\n") == 0
+
+
+def test_the_default_rubric_shrinks_modestly() -> None:
+    assert load_rubric(None).shrink == SHRINK_BUDGET == 20

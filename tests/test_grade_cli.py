@@ -17,6 +17,7 @@ from grade_fixtures import REPO, csv_rows, grade, make_class
 from tests.conftest import started, wait_for
 
 QUICK = REPO / "tests" / "data" / "grade-quick-rubric.toml"
+SHRINK = REPO / "tests" / "data" / "grade-shrink-rubric.toml"
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -93,6 +94,31 @@ def test_an_earlier_grading_is_not_overwritten(graded: tuple[Path, str], tmp_pat
     p = grade(str(out.parent / "class"), "--output", str(out), "--resume", cwd=tmp_path)
     assert p.returncode == 2 and "another rubric" in p.stderr
     assert (out / "grades.csv").read_bytes() == before
+
+
+@pytest.mark.slow
+def test_the_buggy_report_shows_its_shrunk_bug_the_same_whatever_the_jobs(tmp_path: Path) -> None:
+    """The shrunk run's diagram (inline SVG) and story name the bug; the good program has
+    none; two gradings with other --jobs write the same bytes (no path, no time)."""
+    make_class(tmp_path / "class", ["good", "buggy"])
+    outs = []
+    for jobs in ("2", "1"):
+        out = tmp_path / f"out{jobs}"
+        p = grade("class", "--rubric", str(SHRINK), "--jobs", jobs, "--output", str(out),
+                  cwd=tmp_path)
+        assert p.returncode == 0, p.stderr
+        outs.append(out)
+    page = (outs[0] / "buggy" / "report.html").read_text()
+    shrunk = page.split("Shrunk counterexample: sim, seed 1 (bug)", 1)[1].split("<h2>", 1)[0]
+    assert "<svg xmlns" in shrunk and "</svg>" in shrunk
+    story = shrunk.split("<pre>", 1)[1]
+    assert story.startswith("smallest run: 2 machines")
+    assert "bug receive-ignores-message" in story and "receive from" in story
+    assert str(tmp_path) not in page and "/tmp" not in page
+    good = (outs[0] / "good" / "report.html").read_text()
+    assert "shrunk counterexample" not in good.lower() and "<svg" not in good
+    for name in ("grades.csv", "buggy/results.json", "buggy/report.html", "good/report.html"):
+        assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes(), name
 
 
 def test_a_folder_of_logs_and_one_without_lclock_toml(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from lclock.grade.build import run_build
 from lclock.grade.report import student_page
 from lclock.grade.rubric import Rubric
 from lclock.grade.score import Test, bugs_of, rules_of, score_item
+from lclock.grade.shrunk import Shrunk, shrink_first
 from lclock.grade.submission import Submission, read_submission
 from lclock.grade.workspace import prepare, user_for, work_prefix
 
@@ -57,18 +58,20 @@ def grade_one(folder: Path, index: int, rubric: Rubric, hide: tuple[str, ...] = 
                 return _bad(sub, rubric, problem, "build-failed")
         items = [run_item(i, sub, copy, runs, user) for i in rubric.items if i.applies_to(sub.kind)]
         tests = [score_item(i, rubric) for i in items]
-        return _graded(sub, tests, items, runs, user.uid >= 0)
+        shrunk = shrink_first(items, rubric, copy, runs, user)
+        return _graded(sub, tests, items, runs, user.uid >= 0, shrunk)
 
 
 def _graded(sub: Submission, tests: list[Test], items: list[Any], runs: Path,
-            dropped: bool) -> Graded:
+            dropped: bool, shrunk: Shrunk | None = None) -> Graded:
     score = sum(t.score for t in tests)
     top = sum(t.max_score for t in tests)
     failed = any(c.key in ("crash", "hang") for t in tests for c in t.charges)
     status = "failed-runs" if failed else "full-marks" if score >= top else "deductions"
     g = Graded(sub.name, score, top, status, bugs_of(tests))
     g.files["results.json"] = results_json(g, tests, sub, dropped)
-    g.files["report.html"] = student_page(g.row(), tests, items, runs, rules_of(tests)).encode()
+    g.files["report.html"] = student_page(g.row(), tests, items, runs, rules_of(tests),
+                                          shrunk).encode()
     return g
 
 

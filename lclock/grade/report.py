@@ -16,6 +16,7 @@ from typing import Any
 
 from lclock.grade.results import ItemResult
 from lclock.grade.score import Test
+from lclock.grade.shrunk import Shrunk
 
 _STYLE = ("body{font-family:sans-serif;max-width:60em;margin:2em auto}table{border-collapse:collapse}"
           "td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top}"
@@ -28,8 +29,9 @@ def _page(title: str, body: str) -> str:
 
 
 def student_page(row: dict[str, Any], tests: list[Test], items: list[ItemResult],
-                 runs: Path | None, rules: list[str]) -> str:
-    """A student's report: each test, each deduction with where it shows, and a diagram."""
+                 runs: Path | None, rules: list[str], shrunk: Shrunk | None = None) -> str:
+    """A student's report: each test, each deduction with where it shows, the shrunk
+    counterexample, and a diagram."""
     head = (f"<p>Score <b>{row['score']}</b> of {row['max_score']} ({html.escape(row['status'])})."
             + (f" Bugs and failures: {html.escape(', '.join(row['bugs'].split(';')))}." if row["bugs"] else "")
             + (f" Rules broken: {html.escape(', '.join(rules))}." if rules else "") + "</p>")
@@ -39,7 +41,21 @@ def student_page(row: dict[str, Any], tests: list[Test], items: list[ItemResult]
         table += (f"<tr><td>{html.escape(t.name)}</td><td{cls}>{t.to_json()['score']} / "
                   f"{t.to_json()['max_score']}</td><td><pre>{html.escape(t.output)}</pre></td></tr>")
     table += "</table>"
-    return _page(f"lclock grade: {row['submission']}", head + table + _diagram(items, runs))
+    return _page(f"lclock grade: {row['submission']}",
+                 head + table + shrunk_section(shrunk) + _diagram(items, runs))
+
+
+def shrunk_section(shrunk: Shrunk | None) -> str:
+    """The smallest run that still shows the finding: its diagram (inline SVG) and story;
+    or the one line saying why there is none."""
+    if shrunk is None:
+        return ""
+    what = f"{html.escape(shrunk.label)} ({html.escape(shrunk.rule)})"
+    if shrunk.svg is None:
+        return f"<p>No shrunk counterexample of {what}: {html.escape(shrunk.problem or '')}</p>"
+    return (f"<h2>Shrunk counterexample: {what}</h2><p>The smallest simulated run found that "
+            "still shows the finding (lclock shrink).</p>"
+            f"<div class='shrunk'>{shrunk.svg}</div><pre>{html.escape(chr(10).join(shrunk.story))}</pre>")
 
 
 def _diagram(items: list[ItemResult], runs: Path | None) -> str:

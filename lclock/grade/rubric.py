@@ -26,6 +26,10 @@ MAX_SEEDS = 50
 MAX_DURATION = 3600.0
 #: A cost the rubric does not give: the whole item.
 ALL = 1e6
+#: Attempts of ``lclock shrink`` on a submission's first run with a charged finding (its
+#: report's small counterexample): modest, so that grading stays fast; 0 is none.
+SHRINK_BUDGET = 20
+MAX_SHRINK = 100_000
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,7 @@ class Rubric:
     bugs: dict[str, float] = field(default_factory=dict)
     costs: dict[str, float] = field(default_factory=dict)
     text: str = ""
+    shrink: int = SHRINK_BUDGET
 
     def rule_cost(self, rule: str) -> float:
         return self.rules.get(rule, self.rules.get("default", 0.0))
@@ -98,9 +103,10 @@ def rubric_from_text(text: str) -> Rubric:
 
 def parse_rubric(data: dict[str, Any], text: str = "") -> Rubric:
     """The rubric in ``data``; ValueError names the key that is wrong."""
-    unknown = sorted(set(data) - {"battery", "rules", "bugs", "costs"})
+    unknown = sorted(set(data) - {"battery", "rules", "bugs", "costs", "shrink"})
     if unknown:
-        raise ValueError(f"{unknown[0]}: unknown table (expected battery, rules, bugs, costs)")
+        raise ValueError(f"{unknown[0]}: unknown table (expected battery, rules, bugs, costs; "
+                         "or the key shrink)")
     battery = data.get("battery")
     if not isinstance(battery, dict) or not battery:
         raise ValueError("battery: expected at least one [battery.NAME] table")
@@ -111,7 +117,20 @@ def parse_rubric(data: dict[str, Any], text: str = "") -> Rubric:
         raise ValueError(f"costs.{bad[0]}: unknown cost (expected {', '.join(COSTS)})")
     return Rubric(items, _numbers(data.get("rules", {}), "rules"),
                   _numbers(data.get("bugs", {}), "bugs"),
-                  {k: costs.get(k, ALL) for k in COSTS}, text)
+                  {k: costs.get(k, ALL) for k in COSTS}, text,
+                  _shrink(data.get("shrink", SHRINK_BUDGET)))
+
+
+def _shrink(v: Any) -> int:
+    """``shrink``: true (the default budget), false or 0 (none), or a number of attempts."""
+    if v is True:
+        return SHRINK_BUDGET
+    if v is False:
+        return 0
+    if type(v) is not int or not 0 <= v <= MAX_SHRINK:
+        raise ValueError(f"shrink: expected true, false or a whole number of attempts from 0 "
+                         f"to {MAX_SHRINK}")
+    return v
 
 
 _ITEM_KEYS = {"kind", "points", "seeds", "duration", "args", "machine", "skip"}
