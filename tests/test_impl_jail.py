@@ -258,3 +258,26 @@ def _wait(pred: object, within: float) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+def test_waiting_never_raises_an_endless_line_the_next_answer_does() -> None:
+    """``wait`` moves every program's pipes at once, outside any one machine's handling of
+    its answers: a line too long must surface where answers are read, as that program's
+    error, never out of the wait (where it was a traceback of lclock's)."""
+    ends = [os.pipe() for _ in range(3)]
+    try:
+        pipes = Pipes(ends[0][1], ends[1][0], ends[2][0])
+        os.set_blocking(ends[1][1], False)
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                os.write(ends[1][1], b"x" * 65536)
+        for _ in range(40):  # a pipe holds 64 kB at a time: read it until the limit
+            wait([pipes], 0.01)
+            with contextlib.suppress(BlockingIOError):
+                os.write(ends[1][1], b"x" * 65536)
+        with pytest.raises(ProtocolError, match="more than 1048576"):
+            pipes.next_line()
+    finally:
+        for r, w in ends:
+            os.close(r)
+            os.close(w)

@@ -104,6 +104,10 @@ BROKEN = {
     "extra-clock": ('if req["tick"] == 5: done["vclock"] = [1, 2, 3]', "keeps no vector clock"),
     "float": ('if req["tick"] == 5: done["lclock"] = 5.0', "must be an integer"),
     "hangs": ('if req["tick"] == 5: time.sleep(60)', "no answer within 2 s"),
+    "endless-line": ('if req["tick"] == 5: sys.stdout.write("x" * 3_000_000); sys.stdout.flush();'
+                     ' time.sleep(60)', "a line of more than 1048576 bytes"),
+    "nan": ('if req["tick"] == 5: print(json.dumps(done).replace("5", "NaN", 1), flush=True);'
+            ' continue', "not JSON: NaN"),
 }
 
 
