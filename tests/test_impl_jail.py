@@ -22,7 +22,7 @@ import psutil
 import pytest
 
 from lclock.impl.config import Limits
-from lclock.impl.jail import JAIL_ENV, Jail, _own_cgroup
+from lclock.impl.jail import JAIL_ENV, Cgroups, Jail, _own_cgroup
 from lclock.impl.pipe import STDERR_TAIL, Pipes, ProgramGone, wait
 from lclock.impl.protocol import ProtocolError
 
@@ -124,6 +124,20 @@ def test_a_program_over_its_memory_dies_and_the_rest_goes_on(tmp_path: Path) -> 
         with pytest.raises(ProgramGone):
             answer(pipes)
         assert jail.proc.wait(timeout=20) != 0
+        assert jail.cgroups.oom_killed() == jail.cgroups.has("memory")
+
+
+def test_an_oom_kill_is_told_by_the_kernel_s_count_not_only_by_failcnt(tmp_path: Path) -> None:
+    """Some kernels leave memory.failcnt at 0 when the limit's OOM killer ends a program;
+    memory.oom_control's ``oom_kill`` counts it (without this, "killed by signal 9" hid
+    that the program was over its memory limit)."""
+    cgroups = Cgroups.__new__(Cgroups)
+    cgroups.dirs = {"memory": tmp_path}
+    (tmp_path / "memory.failcnt").write_text("0\n")
+    (tmp_path / "memory.oom_control").write_text("oom_kill_disable 0\nunder_oom 0\noom_kill 0\n")
+    assert not cgroups.oom_killed()
+    (tmp_path / "memory.oom_control").write_text("oom_kill_disable 0\nunder_oom 0\noom_kill 1\n")
+    assert cgroups.oom_killed()
 
 
 def test_a_file_beyond_the_size_limit_is_refused(tmp_path: Path) -> None:

@@ -154,11 +154,20 @@ class Cgroups:
         return self._write("freezer", "freezer.state", "FROZEN" if frozen else "THAWED")
 
     def oom_killed(self) -> bool:
+        """The limit was hit: ``failcnt``, or the OOM kills that ``memory.oom_control``
+        counts (some kernels kill at the limit and leave ``failcnt`` at 0)."""
         path = self.dirs.get("memory")
         if path is None:
             return False
         try:
-            return int((path / "memory.failcnt").read_text()) > 0
+            if int((path / "memory.failcnt").read_text()) > 0:
+                return True
+        except (OSError, ValueError):
+            pass
+        try:
+            fields = dict(line.split() for line in
+                          (path / "memory.oom_control").read_text().splitlines() if line.strip())
+            return int(fields.get("oom_kill", "0")) > 0
         except (OSError, ValueError):
             return False
 
