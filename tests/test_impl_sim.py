@@ -145,6 +145,15 @@ def test_a_program_that_fails_init_fails_the_run_before_any_tick(tmp_path: Path)
     assert no_program_left()
 
 
+def test_a_command_that_cannot_start_says_so_not_only_its_exit_code(tmp_path: Path) -> None:
+    run_dir, _machines, meta = run_sim(BASE, NetworkSettings(), tmp_path / "out",
+                                       impl={2: ProgramSpec("no-such-program-19 --x")})
+    reason = "cannot start no-such-program-19: No such file or directory"
+    assert (meta["status"], meta["reason"]) == ("failed", f"machine 2: {reason}")
+    assert lines(run_dir, 2)[-1]["reason"] == reason
+    assert no_program_left()
+
+
 def test_a_lamport_only_program_narrows_the_run_to_lamport(tmp_path: Path) -> None:
     run_dir, _machines, meta = run_sim(BASE, NetworkSettings(), tmp_path / "out",
                                        impl={3: ProgramSpec(program(tmp_path, ""))})

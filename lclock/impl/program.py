@@ -98,6 +98,14 @@ def program_file(argv: list[str], cwd: Path) -> Path | None:
     return Path(found) if found else None
 
 
+def _cannot_start(stderr: bytes) -> str | None:
+    """The jail's own "lclock: cannot start CMD: why" line, if the program's stderr ends in
+    it (a command not found, not executable): a clearer reason than exit code 127."""
+    lines = stderr.rstrip(b"\n").rsplit(b"\n", 1)
+    last = lines[-1].decode("utf-8", "replace")
+    return last.removeprefix("lclock: ") if last.startswith("lclock: cannot start ") else None
+
+
 def _sha256(path: Path) -> str | None:
     try:
         digest = hashlib.sha256()
@@ -213,6 +221,11 @@ class Program:
             if sig == signal.SIGXFSZ:
                 return "killed: wrote a file over its size limit"
             return f"killed by signal {sig} ({name})"
+        if code == 127:  # the jail's trampoline could not exec the command: it said why
+            self.pipes.read_stderr()
+            said = _cannot_start(bytes(self.pipes.err_tail))
+            if said:
+                return said
         return f"exited with code {code}"
 
     def pause(self, stopped: bool) -> None:
