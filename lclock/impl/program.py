@@ -85,14 +85,14 @@ def specs_of(settings: Any, cwd: Path | None = None) -> dict[int, ProgramSpec] |
 
 
 def program_file(argv: list[str], cwd: Path) -> Path | None:
-    """The first file the command names: a script or binary given as a path (relative to
-    ``cwd``), else the executable found on PATH."""
-    for arg in argv:
-        if arg.startswith("-"):
-            continue
+    """The first file the command names: a binary given as a path, or the first argument
+    that is a file (relative to ``cwd``: a script in any language), else the executable
+    found on PATH."""
+    for i, arg in enumerate(argv):
+        if arg.startswith("-") or (i == 0 and "/" not in arg):
+            continue  # a bare command name is looked up on PATH, never in cwd
         path = cwd / arg
-        named = "/" in arg or arg.endswith((".py", ".js", ".java", ".jar", ".class", ".rb"))
-        if named and path.is_file():
+        if path.is_file():
             return path
     found = shutil.which(argv[0]) if argv else None
     return Path(found) if found else None
