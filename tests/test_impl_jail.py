@@ -220,11 +220,13 @@ def test_limits_read_from_their_flag() -> None:
 
 
 def test_a_killed_lclock_takes_its_programs_along(tmp_path: Path) -> None:
-    """SIGKILL to the simulator: its programs die with it (the parent-death signal), and the
-    next run removes the cgroups it left."""
+    """SIGKILL to the simulator: its programs die with it (the parent-death signal), so do
+    the children they started in sessions of their own (the watchdog), and the next run
+    removes the cgroups it left."""
     out = tmp_path / "out"
     prog = tmp_path / "slow.py"
-    prog.write_text("import json, sys, time\n"
+    prog.write_text("import json, subprocess, sys, time\n"
+                    "subprocess.Popen(['setsid', 'sleep', '300'])\n"
                     "for line in sys.stdin:\n"
                     "    r = json.loads(line)\n"
                     "    if r['type'] == 'init':\n"
@@ -238,7 +240,7 @@ def test_a_killed_lclock_takes_its_programs_along(tmp_path: Path) -> None:
                             stderr=subprocess.DEVNULL)
     try:
         name = f"lclock-{proc.pid}-"
-        assert _wait(lambda: len([p for p in _programs() if p[1].startswith(name)]) == 3, 60)
+        assert _wait(lambda: len([p for p in _programs() if p[1].startswith(name)]) == 6, 60)
         proc.kill()
         proc.wait(timeout=10)
         assert _wait(lambda: not [p for p in _programs() if p[1].startswith(name)], 10)
