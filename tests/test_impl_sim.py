@@ -154,6 +154,23 @@ def test_a_command_that_cannot_start_says_so_not_only_its_exit_code(tmp_path: Pa
     assert no_program_left()
 
 
+def test_in_the_simulator_stop_has_the_patience_of_a_tick(tmp_path: Path) -> None:
+    """Time stands still while a program thinks: ``stop`` too may take ``--impl-timeout``
+    x 10, as every tick may (SPEC 9.4), not the bare timeout of a real run."""
+    command = program(tmp_path, "", head="""\
+        _send = send
+        def send(obj):
+            if obj["type"] == "stop_ok":
+                time.sleep(0.5)
+            _send(obj)
+    """)
+    run_dir, _machines, meta = run_sim(BASE, NetworkSettings(), tmp_path / "out",
+                                       impl={2: ProgramSpec(command, timeout=0.2)})
+    assert (meta["status"], meta["exit_code"]) == ("completed", 0), meta.get("reason")
+    assert lines(run_dir, 2)[-1]["event"] == "stop"
+    assert no_program_left()
+
+
 def test_a_lamport_only_program_narrows_the_run_to_lamport(tmp_path: Path) -> None:
     run_dir, _machines, meta = run_sim(BASE, NetworkSettings(), tmp_path / "out",
                                        impl={3: ProgramSpec(program(tmp_path, ""))})

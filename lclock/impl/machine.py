@@ -212,13 +212,13 @@ class Programs:
         with contextlib.suppress(ProgramFailed):  # kept in failures: the replay logs it
             self.start(offered)
 
-    def stop(self, mid: int) -> None:
+    def stop(self, mid: int, patience: float = 1.0) -> None:
         """The polite end of one program; a failure to stop is that machine's failure."""
         prog = self.running.get(mid)
         if prog is None or mid in self.failures:
             return
         try:
-            prog.stop()
+            prog.stop(patience)
         except ProgramFailed as e:
             self.failures[mid] = e
 

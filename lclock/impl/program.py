@@ -180,10 +180,11 @@ class Program:
         kept: p.Clocks = self._judged(lambda: p.parse_init_ok(line, clocks))
         return kept
 
-    def stop(self) -> None:
-        """The polite end: ``stop``, ``stop_ok``, and an exit within 2 s (SPEC 9.2)."""
+    def stop(self, patience: float = 1.0) -> None:
+        """The polite end: ``stop``, ``stop_ok``, and an exit within 2 s (SPEC 9.2).
+        ``patience`` multiplies the answer timeout, as for ticks (the simulator's 10)."""
         self.cpu_s = self.jail.cpu_seconds()  # while it can still be read
-        line = self.ask(p.STOP_REQUEST, self.spec.timeout)
+        line = self.ask(p.STOP_REQUEST, self.spec.timeout * patience)
         self._judged(lambda: p.parse_stop_ok(line))
         self.pipes.broken_in = True  # end of input: a reading loop ends by itself
         if self.jail.proc.stdin is not None:  # closed through its owner: never the fd twice
