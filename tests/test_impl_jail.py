@@ -25,7 +25,7 @@ import psutil
 import pytest
 
 from lclock.impl.config import Limits
-from lclock.impl.jail import JAIL_ENV, Jail, _own_cgroup
+from lclock.impl.jail import JAIL_ENV, Cgroups, Jail, _own_cgroup
 from lclock.impl.pipe import STDERR_TAIL, Pipes, ProgramGone, wait
 from lclock.impl.protocol import ProtocolError
 
@@ -127,6 +127,20 @@ def test_a_program_over_its_memory_dies_and_the_rest_goes_on(tmp_path: Path) -> 
         with pytest.raises(ProgramGone):
             answer(pipes)
         assert jail.proc.wait(timeout=20) != 0
+        assert jail.cgroups.oom_killed() == jail.cgroups.has("memory")
+
+
+def test_an_oom_kill_is_told_by_the_kernel_s_count_not_only_by_failcnt(tmp_path: Path) -> None:
+    """Some kernels leave memory.failcnt at 0 when the limit's OOM killer ends a program;
+    memory.oom_control's ``oom_kill`` counts it (without this, "killed by signal 9" hid
+    that the program was over its memory limit)."""
+    cgroups = Cgroups.__new__(Cgroups)
+    cgroups.dirs = {"memory": tmp_path}
+    (tmp_path / "memory.failcnt").write_text("0\n")
+    (tmp_path / "memory.oom_control").write_text("oom_kill_disable 0\nunder_oom 0\noom_kill 0\n")
+    assert not cgroups.oom_killed()
+    (tmp_path / "memory.oom_control").write_text("oom_kill_disable 0\nunder_oom 0\noom_kill 1\n")
+    assert cgroups.oom_killed()
 
 
 def test_a_file_beyond_the_size_limit_is_refused(tmp_path: Path) -> None:
@@ -209,11 +223,13 @@ def test_limits_read_from_their_flag() -> None:
 
 
 def test_a_killed_lclock_takes_its_programs_along(tmp_path: Path) -> None:
-    """SIGKILL to the simulator: its programs die with it (the parent-death signal), and the
-    next run removes the cgroups it left."""
+    """SIGKILL to the simulator: its programs die with it (the parent-death signal), so do
+    the children they started in sessions of their own (the watchdog), and the next run
+    removes the cgroups it left."""
     out = tmp_path / "out"
     prog = tmp_path / "slow.py"
-    prog.write_text("import json, sys, time\n"
+    prog.write_text("import json, subprocess, sys, time\n"
+                    "subprocess.Popen(['setsid', 'sleep', '300'])\n"
                     "for line in sys.stdin:\n"
                     "    r = json.loads(line)\n"
                     "    if r['type'] == 'init':\n"
@@ -227,7 +243,7 @@ def test_a_killed_lclock_takes_its_programs_along(tmp_path: Path) -> None:
                             stderr=subprocess.DEVNULL)
     try:
         name = f"lclock-{proc.pid}-"
-        assert _wait(lambda: len([p for p in _programs() if p[1].startswith(name)]) == 3, 60)
+        assert _wait(lambda: len([p for p in _programs() if p[1].startswith(name)]) == 6, 60)
         proc.kill()
         proc.wait(timeout=10)
         assert _wait(lambda: not [p for p in _programs() if p[1].startswith(name)], 10)
@@ -326,3 +342,25 @@ def test_the_user_comes_from_the_environment_only_for_root(monkeypatch: pytest.M
         User.from_env({"LCLOCK_JAIL_USER": "0:0"})
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
     assert User.from_env({"LCLOCK_JAIL_USER": "200001:200002"}) == User()
+
+def test_waiting_never_raises_an_endless_line_the_next_answer_does() -> None:
+    """``wait`` moves every program's pipes at once, outside any one machine's handling of
+    its answers: a line too long must surface where answers are read, as that program's
+    error, never out of the wait (where it was a traceback of lclock's)."""
+    ends = [os.pipe() for _ in range(3)]
+    try:
+        pipes = Pipes(ends[0][1], ends[1][0], ends[2][0])
+        os.set_blocking(ends[1][1], False)
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                os.write(ends[1][1], b"x" * 65536)
+        for _ in range(40):  # a pipe holds 64 kB at a time: read it until the limit
+            wait([pipes], 0.01)
+            with contextlib.suppress(BlockingIOError):
+                os.write(ends[1][1], b"x" * 65536)
+        with pytest.raises(ProtocolError, match="more than 1048576"):
+            pipes.next_line()
+    finally:
+        for r, w in ends:
+            os.close(r)
+            os.close(w)

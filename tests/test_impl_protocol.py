@@ -55,6 +55,11 @@ BAD = [
     (done(tick=3, lclock=5, vclock=[1, 5, 0], hlc=[1]), "'hlc' must be [l, c]"),
     (done(tick=3, lclock=5, vclock=[1, 5, 0], hlc=[1, 0.5]), "'hlc' c must be an integer"),
     (done(tick=3, lclock=5, vclock=[1, 5, 0]), "'hlc' is missing"),
+    (b'{"type":"done","tick":3,"lclock":NaN,"vclock":[1,5,0],"hlc":[1,0]}', "not JSON: NaN"),
+    (b'{"type":"done","tick":3,"lclock":1,"vclock":[1,5,0],"hlc":[-Infinity,0]}',
+     "not JSON: -Infinity"),
+    (b'{"type":"done","tick":3,"lclock":1,"x":Infinity,"vclock":[1,5,0],"hlc":[1,0]}',
+     "not JSON: Infinity"),
 ]
 
 

@@ -203,6 +203,11 @@ def test_a_pause_freezes_the_program_and_a_crash_kills_it(tmp_path: Path) -> Non
     assert max(b - a for a, b in zip(stamps, stamps[1:])) > 1.5
     assert lines(run_dir, 3)[-1]["event"] != "stop"
     assert len(meta["impl"]["machines"]["3"]["sha256"]) == 64
+    # what the crashed program wrote to stderr is kept as the others' is; its empty
+    # scratch folder goes as theirs does
+    crashed = (run_dir / "machine-3.stderr").read_text().split()
+    assert crashed and all(float(x) > 0 for x in crashed)
+    assert not (run_dir / "machine-3.scratch").exists()
     assert lclock("check", str(run_dir)).returncode == 0
     assert not programs_of(run_dir.name)
 

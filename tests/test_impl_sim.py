@@ -104,6 +104,10 @@ BROKEN = {
     "extra-clock": ('if req["tick"] == 5: done["vclock"] = [1, 2, 3]', "keeps no vector clock"),
     "float": ('if req["tick"] == 5: done["lclock"] = 5.0', "must be an integer"),
     "hangs": ('if req["tick"] == 5: time.sleep(60)', "no answer within 2 s"),
+    "endless-line": ('if req["tick"] == 5: sys.stdout.write("x" * 3_000_000); sys.stdout.flush();'
+                     ' time.sleep(60)', "a line of more than 1048576 bytes"),
+    "nan": ('if req["tick"] == 5: print(json.dumps(done).replace("5", "NaN", 1), flush=True);'
+            ' continue', "not JSON: NaN"),
 }
 
 
@@ -138,6 +142,32 @@ def test_a_program_that_fails_init_fails_the_run_before_any_tick(tmp_path: Path)
     assert [line["event"] for line in lines(run_dir, 1)] == ["start", "connected", "error"]
     assert "cannot start: no config" in meta["impl"]["machines"]["1"]["stderr_tail"]
     assert (run_dir / "machine-1.stderr").read_bytes() == b"cannot start: no config\n"
+    assert no_program_left()
+
+
+def test_a_command_that_cannot_start_says_so_not_only_its_exit_code(tmp_path: Path) -> None:
+    run_dir, _machines, meta = run_sim(BASE, NetworkSettings(), tmp_path / "out",
+                                       impl={2: ProgramSpec("no-such-program-19 --x")})
+    reason = "cannot start no-such-program-19: No such file or directory"
+    assert (meta["status"], meta["reason"]) == ("failed", f"machine 2: {reason}")
+    assert lines(run_dir, 2)[-1]["reason"] == reason
+    assert no_program_left()
+
+
+def test_in_the_simulator_stop_has_the_patience_of_a_tick(tmp_path: Path) -> None:
+    """Time stands still while a program thinks: ``stop`` too may take ``--impl-timeout``
+    x 10, as every tick may (SPEC 9.4), not the bare timeout of a real run."""
+    command = program(tmp_path, "", head="""\
+        _send = send
+        def send(obj):
+            if obj["type"] == "stop_ok":
+                time.sleep(0.5)
+            _send(obj)
+    """)
+    run_dir, _machines, meta = run_sim(BASE, NetworkSettings(), tmp_path / "out",
+                                       impl={2: ProgramSpec(command, timeout=0.2)})
+    assert (meta["status"], meta["exit_code"]) == ("completed", 0), meta.get("reason")
+    assert lines(run_dir, 2)[-1]["event"] == "stop"
     assert no_program_left()
 
 

@@ -32,6 +32,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -99,6 +100,71 @@ except OSError as e:
     sys.stderr.write("lclock: cannot start %s: %s\\n" % (a[9], e.strerror))
     os._exit(127)
 """
+
+
+# The watchdog: argv = [python, -I, -S, -c, this, lclock's pid, cgroup parents...]. Its stdin
+# is a pipe only lclock writes to; the read ends when lclock is gone, however it died (even
+# SIGKILLed, when nothing of lclock can act). Then it kills what lclock's programs left: the
+# programs die of their parent-death signal, but not what they started in a session of its
+# own. Found by lclock's mark in their environment and in the cgroups named after lclock.
+_WATCHDOG = """\
+import os, signal, sys, time
+os.read(0, 1)
+tag = "lclock-%s-" % sys.argv[1]
+mark = ("LCLOCK_JAIL=" + tag).encode()
+groups = [os.path.join(d, n) for d in sys.argv[2:] if os.path.isdir(d)
+          for n in os.listdir(d) if n.startswith(tag)]
+def left():
+    pids = set()
+    for g in groups:
+        try:
+            pids.update(int(p) for p in open(os.path.join(g, "cgroup.procs")).read().split())
+        except (OSError, ValueError):
+            pass
+    for p in os.listdir("/proc"):
+        try:
+            if p.isdigit() and (b"\\0" + mark) in b"\\0" + open("/proc/%s/environ" % p, "rb").read():
+                pids.add(int(p))
+        except OSError:
+            pass
+    pids.discard(os.getpid())
+    return pids
+for _ in range(100):
+    pids = left()
+    if not pids:
+        break
+    for p in pids:
+        try:
+            os.kill(p, signal.SIGKILL)
+        except OSError:
+            pass
+    time.sleep(0.05)
+for g in groups:
+    try:
+        os.rmdir(g)
+    except OSError:
+        pass
+"""
+_watched: dict[str, Any] = {}  # this process's watchdog (one per process: a fork has its own)
+
+
+def start_watchdog() -> None:
+    """Once per lclock process: the watchdog that ends its programs' leftovers when it dies."""
+    pid = os.getpid()
+    if _watched.get("pid") == pid:
+        return
+    parents = [str(p) for p in map(_own_cgroup, Cgroups.CONTROLLERS) if p is not None]
+    read_fd, write_fd = os.pipe()  # the write end is lclock's alone (not inheritable)
+    try:
+        subprocess.Popen([sys.executable, "-I", "-S", "-c", _WATCHDOG, str(pid), *parents],
+                         stdin=read_fd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True, env={"PATH": os.environ.get("PATH", "")})
+    except OSError:
+        os.close(write_fd)
+        return
+    finally:
+        os.close(read_fd)
+    _watched.update(pid=pid, fd=write_fd)
 
 
 def make_subreaper() -> bool:
@@ -175,11 +241,20 @@ class Cgroups:
         return self._write("freezer", "freezer.state", "FROZEN" if frozen else "THAWED")
 
     def oom_killed(self) -> bool:
+        """The limit was hit: ``failcnt``, or the OOM kills that ``memory.oom_control``
+        counts (some kernels kill at the limit and leave ``failcnt`` at 0)."""
         path = self.dirs.get("memory")
         if path is None:
             return False
         try:
-            return int((path / "memory.failcnt").read_text()) > 0
+            if int((path / "memory.failcnt").read_text()) > 0:
+                return True
+        except (OSError, ValueError):
+            pass
+        try:
+            fields = dict(line.split() for line in
+                          (path / "memory.oom_control").read_text().splitlines() if line.strip())
+            return int(fields.get("oom_kill", "0")) > 0
         except (OSError, ValueError):
             return False
 
@@ -239,6 +314,7 @@ class Jail:
         self.name = name
         self.cgroups = Cgroups(name, limits)
         make_subreaper()
+        start_watchdog()
         read_fd, write_fd = os.pipe()
         as_ = 0 if self.cgroups.has("memory") else limits.mem * MIB * 4
         nproc = 0 if self.cgroups.has("pids") else limits.procs

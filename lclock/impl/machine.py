@@ -212,24 +212,31 @@ class Programs:
         with contextlib.suppress(ProgramFailed):  # kept in failures: the replay logs it
             self.start(offered)
 
-    def stop(self, mid: int) -> None:
+    def stop(self, mid: int, patience: float = 1.0) -> None:
         """The polite end of one program; a failure to stop is that machine's failure."""
         prog = self.running.get(mid)
         if prog is None or mid in self.failures:
             return
         try:
-            prog.stop()
+            prog.stop(patience)
         except ProgramFailed as e:
             self.failures[mid] = e
 
     def close(self) -> None:
         """Kill whatever is left of every program and write each one's stderr file."""
         for mid, prog in self.running.items():
-            prog.close()
-            with contextlib.suppress(OSError):
-                (self.run_dir / f"machine-{mid}.stderr").write_bytes(prog.stderr_tail)
-            with contextlib.suppress(OSError):  # only if the program left nothing in it
-                self.scratch(mid).rmdir()
+            self._end(mid, prog)
+
+    def _end(self, mid: int, prog: Program) -> None:
+        prog.close()
+        self._keep(mid, prog)
+
+    def _keep(self, mid: int, prog: Program) -> None:
+        """The program's stderr file; its scratch folder removed if it left nothing in it."""
+        with contextlib.suppress(OSError):
+            (self.run_dir / f"machine-{mid}.stderr").write_bytes(prog.stderr_tail)
+        with contextlib.suppress(OSError):
+            self.scratch(mid).rmdir()
 
     def pause(self, mid: int, stopped: bool) -> None:
         prog = self.running.get(mid)
@@ -237,10 +244,15 @@ class Programs:
             prog.pause(stopped)
 
     def kill(self, mid: int) -> None:
-        """A planned crash: the program dies with its machine."""
+        """A planned crash: the program dies with its machine. Its stderr is kept first: a
+        real run's worker is SIGKILLed a moment after (SIGNAL_MARGIN), before any ``close``
+        and maybe before the program's end is done."""
         prog = self.running.get(mid)
         if prog is not None:
-            prog.close()
+            with contextlib.suppress(OSError):
+                prog.pipes.read_stderr()
+            self._keep(mid, prog)
+            self._end(mid, prog)
 
     def run_json(self, offered: p.Clocks, kept: p.Clocks) -> dict[str, Any]:
         """run.json's ``impl``: each program's command, file and digest, the end of its

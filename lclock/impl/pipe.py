@@ -45,6 +45,7 @@ class Pipes:
         self.closed_out = False
         self.closed_err = False
         self.broken_in = False
+        self.failure: ProtocolError | None = None  # raised by next_line, after earlier lines
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -73,9 +74,16 @@ class Pipes:
     # -- reading -----------------------------------------------------------------------------
 
     def read_answers(self) -> None:
-        """Take what stdout has into complete lines; raise when a line is too long."""
-        if not self.closed_out:
+        """Take what stdout has into complete lines. A line too long is kept as the failure
+        ``next_line`` raises once the lines before it are taken: a read here may happen in a
+        wait for any program (``wait``), where no one handles one program's error."""
+        if self.closed_out or self.failure is not None:
+            return
+        try:
             self.closed_out = _drain(self.stdout, self._split)
+        except ProtocolError as e:
+            self.failure = e
+            self.partial.clear()
 
     def _split(self, chunk: bytes) -> None:
         start = 0
@@ -113,6 +121,8 @@ class Pipes:
         """The oldest complete answer line, or None; ProgramGone once none can come."""
         if self.lines:
             return self.lines.popleft()
+        if self.failure is not None:
+            raise self.failure
         if self.closed_out:
             raise ProgramGone
         return None
@@ -125,7 +135,7 @@ class Pipes:
     # -- waiting (the simulator's; the real-time driver has its own) ---------------------------
 
     def read_fds(self) -> list[int]:
-        return [fd for fd, closed in ((self.stdout, self.closed_out),
+        return [fd for fd, closed in ((self.stdout, self.closed_out or self.failure is not None),
                                       (self.stderr, self.closed_err)) if not closed]
 
 

@@ -86,17 +86,25 @@ def specs_of(settings: Any, cwd: Path | None = None) -> dict[int, ProgramSpec] |
 
 
 def program_file(argv: list[str], cwd: Path) -> Path | None:
-    """The first file the command names: a script or binary given as a path (relative to
-    ``cwd``), else the executable found on PATH."""
-    for arg in argv:
-        if arg.startswith("-"):
-            continue
+    """The first file the command names: a binary given as a path, or the first argument
+    that is a file (relative to ``cwd``: a script in any language), else the executable
+    found on PATH."""
+    for i, arg in enumerate(argv):
+        if arg.startswith("-") or (i == 0 and "/" not in arg):
+            continue  # a bare command name is looked up on PATH, never in cwd
         path = cwd / arg
-        named = "/" in arg or arg.endswith((".py", ".js", ".java", ".jar", ".class", ".rb"))
-        if named and path.is_file():
+        if path.is_file():
             return path
     found = shutil.which(argv[0]) if argv else None
     return Path(found) if found else None
+
+
+def _cannot_start(stderr: bytes) -> str | None:
+    """The jail's own "lclock: cannot start CMD: why" line, if the program's stderr ends in
+    it (a command not found, not executable): a clearer reason than exit code 127."""
+    lines = stderr.rstrip(b"\n").rsplit(b"\n", 1)
+    last = lines[-1].decode("utf-8", "replace")
+    return last.removeprefix("lclock: ") if last.startswith("lclock: cannot start ") else None
 
 
 def _sha256(path: Path) -> str | None:
@@ -174,10 +182,11 @@ class Program:
         kept: p.Clocks = self._judged(lambda: p.parse_init_ok(line, clocks))
         return kept
 
-    def stop(self) -> None:
-        """The polite end: ``stop``, ``stop_ok``, and an exit within 2 s (SPEC 9.2)."""
+    def stop(self, patience: float = 1.0) -> None:
+        """The polite end: ``stop``, ``stop_ok``, and an exit within 2 s (SPEC 9.2).
+        ``patience`` multiplies the answer timeout, as for ticks (the simulator's 10)."""
         self.cpu_s = self.jail.cpu_seconds()  # while it can still be read
-        line = self.ask(p.STOP_REQUEST, self.spec.timeout)
+        line = self.ask(p.STOP_REQUEST, self.spec.timeout * patience)
         self._judged(lambda: p.parse_stop_ok(line))
         self.pipes.broken_in = True  # end of input: a reading loop ends by itself
         if self.jail.proc.stdin is not None:  # closed through its owner: never the fd twice
@@ -215,6 +224,11 @@ class Program:
             if sig == signal.SIGXFSZ:
                 return "killed: wrote a file over its size limit"
             return f"killed by signal {sig} ({name})"
+        if code == 127:  # the jail's trampoline could not exec the command: it said why
+            self.pipes.read_stderr()
+            said = _cannot_start(bytes(self.pipes.err_tail))
+            if said:
+                return said
         return f"exited with code {code}"
 
     def pause(self, stopped: bool) -> None:

@@ -146,9 +146,19 @@ def _strict_json(line: bytes) -> Any:
     except UnicodeDecodeError as e:
         raise ProtocolError(f"not UTF-8 (byte {e.start})", line) from None
     try:
-        return json.loads(text, parse_float=_Fraction)
+        return json.loads(text, parse_float=_Fraction, parse_constant=_not_json)
+    except _NotJson as e:
+        raise ProtocolError(str(e), line) from None
     except (ValueError, RecursionError):
         raise ProtocolError("not JSON", line) from None
+
+
+class _NotJson(ValueError):
+    """A value Python's parser takes and JSON has not: NaN, Infinity, -Infinity."""
+
+
+def _not_json(name: str) -> Any:
+    raise _NotJson(f"not JSON: {name}")
 
 
 def _kind(value: Any) -> str:

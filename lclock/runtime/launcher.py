@@ -326,6 +326,10 @@ class Launcher:
             entry = {**spec.identity(), **(self.policy.machines[mid].impl or {})}
             limits = entry.pop("limits", None) or spec.limits.to_json()
             machines[str(mid)] = entry
+            kept_err = self.run_dir / f"machine-{mid}.stderr"
+            if entry.get("stderr_tail") and not kept_err.exists():  # a worker killed first
+                with contextlib.suppress(OSError):
+                    kept_err.write_text(entry["stderr_tail"])
         if kept != offered:
             narrowed = narrowed_settings(settings, kept)
             self.run_json["clocks"] = plan_run(narrowed, self.run_id, self.seed).run_json()["clocks"]

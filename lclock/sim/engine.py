@@ -78,6 +78,9 @@ from lclock.settings import RunSettings, SettingsFile, resolve_table
 SIM_EPOCH = 1_767_225_600.0
 
 
+#: Time stands still while a program thinks: only one silent for --impl-timeout x this is
+#: hung (SPEC 9.4), at every request: ticks, in lock-step or ahead, and stop.
+SIM_PATIENCE = 10.0
 #: Lines buffered per machine before one write: a write per line would dominate run time.
 _FLUSH_LINES = 4096
 #: Ticks between two looks at the stop request (a look costs little; a stop within ms).
@@ -267,9 +270,9 @@ class Simulation:
                     node.machine = machine = programs.wrap_ahead(mid, node.machine, kept)
                     assert machine.channel is not None
                     channels[mid] = machine.channel
-                    self.pipeline = Pipeline(channels, spec.timeout * 10)
+                    self.pipeline = Pipeline(channels, spec.timeout * SIM_PATIENCE)
                 else:
-                    node.machine = programs.wrap(mid, node.machine, kept, patience=10.0)
+                    node.machine = programs.wrap(mid, node.machine, kept, patience=SIM_PATIENCE)
         self.failed: tuple[int, ProgramFailed] | None = None
         # The network and the scheduling have generators of their own: changing the delay
         # model or the jitter never changes the dice.
@@ -343,7 +346,7 @@ class Simulation:
         protocol says; a program that does not is its machine's failure instead."""
         node = self.nodes[idx]
         if self.programs is not None and node.id in self.programs.specs:
-            self.programs.stop(node.id)
+            self.programs.stop(node.id, patience=SIM_PATIENCE)
             exc = self.programs.failures.get(node.id)
             if exc is not None:
                 log.add(node.line("error", ts, "error", reason=exc.reason, line=exc.line,
