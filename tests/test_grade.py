@@ -170,6 +170,22 @@ def test_a_named_bug_is_charged_instead_of_its_rule() -> None:
     assert bugs_of([test]) == ["receive-no-increment", "vector-no-merge"]
 
 
+def test_the_clock_rule_a_bug_explains_is_not_charged_on_its_machine_but_is_on_another() -> None:
+    """check names a bug as a finding of rule ``bug`` and, besides, each wrong event under
+    its clock's rule (lamport): on that machine the bug is charged, once; a lamport finding
+    on a machine no bug was named for is the rule's charge."""
+    def on(machine: int, f: dict[str, Any]) -> dict[str, Any]:
+        return {**f, "machine": machine}
+
+    item = ItemResult("a", "sim", 40, runs=[RunResult("a, seed 1", "a-1", findings=[
+        on(2, finding("bug", 5, "receive-ignores-message")), on(2, finding("lamport", 5)),
+        on(2, finding("lamport", 9)), on(3, finding("lamport", 4))])])
+    test = score_item(item, RUBRIC)
+    assert [c.key for c in test.charges] == ["bug receive-ignores-message", "rule lamport"]
+    assert test.charges[1].where == "sim-1/machine-1.jsonl:4" and test.charges[1].count == 1
+    assert test.score == 40 - 10 - 15
+
+
 def test_failures_cost_what_the_rubric_says_never_below_zero() -> None:
     hang = ItemResult("a", "sim", 40, runs=[
         RunResult("a, seed 1", "a-1", failure=("hang", "no answer within 1 s", "a-1/m:3"))])

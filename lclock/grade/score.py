@@ -46,19 +46,28 @@ def charges_of(item: ItemResult, rubric: Rubric) -> list[Charge]:
         if run.failure is not None:
             kind, reason, where = run.failure
             _add(found, kind, rubric.costs.get(kind, 0.0), f"{run.label}: {reason}", where)
-        bugged = {f.get("rule") for f in run.findings if isinstance(f.get("bug"), str)}
+        bugged = {(f.get("machine"), clock_rule(f["bug"])) for f in run.findings
+                  if isinstance(f.get("bug"), str)}
         for f in run.findings:
             bug = f.get("bug")
             if isinstance(bug, str):
                 key, cost = f"bug {bug}", rubric.bug_cost(bug)
-            elif f.get("rule") in bugged:
-                continue  # its bug is charged instead
+            elif (f.get("machine"), f.get("rule")) in bugged:
+                continue  # the clock rule's findings on a machine whose bug check named: the bug
+                # is charged instead (check names the rule's wrong events and the bug both)
             else:
                 rule = str(f.get("rule", "?"))
                 key, cost = f"rule {rule}", rubric.rule_cost(rule)
             _add(found, key, cost, f"{run.label}: {f.get('message', '')}", str(f.get("where", "")),
                  int(f.get("count", 1)) if isinstance(f.get("count"), int) else 1)
     return [Charge(k, min(v[0], item.points), v[1], v[2], v[3]) for k, v in found.items()]
+
+
+def clock_rule(bug: str) -> str:
+    """The rule of check whose findings a catalogue bug explains: its clock's (the vector
+    and HLC bugs by name; the others are Lamport's, or none that check names by clock)."""
+    return "vector" if bug.startswith("vector-") else "hlc" if bug.startswith("hlc-") \
+        else "lamport"
 
 
 def _add(found: dict[str, list[Any]], key: str, cost: float, text: str, where: str,
