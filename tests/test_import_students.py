@@ -82,19 +82,20 @@ def _files(name: str, glob: str) -> list[str]:
     return sorted(map(str, (DATA / name).glob(glob)))
 
 
-STUDENTS: dict[str, tuple[list[str], str | None]] = {
-    # name: (import arguments, the word of the lines a finding may cite; None: no finding)
-    "a": (["--preset", "text", *_files("student-a", "*.log")], None),
-    "b": ([*rx(B_RX), *_files("student-b", "*.log")], "RECEIVE"),
-    "c": ([*rx(*C_RX), "--date", "2026-03-01", *_files("student-c", "*.txt")], None),
+STUDENTS: dict[str, tuple[list[str], str | None, str | None]] = {
+    # name: (import arguments, the word of the lines a finding may cite (None: no finding),
+    # the classic bug check must name)
+    "a": (["--preset", "text", *_files("student-a", "*.log")], None, None),
+    "b": ([*rx(B_RX), *_files("student-b", "*.log")], "RECEIVE", "receive-ignores-message"),
+    "c": ([*rx(*C_RX), "--date", "2026-03-01", *_files("student-c", "*.txt")], None, None),
     "d": ([*rx(*D_RX), "--date", "2026-03-02", "--event", "got=receive",
-           *_files("student-d", "*.log")], "got a message"),
+           *_files("student-d", "*.log")], "got a message", "receive-no-increment"),
 }
 
 
 @pytest.mark.parametrize("name", sorted(STUDENTS))
 def test_each_student_log_imports_and_checks_at_its_own_lines(tmp_path: Path, name: str) -> None:
-    args, cited = STUDENTS[name]
+    args, cited, bug = STUDENTS[name]
     out = tmp_path / "imp"
     p = lclock("import", *args, "-o", str(out))
     assert p.returncode == 0 and "could not be used" not in p.stdout, p.stdout + p.stderr
@@ -106,7 +107,9 @@ def test_each_student_log_imports_and_checks_at_its_own_lines(tmp_path: Path, na
         path = Path(f["file"])
         assert path.parent.name == f"student-{name}", f
         text = path.read_text().splitlines()[f["line"] - 1]
-        assert cited and cited in text and f["rule"] == "lamport", (f, text)
+        assert cited and cited in text and f["rule"] in ("lamport", "bug"), (f, text)
+    # the bug named (SPEC 10), on the receives, and no other
+    assert {f["bug"] for f in errors if "bug" in f} == ({bug} if bug else set()), errors[:3]
 
 
 def test_names_that_end_in_the_same_number_are_said_to_clash_and_still_found_as_peers() -> None:
