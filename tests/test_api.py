@@ -433,3 +433,19 @@ def test_lines_past_the_readers_cap_are_warned_of(tmp_path: Path,
     with pytest.warns(UserWarning, match=r"machine 1: 3\b"):
         ev = capped.events
     assert len(ev) == len(whole) - 3
+
+
+def test_a_value_no_column_holds_stays_in_fields(tmp_path: Path) -> None:
+    """A non-tick line's clock in a run whose ticks log none (no vclock column) is kept in
+    fields, as is a value of the wrong type for its column; nothing of the line is dropped."""
+    run = lclock.simulate(rates=[2, 3], duration=3, seed=1, vector_clocks=False, output=tmp_path)
+    log = run.path / "machine-2.jsonl"
+    odd = {"ts": "2026-01-01T00:00:01.000000Z", "event": "fault", "level": "info",
+           "run_id": run.run_id, "machine": 2, "vclock": [1, 2], "lclock": "x", "tick": 4}
+    lines = log.read_text().splitlines(keepends=True)
+    log.write_text("".join(lines[:3] + [json.dumps(odd) + "\n"] + lines[3:]))
+    ev = lclock.load(run.path).events
+    assert "vclock" not in ev.columns
+    row = ev[ev["event"] == "fault"].iloc[0]
+    assert row["fields"] == {"level": "info", "vclock": [1, 2], "lclock": "x"}
+    assert row["tick"] == 4 and pd.isna(row["lclock"]) and row["line"] == 4

@@ -136,13 +136,15 @@ def _ints(v: Any) -> list[int] | None:
     return v if isinstance(v, list) and all(_int(x) is not None for x in v) else None
 
 
-def _rest(o: dict[str, Any]) -> dict[str, Any]:
-    """A line's keys no column holds: its own (a snapshot's channels, a drop's reason), and
-    any of a column's name whose value is not of the column's type (a start line's
-    ``hlc: true`` says the run keeps hybrid clocks, it is not one)."""
+def _rest(o: dict[str, Any], columns: pd.Index) -> dict[str, Any]:
+    """A line's keys no column holds: its own (a snapshot's channels, a drop's reason), any
+    of a column's name whose value is not of the column's type (a start line's ``hlc: true``
+    says the run keeps hybrid clocks, it is not one), and those of a column the frame has
+    not (a snapshot's ``vclock`` in a run whose ticks log none)."""
     held = {k for k in INT_FIELDS if _int(o.get(k)) is not None}
     held |= {k for k in (*LIST_FIELDS, "to") if _ints(o.get(k)) is not None}
     held |= {"pt"} if _int(o.get("pt")) is not None else set()
+    held &= set(columns)
     return {k: v for k, v in o.items() if k not in ROW_FIELDS and k not in held}
 
 
@@ -167,7 +169,7 @@ def _other_frame(run: Run, lines: list[tuple[int, int, dict[str, Any]]], columns
     for name in LIST_FIELDS:
         if name in columns:
             cols[name] = _objects([_ints(o.get(name)) for o in objs])
-    cols["fields"] = _objects([_rest(o) for o in objs])
+    cols["fields"] = _objects([_rest(o, columns) for o in objs])
     cols["t_s"] = ts - run.t0
     cols["line"] = np.array([num for _, num, _ in lines], np.int64)
     return pd.DataFrame(cols, copy=False)[list(columns)]
