@@ -88,8 +88,9 @@ def main() -> int:
             times["orjson"].append(best_of(orjson_parse, run))
             times["load"].append(best_of(api_load, run))
         r = lclock.load(run)
-        events = len(r.events)
-        print(f"run: {events:,} events, {size / 1e6:.0f} MB of logs, rates {RATES}")
+        events = len(r.ticks)  # run.events also has the start, connected and stop lines
+        print(f"run: {events:,} events ({len(r.events):,} rows in run.events), "
+              f"{size / 1e6:.0f} MB of logs, rates {RATES}")
         for name, label in (("orjson", "bare orjson parse of the lines"),
                             ("load", "lclock.load(path).events")):
             ts = sorted(times[name])

@@ -3,6 +3,7 @@
     import lclock
     run = lclock.load("output/RUN")          # any run folder: real, simulated, imported
     run.events, run.messages, run.machines   # pandas DataFrames
+    run.ticks                                # the tick events' rows of run.events
     run.check()                              # the findings of `lclock check` (errors only)
     run.happened_before((1, 40), (3, 12))    # events as (machine, tick)
     run = lclock.simulate(rates=[1, 3, 6], duration=60, seed=1, loss=0.1)
@@ -24,6 +25,7 @@ import os
 import shutil
 import sys
 import tempfile
+import warnings
 import weakref
 from collections.abc import Iterator
 from functools import cached_property
@@ -103,12 +105,29 @@ class Run:
 
     @cached_property
     def events(self) -> pd.DataFrame:
-        """A row per tick event: machine, tick, event, lclock, ts (UTC), queue_len, from, to,
-        msg_lclock, dice, and pt, hlc, vclock where logged; t_s (seconds since the run's
-        start) and line (in the machine's log). Missing values are ``pd.NA``/``NaT``."""
-        from lclock.analysis.frames import events_frame
+        """A row per log line the reader kept, machine by machine in log order: machine,
+        tick, event (a category of every event name), lclock, ts (UTC), queue_len, from, to,
+        msg_lclock, dice, and pt, hlc, vclock where logged; fields (a non-tick line's other
+        keys), t_s (seconds since the run's start) and line (in the machine's log). A value
+        a line does not have is ``pd.NA``/``NaT``/None. Warns if a machine had more non-tick
+        lines than the reader keeps (the frame would not hold them all)."""
+        from lclock.analysis.frames import events_frame, left_out
 
+        missing = left_out(self._run)
+        if missing:
+            told = ", ".join(f"machine {i}: {n:,}" for i, n in missing.items())
+            warnings.warn(f"{self.path}: run.events leaves out non-tick lines past the "
+                          f"reader's cap ({told}); the logs have them", stacklevel=2)
         return events_frame(self._run)
+
+    @cached_property
+    def ticks(self) -> pd.DataFrame:
+        """The tick events' rows (send, receive, internal) of ``events``, with its index:
+        ``run.events[run.events["event"].isin(["send", "receive", "internal"])]``."""
+        from lclock.analysis.frames import KIND_CATEGORIES
+
+        ev = self.events
+        return ev[ev["event"].isin(KIND_CATEGORIES)]
 
     @cached_property
     def messages(self) -> pd.DataFrame:

@@ -42,41 +42,95 @@ def faulty() -> lclock.Run:
 # ---------------------------------------------------------------- the DataFrames
 
 
+TICKS = ("send", "receive", "internal")
+
+
 def test_events_columns_are_typed(faulty: lclock.Run) -> None:
     ev = faulty.events
     for col in ("machine", "tick", "event", "lclock", "ts", "queue_len", "from", "to",
-                "msg_lclock", "dice", "pt", "hlc", "vclock"):
+                "msg_lclock", "dice", "pt", "hlc", "vclock", "fields", "t_s", "line"):
         assert col in ev.columns
     assert str(ev["ts"].dtype) == "datetime64[us, UTC]"
     assert str(ev["pt"].dtype) == "datetime64[us, UTC]"
-    for col in ("from", "msg_lclock", "dice", "queue_len"):
+    for col in ("tick", "lclock", "from", "msg_lclock", "dice", "queue_len"):
         assert str(ev[col].dtype) == "Int64"
-    recv = ev["event"] == "receive"
-    assert ev.loc[recv, "dice"].isna().all() and ev.loc[~recv, "dice"].notna().all()
-    assert ev.loc[~recv, "from"].isna().all() and ev.loc[recv, "from"].notna().all()
-    sends = ev["event"] == "send"
-    assert ev.loc[sends, "to"].map(lambda t: isinstance(t, list) and len(t) >= 1).all()
-    assert ev.loc[~sends, "to"].isna().all()
+    assert str(ev["machine"].dtype) == str(ev["line"].dtype) == "int64"
+    assert isinstance(ev["event"].dtype, pd.CategoricalDtype)
+    assert {*TICKS, "start", "connected", "stop", "drop", "snapshot", "error"} <= set(
+        ev["event"].cat.categories)
+    ticks = faulty.ticks
+    assert ticks.equals(ev[ev["event"].isin(TICKS)]) and 0 < len(ticks) < len(ev)
+    assert ticks["tick"].notna().all() and ticks["lclock"].notna().all()
+    assert ticks["fields"].isna().all()
+    recv = ticks["event"] == "receive"
+    assert ticks.loc[recv, "dice"].isna().all() and ticks.loc[~recv, "dice"].notna().all()
+    assert ticks.loc[~recv, "from"].isna().all() and ticks.loc[recv, "from"].notna().all()
+    sends = ticks["event"] == "send"
+    assert ticks.loc[sends, "to"].map(lambda t: isinstance(t, list) and len(t) >= 1).all()
+    assert ticks.loc[~sends, "to"].isna().all()
 
 
 def test_events_are_the_log_lines(faulty: lclock.Run) -> None:
-    """Every column is the line's own value, read back from the file with json."""
+    """A row per line, in order: every column the line's own value, read back with json."""
     ev = faulty.events
-    lines = (faulty.path / "machine-2.jsonl").read_text().splitlines()
-    ticks = [json.loads(x) for x in lines]
-    ticks = [d for d in ticks if d["event"] in ("send", "receive", "internal")]
+    lines = [json.loads(x) for x in (faulty.path / "machine-2.jsonl").read_text().splitlines()]
     mine = ev[ev["machine"] == 2]
-    assert len(mine) == len(ticks)
-    for (_, row), d in zip(mine.iterrows(), ticks):
-        assert row["tick"] == d["tick"] and row["lclock"] == d["lclock"]
-        assert row["event"] == d["event"] and row["queue_len"] == d["queue_len"]
-        assert row["vclock"] == d["vclock"] and row["hlc"] == d["hlc"]
-        assert row["ts"] == pd.Timestamp(d["ts"])
-        assert (row["to"] if d["event"] == "send" else None) == d.get("to")
-        if d["event"] == "receive":
-            assert row["from"] == d["from"] and row["msg_lclock"] == d["msg_lclock"]
-        else:
-            assert row["dice"] == d["dice"]
+    assert list(mine["line"]) == list(range(1, len(lines) + 1))
+    columns = ("tick", "lclock", "queue_len", "from", "msg_lclock", "dice", "to", "pt", "hlc",
+               "vclock")
+    for (_, row), d in zip(mine.iterrows(), lines):
+        assert row["event"] == d["event"] and row["ts"] == pd.Timestamp(d["ts"])
+        fields = row["fields"] or {}
+        assert (row["fields"] is None) == (d["event"] in TICKS)
+        # each key of the line is in its column or in fields (a tick line's other keys,
+        # level, send_tick, ..., are not in the frame)
+        for key, want in d.items():
+            if key in ("ts", "event", "run_id", "machine") or (key not in columns and not fields):
+                continue
+            if key in fields:
+                assert fields[key] == want, key
+                assert key not in columns or row[key] is None or pd.isna(row[key]), key
+            elif key == "to" and isinstance(want, int):
+                assert row["to"] == [want]
+            elif key == "pt":
+                assert row["pt"] == pd.Timestamp(want, unit="us", tz="UTC")
+            else:
+                assert key in columns and row[key] == want, key
+        for key in columns:  # and a column the line lacks is missing
+            if key not in d:
+                assert row[key] is None or pd.isna(row[key]), key
+    assert mine["event"].value_counts()[["start", "connected", "stop"]].tolist() == [1, 1, 1]
+    assert (ev["event"] == "drop").sum() == faulty.meta["messages"]["dropped"] > 0
+
+
+def test_faults_and_snapshots_are_rows() -> None:
+    """Drops, a pause and its resume, a crash (no stop line) and a snapshot each show as rows
+    holding what their lines say."""
+    run = lclock.simulate(rates=[2, 4, 6], duration=20, seed=3, loss=0.2, pauses="2@5+3",
+                          crashes="1@12", snapshots="1@5")
+    ev = run.events
+    ev_of = ev.groupby("event", observed=True).size()
+    assert ev_of["drop"] == run.meta["messages"]["dropped"] > 0
+    assert ev_of["pause"] == ev_of["resume"] == 1 and ev_of["snapshot"] >= 1
+    stops = ev[ev["event"] == "stop"]
+    assert sorted(stops["machine"]) == [2, 3]  # machine 1 crashed: no stop line
+    assert (stops["lclock"] == run.machines.loc[[2, 3], "lclock"].to_numpy()).all()
+    drops = ev[ev["event"] == "drop"]
+    assert drops["to"].map(lambda t: isinstance(t, list) and len(t) == 1).all()
+    assert drops["msg_lclock"].notna().all() and drops["lclock"].isna().all()
+    reason = drops["fields"].map(lambda f: f["reason"])
+    assert set(reason) == {"loss", "crashed"}  # the crash shows as drops to machine 1
+    crashed = drops[reason == "crashed"]
+    assert (crashed["to"].str[0] == 1).all() and (crashed["t_s"] >= 12).all()
+    resume = ev[ev["event"] == "resume"].iloc[0]
+    assert resume["machine"] == 2 and resume["fields"]["skipped"] > 0
+    assert pd.isna(resume["tick"]) and resume["t_s"] == 8.0
+    snap = ev[ev["event"] == "snapshot"].iloc[0]
+    assert snap["fields"]["id"] == 1 and isinstance(snap["vclock"], list)
+    assert pd.notna(snap["lclock"]) and "channels" in snap["fields"]
+    for _, mine in ev.groupby("machine"):
+        assert mine["line"].is_monotonic_increasing and mine["line"].is_unique
+    assert len(run.ticks) == run._run.events
 
 
 def test_machines_agree_with_run_json(faulty: lclock.Run) -> None:
@@ -359,3 +413,39 @@ def test_a_failed_program_gives_a_failed_run_not_an_exception() -> None:
     run = lclock.simulate(rates=[2, 3], duration=3, seed=1, impl="false")
     assert run.status == "failed" and "machine 1" in run.meta["reason"]
     assert run.machines["ticks"].tolist() == [0, 0] and pd.isna(run.machines.loc[1, "lclock"])
+
+
+def test_lines_past_the_readers_cap_are_warned_of(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reader keeps a bounded number of unknown lines: a frame without all of them says so."""
+    from lclock.analysis import load as _load
+
+    run = lclock.simulate(rates=[2, 3], duration=3, seed=1, output=tmp_path)
+    log = run.path / "machine-1.jsonl"
+    lines = log.read_text().splitlines(keepends=True)
+    odd = [json.dumps({"ts": "2026-01-01T00:00:01.000000Z", "event": f"odd{k}", "level": "info",
+                       "run_id": run.run_id, "machine": 1}) + "\n" for k in range(5)]
+    log.write_text("".join(lines[:3] + odd + lines[3:]))
+    whole = lclock.load(run.path).events
+    assert (whole["event"].astype(str).str.startswith("odd")).sum() == 5
+    monkeypatch.setattr(_load, "MAX_NOTABLE", 2)
+    capped = lclock.load(run.path)
+    with pytest.warns(UserWarning, match=r"machine 1: 3\b"):
+        ev = capped.events
+    assert len(ev) == len(whole) - 3
+
+
+def test_a_value_no_column_holds_stays_in_fields(tmp_path: Path) -> None:
+    """A non-tick line's clock in a run whose ticks log none (no vclock column) is kept in
+    fields, as is a value of the wrong type for its column; nothing of the line is dropped."""
+    run = lclock.simulate(rates=[2, 3], duration=3, seed=1, vector_clocks=False, output=tmp_path)
+    log = run.path / "machine-2.jsonl"
+    odd = {"ts": "2026-01-01T00:00:01.000000Z", "event": "fault", "level": "info",
+           "run_id": run.run_id, "machine": 2, "vclock": [1, 2], "lclock": "x", "tick": 4}
+    lines = log.read_text().splitlines(keepends=True)
+    log.write_text("".join(lines[:3] + [json.dumps(odd) + "\n"] + lines[3:]))
+    ev = lclock.load(run.path).events
+    assert "vclock" not in ev.columns
+    row = ev[ev["event"] == "fault"].iloc[0]
+    assert row["fields"] == {"level": "info", "vclock": [1, 2], "lclock": "x"}
+    assert row["tick"] == 4 and pd.isna(row["lclock"]) and row["line"] == 4

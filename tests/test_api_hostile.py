@@ -30,20 +30,21 @@ def good(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _first_and_last(run: lclock.Run) -> tuple[tuple[int, int], tuple[int, int]]:
-    ev = run.events
+    ev = run.ticks
     return ((int(ev["machine"].iloc[0]), int(ev["tick"].iloc[0])),
             (int(ev["machine"].iloc[-1]), int(ev["tick"].iloc[-1])))
 
 
 QUESTIONS: dict[str, Callable[[lclock.Run], Any]] = {
     "events": lambda r: r.events,
+    "ticks": lambda r: r.ticks,
     "messages": lambda r: r.messages,
     "machines": lambda r: r.machines,
     "check": lambda r: r.check(),
     "summary": lambda r: r.summary(),
     "html": lambda r: r._repr_html_(),
     "explorer": lambda r: r.explorer_html(),
-    "relation": lambda r: r.relation(*_first_and_last(r)) if len(r.events) else None,
+    "relation": lambda r: r.relation(*_first_and_last(r)) if len(r.ticks) else None,
     "lies": lambda r: r.lamport_lies(),
 }
 

@@ -17,9 +17,17 @@ import numpy as np
 import pandas as pd
 
 from lclock.analysis.causal import Event, _match
-from lclock.analysis.load import KIND_RECEIVE, KIND_SEND, MachineLog, Run
+from lclock.analysis.load import KEPT_EVENTS, KIND_RECEIVE, KIND_SEND, MachineLog, Run
+from lclock.analysis.timestamps import parse_ts_column
 
 KIND_CATEGORIES = ["internal", "send", "receive"]  # the codes of load.KINDS, in order
+# The event names every frame knows, tick events first; a log's other names follow, sorted.
+KNOWN_EVENTS = [*KIND_CATEGORIES, *KEPT_EVENTS, "error"]
+# The columns a non-tick line fills from its own JSON fields, by their type.
+INT_FIELDS = ("tick", "lclock", "queue_len", "from", "msg_lclock", "dice")
+LIST_FIELDS = ("hlc", "vclock")
+# Fields every row states already (or the same on every line of a run): not in ``fields``.
+ROW_FIELDS = frozenset({"ts", "event", "run_id", "machine"})
 FATES = ["received", "unprocessed", "dropped", "lost"]
 MESSAGE_COLUMNS = ["sender", "receiver", "send_tick", "receive_tick", "msg_lclock", "delay_s",
                    "jump", "fate", "dup"]
@@ -79,8 +87,105 @@ def _cat(parts: list[np.ndarray], dtype: Any = None) -> np.ndarray:
 
 
 def events_frame(run: Run) -> pd.DataFrame:
-    """A row per tick event, machine by machine in log order (SPEC 13's columns, plus
-    ``t_s``, seconds since the run's start, and ``line``, the line in the machine's log)."""
+    """A row per line the reader kept, machine by machine in log order (SPEC 13's columns,
+    plus ``fields``, ``t_s`` and ``line``): the tick events, built column-wise, and the few
+    other lines (start, connected, drop, fault, pause, resume, snapshot, stop, errors, ...),
+    built row-wise from their JSON fields and merged in by line number."""
+    ticks = _tick_frame(run)
+    others = [(i, num, o) for i in run.ids for num, o in _other_lines(run.machines[i])]
+    names = {o["event"] for _, _, o in others} - set(KNOWN_EVENTS)
+    categories = [*KNOWN_EVENTS, *sorted(names)]
+    ticks["event"] = ticks["event"].cat.set_categories(categories)
+    if not others:
+        return ticks
+    rows = _other_frame(run, others, ticks.columns, categories)
+    both = pd.concat([ticks, rows], ignore_index=True)
+    order = np.lexsort((both["line"].to_numpy(), both["machine"].to_numpy()))
+    return both.take(order).reset_index(drop=True)
+
+
+def _other_lines(log: MachineLog) -> list[tuple[int, dict[str, Any]]]:
+    """The non-tick lines the reader kept whole: those ``load`` keeps by kind, the warnings
+    and errors, and lines of events it does not know (each but the first two capped, see
+    ``load.MAX_NOTABLE``; ``left_out`` counts what a cap left out)."""
+    kept = [x for name in KEPT_EVENTS for x in log.lines_of(name)]
+    return kept + log.notable + log.unknown
+
+
+def left_out(run: Run) -> dict[int, int]:
+    """Per machine, how many of its non-tick lines are not rows of ``events_frame``: the
+    reader keeps at most ``load.MAX_KEPT`` of a kind and ``load.MAX_NOTABLE`` of the rest."""
+    out = {}
+    for i in run.ids:
+        log = run.machines[i]
+        n = sum(log.other_events.values()) - len(_other_lines(log))
+        if n > 0:
+            out[i] = n
+    return out
+
+
+def _int(v: Any) -> Any:
+    """An integer an ``Int64`` column holds; None for anything else (a flag, a huge value)."""
+    ok = isinstance(v, int) and not isinstance(v, bool) and -(2**63) < v < 2**63
+    return v if ok else None
+
+
+def _ints(v: Any) -> list[int] | None:
+    """A list of integers (a recipient, a clock) as the line has it; None if it is not one."""
+    v = [v] if _int(v) is not None else v
+    return v if isinstance(v, list) and all(_int(x) is not None for x in v) else None
+
+
+def _rest(o: dict[str, Any], columns: pd.Index) -> dict[str, Any]:
+    """A line's keys no column holds: its own (a snapshot's channels, a drop's reason), any
+    of a column's name whose value is not of the column's type (a start line's ``hlc: true``
+    says the run keeps hybrid clocks, it is not one), and those of a column the frame has
+    not (a snapshot's ``vclock`` in a run whose ticks log none)."""
+    held = {k for k in INT_FIELDS if _int(o.get(k)) is not None}
+    held |= {k for k in (*LIST_FIELDS, "to") if _ints(o.get(k)) is not None}
+    held |= {"pt"} if _int(o.get("pt")) is not None else set()
+    held &= set(columns)
+    return {k: v for k, v in o.items() if k not in ROW_FIELDS and k not in held}
+
+
+def _other_frame(run: Run, lines: list[tuple[int, int, dict[str, Any]]], columns: pd.Index,
+                 categories: list[str]) -> pd.DataFrame:
+    """The rows of the non-tick lines: each column the line's own field where it has one of
+    the right type, missing where it has not."""
+    objs = [o for _, _, o in lines]
+    ts = parse_ts_column([o.get("ts") for o in objs])
+    cols: dict[str, Any] = {"machine": np.array([i for i, _, _ in lines], np.int64)}
+    for name in INT_FIELDS:
+        vals = [_int(o.get(name)) for o in objs]
+        cols[name] = pd.array(vals, dtype="Int64")
+    code = {name: k for k, name in enumerate(categories)}  # a log may name a thousand events
+    codes = np.array([code[o["event"]] for o in objs], np.int32)
+    cols["event"] = pd.Categorical.from_codes(codes, categories)
+    cols["ts"] = utc(ts)
+    cols["to"] = _objects([_ints(o.get("to")) for o in objs])
+    if "pt" in columns:
+        pt = [_int(o.get("pt")) for o in objs]
+        cols["pt"] = utc_us(np.array([-1 if v is None else v for v in pt], np.int64))
+    for name in LIST_FIELDS:
+        if name in columns:
+            cols[name] = _objects([_ints(o.get(name)) for o in objs])
+    cols["fields"] = _objects([_rest(o, columns) for o in objs])
+    cols["t_s"] = ts - run.t0
+    cols["line"] = np.array([num for _, num, _ in lines], np.int64)
+    return pd.DataFrame(cols, copy=False)[list(columns)]
+
+
+def _objects(values: list[Any]) -> np.ndarray:
+    """A column of Python objects (lists, dicts) as is: numpy would make a 2-D array of equal
+    lists."""
+    out = np.empty(len(values), dtype=object)
+    for k, v in enumerate(values):
+        out[k] = v
+    return out
+
+
+def _tick_frame(run: Run) -> pd.DataFrame:
+    """A row per tick event, machine by machine in log order, built column-wise."""
     logs = [run.machines[i] for i in run.ids]
     kind = _cat([m.kind for m in logs], np.int8)
     machine = np.repeat(np.array(run.ids, np.int64), [m.events for m in logs])
@@ -89,11 +194,12 @@ def events_frame(run: Run) -> pd.DataFrame:
     no_dice = "dice" in run.not_logged
     qlen = _cat([m.qlen for m in logs])
     msg = _cat([m.msg for m in logs])
+    no = np.zeros(len(kind), bool)  # every tick line has its tick and its clock
     cols: dict[str, Any] = {
         "machine": machine,
-        "tick": _cat([m.tick for m in logs]),
+        "tick": nullable(_cat([m.tick for m in logs]), no),
         "event": pd.Categorical.from_codes(kind, KIND_CATEGORIES),
-        "lclock": _cat([m.lclock for m in logs]),
+        "lclock": nullable(_cat([m.lclock for m in logs]), no),
         "ts": utc(ts),
         "queue_len": nullable(qlen, qlen < 0),
         "from": nullable(_cat([m.frm for m in logs]), ~recv),
@@ -108,6 +214,7 @@ def events_frame(run: Run) -> pd.DataFrame:
         cols["hlc"] = _cat([_rows(m.hlc, m.events) for m in logs], object)
     if any(m.vclock is not None for m in logs):
         cols["vclock"] = _cat([_rows(m.vclock, m.events) for m in logs], object)
+    cols["fields"] = np.full(len(kind), None, dtype=object)
     cols["t_s"] = ts - run.t0
     cols["line"] = _cat([m.line for m in logs])
     return pd.DataFrame(cols, copy=False)
