@@ -167,6 +167,22 @@ def test_a_named_bug_is_charged_instead_of_its_rule() -> None:
     assert bugs_of([test]) == ["receive-no-increment", "vector-no-merge"]
 
 
+def test_a_rule_finding_a_named_bug_explains_is_not_charged_twice() -> None:
+    # check --json's own shape: the bug is a finding of rule "bug"; the rule findings it
+    # explains name it only in their message, " (bug NAME: ...)" or "[bug NAME]"
+    lam = finding("lamport", 8)
+    lam["message"] = "receive: lclock 6, expected 11 (bug receive-ignores-message: L = L + 1)"
+    inc = finding("lamport", 9)
+    inc["message"] = "receive: lclock 5, expected 6 (the +1 is missing) [bug receive-no-increment]"
+    item = ItemResult("a", "sim", 40, runs=[RunResult("a, seed 1", "a-1", findings=[
+        lam, finding("bug", 8, "receive-ignores-message"), inc])])
+    test = score_item(item, RUBRIC)
+    assert [c.key for c in test.charges] == ["bug receive-ignores-message",
+                                             "bug receive-no-increment"]
+    assert test.score == 40 - 10 - 20
+    assert bugs_of([test]) == ["receive-ignores-message", "receive-no-increment"]
+
+
 def test_failures_cost_what_the_rubric_says_never_below_zero() -> None:
     hang = ItemResult("a", "sim", 40, runs=[
         RunResult("a, seed 1", "a-1", failure=("hang", "no answer within 1 s", "a-1/m:3"))])
@@ -198,6 +214,9 @@ def test_where_a_finding_shows_prefers_the_students_own_line(tmp_path: Path) -> 
     assert where_of(tmp_path, {"file": "machine-1.jsonl", "line": 1}, "imp") == "imp/machine-1.jsonl:1"
     assert where_of(tmp_path, {"src": "a.log:3", "file": "x", "line": 1}, "imp") == "a.log:3"
     assert where_of(tmp_path, {"file": "run.json", "line": None}, "imp") == "imp"
+    # check of an import already cites the student's file (and the run's in log_file)
+    cited = {"file": "logs/m2.log", "line": 2, "log_file": "machine-2.jsonl", "log_line": 2}
+    assert where_of(tmp_path, cited, "logs") == "logs/m2.log:2"
 
 
 def test_progress_estimates_the_time_left() -> None:

@@ -8,6 +8,7 @@ and each naming where it first shows.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,18 +48,32 @@ def charges_of(item: ItemResult, rubric: Rubric) -> list[Charge]:
             kind, reason, where = run.failure
             _add(found, kind, rubric.costs.get(kind, 0.0), f"{run.label}: {reason}", where)
         bugged = {f.get("rule") for f in run.findings if isinstance(f.get("bug"), str)}
+        named = {f.get("bug") for f in run.findings if isinstance(f.get("bug"), str)}
         for f in run.findings:
             bug = f.get("bug")
-            if isinstance(bug, str):
+            if not isinstance(bug, str):
+                bug = explained_by(str(f.get("message", "")))
+                if bug in named or f.get("rule") in bugged:
+                    continue  # its bug is charged instead
+            if bug is not None:
                 key, cost = f"bug {bug}", rubric.bug_cost(bug)
-            elif f.get("rule") in bugged:
-                continue  # its bug is charged instead
             else:
                 rule = str(f.get("rule", "?"))
                 key, cost = f"rule {rule}", rubric.rule_cost(rule)
             _add(found, key, cost, f"{run.label}: {f.get('message', '')}", str(f.get("where", "")),
                  int(f.get("count", 1)) if isinstance(f.get("count"), int) else 1)
     return [Charge(k, min(v[0], item.points), v[1], v[2], v[3]) for k, v in found.items()]
+
+
+_EXPLAINED = re.compile(r"[(\[]bug ([a-z0-9-]+)[:\]]")
+
+
+def explained_by(message: str) -> str | None:
+    """The named bug a rule's finding says explains it: check --json gives a bug a finding
+    of its own (rule ``bug``) and names it in the message of each rule finding it explains,
+    as `` (bug NAME: ...)`` or ``[bug NAME]``; charging both would charge one mistake twice."""
+    m = _EXPLAINED.search(message)
+    return m.group(1) if m else None
 
 
 def _add(found: dict[str, list[Any]], key: str, cost: float, text: str, where: str,
