@@ -6,6 +6,7 @@ the real command; tests/test_grade_hostile.py the hostile class).
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +15,12 @@ import pytest
 from lclock.errors import BadInput
 from lclock.grade.battery import import_flags, log_files, program_args, where_of
 from lclock.grade.grade_cmd import Progress
-from lclock.grade.grade_one import Graded
+from lclock.grade.grade_one import Graded, grade_one
 from lclock.grade.results import ItemResult, RunResult
 from lclock.grade.rubric import Item, load_rubric, parse_rubric
 from lclock.grade.score import bugs_of, charges_of, rules_of, score_item
 from lclock.grade.submission import read_submission
+from lclock.grade.workspace import too_big, work_prefix
 
 
 def sub_with(tmp_path: Path, text: str | None, name: str = "alice") -> Any:
@@ -67,6 +69,30 @@ def test_a_bad_lclock_toml_is_a_line_not_a_crash(tmp_path: Path, text: str | Non
     s = sub_with(tmp_path, text)
     assert s.kind == "bad"
     assert words in s.problem
+
+
+def test_a_folder_too_big_to_copy_is_a_line_not_a_full_disk(tmp_path: Path) -> None:
+    big = tmp_path / "big"
+    sub = sub_with(big.parent, 'impl = "python3 vm.py"', "big")
+    with (big / "data.bin").open("wb") as f:  # sparse: costs nothing here, 2 GB once copied
+        f.truncate(2 * 2**30)
+    graded = grade_one(big, 0, RUBRIC)
+    assert graded.status == "too-big" and graded.score == 0, graded.status
+    assert "not copied" in graded.files["results.json"].decode()
+    assert sub.impl and not list(Path(tempfile.gettempdir()).glob(f"{work_prefix()}*"))
+
+
+def test_a_folder_of_too_many_files_is_too_big(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("lclock.grade.workspace.MAX_FILES", 5)
+    many = tmp_path / "many"
+    many.mkdir()
+    for i in range(3):
+        (many / f"f{i}").write_text("x")
+    assert too_big(many) is None
+    for i in range(3, 6):
+        (many / f"f{i}").write_text("x")
+    assert "more than 5 files" in str(too_big(many))
 
 
 def test_log_files_stay_in_the_copy_and_skip_symlinks(tmp_path: Path) -> None:
