@@ -259,6 +259,12 @@ def test_progress_estimates_the_time_left() -> None:
     assert said[1].endswith("about 10 s left") and said[2] == "[3/3] c: 0/10 (no-config)"
 
 
+def test_progress_keeps_a_name_with_a_newline_on_one_line() -> None:
+    said: list[str] = []
+    Progress(1, said.append).done(Graded("bad\nname\x1b[2J", 0, 10, "no-config", []))
+    assert said == ["[1/1] 'bad\\nname\\x1b[2J': 0/10 (no-config)"]
+
+
 @pytest.mark.parametrize(("args", "words"), [
     (["--loss", "2"], "battery.a.args: --loss: must be a probability"),
     (["--colour"], "battery.a.args: --colour: unknown option"),

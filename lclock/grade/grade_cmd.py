@@ -206,7 +206,8 @@ class Progress:
         self.count += 1
         elapsed = self.clock() - self.start
         left = elapsed / self.count * (self.total - self.count)
-        self.say(f"[{self.count}/{self.total}] {g.name}: {g.row()['score']}/{g.row()['max_score']} "
+        name = g.name if g.name.isprintable() else repr(g.name)  # one line, no escapes
+        self.say(f"[{self.count}/{self.total}] {name}: {g.row()['score']}/{g.row()['max_score']} "
                  f"({g.status}){'; about ' + _duration(left) + ' left' if self.count < self.total else ''}")
 
 
