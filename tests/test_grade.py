@@ -269,6 +269,12 @@ def test_progress_keeps_a_name_with_a_newline_on_one_line() -> None:
     (["--loss", "2"], "battery.a.args: --loss: must be a probability"),
     (["--colour"], "battery.a.args: --colour: unknown option"),
     (["--crash", "9@50%"], "battery.a.args: --crash: machine 9 does not exist"),
+    # flags lclock grade sets itself: a rubric's would win (the last one does) and write
+    # the runs where it says (--output /etc) or run something else than the submission
+    (["--output", "/etc"], "battery.a.args: --output: lclock grade sets it itself"),
+    (["--out=/etc"], "battery.a.args: --output: lclock grade sets it itself"),
+    (["--impl", "sh -c id"], "battery.a.args: --impl: lclock grade sets it itself"),
+    (["--seed", "3"], "battery.a.args: --seed: lclock grade sets it itself"),
 ])
 def test_flags_lclock_sim_refuses_are_a_rubric_error(tmp_path: Path, args: list[str],
                                                      words: str) -> None:
