@@ -14,6 +14,7 @@ import csv
 import io
 import json
 import os
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -76,6 +77,8 @@ def main(args: argparse.Namespace) -> int:
             progress.done(graded)
     except BaseException:  # Ctrl-C, a stop signal: what is graded stays, nothing runs on
         stop_all()
+        print(f"lclock grade: stopped: {progress.count} of {len(todo)} submission(s) graded "
+              f"into {out}; the others with --resume", file=sys.stderr, flush=True)
         raise
     rows = write_class(out, folders)
     say(f"grades: {out / 'grades.csv'} ({len(rows)} submission(s)); summary: {out / 'summary.html'}")
