@@ -209,6 +209,15 @@ def test_a_rule_finding_a_named_bug_explains_is_not_charged_twice() -> None:
     assert bugs_of([test]) == ["receive-ignores-message", "receive-no-increment"]
 
 
+def test_a_rule_or_bug_the_rubric_does_not_price_costs_the_whole_item() -> None:
+    """As a cost not given does: a rubric without [rules] or [bugs] gave full marks."""
+    bare = parse_rubric({"battery": {"a": {"kind": "sim", "points": 40}}})
+    for f in (finding("lamport", 3), finding("bug", 3, "receive-no-increment")):
+        test = score_item(ItemResult("a", "sim", 40, runs=[RunResult("a, seed 1", "a-1",
+                                                                     findings=[f])]), bare)
+        assert test.score == 0 and "-40 " in test.output, test.output
+
+
 def test_failures_cost_what_the_rubric_says_never_below_zero() -> None:
     hang = ItemResult("a", "sim", 40, runs=[
         RunResult("a, seed 1", "a-1", failure=("hang", "no answer within 1 s", "a-1/m:3"))])
