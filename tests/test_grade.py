@@ -6,6 +6,7 @@ the real command; tests/test_grade_hostile.py the hostile class).
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -14,13 +15,14 @@ import pytest
 from lclock.errors import BadInput
 from lclock.grade.battery import import_flags, log_files, program_args, where_of
 from lclock.grade.grade_cmd import Progress
-from lclock.grade.grade_one import Graded
+from lclock.grade.grade_one import Graded, grade_one
 from lclock.grade.report import shrunk_section
 from lclock.grade.results import ItemResult, RunResult
 from lclock.grade.rubric import SHRINK_BUDGET, Item, load_rubric, parse_rubric
 from lclock.grade.score import bugs_of, charges_of, rules_of, score_item
 from lclock.grade.shrunk import read_shrunk, to_shrink
 from lclock.grade.submission import read_submission
+from lclock.grade.workspace import too_big, work_prefix
 
 
 def sub_with(tmp_path: Path, text: str | None, name: str = "alice") -> Any:
@@ -69,6 +71,30 @@ def test_a_bad_lclock_toml_is_a_line_not_a_crash(tmp_path: Path, text: str | Non
     s = sub_with(tmp_path, text)
     assert s.kind == "bad"
     assert words in s.problem
+
+
+def test_a_folder_too_big_to_copy_is_a_line_not_a_full_disk(tmp_path: Path) -> None:
+    big = tmp_path / "big"
+    sub = sub_with(big.parent, 'impl = "python3 vm.py"', "big")
+    with (big / "data.bin").open("wb") as f:  # sparse: costs nothing here, 2 GB once copied
+        f.truncate(2 * 2**30)
+    graded = grade_one(big, 0, RUBRIC)
+    assert graded.status == "too-big" and graded.score == 0, graded.status
+    assert "not copied" in graded.files["results.json"].decode()
+    assert sub.impl and not list(Path(tempfile.gettempdir()).glob(f"{work_prefix()}*"))
+
+
+def test_a_folder_of_too_many_files_is_too_big(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("lclock.grade.workspace.MAX_FILES", 5)
+    many = tmp_path / "many"
+    many.mkdir()
+    for i in range(3):
+        (many / f"f{i}").write_text("x")
+    assert too_big(many) is None
+    for i in range(3, 6):
+        (many / f"f{i}").write_text("x")
+    assert "more than 5 files" in str(too_big(many))
 
 
 def test_log_files_stay_in_the_copy_and_skip_symlinks(tmp_path: Path) -> None:
@@ -186,6 +212,31 @@ def test_the_clock_rule_a_bug_explains_is_not_charged_on_its_machine_but_is_on_a
     assert test.score == 40 - 10 - 15
 
 
+def test_a_rule_finding_a_named_bug_explains_is_not_charged_twice() -> None:
+    # check --json's own shape: the bug is a finding of rule "bug"; the rule findings it
+    # explains name it only in their message, " (bug NAME: ...)" or "[bug NAME]"
+    lam = finding("lamport", 8)
+    lam["message"] = "receive: lclock 6, expected 11 (bug receive-ignores-message: L = L + 1)"
+    inc = finding("lamport", 9)
+    inc["message"] = "receive: lclock 5, expected 6 (the +1 is missing) [bug receive-no-increment]"
+    item = ItemResult("a", "sim", 40, runs=[RunResult("a, seed 1", "a-1", findings=[
+        lam, finding("bug", 8, "receive-ignores-message"), inc])])
+    test = score_item(item, RUBRIC)
+    assert [c.key for c in test.charges] == ["bug receive-ignores-message",
+                                             "bug receive-no-increment"]
+    assert test.score == 40 - 10 - 20
+    assert bugs_of([test]) == ["receive-ignores-message", "receive-no-increment"]
+
+
+def test_a_rule_or_bug_the_rubric_does_not_price_costs_the_whole_item() -> None:
+    """As a cost not given does: a rubric without [rules] or [bugs] gave full marks."""
+    bare = parse_rubric({"battery": {"a": {"kind": "sim", "points": 40}}})
+    for f in (finding("lamport", 3), finding("bug", 3, "receive-no-increment")):
+        test = score_item(ItemResult("a", "sim", 40, runs=[RunResult("a, seed 1", "a-1",
+                                                                     findings=[f])]), bare)
+        assert test.score == 0 and "-40 " in test.output, test.output
+
+
 def test_failures_cost_what_the_rubric_says_never_below_zero() -> None:
     hang = ItemResult("a", "sim", 40, runs=[
         RunResult("a, seed 1", "a-1", failure=("hang", "no answer within 1 s", "a-1/m:3"))])
@@ -217,6 +268,9 @@ def test_where_a_finding_shows_prefers_the_students_own_line(tmp_path: Path) -> 
     assert where_of(tmp_path, {"file": "machine-1.jsonl", "line": 1}, "imp") == "imp/machine-1.jsonl:1"
     assert where_of(tmp_path, {"src": "a.log:3", "file": "x", "line": 1}, "imp") == "a.log:3"
     assert where_of(tmp_path, {"file": "run.json", "line": None}, "imp") == "imp"
+    # check of an import already cites the student's file (and the run's in log_file)
+    cited = {"file": "logs/m2.log", "line": 2, "log_file": "machine-2.jsonl", "log_line": 2}
+    assert where_of(tmp_path, cited, "logs") == "logs/m2.log:2"
 
 
 def test_progress_estimates_the_time_left() -> None:
@@ -233,10 +287,22 @@ def test_progress_estimates_the_time_left() -> None:
     assert said[1].endswith("about 10 s left") and said[2] == "[3/3] c: 0/10 (no-config)"
 
 
+def test_progress_keeps_a_name_with_a_newline_on_one_line() -> None:
+    said: list[str] = []
+    Progress(1, said.append).done(Graded("bad\nname\x1b[2J", 0, 10, "no-config", []))
+    assert said == ["[1/1] 'bad\\nname\\x1b[2J': 0/10 (no-config)"]
+
+
 @pytest.mark.parametrize(("args", "words"), [
     (["--loss", "2"], "battery.a.args: --loss: must be a probability"),
     (["--colour"], "battery.a.args: --colour: unknown option"),
     (["--crash", "9@50%"], "battery.a.args: --crash: machine 9 does not exist"),
+    # flags lclock grade sets itself: a rubric's would win (the last one does) and write
+    # the runs where it says (--output /etc) or run something else than the submission
+    (["--output", "/etc"], "battery.a.args: --output: lclock grade sets it itself"),
+    (["--out=/etc"], "battery.a.args: --output: lclock grade sets it itself"),
+    (["--impl", "sh -c id"], "battery.a.args: --impl: lclock grade sets it itself"),
+    (["--seed", "3"], "battery.a.args: --seed: lclock grade sets it itself"),
 ])
 def test_flags_lclock_sim_refuses_are_a_rubric_error(tmp_path: Path, args: list[str],
                                                      words: str) -> None:

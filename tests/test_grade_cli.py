@@ -199,7 +199,9 @@ def test_ctrl_c_stops_the_grading_and_every_run(tmp_path: Path) -> None:
         assert wait_for(lambda: programs_running(me, seen), 60)
         os.killpg(proc.pid, signal.SIGINT)
         code = proc.wait(timeout=60)
-        assert code == 130, proc.stderr.read() if proc.stderr else code
+        err = proc.stderr.read().decode() if proc.stderr else ""
+        assert code == 130, err
+        assert "stopped: " in err and "the others with --resume" in err, err  # never silent
     assert wait_for(lambda: not alive(seen), 15), alive(seen)
 
 

@@ -234,6 +234,8 @@ def where_of(run_dir: Path, finding: dict[str, Any], label: str) -> str:
     file, line = finding.get("file"), finding.get("line")
     if not isinstance(file, str) or not isinstance(line, int):
         return label
+    if "log_file" in finding:  # check already cites the student's own file and line
+        return f"{file}:{line}"
     src = _line_src(run_dir / file, line)
     return src if src is not None else f"{label}/{file}:{line}"
 

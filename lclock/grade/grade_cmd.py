@@ -14,6 +14,7 @@ import csv
 import io
 import json
 import os
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -76,6 +77,8 @@ def main(args: argparse.Namespace) -> int:
             progress.done(graded)
     except BaseException:  # Ctrl-C, a stop signal: what is graded stays, nothing runs on
         stop_all()
+        print(f"lclock grade: stopped: {progress.count} of {len(todo)} submission(s) graded "
+              f"into {out}; the others with --resume", file=sys.stderr, flush=True)
         raise
     rows = write_class(out, folders)
     say(f"grades: {out / 'grades.csv'} ({len(rows)} submission(s)); summary: {out / 'summary.html'}")
@@ -206,7 +209,8 @@ class Progress:
         self.count += 1
         elapsed = self.clock() - self.start
         left = elapsed / self.count * (self.total - self.count)
-        self.say(f"[{self.count}/{self.total}] {g.name}: {g.row()['score']}/{g.row()['max_score']} "
+        name = g.name if g.name.isprintable() else repr(g.name)  # one line, no escapes
+        self.say(f"[{self.count}/{self.total}] {name}: {g.row()['score']}/{g.row()['max_score']} "
                  f"({g.status}){'; about ' + _duration(left) + ' left' if self.count < self.total else ''}")
 
 

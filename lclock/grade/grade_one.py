@@ -20,7 +20,7 @@ from lclock.grade.rubric import Rubric
 from lclock.grade.score import Test, bugs_of, rules_of, score_item
 from lclock.grade.shrunk import Shrunk, shrink_first
 from lclock.grade.submission import Submission, read_submission
-from lclock.grade.workspace import prepare, user_for, work_prefix
+from lclock.grade.workspace import prepare, too_big, user_for, work_prefix
 
 
 @dataclass
@@ -48,6 +48,9 @@ def grade_one(folder: Path, index: int, rubric: Rubric, hide: tuple[str, ...] = 
     sub = read_submission(folder)
     if sub.problem is not None:
         return _bad(sub, rubric, sub.problem, "no-config" if "missing" in sub.problem else "bad-config")
+    big = too_big(folder)
+    if big is not None:
+        return _bad(sub, rubric, big, "too-big")
     user = user_for(index, hide)
     with tempfile.TemporaryDirectory(prefix=work_prefix()) as tmp:
         Path(tmp).chmod(0o711)

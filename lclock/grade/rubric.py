@@ -6,6 +6,7 @@ file and key, as every other bad input of lclock.
 
 from __future__ import annotations
 
+import math
 import sys
 from dataclasses import dataclass, field
 from importlib import resources
@@ -58,11 +59,14 @@ class Rubric:
     text: str = ""
     shrink: int = SHRINK_BUDGET
 
+    # A rule or bug the rubric prices neither by name nor by "default" costs the whole item,
+    # as a cost not given does: a rubric without [rules] must not give a wrong program
+    # full marks (the charge is clipped to the item's points).
     def rule_cost(self, rule: str) -> float:
-        return self.rules.get(rule, self.rules.get("default", 0.0))
+        return self.rules.get(rule, self.rules.get("default", math.inf))
 
     def bug_cost(self, bug: str) -> float:
-        return self.bugs.get(bug, self.bugs.get("default", 0.0))
+        return self.bugs.get(bug, self.bugs.get("default", math.inf))
 
     def max_score(self, kind: str) -> float:
         return sum(i.points for i in self.items if i.applies_to(kind) and not i.skip)

@@ -8,6 +8,7 @@ and each naming where it first shows.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,15 +47,18 @@ def charges_of(item: ItemResult, rubric: Rubric) -> list[Charge]:
         if run.failure is not None:
             kind, reason, where = run.failure
             _add(found, kind, rubric.costs.get(kind, 0.0), f"{run.label}: {reason}", where)
-        bugged = {(f.get("machine"), clock_rule(f["bug"])) for f in run.findings
-                  if isinstance(f.get("bug"), str)}
+        bugged = {(f["machine"], clock_rule(f["bug"])) for f in run.findings
+                  if isinstance(f.get("bug"), str) and isinstance(f.get("machine"), int)}
+        named = {f.get("bug") for f in run.findings if isinstance(f.get("bug"), str)}
         for f in run.findings:
             bug = f.get("bug")
-            if isinstance(bug, str):
+            if not isinstance(bug, str):
+                bug = explained_by(str(f.get("message", "")))
+                if bug in named or (f.get("machine"), f.get("rule")) in bugged:
+                    continue  # its bug is charged instead: one that names it, or a finding of
+                    # the clock rule on the machine a bug was named for
+            if bug is not None:
                 key, cost = f"bug {bug}", rubric.bug_cost(bug)
-            elif (f.get("machine"), f.get("rule")) in bugged:
-                continue  # the clock rule's findings on a machine whose bug check named: the bug
-                # is charged instead (check names the rule's wrong events and the bug both)
             else:
                 rule = str(f.get("rule", "?"))
                 key, cost = f"rule {rule}", rubric.rule_cost(rule)
@@ -68,6 +72,17 @@ def clock_rule(bug: str) -> str:
     and HLC bugs by name; the others are Lamport's, or none that check names by clock)."""
     return "vector" if bug.startswith("vector-") else "hlc" if bug.startswith("hlc-") \
         else "lamport"
+
+
+_EXPLAINED = re.compile(r"[(\[]bug ([a-z0-9-]+)[:\]]")
+
+
+def explained_by(message: str) -> str | None:
+    """The named bug a rule's finding says explains it: check --json gives a bug a finding
+    of its own (rule ``bug``) and names it in the message of each rule finding it explains,
+    as `` (bug NAME: ...)`` or ``[bug NAME]``; charging both would charge one mistake twice."""
+    m = _EXPLAINED.search(message)
+    return m.group(1) if m else None
 
 
 def _add(found: dict[str, list[Any]], key: str, cost: float, text: str, where: str,

@@ -20,7 +20,10 @@ UID_BASE = 200_000
 #: Submissions per grading: each grading (an lclock process) takes a block of uids of its
 #: own, so that two gradings at once never share a user.
 BLOCK = 10_000
-MAX_FILES = 20_000
+#: What lclock copies of a submission at most: entries (files, folders, links) and bytes of
+#: its files (a sparse 2 GB file is 2 GB once copied); beyond, it is not graded, not copied.
+MAX_FILES = 50_000
+MAX_COPY_BYTES = 256 * 1024 * 1024
 
 
 def user_for(index: int, hide: tuple[str, ...] = ()) -> User:
@@ -47,6 +50,21 @@ def prepare(source: Path, work: Path, user: User) -> tuple[Path, Path]:
             folder.chmod(0o710)
     copy.chmod(0o700)
     return copy, runs
+
+
+def too_big(source: Path) -> str | None:
+    """Why ``source`` is too big to copy (too many entries or bytes), or None: asked before
+    the copy, so that a 2 GB file or 100,000 files cost a walk, not a disk and minutes."""
+    count, size = 0, 0
+    for root, dirs, files in os.walk(source):
+        for name in [*dirs, *files]:
+            count += 1
+            st = os.lstat(os.path.join(root, name))
+            size += st.st_size if stat.S_ISREG(st.st_mode) else 0
+            if count > MAX_FILES or size > MAX_COPY_BYTES:
+                return (f"the folder holds more than {MAX_FILES} files or "
+                        f"{MAX_COPY_BYTES // 2**20} MB: not copied, not graded")
+    return None
 
 
 def _not_plain(folder: str, names: list[str]) -> set[str]:
