@@ -187,9 +187,12 @@ def test_a_rule_costs_once_per_item_and_names_where_it_first_shows() -> None:
 
 
 def test_a_named_bug_is_charged_instead_of_its_rule() -> None:
+    def on1(f: dict[str, Any]) -> dict[str, Any]:
+        return {**f, "machine": 1}
+
     item = ItemResult("a", "sim", 40, runs=[RunResult("a, seed 1", "a-1", findings=[
-        finding("lamport", 5, "receive-no-increment"), finding("lamport", 6),
-        finding("vector", 7, "vector-no-merge")])])
+        on1(finding("bug", 5, "receive-no-increment")), on1(finding("lamport", 6)),
+        on1(finding("bug", 7, "vector-no-merge")), on1(finding("vector", 7))])])
     test = score_item(item, RUBRIC)
     assert [c.key for c in test.charges] == ["bug receive-no-increment", "bug vector-no-merge"]
     assert test.score == 40 - 20 - 10
