@@ -406,3 +406,26 @@ def test_the_settings_file_key_and_its_errors(tmp_path: Path) -> None:
     bad.write_text('machines = 3\nsnapshots = "5@1"\n')
     with pytest.raises(SettingsError, match=r"bad\.toml:snapshots: .*machine 5"):
         resolve(load_settings_file(str(bad)), {})
+
+
+def test_snapshot_lines_past_those_kept_are_said_not_passed_over(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A log with more snapshot lines than the loader keeps: check says the rest were not
+    read (a warning naming the first left out), instead of an OK over lines it never saw."""
+    from lclock.analysis import load
+
+    run_dir = _busy(tmp_path)
+    path = run_dir / "machine-1.jsonl"
+    lines = path.read_bytes().splitlines()
+    stop = next(k for k, x in enumerate(lines) if b'"event":"stop"' in x)
+    base = {"ts": "2026-01-01T00:00:09.000000Z", "event": "snapshot", "level": "info",
+            "run_id": run_dir.name, "machine": 1, "tick": 1, "lclock": 1, "queue": [],
+            "channels": {"2": [], "3": []}}
+    lines[stop:stop] = [orjson.dumps({**base, "id": k}) for k in range(100, 105)]
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    monkeypatch.setattr(load, "MAX_KEPT", 3)
+    result = check_run(run_dir)
+    said = [f for f in result.warnings if f.rule == "lines-not-kept"]
+    assert len(said) == 1 and said[0].file == "machine-1.jsonl"
+    assert said[0].count == 3 and "3 snapshot line(s)" in said[0].text
+    assert said[0].line == stop + 3  # the 4th snapshot line (1-based numbers) is the first left out
