@@ -348,8 +348,25 @@ def test_hostile_snapshot_lines_are_findings_not_crashes(tmp_path: Path) -> None
     path.write_bytes(b"\n".join(lines) + b"\n")
     result = check_run(run_dir)
     rules = [f.rule for f in result.findings]
-    assert rules.count("snapshot-line") == 2
-    assert any("snapshot 9 not checked" in n for n in result.notes)
+    assert rules.count("snapshot-line") == 3  # junk in a queue or channel too (id 9)
+    assert not any("snapshot 9" in n for n in result.notes)
+
+
+@pytest.mark.parametrize("junk", [
+    lambda o: o["queue"].append({"from": 2, "msg_lclock": "11", "send_tick": 10}),
+    lambda o: o["channels"].setdefault("3", []).append([3, 15, 11]),
+    lambda o: o["channels"].update({"x9": []}),
+    lambda o: o["queue"].append(None),
+])
+def test_a_complete_snapshot_with_junk_in_a_queue_or_channel_is_a_finding(
+        tmp_path: Path, junk: Any) -> None:
+    """An entry the link's sums cannot read would be passed over: added beside the right
+    entries, it left the snapshot checked OK."""
+    run_dir = _busy(tmp_path)
+    _rewrite(run_dir, 2, junk)
+    result = check_run(run_dir)
+    assert not result.ok
+    assert sorted({f.rule for f in result.findings}) == ["meta-snapshots", "snapshot-line"]
 
 
 def test_the_explorer_still_shows_snapshot_lines(tmp_path: Path) -> None:
