@@ -127,6 +127,8 @@ def test_the_schedule_is_numbered_in_time_order() -> None:
 @pytest.mark.parametrize(("value", "says"), [
     ("4@1", "machine 4"), ("1@10", "outside the run"), ("1@x", "is not ID@TIME"),
     ("1@101%", "outside the run"),
+    # 10 s "outside the run (0 to 10 s)" read as a contradiction: the end is not in the run
+    ("1@100%", r"a snapshot at 10 s is outside the run \(from 0 s to before its end at 10 s\)"),
 ])
 def test_a_bad_schedule_names_the_flag(value: str, says: str) -> None:
     with pytest.raises(SettingsError, match=f"^--snapshot: .*{says}"):

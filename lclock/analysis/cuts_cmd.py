@@ -16,7 +16,7 @@ from lclock.errors import BadInput
 
 DEFAULT_LIMIT = 1_000_000
 WINDOW_HELP = (
-    "the window, in seconds since the run's first tick: START-END (or START,END). A cut of "
+    "the window, in seconds since the run's start (the t0 its machines share): START-END (or START,END). A cut of "
     "the window holds, on every machine, all its ticks before the window and a prefix of its "
     "ticks in it (from none to all of them); a machine without a tick in the window keeps "
     "exactly its ticks before it. Default: the whole run")
