@@ -99,7 +99,8 @@ def snapshots(value: Any, where: str, run: Run) -> tuple[SnapshotAt, ...]:
     for time, machine in planned:
         _machine(machine, where, run.n)
         if not 0 <= time < run.duration:
-            raise fail(where, f"a snapshot at {time:g} s is outside the run (0 to {run.duration:g} s)")
+            raise fail(where, f"a snapshot at {time:g} s is outside the run (from 0 s to before "
+                              f"its end at {run.duration:g} s)")
     return tuple(SnapshotAt(k, machine, time) for k, (time, machine) in enumerate(planned, 1))
 
 

@@ -189,6 +189,8 @@ def test_count_and_list_through_the_command(folder: tuple[Played, Path]) -> None
     (["--cut", "1:3,1:2"], "--cut: machine 1 is named twice"),
     (["--cut", "1:x"], "--cut: '1:x' is not MACHINE:TICK"),
     (["--cut", "1:" + "9" * 5000 + ",2:0,3:0"], "is not MACHINE:TICK"),
+    (["--cut", "1:\u0661,2:0,3:0"], "--cut: '1:\u0661' is not MACHINE:TICK"),  # an Arabic-Indic 1
+    (["--cut", "\uff11:0,2:0,3:0"], "is not MACHINE:TICK"),  # a fullwidth 1
     (["--count", "--window", "5-2"], "--window: expected START-END"),
     (["--count", "--window", "500-600"], "--window 500-600 starts after the run's last event"),
     (["--cut", "1:0,2:0,3:0", "--window", "0-1"], "--window: only with --count or --list"),

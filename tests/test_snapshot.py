@@ -127,6 +127,8 @@ def test_the_schedule_is_numbered_in_time_order() -> None:
 @pytest.mark.parametrize(("value", "says"), [
     ("4@1", "machine 4"), ("1@10", "outside the run"), ("1@x", "is not ID@TIME"),
     ("1@101%", "outside the run"),
+    # 10 s "outside the run (0 to 10 s)" read as a contradiction: the end is not in the run
+    ("1@100%", r"a snapshot at 10 s is outside the run \(from 0 s to before its end at 10 s\)"),
 ])
 def test_a_bad_schedule_names_the_flag(value: str, says: str) -> None:
     with pytest.raises(SettingsError, match=f"^--snapshot: .*{says}"):
@@ -348,8 +350,25 @@ def test_hostile_snapshot_lines_are_findings_not_crashes(tmp_path: Path) -> None
     path.write_bytes(b"\n".join(lines) + b"\n")
     result = check_run(run_dir)
     rules = [f.rule for f in result.findings]
-    assert rules.count("snapshot-line") == 2
-    assert any("snapshot 9 not checked" in n for n in result.notes)
+    assert rules.count("snapshot-line") == 3  # junk in a queue or channel too (id 9)
+    assert not any("snapshot 9" in n for n in result.notes)
+
+
+@pytest.mark.parametrize("junk", [
+    lambda o: o["queue"].append({"from": 2, "msg_lclock": "11", "send_tick": 10}),
+    lambda o: o["channels"].setdefault("3", []).append([3, 15, 11]),
+    lambda o: o["channels"].update({"x9": []}),
+    lambda o: o["queue"].append(None),
+])
+def test_a_complete_snapshot_with_junk_in_a_queue_or_channel_is_a_finding(
+        tmp_path: Path, junk: Any) -> None:
+    """An entry the link's sums cannot read would be passed over: added beside the right
+    entries, it left the snapshot checked OK."""
+    run_dir = _busy(tmp_path)
+    _rewrite(run_dir, 2, junk)
+    result = check_run(run_dir)
+    assert not result.ok
+    assert sorted({f.rule for f in result.findings}) == ["meta-snapshots", "snapshot-line"]
 
 
 def test_the_explorer_still_shows_snapshot_lines(tmp_path: Path) -> None:
@@ -406,3 +425,26 @@ def test_the_settings_file_key_and_its_errors(tmp_path: Path) -> None:
     bad.write_text('machines = 3\nsnapshots = "5@1"\n')
     with pytest.raises(SettingsError, match=r"bad\.toml:snapshots: .*machine 5"):
         resolve(load_settings_file(str(bad)), {})
+
+
+def test_snapshot_lines_past_those_kept_are_said_not_passed_over(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A log with more snapshot lines than the loader keeps: check says the rest were not
+    read (a warning naming the first left out), instead of an OK over lines it never saw."""
+    from lclock.analysis import load
+
+    run_dir = _busy(tmp_path)
+    path = run_dir / "machine-1.jsonl"
+    lines = path.read_bytes().splitlines()
+    stop = next(k for k, x in enumerate(lines) if b'"event":"stop"' in x)
+    base = {"ts": "2026-01-01T00:00:09.000000Z", "event": "snapshot", "level": "info",
+            "run_id": run_dir.name, "machine": 1, "tick": 1, "lclock": 1, "queue": [],
+            "channels": {"2": [], "3": []}}
+    lines[stop:stop] = [orjson.dumps({**base, "id": k}) for k in range(100, 105)]
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    monkeypatch.setattr(load, "MAX_KEPT", 3)
+    result = check_run(run_dir)
+    said = [f for f in result.warnings if f.rule == "lines-not-kept"]
+    assert len(said) == 1 and said[0].file == "machine-1.jsonl"
+    assert said[0].count == 3 and "3 snapshot line(s)" in said[0].text
+    assert said[0].line == stop + 3  # the 4th snapshot line (1-based numbers) is the first left out

@@ -16,11 +16,13 @@ from lclock.errors import BadInput
 
 DEFAULT_LIMIT = 1_000_000
 WINDOW_HELP = (
-    "the window, in seconds since the run's first tick: START-END (or START,END). A cut of "
+    "the window, in seconds since the run's start (the t0 its machines share): START-END (or START,END). A cut of "
     "the window holds, on every machine, all its ticks before the window and a prefix of its "
     "ticks in it (from none to all of them); a machine without a tick in the window keeps "
     "exactly its ticks before it. Default: the whole run")
-_PART = re.compile(r"^\s*m?(\d{1,18})\s*:\s*[tT]?(\d{1,18})\s*$")  # bounded: int() of 5,000 digits fails
+# bounded: int() of 5,000 digits fails; ASCII: \d would take any script's digits (int() reads
+# an Arabic-Indic or fullwidth 1 as 1), which no one writes for a tick on purpose
+_PART = re.compile(r"^\s*m?([0-9]{1,18})\s*:\s*[tT]?([0-9]{1,18})\s*$", re.ASCII)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -890,6 +890,19 @@ class _MachineReader:
                     self.issue(num, "field-vclock-missing", "vclock missing on this line only")
         self.cols.add(np.array(tick_nums, dtype=np.int64), ticks, self.width)
 
+    def not_kept(self, name: str, num: int) -> None:
+        """A kept kind's line past MAX_KEPT: not read, and said (one warning per kind and
+        file, counting them), so that no rule passes over lines it never saw in silence."""
+        extra = self.overflow.get("kept:" + name)
+        if extra is None:
+            extra = Issue(self.fname, int(num), "", "warning", rule="lines-not-kept", count=0,
+                          machine=self.mid)
+            self.overflow["kept:" + name] = extra
+            self.issues.append(extra)
+        extra.count += 1
+        extra.text = (f"{extra.count} {name} line(s) from this one on not read: a log's first "
+                      f"{MAX_KEPT:,} {name} lines are all that is kept")
+
     def other_or_skip(self, o: Any, num: int) -> None:
         if not isinstance(o, dict) or not isinstance(o.get("event"), str):
             self.log.skipped += 1
@@ -913,6 +926,8 @@ class _MachineReader:
             kept = log.kept.setdefault(name, [])
             if len(kept) < MAX_KEPT:
                 kept.append((num, o))
+            else:
+                self.not_kept(name, num)
         elif o.get("level") in ("warning", "error"):
             if len(log.notable) < MAX_NOTABLE:
                 log.notable.append((num, o))

@@ -30,6 +30,15 @@ def _int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**63
 
 
+def _entries(items: Any) -> bool:
+    """A recorded queue or channel: a list of ``{"from", "msg_lclock", "send_tick"}`` with
+    whole numbers. An entry of another shape would be passed over by the link's sums, so a
+    line holding one could hide a wrong channel behind a right count: it is not usable."""
+    return isinstance(items, list) and all(
+        isinstance(x, dict) and _int(x.get("from")) and _int(x.get("msg_lclock"))
+        and _int(x.get("send_tick")) for x in items)
+
+
 def _parts(ctx: Context) -> dict[int, dict[int, Part]]:
     """Per snapshot id, each machine's snapshot line (the first of that id), if usable."""
     out: dict[int, dict[int, Part]] = {}
@@ -37,8 +46,9 @@ def _parts(ctx: Context) -> dict[int, dict[int, Part]]:
         for num, o in log.lines_of("snapshot"):
             sid: Any = o.get("id")
             tick, queue, channels = o.get("tick"), o.get("queue"), o.get("channels")
-            if not (_int(sid) and _int(tick) and isinstance(queue, list)
-                    and isinstance(channels, dict)):
+            if not (_int(sid) and _int(tick) and _entries(queue) and isinstance(channels, dict)
+                    and all(k.isascii() and k.isdigit() and _entries(v)
+                            for k, v in channels.items())):
                 ctx.finding(log, num, "snapshot line without a usable id, tick, queue or "
                             "channels (SPEC 12.2)", "snapshot-line")
                 continue
