@@ -80,7 +80,10 @@ def programs_of(mark: str) -> list[int]:
     return out
 
 
-@pytest.mark.parametrize(("language", "transport"), [("python", "socketpair"), ("c", "tcp")])
+@pytest.mark.parametrize(("language", "transport"), [
+    ("python", "socketpair"), ("c", "tcp"), ("node", "tcp"),
+    pytest.param("java", "socketpair", marks=pytest.mark.slow),  # a JVM's start, per machine
+])
 def test_a_reference_program_runs_for_real_and_check_passes_it(language: str, transport: str,
                                                                tmp_path: Path) -> None:
     argv = build(language, tmp_path)
