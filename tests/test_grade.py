@@ -6,6 +6,8 @@ the real command; tests/test_grade_hostile.py the hostile class).
 
 from __future__ import annotations
 
+import csv
+import json
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,7 @@ import pytest
 
 from lclock.errors import BadInput
 from lclock.grade.battery import import_flags, log_files, program_args, where_of
-from lclock.grade.grade_cmd import Progress
+from lclock.grade.grade_cmd import Progress, write_class
 from lclock.grade.grade_one import Graded, grade_one
 from lclock.grade.report import shrunk_section
 from lclock.grade.results import ItemResult, RunResult
@@ -430,3 +432,18 @@ def test_a_shrink_that_shows_nothing_is_one_line(tmp_path: Path, code: int, svg:
 
 def test_the_default_rubric_shrinks_modestly() -> None:
     assert load_rubric(None).shrink == SHRINK_BUDGET == 20
+
+
+def test_grades_csv_never_holds_a_formula(tmp_path: Path) -> None:
+    """A submission's folder is named by a student: '=HYPERLINK(...)' must not run in the
+    instructor's spreadsheet; the cell starts with a quote, the scores stay numbers."""
+    out, names = tmp_path / "out", ["=HYPERLINK(\"x\")", "@SUM(A1)", "good"]
+    for name in names:
+        (out / name).mkdir(parents=True)
+        row = {"submission": name, "score": 90, "max_score": 100, "status": "graded",
+               "bugs": "-rule:lamport" if name == "good" else ""}
+        (out / name / "grade.json").write_text(json.dumps(row))
+    write_class(out, [tmp_path / n for n in names])
+    rows = list(csv.DictReader((out / "grades.csv").open()))
+    assert [r["submission"] for r in rows] == ["'=HYPERLINK(\"x\")", "'@SUM(A1)", "good"]
+    assert [r["score"] for r in rows] == ["90"] * 3 and rows[2]["bugs"] == "'-rule:lamport"

@@ -191,10 +191,18 @@ def write_class(out: Path, folders: list[Path]) -> list[dict[str, Any]]:
     buf = io.StringIO()
     w = csv.DictWriter(buf, ["submission", "score", "max_score", "status", "bugs"], lineterminator="\n")
     w.writeheader()
-    w.writerows(rows)
+    w.writerows([{k: spreadsheet_safe(v) for k, v in r.items()} for r in rows])
     (out / "grades.csv").write_text(buf.getvalue(), "utf-8")
     (out / "summary.html").write_text(class_page(rows), "utf-8")
     return rows
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """A text cell a spreadsheet would run as a formula (a submission's folder named
+    ``=HYPERLINK(...)``) starts with a quote, as OWASP advises for CSV; numbers stay numbers."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
 
 
 class Progress:
