@@ -178,6 +178,21 @@ def test_the_bug_that_explains_more_wins_over_one_that_fits_a_few(tmp_path: Path
     assert bugs_of(result) == [("logs-clock-before-event", 2)]
 
 
+def test_a_vector_off_by_one_either_way_is_named(tmp_path: Path) -> None:
+    """``V[me - 2] += 1`` (Python's -1 wraps to the last machine) is as classic an off-by-one
+    as ``V[me % n]``: each machine of three advances the entry of the machine before it."""
+    for step, name in ((1, "next"), (-1, "previous")):
+        logs = Logs()
+        logs.lines[3] = []
+        for mid in (1, 2, 3):
+            for k in range(1, 5):
+                v = [0, 0, 0]
+                v[(mid - 1 + step) % 3] = k
+                logs.event(mid, "internal", k, vclock=v)
+        result = check_run(logs.write(tmp_path / name))
+        assert sorted(bugs_of(result)) == [("vector-wrong-entry", m) for m in (1, 2, 3)], name
+
+
 # -- mutants: the built-in model with one bug ------------------------------------------------
 
 MUTANT_RUN = {"machines": 4, "duration": 120.0, "rate_min": 2, "rate_max": 6, "skew_ms": 50.0}
