@@ -135,6 +135,18 @@ def test_two_telling_events_are_a_note_not_a_finding(tmp_path: Path) -> None:
     assert MIN_EVIDENCE == 3
 
 
+def test_a_note_names_every_bug_that_fits_as_well(tmp_path: Path) -> None:
+    """One receive of m = L + 1 logged as L + 1 fits both "the message ignored" and "the +1
+    missing": the note must not pick one (the lamport finding's own hint says the other)."""
+    logs = Logs()
+    logs.sends([1])
+    receives(logs, [(1, 1)])
+    result = check_run(logs.write(tmp_path / "r"))
+    notes = [n for n in result.notes if "not enough evidence" in n]
+    assert len(notes) == 1, result.notes
+    assert "receive-ignores-message" in notes[0] and "receive-no-increment" in notes[0]
+
+
 def test_events_that_tell_nothing_never_mention_a_bug(tmp_path: Path) -> None:
     """Messages behind the receiver's clock: L + 1 is also max(L, m) + 1, so ignoring the
     message cannot be told from the correct rule; and a correct log mentions no bug."""
