@@ -260,6 +260,14 @@ def test_an_unknown_mutant_is_one_line_with_the_nearest_names(tmp_path: Path) ->
     assert nearest("receive-ignore-message")[0] == "receive-ignores-message"
 
 
+def test_an_unknown_mutant_in_capitals_or_nothing_like_a_name_reads_once() -> None:
+    assert nearest("RECEIVE_IGNORES_MESSAGE")[0] == "receive-ignores-message"
+    for odd in (" ", "zzz"):
+        p = lclock("sim", "--mutant", odd, "--duration", "1")
+        assert p.returncode == 2 and len(p.stderr.splitlines()) == 1, p.stderr
+        assert p.stderr.count("lclock check --bugs") == 1, p.stderr
+
+
 def test_an_unknown_mutant_in_settings_names_the_file_and_key(tmp_path: Path) -> None:
     (tmp_path / "s.toml").write_text('mutant = "vector-no-merj"\n')
     p = lclock("sim", "--settings", str(tmp_path / "s.toml"), "--output", str(tmp_path / "o"))
