@@ -268,6 +268,19 @@ def test_an_unknown_mutant_in_capitals_or_nothing_like_a_name_reads_once() -> No
         assert p.stderr.count("lclock check --bugs") == 1, p.stderr
 
 
+def test_a_mutant_that_no_machine_would_make_is_refused(tmp_path: Path) -> None:
+    """Every machine runs a program: the mutant would be recorded and make nothing."""
+    vm = f"{sys.executable} examples/impl/python/vm.py"
+    p = lclock("sim", "--mutant", "receive-ignores-message", "--impl", vm, "--duration", "1",
+               "--output", str(tmp_path / "out"))
+    assert p.returncode == 2 and len(p.stderr.splitlines()) == 1, p.stderr
+    assert "--mutant" in p.stderr and "--impl" in p.stderr
+    assert not (tmp_path / "out").exists()
+    p = lclock("sim", "--mutant", "receive-ignores-message", "--impl", f"2={vm}", "--duration",
+               "1", "--machines", "2", "--output", str(tmp_path / "out"), "--quiet")
+    assert p.returncode == 0, p.stderr
+
+
 def test_an_unknown_mutant_in_settings_names_the_file_and_key(tmp_path: Path) -> None:
     (tmp_path / "s.toml").write_text('mutant = "vector-no-merj"\n')
     p = lclock("sim", "--settings", str(tmp_path / "s.toml"), "--output", str(tmp_path / "o"))
