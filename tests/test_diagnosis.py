@@ -147,6 +147,16 @@ def test_a_note_names_every_bug_that_fits_as_well(tmp_path: Path) -> None:
     assert "receive-ignores-message" in notes[0] and "receive-no-increment" in notes[0]
 
 
+def test_a_clock_at_the_largest_integer_is_not_expected_to_turn_negative(tmp_path: Path) -> None:
+    top = 2**63 - 1
+    logs = Logs()
+    logs.event(1, "send", top, to=[2])
+    receives(logs, [(top, top)])
+    result = check_run(logs.write(tmp_path / "r"))
+    lamport = [f.text for f in result.findings if f.rule == "lamport" and f.machine == 2]
+    assert len(lamport) == 1 and f"expected {top + 1} =" in lamport[0], lamport
+
+
 def test_events_that_tell_nothing_never_mention_a_bug(tmp_path: Path) -> None:
     """Messages behind the receiver's clock: L + 1 is also max(L, m) + 1, so ignoring the
     message cannot be told from the correct rule; and a correct log mentions no bug."""
