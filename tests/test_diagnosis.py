@@ -359,6 +359,17 @@ def test_the_reference_program_with_a_bug_is_diagnosed(tmp_path: Path, bug: str)
     assert {b for b, _ in bugs_of(result)} == {bug}, [str(f) for f in result.findings][:5]
 
 
+@pytest.mark.parametrize("args", [["--bug", "receive-ignore-message"], ["--bug", "die-short"],
+                                  ["--bug"]])
+def test_the_buggy_program_refuses_a_bug_it_cannot_make(args: list[str]) -> None:
+    """A typo in --bug ran the correct machine, and check said OK: a student would think
+    check misses the bug."""
+    init = '{"type":"init","machine":1,"machines":2,"clocks":["lamport"]}\n'
+    p = subprocess.run([sys.executable, str(ROOT / "examples/impl/python/buggy_vm.py"), *args],
+                       input=init, capture_output=True, text=True, timeout=60)
+    assert p.returncode != 0 and "--bug" in p.stderr and p.stdout == "", (p.returncode, p.stderr)
+
+
 def test_a_mutant_is_a_setting_that_reads_back_as_its_flag() -> None:
     """An experiment's real trial is started with the flags of its settings: the mutant too."""
     from lclock.setting_table import to_flags
