@@ -157,6 +157,18 @@ def test_a_clock_at_the_largest_integer_is_not_expected_to_turn_negative(tmp_pat
     assert len(lamport) == 1 and f"expected {top + 1} =" in lamport[0], lamport
 
 
+def test_a_note_on_an_imported_log_cites_the_users_own_line(tmp_path: Path) -> None:
+    logs = Logs()
+    logs.sends([5, 8])
+    for m, got in [(5, 1), (8, 2)]:  # two receives that ignore the message: a note
+        logs.event(2, "receive", got, src=f"machine_2.log:{got + 40}",
+                   **{"from": 1, "msg_lclock": m})
+    run = logs.write(tmp_path / "r")
+    (run / "run.json").write_text(json.dumps({"mode": "import", "run_id": "hand"}))
+    notes = [n for n in check_run(run).notes if "not enough evidence" in n]
+    assert len(notes) == 1 and "first at machine_2.log:41" in notes[0], notes
+
+
 def test_events_that_tell_nothing_never_mention_a_bug(tmp_path: Path) -> None:
     """Messages behind the receiver's clock: L + 1 is also max(L, m) + 1, so ignoring the
     message cannot be told from the correct rule; and a correct log mentions no bug."""
