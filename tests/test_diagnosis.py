@@ -227,6 +227,33 @@ def test_a_vector_off_by_one_either_way_is_named(tmp_path: Path) -> None:
         assert sorted(bugs_of(result)) == [("vector-wrong-entry", m) for m in (1, 2, 3)], name
 
 
+def test_an_imported_student_log_whose_receive_does_clock_plus_one(tmp_path: Path) -> None:
+    """The instructor's case of issue 20, in a log format of the student's own, without the
+    message's clock: check names the bug on the receives, at the student's file and line."""
+    t = iter(range(10, 60))
+    vm2 = [f"2026-03-02T17:57:{next(t)}.000 VM2 {e}; clock={c}" for e, c in [
+        ("INTERNAL", 1), ("INTERNAL", 2), ("INTERNAL", 3), ("INTERNAL", 4), ("SENT to VM1", 5),
+        ("INTERNAL", 6), ("INTERNAL", 7), ("SENT to VM1", 8), ("INTERNAL", 9),
+        ("INTERNAL", 10), ("INTERNAL", 11), ("SENT to VM1", 12)]]
+    vm1 = ["# VM 1 starting, 1 tick/s"] + [
+        f"2026-03-02T17:57:{next(t)}.000 VM1 {e}; clock={c}" for e, c in [
+            ("INTERNAL", 1), ("RECEIVED from VM2", 2), ("RECEIVED from VM2", 3),
+            ("RECEIVED from VM2", 4)]]
+    (tmp_path / "vm1.log").write_text("\n".join(vm1) + "\n")
+    (tmp_path / "vm2.log").write_text("\n".join(vm2) + "\n")
+    rx = (r"^(?P<time>\S+) VM(?P<machine>\d+) (?P<event>SENT|RECEIVED|INTERNAL)"
+          r"(?: (?:to|from) VM(?P<peer>\d+))?; clock=(?P<clock>\d+)$")
+    p = lclock("import", "--regex", rx, "--output", "run", "vm1.log", "vm2.log", cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    p = lclock("check", "--json", "run", cwd=tmp_path)
+    found = json.loads(p.stdout)["findings"]
+    bugs = [(f["bug"], f["file"], f["line"], f["count"]) for f in found if f["rule"] == "bug"]
+    assert bugs == [("receive-ignores-message", "vm1.log", 3, 3)], found
+    wrong = [f for f in found if f["rule"] == "lamport"]
+    assert [f["line"] for f in wrong] == [3, 4, 5]
+    assert all("the message's clock is not used" in f["message"] for f in wrong)
+
+
 # -- mutants: the built-in model with one bug ------------------------------------------------
 
 MUTANT_RUN = {"machines": 4, "duration": 120.0, "rate_min": 2, "rate_max": 6, "skew_ms": 50.0}
