@@ -252,6 +252,13 @@ def test_an_imported_student_log_whose_receive_does_clock_plus_one(tmp_path: Pat
     wrong = [f for f in found if f["rule"] == "lamport"]
     assert [f["line"] for f in wrong] == [3, 4, 5]
     assert all("the message's clock is not used" in f["message"] for f in wrong)
+    # with more wrong receives than check lists, the summary line names the student's file
+    (tmp_path / "vm1.log").write_text("\n".join(vm1[:2] + vm1[2:] * 9) + "\n")
+    (tmp_path / "vm2.log").write_text("\n".join(vm2 * 9) + "\n")
+    assert lclock("import", "--regex", rx, "--output", "run2", "vm1.log", "vm2.log",
+                  cwd=tmp_path).returncode == 0
+    out = lclock("check", "run2", cwd=tmp_path).stdout
+    assert "vm1.log: ... and " in out and "machine-1.jsonl" not in out, out
 
 
 # -- mutants: the built-in model with one bug ------------------------------------------------

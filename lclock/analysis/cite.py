@@ -46,11 +46,17 @@ def cite_sources(run_dir: Path, findings: list[Issue]) -> None:
     for name, lines in wanted.items():
         for line, place in _sources(run_dir / name, lines).items():
             found[(name, line)] = place
+    # a log's summary lines ("... and 15 more findings"): at the user's file when every
+    # cited line of that log came from one
+    users = {name: {place[0] for (n, _), place in found.items() if n == name} for name in wanted}
     for f in findings:
         got = found.get((f.file, f.line))
         if got is not None:
             f.log_file, f.log_line = f.file, f.line
             f.file, f.line = got
+        elif f.line == 0 and len(users.get(f.file, ())) == 1:
+            f.log_file, f.log_line = f.file, 0
+            (f.file,) = users[f.file]
 
 
 _PLACE = re.compile(r"\b(machine-[0-9]{1,6}\.jsonl):([0-9]{1,12})\b")
