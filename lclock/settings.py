@@ -480,7 +480,18 @@ def validate(values: dict[str, Any], source: dict[str, str]) -> RunSettings:
     for rule in RUN_RULES:
         rule(given)
     _check_each(values, source, Run(given.get("machines"), given.get("duration")), late=True)
+    mutant_needs_a_builtin_machine(given)
     return replace(default, **{k: v for k, v in values.items() if k in known})
+
+
+def mutant_needs_a_builtin_machine(g: Given) -> None:
+    """A mutant that no machine makes (every one runs its own program, which keeps its own
+    rules) would be recorded in run.json and make nothing: refused, not silently dropped."""
+    mutant, programs = g.values.get("mutant"), g.values.get("impl") or ()
+    if mutant and len(programs) >= g.get("machines"):
+        raise SettingsError(f"{g.where('mutant')}: no built-in machine would make {mutant}: "
+                            f"every machine runs a program ({g.where('impl')}), which keeps "
+                            "its own rules; give ID=CMD for some machines only")
 
 
 def _check_each(values: dict[str, Any], source: dict[str, str], run: Run, late: bool) -> None:

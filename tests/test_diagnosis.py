@@ -135,6 +135,40 @@ def test_two_telling_events_are_a_note_not_a_finding(tmp_path: Path) -> None:
     assert MIN_EVIDENCE == 3
 
 
+def test_a_note_names_every_bug_that_fits_as_well(tmp_path: Path) -> None:
+    """One receive of m = L + 1 logged as L + 1 fits both "the message ignored" and "the +1
+    missing": the note must not pick one (the lamport finding's own hint says the other)."""
+    logs = Logs()
+    logs.sends([1])
+    receives(logs, [(1, 1)])
+    result = check_run(logs.write(tmp_path / "r"))
+    notes = [n for n in result.notes if "not enough evidence" in n]
+    assert len(notes) == 1, result.notes
+    assert "receive-ignores-message" in notes[0] and "receive-no-increment" in notes[0]
+
+
+def test_a_clock_at_the_largest_integer_is_not_expected_to_turn_negative(tmp_path: Path) -> None:
+    top = 2**63 - 1
+    logs = Logs()
+    logs.event(1, "send", top, to=[2])
+    receives(logs, [(top, top)])
+    result = check_run(logs.write(tmp_path / "r"))
+    lamport = [f.text for f in result.findings if f.rule == "lamport" and f.machine == 2]
+    assert len(lamport) == 1 and f"expected {top + 1} =" in lamport[0], lamport
+
+
+def test_a_note_on_an_imported_log_cites_the_users_own_line(tmp_path: Path) -> None:
+    logs = Logs()
+    logs.sends([5, 8])
+    for m, got in [(5, 1), (8, 2)]:  # two receives that ignore the message: a note
+        logs.event(2, "receive", got, src=f"machine_2.log:{got + 40}",
+                   **{"from": 1, "msg_lclock": m})
+    run = logs.write(tmp_path / "r")
+    (run / "run.json").write_text(json.dumps({"mode": "import", "run_id": "hand"}))
+    notes = [n for n in check_run(run).notes if "not enough evidence" in n]
+    assert len(notes) == 1 and "first at machine_2.log:41" in notes[0], notes
+
+
 def test_events_that_tell_nothing_never_mention_a_bug(tmp_path: Path) -> None:
     """Messages behind the receiver's clock: L + 1 is also max(L, m) + 1, so ignoring the
     message cannot be told from the correct rule; and a correct log mentions no bug."""
@@ -176,6 +210,55 @@ def test_the_bug_that_explains_more_wins_over_one_that_fits_a_few(tmp_path: Path
     logs.event(2, "internal", 14)
     result = check_run(logs.write(tmp_path / "r"))
     assert bugs_of(result) == [("logs-clock-before-event", 2)]
+
+
+def test_a_vector_off_by_one_either_way_is_named(tmp_path: Path) -> None:
+    """``V[me - 2] += 1`` (Python's -1 wraps to the last machine) is as classic an off-by-one
+    as ``V[me % n]``: each machine of three advances the entry of the machine before it."""
+    for step, name in ((1, "next"), (-1, "previous")):
+        logs = Logs()
+        logs.lines[3] = []
+        for mid in (1, 2, 3):
+            for k in range(1, 5):
+                v = [0, 0, 0]
+                v[(mid - 1 + step) % 3] = k
+                logs.event(mid, "internal", k, vclock=v)
+        result = check_run(logs.write(tmp_path / name))
+        assert sorted(bugs_of(result)) == [("vector-wrong-entry", m) for m in (1, 2, 3)], name
+
+
+def test_an_imported_student_log_whose_receive_does_clock_plus_one(tmp_path: Path) -> None:
+    """The instructor's case of issue 20, in a log format of the student's own, without the
+    message's clock: check names the bug on the receives, at the student's file and line."""
+    t = iter(range(10, 60))
+    vm2 = [f"2026-03-02T17:57:{next(t)}.000 VM2 {e}; clock={c}" for e, c in [
+        ("INTERNAL", 1), ("INTERNAL", 2), ("INTERNAL", 3), ("INTERNAL", 4), ("SENT to VM1", 5),
+        ("INTERNAL", 6), ("INTERNAL", 7), ("SENT to VM1", 8), ("INTERNAL", 9),
+        ("INTERNAL", 10), ("INTERNAL", 11), ("SENT to VM1", 12)]]
+    vm1 = ["# VM 1 starting, 1 tick/s"] + [
+        f"2026-03-02T17:57:{next(t)}.000 VM1 {e}; clock={c}" for e, c in [
+            ("INTERNAL", 1), ("RECEIVED from VM2", 2), ("RECEIVED from VM2", 3),
+            ("RECEIVED from VM2", 4)]]
+    (tmp_path / "vm1.log").write_text("\n".join(vm1) + "\n")
+    (tmp_path / "vm2.log").write_text("\n".join(vm2) + "\n")
+    rx = (r"^(?P<time>\S+) VM(?P<machine>\d+) (?P<event>SENT|RECEIVED|INTERNAL)"
+          r"(?: (?:to|from) VM(?P<peer>\d+))?; clock=(?P<clock>\d+)$")
+    p = lclock("import", "--regex", rx, "--output", "run", "vm1.log", "vm2.log", cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    p = lclock("check", "--json", "run", cwd=tmp_path)
+    found = json.loads(p.stdout)["findings"]
+    bugs = [(f["bug"], f["file"], f["line"], f["count"]) for f in found if f["rule"] == "bug"]
+    assert bugs == [("receive-ignores-message", "vm1.log", 3, 3)], found
+    wrong = [f for f in found if f["rule"] == "lamport"]
+    assert [f["line"] for f in wrong] == [3, 4, 5]
+    assert all("the message's clock is not used" in f["message"] for f in wrong)
+    # with more wrong receives than check lists, the summary line names the student's file
+    (tmp_path / "vm1.log").write_text("\n".join(vm1[:2] + vm1[2:] * 9) + "\n")
+    (tmp_path / "vm2.log").write_text("\n".join(vm2 * 9) + "\n")
+    assert lclock("import", "--regex", rx, "--output", "run2", "vm1.log", "vm2.log",
+                  cwd=tmp_path).returncode == 0
+    out = lclock("check", "run2", cwd=tmp_path).stdout
+    assert "vm1.log: ... and " in out and "machine-1.jsonl" not in out, out
 
 
 # -- mutants: the built-in model with one bug ------------------------------------------------
@@ -231,6 +314,27 @@ def test_an_unknown_mutant_is_one_line_with_the_nearest_names(tmp_path: Path) ->
     (line,) = p.stderr.splitlines()
     assert "--mutant" in line and "receive-ignores-message" in line
     assert nearest("receive-ignore-message")[0] == "receive-ignores-message"
+
+
+def test_an_unknown_mutant_in_capitals_or_nothing_like_a_name_reads_once() -> None:
+    assert nearest("RECEIVE_IGNORES_MESSAGE")[0] == "receive-ignores-message"
+    for odd in (" ", "zzz"):
+        p = lclock("sim", "--mutant", odd, "--duration", "1")
+        assert p.returncode == 2 and len(p.stderr.splitlines()) == 1, p.stderr
+        assert p.stderr.count("lclock check --bugs") == 1, p.stderr
+
+
+def test_a_mutant_that_no_machine_would_make_is_refused(tmp_path: Path) -> None:
+    """Every machine runs a program: the mutant would be recorded and make nothing."""
+    vm = f"{sys.executable} examples/impl/python/vm.py"
+    p = lclock("sim", "--mutant", "receive-ignores-message", "--impl", vm, "--duration", "1",
+               "--output", str(tmp_path / "out"))
+    assert p.returncode == 2 and len(p.stderr.splitlines()) == 1, p.stderr
+    assert "--mutant" in p.stderr and "--impl" in p.stderr
+    assert not (tmp_path / "out").exists()
+    p = lclock("sim", "--mutant", "receive-ignores-message", "--impl", f"2={vm}", "--duration",
+               "1", "--machines", "2", "--output", str(tmp_path / "out"), "--quiet")
+    assert p.returncode == 0, p.stderr
 
 
 def test_an_unknown_mutant_in_settings_names_the_file_and_key(tmp_path: Path) -> None:
@@ -299,6 +403,17 @@ def test_the_reference_program_with_a_bug_is_diagnosed(tmp_path: Path, bug: str)
     (run,) = tmp_path.iterdir()
     result = check_run(run)
     assert {b for b, _ in bugs_of(result)} == {bug}, [str(f) for f in result.findings][:5]
+
+
+@pytest.mark.parametrize("args", [["--bug", "receive-ignore-message"], ["--bug", "die-short"],
+                                  ["--bug"]])
+def test_the_buggy_program_refuses_a_bug_it_cannot_make(args: list[str]) -> None:
+    """A typo in --bug ran the correct machine, and check said OK: a student would think
+    check misses the bug."""
+    init = '{"type":"init","machine":1,"machines":2,"clocks":["lamport"]}\n'
+    p = subprocess.run([sys.executable, str(ROOT / "examples/impl/python/buggy_vm.py"), *args],
+                       input=init, capture_output=True, text=True, timeout=60)
+    assert p.returncode != 0 and "--bug" in p.stderr and p.stdout == "", (p.returncode, p.stderr)
 
 
 def test_a_mutant_is_a_setting_that_reads_back_as_its_flag() -> None:

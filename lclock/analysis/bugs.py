@@ -77,8 +77,9 @@ def nearest(name: str, count: int = 3) -> list[str]:
     """The catalogue's names closest to a mistyped one (for the error line)."""
     import difflib  # only on the way to an error
 
-    close = difflib.get_close_matches(name, NAMES, n=count, cutoff=0.4)
-    return close or [n for n in NAMES if n.split("-")[0] == name.split("-")[0]][:count]
+    key = name.strip().lower().replace("_", "-")  # RECEIVE_IGNORES_MESSAGE is the same name
+    close = difflib.get_close_matches(key, NAMES, n=count, cutoff=0.4)
+    return close or [n for n in NAMES if n.split("-")[0] == key.split("-")[0]][:count]
 
 
 def mutant_setting(value: object, where: str, run: object) -> str:
@@ -90,6 +91,6 @@ def mutant_setting(value: object, where: str, run: object) -> str:
         raise fail(where, f"must be the name of a bug of the catalogue (got {shown(value)})")
     if value and value not in BUGS:
         close = nearest(value)
-        hint = f"nearest: {', '.join(close)}" if close else "see lclock check --bugs"
-        raise fail(where, f"unknown bug {shown(value)} ({hint}; lclock check --bugs lists them)")
+        hint = f"nearest: {', '.join(close)}; " if close else ""
+        raise fail(where, f"unknown bug {shown(value)} ({hint}lclock check --bugs lists them)")
     return value

@@ -177,9 +177,10 @@ def check_run(run_dir: Path | str, cap: int | None = 20) -> CheckResult:
     run_rules(ctx)
     findings = sink.close(set(run.machines))
     if run.meta.get("mode") == "import":
-        from lclock.analysis.cite import cite_sources, left_out_note, numbering_note
+        from lclock.analysis.cite import cite_in_notes, cite_sources, left_out_note, numbering_note
 
         cite_sources(run.path, findings)  # every rule's findings at the user's own lines
+        ctx.notes[:] = cite_in_notes(run.path, ctx.notes)
         for note in (numbering_note(run.meta), left_out_note(run.meta)):
             if note:
                 ctx.notes.append(note)

@@ -69,6 +69,25 @@ def cite_summaries(findings: list[Issue]) -> None:
             f.text = f.text.replace("... and ", f"... machine {m.group(1)}: and ", 1)
 
 
+_PLACE = re.compile(r"\b(machine-[0-9]{1,6}\.jsonl):([0-9]{1,12})\b")
+
+
+def cite_in_notes(run_dir: Path, notes: list[str]) -> list[str]:
+    """The notes with each ``machine-N.jsonl:LINE`` they name at the user's own line (a
+    diagnosis note's first example, SPEC 10), as the findings are."""
+    wanted: dict[str, set[int]] = defaultdict(set)
+    for note in notes:
+        for name, line in _PLACE.findall(note):
+            wanted[name].add(int(line))
+    found = {(name, line): place for name, lines in wanted.items()
+             for line, place in _sources(run_dir / name, lines).items()}
+
+    def moved(m: re.Match[str]) -> str:
+        got = found.get((m.group(1), int(m.group(2))))
+        return f"{got[0]}:{got[1]}" if got else m.group(0)
+    return [_PLACE.sub(moved, note) for note in notes]
+
+
 def numbering_note(meta: dict[str, object]) -> str | None:
     """The import's machine names and ids, when they differ: findings name machines by id
     (``receive from 2``) while the user's logs say ``Machine 1``."""

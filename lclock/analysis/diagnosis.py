@@ -143,12 +143,16 @@ def vector_table(log: MachineLog, gap: np.ndarray, carried: np.ndarray | None,
         return out
 
     correct = bump(merged, me)
+    known = ~gap & all_cols(V >= 0) & all_cols(Vp >= 0) & (~recv | all_cols(Vs >= 0))
+    # an off-by-one goes either way (V[id] with ids from 1, or V[id - 2]): the neighbour
+    # entry that fits more of the machine's events is the one fitted
+    wrong = [bump(merged, (me + step) % n) for step in (1, -1)]
+    fit = [int(np.count_nonzero(known & all_cols(w == V))) for w in wrong]
     cands = {
         "vector-no-own-increment": np.where(recv[:, None], merged, correct),
         "vector-no-merge": np.where(recv[:, None], bump(Vp, me), correct),
-        "vector-wrong-entry": bump(merged, (me + 1) % n),
+        "vector-wrong-entry": wrong[0] if fit[0] >= fit[1] else wrong[1],
     }
-    known = ~gap & all_cols(V >= 0) & all_cols(Vp >= 0) & (~recv | all_cols(Vs >= 0))
     return Table("vector", V, correct, known, cands)
 
 

@@ -11,7 +11,12 @@ import json
 import sys
 
 lclock, vclock, hlc, me, clocks = 0, [], [0, 0], 0, []
+BUGS = ("receive-ignores-message", "receive-no-increment", "receive-takes-message",
+        "send-no-increment", "internal-no-increment", "send-per-recipient",
+        "send-carries-old-clock", "vector-no-merge", "vector-no-own-increment")
 BUG = sys.argv[sys.argv.index("--bug") + 1] if "--bug" in sys.argv[:-1] else ""
+if BUG not in ("", *BUGS) or sys.argv[-1] == "--bug":  # a typo must not run a correct machine
+    sys.exit(f"buggy_vm.py: --bug: one of {', '.join(BUGS)} (got {BUG or 'nothing'})")
 
 
 def hlc_update(pt, m=None):

@@ -25,7 +25,9 @@ def finding_text(fit: Fit) -> str:
 def note_text(fit: Fit) -> str:
     if fit.bug == "die-short":
         return f"machine {fit.machine}: die-short? {fit.detail}: not enough evidence to name it"
-    return (f"machine {fit.machine}: {fit.bug} fits {fit.explained} event(s) that the correct "
+    alike = (f" (or {' or '.join(fit.alike)}: no event here tells them apart)"
+             if fit.alike else "")
+    return (f"machine {fit.machine}: {fit.bug}{alike} fits {fit.explained} event(s) that the correct "
             f"rule does not (first at {fit.file}:{fit.line}): not enough evidence to name it "
             f"({MIN_EVIDENCE} needed)")
 
