@@ -258,7 +258,7 @@ def test_an_imported_student_log_whose_receive_does_clock_plus_one(tmp_path: Pat
     assert lclock("import", "--regex", rx, "--output", "run2", "vm1.log", "vm2.log",
                   cwd=tmp_path).returncode == 0
     out = lclock("check", "run2", cwd=tmp_path).stdout
-    assert "vm1.log: ... and " in out and "machine-1.jsonl" not in out, out
+    assert "vm1.log: ... machine 1: and " in out and "machine-1.jsonl" not in out, out
 
 
 # -- mutants: the built-in model with one bug ------------------------------------------------
