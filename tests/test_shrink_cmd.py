@@ -91,19 +91,26 @@ def test_a_wrong_receive_rule_shrinks_to_a_handful_of_events_on_two_machines(tmp
     assert "smallest run: 2 machines, 0 faults" in stdout and f"run folder: {small}" in stdout
 
 
-def test_ctrl_c_keeps_the_smallest_run_so_far(tmp_path: Path) -> None:
-    run = sim(tmp_path / "runs", "--impl", buggy(tmp_path, slow=0.02), "--duration", "20",
-              "--seed", "5", "--machines", "3")
-    out = tmp_path / "small"
+def ctrl_c_at(run: Path, out: Path, progress: str) -> tuple[str, str]:
+    """Shrink ``run`` into ``out`` and press Ctrl-C at the first progress line that starts
+    with ``progress``; its stdout and stderr, after it exited with 130."""
     cmd = [sys.executable, "-m", "lclock", "shrink", str(run), "--output", str(out)]
     with started(cmd, cwd=ROOT, text=True) as proc:
         assert proc.stdout is not None
         for line in proc.stdout:
-            if line.startswith("shrink: shrinking"):
+            if line.startswith(progress):
                 proc.send_signal(signal.SIGINT)
                 break
         rest, err = proc.communicate(timeout=280)
     assert proc.returncode == 130, err
+    return rest, err
+
+
+def test_ctrl_c_keeps_the_smallest_run_so_far(tmp_path: Path) -> None:
+    run = sim(tmp_path / "runs", "--impl", buggy(tmp_path, slow=0.02), "--duration", "20",
+              "--seed", "5", "--machines", "3")
+    out = tmp_path / "small"
+    rest, err = ctrl_c_at(run, out, "shrink: shrinking")
     assert "stopped: keeping the smallest run so far" in rest
     (small,) = folders(out)
     assert any(f["rule"] == "lamport" for f in check(small)["findings"])
@@ -115,15 +122,7 @@ def test_ctrl_c_before_the_replay_ends_writes_nothing(tmp_path: Path) -> None:
     run = sim(tmp_path / "runs", "--impl", f"2={buggy(tmp_path)}", "--duration", "50",
               "--seed", "5", "--rates", "1000,1000")
     out = tmp_path / "small"
-    cmd = [sys.executable, "-m", "lclock", "shrink", str(run), "--output", str(out)]
-    with started(cmd, cwd=ROOT, text=True) as proc:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if line.startswith("shrink: replaying"):
-                proc.send_signal(signal.SIGINT)
-                break
-        rest, err = proc.communicate(timeout=280)
-    assert proc.returncode == 130, err
+    rest, err = ctrl_c_at(run, out, "shrink: replaying")
     assert "stopped before the run's replay ended: nothing written" in err and rest == ""
     assert not out.exists()
 
