@@ -6,7 +6,9 @@ rather than kept in a copy per folder.
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -29,9 +31,25 @@ def make_class(dest: Path, names: list[str]) -> Path:
     return dest
 
 
-def grade(*args: str, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "lclock", "grade", *args], capture_output=True,
-                          text=True, cwd=cwd, timeout=timeout, start_new_session=True)
+class Graded(subprocess.CompletedProcess[str]):
+    """A finished ``lclock grade``, with the grader's pid (its submissions' uids derive from it)."""
+
+    pid: int
+
+
+def grade(*args: str, cwd: Path, timeout: float = 600) -> Graded:
+    with subprocess.Popen([sys.executable, "-m", "lclock", "grade", *args], cwd=cwd, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          start_new_session=True) as proc:
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+    done = Graded(proc.args, proc.returncode, out, err)
+    done.pid = proc.pid
+    return done
 
 
 def csv_rows(out: Path) -> dict[str, dict[str, str]]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -447,3 +448,54 @@ def test_grades_csv_never_holds_a_formula(tmp_path: Path) -> None:
     rows = list(csv.DictReader((out / "grades.csv").open()))
     assert [r["submission"] for r in rows] == ["'=HYPERLINK(\"x\")", "'@SUM(A1)", "good"]
     assert [r["score"] for r in rows] == ["90"] * 3 and rows[2]["bugs"] == "'-rule:lamport"
+
+
+_HIDER = """\
+import os, sys, time
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        time.sleep(300)
+    os._exit(0)
+for _ in range(5):
+    if os.fork() == 0:
+        time.sleep(300)
+print("ready", flush=True)
+time.sleep(300)
+"""
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.skipif(os.geteuid() != 0, reason="a uid of its own needs root")
+def test_every_process_of_a_submissions_user_ends_however_it_hid() -> None:
+    import subprocess
+
+    import psutil
+
+    from lclock.grade.workspace import end_processes, others_reach, user_for
+
+    python = Path("/usr/bin/python3")
+    if not others_reach(python):
+        pytest.skip("no python3 an unprivileged user can run")
+    user = user_for(9_999)
+    proc = subprocess.Popen([str(python), "-c", _HIDER], user=user.uid, group=user.gid,
+                            extra_groups=[], cwd="/", stdout=subprocess.PIPE,
+                            start_new_session=True)
+
+    def of_user() -> list[psutil.Process]:
+        return [p for p in psutil.process_iter(["uids", "status"])
+                if p.info["uids"] is not None and p.info["uids"].real == user.uid
+                and p.info["status"] != psutil.STATUS_ZOMBIE]
+
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+        assert len(of_user()) >= 7  # the program, its five children, the hidden grandchild
+        end_processes(user)
+        proc.wait(timeout=10)
+        psutil.wait_procs(of_user(), timeout=5)
+        assert of_user() == []
+    finally:
+        for p in of_user():
+            p.kill()
+        proc.kill()
+        proc.wait()

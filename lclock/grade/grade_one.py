@@ -20,7 +20,8 @@ from lclock.grade.rubric import Rubric
 from lclock.grade.score import Test, bugs_of, rules_of, score_item
 from lclock.grade.shrunk import Shrunk, shrink_first
 from lclock.grade.submission import Submission, read_submission
-from lclock.grade.workspace import prepare, too_big, user_for, work_prefix
+from lclock.grade.workspace import end_processes, prepare, too_big, user_for, work_prefix
+from lclock.impl.jail import User
 
 
 @dataclass
@@ -54,15 +55,28 @@ def grade_one(folder: Path, index: int, rubric: Rubric, hide: tuple[str, ...] = 
     user = user_for(index, hide)
     with tempfile.TemporaryDirectory(prefix=work_prefix()) as tmp:
         Path(tmp).chmod(0o711)
-        copy, runs = prepare(folder, Path(tmp) / "w", user)
-        if sub.build:
-            problem = run_build(sub.build, copy, user, str(index))
-            if problem is not None:
-                return _bad(sub, rubric, problem, "build-failed")
-        items = [run_item(i, sub, copy, runs, user) for i in rubric.items if i.applies_to(sub.kind)]
-        tests = [score_item(i, rubric) for i in items]
-        shrunk = shrink_first(items, rubric, copy, runs, user)
-        return _graded(sub, tests, items, runs, user.uid >= 0, shrunk)
+        try:
+            return _graded_in(folder, Path(tmp), sub, index, rubric, user)
+        finally:
+            end_processes(user)
+
+
+def _graded_in(folder: Path, tmp: Path, sub: Submission, index: int, rubric: Rubric,
+               user: User) -> Graded:
+    """The battery, its scores and the shrunk counterexample, run in the work folder ``tmp``."""
+    copy, runs = prepare(folder, tmp / "w", user)
+    if sub.build:
+        problem = run_build(sub.build, copy, user, str(index))
+        if problem is not None:
+            return _bad(sub, rubric, problem, "build-failed")
+    items = []
+    for item in rubric.items:
+        if item.applies_to(sub.kind):
+            items.append(run_item(item, sub, copy, runs, user))
+            end_processes(user)  # what one item left must not weigh on the next
+    tests = [score_item(i, rubric) for i in items]
+    shrunk = shrink_first(items, rubric, copy, runs, user)
+    return _graded(sub, tests, items, runs, user.uid >= 0, shrunk)
 
 
 def _graded(sub: Submission, tests: list[Test], items: list[Any], runs: Path,

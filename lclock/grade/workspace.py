@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+import subprocess
 from pathlib import Path
 
 from lclock.impl.jail import User
@@ -33,6 +34,24 @@ def user_for(index: int, hide: tuple[str, ...] = ()) -> User:
         return User()
     uid = UID_BASE + (os.getpid() % 1000) * BLOCK + index % BLOCK
     return User(uid, uid, hide)
+
+
+#: Run as the submission's user: SIGKILL every process that user has, until none is left.
+#: ``kill -9 -1`` from a process of that uid reaches each of them, wherever it hid (a session
+#: of its own, reparented to init, started while the loop ran); the shell's own builtin, so
+#: the shell alone is spared, and no interpreter the user may not run (pyenv's, in /root).
+_KILL_ALL = "i=0; while kill -9 -1 2>/dev/null && [ $i -lt 10000 ]; do i=$((i+1)); done"
+
+
+def end_processes(user: User) -> None:
+    """Kill whatever the submission's user still runs: a program's child that left its
+    session, a fork bomb's children whose lclock overran its wall time and was killed before
+    its jail could end them. Only a uid of its own makes this exact, so only as root."""
+    if user.uid < 0:
+        return
+    subprocess.run(["/bin/sh", "-c", _KILL_ALL], user=user.uid,
+                   group=user.gid, extra_groups=[], cwd="/", stdin=subprocess.DEVNULL,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60, check=False)
 
 
 def prepare(source: Path, work: Path, user: User) -> tuple[Path, Path]:
