@@ -135,11 +135,13 @@ def clock_names(value: Any, where: str, run: Run) -> tuple[str, ...]:
         names = [x.strip() for x in value]
     else:
         raise fail(where, f"must be a list such as vector,hlc (got {value!r})")
-    if names in (["none"], ["lamport"]):
+    # Lamport's clock is always kept: naming it (lamport,vector) asks for nothing more
+    names = [n for n in names if n != "lamport"] or ["none"]
+    if names == ["none"]:
         return ()
-    if "none" in names or "lamport" in names:
+    if "none" in names:
         raise fail(where, f"'none' (Lamport's clock alone) cannot be listed with other clocks "
-                          f"(got {','.join(names)}); Lamport's is always kept")
+                          f"(got {','.join(names)})")
     for name in names:
         if name not in CLOCK_NAMES:
             close = difflib.get_close_matches(name, CLOCK_NAMES, n=1, cutoff=0.5)

@@ -187,3 +187,25 @@ def test_the_defaults_read_back_as_the_flags_a_trial_always_says() -> None:
     assert flags == ["--duration", "60.0", "--machines", "3", "--rate-min", "1", "--rate-max", "6",
                      "--dice-sides", "10", "--output", "output", "--transport", "socketpair"]
     assert field_of(RunSettings(), "faults.default.loss") == 0.0
+
+
+@pytest.mark.parametrize(("value", "kept"), [
+    ("lamport", ()), ("none", ()), ("lamport,vector", ("vector",)),
+    ("vector, lamport ,hlc", ("vector", "hlc")), ("hlc,hlc", ("hlc",)),
+])
+def test_clocks_may_name_lamports_which_is_always_kept(value: str, kept: tuple[str, ...]) -> None:
+    from lclock.setting_schedules import clock_names
+
+    assert clock_names(value, "--clocks", None) == kept  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("value", "words"), [
+    ("none,vector", "'none' (Lamport's clock alone) cannot be listed"),
+    ("vectr", "did you mean 'vector'"),
+])
+def test_clocks_that_cannot_be_kept_are_named(value: str, words: str) -> None:
+    from lclock.setting_checks import SettingsError
+    from lclock.setting_schedules import clock_names
+
+    with pytest.raises(SettingsError, match=words):
+        clock_names(value, "--clocks", None)  # type: ignore[arg-type]
