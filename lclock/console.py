@@ -107,3 +107,8 @@ def _total(counts: Any) -> int:
     if not isinstance(counts, dict):
         return 0
     return sum(v for v in counts.values() if isinstance(v, int) and not isinstance(v, bool))
+
+
+def counted(n: int, word: str) -> str:
+    """``1 message``, ``2 messages``: a count as a reader says it."""
+    return f"{n} {word}{'' if n == 1 else 's'}"

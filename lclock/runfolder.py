@@ -194,6 +194,12 @@ def balance_of(machines: Iterable[dict[str, Any]], crashed: Iterable[int] = ()) 
     return message_balance(reports, crashed)
 
 
+def lost_reason(messages: dict[str, Any]) -> str:
+    """Why a run that lost messages failed: how many, on which links (run.json's reason)."""
+    n = int(messages["lost"])
+    return f"{n} message{'' if n == 1 else 's'} lost ({messages['lost_where']})"
+
+
 def message_balance(reports: dict[int, dict[str, Any] | None],
                     crashed: Iterable[int] = ()) -> dict[str, Any]:
     """Per link, copies sent against copies taken in by the receiver.

@@ -35,7 +35,7 @@ def check(run: Path) -> subprocess.CompletedProcess[str]:
 def assert_demo_run(run: Path) -> None:
     p = check(run)
     assert p.returncode == 0, p.stdout + p.stderr
-    assert "2 machines, 4 events, 1 messages" in p.stdout and "warning" not in p.stdout
+    assert "2 machines, 4 events, 1 message" in p.stdout and "warning" not in p.stdout
     first = json.loads((run / "machine-1.jsonl").read_text().splitlines()[0])
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", first["ts"])
 

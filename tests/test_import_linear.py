@@ -138,7 +138,7 @@ def test_import_of_a_log_of_megabyte_lines(tmp_path: Path, preset: str) -> None:
                         "-o", str(tmp_path / "out"), "--date", "2026-01-01"],
                        capture_output=True, text=True, cwd=REPO, timeout=880)
     assert p.returncode == 0, p.stderr
-    assert "imported 1 events" in p.stdout
+    assert "imported 1 event" in p.stdout
     s = Scan(str(log))
     with open(log, encoding="utf-8") as fh:
         spec = compile_spec(PRESETS[preset].regex, need_machine=False)

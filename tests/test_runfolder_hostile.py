@@ -124,7 +124,7 @@ def test_a_tcp_run_that_lost_messages_is_not_completed() -> None:
                 entry(2, {"1": 0}, {"1": 4}, status="completed", ended_at="x")]
     out = summarize(machines, 2)
     assert out["status"] == "failed" and out["exit_code"] == 1
-    assert "1 messages lost (1->2: 1)" in out["reason"]
+    assert "1 message lost (1->2: 1)" in out["reason"]
     machines[1]["taken_from"] = {"1": 5}
     out = summarize(machines, 2)
     assert out["status"] == "completed" and out["messages"]["lost"] == 0

@@ -23,6 +23,7 @@ from typing import Any
 
 from lclock.analysis.load import Issue, Run, load_run
 from lclock.analysis.rules import Context, run_rules
+from lclock.console import counted
 
 DEFAULT_DICE_SIDES = 10
 LINES_SHOWN = 5  # line numbers listed in a grouped finding
@@ -212,7 +213,7 @@ def _finding_json(f: Issue) -> dict[str, Any]:
 def summary_line(result: CheckResult, run_dir: Any) -> str:
     c = result.counts
     ne, nw = len(result.errors), len(result.warnings)
-    what = f"{c.get('machines', 0)} machines, {c.get('events', 0)} events, {c.get('messages', 0)} messages"
+    what = ", ".join(counted(int(c.get(k + "s", 0)), k) for k in ("machine", "event", "message"))
     if ne == 0:
         extra = f", {nw} warning(s)" if nw else ""
         return f"OK: every rule holds in {run_dir} ({what}{extra})"

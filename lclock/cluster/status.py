@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from lclock.lifecycle import SIGNAL_EXIT_CODES as INTERRUPTED
-from lclock.runfolder import balance_of
+from lclock.runfolder import balance_of, lost_reason
 
 
 def machine_status(m: dict[str, Any]) -> str:
@@ -68,8 +68,7 @@ def summarize(machines: list[dict[str, Any]], n: int) -> dict[str, Any]:
     out["messages"] = balance_of(machines, [m["id"] for m in by.get("crashed", [])])
     if out["status"] == "completed" and len(machines) >= n and out["messages"].get("lost"):
         # as lclock run: a run that lost messages is never completed
-        out.update(status="failed", exit_code=1, reason=f"{out['messages']['lost']} messages "
-                                                        f"lost ({out['messages']['lost_where']})")
+        out.update(status="failed", exit_code=1, reason=lost_reason(out["messages"]))
     if len(machines) < n:
         out["partial"] = f"this folder holds machines {ids(machines)} of {n}; combine with lclock merge"
     return out

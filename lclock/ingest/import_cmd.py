@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lclock.console import counted
+
 MAX_SHOWN = 100_000  # problem lines kept to show, whatever --show asks (the rest are counted)
 
 if TYPE_CHECKING:
@@ -302,7 +304,7 @@ def _write_meta(folder: Path, imp: Imported) -> None:
 
 def _summary(out: Path, scans: list[Scan], imp: Imported, show: int) -> None:
     total = sum(s.lines for s in scans)
-    sys.stdout.write(f"imported {imp.events} events of {len(imp.counts)} machine(s) from "
+    sys.stdout.write(f"imported {counted(imp.events, 'event')} of {len(imp.counts)} machine(s) from "
                      f"{len(scans)} file(s) ({total} lines) into {out}\n")
     names = imp.meta["import"]["machine_names"]
     if any(str(v) != k for k, v in names.items()):

@@ -31,7 +31,7 @@ from lclock.lifecycle import (
     decide,
     drain_wakeup,
 )
-from lclock.runfolder import message_balance
+from lclock.runfolder import lost_reason, message_balance
 from lclock.runtime.driver import DRAIN_TIMEOUT
 from lclock.runtime.waiting import Clock
 
@@ -305,7 +305,7 @@ class Policy:
                 reason = f"machine {', '.join(map(str, missing))} ended without a stop report"
             elif messages.get("lost"):
                 status, code = "failed", 1
-                reason = f"{messages['lost']} messages lost ({messages['lost_where']})"
+                reason = lost_reason(messages)
         reports = {m.id: m.done for m in self.machines.values()}
         return Outcome(status, code, reason, self.killed, self.t0, messages, reports)
 

@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from lclock.console import counted
+
 S = TypeVar("S")
 
 #: Why a search ended.
@@ -100,5 +102,5 @@ def _one_step(result: Shrunk[S], moves: Moves[S], attempt: Attempt[S], budget: i
 
 def describe(size: tuple[int, ...]) -> str:
     """The measure as words: machines, faults, events, messages (as ``lclock.shrink`` sizes)."""
-    names = ("machines", "faults", "events", "messages")
-    return ", ".join(f"{n} {w}" for n, w in zip(size, names))
+    names = ("machine", "fault", "event", "message")
+    return ", ".join(counted(n, w) for n, w in zip(size, names))
