@@ -221,6 +221,17 @@ def test_the_text_preset_reads_lists_of_recipients_named_in_any_way() -> None:
     assert m.values["machine"] == "1" and m.values["peer"] == "2 and m3"
 
 
+@pytest.mark.parametrize(("said", "queue"), [
+    ("Queue length: 3", "3"), ("queue length 3", "3"), ("queue: 3", "3"), ("queue_len=3", "3"),
+    ("Queue size is 3", "3"), ("queue-length = 3", "3"), ("no queue here", None),
+])
+def test_the_text_preset_reads_the_queue_length_however_said(said: str, queue: str | None) -> None:
+    spec = compile_spec(PRESETS["text"].regex, need_machine=False)
+    line = f"12:00:01 Machine 2: received message from machine 1, {said}, logical clock 6"
+    [m] = list(scan(spec, Scan("x"), [line]))
+    assert m.values.get("queue") == queue and m.values["clock"] == "6"
+
+
 @pytest.mark.parametrize("line", [
     "12:00:01 P2P traffic from machine 3: internal event, clock 4",  # P2P is not machine 2
     "12:00:01 ms5 machine 3 internal event, clock 4",

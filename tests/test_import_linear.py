@@ -39,6 +39,7 @@ FILLS = {
     "machine words": "machine #",
     "machine letters": "M1 vm1 P-1 ",
     "clock words": "clock is ",
+    "queue words": "Queue length: queue_len=queue size is ",
     "peer lists": "1, ",
     "logfmt keys": 'ts=" machine= event= to= vc=[ lclock= msg_clock= tick= queue= dice= ',
     "shiviz keys": "send to message L=1 L= tick= ts= dice queue ",

@@ -73,6 +73,7 @@ TEXT = (
     r"internal|local)\b)"
     rf"(?=(?:.*?\b(?:to|from)\s++{_MACHINE}?+(?P<peer>\d++(?:{_SEP}{_MACHINE}?+\d++)*+))?)"
     r"(?=(?:.*?\b(?:msg|message)[ _-]?(?:l?clock|time ?stamp|ts)\W*+(?P<msg_clock>\d++))?)"
+    r"(?=(?:.*?\bqueue(?:[ _-]?+(?:length|len|size))?+\s*+(?:is|=|:)?+\s*+(?P<queue>\d++))?)"
     # the last "clock N" of the line: one pass from match to match (a greedy .* backing up
     # to find the last one is quadratic in the regex module)
     r"(?=(?:.*?\b(?:clock|lamport|lclock|L)\s*+(?:is|now|=|:)?\s*+(?P<clock>\d++))++)"
@@ -96,7 +97,8 @@ PRESETS: dict[str, Preset] = {
     "text": Preset(
         TEXT,
         "a sentence after the time: 'machine N', the event word, 'to/from [machine] N', the "
-        "Lamport clock as the last 'clock N' (or 'L=N'), optionally 'msg clock N'",
+        "Lamport clock as the last 'clock N' (or 'L=N'), optionally 'msg clock N' and "
+        "'queue length N' (or 'queue: N', 'queue size N')",
         "2026-01-01 12:00:00,500 Machine 2: received message from machine 1 "
         "(msg clock 4), logical clock 6"),
 }
