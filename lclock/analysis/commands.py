@@ -136,8 +136,9 @@ def _report_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", "-o", metavar="DIR",
                         help="folder for report.html, the PNGs and summary.json (default: RUN_DIR)")
     parser.add_argument("--window", type=parse_window, metavar="START,END",
-                        help="time window of the space-time diagram, seconds after the first tick "
-                             "(default: the first ~150 events)")
+                        help="time window of the space-time diagram, seconds after the run's start, "
+                             "when its machines began (its first event for an imported log; "
+                             "default: the first ~150 events)")
 
 
 def _report_main(args: argparse.Namespace) -> int:

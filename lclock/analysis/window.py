@@ -1,4 +1,4 @@
-"""A ``--window START,END`` of seconds after the first tick: parsed, and checked against a run.
+"""A ``--window START,END`` of seconds after the run's start: parsed, and checked against a run.
 
 Shared by the report's space-time diagram and the explorer, which both import it from
 here, below them both (neither imports the other to reach it).
@@ -48,7 +48,7 @@ def window_problem(run: Run, window: tuple[float, float], end_included: bool = T
     if not ends:
         return "--window: the run has no events with a time"
     end = max(ends)
-    span = f"the run's events span 0 to {secs_text(end)} after the first tick"
+    span = f"the run's events span 0 to {secs_text(end)} after the run's start"
     if lo > end:
         return f"--window {lo:.10g},{hi:.10g} starts after the run's last event ({span})"
     for m in run.machines.values():

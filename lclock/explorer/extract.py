@@ -136,7 +136,7 @@ def _choose_window(lanes: dict[int, Lane], window: tuple[float, float] | None,
     inside = int(np.count_nonzero(allt < end))
     note = (f"This run has {total:,} events, more than the {max_events:,} an explorer embeds: "
             f"it shows the first {end / 1e6:.6g} s ({inside:,} events). Choose another part "
-            "with lclock view --window START,END (seconds after the first tick).")
+            "with lclock view --window START,END (seconds after the run's start).")
     return (0 if allt.min() >= 0 else int(allt.min()), end), note
 
 

@@ -36,8 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--open", action="store_true",
                         help="open the page in the default web browser when written")
     parser.add_argument("--window", type=parse_window, metavar="START,END",
-                        help="embed only the events from START to END seconds after the first "
-                             "tick (for runs too large to embed whole)")
+                        help="embed only the events from START to END seconds after the run's "
+                             "start, when its machines began (its first event for an imported "
+                             "log): for runs too large to embed whole")
     parser.add_argument("--max-events", type=_positive, default=MAX_EVENTS, metavar="N",
                         help=f"the most events to embed per run (default {MAX_EVENTS:,}); a "
                              "larger run shows its first part, with a note")
