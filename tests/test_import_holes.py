@@ -159,6 +159,23 @@ def test_hostile_time_arguments_are_one_line_exit_2(tmp_path: Path, extra: list[
     assert "Traceback" not in p.stderr and not (tmp_path / "imp").exists()
 
 
+def test_a_reader_that_went_away_is_a_normal_end_of_the_import(tmp_path: Path) -> None:
+    """`lclock import ... | head -1`: the folder is written before the summary is printed, so
+    a closed pipe is the normal end of a filter (exit 0, quiet), not "cannot write DIR"."""
+    import os
+
+    r, w = os.pipe()
+    os.close(r)  # the reader is gone before the first write: deterministic EPIPE
+    try:
+        p = subprocess.run([sys.executable, "-m", "lclock", "import", *logs(DATA), *regex_args(),
+                            "--date", "2026-01-01", "-o", str(tmp_path / "imp")],
+                           stdout=w, stderr=subprocess.PIPE, text=True, cwd=REPO, timeout=120)
+    finally:
+        os.close(w)
+    assert p.returncode == 0 and p.stderr == ""
+    assert lclock("check", str(tmp_path / "imp")).returncode in (0, 1)
+
+
 def test_a_thousand_expressions_are_one_line_exit_2(tmp_path: Path) -> None:
     many = [x for k in range(1000) for x in ("--regex", rf"(?P<event>e{k}) (?P<clock>\d+) (?P<time>\S+)")]
     p = lclock("import", *logs(DATA), *many, "-o", str(tmp_path / "imp"))

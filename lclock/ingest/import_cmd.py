@@ -115,6 +115,8 @@ def main(args: argparse.Namespace) -> int:
         return _fail(plan)
     try:
         return _run(plan, args.strict, args.show)
+    except BrokenPipeError:  # stdout's reader went away (`| head -1`): the command's to end
+        raise
     except OSError as exc:  # the spare folder or the spill could not be made or written
         return _fail(f"cannot write {plan.out}: {exc.strerror or exc}")
     except Stopped as exc:
