@@ -270,8 +270,9 @@ def _read_all(plan: _Plan, builder: Builder) -> list[Scan] | str:
     if not any(s.matched for s in scans):
         miss = next((u for s in scans for u in s.unmatched), None)
         return ("no line of the log(s) matched the expression"
-                + (f" (the first: {miss.file}:{miss.line}: {miss.text!r})" if miss else
-                   " (the logs are empty)"))
+                + (f" (the first: {miss.file}:{miss.line}: "
+                   + (f"{miss.text!r})" if miss.reason == "did not match" else f"{miss.reason})")
+                   if miss else " (the logs are empty)"))
     return scans
 
 
