@@ -425,10 +425,12 @@ def test_the_reference_program_with_a_bug_is_diagnosed(tmp_path: Path, bug: str)
 
 
 @pytest.mark.parametrize("args", [["--bug", "receive-ignore-message"], ["--bug", "die-short"],
-                                  ["--bug"]])
+                                  ["--bug"], ["--bg", "receive-no-increment"],
+                                  ["--bug", "receive-no-increment", "--bug", "vector-no-merge"],
+                                  ["receive-no-increment"]])
 def test_the_buggy_program_refuses_a_bug_it_cannot_make(args: list[str]) -> None:
     """A typo in --bug ran the correct machine, and check said OK: a student would think
-    check misses the bug."""
+    check misses the bug. So did a typo in the flag, and a second bug was passed over."""
     init = '{"type":"init","machine":1,"machines":2,"clocks":["lamport"]}\n'
     p = subprocess.run([sys.executable, str(ROOT / "examples/impl/python/buggy_vm.py"), *args],
                        input=init, capture_output=True, text=True, timeout=60)
