@@ -155,16 +155,21 @@ class Run:
 
     def check(self, cap: int | None = None) -> pd.DataFrame:
         """The findings of ``lclock check`` (errors only, not warnings or notes), a row each:
-        rule, severity, file, machine, line, count, message. Empty when every rule holds.
-        ``cap``: at most that many per rule and file, as ``lclock check`` without ``--all``."""
+        rule, severity, file, machine, line, count, message, and log_line. Empty when every
+        rule holds. ``cap``: at most that many per rule and file, as ``lclock check`` without
+        ``--all``. On an imported run ``file`` and ``line`` are the user's own text log (as
+        check cites them) and ``log_line`` the line in the machine's log, as ``events`` has
+        it, so that a finding finds its row there on every kind of run."""
         from lclock.analysis.check import check_run, findings_json
 
         pd = _pandas()
         result = check_run(self.path, cap=None if cap is None else _count("cap", cap, 1))
-        rows = [f for f in findings_json(result) if f["severity"] == "error"]
-        cols = ["rule", "severity", "file", "machine", "line", "count", "message"]
+        rows = [{**f, "log_line": f.get("log_line", f.get("line"))}
+                for f in findings_json(result) if f["severity"] == "error"]
+        cols = ["rule", "severity", "file", "machine", "line", "count", "message", "log_line"]
         frame = pd.DataFrame(rows, columns=cols)
-        frame["machine"] = frame["machine"].astype("Int64")
+        for col in ("machine", "log_line"):
+            frame[col] = frame[col].astype("Int64")
         return frame
 
     # ------------------------------------------------------------ causality

@@ -212,7 +212,7 @@ def test_check_is_empty_on_a_good_run(faulty: lclock.Run) -> None:
     found = faulty.check()
     assert isinstance(found, pd.DataFrame) and found.empty
     assert list(found.columns) == ["rule", "severity", "file", "machine", "line", "count",
-                                   "message"]
+                                   "message", "log_line"]
 
 
 def test_check_gives_the_findings_of_lclock_check(tmp_path: Path) -> None:
@@ -230,6 +230,27 @@ def test_check_gives_the_findings_of_lclock_check(tmp_path: Path) -> None:
     assert len(found) == len(errors) >= 1
     assert list(found["message"]) == [f["message"] for f in errors]
     assert (found["severity"] == "error").all()
+
+
+def test_a_finding_of_an_imported_log_finds_its_event_row(tmp_path: Path) -> None:
+    """check() cites the user's own line on an import (hdr.log:3, after a header), which is
+    not the event's ``line`` in run.events (its place in machine-N.jsonl): ``log_line`` is,
+    so findings join the events by (machine, log_line) on every kind of run."""
+    (tmp_path / "a.log").write_text("# header\n1 m1 send m2 L=1\n2 m1 send m2 L=2\n")
+    (tmp_path / "b.log").write_text("# header\n# more\n3 m2 receive m1 L=1\n"
+                                    "4 m2 receive m1 L=2\n")
+    out = tmp_path / "imp"
+    p = cli("import", str(tmp_path / "a.log"), str(tmp_path / "b.log"), "-o", str(out),
+            "--regex", r"^(?P<time>\d+) (?P<machine>\w+) (?P<event>\w+) (?P<peer>\w+) "
+            r"L=(?P<clock>\d+)$")
+    assert p.returncode == 0, p.stderr
+    run = lclock.load(out)
+    found = run.check()
+    first = found[found["rule"] == "lamport"].iloc[0]
+    assert first["file"].endswith("b.log") and (first["line"], first["log_line"]) == (3, 1)
+    ev = run.events
+    row = ev[(ev["machine"] == first["machine"]) & (ev["line"] == first["log_line"])]
+    assert list(row["lclock"]) == [1] and list(row["msg_lclock"]) == [1]
 
 
 def test_happened_before_agrees_with_lclock_hb(faulty: lclock.Run) -> None:

@@ -147,6 +147,25 @@ def test_a_note_names_every_bug_that_fits_as_well(tmp_path: Path) -> None:
     assert "receive-ignores-message" in notes[0] and "receive-no-increment" in notes[0]
 
 
+def test_the_lamport_finding_of_such_a_receive_does_not_pick_one_either(tmp_path: Path) -> None:
+    """Its own hint named "the +1 missing" alone, so a run of receive-ignores-message shrunk
+    to this one receive (lclock shrink, the notebook) told the student the other mistake."""
+    logs = Logs()
+    logs.sends([1])
+    receives(logs, [(1, 1)])
+    lamport = [f.text for f in check_run(logs.write(tmp_path / "r")).findings
+               if f.rule == "lamport"]
+    assert len(lamport) == 1
+    assert "receive without the +1" in lamport[0] and "ignores the message's clock" in lamport[0]
+    logs = Logs()  # a receive that tells them apart keeps the one guess that fits
+    logs.sends([5])
+    receives(logs, [(5, 5)])
+    lamport = [f.text for f in check_run(logs.write(tmp_path / "t")).findings
+               if f.rule == "lamport"]
+    assert len(lamport) == 1
+    assert "receive without the +1" in lamport[0] and "ignores" not in lamport[0]
+
+
 def test_a_clock_at_the_largest_integer_is_not_expected_to_turn_negative(tmp_path: Path) -> None:
     top = 2**63 - 1
     logs = Logs()
@@ -406,10 +425,12 @@ def test_the_reference_program_with_a_bug_is_diagnosed(tmp_path: Path, bug: str)
 
 
 @pytest.mark.parametrize("args", [["--bug", "receive-ignore-message"], ["--bug", "die-short"],
-                                  ["--bug"]])
+                                  ["--bug"], ["--bg", "receive-no-increment"],
+                                  ["--bug", "receive-no-increment", "--bug", "vector-no-merge"],
+                                  ["receive-no-increment"]])
 def test_the_buggy_program_refuses_a_bug_it_cannot_make(args: list[str]) -> None:
     """A typo in --bug ran the correct machine, and check said OK: a student would think
-    check misses the bug."""
+    check misses the bug. So did a typo in the flag, and a second bug was passed over."""
     init = '{"type":"init","machine":1,"machines":2,"clocks":["lamport"]}\n'
     p = subprocess.run([sys.executable, str(ROOT / "examples/impl/python/buggy_vm.py"), *args],
                        input=init, capture_output=True, text=True, timeout=60)

@@ -139,6 +139,17 @@ def test_an_overlong_line_is_reported_not_read(tmp_path: Path) -> None:
     assert f"{log}:2: longer than {MAX_LINE_BYTES} bytes: not read" in p.stdout
 
 
+def test_a_log_of_one_overlong_line_says_why_nothing_matched(tmp_path: Path) -> None:
+    """The line is given as empty (it was not read): the error must say so, not show ''."""
+    from lclock.ingest.sources import MAX_LINE_BYTES
+
+    log = tmp_path / "a.log"
+    log.write_text(GOOD.rstrip("\n") + "x" * (MAX_LINE_BYTES + 10) + "\n")
+    p = lclock("import", "--preset", "logfmt", str(log), "-o", str(tmp_path / "out"))
+    one_error_line(p, f"{log}:1: longer than {MAX_LINE_BYTES} bytes: not read")
+    assert not (tmp_path / "out").exists()
+
+
 def test_force_replaces_a_linked_output_and_keeps_what_the_link_pointed_to(tmp_path: Path) -> None:
     (tmp_path / "a.log").write_text(GOOD)
     target = tmp_path / "first"

@@ -150,12 +150,30 @@ def test_time_format_and_date_give_what_the_layout_lacks(tmp_path: Path) -> None
     (["--time-format", "hello", "--date", "2026-01-01"], "has no strptime code"),
     (["--date", "garbage"], "--date: 'garbage' is not a date YYYY-MM-DD"),
     (["--date", "2026-02-30x"], "--date"),
+    (["--date", "2026-02-30"], "--date: '2026-02-30' is not a date YYYY-MM-DD"),
 ])
 def test_hostile_time_arguments_are_one_line_exit_2(tmp_path: Path, extra: list[str], msg: str) -> None:
     p = lclock("import", *logs(DATA), *regex_args(), *extra, "-o", str(tmp_path / "imp"))
     assert p.returncode == 2, p.stdout
     assert msg in p.stderr and len(p.stderr.strip().splitlines()) == 1
     assert "Traceback" not in p.stderr and not (tmp_path / "imp").exists()
+
+
+def test_a_reader_that_went_away_is_a_normal_end_of_the_import(tmp_path: Path) -> None:
+    """`lclock import ... | head -1`: the folder is written before the summary is printed, so
+    a closed pipe is the normal end of a filter (exit 0, quiet), not "cannot write DIR"."""
+    import os
+
+    r, w = os.pipe()
+    os.close(r)  # the reader is gone before the first write: deterministic EPIPE
+    try:
+        p = subprocess.run([sys.executable, "-m", "lclock", "import", *logs(DATA), *regex_args(),
+                            "--date", "2026-01-01", "-o", str(tmp_path / "imp")],
+                           stdout=w, stderr=subprocess.PIPE, text=True, cwd=REPO, timeout=120)
+    finally:
+        os.close(w)
+    assert p.returncode == 0 and p.stderr == ""
+    assert lclock("check", str(tmp_path / "imp")).returncode in (0, 1)
 
 
 def test_a_thousand_expressions_are_one_line_exit_2(tmp_path: Path) -> None:
@@ -208,6 +226,16 @@ def test_missing_is_counted_per_file_and_kind() -> None:
                          "b.log: 1 receive(s) without a sender (matched by the clock their "
                          "message carried, if logged)"]
     assert m.any("time") and not m.any("recipients")
+
+
+@pytest.mark.parametrize("day", ["2026-02-30", "2026-02-31", "2026-04-31", "2025-02-29",
+                                 "0000-01-01"])
+def test_a_day_the_calendar_does_not_have_is_no_date(day: str) -> None:
+    """30 February is refused, not read as 2 March: the day --date gives is put into every
+    time of day the logs have, so a day made up by rolling over would date every line."""
+    with pytest.raises(ValueError, match="is not a date YYYY-MM-DD"):
+        parse_date(day)
+    assert format_us(parse_date("2024-02-29")) == "2024-02-29T00:00:00.000000Z"
 
 
 def test_yearless_and_formatted_times() -> None:

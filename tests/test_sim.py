@@ -88,6 +88,15 @@ def test_run_id_covers_the_delay_model() -> None:
     assert sim_run_id(3, s, NetworkSettings()).startswith("sim-3-")
 
 
+def test_run_id_covers_the_mutant() -> None:
+    """A mutant changes the logs, so two runs that differ only in it are two runs, not one
+    folder name with -2 added (nor the same name in two output folders)."""
+    plain, net = RunSettings(seed=3), NetworkSettings()
+    ids = {sim_run_id(3, RunSettings(seed=3, mutant=m), net)
+           for m in ("receive-ignores-message", "receive-no-increment")}
+    assert len(ids) == 2 and sim_run_id(3, plain, net) not in ids
+
+
 @pytest.mark.parametrize("model", ["constant", "uniform", "exponential"])
 def test_delay_models(model: str) -> None:
     draw = _delay_fn(NetworkSettings(model, 0.01), random.Random(1))

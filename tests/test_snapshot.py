@@ -359,11 +359,18 @@ def test_hostile_snapshot_lines_are_findings_not_crashes(tmp_path: Path) -> None
     lambda o: o["channels"].setdefault("3", []).append([3, 15, 11]),
     lambda o: o["channels"].update({"x9": []}),
     lambda o: o["queue"].append(None),
+    # well formed, but from no machine the link's sums read: passed over, they too left it OK
+    lambda o: o["channels"].setdefault("3", []).append({"from": 1, "msg_lclock": 15,
+                                                        "send_tick": 11}),
+    lambda o: o["channels"].update({"9": [{"from": 9, "msg_lclock": 15, "send_tick": 11}]}),
+    lambda o: o["queue"].append({"from": 9, "msg_lclock": 15, "send_tick": 11}),
+    lambda o: o["queue"].append({"from": 2, "msg_lclock": 15, "send_tick": 11}),
 ])
 def test_a_complete_snapshot_with_junk_in_a_queue_or_channel_is_a_finding(
         tmp_path: Path, junk: Any) -> None:
     """An entry the link's sums cannot read would be passed over: added beside the right
-    entries, it left the snapshot checked OK."""
+    entries, it left the snapshot checked OK. So would one from a machine other than its
+    channel's (or from no machine of the run, or from the recorder itself)."""
     run_dir = _busy(tmp_path)
     _rewrite(run_dir, 2, junk)
     result = check_run(run_dir)

@@ -63,12 +63,18 @@ class Parsed:
 
 
 def parse_date(text: str) -> int:
-    """``YYYY-MM-DD`` -> epoch microseconds of its midnight UTC; ValueError otherwise."""
+    """``YYYY-MM-DD`` -> epoch microseconds of its midnight UTC; ValueError otherwise (also
+    for a day the calendar lacks: timegm would roll 30 February over into March)."""
+    import datetime as dt
+
     m = _DATE.match(text.strip())
-    y, mo, d = (int(x) for x in m.groups()) if m else (0, 0, 0)
-    if not (1 <= mo <= 12 and 1 <= d <= 31):
+    try:
+        day = dt.date(*(int(x) for x in m.groups())) if m else None
+    except ValueError:
+        day = None
+    if day is None:
         raise ValueError(f"{text!r} is not a date YYYY-MM-DD")
-    return calendar.timegm((y, mo, d, 0, 0, 0)) * 1_000_000
+    return calendar.timegm((day.year, day.month, day.day, 0, 0, 0)) * 1_000_000
 
 
 def _frac_us(frac: str | None) -> int:

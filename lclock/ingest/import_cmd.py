@@ -117,6 +117,8 @@ def main(args: argparse.Namespace) -> int:
         return _fail(plan)
     try:
         return _run(plan, args.strict, args.show)
+    except BrokenPipeError:  # stdout's reader went away (`| head -1`): the command's to end
+        raise
     except OSError as exc:  # the spare folder or the spill could not be made or written
         return _fail(f"cannot write {plan.out}: {exc.strerror or exc}")
     except Stopped as exc:
@@ -270,8 +272,9 @@ def _read_all(plan: _Plan, builder: Builder) -> list[Scan] | str:
     if not any(s.matched for s in scans):
         miss = next((u for s in scans for u in s.unmatched), None)
         return ("no line of the log(s) matched the expression"
-                + (f" (the first: {miss.file}:{miss.line}: {miss.text!r})" if miss else
-                   " (the logs are empty)"))
+                + (f" (the first: {miss.file}:{miss.line}: "
+                   + (f"{miss.text!r})" if miss.reason == "did not match" else f"{miss.reason})")
+                   if miss else " (the logs are empty)"))
     return scans
 
 

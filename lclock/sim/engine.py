@@ -138,6 +138,8 @@ def sim_run_id(seed: int, settings: RunSettings, net: NetworkSettings,
         key["impl"] = {str(mid): spec.command for mid, spec in sorted(impl.items())}
     if settings.snapshots:
         key["snapshots"] = [x.to_json() for x in settings.snapshots]
+    if settings.mutant:
+        key["mutant"] = settings.mutant
     digest = hashlib.sha256(orjson.dumps(key, option=orjson.OPT_SORT_KEYS)).hexdigest()[:8]
     return f"sim-{seed}-{digest}"
 

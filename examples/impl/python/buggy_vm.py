@@ -14,9 +14,12 @@ lclock, vclock, hlc, me, clocks = 0, [], [0, 0], 0, []
 BUGS = ("receive-ignores-message", "receive-no-increment", "receive-takes-message",
         "send-no-increment", "internal-no-increment", "send-per-recipient",
         "send-carries-old-clock", "vector-no-merge", "vector-no-own-increment")
-BUG = sys.argv[sys.argv.index("--bug") + 1] if "--bug" in sys.argv[:-1] else ""
-if BUG not in ("", *BUGS) or sys.argv[-1] == "--bug":  # a typo must not run a correct machine
-    sys.exit(f"buggy_vm.py: --bug: one of {', '.join(BUGS)} (got {BUG or 'nothing'})")
+# nothing, or exactly --bug NAME: a typo (in the name or the flag) or a second bug must not
+# run another machine than the one asked for
+BUG = sys.argv[2] if len(sys.argv) == 3 and sys.argv[1] == "--bug" else ""
+if BUG not in ("", *BUGS) or len(sys.argv) > 1 and not BUG:
+    sys.exit(f"buggy_vm.py: --bug: one of {', '.join(BUGS)}, given once "
+             f"(got {' '.join(sys.argv[1:]) if len(sys.argv) > 1 else 'nothing'})")
 
 
 def hlc_update(pt, m=None):

@@ -39,16 +39,28 @@ def _entries(items: Any) -> bool:
         and _int(x.get("send_tick")) for x in items)
 
 
+def _usable(o: dict[str, Any], mid: int, n: int) -> bool:
+    """A snapshot line the link's sums read whole: every entry of its queue from another
+    machine of the run, every channel keyed by one and holding only that machine's messages
+    (an entry from any other would be passed over by the sums, as one of another shape)."""
+    sid: Any = o.get("id")
+    tick: Any = o.get("tick")
+    queue: Any = o.get("queue")
+    channels: Any = o.get("channels")
+    peers = set(range(1, n + 1)) - {mid}
+    return (_int(sid) and _int(tick) and _entries(queue) and isinstance(channels, dict)
+            and all(x["from"] in peers for x in queue)
+            and all(k.isascii() and k.isdigit() and int(k) in peers and _entries(v)
+                    and all(x["from"] == int(k) for x in v) for k, v in channels.items()))
+
+
 def _parts(ctx: Context) -> dict[int, dict[int, Part]]:
     """Per snapshot id, each machine's snapshot line (the first of that id), if usable."""
     out: dict[int, dict[int, Part]] = {}
     for mid, log in ctx.views.items():
         for num, o in log.lines_of("snapshot"):
             sid: Any = o.get("id")
-            tick, queue, channels = o.get("tick"), o.get("queue"), o.get("channels")
-            if not (_int(sid) and _int(tick) and _entries(queue) and isinstance(channels, dict)
-                    and all(k.isascii() and k.isdigit() and _entries(v)
-                            for k, v in channels.items())):
+            if not _usable(o, mid, ctx.run.n):
                 ctx.finding(log, num, "snapshot line without a usable id, tick, queue or "
                             "channels (SPEC 12.2)", "snapshot-line")
                 continue
