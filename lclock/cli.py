@@ -10,6 +10,7 @@ bad input raises ``lclock.errors.BadInput``; :func:`_main` prints it and returns
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
 import re
@@ -157,6 +158,17 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         # ... but not for a run, which it cut short
         args = sys.argv[1:] if argv is None else argv
         return 1 if next((a for a in args if not a.startswith("-")), None) in OWNS_PROCESSES else 0
+    except OSError as exc:
+        if exc.errno not in _FULL:
+            raise
+        _silence_stdout()  # standard output is a full disk or a broken device: say so once
+        sys.stderr.write(f"lclock: cannot write the output: {exc.strerror or exc}\n")
+        return 1
+
+
+#: What a write to a full or failing standard output raises (``> /dev/full``, a full disk);
+#: a command that writes files says so for its own files before this is reached.
+_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO)
 
 
 def _silence_stdout() -> None:

@@ -409,6 +409,19 @@ def test_closed_pipe_is_a_normal_end(runs: dict[str, Path], args: list[str]) -> 
     assert p.returncode == 0 and p.stderr == ""
 
 
+@pytest.mark.parametrize("args", [
+    ["export", "{run}", "-o", "-"], ["trace", "{run}", "2:t5"], ["hb", "{run}", "--lamport-lies"],
+    ["analyze", "{run}", "--json", "--no-write"], ["check", "{run}"], ["schema"],
+    ["check", "--bugs"], ["cuts", "{run}", "--count"]])
+def test_a_full_output_is_one_line_not_a_traceback(runs: dict[str, Path], args: list[str]) -> None:
+    """`lclock ... > /dev/full`: what could not be written is said once, exit 1."""
+    with open("/dev/full", "w") as full:
+        p = subprocess.run([sys.executable, "-m", "lclock", *[a.format(run=runs["vc"]) for a in args]],
+                           stdout=full, stderr=subprocess.PIPE, text=True, cwd=REPO, timeout=120)
+    assert p.returncode == 1
+    assert p.stderr == "lclock: cannot write the output: No space left on device\n"
+
+
 def test_hb_proof_names_a_and_b_in_the_questions_order(runs: dict[str, Path]) -> None:
     """Two concurrent events: each vector entry that proves it is written A first, B second,
     with what it rules out, and the numbers are the vectors' own."""
