@@ -69,6 +69,9 @@ def test_a_wrong_receive_rule_shrinks_to_a_handful_of_events_on_two_machines(tmp
     out = tmp_path / "small"
     code, stdout, err = lclock("shrink", str(run), "--output", str(out))
     assert code == 0, err
+    # the bug check names is not what the smallest run keeps: said, with the way to keep it
+    assert any(f.get("bug") == "receive-ignores-message" for f in before["findings"])
+    assert "check names the bug receive-ignores-message" in err and "--rule bug" in err
     (small,) = folders(out)
     after = check(small)
     assert after["counts"]["machines"] == 2

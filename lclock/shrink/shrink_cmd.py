@@ -83,7 +83,9 @@ def main(args: argparse.Namespace) -> int:
     say = (lambda _line: None) if args.quiet else _say
     stop: StopRequest = getattr(args, "stop_request", None) or StopRequest()
     try:
-        target = choose_target(_findings(run_dir), args.rule, args.same_message)
+        findings = _findings(run_dir)
+        target = choose_target(findings, args.rule, args.same_message)
+        _name_the_bug_left(findings, target)
         with recording(stop), tempfile.TemporaryDirectory(prefix="lclock-shrink-") as scratch:
             replayer = Replayer(replay, target, Path(scratch), stop)
             result = _shrink(replay, replayer, target, args.budget, say)
@@ -97,6 +99,20 @@ def main(args: argparse.Namespace) -> int:
         why = "; ".join([str(exc), *replay.notes])
         raise BadInput(f"{args.run_dir}: its replay in the simulator failed: {why}") from None
     return _write(replay, result, target, output, stop, args.quiet)
+
+
+def _name_the_bug_left(findings: list[dict[str, Any]], target: Target) -> None:
+    """Say so when check names a classic bug the kept finding does not carry: the smallest
+    run of a rule's finding is smaller than one that names the bug (a bug is named only from
+    several telling events), and the student should know which story they are shown."""
+    if target.bug is not None:
+        return
+    bugs = sorted({str(f["bug"]) for f in findings
+                   if f.get("severity") == "error" and f.get("bug")})
+    if bugs:
+        sys.stderr.write(f"{prefix('shrink')}: note: check names the bug {', '.join(bugs)} in this "
+                         f"run; this keeps the {target.rule} finding alone (--rule bug keeps "
+                         f"the bug: a larger run, as a bug is named from several telling events)\n")
 
 
 def _findings(run_dir: Path) -> list[dict[str, Any]]:
