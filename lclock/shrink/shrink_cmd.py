@@ -58,7 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--budget", metavar="N", type=_positive, default=DEFAULT_BUDGET,
                         help=f"at most N simulated attempts (default {DEFAULT_BUDGET})")
     parser.add_argument("--quiet", action="store_true",
-                        help="print only the run folder's path, not the progress and the story")
+                        help="print only the line 'run folder: PATH', not the progress and the story")
 
 
 def _positive(text: str) -> int:
