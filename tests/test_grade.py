@@ -155,6 +155,9 @@ def test_program_args_per_kind() -> None:
     assert args[-2:] == ["--loss", "0.1"] and "--seed" in args and "--machines" in args
     twice = program_args(Item("t", "twice", 10), "x", 1, Path("/r"), "t-1")
     assert "--twice" in twice and "--impl" in twice and "x" in twice
+    real = program_args(Item("r", "real", 10), "x", 1, Path("/r"), "r-1")
+    # the battery checks the real run itself: no report.html nor figures of lclock run
+    assert real[0] == "run" and "--no-report" in real and "--no-report" not in twice
 
 
 # -- scoring -------------------------------------------------------------------------------------

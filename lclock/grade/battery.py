@@ -124,6 +124,8 @@ def program_args(item: Item, impl: str, seed: int, runs: Path, run_id: str) -> l
             "--duration", f"{item.duration:g}", "--quiet", *where, "--seed", str(seed),
             # never the submission's own settings.toml: the rubric's flags alone
             "--settings", str(runs.parent / SETTINGS)]
+    if real:  # the battery checks the run itself: report.html and figures cost ~2 s of CPU
+        args.append("--no-report")
     if item.kind == "twice":
         args.append("--twice")
     if item.kind == "mixed":
