@@ -6,9 +6,11 @@ the real command; tests/test_grade_hostile.py the hostile class).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ from lclock.errors import BadInput
 from lclock.grade.battery import import_flags, log_files, program_args, where_of
 from lclock.grade.grade_cmd import Progress, write_class
 from lclock.grade.grade_one import Graded, grade_one
+from lclock.grade.lanes import Lanes, waits_on_the_clock
 from lclock.grade.report import shrunk_section
 from lclock.grade.results import ItemResult, RunResult
 from lclock.grade.rubric import SHRINK_BUDGET, Item, load_rubric, parse_rubric
@@ -450,3 +453,34 @@ def test_grades_csv_never_holds_a_formula(tmp_path: Path) -> None:
     rows = list(csv.DictReader((out / "grades.csv").open()))
     assert [r["submission"] for r in rows] == ["'=HYPERLINK(\"x\")", "'@SUM(A1)", "good"]
     assert [r["score"] for r in rows] == ["90"] * 3 and rows[2]["bugs"] == "'-rule:lamport"
+
+
+# -- lanes: when a submission may use the CPU --------------------------------------------------
+
+def test_the_real_run_and_the_runs_after_a_hang_wait_on_the_clock() -> None:
+    sim, real = Item("sim", "sim", 10), Item("real", "real", 10)
+    crashed = ItemResult("a", "sim", 10, runs=[_run("a, seed 1", failure=("crash", "x", "y"))])
+    hung = ItemResult("b", "sim", 10, runs=[_run("b, seed 2", failure=("hang", "x", "y"))])
+    assert waits_on_the_clock(real, []) and not waits_on_the_clock(sim, [])
+    assert not waits_on_the_clock(sim, [crashed])
+    assert waits_on_the_clock(sim, [crashed, hung])
+
+
+def test_n_lanes_let_n_submissions_compute_and_any_number_wait() -> None:
+    lanes = Lanes(2)
+    entered = threading.Event()
+
+    def third() -> None:
+        with lanes.lane(clock=False):
+            entered.set()
+
+    with contextlib.ExitStack() as held:
+        held.enter_context(lanes.lane(clock=False))
+        held.enter_context(lanes.lane(clock=False))
+        with lanes.lane(clock=True):  # waiting on the clock takes no lane: never blocks
+            pass
+        t = threading.Thread(target=third, daemon=True)
+        t.start()
+        assert not entered.wait(0.3)  # both lanes held: the third waits for one
+    t.join(60)
+    assert entered.is_set()

@@ -26,6 +26,7 @@ from lclock import errors
 from lclock.errors import BadInput
 from lclock.grade.battery import stop_all
 from lclock.grade.grade_one import Graded, grade_one
+from lclock.grade.lanes import Lanes
 from lclock.grade.report import class_page
 from lclock.grade.rubric import Rubric, load_rubric
 from lclock.grade.workspace import sweep
@@ -157,8 +158,11 @@ def _graded(todo: list[tuple[int, Path]], rubric: Rubric, args: argparse.Namespa
         for index, folder in todo:
             yield grade_one(folder, index, rubric, hide)
         return
-    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        futures = [pool.submit(grade_one, folder, index, rubric, hide) for index, folder in todo]
+    # N submissions on the CPU, and as many again waiting on the clock (lclock.grade.lanes)
+    lanes = Lanes(args.jobs)
+    with ThreadPoolExecutor(max_workers=2 * args.jobs) as pool:
+        futures = [pool.submit(grade_one, folder, index, rubric, hide, lanes)
+                   for index, folder in todo]
         try:
             for fut in as_completed(futures):
                 yield fut.result()

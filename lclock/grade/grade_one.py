@@ -15,12 +15,15 @@ from typing import Any
 
 from lclock.grade.battery import run_item
 from lclock.grade.build import run_build
+from lclock.grade.lanes import Lanes, waits_on_the_clock
 from lclock.grade.report import student_page
+from lclock.grade.results import ItemResult
 from lclock.grade.rubric import Rubric
 from lclock.grade.score import Test, bugs_of, rules_of, score_item
 from lclock.grade.shrunk import Shrunk, shrink_first
 from lclock.grade.submission import Submission, read_submission
 from lclock.grade.workspace import prepare, too_big, user_for, work_prefix
+from lclock.impl.jail import User
 
 
 @dataclass
@@ -42,9 +45,12 @@ class Graded:
                 "bugs": ";".join(self.bugs)}
 
 
-def grade_one(folder: Path, index: int, rubric: Rubric, hide: tuple[str, ...] = ()) -> Graded:
+def grade_one(folder: Path, index: int, rubric: Rubric, hide: tuple[str, ...] = (),
+              lanes: Lanes | None = None) -> Graded:
     """Grade the submission in ``folder`` (number ``index`` of the class: its user); its
-    programs never see the folders ``hide``."""
+    programs never see the folders ``hide``; ``lanes`` say when it may use the CPU (other
+    submissions graded at once share them; none: its own)."""
+    lanes = lanes or Lanes(1)
     sub = read_submission(folder)
     if sub.problem is not None:
         return _bad(sub, rubric, sub.problem, "no-config" if "missing" in sub.problem else "bad-config")
@@ -54,15 +60,28 @@ def grade_one(folder: Path, index: int, rubric: Rubric, hide: tuple[str, ...] = 
     user = user_for(index, hide)
     with tempfile.TemporaryDirectory(prefix=work_prefix()) as tmp:
         Path(tmp).chmod(0o711)
-        copy, runs = prepare(folder, Path(tmp) / "w", user)
-        if sub.build:
-            problem = run_build(sub.build, copy, user, str(index))
-            if problem is not None:
-                return _bad(sub, rubric, problem, "build-failed")
-        items = [run_item(i, sub, copy, runs, user) for i in rubric.items if i.applies_to(sub.kind)]
-        tests = [score_item(i, rubric) for i in items]
-        shrunk = shrink_first(items, rubric, copy, runs, user)
-        return _graded(sub, tests, items, runs, user.uid >= 0, shrunk)
+        with lanes.lane(clock=False):
+            copy, runs = prepare(folder, Path(tmp) / "w", user)
+            problem = run_build(sub.build, copy, user, str(index)) if sub.build else None
+        if problem is not None:
+            return _bad(sub, rubric, problem, "build-failed")
+        items = battery(rubric, sub, copy, runs, user, lanes)
+        with lanes.lane(clock=False):
+            tests = [score_item(i, rubric) for i in items]
+            shrunk = shrink_first(items, rubric, copy, runs, user)
+            return _graded(sub, tests, items, runs, user.uid >= 0, shrunk)
+
+
+def battery(rubric: Rubric, sub: Submission, copy: Path, runs: Path, user: User,
+            lanes: Lanes) -> list[ItemResult]:
+    """Every item of the rubric for the submission's kind, in order; an item that waits on
+    the clock holds no CPU lane (lclock.grade.lanes)."""
+    items: list[ItemResult] = []
+    for item in rubric.items:
+        if item.applies_to(sub.kind):
+            with lanes.lane(clock=waits_on_the_clock(item, items)):
+                items.append(run_item(item, sub, copy, runs, user))
+    return items
 
 
 def _graded(sub: Submission, tests: list[Test], items: list[Any], runs: Path,
