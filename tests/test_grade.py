@@ -20,7 +20,7 @@ from lclock.errors import BadInput
 from lclock.grade.battery import import_flags, log_files, program_args, where_of
 from lclock.grade.grade_cmd import Progress, write_class
 from lclock.grade.grade_one import Graded, grade_one
-from lclock.grade.lanes import Lanes, waits_on_the_clock
+from lclock.grade.lanes import Lanes, hung_idle, runs_at_once, tasks_of, waits_on_the_clock
 from lclock.grade.report import shrunk_section
 from lclock.grade.results import ItemResult, RunResult
 from lclock.grade.rubric import SHRINK_BUDGET, Item, load_rubric, parse_rubric
@@ -460,7 +460,8 @@ def test_grades_csv_never_holds_a_formula(tmp_path: Path) -> None:
 def test_the_real_run_and_the_runs_after_a_hang_wait_on_the_clock() -> None:
     sim, real = Item("sim", "sim", 10), Item("real", "real", 10)
     crashed = ItemResult("a", "sim", 10, runs=[_run("a, seed 1", failure=("crash", "x", "y"))])
-    hung = ItemResult("b", "sim", 10, runs=[_run("b, seed 2", failure=("hang", "x", "y"))])
+    hung = ItemResult("b", "sim", 10, runs=[RunResult("b, seed 2", "b-2", ("hang", "x", "y"),
+                                                      cpu_s=0.1)])
     assert waits_on_the_clock(real, []) and not waits_on_the_clock(sim, [])
     assert not waits_on_the_clock(sim, [crashed])
     assert waits_on_the_clock(sim, [crashed, hung])
@@ -484,3 +485,34 @@ def test_n_lanes_let_n_submissions_compute_and_any_number_wait() -> None:
         assert not entered.wait(0.3)  # both lanes held: the third waits for one
     t.join(60)
     assert entered.is_set()
+
+
+def test_a_run_that_hung_idle_sends_the_rest_to_the_clock_one_that_spun_does_not() -> None:
+    sim = Item("sim", "sim", 10)
+
+    def hung(cpu_s: float | None) -> list[ItemResult]:
+        run = RunResult("a, seed 1", "a-1", ("hang", "no answer within 10 s", "a-1"), cpu_s=cpu_s)
+        return [ItemResult("a", "sim", 10, runs=[run])]
+
+    assert hung_idle(hung(0.1)) and waits_on_the_clock(sim, hung(0.1))
+    assert not hung_idle(hung(30.0)) and not waits_on_the_clock(sim, hung(30.0))
+    assert not hung_idle(hung(None))  # not known: as before, one at a time
+
+
+def test_runs_made_at_once_land_in_their_items_in_seed_order() -> None:
+    items = [Item("a", "sim", 10, (3, 1, 2)), Item("b", "real", 5, skip=True),
+             Item("c", "twice", 7, (9,))]
+    seen: list[tuple[str, int]] = []
+    lock = threading.Lock()
+
+    def run(item: Item, seed: int) -> RunResult:
+        with lock:
+            seen.append((item.name, seed))
+        return RunResult(f"{item.name}, seed {seed}")
+
+    results, tasks = tasks_of(items)
+    runs_at_once(tasks, run)
+    assert sorted(seen) == [("a", 1), ("a", 2), ("a", 3), ("c", 9)]
+    assert [(r.name, r.points, [x.label for x in r.runs]) for r in results] == [
+        ("a", 10, ["a, seed 3", "a, seed 1", "a, seed 2"]), ("b", 5, []), ("c", 7, ["c, seed 9"])]
+    assert results[1].skipped == "skipped by the rubric"
