@@ -14,7 +14,7 @@ A program that hung while using next to no CPU (it sleeps, or waits on a pipe) h
 as a rule: each of its runs waits out timeouts, half a minute or more. Its remaining runs
 are made a few at once, outside the lanes (in its one copy, as its machines share it in a
 run), so that it takes a minute, not ten. Which runs it makes, and what each is judged
-by, stay the same; the choice depends on the submission alone, never on N.
+by, stay the same; the choice depends on what the submission's runs did, never on N.
 """
 
 from __future__ import annotations
