@@ -6,10 +6,12 @@ the real command; tests/test_grade_hostile.py the hostile class).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from lclock.errors import BadInput
 from lclock.grade.battery import import_flags, log_files, program_args, where_of
 from lclock.grade.grade_cmd import Progress, write_class
 from lclock.grade.grade_one import Graded, grade_one
+from lclock.grade.lanes import Lanes, hung_idle, runs_at_once, tasks_of, waits_on_the_clock
 from lclock.grade.report import shrunk_section
 from lclock.grade.results import ItemResult, RunResult
 from lclock.grade.rubric import SHRINK_BUDGET, Item, load_rubric, parse_rubric
@@ -156,6 +159,9 @@ def test_program_args_per_kind() -> None:
     assert args[-2:] == ["--loss", "0.1"] and "--seed" in args and "--machines" in args
     twice = program_args(Item("t", "twice", 10), "x", 1, Path("/r"), "t-1")
     assert "--twice" in twice and "--impl" in twice and "x" in twice
+    real = program_args(Item("r", "real", 10), "x", 1, Path("/r"), "r-1")
+    # the battery checks the real run itself: no report.html nor figures of lclock run
+    assert real[0] == "run" and "--no-report" in real and "--no-report" not in twice
 
 
 # -- scoring -------------------------------------------------------------------------------------
@@ -499,3 +505,66 @@ def test_every_process_of_a_submissions_user_ends_however_it_hid() -> None:
             p.kill()
         proc.kill()
         proc.wait()
+
+
+# -- lanes: when a submission may use the CPU --------------------------------------------------
+
+def test_the_real_run_and_the_runs_after_a_hang_wait_on_the_clock() -> None:
+    sim, real = Item("sim", "sim", 10), Item("real", "real", 10)
+    crashed = ItemResult("a", "sim", 10, runs=[_run("a, seed 1", failure=("crash", "x", "y"))])
+    hung = ItemResult("b", "sim", 10, runs=[RunResult("b, seed 2", "b-2", ("hang", "x", "y"),
+                                                      cpu_s=0.1)])
+    assert waits_on_the_clock(real, []) and not waits_on_the_clock(sim, [])
+    assert not waits_on_the_clock(sim, [crashed])
+    assert waits_on_the_clock(sim, [crashed, hung])
+
+
+def test_n_lanes_let_n_submissions_compute_and_any_number_wait() -> None:
+    lanes = Lanes(2)
+    entered = threading.Event()
+
+    def third() -> None:
+        with lanes.lane(clock=False):
+            entered.set()
+
+    with contextlib.ExitStack() as held:
+        held.enter_context(lanes.lane(clock=False))
+        held.enter_context(lanes.lane(clock=False))
+        with lanes.lane(clock=True):  # waiting on the clock takes no lane: never blocks
+            pass
+        t = threading.Thread(target=third, daemon=True)
+        t.start()
+        assert not entered.wait(0.3)  # both lanes held: the third waits for one
+    t.join(60)
+    assert entered.is_set()
+
+
+def test_a_run_that_hung_idle_sends_the_rest_to_the_clock_one_that_spun_does_not() -> None:
+    sim = Item("sim", "sim", 10)
+
+    def hung(cpu_s: float | None) -> list[ItemResult]:
+        run = RunResult("a, seed 1", "a-1", ("hang", "no answer within 10 s", "a-1"), cpu_s=cpu_s)
+        return [ItemResult("a", "sim", 10, runs=[run])]
+
+    assert hung_idle(hung(0.1)) and waits_on_the_clock(sim, hung(0.1))
+    assert not hung_idle(hung(30.0)) and not waits_on_the_clock(sim, hung(30.0))
+    assert not hung_idle(hung(None))  # not known: as before, one at a time
+
+
+def test_runs_made_at_once_land_in_their_items_in_seed_order() -> None:
+    items = [Item("a", "sim", 10, (3, 1, 2)), Item("b", "real", 5, skip=True),
+             Item("c", "twice", 7, (9,))]
+    seen: list[tuple[str, int]] = []
+    lock = threading.Lock()
+
+    def run(item: Item, seed: int) -> RunResult:
+        with lock:
+            seen.append((item.name, seed))
+        return RunResult(f"{item.name}, seed {seed}")
+
+    results, tasks = tasks_of(items)
+    runs_at_once(tasks, run)
+    assert sorted(seen) == [("a", 1), ("a", 2), ("a", 3), ("c", 9)]
+    assert [(r.name, r.points, [x.label for x in r.runs]) for r in results] == [
+        ("a", 10, ["a, seed 3", "a, seed 1", "a, seed 2"]), ("b", 5, []), ("c", 7, ["c, seed 9"])]
+    assert results[1].skipped == "skipped by the rubric"

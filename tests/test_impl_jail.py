@@ -25,7 +25,7 @@ import psutil
 import pytest
 
 from lclock.impl.config import Limits
-from lclock.impl.jail import JAIL_ENV, Cgroups, Jail, _own_cgroup
+from lclock.impl.jail import JAIL_ENV, Cgroups, Jail, _alive, _own_cgroup
 from lclock.impl.pipe import STDERR_TAIL, Pipes, ProgramGone, wait
 from lclock.impl.protocol import ProtocolError
 
@@ -364,3 +364,22 @@ def test_waiting_never_raises_an_endless_line_the_next_answer_does() -> None:
         for r, w in ends:
             os.close(r)
             os.close(w)
+
+
+def test_a_killed_process_waiting_to_be_reaped_is_not_alive() -> None:
+    """jail.kill loops while a member is alive: a zombie (dead, not yet reaped, which
+    psutil's is_running calls running) must not count, or every kill waits its whole 2 s."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"], start_new_session=True)
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"],
+                            start_new_session=True)
+    try:
+        zombie = psutil.Process(dead.pid)
+        while zombie.status() != psutil.STATUS_ZOMBIE:  # exited, left unreaped on purpose
+            time.sleep(0.01)
+        running = psutil.Process(live.pid)
+        assert _alive([zombie, running]) == [running]
+    finally:
+        for proc in (dead, live):
+            with contextlib.suppress(OSError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()

@@ -171,6 +171,39 @@ def test_in_the_simulator_stop_has_the_patience_of_a_tick(tmp_path: Path) -> Non
     assert no_program_left()
 
 
+@pytest.mark.slow
+def test_after_a_failure_the_other_programs_are_asked_to_stop_at_once(tmp_path: Path) -> None:
+    """Machine 1 hangs; machines 2 and 3 get ``stop`` together, not the second only after
+    the first has answered (or timed out: after one program hung, its peers often hang
+    too, and each would cost a whole timeout in turn). Each, on ``stop``, waits a moment
+    for the other's mark: only asked at once do both see it."""
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    command = program(tmp_path, 'if req["tick"] == 5 and ME == 1: time.sleep(60)', head=f"""\
+        ME = int(os.environ["LCLOCK_MACHINE"])
+        MARKS = {str(marks)!r}
+        _send = send
+        def send(obj):
+            if obj["type"] == "stop_ok":
+                open(os.path.join(MARKS, f"stop-{{ME}}"), "w").close()
+                other = os.path.join(MARKS, f"stop-{{5 - ME}}")
+                end = time.monotonic() + 2
+                while not os.path.exists(other) and time.monotonic() < end:
+                    time.sleep(0.01)
+                if os.path.exists(other):
+                    open(os.path.join(MARKS, f"saw-{{ME}}"), "w").close()
+            _send(obj)
+    """)
+    spec = ProgramSpec(command, timeout=0.3)
+    run_dir, _machines, meta = run_sim(BASE, NetworkSettings(), tmp_path / "out",
+                                       impl={1: spec, 2: spec, 3: spec})
+    assert meta["status"] == "failed" and meta["reason"].startswith("machine 1: no answer")
+    for mid in (2, 3):
+        assert lines(run_dir, mid)[-1]["reason"] == "peer_failed"
+    assert sorted(p.name for p in marks.iterdir()) == ["saw-2", "saw-3", "stop-2", "stop-3"]
+    assert no_program_left()
+
+
 def test_a_lamport_only_program_narrows_the_run_to_lamport(tmp_path: Path) -> None:
     run_dir, _machines, meta = run_sim(BASE, NetworkSettings(), tmp_path / "out",
                                        impl={3: ProgramSpec(program(tmp_path, ""))})

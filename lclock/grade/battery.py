@@ -124,6 +124,8 @@ def program_args(item: Item, impl: str, seed: int, runs: Path, run_id: str) -> l
             "--duration", f"{item.duration:g}", "--quiet", *where, "--seed", str(seed),
             # never the submission's own settings.toml: the rubric's flags alone
             "--settings", str(runs.parent / SETTINGS)]
+    if real:  # the battery checks the run itself: report.html and figures cost ~2 s of CPU
+        args.append("--no-report")
     if item.kind == "twice":
         args.append("--twice")
     if item.kind == "mixed":
@@ -140,6 +142,7 @@ def program_run(item: Item, sub: Submission, seed: int, copy: Path, runs: Path,
     run_dir = runs / run_id
     if item.kind == "real":
         _take_real_run(real_output(runs, run_id), run_dir)
+    result.cpu_s = programs_cpu(run_dir)
     if item.kind == "twice" and "two runs differ" in err:
         result.failure = ("nondeterministic", _differs(err), run_id)
         return result
@@ -150,6 +153,15 @@ def program_run(item: Item, sub: Submission, seed: int, copy: Path, runs: Path,
         return result
     check_run(run_dir, run_id, result)
     return result
+
+
+def programs_cpu(run_dir: Path) -> float | None:
+    """CPU seconds the run's programs used, all together (run.json's ``impl``), if known."""
+    try:
+        machines = json.loads((run_dir / "run.json").read_text())["impl"]["machines"]
+        return float(sum(float(m.get("cpu_s") or 0.0) for m in machines.values()))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
 
 
 def real_output(runs: Path, run_id: str) -> Path:

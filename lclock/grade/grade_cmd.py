@@ -1,6 +1,6 @@
 """``lclock grade SUBMISSIONS_DIR``: the class graded, one folder of results per submission.
 
-One submission at a time, ``--jobs N`` of them at once (threads: each submission's work is
+One submission at a time (``--jobs 1``), ``--jobs N`` of them at once (threads: each submission's work is
 in lclock subprocesses), or on a Dask cluster (``--cluster``, as experiments): each worker
 returns the submission's files as bytes and this process writes them, so the grades are the
 same bytes however they were computed. A submission is written last by its ``grade.json``
@@ -26,6 +26,7 @@ from lclock import errors
 from lclock.errors import BadInput
 from lclock.grade.battery import stop_all
 from lclock.grade.grade_one import Graded, grade_one
+from lclock.grade.lanes import Lanes
 from lclock.grade.report import class_page
 from lclock.grade.rubric import Rubric, load_rubric
 from lclock.grade.workspace import sweep
@@ -43,8 +44,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", metavar="DIR",
                         help="where to write the grades (default output/grade-<folder name>)")
     where = parser.add_mutually_exclusive_group()
-    where.add_argument("--jobs", type=int, metavar="N", default=1,
-                       help="submissions graded at once on this machine (default 1)")
+    where.add_argument("--jobs", type=int, metavar="N", default=None,
+                       help="submissions computing at once on this machine, and as many again "
+                            "waiting on the clock (default: one more than the cores; 1: one "
+                            "at a time)")
     where.add_argument("--cluster", metavar="tcp://HOST:PORT",
                        help="grade on a Dask cluster (its workers need the same lclock)")
     parser.add_argument("--resume", action="store_true",
@@ -56,6 +59,8 @@ def main(args: argparse.Namespace) -> int:
     root = Path(args.submissions)
     if not root.is_dir():
         raise BadInput(f"SUBMISSIONS_DIR: {root} is not a folder")
+    if args.jobs is None:
+        args.jobs = default_jobs()
     if not 1 <= args.jobs <= MAX_JOBS:
         raise BadInput(f"--jobs: expected a whole number from 1 to {MAX_JOBS}")
     rubric = load_rubric(Path(args.rubric) if args.rubric else None)
@@ -83,6 +88,12 @@ def main(args: argparse.Namespace) -> int:
     rows = write_class(out, folders)
     say(f"grades: {out / 'grades.csv'} ({len(rows)} submission(s)); summary: {out / 'summary.html'}")
     return 0
+
+
+def default_jobs() -> int:
+    """One more than the cores: a battery's lclock waits on its programs' pipes part of the
+    time, so one lane more than the cores keeps them busy (bench/bench_grade.py)."""
+    return min(MAX_JOBS, (os.cpu_count() or 1) + 1)
 
 
 def _say(line: str) -> None:
@@ -157,8 +168,11 @@ def _graded(todo: list[tuple[int, Path]], rubric: Rubric, args: argparse.Namespa
         for index, folder in todo:
             yield grade_one(folder, index, rubric, hide)
         return
-    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        futures = [pool.submit(grade_one, folder, index, rubric, hide) for index, folder in todo]
+    # N submissions on the CPU, and as many again waiting on the clock (lclock.grade.lanes)
+    lanes = Lanes(args.jobs)
+    with ThreadPoolExecutor(max_workers=2 * args.jobs) as pool:
+        futures = [pool.submit(grade_one, folder, index, rubric, hide, lanes)
+                   for index, folder in todo]
         try:
             for fut in as_completed(futures):
                 yield fut.result()

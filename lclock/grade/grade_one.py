@@ -13,9 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lclock.grade.battery import run_item
+from lclock.grade.battery import program_run, run_item
 from lclock.grade.build import run_build
+from lclock.grade.lanes import Lanes, hung_idle, runs_at_once, tasks_of, waits_on_the_clock
 from lclock.grade.report import student_page
+from lclock.grade.results import ItemResult
 from lclock.grade.rubric import Rubric
 from lclock.grade.score import Test, bugs_of, rules_of, score_item
 from lclock.grade.shrunk import Shrunk, shrink_first
@@ -43,9 +45,12 @@ class Graded:
                 "bugs": ";".join(self.bugs)}
 
 
-def grade_one(folder: Path, index: int, rubric: Rubric, hide: tuple[str, ...] = ()) -> Graded:
+def grade_one(folder: Path, index: int, rubric: Rubric, hide: tuple[str, ...] = (),
+              lanes: Lanes | None = None) -> Graded:
     """Grade the submission in ``folder`` (number ``index`` of the class: its user); its
-    programs never see the folders ``hide``."""
+    programs never see the folders ``hide``; ``lanes`` say when it may use the CPU (other
+    submissions graded at once share them; none: its own)."""
+    lanes = lanes or Lanes(1)
     sub = read_submission(folder)
     if sub.problem is not None:
         return _bad(sub, rubric, sub.problem, "no-config" if "missing" in sub.problem else "bad-config")
@@ -56,27 +61,48 @@ def grade_one(folder: Path, index: int, rubric: Rubric, hide: tuple[str, ...] = 
     with tempfile.TemporaryDirectory(prefix=work_prefix()) as tmp:
         Path(tmp).chmod(0o711)
         try:
-            return _graded_in(folder, Path(tmp), sub, index, rubric, user)
+            return _graded_in(folder, Path(tmp), sub, index, rubric, user, lanes)
         finally:
-            end_processes(user)
+            end_processes(user)  # what a run left (a fork bomb's children, a hidden session)
 
 
 def _graded_in(folder: Path, tmp: Path, sub: Submission, index: int, rubric: Rubric,
-               user: User) -> Graded:
-    """The battery, its scores and the shrunk counterexample, run in the work folder ``tmp``."""
-    copy, runs = prepare(folder, tmp / "w", user)
-    if sub.build:
-        problem = run_build(sub.build, copy, user, str(index))
-        if problem is not None:
-            return _bad(sub, rubric, problem, "build-failed")
-    items = []
-    for item in rubric.items:
-        if item.applies_to(sub.kind):
-            items.append(run_item(item, sub, copy, runs, user))
-            end_processes(user)  # what one item left must not weigh on the next
-    tests = [score_item(i, rubric) for i in items]
-    shrunk = shrink_first(items, rubric, copy, runs, user)
-    return _graded(sub, tests, items, runs, user.uid >= 0, shrunk)
+               user: User, lanes: Lanes) -> Graded:
+    """The build, the battery, its scores and the shrunk counterexample, in the work folder
+    ``tmp``."""
+    with lanes.lane(clock=False):
+        copy, runs = prepare(folder, tmp / "w", user)
+        problem = run_build(sub.build, copy, user, str(index)) if sub.build else None
+    if problem is not None:
+        return _bad(sub, rubric, problem, "build-failed")
+    items = battery(rubric, sub, copy, runs, user, lanes)
+    with lanes.lane(clock=False):
+        tests = [score_item(i, rubric) for i in items]
+        shrunk = shrink_first(items, rubric, copy, runs, user)
+        return _graded(sub, tests, items, runs, user.uid >= 0, shrunk)
+
+
+def battery(rubric: Rubric, sub: Submission, copy: Path, runs: Path, user: User,
+            lanes: Lanes) -> list[ItemResult]:
+    """Every item of the rubric for the submission's kind, in order, a run at a time; a run
+    that waits on the clock holds no CPU lane, and once a run hung idle, the rest are made
+    a few at once (lclock.grade.lanes)."""
+    todo = [item for item in rubric.items if item.applies_to(sub.kind)]
+    if sub.impl is None:  # a folder of logs: one import and check per item
+        out = []
+        for item in todo:
+            with lanes.lane(clock=False):
+                out.append(run_item(item, sub, copy, runs, user))
+        return out
+    items, tasks = tasks_of(todo)
+    for n, (result, item, seed) in enumerate(tasks):
+        if hung_idle(items):
+            runs_at_once(tasks[n:], lambda i, s: program_run(i, sub, s, copy, runs, user))
+            break
+        with lanes.lane(clock=waits_on_the_clock(item, items)):
+            result.runs.append(program_run(item, sub, seed, copy, runs, user))
+        end_processes(user)  # what one run left must not weigh on the next
+    return items
 
 
 def _graded(sub: Submission, tests: list[Test], items: list[Any], runs: Path,

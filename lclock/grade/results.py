@@ -20,6 +20,9 @@ class RunResult:
     failure: tuple[str, str, str] | None = None
     findings: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: CPU seconds its programs used, all together (run.json), for scheduling only: never
+    #: in a grade (it varies from one grading to the next)
+    cpu_s: float | None = None
 
 
 @dataclass

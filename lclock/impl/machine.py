@@ -212,6 +212,14 @@ class Programs:
         with contextlib.suppress(ProgramFailed):  # kept in failures: the replay logs it
             self.start(offered)
 
+    def ask_stop(self, mids: list[int], patience: float = 1.0) -> None:
+        """Send each of these programs its ``stop`` at once; ``stop`` then awaits each answer
+        within its timeout from now (hung programs are waited for together)."""
+        for mid in mids:
+            prog = self.running.get(mid)
+            if prog is not None and mid not in self.failures:
+                prog.ask_stop(patience)
+
     def stop(self, mid: int, patience: float = 1.0) -> None:
         """The polite end of one program; a failure to stop is that machine's failure."""
         prog = self.running.get(mid)

@@ -150,6 +150,7 @@ class Program:
         self.pipes = Pipes(proc.stdin.fileno(), proc.stdout.fileno(), proc.stderr.fileno())
         self.ended = False
         self.cpu_s: float | None = None
+        self._stop_asked: tuple[float, float] | None = None  # (when, its timeout)
 
     # -- the conversation ----------------------------------------------------------------------
 
@@ -158,9 +159,10 @@ class Program:
         self.pipes.send(request)
         return self.answer(request, timeout)
 
-    def answer(self, request: bytes, timeout: float) -> bytes:
-        """The next answer line, waiting at most ``timeout`` seconds for it."""
-        end = time.monotonic() + timeout
+    def answer(self, request: bytes, timeout: float, end: float | None = None) -> bytes:
+        """The next answer line, waiting at most ``timeout`` seconds for it (until ``end``
+        on the monotonic clock, when it was asked earlier)."""
+        end = time.monotonic() + timeout if end is None else end
         pipes = self.pipes
         while True:
             try:
@@ -182,11 +184,23 @@ class Program:
         kept: p.Clocks = self._judged(lambda: p.parse_init_ok(line, clocks))
         return kept
 
+    def ask_stop(self, patience: float = 1.0) -> None:
+        """Send ``stop`` now, its answer awaited by ``stop``: when the programs of a run are
+        asked together, those that hang are waited for at once, not one after another
+        (three hung programs cost one timeout, not three)."""
+        if self._stop_asked is None:
+            self.cpu_s = self.jail.cpu_seconds()  # while it can still be read
+            self.pipes.send(p.STOP_REQUEST)
+            self.pipes.flush()
+            self._stop_asked = (time.monotonic(), self.spec.timeout * patience)
+
     def stop(self, patience: float = 1.0) -> None:
         """The polite end: ``stop``, ``stop_ok``, and an exit within 2 s (SPEC 9.2).
         ``patience`` multiplies the answer timeout, as for ticks (the simulator's 10)."""
-        self.cpu_s = self.jail.cpu_seconds()  # while it can still be read
-        line = self.ask(p.STOP_REQUEST, self.spec.timeout * patience)
+        self.ask_stop(patience)
+        assert self._stop_asked is not None
+        asked, timeout = self._stop_asked
+        line = self.answer(p.STOP_REQUEST, timeout, asked + timeout)
         self._judged(lambda: p.parse_stop_ok(line))
         self.pipes.broken_in = True  # end of input: a reading loop ends by itself
         if self.jail.proc.stdin is not None:  # closed through its owner: never the fd twice

@@ -338,6 +338,7 @@ class Simulation:
         # The heap ran empty: every message still in flight after the last tick has been
         # taken into its queue, unhandled, as in the real graceful stop. A crashed machine
         # has no stop line.
+        self._ask_stop([idx for idx in range(len(self.nodes)) if not self.dead[idx]])
         for idx, log in enumerate(logs):
             if not self.dead[idx]:
                 self._end(idx, epoch + max(self.settings.duration, self.last_tick[idx]),
@@ -534,13 +535,19 @@ class Simulation:
             if kind == ARRIVAL and not self.dead[idx] and type(payload) is not Marker:
                 self.nodes[idx].take(payload)
         self.heap.clear()
-        for idx, (node, log) in enumerate(zip(self.nodes, logs)):
-            if self.dead[idx]:
-                continue
-            ts = self.epoch + max(t, self.last_tick[idx])
-            if node.paused is not None:
-                log.add(node.resume(ts, t))
-            self._end(idx, ts, reason, log)
+        live = [idx for idx in range(len(self.nodes)) if not self.dead[idx]]
+        for idx in live:
+            if self.nodes[idx].paused is not None:
+                logs[idx].add(self.nodes[idx].resume(self.epoch + max(t, self.last_tick[idx]), t))
+        self._ask_stop(live)
+        for idx in live:
+            self._end(idx, self.epoch + max(t, self.last_tick[idx]), reason, logs[idx])
+
+    def _ask_stop(self, live: list[int]) -> None:
+        """Every live program asked to stop at once (each answer then awaited in turn, within
+        its own timeout from now): after a program hung, its peers often hang too."""
+        if self.programs is not None:
+            self.programs.ask_stop([self.nodes[idx].id for idx in live], patience=SIM_PATIENCE)
 
     def _control(self, idx: int, t: float, payload: tuple[str, Any], log: _BufferedLog) -> None:
         node = self.nodes[idx]
