@@ -101,6 +101,9 @@ BROKEN = {
     "not-json": ('if req["tick"] == 5: print("hello", flush=True); continue', "not JSON"),
     "exits": ('if req["tick"] == 5: sys.exit(3)', "exited with code 3"),
     "killed": ('if req["tick"] == 5: os.kill(os.getpid(), 9)', "killed by signal 9 (SIGKILL)"),
+    # its child holds its stdout open: the exit is still seen, not waited out as a hang
+    "exits-leaving-a-child": ('if req["tick"] == 5: os.fork() and sys.exit(3); time.sleep(60)',
+                              "exited with code 3"),
     "extra-clock": ('if req["tick"] == 5: done["vclock"] = [1, 2, 3]', "keeps no vector clock"),
     "float": ('if req["tick"] == 5: done["lclock"] = 5.0', "must be an integer"),
     "hangs": ('if req["tick"] == 5: time.sleep(60)', "no answer within 2 s"),

@@ -174,10 +174,24 @@ class Program:
                 raise ProgramFailed(self.why_gone(), p.quote(request)) from None
             if line is not None:
                 return line
+            if self._exited():
+                raise ProgramFailed(self.why_gone(), p.quote(request))
             left = end - time.monotonic()
             if left <= 0:
                 raise ProgramFailed(f"no answer within {timeout:g} s", p.quote(request))
             wait([pipes], min(left, 0.5))
+
+    def _exited(self) -> bool:
+        """Whether the program's own process ended with nothing more to say: an early exit,
+        even while children it left hold its stdout open (a fork bomb's did, and each run
+        waited out the answer timeout)."""
+        if self.jail.proc.poll() is None:
+            return False
+        try:
+            self.pipes.pump()  # what it wrote before it exited is still its answer
+        except (p.ProtocolError, ProgramGone):
+            return True
+        return not self.pipes.lines
 
     def init(self, machines: int, clocks: p.Clocks, timeout: float = INIT_TIMEOUT) -> p.Clocks:
         line = self.ask(p.init_request(self.machine, machines, clocks), timeout)
