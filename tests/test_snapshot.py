@@ -378,6 +378,25 @@ def test_a_complete_snapshot_with_junk_in_a_queue_or_channel_is_a_finding(
     assert sorted({f.rule for f in result.findings}) == ["meta-snapshots", "snapshot-line"]
 
 
+@pytest.mark.parametrize(("change", "words"), [
+    (lambda o: o.update(lclock=o["lclock"] + 1), "recorded lclock"),
+    (lambda o: o.update(lclock=9999), "recorded lclock 9999"),
+    (lambda o: o.update(lclock="7"), "recorded lclock '7'"),
+    (lambda o: o.update(vclock=[0] * len(o["vclock"])), "recorded vclock"),
+    (lambda o: o.update(tick=o["tick"] - 1), "after tick"),  # the clocks of another tick
+])
+def test_recorded_clocks_that_are_not_the_machines_are_a_finding(
+        tmp_path: Path, change: Any, words: str) -> None:
+    """The cut is judged from the recorded tick: clocks that are not the machine's after it
+    (SPEC 12.5) would otherwise pass unseen."""
+    run_dir = _busy(tmp_path)
+    assert check_run(run_dir).ok
+    _rewrite(run_dir, 2, change)
+    result = check_run(run_dir)
+    state = [f for f in result.findings if f.rule == "snapshot-state"]
+    assert len(state) == 1 and words in state[0].text and state[0].file == "machine-2.jsonl"
+
+
 def test_the_explorer_still_shows_snapshot_lines(tmp_path: Path) -> None:
     from lclock.analysis.load import load_run
     from lclock.explorer.extras import read_extras

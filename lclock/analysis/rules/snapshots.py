@@ -19,6 +19,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+import numpy as np
+
 from lclock.analysis.load import KIND_RECEIVE, MachineLog
 from lclock.analysis.rules import Context, run_rule
 from lclock.analysis.rules.messages import Sends
@@ -64,8 +66,33 @@ def _parts(ctx: Context) -> dict[int, dict[int, Part]]:
                 ctx.finding(log, num, "snapshot line without a usable id, tick, queue or "
                             "channels (SPEC 12.2)", "snapshot-line")
                 continue
+            wrong = _wrong_state(log, o)
+            if wrong is not None:
+                ctx.finding(log, num, f"snapshot {sid}: {wrong} (SPEC 12.5: the state after its "
+                            "last tick before the recording)", "snapshot-state")
             out.setdefault(sid, {}).setdefault(mid, (num, o))
     return out
+
+
+def _wrong_state(log: MachineLog, o: dict[str, Any]) -> str | None:
+    """How the recorded clocks differ from the machine's after its recorded tick (its last
+    event at or before that tick; zero before any), or None when they agree: the cut is
+    judged from the tick, so clocks from elsewhere would pass unseen."""
+    tick: int = o["tick"]
+    rows = np.flatnonzero(log.tick <= tick)
+    last = int(rows[-1]) if len(rows) else None
+    want = int(log.lclock[last]) if last is not None else 0
+    got: Any = o.get("lclock")
+    if got != want or not _int(got):
+        return f"recorded lclock {got!r}, but after tick {tick} the machine's clock is {want}"
+    vc: Any = o.get("vclock")
+    if log.vclock is None or vc is None:
+        return None
+    width = log.vclock.shape[1] if log.vclock.ndim == 2 else 0
+    known = [int(x) for x in log.vclock[last]] if last is not None else [0] * width
+    if vc != known:
+        return f"recorded vclock {vc!r}, but after tick {tick} the machine's is {known}"
+    return None
 
 
 def _clocks(items: Any, sender: int) -> Counter[int]:
