@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 import lclock
@@ -115,6 +116,33 @@ def test_a_cut_is_crossed_by_the_message_the_matching_found(
     for rm, rt in UNMATCHED:  # constrains no cut
         none = dict.fromkeys(last, 0)
         assert crossings(capsys, folder, none | {rm: rt}) == crossings(capsys, folder, none | {rm: rt - 1})
+
+
+def test_the_explorer_draws_the_messages_the_matching_found(folder: Path) -> None:
+    """The page judges cuts by the pairs it is given (``lclock view``'s verdict is to be
+    ``lclock cuts``'s): they are the same pairs."""
+    from lclock.explorer.extract import build
+
+    run = load_run(folder)
+    data, _ = build(folder)
+    at, acc = [], 0
+    for m in run.ids:  # global event index -> (machine, tick): lanes in id order, all shown
+        at += [(m, int(t)) for t in run.machines[m].tick]
+        acc += run.machines[m].events
+    assert len(at) == acc
+    enc = data["msgs"]["s"]
+    s = np.concatenate(([enc["s"]], enc["s"] + np.cumsum(enc["v"]))) if "v" in enc else \
+        [enc["s"] + k * enc["d"] for k in range(enc["n"])]
+    pairs = {at[int(r)]: at[int(x)] for x, r in zip(s, data["msgs"]["r"], strict=True)}
+    assert pairs == HANDLED
+
+
+def test_analyze_times_and_compares_clocks_on_the_same_messages(
+        folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    summary = as_json(cli(capsys, "analyze", str(folder), "--json"))
+    delays = {m["id"]: m["delay"]["count"] for m in summary["machines"]}
+    assert delays == {j: sum(r[0] == j for r in HANDLED) for j in (1, 2, 3)}
+    assert summary["clocks"]["messages"]["pairs"] == len(HANDLED)
 
 
 def test_the_reviewers_cut_is_not_consistent(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
