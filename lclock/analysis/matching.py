@@ -1,8 +1,9 @@
 """Which send each receive handled: the one matching of SPEC section 5 and its 5.1 addendum.
 
 ``check`` (``lclock.analysis.rules.messages`` and ``.holes``), the causal index behind
-``trace``, ``hb`` and ``cuts`` (``lclock.analysis.causal``), and the API's ``messages`` frame
-all ask this module, so they cannot disagree about a message: before it existed, a receive
+``trace``, ``hb`` and ``cuts`` (``lclock.analysis.causal``), the API's ``messages`` frame, the
+explorer's arrows and cut verdicts, ``analyze``'s delays and clock comparison, and the
+diagnosis of bugs all ask this module, so they cannot disagree about a message: before, a receive
 whose sender an imported log does not say was matched by check and left unmatched by the
 rest, and a cut that split it was called consistent.
 
