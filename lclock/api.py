@@ -301,11 +301,16 @@ def _summary_html(run: Run) -> str:
 
 
 def _sends_without_recipients(loaded: _load.Run) -> int:
-    """Sends whose line names no recipient (an imported log): ``messages`` has no row for them."""
+    """Sends whose line names no recipient (an imported log) and that no receive was matched
+    to: ``messages`` has no row for them (one matched has a row per receive)."""
+    from lclock.analysis.causal import match_run
+    from lclock.analysis.matching import SendTable
+
+    channels = match_run(loaded)[2]
     n = 0
-    for log in loaded.machines.values():
-        sends = np.flatnonzero(log.kind == _load.KIND_SEND)
-        n += int(np.count_nonzero(log.to_ptr[sends + 1] == log.to_ptr[sends]))
+    for s, log in loaded.machines.items():
+        handled = [ch[0] for (x, _j), ch in channels.items() if x == s]
+        n += len(np.setdiff1d(SendTable(log).unnamed, np.concatenate(handled) if handled else []))
     return n
 
 

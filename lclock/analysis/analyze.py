@@ -67,6 +67,7 @@ import numpy as np
 from lclock.analysis.clockcmp import compare_clocks
 from lclock.analysis.faultstats import fault_summary
 from lclock.analysis.load import KIND_INTERNAL, KIND_RECEIVE, KIND_SEND, MachineLog, Run, load_run
+from lclock.analysis.matching import SendTable, match_receives
 
 DRIFT_SAMPLES = 2000
 JUMP_HIST_MAX = 64
@@ -153,14 +154,6 @@ def _finite(log: MachineLog) -> tuple[np.ndarray, np.ndarray]:
     ts = log.ts[ok]
     # sorted for searchsorted; a real log is already non-decreasing
     return np.maximum.accumulate(ts) if ts.size else ts, ok
-
-
-def _send_index(log: MachineLog) -> tuple[np.ndarray, np.ndarray]:
-    """This machine's send events sorted by lclock: (lclocks, ts)."""
-    isd = np.flatnonzero(log.kind == KIND_SEND)
-    lc = log.lclock[isd]
-    order = np.argsort(lc, kind="stable")
-    return lc[order], log.ts[isd][order]
 
 
 def _concurrency(run: Run) -> dict[str, Any] | None:
@@ -297,23 +290,16 @@ def _queue_entry(log: MachineLog, t0: float) -> dict[str, Any]:
             "growth_per_s": _r(growth)}
 
 
-def _delay_entry(log: MachineLog, sends: dict[int, tuple[np.ndarray, np.ndarray]]
-                 ) -> dict[str, Any]:
-    """Seconds from a message's send event to the tick that handled it."""
-    rk = np.flatnonzero(log.kind == KIND_RECEIVE)
-    delays = []
-    for s in np.unique(log.frm[rk]).tolist() if rk.size else []:
-        if s not in sends:
-            continue
-        slc, sts = sends[s]
-        sel = rk[log.frm[rk] == s]
-        c = log.msg[sel]
-        p = np.searchsorted(slc, c)
-        okm = p < slc.size
-        okm[okm] = slc[p[okm]] == c[okm]
-        d = log.ts[sel][okm] - sts[p[okm]]
-        delays.append(d[np.isfinite(d)])
-    return _stats(np.concatenate(delays) if delays else np.zeros(0), 6)
+def _delay_entry(log: MachineLog, tables: dict[int, SendTable]) -> dict[str, Any]:
+    """Seconds from a message's send event to the tick that handled it (the send ``check``
+    matches it to: ``lclock.analysis.matching``)."""
+    m = match_receives(log, tables)
+    sent = np.full(len(m.receive), np.nan)
+    for s in np.unique(m.sender[m.send >= 0]).tolist():
+        sel = (m.sender == s) & (m.send >= 0)
+        sent[sel] = tables[s].log.ts[m.send[sel]]
+    d = log.ts[m.receive] - sent
+    return _stats(d[np.isfinite(d)], 6)
 
 
 def _theory_entry(lam: float, dice_rate: float, rate: int) -> dict[str, Any]:
@@ -329,7 +315,7 @@ def _machine_entries(run: Run, t0: float, duration: float
     lam_th = d_th = None
     if all(rates[i] for i in ids) and len(ids) == run.n and 2 <= run.n <= THEORY_MAX_MACHINES:
         lam_th, d_th = theory([float(rates[i] or 0) for i in ids], sides)
-    sends = {i: _send_index(run.machines[i]) for i in ids}
+    sends = {i: SendTable(run.machines[i]) for i in ids}
     out = []
     jumps_by: dict[int, np.ndarray] = {}
     for pos, i in enumerate(ids):

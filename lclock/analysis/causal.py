@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from lclock.analysis.load import KIND_NAMES, KIND_RECEIVE, KIND_SEND, MachineLog, Run
+from lclock.analysis.matching import SendTable, match_receives
 from lclock.errors import BadInput
 
 EVENT_SYNTAX = "MACHINE:LCLOCK (e.g. 2:40 or 2:L40) or MACHINE:tTICK (e.g. 2:t17)"
@@ -114,9 +115,9 @@ def describe(run: Run, e: Event) -> dict[str, Any]:
         out["vclock"] = [int(x) for x in log.vclock[k]]
     if kind == KIND_SEND:
         out["to"] = log.recipients(k)
-    elif kind == KIND_RECEIVE:
-        out["from"] = int(log.frm[k])
-        out["msg_lclock"] = int(log.msg[k])
+    elif kind == KIND_RECEIVE:  # null where an imported log does not say (SPEC 5.1)
+        out["from"] = int(log.frm[k]) or None
+        out["msg_lclock"] = int(log.msg[k]) if log.msg[k] >= 0 else None
     return out
 
 
@@ -136,7 +137,10 @@ class Causality:
     """The matched messages and the derived vector clocks of one run."""
 
     run: Run
-    # per machine, per event: the index of the matched send on machine ``frm`` (-1: none)
+    # per machine, per event: the machine whose send a receive handled (0: none; not always
+    # the logged ``from``: a receive whose sender is not logged is matched by its clock)
+    sender: dict[int, np.ndarray]
+    # per machine, per event: the index of the matched send on machine ``sender`` (-1: none)
     send_index: dict[int, np.ndarray]
     # (sender, receiver) -> (send indexes, receive indexes), sorted by send index
     channels: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]]
@@ -151,9 +155,9 @@ class Causality:
         if cells > MAX_VECTOR_CELLS:
             raise CausalError(f"{run.path}: {run.events} events x {run.n} machines is too large "
                               "to compute happened-before in memory")
-        send_index, channels, unmatched = _match(run)
-        vc, cyclic = _derive_vectors(run, send_index)
-        return cls(run, send_index, channels, vc, unmatched, cyclic)
+        sender, send_index, channels, unmatched = match_run(run)
+        vc, cyclic = _derive_vectors(run, sender, send_index)
+        return cls(run, sender, send_index, channels, vc, unmatched, cyclic)
 
     # ------------------------------------------------------------ relations
 
@@ -209,7 +213,7 @@ class Causality:
         k = int(self.send_index[e.machine][e.index])
         if k < 0:
             return None
-        return Event(int(self.run.machines[e.machine].frm[e.index]), k)
+        return Event(int(self.sender[e.machine][e.index]), k)
 
     def receives_of(self, send: Event) -> list[Event]:
         """Every receive that handled a message of this send (a duplicate shows twice)."""
@@ -301,55 +305,35 @@ def _ticks(log: MachineLog, lo: int, hi: int) -> str:
     return _prefix_range(int(log.tick[lo]), int(log.tick[hi - 1]))
 
 
-def _match(run: Run) -> tuple[dict[int, np.ndarray], dict[tuple[int, int], tuple[np.ndarray, np.ndarray]],
-                              list[Event]]:
-    """Every receive matched to its send by (sender, msg_lclock) on its channel."""
-    send_rows: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-    for s, log in run.machines.items():
-        isd = np.flatnonzero(log.kind == KIND_SEND)
-        counts = (log.to_ptr[1:] - log.to_ptr[:-1])[isd]
-        ev = np.repeat(isd, counts)
-        to = log.to_ids if len(ev) == len(log.to_ids) else np.zeros(len(ev), np.int64)
-        send_rows[s] = (ev, to.astype(np.int64), log.lclock[ev])
+ChannelMap = dict[tuple[int, int], tuple[np.ndarray, np.ndarray]]
+
+
+def match_run(run: Run) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray], ChannelMap, list[Event]]:
+    """Every receive matched to its send as ``check`` matches it (``lclock.analysis.matching``):
+    per machine and event the sender (0: none) and its send's index (-1: none), the channels
+    (sender, receiver) -> (send indexes, receive indexes) sorted by send, and the receives
+    that match no send."""
+    tables = {s: SendTable(log) for s, log in run.machines.items()}
+    senders: dict[int, np.ndarray] = {}
     send_index: dict[int, np.ndarray] = {}
-    pairs: dict[tuple[int, int], tuple[list[np.ndarray], list[np.ndarray]]] = {}
+    channels: ChannelMap = {}
     unmatched: list[Event] = []
     for j, log in run.machines.items():
+        m = match_receives(log, tables)
         idx = np.full(log.events, -1, np.int64)
-        rk = np.flatnonzero(log.kind == KIND_RECEIVE)
-        for s in np.unique(log.frm[rk]).tolist() if len(rk) else []:
-            sel = rk[log.frm[rk] == s]
-            rows = send_rows.get(int(s))
-            if rows is None:
-                unmatched += [Event(j, int(k)) for k in sel]
-                continue
-            ev, to, lc = rows
-            mine = to == j
-            ch_ev, ch_l = ev[mine], lc[mine]
-            order = np.argsort(ch_l, kind="stable")
-            sl = ch_l[order]
-            c = log.msg[sel]
-            p = np.searchsorted(sl, c, side="left")
-            pc = np.minimum(p, max(len(sl) - 1, 0))
-            ok = (p < len(sl)) & (sl[pc] == c) if len(sl) else np.zeros(len(c), bool)
-            hit = np.where(ok, ch_ev[order][pc] if len(sl) else 0, -1)
-            idx[sel] = hit
-            unmatched += [Event(j, int(k)) for k in sel[~ok]]
-            if ok.any():
-                pairs.setdefault((int(s), j), ([], []))
-                pairs[(int(s), j)][0].append(hit[ok])
-                pairs[(int(s), j)][1].append(sel[ok])
-        send_index[j] = idx
-    channels = {}
-    for key, (ss, rr) in pairs.items():
-        s_idx = np.concatenate(ss)
-        r_idx = np.concatenate(rr)
-        order = np.lexsort((r_idx, s_idx))
-        channels[key] = (s_idx[order], r_idx[order])
-    return send_index, channels, sorted(unmatched)
+        frm = np.zeros(log.events, np.int64)
+        idx[m.receive], frm[m.receive] = m.send, m.sender
+        send_index[j], senders[j] = idx, frm
+        unmatched += [Event(j, int(k)) for k in m.receive[m.send < 0]]
+        for s in np.unique(m.sender[m.send >= 0]).tolist():
+            sel = (m.sender == s) & (m.send >= 0)
+            s_idx, r_idx = m.send[sel], m.receive[sel]
+            order = np.lexsort((r_idx, s_idx))
+            channels[(s, j)] = (s_idx[order], r_idx[order])
+    return senders, send_index, channels, sorted(unmatched)
 
 
-def _derive_vectors(run: Run, send_index: dict[int, np.ndarray]
+def _derive_vectors(run: Run, sender: dict[int, np.ndarray], send_index: dict[int, np.ndarray]
                     ) -> tuple[dict[int, np.ndarray], list[Event]]:
     """Vector clocks from program order and the matched messages (a topological sweep).
 
@@ -359,7 +343,7 @@ def _derive_vectors(run: Run, send_index: dict[int, np.ndarray]
     before it was sent, by the logged clocks' own matching): the first waiting receive is
     then treated as unmatched and reported.
     """
-    sweep = _Sweep(run, send_index)
+    sweep = _Sweep(run, sender, send_index)
     pending = set(run.machines)
     while pending:
         progress = False
@@ -377,16 +361,17 @@ class _Sweep:
     """The state of :func:`_derive_vectors`: each machine's rows, how far they are filled
     (``pos``), its running vector (``cur``) and its next receive (``ptr``)."""
 
-    def __init__(self, run: Run, send_index: dict[int, np.ndarray]) -> None:
+    def __init__(self, run: Run, sender: dict[int, np.ndarray],
+                 send_index: dict[int, np.ndarray]) -> None:
         n = max(run.n, max(run.ids, default=0))
         self.events = {i: log.events for i, log in run.machines.items()}
         self.V = {i: np.zeros((log.events, n), np.int32) for i, log in run.machines.items()}
         self.pos = dict.fromkeys(run.machines, 0)
         self.cur = {i: np.zeros(n, np.int32) for i in run.machines}
         self.recv: dict[int, tuple[list[int], list[int], list[int]]] = {}
-        for i, log in run.machines.items():
+        for i in run.machines:
             rk = np.flatnonzero(send_index[i] >= 0)
-            self.recv[i] = (rk.tolist(), log.frm[rk].tolist(), send_index[i][rk].tolist())
+            self.recv[i] = (rk.tolist(), sender[i][rk].tolist(), send_index[i][rk].tolist())
         self.ptr = dict.fromkeys(run.machines, 0)
         self.cyclic: list[Event] = []
 

@@ -37,10 +37,9 @@ def trace(c: Causality, e: Event) -> dict[str, Any]:
     send = e if kind == KIND_SEND else c.send_of(e) if kind == KIND_RECEIVE else None
     out: dict[str, Any] = {"run": run.run_id, "event": describe(run, e), "name": name(run, e)}
     if kind == KIND_RECEIVE and send is None:
-        out["message"] = {"matched": False, "from": int(log.frm[e.index]),
-                          "msg_lclock": int(log.msg[e.index]),
-                          "why": f"no send of machine {int(log.frm[e.index])} to {e.machine} "
-                                 f"has Lamport clock {int(log.msg[e.index])} (run lclock check)"}
+        ev = out["event"]
+        out["message"] = {"matched": False, "from": ev["from"], "msg_lclock": ev["msg_lclock"],
+                          "why": _why_unmatched(ev["from"], e.machine, ev["msg_lclock"])}
     elif send is not None:
         out["message"] = message_life(c, send)
     else:
@@ -60,6 +59,16 @@ def trace(c: Causality, e: Event) -> dict[str, Any]:
                      "logged": out["event"].get("vclock"), "agrees": agrees}
     out["notes"] = _notes(c)
     return out
+
+
+def _why_unmatched(frm: int | None, j: int, msg: int | None) -> str:
+    """Why a receive matched no send, in the words of the matching (SPEC 5.1): an imported
+    log may not say the sender or the message's clock."""
+    if msg is None:
+        return "the log does not say the clock its message carried, so no send can be told"
+    sender = f"machine {frm}" if frm is not None else "any machine"
+    return (f"no send of {sender} to {j} (nor any naming no recipient) has Lamport clock "
+            f"{msg} (run lclock check)")
 
 
 def message_life(c: Causality, send: Event) -> dict[str, Any]:
@@ -209,10 +218,11 @@ def trace_text(d: dict[str, Any], machines_max: int = 16) -> list[str]:
 
 def _message_text(m: dict[str, Any]) -> list[str]:
     if not m["matched"]:
-        return [f"the message it handled (from machine {m['from']}, carrying L{m['msg_lclock']}) "
-                f"matches no send: {m['why']}"]
+        frm = "its sender not logged" if m["from"] is None else f"from machine {m['from']}"
+        carrying = "" if m["msg_lclock"] is None else f", carrying L{m['msg_lclock']}"
+        return [f"the message it handled ({frm}{carrying}) matches no send: {m['why']}"]
     s = m["send"]
-    to = ", ".join(map(str, m["recipients"]))
+    to = ", ".join(map(str, m["recipients"])) or "recipients not logged"
     out = [f"message {m['id']}: sent by machine {s['machine']} at tick {s['tick']} "
            f"({_when(s)}) to {to}"]
     for r in m["receives"]:

@@ -25,7 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from lclock.analysis.load import KIND_RECEIVE, KIND_SEND, Run
+from lclock.analysis.load import Run
+from lclock.analysis.matching import SendTable, match_receives
 
 SAMPLE_PAIRS = 100_000
 SAMPLE_SEED = 7  # with the run's seed, so a run's sample is the same every time
@@ -84,36 +85,20 @@ def gather(run: Run) -> Events:
 
 
 def message_pairs(run: Run) -> tuple[np.ndarray, np.ndarray]:
-    """(send, receive) global event indexes of every handled message that matches a send
-    (a duplicate's second handling too: it is caused by the same send)."""
-    ev_start, off = {}, 0
+    """(send, receive) global event indexes of every handled message that matches a send,
+    as ``check`` matches them (``lclock.analysis.matching``; a duplicate's second handling
+    too: it is caused by the same send)."""
+    ev_start, off = np.zeros(max(run.ids, default=0) + 1, np.int64), 0
     for i in run.ids:
         ev_start[i] = off
         off += run.machines[i].events
-    index = {}
-    for i in run.ids:
-        log = run.machines[i]
-        isd = np.flatnonzero(log.kind == KIND_SEND)
-        order = np.argsort(log.lclock[isd], kind="stable")
-        index[i] = (log.lclock[isd][order], isd[order])
+    tables = {i: SendTable(run.machines[i]) for i in run.ids}
     sends, recvs = [], []
     for j in run.ids:
-        log = run.machines[j]
-        rk = np.flatnonzero(log.kind == KIND_RECEIVE)
-        if not rk.size:
-            continue
-        frm = log.frm[rk]
-        for s in np.unique(frm).tolist():
-            if s not in index:
-                continue
-            lcs, evs = index[s]
-            sel = rk[frm == s]
-            c = log.msg[sel]
-            p = np.searchsorted(lcs, c)
-            ok = p < len(lcs)
-            ok[ok] = lcs[p[ok]] == c[ok]
-            sends.append(evs[p[ok]] + ev_start[s])
-            recvs.append(sel[ok] + ev_start[j])
+        m = match_receives(run.machines[j], tables)
+        ok = m.send >= 0
+        sends.append(m.send[ok] + ev_start[m.sender[ok]])
+        recvs.append(m.receive[ok] + ev_start[j])
     if not sends:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     return np.concatenate(sends), np.concatenate(recvs)

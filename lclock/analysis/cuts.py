@@ -114,7 +114,7 @@ def levels(c: Causality, ch: Channels, lo: dict[int, int], hi: dict[int, int],
     # per machine, per event of its box: (position of the sender, send index + 1) or None
     req: list[list[tuple[int, int] | None]] = []
     for m in ids:
-        frm = c.run.machines[m].frm
+        frm = c.sender[m]
         si = c.send_index[m]
         req.append([(pos[int(frm[k])], int(si[k]) + 1) if si[k] >= 0 and int(frm[k]) in pos else None
                     for k in range(lo[m], hi[m])])

@@ -23,6 +23,7 @@ import numpy as np
 
 from lclock.analysis.bugs import NAMES
 from lclock.analysis.load import KIND_INTERNAL, KIND_NAMES, KIND_RECEIVE, KIND_SEND, MachineLog
+from lclock.analysis.matching import match_receives
 from lclock.analysis.rules import all_cols
 from lclock.analysis.rules.clocks import replay
 from lclock.analysis.rules.messages import Sends
@@ -242,32 +243,18 @@ def _fit_of(log: MachineLog, bug: str, tables: list[Table],
 
 def carried_vectors(log: MachineLog, sends: dict[int, Sends]) -> np.ndarray | None:
     """Per event of ``log``: the vector its receive's message carried (the matched send's,
-    by sender and Lamport time as ``check`` matches), -1 where unknown or not a receive."""
+    as ``check`` matches: ``lclock.analysis.matching``), -1 where unknown or not a receive."""
     if log.vclock is None:
         return None
     out = np.full_like(log.vclock, -1)
-    recv = np.flatnonzero(log.kind == KIND_RECEIVE)
-    for s in np.unique(log.frm[recv]).tolist():
-        sl = sends.get(int(s))
-        if sl is None or sl.log.vclock is None or sl.log.vclock.shape[1] != out.shape[1]:
+    m = match_receives(log, sends)
+    for s in np.unique(m.sender[m.send >= 0]).tolist():
+        V = sends[s].log.vclock
+        if V is None or V.shape[1] != out.shape[1]:
             continue
-        rk = recv[log.frm[recv] == s]
-        row, found = _find(sl, log.id, log.msg[rk])
-        out[rk[found]] = sl.log.vclock[sl.event[row[found]]]
+        sel = (m.sender == s) & (m.send >= 0)
+        out[m.receive[sel]] = V[m.send[sel]]
     return out
-
-
-def _find(sl: Sends, to: int, clocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For each Lamport time: a row of ``sl``'s sends to ``to`` with that time, and whether
-    there is one."""
-    ch = np.flatnonzero(sl.to == to)
-    if not len(ch):
-        return np.zeros(len(clocks), np.int64), np.zeros(len(clocks), bool)
-    ch_l = sl.lclock[ch]
-    order = np.argsort(ch_l, kind="stable")
-    pos = np.minimum(np.searchsorted(ch_l[order], clocks), len(ch) - 1)
-    found = ch_l[order][pos] == clocks
-    return ch[order][pos], found
 
 
 def carries_old_clock(sl: Sends, views: dict[int, MachineLog]) -> Fit | None:
@@ -281,8 +268,9 @@ def carries_old_clock(sl: Sends, views: dict[int, MachineLog]) -> Fit | None:
         if j == me or not len(rk):
             continue
         c = log.msg[rk]
-        _, exact = _find(sl, j, c)
-        row, older = _find(sl, j, c + 1)
+        exact = sl.to_machine(j).find(c) >= 0
+        sent = sl.to_machine(j).find(c + 1)
+        older = sent >= 0
         tell = exact != older
         mine = tell & older
         telling += int(np.count_nonzero(tell))
@@ -290,7 +278,7 @@ def carries_old_clock(sl: Sends, views: dict[int, MachineLog]) -> Fit | None:
         fit_correct += int(np.count_nonzero(tell & exact))
         if mine.any():
             i = int(np.flatnonzero(mine)[0])
-            ev = int(sl.event[row[i]])
+            ev = int(sent[i])
             if first is None or ev < first[0]:
                 first = (ev, int(log.line[rk[i]]), log.path.name)
     if first is None:

@@ -16,8 +16,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lclock.analysis.causal import Event, _match
+from lclock.analysis.causal import Event, match_run
 from lclock.analysis.load import KEPT_EVENTS, KIND_RECEIVE, KIND_SEND, MachineLog, Run
+from lclock.analysis.matching import SendTable
 from lclock.analysis.timestamps import parse_ts_column
 
 KIND_CATEGORIES = ["internal", "send", "receive"]  # the codes of load.KINDS, in order
@@ -247,7 +248,7 @@ def _queued(run: Run, sender: int, receiver: int) -> int | None:
 
 def _unplaced(run: Run, unmatched: list[Event]) -> set[tuple[int, int]]:
     """The links (sender, receiver) on which a receive matched no send (a log with holes: no
-    sender or no message clock): a message of theirs never matched may be one of them."""
+    message clock, or one no send has): a message of theirs never matched may be one of them."""
     out: set[tuple[int, int]] = set()
     for e in unmatched:
         frm = int(run.machines[e.machine].frm[e.index])
@@ -287,20 +288,18 @@ def _link(run: Run, s: int, j: int, sends: np.ndarray,
 def messages_frame(run: Run) -> pd.DataFrame:
     """A row per message of every send to each recipient (a duplicate delivery: a row per
     handling, ``dup`` True on the later ones); receives match sends as ``lclock trace`` does."""
-    _send_index, channels, unmatched = _match(run)
+    _senders, _send_index, channels, unmatched = match_run(run)
     unplaced = _unplaced(run, unmatched)
     frames = []
     for s in run.ids:
-        slog = run.machines[s]
-        isd = np.flatnonzero(slog.kind == KIND_SEND)
-        counts = (slog.to_ptr[1:] - slog.to_ptr[:-1])[isd]
-        ev, to = np.repeat(isd, counts), slog.to_ids.astype(np.int64)
-        if len(ev) != len(to):
-            continue
-        dropped = _dropped(slog)
-        for j in np.unique(to).tolist():
-            rows = _link(run, s, j, np.unique(ev[to == j]), channels.get((s, j)), dropped,
-                         (s, j) in unplaced)
+        table = SendTable(run.machines[s])
+        dropped = _dropped(run.machines[s])
+        # a send naming no recipient (an imported log with holes) has a row per receive
+        # matched to it: who else it went to, the log does not say
+        for j in sorted(set(table.to.tolist()) | {r for (x, r) in channels if x == s}):
+            ch = channels.get((s, j))
+            sends = np.union1d(table.event[table.to == j], ch[0] if ch is not None else [])
+            rows = _link(run, s, j, sends.astype(np.int64), ch, dropped, (s, j) in unplaced)
             frames.append(_link_frame(run, s, j, rows))
     if not frames:
         return _empty_messages()

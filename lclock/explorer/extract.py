@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from lclock import __version__
+from lclock.analysis.causal import match_run
 from lclock.analysis.load import KIND_RECEIVE, KIND_SEND, MachineLog, Run, RunFolderError, load_run
 from lclock.analysis.window import window_problem
 from lclock.errors import BadInput
@@ -83,7 +84,8 @@ def _send_index(log: MachineLog) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _find_sends(index: tuple[np.ndarray, np.ndarray], lclocks: np.ndarray) -> np.ndarray:
-    """Rows of the sends with these Lamport times on one sender, -1 where there is none."""
+    """Rows of the sends with these Lamport times on one sender (the send a ``drop`` line
+    is of), -1 where there is none."""
     slc, rows = index
     p = np.searchsorted(slc, lclocks)
     ok = p < slc.size
@@ -91,21 +93,13 @@ def _find_sends(index: tuple[np.ndarray, np.ndarray], lclocks: np.ndarray) -> np
     return np.where(ok, rows[np.minimum(p, max(slc.size - 1, 0))] if slc.size else -1, -1)
 
 
-def match_messages(run: Run) -> dict[int, np.ndarray]:
-    """For every machine, the send row (on the sender) of each of its events; -1 for
-    events that are not receives and for receives whose send is not in the logs."""
-    index = {i: _send_index(run.machines[i]) for i in run.ids}
-    out = {}
-    for j in run.ids:
-        log = run.machines[j]
-        src = np.full(log.events, -1, np.int64)
-        ir = np.flatnonzero(log.kind == KIND_RECEIVE)
-        for s in np.unique(log.frm[ir]).tolist():
-            if s in index:
-                sel = ir[log.frm[ir] == s]
-                src[sel] = _find_sends(index[s], log.msg[sel].astype(np.int64))
-        out[j] = src
-    return out
+def match_messages(run: Run) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
+    """For every machine, per event: the machine whose send a receive handled (0: none) and
+    that send's row on it (-1 for events that are not receives and for receives whose send
+    is not in the logs), as ``check``, ``cuts`` and ``trace`` match them (SPEC 5.1), so the
+    explorer's cut verdict is ``lclock cuts``'s."""
+    senders, send_index, _channels, _unmatched = match_run(run)
+    return senders, send_index
 
 
 def _us(epoch_s: float, t0_us: int) -> int | None:
@@ -208,7 +202,7 @@ def _data(run: Run, lanes: dict[int, Lane], t0_us: int, span: tuple[int, int] | 
         has = [lanes[i].extras.has(field) for i in ids]
         if True in has and False not in has:
             clocks.append(name)
-    src = match_messages(run)
+    frm, src = match_messages(run)
     offsets: dict[int, int] = {}
     acc = 0
     for i in ids:
@@ -216,12 +210,12 @@ def _data(run: Run, lanes: dict[int, Lane], t0_us: int, span: tuple[int, int] | 
         acc += bounds[i][1] - bounds[i][0]
     out_lanes = [_lane(run, lanes[i], bounds[i], embed_vc, "hlc" in clocks, "pt" in clocks, t0_us)
                  for i in ids]
-    msgs, crossing = _messages(run, bounds, offsets, src)
+    msgs, crossing = _messages(run, bounds, offsets, frm, src)
     if crossing:
         notes.append(f"{crossing:,} message(s) cross the edges of the part shown: they are not "
                      "drawn" + ("." if embed_vc else ", and causality through them is not followed."))
     drops, drop_keys = _drops(run, lanes, bounds, offsets, span, t0_us)
-    pending = _pending(run, bounds, offsets, src, drop_keys)
+    pending = _pending(run, bounds, offsets, frm, src, drop_keys)
     marks, dropped_marks = _marks(run, lanes, span, t0_us)
     if dropped_marks:
         notes.append(f"{dropped_marks:,} other log line(s) (warnings, faults, ...) beyond the first "
@@ -318,7 +312,7 @@ def _lane(run: Run, ln: Lane, b: tuple[int, int], embed_vc: bool, hlc: bool, pt:
 
 
 def _messages(run: Run, bounds: dict[int, tuple[int, int]], offsets: dict[int, int],
-              src: dict[int, np.ndarray]) -> tuple[dict[str, Any], int]:
+              frm: dict[int, np.ndarray], src: dict[int, np.ndarray]) -> tuple[dict[str, Any], int]:
     """Matched (send, receive) pairs with both ends shown, as global event indexes sorted by
     send; and how many matched messages have only one end shown."""
     s_all, r_all = [], []
@@ -327,7 +321,7 @@ def _messages(run: Run, bounds: dict[int, tuple[int, int]], offsets: dict[int, i
         rows = np.flatnonzero(src[j] >= 0)
         if not rows.size:
             continue
-        senders = run.machines[j].frm[rows].astype(np.int64)
+        senders = frm[j][rows]
         send_rows = src[j][rows]
         lo, hi = bounds[j]
         r_in = (rows >= lo) & (rows < hi)
@@ -394,7 +388,8 @@ def _drops(run: Run, lanes: dict[int, Lane], bounds: dict[int, tuple[int, int]],
 
 
 def _pending(run: Run, bounds: dict[int, tuple[int, int]], offsets: dict[int, int],
-             src: dict[int, np.ndarray], drop_keys: list[tuple[int, int, int]]) -> dict[str, Any]:
+             frm: dict[int, np.ndarray], src: dict[int, np.ndarray],
+             drop_keys: list[tuple[int, int, int]]) -> dict[str, Any]:
     """Messages of the sends shown that were neither handled nor dropped anywhere in the run:
     still queued at the stop, or lost with a machine (global send index, recipient)."""
     base = max(run.ids) + 1
@@ -406,7 +401,7 @@ def _pending(run: Run, bounds: dict[int, tuple[int, int]], offsets: dict[int, in
     known = []
     for j in run.ids:
         rows = np.flatnonzero(src[j] >= 0)
-        known.append(key(run.machines[j].frm[rows].astype(np.int64), src[j][rows],
+        known.append(key(frm[j][rows], src[j][rows],
                          np.full(rows.size, j, np.int64)))
     if drop_keys:
         dk = np.array(drop_keys, np.int64)

@@ -3,30 +3,20 @@
 or without its message's clock cannot be matched by channel order, so FIFO, loss and
 duplicates are not checked for them. What can still be checked is: a receive that names the
 clock its message carried is matched by that clock to a send of its sender (or, without a
-sender, of any machine) that names it or names no recipient, or shown to match none; the
-Lamport rules of every line are checked as usual (``lclock.analysis.rules.machine``). Check
-says what it could not do once, as a note, not once per line.
+sender, of any machine) that names it or names no recipient (``lclock.analysis.matching``,
+the matching trace, hb, cuts and the API use too), or shown to match none; the Lamport rules
+of every line are checked as usual (``lclock.analysis.rules.machine``). Check says what it
+could not do once, as a note, not once per line.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from lclock.analysis.load import KIND_RECEIVE, KIND_SEND, MachineLog
+from lclock.analysis.load import MachineLog
+from lclock.analysis.matching import Matched
 from lclock.analysis.rules import Context
 from lclock.analysis.rules.messages import Channel, Sends
-
-
-def _open_sends(log: MachineLog) -> np.ndarray:
-    """The clocks of a machine's sends that name no recipient."""
-    n = log.to_ptr[1:] - log.to_ptr[:-1]
-    return np.asarray(log.lclock[(log.kind == KIND_SEND) & (n == 0)])
-
-
-def _could_carry(sl: Sends, j: int) -> np.ndarray:
-    """The clocks a message from ``sl``'s machine to ``j`` could carry: its sends to j and
-    its sends without recipients."""
-    return np.concatenate((np.asarray(sl.lclock[sl.to == j]), _open_sends(sl.log)))
 
 
 def match_blind(ctx: Context, log: MachineLog, sl: Sends, c: Channel) -> None:
@@ -34,32 +24,28 @@ def match_blind(ctx: Context, log: MachineLog, sl: Sends, c: Channel) -> None:
     carry the clock of one of its sends to this machine or without recipients."""
     if sl.log.unusable.size:
         return  # the send may be on a line that could not be read: reported there
-    ok = _could_carry(sl, log.id)
-    for k in ctx.each(log, "match", c.matched < 0):
+    for k in ctx.each(log, "match", c.send < 0):
         ci = int(log.msg[c.recv[k]])
-        if not np.any(ok == ci):
-            ctx.finding(log, log.line[c.recv[k]], f"receive from {c.s} with msg_lclock {ci} "
-                                                  f"matches no send of machine {c.s} to {c.j} "
-                                                  "(nor any of its sends without recipients)",
-                        "match")
+        ctx.finding(log, log.line[c.recv[k]], f"receive from {c.s} with msg_lclock {ci} "
+                                              f"matches no send of machine {c.s} to {c.j} "
+                                              "(nor any of its sends without recipients)",
+                    "match")
 
 
-def unordered(ctx: Context, sends: dict[int, Sends]) -> None:
+def unordered(ctx: Context, sends: dict[int, Sends], matches: dict[int, Matched]) -> None:
     """Receives without a sender matched by their message's clock; the one note."""
     no_from = no_msg = no_to = 0
-    for j, log in ctx.views.items():
-        recv = log.kind == KIND_RECEIVE
-        no_to += len(_open_sends(log))
-        no_msg += int(np.count_nonzero(recv & (log.msg < 0)))
-        orphans = np.flatnonzero(recv & (log.frm == 0))
-        no_from += len(orphans)
-        carried = orphans[log.msg[orphans] >= 0]
-        if not len(carried) or any(v.unusable.size for v in ctx.views.values()):
-            continue
-        ok = np.concatenate([_could_carry(sl, j) for s, sl in sends.items() if s != j]
-                            or [np.zeros(0, np.int64)])
-        for k in ctx.each(log, "match", ~np.isin(log.msg[carried], ok)):
-            i = int(carried[k])
+    usable = not any(v.unusable.size for v in ctx.views.values())
+    for j, m in matches.items():
+        log = ctx.views[j]
+        no_to += len(sends[j].unnamed)
+        clocks, frm = log.msg[m.receive], log.frm[m.receive]
+        no_msg += int(np.count_nonzero(clocks < 0))
+        no_from += int(np.count_nonzero(frm == 0))
+        if not usable:
+            continue  # the send may be on a line that could not be read: reported there
+        for k in ctx.each(log, "match", (frm == 0) & (clocks >= 0) & (m.send < 0)):
+            i = int(m.receive[k])
             ctx.finding(log, log.line[i], f"receive with msg_lclock {int(log.msg[i])} (its "
                                           "sender not logged) matches no send of any machine "
                                           f"to {j} (nor any send without recipients)", "match")

@@ -14,25 +14,22 @@ from typing import Any
 
 import numpy as np
 
-from lclock.analysis.load import KIND_RECEIVE, KIND_SEND, MachineLog
+from lclock.analysis.load import KIND_SEND, MachineLog
+from lclock.analysis.matching import Matched, SendTable, match_receives
 from lclock.analysis.rules import Context, all_cols, any_cols, run_rule
 from lclock.analysis.rules.clocks import carried
 from lclock.analysis.rules.faults import delivered_across_a_cut
 
 
-class Sends:
-    """One machine's sends, flattened to one row per (send event, recipient)."""
+class Sends(SendTable):
+    """One machine's sends, flattened to one row per (send event, recipient), with which
+    rows the network delivered twice."""
 
     def __init__(self, log: MachineLog) -> None:
-        self.log = log
-        isd = np.flatnonzero(log.kind == KIND_SEND)
-        counts = (log.to_ptr[1:] - log.to_ptr[:-1])[isd]
-        self.event = np.repeat(isd, counts)  # index of the send event
-        ok = len(self.event) == len(log.to_ids)
-        self.to = log.to_ids.astype(np.int64) if ok else np.zeros(0, np.int64)
+        super().__init__(log)
+        ok = len(self.to) == len(log.to_ids)
         self.twice = (log.to_dup if ok and log.to_dup is not None
                       else np.zeros(len(self.to), bool))  # delivered twice (dup_to)
-        self.lclock = log.lclock[self.event]
         self.total = len(self.event)
 
 
@@ -65,6 +62,7 @@ class Channel:
     recv: np.ndarray  # j's receive events from s, in handling order
     dup: np.ndarray  # which of those are marked as duplicate deliveries
     matched: np.ndarray  # per receive: the channel row it handled, -1 for none
+    send: np.ndarray  # per receive: the send event it handled (-1: none; lclock.analysis.matching)
     dropped: np.ndarray  # per channel row: logged as dropped by s
     twice: np.ndarray  # per channel row: delivered twice (s's dup_to names j)
 
@@ -78,28 +76,28 @@ class Channel:
         return np.bincount(self.matched[self.matched >= 0], minlength=len(self.rows))
 
 
-def _channel(sl: Sends, log: MachineLog, s: int, rk: np.ndarray,
+def _channel(sl: Sends, log: MachineLog, s: int, rk: np.ndarray, send: np.ndarray,
              drops: np.ndarray | None) -> Channel:
+    """The channel s -> j of receives ``rk`` that handled the send events ``send`` (the one
+    matching's answer); a receive matched to a send naming no recipient has no row."""
     ch = np.flatnonzero(sl.to == log.id)
     ch_l = sl.lclock[ch]
-    c = log.msg[rk]
-    order = np.argsort(ch_l, kind="stable")
-    pos = np.searchsorted(ch_l[order], c)
-    if len(ch_l):
-        pos_c = np.minimum(pos, len(ch_l) - 1)
-        found = (pos < len(ch_l)) & (ch_l[order][pos_c] == c)
-        matched = np.where(found, order[pos_c], -1)
+    ch_ev = sl.event[ch]  # in log order
+    pos = np.searchsorted(ch_ev, send)
+    if len(ch):
+        pos_c = np.minimum(pos, len(ch) - 1)
+        matched = np.where((send >= 0) & (pos < len(ch)) & (ch_ev[pos_c] == send), pos_c, -1)
     else:
-        matched = np.full(len(c), -1, np.int64)
+        matched = np.full(len(send), -1, np.int64)
     dup = log.dup[rk] if log.dup is not None else np.zeros(len(rk), bool)
     dropped = np.isin(ch_l, drops) if drops is not None and len(drops) else np.zeros(len(ch), bool)
-    return Channel(s, log.id, ch, ch_l, rk, dup, matched, dropped, sl.twice[ch])
+    return Channel(s, log.id, ch, ch_l, rk, dup, matched, send, dropped, sl.twice[ch])
 
 
 def _unmatched(ctx: Context, log: MachineLog, sender: MachineLog, c: Channel) -> None:
     if sender.unusable.size:
         return  # the send may be on a line that could not be read: reported there
-    for k in ctx.each(log, "match", c.matched < 0):
+    for k in ctx.each(log, "match", c.send < 0):
         ci = int(log.msg[c.recv[k]])
         hint = ""
         if len(c.lclock) and np.any(c.lclock == ci + 1):
@@ -246,18 +244,19 @@ def messages(ctx: Context) -> None:
     sends = {mid: Sends(v) for mid, v in ctx.views.items()}
     ctx.messages = int(sum(s.total for s in sends.values()))
     drops = {mid: _drops(ctx, v) for mid, v in ctx.views.items()}
+    matches = {j: match_receives(ctx.views[j], sends) for j in run.ids}
     for j in run.ids:
-        _receiver(ctx, ctx.views[j], sends, drops)
+        _receiver(ctx, ctx.views[j], sends, matches[j], drops)
     if {"to", "from", "msg_lclock"} & run.not_logged:
         from lclock.analysis.rules.holes import unordered
 
-        unordered(ctx, sends)
+        unordered(ctx, sends, matches)
 
 
-def _receiver(ctx: Context, log: MachineLog, sends: dict[int, Sends],
+def _receiver(ctx: Context, log: MachineLog, sends: dict[int, Sends], m: Matched,
               drops: dict[int, dict[int, np.ndarray]]) -> None:
     run, j = ctx.run, log.id
-    recv_idx = np.flatnonzero(log.kind == KIND_RECEIVE)
+    recv_idx = m.receive
     senders = np.unique(log.frm[recv_idx]).tolist() if len(recv_idx) else []
     all_senders = sorted(set(senders) | {s for s in run.machines if s != j})
     stop = log.stop or {}
@@ -269,13 +268,14 @@ def _receiver(ctx: Context, log: MachineLog, sends: dict[int, Sends],
         if s == 0:  # receives whose sender is not logged: lclock.analysis.rules.holes
             continue
         sl = sends.get(s)
-        rk = recv_idx[(log.frm[recv_idx] == s) & (log.msg[recv_idx] >= 0)]
+        mine = (log.frm[recv_idx] == s) & (log.msg[recv_idx] >= 0)
+        rk = recv_idx[mine]
         if sl is None:
             if len(rk) and s <= run.n:
                 ctx.finding(log, log.line[rk[0]], f"receives from machine {s}, whose log is "
                                                   "missing: cannot match them", "match")
             continue
-        c = _channel(sl, log, s, rk, drops[s].get(j))
+        c = _channel(sl, log, s, rk, m.send[mine], drops[s].get(j))
         blind = bool(np.any((sl.log.kind == KIND_SEND) & (sl.log.to_ptr[1:] == sl.log.to_ptr[:-1])))
         if blind:  # some send of s names no recipient: its messages are matched by clock
             from lclock.analysis.rules.holes import match_blind
@@ -290,9 +290,9 @@ def _receiver(ctx: Context, log: MachineLog, sends: dict[int, Sends],
             if not _unplaced(log, recv_idx, s):
                 _lost_in_the_middle(ctx, log, sl, c)
         _vector_receive(ctx, log, sl, c)
-        ok = c.matched >= 0
-        carried(ctx, log, sl.log, sl.event[c.rows[c.matched[ok]]], c.recv[ok])
-        delivered_across_a_cut(ctx, log, sl.log, sl.event[c.rows[c.matched[ok]]], c.recv[ok])
+        ok = c.send >= 0
+        carried(ctx, log, sl.log, c.send[ok], c.recv[ok])
+        delivered_across_a_cut(ctx, log, sl.log, c.send[ok], c.recv[ok])
         unknown = bool(log.unusable.size or sl.log.unusable.size)
         if log.stop is not None and not unknown:
             if unproc_from is not None:
