@@ -192,12 +192,14 @@ class Programs:
         return ProgramMachine.around(machine, self.running[mid], kept,
                                      self.specs[mid].timeout * patience)
 
-    def wrap_ahead(self, mid: int, machine: Machine, kept: p.Clocks) -> AheadMachine:
-        """Machine ``mid`` asking its program ahead of the answers (the simulator's way)."""
+    def wrap_ahead(self, mid: int, machine: Machine, kept: p.Clocks,
+                   channel: Channel | None = None) -> AheadMachine:
+        """Machine ``mid`` asking its program ahead of the answers: through ``channel`` (a
+        real run's writes each request as it is asked), else the simulator's."""
         out = AheadMachine(machine.machine_id, machine.n, machine.rng, machine.dice_sides,
                            vector=kept.vector, hlc=kept.hlc, program=self.running[mid],
                            kept=kept)
-        out.channel = Channel(self.running[mid], machine.n, kept)
+        out.channel = channel or Channel(self.running[mid], machine.n, kept)
         return out
 
     def restart(self, offered: p.Clocks) -> None:
