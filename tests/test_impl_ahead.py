@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 import pytest
+from runtime_fakes import OFFSET
 
 from lclock.core.faults import FaultPlan, LinkSettings
 from lclock.core.model import RECEIVE_EVENT, SEND_EVENT, Message
@@ -26,6 +27,7 @@ from lclock.impl.machine import AheadMachine
 from lclock.impl.pipe import Pipes
 from lclock.impl.pipeline import Channel, Pending
 from lclock.impl.program import ProgramFailed
+from lclock.transport.framing import FrameCodec, FrameReader
 
 LAMPORT = p.Clocks(vector=False, hlc=False)
 
@@ -253,3 +255,138 @@ def test_taking_back_counts_to_zero_removes_the_link_from_the_record() -> None:
     take_back(node, later)
     assert node.stop_fields("x")["sent_to"] == {} and node.machine.sent == 0
     assert deque(node.queue) == deque()
+
+
+# -- the driver asking ahead, in virtual time ------------------------------------------------
+
+class ScriptedProgram(FakeProgram):
+    """A Lamport program that answers each request ``delay`` virtual seconds after it was
+    written (it looks every 0.5 ms), and at tick ``wrong_at`` answers for another tick."""
+
+    def __init__(self, world: Any, delay: float, wrong_at: int = 0) -> None:
+        super().__init__()
+        self.world, self.delay, self.wrong_at = world, delay, wrong_at
+        self.lc = 0
+        world.at(0.0, self.look)
+
+    def look(self) -> None:
+        for req in self.asked():
+            self.world.at(self.world.t + self.delay, lambda req=req: self.reply(req))
+        self.world.at(self.world.t + 0.0005, self.look)
+
+    def reply(self, req: dict[str, Any]) -> None:
+        if req["do"] == "receive":
+            self.lc = max(self.lc, req["msg"]["lclock"]) + 1
+        else:
+            self.lc += 1
+        tick = req["tick"] + (1 if req["tick"] == self.wrong_at else 0)
+        done: dict[str, Any] = {"type": "done", "tick": tick, "lclock": self.lc}
+        if req["do"] == "send":
+            done["msg"] = {"lclock": self.lc}
+        self.answer(orjson.dumps(done))
+
+
+class FakeHost:
+    """The driver's hooks into a program (``ProgramHost``'s), around a ``RealChannel``."""
+
+    def __init__(self, channel: RealChannel) -> None:
+        self.channel = channel
+        self.failure: ProgramFailed | None = None
+
+    def failed(self, exc: ProgramFailed) -> None:
+        self.failure = self.failure or exc
+
+    def pause(self, stopped: bool) -> None:
+        pass
+
+    def kill(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        return None
+
+    def record(self) -> dict[str, Any]:
+        return {"answer_ms": self.channel.answer_ms()}
+
+    close = record
+
+
+RATE, DELAY = 100, 0.035  # 3 to 4 ticks asked before the first one's answer comes
+
+
+@pytest.fixture
+def rig(tmp_path: Any) -> Any:
+    from runtime_fakes import DriverRig
+
+    rig = DriverRig(tmp_path, rates=(RATE, 4, 4), duration=0.5)
+    yield rig
+    rig.close()
+
+
+def ahead_driver(rig: Any, wrong_at: int = 0) -> tuple[Any, ScriptedProgram]:
+    """Machine 1 of ``rig``, its clocks a scripted program's, asked ahead of its answers."""
+    from lclock.runtime.driver import RealTimeDriver
+
+    prog = ScriptedProgram(rig.world, DELAY, wrong_at)
+    node = rig.driver.node
+    channel = RealChannel(prog, 3, LAMPORT, 1.0)  # type: ignore[arg-type]
+    node.machine = machine_of(channel, 7)
+    for j, at in ((2, 1.05), (3, 1.1), (2, 1.2), (3, 1.3)):
+        rig.send_from(j, at)
+    rig.every_peer_ends(1.6)
+    driver = RealTimeDriver(node, rig.log, rig.transport(), rig.control, spin=0.0,
+                            clock=rig.world, waiter=rig.world, program=FakeHost(channel))
+    rig.driver = driver
+    return driver, prog
+
+
+def lamport_holds(ticks: list[dict[str, Any]]) -> bool:
+    lc = 0
+    for x in ticks:
+        lc = max(lc, x["msg_lclock"]) + 1 if x["event"] == "receive" else lc + 1
+        if x["lclock"] != lc:
+            return False
+    return True
+
+
+def test_the_driver_asks_on_the_deadlines_and_logs_when_answered(rig: Any) -> None:
+    """Each tick is asked exactly on its deadline though its answer takes 3.5 tick periods;
+    the ticks are logged in order with the program's clocks, and each message leaves when
+    its answer comes, not before."""
+    ahead_driver(rig)
+    done = rig.run()
+    ticks = rig.ticks()
+    assert [x["tick"] for x in ticks] == list(range(1, RATE // 2 + 1))
+    assert lamport_holds(ticks) and any(x["event"] == "receive" for x in ticks)
+    for k, x in enumerate(ticks):  # on its deadline (virtual time: to the microsecond)
+        assert rig.when(x) == pytest.approx(rig.T0 + k / RATE, abs=2e-6)
+    assert done["lateness_ms"]["max"] == pytest.approx(0.0, abs=1e-3)
+    sends = {x["lclock"]: x for x in ticks if x["event"] == "send"}
+    reader = FrameReader(FrameCodec(3, False), 1)
+    rig.peer(2).setblocking(False)
+    frames = reader.feed(rig.peer(2).recv(1 << 20))
+    assert frames and [m.lclock for m, _s, _a in frames] == [
+        lc for lc, x in sends.items() if 2 in x["to"]]
+    for msg, sent_at, _at in frames:  # sent once answered: DELAY after its tick, or a look later
+        asked = rig.when(sends[msg.lclock])
+        assert DELAY <= sent_at - OFFSET - asked <= DELAY + 0.001
+    assert done["reason"] == "duration" and done["ticks"] == RATE // 2
+
+
+def test_a_wrong_answer_with_ticks_in_flight_ends_the_log_before_it(rig: Any) -> None:
+    """The program answers tick 20 wrongly while ticks 21 to 23 are asked: the log ends at
+    tick 19, then the error line; the stop line counts none of 20 to 23 (their receives'
+    messages are unprocessed, their sends never left)."""
+    ahead_driver(rig, wrong_at=20)
+    done = rig.run()
+    ticks = rig.ticks()
+    assert [x["tick"] for x in ticks] == list(range(1, 20))
+    error, stop = rig.lines()[-2:]
+    assert (error["event"], error["tick"], stop["event"]) == ("error", 20, "stop")
+    assert "expected tick 20" in error["reason"] and stop["reason"] == "program_failed"
+    assert stop["ticks"] == 19 and done["ticks"] == 19
+    assert stop["sent"] == sum(len(x["to"]) for x in ticks if x["event"] == "send")
+    assert stop["received"] == sum(1 for x in ticks if x["event"] == "receive")
+    assert stop["received"] + stop["unprocessed"] == sum(stop["taken_from"].values())
+    for j in (2, 3):
+        assert len(rig.received_by(j)) == stop["sent_to"].get(str(j), 0)
