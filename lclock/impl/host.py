@@ -44,7 +44,7 @@ class ProgramHost:
 
     def __init__(self, spec: ProgramSpec, plan: MachinePlan, run_dir: Path) -> None:
         self.mid = plan.machine_id
-        self.programs = Programs({self.mid: spec}, run_dir, plan.seed, plan.n)
+        self.programs = Programs({self.mid: spec}, run_dir, plan.seed, plan.n, batch=True)
         self.offered = offered_clocks(plan)
         self.kept = self.offered
         #: Why the program failed its machine (None: it has not).

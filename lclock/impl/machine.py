@@ -161,6 +161,9 @@ class Programs:
     machines: int
     running: dict[int, Program] = field(default_factory=dict)
     failures: dict[int, ProgramFailed] = field(default_factory=dict)
+    #: Run the programs under SCHED_BATCH (a real run's: on waking, a program never takes
+    #: the core from the machine that keeps the deadlines).
+    batch: bool = False
 
     def start(self, offered: p.Clocks) -> p.Clocks:
         """Start every program and ``init`` it; the clocks every machine keeps.
@@ -172,7 +175,7 @@ class Programs:
         for mid, spec in sorted(self.specs.items()):
             try:
                 prog = Program(spec, mid, self.machines, self.seed, self.scratch(mid),
-                               f"lclock-{os.getpid()}-{self.run_dir.name}-{mid}")
+                               f"lclock-{os.getpid()}-{self.run_dir.name}-{mid}", self.batch)
                 self.running[mid] = prog
                 kept = prog.init(self.machines, offered).narrowed(_names(kept))
             except ProgramFailed as e:
