@@ -80,12 +80,14 @@ class RealChannel(Channel):
     def next_deadline(self) -> float | None:
         return self.deadlines[0] if self.deadlines else None
 
-    def read(self) -> int:
+    def read(self, stderr: bool = True) -> int:
         """Take the answers that have come, in order; the number taken. Raises
-        ProgramFailed (its ``tick`` the tick asked) for a wrong answer or a program gone."""
+        ProgramFailed (its ``tick`` the tick asked) for a wrong answer or a program gone.
+        ``stderr``: read it too (False: a wait said it has nothing)."""
         pipes = self.program.pipes
         pipes.flush()
-        pipes.read_stderr()
+        if stderr:
+            pipes.read_stderr()
         awaiting = self.awaiting
         if not awaiting:
             return 0

@@ -280,7 +280,7 @@ class RealTimeDriver:
         readers.extend(self.extra)
         writers: list[Any] = [ch for ch in self.channels.values() if ch.out]
         prog: tuple[int, ...] = ()
-        answered = False
+        answered = err = False
         if self.asking is not None:
             timeout, prog, answered = self._program_wait(readers, writers, timeout)
         r, w = self._wait(readers, writers, max(0.0, timeout))
@@ -292,6 +292,7 @@ class RealTimeDriver:
                 self.extra[x]()
             elif prog and x in prog:
                 answered = True
+                err = err or x == self._stderr_fd()
             else:
                 heard.append(x)
         for ch in w:
@@ -300,7 +301,7 @@ class RealTimeDriver:
             else:
                 answered = True
         if answered or self._overdue():
-            self._answers()
+            self._answers(err)
         if heard or control.stop_reason is not None:
             control.on_ready(heard)
             if control.stop_reason is not None:
@@ -314,10 +315,11 @@ class RealTimeDriver:
         deadline at most), the program's descriptors (none once it failed), and whether to
         take its answers after the wait whatever it saw.
 
-        A wait shorter than ``ANSWER_WAKE`` (the next tick is near) does not watch the
-        program: its answers are taken when the wait ends, so a fast machine wakes once a
-        tick, as a built-in one does, not twice (on a loaded machine each wake-up waits for
-        a core). A longer wait watches it: an answer is logged and its message sent at once.
+        A wait shorter than ``ANSWER_WAKE`` (the next tick is near) watches the program's
+        stderr only: its answers are taken when the wait ends, so a fast machine wakes once
+        a tick, as a built-in one does, not twice (on a loaded machine each wake-up waits
+        for a core). A longer wait watches its stdout too: an answer is logged and its
+        message sent at once. Its stderr is read when a wait says it has something.
         """
         asking = self.asking
         if asking is None or self.program is None or self.program.failure is not None:
@@ -325,12 +327,16 @@ class RealTimeDriver:
         deadline = asking.next_deadline()
         if deadline is not None:
             timeout = min(timeout, deadline - self.clock.monotonic())
-        if timeout < ANSWER_WAKE:
-            return timeout, (), True
         pr, pw = asking.fds()
+        if timeout < ANSWER_WAKE:
+            pr, pw = [fd for fd in pr if fd == asking.program.pipes.stderr], []
         readers.extend(pr)
         writers.extend(pw)
-        return timeout, (*pr, *pw), False
+        return timeout, (*pr, *pw), timeout < ANSWER_WAKE
+
+    def _stderr_fd(self) -> int:
+        assert self.asking is not None
+        return int(self.asking.program.pipes.stderr)
 
     def _overdue(self) -> bool:
         deadline = self.asking.next_deadline() if self.asking is not None else None
@@ -347,9 +353,10 @@ class RealTimeDriver:
 
         self.inflight.append(Inflight(pending, step, sends, extra))
 
-    def _answers(self) -> None:
-        """Take the program's answers: log the ticks answered and send their messages, in
-        order; a wrong, missing or late answer fails the machine."""
+    def _answers(self, stderr: bool = True) -> None:
+        """Take the program's answers (and its stderr, if ``stderr``): log the ticks
+        answered and send their messages, in order; a wrong, missing or late answer fails
+        the machine."""
         asking, program = self.asking, self.program
         if asking is None or program is None or program.failure is not None:
             return
@@ -357,7 +364,7 @@ class RealTimeDriver:
 
         failure: ProgramFailed | None = None
         try:
-            asking.read()
+            asking.read(stderr)
         except ProgramFailed as exc:
             failure = exc
         self._log_answered()
