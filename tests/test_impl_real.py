@@ -126,6 +126,15 @@ def test_a_program_at_a_high_rate_is_asked_ahead_and_check_passes(language: str,
         assert answers["n"] == by_id[int(mid)]["ticks"]  # one answer a tick logged
     ticks = [x["tick"] for x in lines(run_dir, 1) if x["event"] in ("internal", "send", "receive")]
     assert ticks == list(range(1, 2 * rate + 1))  # logged in order, none missing
+    snaps = 0
+    for mid in (1, 2, 3):  # a snapshot records the clocks of its machine's last tick logged
+        logged = {x["tick"]: x for x in lines(run_dir, mid)
+                  if x["event"] in ("internal", "send", "receive")}
+        for snap in (x for x in lines(run_dir, mid) if x["event"] == "snapshot"):
+            snaps += 1
+            tick = logged[snap["tick"]]
+            assert (snap["lclock"], snap["vclock"]) == (tick["lclock"], tick["vclock"]), snap
+    assert snaps
     checked = lclock("check", str(run_dir))
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert not programs_of(run_dir.name)

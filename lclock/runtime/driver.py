@@ -607,8 +607,9 @@ class RealTimeDriver:
     def _release(self, t: float) -> None:
         """Held messages whose planned delivery has come enter the queue; how late, kept."""
         late = self.delivery_lateness
-        if self.node.snap is not None:  # a marker let out records the machine's clocks
-            self._settle()
+        if self.node.snap is not None and any(
+                isinstance(msg, Marker) and due <= t for due, _seq, msg in self.node.held):
+            self._settle()  # a marker let out records the machine's clocks
         for due in self.node.release(t):
             if len(late) < MAX_SAMPLES:
                 late.append(t - due)
