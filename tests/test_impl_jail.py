@@ -81,6 +81,17 @@ def cgroups(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
     return str(request.param)
 
 
+def test_the_program_leads_a_process_group_of_its_own_in_lclock_s_session(tmp_path: Path) -> None:
+    """Its own group (lclock's signals and Ctrl-C do not reach it; ``killpg`` ends it), but
+    not a session of its own: a session is a scheduling group of its own under autogroup,
+    which made its machine wait longer for a core on a busy machine."""
+    with jailed(tmp_path, """
+        import os
+        print(os.getpgid(0) == os.getpid(), os.getsid(0), flush=True)
+    """) as (_jail, pipes):
+        assert answer(pipes) == f"True {os.getsid(0)}".encode()
+
+
 @pytest.mark.parametrize("batch", [True, False])
 def test_a_real_run_s_program_runs_under_sched_batch(batch: bool, tmp_path: Path) -> None:
     """A real run's program (``batch``) is SCHED_BATCH, its children too: on waking it does
