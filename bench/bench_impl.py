@@ -2,12 +2,16 @@
 """Benchmark of a program as a machine (SPEC 9) in the simulator and in real runs.
 
     python bench/bench_impl.py [--repeat 3] [--duration 3600] [--real-rate 1000]
-    python bench/bench_impl.py --part real --real-duration 10
+    python bench/bench_impl.py --part real --real-duration 10 [--lockstep-from DIR]
 
 Real runs: ``lclock run`` of 3 machines at ``--real-rate`` ticks/s for ``--real-duration``
-seconds, built in and with every machine the C reference program (asked in lock-step on
-the tick deadlines); how late the ticks were (the stop lines' ``lateness_ms``), whether
-every tick was done, and the CPU of lclock's workers and of the programs.
+seconds, built in, then with every machine the C reference program, then the Python one
+(each asked ahead of its answers, SPEC 9.8), interleaved in each round; how late the ticks
+were (the stop lines' ``lateness_ms``: p50, p99 and max of the latest machine), how long
+the programs took to answer (run.json's ``answer_ms``, from the request written to the
+answer read), whether every tick was done, and the CPU of lclock's workers and of the
+programs. ``--lockstep-from DIR`` adds the C program under another checkout of lclock
+(one that asks in lock-step, say ``git archive`` of an older commit), in the same rounds.
 
 Issue 19's goal: a simulated hour of 3 machines at 6 ticks/s with the Python reference
 program within 3x the built-in model's time, measured side by side in one run. Each round
@@ -23,6 +27,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import statistics
 import subprocess
 import sys
@@ -71,37 +77,51 @@ def protocol_cost(n: int = 200_000) -> float:
     return (time.perf_counter() - t) / n * 1e6
 
 
-def real(impl: str | None, rate: int, duration: int, out: Path) -> dict[str, float]:
-    """One real run of 3 machines at ``rate``: its ticks' lateness (worst machine), ticks
-    done against those due, and CPU seconds of the workers and of the programs."""
+def real(impl: str | None, rate: int, duration: int, out: Path,
+         repo: Path = REPO) -> dict[str, float]:
+    """One real run of 3 machines at ``rate`` (lclock as found in ``repo``): its ticks'
+    lateness and its programs' answer times (worst machine), ticks done against those due,
+    and CPU seconds of the workers and of the programs."""
     cmd = [sys.executable, "-m", "lclock", "run", "--duration", str(duration), "--rates",
            f"{rate},{rate},{rate}", "--seed", "1", "--quiet", "--no-report", "--output", str(out)]
     if impl:
         cmd += ["--impl", impl]
-    subprocess.run(cmd, cwd=REPO, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(cmd, cwd=repo, check=True, stdout=subprocess.DEVNULL,
+                   env={**os.environ, "PYTHONPATH": str(repo)})
     run = json.loads(next(out.glob("*/run.json")).read_text())
     machines = run["machines"]
+    progs = run.get("impl", {}).get("machines", {}).values()
     late = {q: max(m["lateness_ms"][q] for m in machines) for q in ("p50", "p99", "max")}
-    prog = sum(m.get("cpu_s") or 0.0 for m in run.get("impl", {}).get("machines", {}).values())
-    return {**late, "ticks": sum(m["ticks"] for m in machines), "due": 3 * rate * duration,
-            "workers_cpu": sum(m["cpu_s"] for m in machines), "programs_cpu": prog,
+    answer = {f"answer_{q}": max((m.get("answer_ms") or {}).get(q, math.nan) for m in progs)
+              if progs else math.nan for q in ("p50", "p99", "max")}
+    return {**late, **answer, "ticks": sum(m["ticks"] for m in machines),
+            "due": 3 * rate * duration, "workers_cpu": sum(m["cpu_s"] for m in machines),
+            "programs_cpu": sum(m.get("cpu_s") or 0.0 for m in progs),
             "completed": float(run["status"] == "completed")}
 
 
-def real_part(c_program: str, rate: int, duration: int, repeat: int, tmp: Path) -> None:
+def real_part(progs: dict[str, str], rate: int, duration: int, repeat: int, tmp: Path,
+              lockstep: Path | None) -> None:
+    cases: list[tuple[str, str | None, Path]] = [
+        ("built-in", None, REPO), ("C", progs["c"], REPO), ("Python", progs["python"], REPO)]
+    if lockstep is not None:
+        cases.append(("C, lock-step", progs["c"], lockstep.resolve()))
     rows: dict[str, list[dict[str, float]]] = {}
     for r in range(repeat):
-        for label, impl in (("built-in", None), ("C", c_program)):
-            rows.setdefault(label, []).append(real(impl, rate, duration, tmp / f"real-{label}-{r}"))
+        for label, impl, repo in cases:
+            out = tmp / f"real-{label.replace(' ', '')}-{r}"
+            rows.setdefault(label, []).append(real(impl, rate, duration, out, repo))
     print(f"\nrun --rates {rate},{rate},{rate} --duration {duration}, {repeat} rounds, medians "
-          "(lateness: the latest machine's):")
-    print(f"{'machines':<10} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'ticks':>8} {'due':>8} "
-          f"{'workers CPU s':>14} {'programs CPU s':>15}")
+          "(the latest machine's; lateness of the ticks, then the programs' answer times):")
+    print(f"{'machines':<13} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} {'ans p50':>8} "
+          f"{'ans p99':>8} {'ans max':>8} {'ticks':>7} {'due':>7} {'workers CPU':>11} "
+          f"{'progs CPU':>9}")
     for label, xs in rows.items():
         med = {k: statistics.median(x[k] for x in xs) for k in xs[0]}
-        print(f"{label:<10} {med['p50']:8.3f} {med['p99']:8.3f} {med['max']:8.2f} "
-              f"{med['ticks']:8.0f} {med['due']:8.0f} {med['workers_cpu']:14.2f} "
-              f"{med['programs_cpu']:15.2f}")
+        print(f"{label:<13} {med['p50']:7.2f} {med['p99']:7.2f} {med['max']:7.1f} "
+              f"{med['answer_p50']:8.3f} {med['answer_p99']:8.2f} {med['answer_max']:8.1f} "
+              f"{med['ticks']:7.0f} {med['due']:7.0f} {med['workers_cpu']:11.2f} "
+              f"{med['programs_cpu']:9.2f}")
 
 
 def main() -> None:
@@ -111,12 +131,14 @@ def main() -> None:
     ap.add_argument("--part", choices=("sim", "real", "both"), default="both")
     ap.add_argument("--real-rate", type=int, default=1000)
     ap.add_argument("--real-duration", type=int, default=10)
+    ap.add_argument("--lockstep-from", type=Path, default=None,
+                    help="a checkout of an older lclock whose real runs ask in lock-step")
     args = ap.parse_args()
     print(f"machine: {machine_info()}")
     if args.part != "sim":
         with tempfile.TemporaryDirectory() as tmp:
-            c_program = programs(Path(tmp))["c"]
-            real_part(c_program, args.real_rate, args.real_duration, args.repeat, Path(tmp))
+            real_part(programs(Path(tmp)), args.real_rate, args.real_duration, args.repeat,
+                      Path(tmp), args.lockstep_from)
     if args.part != "real":
         sim_part(args)
 

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import orjson
 import pytest
 
 from tests.impl_programs import IMPL, ROOT
@@ -123,3 +124,24 @@ def test_the_guides_skeleton_runs_fails_check_as_the_guide_says_and_passes_once_
     folder = re.search(r"run folder: (\S+)", again.stdout)
     assert folder is not None
     assert lclock("check", folder.group(1), cwd=tmp_path).returncode == 0
+
+
+@pytest.mark.parametrize("form", ["string", "table"])
+def test_settings_toml_examples_of_impl_work_uncommented(form: str, tmp_path: Path) -> None:
+    """The repository's settings.toml shows ``impl`` (a command, or a table by machine id),
+    ``impl_timeout`` and ``impl_limits`` commented out: uncommented as they stand (a command
+    of the examples put in), they run."""
+    text = (ROOT / "settings.toml").read_text()
+    on = ["# impl_timeout = 1", '# impl_limits = "cpu=600,mem=1024,procs=64,fsize=256"',
+          *(['# impl = "python3 vm.py"'] if form == "string" else ["# [impl]", '# 2 = "./vm"'])]
+    for line in on:
+        assert line in text, line
+        text = text.replace(line, line.removeprefix("# "))
+    text = text.replace('"python3 vm.py"', f'"{PY_REF}"').replace('"./vm"', f'"{PY_REF}"')
+    (tmp_path / "settings.toml").write_text(text)
+    done = lclock("sim", "--duration", "2", "--quiet", "--output", str(tmp_path / "out"),
+                  cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    (run_json,) = (tmp_path / "out").rglob("run.json")
+    machines = orjson.loads(run_json.read_bytes())["impl"]["machines"]
+    assert list(machines) == (["1", "2", "3"] if form == "string" else ["2"])

@@ -46,13 +46,13 @@ def left(name: str) -> list[int]:
 
 
 @contextmanager
-def jailed(tmp_path: Path, code: str, limits: Limits | None = None
+def jailed(tmp_path: Path, code: str, limits: Limits | None = None, batch: bool = False
            ) -> Iterator[tuple[Jail, Pipes]]:
     script = tmp_path / "prog.py"
     script.write_text(textwrap.dedent(code))
     name = f"lclock-test-{os.getpid()}-{time.monotonic_ns()}"
     jail = Jail([sys.executable, str(script)], tmp_path, dict(os.environ), limits or Limits(),
-                name)
+                name, batch=batch)
     assert jail.proc.stdin and jail.proc.stdout and jail.proc.stderr
     pipes = Pipes(jail.proc.stdin.fileno(), jail.proc.stdout.fileno(), jail.proc.stderr.fileno())
     try:
@@ -79,6 +79,32 @@ def cgroups(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
     if request.param == "no-cgroups":
         monkeypatch.setattr("lclock.impl.jail._own_cgroup", lambda controller: None)
     return str(request.param)
+
+
+def test_the_program_leads_a_process_group_of_its_own_in_lclock_s_session(tmp_path: Path) -> None:
+    """Its own group (lclock's signals and Ctrl-C do not reach it; ``killpg`` ends it), but
+    not a session of its own: a session is a scheduling group of its own under autogroup,
+    which made its machine wait longer for a core on a busy machine."""
+    with jailed(tmp_path, """
+        import os
+        print(os.getpgid(0) == os.getpid(), os.getsid(0), flush=True)
+    """) as (_jail, pipes):
+        assert answer(pipes) == f"True {os.getsid(0)}".encode()
+
+
+@pytest.mark.parametrize("batch", [True, False])
+def test_a_real_run_s_program_runs_under_sched_batch(batch: bool, tmp_path: Path) -> None:
+    """A real run's program (``batch``) is SCHED_BATCH, its children too: on waking it does
+    not take the core from the machine that keeps the deadlines. The mark that asks for it
+    is not left in the program's environment, nor passed on when not asked for."""
+    with jailed(tmp_path, """
+        import os, subprocess, sys
+        child = subprocess.run([sys.executable, "-c", "import os; print(os.sched_getscheduler(0))"],
+                               capture_output=True, text=True).stdout.strip()
+        print(os.sched_getscheduler(0), child, "LCLOCK_JAIL_BATCH" in os.environ, flush=True)
+    """, batch=batch) as (_jail, pipes):
+        policy = os.SCHED_BATCH if batch else os.SCHED_OTHER
+        assert answer(pipes) == f"{policy} {policy} False".encode()
 
 
 @pytest.mark.usefixtures("cgroups")

@@ -104,6 +104,42 @@ def test_a_reference_program_runs_for_real_and_check_passes_it(language: str, tr
     assert not programs_of(run_dir.name)
 
 
+@pytest.mark.parametrize(("language", "rate"), [("c", 1000), ("python", 500)])
+def test_a_program_at_a_high_rate_is_asked_ahead_and_check_passes(language: str, rate: int,
+                                                                  tmp_path: Path) -> None:
+    """At hundreds of ticks a second a program's ticks are asked before the earlier ones are
+    answered (SPEC 9.8): under faults, a pause, a crash and a snapshot (each waits for the
+    answers asked before it), every tick is logged and ``check`` passes. Nothing here is
+    timed: ``--impl-timeout`` is long, so a loaded machine makes ticks late, not failed."""
+    argv = build(language, tmp_path)
+    done, run_dir, meta = run(tmp_path, "--impl", " ".join(argv), "--duration", "2",
+                              "--rates", f"{rate},{rate},{rate}", "--impl-timeout", "30",
+                              "--loss", "0.1", "--duplicate", "0.1", "--clock-skew", "50",
+                              "--pause", "2@0.5+0.3", "--crash", "3@1.5", "--snapshot", "1@1",
+                              "--seed", "3")
+    assert done.returncode == 0, done.stderr
+    assert meta["status"] == "completed"
+    by_id = {m["id"]: m for m in meta["machines"]}
+    assert by_id[1]["ticks"] == 2 * rate  # every deadline kept its tick, however late
+    for mid in ("1", "2"):
+        answers = meta["impl"]["machines"][mid]["answer_ms"]
+        assert answers["n"] == by_id[int(mid)]["ticks"]  # one answer a tick logged
+    ticks = [x["tick"] for x in lines(run_dir, 1) if x["event"] in ("internal", "send", "receive")]
+    assert ticks == list(range(1, 2 * rate + 1))  # logged in order, none missing
+    snaps = 0
+    for mid in (1, 2, 3):  # a snapshot records the clocks of its machine's last tick logged
+        logged = {x["tick"]: x for x in lines(run_dir, mid)
+                  if x["event"] in ("internal", "send", "receive")}
+        for snap in (x for x in lines(run_dir, mid) if x["event"] == "snapshot"):
+            snaps += 1
+            tick = logged[snap["tick"]]
+            assert (snap["lclock"], snap["vclock"]) == (tick["lclock"], tick["vclock"]), snap
+    assert snaps
+    checked = lclock("check", str(run_dir))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert not programs_of(run_dir.name)
+
+
 def test_analyze_report_and_view_work_on_a_programs_run(tmp_path: Path) -> None:
     done, run_dir, _meta = run(tmp_path, "--impl", " ".join(build("python", tmp_path)),
                                "--duration", "3", "--rates", "5,8,10")
@@ -233,6 +269,39 @@ def test_nothing_of_a_program_outlives_lclock_however_it_ends(how: int, tmp_path
         end_programs(out)
 
 
+def alive(proc: psutil.Process) -> bool:
+    try:
+        return proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def test_a_run_killed_whole_leaves_no_program_behind(tmp_path: Path) -> None:
+    """SIGKILL to the launcher and every worker at once (the group of ``lclock run``), so no
+    lclock process can act: each program dies of its parent-death signal when its worker
+    does, and what it started in a session of its own is ended by its worker's watchdog
+    (``lclock.impl.jail``), the real-run path of what the simulator's SIGKILL test shows."""
+    import os
+
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "lclock", "run", "--impl", program(tmp_path, "", head=HIDES),
+           "--duration", "60", "--rates", "50,50,50", "--output", str(out), "--no-report"]
+    try:
+        with started(cmd, ROOT) as proc:
+            assert wait_for(lambda: len(run_dirs(out)) == 1, 60)
+            mark = run_dirs(out)[0].name
+            assert wait_for(lambda: len(programs_of(mark)) >= 6, 60)  # programs, children
+            lclocks = [c for c in psutil.Process(proc.pid).children(recursive=True)
+                       if JAIL_ENV not in c.environ()]  # the workers (and the forkserver)
+            assert len(lclocks) >= 3
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+            assert wait_for(lambda: not any(alive(c) for c in lclocks), 15)
+            assert wait_for(lambda: not programs_of(mark), 15), programs_of(mark)
+    finally:
+        end_programs(out)
+
+
 def vm_cluster(tmp_path: Path, cfg: Path, out: Path, *extra: str) -> list[tuple[int, str]]:
     """Every vm of the cluster (one program each), in its own session; their exits."""
     from contextlib import ExitStack
@@ -250,18 +319,31 @@ def vm_cluster(tmp_path: Path, cfg: Path, out: Path, *extra: str) -> list[tuple[
     return results[::-1]
 
 
-def test_lclock_vm_runs_one_program_per_vm_and_check_passes(tmp_path: Path) -> None:
+VM_CASES = {
+    "c": (),
+    # the Python program at a rate where its ticks are asked ahead, under faults and skew
+    "python": ("--rates", "100,150,200", "--seed", "9", "--loss", "0.1", "--duplicate", "0.1",
+               "--clock-skew", "50", "--impl-timeout", "30"),
+}
+
+
+@pytest.mark.parametrize("language", list(VM_CASES))
+def test_lclock_vm_runs_one_program_per_vm_and_check_passes(language: str,
+                                                           tmp_path: Path) -> None:
     from tcp_helpers import free_ports, write_cluster
 
     cfg = write_cluster(tmp_path / "cluster.toml", free_ports(3), rates=[10, 20, 30], duration=3)
     out = tmp_path / "out"
-    results = vm_cluster(tmp_path, cfg, out, "--impl", " ".join(build("c", tmp_path)))
+    results = vm_cluster(tmp_path, cfg, out, "--impl", " ".join(build(language, tmp_path)),
+                         *VM_CASES[language])
     assert [code for code, _e in results] == [0, 0, 0], results
     (run_dir,) = run_dirs(out)
     meta = orjson.loads((run_dir / "run.json").read_bytes())
     assert meta["status"] == "completed" and sorted(meta["impl"]["machines"]) == ["1", "2", "3"]
-    assert all(len(e["sha256"]) == 64 for e in meta["impl"]["machines"].values())
-    assert lclock("check", str(run_dir)).returncode == 0
+    assert all(len(e["sha256"]) == 64 and e["answer_ms"]["n"] > 0
+               for e in meta["impl"]["machines"].values())
+    checked = lclock("check", str(run_dir))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
     assert not programs_of(run_dir.name)
 
 

@@ -2,10 +2,10 @@
 
 The simulator holds every program of a run in one process (``Programs``); a real run has
 one process per machine, and each holds its own: started in its jail before the machine
-connects, asked on the tick deadlines in lock-step (a tick's answer is needed before the
-next deadline anyway, and lock-step costs about 0.1 ms), frozen with its machine's pause,
-killed with its crash, stopped with its graceful stop. The driver calls these hooks; it
-never sees a process.
+connects, asked on the tick deadlines without waiting for the answers (``RealChannel``:
+the driver logs a tick and sends its message when its answer comes), frozen with its
+machine's pause, killed with its crash, stopped with its graceful stop. The driver calls
+these hooks and waits on the channel's pipes; it never sees a process.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import psutil
 
 from lclock.core.node import MachinePlan, Node
 from lclock.impl import protocol as p
+from lclock.impl.ahead import RealChannel
 from lclock.impl.jail import JAIL_ENV, Cgroups, _own_cgroup
 from lclock.impl.machine import Programs
 from lclock.impl.program import ProgramFailed, ProgramSpec
@@ -43,12 +44,14 @@ class ProgramHost:
 
     def __init__(self, spec: ProgramSpec, plan: MachinePlan, run_dir: Path) -> None:
         self.mid = plan.machine_id
-        self.programs = Programs({self.mid: spec}, run_dir, plan.seed, plan.n)
+        self.programs = Programs({self.mid: spec}, run_dir, plan.seed, plan.n, batch=True)
         self.offered = offered_clocks(plan)
         self.kept = self.offered
         #: Why the program failed its machine (None: it has not).
         self.failure: ProgramFailed | None = None
         self.closed = False
+        #: The program's requests and answers (None until ``wrap``, or if it failed init).
+        self.channel: RealChannel | None = None
 
     def start(self) -> list[str]:
         """Start the program and ``init`` it; the clocks it keeps (all offered if it failed:
@@ -60,11 +63,15 @@ class ProgramHost:
         return self.kept.names()
 
     def wrap(self, node: Node) -> None:
-        """The node's machine, its clocks now the program's answers (the agreed clocks)."""
+        """The node's machine, its clocks now the program's answers (the agreed clocks),
+        asked through ``channel`` ahead of them."""
         plan = node.plan
         self.kept = p.Clocks(vector=plan.vector, hlc=plan.hlc)
         if self.failure is None:
-            node.machine = self.programs.wrap(self.mid, node.machine, self.kept)
+            programs = self.programs
+            self.channel = RealChannel(programs.running[self.mid], plan.n, self.kept,
+                                       programs.specs[self.mid].timeout)
+            node.machine = programs.wrap_ahead(self.mid, node.machine, self.kept, self.channel)
 
     def failed(self, exc: ProgramFailed) -> None:
         """The program failed its machine: it is killed at once (its end is the machine's)."""
@@ -111,6 +118,9 @@ class ProgramHost:
         entry = self.programs.run_json(self.offered, self.kept)
         out: dict[str, Any] = entry["machines"][str(self.mid)]
         out["limits"] = entry.get("limits")
+        answers = self.channel.answer_ms() if self.channel is not None else None
+        if answers is not None:
+            out["answer_ms"] = answers
         return out
 
     def __enter__(self) -> ProgramHost:

@@ -161,6 +161,9 @@ class Programs:
     machines: int
     running: dict[int, Program] = field(default_factory=dict)
     failures: dict[int, ProgramFailed] = field(default_factory=dict)
+    #: Run the programs under SCHED_BATCH (a real run's: on waking, a program never takes
+    #: the core from the machine that keeps the deadlines).
+    batch: bool = False
 
     def start(self, offered: p.Clocks) -> p.Clocks:
         """Start every program and ``init`` it; the clocks every machine keeps.
@@ -172,7 +175,7 @@ class Programs:
         for mid, spec in sorted(self.specs.items()):
             try:
                 prog = Program(spec, mid, self.machines, self.seed, self.scratch(mid),
-                               f"lclock-{os.getpid()}-{self.run_dir.name}-{mid}")
+                               f"lclock-{os.getpid()}-{self.run_dir.name}-{mid}", self.batch)
                 self.running[mid] = prog
                 kept = prog.init(self.machines, offered).narrowed(_names(kept))
             except ProgramFailed as e:
@@ -192,12 +195,14 @@ class Programs:
         return ProgramMachine.around(machine, self.running[mid], kept,
                                      self.specs[mid].timeout * patience)
 
-    def wrap_ahead(self, mid: int, machine: Machine, kept: p.Clocks) -> AheadMachine:
-        """Machine ``mid`` asking its program ahead of the answers (the simulator's way)."""
+    def wrap_ahead(self, mid: int, machine: Machine, kept: p.Clocks,
+                   channel: Channel | None = None) -> AheadMachine:
+        """Machine ``mid`` asking its program ahead of the answers: through ``channel`` (a
+        real run's writes each request as it is asked), else the simulator's."""
         out = AheadMachine(machine.machine_id, machine.n, machine.rng, machine.dice_sides,
                            vector=kept.vector, hlc=kept.hlc, program=self.running[mid],
                            kept=kept)
-        out.channel = Channel(self.running[mid], machine.n, kept)
+        out.channel = channel or Channel(self.running[mid], machine.n, kept)
         return out
 
     def restart(self, offered: p.Clocks) -> None:

@@ -140,7 +140,11 @@ class Pipes:
 
 
 def _drain(fd: int, take: Callable[[bytes], None]) -> bool:
-    """Hand everything a non-blocking pipe holds now to ``take``; True once it has ended."""
+    """Hand what a non-blocking pipe holds now to ``take``; True once it has ended.
+
+    A read shorter than asked for has emptied the pipe: no second read to be told so (it
+    would cost a system call and an exception at every look; what comes meanwhile, or the
+    end, is read at the next look, which the pipe's readiness brings about)."""
     while True:
         try:
             chunk = os.read(fd, _CHUNK)
@@ -149,6 +153,8 @@ def _drain(fd: int, take: Callable[[bytes], None]) -> bool:
         if not chunk:
             return True
         take(chunk)
+        if len(chunk) < _CHUNK:
+            return False
 
 
 def wait(pipes: list[Pipes], timeout: float) -> bool:

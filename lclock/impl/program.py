@@ -134,7 +134,7 @@ class Program:
     """One running program, asked one request at a time (lock-step)."""
 
     def __init__(self, spec: ProgramSpec, machine: int, machines: int, seed: int,
-                 scratch: Path, name: str) -> None:
+                 scratch: Path, name: str, batch: bool = False) -> None:
         self.spec = spec
         self.machine = machine
         scratch.mkdir(parents=True, exist_ok=True)
@@ -142,7 +142,7 @@ class Program:
         env = {**os.environ, "LCLOCK_MACHINE": str(machine), "LCLOCK_MACHINES": str(machines),
                "LCLOCK_SEED": str(seed), "LCLOCK_SCRATCH": str(scratch)}
         try:
-            self.jail = Jail(spec.argv, spec.cwd, env, spec.limits, name, spec.user)
+            self.jail = Jail(spec.argv, spec.cwd, env, spec.limits, name, spec.user, batch)
         except OSError as e:
             raise ProgramFailed(f"cannot start {spec.command!r}: {e.strerror or e}") from None
         proc = self.jail.proc

@@ -19,6 +19,7 @@ import math
 import os
 import time
 from array import array
+from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -42,6 +43,9 @@ DRAIN_TIMEOUT = 10.0
 ORPHAN_DRAIN_TIMEOUT = 1.0
 HURRY_DRAIN_TIMEOUT = 0.2
 PAUSE_SLICE = 0.005
+# A program's answers wake a machine whose next tick is further away than this; sooner, they
+# are taken at that tick (SPEC 9.8).
+ANSWER_WAKE = 0.002
 MAX_SAMPLES = 2_000_000
 
 
@@ -49,6 +53,8 @@ class Hosted(Protocol):
     """A machine's program (``lclock.impl.host.ProgramHost``): the driver's hooks into it."""
 
     failure: Any
+    #: Its requests and answers (``lclock.impl.ahead.RealChannel``; None: it failed init).
+    channel: Any
 
     def failed(self, exc: Any) -> None: ...
     def pause(self, stopped: bool) -> None: ...
@@ -127,11 +133,23 @@ class RealTimeDriver:
         self.latency: array[float] = array("f")
         self.lost_peers: set[int] = set()
         self.halted = False  # crashed by the fault plan
+        # A program's ticks are asked on their deadlines and logged when answered (SPEC
+        # 9.8): the ticks asked (``lclock.impl.ahead.Inflight``) and, behind them, the lines
+        # that must wait for them to keep the log in order.
+        self.asking = program.channel if program is not None else None
+        if self.asking is not None:
+            self.asking.clock = clock.monotonic
+        self.inflight: deque[Any] = deque()
+        self.in_order = False  # writing the head of ``inflight``: its lines go straight out
 
     # -- logging ---------------------------------------------------------------------------
 
     def write(self, line: dict[str, Any]) -> None:
-        """Log one line whole; a log that cannot be written stops the machine, once."""
+        """Log one line whole (after the ticks still awaiting their answers); a log that
+        cannot be written stops the machine, once."""
+        if self.inflight and not self.in_order:
+            self.inflight.append(line)
+            return
         if self.log_error is not None:
             return
         try:
@@ -215,6 +233,7 @@ class RealTimeDriver:
 
     def _marker(self, marker: Marker, ts: float) -> None:
         """A marker came in: recorded at once (not at the next tick), markers sent on."""
+        self._settle()
         to, lines = self.node.take_marker(marker, ts)
         for line in lines:
             self.write(line)
@@ -224,6 +243,7 @@ class RealTimeDriver:
         """Start every snapshot of this machine due by ``t`` (s since t0)."""
         node = self.node
         while (due := node.next_snapshot()) is not None and due.time <= t:
+            self._settle()
             snapshot, to = node.start_snapshot()
             self._send_markers(snapshot, to)
 
@@ -252,12 +272,17 @@ class RealTimeDriver:
             self._send_markers(snapshot, to)
 
     def poll_io(self, timeout: float) -> None:
-        """One wait: read peers into the queue, flush sends, hear the control."""
+        """One wait: read peers into the queue, flush sends, hear the control, take the
+        program's answers (the wait ends by the oldest one's deadline)."""
         control = self.control
         readers: list[Any] = control.fds()
         readers.extend(ch for ch in self.channels.values() if ch.read_open)
         readers.extend(self.extra)
-        writers = [ch for ch in self.channels.values() if ch.out]
+        writers: list[Any] = [ch for ch in self.channels.values() if ch.out]
+        prog: tuple[int, ...] = ()
+        answered = err = False
+        if self.asking is not None:
+            timeout, prog, answered = self._program_wait(readers, writers, timeout)
         r, w = self._wait(readers, writers, max(0.0, timeout))
         heard = []
         for x in r:
@@ -265,14 +290,138 @@ class RealTimeDriver:
                 self._read_peer(x)
             elif isinstance(x, int) and x in self.extra:
                 self.extra[x]()
+            elif prog and x in prog:
+                answered = True
+                err = err or x == self._stderr_fd()
             else:
                 heard.append(x)
         for ch in w:
-            ch.flush()
+            if isinstance(ch, PeerChannel):
+                ch.flush()
+            else:
+                answered = True
+        if answered or self._overdue():
+            self._answers(err)
         if heard or control.stop_reason is not None:
             control.on_ready(heard)
             if control.stop_reason is not None:
                 self._stop(control.stop_reason)
+
+    # -- a program's ticks, asked ahead (SPEC 9.8) --------------------------------------------
+
+    def _program_wait(self, readers: list[Any], writers: list[Any],
+                      timeout: float) -> tuple[float, tuple[int, ...], bool]:
+        """Add the program's pipes to a wait: the wait's timeout (until the oldest answer's
+        deadline at most), the program's descriptors (none once it failed), and whether to
+        take its answers after the wait whatever it saw.
+
+        A wait shorter than ``ANSWER_WAKE`` (the next tick is near) watches the program's
+        stderr only: its answers are taken when the wait ends, so a fast machine wakes once
+        a tick, as a built-in one does, not twice (on a loaded machine each wake-up waits
+        for a core). A longer wait watches its stdout too: an answer is logged and its
+        message sent at once. Its stderr is read when a wait says it has something.
+        """
+        asking = self.asking
+        if asking is None or self.program is None or self.program.failure is not None:
+            return timeout, (), False
+        deadline = asking.next_deadline()
+        if deadline is not None:
+            timeout = min(timeout, deadline - self.clock.monotonic())
+        pr, pw = asking.fds()
+        if timeout < ANSWER_WAKE:
+            pr, pw = [fd for fd in pr if fd == asking.program.pipes.stderr], []
+        readers.extend(pr)
+        writers.extend(pw)
+        return timeout, (*pr, *pw), timeout < ANSWER_WAKE
+
+    def _stderr_fd(self) -> int:
+        assert self.asking is not None
+        return int(self.asking.program.pipes.stderr)
+
+    def _overdue(self) -> bool:
+        deadline = self.asking.next_deadline() if self.asking is not None else None
+        return deadline is not None and self.clock.monotonic() >= deadline
+
+    def _ask(self, t: float, sent_at: float) -> None:
+        """A program's tick: asked now, logged and its message sent when answered."""
+        node = self.node
+        line, step, sends, extra = node.tick(sent_at, t)
+        machine: Any = node.machine  # an ``AheadMachine``: ``last`` is the tick just asked
+        pending = machine.last
+        pending.line, pending.drops = line, extra
+        from lclock.impl.ahead import Inflight
+
+        self.inflight.append(Inflight(pending, step, sends, extra))
+
+    def _answers(self, stderr: bool = True) -> None:
+        """Take the program's answers (and its stderr, if ``stderr``): log the ticks
+        answered and send their messages, in order; a wrong, missing or late answer fails
+        the machine."""
+        asking, program = self.asking, self.program
+        if asking is None or program is None or program.failure is not None:
+            return
+        from lclock.impl.program import ProgramFailed
+
+        failure: ProgramFailed | None = None
+        try:
+            asking.read(stderr)
+        except ProgramFailed as exc:
+            failure = exc
+        self._log_answered()
+        failure = failure or asking.overdue()
+        if failure is not None:
+            self._failed_ahead(failure)
+
+    def _log_answered(self) -> None:
+        """Write out the head of ``inflight`` as far as its ticks are answered."""
+        inflight = self.inflight
+        self.in_order = True
+        try:
+            while inflight:
+                head = inflight[0]
+                if isinstance(head, dict):
+                    inflight.popleft()
+                    self.write(head)
+                    continue
+                if not head.done:
+                    break
+                inflight.popleft()
+                self.write(head.pending.line)
+                for other in head.extra:
+                    self.write(other)
+                self._send(head.step, head.sends, self.clock.time())
+        finally:
+            self.in_order = False
+
+    def _failed_ahead(self, exc: Any) -> None:
+        """The program failed at tick ``exc.tick``: that tick and the ones asked after it
+        did not happen (taken back), its error line, then the lines that waited."""
+        from lclock.impl.ahead import take_back
+
+        waiting = list(self.inflight)
+        self.inflight.clear()
+        take_back(self.node, [x for x in waiting if not isinstance(x, dict)])
+        assert self.asking is not None
+        self.asking.awaiting.clear()
+        self.asking.deadlines.clear()
+        self._program_failed(exc)
+        for line in waiting:
+            if isinstance(line, dict):
+                self.write(line)
+
+    def _settle(self) -> None:
+        """Wait for every answer asked for (each by its deadline): before what needs the
+        machine's clocks (a snapshot, a pause, a crash, the stop) or the links' order."""
+        asking = self.asking
+        if asking is None:
+            return
+        while True:
+            self._answers()
+            if not asking.awaiting or self.program is None or self.program.failure is not None:
+                return
+            readers, writers = asking.fds()
+            deadline = asking.next_deadline()
+            self._wait(readers, writers, max(0.0, deadline - self.clock.monotonic()))
 
     # -- the run ---------------------------------------------------------------------------
 
@@ -388,23 +537,22 @@ class RealTimeDriver:
         if node.held:
             self._release(t)
         sent_at = self.clock.time()
-        if self.program is None:
-            line, step, sends, extra = node.tick(sent_at, t)
-        else:
-            from lclock.impl.program import ProgramFailed
-
-            try:
-                line, step, sends, extra = node.tick(sent_at, t)
-            except ProgramFailed as exc:
-                self._program_failed(exc)
-                return
+        if self.asking is not None:
+            self._ask(t, sent_at)
+            return
+        line, step, sends, extra = node.tick(sent_at, t)
         write = self.write
         write(line)
         for other in extra:
             write(other)
+        self._send(step, sends, sent_at)
+
+    def _send(self, step: Any, sends: list[Outgoing] | None, sent_at: float) -> None:
+        """A tick's message to its recipients (each copy as the fault plan has it)."""
         msg = step.message
         if msg is None:
             return
+        node = self.node
         channels = self.channels
         if sends is None:  # no faults: one copy to each recipient, at once
             sends = [Outgoing(dst, 0.0) for dst in step.to or ()]
@@ -422,7 +570,7 @@ class RealTimeDriver:
         self.program.failed(exc)
         self.emit("error", "error", reason=exc.reason, line=exc.line,
                   tick=exc.tick if exc.tick is not None else self.node.machine.ticks)
-        self._stop("program_failed")
+        self.stop_reason = "program_failed"  # even if found after its last tick
         self.control.report({"t": "failed", "failed": exc.reason})  # the others stop now
 
     # -- faults ----------------------------------------------------------------------------
@@ -459,6 +607,9 @@ class RealTimeDriver:
     def _release(self, t: float) -> None:
         """Held messages whose planned delivery has come enter the queue; how late, kept."""
         late = self.delivery_lateness
+        if self.node.snap is not None and any(
+                isinstance(msg, Marker) and due <= t for due, _seq, msg in self.node.held):
+            self._settle()  # a marker let out records the machine's clocks
         for due in self.node.release(t):
             if len(late) < MAX_SAMPLES:
                 late.append(t - due)
@@ -468,6 +619,9 @@ class RealTimeDriver:
     def _pause(self, pause: Pause) -> None:
         """Neither tick nor take messages in until the pause ends; then skip what fell due."""
         clock = self.clock
+        self._settle()  # what it was asked before the pause it answers before it
+        if self.stopping():
+            return
         self.write(self.node.pause(pause, clock.time()))
         if self.program is not None:
             self.program.pause(True)
@@ -489,6 +643,7 @@ class RealTimeDriver:
         (no launcher) returns at once and its process ends, closing its connections.
         """
         self.halted = True
+        self._settle()  # what it was asked before the crash it did (the log shows it)
         if self.program is not None:  # recorded, then killed: the launcher kills us soon
             self.control.report({"t": "impl", "entry": self.program.record()})
             self.program.kill()
@@ -544,6 +699,7 @@ class RealTimeDriver:
                 crashed["snapshots"] = self.node.snap.status()
             self.control.report(crashed)
             return crashed
+        self._settle()  # every tick asked is logged and its message sent before the drain
         undrained = self.drain()
         self.node.release_all(self.clock.time())
         if self.node.snap_out:
