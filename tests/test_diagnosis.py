@@ -297,7 +297,7 @@ def test_mutants_under_faults_are_diagnosed_back(tmp_path: Path, bug: str) -> No
 @pytest.mark.parametrize("bug", ["receive-ignores-message", "several-per-tick", "tick-drift"])
 def test_sim_mutant_then_check_json_names_it(tmp_path: Path, bug: str) -> None:
     p = lclock("sim", "--mutant", bug, "--seed", "4", "--duration", "120", "--machines", "4",
-               "--output", str(tmp_path), "--quiet")
+               "--output", str(tmp_path), "--quiet", "--no-report")
     assert p.returncode == 0, p.stderr
     (run,) = tmp_path.iterdir()
     assert json.loads((run / "run.json").read_text())["settings"]["mutant"] == bug
@@ -398,7 +398,8 @@ VM = ROOT / "examples" / "impl" / "python" / "buggy_vm.py"
                                  "send-per-recipient", "vector-no-merge"])
 def test_the_reference_program_with_a_bug_is_diagnosed(tmp_path: Path, bug: str) -> None:
     p = lclock("sim", "--impl", f"{sys.executable} {VM} --bug {bug}", "--seed", "4",
-               "--duration", "120", "--machines", "4", "--output", str(tmp_path), "--quiet")
+               "--duration", "120", "--machines", "4", "--output", str(tmp_path), "--quiet",
+               "--no-report")
     assert p.returncode == 0, p.stderr
     (run,) = tmp_path.iterdir()
     result = check_run(run)
