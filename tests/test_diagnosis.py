@@ -432,7 +432,7 @@ def test_an_experiment_runs_its_trials_as_the_mutant(tmp_path: Path) -> None:
     (tmp_path / "s.toml").write_text('[experiments.buggy]\ntrials = 2\nduration = 20\n'
                                      'mutant = "receive-no-increment"\n')
     p = lclock("experiment", "buggy", "--settings", str(tmp_path / "s.toml"), "--sim",
-               "--output", str(tmp_path / "out"), cwd=tmp_path)
+               "--no-report", "--no-plots", "--output", str(tmp_path / "out"), cwd=tmp_path)
     assert p.returncode == 0, p.stderr
     metas = [json.loads(f.read_text()) for f in (tmp_path / "out").rglob("run.json")]
     assert len(metas) == 2 and all(m["settings"]["mutant"] == "receive-no-increment"
