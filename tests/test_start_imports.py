@@ -54,7 +54,7 @@ def test_the_forkserver_preloads_only_the_worker() -> None:
     from lclock.runtime.helpers import PRELOAD
 
     probe = ("import sys\n"
-             f"for m in {[m for m in PRELOAD if m != '__main__']!r}: __import__(m)\n"
+             f"for m in {PRELOAD!r}: __import__(m)\n"
              "print('\\n'.join(sorted(sys.modules)))")
     with started([sys.executable, "-c", probe], ROOT) as p:  # lclock from ROOT, the cwd
         out, err = p.communicate(timeout=60)

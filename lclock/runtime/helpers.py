@@ -18,11 +18,11 @@ import signal
 from collections.abc import Callable
 from typing import Any
 
-#: What the forkserver imports once, so that no worker imports it again:
-#: - ``__main__``: the launcher's script (launcher.py, the console script), which
-#:   multiprocessing otherwise runs again as ``__mp_main__`` in every worker (with runpy);
-#: - the worker and the default transport (a worker's job unpickles it).
-PRELOAD = ["__main__", "lclock.runtime.worker", "lclock.transport.socketpair"]
+#: What the forkserver imports once, so that no worker imports it again: the worker, and
+#: the default transport (a worker's job unpickles it). Not ``__main__``: multiprocessing
+#: (3.10 to 3.13) never hands the forkserver the main script's path, so each worker still
+#: runs launcher.py again as ``__mp_main__`` (a few lines behind its ``__main__`` guard).
+PRELOAD = ["lclock.runtime.worker", "lclock.transport.socketpair"]
 
 
 def start_context() -> Any:
