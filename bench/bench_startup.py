@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Start-up of a run: from the command to every machine's first tick, and what the imports cost.
 
-    python bench/bench_startup.py [--repeat 15]
+    python bench/bench_startup.py [--repeat 15] [--against CHECKOUT]
 
 Why its own benchmark: start-up is what a user waits for before anything happens, and it
 grows one import at a time without any test noticing. Two settings, each the median of
@@ -18,6 +18,9 @@ wall-clock instant just before the command was started. The import lines are the
 ``-X importtime`` cumulative figure of ``lclock.cli`` plus ``lclock.runtime.launcher`` (what
 the launcher's own process imports before it starts the workers), median of the same count.
 On a shared machine the wall time follows the load: the load average is printed around it.
+``--against`` measures another checkout too (a folder with its launcher.py and lclock/, such
+as ``git archive`` of an older commit), one run of each in turn, so both share the load,
+and prints the ratio of the medians.
 """
 
 from __future__ import annotations
@@ -83,36 +86,53 @@ def import_ms(env: dict[str, str]) -> float:
     return total / 1000
 
 
-def setting(name: str, tree: Path, env: dict[str, str], repeat: int) -> None:
-    one_start(tree, env)  # warm the page cache (and, cached, write the bytecode)
-    starts = [one_start(tree, env) for _ in range(repeat)]
-    imports = [import_ms(env) for _ in range(repeat)]
-    print(f"{name:>10}: command -> all 3 machines ticking: median {statistics.median(starts) * 1e3:.0f} ms "
-          f"(min {min(starts) * 1e3:.0f}, max {max(starts) * 1e3:.0f}); "
-          f"launcher's imports: median {statistics.median(imports):.0f} ms "
-          f"(min {min(imports):.0f}) over {repeat}")
+def setting(name: str, trees: list[tuple[str, Path, dict[str, str]]], repeat: int) -> None:
+    """Each tree's start-up and imports, one run of each tree in turn."""
+    starts: dict[str, list[float]] = {label: [] for label, _, _ in trees}
+    imports: dict[str, list[float]] = {label: [] for label, _, _ in trees}
+    for _label, tree, env in trees:
+        one_start(tree, env)  # warm the page cache (and, cached, write the bytecode)
+    for _ in range(repeat):
+        for label, tree, env in trees:
+            starts[label].append(one_start(tree, env))
+            imports[label].append(import_ms(env))
+    for label, _, _ in trees:
+        s, i = starts[label], imports[label]
+        print(f"{name:>10}, {label}: command -> all 3 machines ticking: median "
+              f"{statistics.median(s) * 1e3:.0f} ms (min {min(s) * 1e3:.0f}, max {max(s) * 1e3:.0f}); "
+              f"launcher's imports: median {statistics.median(i):.0f} ms (min {min(i):.0f}) over {repeat}")
+    if len(trees) == 2:
+        (a, _, _), (b, _, _) = trees
+        ratio = statistics.median(starts[a]) / statistics.median(starts[b])
+        print(f"{name:>10}: {a} / {b} = {ratio:.2f}x (medians of start-up)")
 
 
-def uncached_copy(dest: Path) -> Path:
-    """launcher.py and lclock/ without any bytecode."""
-    shutil.copy2(ROOT / "launcher.py", dest / "launcher.py")
-    shutil.copytree(ROOT / "lclock", dest / "lclock", ignore=shutil.ignore_patterns("__pycache__"))
+def uncached_copy(root: Path, dest: Path) -> Path:
+    """launcher.py and lclock/ of ``root`` without any bytecode."""
+    dest.mkdir()
+    shutil.copy2(root / "launcher.py", dest / "launcher.py")
+    shutil.copytree(root / "lclock", dest / "lclock", ignore=shutil.ignore_patterns("__pycache__"))
     return dest
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=15)
+    ap.add_argument("--against", type=Path, help="another checkout to measure in turn with this one")
     args = ap.parse_args()
     print(f"machine: {machine_info()}; load average before: {os.getloadavg()}")
     base = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPATH")}
-    setting("cached", ROOT, {**base, "PYTHONPATH": str(ROOT)}, args.repeat)
+    roots = [("this tree", ROOT)] + ([("against", args.against.resolve())] if args.against else [])
+    setting("cached", [(label, root, {**base, "PYTHONPATH": str(root)}) for label, root in roots],
+            args.repeat)
     with tempfile.TemporaryDirectory() as tmp:
-        tree = uncached_copy(Path(tmp))
-        env = {**base, "PYTHONPATH": str(tree), "PYTHONDONTWRITEBYTECODE": "1"}
-        setting("not cached", tree, env, args.repeat)
-        if any(tree.rglob("__pycache__")):
-            raise SystemExit("bytecode was written in the uncached copy: the figure is wrong")
+        trees = []
+        for k, (label, root) in enumerate(roots):
+            tree = uncached_copy(root, Path(tmp) / str(k))
+            trees.append((label, tree, {**base, "PYTHONPATH": str(tree), "PYTHONDONTWRITEBYTECODE": "1"}))
+        setting("not cached", trees, args.repeat)
+        if any(Path(tmp).rglob("__pycache__")):
+            raise SystemExit("bytecode was written in an uncached copy: the figure is wrong")
     print(f"load average after: {os.getloadavg()}")
 
 

@@ -19,9 +19,11 @@ from typing import Any, NoReturn
 
 from lclock import __version__, errors
 from lclock.lifecycle import (
+    STOP_SIGNALS,
     Interrupted,
     Stage,
     StopRequest,
+    children_ignore_sigint,
     end_of_command,
     install,
     restore,
@@ -192,11 +194,27 @@ def _main(argv: list[str] | None, prog: str | None) -> int:
     # the start of a C extension (orjson's) can crash the interpreter (SIGSEGV)
     stop = StopRequest(stage=Stage.RUNNING if owner else Stage.WRITING)
     previous = install(stop)
+    early = chosen == "run" and not {"-h", "--help"} & set(argv)
     try:
+        if early:  # the forkserver starts its interpreter and preload while we import
+            start_helpers_early(stop)
         return _command(argv, prog, chosen, stop)
     finally:
+        if early:
+            from lclock.runtime.helpers import end_helpers
+
+            end_helpers()
         if not owner:  # an owner's last moments are covered by ``entry``
             restore(previous)
+
+
+def start_helpers_early(stop: StopRequest) -> None:
+    """``lclock run``'s forkserver and resource tracker, started before the launcher's
+    imports and settings instead of after them: on another core, they are ready (the
+    forkserver's preload of the worker done) by the time the first worker is asked for."""
+    from lclock.runtime.helpers import start_context, start_helpers
+
+    start_helpers(start_context(), lambda: children_ignore_sigint(stop, STOP_SIGNALS))
 
 
 def _command(argv: list[str], prog: str | None, chosen: str | None, stop: StopRequest) -> int:

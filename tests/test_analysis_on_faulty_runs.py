@@ -46,7 +46,7 @@ def faulty(tmp_path_factory: pytest.TempPathFactory) -> Path:
     rc, _, err = lclock("sim", "--rates", "1,3,6", "--duration", "30", "--seed", "7",
                         "--loss", "0.1", "--duplicate", "0.1", "--partition", "10-20:1",
                         "--pause", "2@5+5", "--crash", "3@25", "--clock-skew", "100",
-                        "--quiet", "--output", str(out))
+                        "--quiet", "--no-report", "--output", str(out))
     assert rc == 0, err
     (run,) = [p for p in out.iterdir() if p.is_dir()]
     return run
@@ -255,7 +255,7 @@ def test_readme_examples_work_on_the_readmes_run(tmp_path: Path) -> None:
     1:t5 3:t100`` once failed on it). Every trace, hb and view example of the README runs
     here on the slowest such run."""
     rc, _, err = lclock("sim", "--rates", "1,1,1", "--duration", "60", "--seed", "3", "--quiet",
-                        "--output", str(tmp_path / "out"))
+                        "--no-report", "--output", str(tmp_path / "out"))
     assert rc == 0, err
     (run,) = (tmp_path / "out").iterdir()
     text = (REPO / "README.md").read_text(encoding="utf-8")
@@ -281,7 +281,7 @@ def test_report_drift_figure_measures_behind_the_leader(tmp_path: Path) -> None:
     from lclock.analysis.load import load_run
 
     rc, _, err = lclock("sim", "--rates", "2,5,6", "--duration", "60", "--seed", "11", "--quiet",
-                        "--output", str(tmp_path / "out"))
+                        "--no-report", "--output", str(tmp_path / "out"))
     assert rc == 0, err
     (run_dir,) = (tmp_path / "out").iterdir()
     run = load_run(run_dir)

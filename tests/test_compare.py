@@ -96,7 +96,7 @@ def hand_runs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     for seed in (1, 2, 3):
         for rates in ("2,3,4", "5,5,6"):
             r = lclock("sim", "--rates", rates, "--duration", "30", "--seed", str(seed),
-                       "--output", str(out), "--quiet")
+                       "--output", str(out), "--quiet", "--no-report")
             assert r.returncode == 0, r.stderr
     return sorted(p for p in out.iterdir() if p.is_dir())
 
@@ -128,7 +128,7 @@ def test_groups_that_differ_only_in_faults_or_clocks_say_how(tmp_path: Path) -> 
                                       "--clock-skew", "100", "--partition", "5-10:1")]
     for extra in flags:
         r = lclock("sim", "--rates", "1,3,6", "--duration", "20", "--seed", "1", *extra,
-                   "--output", str(tmp_path), "--quiet")
+                   "--output", str(tmp_path), "--quiet", "--no-report")
         assert r.returncode == 0, r.stderr
     r = lclock("compare", *map(str, sorted(tmp_path.iterdir())))
     assert r.returncode == 0, r.stderr
@@ -178,7 +178,7 @@ def two_experiments(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Pat
     a, b = root / "a", root / "b"
     for out, names in ((a, ["baseline"]), (b, ["small-variation", "baseline"])):
         r = lclock("experiment", *names, "--sim", "--trials", "3", "--duration", "20", "--seed",
-                   "4", "--output", str(out), "--no-report", "--quiet")
+                   "4", "--output", str(out), "--no-report", "--no-plots", "--quiet")
         assert r.returncode == 0, r.stderr
     return a, b
 

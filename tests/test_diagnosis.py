@@ -316,7 +316,7 @@ def test_mutants_under_faults_are_diagnosed_back(tmp_path: Path, bug: str) -> No
 @pytest.mark.parametrize("bug", ["receive-ignores-message", "several-per-tick", "tick-drift"])
 def test_sim_mutant_then_check_json_names_it(tmp_path: Path, bug: str) -> None:
     p = lclock("sim", "--mutant", bug, "--seed", "4", "--duration", "120", "--machines", "4",
-               "--output", str(tmp_path), "--quiet")
+               "--output", str(tmp_path), "--quiet", "--no-report")
     assert p.returncode == 0, p.stderr
     (run,) = tmp_path.iterdir()
     assert json.loads((run / "run.json").read_text())["settings"]["mutant"] == bug
@@ -417,7 +417,8 @@ VM = ROOT / "examples" / "impl" / "python" / "buggy_vm.py"
                                  "send-per-recipient", "vector-no-merge"])
 def test_the_reference_program_with_a_bug_is_diagnosed(tmp_path: Path, bug: str) -> None:
     p = lclock("sim", "--impl", f"{sys.executable} {VM} --bug {bug}", "--seed", "4",
-               "--duration", "120", "--machines", "4", "--output", str(tmp_path), "--quiet")
+               "--duration", "120", "--machines", "4", "--output", str(tmp_path), "--quiet",
+               "--no-report")
     assert p.returncode == 0, p.stderr
     (run,) = tmp_path.iterdir()
     result = check_run(run)
@@ -452,7 +453,7 @@ def test_an_experiment_runs_its_trials_as_the_mutant(tmp_path: Path) -> None:
     (tmp_path / "s.toml").write_text('[experiments.buggy]\ntrials = 2\nduration = 20\n'
                                      'mutant = "receive-no-increment"\n')
     p = lclock("experiment", "buggy", "--settings", str(tmp_path / "s.toml"), "--sim",
-               "--output", str(tmp_path / "out"), cwd=tmp_path)
+               "--no-report", "--no-plots", "--output", str(tmp_path / "out"), cwd=tmp_path)
     assert p.returncode == 0, p.stderr
     metas = [json.loads(f.read_text()) for f in (tmp_path / "out").rglob("run.json")]
     assert len(metas) == 2 and all(m["settings"]["mutant"] == "receive-no-increment"

@@ -143,7 +143,7 @@ def test_fault_and_clock_presets_run_with_their_plans(tmp_path: Path) -> None:
     out = tmp_path / "exp"
     r = subprocess.run([sys.executable, "-m", "lclock", "experiment", "pause-fastest", "skew-100-bump",
                         "--sim", "--trials", "1", "--duration", "60", "--seed", "4", "--no-report",
-                        "--quiet", "--output", str(out)], capture_output=True, text=True, timeout=300,
+                        "--no-plots", "--quiet", "--output", str(out)], capture_output=True, text=True, timeout=300,
                        cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     pause = orjson.loads((out / "pause-fastest" / "trial-1" / "run.json").read_bytes())
@@ -165,8 +165,8 @@ def test_presets_with_a_schedule_fit_a_short_run(tmp_path: Path) -> None:
     out = tmp_path / "exp"
     r = subprocess.run([sys.executable, "-m", "lclock", "experiment", "partition", "pause-slowest",
                         "skew-100-bump", "--sim", "--trials", "1", "--duration", "4", "--seed", "4",
-                        "--no-report", "--quiet", "--output", str(out)], capture_output=True,
-                       text=True, timeout=300, cwd=tmp_path)
+                        "--no-report", "--no-plots", "--quiet", "--output", str(out)],
+                       capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     part = orjson.loads((out / "partition" / "trial-1" / "run.json").read_bytes())
     assert part["faults"]["plan"]["partitions"][0]["start"] == 1.0

@@ -28,12 +28,15 @@ REFERENCE = (IMPL / "python" / "vm.py").read_text()
 RIGHT_RECEIVE = 'lclock = max(lclock, msg["lclock"]) + 1'
 
 
-def buggy(folder: Path, slow: float = 0.0) -> str:
-    """The reference program with a receive that ignores the message's clock."""
+def buggy(folder: Path, slow: float = 0.0, while_exists: Path | None = None) -> str:
+    """The reference program with a receive that ignores the message's clock; each tick
+    takes ``slow`` seconds more (only while the file ``while_exists`` exists, if given)."""
     assert RIGHT_RECEIVE in REFERENCE
     text = REFERENCE.replace(RIGHT_RECEIVE, "lclock = lclock + 1")
     if slow:
-        text = text.replace("def tick(req):\n", f"def tick(req):\n    __import__('time').sleep({slow})\n")
+        when = f"__import__('os').path.exists({str(while_exists)!r})" if while_exists else "True"
+        text = text.replace("def tick(req):\n",
+                            f"def tick(req):\n    if {when}: __import__('time').sleep({slow})\n")
     path = folder / "bad.py"
     path.write_text(text)
     return f"{sys.executable} {path}"
@@ -46,7 +49,7 @@ def lclock(*args: str, cwd: Path = ROOT) -> tuple[int, str, str]:
 
 
 def sim(out: Path, *flags: str, cwd: Path = ROOT) -> Path:
-    code, stdout, err = lclock("sim", "--output", str(out), "--quiet", *flags, cwd=cwd)
+    code, stdout, err = lclock("sim", "--output", str(out), "--quiet", "--no-report", *flags, cwd=cwd)
     assert code == 0, err
     return cwd / stdout.strip().rpartition("run folder: ")[2]
 
@@ -120,10 +123,13 @@ def test_ctrl_c_keeps_the_smallest_run_so_far(tmp_path: Path) -> None:
 
 
 def test_ctrl_c_before_the_replay_ends_writes_nothing(tmp_path: Path) -> None:
-    """The simulator looks at a stop request every 1024 ticks: a run of 100,000 ticks is
+    """The simulator looks at a stop request every 1024 ticks: a run of 10,000 ticks whose
+    program takes 2 ms a tick in the replay (not in the run itself, made at full speed) is
     stopped well before its replay ends."""
-    run = sim(tmp_path / "runs", "--impl", f"2={buggy(tmp_path)}", "--duration", "50",
-              "--seed", "5", "--rates", "1000,1000")
+    slow = tmp_path / "slow"
+    run = sim(tmp_path / "runs", "--impl", f"2={buggy(tmp_path, slow=0.002, while_exists=slow)}",
+              "--duration", "5", "--seed", "5", "--rates", "1000,1000")
+    slow.touch()
     out = tmp_path / "small"
     rest, err = ctrl_c_at(run, out, "shrink: replaying")
     assert "stopped before the run's replay ended: nothing written" in err and rest == ""

@@ -274,15 +274,16 @@ def cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
 
 
 def test_cli_runs_and_is_deterministic(tmp_path: Path) -> None:
-    for name in ("a", "b"):
-        r = cli("sim", "--duration", "30", "--rates", "1,3,6", "--seed", "5",
+    for name, report in (("a", []), ("b", ["--no-report"])):  # the logs, with a report or not
+        r = cli("sim", "--duration", "30", "--rates", "1,3,6", "--seed", "5", *report,
                 "--output", str(tmp_path / name))
         assert r.returncode == 0, r.stderr
         assert "run folder:" in r.stdout
     (a,) = (tmp_path / "a").iterdir()
     (b,) = (tmp_path / "b").iterdir()
     assert log_bytes(a) == log_bytes(b)
-    r = cli("sim", "--duration", "5", "--seed", "5", "--quiet", "--output", str(tmp_path / "q"))
+    r = cli("sim", "--duration", "5", "--seed", "5", "--quiet", "--no-report",
+            "--output", str(tmp_path / "q"))
     (q,) = (tmp_path / "q").iterdir()
     assert r.returncode == 0 and r.stdout == f"run folder: {q}\n"  # --quiet: that line only
 
@@ -291,7 +292,7 @@ def test_the_end_table_says_where_the_other_messages_went(tmp_path: Path) -> Non
     """With faults, sent != received + unprocessed: the table has the dropped and duplicated
     copies per sender, and a line for a machine that crashed as planned."""
     r = cli("sim", "--duration", "20", "--rates", "2,3,5", "--seed", "3", "--loss", "0.2",
-            "--duplicate", "0.2", "--crash", "3@15", "--output", str(tmp_path))
+            "--duplicate", "0.2", "--crash", "3@15", "--no-report", "--output", str(tmp_path))
     assert r.returncode == 0, r.stderr
     (run,) = tmp_path.iterdir()
     meta = orjson.loads((run / "run.json").read_bytes())
@@ -308,7 +309,7 @@ def test_the_end_table_says_where_the_other_messages_went(tmp_path: Path) -> Non
     assert balance["lost"] == 0 and "lost_in_crash" in balance
     assert balance["dropped"] == sum(sum(m["dropped_to"].values()) for m in meta["machines"])
     assert balance["sent"] == sum(sum(m["sent_to"].values()) for m in meta["machines"])
-    r = cli("sim", "--duration", "5", "--seed", "3", "--output", str(tmp_path / "plain"))
+    r = cli("sim", "--duration", "5", "--seed", "3", "--no-report", "--output", str(tmp_path / "plain"))
     assert "dropped" not in r.stdout and "crashed" not in r.stdout  # no faults, no columns
 
 

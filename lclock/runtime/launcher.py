@@ -46,8 +46,9 @@ from lclock.runfolder import (
     write_run_json,
 )
 from lclock.runplan import plan_run
+from lclock.runtime.helpers import start_context, start_helpers
 from lclock.runtime.logcounts import counts_from_log
-from lclock.runtime.process import MachineProcess, start_context, start_helpers
+from lclock.runtime.process import MachineProcess
 from lclock.runtime.supervisor import Outcome, Policy, Supervisor
 from lclock.runtime.worker import WorkerJob
 from lclock.setting_table import add_options, flags_of

@@ -1,8 +1,8 @@
 """One machine's worker process, as the supervisor holds it: start, talk, signal, reap.
 
 The wrapper owns exactly one child. It is the only place that knows how a worker is
-started (a multiprocessing context: forkserver where there is one, else spawn; never plain
-fork) and how it is signalled. psutil only inspects and signals (the Process object made at
+started (in a multiprocessing context of ``lclock.runtime.helpers``: forkserver where
+there is one, else spawn; never plain fork) and how it is signalled. psutil only inspects and signals (the Process object made at
 start, so a reused pid is never mistaken for ours); the child is reaped through
 multiprocessing, whose ``exitcode`` psutil's wait functions would otherwise steal.
 """
@@ -10,7 +10,6 @@ multiprocessing, whose ``exitcode`` psutil's wait functions would otherwise stea
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import signal
 from typing import Any
 
@@ -18,38 +17,6 @@ import orjson
 import psutil
 
 from lclock.runtime.worker import WorkerJob, worker_main
-
-
-def start_context() -> Any:
-    """The start method: forkserver where there is one, else spawn; never plain fork.
-
-    forkserver forks each worker from a clean single-threaded server that has already
-    imported the worker's modules: 64 machines start in well under a second instead of
-    several (see BENCHMARKS.md), and the worker gets only the descriptors sent to it.
-    """
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["lclock.runtime.worker"])
-        return ctx
-    return multiprocessing.get_context("spawn")
-
-
-def start_helpers(ctx: Any, ignoring_sigint: Any) -> None:
-    """Start multiprocessing's resource tracker, then the forkserver, before any worker.
-
-    The resource tracker unblocks SIGINT itself once it is started, which would open a gap
-    in ``ignoring_sigint``; started first, outside it, it is only checked later. The
-    forkserver is started inside it, so it and every worker forked from it ignore Ctrl-C
-    from their first instruction (and the forkserver SIGTERM and SIGHUP too: killed by a
-    signal to the whole group, it could no longer say how each worker ended).
-    """
-    if ctx.get_start_method() != "forkserver":
-        return
-    from multiprocessing import forkserver, resource_tracker
-
-    resource_tracker.ensure_running()
-    with ignoring_sigint():
-        forkserver.ensure_running()
 
 
 class MachineProcess:
