@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import socket
 import struct
 import subprocess
@@ -35,16 +36,35 @@ from lclock.transport.tcp.handshake import (
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_ports(k: int) -> list[int]:
-    """k ports that were free a moment ago (bound together, so they differ)."""
-    socks = []
-    for _ in range(k):
+    """k different ports that were free a moment ago, picked at random below the kernel's
+    ephemeral range. A port from ``bind(0)`` is in that range, where every outgoing
+    connection of the tests running alongside (a 32-machine run makes 496) takes its
+    local port: one could take it before the run under test binds it ("port in use")."""
+    low = _ephemeral_low()
+    pool = range(10000, low) if low > 11000 else range(low, 65536)
+    socks: list[socket.socket] = []
+    for port in random.sample(pool, min(len(pool), 1000)):
         s = socket.socket()
-        s.bind(("127.0.0.1", 0))
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            s.close()
+            continue
         socks.append(s)
+        if len(socks) == k:
+            break
     ports = [s.getsockname()[1] for s in socks]
     for s in socks:
         s.close()
+    assert len(ports) == k, "no free ports"
     return ports
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ import psutil
 import pytest
 
 from tests.conftest import kill_group, started, wait_for
+from tests.tcp_helpers import free_ports
 from tests.test_experiment_parallel import assert_same_results, experiment
 
 pytestmark = pytest.mark.slow  # long real-process runs: once, on py311 (tox.ini)
@@ -33,9 +33,8 @@ ARGS = ["baseline", "--sim", "--trials", "3", "--duration", "30", "--seed", "21"
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A free port below the ephemeral range (see ``tcp_helpers.free_ports``)."""
+    return free_ports(1)[0]
 
 
 def trial_processes(scratch: Path) -> list[psutil.Process]:

@@ -248,7 +248,10 @@ def test_a_planned_crash_ends_that_vm_and_the_run_completes(tmp_path: Path) -> N
     meta = json.loads((rd / "run.json").read_text())
     assert meta["status"] == "completed", meta["reason"]
     m3 = meta["machines"][2]
-    assert (m3["status"], m3["reason"]) == ("crashed", "crashed") and 1.4 < m3["crashed_at"] < 2.0
+    assert (m3["status"], m3["reason"]) == ("crashed", "crashed") and m3["crashed_at"] > 1.4
+    # It halted at its planned instant (1.5 s, 30 ticks at 20/s), not later: counted in
+    # ticks, since the instant it noticed is a timing of the host.
+    assert 0 < m3["ticks"] <= 30, m3
     assert meta["messages"]["lost"] == 0 and "lost_in_crash" in meta["messages"]
     assert read_log(rd / "machine-3.jsonl")[-1]["event"] != "stop"
     code, text = lclock_check(rd)

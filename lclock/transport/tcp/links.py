@@ -33,7 +33,8 @@ from lclock.transport.tcp.gatekeeper import Gatekeeper
 from lclock.transport.tcp.handshake import HANDSHAKE_TIMEOUT
 from lclock.transport.tcp.mesh import Mesh, MeshSpec, SetupError, Warn
 
-CONNECT_TIMEOUT = 20.0  # launcher mode: every listener exists already, so this is generous
+CONNECT_TIMEOUT = 20.0  # launcher mode: set-up fails this long after its last new peer (generous:
+#                        every listener exists already, a silence is a process not started yet)
 
 
 def bind_listener(host: str, port: int, where_host: str, where_port: str,
@@ -91,7 +92,8 @@ class TcpLinks:
             return dict(self.socks)
         mesh = Mesh(self.spec, self.listener, warn)
         try:
-            socks = mesh.run(time.monotonic() + self.connect_timeout, stop_fds, on_stop_fd)
+            socks = mesh.run(time.monotonic() + self.connect_timeout, stop_fds, on_stop_fd,
+                             idle=self.connect_timeout)
         except SetupError as exc:
             mesh.close_all()
             raise TransportError(str(exc)) from None
@@ -133,7 +135,8 @@ class TcpPlan:
 
     def spec(self, machine_id: int) -> MeshSpec:
         return MeshSpec(machine_id, len(self.addrs), self.addrs, self.secret, self.run_id,
-                        self.handshake_timeout, dial_timeout=CONNECT_TIMEOUT)
+                        self.handshake_timeout, dial_timeout=CONNECT_TIMEOUT,
+                        accept_timeout=CONNECT_TIMEOUT)
 
     def for_machine(self, machine_id: int) -> TcpLinks:
         return TcpLinks(self.spec(machine_id), self.listeners[machine_id - 1])

@@ -70,6 +70,13 @@ class MeshSpec:
     #: answer there and a silence is a peer whose process has not started yet (on a busy
     #: host, seconds): dialling again would only leave it a dead connection to reject.
     dial_timeout: float | None = None
+    #: How long a handshake accepted during set-up may take, if not ``handshake_timeout``:
+    #: under the launcher the dialler is a machine of the run whose process may not get a
+    #: core for seconds on a busy host (32 machines starting on 2 busy cores were cut off
+    #: at 2 s mid-handshake, and both sides logged warnings). A stranger gains nothing by
+    #: it: the pending handshakes are turned away as soon as every peer is in, and set-up
+    #: itself has a deadline. During the run the ``Gatekeeper`` keeps ``handshake_timeout``.
+    accept_timeout: float | None = None
 
     def addr(self, i: int) -> str:
         return addr_text(self.addrs[i - 1])
@@ -132,15 +139,24 @@ class Mesh:
         deadline: float,
         stop_fds: list[Any] | None = None,
         on_stop_fd: Callable[[list[Any]], bool] | None = None,
+        idle: float | None = None,
     ) -> dict[int, socket.socket] | None:
         """Connect, authenticate (and in vm mode agree on the start); None if told to stop.
 
-        Raises SetupError when ``deadline`` (monotonic) passes first.
+        Raises SetupError when ``deadline`` (monotonic) passes first. With ``idle`` (the
+        launcher's machines), each new peer moves the deadline to at least ``idle`` seconds
+        later: set-up fails when it stops advancing, not because it is slow. A busy host
+        starts a large run's processes over tens of seconds (32 machines at load 40: the
+        last one 18 s after the first, which gave up at 20 s while peers were still
+        arriving); a peer that never comes still fails it, ``idle`` after the last one.
         """
         next_progress = time.monotonic() + 0.5
         last_text, last_said = "", 0.0
+        joined = 0
         while not self._finished():
             now = time.monotonic()
+            if idle is not None and len(self.conns) > joined:
+                joined, deadline = len(self.conns), max(deadline, now + idle)
             if now >= deadline:
                 raise SetupError(f"gave up after waiting for {self._missing_text()}")
             if self.progress is not None and now >= next_progress:
@@ -283,10 +299,11 @@ class Mesh:
                 self.pending.remove(oldest)
                 self._reject(oldest, "crowded out: too many connections waiting for a handshake")
             tune_peer_socket(sock)
+            timeout = self.spec.accept_timeout or self.spec.handshake_timeout
             self.pending.append(
                 Handshake(
                     sock, "accept", self.spec.me, self.spec.secret, self.spec.context,
-                    allowed=self.accept_from, timeout=self.spec.handshake_timeout, addr=text,
+                    allowed=self.accept_from, timeout=timeout, addr=text,
                 )
             )
 
@@ -345,7 +362,7 @@ class Mesh:
             self._step(h, write=False)
             if h in self.pending and h.expired(now):
                 self.pending.remove(h)
-                self._reject(h, f"no complete handshake within {self.spec.handshake_timeout:g} s")
+                self._reject(h, f"no complete handshake within {h.timeout:g} s")
         for d in self.dials.values():
             if d.hs is not None and d.hs.expired(now):
                 self._step(d.hs, write=False)
