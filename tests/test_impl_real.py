@@ -14,6 +14,8 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -251,16 +253,25 @@ def test_a_pause_freezes_the_program_and_a_crash_kills_it(tmp_path: Path) -> Non
     assert not programs_of(run_dir.name)
 
 
+@contextmanager
+def hiding_programs_running(tmp_path: Path, out: Path,
+                            rates: str) -> Iterator[tuple[subprocess.Popen[Any], str]]:
+    """``lclock run --impl`` of a program that hides a child in a session of its own, once
+    every program and child runs: (the lclock process, the run's mark)."""
+    cmd = [sys.executable, "-m", "lclock", "run", "--impl", program(tmp_path, "", head=HIDES),
+           "--duration", "60", "--rates", rates, "--output", str(out), "--no-report"]
+    with started(cmd, ROOT) as proc:
+        assert wait_for(lambda: len(run_dirs(out)) == 1, 60)
+        mark = run_dirs(out)[0].name
+        assert wait_for(lambda: len(programs_of(mark)) >= 6, 60)  # programs, children
+        yield proc, mark
+
+
 @pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL])
 def test_nothing_of_a_program_outlives_lclock_however_it_ends(how: int, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "lclock", "run", "--impl", program(tmp_path, "", head=HIDES),
-           "--duration", "60", "--rates", "5,5,5", "--output", str(out), "--no-report"]
     try:
-        with started(cmd, ROOT) as proc:
-            assert wait_for(lambda: len(run_dirs(out)) == 1, 60)
-            mark = run_dirs(out)[0].name
-            assert wait_for(lambda: len(programs_of(mark)) >= 6, 60)  # programs, children
+        with hiding_programs_running(tmp_path, out, "5,5,5") as (proc, mark):
             time.sleep(0.5)
             proc.send_signal(how)
             proc.wait(timeout=30)
@@ -284,13 +295,8 @@ def test_a_run_killed_whole_leaves_no_program_behind(tmp_path: Path) -> None:
     import os
 
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "lclock", "run", "--impl", program(tmp_path, "", head=HIDES),
-           "--duration", "60", "--rates", "50,50,50", "--output", str(out), "--no-report"]
     try:
-        with started(cmd, ROOT) as proc:
-            assert wait_for(lambda: len(run_dirs(out)) == 1, 60)
-            mark = run_dirs(out)[0].name
-            assert wait_for(lambda: len(programs_of(mark)) >= 6, 60)  # programs, children
+        with hiding_programs_running(tmp_path, out, "50,50,50") as (proc, mark):
             lclocks = [c for c in psutil.Process(proc.pid).children(recursive=True)
                        if JAIL_ENV not in c.environ()]  # the workers (and the forkserver)
             assert len(lclocks) >= 3
