@@ -458,11 +458,13 @@ def test_grades_csv_never_holds_a_formula(tmp_path: Path) -> None:
 
 _HIDER = """\
 import os, sys, time
-if os.fork() == 0:
+middle = os.fork()
+if middle == 0:
     os.setsid()
     if os.fork() == 0:
         time.sleep(300)
     os._exit(0)
+os.waitpid(middle, 0)  # the hidden grandchild exists once the middle one has exited
 for _ in range(5):
     if os.fork() == 0:
         time.sleep(300)
