@@ -308,6 +308,33 @@ def test_a_run_killed_whole_leaves_no_program_behind(tmp_path: Path) -> None:
         end_programs(out)
 
 
+@pytest.mark.timeout(120)
+def test_a_run_killed_whole_while_a_program_is_paused_leaves_nothing(tmp_path: Path) -> None:
+    """The same while a program is paused: frozen, it cannot die of its SIGKILL until its
+    freezer group is thawed, so the watchdog thaws it (it stayed frozen, in state D, for
+    ever, and lclock grade's kills of its user spun on it)."""
+    import os
+
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "lclock", "run", "--impl", program(tmp_path, ""),
+           "--duration", "60", "--pause", "1@5%+90%", "--output", str(out), "--no-report"]
+    stopped = (psutil.STATUS_DISK_SLEEP, psutil.STATUS_STOPPED)
+    try:
+        with started(cmd, ROOT) as proc:
+            assert wait_for(lambda: len(run_dirs(out)) == 1, 60)
+            mark = run_dirs(out)[0].name
+
+            def paused() -> bool:
+                return any(psutil.Process(pid).status() in stopped for pid in programs_of(mark))
+
+            assert wait_for(paused, 60)
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+            assert wait_for(lambda: not programs_of(mark), 15), programs_of(mark)
+    finally:
+        end_programs(out)
+
+
 def vm_cluster(tmp_path: Path, cfg: Path, out: Path, *extra: str) -> list[tuple[int, str]]:
     """Every vm of the cluster (one program each), in its own session; their exits."""
     from contextlib import ExitStack

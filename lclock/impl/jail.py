@@ -114,6 +114,8 @@ except OSError as e:
 # SIGKILLed, when nothing of lclock can act). Then it kills what lclock's programs left: the
 # programs die of their parent-death signal, but not what they started in a session of its
 # own. Found by lclock's mark in their environment and in the cgroups named after lclock.
+# A frozen process (paused, or lclock died between freezing a jail and thawing it) keeps
+# its SIGKILL pending, in state D, until its freezer group is thawed: so it is thawed.
 _WATCHDOG = """\
 import os, signal, sys, time
 os.read(0, 1)
@@ -143,6 +145,12 @@ for _ in range(100):
     for p in pids:
         try:
             os.kill(p, signal.SIGKILL)
+        except OSError:
+            pass
+    for g in groups:  # a paused program (or one lclock died freezing) dies only once thawed
+        try:
+            with open(os.path.join(g, "freezer.state"), "w") as f:
+                f.write("THAWED")
         except OSError:
             pass
     time.sleep(0.05)
@@ -326,11 +334,13 @@ class Jail:
     """One program, started within its limits, and everything it starts, ended together."""
 
     def __init__(self, argv: list[str], cwd: Path, env: dict[str, str], limits: Limits,
-                 name: str, user: User = User(), batch: bool = False) -> None:
+                 name: str, user: User = User(), batch: bool = False,
+                 subreaper: bool = True) -> None:
         self.limits = limits
         self.name = name
         self.cgroups = Cgroups(name, limits)
-        make_subreaper()
+        if subreaper:  # else its orphans go up to init, and whoever made the jail ends them
+            make_subreaper()
         start_watchdog()
         read_fd, write_fd = os.pipe()
         as_ = 0 if self.cgroups.has("memory") else limits.mem * MIB * 4
