@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -192,8 +193,6 @@ def test_ctrl_c_stops_the_grading_and_every_run(tmp_path: Path) -> None:
     cmd = [sys.executable, "-m", "lclock", "grade", str(classdir), "--rubric", str(rubric),
            "--jobs", "2", "--output", str(tmp_path / "out")]
     seen: set[int] = set()
-
-
     with started(cmd, tmp_path) as proc:
         me = psutil.Process(proc.pid)
         assert wait_for(lambda: programs_running(me, seen), 60)
@@ -206,23 +205,34 @@ def test_ctrl_c_stops_the_grading_and_every_run(tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(120)
-def test_a_killed_grader_takes_every_run_along(tmp_path: Path) -> None:
+def test_a_killed_grader_takes_every_run_along(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """SIGKILL, which the grader cannot answer: its runs die with it, their programs too."""
+    # a temporary folder of its own: a grading of another test at once sweeps a dead
+    # grader's work folder from the shared one, before this test could see it was left
+    base = Path(tempfile.mkdtemp(prefix="lclock-test-killed-"))
+    base.chmod(0o711)  # as root, the submission's user passes through to its copy
+    monkeypatch.setenv("TMPDIR", str(base))
+    try:
+        _killed_grader(tmp_path, base)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _killed_grader(tmp_path: Path, base: Path) -> None:
     classdir = make_class(tmp_path / "class", ["hang"])
     rubric = tmp_path / "slow.toml"  # a hang is found after 1000 s: only a kill ends it sooner
     rubric.write_text('[battery.sim]\nkind = "sim"\npoints = 1\nargs = ["--impl-timeout", "100"]\n')
     cmd = [sys.executable, "-m", "lclock", "grade", str(classdir), "--rubric", str(rubric),
            "--output", str(tmp_path / "out")]
     seen: set[int] = set()
-
-
     with started(cmd, tmp_path) as proc:
         assert wait_for(lambda: programs_running(psutil.Process(proc.pid), seen, 3), 60)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
     assert wait_for(lambda: not alive(seen), 15), alive(seen)
     # its work folder stays (nothing ran to remove it) until the next grading sweeps it
-    left = list(Path(tempfile.gettempdir()).glob(f"lclock-grade-{proc.pid}-*"))
+    left = list(base.glob(f"lclock-grade-{proc.pid}-*"))
     assert left
     make_class(tmp_path / "next", ["no-config"])
     assert grade("next", "--quiet", cwd=tmp_path).returncode == 0

@@ -25,7 +25,12 @@ def run_build(command: str, copy: Path, user: User, name: str,
     env = clean_env(copy)
     jail_name = f"lclock-{os.getpid()}-build-{name}-{time.monotonic_ns()}"
     try:
-        jail = Jail(shlex.split(command), copy, env, BUILD_LIMITS, jail_name, user)
+        # As root the grader ends whatever the build left (workspace.end_processes). As a
+        # subreaper it would inherit every orphan of every lclock of the battery (their
+        # forkservers, a fork bomb's children) and, never their parent, reap none of them:
+        # a zombie per run, a thousand in a class.
+        jail = Jail(shlex.split(command), copy, env, BUILD_LIMITS, jail_name, user,
+                    subreaper=user.uid < 0)
     except OSError as e:
         return f"build: cannot start {command!r}: {e.strerror or e}"
     tails: list[bytearray] = [bytearray(), bytearray()]

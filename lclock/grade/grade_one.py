@@ -73,6 +73,7 @@ def _graded_in(folder: Path, tmp: Path, sub: Submission, index: int, rubric: Rub
     with lanes.lane(clock=False):
         copy, runs = prepare(folder, tmp / "w", user)
         problem = run_build(sub.build, copy, user, str(index)) if sub.build else None
+        end_processes(user)  # what the build left
     if problem is not None:
         return _bad(sub, rubric, problem, "build-failed")
     items = battery(rubric, sub, copy, runs, user, lanes)

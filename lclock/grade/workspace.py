@@ -9,13 +9,15 @@ to: the copy is still private to lclock's user, and the report says the isolatio
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import stat
 import subprocess
+import time
 from pathlib import Path
 
-from lclock.impl.jail import User
+from lclock.impl.jail import CGROUP_ROOT, User
 
 UID_BASE = 200_000
 #: Submissions per grading: each grading (an lclock process) takes a block of uids of its
@@ -36,22 +38,72 @@ def user_for(index: int, hide: tuple[str, ...] = ()) -> User:
     return User(uid, uid, hide)
 
 
-#: Run as the submission's user: SIGKILL every process that user has, until none is left.
-#: ``kill -9 -1`` from a process of that uid reaches each of them, wherever it hid (a session
-#: of its own, reparented to init, started while the loop ran); the shell's own builtin, so
-#: the shell alone is spared, and no interpreter the user may not run (pyenv's, in /root).
-_KILL_ALL = "i=0; while kill -9 -1 2>/dev/null && [ $i -lt 10000 ]; do i=$((i+1)); done"
+#: Run as the submission's user: SIGKILL every process that user has. ``kill -9 -1`` from a
+#: process of that uid reaches each of them, wherever it hid (a session of its own,
+#: reparented to init), and a fork racing it fails (the kernel refuses a fork to a process
+#: with SIGKILL pending); the shell's own builtin, so the shell alone is spared, and no
+#: interpreter the user may not run (pyenv's, in /root). Its exit status cannot say whether
+#: any process was left (the kernel counts the processes it may not signal too), so
+#: ``end_processes`` looks in /proc instead.
+_KILL_ALL = "kill -9 -1 2>/dev/null; kill -9 -1 2>/dev/null"
+#: Rounds of _KILL_ALL before end_processes gives up on a process that will not die.
+ROUNDS = 50
 
 
 def end_processes(user: User) -> None:
     """Kill whatever the submission's user still runs: a program's child that left its
     session, a fork bomb's children whose lclock overran its wall time and was killed before
-    its jail could end them. Only a uid of its own makes this exact, so only as root."""
+    its jail could end them. Only a uid of its own makes this exact, so only as root. It is
+    called after every run: when nothing is left, as a rule, it costs one look at /proc."""
     if user.uid < 0:
         return
-    subprocess.run(["/bin/sh", "-c", _KILL_ALL], user=user.uid,
-                   group=user.gid, extra_groups=[], cwd="/", stdin=subprocess.DEVNULL,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60, check=False)
+    for n in range(ROUNDS):
+        left = alive(user.uid)
+        if not left:
+            return
+        subprocess.run(["/bin/sh", "-c", _KILL_ALL], user=user.uid,
+                       group=user.gid, extra_groups=[], cwd="/", stdin=subprocess.DEVNULL,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60, check=False)
+        for pid in left:  # a paused program, frozen, dies of its SIGKILL only once thawed
+            _thaw(pid)
+        time.sleep(0.01 * n)
+
+
+def alive(uid: int) -> list[int]:
+    """The processes whose real uid is ``uid`` (a zombie is dead: its parent reaps it)."""
+    found = []
+    for entry in os.scandir("/proc"):
+        state = _uid_and_state(entry.path) if entry.name.isdigit() else None
+        if state is not None and state[0] == uid and state[1] not in ("Z", "X"):
+            found.append(int(entry.name))
+    return found
+
+
+def _thaw(pid: int) -> None:
+    """Thaw the cgroup v1 freezer group of process ``pid``, if it is one of lclock's."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+            _id, controllers, path = line.split(":", 2)
+            if "freezer" in controllers.split(",") and "/lclock-" in path:
+                (CGROUP_ROOT / "freezer" / path.lstrip("/") / "freezer.state").write_text("THAWED")
+
+
+def _uid_and_state(proc: str) -> tuple[int, str] | None:
+    """(real uid, state letter) of the process whose /proc folder is ``proc``; None when it
+    ended meanwhile."""
+    try:
+        with open(f"{proc}/status", "rb") as f:
+            text = f.read(4096)
+    except OSError:
+        return None
+    state = uid = None
+    for line in text.split(b"\n"):
+        if line.startswith(b"State:"):
+            state = line.split()[1].decode()
+        elif line.startswith(b"Uid:"):
+            uid = int(line.split()[1])
+            break
+    return None if state is None or uid is None else (uid, state)
 
 
 def prepare(source: Path, work: Path, user: User) -> tuple[Path, Path]:
