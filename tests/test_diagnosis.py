@@ -54,6 +54,17 @@ def test_check_bugs_lists_the_catalogue() -> None:
         assert any(line.startswith(name + " ") for line in p.stdout.splitlines()), name
 
 
+def test_check_bugs_json_gives_the_catalogue_to_a_script() -> None:
+    import json
+
+    p = lclock("check", "--bugs", "--json")
+    assert p.returncode == 0, p.stderr
+    listed = json.loads(p.stdout)
+    assert [b["name"] for b in listed] == list(NAMES)
+    assert all(b["what"] == BUGS[b["name"]].what and b["example"] == BUGS[b["name"]].example
+               for b in listed)
+
+
 def test_check_without_a_run_folder_or_bugs_is_bad_input() -> None:
     p = lclock("check")
     assert p.returncode == 2 and "RUN_DIR" in p.stderr and len(p.stderr.splitlines()) == 1

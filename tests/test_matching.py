@@ -168,6 +168,22 @@ def test_no_text_calls_an_unknown_sender_machine_0(folder: Path, capsys: pytest.
     assert "recipients not logged" in cli(capsys, "trace", str(folder), "2:t5")[1]
 
 
+def test_the_exports_leave_an_unknown_sender_empty(folder: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """csv and total-order wrote 0 in ``from`` for a receive whose sender no log names."""
+    import csv
+    import io
+
+    for fmt in ("csv", "total-order"):
+        rc, text = cli(capsys, "export", str(folder), "--format", fmt, "--output", "-")
+        assert rc == 0, text
+        rows = [r for r in csv.DictReader(io.StringIO(text)) if r["event"] == "receive"]
+        orphan = [r for r in rows if r["machine"] == "1" and r["tick"] == "6"]
+        assert len(orphan) == 1 and orphan[0]["from"] == "", (fmt, orphan)
+        # the raw record of the logs: a sender no log names is empty, never machine 0
+        assert {r["from"] for r in rows} == {"", "1", "2"}, (fmt, rows)
+
+
 def test_a_receive_without_a_sender_prefers_a_send_naming_it(folder: Path) -> None:
     """Among machines, a send naming the receiver comes before a send naming no one; among
     a sender's own, one naming the receiver before one naming no one (SPEC 5.1)."""

@@ -45,7 +45,8 @@ def _check_arguments(parser: argparse.ArgumentParser) -> None:
                         help="print only the findings, not the notes and the closing line")
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object: ok, counts, notes, and the findings, each "
-                             "with its rule, severity, file, machine, line, count and message")
+                             "with its rule, severity, file, machine, line, count and message "
+                             "(with --bugs: the catalogue as a JSON list)")
 
 
 def _check_main(args: argparse.Namespace) -> int:
@@ -56,8 +57,12 @@ def _check_main(args: argparse.Namespace) -> int:
     from lclock.analysis.memory import keep_freed_memory
 
     if args.bugs:
-        from lclock.analysis.bugs import listing
+        from lclock.analysis.bugs import CATALOGUE, listing
 
+        if args.json:  # what a script reads: each bug's name, what it does, its example
+            sys.stdout.write(json.dumps([{"name": b.name, "what": b.what, "example": b.example}
+                                         for b in CATALOGUE], indent=1) + "\n")
+            return 0
         sys.stdout.write("".join(line + "\n" for line in listing()))
         return 0
     if args.run_dir is None:

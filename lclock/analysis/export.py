@@ -69,7 +69,9 @@ def _describe(run: Run, mid: int, k: int) -> str:
         what = f"send to {to} (dice {int(log.dice[k])})"
     elif kind == KIND_RECEIVE:
         dup = ", duplicate" if log.dup is not None and log.dup[k] else ""
-        what = (f"receive from {host(int(log.frm[k]))} (message L={int(log.msg[k])}, queue "
+        frm = int(log.frm[k])  # 0: a log that does not say who sent it
+        what = (f"receive from {host(frm) if frm > 0 else 'an unknown sender'} "
+                f"(message L={int(log.msg[k])}, queue "
                 f"{int(log.qlen[k])}{dup})")
     else:
         what = f"internal (dice {int(log.dice[k])})"
@@ -157,7 +159,8 @@ def write_csv(run: Run, out: IO[str]) -> int:
                     mid, line, format_ts(t) if fin else "", f"{t - t0:.6f}" if fin else "", tick,
                     KIND_NAMES[kd], lc, q, dice if kd != KIND_RECEIVE else "",
                     " ".join(map(str, m.recipients(kk))) if kd == KIND_SEND else "",
-                    frm if kd == KIND_RECEIVE else "", msg if kd == KIND_RECEIVE else "",
+                    frm if kd == KIND_RECEIVE and frm > 0 else "",  # 0: sender unknown
+                    msg if kd == KIND_RECEIVE else "",
                     *clocks[r]]
                 if vcs is not None:
                     row += vcs[r]

@@ -57,7 +57,8 @@ def write_total_order(run: Run, out: IO[str]) -> int:
             (format_ts(x) if x == x else "" for x in t),
             (f"{x - run.t0:.6f}" if x == x else "" for x in t),
             to,
-            (str(f) if r else "" for f, r in zip(cols["frm"][b].tolist(), recv, strict=True)),
+            (str(f) if r and f > 0 else ""  # 0: a log that does not say who sent it
+             for f, r in zip(cols["frm"][b].tolist(), recv, strict=True)),
             (str(g) if r else "" for g, r in zip(cols["msg"][b].tolist(), recv, strict=True)),
             ("1" if x else "0" for x in tie[b].tolist()),
             strict=True)
