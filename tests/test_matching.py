@@ -137,6 +137,22 @@ def test_the_explorer_draws_the_messages_the_matching_found(folder: Path) -> Non
     assert pairs == HANDLED
 
 
+def test_the_reports_figure_draws_the_messages_the_matching_found(folder: Path) -> None:
+    """The space-time figure of report.html had a matching of its own, which left out a
+    receive whose sender the log does not say."""
+    from lclock.analysis.spacetime import _window_messages
+
+    run = load_run(folder)
+    every = {i: np.arange(run.machines[i].events) for i in run.ids}
+    ypos = {i: k for k, i in enumerate(reversed(run.ids))}
+    lane = {y: i for i, y in ypos.items()}
+    at = {(m, float(run.machines[m].ts[k] - run.t0)): (m, int(run.machines[m].tick[k]))
+          for m in run.ids for k in range(run.machines[m].events)}
+    arrows = _window_messages(run, run.ids, every, -1e9, 1e9)
+    pairs = {at[(lane[y1], x1)]: at[(lane[y0], x0)] for x0, y0, x1, y1, *_ in arrows}
+    assert pairs == HANDLED
+
+
 def test_analyze_times_and_compares_clocks_on_the_same_messages(
         folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
     summary = as_json(cli(capsys, "analyze", str(folder), "--json"))

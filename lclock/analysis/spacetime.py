@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 
 from lclock.analysis.figures import machine_label, pyplot
-from lclock.analysis.load import KIND_RECEIVE, KIND_SEND, Run
+from lclock.analysis.load import Run
+from lclock.analysis.matching import SendTable, match_receives
 from lclock.analysis.window import secs_text
 
 MAX_WINDOW_EVENTS = 150
@@ -220,51 +221,23 @@ def _spacetime_faults(ax: Any, run: Run, ids: list[int], ypos: dict[int, int], l
 def _window_messages(run: Run, ids: list[int], inwin: dict[int, np.ndarray], lo: float,
                      hi: float) -> list[Arrow]:
     """Arrows (x0, y0, x1, y1, sender, cut at the left edge, cut at the right edge) of every
-    message with its send or its receive in the window, between lanes that are shown."""
+    message with its send or its receive in the window, between lanes that are shown; which
+    send a receive handled is the one matching's (lclock.analysis.matching), as everywhere."""
     ypos = {i: k for k, i in enumerate(reversed(ids))}
-    shown = set(ids)
-    # every send of a shown machine up to the window's end, by (sender, lclock)
-    send_t: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-    for i in ids:
-        log = run.machines[i]
-        t = log.ts - run.t0
-        k = np.flatnonzero((log.kind == KIND_SEND) & (t <= hi))
-        order = np.argsort(log.lclock[k], kind="stable")
-        send_t[i] = (log.lclock[k][order], t[k][order])
+    tables = {i: SendTable(log) for i, log in run.machines.items()}
+    win = {i: set(inwin[i].tolist()) for i in ids}
     out: list[Arrow] = []
-    handled: set[tuple[int, int, int]] = set()
     for j in ids:
-        log = run.machines[j]
-        t = log.ts - run.t0
-        for k in inwin[j][log.kind[inwin[j]] == KIND_RECEIVE]:
-            src, msg = int(log.frm[k]), int(log.msg[k])
-            if src not in shown:
+        m = match_receives(run.machines[j], tables)
+        for r, s, k in zip(m.receive.tolist(), m.sender.tolist(), m.send.tolist(), strict=True):
+            if k < 0 or s not in win or not (r in win[j] or k in win[s]):
                 continue
-            lcs, ts = send_t[src]
-            p = int(np.searchsorted(lcs, msg))
-            if p >= len(lcs) or lcs[p] != msg:
-                continue
-            x0, y0, x1, y1 = float(ts[p]), ypos[src], float(t[k]), ypos[j]
-            handled.add((src, msg, j))
-            if x0 < lo:  # sent before the window: from its left edge, on the sender's lane
-                out.append((lo, y0, x1, y1, src, True, False))
-            else:
-                out.append((x0, y0, x1, y1, src, False, False))
-    # sent in the window, handled after it: leave by the right edge
-    for i in ids:
-        log = run.machines[i]
-        t = log.ts - run.t0
-        for k in inwin[i][log.kind[inwin[i]] == KIND_SEND]:
-            for j in log.recipients(int(k)):
-                if j not in shown or (i, int(log.lclock[k]), j) in handled:
-                    continue
-                rl = run.machines[j]
-                rt = rl.ts - run.t0
-                r = np.flatnonzero((rl.kind == KIND_RECEIVE) & (rl.frm == i)
-                                   & (rl.msg == log.lclock[k]) & (rt > hi))
-                if not len(r):
-                    continue
-                out.append((float(t[k]), ypos[i], hi, ypos[j], i, False, True))
+            x0 = float(run.machines[s].ts[k] - run.t0)
+            x1 = float(run.machines[j].ts[r] - run.t0)
+            if r in win[j] and x0 <= hi:  # sent before the window: from its left edge
+                out.append((max(x0, lo), ypos[s], x1, ypos[j], s, x0 < lo, False))
+            elif r not in win[j] and x1 > hi:  # handled after it: leave by the right edge
+                out.append((x0, ypos[s], hi, ypos[j], s, False, True))
     return out
 
 
