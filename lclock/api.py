@@ -24,7 +24,6 @@ import contextlib
 import os
 import shutil
 import sys
-import tempfile
 import warnings
 import weakref
 from collections.abc import Iterator
@@ -35,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from lclock import tempdirs
 from lclock.analysis import load as _load
 from lclock.runfolder import RunFolderError, has_run_json
 
@@ -374,8 +374,8 @@ def simulate(**settings: Any) -> Run:
         settings["output"] = os.fspath(settings["output"])
     run_settings, net = resolve_keywords(settings)
     call = ["lclock.simulate", *(f"{k}={v!r}" for k, v in settings.items())]
-    where = (output_folder(run_settings.output) if keep
-             else Path(tempfile.mkdtemp(prefix="lclock-sim-")))
+    # a temporary folder a killed script left (its finalizer never ran) goes at the next call
+    where = output_folder(run_settings.output) if keep else tempdirs.made("sim")
     try:
         with _argv(call):
             run_dir, _machines, _meta = run_sim(run_settings, net, where)

@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -371,6 +372,32 @@ def test_simulate_in_memory_leaves_no_folder(tmp_path: Path, monkeypatch: Any) -
     del run
     gc.collect()
     assert not where.exists()
+
+
+def test_what_a_killed_script_left_goes_at_the_next_simulate(tmp_path: Path,
+                                                             monkeypatch: Any) -> None:
+    """SIGTERM to a script ends it without its finalizers: its run's temporary folder
+    stayed for ever; the next simulate sweeps it (its pid is in the name)."""
+    import signal
+    import subprocess
+    import sys
+
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = dict(os.environ, TMPDIR=str(tmp))
+    script = ("import os, signal, lclock\n"
+              "run = lclock.simulate(duration=2, seed=1)\n"
+              "print(run.path, flush=True)\n"
+              "os.kill(os.getpid(), signal.SIGTERM)\n")
+    p = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
+                       timeout=120)
+    assert p.returncode == -signal.SIGTERM, p.stderr
+    left = Path(p.stdout.strip()).parent  # the temporary folder, the run's folder in it
+    assert left.is_dir() and left.parent == tmp
+    monkeypatch.setenv("TMPDIR", str(tmp))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # read TMPDIR again
+    run = lclock.simulate(duration=2, seed=1)
+    assert not left.exists() and run.path.is_dir()
 
 
 SAME = [

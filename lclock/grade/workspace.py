@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 
 from lclock.impl.jail import CGROUP_ROOT, User
+from lclock.tempdirs import own_prefix
+from lclock.tempdirs import sweep as sweep_kind
 
 UID_BASE = 200_000
 #: Submissions per grading: each grading (an lclock process) takes a block of uids of its
@@ -198,14 +200,9 @@ def compat_bin(work: Path, path_var: str) -> Path | None:
 def work_prefix() -> str:
     """The name of this process's work folders in the temporary folder (its pid in it, so
     that a later grading can tell the folders of a grader that was killed)."""
-    return f"lclock-grade-{os.getpid()}-"
+    return own_prefix("grade")
 
 
 def sweep(tmp: Path) -> None:
     """Remove the work folders a killed grader left (``lclock-grade-<pid>-...``, pid gone)."""
-    import psutil
-
-    for path in tmp.glob("lclock-grade-*-*"):
-        pid = path.name.split("-")[2]
-        if pid.isdigit() and not psutil.pid_exists(int(pid)) and not path.is_symlink():
-            shutil.rmtree(path, ignore_errors=True)
+    sweep_kind(tmp, "grade")
