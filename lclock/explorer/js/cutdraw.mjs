@@ -28,20 +28,40 @@ function polyline(ctx, pts, h) {
   ctx.stroke();
 }
 
+/* The line (0 .. lines-1) of each label [x, width], in the order given, so that no two
+ * labels on one line overlap; null where no line has room: that label is left out (its
+ * cut is still drawn, and named when hovered). Snapshots close in time, seen from afar,
+ * wrote their names over one another. */
+export function labelLines(spans, lines = 3) {
+  const ends = new Array(lines).fill(-Infinity), out = new Array(spans.length).fill(null);
+  const order = spans.map((_, i) => i).sort((a, b) => spans[a][0] - spans[b][0] || a - b);
+  for (const i of order) {
+    const [x, w] = spans[i];
+    const line = ends.findIndex((end) => x >= end + 2);
+    if (line >= 0) { ends[line] = x + w; out[i] = line; }
+  }
+  return out;
+}
+
 /* Every snapshot's cut, then the user's, then its crossing message. */
 export function drawCuts(v) {
   const S = v.S, ctx = v.ctx, run = v.runs[0];
   ctx.save();
-  if (S.layers.snapshots !== false) for (const sn of S.snaps) {
-    const pts = cutPoints(v, run, sn.cnt);
-    if (!pts.length) continue;
+  ctx.font = "11px system-ui, sans-serif";
+  const shown = S.layers.snapshots === false ? [] : S.snaps
+    .map((sn) => ({ sn, pts: cutPoints(v, run, sn.cnt), text: `S${sn.id}` }))
+    .filter((c) => c.pts.length);
+  const lines = labelLines(shown.map((c) => [c.pts[0][0] + 3, ctx.measureText(c.text).width]));
+  shown.forEach(({ sn, pts, text }, i) => {
     const hot = S.hover && S.hover.type === "snap" && S.hover.snap === sn;
     ctx.strokeStyle = sn.verdict.consistent ? CUT_COL.snap : CUT_COL.bad;
     ctx.lineWidth = hot ? 3 : 1.5; ctx.setLineDash([5, 3]);
     polyline(ctx, pts, S.laneH);
-    ctx.setLineDash([]); ctx.fillStyle = ctx.strokeStyle; ctx.font = "11px system-ui, sans-serif";
-    ctx.fillText(`S${sn.id}`, pts[0][0] + 3, pts[0][1] - S.laneH / 2 + 10);
-  }
+    ctx.setLineDash([]); ctx.fillStyle = ctx.strokeStyle;
+    if (lines[i] !== null || hot) {
+      ctx.fillText(text, pts[0][0] + 3, pts[0][1] - S.laneH / 2 + 10 + 12 * (lines[i] ?? 0));
+    }
+  });
   const cut = S.cut;
   if (cut) {
     const pts = cutPoints(v, run, cut.cnt), col = cut.verdict.consistent ? CUT_COL.ok : CUT_COL.bad;
