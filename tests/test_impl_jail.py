@@ -409,3 +409,29 @@ def test_a_killed_process_waiting_to_be_reaped_is_not_alive() -> None:
             with contextlib.suppress(OSError):
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+_SUBREAPING = """\
+import os, sys
+from pathlib import Path
+from lclock.impl.config import Limits
+from lclock.impl.jail import Jail, _is_subreaper
+before = _is_subreaper()
+jails = [Jail([sys.executable, "-c", "import time; time.sleep(30)"], Path("."), dict(os.environ),
+              Limits(), "lclock-test-reaping-%d" % k) for k in range(2)]
+during = _is_subreaper()
+jails[0].kill()
+one_left = _is_subreaper()
+jails[1].kill()
+jails[1].kill()  # twice: still one release
+print(before, during, one_left, _is_subreaper())
+"""
+
+
+def test_a_process_is_a_subreaper_only_while_it_holds_a_jail(tmp_path: Path) -> None:
+    """A notebook that ran ``lclock.simulate(impl=...)`` (or lclock grade, or a test worker)
+    stayed a subreaper for good, and every later orphan below it became a zombie of it."""
+    p = subprocess.run([sys.executable, "-c", _SUBREAPING], cwd=tmp_path, capture_output=True,
+                       text=True, timeout=60, start_new_session=True)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == ["False", "True", "True", "False"]

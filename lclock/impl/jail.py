@@ -28,6 +28,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -52,6 +53,7 @@ HIDE_ENV = "LCLOCK_JAIL_HIDE"
 BATCH_ENV = "LCLOCK_JAIL_BATCH"
 MIB = 1 << 20
 _PR_SET_CHILD_SUBREAPER = 36
+_PR_GET_CHILD_SUBREAPER = 37
 
 
 # The trampoline: argv = [python, -I, -S, -c, this, fd, cpu, fsize, as, nproc, uid, gid, parent,
@@ -182,13 +184,52 @@ def start_watchdog() -> None:
     _watched.update(pid=pid, fd=write_fd)
 
 
-def make_subreaper() -> bool:
+def make_subreaper(on: bool = True) -> bool:
     """Orphans of our programs come back to this process, so it can kill them (Linux)."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)
-        return int(libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)) == 0
+        return int(libc.prctl(_PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0)) == 0
     except (OSError, AttributeError):
         return False
+
+
+def _is_subreaper() -> bool:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        flag = ctypes.c_int(0)
+        return int(libc.prctl(_PR_GET_CHILD_SUBREAPER, ctypes.byref(flag), 0, 0, 0)) == 0 \
+            and flag.value != 0
+    except (OSError, AttributeError):
+        return False
+
+
+class _Reaping:
+    """This process is a subreaper while it holds a jail, and only then, unless it was one
+    before (``lclock run``'s launcher makes itself one for good). Left on, a long-lived
+    process that once ran a program in-process (a notebook's ``lclock.simulate(impl=...)``,
+    a test worker, ``lclock grade``) became the parent of every orphan below it afterwards,
+    and, never having started them, reaped none: a zombie each."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.jails = 0
+        self.before = False
+
+    def hold(self) -> None:
+        with self.lock:
+            if self.jails == 0:
+                self.before = _is_subreaper()
+                make_subreaper()
+            self.jails += 1
+
+    def release(self) -> None:
+        with self.lock:
+            self.jails -= 1
+            if self.jails == 0 and not self.before:
+                make_subreaper(False)
+
+
+_REAPING = _Reaping()
 
 
 def _own_cgroup(controller: str) -> Path | None:
@@ -339,8 +380,9 @@ class Jail:
         self.limits = limits
         self.name = name
         self.cgroups = Cgroups(name, limits)
-        if subreaper:  # else its orphans go up to init, and whoever made the jail ends them
-            make_subreaper()
+        self._reaps = subreaper  # else its orphans go up to init, and its maker ends them
+        if subreaper:
+            _REAPING.hold()
         start_watchdog()
         read_fd, write_fd = os.pipe()
         as_ = 0 if self.cgroups.has("memory") else limits.mem * MIB * 4
@@ -356,6 +398,7 @@ class Jail:
         except BaseException:
             os.close(write_fd)
             self.cgroups.remove()
+            self._release()
             raise
         finally:
             os.close(read_fd)
@@ -427,6 +470,13 @@ class Jail:
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=max(0.0, end - time.monotonic()))
         self.cgroups.remove()
+        self._release()
+
+    def _release(self) -> None:
+        """Its hold on this process's subreaping, once (kill may come twice)."""
+        if self._reaps:
+            self._reaps = False
+            _REAPING.release()
 
 
 def _trampoline_env(env: Mapping[str, str], name: str, user: User,
