@@ -570,3 +570,21 @@ def test_runs_made_at_once_land_in_their_items_in_seed_order() -> None:
     assert [(r.name, r.points, [x.label for x in r.runs]) for r in results] == [
         ("a", 10, ["a, seed 3", "a, seed 1", "a, seed 2"]), ("b", 5, []), ("c", 7, ["c, seed 9"])]
     assert results[1].skipped == "skipped by the rubric"
+
+
+def test_a_failures_reason_is_the_same_whatever_the_copys_path(tmp_path: Path) -> None:
+    """The copy's path is another on each host (a Dask worker's pid has more digits): the
+    reason was cut to length before the path was taken out, so grades differed by a byte."""
+    from lclock.grade.battery import _failure
+
+    got = []
+    for copy in (Path("/tmp/lclock-grade-1-ab/w/copy"), Path("/tmp/lclock-grade-123456-abcdef/w/copy")):
+        run_dir = tmp_path / str(len(str(copy))) / "sim-1"
+        run_dir.mkdir(parents=True)
+        tail = f"Traceback\npython3: can't open file '{copy}/vm.py': [Errno 13] Permission denied\n"
+        (run_dir / "run.json").write_text(json.dumps({
+            "reason": f"machine 1: exited with code 2 in {copy}",
+            "impl": {"machines": {"1": {"failed": True, "stderr_tail": tail}}}}))
+        got.append(_failure(run_dir, f"lclock: {copy} failed", 1, copy))
+    assert got[0] == got[1]
+    assert "<submission>/vm.py': [Errno 13] Permission denied" in got[0][1]

@@ -280,6 +280,14 @@ def test_nothing_of_a_program_outlives_lclock_however_it_ends(how: int, tmp_path
         end_programs(out)
 
 
+def status(pid: int) -> str | None:
+    """The process's state, None once it is gone (it may end while we look)."""
+    try:
+        return str(psutil.Process(pid).status())
+    except psutil.Error:
+        return None
+
+
 def alive(proc: psutil.Process) -> bool:
     try:
         return proc.status() != psutil.STATUS_ZOMBIE
@@ -325,7 +333,7 @@ def test_a_run_killed_whole_while_a_program_is_paused_leaves_nothing(tmp_path: P
             mark = run_dirs(out)[0].name
 
             def paused() -> bool:
-                return any(psutil.Process(pid).status() in stopped for pid in programs_of(mark))
+                return any(status(pid) in stopped for pid in programs_of(mark))
 
             assert wait_for(paused, 60)
             os.killpg(proc.pid, signal.SIGKILL)

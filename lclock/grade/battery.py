@@ -147,9 +147,9 @@ def program_run(item: Item, sub: Submission, seed: int, copy: Path, runs: Path,
         result.failure = ("nondeterministic", _differs(err), run_id)
         return result
     if code != 0 or not (run_dir / "run.json").is_file():
-        kind, reason, where = _failure(run_dir, err, code)
-        # the copy's path is another each time: out of the grades, which must repeat
-        result.failure = (kind, reason.replace(str(copy), "<submission>"), where)
+        # the copy's path is another each time (its length too): out of the grades, which
+        # must repeat, before any text is cut to length
+        result.failure = _failure(run_dir, err, code, copy)
         return result
     check_run(run_dir, run_id, result, here=True)
     return result
@@ -185,11 +185,14 @@ def _differs(err: str) -> str:
     return "two runs with one seed differ"
 
 
-def _failure(run_dir: Path, err: str, code: int) -> tuple[str, str, str]:
-    """(crash or hang, the reason, where): from run.json and the first error line."""
+def _failure(run_dir: Path, err: str, code: int, copy: Path) -> tuple[str, str, str]:
+    """(crash or hang, the reason, where): from run.json and the first error line, the
+    copy's path in them written ``<submission>``."""
     reason = ""
+    err = err.replace(str(copy), "<submission>")
     with contextlib.suppress(OSError, ValueError, AttributeError):
-        meta = json.loads((run_dir / "run.json").read_text())
+        meta = json.loads((run_dir / "run.json").read_text().replace(
+            json.dumps(str(copy))[1:-1], "<submission>"))
         reason = str(meta.get("reason") or "")
         reason += _stderr_tail(meta)
     if not reason:
