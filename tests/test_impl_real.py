@@ -224,6 +224,20 @@ def test_a_lamport_only_program_narrows_every_machine_to_lamport(tmp_path: Path)
     assert lclock("check", str(run_dir)).returncode == 0
 
 
+def test_a_program_that_keeps_every_clock_runs_beside_a_lamport_only_one(tmp_path: Path) -> None:
+    """Each machine's program answers its own ``init``; the run keeps only Lamport's, so
+    the reference program, which kept every clock, is started again offered only those."""
+    reference = " ".join(build("python", tmp_path))
+    done, run_dir, meta = run(tmp_path, "--impl", f"1={reference}",
+                              "--impl", f"3={program(tmp_path, '')}",
+                              "--duration", "3", "--rates", "5,5,5", "--clock-skew", "100")
+    assert done.returncode == 0, done.stderr
+    assert meta["clocks"]["kept"] == ["lamport"]
+    ticks = [x for x in lines(run_dir, 1) if x["event"] in ("internal", "send", "receive")]
+    assert ticks and all("vclock" not in x and "pt" in x for x in ticks)
+    assert lclock("check", str(run_dir)).returncode == 0
+
+
 STAMPS = '''\
 import threading
 def stamp():

@@ -17,8 +17,11 @@ import orjson
 import psutil
 import pytest
 
+from lclock.analysis.check import check_run
 from lclock.impl.jail import JAIL_ENV
+from lclock.impl.machine import Programs
 from lclock.impl.program import ProgramSpec
+from lclock.impl.protocol import Clocks
 from lclock.sim.engine import NetworkSettings, run_sim
 from tests.impl_programs import LANGUAGES, build, sim_settings
 from tests.impl_programs import lamport_program as program
@@ -218,6 +221,41 @@ def test_a_lamport_only_program_narrows_the_run_to_lamport(tmp_path: Path) -> No
     for mid in (1, 2, 3):
         ticks = [line for line in lines(run_dir, mid) if "tick" in line]
         assert ticks and all("vclock" not in line and "hlc" not in line for line in ticks)
+
+
+@pytest.mark.parametrize("flags", [("--snapshot", "1@50%"), ()], ids=["lock-step", "ahead"])
+def test_a_program_that_keeps_every_clock_runs_beside_a_lamport_only_one(
+        flags: tuple[str, ...], tmp_path: Path) -> None:
+    """The reference program kept every clock offered, but the run keeps only Lamport's:
+    it is started again and offered only those, so it answers none of the others (an
+    answer with a clock the run does not keep would fail it)."""
+    settings = sim_settings("--duration", "20", "--seed", "11", "--rates", "2,3,5", *flags)
+    reference = " ".join(build("python", tmp_path))
+    impl = {1: ProgramSpec(reference), 2: ProgramSpec(program(tmp_path, ""))}
+    run_dir, _machines, meta = run_sim(settings, NetworkSettings(), tmp_path / "out", impl=impl)
+    assert meta["status"] == "completed", meta["reason"]
+    assert meta["impl"]["clocks_kept"] == ["lamport"]
+    assert not check_run(run_dir).errors
+    programs = Programs(impl, tmp_path, 11, 3)
+    try:
+        assert programs.start(Clocks()) == Clocks(vector=False, hlc=False)
+        assert programs.own[1] == Clocks(vector=False, hlc=False)
+    finally:
+        programs.close()
+    assert no_program_left()
+
+
+def test_with_physical_clocks_a_lamport_only_programs_lines_have_pt(tmp_path: Path) -> None:
+    """Physical clocks are logged on every tick whether or not HLC is kept (section 7),
+    a program's machine as a built-in one's; only the request leaves ``pt`` out."""
+    settings = sim_settings("--duration", "20", "--seed", "11", "--rates", "2,3,5",
+                            "--clock-skew", "200")
+    run_dir, _machines, meta = run_sim(settings, NetworkSettings(), tmp_path / "out",
+                                       impl={2: ProgramSpec(program(tmp_path, ""))})
+    assert meta["status"] == "completed" and meta["clocks"]["pt"] is True
+    ticks = [x for x in lines(run_dir, 2) if x["event"] in ("internal", "send", "receive")]
+    assert ticks and all("pt" in x for x in ticks)
+    assert not check_run(run_dir).errors
 
 
 def test_a_planned_crash_kills_the_program(tmp_path: Path) -> None:

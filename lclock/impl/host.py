@@ -68,6 +68,11 @@ class ProgramHost:
         plan = node.plan
         self.kept = p.Clocks(vector=plan.vector, hlc=plan.hlc)
         if self.failure is None:
+            try:  # it kept clocks another machine does not: it starts again, offered fewer
+                self.programs.reoffer(self.kept)
+            except ProgramFailed as exc:
+                self.failure = exc
+                return
             programs = self.programs
             self.channel = RealChannel(programs.running[self.mid], plan.n, self.kept,
                                        programs.specs[self.mid].timeout)

@@ -55,13 +55,12 @@ class ProgramMachine(Machine):
                    timeout=timeout)
 
     def step(self, queue: deque[Message], pt: int | None = None, dup: bool = False) -> Step:
-        self.ticks += 1
-        pt = pt if self.kept.hlc else None
+        self.ticks += 1  # pt: logged whenever the run has physical clocks, asked with HLC
         if queue:
             return self._receive(queue, pt, dup)
         dice, to = self.roll()
         do = INTERNAL_EVENT if to is None else SEND_EVENT
-        done = self._ask(p.tick_request(self.ticks, do, to=to, pt=pt), do)
+        done = self._ask(p.tick_request(self.ticks, do, to=to, pt=self._asked(pt)), do)
         if to is None:
             return Step(INTERNAL_EVENT, self.ticks, done.lclock, 0, vclock=done.vclock,
                         dice=dice, pt=pt, hlc=done.hlc)
@@ -78,7 +77,7 @@ class ProgramMachine(Machine):
         raw = msg.raw if msg.raw is not None else p.builtin_message(msg.lclock, msg.vclock,
                                                                     msg.hlc)
         request = p.tick_request(self.ticks, RECEIVE_EVENT, sender=msg.sender, msg=raw, dup=dup,
-                                 pt=pt)
+                                 pt=self._asked(pt))
         try:
             done = self._ask(request, RECEIVE_EVENT)
         except ProgramFailed:
@@ -88,6 +87,11 @@ class ProgramMachine(Machine):
         return Step(RECEIVE_EVENT, self.ticks, done.lclock, len(queue), vclock=done.vclock,
                     sender=msg.sender, msg_lclock=msg.lclock, pt=pt, hlc=done.hlc,
                     msg_pt=msg.pt, msg_hlc=msg.hlc, send_tick=msg.send_tick)
+
+    def _asked(self, pt: int | None) -> int | None:
+        """The ``pt`` of a request: sent only when HLC is kept (SPEC 9.2), though the log has
+        it whenever the run has physical clocks (section 7), as a built-in machine's has."""
+        return pt if self.kept.hlc else None
 
     def _ask(self, request: bytes, do: str) -> p.Done:
         assert self.program is not None
@@ -124,25 +128,25 @@ class AheadMachine(ProgramMachine):
         self.ticks += 1
         tick = self.ticks
         kept = self.kept
-        pt = pt if kept.hlc else None
+        asked = self._asked(pt)
         vc = [0] * self.n if kept.vector else None
         hlc = (0, 0) if kept.hlc else None
         if queue:
             msg = queue.popleft()
             self.received += 1
-            pending = Pending(self, tick, RECEIVE_EVENT, pt=pt, msg=msg, dup=dup)
+            pending = Pending(self, tick, RECEIVE_EVENT, pt=asked, msg=msg, dup=dup)
             step = Step(RECEIVE_EVENT, tick, 0, len(queue), vclock=vc, sender=msg.sender,
                         msg_lclock=0, pt=pt, hlc=hlc, msg_pt=msg.pt, msg_hlc=hlc,
                         send_tick=msg.send_tick)
         else:
             dice, to = self.roll()
             if to is None:
-                pending = Pending(self, tick, INTERNAL_EVENT, pt=pt)
+                pending = Pending(self, tick, INTERNAL_EVENT, pt=asked)
                 step = Step(INTERNAL_EVENT, tick, 0, 0, vclock=vc, dice=dice, pt=pt, hlc=hlc)
             else:
                 self.sent += len(to)
                 out = LazyMessage(self.machine_id, tick, pt)
-                pending = Pending(self, tick, SEND_EVENT, to=to, pt=pt, out=out)
+                pending = Pending(self, tick, SEND_EVENT, to=to, pt=asked, out=out)
                 step = Step(SEND_EVENT, tick, 0, 0, vclock=vc, dice=dice, to=to,
                             message=cast(Message, out), pt=pt, hlc=hlc)
         self.last = pending
@@ -161,6 +165,8 @@ class Programs:
     machines: int
     running: dict[int, Program] = field(default_factory=dict)
     failures: dict[int, ProgramFailed] = field(default_factory=dict)
+    #: The clocks each program's ``init_ok`` kept.
+    own: dict[int, p.Clocks] = field(default_factory=dict)
     #: Run the programs under SCHED_BATCH (a real run's: on waking, a program never takes
     #: the core from the machine that keeps the deadlines).
     batch: bool = False
@@ -168,20 +174,47 @@ class Programs:
     def start(self, offered: p.Clocks) -> p.Clocks:
         """Start every program and ``init`` it; the clocks every machine keeps.
 
-        Raises ProgramFailed (with ``machine`` set) for the first program that cannot start
-        or answers ``init`` wrongly; the others are ended by ``close``.
+        Raises ProgramFailed (recorded in ``failures``) for the first program that cannot
+        start or answers ``init`` wrongly; the others are ended by ``close``. A program that
+        kept more clocks than every machine keeps is started again (``reoffer``).
         """
         kept = offered
-        for mid, spec in sorted(self.specs.items()):
-            try:
-                prog = Program(spec, mid, self.machines, self.seed, self.scratch(mid),
-                               f"lclock-{os.getpid()}-{self.run_dir.name}-{mid}", self.batch)
-                self.running[mid] = prog
-                kept = prog.init(self.machines, offered).narrowed(_names(kept))
-            except ProgramFailed as e:
-                self.failures[mid] = e
-                raise
+        for mid in sorted(self.specs):
+            kept = self._launch(mid, offered).narrowed(_names(kept))
+        self.reoffer(kept)
         return kept
+
+    def _launch(self, mid: int, offered: p.Clocks) -> p.Clocks:
+        """Start one program and ``init`` it with ``offered``; the clocks it keeps."""
+        try:
+            prog = Program(self.specs[mid], mid, self.machines, self.seed, self.scratch(mid),
+                           f"lclock-{os.getpid()}-{self.run_dir.name}-{mid}", self.batch)
+            self.running[mid] = prog
+            own = self.own[mid] = prog.init(self.machines, offered)
+        except ProgramFailed as e:
+            self.failures[mid] = e
+            raise
+        return own
+
+    def reoffer(self, kept: p.Clocks) -> None:
+        """Start afresh, offered only ``kept``, every program that kept more (SPEC 9.8).
+
+        A program learns the run's clocks from ``init`` alone: one that kept a clock another
+        program does not keep would answer it, and a message from that other program would
+        lack it. Raises ProgramFailed (recorded) if one then keeps fewer than offered.
+        """
+        for mid, own in sorted(self.own.items()):
+            if own == kept or mid in self.failures:
+                continue
+            self.running.pop(mid).close()
+            shutil.rmtree(self.scratch(mid), ignore_errors=True)
+            again = self._launch(mid, kept)
+            if again != kept:
+                failure = ProgramFailed(
+                    f"offered {kept.names()} after keeping {own.names()}, it kept "
+                    f"{again.names()}: a program must keep every clock it kept before")
+                self.failures[mid] = failure
+                raise failure
 
     def scratch(self, mid: int) -> Path:
         """The program's own folder for files (LCLOCK_SCRATCH), inside the run folder."""
