@@ -294,6 +294,33 @@ def test_nothing_of_a_program_outlives_lclock_however_it_ends(how: int, tmp_path
         end_programs(out)
 
 
+def test_a_stop_while_programs_have_not_answered_init_is_graceful(tmp_path: Path) -> None:
+    """Ctrl-C while every program is still silent after its start (a slow starter): the
+    machines stop at once and gracefully (each logs its stop, exits 0), none waits out the
+    init timeout and is killed by the launcher with an empty log."""
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "lclock", "run", "--impl",
+           program(tmp_path, "", head="time.sleep(60)\n"), "--duration", "5",
+           "--rates", "5,5,5", "--output", str(out), "--no-report", "--quiet"]
+    try:
+        with started(cmd, ROOT) as proc:
+            assert wait_for(lambda: len(run_dirs(out)) == 1, 60)
+            mark = run_dirs(out)[0].name
+            assert wait_for(lambda: len(programs_of(mark)) >= 3, 60)
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=60)
+        meta = orjson.loads((run_dirs(out)[0] / "run.json").read_bytes())
+        assert proc.returncode == 130 and meta["status"] == "interrupted"
+        assert [m["exit_code"] for m in meta["machines"]] == [0, 0, 0]
+        for mid in (1, 2, 3):
+            log = lines(run_dirs(out)[0], mid)
+            assert [x["event"] for x in log] == ["start", "stop"]
+            assert log[-1]["reason"] == "sigint"
+        assert not programs_of(mark)
+    finally:
+        end_programs(out)
+
+
 def alive(proc: psutil.Process) -> bool:
     try:
         return proc.status() != psutil.STATUS_ZOMBIE

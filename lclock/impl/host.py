@@ -14,6 +14,7 @@ import contextlib
 import os
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from lclock.impl import protocol as p
 from lclock.impl.ahead import RealChannel
 from lclock.impl.jail import JAIL_ENV, Cgroups, _own_cgroup
 from lclock.impl.machine import Programs
-from lclock.impl.program import ProgramFailed, ProgramSpec
+from lclock.impl.program import InitInterrupted, ProgramFailed, ProgramSpec
 
 
 def offered_clocks(plan: MachinePlan) -> p.Clocks:
@@ -52,14 +53,26 @@ class ProgramHost:
         self.closed = False
         #: The program's requests and answers (None until ``wrap``, or if it failed init).
         self.channel: RealChannel | None = None
+        #: lclock was stopped before the program answered ``init``: it is asked nothing more.
+        self.unstarted = False
 
-    def start(self) -> list[str]:
+    def start(self, stopping: Callable[[], bool] | None = None) -> list[str]:
         """Start the program and ``init`` it; the clocks it keeps (all offered if it failed:
-        it runs no tick, and its failure is logged once the machine has its log)."""
+        it runs no tick, and its failure is logged once the machine has its log).
+
+        ``stopping`` says whether the run is being stopped: a stop (Ctrl-C, say) while the
+        program has not answered ``init`` ends it at once, not after its 10 s.
+        """
+        self.programs.stopping = stopping
         try:
             self.kept = self.programs.start(self.offered)
         except ProgramFailed as exc:
             self.failure = exc
+        except InitInterrupted:
+            self.unstarted = True
+            self.programs.kill(self.mid)
+        finally:
+            self.programs.stopping = None
         return self.kept.names()
 
     def wrap(self, node: Node) -> None:
@@ -67,7 +80,7 @@ class ProgramHost:
         asked through ``channel`` ahead of them."""
         plan = node.plan
         self.kept = p.Clocks(vector=plan.vector, hlc=plan.hlc)
-        if self.failure is None:
+        if self.failure is None and not self.unstarted:
             try:  # it kept clocks another machine does not: it starts again, offered fewer
                 self.programs.reoffer(self.kept)
             except ProgramFailed as exc:
@@ -96,7 +109,7 @@ class ProgramHost:
     def stop(self) -> ProgramFailed | None:
         """The polite end (``stop``, ``stop_ok``, an exit 0 within 2 s); the failure if the
         program does not end so."""
-        if self.failure is not None:
+        if self.failure is not None or self.unstarted:
             return None
         self.programs.stop(self.mid)
         failure = self.programs.failures.get(self.mid)

@@ -18,6 +18,7 @@ import contextlib
 import os
 import shutil
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, cast
@@ -167,6 +168,8 @@ class Programs:
     failures: dict[int, ProgramFailed] = field(default_factory=dict)
     #: The clocks each program's ``init_ok`` kept.
     own: dict[int, p.Clocks] = field(default_factory=dict)
+    #: Whether lclock is stopping: a wait for ``init_ok`` then ends (InitInterrupted).
+    stopping: Callable[[], bool] | None = None
     #: Run the programs under SCHED_BATCH (a real run's: on waking, a program never takes
     #: the core from the machine that keeps the deadlines).
     batch: bool = False
@@ -190,7 +193,7 @@ class Programs:
             prog = Program(self.specs[mid], mid, self.machines, self.seed, self.scratch(mid),
                            f"lclock-{os.getpid()}-{self.run_dir.name}-{mid}", self.batch)
             self.running[mid] = prog
-            own = self.own[mid] = prog.init(self.machines, offered)
+            own = self.own[mid] = prog.init(self.machines, offered, stopping=self.stopping)
         except ProgramFailed as e:
             self.failures[mid] = e
             raise

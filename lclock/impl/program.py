@@ -16,6 +16,7 @@ import shlex
 import shutil
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,11 @@ class ProgramFailed(Exception):
         self.at = (0.0, 0)
         #: The tick the program was asked and failed (None: not a tick's answer).
         self.tick: int | None = None
+
+
+class InitInterrupted(Exception):
+    """lclock was asked to stop while a program had not answered ``init`` yet: not the
+    program's failure, and no reason to wait out its init timeout."""
 
 
 @dataclass(frozen=True)
@@ -159,9 +165,11 @@ class Program:
         self.pipes.send(request)
         return self.answer(request, timeout)
 
-    def answer(self, request: bytes, timeout: float, end: float | None = None) -> bytes:
+    def answer(self, request: bytes, timeout: float, end: float | None = None,
+               stopping: Callable[[], bool] | None = None) -> bytes:
         """The next answer line, waiting at most ``timeout`` seconds for it (until ``end``
-        on the monotonic clock, when it was asked earlier)."""
+        on the monotonic clock, when it was asked earlier). ``stopping``, looked at every
+        0.1 s, ends the wait with InitInterrupted when it says so."""
         end = time.monotonic() + timeout if end is None else end
         pipes = self.pipes
         while True:
@@ -179,7 +187,9 @@ class Program:
             left = end - time.monotonic()
             if left <= 0:
                 raise ProgramFailed(f"no answer within {timeout:g} s", p.quote(request))
-            wait([pipes], min(left, 0.5))
+            if stopping is not None and stopping():
+                raise InitInterrupted
+            wait([pipes], min(left, 0.5 if stopping is None else 0.1))
 
     def _exited(self) -> bool:
         """Whether the program's own process ended with nothing more to say: an early exit,
@@ -193,8 +203,11 @@ class Program:
             return True
         return not self.pipes.lines
 
-    def init(self, machines: int, clocks: p.Clocks, timeout: float = INIT_TIMEOUT) -> p.Clocks:
-        line = self.ask(p.init_request(self.machine, machines, clocks), timeout)
+    def init(self, machines: int, clocks: p.Clocks, timeout: float = INIT_TIMEOUT,
+             stopping: Callable[[], bool] | None = None) -> p.Clocks:
+        request = p.init_request(self.machine, machines, clocks)
+        self.pipes.send(request)
+        line = self.answer(request, timeout, stopping=stopping)
         kept: p.Clocks = self._judged(lambda: p.parse_init_ok(line, clocks))
         return kept
 
