@@ -321,6 +321,50 @@ def test_a_stop_while_programs_have_not_answered_init_is_graceful(tmp_path: Path
         end_programs(out)
 
 
+HANGS_AT_3 = """\
+if req["tick"] == 3:
+    open(os.path.join(os.environ["LCLOCK_SCRATCH"], "hung"), "w").close()
+    time.sleep(60)
+"""
+
+
+def test_a_stop_while_a_program_is_silent_stops_gracefully_after_the_grace(
+        tmp_path: Path) -> None:
+    """Ctrl-C while every program sits on a tick (its timeout far off): once the launcher's
+    grace is over, the machines give up the unanswered ticks (not done, no error: lclock
+    stopped, the program did not fail) and stop gracefully, before they would be killed."""
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "lclock", "run", "--impl",
+           program(tmp_path, HANGS_AT_3), "--impl-timeout", "60",
+           "--duration", "30", "--rates", "5,5,5", "--output", str(out), "--no-report",
+           "--quiet"]
+
+    def asked_tick_3(mid: int) -> bool:
+        """The program has tick 3 and will not answer it (it said so in its scratch)."""
+        return (run_dirs(out)[0] / f"machine-{mid}.scratch" / "hung").exists()
+
+    try:
+        with started(cmd, ROOT) as proc:
+            assert wait_for(lambda: len(run_dirs(out)) == 1, 60)
+            mark = run_dirs(out)[0].name
+            assert wait_for(lambda: all(asked_tick_3(mid) for mid in (1, 2, 3)), 60)
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=60)
+        run_dir = run_dirs(out)[0]
+        meta = orjson.loads((run_dir / "run.json").read_bytes())
+        assert proc.returncode == 130 and meta["status"] == "interrupted"
+        assert [m["exit_code"] for m in meta["machines"]] == [0, 0, 0]
+        for mid in (1, 2, 3):
+            log = lines(run_dir, mid)
+            assert log[-1]["event"] == "stop" and log[-1]["reason"] == "sigint"
+            assert log[-1]["ticks"] == 2 and not any(x["event"] == "error" for x in log)
+            assert "failed" not in meta["impl"]["machines"][str(mid)]
+        assert lclock("check", str(run_dir)).returncode == 0
+        assert not programs_of(mark)
+    finally:
+        end_programs(out)
+
+
 def alive(proc: psutil.Process) -> bool:
     try:
         return proc.status() != psutil.STATUS_ZOMBIE

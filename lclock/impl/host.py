@@ -53,8 +53,9 @@ class ProgramHost:
         self.closed = False
         #: The program's requests and answers (None until ``wrap``, or if it failed init).
         self.channel: RealChannel | None = None
-        #: lclock was stopped before the program answered ``init``: it is asked nothing more.
-        self.unstarted = False
+        #: lclock stopped while the program had not answered (``init``, or ticks when the
+        #: launcher hurried the stop): it is asked nothing more, and not failed.
+        self.abandoned = False
 
     def start(self, stopping: Callable[[], bool] | None = None) -> list[str]:
         """Start the program and ``init`` it; the clocks it keeps (all offered if it failed:
@@ -69,8 +70,7 @@ class ProgramHost:
         except ProgramFailed as exc:
             self.failure = exc
         except InitInterrupted:
-            self.unstarted = True
-            self.programs.kill(self.mid)
+            self.abandon()
         finally:
             self.programs.stopping = None
         return self.kept.names()
@@ -80,7 +80,7 @@ class ProgramHost:
         asked through ``channel`` ahead of them."""
         plan = node.plan
         self.kept = p.Clocks(vector=plan.vector, hlc=plan.hlc)
-        if self.failure is None and not self.unstarted:
+        if self.failure is None and not self.abandoned:
             try:  # it kept clocks another machine does not: it starts again, offered fewer
                 self.programs.reoffer(self.kept)
             except ProgramFailed as exc:
@@ -90,6 +90,11 @@ class ProgramHost:
             self.channel = RealChannel(programs.running[self.mid], plan.n, self.kept,
                                        programs.specs[self.mid].timeout)
             node.machine = programs.wrap_ahead(self.mid, node.machine, self.kept, self.channel)
+
+    def abandon(self) -> None:
+        """lclock stops while the program has not answered: killed, asked nothing more."""
+        self.abandoned = True
+        self.programs.kill(self.mid)
 
     def failed(self, exc: ProgramFailed) -> None:
         """The program failed its machine: it is killed at once (its end is the machine's)."""
@@ -109,7 +114,7 @@ class ProgramHost:
     def stop(self) -> ProgramFailed | None:
         """The polite end (``stop``, ``stop_ok``, an exit 0 within 2 s); the failure if the
         program does not end so."""
-        if self.failure is not None or self.unstarted:
+        if self.failure is not None or self.abandoned:
             return None
         self.programs.stop(self.mid)
         failure = self.programs.failures.get(self.mid)
