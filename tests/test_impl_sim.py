@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 
 import orjson
@@ -256,6 +257,44 @@ def test_with_physical_clocks_a_lamport_only_programs_lines_have_pt(tmp_path: Pa
     ticks = [x for x in lines(run_dir, 2) if x["event"] in ("internal", "send", "receive")]
     assert ticks and all("pt" in x for x in ticks)
     assert not check_run(run_dir).errors
+
+
+def test_a_stop_while_a_program_is_silent_ends_the_simulation_without_its_timeout(
+        tmp_path: Path) -> None:
+    """Ctrl-C while the simulator waits for a hung program (it would wait 10 x the answer
+    timeout, then replay the run in lock-step and wait again): a second later the run ends,
+    interrupted, not failed; run.json claims no stop report the logs do not have."""
+    import glob
+    import signal
+    import threading
+
+    from lclock.lifecycle import StopRequest
+    from lclock.sim.engine import SimStopped
+
+    body = """\
+    if req["tick"] == 3:
+        open(os.path.join(os.environ["LCLOCK_SCRATCH"], "hung"), "w").close()
+        time.sleep(120)
+    """
+    spec = ProgramSpec(program(tmp_path, body), timeout=5.0)
+    stop = StopRequest()
+    hung = str(tmp_path / "out" / "*" / "machine-2.scratch" / "hung")
+
+    def press_ctrl_c() -> None:
+        while not glob.glob(hung):
+            time.sleep(0.02)
+        stop.record(signal.SIGINT)
+
+    watcher = threading.Thread(target=press_ctrl_c, daemon=True)
+    watcher.start()
+    with pytest.raises(SimStopped):
+        run_sim(BASE, NetworkSettings(), tmp_path / "out", impl={2: spec}, stop=stop)
+    (run_dir,) = [Path(p) for p in glob.glob(str(tmp_path / "out" / "*"))]
+    meta = orjson.loads((run_dir / "run.json").read_bytes())
+    assert meta["status"] == "interrupted" and meta["reason"] == "sigint"
+    assert all(m["ticks"] is None and "stop" in m["note"] for m in meta["machines"])
+    assert not any(x["event"] == "error" for x in lines(run_dir, 2))
+    assert no_program_left()
 
 
 def test_a_planned_crash_kills_the_program(tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ from lclock.impl import protocol as p
 from lclock.impl.ahead import RealChannel
 from lclock.impl.jail import JAIL_ENV, Cgroups, _own_cgroup
 from lclock.impl.machine import Programs
-from lclock.impl.program import InitInterrupted, ProgramFailed, ProgramSpec
+from lclock.impl.program import ProgramFailed, ProgramSpec, WaitInterrupted
 
 
 def offered_clocks(plan: MachinePlan) -> p.Clocks:
@@ -69,7 +69,7 @@ class ProgramHost:
             self.kept = self.programs.start(self.offered)
         except ProgramFailed as exc:
             self.failure = exc
-        except InitInterrupted:
+        except WaitInterrupted:
             self.abandon()
         finally:
             self.programs.stopping = None

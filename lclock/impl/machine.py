@@ -46,6 +46,8 @@ class ProgramMachine(Machine):
     program: Program | None = None
     kept: p.Clocks = field(default_factory=p.Clocks)
     timeout: float = 1.0
+    #: The simulator's: a stop ends a wait for an answer (WaitInterrupted).
+    stopping: Callable[[], bool] | None = None
 
     @classmethod
     def around(cls, machine: Machine, program: Program, kept: p.Clocks,
@@ -97,7 +99,7 @@ class ProgramMachine(Machine):
     def _ask(self, request: bytes, do: str) -> p.Done:
         assert self.program is not None
         try:
-            line = self.program.ask(request, self.timeout)
+            line = self.program.ask(request, self.timeout, self.stopping)
             done = p.parse_done(line, self.ticks, do, self.n, self.kept)
         except p.ProtocolError as e:
             failed = ProgramFailed(e.reason, e.line)
@@ -168,7 +170,8 @@ class Programs:
     failures: dict[int, ProgramFailed] = field(default_factory=dict)
     #: The clocks each program's ``init_ok`` kept.
     own: dict[int, p.Clocks] = field(default_factory=dict)
-    #: Whether lclock is stopping: a wait for ``init_ok`` then ends (InitInterrupted).
+    #: Whether lclock is stopping: a wait for ``init_ok`` (and in the simulator for any
+    #: answer) then ends (WaitInterrupted).
     stopping: Callable[[], bool] | None = None
     #: Run the programs under SCHED_BATCH (a real run's: on waking, a program never takes
     #: the core from the machine that keeps the deadlines).
@@ -228,8 +231,10 @@ class Programs:
         """Machine ``mid`` with its clocks now its program's. ``patience`` multiplies the
         answer timeout (the simulator waits 10x: time stands still while a program thinks,
         so only a hung one is failed, SPEC 9.4)."""
-        return ProgramMachine.around(machine, self.running[mid], kept,
-                                     self.specs[mid].timeout * patience)
+        out = ProgramMachine.around(machine, self.running[mid], kept,
+                                    self.specs[mid].timeout * patience)
+        out.stopping = self.stopping
+        return out
 
     def wrap_ahead(self, mid: int, machine: Machine, kept: p.Clocks,
                    channel: Channel | None = None) -> AheadMachine:

@@ -46,9 +46,10 @@ class ProgramFailed(Exception):
         self.tick: int | None = None
 
 
-class InitInterrupted(Exception):
-    """lclock was asked to stop while a program had not answered ``init`` yet: not the
-    program's failure, and no reason to wait out its init timeout."""
+class WaitInterrupted(Exception):
+    """lclock was asked to stop while it waited for a program's answer (its ``init``, or
+    in the simulator a tick's, a second after the stop): not the program's failure, and
+    no reason to wait out its timeout."""
 
 
 @dataclass(frozen=True)
@@ -160,16 +161,17 @@ class Program:
 
     # -- the conversation ----------------------------------------------------------------------
 
-    def ask(self, request: bytes, timeout: float) -> bytes:
+    def ask(self, request: bytes, timeout: float,
+            stopping: Callable[[], bool] | None = None) -> bytes:
         """Write ``request`` and return the program's answer line, or fail the machine."""
         self.pipes.send(request)
-        return self.answer(request, timeout)
+        return self.answer(request, timeout, stopping=stopping)
 
     def answer(self, request: bytes, timeout: float, end: float | None = None,
                stopping: Callable[[], bool] | None = None) -> bytes:
         """The next answer line, waiting at most ``timeout`` seconds for it (until ``end``
         on the monotonic clock, when it was asked earlier). ``stopping``, looked at every
-        0.1 s, ends the wait with InitInterrupted when it says so."""
+        0.1 s, ends the wait with WaitInterrupted when it says so."""
         end = time.monotonic() + timeout if end is None else end
         pipes = self.pipes
         while True:
@@ -188,7 +190,7 @@ class Program:
             if left <= 0:
                 raise ProgramFailed(f"no answer within {timeout:g} s", p.quote(request))
             if stopping is not None and stopping():
-                raise InitInterrupted
+                raise WaitInterrupted
             wait([pipes], min(left, 0.5 if stopping is None else 0.1))
 
     def _exited(self) -> bool:
@@ -205,9 +207,7 @@ class Program:
 
     def init(self, machines: int, clocks: p.Clocks, timeout: float = INIT_TIMEOUT,
              stopping: Callable[[], bool] | None = None) -> p.Clocks:
-        request = p.init_request(self.machine, machines, clocks)
-        self.pipes.send(request)
-        line = self.answer(request, timeout, stopping=stopping)
+        line = self.ask(p.init_request(self.machine, machines, clocks), timeout, stopping)
         kept: p.Clocks = self._judged(lambda: p.parse_init_ok(line, clocks))
         return kept
 
