@@ -159,6 +159,10 @@ BROKEN = {
     "exits": ('if req["tick"] == 5: sys.stderr.write("bye\\n"); sys.exit(3)',
               "exited with code 3"),
     "late": ('if req["tick"] == 5: time.sleep(60)', "no answer within 0.5 s"),
+    "no-newline": ('if req["tick"] == 5: sys.stdout.write(json.dumps({"type": "done", "tick": 5}));'
+                   ' sys.stdout.flush(); time.sleep(60)',
+                   'no answer within 0.5 s (it wrote 27 bytes with no end of line: '
+                   '{"type": "done", "tick": 5}; every answer ends with \\n)'),
 }
 
 

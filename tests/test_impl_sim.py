@@ -111,6 +111,10 @@ BROKEN = {
     "extra-clock": ('if req["tick"] == 5: done["vclock"] = [1, 2, 3]', "keeps no vector clock"),
     "float": ('if req["tick"] == 5: done["lclock"] = 5.0', "must be an integer"),
     "hangs": ('if req["tick"] == 5: time.sleep(60)', "no answer within 2 s"),
+    "no-newline": ('if req["tick"] == 5: sys.stdout.write(json.dumps({"type": "done", "tick": 5}));'
+                   ' sys.stdout.flush(); time.sleep(60)',
+                   'no answer within 2 s (it wrote 27 bytes with no end of line: '
+                   '{"type": "done", "tick": 5}; every answer ends with \\n)'),
     "endless-line": ('if req["tick"] == 5: sys.stdout.write("x" * 3_000_000); sys.stdout.flush();'
                      ' time.sleep(60)', "a line of more than 1048576 bytes"),
     "nan": ('if req["tick"] == 5: print(json.dumps(done).replace("5", "NaN", 1), flush=True);'

@@ -115,7 +115,8 @@ class RealChannel(Channel):
     def overdue(self) -> ProgramFailed | None:
         """The failure of the oldest request if its answer is late (SPEC 9.4), else None."""
         if self.deadlines and self.clock() >= self.deadlines[0]:
-            return self._failed(f"no answer within {self.timeout:g} s", self._head_request())
+            return self._failed(p.no_answer(self.timeout, self.program.pipes.partial),
+                                self._head_request())
         return None
 
     def _head_request(self) -> str:

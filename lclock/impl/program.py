@@ -188,7 +188,7 @@ class Program:
                 raise ProgramFailed(self.why_gone(), p.quote(request))
             left = end - time.monotonic()
             if left <= 0:
-                raise ProgramFailed(f"no answer within {timeout:g} s", p.quote(request))
+                raise ProgramFailed(p.no_answer(timeout, pipes.partial), p.quote(request))
             if stopping is not None and stopping():
                 raise WaitInterrupted
             wait([pipes], min(left, 0.5 if stopping is None else 0.1))
