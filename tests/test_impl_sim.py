@@ -250,6 +250,19 @@ def test_a_program_that_keeps_every_clock_runs_beside_a_lamport_only_one(
     assert no_program_left()
 
 
+def test_a_program_is_not_started_again_when_the_run_keeps_more_than_it(tmp_path: Path) -> None:
+    """A real run stopped before the launcher's word on the clocks keeps its plan (every
+    clock): the Lamport-only program is left as it is, not started again nor failed."""
+    programs = Programs({1: ProgramSpec(program(tmp_path, ""))}, tmp_path, 11, 3)
+    try:
+        assert programs.start(Clocks()) == Clocks(vector=False, hlc=False)
+        first = programs.running[1]
+        programs.reoffer(Clocks())
+        assert programs.running[1] is first and not programs.failures
+    finally:
+        programs.close()
+
+
 def test_with_physical_clocks_a_lamport_only_programs_lines_have_pt(tmp_path: Path) -> None:
     """Physical clocks are logged on every tick whether or not HLC is kept (section 7),
     a program's machine as a built-in one's; only the request leaves ``pt`` out."""

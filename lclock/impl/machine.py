@@ -210,8 +210,8 @@ class Programs:
         lack it. Raises ProgramFailed (recorded) if one then keeps fewer than offered.
         """
         for mid, own in sorted(self.own.items()):
-            if own == kept or mid in self.failures:
-                continue
+            if own == kept or own.narrowed(_names(kept)) != kept or mid in self.failures:
+                continue  # kept as offered, or the run keeps no fewer (no agreement came)
             self.running.pop(mid).close()
             shutil.rmtree(self.scratch(mid), ignore_errors=True)
             again = self._launch(mid, kept)
