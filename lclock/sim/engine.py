@@ -804,9 +804,8 @@ def run_sim(
     ended = RunEnd("interrupted", 130, "interrupted")
     machines: list[dict[str, Any]] = []
     ended_t = settings_used.duration
-    programs = Programs(impl, run_dir, seed, settings_used.machines) if impl else None
-    if programs is not None:
-        programs.stopping = silent_after(stop)
+    programs = Programs(impl, run_dir, seed, settings_used.machines,
+                        stopping=silent_after(stop)) if impl else None
     try:
         if programs is not None:
             plan = _start_programs(programs, settings_used, rid, seed, meta)
