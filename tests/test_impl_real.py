@@ -159,6 +159,9 @@ BROKEN = {
     "exits": ('if req["tick"] == 5: sys.stderr.write("bye\\n"); sys.exit(3)',
               "exited with code 3"),
     "late": ('if req["tick"] == 5: time.sleep(60)', "no answer within 0.5 s"),
+    # its child holds its stdout open: the exit is named at the deadline, not "no answer"
+    "exits-leaving-a-child": ('if req["tick"] == 5: os.fork() and sys.exit(3); time.sleep(60)',
+                              "exited with code 3"),
     "no-newline": ('if req["tick"] == 5: sys.stdout.write(json.dumps({"type": "done", "tick": 5}));'
                    ' sys.stdout.flush(); time.sleep(60)',
                    'no answer within 0.5 s (it wrote 27 bytes with no end of line: '

@@ -184,7 +184,7 @@ class Program:
                 raise ProgramFailed(self.why_gone(), p.quote(request)) from None
             if line is not None:
                 return line
-            if self._exited():
+            if self.exited():
                 raise ProgramFailed(self.why_gone(), p.quote(request))
             left = end - time.monotonic()
             if left <= 0:
@@ -193,7 +193,7 @@ class Program:
                 raise WaitInterrupted
             wait([pipes], min(left, 0.5 if stopping is None else 0.1))
 
-    def _exited(self) -> bool:
+    def exited(self) -> bool:
         """Whether the program's own process ended with nothing more to say: an early exit,
         even while children it left hold its stdout open (a fork bomb's did, and each run
         waited out the answer timeout)."""
