@@ -240,6 +240,7 @@ def test_a_program_that_keeps_every_clock_runs_beside_a_lamport_only_one(tmp_pat
                               "--duration", "3", "--rates", "5,5,5", "--clock-skew", "100")
     assert done.returncode == 0, done.stderr
     assert meta["clocks"]["kept"] == ["lamport"]
+    assert "the run keeps ['lamport']" in meta["impl"]["machines"]["1"]["started_again"]
     ticks = [x for x in lines(run_dir, 1) if x["event"] in ("internal", "send", "receive")]
     assert ticks and all("vclock" not in x and "pt" in x for x in ticks)
     assert lclock("check", str(run_dir)).returncode == 0

@@ -240,6 +240,9 @@ def test_a_program_that_keeps_every_clock_runs_beside_a_lamport_only_one(
     run_dir, _machines, meta = run_sim(settings, NetworkSettings(), tmp_path / "out", impl=impl)
     assert meta["status"] == "completed", meta["reason"]
     assert meta["impl"]["clocks_kept"] == ["lamport"]
+    assert meta["impl"]["machines"]["1"]["started_again"] == (
+        "it kept ['lamport', 'vector', 'hlc'], the run keeps ['lamport']")
+    assert "started_again" not in meta["impl"]["machines"]["2"]
     assert not check_run(run_dir).errors
     programs = Programs(impl, tmp_path, 11, 3)
     try:

@@ -170,6 +170,8 @@ class Programs:
     failures: dict[int, ProgramFailed] = field(default_factory=dict)
     #: The clocks each program's ``init_ok`` kept.
     own: dict[int, p.Clocks] = field(default_factory=dict)
+    #: The programs started again (``reoffer``), with what they kept the first time.
+    again: dict[int, p.Clocks] = field(default_factory=dict)
     #: Whether lclock is stopping: a wait for ``init_ok`` (and in the simulator for any
     #: answer) then ends (WaitInterrupted).
     stopping: Callable[[], bool] | None = None
@@ -214,6 +216,7 @@ class Programs:
                 continue  # kept as offered, or the run keeps no fewer (no agreement came)
             self.running.pop(mid).close()
             shutil.rmtree(self.scratch(mid), ignore_errors=True)
+            self.again[mid] = own
             again = self._launch(mid, kept)
             if again != kept:
                 failure = ProgramFailed(
@@ -321,6 +324,9 @@ class Programs:
                 entry["stderr_bytes"] = prog.pipes.err_bytes
                 entry["held_by"] = prog.jail.held_by
                 entry["cpu_s"] = prog.cpu_s
+            if mid in self.again:
+                entry["started_again"] = (f"it kept {self.again[mid].names()}, the run keeps "
+                                          f"{self.own.get(mid, self.again[mid]).names()}")
             failure = self.failures.get(mid)
             if failure is not None:
                 entry["failed"] = {"reason": failure.reason, "line": failure.line}
