@@ -318,7 +318,7 @@ class FakeHost:
     def kill(self) -> None:
         pass
 
-    def stop(self) -> None:
+    def stop(self, _hurried: Any = None) -> None:
         return None
 
     def record(self) -> dict[str, Any]:

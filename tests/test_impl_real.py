@@ -373,6 +373,44 @@ def test_a_stop_while_a_program_is_silent_stops_gracefully_after_the_grace(
         end_programs(out)
 
 
+HANGS_AT_STOP = """\
+_send = send
+def send(obj):
+    if obj.get("type") == "stop_ok":
+        open(os.path.join(os.environ["LCLOCK_SCRATCH"], "stopping"), "w").close()
+        time.sleep(60)
+    _send(obj)
+"""
+
+
+def test_a_stop_while_programs_do_not_answer_stop_is_graceful(tmp_path: Path) -> None:
+    """The run is over and every program sits on its ``stop`` (its timeout far off) when
+    Ctrl-C comes: once the launcher hurries, the machines wait no more for ``stop_ok`` and
+    log their stop (the program abandoned, not failed), before they would be killed."""
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "lclock", "run", "--impl",
+           program(tmp_path, "", head=HANGS_AT_STOP), "--impl-timeout", "60",
+           "--duration", "1", "--rates", "5,5,5", "--output", str(out), "--no-report", "--quiet"]
+    try:
+        with started(cmd, ROOT) as proc:
+            assert wait_for(lambda: len(run_dirs(out)) == 1, 60)
+            run_dir = run_dirs(out)[0]
+            assert wait_for(lambda: all((run_dir / f"machine-{mid}.scratch" / "stopping").exists()
+                                        for mid in (1, 2, 3)), 60)
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=60)
+        meta = orjson.loads((run_dir / "run.json").read_bytes())
+        assert proc.returncode == 130 and meta["status"] == "interrupted"
+        assert [m["exit_code"] for m in meta["machines"]] == [0, 0, 0]
+        for mid in (1, 2, 3):
+            assert lines(run_dir, mid)[-1]["event"] == "stop"
+            assert "failed" not in meta["impl"]["machines"][str(mid)]
+        assert lclock("check", str(run_dir)).returncode == 0
+        assert not programs_of(run_dir.name)
+    finally:
+        end_programs(out)
+
+
 def alive(proc: psutil.Process) -> bool:
     try:
         return proc.status() != psutil.STATUS_ZOMBIE

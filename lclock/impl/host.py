@@ -111,12 +111,17 @@ class ProgramHost:
         """A planned crash kills the program with its machine."""
         self.programs.kill(self.mid)
 
-    def stop(self) -> ProgramFailed | None:
+    def stop(self, hurried: Callable[[], bool] | None = None) -> ProgramFailed | None:
         """The polite end (``stop``, ``stop_ok``, an exit 0 within 2 s); the failure if the
-        program does not end so."""
+        program does not end so. ``hurried``: the launcher hurries the stop (its SIGTERM),
+        and a ``stop_ok`` still to come is not waited for (the program is abandoned)."""
         if self.failure is not None or self.abandoned:
             return None
-        self.programs.stop(self.mid)
+        try:
+            self.programs.stop(self.mid, stopping=hurried)
+        except WaitInterrupted:
+            self.abandon()
+            return None
         failure = self.programs.failures.get(self.mid)
         if failure is not None:
             self.failure = failure

@@ -269,13 +269,15 @@ class Programs:
             if prog is not None and mid not in self.failures:
                 prog.ask_stop(patience)
 
-    def stop(self, mid: int, patience: float = 1.0) -> None:
-        """The polite end of one program; a failure to stop is that machine's failure."""
+    def stop(self, mid: int, patience: float = 1.0,
+             stopping: Callable[[], bool] | None = None) -> None:
+        """The polite end of one program; a failure to stop is that machine's failure.
+        ``stopping`` ends the wait for ``stop_ok`` (WaitInterrupted) when it says so."""
         prog = self.running.get(mid)
         if prog is None or mid in self.failures:
             return
         try:
-            prog.stop(patience)
+            prog.stop(patience, stopping)
         except ProgramFailed as e:
             self.failures[mid] = e
 

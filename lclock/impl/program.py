@@ -221,13 +221,13 @@ class Program:
             self.pipes.flush()
             self._stop_asked = (time.monotonic(), self.spec.timeout * patience)
 
-    def stop(self, patience: float = 1.0) -> None:
+    def stop(self, patience: float = 1.0, stopping: Callable[[], bool] | None = None) -> None:
         """The polite end: ``stop``, ``stop_ok``, and an exit within 2 s (SPEC 9.2).
         ``patience`` multiplies the answer timeout, as for ticks (the simulator's 10)."""
         self.ask_stop(patience)
         assert self._stop_asked is not None
         asked, timeout = self._stop_asked
-        line = self.answer(p.STOP_REQUEST, timeout, asked + timeout)
+        line = self.answer(p.STOP_REQUEST, timeout, asked + timeout, stopping)
         self._judged(lambda: p.parse_stop_ok(line))
         self.pipes.broken_in = True  # end of input: a reading loop ends by itself
         if self.jail.proc.stdin is not None:  # closed through its owner: never the fd twice

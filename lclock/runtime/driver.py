@@ -60,7 +60,7 @@ class Hosted(Protocol):
     def abandon(self) -> None: ...
     def pause(self, stopped: bool) -> None: ...
     def kill(self) -> None: ...
-    def stop(self) -> Any: ...
+    def stop(self, hurried: Any = None) -> Any: ...
     def record(self) -> dict[str, Any]: ...
     def close(self) -> dict[str, Any]: ...
 
@@ -756,13 +756,22 @@ class RealTimeDriver:
         if program is None:
             return
         if program.failure is None:
-            exc = program.stop()
+            exc = program.stop(self._hurried)
             if exc is not None:
                 self.emit("error", "error", reason=exc.reason, line=exc.line,
                           tick=self.node.machine.ticks)
                 self._stop("program_failed")
                 self.stop_reason = "program_failed"
         self.control.report({"t": "impl", "entry": program.close()})
+
+    def _hurried(self) -> bool:
+        """Whether the stop is hurried (the launcher's SIGTERM), looked at now: a program's
+        ``stop_ok`` is then waited for no longer."""
+        control = self.control
+        heard = control.fds()
+        r, _w = self._wait(heard, (), 0.0)
+        control.on_ready(r)
+        return control.hurry
 
     def _stop_extras(self, undrained: list[int]) -> dict[str, Any]:
         """What the stop line adds to the node's counters: how the run went in real time."""
