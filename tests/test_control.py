@@ -90,6 +90,19 @@ def test_sigterm_stops_and_hurries(ends: Ends) -> None:
     assert ends.ready() == []  # the wakeup byte was read: the next wait sleeps again
 
 
+def test_the_launchers_sigterm_after_its_stop_hurries_the_stop(ends: Ends) -> None:
+    """The launcher's second stage (SIGTERM, its grace over) comes after its stop message:
+    the stop keeps its reason, and the machine now hurries (its drain, a silent program)."""
+    c = ends.control
+    ends.say(t="stop", reason="sigint")
+    c.on_ready(ends.ready())
+    assert c.stop_reason == "sigint" and not c.hurry
+    ends.stop.record(signal.SIGTERM)
+    ends.wake_w.send(b"\x0f")
+    c.on_ready(ends.ready())
+    assert c.stop_reason == "sigint" and c.hurry and not c.urgent
+
+
 def test_the_launchers_death_orphans_the_machine_and_stops_watching_its_pipe(ends: Ends) -> None:
     c = ends.control
     ends.clock.t = 60.0

@@ -42,6 +42,7 @@ class FakeProgram:
         self.asked_r = in_r
         self.pipes = Pipes(self.stdin_w, self.stdout_r, self.stderr_r)
         self.gone_reason = "exited with code 3"
+        self.ended = False  # its own process exited (its stdout may still be held open)
 
     def asked(self) -> list[dict[str, Any]]:
         os.set_blocking(self.asked_r, False)
@@ -56,6 +57,9 @@ class FakeProgram:
 
     def why_gone(self) -> str:
         return self.gone_reason
+
+    def exited(self) -> bool:
+        return self.ended
 
     def close(self) -> None:
         for fd in (self.asked_r, self.stdin_w, self.stdout_r, self.out_w, self.stderr_r,
@@ -132,6 +136,18 @@ def test_a_missing_answer_fails_at_its_deadline_naming_its_tick(prog: Any) -> No
     failed = ch.overdue()
     assert failed is not None and failed.tick == 2
     assert failed.reason == "no answer within 0.5 s" and '"tick":2' in failed.line
+
+
+def test_a_program_that_exited_is_named_so_at_its_deadline(prog: Any) -> None:
+    """Its own process ended but a child holds its stdout: no end of file came, so the
+    deadline finds it, and says why (as the simulator does), not "no answer"."""
+    clock = Time()
+    ch = RealChannel(prog, 3, LAMPORT, 0.5, clock)
+    ch.submit(internal(machine_of(ch), 1))
+    prog.ended = True
+    clock.t += 0.5
+    failed = ch.overdue()
+    assert failed is not None and failed.tick == 1 and failed.reason == "exited with code 3"
 
 
 def test_an_answer_there_when_looked_at_counts_even_past_its_deadline(prog: Any) -> None:
@@ -302,7 +318,7 @@ class FakeHost:
     def kill(self) -> None:
         pass
 
-    def stop(self) -> None:
+    def stop(self, _hurried: Any = None) -> None:
         return None
 
     def record(self) -> dict[str, Any]:

@@ -112,8 +112,9 @@ def test_the_guides_skeleton_runs_fails_check_as_the_guide_says_and_passes_once_
     assert checked.returncode == 1
     summary = checked.stdout.strip().splitlines()[-1]
     assert summary in guide  # the run folder is relative: output/ in the folder lclock ran in
-    first = next(line for line in checked.stdout.splitlines() if line.startswith("machine-"))
-    assert first in guide
+    shown = [line for line in checked.stdout.splitlines() if line.startswith("machine-")][:2]
+    assert "\n".join(f"    {line}" for line in shown) in guide  # the first two, in their order
+    assert ": bug receive-ignores-message:" in shown[1]
     fixed = found.group(1).replace("lclock = lclock + 1  # BUG: the message's clock is ignored",
                                    'lclock = max(lclock, req["msg"]["lclock"]) + 1')
     assert fixed != found.group(1)

@@ -155,3 +155,13 @@ def test_any_well_formed_answer_reads_back_exactly(tick: int, lclock: int, vcloc
     got = p.parse_done(line, tick, "send", 4, ALL)
     assert (got.lclock, got.vclock, got.hlc, got.msg_lclock) == (lclock, vclock, hlc, lclock)
     assert orjson.loads(got.msg or b"") == clock
+
+
+def test_a_late_answer_names_the_line_the_program_began_but_did_not_end() -> None:
+    """A program that forgot the newline (or never flushed it) is silent from outside: the
+    reason says what it wrote, so a student sees the missing ``\\n``, not a hang."""
+    assert p.no_answer(0.5, b"") == "no answer within 0.5 s"
+    reason = p.no_answer(1.0, bytearray(b'{"type":"done","tick":3,"lclock":4}'))
+    assert reason.startswith("no answer within 1 s (it wrote 35 bytes with no end of line: ")
+    assert '{"type":"done","tick":3,"lclock":4}' in reason
+    assert len(p.no_answer(1.0, b"x" * 1_000_000)) < 200

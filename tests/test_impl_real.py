@@ -159,6 +159,13 @@ BROKEN = {
     "exits": ('if req["tick"] == 5: sys.stderr.write("bye\\n"); sys.exit(3)',
               "exited with code 3"),
     "late": ('if req["tick"] == 5: time.sleep(60)', "no answer within 0.5 s"),
+    # its child holds its stdout open: the exit is named at the deadline, not "no answer"
+    "exits-leaving-a-child": ('if req["tick"] == 5: os.fork() and sys.exit(3); time.sleep(60)',
+                              "exited with code 3"),
+    "no-newline": ('if req["tick"] == 5: sys.stdout.write(json.dumps({"type": "done", "tick": 5}));'
+                   ' sys.stdout.flush(); time.sleep(60)',
+                   'no answer within 0.5 s (it wrote 27 bytes with no end of line: '
+                   '{"type": "done", "tick": 5}; every answer ends with \\n)'),
 }
 
 
@@ -224,6 +231,21 @@ def test_a_lamport_only_program_narrows_every_machine_to_lamport(tmp_path: Path)
     assert lclock("check", str(run_dir)).returncode == 0
 
 
+def test_a_program_that_keeps_every_clock_runs_beside_a_lamport_only_one(tmp_path: Path) -> None:
+    """Each machine's program answers its own ``init``; the run keeps only Lamport's, so
+    the reference program, which kept every clock, is started again offered only those."""
+    reference = " ".join(build("python", tmp_path))
+    done, run_dir, meta = run(tmp_path, "--impl", f"1={reference}",
+                              "--impl", f"3={program(tmp_path, '')}",
+                              "--duration", "3", "--rates", "5,5,5", "--clock-skew", "100")
+    assert done.returncode == 0, done.stderr
+    assert meta["clocks"]["kept"] == ["lamport"]
+    assert "the run keeps ['lamport']" in meta["impl"]["machines"]["1"]["started_again"]
+    ticks = [x for x in lines(run_dir, 1) if x["event"] in ("internal", "send", "receive")]
+    assert ticks and all("vclock" not in x and "pt" in x for x in ticks)
+    assert lclock("check", str(run_dir)).returncode == 0
+
+
 STAMPS = '''\
 import threading
 def stamp():
@@ -286,6 +308,115 @@ def status(pid: int) -> str | None:
         return str(psutil.Process(pid).status())
     except psutil.Error:
         return None
+
+
+def test_a_stop_while_programs_have_not_answered_init_is_graceful(tmp_path: Path) -> None:
+    """Ctrl-C while every program is still silent after its start (a slow starter): the
+    machines stop at once and gracefully (each logs its stop, exits 0), none waits out the
+    init timeout and is killed by the launcher with an empty log."""
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "lclock", "run", "--impl",
+           program(tmp_path, "", head="time.sleep(60)\n"), "--duration", "5",
+           "--rates", "5,5,5", "--output", str(out), "--no-report", "--quiet"]
+    try:
+        with started(cmd, ROOT) as proc:
+            assert wait_for(lambda: len(run_dirs(out)) == 1, 60)
+            mark = run_dirs(out)[0].name
+            assert wait_for(lambda: len(programs_of(mark)) >= 3, 60)
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=60)
+        meta = orjson.loads((run_dirs(out)[0] / "run.json").read_bytes())
+        assert proc.returncode == 130 and meta["status"] == "interrupted"
+        assert [m["exit_code"] for m in meta["machines"]] == [0, 0, 0]
+        for mid in (1, 2, 3):
+            log = lines(run_dirs(out)[0], mid)
+            assert [x["event"] for x in log] == ["start", "stop"]
+            assert log[-1]["reason"] == "sigint"
+        assert not programs_of(mark)
+    finally:
+        end_programs(out)
+
+
+HANGS_AT_3 = """\
+if req["tick"] == 3:
+    open(os.path.join(os.environ["LCLOCK_SCRATCH"], "hung"), "w").close()
+    time.sleep(60)
+"""
+
+
+def test_a_stop_while_a_program_is_silent_stops_gracefully_after_the_grace(
+        tmp_path: Path) -> None:
+    """Ctrl-C while every program sits on a tick (its timeout far off): once the launcher's
+    grace is over, the machines give up the unanswered ticks (not done, no error: lclock
+    stopped, the program did not fail) and stop gracefully, before they would be killed."""
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "lclock", "run", "--impl",
+           program(tmp_path, HANGS_AT_3), "--impl-timeout", "60",
+           "--duration", "30", "--rates", "5,5,5", "--output", str(out), "--no-report",
+           "--quiet"]
+
+    def asked_tick_3(mid: int) -> bool:
+        """The program has tick 3 and will not answer it (it said so in its scratch)."""
+        return (run_dirs(out)[0] / f"machine-{mid}.scratch" / "hung").exists()
+
+    try:
+        with started(cmd, ROOT) as proc:
+            assert wait_for(lambda: len(run_dirs(out)) == 1, 60)
+            mark = run_dirs(out)[0].name
+            assert wait_for(lambda: all(asked_tick_3(mid) for mid in (1, 2, 3)), 60)
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=60)
+        run_dir = run_dirs(out)[0]
+        meta = orjson.loads((run_dir / "run.json").read_bytes())
+        assert proc.returncode == 130 and meta["status"] == "interrupted"
+        assert [m["exit_code"] for m in meta["machines"]] == [0, 0, 0]
+        for mid in (1, 2, 3):
+            log = lines(run_dir, mid)
+            assert log[-1]["event"] == "stop" and log[-1]["reason"] == "sigint"
+            assert log[-1]["ticks"] == 2 and not any(x["event"] == "error" for x in log)
+            assert "failed" not in meta["impl"]["machines"][str(mid)]
+        assert lclock("check", str(run_dir)).returncode == 0
+        assert not programs_of(mark)
+    finally:
+        end_programs(out)
+
+
+HANGS_AT_STOP = """\
+_send = send
+def send(obj):
+    if obj.get("type") == "stop_ok":
+        open(os.path.join(os.environ["LCLOCK_SCRATCH"], "stopping"), "w").close()
+        time.sleep(60)
+    _send(obj)
+"""
+
+
+def test_a_stop_while_programs_do_not_answer_stop_is_graceful(tmp_path: Path) -> None:
+    """The run is over and every program sits on its ``stop`` (its timeout far off) when
+    Ctrl-C comes: once the launcher hurries, the machines wait no more for ``stop_ok`` and
+    log their stop (the program abandoned, not failed), before they would be killed."""
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "lclock", "run", "--impl",
+           program(tmp_path, "", head=HANGS_AT_STOP), "--impl-timeout", "60",
+           "--duration", "1", "--rates", "5,5,5", "--output", str(out), "--no-report", "--quiet"]
+    try:
+        with started(cmd, ROOT) as proc:
+            assert wait_for(lambda: len(run_dirs(out)) == 1, 60)
+            run_dir = run_dirs(out)[0]
+            assert wait_for(lambda: all((run_dir / f"machine-{mid}.scratch" / "stopping").exists()
+                                        for mid in (1, 2, 3)), 60)
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=60)
+        meta = orjson.loads((run_dir / "run.json").read_bytes())
+        assert proc.returncode == 130 and meta["status"] == "interrupted"
+        assert [m["exit_code"] for m in meta["machines"]] == [0, 0, 0]
+        for mid in (1, 2, 3):
+            assert lines(run_dir, mid)[-1]["event"] == "stop"
+            assert "failed" not in meta["impl"]["machines"][str(mid)]
+        assert lclock("check", str(run_dir)).returncode == 0
+        assert not programs_of(run_dir.name)
+    finally:
+        end_programs(out)
 
 
 def alive(proc: psutil.Process) -> bool:

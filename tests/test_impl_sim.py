@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 
 import orjson
 import psutil
 import pytest
 
+from lclock.analysis.check import check_run
 from lclock.impl.jail import JAIL_ENV
+from lclock.impl.machine import Programs
 from lclock.impl.program import ProgramSpec
+from lclock.impl.protocol import Clocks
 from lclock.sim.engine import NetworkSettings, run_sim
 from tests.impl_programs import LANGUAGES, build, sim_settings
 from tests.impl_programs import lamport_program as program
@@ -107,6 +111,10 @@ BROKEN = {
     "extra-clock": ('if req["tick"] == 5: done["vclock"] = [1, 2, 3]', "keeps no vector clock"),
     "float": ('if req["tick"] == 5: done["lclock"] = 5.0', "must be an integer"),
     "hangs": ('if req["tick"] == 5: time.sleep(60)', "no answer within 2 s"),
+    "no-newline": ('if req["tick"] == 5: sys.stdout.write(json.dumps({"type": "done", "tick": 5}));'
+                   ' sys.stdout.flush(); time.sleep(60)',
+                   'no answer within 2 s (it wrote 27 bytes with no end of line: '
+                   '{"type": "done", "tick": 5}; every answer ends with \\n)'),
     "endless-line": ('if req["tick"] == 5: sys.stdout.write("x" * 3_000_000); sys.stdout.flush();'
                      ' time.sleep(60)', "a line of more than 1048576 bytes"),
     "nan": ('if req["tick"] == 5: print(json.dumps(done).replace("5", "NaN", 1), flush=True);'
@@ -218,6 +226,95 @@ def test_a_lamport_only_program_narrows_the_run_to_lamport(tmp_path: Path) -> No
     for mid in (1, 2, 3):
         ticks = [line for line in lines(run_dir, mid) if "tick" in line]
         assert ticks and all("vclock" not in line and "hlc" not in line for line in ticks)
+
+
+@pytest.mark.parametrize("flags", [("--snapshot", "1@50%"), ()], ids=["lock-step", "ahead"])
+def test_a_program_that_keeps_every_clock_runs_beside_a_lamport_only_one(
+        flags: tuple[str, ...], tmp_path: Path) -> None:
+    """The reference program kept every clock offered, but the run keeps only Lamport's:
+    it is started again and offered only those, so it answers none of the others (an
+    answer with a clock the run does not keep would fail it)."""
+    settings = sim_settings("--duration", "20", "--seed", "11", "--rates", "2,3,5", *flags)
+    reference = " ".join(build("python", tmp_path))
+    impl = {1: ProgramSpec(reference), 2: ProgramSpec(program(tmp_path, ""))}
+    run_dir, _machines, meta = run_sim(settings, NetworkSettings(), tmp_path / "out", impl=impl)
+    assert meta["status"] == "completed", meta["reason"]
+    assert meta["impl"]["clocks_kept"] == ["lamport"]
+    assert meta["impl"]["machines"]["1"]["started_again"] == (
+        "it kept ['lamport', 'vector', 'hlc'], the run keeps ['lamport']")
+    assert "started_again" not in meta["impl"]["machines"]["2"]
+    assert not check_run(run_dir).errors
+    programs = Programs(impl, tmp_path, 11, 3)
+    try:
+        assert programs.start(Clocks()) == Clocks(vector=False, hlc=False)
+        assert programs.own[1] == Clocks(vector=False, hlc=False)
+    finally:
+        programs.close()
+    assert no_program_left()
+
+
+def test_a_program_is_not_started_again_when_the_run_keeps_more_than_it(tmp_path: Path) -> None:
+    """A real run stopped before the launcher's word on the clocks keeps its plan (every
+    clock): the Lamport-only program is left as it is, not started again nor failed."""
+    programs = Programs({1: ProgramSpec(program(tmp_path, ""))}, tmp_path, 11, 3)
+    try:
+        assert programs.start(Clocks()) == Clocks(vector=False, hlc=False)
+        first = programs.running[1]
+        programs.reoffer(Clocks())
+        assert programs.running[1] is first and not programs.failures
+    finally:
+        programs.close()
+
+
+def test_with_physical_clocks_a_lamport_only_programs_lines_have_pt(tmp_path: Path) -> None:
+    """Physical clocks are logged on every tick whether or not HLC is kept (section 7),
+    a program's machine as a built-in one's; only the request leaves ``pt`` out."""
+    settings = sim_settings("--duration", "20", "--seed", "11", "--rates", "2,3,5",
+                            "--clock-skew", "200")
+    run_dir, _machines, meta = run_sim(settings, NetworkSettings(), tmp_path / "out",
+                                       impl={2: ProgramSpec(program(tmp_path, ""))})
+    assert meta["status"] == "completed" and meta["clocks"]["pt"] is True
+    ticks = [x for x in lines(run_dir, 2) if x["event"] in ("internal", "send", "receive")]
+    assert ticks and all("pt" in x for x in ticks)
+    assert not check_run(run_dir).errors
+
+
+def test_a_stop_while_a_program_is_silent_ends_the_simulation_without_its_timeout(
+        tmp_path: Path) -> None:
+    """Ctrl-C while the simulator waits for a hung program (it would wait 10 x the answer
+    timeout, then replay the run in lock-step and wait again): a second later the run ends,
+    interrupted, not failed; run.json claims no stop report the logs do not have."""
+    import glob
+    import signal
+    import threading
+
+    from lclock.lifecycle import StopRequest
+    from lclock.sim.engine import SimStopped
+
+    body = """\
+    if req["tick"] == 3:
+        open(os.path.join(os.environ["LCLOCK_SCRATCH"], "hung"), "w").close()
+        time.sleep(120)
+    """
+    spec = ProgramSpec(program(tmp_path, body), timeout=5.0)
+    stop = StopRequest()
+    hung = str(tmp_path / "out" / "*" / "machine-2.scratch" / "hung")
+
+    def press_ctrl_c() -> None:
+        while not glob.glob(hung):
+            time.sleep(0.02)
+        stop.record(signal.SIGINT)
+
+    watcher = threading.Thread(target=press_ctrl_c, daemon=True)
+    watcher.start()
+    with pytest.raises(SimStopped):
+        run_sim(BASE, NetworkSettings(), tmp_path / "out", impl={2: spec}, stop=stop)
+    (run_dir,) = [Path(p) for p in glob.glob(str(tmp_path / "out" / "*"))]
+    meta = orjson.loads((run_dir / "run.json").read_bytes())
+    assert meta["status"] == "interrupted" and meta["reason"] == "sigint"
+    assert all(m["ticks"] is None and "stop" in m["note"] for m in meta["machines"])
+    assert not any(x["event"] == "error" for x in lines(run_dir, 2))
+    assert no_program_left()
 
 
 def test_a_planned_crash_kills_the_program(tmp_path: Path) -> None:

@@ -113,9 +113,14 @@ class RealChannel(Channel):
         return taken
 
     def overdue(self) -> ProgramFailed | None:
-        """The failure of the oldest request if its answer is late (SPEC 9.4), else None."""
+        """The failure of the oldest request if its answer is late (SPEC 9.4), else None.
+        A program whose own process has exited says so, not "no answer": a child it left
+        holds its stdout open, so no end of file told it sooner (the simulator's reason)."""
         if self.deadlines and self.clock() >= self.deadlines[0]:
-            return self._failed(f"no answer within {self.timeout:g} s", self._head_request())
+            program = self.program
+            why = (program.why_gone() if program.exited()
+                   else p.no_answer(self.timeout, program.pipes.partial))
+            return self._failed(why, self._head_request())
         return None
 
     def _head_request(self) -> str:

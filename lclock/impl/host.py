@@ -14,6 +14,7 @@ import contextlib
 import os
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from lclock.impl import protocol as p
 from lclock.impl.ahead import RealChannel
 from lclock.impl.jail import JAIL_ENV, Cgroups, _own_cgroup
 from lclock.impl.machine import Programs
-from lclock.impl.program import ProgramFailed, ProgramSpec
+from lclock.impl.program import ProgramFailed, ProgramSpec, WaitInterrupted
 
 
 def offered_clocks(plan: MachinePlan) -> p.Clocks:
@@ -52,14 +53,26 @@ class ProgramHost:
         self.closed = False
         #: The program's requests and answers (None until ``wrap``, or if it failed init).
         self.channel: RealChannel | None = None
+        #: lclock stopped while the program had not answered (``init``, or ticks when the
+        #: launcher hurried the stop): it is asked nothing more, and not failed.
+        self.abandoned = False
 
-    def start(self) -> list[str]:
+    def start(self, stopping: Callable[[], bool] | None = None) -> list[str]:
         """Start the program and ``init`` it; the clocks it keeps (all offered if it failed:
-        it runs no tick, and its failure is logged once the machine has its log)."""
+        it runs no tick, and its failure is logged once the machine has its log).
+
+        ``stopping`` says whether the run is being stopped: a stop (Ctrl-C, say) while the
+        program has not answered ``init`` ends it at once, not after its 10 s.
+        """
+        self.programs.stopping = stopping
         try:
             self.kept = self.programs.start(self.offered)
         except ProgramFailed as exc:
             self.failure = exc
+        except WaitInterrupted:
+            self.abandon()
+        finally:
+            self.programs.stopping = None
         return self.kept.names()
 
     def wrap(self, node: Node) -> None:
@@ -67,11 +80,21 @@ class ProgramHost:
         asked through ``channel`` ahead of them."""
         plan = node.plan
         self.kept = p.Clocks(vector=plan.vector, hlc=plan.hlc)
-        if self.failure is None:
+        if self.failure is None and not self.abandoned:
+            try:  # it kept clocks another machine does not: it starts again, offered fewer
+                self.programs.reoffer(self.kept)
+            except ProgramFailed as exc:
+                self.failure = exc
+                return
             programs = self.programs
             self.channel = RealChannel(programs.running[self.mid], plan.n, self.kept,
                                        programs.specs[self.mid].timeout)
             node.machine = programs.wrap_ahead(self.mid, node.machine, self.kept, self.channel)
+
+    def abandon(self) -> None:
+        """lclock stops while the program has not answered: killed, asked nothing more."""
+        self.abandoned = True
+        self.programs.kill(self.mid)
 
     def failed(self, exc: ProgramFailed) -> None:
         """The program failed its machine: it is killed at once (its end is the machine's)."""
@@ -88,12 +111,17 @@ class ProgramHost:
         """A planned crash kills the program with its machine."""
         self.programs.kill(self.mid)
 
-    def stop(self) -> ProgramFailed | None:
+    def stop(self, hurried: Callable[[], bool] | None = None) -> ProgramFailed | None:
         """The polite end (``stop``, ``stop_ok``, an exit 0 within 2 s); the failure if the
-        program does not end so."""
-        if self.failure is not None:
+        program does not end so. ``hurried``: the launcher hurries the stop (its SIGTERM),
+        and a ``stop_ok`` still to come is not waited for (the program is abandoned)."""
+        if self.failure is not None or self.abandoned:
             return None
-        self.programs.stop(self.mid)
+        try:
+            self.programs.stop(self.mid, stopping=hurried)
+        except WaitInterrupted:
+            self.abandon()
+            return None
         failure = self.programs.failures.get(self.mid)
         if failure is not None:
             self.failure = failure

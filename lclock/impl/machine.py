@@ -18,6 +18,7 @@ import contextlib
 import os
 import shutil
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, cast
@@ -45,6 +46,8 @@ class ProgramMachine(Machine):
     program: Program | None = None
     kept: p.Clocks = field(default_factory=p.Clocks)
     timeout: float = 1.0
+    #: The simulator's: a stop ends a wait for an answer (WaitInterrupted).
+    stopping: Callable[[], bool] | None = None
 
     @classmethod
     def around(cls, machine: Machine, program: Program, kept: p.Clocks,
@@ -55,13 +58,12 @@ class ProgramMachine(Machine):
                    timeout=timeout)
 
     def step(self, queue: deque[Message], pt: int | None = None, dup: bool = False) -> Step:
-        self.ticks += 1
-        pt = pt if self.kept.hlc else None
+        self.ticks += 1  # pt: logged whenever the run has physical clocks, asked with HLC
         if queue:
             return self._receive(queue, pt, dup)
         dice, to = self.roll()
         do = INTERNAL_EVENT if to is None else SEND_EVENT
-        done = self._ask(p.tick_request(self.ticks, do, to=to, pt=pt), do)
+        done = self._ask(p.tick_request(self.ticks, do, to=to, pt=self._asked(pt)), do)
         if to is None:
             return Step(INTERNAL_EVENT, self.ticks, done.lclock, 0, vclock=done.vclock,
                         dice=dice, pt=pt, hlc=done.hlc)
@@ -78,7 +80,7 @@ class ProgramMachine(Machine):
         raw = msg.raw if msg.raw is not None else p.builtin_message(msg.lclock, msg.vclock,
                                                                     msg.hlc)
         request = p.tick_request(self.ticks, RECEIVE_EVENT, sender=msg.sender, msg=raw, dup=dup,
-                                 pt=pt)
+                                 pt=self._asked(pt))
         try:
             done = self._ask(request, RECEIVE_EVENT)
         except ProgramFailed:
@@ -89,10 +91,15 @@ class ProgramMachine(Machine):
                     sender=msg.sender, msg_lclock=msg.lclock, pt=pt, hlc=done.hlc,
                     msg_pt=msg.pt, msg_hlc=msg.hlc, send_tick=msg.send_tick)
 
+    def _asked(self, pt: int | None) -> int | None:
+        """The ``pt`` of a request: sent only when HLC is kept (SPEC 9.2), though the log has
+        it whenever the run has physical clocks (section 7), as a built-in machine's has."""
+        return pt if self.kept.hlc else None
+
     def _ask(self, request: bytes, do: str) -> p.Done:
         assert self.program is not None
         try:
-            line = self.program.ask(request, self.timeout)
+            line = self.program.ask(request, self.timeout, self.stopping)
             done = p.parse_done(line, self.ticks, do, self.n, self.kept)
         except p.ProtocolError as e:
             failed = ProgramFailed(e.reason, e.line)
@@ -124,25 +131,25 @@ class AheadMachine(ProgramMachine):
         self.ticks += 1
         tick = self.ticks
         kept = self.kept
-        pt = pt if kept.hlc else None
+        asked = self._asked(pt)
         vc = [0] * self.n if kept.vector else None
         hlc = (0, 0) if kept.hlc else None
         if queue:
             msg = queue.popleft()
             self.received += 1
-            pending = Pending(self, tick, RECEIVE_EVENT, pt=pt, msg=msg, dup=dup)
+            pending = Pending(self, tick, RECEIVE_EVENT, pt=asked, msg=msg, dup=dup)
             step = Step(RECEIVE_EVENT, tick, 0, len(queue), vclock=vc, sender=msg.sender,
                         msg_lclock=0, pt=pt, hlc=hlc, msg_pt=msg.pt, msg_hlc=hlc,
                         send_tick=msg.send_tick)
         else:
             dice, to = self.roll()
             if to is None:
-                pending = Pending(self, tick, INTERNAL_EVENT, pt=pt)
+                pending = Pending(self, tick, INTERNAL_EVENT, pt=asked)
                 step = Step(INTERNAL_EVENT, tick, 0, 0, vclock=vc, dice=dice, pt=pt, hlc=hlc)
             else:
                 self.sent += len(to)
                 out = LazyMessage(self.machine_id, tick, pt)
-                pending = Pending(self, tick, SEND_EVENT, to=to, pt=pt, out=out)
+                pending = Pending(self, tick, SEND_EVENT, to=to, pt=asked, out=out)
                 step = Step(SEND_EVENT, tick, 0, 0, vclock=vc, dice=dice, to=to,
                             message=cast(Message, out), pt=pt, hlc=hlc)
         self.last = pending
@@ -161,6 +168,13 @@ class Programs:
     machines: int
     running: dict[int, Program] = field(default_factory=dict)
     failures: dict[int, ProgramFailed] = field(default_factory=dict)
+    #: The clocks each program's ``init_ok`` kept.
+    own: dict[int, p.Clocks] = field(default_factory=dict)
+    #: The programs started again (``reoffer``), with what they kept the first time.
+    again: dict[int, p.Clocks] = field(default_factory=dict)
+    #: Whether lclock is stopping: a wait for ``init_ok`` (and in the simulator for any
+    #: answer) then ends (WaitInterrupted).
+    stopping: Callable[[], bool] | None = None
     #: Run the programs under SCHED_BATCH (a real run's: on waking, a program never takes
     #: the core from the machine that keeps the deadlines).
     batch: bool = False
@@ -168,20 +182,48 @@ class Programs:
     def start(self, offered: p.Clocks) -> p.Clocks:
         """Start every program and ``init`` it; the clocks every machine keeps.
 
-        Raises ProgramFailed (with ``machine`` set) for the first program that cannot start
-        or answers ``init`` wrongly; the others are ended by ``close``.
+        Raises ProgramFailed (recorded in ``failures``) for the first program that cannot
+        start or answers ``init`` wrongly; the others are ended by ``close``. A program that
+        kept more clocks than every machine keeps is started again (``reoffer``).
         """
         kept = offered
-        for mid, spec in sorted(self.specs.items()):
-            try:
-                prog = Program(spec, mid, self.machines, self.seed, self.scratch(mid),
-                               f"lclock-{os.getpid()}-{self.run_dir.name}-{mid}", self.batch)
-                self.running[mid] = prog
-                kept = prog.init(self.machines, offered).narrowed(_names(kept))
-            except ProgramFailed as e:
-                self.failures[mid] = e
-                raise
+        for mid in sorted(self.specs):
+            kept = self._launch(mid, offered).narrowed(_names(kept))
+        self.reoffer(kept)
         return kept
+
+    def _launch(self, mid: int, offered: p.Clocks) -> p.Clocks:
+        """Start one program and ``init`` it with ``offered``; the clocks it keeps."""
+        try:
+            prog = Program(self.specs[mid], mid, self.machines, self.seed, self.scratch(mid),
+                           f"lclock-{os.getpid()}-{self.run_dir.name}-{mid}", self.batch)
+            self.running[mid] = prog
+            own = self.own[mid] = prog.init(self.machines, offered, stopping=self.stopping)
+        except ProgramFailed as e:
+            self.failures[mid] = e
+            raise
+        return own
+
+    def reoffer(self, kept: p.Clocks) -> None:
+        """Start afresh, offered only ``kept``, every program that kept more (SPEC 9.8).
+
+        A program learns the run's clocks from ``init`` alone: one that kept a clock another
+        program does not keep would answer it, and a message from that other program would
+        lack it. Raises ProgramFailed (recorded) if one then keeps fewer than offered.
+        """
+        for mid, own in sorted(self.own.items()):
+            if own == kept or own.narrowed(_names(kept)) != kept or mid in self.failures:
+                continue  # kept as offered, or the run keeps no fewer (no agreement came)
+            self.running.pop(mid).close()
+            shutil.rmtree(self.scratch(mid), ignore_errors=True)
+            self.again[mid] = own
+            again = self._launch(mid, kept)
+            if again != kept:
+                failure = ProgramFailed(
+                    f"offered {kept.names()} after keeping {own.names()}, it kept "
+                    f"{again.names()}: a program must keep every clock it kept before")
+                self.failures[mid] = failure
+                raise failure
 
     def scratch(self, mid: int) -> Path:
         """The program's own folder for files (LCLOCK_SCRATCH), inside the run folder."""
@@ -192,8 +234,10 @@ class Programs:
         """Machine ``mid`` with its clocks now its program's. ``patience`` multiplies the
         answer timeout (the simulator waits 10x: time stands still while a program thinks,
         so only a hung one is failed, SPEC 9.4)."""
-        return ProgramMachine.around(machine, self.running[mid], kept,
-                                     self.specs[mid].timeout * patience)
+        out = ProgramMachine.around(machine, self.running[mid], kept,
+                                    self.specs[mid].timeout * patience)
+        out.stopping = self.stopping
+        return out
 
     def wrap_ahead(self, mid: int, machine: Machine, kept: p.Clocks,
                    channel: Channel | None = None) -> AheadMachine:
@@ -225,13 +269,15 @@ class Programs:
             if prog is not None and mid not in self.failures:
                 prog.ask_stop(patience)
 
-    def stop(self, mid: int, patience: float = 1.0) -> None:
-        """The polite end of one program; a failure to stop is that machine's failure."""
+    def stop(self, mid: int, patience: float = 1.0,
+             stopping: Callable[[], bool] | None = None) -> None:
+        """The polite end of one program; a failure to stop is that machine's failure.
+        ``stopping`` ends the wait for ``stop_ok`` (WaitInterrupted) when it says so."""
         prog = self.running.get(mid)
         if prog is None or mid in self.failures:
             return
         try:
-            prog.stop(patience)
+            prog.stop(patience, stopping)
         except ProgramFailed as e:
             self.failures[mid] = e
 
@@ -280,6 +326,9 @@ class Programs:
                 entry["stderr_bytes"] = prog.pipes.err_bytes
                 entry["held_by"] = prog.jail.held_by
                 entry["cpu_s"] = prog.cpu_s
+            if mid in self.again:
+                entry["started_again"] = (f"it kept {self.again[mid].names()}, the run keeps "
+                                          f"{self.own.get(mid, self.again[mid]).names()}")
             failure = self.failures.get(mid)
             if failure is not None:
                 entry["failed"] = {"reason": failure.reason, "line": failure.line}

@@ -28,12 +28,13 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from lclock.core.model import RECEIVE_EVENT, SEND_EVENT, Message
 from lclock.impl import protocol as p
 from lclock.impl.pipe import ProgramGone, wait
-from lclock.impl.program import Program, ProgramFailed
+from lclock.impl.program import Program, ProgramFailed, WaitInterrupted
 
 #: Requests a program may have outstanding before the simulator waits for some answers:
 #: enough to keep both processes busy, few enough that the answers fit the pipe.
@@ -184,9 +185,12 @@ class Channel:
 class Pipeline:
     """Every program channel of a run, moved together."""
 
-    def __init__(self, channels: dict[int, Channel], patience: float) -> None:
+    def __init__(self, channels: dict[int, Channel], patience: float,
+                 stopping: Callable[[], bool] | None = None) -> None:
         self.channels = channels
         self.patience = patience  # seconds without any answer before a program is hung
+        #: Whether lclock is stopping: a wait then ends (WaitInterrupted).
+        self.stopping = stopping
 
     def poll(self) -> None:
         """Move what can move without waiting."""
@@ -215,9 +219,11 @@ class Pipeline:
                 last = now
             elif now - last > self.patience:
                 raise ProgramFailed(f"no answer within {self.patience:g} s")
+            if self.stopping is not None and self.stopping():
+                raise WaitInterrupted
             busy = [ch.program.pipes for ch in chans if ch.busy]
             if busy:
-                wait(busy, min(0.5, self.patience))
+                wait(busy, min(0.5 if self.stopping is None else 0.1, self.patience))
 
     def message(self, msg: LazyMessage) -> None:
         """A built-in machine takes ``msg`` now: its sender's answer is needed."""

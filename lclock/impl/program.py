@@ -16,6 +16,7 @@ import shlex
 import shutil
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,12 @@ class ProgramFailed(Exception):
         self.at = (0.0, 0)
         #: The tick the program was asked and failed (None: not a tick's answer).
         self.tick: int | None = None
+
+
+class WaitInterrupted(Exception):
+    """lclock was asked to stop while it waited for a program's answer (its ``init``, or
+    in the simulator a tick's, a second after the stop): not the program's failure, and
+    no reason to wait out its timeout."""
 
 
 @dataclass(frozen=True)
@@ -154,14 +161,17 @@ class Program:
 
     # -- the conversation ----------------------------------------------------------------------
 
-    def ask(self, request: bytes, timeout: float) -> bytes:
+    def ask(self, request: bytes, timeout: float,
+            stopping: Callable[[], bool] | None = None) -> bytes:
         """Write ``request`` and return the program's answer line, or fail the machine."""
         self.pipes.send(request)
-        return self.answer(request, timeout)
+        return self.answer(request, timeout, stopping=stopping)
 
-    def answer(self, request: bytes, timeout: float, end: float | None = None) -> bytes:
+    def answer(self, request: bytes, timeout: float, end: float | None = None,
+               stopping: Callable[[], bool] | None = None) -> bytes:
         """The next answer line, waiting at most ``timeout`` seconds for it (until ``end``
-        on the monotonic clock, when it was asked earlier)."""
+        on the monotonic clock, when it was asked earlier). ``stopping``, looked at every
+        0.1 s, ends the wait with WaitInterrupted when it says so."""
         end = time.monotonic() + timeout if end is None else end
         pipes = self.pipes
         while True:
@@ -174,14 +184,16 @@ class Program:
                 raise ProgramFailed(self.why_gone(), p.quote(request)) from None
             if line is not None:
                 return line
-            if self._exited():
+            if self.exited():
                 raise ProgramFailed(self.why_gone(), p.quote(request))
             left = end - time.monotonic()
             if left <= 0:
-                raise ProgramFailed(f"no answer within {timeout:g} s", p.quote(request))
-            wait([pipes], min(left, 0.5))
+                raise ProgramFailed(p.no_answer(timeout, pipes.partial), p.quote(request))
+            if stopping is not None and stopping():
+                raise WaitInterrupted
+            wait([pipes], min(left, 0.5 if stopping is None else 0.1))
 
-    def _exited(self) -> bool:
+    def exited(self) -> bool:
         """Whether the program's own process ended with nothing more to say: an early exit,
         even while children it left hold its stdout open (a fork bomb's did, and each run
         waited out the answer timeout)."""
@@ -193,8 +205,9 @@ class Program:
             return True
         return not self.pipes.lines
 
-    def init(self, machines: int, clocks: p.Clocks, timeout: float = INIT_TIMEOUT) -> p.Clocks:
-        line = self.ask(p.init_request(self.machine, machines, clocks), timeout)
+    def init(self, machines: int, clocks: p.Clocks, timeout: float = INIT_TIMEOUT,
+             stopping: Callable[[], bool] | None = None) -> p.Clocks:
+        line = self.ask(p.init_request(self.machine, machines, clocks), timeout, stopping)
         kept: p.Clocks = self._judged(lambda: p.parse_init_ok(line, clocks))
         return kept
 
@@ -208,13 +221,13 @@ class Program:
             self.pipes.flush()
             self._stop_asked = (time.monotonic(), self.spec.timeout * patience)
 
-    def stop(self, patience: float = 1.0) -> None:
+    def stop(self, patience: float = 1.0, stopping: Callable[[], bool] | None = None) -> None:
         """The polite end: ``stop``, ``stop_ok``, and an exit within 2 s (SPEC 9.2).
         ``patience`` multiplies the answer timeout, as for ticks (the simulator's 10)."""
         self.ask_stop(patience)
         assert self._stop_asked is not None
         asked, timeout = self._stop_asked
-        line = self.answer(p.STOP_REQUEST, timeout, asked + timeout)
+        line = self.answer(p.STOP_REQUEST, timeout, asked + timeout, stopping)
         self._judged(lambda: p.parse_stop_ok(line))
         self.pipes.broken_in = True  # end of input: a reading loop ends by itself
         if self.jail.proc.stdin is not None:  # closed through its owner: never the fd twice

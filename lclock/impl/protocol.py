@@ -53,6 +53,17 @@ def quote(line: bytes | bytearray | str, limit: int = QUOTE) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def no_answer(timeout: float, partial: bytes | bytearray) -> str:
+    """The reason of an answer that did not come in time, and, when the program wrote the
+    start of a line without its end, that line: a missing ``\\n`` (or a write the program
+    never flushed whole) looks like silence from outside."""
+    reason = f"no answer within {timeout:g} s"
+    if partial:
+        reason += (f" (it wrote {len(partial)} bytes with no end of line: "
+                   f"{quote(partial, 60)}; every answer ends with \\n)")
+    return reason
+
+
 @dataclass(frozen=True)
 class Clocks:
     """The clocks a run keeps besides Lamport's, which every machine keeps."""

@@ -65,8 +65,9 @@ class LauncherControl:
                 drain_wakeup(self.wake)
             elif r == self.parent_sentinel:
                 self._orphaned()
-        if self.stop.requested and self.stop_reason is None:
-            self.stop_reason = self.stop.cause
+        if self.stop.requested:  # a SIGTERM to the worker: the launcher's second stage too
+            if self.stop_reason is None:
+                self.stop_reason = self.stop.cause
             self.hurry = True
 
     def _read_conn(self) -> None:

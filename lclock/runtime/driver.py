@@ -57,9 +57,10 @@ class Hosted(Protocol):
     channel: Any
 
     def failed(self, exc: Any) -> None: ...
+    def abandon(self) -> None: ...
     def pause(self, stopped: bool) -> None: ...
     def kill(self) -> None: ...
-    def stop(self) -> Any: ...
+    def stop(self, hurried: Any = None) -> Any: ...
     def record(self) -> dict[str, Any]: ...
     def close(self) -> dict[str, Any]: ...
 
@@ -396,6 +397,13 @@ class RealTimeDriver:
     def _failed_ahead(self, exc: Any) -> None:
         """The program failed at tick ``exc.tick``: that tick and the ones asked after it
         did not happen (taken back), its error line, then the lines that waited."""
+        waiting = self._take_back_asked()
+        self._program_failed(exc)
+        for line in waiting:
+            self.write(line)
+
+    def _take_back_asked(self) -> list[dict[str, Any]]:
+        """Undo the ticks asked and not answered; the other lines that waited behind them."""
         from lclock.impl.ahead import take_back
 
         waiting = list(self.inflight)
@@ -404,24 +412,36 @@ class RealTimeDriver:
         assert self.asking is not None
         self.asking.awaiting.clear()
         self.asking.deadlines.clear()
-        self._program_failed(exc)
-        for line in waiting:
-            if isinstance(line, dict):
-                self.write(line)
+        return [line for line in waiting if isinstance(line, dict)]
 
     def _settle(self) -> None:
         """Wait for every answer asked for (each by its deadline): before what needs the
-        machine's clocks (a snapshot, a pause, a crash, the stop) or the links' order."""
+        machine's clocks (a snapshot, a pause, a crash, the stop) or the links' order.
+
+        Hurried to stop (the launcher's SIGTERM, after its grace) while the program is still
+        silent, it waits no more: those ticks did not happen (taken back, as at a failure,
+        but without an error: the program is not to blame for the stop), the program is
+        asked nothing more, and the machine stops gracefully before it is killed.
+        """
         asking = self.asking
         if asking is None:
             return
+        control = self.control
         while True:
             self._answers()
             if not asking.awaiting or self.program is None or self.program.failure is not None:
                 return
+            if control.hurry:
+                for line in self._take_back_asked():
+                    self.write(line)
+                self.program.abandon()
+                return
             readers, writers = asking.fds()
+            heard = control.fds()
             deadline = asking.next_deadline()
-            self._wait(readers, writers, max(0.0, deadline - self.clock.monotonic()))
+            r, _w = self._wait([*readers, *heard], writers,
+                               max(0.0, deadline - self.clock.monotonic()))
+            control.on_ready([x for x in r if any(x is h for h in heard)])
 
     # -- the run ---------------------------------------------------------------------------
 
@@ -736,13 +756,22 @@ class RealTimeDriver:
         if program is None:
             return
         if program.failure is None:
-            exc = program.stop()
+            exc = program.stop(self._hurried)
             if exc is not None:
                 self.emit("error", "error", reason=exc.reason, line=exc.line,
                           tick=self.node.machine.ticks)
                 self._stop("program_failed")
                 self.stop_reason = "program_failed"
         self.control.report({"t": "impl", "entry": program.close()})
+
+    def _hurried(self) -> bool:
+        """Whether the stop is hurried (the launcher's SIGTERM), looked at now: a program's
+        ``stop_ok`` is then waited for no longer."""
+        control = self.control
+        heard = control.fds()
+        r, _w = self._wait(heard, (), 0.0)
+        control.on_ready(r)
+        return control.hurry
 
     def _stop_extras(self, undrained: list[int]) -> dict[str, Any]:
         """What the stop line adds to the node's counters: how the run went in real time."""

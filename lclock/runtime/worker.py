@@ -130,6 +130,16 @@ def worker_main(job: WorkerJob, conn: Connection) -> None:
     sys.exit(1 if done.get("reason") in ("connect_failed", "program_failed") else 0)
 
 
+def _stopping(control: LauncherControl) -> bool:
+    """Whether the launcher (or a signal) has asked this machine to stop, looked at now."""
+    try:
+        ready, _w, _x = select.select(control.fds(), [], [], 0)
+    except InterruptedError:
+        ready = []
+    control.on_ready(ready)
+    return control.stop_reason is not None
+
+
 #: How long a machine waits for the launcher's word on the clocks (every program's init).
 AGREE_TIMEOUT = 120.0
 
@@ -147,7 +157,7 @@ def start_program(job: WorkerJob, control: LauncherControl) -> tuple[Any, Any]:
     kept = offered_clocks(job.plan).names()
     if job.program is not None:
         host = ProgramHost(job.program, job.plan, Path(job.log_path).parent)
-        kept = host.start()
+        kept = host.start(lambda: _stopping(control))
     control.report({"t": "clocks", "clocks": kept})
     deadline = time.monotonic() + AGREE_TIMEOUT
     while control.agreed is None and control.stop_reason is None:

@@ -30,7 +30,6 @@ NOTEBOOK.md measures how well this agrees with real runs.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import heapq
 import itertools
@@ -50,7 +49,7 @@ from lclock.core.node import Node, Outgoing
 from lclock.core.snapshot import Marker
 from lclock.impl.machine import AheadMachine, Programs, narrowed_settings
 from lclock.impl.pipeline import POLL_EVERY, LazyMessage, Pipeline
-from lclock.impl.program import ProgramFailed, ProgramSpec, specs_of
+from lclock.impl.program import ProgramFailed, ProgramSpec, WaitInterrupted, specs_of
 from lclock.impl.protocol import Clocks
 from lclock.lifecycle import EXIT_CODES, StopRequest
 from lclock.logfile import LogFile, LogWriteError
@@ -272,7 +271,8 @@ class Simulation:
                     node.machine = machine = programs.wrap_ahead(mid, node.machine, kept)
                     assert machine.channel is not None
                     channels[mid] = machine.channel
-                    self.pipeline = Pipeline(channels, spec.timeout * SIM_PATIENCE)
+                    self.pipeline = Pipeline(channels, spec.timeout * SIM_PATIENCE,
+                                             programs.stopping)
                 else:
                     node.machine = programs.wrap(mid, node.machine, kept, patience=SIM_PATIENCE)
         self.failed: tuple[int, ProgramFailed] | None = None
@@ -330,6 +330,9 @@ class Simulation:
                 raise exc
             self._loop(logs, stop)
             self._settle(logs)
+        except WaitInterrupted:  # a stop, and a program silent since: given up (SPEC 9.8)
+            self.stopped = GIVEN_UP
+            raise SimStopped(max(self.last_tick)) from None
         except ProgramFailed as exc:  # the program's machine fails; the others stop
             if self.pipeline is not None:
                 raise ReplayInLockstep from exc
@@ -639,11 +642,20 @@ def _simulate_once(plan: RunPlan, net: NetworkSettings, run_dir: Path, epoch: fl
         try:
             sim.run(logs, stop)
         except SimStopped as exc:
-            exc.machines = _entries(sim, sim.stopped or "interrupted")
+            exc.machines = (_entries(sim, sim.stopped or "interrupted")
+                            if sim.stopped != GIVEN_UP else _given_up(sim))
             raise
     finally:
         _close_logs(logs)
     return _entries(sim, "duration")
+
+
+def _given_up(sim: Simulation) -> list[dict[str, Any]]:
+    """The machines' entries of a run stopped while a program was silent: no machine gave
+    a stop report (the logs end at the last tick answered, without a stop line), as in a
+    real run whose machines were killed; nothing is claimed that the logs do not show."""
+    return [{"id": node.id, "rate": node.rate, "ticks": None, "lclock": None,
+             "note": GIVEN_UP_NOTE} for node in sim.nodes]
 
 
 def _entries(sim: Simulation, reason: str) -> list[dict[str, Any]]:
@@ -706,6 +718,34 @@ def _stopped(exc: SimStopped, stop: StopRequest | None, plan: RunPlan, meta: dic
     return ended, [{"pid": 0, "exit_code": 0, **m} for m in exc.machines], exc.t
 
 
+#: ``Simulation.stopped`` when a stop came while a program was silent (``_given_up``).
+GIVEN_UP = "stopped_while_program_silent"
+GIVEN_UP_NOTE = ("no stop line: the run was stopped while a program was silent, and its "
+                 "answers were not waited for")
+#: Seconds the simulator still waits for the programs' answers after a stop signal: a
+#: graceful stop takes what they answer by then; a silent one is given up.
+STOP_SILENCE = 1.0
+
+
+def silent_after(stop: StopRequest | None) -> Any:
+    """``stopping`` for the simulator's programs: true once a stop was asked ``STOP_SILENCE``
+    seconds ago (counted from the first look that saw it), so a hung program (the simulator
+    waits 10 x ``--impl-timeout`` for one) never holds a Ctrl-C."""
+    if stop is None:
+        return None
+    seen: list[float] = []
+
+    def stopping() -> bool:
+        if not stop.requested:
+            return False
+        now = time.monotonic()
+        if not seen:
+            seen.append(now)
+        return now - seen[0] >= STOP_SILENCE
+
+    return stopping
+
+
 def _offered(settings: RunSettings) -> Clocks:
     return Clocks(vector=settings.vector_clocks, hlc=settings.clocks.hlc)
 
@@ -720,8 +760,12 @@ def _start_programs(programs: Programs, settings: RunSettings, rid: str, seed: i
     """Start the programs and agree on the clocks: the plan keeps only those every machine
     keeps (run.json says which). A program that fails to start is logged by the run."""
     kept = _offered(settings)
-    with contextlib.suppress(ProgramFailed):  # in programs.failures: the run logs it
+    try:
         kept = programs.start(kept)
+    except ProgramFailed:  # in programs.failures: the run logs it
+        pass
+    except WaitInterrupted:  # stopped before every program answered init: no tick
+        raise SimStopped(0.0) from None
     narrowed = narrowed_settings(settings, kept)
     plan = plan_run(narrowed, rid, seed)
     meta["clocks"] = plan.run_json()["clocks"]
@@ -760,7 +804,8 @@ def run_sim(
     ended = RunEnd("interrupted", 130, "interrupted")
     machines: list[dict[str, Any]] = []
     ended_t = settings_used.duration
-    programs = Programs(impl, run_dir, seed, settings_used.machines) if impl else None
+    programs = Programs(impl, run_dir, seed, settings_used.machines,
+                        stopping=silent_after(stop)) if impl else None
     try:
         if programs is not None:
             plan = _start_programs(programs, settings_used, rid, seed, meta)
