@@ -76,6 +76,15 @@ def test_a_broken_program_fails_the_run_with_exit_1(tmp_path: Path) -> None:
     assert "exited with code 4" in checked.stdout
 
 
+def test_an_argv_list_in_a_settings_file_is_told_to_be_one_string(tmp_path: Path) -> None:
+    """``impl = ["python3", "vm.py"]`` read as two --impl flags said only "given twice"."""
+    cfg = tmp_path / "settings.toml"
+    cfg.write_text('impl = ["python3", "vm.py"]\n')
+    done = lclock("sim", "--settings", str(cfg), "--duration", "1", "--output", str(tmp_path / "o"))
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert "one string: 'python3 vm.py', not a list" in done.stderr
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--impl="], "--impl: the command is empty"),
     (["--impl", "5=./vm"], "--impl: machine 5 does not exist (the run has 3 machines)"),

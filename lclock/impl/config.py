@@ -89,8 +89,11 @@ def _given(value: Any, where: str) -> tuple[str | None, dict[int, str]]:
                     raise fail(where, f"machine {mid} is given twice")
                 some[mid] = _command(rest, where)
             elif every is not None:
+                hint = "" if where.startswith("--") else (  # a settings file's list
+                    f"; a command and its arguments are one string: "
+                    f"{' '.join(map(str, value))!r}, not a list")
                 raise fail(where, "a program for every machine is given twice (use ID=CMD "
-                                  "for one machine)")
+                                  f"for one machine{hint})")
             else:
                 every = _command(str(item), where)
         return every, some
