@@ -45,9 +45,10 @@ BAD = [
     (orjson.dumps({"type": "ok", "tick": 3}), "expected 'done', got type 'ok'"),
     (orjson.dumps({"tick": 3}), "expected 'done', got no type"),
     (done(tick=4, lclock=5, vclock=[1, 5, 0], hlc=[1, 0]),
-     "answer for tick 4, expected tick 3 (an answer to a request not yet sent"),
+     "answer for tick 4, expected tick 3 (a tick not yet asked"),
     (done(tick=2, lclock=5, vclock=[1, 5, 0], hlc=[1, 0]),
-     "answer for tick 2, expected tick 3 (one answer too many: a request answered twice?)"),
+     "answer for tick 2, expected tick 3 (a tick already answered: answered twice, or the "
+     "wrong tick written?)"),
     (done(tick=3, lclock=5.0, vclock=[1, 5, 0], hlc=[1, 0]), "'lclock' must be an integer"),
     (done(tick=3, lclock=True, vclock=[1, 5, 0], hlc=[1, 0]), "'lclock' must be an integer"),
     (done(tick=3, lclock=-1, vclock=[1, 5, 0], hlc=[1, 0]), "outside 0..2^63-1"),

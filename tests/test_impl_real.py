@@ -154,7 +154,9 @@ def test_analyze_report_and_view_work_on_a_programs_run(tmp_path: Path) -> None:
 
 
 BROKEN = {
-    "wrong-tick": ('if req["tick"] == 5: done["tick"] = 4', "answer for tick 4, expected tick 5"),
+    "wrong-tick": ('if req["tick"] == 5: done["tick"] = 4',
+                   "answer for tick 4, expected tick 5 (a tick already answered: answered twice, "
+                   "or the wrong tick written?)"),
     "not-json": ('if req["tick"] == 5: print("hello", flush=True); continue', "not JSON"),
     "exits": ('if req["tick"] == 5: sys.stderr.write("bye\\n"); sys.exit(3)',
               "exited with code 3"),

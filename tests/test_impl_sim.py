@@ -101,7 +101,9 @@ def test_one_machine_of_a_program_among_built_in_ones(command: str, tmp_path: Pa
 
 
 BROKEN = {
-    "wrong-tick": ('if req["tick"] == 5: done["tick"] = 4', "answer for tick 4, expected tick 5"),
+    "wrong-tick": ('if req["tick"] == 5: done["tick"] = 4',
+                   "answer for tick 4, expected tick 5 (a tick already answered: answered twice, "
+                   "or the wrong tick written?)"),
     "not-json": ('if req["tick"] == 5: print("hello", flush=True); continue', "not JSON"),
     "exits": ('if req["tick"] == 5: sys.exit(3)', "exited with code 3"),
     "killed": ('if req["tick"] == 5: os.kill(os.getpid(), 9)', "killed by signal 9 (SIGKILL)"),

@@ -305,8 +305,8 @@ def _done(obj: dict[str, Any], line: bytes, tick: int, do: str, n: int, clocks: 
     _type(obj, "done", line)
     got = _int(obj, "tick", line)
     if got != tick:
-        hint = (" (one answer too many: a request answered twice?)" if got < tick
-                else " (an answer to a request not yet sent: answers come in order, one each)")
+        hint = (" (a tick already answered: answered twice, or the wrong tick written?)"
+                if got < tick else " (a tick not yet asked: answers come in order, one each)")
         raise ProtocolError(f"answer for tick {got}, expected tick {tick}{hint}", line)
     lclock = _int(obj, "lclock", line)
     vclock = _vclock(obj.get("vclock"), n, clocks.vector, line)
