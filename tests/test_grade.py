@@ -509,6 +509,54 @@ def test_every_process_of_a_submissions_user_ends_however_it_hid() -> None:
         proc.wait()
 
 
+_LITTERER = """\
+import os, sys
+for d in ("/tmp", "/var/tmp", "/dev/shm"):
+    if os.path.isdir(d):
+        with open(os.path.join(d, sys.argv[1]), "w") as f:
+            f.write("left behind")
+print(open(sys.argv[2]).read(), flush=True)  # its copy, by its absolute path, still there
+"""
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.skipif(os.geteuid() != 0, reason="a uid of its own and a mount namespace need root")
+def test_what_a_submission_writes_in_tmp_ends_with_it(tmp_path: Path) -> None:
+    """/tmp, /var/tmp and /dev/shm are the machine's: a program's files there outlived the
+    grading (and could fill the disk); each program gets empty ones of its own instead."""
+    import uuid
+
+    from lclock.grade.build import clean_env
+    from lclock.grade.workspace import others_reach, prepare, user_for
+    from lclock.impl.config import Limits
+    from lclock.impl.jail import Jail
+
+    python = Path("/usr/bin/python3")
+    if not others_reach(python):
+        pytest.skip("no python3 an unprivileged user can run")
+    source = tmp_path / "class" / "litterer"
+    source.mkdir(parents=True)
+    (source / "vm.py").write_text(_LITTERER)
+    marker = f"lclock-test-litter-{uuid.uuid4().hex}"
+    user = user_for(9_998, (str(tmp_path / "class"),))
+    with tempfile.TemporaryDirectory(prefix=work_prefix()) as tmp:
+        Path(tmp).chmod(0o711)
+        copy, _runs = prepare(source, Path(tmp) / "w", user)
+        jail = Jail([str(python), "vm.py", marker, str(copy / "vm.py")], copy, clean_env(copy),
+                    Limits(cpu=20, mem=256, procs=16, fsize=16), f"lclock-{os.getpid()}-litter",
+                    user)
+        try:
+            out, err = jail.proc.communicate(timeout=30)
+        finally:
+            jail.kill()
+    assert jail.proc.returncode == 0, err
+    assert b"print(open(sys.argv[2])" in out
+    left = [d for d in ("/tmp", "/var/tmp", "/dev/shm") if os.path.lexists(os.path.join(d, marker))]
+    for d in left:
+        os.unlink(os.path.join(d, marker))
+    assert left == []
+
+
 # -- lanes: when a submission may use the CPU --------------------------------------------------
 
 def test_the_real_run_and_the_runs_after_a_hang_wait_on_the_clock() -> None:

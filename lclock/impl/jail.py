@@ -80,6 +80,18 @@ if hide and uid >= 0:  # a mount namespace of its own, those folders under an em
     for h in hide:
         if ok and os.path.isdir(h):
             ok = libc.mount(b"none", h.encode(), b"tmpfs", 15, b"size=4k,mode=000") == 0
+    here = os.path.realpath(os.getcwd())  # the copy; its folder holds what the program needs
+    work = os.path.dirname(here)
+    keep = os.open(work, getattr(os, "O_PATH", os.O_RDONLY))
+    for t in ("/tmp", "/var/tmp", "/dev/shm", "/run/lock"):  # its own: what it leaves ends with it
+        if ok and os.path.isdir(t) and not os.path.islink(t):
+            ok = libc.mount(b"none", t.encode(), b"tmpfs", 6, b"size=64m,mode=1777") == 0
+            if ok and (work + "/").startswith(os.path.realpath(t) + "/"):  # the copy, back
+                os.makedirs(work, exist_ok=True)
+                ok = libc.mount(b"/proc/self/fd/%d" % keep, work.encode(), None, 0x5000, None) == 0
+    os.close(keep)
+    if ok:
+        os.chdir(here)
     if not ok:
         sys.stderr.write("lclock: cannot hide the other submissions: %s\\n" % os.strerror(ctypes.get_errno()))
         os._exit(127)
