@@ -509,6 +509,18 @@ def test_every_process_of_a_submissions_user_ends_however_it_hid() -> None:
         proc.wait()
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="a user of its own needs root")
+def test_a_failed_build_as_root_is_not_said_to_run_as_lclocks_user(tmp_path: Path) -> None:
+    """The build ran as the submission's own user: its results must not claim otherwise."""
+    folder = tmp_path / "class" / "broken"
+    folder.mkdir(parents=True)
+    (folder / "lclock.toml").write_text('impl = "./vm"\nbuild = "false"\n')
+    g = grade_one(folder, 9_997, load_rubric(None), (str(tmp_path / "class"),))
+    assert g.status == "build-failed"
+    output = json.loads(g.files["results.json"])["output"]
+    assert "build-failed" in output and "not root" not in output
+
+
 _LITTERER = """\
 import os, sys
 for d in ("/tmp", "/var/tmp", "/dev/shm"):
