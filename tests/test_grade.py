@@ -152,6 +152,28 @@ def test_a_rubric_file_that_is_not_toml_is_bad_input(tmp_path: Path) -> None:
         load_rubric(tmp_path / "missing.toml")
 
 
+def test_a_long_real_run_has_the_wall_time_of_its_duration(tmp_path: Path,
+                                                             monkeypatch: Any) -> None:
+    """The rubric allows a real run of up to an hour: a wall time of 180 s for its lclock
+    made every program, a correct one too, "hang" in a real run of more than about 3 min."""
+    from lclock.grade import battery
+    from lclock.grade.submission import Submission
+    from lclock.impl.jail import User
+
+    walls: list[float] = []
+
+    def fake_lclock(args: list[str], cwd: Path, user: User, wall: float = battery.WALL) -> Any:
+        walls.append(wall)
+        return 0, "", ""
+
+    monkeypatch.setattr(battery, "lclock", fake_lclock)
+    sub = Submission("alice", impl="python3 vm.py")
+    for kind in ("real", "sim"):
+        battery.program_run(Item("r", kind, 10, duration=600), sub, 1, tmp_path, tmp_path,
+                            User())
+    assert walls[0] > 600 + 60 and walls[1] == battery.WALL
+
+
 def test_program_args_per_kind() -> None:
     mixed = Item("m", "mixed", 10, (4,), 12.0, ("--loss", "0.1"), machine=2)
     args = program_args(mixed, "python3 vm.py", 4, Path("/r"), "m-4")
