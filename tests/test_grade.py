@@ -549,15 +549,20 @@ for d in ("/tmp", "/var/tmp", "/dev/shm"):
     if os.path.isdir(d):
         with open(os.path.join(d, sys.argv[1]), "w") as f:
             f.write("left behind")
+with open("written-by-the-run", "w") as f:  # in its copy: an overlay of its own
+    f.write("x" * 1000)
 print(open(sys.argv[2]).read(), flush=True)  # its copy, by its absolute path, still there
+print(open("written-by-the-run").read(10), os.listdir("."), flush=True)
 """
 
 
 @pytest.mark.timeout(60)
 @pytest.mark.skipif(os.geteuid() != 0, reason="a uid of its own and a mount namespace need root")
-def test_what_a_submission_writes_in_tmp_ends_with_it(tmp_path: Path) -> None:
+def test_what_a_submission_writes_in_tmp_or_its_copy_ends_with_it(tmp_path: Path) -> None:
     """/tmp, /var/tmp and /dev/shm are the machine's: a program's files there outlived the
-    grading (and could fill the disk); each program gets empty ones of its own instead."""
+    grading (and could fill the disk); each program gets empty ones of its own instead. Its
+    copy is on the machine's disk too: many files of 64 MB could fill it; what it writes
+    there goes to an overlay of its own, bounded and gone when it ends."""
     import uuid
 
     from lclock.grade.build import clean_env
@@ -583,8 +588,10 @@ def test_what_a_submission_writes_in_tmp_ends_with_it(tmp_path: Path) -> None:
             out, err = jail.proc.communicate(timeout=30)
         finally:
             jail.kill()
+        left_in_copy = sorted(p.name for p in copy.iterdir())
     assert jail.proc.returncode == 0, err
-    assert b"print(open(sys.argv[2])" in out
+    assert b"print(open(sys.argv[2])" in out and b"xxxxxxxxxx ['" in out
+    assert left_in_copy == ["vm.py"]  # what it wrote there ended with it
     left = [d for d in ("/tmp", "/var/tmp", "/dev/shm") if os.path.lexists(os.path.join(d, marker))]
     for d in left:
         os.unlink(os.path.join(d, marker))

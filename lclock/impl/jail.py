@@ -50,6 +50,10 @@ USER_ENV = "LCLOCK_JAIL_USER"
 HIDE_ENV = "LCLOCK_JAIL_HIDE"
 #: Set (for the trampoline, which removes it): the program runs under SCHED_BATCH.
 BATCH_ENV = "LCLOCK_JAIL_BATCH"
+#: Set (for the trampoline, which removes it) when the program's writes in its folder must
+#: stay (a submission's build); else, hidden from the other submissions, they go to an
+#: overlay of its own, a tmpfs its memory limit holds: many files cannot fill the disk.
+KEEP_ENV = "LCLOCK_JAIL_KEEP"
 MIB = 1 << 20
 _PR_SET_CHILD_SUBREAPER = 36
 
@@ -90,6 +94,19 @@ if hide and uid >= 0:  # a mount namespace of its own, those folders under an em
                 os.makedirs(work, exist_ok=True)
                 ok = libc.mount(b"/proc/self/fd/%d" % keep, work.encode(), None, 0x5000, None) == 0
     os.close(keep)
+    if ok and not os.environ.pop("LCLOCK_JAIL_KEEP", "") and "," not in here + ":":
+        try:  # what it writes in its copy lands in a tmpfs of its own (a build's stays)
+            up = "/tmp/.lclock-scratch"
+            os.mkdir(up, 0o700)
+            if libc.mount(b"none", up.encode(), b"tmpfs", 6, b"size=256m,mode=700") == 0:
+                st = os.stat(here)
+                os.mkdir(up + "/u", st.st_mode & 0o7777)
+                os.chown(up + "/u", st.st_uid, st.st_gid)
+                os.mkdir(up + "/w", 0o700)
+                opts = "lowerdir=%s,upperdir=%s/u,workdir=%s/w" % (here, up, up)
+                libc.mount(b"overlay", here.encode(), b"overlay", 6, opts.encode())
+        except OSError:
+            pass  # no overlay: it writes in its copy itself
     if ok:
         os.chdir(here)
     if not ok:
