@@ -10,6 +10,7 @@ import contextlib
 import csv
 import json
 import os
+import shutil
 import tempfile
 import threading
 from pathlib import Path
@@ -558,11 +559,14 @@ print(open("written-by-the-run").read(10), os.listdir("."), flush=True)
 
 @pytest.mark.timeout(60)
 @pytest.mark.skipif(os.geteuid() != 0, reason="a uid of its own and a mount namespace need root")
-def test_what_a_submission_writes_in_tmp_or_its_copy_ends_with_it(tmp_path: Path) -> None:
+@pytest.mark.parametrize("in_work", [True, False])
+def test_what_a_submission_writes_in_tmp_or_its_copy_ends_with_it(tmp_path: Path,
+                                                                  in_work: bool) -> None:
     """/tmp, /var/tmp and /dev/shm are the machine's: a program's files there outlived the
     grading (and could fill the disk); each program gets empty ones of its own instead. Its
     copy is on the machine's disk too: many files of 64 MB could fill it; what it writes
-    there goes to an overlay of its own, bounded and gone when it ends."""
+    there goes to an overlay of its own, bounded and gone when it ends. ``in_work``: the
+    copy in the grader's work folder; else right in /tmp (which must not be bound back)."""
     import uuid
 
     from lclock.grade.build import clean_env
@@ -581,6 +585,8 @@ def test_what_a_submission_writes_in_tmp_or_its_copy_ends_with_it(tmp_path: Path
     with tempfile.TemporaryDirectory(prefix=work_prefix()) as tmp:
         Path(tmp).chmod(0o711)
         copy, _runs = prepare(source, Path(tmp) / "w", user)
+        if not in_work:
+            copy = copy.rename(Path(tempfile.gettempdir()) / f"{Path(tmp).name}-copy")
         jail = Jail([str(python), "vm.py", marker, str(copy / "vm.py")], copy, clean_env(copy),
                     Limits(cpu=20, mem=256, procs=16, fsize=16), f"lclock-{os.getpid()}-litter",
                     user)
@@ -588,7 +594,9 @@ def test_what_a_submission_writes_in_tmp_or_its_copy_ends_with_it(tmp_path: Path
             out, err = jail.proc.communicate(timeout=30)
         finally:
             jail.kill()
-        left_in_copy = sorted(p.name for p in copy.iterdir())
+            left_in_copy = sorted(p.name for p in copy.iterdir())
+            if not in_work:
+                shutil.rmtree(copy)
     assert jail.proc.returncode == 0, err
     assert b"print(open(sys.argv[2])" in out and b"xxxxxxxxxx ['" in out
     assert left_in_copy == ["vm.py"]  # what it wrote there ended with it

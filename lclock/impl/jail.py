@@ -85,15 +85,16 @@ if hide and uid >= 0:  # a mount namespace of its own, those folders under an em
         if ok and os.path.isdir(h):
             ok = libc.mount(b"none", h.encode(), b"tmpfs", 15, b"size=4k,mode=000") == 0
     here = os.path.realpath(os.getcwd())  # the copy; its folder holds what the program needs
-    work = os.path.dirname(here)
-    keep = os.open(work, getattr(os, "O_PATH", os.O_RDONLY))
+    keep = [(d, os.open(d, getattr(os, "O_PATH", os.O_RDONLY))) for d in (os.path.dirname(here), here)]
     for t in ("/tmp", "/var/tmp", "/dev/shm", "/run/lock"):  # its own: what it leaves ends with it
         if ok and os.path.isdir(t) and not os.path.islink(t):
             ok = libc.mount(b"none", t.encode(), b"tmpfs", 6, b"size=64m,mode=1777") == 0
-            if ok and (work + "/").startswith(os.path.realpath(t) + "/"):  # the copy, back
-                os.makedirs(work, exist_ok=True)
-                ok = libc.mount(b"/proc/self/fd/%d" % keep, work.encode(), None, 0x5000, None) == 0
-    os.close(keep)
+            below = [k for k in keep if k[0].startswith(os.path.realpath(t) + "/")]
+            if ok and below:  # the copy's folder (or the copy), bound back in place
+                os.makedirs(below[0][0], exist_ok=True)
+                ok = libc.mount(b"/proc/self/fd/%d" % below[0][1], below[0][0].encode(), None, 0x5000, None) == 0
+    for k in keep:
+        os.close(k[1])
     if ok and not os.environ.pop("LCLOCK_JAIL_KEEP", "") and "," not in here + ":":
         try:  # what it writes in its copy lands in a tmpfs of its own (a build's stays)
             up = "/tmp/.lclock-scratch"
