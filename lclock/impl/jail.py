@@ -78,6 +78,7 @@ try:
 except Exception:
     ctypes = None
 hide = [h for h in os.environ.pop("LCLOCK_JAIL_HIDE", "").split("\\n") if h]
+scratch = not os.environ.pop("LCLOCK_JAIL_KEEP", "")  # a build's writes stay: not scratch
 if hide and uid >= 0:  # a mount namespace of its own, those folders under an empty tmpfs
     libc = ctypes.CDLL(None, use_errno=True)
     ok = libc.unshare(0x20000) == 0 and libc.mount(b"none", b"/", None, 0x44000, None) == 0
@@ -95,7 +96,7 @@ if hide and uid >= 0:  # a mount namespace of its own, those folders under an em
                 ok = libc.mount(b"/proc/self/fd/%d" % below[0][1], below[0][0].encode(), None, 0x5000, None) == 0
     for k in keep:
         os.close(k[1])
-    if ok and not os.environ.pop("LCLOCK_JAIL_KEEP", "") and "," not in here + ":":
+    if ok and scratch and not set(",:") & set(here):  # overlay's separators
         try:  # what it writes in its copy lands in a tmpfs of its own (a build's stays)
             up = "/tmp/.lclock-scratch"
             os.mkdir(up, 0o700)
