@@ -544,6 +544,16 @@ def test_a_failed_build_as_root_is_not_said_to_run_as_lclocks_user(tmp_path: Pat
     assert "build-failed" in output and "not root" not in output
 
 
+def test_two_gradings_at_once_never_share_a_user() -> None:
+    """Each grading's submissions run as a block of uids of its own, whatever its pid."""
+    from lclock.grade.workspace import BLOCK, first_uid
+
+    firsts = {first_uid(pid) for pid in (1234, 2234, 11234, 32767, 4_194_303)}
+    assert len(firsts) == 5
+    assert all(a == b or abs(a - b) >= BLOCK for a in firsts for b in firsts)
+    assert max(firsts) + BLOCK <= 2**31
+
+
 _LITTERER = """\
 import os, sys
 for d in ("/tmp", "/var/tmp", "/dev/shm"):
