@@ -10,6 +10,7 @@ import contextlib
 import csv
 import json
 import os
+import shutil
 import tempfile
 import threading
 from pathlib import Path
@@ -150,6 +151,28 @@ def test_a_rubric_file_that_is_not_toml_is_bad_input(tmp_path: Path) -> None:
         load_rubric(bad)
     with pytest.raises(BadInput, match="--rubric: cannot read"):
         load_rubric(tmp_path / "missing.toml")
+
+
+def test_a_long_real_run_has_the_wall_time_of_its_duration(tmp_path: Path,
+                                                             monkeypatch: Any) -> None:
+    """The rubric allows a real run of up to an hour: a wall time of 180 s for its lclock
+    made every program, a correct one too, "hang" in a real run of more than about 3 min."""
+    from lclock.grade import battery
+    from lclock.grade.submission import Submission
+    from lclock.impl.jail import User
+
+    walls: list[float] = []
+
+    def fake_lclock(args: list[str], cwd: Path, user: User, wall: float = battery.WALL) -> Any:
+        walls.append(wall)
+        return 0, "", ""
+
+    monkeypatch.setattr(battery, "lclock", fake_lclock)
+    sub = Submission("alice", impl="python3 vm.py")
+    for kind in ("real", "sim"):
+        battery.program_run(Item("r", kind, 10, duration=600), sub, 1, tmp_path, tmp_path,
+                            User())
+    assert walls[0] > 600 + 60 and walls[1] == battery.WALL
 
 
 def test_program_args_per_kind() -> None:
@@ -507,6 +530,90 @@ def test_every_process_of_a_submissions_user_ends_however_it_hid() -> None:
             p.kill()
         proc.kill()
         proc.wait()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a user of its own needs root")
+def test_a_failed_build_as_root_is_not_said_to_run_as_lclocks_user(tmp_path: Path) -> None:
+    """The build ran as the submission's own user: its results must not claim otherwise."""
+    folder = tmp_path / "class" / "broken"
+    folder.mkdir(parents=True)
+    (folder / "lclock.toml").write_text('impl = "./vm"\nbuild = "false"\n')
+    g = grade_one(folder, 9_997, load_rubric(None), (str(tmp_path / "class"),))
+    assert g.status == "build-failed"
+    output = json.loads(g.files["results.json"])["output"]
+    assert "build-failed" in output and "not root" not in output
+
+
+def test_two_gradings_at_once_never_share_a_user() -> None:
+    """Each grading's submissions run as a block of uids of its own, whatever its pid."""
+    from lclock.grade.workspace import BLOCK, first_uid
+
+    firsts = {first_uid(pid) for pid in (1234, 2234, 11234, 32767, 4_194_303)}
+    assert len(firsts) == 5
+    assert all(a == b or abs(a - b) >= BLOCK for a in firsts for b in firsts)
+    assert max(firsts) + BLOCK <= 2**31
+
+
+_LITTERER = """\
+import os, sys
+for d in ("/tmp", "/var/tmp", "/dev/shm"):
+    if os.path.isdir(d):
+        with open(os.path.join(d, sys.argv[1]), "w") as f:
+            f.write("left behind")
+with open("written-by-the-run", "w") as f:  # in its copy: an overlay of its own
+    f.write("x" * 1000)
+print(open(sys.argv[2]).read(), flush=True)  # its copy, by its absolute path, still there
+print(open("written-by-the-run").read(10), os.listdir("."), flush=True)
+"""
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.skipif(os.geteuid() != 0, reason="a uid of its own and a mount namespace need root")
+@pytest.mark.parametrize("in_work", [True, False])
+def test_what_a_submission_writes_in_tmp_or_its_copy_ends_with_it(tmp_path: Path,
+                                                                  in_work: bool) -> None:
+    """/tmp, /var/tmp and /dev/shm are the machine's: a program's files there outlived the
+    grading (and could fill the disk); each program gets empty ones of its own instead. Its
+    copy is on the machine's disk too: many files of 64 MB could fill it; what it writes
+    there goes to an overlay of its own, bounded and gone when it ends. ``in_work``: the
+    copy in the grader's work folder; else right in /tmp (which must not be bound back)."""
+    import uuid
+
+    from lclock.grade.build import clean_env
+    from lclock.grade.workspace import others_reach, prepare, user_for
+    from lclock.impl.config import Limits
+    from lclock.impl.jail import Jail
+
+    python = Path("/usr/bin/python3")
+    if not others_reach(python):
+        pytest.skip("no python3 an unprivileged user can run")
+    source = tmp_path / "class" / "litterer"
+    source.mkdir(parents=True)
+    (source / "vm.py").write_text(_LITTERER)
+    marker = f"lclock-test-litter-{uuid.uuid4().hex}"
+    user = user_for(9_998, (str(tmp_path / "class"),))
+    with tempfile.TemporaryDirectory(prefix=work_prefix()) as tmp:
+        Path(tmp).chmod(0o711)
+        copy, _runs = prepare(source, Path(tmp) / "w", user)
+        if not in_work:
+            copy = copy.rename(Path(tempfile.gettempdir()) / f"{Path(tmp).name}-copy")
+        jail = Jail([str(python), "vm.py", marker, str(copy / "vm.py")], copy, clean_env(copy),
+                    Limits(cpu=20, mem=256, procs=16, fsize=16), f"lclock-{os.getpid()}-litter",
+                    user)
+        try:
+            out, err = jail.proc.communicate(timeout=30)
+        finally:
+            jail.kill()
+            left_in_copy = sorted(p.name for p in copy.iterdir())
+            if not in_work:
+                shutil.rmtree(copy)
+    assert jail.proc.returncode == 0, err
+    assert b"print(open(sys.argv[2])" in out and b"xxxxxxxxxx ['" in out
+    assert left_in_copy == ["vm.py"]  # what it wrote there ended with it
+    left = [d for d in ("/tmp", "/var/tmp", "/dev/shm") if os.path.lexists(os.path.join(d, marker))]
+    for d in left:
+        os.unlink(os.path.join(d, marker))
+    assert left == []
 
 
 # -- lanes: when a submission may use the CPU --------------------------------------------------

@@ -142,6 +142,22 @@ def test_a_folder_of_logs_and_one_without_lclock_toml(tmp_path: Path) -> None:
     assert res["score"] == 0 and "lclock.toml: missing" in res["tests"][0]["output"]
 
 
+def test_a_folder_named_as_a_file_of_the_gradebook_is_left_out_with_a_line(
+        tmp_path: Path) -> None:
+    """A folder named rubric.toml stopped the grading with a traceback (its results could
+    not be written where the rubric's copy is), and one named grades.csv would have taken
+    the gradebook's place."""
+    make_class(tmp_path / "class", ["no-config"])
+    for name in ("rubric.toml", "grades.csv", "summary.html"):
+        (tmp_path / "class" / name).mkdir()
+    p = grade("class", "--rubric", str(QUICK), "--output", "out", cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    for name in ("rubric.toml", "grades.csv", "summary.html"):
+        assert f"left out '{name}': the name of a file of the gradebook" in p.stdout
+    assert set(csv_rows(tmp_path / "out")) == {"no-config"}
+    assert (tmp_path / "out" / "rubric.toml").is_file()
+
+
 @pytest.mark.parametrize(("args", "words"), [
     (["nowhere"], "SUBMISSIONS_DIR: nowhere is not a folder"),
     ([".", "--jobs", "0"], "--jobs"),

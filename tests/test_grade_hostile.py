@@ -16,7 +16,7 @@ import psutil
 import pytest
 from grade_fixtures import RUBRIC, csv_rows, grade, make_class
 
-from lclock.grade.workspace import BLOCK, UID_BASE
+from lclock.grade.workspace import BLOCK, first_uid
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -32,7 +32,7 @@ def submission_processes(grader: int) -> list[int]:
     """Live processes of the submissions of the grading whose pid is ``grader`` (the uids of
     its block: another test's grading, on another worker, has its own); a zombie is dead,
     waiting for a parent that is not lclock's to reap it."""
-    first = UID_BASE + (grader % 1000) * BLOCK
+    first = first_uid(grader)
     return [p.pid for p in psutil.process_iter(["uids", "status"])
             if p.info["uids"] is not None and first <= p.info["uids"].real < first + BLOCK
             and p.info["status"] != psutil.STATUS_ZOMBIE]

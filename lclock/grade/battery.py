@@ -138,7 +138,8 @@ def program_run(item: Item, sub: Submission, seed: int, copy: Path, runs: Path,
     run_id = f"{item.name}-{seed}"
     result = RunResult(f"{item.name}, seed {seed}", run_id)
     assert sub.impl is not None
-    code, _out, err = lclock(program_args(item, sub.impl, seed, runs, run_id), copy, user)
+    code, _out, err = lclock(program_args(item, sub.impl, seed, runs, run_id), copy, user,
+                             run_wall(item))
     run_dir = runs / run_id
     if item.kind == "real":
         _take_real_run(real_output(runs, run_id), run_dir)
@@ -153,6 +154,12 @@ def program_run(item: Item, sub: Submission, seed: int, copy: Path, runs: Path,
         return result
     check_run(run_dir, run_id, result, here=True)
     return result
+
+
+def run_wall(item: Item) -> float:
+    """The wall time one run of ``item`` may take: a real run lasts its ``duration`` on the
+    clock (up to an hour), on top of what any run may take; a simulated one does not."""
+    return WALL + item.duration if item.kind == "real" else WALL
 
 
 def programs_cpu(run_dir: Path) -> float | None:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import IO
 
 from lclock.impl.config import Limits
-from lclock.impl.jail import Jail, User
+from lclock.impl.jail import KEEP_ENV, Jail, User
 
 BUILD_WALL = 300.0
 BUILD_LIMITS = Limits(cpu=300, mem=1024, procs=64, fsize=64)
@@ -23,6 +23,7 @@ def run_build(command: str, copy: Path, user: User, name: str,
               wall: float = BUILD_WALL) -> str | None:
     """None when the build succeeded, else why not (with the end of its output)."""
     env = clean_env(copy)
+    env[KEEP_ENV] = "1"  # what it builds is what the runs run
     jail_name = f"lclock-{os.getpid()}-build-{name}-{time.monotonic_ns()}"
     try:
         # As root the grader ends whatever the build left (workspace.end_processes). As a

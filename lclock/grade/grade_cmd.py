@@ -33,6 +33,8 @@ from lclock.grade.workspace import sweep
 
 DONE = "grade.json"
 RUBRIC_COPY = "rubric.toml"
+#: The grader's own files in --output: no submission's folder of results may take their name.
+CLASS_FILES = (RUBRIC_COPY, "grades.csv", "summary.html")
 MAX_JOBS = 64
 
 
@@ -125,7 +127,7 @@ def submissions(root: Path) -> tuple[list[Path], list[str]]:
 
 def _not_the_grader_s(root: Path, out: Path, folders: list[Path], skipped: list[str]) -> list[Path]:
     """The submissions, less a folder that holds the grades (``lclock grade .`` in the
-    class folder); BadInput when the class holds the temporary folder, where the copies
+    class folder) or is named as a file of the gradebook (``grades.csv``); BadInput when the class holds the temporary folder, where the copies
     run (their programs could not see their own copies: the class is hidden from them)."""
     tmp = Path(tempfile.gettempdir()).resolve()
     whole = root.resolve()
@@ -137,6 +139,9 @@ def _not_the_grader_s(root: Path, out: Path, folders: list[Path], skipped: list[
     for f in folders:
         if f.resolve() == grades or f.resolve() in grades.parents:
             skipped.append(f"left out {errors.shown(f.name)}: it holds the grades (--output)")
+        elif f.name in CLASS_FILES:  # its results would be written over the gradebook's
+            skipped.append(f"left out {errors.shown(f.name)}: the name of a file of the "
+                           "gradebook; rename the folder to grade it")
         else:
             kept.append(f)
     return kept

@@ -75,7 +75,7 @@ def _graded_in(folder: Path, tmp: Path, sub: Submission, index: int, rubric: Rub
         problem = run_build(sub.build, copy, user, str(index)) if sub.build else None
         end_processes(user)  # what the build left
     if problem is not None:
-        return _bad(sub, rubric, problem, "build-failed")
+        return _bad(sub, rubric, problem, "build-failed", dropped=user.uid >= 0)
     items = battery(rubric, sub, copy, runs, user, lanes)
     with lanes.lane(clock=False):
         tests = [score_item(i, rubric) for i in items]
@@ -119,13 +119,15 @@ def _graded(sub: Submission, tests: list[Test], items: list[Any], runs: Path,
     return g
 
 
-def _bad(sub: Submission, rubric: Rubric, problem: str, status: str) -> Graded:
-    """A submission that never ran: every point of its kind lost, with the reason."""
+def _bad(sub: Submission, rubric: Rubric, problem: str, status: str,
+         dropped: bool = False) -> Graded:
+    """A submission that never ran: every point of its kind lost, with the reason;
+    ``dropped``: its build ran as a user of its own (the summary says so when not)."""
     kind = "logs" if sub.imports else "program"
     top = rubric.max_score(kind)
     tests = [Test("submission", 0.0, top, problem)]
     g = Graded(sub.name, 0.0, top, status, [])
-    g.files["results.json"] = results_json(g, tests, sub, False)
+    g.files["results.json"] = results_json(g, tests, sub, dropped)
     g.files["report.html"] = student_page(g.row(), tests, [], None, []).encode()
     return g
 

@@ -25,6 +25,8 @@ UID_BASE = 200_000
 #: Submissions per grading: each grading (an lclock process) takes a block of uids of its
 #: own, so that two gradings at once never share a user.
 BLOCK = 10_000
+#: Blocks of uids there is room for below 2^31 (a larger uid is refused by some tools).
+BLOCKS = (2**31 - UID_BASE) // BLOCK
 #: What lclock copies of a submission at most: entries (files, folders, links) and bytes of
 #: its files (a sparse 2 GB file is 2 GB once copied); beyond, it is not graded, not copied.
 MAX_FILES = 50_000
@@ -36,8 +38,15 @@ def user_for(index: int, hide: tuple[str, ...] = ()) -> User:
     whose sight the folders ``hide`` (the class, the grader's output) are taken."""
     if os.geteuid() != 0:
         return User()
-    uid = UID_BASE + (os.getpid() % 1000) * BLOCK + index % BLOCK
+    uid = first_uid(os.getpid()) + index % BLOCK
     return User(uid, uid, hide)
+
+
+def first_uid(pid: int) -> int:
+    """The first uid of the block of the grading whose process is ``pid``: a block of its
+    own for every pid up to 214,728 (pid % 1000 gave two gradings at once whose pids end
+    alike the same users: each could read the other's copies and end its programs)."""
+    return UID_BASE + (pid % BLOCKS) * BLOCK
 
 
 #: Run as the submission's user: SIGKILL every process that user has. ``kill -9 -1`` from a

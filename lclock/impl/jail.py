@@ -51,6 +51,10 @@ USER_ENV = "LCLOCK_JAIL_USER"
 HIDE_ENV = "LCLOCK_JAIL_HIDE"
 #: Set (for the trampoline, which removes it): the program runs under SCHED_BATCH.
 BATCH_ENV = "LCLOCK_JAIL_BATCH"
+#: Set (for the trampoline, which removes it) when the program's writes in its folder must
+#: stay (a submission's build); else, hidden from the other submissions, they go to an
+#: overlay of its own, a tmpfs its memory limit holds: many files cannot fill the disk.
+KEEP_ENV = "LCLOCK_JAIL_KEEP"
 MIB = 1 << 20
 _PR_SET_CHILD_SUBREAPER = 36
 _PR_GET_CHILD_SUBREAPER = 37
@@ -76,12 +80,39 @@ try:
 except Exception:
     ctypes = None
 hide = [h for h in os.environ.pop("LCLOCK_JAIL_HIDE", "").split("\\n") if h]
+scratch = not os.environ.pop("LCLOCK_JAIL_KEEP", "")  # a build's writes stay: not scratch
 if hide and uid >= 0:  # a mount namespace of its own, those folders under an empty tmpfs
     libc = ctypes.CDLL(None, use_errno=True)
     ok = libc.unshare(0x20000) == 0 and libc.mount(b"none", b"/", None, 0x44000, None) == 0
     for h in hide:
         if ok and os.path.isdir(h):
             ok = libc.mount(b"none", h.encode(), b"tmpfs", 15, b"size=4k,mode=000") == 0
+    here = os.path.realpath(os.getcwd())  # the copy; its folder holds what the program needs
+    keep = [(d, os.open(d, getattr(os, "O_PATH", os.O_RDONLY))) for d in (os.path.dirname(here), here)]
+    for t in ("/tmp", "/var/tmp", "/dev/shm", "/run/lock"):  # its own: what it leaves ends with it
+        if ok and os.path.isdir(t) and not os.path.islink(t):
+            ok = libc.mount(b"none", t.encode(), b"tmpfs", 6, b"size=64m,mode=1777") == 0
+            below = [k for k in keep if k[0].startswith(os.path.realpath(t) + "/")]
+            if ok and below:  # the copy's folder (or the copy), bound back in place
+                os.makedirs(below[0][0], exist_ok=True)
+                ok = libc.mount(b"/proc/self/fd/%d" % below[0][1], below[0][0].encode(), None, 0x5000, None) == 0
+    for k in keep:
+        os.close(k[1])
+    if ok and scratch and not set(",:") & set(here):  # overlay's separators
+        try:  # what it writes in its copy lands in a tmpfs of its own (a build's stays)
+            up = "/tmp/.lclock-scratch"
+            os.mkdir(up, 0o700)
+            if libc.mount(b"none", up.encode(), b"tmpfs", 6, b"size=256m,mode=700") == 0:
+                st = os.stat(here)
+                os.mkdir(up + "/u", st.st_mode & 0o7777)
+                os.chown(up + "/u", st.st_uid, st.st_gid)
+                os.mkdir(up + "/w", 0o700)
+                opts = "lowerdir=%s,upperdir=%s/u,workdir=%s/w" % (here, up, up)
+                libc.mount(b"overlay", here.encode(), b"overlay", 6, opts.encode())
+        except OSError:
+            pass  # no overlay: it writes in its copy itself
+    if ok:
+        os.chdir(here)
     if not ok:
         sys.stderr.write("lclock: cannot hide the other submissions: %s\\n" % os.strerror(ctypes.get_errno()))
         os._exit(127)
