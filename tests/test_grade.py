@@ -695,3 +695,37 @@ def test_a_failures_reason_is_the_same_whatever_the_copys_path(tmp_path: Path) -
         got.append(_failure(run_dir, f"lclock: {copy} failed", 1, copy))
     assert got[0] == got[1]
     assert "<submission>/vm.py': [Errno 13] Permission denied" in got[0][1]
+
+
+def test_the_class_figure_counts_submissions_in_whole_numbers() -> None:
+    """Two submissions drew a count axis of 0.25, 0.5, 0.75 submissions."""
+    import matplotlib.pyplot as plt
+
+    from lclock.grade.report import class_figure
+
+    rows = [{"bugs": "receive-ignores-message", "score": 70, "max_score": 100},
+            {"bugs": "", "score": 100, "max_score": 100}]
+    fig = class_figure(rows)
+    try:
+        left, right = fig.axes
+        fig.canvas.draw()
+        for ticks in (left.get_xticks(), right.get_yticks()):
+            assert len(ticks) >= 2 and all(float(t).is_integer() for t in ticks), ticks
+    finally:
+        plt.close(fig)
+
+
+def test_a_failure_points_at_the_error_line_of_the_machine_it_blames(tmp_path: Path) -> None:
+    """A run whose reason blames machine 3 pointed at machine 1's error line (a peer's
+    'peer failed' error, say)."""
+    from lclock.grade.battery import _failure
+
+    run_dir = tmp_path / "real-1"
+    run_dir.mkdir()
+    (run_dir / "run.json").write_text(json.dumps({"reason": "machine 3: no answer within 5 s"}))
+    for mid, lines in ((1, ['{"event":"start"}', '{"event":"error","reason":"peer"}']),
+                       (3, ['{"event":"start"}', '{"event":"tick"}', '{"event":"error"}'])):
+        (run_dir / f"machine-{mid}.jsonl").write_text("\n".join(lines) + "\n")
+    assert _failure(run_dir, "", 1, tmp_path / "copy")[2] == "real-1/machine-3.jsonl:3"
+    (run_dir / "run.json").write_text(json.dumps({"reason": "interrupted"}))
+    assert _failure(run_dir, "", 1, tmp_path / "copy")[2] == "real-1/machine-1.jsonl:2"

@@ -126,9 +126,13 @@ def test_a_folder_of_logs_and_one_without_lclock_toml(tmp_path: Path) -> None:
     """The quick one (no program runs): import, check, score, and a clear line."""
     make_class(tmp_path / "class", ["logs-good", "no-config"])
     (tmp_path / "class" / "notes.txt").write_text("not a submission")
+    (tmp_path / "class" / ".git").mkdir()
+    (tmp_path / "class" / ".DS_Store").write_text("")
     p = grade("class", "--rubric", str(QUICK), cwd=tmp_path)
     assert p.returncode == 0, p.stderr
     assert "left out 'notes.txt': not a folder, not a submission" in p.stdout
+    assert "left out '.git': a hidden folder, not a submission" in p.stdout  # none silently
+    assert ".DS_Store" not in p.stdout
     for extra in ([], ["--resume"]):  # the second time, "out" is there: not a submission
         p = grade(".", "--rubric", str(QUICK), "--output", "out", *extra, cwd=tmp_path / "class")
         assert p.returncode == 0, p.stderr

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -206,7 +207,8 @@ def _failure(run_dir: Path, err: str, code: int, copy: Path) -> tuple[str, str, 
         tail = [ln for ln in err.splitlines() if ln.strip()]
         reason = tail[-1] if tail else f"lclock exited with code {code}"
     kind = "hang" if code == 124 or any(w in reason for w in HANG_WORDS) else "crash"
-    return kind, reason[:600], first_error_line(run_dir)
+    named = re.match(r"machine (\d+):", reason)  # the machine the run's reason blames
+    return kind, reason[:600], first_error_line(run_dir, int(named[1]) if named else None)
 
 
 def _stderr_tail(meta: dict[str, Any]) -> str:
@@ -219,9 +221,13 @@ def _stderr_tail(meta: dict[str, Any]) -> str:
     return ""
 
 
-def first_error_line(run_dir: Path) -> str:
-    """``RUN/machine-N.jsonl:LINE`` of the first error line of the lowest machine, or RUN."""
-    for path in sorted(run_dir.glob("machine-*.jsonl"), key=lambda p: _machine_no(p.name)):
+def first_error_line(run_dir: Path, blamed: int | None = None) -> str:
+    """``RUN/machine-N.jsonl:LINE`` of the first error line of the machine the run blames
+    (else of the lowest machine), or RUN."""
+    def order(p: Path) -> tuple[bool, int]:
+        return _machine_no(p.name) != blamed, _machine_no(p.name)
+
+    for path in sorted(run_dir.glob("machine-*.jsonl"), key=order):
         with contextlib.suppress(OSError), path.open("rb") as f:
             for n, line in enumerate(f, 1):
                 if b'"event":"error"' in line:

@@ -115,7 +115,9 @@ def submissions(root: Path) -> tuple[list[Path], list[str]]:
         raise BadInput(f"SUBMISSIONS_DIR: cannot list {root}: {e.strerror}") from None
     kept, skipped = [], []
     for p in entries:
-        if p.name.startswith("."):
+        if p.name.startswith("."):  # .git and the like; a hidden folder is said all the same
+            if p.is_dir() and not p.is_symlink():
+                skipped.append(f"left out {errors.shown(p.name)}: a hidden folder, not a submission")
             continue
         if p.is_symlink() or not p.is_dir():
             what = "a symlink" if p.is_symlink() else "not a folder"

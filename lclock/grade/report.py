@@ -116,8 +116,16 @@ def class_page(rows: list[dict[str, Any]]) -> str:
 
 
 def class_png(rows: list[dict[str, Any]]) -> str:
+    """The class figure, as a PNG for the summary page."""
+    import matplotlib.pyplot as plt
+
+    return _png(class_figure(rows), plt)
+
+
+def class_figure(rows: list[dict[str, Any]]) -> Any:
     """Two panels: how many submissions show each bug, and the distribution of scores."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     bugs = Counter(b for r in rows for b in str(r["bugs"]).split(";") if b)
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
@@ -133,5 +141,7 @@ def class_png(rows: list[dict[str, Any]]) -> str:
     right.set_title("scores (% of the maximum)")
     right.set_xlabel("% of max_score")
     right.set_ylabel("submissions")
+    for axis in (left.xaxis, right.yaxis):  # counts of submissions: whole numbers
+        axis.set_major_locator(MaxNLocator(integer=True))
     fig.tight_layout()
-    return _png(fig, plt)
+    return fig
