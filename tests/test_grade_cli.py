@@ -258,3 +258,19 @@ def _killed_grader(tmp_path: Path, base: Path) -> None:
     make_class(tmp_path / "next", ["no-config"])
     assert grade("next", "--quiet", cwd=tmp_path).returncode == 0
     assert not [p for p in left if p.exists()]
+
+
+def test_a_class_larger_than_a_block_of_users_is_refused(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """Submission i ran as uid base + i mod 10,000: the 10,001st shared the first's user."""
+    from lclock.cli import main
+    from lclock.grade import workspace
+
+    monkeypatch.setattr(workspace, "BLOCK", 2)
+    for name in ("a", "b", "c"):
+        (tmp_path / "class" / name).mkdir(parents=True)
+    assert main(["grade", str(tmp_path / "class"), "--output", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "3 submissions; lclock grade takes at most 2 at once" in err
+    assert not (tmp_path / "out").exists()

@@ -68,6 +68,7 @@ def main(args: argparse.Namespace) -> int:
     rubric = load_rubric(Path(args.rubric) if args.rubric else None)
     out = Path(args.output) if args.output else Path("output") / f"grade-{root.resolve().name}"
     folders, skipped = submissions(root)
+    _not_too_many(folders)
     folders = _not_the_grader_s(root, out, folders, skipped)
     _prepare_output(out, rubric, args.resume)
     sweep(Path(tempfile.gettempdir()))
@@ -90,6 +91,17 @@ def main(args: argparse.Namespace) -> int:
     rows = write_class(out, folders)
     say(f"grades: {out / 'grades.csv'} ({len(rows)} submission(s)); summary: {out / 'summary.html'}")
     return 0
+
+
+def _not_too_many(folders: list[Path]) -> None:
+    """A class larger than a grading's block of uids would give two submissions one user
+    (each could read the other's copy): refused before anything runs."""
+    from lclock.grade import workspace
+
+    if len(folders) > workspace.BLOCK:
+        raise BadInput(f"SUBMISSIONS_DIR: {len(folders):,} submissions; lclock grade takes at "
+                       f"most {workspace.BLOCK:,} at once (a user of its own each): grade "
+                       "the class in parts")
 
 
 def default_jobs() -> int:
