@@ -729,3 +729,38 @@ def test_a_failure_points_at_the_error_line_of_the_machine_it_blames(tmp_path: P
     assert _failure(run_dir, "", 1, tmp_path / "copy")[2] == "real-1/machine-3.jsonl:3"
     (run_dir / "run.json").write_text(json.dumps({"reason": "interrupted"}))
     assert _failure(run_dir, "", 1, tmp_path / "copy")[2] == "real-1/machine-1.jsonl:2"
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.skipif(os.geteuid() != 0, reason="a uid of its own needs root")
+def test_a_frozen_process_of_a_submissions_user_is_thawed_and_ended() -> None:
+    """A paused program left frozen (its lclock killed mid-pause) keeps its SIGKILL pending
+    until thawed: ending the user's processes spun on it for ever."""
+    import subprocess
+
+    import psutil
+
+    from lclock.grade.workspace import end_processes, user_for
+    from lclock.impl.jail import _own_cgroup
+    from tests.conftest import wait_for
+
+    parent = _own_cgroup("freezer")
+    if parent is None:
+        pytest.skip("no cgroup v1 freezer of ours here")
+    group = parent / f"lclock-test-frozen-{os.getpid()}"
+    group.mkdir()
+    user = user_for(9_998)
+    proc = subprocess.Popen(["/bin/sleep", "300"], user=user.uid, group=user.gid, extra_groups=[],
+                            cwd="/", start_new_session=True)
+    try:
+        (group / "cgroup.procs").write_text(str(proc.pid))
+        (group / "freezer.state").write_text("FROZEN")
+        assert wait_for(lambda: (group / "freezer.state").read_text().strip() == "FROZEN", 10)
+        end_processes(user)
+        assert proc.wait(timeout=10) == -9
+        assert not psutil.pid_exists(proc.pid)
+    finally:
+        (group / "freezer.state").write_text("THAWED")
+        proc.kill()
+        proc.wait()
+        group.rmdir()

@@ -194,6 +194,12 @@ def format_findings(result: CheckResult) -> list[str]:
     return [str(f) if f.severity == "error" else f"{f}  [warning]" for f in result.findings]
 
 
+def check_json(result: CheckResult) -> dict[str, Any]:
+    """The object ``lclock check --json`` prints: ok, counts, notes and the findings."""
+    return {"ok": result.ok, "counts": result.counts, "notes": result.notes,
+            "findings": findings_json(result)}
+
+
 def findings_json(result: CheckResult) -> list[dict[str, Any]]:
     """Each finding as ``lclock check --json`` prints it."""
     return [_finding_json(f) for f in result.findings]

@@ -53,7 +53,7 @@ def _check_main(args: argparse.Namespace) -> int:
     """Exit 0 when every rule holds, 1 with the findings (2 on bad input, from the CLI)."""
     import json
 
-    from lclock.analysis.check import check_run, findings_json, format_findings, summary_line
+    from lclock.analysis.check import check_json, check_run, format_findings, summary_line
     from lclock.analysis.memory import keep_freed_memory
 
     if args.bugs:
@@ -71,8 +71,7 @@ def _check_main(args: argparse.Namespace) -> int:
     result = check_run(args.run_dir, cap=None if args.all else 20)
     out = sys.stdout
     if args.json:
-        out.write(json.dumps({"ok": result.ok, "counts": result.counts, "notes": result.notes,
-                              "findings": findings_json(result)}, indent=1) + "\n")
+        out.write(json.dumps(check_json(result), indent=1) + "\n")
         return 0 if result.ok else 1
     for line in format_findings(result):
         out.write(line + "\n")

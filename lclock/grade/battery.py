@@ -271,13 +271,11 @@ def _checked_apart(run_dir: Path) -> dict[str, Any] | str:
 def _checked_here(run_dir: Path) -> dict[str, Any] | str:
     """check's JSON answer, the same object ``lclock check --json`` prints (through JSON,
     so that the grades are the same bytes either way); or why there is none."""
+    from lclock.analysis.check import check_json
     from lclock.analysis.check import check_run as check
-    from lclock.analysis.check import findings_json
 
     try:
-        result = check(str(run_dir), cap=20)
-        text = json.dumps({"ok": result.ok, "counts": result.counts, "notes": result.notes,
-                           "findings": findings_json(result)})
+        text = json.dumps(check_json(check(str(run_dir), cap=20)))
     except Exception as e:  # noqa: BLE001 - a run check cannot read is the run's failure
         return (str(e) or type(e).__name__)[:300]
     answer: dict[str, Any] = json.loads(text)

@@ -27,9 +27,9 @@ def run_build(command: str, copy: Path, user: User, name: str,
     jail_name = f"lclock-{os.getpid()}-build-{name}-{time.monotonic_ns()}"
     try:
         # As root the grader ends whatever the build left (workspace.end_processes). As a
-        # subreaper it would inherit every orphan of every lclock of the battery (their
-        # forkservers, a fork bomb's children) and, never their parent, reap none of them:
-        # a zombie per run, a thousand in a class.
+        # subreaper, even only while the build runs, it would inherit the orphans of the
+        # other submissions' lclocks ending meanwhile (their forkservers, a fork bomb's
+        # children) and, never their parent, reap none of them.
         jail = Jail(shlex.split(command), copy, env, BUILD_LIMITS, jail_name, user,
                     subreaper=user.uid < 0)
     except OSError as e:

@@ -17,7 +17,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from lclock.impl.jail import CGROUP_ROOT, User
+from lclock.impl.jail import User, cgroup_dir
 from lclock.tempdirs import own_prefix
 from lclock.tempdirs import sweep as sweep_kind
 
@@ -82,39 +82,19 @@ def end_processes(user: User) -> None:
 
 def alive(uid: int) -> list[int]:
     """The processes whose real uid is ``uid`` (a zombie is dead: its parent reaps it)."""
-    found = []
-    for entry in os.scandir("/proc"):
-        state = _uid_and_state(entry.path) if entry.name.isdigit() else None
-        if state is not None and state[0] == uid and state[1] not in ("Z", "X"):
-            found.append(int(entry.name))
-    return found
+    import psutil
+
+    return [p.pid for p in psutil.process_iter(["uids", "status"])
+            if p.info["uids"] is not None and p.info["uids"].real == uid
+            and p.info["status"] != psutil.STATUS_ZOMBIE]
 
 
 def _thaw(pid: int) -> None:
-    """Thaw the cgroup v1 freezer group of process ``pid``, if it is one of lclock's."""
-    with contextlib.suppress(OSError, ValueError):
-        for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
-            _id, controllers, path = line.split(":", 2)
-            if "freezer" in controllers.split(",") and "/lclock-" in path:
-                (CGROUP_ROOT / "freezer" / path.lstrip("/") / "freezer.state").write_text("THAWED")
-
-
-def _uid_and_state(proc: str) -> tuple[int, str] | None:
-    """(real uid, state letter) of the process whose /proc folder is ``proc``; None when it
-    ended meanwhile."""
-    try:
-        with open(f"{proc}/status", "rb") as f:
-            text = f.read(4096)
-    except OSError:
-        return None
-    state = uid = None
-    for line in text.split(b"\n"):
-        if line.startswith(b"State:"):
-            state = line.split()[1].decode()
-        elif line.startswith(b"Uid:"):
-            uid = int(line.split()[1])
-            break
-    return None if state is None or uid is None else (uid, state)
+    """Thaw the cgroup v1 freezer group of process ``pid``, if it is one of lclock's jails'."""
+    group = cgroup_dir("freezer", str(pid))
+    if group is not None and group.name.startswith("lclock-"):
+        with contextlib.suppress(OSError):
+            (group / "freezer.state").write_text("THAWED")
 
 
 def prepare(source: Path, work: Path, user: User) -> tuple[Path, Path]:

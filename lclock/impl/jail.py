@@ -265,16 +265,20 @@ _REAPING = _Reaping()
 
 def _own_cgroup(controller: str) -> Path | None:
     """This process's cgroup directory of a v1 ``controller``, if mounted and ours to use."""
-    base = CGROUP_ROOT / controller
+    here = cgroup_dir(controller)
+    return here if here is not None and os.access(here, os.W_OK) else None
+
+
+def cgroup_dir(controller: str, proc: str = "self") -> Path | None:
+    """The cgroup directory of a v1 ``controller`` of process ``proc`` (a pid, or self)."""
     try:
-        lines = Path("/proc/self/cgroup").read_text().splitlines()
+        lines = Path(f"/proc/{proc}/cgroup").read_text().splitlines()
     except OSError:
         return None
     for line in lines:
         _id, controllers, path = line.split(":", 2)
         if controller in controllers.split(","):
-            here = base / path.lstrip("/")
-            return here if os.access(here, os.W_OK) else None
+            return CGROUP_ROOT / controller / path.lstrip("/")
     return None
 
 
