@@ -225,18 +225,22 @@ def _window_messages(run: Run, ids: list[int], inwin: dict[int, np.ndarray], lo:
     send a receive handled is the one matching's (lclock.analysis.matching), as everywhere."""
     ypos = {i: k for k, i in enumerate(reversed(ids))}
     tables = {i: SendTable(log) for i, log in run.machines.items()}
-    win = {i: set(inwin[i].tolist()) for i in ids}
     out: list[Arrow] = []
     for j in ids:
         m = match_receives(run.machines[j], tables)
-        for r, s, k in zip(m.receive.tolist(), m.sender.tolist(), m.send.tolist(), strict=True):
-            if k < 0 or s not in win or not (r in win[j] or k in win[s]):
-                continue
+        got = np.isin(m.receive, inwin[j])  # the window's receives, and its sends, only:
+        sent = np.zeros(len(m.receive), bool)  # a long run has far more outside it
+        for s in ids:
+            mine = m.sender == s
+            sent[mine] = np.isin(m.send[mine], inwin[s])
+        shown = np.isin(m.sender, ids) & (m.send >= 0)
+        for n in np.flatnonzero(shown & (got | sent)).tolist():
+            r, s, k = int(m.receive[n]), int(m.sender[n]), int(m.send[n])
             x0 = float(run.machines[s].ts[k] - run.t0)
             x1 = float(run.machines[j].ts[r] - run.t0)
-            if r in win[j] and x0 <= hi:  # sent before the window: from its left edge
+            if got[n] and x0 <= hi:  # sent before the window: from its left edge
                 out.append((max(x0, lo), ypos[s], x1, ypos[j], s, x0 < lo, False))
-            elif r not in win[j] and x1 > hi:  # handled after it: leave by the right edge
+            elif not got[n] and x1 > hi:  # handled after it: leave by the right edge
                 out.append((x0, ypos[s], hi, ypos[j], s, False, True))
     return out
 
