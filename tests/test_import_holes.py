@@ -146,6 +146,9 @@ def test_time_format_and_date_give_what_the_layout_lacks(tmp_path: Path) -> None
     (["--time-format", "%H:%M:%S"], "--time-format '%H:%M:%S' has no date: give --date"),
     (["--time-format", "%b %d %H:%M:%S"], "has no year: give --date"),
     (["--time-format", "%Q%Q %H", "--date", "2026-01-01"], "is not a layout strptime reads"),
+    (["--time-format", "%H %H", "--date", "2026-01-01"], "--time-format '%H %H' gives %H twice"),
+    (["--time-format", "%Y %H:%M", "--date", "2026-01-01"], "has a year but no day of the month"),
+    (["--time-format", "%b %H:%M", "--date", "2026-01-01"], "has a month but no day of the month"),
     (["--time-format", "%Y" * 5000], "--time-format: give a layout of strptime codes"),
     (["--time-format", "hello", "--date", "2026-01-01"], "has no strptime code"),
     (["--date", "garbage"], "--date: 'garbage' is not a date YYYY-MM-DD"),
@@ -252,6 +255,19 @@ def test_yearless_and_formatted_times() -> None:
         parse_time("yesterday", d, "%H:%M")
     assert format_problem("%Y-%m-%d %H:%M:%S", None) is None
     assert format_problem("%b %d %H:%M:%S", d) is None
+
+
+def test_layouts_are_read_with_their_year_in_front() -> None:
+    """strptime of a day without a year is deprecated (it changes in Python 3.15): the layout
+    is tried, and read, with --date's year put in front, so no warning is left to change."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert format_problem("%b %d %H:%M:%S", parse_date("2024-05-05")) is None
+        assert format_problem("%d/%m %H:%M", None) is not None  # no year: refused, not probed
+        assert format_us(parse_time("Feb 29 01:00:00", parse_date("2024-05-05"),
+                                    "%b %d %H:%M:%S")) == "2024-02-29T01:00:00.000000Z"
 
 
 def test_several_expressions_first_match_reads_the_line() -> None:

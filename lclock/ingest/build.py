@@ -18,12 +18,15 @@ import functools
 import re
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from lclock.analysis.folder import MAX_MACHINES
 from lclock.ingest.textlog import Match, Spec, kind_of
+
+if TYPE_CHECKING:
+    import datetime
 
 _ISO = re.compile(r"^(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d)(?::(\d\d)(?:[.,](\d{1,9}))?)?\s*"
                   r"(Z|z|UTC|GMT|[+-]\d\d:?\d\d)?$")
@@ -143,6 +146,7 @@ def _parse_time(s: str, date_us: int | None) -> int:
 
 _YEAR_CODES = ("%Y", "%y", "%G", "%c", "%x", "%s")
 _DAY_CODES = ("%d", "%j", "%c", "%x", "%U", "%W", "%V", "%s")
+_MONTH_CODES = ("%m", "%b", "%B", "%h")
 MAX_FORMAT = 200  # characters of a --time-format
 
 
@@ -155,13 +159,22 @@ def format_problem(fmt: str, date_us: int | None) -> str | None:
                "characters, such as '%b %d %H:%M:%S'"
     if "%" not in fmt:
         return f"--time-format {fmt[:40]!r} has no strptime code (%Y, %m, %d, %H, ...)"
+    if not _has_day(fmt) and (_has_year(fmt) or any(c in fmt for c in _MONTH_CODES)):
+        return f"--time-format {fmt[:40]!r} has a {'year' if _has_year(fmt) else 'month'} " \
+               "but no day of the month (%d or %j): give the whole date, or only the time " \
+               "of day with --date YYYY-MM-DD"
+    probe = dt.datetime(2026, 3, 2, 17, 57, 1, 500000, dt.timezone.utc)
     try:
-        sample = dt.datetime(2026, 3, 2, 17, 57, 1, 500000, dt.timezone.utc).strftime(fmt)
-        dt.datetime.strptime(sample, fmt)
+        sample = probe.strftime(fmt)
+        dt.datetime.strptime(*((sample, fmt) if _has_year(fmt) else
+                               _completed(sample, fmt, date_us or _us(probe))))
+    except re.error as exc:  # strptime's own expression: a code given twice
+        code = re.search(r"group name '(\w+)'", str(exc))
+        return f"--time-format {fmt[:40]!r} gives %{code[1] if code else '?'} twice"
     except (ValueError, TypeError) as exc:
         return f"--time-format {fmt[:40]!r} is not a layout strptime reads: {exc}"
-    if date_us is None and not any(c in fmt for c in _YEAR_CODES):
-        what = "no year" if any(c in fmt for c in _DAY_CODES) else "no date"
+    if date_us is None and not _has_year(fmt):
+        what = "no year" if _has_day(fmt) else "no date"
         return (f"--time-format {fmt[:40]!r} has {what}: give --date YYYY-MM-DD for what "
                 "the layout lacks")
     return None
@@ -173,23 +186,44 @@ def parse_with_format(s: str, fmt: str, date_us: int | None) -> int:
     without a year is refused by strptime's default year 1900.)"""
     import datetime as dt
 
-    has_year = any(c in fmt for c in _YEAR_CODES)
-    has_day = any(c in fmt for c in _DAY_CODES)
-    if not has_year or not has_day:
-        if date_us is None:
-            raise ValueError(f"time {s[:40]!r} has no {'year' if has_day else 'date'} "
-                             "(give --date YYYY-MM-DD)")
-        day = format_us(date_us)[:10]
-        s, fmt = (f"{day[:4]}\x01{s}", f"%Y\x01{fmt}") if has_day else \
-            (f"{day}\x01{s}", f"%Y-%m-%d\x01{fmt}")
+    if date_us is None and not (_has_year(fmt) and _has_day(fmt)):
+        raise ValueError(f"time {s[:40]!r} has no {'year' if _has_day(fmt) else 'date'} "
+                         "(give --date YYYY-MM-DD)")
     try:
-        t = dt.datetime.strptime(s, fmt)
-    except (ValueError, OverflowError):
-        shown = s.split("\x01")[-1][:40]
-        raise ValueError(f"time {shown!r} does not fit --time-format") from None
+        t = dt.datetime.strptime(*_completed(s, fmt, date_us))
+    except (ValueError, OverflowError, re.error):
+        raise ValueError(f"time {s[:40]!r} does not fit --time-format") from None
     if t.tzinfo is None:
         t = t.replace(tzinfo=dt.timezone.utc)
-    delta = t - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+    return _us(t)
+
+
+def _has_year(fmt: str) -> bool:
+    return any(c in fmt for c in _YEAR_CODES)
+
+
+def _has_day(fmt: str) -> bool:
+    return any(c in fmt for c in _DAY_CODES)
+
+
+def _completed(s: str, fmt: str, date_us: int | None) -> tuple[str, str]:
+    """The time and its layout with what the layout lacks put in front, from ``date_us``:
+    the year (strptime's default 1900 refuses 29 February, and a day without a year is
+    deprecated), or the whole date. A layout with a year or a month but no day is refused
+    by format_problem, so what is put in front never gives a code the layout has."""
+    if date_us is None or (_has_year(fmt) and _has_day(fmt)):
+        return s, fmt
+    day = format_us(date_us)[:10]
+    if _has_day(fmt):
+        return f"{day[:4]}\x01{s}", f"%Y\x01{fmt}"
+    return f"{day}\x01{s}", f"%Y-%m-%d\x01{fmt}"
+
+
+def _us(t: datetime.datetime) -> int:
+    """Integer microseconds since the epoch of an aware datetime (no float rounding)."""
+    import datetime as dt
+
+    delta: dt.timedelta = t - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
     return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
