@@ -123,11 +123,13 @@ class Run:
     @cached_property
     def ticks(self) -> pd.DataFrame:
         """The tick events' rows (send, receive, internal) of ``events``, with its index:
-        ``run.events[run.events["event"].isin(["send", "receive", "internal"])]``."""
+        ``run.events[run.events["event"].isin(["send", "receive", "internal"])]``, as a frame
+        of its own: a column added to it (``ticks["jump"] = ...``) neither warns (pandas'
+        SettingWithCopyWarning on a slice) nor touches ``events``."""
         from lclock.analysis.frames import KIND_CATEGORIES
 
         ev = self.events
-        return ev[ev["event"].isin(KIND_CATEGORIES)]
+        return ev[ev["event"].isin(KIND_CATEGORIES)].copy(deep=False)
 
     @cached_property
     def messages(self) -> pd.DataFrame:

@@ -71,6 +71,19 @@ def test_events_columns_are_typed(faulty: lclock.Run) -> None:
     assert ticks.loc[~sends, "to"].isna().all()
 
 
+def test_a_column_added_to_ticks_neither_warns_nor_reaches_events(faulty: lclock.Run) -> None:
+    """The guide's own example adds a column to ``run.ticks``; on a slice of ``events`` pandas
+    2 warned (SettingWithCopyWarning) on every user's screen."""
+    import warnings
+
+    ticks = faulty.ticks
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ticks["jump"] = ticks.groupby("machine")["lclock"].diff()
+        ticks.loc[ticks.index[0], "lclock"] = -1
+    assert "jump" not in faulty.events.columns and (faulty.events["lclock"] != -1).all()
+
+
 def test_events_are_the_log_lines(faulty: lclock.Run) -> None:
     """A row per line, in order: every column the line's own value, read back with json."""
     ev = faulty.events
