@@ -64,6 +64,16 @@ def test_a_budget_that_is_no_number_is_refused(tmp_path: Path) -> None:
         one_error_line(p, "--regex-timeout")
 
 
+@pytest.mark.parametrize("budget", [1e13, 1e30])
+def test_a_huge_budget_means_no_limit_not_an_instant_stop(budget: float) -> None:
+    # the regex module counts a timeout in 64-bit microseconds: 1e13 s wrapped round and
+    # stopped the first line at once, saying it ran for more than 1e+13 s
+    spec = compile_spec(CATASTROPHIC, need_machine=False, budget=budget)
+    s = Scan("m.log")
+    found = list(scan(spec, s, ["1 1 internal 1 " + "a" * 12 + "!\n", "2 1 internal 2 aa\n"]))
+    assert len(found) == 1 and s.lines == 2
+
+
 # ---------------------------------------------------------------- what --force deletes
 
 
