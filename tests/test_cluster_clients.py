@@ -1,6 +1,7 @@
 """``experiment --cluster`` against peers that are not a Dask scheduler: a small fake
 server on 127.0.0.1 for each way a peer can be wrong (silent, slow, another protocol,
-garbage, gone at once, a huge size). Each must end the command within its connect timeout
+garbage, gone at once, a huge size; or a true handshake, then any of these to the Client
+that follows the probe). Each must end the command within its connect timeout
 with exit 2 and one line on stderr: no traceback, no "Exception ignored", no stall."""
 
 from __future__ import annotations
@@ -70,6 +71,38 @@ def huge_size(conn: socket.socket, stop: threading.Event) -> None:
     stop.wait()
 
 
+def _handshake() -> bytes:
+    """A scheduler's genuine handshake, framed as ``distributed.comm.tcp`` frames it."""
+    import pickle
+
+    from distributed.protocol.core import dumps
+    from distributed.protocol.utils import pack_frames
+
+    body = pack_frames(dumps({"compression": None, "python": tuple(sys.version_info)[:3],
+                              "pickle-protocol": pickle.HIGHEST_PROTOCOL}))
+    return struct.pack("<Q", len(body)) + body
+
+
+def handshake_then_garbage(conn: socket.socket, stop: threading.Event) -> None:
+    """Passes the probe (a true handshake, to the probe as to the Client), then garbage."""
+    conn.sendall(_handshake())
+    conn.recv(4096)
+    conn.sendall(random.Random(9).randbytes(4096))
+    stop.wait()
+
+
+def handshake_then_huge_size(conn: socket.socket, stop: threading.Event) -> None:
+    conn.sendall(_handshake())
+    conn.recv(4096)
+    conn.sendall(struct.pack("<Q", 2**40) + b"\x00" * 64)
+    stop.wait()
+
+
+def handshake_then_silent(conn: socket.socket, stop: threading.Event) -> None:
+    conn.sendall(_handshake())
+    stop.wait()
+
+
 @contextmanager
 def fake_server(behaviour: Behaviour) -> Iterator[int]:
     """A listener on 127.0.0.1 serving each connection with ``behaviour``; it stops when
@@ -109,7 +142,9 @@ def fake_server(behaviour: Behaviour) -> Iterator[int]:
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("behaviour", [silent, slow_drip, http, garbage, framed_garbage,
-                                       close_at_once, close_after_reading, huge_size],
+                                       close_at_once, close_after_reading, huge_size,
+                                       handshake_then_garbage, handshake_then_huge_size,
+                                       handshake_then_silent],
                          ids=lambda b: b.__name__)  # fmt: skip
 def test_a_peer_that_is_no_scheduler_fails_in_one_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, behaviour: Behaviour
@@ -128,6 +163,8 @@ def test_a_peer_that_is_no_scheduler_fails_in_one_line(
         f"lclock experiment: error: --cluster: cannot reach the Dask scheduler at {address}: "
     ), stderr
     assert stdout == "" and not out.exists()
+    if behaviour.__name__.startswith("handshake_then"):  # said as such, not as numpy says it
+        assert "it sent a Dask handshake, then " in stderr, stderr
 
 
 @pytest.mark.timeout(60)
