@@ -193,6 +193,7 @@ def test_dup_true_exactly_on_the_second_handling(tmp_path: Path, faulty: Path) -
         first(ls, lambda d: d["event"] == "stop")["received_dups"] -= 1
 
     edit(run, j, unmark)
+    _same_in_run_json(run, j, "received_dups")
     only(run, "dup-mark", "without dup: true")
     run2 = copy_run(faulty, tmp_path / "r2")
 
@@ -201,7 +202,13 @@ def test_dup_true_exactly_on_the_second_handling(tmp_path: Path, faulty: Path) -
         first(ls, lambda d: d["event"] == "stop")["received_dups"] += 1
 
     edit(run2, 1, mark_first)
+    _same_in_run_json(run2, 1, "received_dups")
     only(run2, "dup-mark", "dup: true, but this is the first handling")
+
+
+def _same_in_run_json(run: Path, mid: int, key: str) -> None:
+    """run.json repeats the stop line's counts: an edit of one is an edit of both."""
+    meta(run, lambda m: _entry(m, mid).update({key: stop_of(run, mid)[key]}))
 
 
 def test_duplicates_only_where_the_plan_duplicates(tmp_path: Path, faulty: Path) -> None:
@@ -496,6 +503,29 @@ def test_a_crashed_machine_said_to_have_stopped(tmp_path: Path, faulty: Path) ->
     meta(run, lambda m: m.pop("machines_expected"))
     meta(run, lambda m: _entry(m, 1).update(exit_code=1))  # stopped at the end, yet failed
     only(run, "meta-machine", "machine 1: exit_code 1, but its stop line")
+
+
+def _bumped(value: Any, mid: int) -> Any:
+    """One more than ``value``: a count, or a per-link count (on a link of another machine)."""
+    if isinstance(value, dict):
+        peer = "2" if mid != 2 else "1"
+        return {**value, peer: value.get(peer, 0) + 1}
+    return value + 1
+
+
+@pytest.mark.parametrize("mid, key", [
+    *((1, key) for key in ("sent_to", "taken_from", "dropped_to", "dup_to", "undelivered",
+                           "received_dups", "unprocessed_dups")),  # stopped: its stop line's
+    *((3, key) for key in ("taken_from", "sent", "received")),  # crashed: its log's
+])  # fmt: skip
+def test_every_count_of_a_machine_in_run_json_is_held_to_its_log(
+        tmp_path: Path, faulty: Path, mid: int, key: str) -> None:
+    """Machine 1 stopped, so its stop line says what run.json must; machine 3 crashed, so its
+    log does. A run.json that adds one message to any count tells another story."""
+    run = copy_run(faulty, tmp_path / "r")
+    assert key in _entry(orjson.loads((run / "run.json").read_bytes()), mid)
+    meta(run, lambda m: _entry(m, mid).update({key: _bumped(_entry(m, mid)[key], mid)}))
+    only(run, "meta-machine", f"machine {mid}: {key} ")
 
 
 def test_a_completed_run_whose_machine_stopped_early(tmp_path: Path, faulty: Path) -> None:
