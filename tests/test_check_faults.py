@@ -572,6 +572,15 @@ def test_the_logs_fall_between_started_and_ended(tmp_path: Path, faulty: Path) -
     only(run, "meta-time", "but the logs begin 1 s earlier")
 
 
+def test_t0_is_the_instant_the_connected_lines_name(tmp_path: Path, faulty: Path) -> None:
+    run = copy_run(faulty, tmp_path / "r")
+    t0 = first(lines(run, 1), lambda d: d["event"] == "connected")["t0"]
+    meta(run, lambda m: m.update(t0=t0))
+    assert rules(run) == {}
+    meta(run, lambda m: m.update(t0="2026-01-01T00:00:01.000000Z"))
+    only(run, "meta-time", f"t0 '2026-01-01T00:00:01.000000Z', but the connected lines say '{t0}'")
+
+
 def _ticks(run: Path, mid: int) -> list[dict]:
     out = []
     for raw in (run / f"machine-{mid}.jsonl").read_bytes().splitlines():

@@ -184,3 +184,21 @@ def logs_within_started_and_ended(ctx: Context) -> None:
     if np.isfinite(bounds[1]) and span[1] > bounds[1] + tol:
         ctx.meta(f"ended_at {meta['ended_at']}, but the logs go on "
                  f"{span[1] - bounds[1]:.6g} s later", "meta-time")
+
+
+@run_rule
+def t0_is_the_logs(ctx: Context) -> None:
+    """run.json's ``t0`` is the start instant every machine was given, which each logs in
+    its ``connected`` line: a record that moves it tells another story than the logs."""
+    said = ctx.run.meta.get("t0")
+    if not isinstance(said, str):
+        return
+    logged = sorted({o["t0"] for log in ctx.run.machines.values()
+                     if isinstance(o := log.firsts.get("connected") or {}, dict)
+                     and isinstance(o.get("t0"), str)})
+    if not logged:
+        return
+    times = parse_ts_column([said, *logged])
+    if np.isfinite(times).all() and not np.any(np.abs(times[1:] - times[0]) <= 1e-6):
+        ctx.meta(f"t0 {short(said)}, but the connected lines say {short(', '.join(logged))}",
+                 "meta-time")
