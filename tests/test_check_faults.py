@@ -553,6 +553,38 @@ def test_applied_faults_are_held_to_the_logs(tmp_path: Path, faulty: Path, chang
     only(run, "meta-faults", text)
 
 
+@pytest.mark.parametrize("kind, text", [
+    ("partition", "faults.applied: a partition at 13 s, but its fault lines are at 10 s"),
+    ("heal", "faults.applied: a heal at 23 s, but its fault lines are at 20 s"),
+    ("pause", "faults.applied: a pause of machine 2 at 25 s, but its pause lines are at 22 s"),
+    ("resume", "faults.applied: a resume of machine 2 at 30 s, but its resume lines are at 27 s"),
+])  # fmt: skip
+def test_a_simulated_faults_instant_is_its_lines(tmp_path: Path, faulty: Path, kind: str,
+                                                 text: str) -> None:
+    run = copy_run(faulty, tmp_path / "r")
+    meta(run, lambda m: next(a for a in m["faults"]["applied"] if a["kind"] == kind).update(
+        at=next(a for a in m["faults"]["applied"] if a["kind"] == kind)["at"] + 3))
+    only(run, "meta-faults", text)
+
+
+@pytest.mark.parametrize("machine", [[3], {"id": 3}, "3", True, 2**40])
+def test_a_fault_whose_machine_is_no_id_is_a_finding_not_a_crash(
+        tmp_path: Path, faulty: Path, machine: Any) -> None:
+    run = copy_run(faulty, tmp_path / "r")
+    meta(run, lambda m: m["faults"]["applied"].append(
+        {"kind": "crash", "machine": machine, "at": 1.0}))
+    found = rules(run)
+    assert "faults.applied[5]: machine " in str(found.get("meta-faults")), found
+
+
+def test_a_crashed_machine_logs_nothing_after_its_crash(tmp_path: Path, faulty: Path) -> None:
+    run = copy_run(faulty, tmp_path / "r")
+    meta(run, lambda m: next(a for a in m["faults"]["applied"] if a["kind"] == "crash").update(
+        at=20.0))
+    only(run, "meta-faults", "faults.applied: machine 3 crashed at 20 s, but its log goes on "
+                             "to 31.")
+
+
 def test_a_run_of_lclock_run_without_a_balance(tmp_path: Path, faulty: Path) -> None:
     """``lclock run`` writes messages{}: null there is a finding. The simulator (and the vms
     of a cluster) write none yet, so a sim run without one passes."""
