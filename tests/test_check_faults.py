@@ -577,10 +577,17 @@ def test_a_fault_whose_machine_is_no_id_is_a_finding_not_a_crash(
     assert "faults.applied[5]: machine " in str(found.get("meta-faults")), found
 
 
+def test_crashed_at_is_the_applied_crash(tmp_path: Path, faulty: Path) -> None:
+    run = copy_run(faulty, tmp_path / "r")
+    meta(run, lambda m: _entry(m, 3).update(crashed_at=33.5))
+    only(run, "meta-machine", "machine 3: crashed_at 33.5 s, but faults.applied has its crash "
+                              "at 32 s")
+
+
 def test_a_crashed_machine_logs_nothing_after_its_crash(tmp_path: Path, faulty: Path) -> None:
     run = copy_run(faulty, tmp_path / "r")
-    meta(run, lambda m: next(a for a in m["faults"]["applied"] if a["kind"] == "crash").update(
-        at=20.0))
+    meta(run, lambda m: (next(a for a in m["faults"]["applied"] if a["kind"] == "crash").update(
+        at=20.0), _entry(m, 3).update(crashed_at=20.0)))
     only(run, "meta-faults", "faults.applied: machine 3 crashed at 20 s, but its log goes on "
                              "to 31.")
 

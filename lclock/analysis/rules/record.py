@@ -231,6 +231,7 @@ def applied_faults_at_their_instants(ctx: Context) -> None:
         if not isinstance(at, (int, float)) or isinstance(at, bool) or not math.isfinite(at):
             continue
         if kind == "crash" and mid in ctx.views:
+            _crashed_at(ctx, mid, float(at))
             ts = ctx.views[mid].ts - ctx.run.t0
             ts = ts[np.isfinite(ts)]
             if ts.size and float(ts.max()) > at + ctx.tolerance:
@@ -238,6 +239,15 @@ def applied_faults_at_their_instants(ctx: Context) -> None:
                          f"on to {float(ts.max()):.6g} s", "meta-faults")
         elif kind in LINE_OF_KIND and ctx.run.facts.sim:
             _at_its_lines(ctx, kind, mid, float(at))
+
+
+def _crashed_at(ctx: Context, mid: int, at: float) -> None:
+    """The simulator's ``crashed_at`` of a machine is the instant its crash was applied."""
+    said = ctx.run.facts.entries.get(mid, {}).get("crashed_at")
+    if isinstance(said, (int, float)) and not isinstance(said, bool) \
+            and not abs(said - at) <= ctx.tolerance:
+        ctx.meta(f"machine {mid}: crashed_at {said:g} s, but faults.applied has its crash at "
+                 f"{at:g} s", "meta-machine")
 
 
 def _at_its_lines(ctx: Context, kind: str, mid: Any, at: float) -> None:
