@@ -91,6 +91,23 @@ def test_force_never_touches_an_old_folder_it_did_not_make(tmp_path: Path) -> No
     assert sorted(x.name for x in tmp_path.iterdir()) == [".imp.old", "a.log", "imp"]
 
 
+@pytest.mark.parametrize("force", [False, True])
+def test_a_folder_made_while_the_import_ran_is_never_replaced(tmp_path: Path,
+                                                              force: bool) -> None:
+    """The output was free when the import began; a folder of the user's that appears there
+    while it reads (a long import: minutes) is kept, and the import says so, exit 2."""
+    from lclock.ingest.outdir import OutputTaken, Staging
+
+    out = tmp_path / "imp"
+    with pytest.raises(OutputTaken, match="already exists and is not empty"), \
+            Staging(out, force=force) as stage:
+        (stage.folder / "run.json").write_text("{}")
+        out.mkdir()
+        (out / "notes.txt").write_text("mine")
+        stage.commit()
+    assert os.listdir(out) == ["notes.txt"] and os.listdir(tmp_path) == ["imp"]
+
+
 def test_force_keeps_an_import_folder_holding_a_file_of_the_user(tmp_path: Path) -> None:
     (tmp_path / "a.log").write_text(GOOD)
     out = tmp_path / "imp"
