@@ -443,6 +443,17 @@ def test_clocks_run_json_says_were_kept(tmp_path: Path, faulty: Path) -> None:
     run = copy_run(faulty, tmp_path / "r")
     edit(run, 2, lambda ls: [d.pop("hlc", None) for d in ls])
     only(run, "no-hlc", "no hlc in this log, but run.json clocks say it was kept")
+
+
+@pytest.mark.parametrize("key", ["hlc", "pt"])
+def test_a_clock_run_json_says_was_not_kept_is_not_in_the_logs(tmp_path: Path, faulty: Path,
+                                                               key: str) -> None:
+    run = copy_run(faulty, tmp_path / "r")
+    meta(run, lambda m: m["clocks"]["kept"].remove("hlc") if key == "hlc" else
+         m["clocks"].update(pt=False))
+    found = rules(run)
+    assert f"{key} in the logs, but run.json clocks say it was not kept" in str(
+        found.get("meta-clocks")), found
     run2 = copy_run(faulty, tmp_path / "r2")
     edit(run2, 2, lambda ls: first(ls, lambda d: d["event"] == "internal").pop("pt"))
     only(run2, "field-pt-missing", "pt missing on this line")
