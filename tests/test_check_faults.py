@@ -629,6 +629,8 @@ def test_t0_is_the_instant_the_connected_lines_name(tmp_path: Path, faulty: Path
     assert rules(run) == {}
     meta(run, lambda m: m.update(t0="2026-01-01T00:00:01.000000Z"))
     only(run, "meta-time", f"t0 '2026-01-01T00:00:01.000000Z', but the connected lines say '{t0}'")
+    meta(run, lambda m: (m.update(t0=t0), m["sim"].update(epoch="2026-01-02T00:00:00.000000Z")))
+    only(run, "meta-time", "sim.epoch '2026-01-02T00:00:00.000000Z', but the connected lines say")
 
 
 def _ticks(run: Path, mid: int) -> list[dict]:

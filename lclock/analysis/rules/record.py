@@ -201,20 +201,22 @@ def logs_within_started_and_ended(ctx: Context) -> None:
 
 @run_rule
 def t0_is_the_logs(ctx: Context) -> None:
-    """run.json's ``t0`` is the start instant every machine was given, which each logs in
-    its ``connected`` line: a record that moves it tells another story than the logs."""
-    said = ctx.run.meta.get("t0")
-    if not isinstance(said, str):
-        return
+    """run.json's ``t0`` (and a simulated run's ``sim.epoch``, its virtual clock's start) is
+    the start instant every machine was given, which each logs in its ``connected`` line: a
+    record that moves it tells another story than the logs."""
+    sim = ctx.run.meta.get("sim")
+    said = {"t0": ctx.run.meta.get("t0"),
+            "sim.epoch": sim.get("epoch") if isinstance(sim, dict) else None}
     logged = sorted({o["t0"] for log in ctx.run.machines.values()
                      if isinstance(o := log.firsts.get("connected") or {}, dict)
                      and isinstance(o.get("t0"), str)})
-    if not logged:
-        return
-    times = parse_ts_column([said, *logged])
-    if np.isfinite(times).all() and not np.any(np.abs(times[1:] - times[0]) <= 1e-6):
-        ctx.meta(f"t0 {short(said)}, but the connected lines say {short(', '.join(logged))}",
-                 "meta-time")
+    for key, value in said.items():
+        if not isinstance(value, str) or not logged:
+            continue
+        times = parse_ts_column([value, *logged])
+        if np.isfinite(times).all() and not np.any(np.abs(times[1:] - times[0]) <= 1e-6):
+            ctx.meta(f"{key} {short(value)}, but the connected lines say "
+                     f"{short(', '.join(logged))}", "meta-time")
 
 
 @run_rule
