@@ -192,3 +192,29 @@ def test_the_connect_timeout_is_lclocks_unless_dask_is_told_otherwise() -> None:
     assert connect_timeout() == CONNECT_TIMEOUT
     with dask.config.set({"distributed.comm.timeouts.connect": "3s"}):
         assert connect_timeout() == 3.0
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("behaviour", [http, garbage], ids=lambda b: b.__name__)
+def test_a_vm_whose_peer_is_no_vm_says_so_once_then_gives_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, behaviour: Behaviour
+) -> None:
+    """``lclock vm`` dials machine 1 again every second until --wait: the same refusal was a
+    warning line each time (8 in 8 s, 30 in a minute); it is said once, then the error."""
+    monkeypatch.setenv("LCLOCK_SECRET", "a-secret-of-the-test")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        mine = s.getsockname()[1]
+    with fake_server(behaviour) as port:
+        cfg = tmp_path / "cluster.toml"
+        cfg.write_text(f'machines = 2\nduration = 2\noutput = "{tmp_path / "out"}"\n[tcp]\n'
+                       f'hosts = ["127.0.0.1", "127.0.0.1"]\nports = [{port}, {mine}]\n')
+        cmd = [sys.executable, "-m", "lclock", "vm", "--machine-id", "2", "--settings",
+               str(cfg), "--quiet", "--wait", "3"]
+        with started(cmd, ROOT, text=True) as proc:
+            _, stderr = proc.communicate()
+    assert proc.returncode == 1, stderr
+    lines = stderr.splitlines()
+    warnings = [x for x in lines if "warning: peer_auth_failed" in x]
+    assert warnings and len(warnings) == len(set(warnings)), stderr  # each refusal once
+    assert lines[-1].startswith("lclock vm 2: error: gave up after waiting for machine 1"), stderr

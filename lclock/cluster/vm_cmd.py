@@ -192,10 +192,16 @@ def run_vm(cluster: Cluster, listener: socket.socket, quiet: bool, wait: float,
     me = cluster.me
     spec = MeshSpec(me, cluster.n, cluster.addrs, cluster.secret, cluster.context(), HANDSHAKE_TIMEOUT)
     early: list[tuple[str, dict[str, Any]]] = []
+    shown: set[str] = set()
 
     def say_warning(event: str, **fields: Any) -> None:
+        """Logged every time; on the screen once: a peer that is no vm (an HTTP server, a
+        silent port) is tried again every second until --wait, with the same refusal."""
         early.append((event, {"at": format_ts(time.time()), **fields}))
-        _say(f"lclock vm {me}: warning: {event}: " + ", ".join(f"{k}={v}" for k, v in fields.items()))
+        text = f"lclock vm {me}: warning: {event}: " + ", ".join(f"{k}={v}" for k, v in fields.items())
+        if text not in shown:
+            shown.add(text)
+            _say(text)
 
     warn = LimitedWarn(say_warning)  # strangers knocking must not flood the screen
 
