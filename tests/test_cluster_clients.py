@@ -218,3 +218,27 @@ def test_a_vm_whose_peer_is_no_vm_says_so_once_then_gives_up(
     warnings = [x for x in lines if "warning: peer_auth_failed" in x]
     assert warnings and len(warnings) == len(set(warnings)), stderr  # each refusal once
     assert lines[-1].startswith("lclock vm 2: error: gave up after waiting for machine 1"), stderr
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("behaviour", [http, handshake_then_garbage], ids=lambda b: b.__name__)
+def test_grade_on_a_peer_that_is_no_scheduler_fails_in_one_line_writing_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, behaviour: Behaviour
+) -> None:
+    """It made the grades' folder and said 'grading 0 of 1' and 'stopped: ... the others with
+    --resume' before the error: three lines, a folder, and advice that could not help."""
+    monkeypatch.setenv("DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT", f"{TIMEOUT}s")
+    (tmp_path / "class" / "alice").mkdir(parents=True)
+    (tmp_path / "class" / "alice" / "lclock.toml").write_text('impl = "python3 vm.py"\n')
+    out = tmp_path / "grades"
+    with fake_server(behaviour) as port:
+        address = f"tcp://127.0.0.1:{port}"
+        cmd = [sys.executable, "-m", "lclock", "grade", str(tmp_path / "class"), "--output",
+               str(out), "--cluster", address]
+        with started(cmd, ROOT, text=True) as proc:
+            stdout, stderr = proc.communicate()
+    assert proc.returncode == 2, stderr
+    assert stderr.count("\n") == 1 and stderr.startswith(
+        f"lclock grade: error: --cluster: cannot reach the Dask scheduler at {address}: "
+    ), stderr
+    assert stdout == "" and not out.exists()
