@@ -242,3 +242,14 @@ def test_grade_on_a_peer_that_is_no_scheduler_fails_in_one_line_writing_nothing(
         f"lclock grade: error: --cluster: cannot reach the Dask scheduler at {address}: "
     ), stderr
     assert stdout == "" and not out.exists()
+
+
+@pytest.mark.parametrize("address", ["tls://127.0.0.1:9", "inproc://x"])
+def test_a_scheme_the_probe_cannot_read_is_not_said_to_have_shaken_hands(address: str) -> None:
+    from lclock.experiment.cluster import connect
+    from lclock.settings import SettingsError
+
+    with pytest.raises(SettingsError) as err:
+        connect(address, timeout=1)
+    assert str(err.value).startswith(f"--cluster: cannot reach the Dask scheduler at {address}: ")
+    assert "handshake" not in str(err.value) and "\n" not in str(err.value)

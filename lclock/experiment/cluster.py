@@ -65,13 +65,16 @@ def connect(address: str, timeout: float | None = None) -> Any:
     timeout = connect_timeout() if timeout is None else timeout
     unreachable = f"--cluster: cannot reach the Dask scheduler at {address}"
     try:
-        _probe(address, timeout)
+        probed = _probe(address, timeout)
     except (ProbeError, OSError, ValueError) as exc:
         raise SettingsError(f"{unreachable}: {first_line(exc)}") from None
     try:
         client = _open_client(Client, address, timeout)
     except Exception as exc:  # noqa: BLE001 - a peer that passed the probe, then misbehaved
-        raise SettingsError(f"{unreachable}: {after_handshake(exc, timeout)}") from None
+        why = after_handshake(exc, timeout) if probed else (
+            first_line(exc) if isinstance(exc, (OSError, TimeoutError, ValueError))
+            else f"{type(exc).__name__}: {first_line(exc)}")
+        raise SettingsError(f"{unreachable}: {why}") from None
     try:
         _check_workers(client)
     except BaseException:
@@ -123,15 +126,17 @@ def connect_timeout() -> float:
     return CONNECT_TIMEOUT if mine == shipped else float(parse_timedelta(mine, "seconds"))
 
 
-def _probe(address: str, timeout: float) -> None:
+def _probe(address: str, timeout: float) -> bool:
     """Read the scheduler's handshake on a plain socket first (see ``dask_probe``): only
-    plain TCP can be read that way; other schemes go straight to the Client."""
+    plain TCP can be read that way; other schemes go straight to the Client (False)."""
     from distributed.comm.addressing import parse_address, parse_host_port
 
     scheme, loc = parse_address(address)
-    if scheme == "tcp":
-        host, port = parse_host_port(loc)
-        probe_scheduler(host, port, timeout)
+    if scheme != "tcp":
+        return False
+    host, port = parse_host_port(loc)
+    probe_scheduler(host, port, timeout)
+    return True
 
 
 def first_line(exc: BaseException) -> str:
