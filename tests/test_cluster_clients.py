@@ -253,3 +253,13 @@ def test_a_scheme_the_probe_cannot_read_is_not_said_to_have_shaken_hands(address
         connect(address, timeout=1)
     assert str(err.value).startswith(f"--cluster: cannot reach the Dask scheduler at {address}: ")
     assert "handshake" not in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("port", [0, 65536, 99999])
+def test_a_port_out_of_range_is_said_at_once(port: int) -> None:
+    """Linux takes port 99999 as 34463: the probe dialled that one for its whole timeout."""
+    from lclock.experiment.cluster import connect
+    from lclock.settings import SettingsError
+
+    with pytest.raises(SettingsError, match=f"port {port} is not a TCP port"):
+        connect(f"tcp://127.0.0.1:{port}", timeout=30)

@@ -135,6 +135,8 @@ def _probe(address: str, timeout: float) -> bool:
     if scheme != "tcp":
         return False
     host, port = parse_host_port(loc)
+    if not 0 < int(port) < 65536:  # the kernel takes 99999 as 34463, another port
+        raise ProbeError(f"port {port} is not a TCP port (1 to 65535)")
     probe_scheduler(host, port, timeout)
     return True
 
