@@ -193,6 +193,7 @@ def test_dup_true_exactly_on_the_second_handling(tmp_path: Path, faulty: Path) -
         first(ls, lambda d: d["event"] == "stop")["received_dups"] -= 1
 
     edit(run, j, unmark)
+    _same_in_run_json(run, j, "received_dups")
     only(run, "dup-mark", "without dup: true")
     run2 = copy_run(faulty, tmp_path / "r2")
 
@@ -201,7 +202,13 @@ def test_dup_true_exactly_on_the_second_handling(tmp_path: Path, faulty: Path) -
         first(ls, lambda d: d["event"] == "stop")["received_dups"] += 1
 
     edit(run2, 1, mark_first)
+    _same_in_run_json(run2, 1, "received_dups")
     only(run2, "dup-mark", "dup: true, but this is the first handling")
+
+
+def _same_in_run_json(run: Path, mid: int, key: str) -> None:
+    """run.json repeats the stop line's counts: an edit of one is an edit of both."""
+    meta(run, lambda m: _entry(m, mid).update({key: stop_of(run, mid)[key]}))
 
 
 def test_duplicates_only_where_the_plan_duplicates(tmp_path: Path, faulty: Path) -> None:
@@ -436,6 +443,17 @@ def test_clocks_run_json_says_were_kept(tmp_path: Path, faulty: Path) -> None:
     run = copy_run(faulty, tmp_path / "r")
     edit(run, 2, lambda ls: [d.pop("hlc", None) for d in ls])
     only(run, "no-hlc", "no hlc in this log, but run.json clocks say it was kept")
+
+
+@pytest.mark.parametrize("key", ["hlc", "pt"])
+def test_a_clock_run_json_says_was_not_kept_is_not_in_the_logs(tmp_path: Path, faulty: Path,
+                                                               key: str) -> None:
+    run = copy_run(faulty, tmp_path / "r")
+    meta(run, lambda m: m["clocks"]["kept"].remove("hlc") if key == "hlc" else
+         m["clocks"].update(pt=False))
+    found = rules(run)
+    assert f"{key} in the logs, but run.json clocks say it was not kept" in str(
+        found.get("meta-clocks")), found
     run2 = copy_run(faulty, tmp_path / "r2")
     edit(run2, 2, lambda ls: first(ls, lambda d: d["event"] == "internal").pop("pt"))
     only(run2, "field-pt-missing", "pt missing on this line")
@@ -498,6 +516,29 @@ def test_a_crashed_machine_said_to_have_stopped(tmp_path: Path, faulty: Path) ->
     only(run, "meta-machine", "machine 1: exit_code 1, but its stop line")
 
 
+def _bumped(value: Any, mid: int) -> Any:
+    """One more than ``value``: a count, or a per-link count (on a link of another machine)."""
+    if isinstance(value, dict):
+        peer = "2" if mid != 2 else "1"
+        return {**value, peer: value.get(peer, 0) + 1}
+    return value + 1
+
+
+@pytest.mark.parametrize("mid, key", [
+    *((1, key) for key in ("sent_to", "taken_from", "dropped_to", "dup_to", "undelivered",
+                           "received_dups", "unprocessed_dups")),  # stopped: its stop line's
+    *((3, key) for key in ("taken_from", "sent", "received")),  # crashed: its log's
+])  # fmt: skip
+def test_every_count_of_a_machine_in_run_json_is_held_to_its_log(
+        tmp_path: Path, faulty: Path, mid: int, key: str) -> None:
+    """Machine 1 stopped, so its stop line says what run.json must; machine 3 crashed, so its
+    log does. A run.json that adds one message to any count tells another story."""
+    run = copy_run(faulty, tmp_path / "r")
+    assert key in _entry(orjson.loads((run / "run.json").read_bytes()), mid)
+    meta(run, lambda m: _entry(m, mid).update({key: _bumped(_entry(m, mid)[key], mid)}))
+    only(run, "meta-machine", f"machine {mid}: {key} ")
+
+
 def test_a_completed_run_whose_machine_stopped_early(tmp_path: Path, faulty: Path) -> None:
     run = copy_run(faulty, tmp_path / "r")
     set_stop(run, 2, reason="sigterm")
@@ -523,6 +564,45 @@ def test_applied_faults_are_held_to_the_logs(tmp_path: Path, faulty: Path, chang
     only(run, "meta-faults", text)
 
 
+@pytest.mark.parametrize("kind, text", [
+    ("partition", "faults.applied: a partition at 13 s, but its fault lines are at 10 s"),
+    ("heal", "faults.applied: a heal at 23 s, but its fault lines are at 20 s"),
+    ("pause", "faults.applied: a pause of machine 2 at 25 s, but its pause lines are at 22 s"),
+    ("resume", "faults.applied: a resume of machine 2 at 30 s, but its resume lines are at 27 s"),
+])  # fmt: skip
+def test_a_simulated_faults_instant_is_its_lines(tmp_path: Path, faulty: Path, kind: str,
+                                                 text: str) -> None:
+    run = copy_run(faulty, tmp_path / "r")
+    meta(run, lambda m: next(a for a in m["faults"]["applied"] if a["kind"] == kind).update(
+        at=next(a for a in m["faults"]["applied"] if a["kind"] == kind)["at"] + 3))
+    only(run, "meta-faults", text)
+
+
+@pytest.mark.parametrize("machine", [[3], {"id": 3}, "3", True, 2**40])
+def test_a_fault_whose_machine_is_no_id_is_a_finding_not_a_crash(
+        tmp_path: Path, faulty: Path, machine: Any) -> None:
+    run = copy_run(faulty, tmp_path / "r")
+    meta(run, lambda m: m["faults"]["applied"].append(
+        {"kind": "crash", "machine": machine, "at": 1.0}))
+    found = rules(run)
+    assert "faults.applied[5]: machine " in str(found.get("meta-faults")), found
+
+
+def test_crashed_at_is_the_applied_crash(tmp_path: Path, faulty: Path) -> None:
+    run = copy_run(faulty, tmp_path / "r")
+    meta(run, lambda m: _entry(m, 3).update(crashed_at=33.5))
+    only(run, "meta-machine", "machine 3: crashed_at 33.5 s, but faults.applied has its crash "
+                              "at 32 s")
+
+
+def test_a_crashed_machine_logs_nothing_after_its_crash(tmp_path: Path, faulty: Path) -> None:
+    run = copy_run(faulty, tmp_path / "r")
+    meta(run, lambda m: (next(a for a in m["faults"]["applied"] if a["kind"] == "crash").update(
+        at=20.0), _entry(m, 3).update(crashed_at=20.0)))
+    only(run, "meta-faults", "faults.applied: machine 3 crashed at 20 s, but its log goes on "
+                             "to 31.")
+
+
 def test_a_run_of_lclock_run_without_a_balance(tmp_path: Path, faulty: Path) -> None:
     """``lclock run`` writes messages{}: null there is a finding. The simulator (and the vms
     of a cluster) write none yet, so a sim run without one passes."""
@@ -540,6 +620,17 @@ def test_the_logs_fall_between_started_and_ended(tmp_path: Path, faulty: Path) -
     meta(run, lambda m: m.update(started_at="2026-01-01T00:00:01.000000Z",
                                  ended_at="2026-01-01T00:00:40.000000Z"))
     only(run, "meta-time", "but the logs begin 1 s earlier")
+
+
+def test_t0_is_the_instant_the_connected_lines_name(tmp_path: Path, faulty: Path) -> None:
+    run = copy_run(faulty, tmp_path / "r")
+    t0 = first(lines(run, 1), lambda d: d["event"] == "connected")["t0"]
+    meta(run, lambda m: m.update(t0=t0))
+    assert rules(run) == {}
+    meta(run, lambda m: m.update(t0="2026-01-01T00:00:01.000000Z"))
+    only(run, "meta-time", f"t0 '2026-01-01T00:00:01.000000Z', but the connected lines say '{t0}'")
+    meta(run, lambda m: (m.update(t0=t0), m["sim"].update(epoch="2026-01-02T00:00:00.000000Z")))
+    only(run, "meta-time", "sim.epoch '2026-01-02T00:00:00.000000Z', but the connected lines say")
 
 
 def _ticks(run: Path, mid: int) -> list[dict]:

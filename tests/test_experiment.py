@@ -493,3 +493,17 @@ def test_the_live_display_shows_the_final_paths(tmp_path: Path) -> None:
     copier.join()
     assert out.getvalue().decode() == (f"run folder: {dest}\nmachine  rate\n"
                                        f"report: {dest}/report.html\nno newline at the end")
+
+
+def test_experiments_of_the_same_second_get_folders_of_their_own(tmp_path: Path) -> None:
+    """The default folder is named after the second and the experiments: a loop that starts
+    several (``&``) gave them one folder, and a trial of the second failed on the first's."""
+    from lclock.experiment.experiment_cmd import root_folder
+
+    root = tmp_path / "output" / "experiments" / "20260101T000000Z-baseline-sim"
+    got = [root_folder(root, own=False) for _ in range(3)]
+    assert got == [root, root.with_name(f"{root.name}-2"), root.with_name(f"{root.name}-3")]
+    assert all(p.is_dir() and not any(p.iterdir()) for p in got)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    assert root_folder(mine, own=True) == mine  # the user's own empty --output is kept

@@ -64,6 +64,16 @@ def test_a_budget_that_is_no_number_is_refused(tmp_path: Path) -> None:
         one_error_line(p, "--regex-timeout")
 
 
+@pytest.mark.parametrize("budget", [1e13, 1e30])
+def test_a_huge_budget_means_no_limit_not_an_instant_stop(budget: float) -> None:
+    # the regex module counts a timeout in 64-bit microseconds: 1e13 s wrapped round and
+    # stopped the first line at once, saying it ran for more than 1e+13 s
+    spec = compile_spec(CATASTROPHIC, need_machine=False, budget=budget)
+    s = Scan("m.log")
+    found = list(scan(spec, s, ["1 1 internal 1 " + "a" * 12 + "!\n", "2 1 internal 2 aa\n"]))
+    assert len(found) == 1 and s.lines == 2
+
+
 # ---------------------------------------------------------------- what --force deletes
 
 
@@ -79,6 +89,23 @@ def test_force_never_touches_an_old_folder_it_did_not_make(tmp_path: Path) -> No
     assert p.returncode == 0, p.stderr
     assert (mine / "thesis.tex").read_text() == "months of work"
     assert sorted(x.name for x in tmp_path.iterdir()) == [".imp.old", "a.log", "imp"]
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_a_folder_made_while_the_import_ran_is_never_replaced(tmp_path: Path,
+                                                              force: bool) -> None:
+    """The output was free when the import began; a folder of the user's that appears there
+    while it reads (a long import: minutes) is kept, and the import says so, exit 2."""
+    from lclock.ingest.outdir import OutputTaken, Staging
+
+    out = tmp_path / "imp"
+    with pytest.raises(OutputTaken, match="already exists and is not empty"), \
+            Staging(out, force=force) as stage:
+        (stage.folder / "run.json").write_text("{}")
+        out.mkdir()
+        (out / "notes.txt").write_text("mine")
+        stage.commit()
+    assert os.listdir(out) == ["notes.txt"] and os.listdir(tmp_path) == ["imp"]
 
 
 def test_force_keeps_an_import_folder_holding_a_file_of_the_user(tmp_path: Path) -> None:

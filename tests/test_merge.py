@@ -145,3 +145,21 @@ def test_never_over_a_folder_it_did_not_create(tmp_path: Path) -> None:
     assert rc == 2
     assert (parts[0] / "run.json").read_bytes() == before
     assert not list(tmp_path.rglob(".*.merge-*"))  # no temporary folder left
+
+
+def test_merge_lists_what_every_host_applied_once(tmp_path: Path) -> None:
+    """Each host's vms record the faults they applied; the merged run.json has them all (it
+    kept the first host's alone: check then missed the other hosts' pauses and crashes)."""
+    from lclock.cluster.merge_cmd import merge as merge_folders
+
+    cut = {"kind": "partition", "groups": [[1], [2, 3]], "at": 1.0}
+    applied = [[cut, {"kind": "pause", "machine": 1, "at": 2.0}], [cut],
+               [cut, {"kind": "crash", "machine": 3, "at": 3.0}]]
+    parts = hosts(tmp_path)
+    for part, mine in zip(parts, applied, strict=True):
+        data = json.loads((part / "run.json").read_text())
+        data["faults"] = {"plan": {}, "applied": mine}
+        (part / "run.json").write_text(json.dumps(data))
+    dest = merge_folders(parts, tmp_path / "all")
+    got = json.loads((dest / "run.json").read_text())["faults"]["applied"]
+    assert got == [cut, applied[0][1], applied[2][1]], got

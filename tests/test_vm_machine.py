@@ -18,7 +18,7 @@ import pytest
 from runtime_fakes import OFFSET, Peers, log_lines
 
 from lclock.cluster.vm_cmd import Cluster, PeerEnds, agreed_run, machine_outcome, run_machine
-from lclock.core.faults import Crash, FaultSettings
+from lclock.core.faults import Crash, FaultSettings, Partition, Pause
 from lclock.settings import RunSettings
 from lclock.transport.socketpair import SocketPairLinks
 
@@ -129,6 +129,28 @@ def test_its_own_planned_crash_ends_the_vm_as_crashed(peers: Peers, tmp_path: Pa
     assert entry["ticks"] == 3 and not [x for x in log if x["event"] == "stop"]
     assert links.closed  # its connections end with it, at once
     assert peers.world.t == pytest.approx(T0 + 0.6)
+
+
+def test_the_faults_a_vm_applied_are_in_run_json(peers: Peers, tmp_path: Path) -> None:
+    """A vm records what it applied (the cuts and heals every machine applies by the plan's
+    instants, its own pause and resume, its crash): its run.json listed none, and check
+    failed lclock's own folder of any cluster run with a partition or a pause."""
+    faults = FaultSettings(partitions=(Partition(0.1, 0.2, ((1,), (2, 3))),),
+                           pauses=(Pause(1, 0.3, 0.2),), crashes=(Crash(1, 0.6),))
+    run(peers, tmp_path, faults)
+    data = orjson.loads((tmp_path / START["run_id"] / "run.json").read_bytes())
+    applied = [(a["kind"], a.get("machine"), a["at"]) for a in data["faults"]["applied"]]
+    assert applied == [("partition", None, 0.1), ("heal", None, 0.2), ("pause", 1, 0.3),
+                       ("resume", 1, 0.5), ("crash", 1, 0.6)], applied
+
+
+def test_vms_sharing_a_folder_list_each_fault_once() -> None:
+    from lclock.core.faults import merge_applied
+
+    cut = {"kind": "partition", "groups": [[1], [2, 3]], "at": 0.1}
+    mine = [cut, {"kind": "pause", "machine": 1, "at": 0.3}]
+    theirs = [dict(cut), {"kind": "crash", "machine": 2, "at": 0.05}]
+    assert merge_applied(mine, theirs) == [theirs[1], cut, mine[1]]
 
 
 # -- the pieces -------------------------------------------------------------------------------

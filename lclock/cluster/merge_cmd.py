@@ -27,6 +27,7 @@ from typing import Any
 from lclock.analysis.folder import MACHINE_FILE, UnreadableFile, open_regular
 from lclock.analysis.timestamps import short
 from lclock.cluster.status import summarize
+from lclock.core.faults import merge_applied
 from lclock.errors import fail
 from lclock.runfolder import (
     MAX_MACHINES,
@@ -284,6 +285,10 @@ def merge(dirs: list[Path], output: Path, run_id: str | None = None) -> Path:
     starts = [m["started_at"] for _, m in parts if isinstance(m.get("started_at"), str)]
     data = dict(parts[0][1])
     data.pop("partial", None)
+    if isinstance(data.get("faults"), dict):  # what every host's vms applied, each once
+        data["faults"] = {**data["faults"], "applied": merge_applied(*(
+            m["faults"]["applied"] for _, m in parts if isinstance(m.get("faults"), dict)
+            and isinstance(m["faults"].get("applied"), list)))}
     data.update(run_id=run_id, started_at=min(starts) if starts else None, machines=ordered,
                 machines_expected=n, merged_from=[str(f) for f, _ in parts],
                 command=list(sys.argv))

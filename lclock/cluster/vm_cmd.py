@@ -43,6 +43,7 @@ import orjson
 
 from lclock.cluster.status import summarize
 from lclock.console import Console
+from lclock.core.faults import merge_applied, partitions_applied
 from lclock.core.logline import format_ts
 from lclock.core.model import machine_setup
 from lclock.core.node import Node, last_tick_due
@@ -66,7 +67,7 @@ from lclock.runfolder import (
 from lclock.runplan import RunPlan, plan_run
 from lclock.runtime.control import LocalControl
 from lclock.runtime.driver import RealTimeDriver
-from lclock.runtime.logcounts import counts_from_log
+from lclock.runtime.logcounts import counts_from_log, pauses_from_log
 from lclock.runtime.waiting import Clock, Waiter
 from lclock.setting_table import add_options, flags_of
 from lclock.settings import (
@@ -191,10 +192,16 @@ def run_vm(cluster: Cluster, listener: socket.socket, quiet: bool, wait: float,
     me = cluster.me
     spec = MeshSpec(me, cluster.n, cluster.addrs, cluster.secret, cluster.context(), HANDSHAKE_TIMEOUT)
     early: list[tuple[str, dict[str, Any]]] = []
+    shown: set[str] = set()
 
     def say_warning(event: str, **fields: Any) -> None:
+        """Logged every time; on the screen once: a peer that is no vm (an HTTP server, a
+        silent port) is tried again every second until --wait, with the same refusal."""
         early.append((event, {"at": format_ts(time.time()), **fields}))
-        _say(f"lclock vm {me}: warning: {event}: " + ", ".join(f"{k}={v}" for k, v in fields.items()))
+        text = f"lclock vm {me}: warning: {event}: " + ", ".join(f"{k}={v}" for k, v in fields.items())
+        if text not in shown:
+            shown.add(text)
+            _say(text)
 
     warn = LimitedWarn(say_warning)  # strangers knocking must not flood the screen
 
@@ -466,7 +473,7 @@ def _finish(cluster: Cluster, run: AgreedRun, links: Transport, done: dict[str, 
         links.close()
     entry.update(exit_code=code, status=status, reason=reason, ended_at=format_ts(clock.time()))
     try:
-        data = record(run_dir, base, entry, n, impl)
+        data = record(run_dir, base, entry, n, impl, _applied(run, me, entry, clock))
     except RunFolderError as exc:
         _say(f"lclock vm {me}: error: the run's record is incomplete: {exc}")
         return code or 1
@@ -481,15 +488,34 @@ def _finish(cluster: Cluster, run: AgreedRun, links: Transport, done: dict[str, 
     return code
 
 
+def _applied(run: AgreedRun, me: int, entry: dict[str, Any], clock: Clock) -> list[dict[str, Any]]:
+    """What this vm applied of the plan, as ``faults.applied`` lists it: the cuts and heals
+    due so far (every machine applies them by the plan's instants), its pauses and resumes
+    (from its log), its crash."""
+    faults = run.plans.faults
+    if faults is None:
+        return []
+    out = partitions_applied(faults, len(run.rates), clock.time() - run.t0)
+    out += pauses_from_log(machine_log_path(run.run_dir, me), run.t0)
+    if entry.get("reason") == "crashed" and isinstance(entry.get("crashed_at"), float):
+        out.append({"kind": "crash", "machine": me, "at": entry["crashed_at"]})
+    return out
+
+
 def record(run_dir: Path, base: dict[str, Any], entry: dict[str, Any], n: int,
-           impl: dict[str, Any] | None = None) -> dict[str, Any]:
+           impl: dict[str, Any] | None = None,
+           applied: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """Add or replace this machine's entry in the folder's run.json (and its program's, in
-    ``impl``); recompute the status."""
+    ``impl``, and the faults it applied, in ``faults.applied``); recompute the status."""
 
     def change(data: dict[str, Any] | None) -> dict[str, Any]:
         data = dict(base) if data is None else data
         if impl is not None:
             record_program(data, entry["id"], impl)
+        if applied and isinstance(data.get("faults"), dict):
+            old = data["faults"].get("applied")
+            data["faults"]["applied"] = merge_applied(old if isinstance(old, list) else [],
+                                                      applied)
         machines = [m for m in data.get("machines", []) if m.get("id") != entry["id"]]
         machines.append(entry)
         machines.sort(key=lambda m: m["id"])

@@ -281,6 +281,19 @@ def partitions_applied(plan: FaultPlan, n: int, until: float) -> list[dict[str, 
     return out
 
 
+def merge_applied(*lists: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``faults.applied`` of several machines as one list: each fault once (the vms of a
+    cluster each apply, and record, the same cuts and heals), in order of time."""
+    import json
+
+    seen: dict[str, dict[str, Any]] = {}
+    for items in lists:
+        for a in items:
+            if isinstance(a, dict):
+                seen.setdefault(json.dumps(a, sort_keys=True), a)
+    return sorted(seen.values(), key=lambda a: (a.get("at", 0.0), str(a.get("kind"))))
+
+
 # -- a message's fate ----------------------------------------------------------------------------
 
 

@@ -65,18 +65,52 @@ def connect(address: str, timeout: float | None = None) -> Any:
     timeout = connect_timeout() if timeout is None else timeout
     unreachable = f"--cluster: cannot reach the Dask scheduler at {address}"
     try:
-        _probe(address, timeout)
-        client = Client(address, timeout=timeout, set_as_default=False)
-    except (ProbeError, OSError, TimeoutError, ValueError) as exc:
+        probed = _probe(address, timeout)
+    except (ProbeError, OSError, ValueError) as exc:
         raise SettingsError(f"{unreachable}: {first_line(exc)}") from None
+    try:
+        client = _open_client(Client, address, timeout)
     except Exception as exc:  # noqa: BLE001 - a peer that passed the probe, then misbehaved
-        raise SettingsError(f"{unreachable}: {type(exc).__name__}: {first_line(exc)}") from None
+        why = after_handshake(exc, timeout) if probed else (
+            first_line(exc) if isinstance(exc, (OSError, TimeoutError, ValueError))
+            else f"{type(exc).__name__}: {first_line(exc)}")
+        raise SettingsError(f"{unreachable}: {why}") from None
     try:
         _check_workers(client)
     except BaseException:
         client.close()
         raise
     return client
+
+
+def _open_client(client_class: Any, address: str, timeout: float) -> Any:
+    """A Client, or its construction's exception with nothing left to run: a Client whose
+    ``__init__`` failed (a peer that passed the probe, then sent garbage or a huge size) is
+    otherwise closed by its ``__del__``, which waits twice the timeout on the dead
+    connection and prints an "Exception ignored" traceback after lclock's one line."""
+    client = client_class.__new__(client_class)
+    try:
+        client.__init__(address, timeout=timeout, set_as_default=False)
+    except BaseException:
+        client.status = "closed"  # so close(), and __del__ with it, has nothing to do
+        with contextlib.suppress(Exception):  # AttributeError: it failed before its loop
+            client._loop_runner.stop(timeout=1)
+        raise
+    return client
+
+
+def after_handshake(exc: Exception, timeout: float) -> str:
+    """Why a peer that sent a Dask handshake is still no scheduler to use, in one line."""
+    if isinstance(exc, TimeoutError):
+        return (f"it sent a Dask handshake, then no answer within {timeout:g} s (is it a "
+                "Dask scheduler?)")  # fmt: skip
+    if isinstance(exc, OSError):
+        return first_line(exc)
+    if isinstance(exc, (MemoryError, ValueError)):  # a size no scheduler sends: numpy refused
+        return ("it sent a Dask handshake, then a message of an impossible size (is it a "
+                "Dask scheduler of the same version?)")  # fmt: skip
+    return (f"it sent a Dask handshake, then {type(exc).__name__}: {first_line(exc)} (is it a "
+            "Dask scheduler of the same version?)")  # fmt: skip
 
 
 def connect_timeout() -> float:
@@ -92,15 +126,19 @@ def connect_timeout() -> float:
     return CONNECT_TIMEOUT if mine == shipped else float(parse_timedelta(mine, "seconds"))
 
 
-def _probe(address: str, timeout: float) -> None:
+def _probe(address: str, timeout: float) -> bool:
     """Read the scheduler's handshake on a plain socket first (see ``dask_probe``): only
-    plain TCP can be read that way; other schemes go straight to the Client."""
+    plain TCP can be read that way; other schemes go straight to the Client (False)."""
     from distributed.comm.addressing import parse_address, parse_host_port
 
     scheme, loc = parse_address(address)
-    if scheme == "tcp":
-        host, port = parse_host_port(loc)
-        probe_scheduler(host, port, timeout)
+    if scheme != "tcp":
+        return False
+    host, port = parse_host_port(loc)
+    if not 0 < int(port) < 65536:  # the kernel takes 99999 as 34463, another port
+        raise ProbeError(f"port {port} is not a TCP port (1 to 65535)")
+    probe_scheduler(host, port, timeout)
+    return True
 
 
 def first_line(exc: BaseException) -> str:

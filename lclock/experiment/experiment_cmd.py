@@ -10,6 +10,7 @@ trials run one at a time, or are planned (``--plan``) for a batch system.
 from __future__ import annotations
 
 import argparse
+import errno
 import random
 import sys
 import time
@@ -180,6 +181,25 @@ def _folder(args: argparse.Namespace, file: Any, label: str) -> Path:
     return Path(base) / "experiments" / f"{stamp}-{label}{'-sim' if args.sim else ''}"
 
 
+def root_folder(root: Path, own: bool) -> Path:
+    """Make the experiment folder. The user's own ``--output`` may be an empty folder already;
+    the default one (named after the second and the experiments) is claimed with an atomic
+    mkdir, a suffix ``-2``, ``-3``... if taken: two experiments started in the same second
+    (a loop of ``&``) were given one folder and wrote into each other's."""
+    if own:
+        root.mkdir(parents=True, exist_ok=True)
+        return root
+    root.parent.mkdir(parents=True, exist_ok=True)
+    for k in range(1, 10_000):
+        folder = root if k == 1 else root.with_name(f"{root.name}-{k}")
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            continue
+        return folder
+    raise FileExistsError(errno.EEXIST, "every name of this second is taken", str(root))
+
+
 def main(args: argparse.Namespace) -> int:
     # imported while signals are only recorded: an exception raised inside the start of a
     # C extension (orjson's) can crash the interpreter
@@ -213,7 +233,7 @@ def main(args: argparse.Namespace) -> int:
 
             client = connect(args.cluster)
         try:
-            root.mkdir(parents=True, exist_ok=True)
+            root = root_folder(root, own=args.output is not None)
         except OSError as exc:
             where = "--output" if args.output is not None else "output"
             raise SettingsError(f"{where}: cannot create folder {root}: {exc.strerror}") from None

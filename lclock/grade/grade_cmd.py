@@ -70,6 +70,26 @@ def main(args: argparse.Namespace) -> int:
     folders, skipped = submissions(root)
     _not_too_many(folders)
     folders = _not_the_grader_s(root, out, folders, skipped)
+    client = _cluster(args.cluster)
+    try:
+        return _grade(args, out, rubric, folders, skipped, client)
+    finally:
+        if client is not None:
+            client.close()
+
+
+def _cluster(address: str | None) -> Any:
+    """The cluster's client, asked before anything is written (None: grade here)."""
+    if address is None:
+        return None
+    from lclock.grade.on_cluster import cluster_client
+
+    return cluster_client(address)
+
+
+def _grade(args: argparse.Namespace, out: Path, rubric: Rubric, folders: list[Path],
+           skipped: list[str], client: Any) -> int:
+    root = Path(args.submissions)
     _prepare_output(out, rubric, args.resume)
     sweep(Path(tempfile.gettempdir()))
     todo = [(i, f) for i, f in enumerate(folders) if not (args.resume and (out / f.name / DONE).is_file())]
@@ -80,7 +100,7 @@ def main(args: argparse.Namespace) -> int:
     progress = Progress(len(todo), say)
     hide = (str(root.resolve()), str(out.resolve()))
     try:
-        for graded in _graded(todo, rubric, args, hide):
+        for graded in _graded(todo, rubric, args, hide, client):
             write_submission(out, graded)
             progress.done(graded)
     except BaseException:  # Ctrl-C, a stop signal: what is graded stays, nothing runs on
@@ -177,11 +197,11 @@ def _prepare_output(out: Path, rubric: Rubric, resume: bool) -> None:
 
 
 def _graded(todo: list[tuple[int, Path]], rubric: Rubric, args: argparse.Namespace,
-            hide: tuple[str, ...]) -> Iterator[Graded]:
-    if args.cluster:
+            hide: tuple[str, ...], client: Any = None) -> Iterator[Graded]:
+    if client is not None:
         from lclock.grade.on_cluster import grade_on_cluster
 
-        yield from grade_on_cluster(args.cluster, todo, rubric)
+        yield from grade_on_cluster(client, todo, rubric)
         return
     if args.jobs == 1:
         for index, folder in todo:

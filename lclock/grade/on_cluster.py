@@ -47,15 +47,21 @@ def remote_grade(name: str, archive: bytes, index: int, rubric_text: str) -> Gra
         return grade_one(Path(tmp) / name, index, rubric, (tmp,))
 
 
-def grade_on_cluster(address: str, todo: list[tuple[int, Path]], rubric: Rubric) -> Iterator[Graded]:
-    from distributed import as_completed
-
+def cluster_client(address: str) -> Any:
+    """A client of the scheduler at ``address``, or BadInput (one line): asked before the
+    grades' folder is made, so a cluster that is not there leaves nothing behind."""
     try:
-        client = connect(address)
+        return connect(address)
     except SettingsError as e:
         from lclock.errors import BadInput
 
         raise BadInput(str(e)) from None
+
+
+def grade_on_cluster(client: Any, todo: list[tuple[int, Path]], rubric: Rubric) -> Iterator[Graded]:
+    """Every submission as a task of the cluster; the client is the caller's to close."""
+    from distributed import as_completed
+
     futures: list[Any] = []
     try:
         for index, folder in todo:
@@ -69,7 +75,6 @@ def grade_on_cluster(address: str, todo: list[tuple[int, Path]], rubric: Rubric)
                 yield _lost(names[fut.key], describe_error(exc))
     finally:
         client.cancel(futures, force=True)
-        client.close()
 
 
 def _lost(name: str, why: str) -> Graded:

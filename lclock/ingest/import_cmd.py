@@ -102,10 +102,11 @@ class _Plan:
     date_us: int | None
     keep: int  # problems kept to show
     time_format: str | None = None
+    force: bool = False
 
 
 def main(args: argparse.Namespace) -> int:
-    from lclock.ingest.outdir import Stopped
+    from lclock.ingest.outdir import OutputTaken, Stopped
 
     if args.list_presets:
         from lclock.ingest.presets import PRESETS
@@ -121,6 +122,8 @@ def main(args: argparse.Namespace) -> int:
         raise
     except OSError as exc:  # the spare folder or the spill could not be made or written
         return _fail(f"cannot write {plan.out}: {exc.strerror or exc}")
+    except OutputTaken as exc:  # made while the import ran: kept, nothing written
+        return _fail(f"{exc}; nothing written")
     except Stopped as exc:
         from lclock.errors import prefix
 
@@ -169,7 +172,8 @@ def _plan(args: argparse.Namespace) -> _Plan | str:
     from lclock.ingest.presets import PRESETS
 
     return _Plan(paths, spec, PRESETS.get(args.preset) if args.preset else None, from_file,
-                 run_id, out, date_us, min(max(args.show, 1), MAX_SHOWN), args.time_format)
+                 run_id, out, date_us, min(max(args.show, 1), MAX_SHOWN), args.time_format,
+                 args.force)
 
 
 def _arguments_problem(args: argparse.Namespace) -> str | None:
@@ -232,7 +236,7 @@ def _run(plan: _Plan, strict: bool, show: int) -> int:
     from lclock.ingest.outdir import Staging
     from lclock.ingest.runwriter import Builder, BuildError
 
-    with Staging(plan.out) as stage:
+    with Staging(plan.out, plan.force) as stage:
         builder = Builder(plan.spec, plan.run_id, plan.date_us, stage.folder, plan.keep,
                           plan.time_format)
         scans = _read_all(plan, builder)

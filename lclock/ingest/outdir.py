@@ -4,7 +4,8 @@ end, or removed, whatever stops the import (an error, Ctrl-C, SIGTERM, SIGHUP).
 Only what lclock made is ever deleted: the spare folder (made here, with a unique name), an
 earlier import that ``--force`` replaces, moved aside under a unique name made here (a
 ``.NAME.old`` folder someone else made is never touched), and only when it holds nothing but
-what lclock commands write into a run folder.
+what lclock commands write into a run folder. The output is looked at again just before the
+folder is put in place, so a folder the user made there while the import ran is kept.
 
 The signal handling is deliberately small and local (SIGTERM and SIGHUP become
 :class:`Stopped` while the spare folder exists, so it is removed as after Ctrl-C); it is the
@@ -31,6 +32,11 @@ from lclock.runfolder import RunFolderError, read_run_json
 _OURS = re.compile(r"run\.json|machine-\d+\.jsonl|summary\.json|report\.html|explorer[^/]*\.html"
                    r"|[\w.-]+\.png|shiviz\.log|events\.csv|total-order\.csv")
 SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+class OutputTaken(Exception):
+    """The output, free (or an earlier import, with ``--force``) when the import began, is
+    now something else: a folder made meanwhile is never replaced."""
 
 
 class Stopped(Exception):
@@ -92,8 +98,9 @@ class Staging:
     """The spare folder ``folder`` beside ``out``: ``commit()`` puts it in place; leaving the
     ``with`` block without it removes the folder (and any parent folder made for it)."""
 
-    def __init__(self, out: Path) -> None:
+    def __init__(self, out: Path, force: bool = False) -> None:
         self.out = out
+        self.force = force
         self.made: list[Path] = []
         self.folder = Path()
         self.committed = False
@@ -129,8 +136,11 @@ class Staging:
             raise Stopped(pending[0], written=True)
 
     def _place(self) -> None:
-        os.chmod(self.folder, 0o755)
         out = self.out
+        problem = output_problem(out, self.force)  # again: the import may have run minutes
+        if problem is not None:
+            raise OutputTaken(problem)
+        os.chmod(self.folder, 0o755)
         aside = None
         if out.is_symlink():  # the link goes; what it pointed to stays
             out.unlink()

@@ -55,10 +55,16 @@ BUDGET = 1.0  # seconds an expression may take on a line (at least; see line_bud
 BUDGET_PER_CHAR = 1e-5  # ... and 10 us for each character of a long line
 
 
+# The most a budget can be: the regex module counts a timeout in 64-bit microseconds, so
+# past 9.2e12 s it wraps round and stops at once; a billion seconds is no limit in practice.
+MAX_BUDGET = 1e9
+
+
 def line_budget(base: float, chars: int) -> float:
     """The time an expression may take on ``chars`` characters: a long line takes longer to
-    read even in linear time, and a catastrophic expression needs far more than that."""
-    return max(base, chars * BUDGET_PER_CHAR * base / BUDGET)
+    read even in linear time, and a catastrophic expression needs far more than that.
+    A huge ``--regex-timeout`` means no limit, never an instant stop (``MAX_BUDGET``)."""
+    return min(MAX_BUDGET, max(base, chars * BUDGET_PER_CHAR * base / BUDGET))
 
 
 class TooSlow(Exception):

@@ -17,6 +17,7 @@ import numpy as np
 
 from lclock.analysis.load import KIND_NAMES, KIND_RECEIVE, MachineLog
 from lclock.analysis.rules import Context, all_cols, any_cols, machine_rule, run_rule
+from lclock.analysis.timestamps import short
 
 # l - pt without a clock plan or a stated bound (a run whose physical clocks are the
 # hosts', which agree to well within this)
@@ -203,6 +204,11 @@ def clocks_as_declared(ctx: Context) -> None:
                                                    "say it was kept", f"no-{key}")
             elif col is not None:
                 _missing_on_some_lines(ctx, log, key, col)
+        denied = f.clocks_kept is not None if key == "hlc" else f.pt_kept is False
+        carried = [log.id for log in logs if getattr(log, key) is not None]
+        if denied and not said and carried:
+            ctx.meta(f"{key} in the logs, but run.json clocks say it was not kept (machine "
+                     f"{short(carried[:10])[1:-1]})", "meta-clocks")
     if f.clocks is not None and len(f.clocks.offsets_us) < ctx.run.n:
         ctx.meta(f"clocks.plan gives {len(f.clocks.offsets_us)} offsets for {ctx.run.n} machines",
                  "meta-clocks")

@@ -29,9 +29,11 @@ NOT_LOGGED_RULES = (("dice", "the dice and what they decide"),
 # The stop signals' reasons and the exit codes they give (129, 130, 143).
 SIGNAL_CODES = {k: v for k, v in EXIT_CODES.items() if k.startswith("sig")}
 
-# Per-machine figures run.json repeats from the stop line.
+# Per-machine figures run.json repeats from the stop line (the per-link counts as well: a
+# run.json that moves a message from one link to another still adds up).
 FROM_STOP = ("reason", "ticks", "lclock", "sent", "received", "unprocessed", "unprocessed_from",
-             "max_queue")
+             "max_queue", "undelivered", "sent_to", "taken_from", "dropped_to", "dup_to",
+             "received_dups", "unprocessed_dups")
 
 
 def _int(v: Any) -> int | None:
@@ -120,14 +122,10 @@ def run_json_machines_agree(ctx: Context) -> None:
             continue
         stop = log.stop or {}
         if log.stop is None and not log.unusable.size:  # a crashed machine: from its log
-            want = link_counts(ctx, log)
-            for key in ("sent_to", "dropped_to", "dup_to"):
-                got = entry.get(key)
-                if isinstance(got, dict) and {str(k): v for k, v in got.items() if v} != want[key]:
-                    ctx.meta(f"machine {mid}: {key} {short(got)}, but its log shows "
-                             f"{short(want[key])}", "meta-machine")
+            _crashed_counts(ctx, mid, entry, link_counts(ctx, log, unprocessed_from={}))
         for key in FROM_STOP:
-            if key in entry and key in stop and entry[key] is not None and entry[key] != stop[key]:
+            if key in entry and key in stop and entry[key] is not None \
+                    and _nonzero(entry[key]) != _nonzero(stop[key]):
                 ctx.meta(f"machine {mid}: {key} {short(entry[key])}, but its stop line "
                          f"({log.path.name}:{log.stop_line}) says {short(stop[key])}",
                          "meta-machine")
@@ -136,6 +134,24 @@ def run_json_machines_agree(ctx: Context) -> None:
             if v is not None and key not in stop and log.events and v != int(actual[-1]):
                 ctx.meta(f"machine {mid}: {key} {v} but its log ends at {key} "
                          f"{int(actual[-1])}", "meta-machine")
+
+
+def _nonzero(v: Any) -> Any:
+    """A per-link count as both sides write it: ids as strings, links of 0 left out."""
+    return {str(k): x for k, x in v.items() if x != 0} if isinstance(v, dict) else v
+
+
+def _crashed_counts(ctx: Context, mid: int, entry: dict[str, Any], want: dict[str, Any]) -> None:
+    """A crashed machine's counts are its log's (the launcher counts them from it): the
+    messages it sent and handled, per link and in all."""
+    want = {**want, "sent": sum(want["sent_to"].values()),
+            "received": sum(want["taken_from"].values())}
+    for key in ("sent_to", "dropped_to", "dup_to", "taken_from", "sent", "received"):
+        got = entry.get(key)
+        if isinstance(got, dict) and _nonzero(got) != want[key] \
+                or _int(got) is not None and got != want[key]:
+            ctx.meta(f"machine {mid}: {key} {short(got)}, but its log shows "
+                     f"{short(want[key])}", "meta-machine")
 
 
 @run_rule

@@ -6,6 +6,7 @@ that tells another story than the logs is never called consistent."""
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from typing import Any
 
@@ -84,11 +85,19 @@ def balance_is_recorded(ctx: Context) -> None:
 
 
 def _applied(ctx: Context) -> list[dict[str, Any]] | None:
+    """``faults.applied``, without the entries whose machine is no machine id (a list, a
+    string, a bool: written by hand), which ``applied_faults_are_in_the_logs`` names."""
     faults = ctx.run.meta.get("faults")
     applied = faults.get("applied") if isinstance(faults, dict) else None
     if not isinstance(applied, list) or not all(isinstance(a, dict) for a in applied):
         return None
-    return applied
+    return [a for a in applied if not _not_an_id(a)]
+
+
+def _not_an_id(a: dict[str, Any]) -> bool:
+    mid = a.get("machine")
+    return mid is not None and (not isinstance(mid, int) or isinstance(mid, bool)
+                                or not 0 < mid <= 1024)
 
 
 def _logged_faults(ctx: Context) -> Counter[tuple[str, int | None]]:
@@ -115,6 +124,10 @@ def applied_faults_are_in_the_logs(ctx: Context) -> None:
     applied = _applied(ctx)
     if applied is None or not _judged(ctx):
         return
+    for i, a in enumerate(ctx.run.meta["faults"]["applied"]):
+        if _not_an_id(a):
+            ctx.meta(f"faults.applied[{i}]: machine {short(a.get('machine'))} is not a "
+                     "machine id", "meta-faults")
     said: Counter[tuple[str, int | None]] = Counter()
     for a in applied:
         kind, mid = a.get("kind"), a.get("machine")
@@ -184,3 +197,74 @@ def logs_within_started_and_ended(ctx: Context) -> None:
     if np.isfinite(bounds[1]) and span[1] > bounds[1] + tol:
         ctx.meta(f"ended_at {meta['ended_at']}, but the logs go on "
                  f"{span[1] - bounds[1]:.6g} s later", "meta-time")
+
+
+@run_rule
+def t0_is_the_logs(ctx: Context) -> None:
+    """run.json's ``t0`` (and a simulated run's ``sim.epoch``, its virtual clock's start) is
+    the start instant every machine was given, which each logs in its ``connected`` line: a
+    record that moves it tells another story than the logs."""
+    sim = ctx.run.meta.get("sim")
+    said = {"t0": ctx.run.meta.get("t0"),
+            "sim.epoch": sim.get("epoch") if isinstance(sim, dict) else None}
+    logged = sorted({o["t0"] for log in ctx.run.machines.values()
+                     if isinstance(o := log.firsts.get("connected") or {}, dict)
+                     and isinstance(o.get("t0"), str)})
+    for key, value in said.items():
+        if not isinstance(value, str) or not logged:
+            continue
+        times = parse_ts_column([value, *logged])
+        if np.isfinite(times).all() and not np.any(np.abs(times[1:] - times[0]) <= 1e-6):
+            ctx.meta(f"{key} {short(value)}, but the connected lines say "
+                     f"{short(', '.join(logged))}", "meta-time")
+
+
+@run_rule
+def applied_faults_at_their_instants(ctx: Context) -> None:
+    """The instants ``faults.applied`` gives: in a simulated run each partition, heal, pause
+    and resume is at the time of its lines (a real run's are the launcher's own readings,
+    which a loaded host can delay past any tolerance: not held); in any run a crashed
+    machine logs no event after its crash."""
+    applied = _applied(ctx)
+    if applied is None or not _judged(ctx):
+        return
+    for a in applied:
+        kind, mid, at = a.get("kind"), a.get("machine"), a.get("at")
+        if not isinstance(at, (int, float)) or isinstance(at, bool) or not math.isfinite(at):
+            continue
+        if kind == "crash" and mid in ctx.views:
+            _crashed_at(ctx, mid, float(at))
+            ts = ctx.views[mid].ts - ctx.run.t0
+            ts = ts[np.isfinite(ts)]
+            if ts.size and float(ts.max()) > at + ctx.tolerance:
+                ctx.meta(f"faults.applied: machine {mid} crashed at {at:g} s, but its log goes "
+                         f"on to {float(ts.max()):.6g} s", "meta-faults")
+        elif kind in LINE_OF_KIND and ctx.run.facts.sim:
+            _at_its_lines(ctx, kind, mid, float(at))
+
+
+def _crashed_at(ctx: Context, mid: int, at: float) -> None:
+    """The simulator's ``crashed_at`` of a machine is the instant its crash was applied."""
+    said = ctx.run.facts.entries.get(mid, {}).get("crashed_at")
+    if isinstance(said, (int, float)) and not isinstance(said, bool) \
+            and not abs(said - at) <= ctx.tolerance:
+        ctx.meta(f"machine {mid}: crashed_at {said:g} s, but faults.applied has its crash at "
+                 f"{at:g} s", "meta-machine")
+
+
+def _at_its_lines(ctx: Context, kind: str, mid: Any, at: float) -> None:
+    """A simulated fault's instant is that of its lines: a pause or resume line of its
+    machine, or a ``fault`` line of its kind (every machine logs one)."""
+    from lclock.analysis.rules.faults import seconds
+
+    own = kind in ("pause", "resume")
+    logs = ([ctx.views[mid]] if mid in ctx.views else []) if own else list(ctx.views.values())
+    lines = [(n, o) for log in logs for n, o in log.lines_of(LINE_OF_KIND[kind])
+             if own or o.get("kind") == kind]
+    t = seconds(ctx, lines)
+    t = t[np.isfinite(t)]
+    if t.size and not np.any(np.abs(t - at) <= ctx.tolerance):
+        whose = f" of machine {mid}" if own else ""
+        shown = ", ".join(f"{x:g}" for x in sorted(set(np.round(t, 6).tolist()))[:5])
+        ctx.meta(f"faults.applied: a {kind}{whose} at {at:g} s, but its {LINE_OF_KIND[kind]} "
+                 f"lines are at {shown} s", "meta-faults")
