@@ -173,13 +173,14 @@ def test_a_second_handling_needs_a_second_copy(tmp_path: Path, faulty: Path) -> 
     def one_copy_fewer(m: dict[str, Any]) -> None:
         next(e for e in m["machines"] if e["id"] == sender).update(
             dup_to=stop_of(run, sender)["dup_to"])
-        # the run's own balance would need forging too; without it (as a run folder from
-        # elsewhere), the logs alone must show the second handling
+        # the run's own balance would need forging too; without it (itself a finding), the
+        # logs alone must show the second handling
         del m["messages"]
 
     meta(run, one_copy_fewer)
     found = rules(run)
-    assert set(found) == {"duplicate", "conservation"}, found  # one copy, handled twice
+    # one copy, handled twice
+    assert set(found) == {"duplicate", "conservation", "meta-messages"}, found
     assert f"with lclock {lc} handled 2 times" in found["duplicate"][0]
     assert "-1 message(s) from nowhere" in found["conservation"][0]
 
@@ -603,14 +604,16 @@ def test_a_crashed_machine_logs_nothing_after_its_crash(tmp_path: Path, faulty: 
                              "to 31.")
 
 
-def test_a_run_of_lclock_run_without_a_balance(tmp_path: Path, faulty: Path) -> None:
-    """``lclock run`` writes messages{}: null there is a finding. The simulator (and the vms
-    of a cluster) write none yet, so a sim run without one passes."""
+def test_a_run_of_lclock_without_a_balance(tmp_path: Path, faulty: Path) -> None:
+    """Every run lclock makes writes messages{}: null there is a finding, in a sim run
+    (this one), a real one or a vm's; an import has none and is not held to it."""
     run = copy_run(faulty, tmp_path / "r")
     meta(run, lambda m: m.update(messages=None))
-    assert rules(run) == {}  # mode 'sim'
-    meta(run, lambda m: m.pop("mode"))
-    assert "no messages balance" in str(rules(run).get("meta-messages"))
+    for mode in ("sim", None, "real"):
+        meta(run, lambda m: m.update(mode=mode))
+        assert "no messages balance" in str(rules(run).get("meta-messages")), mode
+    meta(run, lambda m: m.update(mode="import"))
+    assert "meta-messages" not in rules(run)
 
 
 def test_the_logs_fall_between_started_and_ended(tmp_path: Path, faulty: Path) -> None:

@@ -73,12 +73,12 @@ def run_ended_as_its_machines(ctx: Context) -> None:
 
 @run_rule
 def balance_is_recorded(ctx: Context) -> None:
-    """``lclock run`` writes the messages' balance: a run.json of its own without one
-    cannot say whether a message was lost. (The simulator and the vms of a cluster write
-    no balance yet, and another program's folder need not: they are not held to it.)"""
+    """Every run lclock makes (``run``, ``sim``, ``vm``, ``merge``) writes the messages'
+    balance: a run.json of its own without one cannot say whether a message was lost. (An
+    import has none, since a log need not show each message's fate, and another program's
+    folder need not: they are not held to it.)"""
     meta, f = ctx.run.meta, ctx.run.facts
-    own_run = (f.lclock and not f.sim and meta.get("mode") in (None, "real")
-               and "machines_expected" not in meta)
+    own_run = f.lclock and meta.get("mode") != "import"
     if own_run and meta.get("status") not in (None, "running") and meta.get("messages") is None:
         ctx.meta("no messages balance (run.json messages is missing or null): whether a "
                  "message was lost cannot be told", "meta-messages")
