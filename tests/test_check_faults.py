@@ -610,7 +610,7 @@ def test_a_run_of_lclock_without_a_balance(tmp_path: Path, faulty: Path) -> None
     run = copy_run(faulty, tmp_path / "r")
     meta(run, lambda m: m.update(messages=None))
     for mode in ("sim", None, "real"):
-        meta(run, lambda m: m.update(mode=mode))
+        meta(run, lambda m, mode=mode: m.update(mode=mode))
         assert "no messages balance" in str(rules(run).get("meta-messages")), mode
     meta(run, lambda m: m.update(mode="import"))
     assert "meta-messages" not in rules(run)
