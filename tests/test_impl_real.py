@@ -312,6 +312,19 @@ def status(pid: int) -> str | None:
         return None
 
 
+def stopped_before_any_tick(proc: subprocess.Popen[bytes], out: Path) -> str:
+    """That the run ``proc`` made in ``out`` ended on Ctrl-C before its first tick, every
+    machine gracefully (its stop line logged, exit 0); the run's id."""
+    meta = orjson.loads((run_dirs(out)[0] / "run.json").read_bytes())
+    assert proc.returncode == 130 and meta["status"] == "interrupted"
+    assert [m["exit_code"] for m in meta["machines"]] == [0, 0, 0]
+    for mid in (1, 2, 3):
+        log = lines(run_dirs(out)[0], mid)
+        assert [x["event"] for x in log] == ["start", "stop"]
+        assert log[-1]["reason"] == "sigint"
+    return str(meta["run_id"])
+
+
 def test_a_stop_while_programs_have_not_answered_init_is_graceful(tmp_path: Path) -> None:
     """Ctrl-C while every program is still silent after its start (a slow starter): the
     machines stop at once and gracefully (each logs its stop, exits 0), none waits out the
@@ -327,14 +340,38 @@ def test_a_stop_while_programs_have_not_answered_init_is_graceful(tmp_path: Path
             assert wait_for(lambda: len(programs_of(mark)) >= 3, 60)
             proc.send_signal(signal.SIGINT)
             proc.wait(timeout=60)
-        meta = orjson.loads((run_dirs(out)[0] / "run.json").read_bytes())
-        assert proc.returncode == 130 and meta["status"] == "interrupted"
-        assert [m["exit_code"] for m in meta["machines"]] == [0, 0, 0]
-        for mid in (1, 2, 3):
-            log = lines(run_dirs(out)[0], mid)
-            assert [x["event"] for x in log] == ["start", "stop"]
-            assert log[-1]["reason"] == "sigint"
+        stopped_before_any_tick(proc, out)
         assert not programs_of(mark)
+    finally:
+        end_programs(out)
+
+
+def test_a_stop_while_a_program_started_again_has_not_answered_init_is_graceful(
+        tmp_path: Path) -> None:
+    """The same in the second ``init`` of a program started again (it kept clocks the
+    Lamport-only machine 1 does not): machines 2 and 3 were SIGKILLed after the grace, with
+    empty logs, as that ``init`` was not watched for the stop."""
+    again = tmp_path / "again.py"
+    again.write_text(textwrap.dedent(f"""\
+        import os, runpy, time
+        mark = os.path.join({str(tmp_path)!r}, os.path.basename(os.environ["LCLOCK_SCRATCH"]))
+        if os.path.exists(mark):  # the second start: silent in init
+            open(mark + ".again", "w").close()
+            time.sleep(60)
+        open(mark, "w").close()
+        runpy.run_path({str(ROOT / "examples" / "impl" / "python" / "vm.py")!r})
+    """))
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "lclock", "run", "--impl", f"1={program(tmp_path, '')}",
+           "--impl", f"2={sys.executable} {again}", "--impl", f"3={sys.executable} {again}",
+           "--duration", "5", "--rates", "5,5,5", "--output", str(out), "--no-report",
+           "--quiet"]
+    try:
+        with started(cmd, ROOT) as proc:
+            assert wait_for(lambda: len(list(tmp_path.glob("*.again"))) == 2, 60)
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=60)
+        assert not programs_of(stopped_before_any_tick(proc, out))
     finally:
         end_programs(out)
 

@@ -75,17 +75,24 @@ class ProgramHost:
             self.programs.stopping = None
         return self.kept.names()
 
-    def wrap(self, node: Node) -> None:
+    def wrap(self, node: Node, stopping: Callable[[], bool] | None = None) -> None:
         """The node's machine, its clocks now the program's answers (the agreed clocks),
-        asked through ``channel`` ahead of them."""
+        asked through ``channel`` ahead of them. ``stopping`` as for ``start``: a program
+        started again is in ``init`` again."""
         plan = node.plan
         self.kept = p.Clocks(vector=plan.vector, hlc=plan.hlc)
         if self.failure is None and not self.abandoned:
+            self.programs.stopping = stopping
             try:  # it kept clocks another machine does not: it starts again, offered fewer
                 self.programs.reoffer(self.kept)
             except ProgramFailed as exc:
                 self.failure = exc
                 return
+            except WaitInterrupted:
+                self.abandon()
+                return
+            finally:
+                self.programs.stopping = None
             programs = self.programs
             self.channel = RealChannel(programs.running[self.mid], plan.n, self.kept,
                                        programs.specs[self.mid].timeout)

@@ -119,7 +119,7 @@ def worker_main(job: WorkerJob, conn: Connection) -> None:
     try:
         node = Node(plan)
         if host is not None:
-            host.wrap(node)
+            host.wrap(node, lambda: _stopping(control))
         driver = RealTimeDriver(node, log, job.transport, control, spin=job.spin,
                                 low_fd=low_fd_socket, program=host, bodies=job.agree)
         done = driver.run()
