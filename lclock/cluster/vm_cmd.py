@@ -67,7 +67,7 @@ from lclock.runfolder import (
 from lclock.runplan import RunPlan, plan_run
 from lclock.runtime.control import LocalControl
 from lclock.runtime.driver import RealTimeDriver
-from lclock.runtime.logcounts import counts_from_log, pauses_from_log
+from lclock.runtime.logcounts import counts_from_log
 from lclock.runtime.waiting import Clock, Waiter
 from lclock.setting_table import add_options, flags_of
 from lclock.settings import (
@@ -366,7 +366,8 @@ def run_machine(cluster: Cluster, links: Transport, start: dict[str, Any],
         if host is not None:
             control.impl = host.close()
     log.close()
-    return _finish(cluster, run, links, done, base, entry, console, clock, control.impl)
+    return _finish(cluster, run, links, done, base, entry, console, clock, control.impl,
+                   driver.pauses)
 
 
 def _start_program(run: AgreedRun, me: int, node: Node) -> Any:
@@ -462,8 +463,10 @@ def machine_outcome(done: dict[str, Any], crashed_peers: set[int]) -> tuple[int,
 
 def _finish(cluster: Cluster, run: AgreedRun, links: Transport, done: dict[str, Any],
             base: dict[str, Any], entry: dict[str, Any], console: Console, clock: Clock,
-            impl: dict[str, Any] | None = None) -> int:
-    """Record how this machine ended in run.json, show it; the vm's exit code."""
+            impl: dict[str, Any] | None = None,
+            pauses: list[tuple[str, float]] | None = None) -> int:
+    """Record how this machine ended in run.json, show it; the vm's exit code. ``pauses``:
+    the driver's, (kind, wall time) of each pause and resume it logged."""
     me, n, run_dir = cluster.me, cluster.n, run.run_dir
     code, status, reason = machine_outcome(done, set(run.crash_at()))
     entry.update({k: v for k, v in done.items() if k != "t"})
@@ -473,7 +476,7 @@ def _finish(cluster: Cluster, run: AgreedRun, links: Transport, done: dict[str, 
         links.close()
     entry.update(exit_code=code, status=status, reason=reason, ended_at=format_ts(clock.time()))
     try:
-        data = record(run_dir, base, entry, n, impl, _applied(run, me, entry, clock))
+        data = record(run_dir, base, entry, n, impl, _applied(run, me, entry, clock, pauses or []))
     except RunFolderError as exc:
         _say(f"lclock vm {me}: error: the run's record is incomplete: {exc}")
         return code or 1
@@ -488,15 +491,16 @@ def _finish(cluster: Cluster, run: AgreedRun, links: Transport, done: dict[str, 
     return code
 
 
-def _applied(run: AgreedRun, me: int, entry: dict[str, Any], clock: Clock) -> list[dict[str, Any]]:
+def _applied(run: AgreedRun, me: int, entry: dict[str, Any], clock: Clock,
+             pauses: list[tuple[str, float]]) -> list[dict[str, Any]]:
     """What this vm applied of the plan, as ``faults.applied`` lists it: the cuts and heals
     due so far (every machine applies them by the plan's instants), its pauses and resumes
-    (from its log), its crash."""
+    (the driver's, at the instants of their lines), its crash."""
     faults = run.plans.faults
     if faults is None:
         return []
     out = partitions_applied(faults, len(run.rates), clock.time() - run.t0)
-    out += pauses_from_log(machine_log_path(run.run_dir, me), run.t0)
+    out += [{"kind": kind, "machine": me, "at": round(t - run.t0, 6)} for kind, t in pauses]
     if entry.get("reason") == "crashed" and isinstance(entry.get("crashed_at"), float):
         out.append({"kind": "crash", "machine": me, "at": entry["crashed_at"]})
     return out

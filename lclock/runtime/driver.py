@@ -124,6 +124,9 @@ class RealTimeDriver:
         self.channels: dict[int, PeerChannel] = {}
         self.extra: dict[int, Callable[[], None]] = {}  # more fds to watch (TCP's gatekeeper)
         self.stop_reason: str | None = None
+        #: (``pause`` or ``resume``, wall time) of each it logged: a vm lists them in
+        #: run.json's faults.applied (no launcher paused it, so none saw them).
+        self.pauses: list[tuple[str, float]] = []
         self.log_error: str | None = None
         self.warnings: LimitedWarn | None = None  # the transport's, once connected
         self.t0_wall: float | None = None
@@ -642,7 +645,8 @@ class RealTimeDriver:
         self._settle()  # what it was asked before the pause it answers before it
         if self.stopping():
             return
-        self.write(self.node.pause(pause, clock.time()))
+        self.pauses.append(("pause", clock.time()))
+        self.write(self.node.pause(pause, self.pauses[-1][1]))
         if self.program is not None:
             self.program.pause(True)
         end = self.t0_mono + pause.end
@@ -653,7 +657,8 @@ class RealTimeDriver:
             self._wait_control(left)
         if self.program is not None:
             self.program.pause(False)
-        self.write(self.node.resume(clock.time(), clock.monotonic() - self.t0_mono))
+        self.pauses.append(("resume", clock.time()))
+        self.write(self.node.resume(self.pauses[-1][1], clock.monotonic() - self.t0_mono))
 
     def _halt(self) -> None:
         """The plan crashes this machine now: it does nothing more, and waits to be killed.

@@ -58,29 +58,3 @@ def counts_from_log(path: Path, limit: int = 1 << 30) -> dict[str, Any]:
             "ticks": ticks, "lclock": lclock, "sent": sum(sent.values()),
             "received": sum(handled.values()), **({"snapshots": snaps} if snaps else {})}
 
-
-def pauses_from_log(path: Path, t0: float, limit: int = 1 << 30) -> list[dict[str, Any]]:
-    """A vm's own pauses and resumes as ``faults.applied`` lists them (no launcher stopped
-    it: it paused itself, and its log says when)."""
-    import orjson
-
-    from lclock.core.logline import parse_ts
-
-    out: list[dict[str, Any]] = []
-    try:
-        with open(path, "rb") as fh:
-            for raw in fh:
-                if fh.tell() > limit:
-                    break
-                if b'"pause"' not in raw and b'"resume"' not in raw:
-                    continue
-                try:
-                    e = orjson.loads(raw)
-                    kind, at = e.get("event"), parse_ts(e["ts"]) - t0
-                except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-                    continue
-                if kind in ("pause", "resume"):
-                    out.append({"kind": kind, "machine": e.get("machine"), "at": round(at, 6)})
-    except OSError:
-        return []
-    return out
