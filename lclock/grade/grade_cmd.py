@@ -161,8 +161,9 @@ def submissions(root: Path) -> tuple[list[Path], list[str]]:
 
 def _not_the_grader_s(root: Path, out: Path, folders: list[Path], skipped: list[str]) -> list[Path]:
     """The submissions, less a folder that holds the grades (``lclock grade .`` in the
-    class folder) or is named as a file of the gradebook (``grades.csv``); BadInput when the class holds the temporary folder, where the copies
-    run (their programs could not see their own copies: the class is hidden from them)."""
+    class folder) or is named as a file of the gradebook (``grades.csv``); BadInput when
+    the class holds the temporary folder, where the copies run (their programs could not
+    see their own copies: the class is hidden from them)."""
     tmp = Path(tempfile.gettempdir()).resolve()
     whole = root.resolve()
     if tmp == whole or whole in tmp.parents:
